@@ -1,0 +1,116 @@
+"""Checkers: pure functions of a History (no network, no clocks, no harness state).
+
+Each *family* module exposes `check(history, options) -> dict[name, CheckResult]`; one
+pass may yield several named results (the session family yields all four guarantees).
+`run_checks` picks the families a workload needs and merges their results.
+"""
+
+from __future__ import annotations
+
+import importlib
+import time
+from typing import Iterable
+
+from checkers.options import WORKLOADS, CheckOptions
+from checkers.result import CheckResult, merge_valid
+from harness.errors import InputError
+from harness.history import History
+
+# name -> family module (each module has `check(history, options)`).
+FAMILIES: dict[str, str] = {
+    "integrity": "checkers.integrity",
+    "read-your-writes": "checkers.session",
+    "monotonic-reads": "checkers.session",
+    "monotonic-writes": "checkers.session",
+    "writes-follow-reads": "checkers.session",
+    "staleness": "checkers.staleness",
+    "lost-updates": "checkers.lost_updates",
+    "convergence": "checkers.convergence",
+}
+
+SESSION = ["read-your-writes", "monotonic-reads", "monotonic-writes", "writes-follow-reads"]
+
+# The checkers each workload runs by default (checker-spec §8).
+DEFAULTS: dict[str, list[str]] = {
+    "register": ["integrity", *SESSION, "staleness", "lost-updates", "convergence"],
+    "list-append": ["integrity", *SESSION, "staleness", "lost-updates", "convergence"],
+    "set": ["integrity", *SESSION, "lost-updates", "convergence"],
+    "counter": ["lost-updates", "convergence"],
+}
+
+
+def infer_workload(history: History) -> str:
+    """register / list-append / set / counter, from the ops' `f` and value shapes."""
+    fs: dict[str, int] = {}
+    read_list = read_int = 0
+    for op in history.ops:
+        fs[op.f] = fs.get(op.f, 0) + 1
+        if op.f == "read" and op.type == "ok":
+            if isinstance(op.value, list):
+                read_list += 1
+            elif isinstance(op.value, int) and not isinstance(op.value, bool):
+                read_int += 1
+    if fs.get("append"):
+        return "list-append"
+    if fs.get("add"):
+        return "counter" if read_int > read_list else "set"
+    if fs.get("incr"):
+        return "counter"
+    return "register"
+
+
+def resolve_names(workload: str, names: Iterable[str] | None) -> list[str]:
+    if workload not in WORKLOADS:
+        raise InputError(f"--workload {workload!r}: allowed: {', '.join(WORKLOADS)}")
+    if not names:
+        return list(DEFAULTS[workload])
+    out = []
+    for n in names:
+        n = n.strip()
+        if not n:
+            continue
+        if n not in FAMILIES:
+            raise InputError(f"--checkers: unknown checker {n!r}; allowed: {', '.join(FAMILIES)}")
+        out.append(n)
+    return out
+
+
+def run_checks(history: History, options: CheckOptions | None = None,
+               names: Iterable[str] | None = None) -> dict:
+    """Run checkers and return the results contract (architecture §5) as a dict.
+
+    A checker that raises is reported as unknown with the error, never as valid.
+    """
+    options = options or CheckOptions()
+    workload = options.workload or infer_workload(history)
+    if options.workload is None:
+        from dataclasses import replace
+
+        options = replace(options, workload=workload)
+    wanted = resolve_names(workload, names)
+    results: dict[str, CheckResult] = {}
+    timings: dict[str, float] = {}
+    done: set[str] = set()
+    for name in wanted:
+        mod_name = FAMILIES[name]
+        if mod_name in done:
+            continue
+        done.add(mod_name)
+        t0 = time.perf_counter()
+        try:
+            mod = importlib.import_module(mod_name)
+            family = mod.check(history, options)
+        except Exception as e:  # a checker bug must never read as "valid"
+            family = {n: CheckResult(name=n, valid="unknown",
+                                     reason=f"checker error: {type(e).__name__}: {e}")
+                      for n, m in FAMILIES.items() if m == mod_name}
+        timings[mod_name] = time.perf_counter() - t0
+        results.update(family)
+    chosen = {n: results[n] for n in wanted if n in results}
+    return {
+        "valid": merge_valid([r.valid for r in chosen.values()]) if chosen else "unknown",
+        "workload": workload,
+        "checkers": {n: r.to_json(options.anomaly_cap) for n, r in chosen.items()},
+        "stats": history.stats(),
+        "timings_s": {k: round(v, 4) for k, v in timings.items()},
+    }

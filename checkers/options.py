@@ -1,0 +1,59 @@
+"""Options every checker receives, and parsing of the user-facing forms."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from harness.errors import InputError
+
+WORKLOADS = ("register", "list-append", "set", "counter")
+
+
+@dataclass(frozen=True)
+class CheckOptions:
+    """What a checker may be told. Defaults are the safe (no-assumption) choices.
+
+    workload: one of WORKLOADS (inferred from the ops when None).
+    staleness_bound_ns / staleness_bound_versions: report reads staler than these.
+    realtime_claim: the store claims real-time (single leader / consensus) ordering, so
+      "converged to a superseded value" is a violation rather than a notice (§6, P10).
+    continue_session_after_info: sessions continue after an info op (findings that depend
+      on it are reported as suspect, §1.3).
+    anomaly_cap: how many anomalies each checker lists (counts stay exact).
+    """
+
+    workload: str | None = None
+    staleness_bound_ns: int | None = None
+    staleness_bound_versions: int | None = None
+    realtime_claim: bool = False
+    continue_session_after_info: bool = False
+    anomaly_cap: int = 32
+
+
+_BOUND = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ns|us|µs|ms|s|m|v|versions?)\s*$")
+_UNIT_NS = {"ns": 1, "us": 1_000, "µs": 1_000, "ms": 1_000_000, "s": 1_000_000_000,
+            "m": 60_000_000_000}
+
+
+def parse_staleness_bound(text: str | None) -> tuple[int | None, int | None]:
+    """'250ms' -> (250_000_000, None); '3v' -> (None, 3); '1s,2v' -> both."""
+    if not text:
+        return None, None
+    t_ns: int | None = None
+    k: int | None = None
+    for part in text.split(","):
+        m = _BOUND.match(part)
+        if not m:
+            raise InputError(
+                f"--staleness-bound {text!r}: expected a time like 250ms / 1.5s or a version "
+                f"count like 3v (or both: 1s,3v)"
+            )
+        num, unit = m.group(1), m.group(2)
+        if unit.startswith("v"):
+            if "." in num:
+                raise InputError(f"--staleness-bound {text!r}: a version count is a whole number")
+            k = int(num)
+        else:
+            t_ns = int(float(num) * _UNIT_NS[unit])
+    return t_ns, k

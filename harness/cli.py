@@ -1,0 +1,100 @@
+"""`splitbrain` command line (architecture §6).
+
+Exit codes (Jepsen's): 0 valid · 1 invalid · 2 unknown · 254 bad arguments or malformed
+input · 255 internal error. Each verb lives in `harness/commands/<verb>.py` and is imported
+only when used, so `splitbrain check` stays fast and needs no cluster tooling.
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+
+import click
+
+from harness import __version__
+from harness.errors import InputError
+
+EXIT_VALID, EXIT_INVALID, EXIT_UNKNOWN, EXIT_BAD_INPUT, EXIT_INTERNAL = 0, 1, 2, 254, 255
+
+# verb -> "module:attribute"
+VERBS = {
+    "run": "harness.commands.run:run_cmd",
+    "check": "harness.commands.check:check_cmd",
+    "report": "harness.commands.report:report_cmd",
+    "serve": "harness.commands.serve:serve_cmd",
+    "cluster": "harness.commands.cluster:cluster_cmd",
+    "cleanup": "harness.commands.cluster:cleanup_cmd",
+    "image": "harness.commands.image:image_cmd",
+    "install": "harness.commands.install:install_cmd",
+}
+
+
+def exit_code_for(valid) -> int:
+    if valid is True:
+        return EXIT_VALID
+    if valid is False:
+        return EXIT_INVALID
+    return EXIT_UNKNOWN
+
+
+class LazyGroup(click.Group):
+    def list_commands(self, ctx):
+        return [v for v in VERBS if self._load(v) is not None]
+
+    def get_command(self, ctx, name):
+        return self._load(name)
+
+    def _load(self, name):
+        target = VERBS.get(name)
+        if not target:
+            return None
+        mod_name, attr = target.split(":")
+        try:
+            mod = importlib.import_module(mod_name)
+        except ModuleNotFoundError as e:
+            if e.name == mod_name:
+                return None  # verb not built yet
+            raise
+        return getattr(mod, attr)
+
+
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="splitbrain")
+def cli():
+    """splitbrain: what does your cluster do to data under partitions, clock skew and crashes?
+
+    Exit codes: 0 valid, 1 invalid (anomalies found), 2 unknown, 254 bad arguments or
+    input, 255 internal error.
+    """
+
+
+def main(argv=None) -> None:
+    """Console entry point: maps every outcome onto the exit-code contract."""
+    try:
+        rv = cli.main(args=argv, prog_name="splitbrain", standalone_mode=False)
+    except click.exceptions.Exit as e:
+        sys.exit(e.exit_code)
+    except click.exceptions.Abort:
+        click.echo("Aborted.", err=True)
+        sys.exit(130)
+    except click.ClickException as e:  # usage errors, bad flags
+        e.show()
+        sys.exit(EXIT_BAD_INPUT)
+    except InputError as e:
+        click.secho(f"error: {e}", fg="red", err=True)
+        sys.exit(EXIT_BAD_INPUT)
+    except KeyboardInterrupt:
+        click.echo("interrupted", err=True)
+        sys.exit(130)
+    except Exception:
+        import traceback
+
+        click.secho("splitbrain broke (internal error); please report this:", fg="red", err=True)
+        traceback.print_exc()
+        sys.exit(EXIT_INTERNAL)
+    sys.exit(rv if isinstance(rv, int) else 0)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

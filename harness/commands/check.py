@@ -1,0 +1,77 @@
+"""`splitbrain check HISTORY`: run the checkers on a saved history (ours or Jepsen's)."""
+
+from __future__ import annotations
+
+import os
+
+import click
+
+from checkers.options import WORKLOADS, CheckOptions, parse_staleness_bound
+from harness.errors import InputError
+
+
+def _write_json(path: str, obj) -> None:
+    from harness.history import dumps
+
+    d = os.path.dirname(os.path.abspath(path))
+    os.makedirs(d, exist_ok=True)
+    tmp = path + ".tmp"
+    with open(tmp, "wb") as fh:
+        fh.write(dumps(obj))
+        fh.write(b"\n")
+    os.replace(tmp, path)
+
+
+@click.command("check")
+@click.argument("history", type=click.Path(dir_okay=True))
+@click.option("--workload", type=click.Choice(WORKLOADS), default=None,
+              help="Workload semantics (inferred from the ops when absent).")
+@click.option("--checkers", "checker_names", default=None,
+              help="Comma-separated checker names (default: the workload's checkers).")
+@click.option("--staleness-bound", default=None,
+              help="Report reads staler than this: a time (250ms, 1.5s), versions (3v), or both (1s,3v).")
+@click.option("--format", "fmt", type=click.Choice(["jsonl", "edn"]), default=None,
+              help="History format (inferred from the extension).")
+@click.option("--out", "out", default=None, type=click.Path(dir_okay=False),
+              help="Write results.json here.")
+@click.option("--realtime-claim", is_flag=True, default=False,
+              help="The store claims real-time ordering (single leader/consensus): judge stale final values as violations.")
+@click.option("--report", "report_dir", default=None, type=click.Path(file_okay=False),
+              help="Also write report.html, junit.xml and summary.md into this directory.")
+@click.option("--fail-on", type=click.Choice(["invalid", "unknown"]), default="unknown",
+              show_default=True, help="unknown: exit 2 on unknown; invalid: unknown exits 0.")
+@click.option("--quiet", "-q", is_flag=True, help="No table; just the exit code (and --out).")
+def check_cmd(history, workload, checker_names, staleness_bound, fmt, out, realtime_claim,
+              report_dir, fail_on, quiet):
+    """Check a recorded HISTORY (JSONL, or a Jepsen history.edn) and print the verdict.
+
+    Exit 0 valid, 1 invalid, 2 unknown, 254 malformed input.
+    """
+    from checkers import run_checks
+    from harness.cli import exit_code_for
+    from harness.history import read_history
+
+    t_ns, k = parse_staleness_bound(staleness_bound)
+    names = checker_names.split(",") if checker_names else None
+    hist = read_history(history, fmt)
+    opts = CheckOptions(workload=workload, staleness_bound_ns=t_ns,
+                        staleness_bound_versions=k, realtime_claim=realtime_claim)
+    results = run_checks(hist, opts, names)
+    if out:
+        _write_json(out, results)
+    report_path = None
+    if report_dir:
+        try:
+            from reports.outputs import write_outputs
+        except ImportError:
+            raise InputError("--report: the HTML report is not available in this build")
+        paths = write_outputs(report_dir, results, history=hist, test=None)
+        report_path = paths.get("report.html")
+    if not quiet:
+        from reports.terminal import print_results
+
+        print_results(results, source=hist.source, report_path=report_path)
+    code = exit_code_for(results["valid"])
+    if code == 2 and fail_on == "invalid":
+        code = 0
+    return code

@@ -1,0 +1,556 @@
+"""The history model: events, paired operations, JSONL and Jepsen EDN I/O.
+
+checker-spec §1. A history file is a stream of *events* (one JSON object a line,
+architecture §4). Reading pairs each invocation with its completion into one `Op`:
+
+* `info` completions and invocations still pending at the end become `info` ops whose
+  return is at +infinity (`ret_index == t_ret == INF`): they may take effect at any time
+  after their invocation, including after the history ends (§1.2 steps 3-4);
+* a read's value comes from its `ok` completion; `info`/`fail` reads carry no value;
+* sessions: `session = (process, epoch)`; Jepsen retires a process after `info`, so the
+  epoch only moves if a history keeps using a process after an `info` (§1.3, P6).
+
+Everything here streams: a 1,000,000-op history is read without holding its raw events.
+"""
+
+from __future__ import annotations
+
+import io
+import math
+import os
+from dataclasses import dataclass, field
+from typing import Any, Iterable, Iterator, NamedTuple
+
+from harness.errors import InputError
+
+try:  # orjson is a declared dependency; the stdlib fallback keeps a bare checkout usable.
+    import orjson as _json
+
+    def _loads(b: bytes | str) -> Any:
+        return _json.loads(b)
+
+    def _dumps(obj: Any) -> bytes:
+        return _json.dumps(obj, option=_json.OPT_NON_STR_KEYS, default=_json_default)
+
+except ImportError:  # pragma: no cover
+    import json as _stdjson
+
+    def _loads(b: bytes | str) -> Any:
+        return _stdjson.loads(b)
+
+    def _dumps(obj: Any) -> bytes:
+        return _stdjson.dumps(obj, separators=(",", ":"), default=_json_default).encode()
+
+
+INF = math.inf
+TYPES = ("invoke", "ok", "fail", "info")
+COMPLETIONS = ("ok", "fail", "info")
+REQUIRED = ("index", "process", "type", "f")
+CORE_FIELDS = frozenset(
+    ("index", "time", "process", "type", "f", "key", "value", "node", "version", "error",
+     "final", "op_id")
+)
+NEMESIS = "nemesis"
+
+
+def _json_default(obj: Any) -> Any:
+    if isinstance(obj, (set, frozenset, tuple)):
+        return list(obj)
+    raise TypeError(f"not JSON serialisable: {type(obj).__name__}")
+
+
+def freeze(value: Any) -> Any:
+    """A hashable stand-in for a JSON value (lists -> tuples, dicts -> sorted item tuples)."""
+    if isinstance(value, list):
+        return tuple(freeze(v) for v in value)
+    if isinstance(value, dict):
+        return tuple(sorted((str(k), freeze(v)) for k, v in value.items()))
+    return value
+
+
+class Op(NamedTuple):
+    """One operation: an invocation paired with its completion (checker-spec §1.2).
+
+    `index` identifies the op in witnesses: the completion's index, or the invocation's
+    when there is no completion. `ret_index`/`t_ret` are INF for `info` ops.
+    """
+
+    index: int
+    inv_index: int
+    ret_index: float
+    process: Any
+    session: Any
+    type: str
+    f: str
+    key: Any
+    value: Any
+    version: int | None
+    node: str | None
+    t_inv: int
+    t_ret: float
+    t_ret_seen: int | None  # the real completion time (display only), None if pending
+    error: Any = None
+    final: bool = False
+    extra: dict | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.type == "ok"
+
+    def describe(self) -> str:
+        """A short human rendering, e.g. `op 12 (process 3, write x=5, ok)`."""
+        val = "" if self.value is None and self.f == "read" and self.type != "ok" else f"={_short(self.value)}"
+        return f"op {self.index} (process {self.process}, {self.f} {_short(self.key)}{val}, {self.type})"
+
+
+def _short(v: Any, limit: int = 60) -> str:
+    s = repr(v) if not isinstance(v, str) else v
+    if isinstance(v, (list, tuple)):
+        s = "[" + ",".join(str(x) for x in v) + "]"
+    return s if len(s) <= limit else s[: limit - 1] + "…"
+
+
+@dataclass
+class History:
+    """A normalised history: ops in invocation order plus nemesis events.
+
+    `source` names where it came from (for messages). `events` is the number of events read.
+    """
+
+    ops: list[Op]
+    nemesis: list[dict] = field(default_factory=list)
+    source: str = "<memory>"
+    events: int = 0
+    meta: dict = field(default_factory=dict)
+
+    def __len__(self) -> int:
+        return len(self.ops)
+
+    def by_index(self) -> dict[int, Op]:
+        return {op.index: op for op in self.ops}
+
+    def keys(self) -> set:
+        return {op.key for op in self.ops if op.key is not None and not isinstance(op.key, tuple)}
+
+    def stats(self) -> dict:
+        counts = {"ok": 0, "fail": 0, "info": 0}
+        for op in self.ops:
+            counts[op.type] += 1
+        return {"ops": len(self.ops), **counts, "nemesis": len(self.nemesis)}
+
+
+# ------------------------------------------------------------------------------------
+# Pairing
+
+
+class _Pairer:
+    """Turns a stream of validated events into Ops (checker-spec §1.2)."""
+
+    def __init__(self, source: str):
+        self.source = source
+        self.pending: dict[Any, tuple[dict, int]] = {}  # pairing key -> (invoke event, line)
+        self.epoch: dict[Any, int] = {}
+        self.retired: set = set()  # processes that had an info (session ends)
+        self.ops: list[Op] = []
+        self.nemesis: list[dict] = []
+        self.last_index: int | None = None
+        self.events = 0
+
+    def where(self, line: int) -> str:
+        return f"{self.source}:{line}"
+
+    def add(self, ev: dict, line: int) -> None:
+        self.events += 1
+        idx = ev["index"]
+        if self.last_index is not None and idx <= self.last_index:
+            raise InputError(
+                f"{self.where(line)}: index {idx} is not greater than the previous index "
+                f"{self.last_index}; events must be in strictly increasing index order"
+            )
+        self.last_index = idx
+        proc = ev["process"]
+        if proc == NEMESIS:
+            self.nemesis.append(ev)
+            return
+        typ = ev["type"]
+        pkey = (proc, ev["op_id"]) if "op_id" in ev else proc
+        if typ == "invoke":
+            if pkey in self.pending:
+                prev_line = self.pending[pkey][1]
+                raise InputError(
+                    f"{self.where(line)}: process {proc!r} invokes again while its invocation at "
+                    f"line {prev_line} has no completion (give pipelined ops an op_id)"
+                )
+            if proc in self.retired:
+                # A process reused after an info: a new session epoch (P6).
+                self.retired.discard(proc)
+                self.epoch[proc] = self.epoch.get(proc, 0) + 1
+            self.pending[pkey] = (ev, line)
+            return
+        got = self.pending.pop(pkey, None)
+        if got is None:
+            raise InputError(
+                f"{self.where(line)}: {typ} completion of {ev['f']!r} for process {proc!r} "
+                f"has no matching invocation"
+            )
+        inv, _ = got
+        if inv["f"] != ev["f"]:
+            raise InputError(
+                f"{self.where(line)}: completion f={ev['f']!r} does not match its invocation "
+                f"f={inv['f']!r} (index {inv['index']})"
+            )
+        self.ops.append(self._make(inv, ev))
+        if typ == "info":
+            self.retired.add(proc)
+
+    def _make(self, inv: dict, comp: dict | None) -> Op:
+        proc = inv["process"]
+        typ = comp["type"] if comp is not None else "info"
+        f = inv["f"]
+        is_read = f == "read"
+        if is_read:
+            value = comp.get("value") if (comp is not None and typ == "ok") else None
+        else:
+            value = inv.get("value")
+            if value is None and comp is not None:
+                value = comp.get("value")
+        key = inv.get("key", comp.get("key") if comp is not None else None)
+        if isinstance(key, list):
+            key = tuple(key)
+        version = None
+        if comp is not None and typ == "ok":
+            version = comp.get("version")
+        if version is None and not is_read:
+            version = inv.get("version")
+        node = (comp.get("node") if comp is not None else None) or inv.get("node")
+        t_inv = inv.get("time") or 0
+        if typ == "info":
+            ret_index, t_ret = INF, INF
+        else:
+            ret_index, t_ret = comp["index"], comp.get("time") or 0
+        extra = None
+        for src in (inv, comp):
+            if src is None:
+                continue
+            for k, v in src.items():
+                if k not in CORE_FIELDS:
+                    if extra is None:
+                        extra = {}
+                    extra[k] = v
+        return Op(
+            index=comp["index"] if comp is not None else inv["index"],
+            inv_index=inv["index"],
+            ret_index=ret_index,
+            process=proc,
+            session=(proc, self.epoch.get(proc, 0)),
+            type=typ,
+            f=f,
+            key=key,
+            value=value,
+            version=version,
+            node=node,
+            t_inv=t_inv,
+            t_ret=t_ret,
+            t_ret_seen=(comp.get("time") if comp is not None else None),
+            error=(comp.get("error") if comp is not None else None),
+            final=bool(inv.get("final") or (comp is not None and comp.get("final"))),
+            extra=extra,
+        )
+
+    def finish(self, meta: dict | None = None) -> History:
+        # P19: invocations still pending at the end are info.
+        for inv, _ in self.pending.values():
+            self.ops.append(self._make(inv, None))
+        self.pending.clear()
+        self.ops.sort(key=lambda o: o.inv_index)
+        return History(ops=self.ops, nemesis=self.nemesis, source=self.source,
+                       events=self.events, meta=meta or {})
+
+
+def validate_event(ev: Any, where: str) -> dict:
+    """Check one event against the history contract; raise InputError naming the place."""
+    if not isinstance(ev, dict):
+        raise InputError(f"{where}: expected a JSON object, got {type(ev).__name__}")
+    for name in REQUIRED:
+        if name not in ev:
+            raise InputError(f"{where}: missing required field {name!r}")
+    if ev["type"] not in TYPES:
+        raise InputError(
+            f"{where}: unknown type {ev['type']!r}; allowed: invoke, ok, fail, info"
+        )
+    idx = ev["index"]
+    if not isinstance(idx, int) or isinstance(idx, bool):
+        raise InputError(f"{where}: index must be an integer, got {idx!r}")
+    t = ev.get("time")
+    if t is not None and (not isinstance(t, (int, float)) or isinstance(t, bool)):
+        raise InputError(f"{where}: time must be a number of nanoseconds, got {t!r}")
+    proc = ev["process"]
+    if not (isinstance(proc, (int, str)) and not isinstance(proc, bool)):
+        raise InputError(f"{where}: process must be an integer or \"nemesis\", got {proc!r}")
+    if not isinstance(ev["f"], str):
+        raise InputError(f"{where}: f must be a string, got {ev['f']!r}")
+    v = ev.get("version")
+    if v is not None and (not isinstance(v, int) or isinstance(v, bool)):
+        raise InputError(f"{where}: version must be an integer, got {v!r}")
+    return ev
+
+
+# ------------------------------------------------------------------------------------
+# JSONL
+
+
+def iter_jsonl_events(path: str) -> Iterator[tuple[dict, int]]:
+    """Yield (event, line number) from a JSONL history, validating each line."""
+    try:
+        fh = open(path, "rb")
+    except OSError as e:
+        raise InputError(f"{path}: cannot read history: {e.strerror or e}") from None
+    with fh:
+        for lineno, raw in enumerate(fh, 1):
+            if not raw.strip():
+                continue
+            try:
+                ev = _loads(raw)
+            except Exception as e:  # orjson.JSONDecodeError / ValueError / UnicodeError
+                msg = str(e).split("\n")[0]
+                raise InputError(f"{path}:{lineno}: not valid JSON: {msg}") from None
+            yield validate_event(ev, f"{path}:{lineno}"), lineno
+
+
+def read_jsonl(path: str) -> History:
+    pairer = _Pairer(path)
+    for ev, line in iter_jsonl_events(path):
+        pairer.add(ev, line)
+    return pairer.finish()
+
+
+def history_from_events(events: Iterable[dict], source: str = "<memory>") -> History:
+    """Build a History from in-memory event dicts (tests, simulators)."""
+    pairer = _Pairer(source)
+    for n, ev in enumerate(events, 1):
+        pairer.add(validate_event(ev, f"{source}:{n}"), n)
+    return pairer.finish()
+
+
+class HistoryWriter:
+    """Appends events to a JSONL history, flushing each line so a crash leaves it readable.
+
+    Thread-safe `append`: assigns `index` itself when missing. Use as a context manager.
+    """
+
+    def __init__(self, path: str | os.PathLike, *, flush_every: int = 1):
+        import threading
+
+        self.path = str(path)
+        self._fh = open(self.path, "ab", buffering=1 << 16)
+        self._lock = threading.Lock()
+        self._next = 0
+        self._since_flush = 0
+        self._flush_every = flush_every
+        self.count = 0
+
+    def append(self, event: dict) -> dict:
+        with self._lock:
+            if "index" not in event:
+                event["index"] = self._next
+            self._next = event["index"] + 1
+            self._fh.write(_dumps(event) + b"\n")
+            self.count += 1
+            self._since_flush += 1
+            if self._since_flush >= self._flush_every:
+                self._fh.flush()
+                self._since_flush = 0
+        return event
+
+    def flush(self) -> None:
+        with self._lock:
+            self._fh.flush()
+
+    def close(self) -> None:
+        with self._lock:
+            if not self._fh.closed:
+                self._fh.flush()
+                self._fh.close()
+
+    def __enter__(self) -> "HistoryWriter":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+
+def write_jsonl(events: Iterable[dict], path: str | os.PathLike) -> None:
+    with open(path, "wb") as fh:
+        for ev in events:
+            fh.write(_dumps(ev) + b"\n")
+
+
+def dumps(obj: Any) -> bytes:
+    """JSON bytes for results and events (orjson when available)."""
+    return _dumps(obj)
+
+
+def loads(data: bytes | str) -> Any:
+    return _loads(data)
+
+
+# ------------------------------------------------------------------------------------
+# Jepsen EDN import
+
+_READ_FS = {"read", "r"}
+
+
+def _edn_plain(x: Any) -> Any:
+    """edn_format values -> plain Python (keywords -> names, vectors -> lists)."""
+    import edn_format
+
+    if isinstance(x, edn_format.Keyword):
+        return x.name
+    if isinstance(x, edn_format.Symbol):
+        return x.name
+    if isinstance(x, (edn_format.ImmutableDict, dict)):
+        return {_edn_plain(k): _edn_plain(v) for k, v in x.items()}
+    if isinstance(x, (edn_format.ImmutableList, list, tuple)):
+        return [_edn_plain(v) for v in x]
+    if isinstance(x, (set, frozenset)):
+        return sorted((_edn_plain(v) for v in x), key=repr)
+    return x
+
+
+def _edn_maps(path: str) -> list[tuple[dict, int]]:
+    """Parse a Jepsen/Knossos EDN history: one collection of maps, or one map a line."""
+    import edn_format
+
+    try:
+        with open(path, "r", encoding="utf-8") as fh:
+            text = fh.read()
+    except OSError as e:
+        raise InputError(f"{path}: cannot read history: {e.strerror or e}") from None
+    except UnicodeDecodeError as e:
+        raise InputError(f"{path}: not UTF-8 text: {e}") from None
+    stripped = "\n".join(l for l in text.splitlines() if not l.lstrip().startswith(";")).strip()
+    if stripped.startswith("[") or stripped.startswith("("):
+        try:
+            coll = edn_format.loads(text)
+        except Exception as e:
+            raise InputError(f"{path}: not valid EDN: {str(e).splitlines()[0]}") from None
+        if not isinstance(coll, (list, tuple, edn_format.ImmutableList)):
+            raise InputError(f"{path}: expected a vector or list of op maps")
+        return [(m, n) for n, m in enumerate(coll, 1)]
+    out = []
+    for lineno, line in enumerate(text.splitlines(), 1):
+        s = line.strip()
+        if not s or s.startswith(";"):
+            continue
+        try:
+            out.append((edn_format.loads(s), lineno))
+        except Exception as e:
+            raise InputError(f"{path}:{lineno}: not valid EDN: {str(e).splitlines()[0]}") from None
+    return out
+
+
+def _is_independent(maps: list[dict]) -> bool:
+    """Jepsen `independent` histories carry `[k v]` tuples as the value of every op."""
+    seen = 0
+    for m in maps:
+        if m.get("process") == NEMESIS or m.get("f") == "txn":
+            continue
+        v = m.get("value")
+        if not (isinstance(v, list) and len(v) == 2):
+            return False
+        if m.get("f") in _READ_FS and m.get("type") == "invoke" and v[1] is not None:
+            return False
+        seen += 1
+    return seen > 0
+
+
+_TXN_F = {"r": "read", "read": "read", "w": "write", "write": "write", "append": "append",
+          "add": "add"}
+
+
+def _edn_event(m: dict, independent: bool, where: str) -> dict:
+    ev = dict(m)
+    if "process" not in ev:
+        raise InputError(f"{where}: missing :process")
+    if "type" not in ev or "f" not in ev:
+        raise InputError(f"{where}: missing :type or :f")
+    f = ev["f"]
+    if ev["process"] == NEMESIS:
+        return ev
+    if independent and isinstance(ev.get("value"), list) and len(ev["value"]) == 2:
+        ev["key"], ev["value"] = ev["value"]
+    if f == "txn" and isinstance(ev.get("value"), list):
+        mops = ev["value"]
+        # A one-micro-op transaction is an ordinary single-key op.
+        if len(mops) == 1 and isinstance(mops[0], list) and len(mops[0]) == 3:
+            mf, k, v = mops[0]
+            ev["f"] = _TXN_F.get(mf, mf)
+            ev["key"] = k
+            ev["value"] = v
+            ev["txn"] = True
+    if f in _READ_FS:
+        ev["f"] = "read"
+    return ev
+
+
+def read_edn(path: str) -> History:
+    """Import a Jepsen `history.edn` or a Knossos data file (checker-spec §1, peers §1.4)."""
+    maps = _edn_maps(path)
+    plain = []
+    for m, n in maps:
+        pm = _edn_plain(m)
+        if not isinstance(pm, dict):
+            raise InputError(f"{path}:{n}: expected an op map, got {type(pm).__name__}")
+        plain.append((pm, n))
+    independent = _is_independent([m for m, _ in plain])
+    pairer = _Pairer(path)
+    next_index = 0
+    t_fallback = 0
+    for m, n in plain:
+        where = f"{path}:{n}" if len(plain) else path
+        ev = _edn_event(m, independent, where)
+        if "index" not in ev:
+            ev["index"] = next_index
+        next_index = ev["index"] + 1 if isinstance(ev["index"], int) else next_index + 1
+        if "time" not in ev:
+            ev["time"] = t_fallback
+        t_fallback = ev["time"] if isinstance(ev["time"], int) else t_fallback
+        if ev["process"] == NEMESIS and ev["type"] not in TYPES:
+            ev["type"] = "info"
+        pairer.add(validate_event(ev, where), n)
+    return pairer.finish(meta={"format": "edn", "independent": independent})
+
+
+def detect_format(path: str, fmt: str | None = None) -> str:
+    if fmt:
+        if fmt not in ("jsonl", "edn"):
+            raise InputError(f"--format must be jsonl or edn, got {fmt!r}")
+        return fmt
+    low = path.lower()
+    if low.endswith(".edn"):
+        return "edn"
+    if low.endswith((".jsonl", ".json", ".ndjson")):
+        return "jsonl"
+    # Sniff the first non-blank character.
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(4096).lstrip()
+    except OSError as e:
+        raise InputError(f"{path}: cannot read history: {e.strerror or e}") from None
+    if head[:1] in (b"[", b"(", b";") or head.startswith(b"{:"):
+        return "edn"
+    return "jsonl"
+
+
+def read_history(path: str, fmt: str | None = None) -> History:
+    """Read a history file (JSONL or Jepsen EDN); InputError on anything malformed."""
+    if os.path.isdir(path):
+        cand = os.path.join(path, "history.jsonl")
+        if os.path.exists(cand):
+            path = cand
+        else:
+            raise InputError(f"{path}: is a directory with no history.jsonl in it")
+    if not os.path.exists(path):
+        raise InputError(f"{path}: no such file")
+    kind = detect_format(path, fmt)
+    return read_edn(path) if kind == "edn" else read_jsonl(path)

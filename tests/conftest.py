@@ -1,0 +1,44 @@
+"""Shared fixtures and markers.
+
+Markers (see pyproject): root (netns/iptables, real processes), redis, browser, docker,
+slow. `pytest -m "not root and not browser and not docker"` is the fast suite.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+
+import pytest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+SHARED = os.path.abspath(os.path.join(ROOT, "..", "shared"))
+PEER_HISTORIES = os.path.join(SHARED, "peer-histories")
+
+if ROOT not in sys.path:
+    sys.path.insert(0, ROOT)
+
+
+def is_root() -> bool:
+    return hasattr(os, "geteuid") and os.geteuid() == 0
+
+
+def have(tool: str) -> bool:
+    return shutil.which(tool) is not None
+
+
+def pytest_collection_modifyitems(config, items):
+    # Real-resource tests need root; skipping them loudly is better than failing on a laptop.
+    if not is_root():
+        skip = pytest.mark.skip(reason="needs root (network namespaces, iptables)")
+        for item in items:
+            if "root" in item.keywords:
+                item.add_marker(skip)
+
+
+@pytest.fixture
+def events_to_history():
+    from harness.history import history_from_events
+
+    return history_from_events
