@@ -335,11 +335,14 @@ def history_from_events(events: Iterable[dict], source: str = "<memory>") -> His
 class HistoryWriter:
     """Appends events to a JSONL history, flushing each line so a crash leaves it readable.
 
-    Thread-safe `append`: assigns `index` itself when missing. Use as a context manager.
+    Thread-safe `append`: assigns `index` (and `time`, given `time_fn`) itself when missing.
+    Use as a context manager.
     """
 
-    def __init__(self, path: str | os.PathLike, *, flush_every: int = 1):
+    def __init__(self, path: str | os.PathLike, *, flush_every: int = 1, time_fn=None):
         import threading
+
+        self._time_fn = time_fn  # stamps `time` under the lock, so time order == index order
 
         self.path = str(path)
         self._fh = open(self.path, "ab", buffering=1 << 16)
@@ -353,6 +356,8 @@ class HistoryWriter:
         with self._lock:
             if "index" not in event:
                 event["index"] = self._next
+            if self._time_fn is not None and "time" not in event:
+                event["time"] = self._time_fn()
             self._next = event["index"] + 1
             self._fh.write(_dumps(event) + b"\n")
             self.count += 1

@@ -1,0 +1,136 @@
+"""`splitbrain run`: start a cluster, hammer it under faults, check the history.
+
+With no flags: 3 Redis nodes in network namespaces, async replication, reads from the
+replicas, the register workload and the partition nemesis for 30 s.
+"""
+
+from __future__ import annotations
+
+import time
+
+import click
+
+from harness.config import (BACKENDS, DBS, READ_FROM, STICKINESS, TOPOLOGIES, WORKLOADS, Test,
+                            build_test)
+
+D = Test()  # defaults shown in --help
+
+
+def _progress_renderer(console):
+    from rich.live import Live
+    from rich.table import Table
+
+    state: dict = {"live": None, "last": (0.0, 0)}
+
+    def render(stats, test):
+        now = time.monotonic()
+        elapsed = now - stats.started if stats.phase == "running" else 0.0
+        t_prev, n_prev = state["last"]
+        total = stats.total
+        rate = (total - n_prev) / (now - t_prev) if now > t_prev and t_prev else 0.0
+        state["last"] = (now, total)
+        grid = Table.grid(padding=(0, 2))
+        grid.add_row("[bold]phase[/]", stats.phase)
+        if stats.phase == "running":
+            grid.add_row("[bold]elapsed[/]", f"{elapsed:5.1f}s / {test.time_limit:g}s")
+        grid.add_row("[bold]ops[/]", f"{total}  ({rate:,.0f} ops/s)")
+        grid.add_row("[bold]ok / fail / info[/]",
+                      f"[green]{stats.ok}[/] / [red]{stats.fail}[/] / [yellow]{stats.info}[/]")
+        grid.add_row("[bold]active fault[/]", ", ".join(stats.active) or "none")
+        if state["live"] is None:
+            state["live"] = Live(grid, console=console, refresh_per_second=4, transient=True)
+            state["live"].start()
+        else:
+            state["live"].update(grid)
+
+    def close():
+        if state["live"] is not None:
+            state["live"].stop()
+            state["live"] = None
+
+    return render, close
+
+
+@click.command("run")
+@click.option("--db", type=click.Choice(DBS), default=None, help=f"Datastore.  [default: {D.db}]")
+@click.option("--topology", type=click.Choice(TOPOLOGIES), default=None,
+              help=f"Redis topology.  [default: {D.topology}]")
+@click.option("--backend", type=click.Choice(BACKENDS), default=None,
+              help=f"Where nodes run.  [default: {D.backend}]")
+@click.option("--nodes", type=click.IntRange(1, 9), default=None, help=f"Node count (1-9).  [default: {D.nodes}]")
+@click.option("--workload", type=click.Choice(WORKLOADS), default=None,
+              help=f"What clients do.  [default: {D.workload}]")
+@click.option("--nemesis", default=None,
+              help=f"Comma-separated fault families or faults, or none.  [default: {D.nemesis}]")
+@click.option("--nemesis-interval", type=float, default=None,
+              help=f"Seconds between fault changes.  [default: {D.nemesis_interval:g}]")
+@click.option("--time-limit", type=float, default=None,
+              help=f"Seconds of workload.  [default: {D.time_limit:g}]")
+@click.option("--concurrency", type=click.IntRange(1, 1000), default=None,
+              help=f"Logical client processes.  [default: {D.concurrency}]")
+@click.option("--rate", type=float, default=None,
+              help=f"Total ops/s target, 0 = unlimited.  [default: {D.rate:g}]")
+@click.option("--read-from", type=click.Choice(READ_FROM), default=None,
+              help=f"Where reads go.  [default: {D.read_from}]")
+@click.option("--stickiness", type=click.Choice(STICKINESS), default=None,
+              help=f"Each process sticks to one node, or picks one per op.  [default: {D.stickiness}]")
+@click.option("--quiesce", type=float, default=None,
+              help=f"Seconds to wait after healing before final reads.  [default: {D.quiesce:g}]")
+@click.option("--seed", type=int, default=None, help="Random seed (recorded in test.json).  [default: random]")
+@click.option("--store", "store", default=None, help=f"Store directory.  [default: {D.store}]")
+@click.option("--test-count", type=click.IntRange(1, 1000), default=None,
+              help=f"Run the test this many times (stops at the first invalid).  [default: {D.test_count}]")
+@click.option("--leave-db-running", is_flag=True, default=None,
+              help="Keep the cluster up after the run (`splitbrain cluster down PREFIX` removes it).")
+@click.option("--subnet", default=None, help=f"Private subnet for the node network.  [default: {D.subnet}]")
+@click.option("--staleness-bound", default=None,
+              help="Report reads staler than this: 250ms, 1.5s, 3v, or 1s,3v.  [default: none]")
+@click.option("--checkers", default=None, help="Comma-separated checkers.  [default: the workload's]")
+@click.option("--name", default=None, help="Test name in the store.  [default: <db>-<topology>-<workload>]")
+@click.option("--config", "config_path", type=click.Path(dir_okay=False), default=None,
+              help="A TOML file with any of these settings (flags win).")
+@click.option("--fail-on", type=click.Choice(["invalid", "unknown"]), default="unknown",
+              show_default=True, help="Whether an unknown verdict fails (exit 2) or passes (exit 0).")
+def run_cmd(config_path, fail_on, **flags):
+    """Run a test: a real cluster, concurrent clients, faults, then a verdict.
+
+    Exit 0 valid, 1 invalid, 2 unknown, 254 bad arguments / missing tools, 130 interrupted.
+    """
+    from rich.console import Console
+
+    from harness.runner import run_many
+    from reports.terminal import print_results
+
+    test = build_test(flags, config_path)
+    console = Console()
+    render, close = _progress_renderer(console)
+    console.print(f"[bold]splitbrain run[/]: {test.nodes} {test.db} nodes ({test.topology}, "
+                  f"backend {test.backend}), workload {test.workload}, nemesis {test.nemesis}, "
+                  f"{test.time_limit:g}s")
+    codes = []
+
+    def on_outcome(out):
+        close()
+        if out.interrupted:
+            console.print(f"[yellow]interrupted[/]: everything was cleaned up; the partial history "
+                          f"is {out.run_dir}/history.jsonl")
+        else:
+            print_results(out.results, console=console, report_path=out.report_path)
+            figs = out.figures
+            console.print(f"time to first op {figs.get('time_to_first_op_s')} s, "
+                          f"{figs.get('ops_per_s')} ops/s recorded")
+        console.print(f"store: {out.run_dir}")
+        code = out.exit_code
+        if code == 2 and fail_on == "invalid":
+            code = 0
+        codes.append(code)
+
+    try:
+        run_many(test, progress=render, on_outcome=on_outcome)
+    finally:
+        close()
+    # Jepsen's order: interrupted > invalid > unknown > valid
+    for c in (130, 1, 2):
+        if c in codes:
+            return c
+    return 0

@@ -1,0 +1,160 @@
+"""The Test: one frozen value describing a run, built from flags and an optional TOML file.
+
+Flags override the file; the file overrides the defaults. Validation happens here, once,
+and raises InputError with what is allowed (architecture: errors at the boundary).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import tomllib
+from dataclasses import asdict, dataclass, field, fields, replace
+from typing import Any
+
+from harness.errors import InputError
+
+DBS = ("redis",)
+TOPOLOGIES = ("replication", "sentinel")
+BACKENDS = ("netns",)
+WORKLOADS = ("register", "list-append", "set", "counter")
+READ_FROM = ("primary", "replicas", "any")
+STICKINESS = ("node", "random")
+
+
+@dataclass(frozen=True)
+class Test:
+    """Everything that defines a run. `seed` None means: pick one and record it."""
+
+    __test__ = False  # not a pytest test class
+
+    name: str | None = None
+    db: str = "redis"
+    topology: str = "replication"
+    backend: str = "netns"
+    nodes: int = 3
+    workload: str = "register"
+    nemesis: str = "partition"
+    nemesis_interval: float = 10.0
+    time_limit: float = 30.0
+    concurrency: int = 10
+    rate: float = 1000.0  # ops/s across all workers; 0 = unlimited
+    read_from: str = "replicas"
+    stickiness: str = "node"
+    quiesce: float = 3.0
+    seed: int | None = None
+    store: str = "./store"
+    test_count: int = 1
+    leave_db_running: bool = False
+    subnet: str = "10.77.0.0/24"
+    staleness_bound: str | None = None
+    checkers: tuple[str, ...] | None = None
+    keys_active: int = 10
+    max_writes_per_key: int | None = None
+    max_ops: int = 2_000_000  # hard bound on ops per run (load loops are bounded)
+    nemesis_options: dict = field(default_factory=dict)
+
+    @property
+    def test_name(self) -> str:
+        return self.name or f"{self.db}-{self.topology}-{self.workload}"
+
+    def to_json(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["test_name"] = self.test_name
+        if d["checkers"] is not None:
+            d["checkers"] = list(d["checkers"])
+        return d
+
+
+FIELD_NAMES = {f.name for f in fields(Test)}
+
+
+def _choice(name: str, value: Any, allowed: tuple[str, ...]) -> None:
+    if value not in allowed:
+        raise InputError(f"--{name.replace('_', '-')} {value!r}: allowed: {', '.join(allowed)}")
+
+
+def validate(test: Test) -> Test:
+    _choice("db", test.db, DBS)
+    _choice("topology", test.topology, TOPOLOGIES)
+    _choice("backend", test.backend, BACKENDS)
+    _choice("workload", test.workload, WORKLOADS)
+    _choice("read_from", test.read_from, READ_FROM)
+    _choice("stickiness", test.stickiness, STICKINESS)
+    if not 1 <= test.nodes <= 9:
+        raise InputError(f"--nodes {test.nodes}: allowed: 1 to 9")
+    if test.topology == "sentinel" and test.nodes < 3:
+        raise InputError("--topology sentinel needs --nodes 3 or more (a Sentinel majority)")
+    if test.read_from == "replicas" and test.nodes < 2:
+        raise InputError("--read-from replicas needs --nodes 2 or more")
+    if not 0 < test.time_limit <= 24 * 3600:
+        raise InputError(f"--time-limit {test.time_limit}: allowed: more than 0, at most 86400 seconds")
+    if not 1 <= test.concurrency <= 1000:
+        raise InputError(f"--concurrency {test.concurrency}: allowed: 1 to 1000")
+    if test.rate < 0:
+        raise InputError(f"--rate {test.rate}: allowed: 0 (unlimited) or a positive number of ops/s")
+    if test.nemesis_interval <= 0:
+        raise InputError(f"--nemesis-interval {test.nemesis_interval}: must be more than 0 seconds")
+    if test.quiesce < 0:
+        raise InputError(f"--quiesce {test.quiesce}: must be 0 or more seconds")
+    if test.test_count < 1:
+        raise InputError(f"--test-count {test.test_count}: must be 1 or more")
+    try:
+        net = ipaddress.ip_network(test.subnet, strict=False)
+    except ValueError:
+        raise InputError(f"--subnet {test.subnet!r}: expected a private IPv4 network like 10.77.0.0/24") from None
+    if not (net.version == 4 and net.is_private) or net.num_addresses < test.nodes + 3:
+        raise InputError(f"--subnet {test.subnet!r}: must be a private IPv4 range with room for {test.nodes} nodes")
+    if test.staleness_bound:
+        from checkers.options import parse_staleness_bound
+
+        parse_staleness_bound(test.staleness_bound)
+    return test
+
+
+def load_toml(path: str) -> dict[str, Any]:
+    """Read a run config file; keys are the long flag names (dashes or underscores)."""
+    try:
+        with open(path, "rb") as fh:
+            raw = tomllib.load(fh)
+    except OSError as e:
+        raise InputError(f"{path}: cannot read config: {e.strerror or e}") from None
+    except tomllib.TOMLDecodeError as e:
+        raise InputError(f"{path}: not valid TOML: {e}") from None
+    out: dict[str, Any] = {}
+    for k, v in raw.items():
+        name = k.replace("-", "_")
+        if name not in FIELD_NAMES:
+            raise InputError(f"{path}: unknown setting {k!r}; allowed: "
+                             + ", ".join(sorted(n.replace('_', '-') for n in FIELD_NAMES)))
+        out[name] = v
+    return out
+
+
+def build_test(flags: dict[str, Any], config_path: str | None = None) -> Test:
+    """Defaults <- TOML file <- explicitly given flags (None means "not given")."""
+    values: dict[str, Any] = {}
+    if config_path:
+        values.update(load_toml(config_path))
+    for k, v in flags.items():
+        if v is not None:
+            values[k] = v
+    if isinstance(values.get("checkers"), str):
+        values["checkers"] = tuple(c.strip() for c in values["checkers"].split(",") if c.strip())
+    elif isinstance(values.get("checkers"), list):
+        values["checkers"] = tuple(values["checkers"])
+    try:
+        test = Test(**values)
+    except TypeError as e:
+        raise InputError(f"bad run settings: {e}") from None
+    for f in fields(Test):
+        v = getattr(test, f.name)
+        if f.type in ("int", "float") and not isinstance(v, (int, float)):
+            raise InputError(f"{f.name.replace('_', '-')}: expected a number, got {v!r}")
+    return validate(test)
+
+
+def with_seed(test: Test) -> Test:
+    if test.seed is not None:
+        return test
+    return replace(test, seed=int.from_bytes(os.urandom(4), "big"))

@@ -1,0 +1,151 @@
+"""History model: pairing, info semantics, sessions, bad input, Jepsen EDN import."""
+
+import glob
+import json
+import math
+import os
+
+import pytest
+
+from harness.errors import InputError
+from harness.history import (HistoryWriter, history_from_events, read_history, write_jsonl)
+from tests.conftest import PEER_HISTORIES
+
+
+def ev(index, process, type, f, key="x", value=None, time=None, **kw):
+    d = {"index": index, "process": process, "type": type, "f": f, "key": key, "value": value,
+         "time": index * 10 if time is None else time}
+    d.update(kw)
+    return d
+
+
+def test_pairing_ok_fail_info_and_pending():
+    h = history_from_events([
+        ev(0, 0, "invoke", "write", value=1),
+        ev(1, 1, "invoke", "read"),
+        ev(2, 0, "ok", "write", value=1, version=1),
+        ev(3, 1, "ok", "read", value=1, version=1, node="n2"),
+        ev(4, 2, "invoke", "write", value=2),
+        ev(5, 2, "info", "write", value=2, error="timeout"),
+        ev(6, 3, "invoke", "write", value=3),
+        ev(7, 3, "fail", "write", value=3),
+        ev(8, 4, "invoke", "write", value=4),  # never completes
+    ])
+    by = {o.inv_index: o for o in h.ops}
+    assert [o.inv_index for o in h.ops] == [0, 1, 4, 6, 8]
+    w, r, info, fail, pend = by[0], by[1], by[4], by[6], by[8]
+    assert (w.type, w.index, w.ret_index, w.version) == ("ok", 2, 2, 1)
+    assert (r.value, r.node, r.t_inv, r.t_ret) == (1, "n2", 10, 30)
+    assert info.type == "info" and math.isinf(info.ret_index) and math.isinf(info.t_ret)
+    assert info.t_ret_seen == 50 and info.error == "timeout"
+    assert fail.type == "fail" and fail.value == 3
+    assert pend.type == "info" and pend.index == 8 and math.isinf(pend.t_ret)
+    assert h.stats() == {"ops": 5, "ok": 2, "fail": 1, "info": 2, "nemesis": 0}
+
+
+def test_info_read_carries_no_value_and_session_epoch_after_info():
+    h = history_from_events([
+        ev(0, 0, "invoke", "read"),
+        ev(1, 0, "info", "read", value=None),
+        ev(2, 0, "invoke", "read"),  # process reused after info: a new session epoch (P6)
+        ev(3, 0, "ok", "read", value=5),
+    ])
+    assert h.ops[0].value is None and h.ops[0].session == (0, 0)
+    assert h.ops[1].session == (0, 1) and h.ops[1].value == 5
+
+
+def test_nemesis_events_kept_apart_and_extra_fields_preserved():
+    h = history_from_events([
+        {"index": 0, "time": 0, "process": "nemesis", "type": "info", "f": "start-partition",
+         "value": {"n1": ["n2"]}},
+        ev(1, 0, "invoke", "write", value=1, trace="abc"),
+        ev(2, 0, "ok", "write", value=1),
+    ])
+    assert len(h.nemesis) == 1 and h.nemesis[0]["f"] == "start-partition"
+    assert h.ops[0].extra == {"trace": "abc"}
+
+
+@pytest.mark.parametrize("lines, needle", [
+    (['{"index":0,"process":0,"type":"invoke","f":"read"', ], "not valid JSON"),
+    (['{"process":0,"type":"invoke","f":"read","time":0}'], "missing required field 'index'"),
+    (['{"index":0,"process":0,"type":"begin","f":"read","time":0}'], "unknown type 'begin'"),
+    (['{"index":0,"process":0,"type":"ok","f":"read","time":0}'], "has no matching invocation"),
+    (['{"index":1,"process":0,"type":"invoke","f":"read","time":0}',
+      '{"index":1,"process":1,"type":"invoke","f":"read","time":0}'], "not greater than"),
+    (['{"index":0,"process":0,"type":"invoke","f":"read","time":0}',
+      '{"index":1,"process":0,"type":"invoke","f":"read","time":0}'], "invokes again"),
+    (['[1,2,3]'], "expected a JSON object"),
+    (['{"index":0,"process":0,"type":"invoke","f":"read","time":"soon"}'], "time must be"),
+])
+def test_bad_jsonl_names_file_and_line(tmp_path, lines, needle):
+    p = tmp_path / "h.jsonl"
+    p.write_text("\n".join(['{"index":-5,"process":9,"type":"invoke","f":"read","time":0}',
+                            '{"index":-4,"process":9,"type":"ok","f":"read","value":null,"time":0}']
+                           + lines) + "\n")
+    with pytest.raises(InputError) as e:
+        read_history(str(p))
+    msg = str(e.value)
+    assert needle in msg
+    assert f"{p}:" in msg and ":3" in msg or ":4" in msg
+
+
+def test_unreadable_and_missing_files(tmp_path):
+    with pytest.raises(InputError, match="no such file"):
+        read_history(str(tmp_path / "nope.jsonl"))
+    d = tmp_path / "dir"
+    d.mkdir()
+    with pytest.raises(InputError, match="no history.jsonl"):
+        read_history(str(d))
+
+
+def test_writer_roundtrip_and_flush_per_line(tmp_path):
+    p = tmp_path / "h.jsonl"
+    clock = iter(range(100, 10_000, 7))
+    w = HistoryWriter(p, time_fn=lambda: next(clock))
+    w.append({"process": 0, "type": "invoke", "f": "write", "key": "k", "value": 1})
+    # readable before close: the line is flushed
+    assert json.loads(p.read_text().splitlines()[0])["index"] == 0
+    w.append({"process": 0, "type": "ok", "f": "write", "key": "k", "value": 1})
+    w.close()
+    h = read_history(str(p))
+    assert h.ops[0].t_inv == 100 and h.ops[0].t_ret == 107
+
+
+def test_knossos_peer_histories_all_import():
+    files = sorted(glob.glob(os.path.join(PEER_HISTORIES, "knossos", "**", "*.edn"), recursive=True))
+    if not files:
+        pytest.skip("shared peer histories not present")
+    for f in files:
+        h = read_history(f)
+        assert h.events > 0, f
+    h = read_history(os.path.join(PEER_HISTORIES, "knossos", "cas-register", "bad", "cas-failure.edn"))
+    assert {o.f for o in h.ops} <= {"read", "write", "cas"}
+    ok_reads = [o for o in h.ops if o.f == "read" and o.type == "ok"]
+    assert ok_reads and all(o.key is None for o in ok_reads)
+
+
+def test_edn_independent_tuples_txn_and_nemesis(tmp_path):
+    p = tmp_path / "history.edn"
+    p.write_text(
+        '{:type :invoke, :f :write, :value [3 7], :process 0, :time 1, :index 0}\n'
+        '{:type :ok, :f :write, :value [3 7], :process 0, :time 2, :index 1}\n'
+        '{:type :info, :f :start, :value nil, :process :nemesis, :time 3, :index 2}\n'
+        '{:type :invoke, :f :read, :value [3 nil], :process 1, :time 4, :index 3}\n'
+        '{:type :ok, :f :read, :value [3 7], :process 1, :time 5, :index 4}\n')
+    h = read_history(str(p))
+    assert [(o.f, o.key, o.value) for o in h.ops] == [("write", 3, 7), ("read", 3, 7)]
+    assert h.nemesis[0]["f"] == "start" and h.meta["independent"]
+    q = tmp_path / "txn.edn"
+    q.write_text('[{:type :invoke, :f :txn, :value [[:append :x 1]], :process 0}\n'
+                 ' {:type :ok, :f :txn, :value [[:append :x 1]], :process 0}\n'
+                 ' {:type :invoke, :f :txn, :value [[:r :x nil]], :process 1}\n'
+                 ' {:type :ok, :f :txn, :value [[:r :x [1]]], :process 1}]')
+    h = read_history(str(q))
+    assert [(o.f, o.key, o.value) for o in h.ops] == [("append", "x", 1), ("read", "x", [1])]
+
+
+def test_bad_edn_is_input_error(tmp_path):
+    p = tmp_path / "bad.edn"
+    p.write_text('{:type :invoke, :f :read :process 0}\n{:type :ok, :f\n')
+    with pytest.raises(InputError, match="bad.edn:2"):
+        read_history(str(p))
