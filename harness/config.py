@@ -46,7 +46,7 @@ class Test:
     store: str = "./store"
     test_count: int = 1
     leave_db_running: bool = False
-    subnet: str = "10.77.0.0/24"
+    subnet: str | None = None  # None: a free /24 under 10.77.0.0/16
     staleness_bound: str | None = None
     checkers: tuple[str, ...] | None = None
     keys_active: int = 10
@@ -99,12 +99,13 @@ def validate(test: Test) -> Test:
         raise InputError(f"--quiesce {test.quiesce}: must be 0 or more seconds")
     if test.test_count < 1:
         raise InputError(f"--test-count {test.test_count}: must be 1 or more")
-    try:
-        net = ipaddress.ip_network(test.subnet, strict=False)
-    except ValueError:
-        raise InputError(f"--subnet {test.subnet!r}: expected a private IPv4 network like 10.77.0.0/24") from None
-    if not (net.version == 4 and net.is_private) or net.num_addresses < test.nodes + 3:
-        raise InputError(f"--subnet {test.subnet!r}: must be a private IPv4 range with room for {test.nodes} nodes")
+    if test.subnet is not None:
+        try:
+            net = ipaddress.ip_network(test.subnet, strict=False)
+        except ValueError:
+            raise InputError(f"--subnet {test.subnet!r}: expected a private IPv4 network like 10.77.0.0/24") from None
+        if not (net.version == 4 and net.is_private) or net.num_addresses < test.nodes + 3:
+            raise InputError(f"--subnet {test.subnet!r}: must be a private IPv4 range with room for {test.nodes} nodes")
     if test.staleness_bound:
         from checkers.options import parse_staleness_bound
 

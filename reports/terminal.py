@@ -1,4 +1,9 @@
-"""The verdict table in the terminal (rich)."""
+"""The verdict table in the terminal (rich).
+
+Obligations: one row per checker; a failing checker's row names its first anomaly in
+one line (type, key, explanation; never wrapped over several lines); the table points at
+the HTML report when one was written; nothing here reads a history.
+"""
 
 from __future__ import annotations
 
@@ -6,18 +11,36 @@ from typing import Any
 
 VERDICT_STYLE = {True: ("valid", "green"), False: ("INVALID", "bold red"),
                  "unknown": ("unknown", "yellow")}
+NOTE_WIDTH = 110
 
 
 def _verdict(valid: Any) -> tuple[str, str]:
     return VERDICT_STYLE.get(valid if valid in (True, False) else "unknown", ("unknown", "yellow"))
 
 
+def _one_line(text: Any, limit: int = NOTE_WIDTH) -> str:
+    s = " ".join(str(text or "").split())
+    return s if len(s) <= limit else s[: limit - 1] + "…"
+
+
+def first_anomaly_line(res: dict) -> str:
+    """`type key k3: explanation` for the first anomaly, as one line ('' if none)."""
+    anomalies = res.get("anomalies") or []
+    if not anomalies:
+        return ""
+    a = anomalies[0]
+    head = a.get("type") or "anomaly"
+    if a.get("key") is not None:
+        head += f" key {a['key']}"
+    return _one_line(f"{head}: {a.get('explanation', '')}")
+
+
 def worst_example(res: dict) -> str:
-    """One line: the first anomaly's explanation, the unknown reason, or key stats."""
+    """One line: the first anomaly, the unknown reason, or key stats."""
     if res.get("anomalies"):
-        return res["anomalies"][0].get("explanation", "")
+        return first_anomaly_line(res)
     if res.get("reason"):
-        return res["reason"]
+        return _one_line(res["reason"])
     st = res.get("stats") or {}
     if "max_ms" in st:
         return f"staleness p50 {st.get('p50_ms')} ms, p99 {st.get('p99_ms')} ms, max {st.get('max_ms')} ms"
@@ -27,26 +50,32 @@ def worst_example(res: dict) -> str:
 def print_results(results: dict, *, console=None, source: str | None = None,
                   report_path: str | None = None) -> None:
     from rich.console import Console
+    from rich.markup import escape
     from rich.table import Table
 
     console = console or Console()
-    title = "splitbrain verdict" + (f" — {source}" if source else "")
-    table = Table(title=title, show_lines=False, expand=False)
-    table.add_column("checker", style="bold")
-    table.add_column("verdict")
-    table.add_column("anomalies", justify="right")
-    table.add_column("worst example / notes", overflow="fold", max_width=100)
+    title = "splitbrain verdict" + (f" — {escape(source)}" if source else "")
+    caption = f"details: {escape(report_path)}" if report_path else None
+    table = Table(title=title, caption=caption, show_lines=False, expand=False,
+                  caption_justify="left")
+    table.add_column("checker", style="bold", no_wrap=True)
+    table.add_column("verdict", no_wrap=True)
+    table.add_column("anomalies", justify="right", no_wrap=True)
+    table.add_column("first anomaly / notes", no_wrap=True, overflow="ellipsis",
+                     max_width=NOTE_WIDTH)
     for name, res in results.get("checkers", {}).items():
         text, style = _verdict(res.get("valid"))
         count = res.get("anomaly_count")
-        table.add_row(name, f"[{style}]{text}[/]", "" if count is None else str(count),
-                      worst_example(res))
+        table.add_row(escape(name), f"[{style}]{text}[/]", "" if count is None else str(count),
+                      escape(worst_example(res)))
     console.print(table)
     st = results.get("stats", {})
     if st:
         console.print(f"ops: {st.get('ops', 0)}  ok: {st.get('ok', 0)}  fail: {st.get('fail', 0)}  "
-                      f"info: {st.get('info', 0)}  workload: {results.get('workload', '?')}")
+                      f"info: {st.get('info', 0)}  workload: {escape(str(results.get('workload', '?')))}")
     text, style = _verdict(results.get("valid"))
     console.print(f"[{style}]Overall: {text}[/]")
     if report_path:
-        console.print(f"report: {report_path}")
+        import os
+
+        console.print(f"report: file://{escape(os.path.abspath(report_path))}")

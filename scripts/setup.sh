@@ -1,14 +1,46 @@
 #!/usr/bin/env bash
-# Installs everything splitbrain and its tests need on Debian 12, as root. Idempotent.
+# Installs splitbrain and what it needs on Debian 12, as root. Idempotent.
+#   scripts/setup.sh          runtime: Redis, iptables, iproute2, gcc (clock shim), the package
+#   scripts/setup.sh --test   also what the test suite needs (Chromium, pytest, hypothesis)
 set -euo pipefail
 cd "$(dirname "$0")/.."
+WITH_TEST=0
+[ "${1:-}" = "--test" ] && WITH_TEST=1
+if [ "$(id -u)" -ne 0 ]; then
+  echo "scripts/setup.sh installs Debian packages and must run as root (try: sudo bash scripts/setup.sh)" >&2
+  exit 254
+fi
 export DEBIAN_FRONTEND=noninteractive
-PKGS="redis-server redis-sentinel redis-tools iptables iproute2 libfaketime faketime gcc libc6-dev procps chromium"
+PKGS="python3 redis-server redis-sentinel redis-tools iptables iproute2 libfaketime faketime gcc libc6-dev procps netcat-openbsd"
+[ "$WITH_TEST" = 1 ] && PKGS="$PKGS chromium"
 missing=""
 for p in $PKGS; do dpkg -s "$p" >/dev/null 2>&1 || missing="$missing $p"; done
 if [ -n "$missing" ]; then
   apt-get update -qq
+  # policy-rc.d keeps Debian from starting its own redis/sentinel services: splitbrain
+  # starts its own processes in namespaces and never uses the system ones.
+  if [ ! -e /usr/sbin/policy-rc.d ]; then
+    printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d; chmod +x /usr/sbin/policy-rc.d
+    trap 'rm -f /usr/sbin/policy-rc.d' EXIT
+  fi
   apt-get install -y -qq --no-install-recommends $missing
 fi
-# Debian starts a system redis on 127.0.0.1:6379; splitbrain never uses it.
-python3 -m pip install -q -e ".[test]"
+
+EXTRA=""
+[ "$WITH_TEST" = 1 ] && EXTRA="[test]"
+PY=python3
+externally_managed=$($PY -c 'import os,sysconfig; print(int(os.path.exists(os.path.join(sysconfig.get_path("stdlib"),"EXTERNALLY-MANAGED"))))')
+if [ "$externally_managed" = 1 ] || ! $PY -m pip --version >/dev/null 2>&1; then
+  # Debian's own python3 refuses system-wide pip installs (PEP 668): use a venv.
+  dpkg -s python3-venv >/dev/null 2>&1 || { apt-get update -qq; apt-get install -y -qq python3-venv python3-pip; }
+  VENV=/opt/splitbrain/venv
+  [ -x "$VENV/bin/python" ] || $PY -m venv "$VENV"
+  "$VENV/bin/python" -m pip install -q --upgrade pip
+  "$VENV/bin/python" -m pip install -q -e ".$EXTRA"
+  ln -sf "$VENV/bin/splitbrain" /usr/local/bin/splitbrain
+  echo "$VENV/bin/python" > .python-path
+else
+  $PY -m pip install -q -e ".$EXTRA"
+  command -v python3 > .python-path
+fi
+echo "splitbrain installed: $(command -v splitbrain)"

@@ -1,0 +1,37 @@
+"""Workloads: what ops to generate over many independent keys, and which checkers apply.
+
+    wl = get_workload("register", keys_active=10, cas=True)
+    op = wl.next_op(process=3, rng=random.Random(7))   # {"f": "write", "key": 0, "value": 1}
+    wl.final_keys()                                   # every key used, for the final reads
+    wl.checkers                                       # names from checkers.DEFAULTS
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+from harness.errors import InputError
+from workloads.base import Workload
+
+# name -> (module, class)
+_REGISTRY: dict[str, tuple[str, str]] = {
+    "register": ("workloads.register", "RegisterWorkload"),
+    "list-append": ("workloads.list_append", "ListAppendWorkload"),
+    "set": ("workloads.set", "SetWorkload"),
+    "counter": ("workloads.counter", "CounterWorkload"),
+}
+
+NAMES: tuple[str, ...] = tuple(_REGISTRY)
+
+
+def get_workload(name: str, **opts: Any) -> Workload:
+    """A fresh workload by name; unknown names or options raise InputError."""
+    if name not in _REGISTRY:
+        raise InputError(f"workload {name!r}: allowed: {', '.join(NAMES)}")
+    mod, cls = _REGISTRY[name]
+    factory = getattr(importlib.import_module(mod), cls)
+    try:
+        return factory(**opts)
+    except (TypeError, ValueError) as e:
+        raise InputError(f"workload {name}: bad options {sorted(opts)}: {e}") from None

@@ -16,7 +16,7 @@ order would leave something nobody knows about). Record shape:
      "pids": [{"pid": 99, "what": "redis-server", "netns": "sb1a2b3c-n1",
                "start_time": 5551234, "exe": "/usr/bin/redis-server",
                "comm": "redis-server", "cmdline": ["redis-server", "..."]}],
-     "faketime_files": [...], "paths": [...], "meta": {...}}
+     "faketime_files": [...], "meta": {...}}
 
 API for other modules:
 
@@ -48,7 +48,7 @@ from harness.errors import InputError
 
 # sb + 1..10 of [0-9a-z]: keeps "<prefix>br" / "<prefix>v9" within Linux's 15-char ifname.
 PREFIX_RE = re.compile(r"^sb[0-9a-z]{1,10}$")
-LIST_KINDS = ("namespaces", "bridges", "links", "iptables", "pids", "faketime_files", "paths")
+LIST_KINDS = ("namespaces", "bridges", "links", "iptables", "pids", "faketime_files")
 
 
 def runs_dir() -> str:
@@ -170,13 +170,18 @@ def register_pid(prefix: str, pid: int, what: str, netns: str | None = None) -> 
 
 
 def unregister_pid(prefix: str, pid: int) -> None:
-    if _read(prefix) is None:
-        return
-
-    def fn(rec):
+    """Forget a pid (its process was stopped). A record that only ever held pids (created
+    implicitly by register_pid) is deleted once it holds nothing."""
+    validate_prefix(prefix)
+    with _locked(prefix):
+        rec = _read(prefix)
+        if rec is None:
+            return
         rec["pids"] = [p for p in rec.get("pids", []) if p.get("pid") != int(pid)]
-
-    _update(prefix, fn)
+        if rec.get("backend") == "unknown" and not any(rec.get(k) for k in LIST_KINDS):
+            os.unlink(_path(prefix))  # the lock file stays; it is harmless and reused
+        else:
+            _write(prefix, rec)
 
 
 def register_faketime_file(prefix: str, path: str) -> None:

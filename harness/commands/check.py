@@ -65,7 +65,7 @@ def check_cmd(history, workload, checker_names, staleness_bound, fmt, out, realt
             from reports.outputs import write_outputs
         except ImportError:
             raise InputError("--report: the HTML report is not available in this build")
-        paths = write_outputs(report_dir, results, history=hist, test=None)
+        paths = write_outputs(report_dir, results, history=hist, test=None, fail_on=fail_on)
         report_path = paths.get("report.html")
     if not quiet:
         from reports.terminal import print_results

@@ -82,7 +82,7 @@ def _progress_renderer(console):
               help=f"Run the test this many times (stops at the first invalid).  [default: {D.test_count}]")
 @click.option("--leave-db-running", is_flag=True, default=None,
               help="Keep the cluster up after the run (`splitbrain cluster down PREFIX` removes it).")
-@click.option("--subnet", default=None, help=f"Private subnet for the node network.  [default: {D.subnet}]")
+@click.option("--subnet", default=None, help="Private subnet for the node network.  [default: a free /24 in 10.77.0.0/16]")
 @click.option("--staleness-bound", default=None,
               help="Report reads staler than this: 250ms, 1.5s, 3v, or 1s,3v.  [default: none]")
 @click.option("--checkers", default=None, help="Comma-separated checkers.  [default: the workload's]")

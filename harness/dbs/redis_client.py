@@ -7,8 +7,9 @@ Routing (architecture §3, the `redis` issue):
   to `+switch-master` would);
 * reads go to the primary (`read_from="primary"`), or to the process's sticky node
   (`"any"`), or to a sticky replica (`"replicas"`: a node other than the initial primary);
-* an op that names a node (`op["node"]`), or a `final` read, is served by that node / the
-  client's own node, so the final phase can read every node.
+* an op that names a node (`op["node"]`) is served by that node; a `final` read, or any
+  read of a `pinned` client (RedisDB.final_client), by the client's own node — so the
+  final phase reads every node.
 
 Workload ops (values are ints, stored as decimal strings):
 * register: `write` runs a Lua script that bumps a per-key version and sets the value in
@@ -62,7 +63,9 @@ return ver
 
 REGISTER_CAS = """#!lua
 local cur = redis.call('HGET', KEYS[1], 'val')
-if cur ~= ARGV[1] then
+if ARGV[3] == 'absent' then
+  if cur then return -1 end
+elseif cur ~= ARGV[1] then
   return -1
 end
 local ver = redis.call('HINCRBY', KEYS[1], 'ver', 1)
@@ -160,6 +163,7 @@ class RedisClient:
     node: Node
     workload: str
     process: int
+    pinned: bool = False  # every read served by `node` (final reads)
     clock: Callable[[], float] = time.monotonic
     _conns: dict[str, RespConnection] = field(default_factory=dict, init=False)
     _sentinel_conns: dict[str, RespConnection] = field(default_factory=dict, init=False)
@@ -203,7 +207,7 @@ class RedisClient:
         if named:
             return self.topo.node_by_name(str(named))
         if op["f"] == "read":
-            if op.get("final"):
+            if self.pinned or op.get("final"):
                 return self.node
             if self.topo.read_from == "primary":
                 return self.current_primary()
@@ -256,8 +260,9 @@ class RedisClient:
         return {"type": kind, "value": value, "node": node.name, "error": error}
 
     def _execute(self, conn: RespConnection, f: str, key: Any, value: Any) -> dict:
-        k = str(key)
         w = self.workload
+        # Namespaced by workload, so one datastore can hold several workloads' keys.
+        k = f"{w}:{key}"
         if w == "register":
             if f == "read":
                 val, ver = conn.call("HMGET", k, "val", "ver")
@@ -267,7 +272,9 @@ class RedisClient:
                 ver = self._script(conn, REGISTER_WRITE, k, value)
                 return {"type": "ok", "value": value, "version": int(ver)}
             expected, new = value
-            ver = self._script(conn, REGISTER_CAS, k, expected, new)
+            # ARGV[3] says "expect the key absent" (cas from the initial ⊥).
+            ver = self._script(conn, REGISTER_CAS, k, "" if expected is None else expected, new,
+                               "absent" if expected is None else "present")
             if int(ver) < 0:
                 return {"type": "fail", "value": value, "error": "cas-mismatch"}
             return {"type": "ok", "value": value, "version": int(ver)}

@@ -1,0 +1,202 @@
+"""Checker benchmark: seeded histories through `run_checks`, one subprocess per workload.
+
+    python bench/checkers.py --ops 1000000 --workload register
+    python bench/checkers.py --smoke            # 10k ops, every workload
+
+For each workload: generate a seeded history (JSONL in a temp dir), then in a fresh
+subprocess (so peak RSS is per workload) load it, run the workload's default checkers
+and report load time, time per checker family (`run_checks` → `timings_s`), ops/s and
+peak RSS (`ru_maxrss`). Prints figures; asserts nothing about time (architecture §2).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+if ROOT not in sys.path:
+    sys.path.insert(0, ROOT)
+
+WORKLOADS = ("register", "list-append", "set", "counter")
+PROCESSES = 16
+NODES = ("n1", "n2", "n3")
+KEY_LIFETIME = 32  # list/set keys retire after this many writes, keeping reads short
+
+
+def generate(workload: str, n_ops: int, path: str, seed: int = 1) -> int:
+    """Write a seeded history of about n_ops ops (plus final reads); returns events written.
+
+    A primary-copy store whose reads see the latest write or, for a session's first touch
+    of a key, sometimes the one before it (a lagging replica), so checkers have realistic
+    work but the history stays valid.
+    """
+    import orjson
+
+    rnd = random.Random(seed)
+    dumps = orjson.dumps
+    out = []
+    idx = 0
+    t = 0
+    state: dict = {}       # key -> register value/version, list, set or counter sum
+    prev: dict = {}        # key -> previous state (what a lagging replica returns)
+    writes_on: dict = {}   # key -> writes so far (list/set key rotation)
+    live = 0               # current list/set key generation
+    touched: set = set()   # (process, key): a session that touched a key never reads older
+    n_keys = {"register": 1000, "counter": 100}.get(workload, 200)
+    with open(path, "wb") as fh:
+        def emit(ev):
+            nonlocal idx
+            ev["index"] = idx
+            idx += 1
+            out.append(dumps(ev))
+            if len(out) >= 8192:
+                fh.write(b"\n".join(out) + b"\n")
+                out.clear()
+
+        for i in range(n_ops):
+            p = i % PROCESSES
+            node = NODES[p % len(NODES)]
+            if workload in ("list-append", "set"):
+                key = f"k{live + rnd.randrange(n_keys)}"
+            else:
+                key = f"k{rnd.randrange(n_keys)}"
+            t += rnd.randint(1_000, 50_000)
+            base = {"process": p, "key": key, "node": node}
+            fresh = (p, key) not in touched
+            touched.add((p, key))
+            if rnd.random() < 0.5:  # a write
+                if workload == "register":
+                    v = f"{p}-{i}"
+                    ver = state.get(key, (None, 0))[1] + 1
+                    prev[key] = state.get(key, (None, 0))
+                    state[key] = (v, ver)
+                    emit({**base, "type": "invoke", "f": "write", "value": v, "time": t})
+                    emit({**base, "type": "ok", "f": "write", "value": v, "version": ver,
+                          "time": t + 500})
+                elif workload == "counter":
+                    d = rnd.choice((1, 1, 2, -1))
+                    prev[key] = state.get(key, 0)
+                    state[key] = state.get(key, 0) + d
+                    emit({**base, "type": "invoke", "f": "add", "value": d, "time": t})
+                    emit({**base, "type": "ok", "f": "add", "value": d, "time": t + 500})
+                else:
+                    f = "append" if workload == "list-append" else "add"
+                    cur = state.setdefault(key, [])
+                    prev[key] = list(cur)
+                    cur.append(i)
+                    emit({**base, "type": "invoke", "f": f, "value": i, "time": t})
+                    emit({**base, "type": "ok", "f": f, "value": i, "time": t + 500})
+                    writes_on[key] = writes_on.get(key, 0) + 1
+                    if writes_on[key] >= KEY_LIFETIME and rnd.random() < 0.05:
+                        live += 1  # rotate the key window
+            else:  # a read
+                src = prev if (fresh and rnd.random() < 0.3 and key in prev) else state
+                emit({**base, "type": "invoke", "f": "read", "value": None, "time": t})
+                emit({**base, **_observed(workload, src.get(key)), "type": "ok", "f": "read",
+                      "time": t + 500})
+        t += 1_000_000_000
+        emit({"process": "nemesis", "type": "info", "f": "heal", "value": None, "time": t})
+        for n, node in enumerate(NODES):
+            for key in sorted(state):
+                t += 1_000
+                base = {"process": PROCESSES + n, "key": key, "node": node, "final": True}
+                emit({**base, "type": "invoke", "f": "read", "value": None, "time": t})
+                emit({**base, **_observed(workload, state[key]), "type": "ok", "f": "read",
+                      "time": t + 500})
+        if out:
+            fh.write(b"\n".join(out) + b"\n")
+    return idx
+
+
+def _observed(workload: str, s) -> dict:
+    if workload == "register":
+        v, ver = s if s is not None else (None, 0)
+        return {"value": v, "version": ver}
+    if workload == "counter":
+        return {"value": s or 0}
+    return {"value": list(s) if s else []}
+
+
+def measure(path: str, workload: str) -> dict:
+    """Load + run_checks in this process; the figures for one workload."""
+    from checkers import run_checks
+    from checkers.options import CheckOptions
+    from harness.history import read_history
+
+    t0 = time.perf_counter()
+    hist = read_history(path)
+    load_s = time.perf_counter() - t0
+    t1 = time.perf_counter()
+    res = run_checks(hist, CheckOptions(workload=workload))
+    check_s = time.perf_counter() - t1
+    rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    return {"workload": workload, "ops": len(hist.ops), "load_s": round(load_s, 3),
+            "check_s": round(check_s, 3), "total_s": round(load_s + check_s, 3),
+            "ops_per_s": round(len(hist.ops) / max(check_s, 1e-9)),
+            "peak_rss_mb": round(rss_mb, 1), "timings_s": res["timings_s"],
+            "valid": res["valid"],
+            "verdicts": {k: v["valid"] for k, v in res["checkers"].items()}}
+
+
+def run_one(workload: str, n_ops: int, tmp: str, seed: int) -> dict:
+    path = os.path.join(tmp, f"sb-bench-{workload}.jsonl")
+    t0 = time.perf_counter()
+    generate(workload, n_ops, path, seed)
+    gen_s = time.perf_counter() - t0
+    proc = subprocess.run([sys.executable, os.path.abspath(__file__), "--child", path, workload],
+                          capture_output=True, text=True, timeout=3600)
+    if proc.returncode != 0:
+        raise SystemExit(f"benchmark child failed for {workload}:\n{proc.stderr}")
+    row = json.loads(proc.stdout.strip().splitlines()[-1])
+    row["generate_s"] = round(gen_s, 3)
+    row["file_mb"] = round(os.path.getsize(path) / 2**20, 1)
+    os.unlink(path)
+    return row
+
+
+def print_table(rows: list[dict]) -> None:
+    fams = sorted({f for r in rows for f in r["timings_s"]})
+    short = [f.split(".")[-1] for f in fams]
+    head = ["workload", "ops", "load s", "check s", "ops/s", "RSS MB", "valid"] + short
+    table = [[r["workload"], str(r["ops"]), f"{r['load_s']:.2f}", f"{r['check_s']:.2f}",
+              str(r["ops_per_s"]), f"{r['peak_rss_mb']:.0f}", str(r["valid"])]
+             + [f"{r['timings_s'][f]:.2f}" if f in r["timings_s"] else "-" for f in fams]
+             for r in rows]
+    widths = [max(len(h), *(len(row[i]) for row in table)) for i, h in enumerate(head)]
+    print("  ".join(h.ljust(w) for h, w in zip(head, widths)))
+    for row in table:
+        print("  ".join(c.ljust(w) for c, w in zip(row, widths)))
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--ops", type=int, default=100_000)
+    ap.add_argument("--workload", choices=WORKLOADS + ("all",), default="all")
+    ap.add_argument("--smoke", action="store_true", help="10k ops, every workload")
+    ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--json", action="store_true", help="print rows as JSON too")
+    ap.add_argument("--child", nargs=2, metavar=("PATH", "WORKLOAD"), help=argparse.SUPPRESS)
+    a = ap.parse_args(argv)
+    if a.child:
+        print(json.dumps(measure(*a.child)))
+        return 0
+    n = 10_000 if a.smoke else a.ops
+    chosen = WORKLOADS if (a.smoke or a.workload == "all") else (a.workload,)
+    with tempfile.TemporaryDirectory(prefix="sb-bench-") as tmp:
+        rows = [run_one(w, n, tmp, a.seed) for w in chosen]
+    print_table(rows)
+    if a.json:
+        print(json.dumps(rows))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,513 @@
+"""Lost updates: acknowledged effects missing from the final state (checker-spec §5).
+
+Anomaly types (one checker, distinct types, §5):
+
+* `lost` — an acknowledged add/append is in no node's final read (§5.1, §5.2 lists), or a
+  versioned register's final value is older than an acknowledged write (§5.2);
+* `unexpected` — a final read holds an element / value no invocation ever attempted;
+* `aborted-present` — a final read holds an element / value written only by a `fail` op;
+* `counter-bounds` — a counter read outside what the adds allow (§5.4): lost increments
+  (value below the lower bound) or over-count (above the upper bound). Positive and
+  negative deltas are tracked separately so negative deltas are sound;
+* `rmw-collision` — two atomic read-modify-writes (ok `cas`, or an info `cas` whose new
+  value was observed) that read the same value of a key and both wrote it (§5.3).
+
+Obligations:
+
+* only acknowledged (`ok`) effects can be lost; `info` effects that turn up are
+  "recovered" (P2); a plain register's write that no read saw is never lost (P21) —
+  loss against the final value of a plain register is the convergence checker's business
+  (§6, it needs a real-time claim);
+* the final state of a key on a node is its last ok `final` read (`checkers.final_state`,
+  P15); an element counts as present if *any* node's final state holds it (a node that
+  lacks it while another holds it has diverged: the convergence checker reports that);
+* a key that needs a final read and has none is unjudgeable: counted in the stats; the
+  verdict is unknown only when no key at all could be judged;
+* keys whose written values are not unique (P1) are unjudgeable, never invalid;
+* per-read counter bounds during the run use only what any replica could have applied
+  (`Σ negatives possibly applied ≤ value ≤ Σ positives possibly applied`) unless the
+  store claims real-time order (`realtime_claim`), which enables Jepsen's linearizable
+  bounds. Final reads always get the eventual bounds `Σ ok ≤ final ≤ Σ (ok + info)`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from checkers.final_state import FinalReads, final_reads
+from checkers.options import CheckOptions
+from checkers.result import Anomaly, CheckResult, UNKNOWN
+from checkers.versions import build_indexes
+from harness.history import History, Op, freeze
+
+NAME = "lost-updates"
+COUNTER_FS = ("add", "incr")
+SUMMARY_LIMIT = 50  # element lists longer than this are summarised as intervals (§5.1(e))
+TIMELINE_BUDGET = 5_000_000  # Σ|read| above which the set-full timeline stats are skipped
+
+
+def check(history: History, options: CheckOptions | None = None) -> dict[str, CheckResult]:
+    options = options or CheckOptions()
+    workload = options.workload
+    if workload is None:
+        from checkers import infer_workload
+
+        workload = infer_workload(history)
+    fin = final_reads(history)
+    job = _Job(history, options, fin)
+    if workload == "counter":
+        job.counters()
+    elif workload == "set":
+        job.sets()
+    elif workload == "list-append":
+        job.lists()
+    else:
+        job.registers()
+    return {NAME: job.result()}
+
+
+def _fz(v: Any) -> Any:
+    return v if isinstance(v, (int, str, float, type(None))) else freeze(v)
+
+
+def _group(history: History) -> dict[Any, list[Op]]:
+    groups: dict[Any, list[Op]] = {}
+    for op in history.ops:
+        k = op.key
+        if type(k) is tuple:
+            continue
+        g = groups.get(k)
+        if g is None:
+            groups[k] = [op]
+        else:
+            g.append(op)
+    return groups
+
+
+class _Job:
+    def __init__(self, history: History, options: CheckOptions, fin: FinalReads):
+        self.h = history
+        self.o = options
+        self.fin = fin
+        self.anomalies: list[Anomaly] = []
+        self.stats: dict[str, Any] = {"keys": 0, "keys_judged": 0, "keys_without_final_read": 0,
+                                      "keys_with_duplicate_values": 0, "acked": 0, "lost": 0,
+                                      "recovered": 0, "unexpected": 0, "aborted_present": 0}
+        self.assumptions: list[str] = ["unique-values"]
+        if fin.assumption:
+            self.assumptions.append(fin.assumption)
+        self.unjudged_reasons: list[str] = []
+        self.lost_elements: list = []
+        self.stable_lat: list[float] = []
+        self.lost_lat: list[float] = []
+        self.never_read = 0
+        self.timeline_done = False
+
+    # -- verdict ---------------------------------------------------------------------
+
+    def result(self) -> CheckResult:
+        st = self.stats
+        if self.lost_elements:
+            st["lost_elements"] = _summarise(self.lost_elements)
+        if self.timeline_done:
+            from checkers.distribution import ms_summary
+
+            st["set_full"] = {
+                "stable": len(self.stable_lat), "lost_by_reads": len(self.lost_lat),
+                "never_read": self.never_read,
+                "stale": sum(1 for x in self.stable_lat if x > 0),
+                **ms_summary(self.stable_lat, "stable_latency_"),
+                **ms_summary(self.lost_lat, "lost_latency_")}
+        anomalies = self.anomalies
+        anomalies.sort(key=lambda a: (a.ops[0] if a.ops else -1))
+        if anomalies:
+            return CheckResult(NAME, False, anomalies, stats=st, assumptions=self.assumptions)
+        if st["keys_judged"] == 0 and (st["keys_without_final_read"] or
+                                       st["keys_with_duplicate_values"]):
+            why = "; ".join(dict.fromkeys(self.unjudged_reasons)) or "no key could be judged"
+            return CheckResult(NAME, UNKNOWN, stats=st, reason=why, assumptions=self.assumptions)
+        return CheckResult(NAME, True, stats=st, assumptions=self.assumptions)
+
+    def _no_final(self, key: Any) -> None:
+        self.stats["keys_without_final_read"] += 1
+        self.unjudged_reasons.append(
+            "no ok final read (final: true) of keys with acknowledged writes, so nothing can "
+            "be said about what was lost (P15)")
+
+    def _duplicates(self, key: Any, value: Any, ops: list[Op]) -> None:
+        self.stats["keys_with_duplicate_values"] += 1
+        self.unjudged_reasons.append(
+            f"written values are not unique (e.g. {key!r}={value!r} by ops "
+            f"{', '.join(str(o.index) for o in ops[:4])}), so observations cannot be mapped "
+            f"to one write (P1)")
+
+    def _final_union(self, key: Any) -> tuple[dict[Any, Op], list[Op]] | None:
+        """element -> one final read holding it; plus the last final read of every node."""
+        last = self.fin.last_per_node(key)
+        if not last:
+            return None
+        present: dict[Any, Op] = {}
+        for r in last.values():
+            v = r.value if isinstance(r.value, (list, tuple)) else ()
+            for e in v:
+                present.setdefault(_fz(e), r)
+        return present, sorted(last.values(), key=lambda o: o.index)
+
+    # -- sets and lists (§5.1, §5.2) ---------------------------------------------------
+
+    def sets(self) -> None:
+        for key, ops in _group(self.h).items():
+            self._collection(key, ops, "add", timeline=True)
+
+    def lists(self) -> None:
+        for key, ops in _group(self.h).items():
+            self._collection(key, ops, "append", timeline=False)
+
+    def _collection(self, key: Any, ops: list[Op], f: str, timeline: bool) -> None:
+        writes = [op for op in ops if op.f == f]
+        if not writes:
+            return
+        self.stats["keys"] += 1
+        attempts: dict[Any, Op] = {}
+        dup = None
+        for w in writes:
+            e = _fz(w.value)
+            prev = attempts.get(e)
+            if prev is not None and not _retry(prev, w):
+                dup = (e, [prev, w])
+                break
+            if prev is None or _strength(w) > _strength(prev):
+                attempts[e] = w
+        if dup is not None:
+            self._duplicates(key, *dup)
+            return
+        acked = [w for w in attempts.values() if w.type == "ok"]
+        self.stats["acked"] += len(acked)
+        if timeline:
+            self._set_timeline(ops, attempts)
+        got = self._final_union(key)
+        if got is None:
+            self._no_final(key)
+            return
+        present, finals = got
+        self.stats["keys_judged"] += 1
+        final_ids = [r.index for r in finals]
+        lost = [w for w in acked if _fz(w.value) not in present]
+        if lost:
+            last_seen = _last_containing(ops, {_fz(w.value) for w in lost})
+            for w in lost:
+                e = _fz(w.value)
+                seen = last_seen.get(e)
+                ops_ = [w.index] + ([seen.index] if seen is not None else []) + final_ids
+                what = "added" if f == "add" else "appended"
+                self.anomalies.append(Anomaly(
+                    "lost",
+                    f"{w.describe()} {what} {e!r} to {key!r} and was acknowledged, but no "
+                    f"node's final read contains it (final reads: ops "
+                    f"{', '.join(map(str, final_ids))})"
+                    + (f"; it was last seen by op {seen.index}" if seen is not None
+                       else "; no read ever saw it"),
+                    ops_, key, w.process,
+                    {"roles": {"write": w.index, "last_present": seen.index if seen else None,
+                               "final_reads": final_ids}, "element": e}))
+            self.stats["lost"] += len(lost)
+            self.lost_elements.extend(_fz(w.value) for w in lost)
+        for e, r in present.items():
+            w = attempts.get(e)
+            if w is None:
+                self.stats["unexpected"] += 1
+                self.anomalies.append(Anomaly(
+                    "unexpected",
+                    f"final read {r.describe()} of {key!r} contains {e!r}, which no "
+                    f"operation ever tried to {f}", [r.index], key, r.process,
+                    {"roles": {"final_read": r.index}, "element": e}))
+            elif w.type == "fail":
+                self.stats["aborted_present"] += 1
+                self.anomalies.append(Anomaly(
+                    "aborted-present",
+                    f"final read {r.describe()} of {key!r} contains {e!r}, but its "
+                    f"{f} ({w.describe()}) failed, i.e. definitely did not take effect",
+                    [w.index, r.index], key, r.process,
+                    {"roles": {"write": w.index, "final_read": r.index}, "element": e}))
+            elif w.type == "info":
+                self.stats["recovered"] += 1
+
+    def _set_timeline(self, ops: list[Op], attempts: dict[Any, Op]) -> None:
+        """set-full's per-element stable/lost latencies, as stats (§5.1(a), O(Σ|read|))."""
+        reads = [r for r in ops if r.f == "read" and r.type == "ok"
+                 and isinstance(r.value, (list, tuple))]
+        if sum(len(r.value) for r in reads) > TIMELINE_BUDGET:
+            self.stats["set_full"] = "skipped: reads too large"
+            return
+        reads.sort(key=lambda r: r.inv_index)
+        members = [frozenset(_fz(e) for e in r.value) for r in reads]
+        present_in: dict[Any, list[int]] = {}
+        for i, m in enumerate(members):
+            for e in m:
+                present_in.setdefault(e, []).append(i)
+        stable_lat, lost_lat = [], []
+        never_read = 0
+        for e, w in attempts.items():
+            if w.type == "fail":
+                continue
+            pres = present_in.get(e, [])
+            known_t = w.t_ret if w.type == "ok" else float("inf")
+            known_i = w.ret_index
+            if pres and reads[pres[0]].ret_index < known_i:
+                known_t, known_i = reads[pres[0]].t_ret, reads[pres[0]].ret_index
+            last_p = pres[-1] if pres else None
+            # last absent: walk back from the end skipping reads that contain e
+            j = len(reads) - 1
+            k = len(pres) - 1
+            while j >= 0 and k >= 0 and pres[k] == j:
+                j -= 1
+                k -= 1
+            last_a = j if j >= 0 and reads[j].inv_index > w.inv_index else None
+            if last_p is not None and (last_a is None or last_a < last_p):
+                t_stable = reads[last_a].t_inv + 1 if last_a is not None else 0
+                stable_lat.append(max(0, t_stable - known_t) if known_t != float("inf") else 0)
+            elif (known_t != float("inf") and last_a is not None
+                  and reads[last_a].inv_index > known_i):
+                t_lost = reads[last_p].t_inv + 1 if last_p is not None else 0
+                lost_lat.append(max(0, t_lost - known_t))
+            else:
+                never_read += 1
+        self.stable_lat.extend(stable_lat)
+        self.lost_lat.extend(lost_lat)
+        self.never_read += never_read
+        self.timeline_done = True
+
+    # -- registers (§5.2, §5.3) ------------------------------------------------------------
+
+    def registers(self) -> None:
+        indexes = build_indexes(self.h, self.o.workload or "register")
+        for key, ix in indexes.items():
+            if not ix.writes:
+                continue
+            self.stats["keys"] += 1
+            self._rmw(key, ix)
+            if ix.duplicates:
+                v, ops = ix.duplicates[0]
+                self._duplicates(key, v, ops)
+                continue
+            acked = [w for w in ix.writes if w.type == "ok"]
+            self.stats["acked"] += len(acked)
+            last = self.fin.last_per_node(key)
+            if not last:
+                if acked:
+                    self._no_final(key)
+                continue
+            self.stats["keys_judged"] += 1
+            finals = sorted(last.values(), key=lambda o: o.index)
+            self._final_register_values(key, ix, finals)
+            if ix.kind == "versioned":
+                self._versioned_lost(key, ix, acked, finals)
+
+    def _final_register_values(self, key: Any, ix, finals: list[Op]) -> None:
+        for r in finals:
+            if r.value is None:
+                continue
+            w = ix.writer(r.value)
+            if w is None:
+                self.stats["unexpected"] += 1
+                self.anomalies.append(Anomaly(
+                    "unexpected",
+                    f"final read {r.describe()} returned {r.value!r}, a value no operation "
+                    f"ever wrote to {key!r}", [r.index], key, r.process,
+                    {"roles": {"final_read": r.index}}))
+            elif w.type == "fail":
+                self.stats["aborted_present"] += 1
+                self.anomalies.append(Anomaly(
+                    "aborted-present",
+                    f"final read {r.describe()} returned {r.value!r}, written only by "
+                    f"{w.describe()}, which failed", [w.index, r.index], key, r.process,
+                    {"roles": {"write": w.index, "final_read": r.index}}))
+            elif w.type == "info":
+                self.stats["recovered"] += 1
+
+    def _versioned_lost(self, key: Any, ix, acked: list[Op], finals: list[Op]) -> None:
+        """§5.2: the converged final version must be ≥ every acknowledged write's."""
+        best, best_r = None, None
+        for r in finals:
+            if r.index in ix.corrupt:
+                continue
+            v = ix.ver(r)
+            if v is not None and (best is None or v > best):
+                best, best_r = v, r
+        if best is None:
+            return
+        final_ids = [r.index for r in finals]
+        lost = [(ix.ver(w), w) for w in acked if ix.ver(w) is not None and ix.ver(w) > best]
+        lost.sort(key=lambda t: t[0])
+        for v, w in lost:
+            self.anomalies.append(Anomaly(
+                "lost",
+                f"{w.describe()} was acknowledged with version {v} of {key!r}, but the newest "
+                f"final read ({best_r.describe()}) has version {best}: the write is gone",
+                [w.index] + final_ids, key, w.process,
+                {"roles": {"write": w.index, "final_reads": final_ids},
+                 "write_version": v, "final_version": best}))
+        self.stats["lost"] += len(lost)
+
+    def _rmw(self, key: Any, ix) -> None:
+        """§5.3: ok cas ops (and observed info ones) that read the same value."""
+        cas = [w for w in ix.writes if w.f == "cas" and w.type in ("ok", "info")
+               and isinstance(w.value, (list, tuple)) and len(w.value) == 2]
+        if len(cas) < 2:
+            return
+        dups = {v for v, _ in ix.duplicates}
+        observed = None
+        groups: dict[Any, list[Op]] = {}
+        for w in cas:
+            if w.type == "info":
+                if observed is None:
+                    observed = {_fz(r.value) for r in ix.reads if r.f == "read"}
+                    observed |= {_fz(r.value[0]) for r in ix.reads if r.f == "cas"}
+                if _fz(w.value[1]) not in observed:
+                    continue
+            x0 = _fz(w.value[0])
+            if x0 in dups or _fz(w.value[1]) in dups:
+                continue
+            groups.setdefault(x0, []).append(w)
+        for x0, ops in groups.items():
+            if len(ops) < 2:
+                continue
+            wr = ix.writer(x0) if x0 is not None else None
+            new = ", ".join(repr(o.value[1]) for o in ops)
+            self.anomalies.append(Anomaly(
+                "rmw-collision",
+                f"ops {' and '.join(str(o.index) for o in ops)} all read {key!r}={x0!r} "
+                + (f"(written by op {wr.index}) " if wr is not None else "")
+                + f"and each wrote {key!r} ({new}); all but one update was lost",
+                sorted(o.index for o in ops) + ([wr.index] if wr is not None else []), key,
+                None, {"roles": {"read_value_writer": wr.index if wr else None,
+                                 "ops": [o.index for o in ops]}, "read_value": x0,
+                       "confidence": "definite" if all(o.type == "ok" for o in ops)
+                       else "observed-info"}))
+
+    # -- counters (§5.4) -----------------------------------------------------------------------
+
+    def counters(self) -> None:
+        for key, ops in _group(self.h).items():
+            if any(op.f in COUNTER_FS for op in ops):
+                self.stats["keys"] += 1
+                self._counter(key, ops)
+
+    def _counter(self, key: Any, ops: list[Op]) -> None:
+        events: list[tuple] = []
+        reads: list[Op] = []
+        n_ok = 0
+        for op in ops:
+            if op.f in COUNTER_FS:
+                if op.type == "fail":
+                    continue
+                d = op.value if op.value is not None else 1
+                if not isinstance(d, (int, float)) or isinstance(d, bool):
+                    continue
+                events.append((op.inv_index, 1, d))  # possibly applied from its invocation
+                if op.type == "ok":
+                    n_ok += 1
+                    events.append((op.ret_index, 2, d))  # surely applied from its ack
+            elif op.f == "read" and op.type == "ok":
+                v = op.value
+                if v is not None and (not isinstance(v, (int, float)) or isinstance(v, bool)):
+                    continue
+                reads.append(op)
+                events.append((op.inv_index, 0, len(reads) - 1))
+                events.append((op.ret_index, 3, len(reads) - 1))
+        self.stats["acked"] += n_ok
+        events.sort(key=lambda e: e[0])
+        # sums: possible positives/negatives, acked positives/negatives
+        pp = pn = ap = an = 0
+        at_inv: list[tuple] = [None] * len(reads)  # type: ignore[list-item]
+        at_ret: list[tuple] = [None] * len(reads)  # type: ignore[list-item]
+        for _, kind, x in events:
+            if kind == 1:
+                if x >= 0:
+                    pp += x
+                else:
+                    pn += x
+            elif kind == 2:
+                if x >= 0:
+                    ap += x
+                else:
+                    an += x
+            elif kind == 0:
+                at_inv[x] = (ap, an)
+            else:
+                at_ret[x] = (pp, pn)
+        last = {r.index for r in self.fin.last_per_node(key).values()}
+        if last:
+            self.stats["keys_judged"] += 1
+        elif n_ok:
+            self._no_final(key)
+        linear = self.o.realtime_claim
+        for i, r in enumerate(reads):
+            value = r.value or 0
+            (ap_i, an_i), (pp_r, pn_r) = at_inv[i], at_ret[i]
+            if r.index in last or linear:
+                lower, upper, mode = ap_i + pn_r, pp_r + an_i, (
+                    "final" if r.index in last else "linearizable")
+            elif r.final:
+                continue  # an earlier final read may predate convergence (P15)
+            else:
+                lower, upper, mode = pn_r, pp_r, "any-subset"
+            if lower <= value <= upper:
+                continue
+            self._counter_anomaly(key, r, value, lower, upper, mode, ops)
+
+    def _counter_anomaly(self, key, r: Op, value, lower, upper, mode: str, ops: list[Op]) -> None:
+        acked = [o for o in ops if o.f in COUNTER_FS and o.type == "ok"
+                 and o.ret_index < r.inv_index]
+        if value < lower:
+            what = f"at least {lower - value} increment(s) lost"
+            self.stats["lost"] += 1
+        else:
+            what = f"over-counted by at least {value - upper}"
+        basis = {"final": "after quiescence every acknowledged add must be visible",
+                 "linearizable": "the store claims real-time order",
+                 "any-subset": "even a replica that saw any subset of the adds"}[mode]
+        self.anomalies.append(Anomaly(
+            "counter-bounds",
+            f"read {r.describe()} returned {value}, outside [{lower}, {upper}] ({basis}): "
+            f"{what}; {len(acked)} add(s) were acknowledged before it, summing to "
+            f"{sum(o.value if o.value is not None else 1 for o in acked)}",
+            [r.index] + [o.index for o in acked[:10]], key, r.process,
+            {"lower": lower, "upper": upper, "value": value, "bounds": mode,
+             "acked_before": len(acked)}))
+
+
+def _retry(a: Op, b: Op) -> bool:
+    return "retry_of" in (a.extra or {}) or "retry_of" in (b.extra or {})
+
+
+def _strength(op: Op) -> int:
+    return {"ok": 2, "info": 1}.get(op.type, 0)
+
+
+def _last_containing(ops: list[Op], elements: set) -> dict[Any, Op]:
+    out: dict[Any, Op] = {}
+    for r in ops:
+        if r.f == "read" and r.type == "ok" and isinstance(r.value, (list, tuple)):
+            for e in r.value:
+                fe = _fz(e)
+                if fe in elements:
+                    out[fe] = r  # ops are in invocation order: the last one wins
+    return out
+
+
+def _summarise(elements: list) -> Any:
+    """Up to SUMMARY_LIMIT elements as a list; beyond, integer runs as "a..b" intervals."""
+    if len(elements) <= SUMMARY_LIMIT:
+        return elements
+    if all(isinstance(e, int) for e in elements):
+        s = sorted(set(elements))
+        out, start, prev = [], s[0], s[0]
+        for e in s[1:]:
+            if e != prev + 1:
+                out.append(f"{start}..{prev}" if start != prev else str(start))
+                start = e
+            prev = e
+        out.append(f"{start}..{prev}" if start != prev else str(start))
+        return out[:SUMMARY_LIMIT] + (["…"] if len(out) > SUMMARY_LIMIT else [])
+    return elements[:SUMMARY_LIMIT] + ["…"]

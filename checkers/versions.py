@@ -1,0 +1,742 @@
+"""Per-key version orders and the integrity facts found while building them.
+
+checker-spec §2.3 (sources A/B/C) and §2.4 (interface). Staleness, lost updates,
+convergence, integrity and the session checkers all read the same indexes, built once
+per history and cached in `history.meta["_version_index"]`.
+
+API (what other checkers call)
+------------------------------
+
+    from checkers.versions import build_indexes, BOTTOM
+
+    indexes = build_indexes(history, workload)      # dict[key, VersionIndex], cached
+    ix = indexes[key]
+    ix.kind            # "list" (A), "versioned" (B), "plain" (C) or "set"
+    ix.total           # True for "list" and "versioned": ranks are a total order
+    ix.writer(value)   # the op that wrote `value` (register value / list or set element);
+                       #   None for ⊥, garbage, or a value several ops wrote (P1)
+    ix.ver(op)         # the op's version: total kinds -> int dense rank (⊥ = 0);
+                       #   "plain" -> a node token (the frozen value, BOTTOM for ⊥);
+                       #   "set" -> None. None = unknown (unverifiable, corrupt, garbage)
+                       #   for a read: the version it observed; for a write/cas/append/add:
+                       #   the version it created. Multi-key snapshot reads: per-key
+                       #   observed value (each key's index knows its own component).
+    ix.ver_observed(op)# for reads and cas: the version the op *read* (cas: its expected)
+    ix.rank(op)        # == ver(op) on total kinds, None otherwise
+    ix.cmp(x, y)       # compare two versions (from ver): '<' '=' '>' or None (unknown)
+    ix.max_rank        # highest dense rank on total kinds (0 if none)
+    ix.writer_at(rank) # the write op that created that rank (total kinds), or None
+    ix.evidence(rank)  # an op whose data shows that rank exists (shortest list read
+                       #   containing it, or the op that carried the version number)
+    ix.members(op)     # frozenset of elements a list/set read observed (None if not a read)
+    ix.observed(op)    # the raw value a read observed on this key (snapshot-aware)
+    ix.writes          # write-like ops on this key (ok, info and fail), inv order
+    ix.reads           # ok reads (and ok cas) observing this key, inv order
+    ix.corrupt         # set of op indices whose observation is corrupt (P17): skip them
+    ix.duplicates      # [(value, [ops...])]: values written by more than one op (P1)
+    ix.anomalies       # integrity Anomaly objects (garbage-read, aborted-read, ...)
+    ix.order           # list kind: the element order (longest compatible read)
+
+Values are compared after `freeze` (lists -> tuples) so they can key dicts. `⊥` is
+`None` for registers and `[]` for lists and sets; it has version 0.
+
+Ops that count: writes are `write`, `cas` (writes its new value), `append`, `add`
+(sets); reads are `ok` `read`s (info/fail reads carry no value, §1.2 step 5) plus the
+expected value of an `ok` cas. Fail writes never get a version (§1.4); an observed info
+write does.
+"""
+
+from __future__ import annotations
+
+import bisect
+import gc
+from contextlib import contextmanager
+from typing import Any, Iterable
+
+from checkers.result import Anomaly
+from harness.history import History, Op, freeze
+
+WRITE_FS = frozenset(("write", "cas", "append", "add"))
+_SIMPLE = (int, str, float, bool, type(None))
+
+
+class _Bottom:
+    """The initial version ⊥ of every key (§1.3)."""
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "⊥"
+
+    def __reduce__(self):
+        return "BOTTOM"
+
+
+BOTTOM = _Bottom()
+
+
+def _fz(v: Any) -> Any:
+    return v if type(v) in _SIMPLE else freeze(v)
+
+
+def _snapshot_component(value: Any, key: Any) -> tuple[bool, Any]:
+    """(present, observed) for `key` in a multi-key snapshot read's dict value."""
+    if not isinstance(value, dict):
+        return False, None
+    if key in value:
+        return True, value[key]
+    sk = str(key)
+    if sk in value:
+        return True, value[sk]
+    return False, None
+
+
+def workload_kind(workload: str | None, ops: list[Op]) -> str:
+    """Which version source applies to one key's ops (§2.3)."""
+    if workload == "list-append":
+        return "list"
+    if workload == "set":
+        return "set"
+    if workload != "register":
+        fs = {op.f for op in ops}
+        if "append" in fs:
+            return "list"
+        if "add" in fs:
+            return "set"
+    vers = [op.version for op in ops]
+    if vers.count(None) != len(vers):
+        for op in ops:
+            if op.version is not None and op.type == "ok":
+                return "versioned"
+    return "plain"
+
+
+def _anomaly(type_: str, explanation: str, ops: Iterable[int], key: Any, **details: Any) -> Anomaly:
+    return Anomaly(type=type_, explanation=explanation, ops=list(ops), key=key,
+                   details=details)
+
+
+class VersionIndex:
+    """The version order of one key and what building it revealed. See the module doc."""
+
+    def __init__(self, key: Any, kind: str):
+        self.key = key
+        self.kind = kind
+        self.total = kind in ("list", "versioned")
+        self.writes: list[Op] = []
+        self.reads: list[Op] = []
+        self.corrupt: set[int] = set()
+        self.duplicates: list[tuple[Any, list[Op]]] = []
+        self.anomalies: list[Anomaly] = []
+        self.order: list = []
+        self.max_rank = 0
+        self.unverifiable_writes = 0
+        self._writer: dict[Any, Op] = {}          # frozen value/element -> sole writer
+        self._wvals: list = []                     # frozen written value, parallel to writes
+        self._wver: dict[int, Any] = {}            # write op index -> version it created
+        self._rver: dict[int, Any] = {}            # read/cas op index -> version observed
+        self._obs: dict[int, Any] = {}             # snapshot read index -> component value
+        self._by_rank: list[Op | None] = [None]    # rank -> writer (total kinds)
+        self._evidence: list[int | None] = [None]  # rank -> op index showing it
+        self._succ: dict[Any, list] = {}           # plain: data edges a -> [b...]
+        self._reach_cache: dict[Any, set] = {}
+        self._cyclic: set = set()                  # plain: nodes on a data cycle
+
+    # -- queries -------------------------------------------------------------------
+
+    def writer(self, value: Any) -> Op | None:
+        if value is None:
+            return None
+        return self._writer.get(_fz(value))
+
+    def observed(self, op: Op) -> Any:
+        if op.index in self._obs:
+            return self._obs[op.index]
+        if op.f == "cas":
+            v = op.value
+            return v[0] if isinstance(v, (list, tuple)) and len(v) == 2 else None
+        return op.value
+
+    def ver(self, op: Op) -> Any:
+        if op.f == "read":
+            return self._rver.get(op.index)
+        return self._wver.get(op.index)
+
+    def ver_observed(self, op: Op) -> Any:
+        return self._rver.get(op.index)
+
+    def rank(self, op: Op) -> int | None:
+        return self.ver(op) if self.total else None
+
+    def writer_at(self, rank: int) -> Op | None:
+        if not self.total or rank <= 0 or rank >= len(self._by_rank):
+            return None
+        return self._by_rank[rank]
+
+    def evidence(self, rank: int) -> int | None:
+        if not self.total or rank <= 0 or rank >= len(self._evidence):
+            return None
+        return self._evidence[rank]
+
+    def members(self, op: Op) -> frozenset | None:
+        if self.kind not in ("list", "set"):
+            return None
+        v = self.observed(op)
+        if v is None:
+            return frozenset()
+        if not isinstance(v, (list, tuple)):
+            return None
+        return frozenset(_fz(e) for e in v)
+
+    def cmp(self, x: Any, y: Any) -> str | None:
+        if x is None or y is None:
+            return None
+        if self.total:
+            return "<" if x < y else (">" if x > y else "=")
+        if self.kind != "plain":
+            return None
+        if x is y or x == y:
+            return "="
+        if x is BOTTOM:
+            return "<"
+        if y is BOTTOM:
+            return ">"
+        if not self._succ or x in self._cyclic or y in self._cyclic:
+            return None
+        if y in self._reach(x):
+            return "<"
+        if x in self._reach(y):
+            return ">"
+        return None
+
+    def _reach(self, x: Any) -> set:
+        got = self._reach_cache.get(x)
+        if got is None:
+            got, stack = set(), [x]
+            while stack:
+                for n in self._succ.get(stack.pop(), ()):
+                    if n not in got:
+                        got.add(n)
+                        stack.append(n)
+            self._reach_cache[x] = got
+        return got
+
+    def __repr__(self) -> str:
+        return (f"VersionIndex(key={self.key!r}, kind={self.kind}, writes={len(self.writes)}, "
+                f"reads={len(self.reads)}, max_rank={self.max_rank})")
+
+
+# ------------------------------------------------------------------------------------
+# Building
+
+
+def build_indexes(history: History, workload: str | None = None) -> dict[Any, VersionIndex]:
+    """Per-key VersionIndex for every single key the history touches (cached).
+
+    Multi-key snapshot reads (key = tuple, value = dict) feed each component key's index.
+    """
+    cache = history.meta.setdefault("_version_index", {})
+    got = cache.get(workload)
+    if got is not None and got[0] == len(history.ops):
+        return got[1]
+    with gc_paused():
+        out = _build_all(history, workload)
+    cache[workload] = (len(history.ops), out)
+    return out
+
+
+@contextmanager
+def gc_paused():
+    """Pause the cyclic GC while building many small acyclic containers.
+
+    Collections triggered by allocation would rescan every live Op of a big history
+    over and over (roughly halving build speed for 10^6 ops); nothing built here is cyclic.
+    """
+    was = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was:
+            gc.enable()
+
+
+def _build_all(history: History, workload: str | None) -> dict[Any, VersionIndex]:
+    groups: dict[Any, list[Op]] = {}
+    snapshots: list[Op] = []
+    for op in history.ops:
+        k = op.key
+        if type(k) is tuple:
+            if op.f == "read" and op.type == "ok":
+                snapshots.append(op)
+            continue
+        g = groups.get(k)
+        if g is None:
+            groups[k] = [op]
+        else:
+            g.append(op)
+    extra: dict[Any, list[tuple[Op, Any]]] = {}
+    for op in snapshots:
+        for k in op.key:
+            present, v = _snapshot_component(op.value, k)
+            if present:
+                extra.setdefault(k, []).append((op, v))
+                groups.setdefault(k, [])
+    out: dict[Any, VersionIndex] = {}
+    for k, ops in groups.items():
+        if k is None:
+            continue
+        out[k] = build_index(k, ops, workload, extra.get(k, ()))
+    return out
+
+
+def build_index(key: Any, ops: list[Op], workload: str | None = None,
+                snapshot_reads: Iterable[tuple[Op, Any]] = ()) -> VersionIndex:
+    """One key's index from its ops (in invocation order)."""
+    kind = workload_kind(workload, ops)
+    ix = VersionIndex(key, kind)
+    writes = ix.writes
+    reads = ix.reads
+    wvals = ix._wvals  # frozen written value per write (None: no value), parallel to writes
+    simple = _SIMPLE
+    for op in ops:
+        f = op.f
+        if f == "read":
+            if op.type == "ok":
+                reads.append(op)
+        elif f in WRITE_FS:
+            writes.append(op)
+            v = op.value
+            if f == "cas":
+                v = v[1] if isinstance(v, (list, tuple)) and len(v) == 2 else None
+                if op.type == "ok":
+                    reads.append(op)
+            wvals.append(v if type(v) in simple else freeze(v))
+    for op, v in snapshot_reads:
+        ix._obs[op.index] = v
+        reads.append(op)
+    if snapshot_reads:
+        reads.sort(key=lambda o: o.inv_index)
+    _index_writers(ix)
+    if kind == "list":
+        _build_list(ix)
+    elif kind == "set":
+        _build_set(ix)
+    elif kind == "versioned":
+        _build_versioned(ix)
+    else:
+        _build_plain(ix)
+    return ix
+
+
+def _written(op: Op) -> Any:
+    if op.f == "cas":
+        v = op.value
+        return v[1] if isinstance(v, (list, tuple)) and len(v) == 2 else None
+    return op.value
+
+
+def _index_writers(ix: VersionIndex) -> None:
+    """value -> sole writer; values written twice are duplicates (P1, §2.1).
+
+    A client retry re-sending the same value (`retry_of` in the op) is not a duplicate
+    (P11): the retry chain is one logical write, represented by its ok/info member.
+    """
+    writer = ix._writer
+    get = writer.get
+    dups: dict[Any, list[Op]] = {}
+    for op, v in zip(ix.writes, ix._wvals):
+        if v is None:
+            continue
+        prev = get(v)
+        if prev is None:
+            writer[v] = op
+            continue
+        if _is_retry(prev, op):
+            # keep the one that may have taken effect (ok beats info beats fail)
+            if _strength(op) > _strength(prev):
+                writer[v] = op
+            continue
+        dups.setdefault(v, [prev]).append(op)
+    for v, ops in dups.items():
+        del writer[v]
+        ix.duplicates.append((v, ops))
+
+
+def _is_retry(a: Op, b: Op) -> bool:
+    ea, eb = a.extra or {}, b.extra or {}
+    return "retry_of" in eb or "retry_of" in ea
+
+
+def _strength(op: Op) -> int:
+    return {"ok": 2, "info": 1}.get(op.type, 0)
+
+
+def _dup_values(ix: VersionIndex) -> set:
+    return {v for v, _ in ix.duplicates}
+
+
+# -- integrity of single observations (shared by all kinds) -----------------------------
+
+
+class _ValueAudit:
+    """Reports garbage / aborted / future reads once per value, with a read count."""
+
+    def __init__(self, ix: VersionIndex):
+        self.ix = ix
+        self.garbage: dict[Any, list[Op]] = {}
+        self.aborted: dict[Any, list[Op]] = {}
+        self.future: dict[tuple, list] = {}
+        self.dups = _dup_values(ix)
+
+    def check(self, read: Op, v: Any) -> bool:
+        """True if the observed (frozen) value/element `v` is usable."""
+        w = self.ix._writer.get(v)
+        if w is None:
+            if v in self.dups:
+                return True  # ambiguous, reported as duplicate (P1)
+            self.garbage.setdefault(v, []).append(read)
+            return False
+        if w.type == "fail":
+            self.aborted.setdefault(v, []).append(read)
+            return False
+        if read.ret_index < w.inv_index and w is not read:
+            self.future.setdefault((v, w.index), []).append(read)
+            return False
+        return True
+
+    def flush(self) -> None:
+        ix, key = self.ix, self.ix.key
+        for v, rs in self.garbage.items():
+            r = rs[0]
+            ix.anomalies.append(_anomaly(
+                "garbage-read",
+                f"read {r.describe()} returned {v!r} for {key!r}, a value no operation ever "
+                f"wrote" + (f" ({len(rs)} reads saw it)" if len(rs) > 1 else ""),
+                [r.index], key, roles={"read": r.index}, value=v, reads=len(rs)))
+        for v, rs in self.aborted.items():
+            r, w = rs[0], ix._writer[v]
+            ix.anomalies.append(_anomaly(
+                "aborted-read",
+                f"read {r.describe()} observed {v!r}, written only by {w.describe()}, which "
+                f"failed and so never took effect" + (f" ({len(rs)} reads saw it)" if len(rs) > 1 else ""),
+                [r.index, w.index], key, roles={"read": r.index, "write": w.index}, value=v,
+                reads=len(rs)))
+        for (v, widx), rs in self.future.items():
+            r, w = rs[0], ix._writer[v]
+            ix.anomalies.append(_anomaly(
+                "future-read",
+                f"read {r.describe()} returned {v!r}, but its write {w.describe()} was only "
+                f"invoked (index {w.inv_index}) after the read completed (index {r.ret_index})",
+                [r.index, w.index], key, roles={"read": r.index, "write": w.index}, value=v,
+                reads=len(rs)))
+
+
+# -- A: list-append ----------------------------------------------------------------------
+
+
+def _build_list(ix: VersionIndex) -> None:
+    audit = _ValueAudit(ix)
+    key = ix.key
+    usable: list[tuple[tuple, Op]] = []
+    for r in ix.reads:
+        v = ix.observed(r)
+        if v is None:
+            v = ()
+        if not isinstance(v, (list, tuple)):
+            ix.corrupt.add(r.index)
+            continue
+        lst = tuple(_fz(e) for e in v)
+        if len(set(lst)) != len(lst):
+            seen, dup = set(), None
+            for e in lst:
+                if e in seen:
+                    dup = e
+                    break
+                seen.add(e)
+            ix.anomalies.append(_anomaly(
+                "duplicate-element",
+                f"read {r.describe()} contains element {dup!r} more than once",
+                [r.index], key, roles={"read": r.index}, element=dup))
+            ix.corrupt.add(r.index)
+            continue
+        for e in lst:
+            audit.check(r, e)  # garbage/aborted/future elements: reported, read stays usable
+        usable.append((lst, r))
+    audit.flush()
+    # §2.3-A: distinct lists by length; the longest is the order, all must be its prefixes.
+    longest: tuple = ()
+    longest_op: Op | None = None
+    for lst, r in usable:
+        if len(lst) > len(longest):
+            longest, longest_op = lst, r
+    # the longest may itself be the odd one out: prefer the longest list that the
+    # most reads agree with is overkill; Elle takes the longest. Reads that disagree
+    # with it are incompatible and get no version.
+    n = len(longest)
+    shortest_for_len: dict[int, Op] = {}
+    reported_pairs: set = set()
+    for lst, r in usable:
+        m = len(lst)
+        if m and longest[:m] != lst:
+            ix.corrupt.add(r.index)
+            div = next(i for i in range(m) if lst[i] != longest[i])
+            pair = (lst, longest)
+            if pair not in reported_pairs:
+                reported_pairs.add(pair)
+                ix.anomalies.append(_anomaly(
+                    "incompatible-order",
+                    f"reads {r.describe()} and {longest_op.describe()} disagree on the order "
+                    f"of {key!r}: at position {div} one has {lst[div]!r}, the other "
+                    f"{longest[div]!r}, so neither list is a prefix of the other",
+                    sorted((r.index, longest_op.index)), key,
+                    roles={"read": r.index, "other_read": longest_op.index},
+                    divergence_index=div))
+            continue
+        ix._rver[r.index] = m
+        if m not in shortest_for_len:
+            shortest_for_len[m] = r
+    ix.order = list(longest)
+    ix.max_rank = n
+    pos = {e: i + 1 for i, e in enumerate(longest)}
+    by_rank: list[Op | None] = [None] * (n + 1)
+    for w, e in zip(ix.writes, ix._wvals):
+        if e is None:
+            continue
+        p = pos.get(e)
+        if p is not None and ix._writer.get(e) is w and w.type != "fail":
+            ix._wver[w.index] = p
+            by_rank[p] = w
+        elif w.type == "ok":
+            ix.unverifiable_writes += 1
+    for e, p in pos.items():
+        if by_rank[p] is None:
+            by_rank[p] = ix._writer.get(e)
+    ix._by_rank = by_rank
+    # evidence(rank): the shortest compatible read of length >= rank
+    ev: list[int | None] = [None] * (n + 1)
+    lens = sorted(shortest_for_len)
+    for p in range(1, n + 1):
+        j = bisect.bisect_left(lens, p)
+        ev[p] = shortest_for_len[lens[j]].index if j < len(lens) else None
+    ix._evidence = ev
+    _dirty_updates(ix, pos)
+
+
+def _dirty_updates(ix: VersionIndex, pos: dict) -> None:
+    """§2.2 dirty-update: a failed append followed in the order by an ok append."""
+    order = ix.order
+    for i, e in enumerate(order):
+        w = ix._writer.get(e)
+        if w is None or w.type != "fail":
+            continue
+        for e2 in order[i + 1:]:
+            w2 = ix._writer.get(e2)
+            if w2 is not None and w2.type == "ok":
+                rd = ix.evidence(pos[e2])
+                ops = [w.index, w2.index] + ([rd] if rd is not None else [])
+                ix.anomalies.append(_anomaly(
+                    "dirty-update",
+                    f"the failed append of {e!r} ({w.describe()}) sits in the order of "
+                    f"{ix.key!r} before the acknowledged append of {e2!r} "
+                    f"({w2.describe()}), which was built on an aborted state",
+                    ops, ix.key, roles={"failed_write": w.index, "write": w2.index,
+                                        "read": rd}))
+                break
+
+
+# -- sets --------------------------------------------------------------------------------
+
+
+def _build_set(ix: VersionIndex) -> None:
+    audit = _ValueAudit(ix)
+    key = ix.key
+    for r in ix.reads:
+        v = ix.observed(r)
+        if v is None:
+            v = ()
+        if not isinstance(v, (list, tuple)):
+            ix.corrupt.add(r.index)
+            continue
+        elems = [_fz(e) for e in v]
+        if len(set(elems)) != len(elems):
+            seen, dup = set(), None
+            for e in elems:
+                if e in seen:
+                    dup = e
+                    break
+                seen.add(e)
+            ix.anomalies.append(_anomaly(
+                "duplicate-element",
+                f"read {r.describe()} contains element {dup!r} more than once",
+                [r.index], key, roles={"read": r.index}, element=dup))
+            ix.corrupt.add(r.index)
+            continue
+        for e in elems:
+            audit.check(r, e)
+    audit.flush()
+
+
+# -- B: version numbers -----------------------------------------------------------------
+
+
+def _build_versioned(ix: VersionIndex) -> None:
+    audit = _ValueAudit(ix)
+    key = ix.key
+    # observations: (frozen value, version, op) from ok ops that carry a version
+    val_vers: dict[Any, dict[int, Op]] = {}
+    ver_vals: dict[int, dict[Any, Op]] = {}
+    good_read: list[tuple[Op, Any]] = []
+    writer_get = ix._writer.get
+    for r in ix.reads:
+        v = ix.observed(r)
+        if v is None:
+            ix._rver[r.index] = 0
+            continue
+        fv = _fz(v)
+        w = writer_get(fv)
+        if not (w is not None and w.type != "fail" and not r.ret_index < w.inv_index) \
+                and not audit.check(r, fv):
+            ix.corrupt.add(r.index)
+            continue
+        good_read.append((r, fv))
+        if r.version is not None and r.f == "read" and r.index not in ix._obs:
+            val_vers.setdefault(fv, {}).setdefault(r.version, r)
+            ver_vals.setdefault(r.version, {}).setdefault(fv, r)
+    audit.flush()
+    for w, fv in zip(ix.writes, ix._wvals):
+        if w.type != "ok" or w.version is None or fv is None:
+            continue
+        val_vers.setdefault(fv, {}).setdefault(w.version, w)
+        ver_vals.setdefault(w.version, {}).setdefault(fv, w)
+    bad_vals: set = set()
+    for ver, vals in ver_vals.items():
+        if len(vals) > 1:
+            items = list(vals.items())[:2]
+            (a, oa), (b, ob) = items
+            bad_vals.update(vals)
+            ix.anomalies.append(_anomaly(
+                "version-conflict",
+                f"{key!r} version {ver} was observed with two different values: {a!r} "
+                f"({oa.describe()}) and {b!r} ({ob.describe()}), the signature of two "
+                f"leaders assigning the same version",
+                sorted((oa.index, ob.index)), key, version=ver, values=[a, b]))
+    for val, vers in val_vers.items():
+        if len(vers) > 1:
+            items = sorted(vers.items())[:2]
+            (va, oa), (vb, ob) = items
+            bad_vals.add(val)
+            ix.anomalies.append(_anomaly(
+                "version-mismatch",
+                f"value {val!r} of {key!r} was observed with version {va} ({oa.describe()}) "
+                f"and version {vb} ({ob.describe()}): the write was applied twice",
+                sorted((oa.index, ob.index)), key, value=val, versions=[va, vb]))
+    dups = _dup_values(ix)
+    value_ver: dict[Any, int] = {}
+    for val, vers in val_vers.items():
+        if val not in bad_vals and val not in dups and val in ix._writer:
+            value_ver[val] = next(iter(vers))
+    distinct = sorted(set(value_ver.values()))
+    dense = {v: i + 1 for i, v in enumerate(distinct)}
+    ix.max_rank = len(distinct)
+    by_rank: list[Op | None] = [None] * (len(distinct) + 1)
+    ev: list[int | None] = [None] * (len(distinct) + 1)
+    for val, v in value_ver.items():
+        rk = dense[v]
+        by_rank[rk] = ix._writer[val]
+        ev[rk] = next(iter(val_vers[val].values())).index
+    ix._by_rank, ix._evidence = by_rank, ev
+    for r, fv in good_read:
+        rk = value_ver.get(fv)
+        if rk is None:
+            if fv in bad_vals:
+                ix.corrupt.add(r.index)
+            continue
+        ix._rver[r.index] = dense[rk]
+    for w, fv in zip(ix.writes, ix._wvals):
+        if w.type == "fail" or fv is None:
+            continue
+        rk = value_ver.get(fv)
+        if rk is not None and ix._writer.get(fv) is w:
+            ix._wver[w.index] = dense[rk]
+        elif w.type == "ok":
+            ix.unverifiable_writes += 1
+            if fv in bad_vals:
+                ix.corrupt.add(w.index)
+
+
+# -- C: plain unique-value registers ---------------------------------------------------
+
+
+def _build_plain(ix: VersionIndex) -> None:
+    """Data-only partial order: ⊥ < v, ok cas(a, b) => a < b (§2.3-C)."""
+    audit = _ValueAudit(ix)
+    rver = ix._rver
+    writer_get = ix._writer.get
+    obs = ix._obs
+    simple = _SIMPLE
+    for r in ix.reads:
+        i = r.index
+        if r.f == "read" and i not in obs:
+            v = r.value
+        else:
+            v = ix.observed(r)
+        if v is None:
+            rver[i] = BOTTOM
+            continue
+        fv = v if type(v) in simple else freeze(v)
+        w = writer_get(fv)
+        # fast path: the sole writer is not failed and was invoked before the read ended
+        if w is not None and w.type != "fail" and not r.ret_index < w.inv_index:
+            rver[i] = fv
+        elif audit.check(r, fv):
+            rver[i] = fv
+        else:
+            ix.corrupt.add(i)
+    audit.flush()
+    succ = ix._succ
+    wver = ix._wver
+    cas_edge_op: dict[tuple, Op] = {}
+    for w, fv in zip(ix.writes, ix._wvals):
+        if fv is None or w.type == "fail":
+            continue
+        if writer_get(fv) is w:
+            wver[w.index] = fv
+        if w.f == "cas" and w.type == "ok" and w.index not in ix.corrupt:
+            a = rver.get(w.index)
+            if a is not None and a is not BOTTOM and a != fv:
+                succ.setdefault(a, []).append(fv)
+                cas_edge_op[(a, fv)] = w
+    if succ:
+        _cyclic_versions(ix, cas_edge_op)
+
+
+def _cyclic_versions(ix: VersionIndex, edge_op: dict) -> None:
+    from checkers.cycles import shortest_cycle, strongly_connected
+
+    for comp in strongly_connected(ix._succ):
+        cyc = shortest_cycle(ix._succ, comp)
+        if not cyc:
+            continue
+        ix._cyclic.update(comp)
+        steps, ops = [], []
+        for a, b in zip(cyc, cyc[1:] + cyc[:1]):
+            o = edge_op[(a, b)]
+            ops.append(o.index)
+            steps.append(f"{a!r} < {b!r} because {o.describe()} replaced {a!r} by {b!r}")
+        ix.anomalies.append(_anomaly(
+            "cyclic-versions",
+            f"the compare-and-set chain of {ix.key!r} is cyclic: " + "; ".join(steps),
+            ops, ix.key, cycle=list(cyc)))
+        for o in ix.writes:
+            if ix._wver.get(o.index) in comp:
+                ix.corrupt.add(o.index)
+        for r in ix.reads:
+            if ix._rver.get(r.index) in comp:
+                ix.corrupt.add(r.index)
+    for i in list(ix._wver):
+        if ix._wver[i] in ix._cyclic:
+            del ix._wver[i]
+    for i in list(ix._rver):
+        if ix._rver[i] in ix._cyclic:
+            del ix._rver[i]

@@ -1,0 +1,465 @@
+"""Redis as the system under test: Debian's `redis-server` (+ `redis-sentinel`).
+
+Topologies:
+* `replication` — n1 is the primary, every other node `replicaof` it (asynchronous);
+  no failover: n1 stays the primary for the whole run.
+* `sentinel` — the same, plus one Sentinel per node monitoring the primary under the
+  master name `<prefix>` with quorum = majority, `down-after-milliseconds` ~1.5 s and a
+  short failover timeout, so partitions and pauses cause real failovers. Clients find
+  the primary through the Sentinels (harness/dbs/redis_client.py).
+
+    db = RedisDB(nodes, topology="sentinel", read_from="any", store_dir=run_dir,
+                 prefix="sb1a2b3c")
+    for n in nodes: db.setup(n)
+    for n in nodes: db.start(n)
+    db.wait_ready(30)
+    client = db.client(nodes[0], "register", process=0)
+    client.invoke({"f": "write", "key": 3, "value": 17})   # {"type": "ok", "version": 1, …}
+    …
+    for n in nodes: db.teardown(n)        # stops by recorded pid, copies logs
+
+Files per node live in `<node.workdir>/redis/` (config, logs, data dir); teardown copies
+the logs and final configs into `<store_dir>/nodes/<node>/`. Persistence is off
+(`appendonly no`, `save ""`), as the issue asks: a node restarted after `kill` comes back
+empty. A restarted node rejoins as a replica of the current primary (n1 in
+`replication`; the Sentinels' choice in `sentinel`); if the Sentinels still name the
+restarted node itself, it starts as an empty primary — Redis's documented hazard of
+running without persistence, which the lost-update checkers will then show.
+
+Processes are only ever signalled by the pid `spawn` returned (recorded in the run
+registry); `kill`/`pause`/`resume` act on `redis-server` only — the Sentinels keep
+running, as the control plane a real deployment keeps apart from the data node.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import threading
+import time
+from dataclasses import dataclass
+from typing import Callable, Mapping
+
+from harness.cluster.base import Node
+from harness.control.base import Daemon, RemoteError
+from harness.dbs.redis_client import RedisClient, RedisTopology, ask_sentinels_for_primary
+from harness.dbs.resp import Ambiguous, NotSent, ReplyError, RespConnection
+from harness.errors import EnvironmentProblem, InputError
+
+TOPOLOGIES = ("replication", "sentinel")
+READ_FROM = ("primary", "replicas", "any")
+
+
+@dataclass
+class _NodeState:
+    redis: Daemon | None = None
+    sentinel: Daemon | None = None
+    started_once: bool = False
+    paused: bool = False
+
+
+def render_redis_conf(node: Node, *, port: int, data_dir: str, logfile: str,
+                      replicaof: tuple[str, int] | None) -> str:
+    """redis.conf for one node. The node address is bound first: Redis uses the first
+    bind address as the source of its own outgoing (replication) connections."""
+    binds = [node.address] + ([] if node.address.startswith("127.") else ["127.0.0.1"])
+    lines = [
+        f"bind {' '.join(binds)}",
+        f"port {port}",
+        "protected-mode no",
+        "daemonize no",
+        'pidfile ""',
+        "appendonly no",
+        'save ""',
+        f"dir {data_dir}",
+        f"logfile {logfile}",
+        "loglevel notice",
+        "always-show-logo no",
+        f"bind-source-addr {node.address}",
+        # What the primary reports to Sentinels as this replica's address.
+        f"replica-announce-ip {node.address}",
+        f"replica-announce-port {port}",
+        # A replica cut off from its primary notices within seconds, not the default 60.
+        "repl-timeout 5",
+        "repl-ping-replica-period 1",
+        # Full syncs start at once instead of waiting 5 s for more replicas to batch.
+        "repl-diskless-sync-delay 0",
+    ]
+    if replicaof is not None:
+        lines.append(f"replicaof {replicaof[0]} {replicaof[1]}")
+    return "\n".join(lines) + "\n"
+
+
+def render_sentinel_conf(node: Node, *, sentinel_port: int, master_name: str,
+                         primary: tuple[str, int], quorum: int, workdir: str, logfile: str,
+                         down_after_ms: int, failover_timeout_ms: int,
+                         replicas: list[tuple[str, int]] = ()) -> str:
+    """sentinel.conf for one node. The replicas are listed up front: a Sentinel otherwise
+    learns them only from its next INFO of the primary, up to 10 s later."""
+    binds = [node.address] + ([] if node.address.startswith("127.") else ["127.0.0.1"])
+    known = [f"sentinel known-replica {master_name} {a} {p}" for a, p in replicas]
+    return "\n".join([
+        f"bind {' '.join(binds)}",
+        f"port {sentinel_port}",
+        "protected-mode no",
+        "daemonize no",
+        'pidfile ""',
+        f"dir {workdir}",
+        f"logfile {logfile}",
+        f"bind-source-addr {node.address}",
+        f"sentinel announce-ip {node.address}",
+        f"sentinel announce-port {sentinel_port}",
+        f"sentinel monitor {master_name} {primary[0]} {primary[1]} {quorum}",
+        f"sentinel down-after-milliseconds {master_name} {down_after_ms}",
+        f"sentinel failover-timeout {master_name} {failover_timeout_ms}",
+        f"sentinel parallel-syncs {master_name} 1",
+        *known,
+    ]) + "\n"
+
+
+class RedisDB:
+    """Lifecycle of Redis on the nodes (harness/dbs/base.py DB). Thread-safe: the nemesis
+    thread and the runner may call it concurrently."""
+
+    name = "redis"
+
+    def __init__(self, nodes: list[Node], *, topology: str = "replication",
+                 read_from: str = "primary", store_dir: str, prefix: str,
+                 port: int = 6379, sentinel_port: int = 26379,
+                 extra_env_fn: Callable[[Node], Mapping[str, str]] | None = None,
+                 down_after_ms: int = 1500, failover_timeout_ms: int = 5000,
+                 connect_timeout: float = 1.0, op_timeout: float = 1.5):
+        if topology not in TOPOLOGIES:
+            raise InputError(f"redis topology {topology!r}: allowed: {', '.join(TOPOLOGIES)}")
+        if read_from not in READ_FROM:
+            raise InputError(f"redis read_from {read_from!r}: allowed: {', '.join(READ_FROM)}")
+        if not nodes:
+            raise InputError("redis needs at least one node")
+        if read_from == "replicas" and len(nodes) < 2:
+            raise InputError("read_from=replicas needs at least two nodes")
+        self.nodes = list(nodes)
+        self.topology = topology
+        self.read_from = read_from
+        self.store_dir = store_dir
+        self.prefix = prefix
+        self.port = port
+        self.sentinel_port = sentinel_port
+        self.extra_env_fn = extra_env_fn
+        self.down_after_ms = down_after_ms
+        self.failover_timeout_ms = failover_timeout_ms
+        self.topo = RedisTopology(nodes=tuple(self.nodes), kind=topology, read_from=read_from,
+                                  master_name=prefix, port=port, sentinel_port=sentinel_port,
+                                  connect_timeout=connect_timeout, op_timeout=op_timeout)
+        self._state = {n.name: _NodeState() for n in self.nodes}
+        # One lock per node: the runner starts nodes in parallel; the nemesis and the
+        # runner may act on the same node concurrently.
+        self._locks = {n.name: threading.RLock() for n in self.nodes}
+
+    # -- paths ---------------------------------------------------------------------------
+
+    def node_dir(self, node: Node) -> str:
+        return os.path.join(node.workdir, "redis")
+
+    def _paths(self, node: Node) -> dict[str, str]:
+        d = self.node_dir(node)
+        return {"dir": d, "data": os.path.join(d, "data"),
+                "conf": os.path.join(d, "redis.conf"), "log": os.path.join(d, "redis.log"),
+                "stdout": os.path.join(d, "redis.stdout"),
+                "sconf": os.path.join(d, "sentinel.conf"),
+                "slog": os.path.join(d, "sentinel.log"),
+                "sstdout": os.path.join(d, "sentinel.stdout")}
+
+    @property
+    def initial_primary(self) -> Node:
+        return self.nodes[0]
+
+    # -- DB protocol ---------------------------------------------------------------------
+
+    def setup(self, node: Node) -> None:
+        """Write redis.conf (and sentinel.conf) into the node's dir. Idempotent."""
+        p = self._paths(node)
+        node.remote.exec(["mkdir", "-p", p["data"]], timeout=10)
+        primary = self.initial_primary
+        replicaof = None if node.name == primary.name else (primary.address, self.port)
+        self._put(node, p["conf"], render_redis_conf(
+            node, port=self.port, data_dir=p["data"], logfile=p["log"], replicaof=replicaof))
+        if self.topology == "sentinel":
+            self._put(node, p["sconf"], render_sentinel_conf(
+                node, sentinel_port=self.sentinel_port, master_name=self.prefix,
+                primary=(primary.address, self.port), quorum=len(self.nodes) // 2 + 1,
+                workdir=p["dir"], logfile=p["slog"], down_after_ms=self.down_after_ms,
+                failover_timeout_ms=self.failover_timeout_ms,
+                replicas=[(n.address, self.port) for n in self.nodes if n is not primary]))
+
+    def start(self, node: Node) -> None:
+        """Start redis-server (and, first time, its Sentinel); no-op if it runs.
+
+        A restart rejoins as a replica of the current primary (see the module docstring).
+        """
+        with self._locks[node.name]:
+            st = self._state[node.name]
+            p = self._paths(node)
+            if st.redis is None:
+                argv = ["redis-server", p["conf"]]
+                if st.started_once:
+                    primary = self._primary_for_restart(node)
+                    if primary is None or primary.name == node.name:
+                        argv += ["--replicaof", "no", "one"]
+                    else:
+                        argv += ["--replicaof", primary.address, str(self.port)]
+                st.redis = self._spawn(node, argv, p["stdout"], "redis-server")
+                st.started_once = True
+                st.paused = False
+            if self.topology == "sentinel" and st.sentinel is None:
+                st.sentinel = self._spawn(node, ["redis-sentinel", p["sconf"]], p["sstdout"],
+                                          "redis-sentinel")
+
+    def kill(self, node: Node) -> None:
+        """SIGKILL redis-server by its recorded pid; returns once it is gone (≤ 5 s), so
+        its port is closed when the caller goes on."""
+        with self._locks[node.name]:
+            st = self._state[node.name]
+            if st.redis is None:
+                return
+            self._signal(node, st.redis, "KILL")
+            self._wait_gone(node, st.redis, 5.0)
+            self._unregister(st.redis)
+            st.redis, st.paused = None, False
+
+    def pause(self, node: Node) -> None:
+        with self._locks[node.name]:
+            st = self._state[node.name]
+            if st.redis is not None:
+                self._signal(node, st.redis, "STOP")
+                st.paused = True
+
+    def resume(self, node: Node) -> None:
+        with self._locks[node.name]:
+            st = self._state[node.name]
+            if st.redis is not None:
+                self._signal(node, st.redis, "CONT")
+                st.paused = False
+
+    def teardown(self, node: Node) -> None:
+        """Stop both daemons by recorded pid (TERM, then KILL after 5 s), copy the logs
+        into `<store_dir>/nodes/<node>/`, remove the data dir. Idempotent; never raises for
+        a node that is already gone."""
+        with self._locks[node.name]:
+            st = self._state[node.name]
+            for attr in ("sentinel", "redis"):
+                d = getattr(st, attr)
+                if d is not None:
+                    self._stop(node, d)
+                    self._unregister(d)
+                    setattr(st, attr, None)
+            st.paused = False
+        self._copy_logs(node)
+        try:
+            node.remote.exec(["rm", "-rf", self._paths(node)["data"]], timeout=30, check=False)
+        except RemoteError:
+            pass
+
+    def log_files(self, node: Node) -> list[str]:
+        p = self._paths(node)
+        out = [p["log"], p["stdout"], p["conf"]]
+        if self.topology == "sentinel":
+            out += [p["slog"], p["sstdout"], p["sconf"]]
+        return out
+
+    def primaries(self) -> list[Node]:
+        """Nodes whose `ROLE` says master right now (unreachable nodes are skipped)."""
+        out = []
+        for n in self.nodes:
+            role = self._call(n, self.port, "ROLE", timeout=0.5)
+            if isinstance(role, list) and role and role[0] == b"master":
+                out.append(n)
+        return out
+
+    def client(self, node: Node, workload: str, process: int) -> RedisClient:
+        """A worker's client: routing per topology and read_from (redis_client.py)."""
+        return RedisClient(self.topo, node, workload, process)
+
+    def final_client(self, node: Node, workload: str, process: int) -> RedisClient:
+        """A client whose reads are all served by `node` (the final reads on every node)."""
+        return RedisClient(self.topo, node, workload, process, pinned=True)
+
+    def wait_ready(self, timeout: float) -> None:
+        """Block until every node answers PING, every replica's link to the primary is up
+        and (sentinel) every Sentinel names the primary and knows all replicas and peers.
+        Raises EnvironmentProblem with the reason (and a log tail) on timeout."""
+        deadline = time.monotonic() + timeout
+        reason = "not checked"
+        while True:
+            reason = self._not_ready_reason()
+            if reason is None:
+                return
+            if time.monotonic() >= deadline:
+                break
+            time.sleep(0.2)
+        tails = "; ".join(f"{n.name}: {self._log_tail(n)}" for n in self.nodes)
+        raise EnvironmentProblem(f"redis not ready after {timeout:g}s: {reason} (logs: {tails})")
+
+    # -- readiness / topology queries ------------------------------------------------------
+
+    def _not_ready_reason(self) -> str | None:
+        primary = self.initial_primary
+        if self.topology == "sentinel":
+            found = ask_sentinels_for_primary(self.topo, self.nodes)
+            if found is None:
+                return "no sentinel names a primary"
+            primary = found
+        for n in self.nodes:
+            if self._call(n, self.port, "PING") != b"PONG":
+                return f"{n.name} does not answer PING"
+            if n.name == primary.name:
+                continue
+            info = self._call(n, self.port, "INFO", "replication")
+            fields = _info_fields(info)
+            if fields.get("role") != "slave" or fields.get("master_link_status") != "up":
+                return f"{n.name} is not a replica with an up link to {primary.name}"
+        if self.topology == "sentinel":
+            want = len(self.nodes) - 1
+            for n in self.nodes:
+                got = self._call(n, self.sentinel_port, "SENTINEL", "get-master-addr-by-name",
+                                 self.prefix)
+                if not isinstance(got, list) or not got or _text(got[0]) != primary.address:
+                    return f"sentinel on {n.name} does not name {primary.name}"
+                reps = self._call(n, self.sentinel_port, "SENTINEL", "replicas", self.prefix)
+                ok_reps = [r for r in reps or [] if "s_down" not in _flags(r)
+                           and "disconnected" not in _flags(r)] if isinstance(reps, list) else []
+                if len(ok_reps) < want:
+                    return f"sentinel on {n.name} knows {len(ok_reps)}/{want} replicas"
+                peers = self._call(n, self.sentinel_port, "SENTINEL", "sentinels", self.prefix)
+                if not isinstance(peers, list) or len(peers) < want:
+                    return f"sentinel on {n.name} knows {len(peers or [])}/{want} sentinels"
+        return None
+
+    def _primary_for_restart(self, node: Node) -> Node | None:
+        if self.topology != "sentinel":
+            return self.initial_primary
+        others = [n for n in self.nodes if n.name != node.name]
+        return ask_sentinels_for_primary(self.topo, others + [node])
+
+    def _call(self, node: Node, port: int, *args, timeout: float = 1.0):
+        conn = RespConnection(node.address, port, connect_timeout=timeout, op_timeout=timeout)
+        try:
+            return conn.call(*args)
+        except (NotSent, Ambiguous, ReplyError):
+            return None
+        finally:
+            conn.close()
+
+    # -- processes ---------------------------------------------------------------------------
+
+    def _spawn(self, node: Node, argv: list[str], stdout_path: str, what: str) -> Daemon:
+        env = dict(self.extra_env_fn(node)) if self.extra_env_fn else None
+        d = node.remote.spawn(argv, env=env, log_path=stdout_path)
+        # Remotes built with the run prefix record their daemons themselves; a second
+        # record here would overwrite theirs (and its netns).
+        if getattr(node.remote, "run_prefix", None) != self.prefix:
+            try:
+                from harness.cluster import registry
+
+                netns = getattr(node.remote, "netns", None)
+                registry.register_pid(self.prefix, d.pid, f"{what} {node.name}",
+                                      netns=netns() if callable(netns) else None)
+            except (ImportError, InputError, OSError):
+                pass  # a prefix the registry rejects (tests) or no registry dir
+        return d
+
+    def _unregister(self, d: Daemon) -> None:
+        try:
+            from harness.cluster import registry
+
+            registry.unregister_pid(self.prefix, d.pid)
+        except (ImportError, InputError, OSError):
+            pass
+
+    def _signal(self, node: Node, d: Daemon, sig: str) -> bool:
+        try:
+            res = node.remote.exec(["kill", f"-{sig}", str(d.pid)], timeout=10, check=False)
+        except RemoteError:
+            return False
+        return res.exit_code == 0
+
+    def _alive(self, node: Node, d: Daemon) -> bool:
+        """Running and not a zombie (a zombie still answers `kill -0`)."""
+        try:
+            res = node.remote.exec(["cat", f"/proc/{d.pid}/stat"], timeout=10, check=False)
+        except RemoteError:
+            return False
+        if res.exit_code != 0 or ")" not in res.stdout:
+            return False
+        state = res.stdout[res.stdout.rindex(")") + 2:].split(" ", 1)[0]
+        return state not in ("Z", "X")
+
+    def _wait_gone(self, node: Node, d: Daemon, timeout: float) -> bool:
+        deadline = time.monotonic() + timeout
+        while self._alive(node, d):
+            if time.monotonic() >= deadline:
+                return False
+            time.sleep(0.02)
+        return True
+
+    def _stop(self, node: Node, d: Daemon, grace: float = 5.0) -> None:
+        self._signal(node, d, "TERM")
+        self._signal(node, d, "CONT")  # a stopped process only handles TERM once resumed
+        if not self._wait_gone(node, d, grace):
+            self._signal(node, d, "KILL")
+            self._wait_gone(node, d, 2.0)
+
+    # -- files --------------------------------------------------------------------------------
+
+    def _put(self, node: Node, remote_path: str, text: str) -> None:
+        fd, tmp = tempfile.mkstemp(prefix="sb-redis-", suffix=".conf")
+        try:
+            with os.fdopen(fd, "w") as f:
+                f.write(text)
+            node.remote.upload(tmp, remote_path)
+        finally:
+            os.unlink(tmp)
+
+    def _copy_logs(self, node: Node) -> None:
+        dest_dir = os.path.join(self.store_dir, "nodes", node.name)
+        os.makedirs(dest_dir, exist_ok=True)
+        for path in self.log_files(node):
+            dest = os.path.join(dest_dir, os.path.basename(path))
+            if os.path.abspath(dest) == os.path.abspath(path):
+                continue  # the node dir already is the store dir
+            try:
+                node.remote.download(path, dest)
+            except (RemoteError, OSError):
+                pass  # e.g. a sentinel.stdout that was never written
+
+    def _log_tail(self, node: Node) -> str:
+        try:
+            res = node.remote.exec(["tail", "-n", "3", self._paths(node)["log"]], timeout=5,
+                                   check=False)
+        except RemoteError:
+            return "(no log)"
+        return " | ".join(res.stdout.strip().splitlines()) or "(empty)"
+
+
+def _info_fields(info) -> dict[str, str]:
+    if not isinstance(info, bytes):
+        return {}
+    out = {}
+    for line in info.decode("utf-8", "replace").splitlines():
+        if ":" in line and not line.startswith("#"):
+            k, v = line.split(":", 1)
+            out[k.strip()] = v.strip()
+    return out
+
+
+def _text(b) -> str:
+    return b.decode("utf-8", "replace") if isinstance(b, bytes) else str(b)
+
+
+def _flags(entry) -> str:
+    """The `flags` value of one SENTINEL replicas/sentinels entry (a flat k/v list)."""
+    if not isinstance(entry, list):
+        return ""
+    for i in range(0, len(entry) - 1, 2):
+        if entry[i] == b"flags":
+            return entry[i + 1].decode()
+    return ""

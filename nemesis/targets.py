@@ -1,0 +1,59 @@
+"""Which nodes a fault hits: Jepsen's target specs (`one`, `minority`, `majority`,
+`primaries`, `all`) plus explicit node names, resolved with the run's seeded rng.
+
+    choose_targets("minority", nodes, rng)            # e.g. [n3, n1] of five
+    choose_targets(["n2"], nodes, rng)                # exactly n2
+"""
+
+from __future__ import annotations
+
+import random
+from typing import Callable, Sequence
+
+from harness.errors import InputError
+
+TARGET_SPECS = ("one", "minority", "majority", "primaries", "all")
+
+
+def choose_targets(spec, nodes: Sequence, rng: random.Random,
+                   primaries_fn: Callable[[], Sequence] | None = None) -> list:
+    """The nodes `spec` names, in node order.
+
+    spec: one of TARGET_SPECS, or a list of node names. `minority` is 1..⌊(n-1)/2⌋ nodes
+    (at least one), `majority` ⌊n/2⌋+1..n-1 (but at least one); `primaries` asks
+    `primaries_fn` and falls back to one random node when there is none or it fails,
+    because "hit the primary" must still hit something.
+    """
+    nodes = list(nodes)
+    if not nodes:
+        return []
+    if isinstance(spec, (list, tuple)):
+        by_name = {n.name: n for n in nodes}
+        unknown = [s for s in spec if s not in by_name]
+        if unknown:
+            raise InputError(f"unknown node(s) {unknown}; nodes are {sorted(by_name)}")
+        return [n for n in nodes if n.name in set(spec)]
+    n = len(nodes)
+    if spec == "one":
+        picked = rng.sample(nodes, 1)
+    elif spec == "minority":
+        picked = rng.sample(nodes, rng.randint(1, max(1, (n - 1) // 2)))
+    elif spec == "majority":
+        low = n // 2 + 1
+        picked = rng.sample(nodes, rng.randint(min(low, n), max(min(low, n), n - 1)))
+    elif spec == "all":
+        picked = nodes
+    elif spec == "primaries":
+        prim = []
+        if primaries_fn is not None:
+            try:
+                prim = list(primaries_fn() or [])
+            except Exception:  # a DB that cannot tell is not a reason to stop the run
+                prim = []
+        names = {p.name if hasattr(p, "name") else str(p) for p in prim}
+        picked = [x for x in nodes if x.name in names] or rng.sample(nodes, 1)
+    else:
+        raise InputError(f"unknown target {spec!r}; use one of {', '.join(TARGET_SPECS)} "
+                         f"or a list of node names")
+    chosen = {x.name for x in picked}
+    return [x for x in nodes if x.name in chosen]
