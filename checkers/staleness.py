@@ -32,7 +32,8 @@ from __future__ import annotations
 from bisect import bisect_left, bisect_right
 from typing import Any
 
-from checkers.distribution import ms_summary, percentile
+import math
+
 from checkers.options import CheckOptions
 from checkers.result import Anomaly, CheckResult, UNKNOWN
 from checkers.versions import build_indexes
@@ -71,30 +72,50 @@ def check(history: History, options: CheckOptions | None = None) -> dict[str, Ch
 
 
 class _Accumulator:
-    """Distributions over all keys."""
+    """Distributions over all keys. Fresh reads (K = T = 0) are only counted."""
 
     def __init__(self) -> None:
-        self.T: list[int] = []
+        self.fresh = 0
+        self.T: list[int] = []  # stale reads only
         self.K: list[int] = []
-        self.lags: list[float] = []
+        self.lags: list[float] = []  # writes with a positive lag only
+        self.lag_zero = 0
         self.skipped = 0
         self.unverifiable_writes = 0
 
     def stats(self, t_bound: int | None, k_bound: int | None) -> dict[str, Any]:
-        K = sorted(self.K)
-        out: dict[str, Any] = {"reads_measured": len(self.T), "reads_skipped": self.skipped}
-        out.update(ms_summary(self.T))
+        T, K, lags = sorted(self.T), sorted(self.K), sorted(self.lags)
+        out: dict[str, Any] = {"reads_measured": self.fresh + len(T),
+                               "reads_skipped": self.skipped}
+        for q in (50, 90, 99):
+            out[f"p{q}_ms"] = _ms(_pct_with_zeros(T, self.fresh, q))
+        out["max_ms"] = _ms(T[-1] if T else 0)
         out["max_versions"] = K[-1] if K else 0
-        out["p99_versions"] = percentile(K, 99)
-        out["stale_reads"] = sum(1 for k in K if k > 0)
+        out["p99_versions"] = _pct_with_zeros(K, self.fresh, 99)
+        out["stale_reads"] = len(K)
         out["writes_unverifiable"] = self.unverifiable_writes
-        out["writes_measured"] = len(self.lags)
-        out.update(ms_summary(self.lags, prefix="visibility_lag_"))
+        out["writes_measured"] = self.lag_zero + len(lags)
+        for q in (50, 90, 99):
+            out[f"visibility_lag_p{q}_ms"] = _ms(_pct_with_zeros(lags, self.lag_zero, q))
+        out["visibility_lag_max_ms"] = _ms(lags[-1] if lags else 0)
         if t_bound is not None:
             out["bound_ms"] = round(t_bound / 1e6, 3)
         if k_bound is not None:
             out["bound_versions"] = k_bound
         return out
+
+
+def _pct_with_zeros(sorted_nonzero: list, zeros: int, q: float) -> float:
+    """Nearest-rank percentile of `zeros` zeros followed by `sorted_nonzero`."""
+    n = zeros + len(sorted_nonzero)
+    if n == 0:
+        return 0
+    rank = max(1, math.ceil(q / 100.0 * n))
+    return 0 if rank <= zeros else sorted_nonzero[min(rank, n) - zeros - 1]
+
+
+def _ms(ns: float) -> float:
+    return round(ns / 1e6, 3)
 
 
 def _measure_key(ix, acc: _Accumulator, anomalies: list[Anomaly],
@@ -122,8 +143,7 @@ def _measure_key(ix, acc: _Accumulator, anomalies: list[Anomaly],
     if not R:
         return
     if not W:
-        acc.T.extend([0] * len(R))
-        acc.K.extend([0] * len(R))
+        acc.fresh += len(R)
         return
     # A: writes by completion, prefix max of rank (the op holding it)
     W.sort(key=lambda t: t[0])
@@ -146,12 +166,16 @@ def _measure_key(ix, acc: _Accumulator, anomalies: list[Anomaly],
             cur = t
         sm[j] = cur
     T, K = acc.T, acc.K
-    for inv, x, t_inv, r in R:
+    stale = []
+    fresh = 0
+    for rt in R:
+        inv, x = rt[0], rt[1]
         i = bisect_left(a_ret, inv) - 1  # last write with ret_index < inv_index
         if i < 0 or pm_rank[i] <= x:
-            T.append(0)
-            K.append(0)
+            fresh += 1
             continue
+        stale.append(rt)
+        t_inv, r = rt[2], rt[3]
         k = pm_rank[i] - x
         first = sm[bisect_right(b_rank, x)]
         t = t_inv - first[2]
@@ -162,7 +186,13 @@ def _measure_key(ix, acc: _Accumulator, anomalies: list[Anomaly],
         if (t_bound is not None and t > t_bound) or (k_bound is not None and k > k_bound):
             anomalies.append(_anomaly(ix, r, x, pm_op[i], pm_rank[i], first[3], k, t,
                                       t_bound, k_bound))
-    _visibility_lags(W, R, acc.lags)
+    acc.fresh += fresh
+    # Only a stale read can delay a write's visibility: a read invoked after w completed
+    # has w in C(r), so rank(r) < rank(w) means K(r) > 0.
+    if stale:
+        acc.lag_zero += _visibility_lags(W, stale, acc.lags)
+    else:
+        acc.lag_zero += len(W)
 
 
 def _anomaly(ix, r: Op, x: int, wstar: Op, star_rank: int, wfirst: Op, k: int, t: float,
@@ -208,11 +238,11 @@ def _val(op: Op) -> str:
     return s if len(s) <= 40 else s[:39] + "…"
 
 
-def _visibility_lags(W: list[tuple], R: list[tuple], out: list[float]) -> None:
+def _visibility_lags(W: list[tuple], R: list[tuple], out: list[float]) -> int:
     """Per ok write: t_inv of the last read invoked after it completed that returned an
-    older version, minus the write's completion time (0 if none). §4(c), Fenwick sweep."""
-    if not W:
-        return
+    older version, minus the write's completion time (0 if none). §4(c), Fenwick sweep.
+    Appends the positive lags to `out`; returns how many writes had none."""
+    zeros = 0
     max_rank = max(max(t[1] for t in W), max(t[1] for t in R)) + 1
     tree = [-1.0] * (max_rank + 1)  # Fenwick over rank+1, prefix max of read t_inv
     reads = sorted(R, key=lambda t: t[0], reverse=True)  # by inv_index, newest first
@@ -234,4 +264,8 @@ def _visibility_lags(W: list[tuple], R: list[tuple], out: list[float]) -> None:
                 best = tree[i]
             i -= i & -i
         lag = best - t_ret if best >= 0 else 0
-        out.append(lag if lag > 0 else 0)
+        if lag > 0:
+            out.append(lag)
+        else:
+            zeros += 1
+    return zeros

@@ -587,6 +587,7 @@ def _build_versioned(ix: VersionIndex) -> None:
     val_vers: dict[Any, dict[int, Op]] = {}
     ver_vals: dict[int, dict[Any, Op]] = {}
     good_read: list[tuple[Op, Any]] = []
+    obs: list[tuple] = []
     writer_get = ix._writer.get
     for r in ix.reads:
         v = ix.observed(r)
@@ -601,14 +602,31 @@ def _build_versioned(ix: VersionIndex) -> None:
             continue
         good_read.append((r, fv))
         if r.version is not None and r.f == "read" and r.index not in ix._obs:
-            val_vers.setdefault(fv, {}).setdefault(r.version, r)
-            ver_vals.setdefault(r.version, {}).setdefault(fv, r)
+            obs.append((fv, r.version, r))
     audit.flush()
     for w, fv in zip(ix.writes, ix._wvals):
         if w.type != "ok" or w.version is None or fv is None:
             continue
-        val_vers.setdefault(fv, {}).setdefault(w.version, w)
-        ver_vals.setdefault(w.version, {}).setdefault(fv, w)
+        obs.append((fv, w.version, w))
+    # value -> {version: first op}, version -> {value: first op}; second entries are rare
+    first_ver: dict = {}
+    first_val: dict = {}
+    for fv, ver, op in obs:
+        got = first_ver.get(fv)
+        if got is None:
+            first_ver[fv] = (ver, op)
+            val_vers[fv] = None
+        elif got[0] != ver:
+            d = val_vers[fv] or {got[0]: got[1]}
+            d.setdefault(ver, op)
+            val_vers[fv] = d
+        got = first_val.get(ver)
+        if got is None:
+            first_val[ver] = (fv, op)
+        elif got[0] != fv:
+            d = ver_vals.get(ver) or {got[0]: got[1]}
+            d.setdefault(fv, op)
+            ver_vals[ver] = d
     bad_vals: set = set()
     for ver, vals in ver_vals.items():
         if len(vals) > 1:
@@ -622,7 +640,7 @@ def _build_versioned(ix: VersionIndex) -> None:
                 f"leaders assigning the same version",
                 sorted((oa.index, ob.index)), key, version=ver, values=[a, b]))
     for val, vers in val_vers.items():
-        if len(vers) > 1:
+        if vers is not None and len(vers) > 1:
             items = sorted(vers.items())[:2]
             (va, oa), (vb, ob) = items
             bad_vals.add(val)
@@ -633,9 +651,9 @@ def _build_versioned(ix: VersionIndex) -> None:
                 sorted((oa.index, ob.index)), key, value=val, versions=[va, vb]))
     dups = _dup_values(ix)
     value_ver: dict[Any, int] = {}
-    for val, vers in val_vers.items():
+    for val, (ver, _) in first_ver.items():
         if val not in bad_vals and val not in dups and val in ix._writer:
-            value_ver[val] = next(iter(vers))
+            value_ver[val] = ver
     distinct = sorted(set(value_ver.values()))
     dense = {v: i + 1 for i, v in enumerate(distinct)}
     ix.max_rank = len(distinct)
@@ -644,7 +662,7 @@ def _build_versioned(ix: VersionIndex) -> None:
     for val, v in value_ver.items():
         rk = dense[v]
         by_rank[rk] = ix._writer[val]
-        ev[rk] = next(iter(val_vers[val].values())).index
+        ev[rk] = first_ver[val][1].index
     ix._by_rank, ix._evidence = by_rank, ev
     for r, fv in good_read:
         rk = value_ver.get(fv)

@@ -106,6 +106,10 @@ def validate(test: Test) -> Test:
             raise InputError(f"--subnet {test.subnet!r}: expected a private IPv4 network like 10.77.0.0/24") from None
         if not (net.version == 4 and net.is_private) or net.num_addresses < test.nodes + 3:
             raise InputError(f"--subnet {test.subnet!r}: must be a private IPv4 range with room for {test.nodes} nodes")
+    from nemesis.schedule import _check_options, parse_spec
+
+    families = parse_spec(test.nemesis)
+    _check_options(test.nemesis_options, families)
     if test.staleness_bound:
         from checkers.options import parse_staleness_bound
 

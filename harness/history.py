@@ -289,6 +289,13 @@ def validate_event(ev: Any, where: str) -> dict:
         raise InputError(f"{where}: process must be an integer or \"nemesis\", got {proc!r}")
     if not isinstance(ev["f"], str):
         raise InputError(f"{where}: f must be a string, got {ev['f']!r}")
+    k = ev.get("key")
+    if isinstance(k, dict) or (isinstance(k, list) and any(isinstance(x, (dict, list)) for x in k)):
+        # keys index per-key state: a JSON object (or nested list) cannot be one
+        raise InputError(f"{where}: key must be a string, an integer or a list of them, got {k!r}")
+    nd = ev.get("node")
+    if nd is not None and not isinstance(nd, (str, int)):
+        raise InputError(f"{where}: node must be a string naming the replica, got {nd!r}")
     v = ev.get("version")
     if v is not None and (not isinstance(v, int) or isinstance(v, bool)):
         raise InputError(f"{where}: version must be an integer, got {v!r}")

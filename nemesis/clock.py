@@ -117,8 +117,12 @@ def redis_time_probe(port: int, timeout: float = 0.5) -> Callable[[Any], float]:
     def probe(node) -> float:
         import redis
 
+        from redis.backoff import NoBackoff
+        from redis.retry import Retry
+
+        # no retries: an unreachable node must cost one timeout, not redis-py's backoff
         r = redis.Redis(host=node.address, port=port, socket_timeout=timeout,
-                        socket_connect_timeout=timeout)
+                        socket_connect_timeout=timeout, retry=Retry(NoBackoff(), 0))
         try:
             r.ping()
             t0 = time.time()

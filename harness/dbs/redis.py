@@ -299,6 +299,19 @@ class RedisDB:
         tails = "; ".join(f"{n.name}: {self._log_tail(n)}" for n in self.nodes)
         raise EnvironmentProblem(f"redis not ready after {timeout:g}s: {reason} (logs: {tails})")
 
+    def settle(self, timeout: float) -> str | None:
+        """After faults heal, wait until the cluster is whole again: one primary, every
+        other node its replica with the link up, every Sentinel naming that primary.
+        Returns None once settled, else why not (never raises). Sentinels demote an
+        isolated old primary only ~8-18 s after a heal (their INFO period and a fixed
+        wait), so final reads taken earlier see the split brain still in place."""
+        deadline = time.monotonic() + timeout
+        while True:
+            reason = self._not_ready_reason()
+            if reason is None or time.monotonic() >= deadline:
+                return reason
+            time.sleep(0.25)
+
     # -- readiness / topology queries ------------------------------------------------------
 
     def _not_ready_reason(self) -> str | None:

@@ -49,12 +49,7 @@ class ReplyError(RespFailure):
 def encode_command(args: tuple[Any, ...]) -> bytes:
     out = [b"*%d\r\n" % len(args)]
     for a in args:
-        if isinstance(a, bytes):
-            b = a
-        elif isinstance(a, (int, float)) and not isinstance(a, bool):
-            b = str(a).encode()
-        else:
-            b = str(a).encode()
+        b = a if isinstance(a, bytes) else str(a).encode()
         out.append(b"$%d\r\n%s\r\n" % (len(b), b))
     return b"".join(out)
 

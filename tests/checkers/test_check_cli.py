@@ -225,7 +225,7 @@ BASES = [converging(), converging(v12="a"),
           ev(5, 2, "ok", "read", [1], 5, final=True, node="n1")]]
 
 
-@settings(max_examples=150, deadline=None,
+@settings(max_examples=300, deadline=None,
           suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(st.integers(0, 2**31), st.integers(0, len(BASES) - 1))
 def test_fuzzed_histories_exit_cleanly(tmp_path, capsys, seed, base):

@@ -287,7 +287,9 @@ def test_netns_sentinel_failover_under_partition(tmp_path):
         assert served, "client never followed the Sentinels to the new primary"
         n1.remote.exec(["iptables", "-w", "5", "-F", "INPUT"], timeout=10)
         n1.remote.exec(["iptables", "-w", "5", "-F", "OUTPUT"], timeout=10)
-        assert _until(lambda: [p.name for p in db.primaries()] == [new.name], 15, 0.2)
+        assert db.settle(25) is None
+        assert [p.name for p in db.primaries()] == [new.name]
+        assert _role(db, n1)[0] == b"slave"
         c.close()
 
 

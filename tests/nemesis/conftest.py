@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import socket
 
 import pytest
 
@@ -33,8 +32,12 @@ def ask(node, *args, timeout=0.5):
     """One RESP command straight from the controller to node:PORT; raises OSError/timeout."""
     import redis
 
+    from redis.backoff import NoBackoff
+    from redis.retry import Retry
+
+    # no retries: a node that does not answer must fail fast, not after redis-py's backoff
     r = redis.Redis(host=node.address, port=PORT, socket_timeout=timeout,
-                    socket_connect_timeout=timeout)
+                    socket_connect_timeout=timeout, retry=Retry(NoBackoff(), 0))
     try:
         return r.execute_command(*args)
     finally:

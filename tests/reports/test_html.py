@@ -44,7 +44,6 @@ def test_no_network_references(sample):
     page = render_html(results, history=hist)
     # No external script/style/img sources: the page must work from file:// offline.
     assert not re.search(r'<(script|link|img)[^>]+(src|href)="https?:', page)
-    assert "cdn.plot.ly" not in page.replace("cdn.plot.ly/", "")  or True
 
 
 def test_hostile_values_are_escaped(xss_sample):
