@@ -155,9 +155,11 @@ def main() -> None:
                     time.sleep(0.05)
                 t_ready = t_load + (time.perf_counter() - t2)
                 browser.refresh_errors(page)
+                fcp = browser.evaluate(page, "(performance.getEntriesByName('first-contentful-paint')[0] || {}).startTime")
                 shot = os.path.join(out, "bench.png")
                 browser.screenshot(page, shot)
-                print(f"chromium: load event {t_load:.2f} s, charts drawn {t_ready:.2f} s, "
+                print(f"chromium: first paint {(fcp or 0) / 1000:.2f} s, load event {t_load:.2f} s, "
+                      f"charts drawn {t_ready:.2f} s, "
                       f"errors: {page.errors or 'none'}  webgl: {browser.evaluate(page, 'window.sbWebGL')}")
         if args.keep:
             print(f"kept: {out}")

@@ -194,17 +194,19 @@ def _val(ix: VersionIndex, op: Op, observed: bool) -> Any:
 def _pass_floors(found: _Found, ix: VersionIndex, s: Any, ops: list[Op],
                  options: CheckOptions) -> None:
     """§3.5 one pass for one (session, key); plain registers use the partial order."""
-    key = ix.key
     total = ix.total
     is_list = ix.kind == "list"
     corrupt = ix.corrupt
     cmp = ix.cmp
+    rget = ix._rver.get
+    wget = ix._wver.get
+    flagged = found.flagged
     top_w = top_r = None          # ops
     top_w_v = top_r_v = None      # their versions
     unseen_ryw: list[Op] = []     # own acked appends never seen by any read (lists)
     unseen_mw: list[Op] = []
     mr_group: Anomaly | None = None
-    st = found.stats
+    n_r = n_w = un_r = un_w = 0
     for op, done in _steps(ops):
         f = op.f
         is_read = f == "read" or f == "cas"
@@ -212,69 +214,72 @@ def _pass_floors(found: _Found, ix: VersionIndex, s: Any, ops: list[Op],
         if not done:
             # ---- judged at invocation ----
             if is_read and op.index not in corrupt:
-                v = ix.ver_observed(op)
+                v = rget(op.index)
                 if v is None:
-                    st[RYW]["unverifiable"] += 1
-                    st[MR]["unverifiable"] += 1
+                    un_r += 1
                 else:
-                    st[RYW]["reads_checked"] += 1
-                    st[MR]["reads_checked"] += 1
-                    if top_w is not None and cmp(v, top_w_v) == "<":
+                    n_r += 1
+                    if top_w is not None and ((v < top_w_v) if total else cmp(v, top_w_v) == "<"):
                         found.add(RYW, _ryw(ix, top_w, op, v, top_w_v), _suspect(top_w, op))
-                        found.flagged.add(op.index)
+                        flagged.add(op.index)
                     if unseen_ryw:
                         for w in unseen_ryw:
                             found.add(RYW, _ryw_missing(ix, w, op), _suspect(w, op))
-                        found.flagged.add(op.index)
+                        flagged.add(op.index)
                         unseen_ryw = []
-                    if top_r is not None and cmp(v, top_r_v) == "<":
+                    if top_r is not None and ((v < top_r_v) if total else cmp(v, top_r_v) == "<"):
                         if mr_group is not None and mr_group.details["roles"]["r1"] == top_r.index:
                             mr_group.details["count"] += 1
                             mr_group.details["last_read"] = op.index
                         else:
                             mr_group = _mr(ix, top_r, op, v, top_r_v)
                             found.add(MR, mr_group, _suspect(top_r, op))
-                        found.flagged.add(op.index)
+                        flagged.add(op.index)
                     else:
                         mr_group = None
-            if is_write and (op.type == "ok" or op.type == "info"):
-                v = ix.ver(op)
+            if is_write and op.type != "fail":
+                v = wget(op.index)
                 if v is None:
                     if op.type == "ok":
-                        st[MW]["unverifiable"] += 1
-                        st[WFR]["unverifiable"] += 1
+                        un_w += 1
                 else:
-                    st[MW]["writes_checked"] += 1
-                    st[WFR]["writes_checked"] += 1
-                    if top_w is not None and cmp(v, top_w_v) == "<":
+                    n_w += 1
+                    if top_w is not None and ((v < top_w_v) if total else cmp(v, top_w_v) == "<"):
                         found.add(MW, _mw_order(ix, top_w, op, v, top_w_v), _suspect(top_w, op))
-                        found.flagged.add(op.index)
+                        flagged.add(op.index)
                     if unseen_mw:
                         for u in unseen_mw:
                             found.add(MW, _mw_vis(ix, u, op, v), _suspect(u, op))
-                        found.flagged.add(op.index)
+                        flagged.add(op.index)
                         unseen_mw = []
-                    if top_r is not None:
-                        c = cmp(v, top_r_v)
-                        if c == "<" or (c == "=" and total):
-                            found.add(WFR, _wfr(ix, top_r, op, v, top_r_v), _suspect(top_r, op))
-                            found.flagged.add(op.index)
-        else:
+                    if top_r is not None and ((v <= top_r_v) if total else cmp(v, top_r_v) == "<"):
+                        found.add(WFR, _wfr(ix, top_r, op, v, top_r_v), _suspect(top_r, op))
+                        flagged.add(op.index)
+        elif op.type == "ok":
             # ---- completion: raise the floors (never lower them) ----
-            if op.type != "ok":
-                continue
             if is_read and op.index not in corrupt:
-                v = ix.ver_observed(op)
-                if v is not None and (top_r is None or _raises(cmp(v, top_r_v), total)):
+                v = rget(op.index)
+                if v is not None and (top_r is None or ((v > top_r_v) if total
+                                                        else cmp(v, top_r_v) in (">", None))):
                     top_r, top_r_v = op, v
             if is_write:
-                v = ix.ver(op)
+                v = wget(op.index)
                 if v is not None:
-                    if top_w is None or _raises(cmp(v, top_w_v), total):
+                    if top_w is None or ((v > top_w_v) if total
+                                         else cmp(v, top_w_v) in (">", None)):
                         top_w, top_w_v = op, v
                 elif is_list and op.index not in corrupt:
                     unseen_ryw.append(op)
                     unseen_mw.append(op)
+    st = found.stats
+    st[RYW]["reads_checked"] += n_r
+    st[MR]["reads_checked"] += n_r
+    st[RYW]["unverifiable"] += un_r
+    st[MR]["unverifiable"] += un_r
+    st[MW]["writes_checked"] += n_w
+    st[WFR]["writes_checked"] += n_w
+    st[MW]["unverifiable"] += un_w
+    st[WFR]["unverifiable"] += un_w
 
 
 def _raises(c: str | None, total: bool) -> bool:
@@ -410,6 +415,7 @@ def _j(v: Any) -> Any:
 def _pass_set_session(found: _Found, ix: VersionIndex, s: Any, ops: list[Op]) -> None:
     """RYW (own acked adds not yet seen by the session ⊆ read) and MR (floor ⊆ read)."""
     pending: dict = {}            # element -> own acked add not yet seen in a session read
+    own_seen: dict = {}           # element -> own acked add a session read has shown
     floor: set = set()
     floor_src: dict = {}          # element -> first session read that showed it
     st = found.stats
@@ -433,6 +439,15 @@ def _pass_set_session(found: _Found, ix: VersionIndex, s: Any, ops: list[Op]) ->
                             details={"roles": {"write": w.index, "read": op.index}, "missing": e}))
                 if floor and not floor <= m:
                     miss = [e for e in floor if e not in m]
+                    for e in miss:
+                        w = own_seen.pop(e, None)
+                        if w is not None:  # an own acked add, seen before, now missing
+                            found.add(RYW, Anomaly(
+                                RYW, f"Process {w.process} added {e!r} to {ix.key!r} ({w.describe()}, "
+                                     f"ok); its later read {op.describe()} does not contain it.",
+                                [w.index, op.index], key=ix.key, process=op.process,
+                                details={"roles": {"write": w.index, "read": op.index},
+                                         "missing": e}))
                     r1 = floor_src[miss[0]]
                     w = ix.writer(miss[0])
                     found.add(MR, Anomaly(
@@ -448,7 +463,9 @@ def _pass_set_session(found: _Found, ix: VersionIndex, s: Any, ops: list[Op]) ->
                 if m is None:
                     continue
                 for e in m:
-                    pending.pop(e, None)
+                    w = pending.pop(e, None)
+                    if w is not None:
+                        own_seen[e] = w
                     if e not in floor:
                         floor.add(e)
                         floor_src[e] = op
@@ -459,6 +476,8 @@ def _pass_set_session(found: _Found, ix: VersionIndex, s: Any, ops: list[Op]) ->
                 fe = _fz(e)
                 if fe not in floor:
                     pending[fe] = op
+                else:
+                    own_seen[fe] = op
 
 
 def _pass_set_visibility(found: _Found, ix: VersionIndex, sessions: list) -> None:

@@ -483,6 +483,14 @@ def _run_phases(test: Test, prefix: str, run_dir: str, history_path: str, stats:
         if progress:
             progress(stats, test)
         time.sleep(test.quiesce)
+        settle = getattr(db, "settle", None)
+        if settle is not None:
+            # e.g. Sentinel demotes an isolated old primary only seconds after the heal;
+            # final reads before that would judge a cluster still mid-failover (P15).
+            stats.phase = "waiting for the cluster to settle"
+            unsettled = settle(30.0)
+            if unsettled:
+                log.warning("cluster did not settle before final reads: %s", unsettled)
         stats.phase = "final reads"
         if progress:
             progress(stats, test)

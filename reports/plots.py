@@ -27,8 +27,8 @@ from harness.history import INF, History, Op
 
 COLORS = {"ok": "#2e7d32", "fail": "#c62828", "info": "#ef6c00", "invoke": "#607d8b"}
 NEMESIS_FILL = "rgba(120, 80, 200, 0.13)"
-TIMELINE_BUDGET = 150_000   # op segments drawn in the full timeline
-LATENCY_BUDGET = 60_000     # raw latency points
+TIMELINE_BUDGET = 100_000   # op segments drawn in the full timeline
+LATENCY_BUDGET = 40_000     # raw latency points
 BINS = 240                  # time bins for throughput and latency percentiles
 MAX_WINDOWS = 400           # nemesis shapes; more are merged so the layout stays light
 MAX_LANES_AS_PROCESSES = 128

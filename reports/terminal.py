@@ -58,11 +58,15 @@ def print_results(results: dict, *, console=None, source: str | None = None,
     caption = f"details: {escape(report_path)}" if report_path else None
     table = Table(title=title, caption=caption, show_lines=False, expand=False,
                   caption_justify="left")
-    table.add_column("checker", style="bold", no_wrap=True)
-    table.add_column("verdict", no_wrap=True)
-    table.add_column("anomalies", justify="right", no_wrap=True)
+    names = list(results.get("checkers", {}))
+    # Name, verdict and count never shrink; the note takes what is left, cut to one line.
+    table.add_column("checker", style="bold", no_wrap=True,
+                     min_width=max([len(n) for n in names] + [7]))
+    table.add_column("verdict", no_wrap=True, min_width=7)
+    table.add_column("anomalies", justify="right", no_wrap=True, min_width=3)
+    fixed = max([len(n) for n in names] + [7]) + 7 + 9 + 13  # columns, padding, borders
     table.add_column("first anomaly / notes", no_wrap=True, overflow="ellipsis",
-                     max_width=NOTE_WIDTH)
+                     max_width=max(16, min(NOTE_WIDTH, console.width - fixed)))
     for name, res in results.get("checkers", {}).items():
         text, style = _verdict(res.get("valid"))
         count = res.get("anomaly_count")

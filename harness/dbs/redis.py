@@ -84,6 +84,8 @@ def render_redis_conf(node: Node, *, port: int, data_dir: str, logfile: str,
         "repl-ping-replica-period 1",
         # Full syncs start at once instead of waiting 5 s for more replicas to batch.
         "repl-diskless-sync-delay 0",
+        # Teardown must not wait up to 10 s for partitioned replicas to catch up.
+        "shutdown-on-sigterm nosave now",
     ]
     if replicaof is not None:
         lines.append(f"replicaof {replicaof[0]} {replicaof[1]}")
@@ -129,6 +131,11 @@ class RedisDB:
                  extra_env_fn: Callable[[Node], Mapping[str, str]] | None = None,
                  down_after_ms: int = 1500, failover_timeout_ms: int = 5000,
                  connect_timeout: float = 1.0, op_timeout: float = 1.5):
+        """`nodes[0]` is the initial primary. `store_dir` is the run directory (logs go to
+        `<store_dir>/nodes/<node>/`); `prefix` is the run prefix (Sentinel master name,
+        registry records). `extra_env_fn(node)` adds environment variables to both daemons
+        of a node (e.g. LD_PRELOAD/FAKETIME for the clock nemesis); it is read at every
+        start, so a restart picks up the current skew."""
         if topology not in TOPOLOGIES:
             raise InputError(f"redis topology {topology!r}: allowed: {', '.join(TOPOLOGIES)}")
         if read_from not in READ_FROM:
@@ -199,6 +206,8 @@ class RedisDB:
         with self._locks[node.name]:
             st = self._state[node.name]
             p = self._paths(node)
+            if st.redis is not None and not self._alive(node, st.redis):
+                st.redis = None  # it exited on its own (crash): start it again
             if st.redis is None:
                 argv = ["redis-server", p["conf"]]
                 if st.started_once:

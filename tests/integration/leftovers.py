@@ -37,7 +37,26 @@ def snapshot(marker: str | None = None) -> dict[str, set[str]]:
                 continue
             if marker in cmd and "pytest" not in cmd:
                 procs.add(f"{pid} {cmd.strip()}")
+    # Daemons rename themselves (redis shows "redis-server 10.77.0.2:6379"), so also count
+    # every process living in an sb* namespace.
+    for name in ns:
+        for pid in _out(["ip", "netns", "pids", name]).split():
+            procs.add(f"{pid} in {name}")
     return {"netns": ns, "links": links, "rules": rules, "procs": procs}
+
+
+def alive(pids: list[int]) -> list[int]:
+    """Pids still running (zombies waiting for a reaper do not count: they hold nothing)."""
+    out = []
+    for p in pids:
+        try:
+            with open(f"/proc/{p}/stat") as fh:
+                state = fh.read().rsplit(")", 1)[1].split()[0]
+        except (OSError, IndexError):
+            continue
+        if state != "Z":
+            out.append(p)
+    return out
 
 
 def new_since(before: dict[str, set[str]], after: dict[str, set[str]]) -> dict[str, set[str]]:

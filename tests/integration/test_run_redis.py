@@ -17,7 +17,7 @@ import pytest
 
 from harness.config import build_test
 from harness.history import read_history
-from tests.integration.leftovers import new_since, snapshot
+from tests.integration.leftovers import alive, new_since, snapshot
 
 pytestmark = [pytest.mark.root, pytest.mark.redis, pytest.mark.slow]
 
@@ -134,6 +134,7 @@ def test_cleanup_after_kill_9_of_the_controller(tmp_path):
     _wait_for_history(tmp_path, proc)
     during = new_since(before, snapshot(str(tmp_path)))
     assert during.get("netns") and during.get("procs"), during
+    daemon_pids = [int(p.split()[0]) for p in during["procs"]]
     os.killpg(proc.pid, signal.SIGKILL)
     proc.wait(timeout=10)
     env = dict(os.environ, PYTHONPATH=ROOT)
@@ -141,6 +142,7 @@ def test_cleanup_after_kill_9_of_the_controller(tmp_path):
                        capture_output=True, text=True, timeout=120)
     assert r.returncode == 0, r.stdout + r.stderr
     assert not new_since(before, snapshot(str(tmp_path))), r.stdout
+    assert not alive(daemon_pids), r.stdout
     r2 = subprocess.run([sys.executable, "-m", "harness", "cleanup"], env=env,
                         capture_output=True, text=True, timeout=120)
     assert r2.returncode == 0  # idempotent

@@ -62,3 +62,14 @@ def test_terminal_shows_hostile_text_literally(xss_sample):
     buf = io.StringIO()
     print_results(results, console=Console(file=buf, width=250, color_system=None))
     assert "[bold red]not markup[/]" in buf.getvalue()
+
+
+def test_terminal_keeps_verdicts_on_a_narrow_terminal(sample):
+    from rich.console import Console
+
+    _, results = sample
+    buf = io.StringIO()
+    print_results(results, console=Console(file=buf, width=80, color_system=None))
+    rows = [l for l in buf.getvalue().splitlines() if l.startswith("│")]
+    assert len(rows) == len(results["checkers"]) and all(len(l) <= 80 for l in rows)
+    assert "│ read-your-writes │ INVALID │" in rows[0]
