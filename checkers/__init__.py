@@ -37,6 +37,9 @@ DEFAULTS: dict[str, list[str]] = {
     "set": ["integrity", *SESSION, "lost-updates", "convergence"],
     "counter": ["lost-updates", "convergence"],
 }
+# Workloads whose histories are another workload's shape (checked as that one).
+ALIASES: dict[str, str] = {"cas-register": "register"}
+DEFAULTS["cas-register"] = list(DEFAULTS["register"])
 
 
 def infer_workload(history: History) -> str:
@@ -82,6 +85,10 @@ def run_checks(history: History, options: CheckOptions | None = None,
     A checker that raises is reported as unknown with the error, never as valid.
     """
     options = options or CheckOptions()
+    if options.workload in ALIASES:
+        from dataclasses import replace
+
+        options = replace(options, workload=ALIASES[options.workload])
     workload = options.workload or infer_workload(history)
     if options.workload is None:
         from dataclasses import replace

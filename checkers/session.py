@@ -26,6 +26,8 @@ counted as `replay_dropped`.
 
 from __future__ import annotations
 
+from itertools import chain, cycle, islice
+from operator import attrgetter, lt
 from typing import Any
 
 from checkers.cycles import shortest_cycle, strongly_connected
@@ -62,6 +64,7 @@ class _Found:
         self.sessions: set = set()
         self.skipped_keys: list = []
         self.flagged: set[int] = set()  # ops already reported by a floor rule (plain keys)
+        self.plain_edges: dict = {}     # key -> §3.6 session edges (va, vb, ka, kb, a, b)
 
     def add(self, name: str, a: Anomaly, suspect: bool = False) -> None:
         if suspect:
@@ -83,29 +86,32 @@ def _analyse(history: History, options: CheckOptions) -> _Found:
     found = _Found()
     groups: dict[tuple, list[Op]] = {}
     snapshots = False
-    for op in history.ops:
-        t = op.type
-        if t == "fail":
-            continue
-        if op.f == "read":
-            if t != "ok":
+    for k, ix in indexes.items():
+        # group by process (cheap int hash), then split epochs when a process has several
+        by_p: dict = {}
+        get = by_p.get
+        for op in ix.ops:
+            t = op.type
+            if t == "fail" or (t != "ok" and op.f == "read") or op.f not in _SESSION_FS:
                 continue
-        elif op.f not in ("write", "cas", "append", "add"):
-            continue
-        s = op.process if by_session_ops else op.session
-        k = op.key
-        if type(k) is tuple:
+            g = get(op.process)
+            if g is None:
+                by_p[op.process] = [op]
+            else:
+                g.append(op)
+        if ix._obs:
             snapshots = True
-            for kk in k:
-                ix = indexes.get(kk)
-                if ix is not None and op.index in ix._obs:
-                    groups.setdefault((s, kk), []).append(op)
-            continue
-        g = groups.get((s, k))
-        if g is None:
-            groups[(s, k)] = [op]
-        else:
-            g.append(op)
+            for op in ix.reads:
+                if op.index in ix._obs:
+                    by_p.setdefault(op.process, []).append(op)
+        for p, g in by_p.items():
+            if ix._obs:
+                g.sort(key=_inv)
+            if by_session_ops or g[0].session == g[-1].session:
+                groups[(g[0].session if not by_session_ops else p, k)] = g
+            else:
+                for op in g:
+                    groups.setdefault((op.session, k), []).append(op)
     skip = {k for k, ix in indexes.items() if ix.duplicates}
     found.skipped_keys = sorted(map(repr, skip))
     set_groups: dict[Any, list] = {}
@@ -132,20 +138,24 @@ def _analyse(history: History, options: CheckOptions) -> _Found:
     return found
 
 
+_SESSION_FS = frozenset(("read", "write", "cas", "append", "add"))
+
+
+_inv = _INV = attrgetter("inv_index")
+_RET = attrgetter("ret_index")
+
+
+def _sequential(ops: list[Op]) -> bool:
+    """Every op completes before the next one is invoked (C-level pairwise check)."""
+    return all(map(lt, map(_RET, ops), map(_INV, islice(ops, 1, None))))
+
+
 def _steps(ops: list[Op]) -> list[tuple[Op, bool]]:
     """(op, is_completion) in ≺s order: an op is judged at its invocation against what
     completed before it (§3.5 pipelined sessions); sequential sessions interleave."""
-    seq = True
-    for a, b in zip(ops, ops[1:]):
-        if not a.ret_index < b.inv_index:
-            seq = False
-            break
-    if seq:
-        out = []
-        for op in ops:
-            out.append((op, False))
-            out.append((op, True))
-        return out
+    if _sequential(ops):
+        # each op twice: judged at its invocation, then its completion raises the floors
+        return zip(chain.from_iterable(zip(ops, ops)), cycle((False, True)))
     ev = []
     for op in ops:
         ev.append((op.inv_index, 1, op))
@@ -197,7 +207,7 @@ def _pass_floors(found: _Found, ix: VersionIndex, s: Any, ops: list[Op],
     total = ix.total
     is_list = ix.kind == "list"
     corrupt = ix.corrupt
-    cmp = ix.cmp
+    cmp = ix.cmp if ix._succ or ix.kind != "plain" else _cmp_flat
     rget = ix._rver.get
     wget = ix._wver.get
     flagged = found.flagged
@@ -207,11 +217,22 @@ def _pass_floors(found: _Found, ix: VersionIndex, s: Any, ops: list[Op],
     unseen_mw: list[Op] = []
     mr_group: Anomaly | None = None
     n_r = n_w = un_r = un_w = 0
-    for op, done in _steps(ops):
+    plain = ix.kind == "plain"
+    prev = None
+    edges = found.plain_edges.setdefault(ix.key, []) if plain else None
+    seq = _sequential(ops)
+    # sequential sessions: each op is judged and then completes in one iteration;
+    # pipelined ones walk invocation/completion events (§3.5)
+    for item in (ops if seq else _steps(ops)):
+        if seq:
+            op, judge, complete = item, True, True
+        else:
+            op, complete = item
+            judge = not complete
         f = op.f
         is_read = f == "read" or f == "cas"
         is_write = f != "read"
-        if not done:
+        if judge:
             # ---- judged at invocation ----
             if is_read and op.index not in corrupt:
                 v = rget(op.index)
@@ -255,8 +276,18 @@ def _pass_floors(found: _Found, ix: VersionIndex, s: Any, ops: list[Op],
                     if top_r is not None and ((v <= top_r_v) if total else cmp(v, top_r_v) == "<"):
                         found.add(WFR, _wfr(ix, top_r, op, v, top_r_v), _suspect(top_r, op))
                         flagged.add(op.index)
-        elif op.type == "ok":
+        if complete and op.type == "ok":
             # ---- completion: raise the floors (never lower them) ----
+            if plain and op.index not in corrupt:
+                # §3.6 session edges between consecutive ok ops with different values
+                for kind, v in (("R", rget(op.index) if is_read else None),
+                                ("W", wget(op.index) if is_write else None)):
+                    if v is None:
+                        continue
+                    if (prev is not None and prev[1] != v and prev[2] is not op
+                            and prev[2].ret_index < op.inv_index and op.index not in flagged):
+                        edges.append((prev[1], v, prev[0], kind, prev[2], op))
+                    prev = (kind, v, op)
             if is_read and op.index not in corrupt:
                 v = rget(op.index)
                 if v is not None and (top_r is None or ((v > top_r_v) if total
@@ -280,6 +311,17 @@ def _pass_floors(found: _Found, ix: VersionIndex, s: Any, ops: list[Op],
     st[WFR]["writes_checked"] += n_w
     st[MW]["unverifiable"] += un_w
     st[WFR]["unverifiable"] += un_w
+
+
+def _cmp_flat(x: Any, y: Any) -> str | None:
+    """VersionIndex.cmp for a plain register without cas edges: only ⊥ is ordered."""
+    if x is y or x == y:
+        return "="
+    if x is BOTTOM:
+        return "<"
+    if y is BOTTOM:
+        return ">"
+    return None
 
 
 def _raises(c: str | None, total: bool) -> bool:
@@ -481,36 +523,45 @@ def _pass_set_session(found: _Found, ix: VersionIndex, s: Any, ops: list[Op]) ->
 
 
 def _pass_set_visibility(found: _Found, ix: VersionIndex, sessions: list) -> None:
-    """MW (§3.3c sets: per-session prefix of acked adds) and WFR (last read before w2)."""
+    """MW (§3.3c sets: per-session prefix of acked adds) and WFR (session floor at w2).
+
+    Per session, every element its reads showed gets the ordinal of the first read that
+    showed it (reads in completion order), with prefix counts; an add's floor is "ordinal
+    ≤ q" where q = reads completed before its invocation. A read R containing add j must
+    contain the whole floor: a count over R's elements, O(|R|) per session in R.
+    """
+    import bisect
+
     from checkers.versions import _fz
 
     info: dict = {}  # element -> (session id, number, add op)
     per_session: dict = {}
     for s, ops in sessions:
         adds = [o for o in ops if o.f == "add"]
-        reads_done: list = []
         seq = all(a.ret_index < b.inv_index for a, b in zip(ops, ops[1:]))
         ok_rets = sorted(o.ret_index for o in adds if o.type == "ok")
-        ok_before = []   # per add number: count of ok adds preceding it (session order)
-        last_read = []   # per add number: the last ok read completed before its invocation
-        rd = [o for o in ops if o.f == "read" and o.index not in ix.corrupt]
-        rd_sorted = sorted(rd, key=lambda o: o.ret_index)
-        import bisect
-        rets = [o.ret_index for o in rd_sorted]
+        rd = sorted((o for o in ops if o.f == "read" and o.index not in ix.corrupt),
+                    key=lambda o: o.ret_index)
+        rets = [o.ret_index for o in rd]
+        first_seen: dict = {}      # element -> ordinal (1-based) of the first read showing it
+        first_read: dict = {}      # element -> that read
+        prefix = [0]               # prefix[q] = #elements first seen by reads 1..q
+        for q, r in enumerate(rd, 1):
+            for e in ix.members(r) or ():
+                if e not in first_seen:
+                    first_seen[e] = q
+                    first_read[e] = r
+            prefix.append(len(first_seen))
+        ok_before, floor_q = [], []
         n_ok = 0
         for j, a in enumerate(adds):
-            if seq:
-                ok_before.append(n_ok)
-            else:
-                ok_before.append(bisect.bisect_left(ok_rets, a.inv_index))
+            ok_before.append(n_ok if seq else bisect.bisect_left(ok_rets, a.inv_index))
             if a.type == "ok":
                 n_ok += 1
-            i = bisect.bisect_left(rets, a.inv_index)
-            last_read.append(rd_sorted[i - 1] if i > 0 else None)
-            e = a.value
-            if e is not None:
-                info[_fz(e)] = (s, j, a)
-        per_session[s] = (adds, ok_before, last_read, seq)
+            floor_q.append(bisect.bisect_left(rets, a.inv_index))
+            if a.value is not None:
+                info[_fz(a.value)] = (s, j, a)
+        per_session[s] = (adds, ok_before, floor_q, seq, first_seen, first_read, prefix)
     seen_mw: set = set()
     seen_wfr: set = set()
     st = found.stats
@@ -534,7 +585,7 @@ def _pass_set_visibility(found: _Found, ix: VersionIndex, sessions: list) -> Non
             if a.type == "ok":
                 present_ok.setdefault(s, []).append(j)
         for s, j in best.items():
-            adds, ok_before, last_read, seq = per_session[s]
+            adds, ok_before, floor_q, seq, first_seen, first_read, prefix = per_session[s]
             w2 = adds[j]
             if w2.inv_index > R.ret_index:
                 continue  # a future read; integrity reports it
@@ -557,22 +608,26 @@ def _pass_set_visibility(found: _Found, ix: VersionIndex, sessions: list) -> Non
                             details={"roles": {"w1": w1.index, "w2": w2.index, "evidence": R.index},
                                      "kind": "visibility"}), _suspect(w1, w2))
                         break
-            r1 = last_read[j]
-            if r1 is not None and r1.index not in ix.corrupt:
-                m1 = ix.members(r1)
-                if m1 and not m1 <= m and (r1.index, w2.index) not in seen_wfr:
-                    seen_wfr.add((r1.index, w2.index))
-                    miss = next(e for e in m1 if e not in m)
-                    ow = ix.writer(miss)
-                    found.add(WFR, Anomaly(
-                        WFR, f"Process {w2.process} read {ix.key!r} containing {miss!r} "
-                             f"({r1.describe()}) and then added {w2.value!r} ({w2.describe()}); "
-                             f"read {R.describe()} shows {w2.value!r} but not {miss!r}.",
-                        _uniq([r1.index, ow.index if ow else None, w2.index, R.index]),
-                        key=ix.key, process=w2.process,
-                        details={"roles": {"r1": r1.index, "w2": w2.index, "evidence": R.index,
-                                           "observed_writer": ow.index if ow else None},
-                                 "missing": miss}), _suspect(r1, w2))
+            q = floor_q[j]
+            if q == 0:
+                continue
+            shown = sum(1 for e in m if first_seen.get(e, q + 1) <= q)
+            if shown < prefix[q]:
+                miss = next(e for e, o in first_seen.items() if o <= q and e not in m)
+                r1 = first_read[miss]
+                if (r1.index, w2.index) in seen_wfr:
+                    continue
+                seen_wfr.add((r1.index, w2.index))
+                ow = ix.writer(miss)
+                found.add(WFR, Anomaly(
+                    WFR, f"Process {w2.process} read {ix.key!r} containing {miss!r} "
+                         f"({r1.describe()}) and then added {w2.value!r} ({w2.describe()}); "
+                         f"read {R.describe()} shows {w2.value!r} but not {miss!r}.",
+                    _uniq([r1.index, ow.index if ow else None, w2.index, R.index]),
+                    key=ix.key, process=w2.process,
+                    details={"roles": {"r1": r1.index, "w2": w2.index, "evidence": R.index,
+                                       "observed_writer": ow.index if ow else None},
+                             "missing": miss}), _suspect(r1, w2))
 
 
 # -- §3.6 session version graph for plain registers -------------------------------------
@@ -610,22 +665,12 @@ def _data_edges(ix: VersionIndex, nodes: set) -> dict:
 
 
 def _pass_cycles(found: _Found, indexes: dict, groups: dict, keys: set) -> None:
-    by_key: dict = {}
-    for (s, k), ops in groups.items():
-        if k in keys:
-            by_key.setdefault(k, []).append((s, ops))
-    for k, sess in by_key.items():
+    for k in keys:
         ix = indexes[k]
-        items_by_s = {s: _items(ix, ops) for s, ops in sess}
-        flat = []
         flagged = found.flagged
-        for s, items in items_by_s.items():
-            for (ka, va, a), (kb, vb, b) in zip(items, items[1:]):
-                if va == vb or a is b or b.index in flagged:
-                    continue  # same value, or a cas's own read->write (a data edge)
-                if not a.ret_index < b.inv_index:
-                    continue  # pipelined: no session order between them (P7)
-                flat.append((va, vb, ka, kb, a, b))
+        # an edge into an op a floor rule reported later in the pass is dropped here (the
+        # floor finding already explains that op)
+        flat = [e for e in found.plain_edges.get(k, ()) if e[5].index not in flagged]
         if not flat or not _maybe_cyclic(ix, flat):
             continue
         nodes: set = set()
@@ -647,6 +692,7 @@ def _pass_cycles(found: _Found, indexes: dict, groups: dict, keys: set) -> None:
             labels = {lab for _, _, (lab, _, _) in steps if lab != "data"}
             if not labels:
                 continue  # data-only: cyclic-versions, reported by integrity
+            items_by_s = {s: _items(ix, ops) for (s, kk), ops in groups.items() if kk == k}
             _report_cycle(found, ix, steps, labels, comp, items_by_s)
 
 
@@ -656,22 +702,17 @@ def _maybe_cyclic(ix: VersionIndex, flat: list) -> bool:
     A cheap certificate of acyclicity: most keys of a well-behaved history pass it, so
     the SCC search runs only where a session edge points backwards.
     """
-    wr = ix._writer
-
-    def pos(v):
-        if v is BOTTOM:
-            return -1
-        w = wr.get(v)
-        return w.inv_index if w is not None else None
-
-    for va, vb, *_ in flat:
-        pa, pb = pos(va), pos(vb)
+    pos = {v: w.inv_index for v, w in ix._writer.items()}
+    pos[BOTTOM] = -1
+    pg = pos.get
+    for e in flat:
+        pa, pb = pg(e[0]), pg(e[1])
         if pa is None or pb is None or pa >= pb:
             return True
     for a, bs in ix._succ.items():
-        pa = pos(a)
+        pa = pg(a)
         for b in bs:
-            pb = pos(b)
+            pb = pg(b)
             if pa is None or pb is None or pa >= pb:
                 return True
     return False
@@ -719,15 +760,16 @@ def _report_cycle(found: _Found, ix: VersionIndex, steps, labels: set, comp: set
         name = next(iter(labels))
         found.add(name, _cycle_anomaly(name, ix, steps, labels), suspect)
         return
-    # Mixed: attribute to a single guarantee by rebuilding its full edge set (§3.6).
-    on_cycle = {o.index for _, _, lab in steps if lab[0] != "data" for o in lab[1:]}
-    involved = [items for items in items_by_s.values()
-                if any(it[2].index in on_cycle for it in items)]
+    # Mixed: attribute to single guarantees by rebuilding each one's full edge set on the
+    # SCC's sessions (§3.6); an SCC may hide a single-guarantee cycle behind a mixed one.
+    involved = [items for items in items_by_s.values() if any(it[1] in comp for it in items)]
     attributed = False
-    for name in sorted(labels):
-        cyc = _single_guarantee_cycle(ix, name, comp, involved)
+    for name in NAMES:
+        cyc = _single_guarantee_cycle(ix, name, comp, involved, found.flagged)
         if cyc is not None:
-            found.add(name, _cycle_anomaly(name, ix, cyc, {name}), suspect)
+            sus = _suspect(*[lab[1] for _, _, lab in cyc if lab[0] != "data"],
+                           *[lab[2] for _, _, lab in cyc if lab[0] != "data"])
+            found.add(name, _cycle_anomaly(name, ix, cyc, {name}), sus)
             attributed = True
     if not attributed:
         model = "causal consistency" if WFR in labels else "PRAM"
@@ -738,10 +780,13 @@ def _report_cycle(found: _Found, ix: VersionIndex, steps, labels: set, comp: set
                 f"but no single guarantee is provably broken."))
 
 
-def _single_guarantee_cycle(ix, name: str, comp: set, item_lists: list, limit: int = 3000):
+def _single_guarantee_cycle(ix, name: str, comp: set, item_lists: list, flagged: set,
+                            limit: int = 3000):
+    """A cycle of data edges and `name`'s full (not only consecutive) session edges inside
+    the SCC `comp`, or None. Quadratic in the SCC's session lengths, hence the limit."""
     edges: dict = {}
     for items in item_lists:
-        items = [it for it in items if it[1] in comp or it[1] is BOTTOM]
+        items = [it for it in items if it[1] in comp]
         if len(items) > limit:
             return None
         want = {RYW: ("W", "R"), MR: ("R", "R"), MW: ("W", "W"), WFR: ("R", "W")}[name]
@@ -749,7 +794,8 @@ def _single_guarantee_cycle(ix, name: str, comp: set, item_lists: list, limit: i
             if ka != want[0]:
                 continue
             for kb, vb, b in items[i + 1:]:
-                if kb != want[1] or va == vb or a is b or not a.ret_index < b.inv_index:
+                if (kb != want[1] or va == vb or a is b or not a.ret_index < b.inv_index
+                        or b.index in flagged):
                     continue
                 edges.setdefault(va, {}).setdefault(vb, (name, a, b))
     data = _data_edges(ix, set(comp))
@@ -932,7 +978,10 @@ def replay(history: History, options: CheckOptions, name: str, a: Anomaly,
                 w = ix.writer(v) if v is not None else None
                 if w is not None and w.index not in have:
                     have.add(w.index)
-                    sub.append(w)
+                    # a referenced writer shows where a value came from; it must not
+                    # add session obligations the witness did not rely on
+                    tag = ("witness-writer", w.index)
+                    sub.append(w._replace(process=tag, session=tag))
     sub.sort(key=lambda o: o.inv_index)
     h = History(ops=sub, source=f"{history.source}#witness")
     f2 = analyse(h, options)

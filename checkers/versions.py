@@ -30,6 +30,7 @@ API (what other checkers call)
                        #   containing it, or the op that carried the version number)
     ix.members(op)     # frozenset of elements a list/set read observed (None if not a read)
     ix.observed(op)    # the raw value a read observed on this key (snapshot-aware)
+    ix.ops             # every single-key op on this key (any f/type), inv order
     ix.writes          # write-like ops on this key (ok, info and fail), inv order
     ix.reads           # ok reads (and ok cas) observing this key, inv order
     ix.corrupt         # set of op indices whose observation is corrupt (P17): skip them
@@ -123,6 +124,7 @@ class VersionIndex:
         self.key = key
         self.kind = kind
         self.total = kind in ("list", "versioned")
+        self.ops: list[Op] = []        # every single-key op on this key, invocation order
         self.writes: list[Op] = []
         self.reads: list[Op] = []
         self.corrupt: set[int] = set()
@@ -295,6 +297,7 @@ def build_index(key: Any, ops: list[Op], workload: str | None = None,
     """One key's index from its ops (in invocation order)."""
     kind = workload_kind(workload, ops)
     ix = VersionIndex(key, kind)
+    ix.ops = ops
     writes = ix.writes
     reads = ix.reads
     wvals = ix._wvals  # frozen written value per write (None: no value), parallel to writes
@@ -327,13 +330,6 @@ def build_index(key: Any, ops: list[Op], workload: str | None = None,
     else:
         _build_plain(ix)
     return ix
-
-
-def _written(op: Op) -> Any:
-    if op.f == "cas":
-        v = op.value
-        return v[1] if isinstance(v, (list, tuple)) and len(v) == 2 else None
-    return op.value
 
 
 def _index_writers(ix: VersionIndex) -> None:

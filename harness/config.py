@@ -14,10 +14,12 @@ from typing import Any
 
 from harness.errors import InputError
 
-DBS = ("redis",)
+DBS = ("redis", "cassandra")
 TOPOLOGIES = ("replication", "sentinel")
-BACKENDS = ("netns",)
-WORKLOADS = ("register", "list-append", "set", "counter")
+BACKENDS = ("netns", "docker", "ssh")
+CONSISTENCY = ("ONE", "TWO", "THREE", "QUORUM", "ALL", "LOCAL_ONE", "LOCAL_QUORUM", "EACH_QUORUM")
+TIMESTAMPS = ("server", "client")
+WORKLOADS = ("register", "list-append", "set", "counter", "cas-register")
 READ_FROM = ("primary", "replicas", "any")
 STICKINESS = ("node", "random")
 
@@ -53,16 +55,39 @@ class Test:
     max_writes_per_key: int | None = None
     max_ops: int = 2_000_000  # hard bound on ops per run (load loops are bounded)
     nemesis_options: dict = field(default_factory=dict)
+    # docker backend
+    image: str | None = None  # None: the offline-built splitbrain node image
+    docker_host: str | None = None  # None: DOCKER_HOST or the local engine
+    # ssh backend
+    ssh_nodes: tuple[str, ...] = ()  # host[:port], repeatable --node
+    nodes_file: str | None = None
+    ssh_user: str = "root"
+    ssh_key: str | None = None
+    ssh_password: str | None = None
+    ssh_insecure: bool = False
+    # cassandra
+    read_consistency: str = "QUORUM"
+    write_consistency: str = "QUORUM"
+    timestamps: str = "server"
+    cassandra_version: str | None = None
+    cassandra_home: str | None = None
 
     @property
     def test_name(self) -> str:
-        return self.name or f"{self.db}-{self.topology}-{self.workload}"
+        if self.name:
+            return self.name
+        if self.db == "cassandra":
+            return f"cassandra-{self.read_consistency.lower()}-{self.write_consistency.lower()}-{self.workload}"
+        return f"{self.db}-{self.topology}-{self.workload}"
 
     def to_json(self) -> dict[str, Any]:
         d = asdict(self)
         d["test_name"] = self.test_name
         if d["checkers"] is not None:
             d["checkers"] = list(d["checkers"])
+        d["ssh_nodes"] = list(d["ssh_nodes"])
+        if d.get("ssh_password"):
+            d["ssh_password"] = "***"  # never written to the store
         return d
 
 
@@ -81,9 +106,20 @@ def validate(test: Test) -> Test:
     _choice("workload", test.workload, WORKLOADS)
     _choice("read_from", test.read_from, READ_FROM)
     _choice("stickiness", test.stickiness, STICKINESS)
+    if test.db == "cassandra":
+        _choice("read_consistency", test.read_consistency, CONSISTENCY)
+        _choice("write_consistency", test.write_consistency, CONSISTENCY)
+        _choice("timestamps", test.timestamps, TIMESTAMPS)
+        if not 1 <= test.nodes <= 5:
+            raise InputError(f"--nodes {test.nodes}: Cassandra runs 1 to 5 nodes")
+    if test.workload == "cas-register" and test.db != "cassandra":
+        raise InputError("--workload cas-register runs on --db cassandra (lightweight "
+                         "transactions); for redis use --workload register")
+    if test.backend == "ssh" and not (test.ssh_nodes or test.nodes_file):
+        raise InputError("--backend ssh needs the hosts: --node host[:port] (repeatable) or --nodes-file FILE")
     if not 1 <= test.nodes <= 9:
         raise InputError(f"--nodes {test.nodes}: allowed: 1 to 9")
-    if test.topology == "sentinel" and test.nodes < 3:
+    if test.db == "redis" and test.topology == "sentinel" and test.nodes < 3:
         raise InputError("--topology sentinel needs --nodes 3 or more (a Sentinel majority)")
     if test.read_from == "replicas" and test.nodes < 2:
         raise InputError("--read-from replicas needs --nodes 2 or more")
@@ -144,6 +180,9 @@ def build_test(flags: dict[str, Any], config_path: str | None = None) -> Test:
     for k, v in flags.items():
         if v is not None:
             values[k] = v
+    if isinstance(values.get("ssh_nodes"), (list, str)):
+        v = values["ssh_nodes"]
+        values["ssh_nodes"] = tuple(v.split(",") if isinstance(v, str) else v)
     if isinstance(values.get("checkers"), str):
         values["checkers"] = tuple(c.strip() for c in values["checkers"].split(",") if c.strip())
     elif isinstance(values.get("checkers"), list):

@@ -83,18 +83,24 @@ REQUIRED_TOOLS = {
     "netns": ["ip", "iptables"],
     "redis": ["redis-server", "redis-cli"],
     "sentinel": ["redis-sentinel"],
+    "cassandra": ["java"],
 }
 
 
 def preflight(test: Test) -> None:
-    """One clear sentence for each thing the machine lacks (exit 254)."""
-    if test.backend == "netns" and os.geteuid() != 0:
+    """One clear sentence for each thing the machine lacks (exit 254).
+
+    Only the netns backend runs the datastore on this machine; docker and ssh nodes bring
+    their own tools (their clusters check them)."""
+    if test.backend != "netns":
+        return
+    if os.geteuid() != 0:
         raise EnvironmentProblem(
             "splitbrain run with the netns backend needs root (it creates network namespaces, "
             "a bridge and iptables rules): run it with sudo or as root")
     need = list(REQUIRED_TOOLS.get(test.backend, []))
     need += REQUIRED_TOOLS.get(test.db, [])
-    if test.topology == "sentinel":
+    if test.db == "redis" and test.topology == "sentinel":
         need += REQUIRED_TOOLS["sentinel"]
     missing = [t for t in need if shutil.which(t) is None]
     if missing:
@@ -135,13 +141,35 @@ def signals_as_interrupt():
 
 
 def _make_cluster(test: Test, prefix: str, run_dir: str):
+    workdir_root = os.path.join(run_dir, "nodes")
+    if test.backend == "docker":
+        from harness.cluster.docker import DockerCluster
+
+        return DockerCluster(prefix=prefix, nodes=test.nodes, subnet=test.subnet,
+                             workdir_root=workdir_root, image=test.image,
+                             docker_host=test.docker_host, db=test.db)
+    if test.backend == "ssh":
+        from harness.cluster.ssh import SSHCluster, read_nodes_file
+
+        hosts = list(test.ssh_nodes) + (read_nodes_file(test.nodes_file) if test.nodes_file else [])
+        return SSHCluster(prefix=prefix, hosts=hosts, user=test.ssh_user, key=test.ssh_key,
+                          password=test.ssh_password, insecure=test.ssh_insecure,
+                          workdir_root=workdir_root, db=test.db)
     from harness.cluster.netns import NetnsCluster
 
     return NetnsCluster(prefix=prefix, nodes=test.nodes, subnet=test.subnet,
-                        workdir_root=os.path.join(run_dir, "nodes"))
+                        workdir_root=workdir_root)
 
 
 def _make_db(test: Test, nodes, run_dir: str, prefix: str, env_fn: Callable):
+    if test.db == "cassandra":
+        from harness.dbs.cassandra import CassandraDB
+
+        return CassandraDB(nodes, store_dir=run_dir, prefix=prefix, extra_env_fn=env_fn,
+                           read_consistency=test.read_consistency,
+                           write_consistency=test.write_consistency,
+                           timestamps=test.timestamps, version=test.cassandra_version,
+                           home=test.cassandra_home)
     from harness.dbs.redis import RedisDB
 
     return RedisDB(nodes, topology=test.topology, read_from=test.read_from, store_dir=run_dir,

@@ -20,6 +20,7 @@ _REGISTRY: dict[str, tuple[str, str]] = {
     "list-append": ("workloads.list_append", "ListAppendWorkload"),
     "set": ("workloads.set", "SetWorkload"),
     "counter": ("workloads.counter", "CounterWorkload"),
+    "cas-register": ("workloads.cas_register", "CasRegisterWorkload"),
 }
 
 NAMES: tuple[str, ...] = tuple(_REGISTRY)

@@ -87,6 +87,19 @@ def _progress_renderer(console):
               help="Report reads staler than this: 250ms, 1.5s, 3v, or 1s,3v.  [default: none]")
 @click.option("--checkers", default=None, help="Comma-separated checkers.  [default: the workload's]")
 @click.option("--name", default=None, help="Test name in the store.  [default: <db>-<topology>-<workload>]")
+@click.option("--image", default=None, help="docker: node image to use.  [default: build splitbrain's offline]")
+@click.option("--docker-host", default=None, help="docker: engine URL (tcp://, ssh://, unix://).  [default: $DOCKER_HOST or local]")
+@click.option("--node", "ssh_nodes", multiple=True, help="ssh: a host[:port] (repeatable).")
+@click.option("--nodes-file", type=click.Path(dir_okay=False), default=None, help="ssh: a file of host[:port], one a line.")
+@click.option("--ssh-user", default=None, help="ssh: login user (sudo is used when not root).  [default: root]")
+@click.option("--ssh-key", type=click.Path(dir_okay=False), default=None, help="ssh: private key file.")
+@click.option("--ssh-password", default=None, help="ssh: password (also for sudo).")
+@click.option("--ssh-insecure", is_flag=True, default=None, help="ssh: accept unknown host keys (logged). Default: verify against known_hosts.")
+@click.option("--read-consistency", default=None, help="cassandra: ONE, QUORUM, ALL, LOCAL_*.  [default: QUORUM]")
+@click.option("--write-consistency", default=None, help="cassandra: ONE, QUORUM, ALL, LOCAL_*.  [default: QUORUM]")
+@click.option("--timestamps", type=click.Choice(["server", "client"]), default=None, help="cassandra: who picks write timestamps.  [default: server]")
+@click.option("--cassandra-version", default=None, help="cassandra: 5.0.x version from Maven Central.")
+@click.option("--cassandra-home", type=click.Path(file_okay=False), default=None, help="cassandra: an unpacked official tarball to use instead.")
 @click.option("--config", "config_path", type=click.Path(dir_okay=False), default=None,
               help="A TOML file with any of these settings (flags win).")
 @click.option("--fail-on", type=click.Choice(["invalid", "unknown"]), default="unknown",
@@ -101,6 +114,11 @@ def run_cmd(config_path, fail_on, **flags):
     from harness.runner import run_many
     from reports.terminal import print_results
 
+    if not flags.get("ssh_nodes"):
+        flags["ssh_nodes"] = None
+    for k in ("read_consistency", "write_consistency"):
+        if flags.get(k):
+            flags[k] = flags[k].upper()
     test = build_test(flags, config_path)
     console = Console()
     render, close = _progress_renderer(console)

@@ -19,8 +19,6 @@ Only meaningful for histories without integrity anomalies (callers skip those).
 from __future__ import annotations
 
 import itertools
-from typing import Any
-
 from harness.history import History, Op, freeze
 
 NAMES = ("read-your-writes", "monotonic-reads", "monotonic-writes", "writes-follow-reads")

@@ -30,6 +30,8 @@ indices a checker's witness must contain):
 * "reorder"      — a session's two consecutive writes to one key land in swapped order.
 * "lww-skew"     — (registers) a session reads k, then writes k through a node whose
                    clock is behind: its write gets a lower version and loses (LWW).
+                   The store is then last-writer-wins by timestamp and `version` is the
+                   timestamp (sparse), as with Cassandra's WRITETIME.
 * "failed-write-read" — a write reported `fail` that the store applied; its session
                    reads it next (aborted-read).
 
@@ -258,7 +260,10 @@ def simulate(workload: str = "register", store: str = "linearizable", *, seed: i
                 continue
             ts = None
             if lww:
-                ts = int(t * 1000) + skew[op["node"]] + rng.randint(0, 9)
+                # only the injected write sees the skewed clock, so the fault has one witness
+                ts = int(t * 1000) + rng.randint(0, 9)
+                if op["tag"] == "lww-skew-write":
+                    ts += skew[op["node"]]
             e = commit(k, op["value"], t, op["node"], op, ts)
             op["entry"] = e
             if op["tag"] == "reorder-second" and (w, k) in held:
@@ -297,8 +302,6 @@ def simulate(workload: str = "register", store: str = "linearizable", *, seed: i
                 proc_of[w] = next_proc[0]
                 next_proc[0] += 1
             push(t + rng.randint(0, 3), "start", w)
-    # "reorder" needs two writes of one session in sequence: rewrite tags lazily above is
-    # awkward, so it is implemented as a second pass over a fresh run (see _reorder_run).
     out_events = []
     for i, (t, _, ev) in enumerate(sorted(events, key=lambda x: (x[0], x[1]))):
         ev["index"] = i

@@ -1,0 +1,36 @@
+"""`splitbrain install cassandra [--version 5.0.x] [--force]`: fetch a datastore's files now.
+
+Cassandra's jars come from Maven Central into the cache
+(`harness.dbs.cassandra_install.cache_root()`), so later runs start offline. `splitbrain
+run --db cassandra` does the same on first use; this verb lets you do it ahead of time
+(e.g. in CI set-up) and see where things went.
+"""
+
+from __future__ import annotations
+
+import click
+
+from harness.errors import InputError
+
+TARGETS = ("cassandra",)
+
+
+@click.command("install")
+@click.argument("target", type=click.Choice(TARGETS))
+@click.option("--version", "version", default=None,
+              help="Cassandra 5.0.x version from Maven Central.  [default: 5.0.8]")
+@click.option("--force", is_flag=True, default=False, help="Resolve again even if cached.")
+def install_cmd(target: str, version: str | None, force: bool) -> None:
+    """Install TARGET's files into splitbrain's cache (Cassandra: jars from Maven Central)."""
+    from harness.dbs.cassandra_install import find_java, install, installed, validate_version
+
+    if target != "cassandra":  # pragma: no cover - click's Choice already refuses it
+        raise InputError(f"cannot install {target!r}; allowed: {', '.join(TARGETS)}")
+    version = validate_version(version)
+    java = find_java()
+    got = None if force else installed(version)
+    if got is not None:
+        click.echo(f"Cassandra {version} is already installed: {got.lib_dir} (java: {java})")
+        return
+    dist = install(version, force=force, log=lambda m: click.echo(m, err=True))
+    click.echo(f"Cassandra {dist.version} installed: {dist.lib_dir} (java: {java})")

@@ -1,0 +1,461 @@
+"""Cassandra as the system under test: one CassandraDaemon JVM per node.
+
+    db = CassandraDB(nodes, store_dir=run_dir, prefix="sb1a2b3c",
+                     read_consistency="ONE", write_consistency="ONE", timestamps="server")
+    for n in nodes: db.setup(n)            # jars (installed on first use), yaml, dirs
+    for n in nodes: db.start(n)            # in parallel in the runner
+    db.wait_ready(db.ready_timeout)        # CQL up, peers known, schema agreed, RF=n≤3
+    c = db.client(nodes[0], "register", process=0)     # pinned to n1 as coordinator
+    f = db.final_client(nodes[1], "register", process=99)   # CL ONE reads of n2's replica
+    db.settle(30)                          # after heal: every coordinator reaches all replicas
+    for n in nodes: db.teardown(n)         # SIGKILL by recorded pid, logs into the store
+
+Jars come from `harness.dbs.cassandra_install` (Maven Central, cached) or `home=` (an
+unpacked tarball). Each node gets `<node.workdir>/cassandra/` (yaml, logback, data,
+logs); its system.log, stdout and yaml are copied to `<store_dir>/nodes/<node>/` at
+teardown and the data is deleted. The cluster is 1-5 nodes, all seeds with fixed tokens,
+so all start in parallel; the keyspace `splitbrain` has RF = min(3, nodes).
+
+Processes: the JVM runs in the foreground under `node.remote.spawn` and is only ever
+signalled by the pid spawn returned (recorded in the run registry). `extra_env_fn(node)`
+is read at every start (the clock nemesis's LD_PRELOAD shim: wall clock only, monotonic
+time stays real, which the JVM needs). A node killed and started again keeps its data
+(commit log replay), as a crashed Cassandra node does.
+
+Cassandra is leaderless: `primaries()` is empty, so "primaries" fault targets fall back to
+a random node.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import tempfile
+import threading
+import time
+from dataclasses import dataclass
+from typing import Callable, Mapping
+
+from harness.cluster.base import Node
+from harness.control.base import Daemon, RemoteError
+from harness.dbs import cassandra_config as cfg
+from harness.dbs.cassandra_client import (KEYSPACE, TABLES, WORKLOAD_OPS, CassandraClient,
+                                          ClientSettings, NodeSession, TimestampSource)
+from harness.dbs.cassandra_install import (CassandraDist, ensure_installed, find_java,
+                                           validate_version)
+from harness.errors import EnvironmentProblem, InputError
+
+log = logging.getLogger(__name__)
+
+MAX_NODES = 5
+CONSISTENCY = ("ONE", "TWO", "THREE", "QUORUM", "ALL", "LOCAL_ONE", "LOCAL_QUORUM",
+               "EACH_QUORUM")
+TIMESTAMPS = ("server", "client")
+
+
+@dataclass
+class _NodeState:
+    daemon: Daemon | None = None
+    paused: bool = False
+    started_at: float | None = None
+
+
+class CassandraDB:
+    """Lifecycle of Cassandra on the nodes (harness/dbs/base.py DB). Thread-safe."""
+
+    name = "cassandra"
+    port = cfg.CQL_PORT
+
+    def __init__(self, nodes: list[Node], *, store_dir: str, prefix: str,
+                 extra_env_fn: Callable[[Node], Mapping[str, str]] | None = None,
+                 read_consistency: str = "QUORUM", write_consistency: str = "QUORUM",
+                 timestamps: str = "server", version: str | None = None,
+                 home: str | None = None, heap_mb: int = 512, ready_timeout: float = 180.0,
+                 install_log: Callable[[str], None] | None = None):
+        if not 1 <= len(nodes) <= MAX_NODES:
+            raise InputError(f"cassandra runs on 1 to {MAX_NODES} nodes, not {len(nodes)}")
+        for name, cl in (("read", read_consistency), ("write", write_consistency)):
+            if cl not in CONSISTENCY:
+                raise InputError(f"--{name}-consistency {cl!r}: allowed: {', '.join(CONSISTENCY)}")
+        if timestamps not in TIMESTAMPS:
+            raise InputError(f"--timestamps {timestamps!r}: allowed: server, client")
+        self.version = validate_version(version) if not home else version
+        self.home = home
+        self.nodes = list(nodes)
+        self.store_dir = store_dir
+        self.prefix = prefix
+        self.extra_env_fn = extra_env_fn
+        self.heap_mb = heap_mb
+        self.ready_timeout = ready_timeout  # the runner passes this to wait_ready
+        self.settings = ClientSettings(read_consistency=read_consistency,
+                                       write_consistency=write_consistency,
+                                       timestamps=timestamps)
+        self.final_settings = ClientSettings(read_consistency="ONE", write_consistency="ONE",
+                                             timestamps=timestamps)
+        self.replication = min(3, len(self.nodes))
+        self.install_log = install_log or (lambda msg: log.info("%s", msg))
+        self.figures: dict[str, float] = {}
+        self._timestamps = TimestampSource()
+        self._state = {n.name: _NodeState() for n in self.nodes}
+        self._locks = {n.name: threading.RLock() for n in self.nodes}
+        self._dist_lock = threading.Lock()
+        self._dist: CassandraDist | None = None
+        self._java: str | None = None
+        self._sessions: dict[tuple[str, str], NodeSession] = {}
+        self._sessions_lock = threading.Lock()
+        self._schema_ready = False
+
+    # -- paths -----------------------------------------------------------------------------
+
+    def paths(self, node: Node) -> cfg.NodePaths:
+        return cfg.NodePaths(os.path.join(node.workdir, "cassandra"))
+
+    def dist(self) -> CassandraDist:
+        """The jars (installing them on first use) and the Java 17 binary."""
+        with self._dist_lock:
+            if self._dist is None:
+                self._java = find_java()
+                t0 = time.monotonic()
+                self._dist = ensure_installed(self.version, self.home, log=self.install_log)
+                self.figures["install_s"] = round(time.monotonic() - t0, 1)
+            return self._dist
+
+    # -- DB protocol ---------------------------------------------------------------------------
+
+    def setup(self, node: Node) -> None:
+        """Fresh dirs, cassandra.yaml and logback.xml for `node`. Idempotent."""
+        self.dist()
+        p = self.paths(node)
+        idx = self._index(node)
+        node.remote.exec(["rm", "-rf", *p.data_dirs], timeout=60)
+        node.remote.exec(["mkdir", "-p", p.root, p.logs, p.tmp], timeout=10)
+        self._put(node, p.yaml, cfg.render_yaml(
+            address=node.address, paths=p, seeds=[n.address for n in self.nodes],
+            token=cfg.tokens(len(self.nodes))[idx], cluster_name=self.prefix))
+        self._put(node, p.logback, cfg.LOGBACK_XML)
+
+    def start(self, node: Node) -> None:
+        """Start the node's JVM unless it runs; record its pid."""
+        dist = self.dist()
+        with self._locks[node.name]:
+            st = self._state[node.name]
+            if st.daemon is not None and self._alive(node, st.daemon):
+                return
+            st.daemon = None
+            p = self.paths(node)
+            env = dict(self.extra_env_fn(node)) if self.extra_env_fn else {}
+            argv = cfg.jvm_argv(self._java or find_java(), dist, p, heap_mb=self.heap_mb)
+            st.daemon = self._spawn(node, argv, p.stdout, env)
+            st.paused = False
+            st.started_at = time.monotonic()
+
+    def kill(self, node: Node) -> None:
+        """SIGKILL the JVM by its recorded pid; returns once it is gone (≤ 10 s)."""
+        with self._locks[node.name]:
+            st = self._state[node.name]
+            if st.daemon is None:
+                return
+            self._signal(node, st.daemon, "KILL")
+            self._wait_gone(node, st.daemon, 10.0)
+            self._unregister(st.daemon)
+            st.daemon, st.paused = None, False
+
+    def pause(self, node: Node) -> None:
+        with self._locks[node.name]:
+            st = self._state[node.name]
+            if st.daemon is not None:
+                self._signal(node, st.daemon, "STOP")
+                st.paused = True
+
+    def resume(self, node: Node) -> None:
+        with self._locks[node.name]:
+            st = self._state[node.name]
+            if st.daemon is not None:
+                self._signal(node, st.daemon, "CONT")
+                st.paused = False
+
+    def teardown(self, node: Node) -> None:
+        """Close the node's sessions, SIGKILL its JVM (its data is thrown away, so a clean
+        shutdown would only cost seconds), copy logs to the store, delete the data."""
+        with self._sessions_lock:
+            mine = [k for k in self._sessions if k[0] == node.name]
+            sessions = [self._sessions.pop(k) for k in mine]
+        for s in sessions:
+            s.close()
+        with self._locks[node.name]:
+            st = self._state[node.name]
+            if st.daemon is not None:
+                self._signal(node, st.daemon, "KILL")
+                self._signal(node, st.daemon, "CONT")
+                self._wait_gone(node, st.daemon, 10.0)
+                self._unregister(st.daemon)
+                st.daemon, st.paused = None, False
+        self._copy_logs(node)
+        try:
+            node.remote.exec(["rm", "-rf", *self.paths(node).data_dirs], timeout=60,
+                             check=False)
+        except RemoteError:
+            pass
+
+    def log_files(self, node: Node) -> list[str]:
+        p = self.paths(node)
+        return [p.system_log, p.stdout, p.yaml]
+
+    def primaries(self) -> list[Node]:
+        return []  # leaderless
+
+    def client(self, node: Node, workload: str, process: int) -> CassandraClient:
+        self._check_workload(workload)
+        return CassandraClient(self._session(node, "run"), workload, process,
+                               settings=self.settings, timestamps=self._timestamps)
+
+    def final_client(self, node: Node, workload: str, process: int) -> CassandraClient:
+        """Reads at CL ONE through `node`, answered from its own replica (RF covers every
+        node for ≤ 3 nodes; the snitch puts the coordinator first, speculative retry off)."""
+        self._check_workload(workload)
+        return CassandraClient(self._session(node, "final"), workload, process,
+                               settings=self.final_settings, timestamps=self._timestamps,
+                               final=True)
+
+    # -- readiness ---------------------------------------------------------------------------
+
+    def wait_ready(self, timeout: float | None = None) -> None:
+        """Every node: JVM alive, CQL port open, all peers known; then the keyspace and
+        tables exist with schema agreement, and every coordinator can write at CL ALL (so
+        each sees every replica up). Raises EnvironmentProblem with the log tail."""
+        timeout = max(float(timeout or 0), self.ready_timeout)
+        t0 = time.monotonic()
+        deadline = t0 + timeout
+        for node in self.nodes:
+            self._wait_port(node, deadline)
+        self.figures["cql_up_s"] = round(time.monotonic() - min(
+            (s.started_at for s in self._state.values() if s.started_at), default=t0), 1)
+        want_peers = len(self.nodes) - 1
+        for node in self.nodes:
+            self._until(deadline, node, f"{node.name} does not see its {want_peers} peers",
+                        lambda n=node: self._count_peers(n) >= want_peers)
+        self._create_schema(deadline)
+        for i, node in enumerate(self.nodes):
+            self._until(deadline, node, f"{node.name} cannot write at CL ALL",
+                        lambda n=node, i=i: self._probe_all(n, i))
+        self.figures["ready_s"] = round(time.monotonic() - min(
+            (s.started_at for s in self._state.values() if s.started_at), default=t0), 1)
+        log.info("cassandra ready: %s", self.figures)
+
+    def settle(self, timeout: float) -> str | None:
+        """After the faults are healed: wait until every coordinator writes at CL ALL and
+        no node holds undelivered hints (so final reads judge a converged cluster where
+        Cassandra converges on its own). Returns None, or what is still unsettled."""
+        deadline = time.monotonic() + timeout
+        pending = None
+        for i, node in enumerate(self.nodes):
+            while not self._probe_all(node, i):
+                if time.monotonic() >= deadline:
+                    return f"{node.name} cannot reach every replica at CL ALL"
+                time.sleep(0.5)
+        while True:
+            pending = [n.name for n in self.nodes if self._pending_hints(n)]
+            if not pending:
+                return None
+            if time.monotonic() >= deadline:
+                return f"undelivered hints on {', '.join(pending)}"
+            time.sleep(0.5)
+
+    def wall_time(self, node: Node) -> float:
+        """The node's wall clock in epoch seconds (for the clock nemesis's offset samples):
+        `now()` is a time-UUID made from the coordinator's clock."""
+        row = self._query(node, "SELECT toUnixTimestamp(now()) FROM system.local",
+                          "ONE", timeout=1.0).one()
+        return row[0] / 1000.0
+
+    # -- internals: readiness ---------------------------------------------------------------
+
+    def _wait_port(self, node: Node, deadline: float) -> None:
+        st = self._state[node.name]
+        while True:
+            if st.daemon is None or not self._alive(node, st.daemon):
+                raise EnvironmentProblem(
+                    f"cassandra on {node.name} exited during startup: {self._log_tail(node)}")
+            try:
+                with socket.create_connection((node.address, cfg.CQL_PORT), timeout=1.0):
+                    return
+            except OSError:
+                pass
+            if time.monotonic() >= deadline:
+                raise EnvironmentProblem(
+                    f"cassandra on {node.name} did not open CQL port {cfg.CQL_PORT} within "
+                    f"{self.ready_timeout:.0f}s: {self._log_tail(node)}")
+            time.sleep(0.5)
+
+    def _until(self, deadline: float, node: Node, what: str, fn: Callable[[], bool]) -> None:
+        last = None
+        while True:
+            try:
+                if fn():
+                    return
+            except Exception as e:
+                last = e
+            if time.monotonic() >= deadline:
+                raise EnvironmentProblem(f"cassandra not ready: {what}"
+                                         + (f" ({type(last).__name__}: {last})" if last else "")
+                                         + f"; log: {self._log_tail(node)}")
+            time.sleep(0.5)
+
+    def _count_peers(self, node: Node) -> int:
+        rows = self._query(node, "SELECT peer FROM system.peers_v2", "ONE").all()
+        return len(rows)
+
+    def _create_schema(self, deadline: float) -> None:
+        if self._schema_ready:
+            return
+        first = self.nodes[0]
+
+        def create() -> bool:
+            self._query(first, f"CREATE KEYSPACE IF NOT EXISTS {KEYSPACE} WITH replication = "
+                               f"{{'class': 'SimpleStrategy', 'replication_factor': "
+                               f"{self.replication}}}", "ONE", timeout=30.0)
+            for cql in TABLES.values():
+                self._query(first, cql, "ONE", timeout=30.0)
+            return True
+
+        self._until(deadline, first, "creating the keyspace failed", create)
+        want = set(TABLES)
+        for node in self.nodes:
+            self._until(deadline, node, f"{node.name} does not have the schema yet",
+                        lambda n=node: {r[0] for r in self._query(
+                            n, "SELECT table_name FROM system_schema.tables WHERE "
+                               "keyspace_name=%s", "ONE", (KEYSPACE,)).all()} >= want)
+        self._schema_ready = True
+
+    def _probe_all(self, node: Node, i: int) -> bool:
+        try:
+            self._query(node, f"INSERT INTO {KEYSPACE}.probe (k, v) VALUES (%s, %s)", "ALL",
+                        (i, int(time.time())), timeout=3.0)
+            return True
+        except Exception:
+            return False
+
+    def _pending_hints(self, node: Node) -> bool:
+        try:
+            rows = self._query(node, "SELECT files FROM system_views.pending_hints", "ONE",
+                               timeout=2.0).all()
+        except Exception:
+            return False  # no such view (another version): do not wait on what we can't see
+        return any((r[0] or 0) > 0 for r in rows)
+
+    def _query(self, node: Node, cql: str, cl: str, params: tuple = (),
+               timeout: float = 5.0):
+        from cassandra import ConsistencyLevel
+        from cassandra.query import SimpleStatement
+
+        st = SimpleStatement(cql, consistency_level=getattr(ConsistencyLevel, cl))
+        return self._session(node, "admin").session().execute(st, params or None,
+                                                               timeout=timeout)
+
+    def _session(self, node: Node, purpose: str) -> NodeSession:
+        key = (node.name, purpose)
+        with self._sessions_lock:
+            s = self._sessions.get(key)
+            if s is None:
+                settings = self.final_settings if purpose == "final" else self.settings
+                s = self._sessions[key] = NodeSession(node, settings, port=cfg.CQL_PORT)
+            return s
+
+    def _check_workload(self, workload: str) -> None:
+        if workload not in WORKLOAD_OPS:
+            raise InputError(f"cassandra has no workload {workload!r}; allowed: "
+                             f"{', '.join(WORKLOAD_OPS)}")
+
+    def _index(self, node: Node) -> int:
+        for i, n in enumerate(self.nodes):
+            if n.name == node.name:
+                return i
+        raise InputError(f"{node.name} is not a node of this cluster")
+
+    # -- internals: processes -------------------------------------------------------------
+
+    def _spawn(self, node: Node, argv: list[str], stdout_path: str,
+               env: dict[str, str]) -> Daemon:
+        d = node.remote.spawn(argv, env=env or None, log_path=stdout_path)
+        # Remotes built with the run prefix record their daemons themselves.
+        if getattr(node.remote, "run_prefix", None) != self.prefix:
+            try:
+                from harness.cluster import registry
+
+                netns = getattr(node.remote, "netns", None)
+                registry.register_pid(self.prefix, d.pid, f"cassandra {node.name}",
+                                      netns=netns() if callable(netns) else None)
+            except (ImportError, InputError, OSError):
+                pass
+        return d
+
+    def _unregister(self, d: Daemon) -> None:
+        try:
+            from harness.cluster import registry
+
+            registry.unregister_pid(self.prefix, d.pid)
+        except (ImportError, InputError, OSError):
+            pass
+
+    def _signal(self, node: Node, d: Daemon, sig: str) -> bool:
+        try:
+            res = node.remote.exec(["kill", f"-{sig}", str(d.pid)], timeout=10, check=False)
+        except RemoteError:
+            return False
+        return res.exit_code == 0
+
+    def _alive(self, node: Node, d: Daemon) -> bool:
+        try:
+            res = node.remote.exec(["cat", f"/proc/{d.pid}/stat"], timeout=10, check=False)
+        except RemoteError:
+            return False
+        if res.exit_code != 0 or ")" not in res.stdout:
+            return False
+        state = res.stdout[res.stdout.rindex(")") + 2:].split(" ", 1)[0]
+        return state not in ("Z", "X")
+
+    def _wait_gone(self, node: Node, d: Daemon, timeout: float) -> bool:
+        deadline = time.monotonic() + timeout
+        while self._alive(node, d):
+            if time.monotonic() >= deadline:
+                return False
+            time.sleep(0.05)
+        return True
+
+    # -- internals: files -------------------------------------------------------------------
+
+    def _put(self, node: Node, remote_path: str, text: str) -> None:
+        fd, tmp = tempfile.mkstemp(prefix="sb-cassandra-")
+        try:
+            with os.fdopen(fd, "w") as f:
+                f.write(text)
+            node.remote.upload(tmp, remote_path)
+        finally:
+            os.unlink(tmp)
+
+    def _copy_logs(self, node: Node) -> None:
+        dest_dir = os.path.join(self.store_dir, "nodes", node.name)
+        os.makedirs(dest_dir, exist_ok=True)
+        for path in self.log_files(node):
+            dest = os.path.join(dest_dir, os.path.basename(path))
+            if os.path.abspath(dest) == os.path.abspath(path):
+                continue
+            try:
+                node.remote.download(path, dest)
+            except (RemoteError, OSError):
+                pass
+
+    def _log_tail(self, node: Node, lines: int = 4) -> str:
+        p = self.paths(node)
+        out = []
+        for path in (p.system_log, p.stdout):
+            try:
+                res = node.remote.exec(["tail", "-n", str(lines), path], timeout=5,
+                                       check=False)
+            except RemoteError:
+                continue
+            text = " | ".join(x.strip()[:240] for x in res.stdout.strip().splitlines())
+            if text:
+                out.append(f"{os.path.basename(path)}: {text}")
+        return " ;; ".join(out) or "(no log yet)"
