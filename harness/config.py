@@ -55,6 +55,7 @@ class Test:
     max_writes_per_key: int | None = None
     max_ops: int = 2_000_000  # hard bound on ops per run (load loops are bounded)
     nemesis_options: dict = field(default_factory=dict)
+    partition: str | None = None  # an explicit grudge, e.g. "n1,n2|n3,n4,n5" or "n1>n2"
     # docker backend
     image: str | None = None  # None: the offline-built splitbrain node image
     docker_host: str | None = None  # None: DOCKER_HOST or the local engine
@@ -65,6 +66,7 @@ class Test:
     ssh_key: str | None = None
     ssh_password: str | None = None
     ssh_insecure: bool = False
+    ssh_known_hosts: str | None = None  # None: ~/.ssh/known_hosts and /etc/ssh/ssh_known_hosts
     # cassandra
     read_consistency: str = "QUORUM"
     write_consistency: str = "QUORUM"
@@ -142,10 +144,18 @@ def validate(test: Test) -> Test:
             raise InputError(f"--subnet {test.subnet!r}: expected a private IPv4 network like 10.77.0.0/24") from None
         if not (net.version == 4 and net.is_private) or net.num_addresses < test.nodes + 3:
             raise InputError(f"--subnet {test.subnet!r}: must be a private IPv4 range with room for {test.nodes} nodes")
-    from nemesis.schedule import _check_options, parse_spec
+    from nemesis.schedule import check_options, parse_spec
 
     families = parse_spec(test.nemesis)
-    _check_options(test.nemesis_options, families)
+    check_options(test.nemesis_options, families)
+    if test.partition:
+        from nemesis.partition import validate_fault
+
+        if "partition" not in families:
+            raise InputError(f"--partition {test.partition!r} needs the partition nemesis "
+                             f"(--nemesis partition, not {test.nemesis!r})")
+        validate_fault({"f": "start-partition", "value": test.partition},
+                       [f"n{i}" for i in range(1, test.nodes + 1)])
     if test.staleness_bound:
         from checkers.options import parse_staleness_bound
 
@@ -183,6 +193,15 @@ def build_test(flags: dict[str, Any], config_path: str | None = None) -> Test:
     if isinstance(values.get("ssh_nodes"), (list, str)):
         v = values["ssh_nodes"]
         values["ssh_nodes"] = tuple(v.split(",") if isinstance(v, str) else v)
+    if values.get("backend") == "ssh":
+        # the cluster is the hosts the user named: their count is the node count
+        hosts = list(values.get("ssh_nodes") or ())
+        if values.get("nodes_file"):
+            from harness.cluster.ssh import read_nodes_file
+
+            hosts += read_nodes_file(values["nodes_file"])
+        if hosts:
+            values["nodes"] = len(hosts)
     if isinstance(values.get("checkers"), str):
         values["checkers"] = tuple(c.strip() for c in values["checkers"].split(",") if c.strip())
     elif isinstance(values.get("checkers"), list):
@@ -196,6 +215,14 @@ def build_test(flags: dict[str, Any], config_path: str | None = None) -> Test:
         if f.type in ("int", "float") and not isinstance(v, (int, float)):
             raise InputError(f"{f.name.replace('_', '-')}: expected a number, got {v!r}")
     return validate(test)
+
+
+def nemesis_options_of(test: Test) -> dict:
+    """The nemesis options with `--partition` folded in (it becomes the only shape)."""
+    opts = {k: dict(v) for k, v in test.nemesis_options.items()}
+    if test.partition:
+        opts.setdefault("partition", {})["shapes"] = [test.partition]
+    return opts
 
 
 def with_seed(test: Test) -> Test:

@@ -15,10 +15,12 @@ Everything here streams: a 1,000,000-op history is read without holding its raw 
 
 from __future__ import annotations
 
+import gc
 import io
 import math
 import os
 from dataclasses import dataclass, field
+from operator import itemgetter
 from typing import Any, Iterable, Iterator, NamedTuple
 
 from harness.errors import InputError
@@ -158,8 +160,27 @@ def _extra(inv: dict, comp: dict | None) -> dict | None:
     return extra
 
 
+_TYPESET = frozenset(TYPES)
+_SCALAR = (str, int)
+
+
+_NONE = type(None)
+_PROC_T = frozenset((int, str))
+_NUM_T = frozenset((int, float, _NONE))
+_KEY_T = frozenset((int, str, _NONE))
+_VER_T = frozenset((int, _NONE))
+_only_core = CORE_FIELDS.issuperset  # no extra fields (no set built, unlike keys() - CORE)
+_new_op = tuple.__new__  # Op(...) without the generated Python-level __new__ frame
+_by_inv = itemgetter(1)  # Op.inv_index
+
+
 class _Pairer:
-    """Turns a stream of validated events into Ops (checker-spec §1.2)."""
+    """Turns a stream of validated events into Ops (checker-spec §1.2).
+
+    `feed` is the one pairing loop: `add` (history_from_events, EDN) and `read_jsonl`
+    (which also parses and validates each line inside it) both go through it, so the
+    million-event path and the small ones cannot drift apart.
+    """
 
     def __init__(self, source: str):
         self.source = source
@@ -170,118 +191,184 @@ class _Pairer:
         self.nemesis: list[dict] = []
         self.last_index: int | None = None
         self.events = 0
+        # process -> its current (process, epoch) tuple: one shared object per session
+        self._sessions: dict[Any, tuple] = {}
+        # str -> one canonical object (keys, nodes, f, type): equal strings of a big
+        # history share memory, and comparisons against them hit the identity fast path
+        self._strings: dict[str, str] = {t: t for t in TYPES}
 
     def where(self, line: int) -> str:
         return f"{self.source}:{line}"
 
     def add(self, ev: dict, line: int) -> None:
-        self.events += 1
-        idx = ev["index"]
-        if self.last_index is not None and idx <= self.last_index:
-            raise InputError(
-                f"{self.where(line)}: index {idx} is not greater than the previous index "
-                f"{self.last_index}; events must be in strictly increasing index order"
-            )
-        self.last_index = idx
-        proc = ev["process"]
-        if proc == NEMESIS:
-            self.nemesis.append(ev)
-            return
-        typ = ev["type"]
-        pkey = (proc, ev["op_id"]) if "op_id" in ev else proc
-        if typ == "invoke":
-            if pkey in self.pending:
-                prev_line = self.pending[pkey][1]
-                raise InputError(
-                    f"{self.where(line)}: process {proc!r} invokes again while its invocation at "
-                    f"line {prev_line} has no completion (give pipelined ops an op_id)"
-                )
-            if proc in self.retired:
-                # A process reused after an info: a new session epoch (P6).
-                self.retired.discard(proc)
-                self.epoch[proc] = self.epoch.get(proc, 0) + 1
-            self.pending[pkey] = (ev, line)
-            return
-        got = self.pending.pop(pkey, None)
-        if got is None:
-            raise InputError(
-                f"{self.where(line)}: {typ} completion of {ev['f']!r} for process {proc!r} "
-                f"has no matching invocation"
-            )
-        inv, _ = got
-        if inv["f"] != ev["f"]:
-            raise InputError(
-                f"{self.where(line)}: completion f={ev['f']!r} does not match its invocation "
-                f"f={inv['f']!r} (index {inv['index']})"
-            )
-        self.ops.append(self._make(inv, ev))
-        if typ == "info":
-            self.retired.add(proc)
+        self.feed(((line, ev),))
+
+    def feed(self, items: Iterable[tuple[int, Any]], loads: Any = None) -> None:
+        """Pair `(line, event)` items in order; raise InputError naming source:line.
+
+        With `loads`, each item is `(line, raw JSONL bytes)`: the line is parsed (blank
+        lines skipped) and validated here, in the same loop (the hot path of read_jsonl).
+        """
+        source = self.source
+        pending = self.pending
+        ops_append = self.ops.append
+        make = self._make
+        retired = self.retired
+        last = self.last_index
+        events = self.events
+        strings = self._strings
+        typeset, proc_t, num_t, key_t, ver_t = _TYPESET, _PROC_T, _NUM_T, _KEY_T, _VER_T
+        try:
+            for line, ev in items:
+                if loads is not None:
+                    try:
+                        ev = loads(ev)
+                    except Exception as e:  # orjson.JSONDecodeError / ValueError / UnicodeError
+                        if not ev.strip():
+                            continue
+                        msg = str(e).split("\n")[0]
+                        raise InputError(f"{source}:{line}: not valid JSON: {msg}") from None
+                    # the cheap well-formedness test of `_well_formed`, inlined
+                    try:
+                        wf = (type(ev["index"]) is int and ev["type"] in typeset
+                              and type(ev["f"]) is str and type(ev["process"]) in proc_t
+                              and type(ev.get("time")) in num_t and type(ev.get("key")) in key_t
+                              and type(ev.get("node")) in key_t
+                              and type(ev.get("version")) in ver_t)
+                    except (KeyError, TypeError):
+                        wf = False
+                    if not wf:
+                        validate_event(ev, f"{source}:{line}")
+                events += 1
+                idx = ev["index"]
+                if last is not None and idx <= last:
+                    raise InputError(
+                        f"{source}:{line}: index {idx} is not greater than the previous index "
+                        f"{last}; events must be in strictly increasing index order"
+                    )
+                last = idx
+                proc = ev["process"]
+                if proc == NEMESIS:
+                    self.nemesis.append(ev)
+                    continue
+                typ = ev["type"]
+                pkey = (proc, ev["op_id"]) if "op_id" in ev else proc
+                if typ == "invoke":
+                    if pkey in pending:
+                        prev_line = pending[pkey][1]
+                        raise InputError(
+                            f"{source}:{line}: process {proc!r} invokes again while its "
+                            f"invocation at line {prev_line} has no completion (give pipelined "
+                            f"ops an op_id)"
+                        )
+                    if proc in retired:
+                        # A process reused after an info: a new session epoch (P6).
+                        retired.discard(proc)
+                        self.epoch[proc] = self.epoch.get(proc, 0) + 1
+                        self._sessions.pop(proc, None)
+                    pending[pkey] = (ev, line)
+                    continue
+                got = pending.pop(pkey, None)
+                if got is None:
+                    raise InputError(
+                        f"{source}:{line}: {typ} completion of {ev['f']!r} for process "
+                        f"{proc!r} has no matching invocation"
+                    )
+                inv = got[0]
+                f = inv["f"]
+                if f != ev["f"]:
+                    raise InputError(
+                        f"{source}:{line}: completion f={ev['f']!r} does not match its "
+                        f"invocation f={inv['f']!r} (index {inv['index']})"
+                    )
+                ops_append(make(inv, ev))
+                if typ == "info":
+                    retired.add(proc)
+        finally:
+            self.last_index = last
+            self.events = events
+
+    def _session(self, proc: Any) -> tuple:
+        s = self._sessions.get(proc)
+        if s is None:
+            s = self._sessions[proc] = (proc, self.epoch.get(proc, 0))
+        return s
 
     def _make(self, inv: dict, comp: dict | None) -> Op:
         # Hot path for large histories: few lookups, positional construction.
+        strings = self._strings
         f = inv["f"]
+        f = strings.setdefault(f, f)
+        iget = inv.get
         if comp is None:
             typ = "info"
-            value = None if f == "read" else inv.get("value")
-            version = None if f == "read" else inv.get("version")
-            return Op(inv["index"], inv["index"], INF, inv["process"],
-                      (inv["process"], self.epoch.get(inv["process"], 0)), typ, f,
-                      _key(inv.get("key")), value, version, inv.get("node"), inv.get("time") or 0,
-                      INF, None, None, bool(inv.get("final")), _extra(inv, None))
-        typ = comp["type"]
+            value = None if f == "read" else iget("value")
+            version = None if f == "read" else iget("version")
+            key = iget("key")
+            if type(key) is str:
+                key = strings.setdefault(key, key)
+            node = iget("node")
+            if type(node) is str:
+                node = strings.setdefault(node, node)
+            return _new_op(Op, (inv["index"], inv["index"], INF, inv["process"],
+                                self._session(inv["process"]), typ, f, _key(key), value,
+                                version, node, iget("time") or 0, INF, None, None,
+                                bool(iget("final")), _extra(inv, None)))
+        cget = comp.get
+        typ = strings[comp["type"]]
         proc = inv["process"]
         if f == "read":
-            value = comp.get("value") if typ == "ok" else None
-            version = comp.get("version") if typ == "ok" else None
+            if typ == "ok":
+                value = cget("value")
+                version = cget("version")
+            else:
+                value = version = None
         else:
-            value = inv.get("value")
+            value = iget("value")
             if value is None:
-                value = comp.get("value")
-            version = comp.get("version") if typ == "ok" else None
+                value = cget("value")
+            version = cget("version") if typ == "ok" else None
             if version is None:
-                version = inv.get("version")
-        key = inv.get("key")
+                version = iget("version")
+        key = iget("key")
         if key is None:
-            key = comp.get("key")
-        t_seen = comp.get("time")
+            key = cget("key")
+        if type(key) is str:
+            key = strings.setdefault(key, key)
+        elif type(key) is list:
+            key = tuple(key)
+        node = cget("node") or iget("node")
+        if type(node) is str:
+            node = strings.setdefault(node, node)
+        t_seen = cget("time")
         if typ == "info":
             ret_index, t_ret = INF, INF
         else:
             ret_index, t_ret = comp["index"], t_seen or 0
         extra = None
-        if inv.keys() - CORE_FIELDS or comp.keys() - CORE_FIELDS:
+        if not (_only_core(inv) and _only_core(comp)):
             extra = _extra(inv, comp)
-        return Op(comp["index"], inv["index"], ret_index, proc,
-                  (proc, self.epoch.get(proc, 0)) if self.epoch else (proc, 0), typ, f,
-                  _key(key), value, version, comp.get("node") or inv.get("node"),
-                  inv.get("time") or 0, t_ret, t_seen, comp.get("error"),
-                  bool(inv.get("final") or comp.get("final")), extra)
+        session = self._sessions.get(proc)
+        if session is None:
+            session = self._session(proc)
+        return _new_op(Op, (comp["index"], inv["index"], ret_index, proc, session, typ, f,
+                            key, value, version, node, iget("time") or 0, t_ret, t_seen,
+                            cget("error"), bool(iget("final") or cget("final")), extra))
 
     def finish(self, meta: dict | None = None) -> History:
         # P19: invocations still pending at the end are info.
         for inv, _ in self.pending.values():
             self.ops.append(self._make(inv, None))
         self.pending.clear()
-        self.ops.sort(key=lambda o: o.inv_index)
+        self.ops.sort(key=_by_inv)
         return History(ops=self.ops, nemesis=self.nemesis, source=self.source,
                        events=self.events, meta=meta or {})
 
 
-_TYPESET = frozenset(TYPES)
-_SCALAR = (str, int)
-
-
-_NONE = type(None)
-_PROC_T = frozenset((int, str))
-_NUM_T = frozenset((int, float, _NONE))
-_KEY_T = frozenset((int, str, _NONE))
-_VER_T = frozenset((int, _NONE))
-
-
 def _well_formed(ev: Any) -> bool:
     """Cheap check that accepts the common well-formed event; anything else goes through
-    `validate_event` for a precise message (most histories never take that path)."""
+    `validate_event` for a precise message (most histories never take that path).
+    `_Pairer.feed` inlines the same test."""
     try:
         return (type(ev["index"]) is int and ev["type"] in _TYPESET
                 and type(ev["f"]) is str and type(ev["process"]) in _PROC_T
@@ -353,24 +440,21 @@ def iter_jsonl_events(path: str) -> Iterator[tuple[dict, int]]:
 def read_jsonl(path: str) -> History:
     """Read and pair a JSONL history in one tight loop (a 1,000,000-op file is common)."""
     pairer = _Pairer(path)
-    add, well_formed, loads = pairer.add, _well_formed, _loads
     try:
         fh = open(path, "rb")
     except OSError as e:
         raise InputError(f"{path}: cannot read history: {e.strerror or e}") from None
-    with fh:
-        for lineno, raw in enumerate(fh, 1):
-            try:
-                ev = loads(raw)
-            except Exception as e:  # orjson.JSONDecodeError / ValueError / UnicodeError
-                if not raw.strip():
-                    continue
-                msg = str(e).split("\n")[0]
-                raise InputError(f"{path}:{lineno}: not valid JSON: {msg}") from None
-            if not well_formed(ev):
-                validate_event(ev, f"{path}:{lineno}")
-            add(ev, lineno)
-    return pairer.finish()
+    # Nothing built while reading is cyclic; collections triggered by the allocations
+    # would rescan every Op read so far, again and again.
+    was = gc.isenabled()
+    gc.disable()
+    try:
+        with fh:
+            pairer.feed(enumerate(fh, 1), _loads)
+        return pairer.finish()
+    finally:
+        if was:
+            gc.enable()
 
 
 def history_from_events(events: Iterable[dict], source: str = "<memory>") -> History:

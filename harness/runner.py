@@ -23,7 +23,7 @@ from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field, replace
 from typing import Any, Callable
 
-from harness.config import Test, with_seed
+from harness.config import Test, nemesis_options_of, with_seed
 from harness.errors import EnvironmentProblem
 from harness.generator import Clock, Pacer, ProcessIds
 from harness.history import HistoryWriter, dumps
@@ -154,7 +154,8 @@ def _make_cluster(test: Test, prefix: str, run_dir: str):
         hosts = list(test.ssh_nodes) + (read_nodes_file(test.nodes_file) if test.nodes_file else [])
         return SSHCluster(prefix=prefix, hosts=hosts, user=test.ssh_user, key=test.ssh_key,
                           password=test.ssh_password, insecure=test.ssh_insecure,
-                          workdir_root=workdir_root, db=test.db)
+                          workdir_root=workdir_root, db=test.db,
+                          known_hosts=[test.ssh_known_hosts] if test.ssh_known_hosts else None)
     from harness.cluster.netns import NetnsCluster
 
     return NetnsCluster(prefix=prefix, nodes=test.nodes, subnet=test.subnet,
@@ -189,7 +190,7 @@ def _make_nemesis(test: Test, nodes, db, prefix: str, rng: random.Random):
     from nemesis.schedule import build_package
 
     return build_package(test.nemesis, nodes=nodes, db=db, prefix=prefix, rng=rng,
-                         interval=test.nemesis_interval, options=dict(test.nemesis_options))
+                         interval=test.nemesis_interval, options=nemesis_options_of(test))
 
 
 def _parallel(fn: Callable, items: list) -> None:

@@ -111,6 +111,15 @@ def parse_spec(spec: str) -> dict[str, tuple[str, ...] | None]:
     return {f: (tuple(v) if v is not None else None) for f, v in chosen.items()}
 
 
+def is_explicit_grudge(shape: Any) -> bool:
+    return isinstance(shape, str) and ("|" in shape or ">" in shape)
+
+
+def check_options(options: dict | None, families) -> dict:
+    """Validate per-family nemesis options (InputError naming what is allowed)."""
+    return _check_options(options, families)
+
+
 def _check_options(options: dict | None, families) -> dict:
     options = dict(options or {})
     for fam, opts in options.items():
@@ -133,7 +142,9 @@ def _check_options(options: dict | None, families) -> dict:
                 raise InputError(f"nemesis option packet.behaviours: unknown {sorted(bad)}; "
                                  f"allowed: {', '.join(BEHAVIOURS)}")
         if fam == "partition" and "shapes" in opts:
-            bad = set(opts["shapes"]) - set(PARTITION_SHAPES)
+            # explicit grudges ("n1,n2|n3", "n1>n2") are checked against node names by
+            # the config (harness/config.py) and by PartitionNemesis itself
+            bad = {x for x in opts["shapes"] if not is_explicit_grudge(x)} - set(PARTITION_SHAPES)
             if bad:
                 raise InputError(f"nemesis option partition.shapes: unknown {sorted(bad)}; "
                                  f"allowed: {', '.join(PARTITION_SHAPES)}")

@@ -13,6 +13,18 @@ fi
 export DEBIAN_FRONTEND=noninteractive
 PKGS="python3 redis-server redis-sentinel redis-tools iptables iproute2 libfaketime faketime gcc libc6-dev procps netcat-openbsd"
 [ "$WITH_TEST" = 1 ] && PKGS="$PKGS chromium"
+# --- ssh backend ---------------------------------------------------------------------
+# The controller speaks SSH through paramiko (a Python dependency). The tests start their
+# own sshd daemons inside network namespaces (tests/ssh/sshd.py) and need the server and
+# ssh-keygen; the system's ssh service is never used (policy-rc.d below keeps apt from
+# starting it).
+[ "$WITH_TEST" = 1 ] && PKGS="$PKGS openssh-server openssh-client"
+# --- end ssh backend -----------------------------------------------------------------
+# --- cassandra ---------------------------------------------------------------------------
+# `--db cassandra` runs CassandraDaemon on Java 17 from jars Maven resolves from Maven
+# Central into a cache on first use (harness/dbs/cassandra_install.py).
+PKGS="$PKGS openjdk-17-jre-headless maven"
+# --- end cassandra -----------------------------------------------------------------------
 missing=""
 for p in $PKGS; do dpkg -s "$p" >/dev/null 2>&1 || missing="$missing $p"; done
 if [ -n "$missing" ]; then

@@ -47,7 +47,6 @@ from typing import Any, Sequence
 from harness.cluster import registry
 from harness.cluster.base import Node
 from harness.cluster.cleanup import CleanupReport, cleanup
-from harness.control.base import RemoteError
 from harness.control.ssh import SSHRemote, SSHTarget, resolve
 from harness.errors import EnvironmentProblem, InputError
 
@@ -358,5 +357,3 @@ def _controller_address(remote: SSHRemote) -> str:
     except OSError:
         return "127.0.0.1"
 
-
-__all__ = ["SSHCluster", "read_nodes_file", "parse_host", "ensure_tools", "RemoteError"]

@@ -62,6 +62,8 @@ def _progress_renderer(console):
               help=f"What clients do.  [default: {D.workload}]")
 @click.option("--nemesis", default=None,
               help=f"Comma-separated fault families or faults, or none.  [default: {D.nemesis}]")
+@click.option("--partition", default=None,
+              help='An explicit partition for the partition nemesis: "n1,n2|n3,n4,n5" (groups) or "n1>n2" (n2 drops traffic from n1).')
 @click.option("--nemesis-interval", type=float, default=None,
               help=f"Seconds between fault changes.  [default: {D.nemesis_interval:g}]")
 @click.option("--time-limit", type=float, default=None,
@@ -94,6 +96,7 @@ def _progress_renderer(console):
 @click.option("--ssh-user", default=None, help="ssh: login user (sudo is used when not root).  [default: root]")
 @click.option("--ssh-key", type=click.Path(dir_okay=False), default=None, help="ssh: private key file.")
 @click.option("--ssh-password", default=None, help="ssh: password (also for sudo).")
+@click.option("--ssh-known-hosts", type=click.Path(dir_okay=False), default=None, help="ssh: known_hosts file to verify host keys against.  [default: ~/.ssh/known_hosts]")
 @click.option("--ssh-insecure", is_flag=True, default=None, help="ssh: accept unknown host keys (logged). Default: verify against known_hosts.")
 @click.option("--read-consistency", default=None, help="cassandra: ONE, QUORUM, ALL, LOCAL_*.  [default: QUORUM]")
 @click.option("--write-consistency", default=None, help="cassandra: ONE, QUORUM, ALL, LOCAL_*.  [default: QUORUM]")

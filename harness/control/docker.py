@@ -15,9 +15,9 @@ How each operation maps onto the Docker Engine API (Docker SDK for Python, low l
   from `exec_inspect`. The timeout is enforced inside the container by coreutils
   `timeout -s KILL` (which kills the command's whole process group, so nothing outlives
   the call) and, as a backstop, by a socket deadline on the controller side;
-* spawn — one exec of a fixed wrapper, `sh -c 'mkdir -p -- "${0%/*}"; exec "$@" >>"$0"
-  2>&1 & echo $!' LOG argv…`: the argv and the log path are positional parameters, never
-  interpolated into the script. `$!` is the daemon's own pid in the container's pid
+* spawn — one exec of a fixed wrapper, `sh -c '…; exec "$@" >>"$log" 2>&1 & echo $!'
+  LOG PIDFILE argv…`: the argv, log and pid file paths are positional parameters, never
+  interpolated into the script (SPAWN_SCRIPT). `$!` is the daemon's own pid in the container's pid
   namespace (the backgrounded subshell execs it), which is what `kill` run through
   `exec` on the same node signals. The daemon is re-parented to the container's init
   (docker-init where the engine has one), which reaps it when it exits. Spawn then waits
@@ -39,7 +39,8 @@ import socket
 import struct
 import tarfile
 import time
-from typing import Any, Mapping, Sequence
+import uuid
+from typing import Any, Callable, Mapping, Sequence
 
 from harness.control.base import Daemon, ExecResult, RemoteError
 from harness.errors import EnvironmentProblem
@@ -48,8 +49,14 @@ from harness.errors import EnvironmentProblem
 SPAWN_GRACE = 0.15
 # Controller-side slack on top of the in-container `timeout` before the socket gives up.
 SOCKET_SLACK = 15.0
-# The fixed spawn wrapper; everything variable arrives as positional parameters.
-SPAWN_SCRIPT = 'mkdir -p -- "${0%/*}" 2>/dev/null\nexec "$@" >>"$0" 2>&1 &\necho $!'
+# The fixed spawn wrapper; everything variable arrives as positional parameters:
+# $0 = log path, $1 = pid file, then the argv. The pid file is a second channel for the
+# pid: the engine can drop the output of a fast-exiting exec (moby#27289).
+SPAWN_SCRIPT = ('log=$0 pidf=$1; shift\nmkdir -p -- "${log%/*}" 2>/dev/null\n'
+                'exec "$@" >>"$log" 2>&1 &\necho $! >"$pidf"; echo $!')
+# Exit status 0 iff pid $0 exists and is not a zombie; never depends on stdout.
+ALIVE_SCRIPT = ('rm -f -- "$1"; s=$(cat "/proc/$0/stat" 2>/dev/null) || exit 1\n'
+                'case "${s##*) }" in Z*|X*) exit 1;; esac')
 # Exit statuses of `timeout -s KILL` when the command ran out of time (124) or when the
 # group kill took `timeout` itself down too (128 + SIGKILL).
 _TIMEOUT_CODES = (124, 137)
@@ -129,15 +136,18 @@ class DockerRemote:
         if not argv:
             raise RemoteError(f"{self.name}: spawn of an empty argv")
         log = log_path or "/dev/null"
-        code, out, err = self._run(["sh", "-c", SPAWN_SCRIPT, log, *argv], env=env,
+        pidfile = f"/tmp/.sb-spawn-{uuid.uuid4().hex}.pid"
+        code, out, err = self._run(["sh", "-c", SPAWN_SCRIPT, log, pidfile, *argv], env=env,
                                    stdin=None, deadline=30.0)
         pid_text = out.strip().splitlines()[-1] if out.strip() else ""
+        if code == 0 and not pid_text.isdigit():
+            pid_text = self._read_pidfile(pidfile)  # the engine lost the output
         if code != 0 or not pid_text.isdigit():
             raise RemoteError(f"{self.name}: cannot start {argv[0]!r}: exit {code}: "
                               f"{(err or out).strip()[:300]}", exit_code=code, stderr=err)
         pid = int(pid_text)
         time.sleep(SPAWN_GRACE)
-        if not self._running(pid):
+        if not self._running(pid, pidfile):
             raise RemoteError(f"{self.name}: {_show(argv)} exited at start: "
                               f"{self._tail(log_path)}")
         return Daemon(pid=pid, argv=tuple(argv), log_path=log_path)
@@ -197,7 +207,7 @@ class DockerRemote:
             exec_id = self.api.exec_create(self.container, argv, stdout=True, stderr=True,
                                            stdin=stdin is not None,
                                            environment=environment or None)["Id"]
-            sock = self.api.exec_start(exec_id, socket=True)
+            sock, reader = _start_exec(self.api, exec_id)
         except Exception as e:
             raise RemoteError(f"{self.name}: cannot exec {_show(argv)}: {e}") from e
         raw = getattr(sock, "_sock", sock)
@@ -207,7 +217,7 @@ class DockerRemote:
                 raw.settimeout(deadline)
                 raw.sendall(stdin)
                 _shutdown_write(raw)
-            out, err = _read_frames(raw, end)
+            out, err = _read_frames(raw, reader, end)
         except (OSError, socket.timeout) as e:
             raise RemoteError(f"{self.name}: {_show(argv)}: lost the engine connection or "
                               f"no answer within {deadline:g}s: {e}") from e
@@ -224,12 +234,19 @@ class DockerRemote:
                               f"{_show(argv)}: {e}") from e
         return code, out.decode("utf-8", "replace"), err.decode("utf-8", "replace")
 
-    def _running(self, pid: int) -> bool:
-        code, out, _ = self._run(["cat", f"/proc/{pid}/stat"], env=None, stdin=None,
-                                 deadline=30.0)
-        if code != 0 or ")" not in out:
-            return False
-        return out[out.rindex(")") + 2:].split(" ", 1)[0] not in ("Z", "X")
+    def _running(self, pid: int, pidfile: str) -> bool:
+        """Alive and not a zombie, judged by exit status only (also removes the pid file)."""
+        code, _, _ = self._run(["sh", "-c", ALIVE_SCRIPT, str(pid), pidfile], env=None,
+                               stdin=None, deadline=30.0)
+        return code == 0
+
+    def _read_pidfile(self, pidfile: str) -> str:
+        for _ in range(5):
+            code, out, _ = self._run(["cat", pidfile], env=None, stdin=None, deadline=30.0)
+            if code == 0 and out.strip().isdigit():
+                return out.strip()
+            time.sleep(0.05)
+        return ""
 
     def _tail(self, path: str | None) -> str:
         if not path:
@@ -242,6 +259,28 @@ class DockerRemote:
         if code != 0:
             return "(no log)"
         return out.strip() or "(empty log)"
+
+
+def _start_exec(api: Any, exec_id: str) -> tuple[Any, Callable[[int], bytes]]:
+    """Start an exec attached over a hijacked connection: (socket, read(n)).
+
+    Why not `api.exec_start(socket=True)`: that hands back the raw socket *under* the
+    HTTP response's buffered reader, which read the response headers in 8 KiB chunks —
+    output a fast command printed right after the headers can already sit in that
+    buffer and is then silently lost (docker/docker-py#2042, moby#27289 look like
+    this). Reading through the buffered reader (`read1`) returns those bytes first."""
+    res = api._post_json(api._url("/exec/{0}/start", exec_id),
+                         headers={"Connection": "Upgrade", "Upgrade": "tcp"},
+                         data={"Tty": False, "Detach": False}, stream=True)
+    sock = api._get_raw_response_socket(res)
+    fp = getattr(getattr(res.raw, "_fp", None), "fp", None)
+    if fp is not None and hasattr(fp, "read1"):
+        reader = fp.read1
+    elif fp is not None and hasattr(fp, "read"):  # paramiko's ChannelFile (ssh://)
+        reader = fp.read
+    else:
+        reader = getattr(sock, "_sock", sock).recv
+    return sock, reader
 
 
 def _exit_code(api: Any, exec_id: str) -> int:
@@ -263,27 +302,28 @@ def _shutdown_write(raw: Any) -> None:
         raw.shutdown(socket.SHUT_WR)
 
 
-def _read_frames(raw: Any, end: float) -> tuple[bytes, bytes]:
+def _read_frames(raw: Any, read: Callable[[int], bytes], end: float) -> tuple[bytes, bytes]:
     """Demultiplex the engine's stream: 8-byte headers (stream id, 0, 0, 0, big-endian
-    length) each followed by that many bytes, until EOF or `end` (monotonic)."""
+    length) each followed by that many bytes, until EOF or `end` (monotonic). `raw`
+    carries the timeout; `read` is the (buffered) reader on top of it."""
     out, err = bytearray(), bytearray()
     while True:
-        header = _read_exact(raw, 8, end)
+        header = _read_exact(raw, read, 8, end)
         if header is None:
             return bytes(out), bytes(err)
         stream, length = header[0], struct.unpack(">I", header[4:])[0]
-        payload = _read_exact(raw, length, end) or b""
+        payload = _read_exact(raw, read, length, end) or b""
         (err if stream == _STDERR else out).extend(payload)
 
 
-def _read_exact(raw: Any, n: int, end: float) -> bytes | None:
+def _read_exact(raw: Any, read: Callable[[int], bytes], n: int, end: float) -> bytes | None:
     buf = bytearray()
     while len(buf) < n:
         left = end - time.monotonic()
         if left <= 0:
             raise socket.timeout("engine stream deadline passed")
         raw.settimeout(left)
-        chunk = raw.recv(n - len(buf))
+        chunk = read(n - len(buf))
         if not chunk:
             if buf:
                 raise OSError("engine stream ended inside a frame")

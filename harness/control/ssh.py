@@ -343,19 +343,20 @@ class SSHRemote:
                         select.select([chan], [], [], min(remaining, 0.2))
                 code = chan.recv_exit_status()
             except TimeoutError:
-                chan.close()
-                pid = _pid_of(bytes(out))
-                self._kill_group(pid)
-                o, _ = _split_pid(bytes(out))
-                raise RemoteError(f"{self.name}: {_show(argv)} timed out after {timeout:g}s",
-                                  stdout=_text(o), stderr=_text(bytes(err))) from None
+                code = None
             except (OSError, EOFError, paramiko.SSHException) as e:
-                chan.close()
                 raise RemoteError(f"{self.name}: {_show(argv)}: ssh connection failed "
                                   f"mid-command ({e}); the command may or may not have run") \
                     from None
             finally:
                 chan.close()
+        if code is None:
+            # outside the channel slot: a kill must never wait for a slot its own
+            # timed-out command holds
+            o, pid = _split_pid(bytes(out))
+            self._kill_group(pid)
+            raise RemoteError(f"{self.name}: {_show(argv)} timed out after {timeout:g}s",
+                              stdout=_text(o), stderr=_text(bytes(err)))
         o, pid = _split_pid(bytes(out))
         return code, o, bytes(err), pid
 
@@ -520,10 +521,6 @@ def _split_pid(out: bytes) -> tuple[bytes, int | None]:
     if not m:
         return out, None
     return out[m.end():], int(m.group(1))
-
-
-def _pid_of(out: bytes) -> int | None:
-    return _split_pid(out)[1]
 
 
 def _spawn_fields(out: bytes) -> dict[str, str]:

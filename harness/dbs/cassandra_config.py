@@ -145,6 +145,9 @@ def render_yaml(*, address: str, paths: NodePaths, seeds: list[str], token: int,
         "auto_bootstrap: false",
         "auto_snapshot: false",
         "hinted_handoff_enabled: true",
+        # Hints reach disk (and system_views.pending_hints, which settle() watches) within
+        # 1 s instead of 10 s, so the settle phase sees what is still to be delivered.
+        "hints_flush_period: 1000ms",
         f"read_request_timeout: {request_timeout_ms}ms",
         f"write_request_timeout: {request_timeout_ms}ms",
         f"counter_write_request_timeout: {request_timeout_ms}ms",

@@ -54,3 +54,14 @@ def test_test_is_frozen_and_serialisable():
     with pytest.raises(Exception):
         t.nodes = 4  # type: ignore[misc]
     assert t.to_json()["test_name"] == "redis-replication-register"
+
+
+def test_explicit_partition_grudge():
+    from harness.config import nemesis_options_of
+
+    t = build_test({"partition": "n1,n2|n3", "nodes": 3})
+    assert nemesis_options_of(t) == {"partition": {"shapes": ["n1,n2|n3"]}}
+    with pytest.raises(InputError, match="unknown node"):
+        build_test({"partition": "n1|n7"})
+    with pytest.raises(InputError, match="needs the partition nemesis"):
+        build_test({"partition": "n1|n2", "nemesis": "kill"})

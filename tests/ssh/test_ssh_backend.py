@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -26,7 +27,7 @@ from harness.cluster.ssh import SSHCluster
 from harness.control.base import RemoteError
 from harness.control.ssh import SSHRemote, SSHTarget
 from harness.errors import EnvironmentProblem
-from tests.ssh.sshd import SshdFarm
+from tests.ssh.sshd import SSHD, SshdFarm
 
 pytestmark = [pytest.mark.root]
 
@@ -35,6 +36,8 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 
 @pytest.fixture(scope="module")
 def hosts(tmp_path_factory):
+    if not (os.access(SSHD, os.X_OK) and shutil.which("ssh-keygen")):
+        pytest.skip("needs openssh-server and ssh-keygen (scripts/setup.sh --test)")
     tmp = tmp_path_factory.mktemp("sshhosts")
     os.chmod(tmp, 0o755)
     with NetnsCluster(new_run_prefix(), nodes=3, subnet=None, workdir_root=str(tmp)) as nodes:
@@ -318,6 +321,7 @@ def test_run_primary_reads_without_faults_are_valid(hosts, home, tmp_path):
 
 
 @pytest.mark.redis
+@pytest.mark.slow
 def test_run_replica_reads_under_partitions_find_stale_reads(hosts, home, tmp_path):
     nodes, farm = hosts
     out = _run(tmp_path, nodes, farm, read_from="replicas", nemesis="partition",
