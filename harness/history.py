@@ -216,7 +216,6 @@ class _Pairer:
         retired = self.retired
         last = self.last_index
         events = self.events
-        strings = self._strings
         typeset, proc_t, num_t, key_t, ver_t = _TYPESET, _PROC_T, _NUM_T, _KEY_T, _VER_T
         try:
             for line, ev in items:
