@@ -9,10 +9,13 @@ from __future__ import annotations
 
 import importlib
 import time
+from collections import Counter
+from operator import attrgetter
 from typing import Iterable
 
 from checkers.options import WORKLOADS, CheckOptions
 from checkers.result import CheckResult, merge_valid
+from checkers.versions import gc_paused
 from harness.errors import InputError
 from harness.history import History
 
@@ -44,18 +47,17 @@ DEFAULTS["cas-register"] = list(DEFAULTS["register"])
 
 def infer_workload(history: History) -> str:
     """register / list-append / set / counter, from the ops' `f` and value shapes."""
-    fs: dict[str, int] = {}
-    read_list = read_int = 0
-    for op in history.ops:
-        fs[op.f] = fs.get(op.f, 0) + 1
-        if op.f == "read" and op.type == "ok":
-            if isinstance(op.value, list):
-                read_list += 1
-            elif isinstance(op.value, int) and not isinstance(op.value, bool):
-                read_int += 1
+    fs = Counter(map(attrgetter("f"), history.ops))  # counted in C
     if fs.get("append"):
         return "list-append"
     if fs.get("add"):
+        read_list = read_int = 0
+        for op in history.ops:
+            if op.f == "read" and op.type == "ok":
+                if isinstance(op.value, list):
+                    read_list += 1
+                elif isinstance(op.value, int) and not isinstance(op.value, bool):
+                    read_int += 1
         return "counter" if read_int > read_list else "set"
     if fs.get("incr"):
         return "counter"
@@ -95,6 +97,21 @@ def run_checks(history: History, options: CheckOptions | None = None,
 
         options = replace(options, workload=workload)
     wanted = resolve_names(workload, names)
+    with gc_paused():
+        results, timings = _run_families(history, options, wanted)
+    chosen = {n: results[n] for n in wanted if n in results}
+    return {
+        "valid": merge_valid([r.valid for r in chosen.values()]) if chosen else "unknown",
+        "workload": workload,
+        "checkers": {n: r.to_json(options.anomaly_cap) for n, r in chosen.items()},
+        "stats": history.stats(),
+        "timings_s": {k: round(v, 4) for k, v in timings.items()},
+    }
+
+
+def _run_families(history: History, options: CheckOptions,
+                  wanted: list[str]) -> tuple[dict[str, CheckResult], dict[str, float]]:
+    """Each wanted family once, in order; a checker that raises is reported unknown."""
     results: dict[str, CheckResult] = {}
     timings: dict[str, float] = {}
     done: set[str] = set()
@@ -113,11 +130,4 @@ def run_checks(history: History, options: CheckOptions | None = None,
                       for n, m in FAMILIES.items() if m == mod_name}
         timings[mod_name] = time.perf_counter() - t0
         results.update(family)
-    chosen = {n: results[n] for n in wanted if n in results}
-    return {
-        "valid": merge_valid([r.valid for r in chosen.values()]) if chosen else "unknown",
-        "workload": workload,
-        "checkers": {n: r.to_json(options.anomaly_cap) for n, r in chosen.items()},
-        "stats": history.stats(),
-        "timings_s": {k: round(v, 4) for k, v in timings.items()},
-    }
+    return results, timings

@@ -26,7 +26,7 @@ counted as `replay_dropped`.
 
 from __future__ import annotations
 
-from itertools import chain, cycle, islice
+from itertools import chain, cycle, filterfalse, islice
 from operator import attrgetter, lt
 from typing import Any
 
@@ -546,11 +546,13 @@ def _pass_set_visibility(found: _Found, ix: VersionIndex, sessions: list) -> Non
         first_seen: dict = {}      # element -> ordinal (1-based) of the first read showing it
         first_read: dict = {}      # element -> that read
         prefix = [0]               # prefix[q] = #elements first seen by reads 1..q
+        seen_before = first_seen.__contains__
         for q, r in enumerate(rd, 1):
-            for e in ix.members(r) or ():
-                if e not in first_seen:
-                    first_seen[e] = q
-                    first_read[e] = r
+            # the elements this read shows first, in the read's iteration order (C-level)
+            new = list(filterfalse(seen_before, ix.members(r) or ()))
+            if new:
+                first_seen.update(dict.fromkeys(new, q))
+                first_read.update(dict.fromkeys(new, r))
             prefix.append(len(first_seen))
         ok_before, floor_q = [], []
         n_ok = 0
@@ -560,11 +562,12 @@ def _pass_set_visibility(found: _Found, ix: VersionIndex, sessions: list) -> Non
                 n_ok += 1
             floor_q.append(bisect.bisect_left(rets, a.inv_index))
             if a.value is not None:
-                info[_fz(a.value)] = (s, j, a)
+                info[_fz(a.value)] = (s, j, a.type == "ok")
         per_session[s] = (adds, ok_before, floor_q, seq, first_seen, first_read, prefix)
     seen_mw: set = set()
     seen_wfr: set = set()
     st = found.stats
+    info_get = info.get
     for R in ix.reads:
         if R.index in ix.corrupt:
             continue
@@ -574,16 +577,20 @@ def _pass_set_visibility(found: _Found, ix: VersionIndex, sessions: list) -> Non
         st[MW]["reads_checked"] += 1
         st[WFR]["reads_checked"] += 1
         best: dict = {}
+        best_get = best.get
         present_ok: dict = {}
-        for e in m:
-            got = info.get(e)
+        for got in map(info_get, m):
             if got is None:
                 continue
-            s, j, a = got
-            if j > best.get(s, -1):
+            s, j, ok = got
+            if j > best_get(s, -1):
                 best[s] = j
-            if a.type == "ok":
-                present_ok.setdefault(s, []).append(j)
+            if ok:
+                p = present_ok.get(s)
+                if p is None:
+                    present_ok[s] = [j]
+                else:
+                    p.append(j)
         for s, j in best.items():
             adds, ok_before, floor_q, seq, first_seen, first_read, prefix = per_session[s]
             w2 = adds[j]
@@ -591,7 +598,10 @@ def _pass_set_visibility(found: _Found, ix: VersionIndex, sessions: list) -> Non
                 continue  # a future read; integrity reports it
             need = ok_before[j]
             if seq:
-                have = sum(1 for x in present_ok.get(s, ()) if x < j)
+                # j is the largest number present for s (each number has one element), so
+                # "present ok adds numbered below j" is all of them but j itself
+                pok = present_ok.get(s)
+                have = (len(pok) - (1 if pok[-1] == j or j in pok else 0)) if pok else 0
             else:
                 have = sum(1 for x in present_ok.get(s, ())
                            if x < j and adds[x].ret_index < w2.inv_index)
@@ -611,8 +621,9 @@ def _pass_set_visibility(found: _Found, ix: VersionIndex, sessions: list) -> Non
             q = floor_q[j]
             if q == 0:
                 continue
-            shown = sum(1 for e in m if first_seen.get(e, q + 1) <= q)
-            if shown < prefix[q]:
+            # "fewer of m's elements were first seen by reads 1..q than there are such
+            # elements" == "one of the first prefix[q] first-seen elements is not in m"
+            if not m.issuperset(islice(first_seen, prefix[q])):
                 miss = next(e for e, o in first_seen.items() if o <= q and e not in m)
                 r1 = first_read[miss]
                 if (r1.index, w2.index) in seen_wfr:

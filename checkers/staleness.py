@@ -30,6 +30,7 @@ sweep of the same order.
 from __future__ import annotations
 
 from bisect import bisect_left, bisect_right
+from operator import itemgetter
 from typing import Any
 
 import math
@@ -40,6 +41,7 @@ from checkers.versions import build_indexes
 from harness.history import History, Op
 
 NAME = "staleness"
+_first, _second = itemgetter(0), itemgetter(1)
 NOT_MEASURABLE = "not measurable: no total version order"
 
 
@@ -120,34 +122,43 @@ def _ms(ns: float) -> float:
 
 def _measure_key(ix, acc: _Accumulator, anomalies: list[Anomaly],
                  t_bound: int | None, k_bound: int | None) -> None:
-    ver = ix.ver
     corrupt = ix.corrupt
+    # ix.ver, inlined: writes (f != read) look up the created version, reads the observed
+    wver_get = ix._wver.get
+    rver_get = ix._rver.get
     # W: ok writes with a known rank, as (ret_index, rank, t_ret, op)
     W = []
+    W_append = W.append
+    unverifiable = 0
     for w in ix.writes:
         if w.type == "ok":
-            rk = ver(w)
+            rk = wver_get(w.index)
             if rk is None:
-                acc.unverifiable_writes += 1
+                unverifiable += 1
             else:
-                W.append((w.ret_index, rk, w.t_ret, w))
+                W_append((w.ret_index, rk, w.t_ret, w))
+    acc.unverifiable_writes += unverifiable
     R = []  # (inv_index, rank, t_inv, op)
+    R_append = R.append
+    skipped = 0
     for r in ix.reads:
         if r.f != "read":
             continue  # a cas observes too, but staleness is about reads
-        rk = None if r.index in corrupt else ver(r)
+        i = r.index
+        rk = None if i in corrupt else rver_get(i)
         if rk is None:
-            acc.skipped += 1
+            skipped += 1
         else:
-            R.append((r.inv_index, rk, r.t_inv, r))
+            R_append((r.inv_index, rk, r.t_inv, r))
+    acc.skipped += skipped
     if not R:
         return
     if not W:
         acc.fresh += len(R)
         return
     # A: writes by completion, prefix max of rank (the op holding it)
-    W.sort(key=lambda t: t[0])
-    a_ret = [t[0] for t in W]
+    W.sort(key=_first)
+    a_ret = list(map(_first, W))
     pm_rank, pm_op = [], []
     best_rank, best_op = -1, None
     for _, rk, _, w in W:
@@ -156,8 +167,8 @@ def _measure_key(ix, acc: _Accumulator, anomalies: list[Anomaly],
         pm_rank.append(best_rank)
         pm_op.append(best_op)
     # B: writes by rank, suffix min of completion index (the authority for "before")
-    B = sorted(W, key=lambda t: t[1])
-    b_rank = [t[1] for t in B]
+    B = sorted(W, key=_second)
+    b_rank = list(map(_second, B))
     sm: list[tuple] = [None] * len(B)  # type: ignore[list-item]
     cur = None
     for j in range(len(B) - 1, -1, -1):

@@ -55,6 +55,7 @@ class Test:
     max_writes_per_key: int | None = None
     max_ops: int = 2_000_000  # hard bound on ops per run (load loops are bounded)
     nemesis_options: dict = field(default_factory=dict)
+    fail_on: str = "unknown"  # "invalid": an unknown verdict passes (exit 0, JUnit skipped)
     partition: str | None = None  # an explicit grudge, e.g. "n1,n2|n3,n4,n5" or "n1>n2"
     # docker backend
     image: str | None = None  # None: the offline-built splitbrain node image
@@ -108,15 +109,13 @@ def validate(test: Test) -> Test:
     _choice("workload", test.workload, WORKLOADS)
     _choice("read_from", test.read_from, READ_FROM)
     _choice("stickiness", test.stickiness, STICKINESS)
+    _choice("fail_on", test.fail_on, ("invalid", "unknown"))
     if test.db == "cassandra":
         _choice("read_consistency", test.read_consistency, CONSISTENCY)
         _choice("write_consistency", test.write_consistency, CONSISTENCY)
         _choice("timestamps", test.timestamps, TIMESTAMPS)
         if not 1 <= test.nodes <= 5:
             raise InputError(f"--nodes {test.nodes}: Cassandra runs 1 to 5 nodes")
-    if test.workload == "cas-register" and test.db != "cassandra":
-        raise InputError("--workload cas-register runs on --db cassandra (lightweight "
-                         "transactions); for redis use --workload register")
     if test.backend == "ssh" and not (test.ssh_nodes or test.nodes_file):
         raise InputError("--backend ssh needs the hosts: --node host[:port] (repeatable) or --nodes-file FILE")
     if not 1 <= test.nodes <= 9:

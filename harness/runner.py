@@ -461,7 +461,7 @@ def _run_phases(test: Test, prefix: str, run_dir: str, history_path: str, stats:
         stats.phase = f"starting {test.db}"
         _parallel(db.setup, nodes)
         _parallel(db.start, nodes)
-        db.wait_ready(60.0)
+        db.wait_ready(float(getattr(db, "ready_timeout", 60.0)))
         workload = _make_workload(test)
 
         clock = Clock()
@@ -556,7 +556,8 @@ def analyse(run_dir: str, test: Test, figures: dict | None = None) -> tuple[dict
         write_outputs = None
     if write_outputs is not None:
         try:
-            paths = write_outputs(run_dir, results, history=hist, test=test.to_json())
+            paths = write_outputs(run_dir, results, history=hist, test=test.to_json(),
+                                  fail_on=test.fail_on, write_results=False)
             report_path = paths.get("report.html")
         except Exception as e:  # a report bug must not hide the verdict
             log.exception("report generation failed: %s", e)

@@ -105,9 +105,9 @@ def _progress_renderer(console):
 @click.option("--cassandra-home", type=click.Path(file_okay=False), default=None, help="cassandra: an unpacked official tarball to use instead.")
 @click.option("--config", "config_path", type=click.Path(dir_okay=False), default=None,
               help="A TOML file with any of these settings (flags win).")
-@click.option("--fail-on", type=click.Choice(["invalid", "unknown"]), default="unknown",
-              show_default=True, help="Whether an unknown verdict fails (exit 2) or passes (exit 0).")
-def run_cmd(config_path, fail_on, **flags):
+@click.option("--fail-on", type=click.Choice(["invalid", "unknown"]), default=None,
+              help="Whether an unknown verdict fails (exit 2) or passes (exit 0).  [default: unknown]")
+def run_cmd(config_path, **flags):
     """Run a test: a real cluster, concurrent clients, faults, then a verdict.
 
     Exit 0 valid, 1 invalid, 2 unknown, 254 bad arguments / missing tools, 130 interrupted.
@@ -123,6 +123,7 @@ def run_cmd(config_path, fail_on, **flags):
         if flags.get(k):
             flags[k] = flags[k].upper()
     test = build_test(flags, config_path)
+    fail_on = test.fail_on
     console = Console()
     render, close = _progress_renderer(console)
     console.print(f"[bold]splitbrain run[/]: {test.nodes} {test.db} nodes ({test.topology}, "

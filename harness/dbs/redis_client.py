@@ -75,6 +75,7 @@ return ver
 
 WORKLOAD_OPS = {
     "register": ("read", "write", "cas"),
+    "cas-register": ("read", "write", "cas"),
     "list-append": ("read", "append"),
     "set": ("read", "add"),
     "counter": ("read", "add"),
@@ -263,7 +264,7 @@ class RedisClient:
         w = self.workload
         # Namespaced by workload, so one datastore can hold several workloads' keys.
         k = f"{w}:{key}"
-        if w == "register":
+        if w in ("register", "cas-register"):  # cas by a Lua script on both
             if f == "read":
                 val, ver = conn.call("HMGET", k, "val", "ver")
                 return {"type": "ok", "value": decode_value(val),

@@ -24,6 +24,8 @@ pytestmark = [pytest.mark.root, pytest.mark.slow,
                                  reason="Cassandra needs Java 17 (openjdk-17-jre-headless)")]
 
 STARTUP_TARGET_S = 90.0
+# Cassandra is leaderless (primaries() is empty): a "primaries" partition cuts nothing.
+PARTITIONS = {"partition": {"shapes": ["one", "majority", "halves", "majorities-ring"]}}
 
 
 @pytest.fixture
@@ -101,7 +103,7 @@ def test_quorum_reads_and_writes_without_faults_are_valid(tmp_path):
 def test_consistency_one_under_partitions_serves_stale_reads(tmp_path):
     out = _run(tmp_path, read_consistency="ONE", write_consistency="ONE",
                nemesis="partition", nemesis_interval=3, time_limit=15,
-               staleness_bound="50ms")
+               staleness_bound="50ms", nemesis_options=PARTITIONS)
     res = out.results
     session = [c for c in ("monotonic-reads", "read-your-writes")
                if res["checkers"][c]["valid"] is False]
@@ -183,7 +185,7 @@ def test_forward_clock_skew_silently_loses_acknowledged_writes(tmp_path):
 
 def test_lwt_cas_register_under_partitions_gives_a_complete_history(tmp_path):
     out = _run(tmp_path, workload="cas-register", nemesis="partition", nemesis_interval=3,
-               time_limit=12)
+               time_limit=12, nemesis_options=PARTITIONS)
     evs = [e for e in _events(out.run_dir) if e["process"] != "nemesis"]
     invokes = [e for e in evs if e["type"] == "invoke"]
     completions = [e for e in evs if e["type"] in ("ok", "fail", "info")]
@@ -209,7 +211,7 @@ def test_lwt_cas_register_under_partitions_gives_a_complete_history(tmp_path):
 
 def test_counter_under_partitions_is_checked_against_acknowledged_bounds(tmp_path):
     out = _run(tmp_path, workload="counter", nemesis="partition", nemesis_interval=3,
-               time_limit=12)
+               time_limit=12, nemesis_options=PARTITIONS)
     res = out.results
     lu = res["checkers"]["lost-updates"]
     assert lu["stats"]["keys_judged"] > 0, lu

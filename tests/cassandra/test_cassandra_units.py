@@ -143,12 +143,14 @@ def test_cas_register_is_checked_as_a_register():
     assert res["valid"] is not False
 
 
-def test_config_accepts_cas_register_only_for_cassandra():
+def test_config_accepts_cas_register_on_both_datastores():
     from harness.config import build_test
 
     assert build_test({"db": "cassandra", "workload": "cas-register"}).workload == "cas-register"
+    # Redis runs the same workload with its Lua compare-and-set
+    assert build_test({"db": "redis", "workload": "cas-register"}).workload == "cas-register"
     with pytest.raises(InputError):
-        build_test({"db": "redis", "workload": "cas-register"})
+        build_test({"db": "redis", "workload": "cas-registers"})
 
 
 def test_install_verb_rejects_an_unsupported_version():
