@@ -23,7 +23,7 @@ def _one_line(text: Any, limit: int = NOTE_WIDTH) -> str:
     return s if len(s) <= limit else s[: limit - 1] + "…"
 
 
-def first_anomaly_line(res: dict) -> str:
+def first_anomaly_line(res: dict, limit: int = NOTE_WIDTH) -> str:
     """`type key k3: explanation` for the first anomaly, as one line ('' if none)."""
     anomalies = res.get("anomalies") or []
     if not anomalies:
@@ -32,7 +32,7 @@ def first_anomaly_line(res: dict) -> str:
     head = a.get("type") or "anomaly"
     if a.get("key") is not None:
         head += f" key {a['key']}"
-    return _one_line(f"{head}: {a.get('explanation', '')}")
+    return _one_line(f"{head}: {a.get('explanation', '')}", limit)
 
 
 def worst_example(res: dict) -> str:
@@ -55,9 +55,7 @@ def print_results(results: dict, *, console=None, source: str | None = None,
 
     console = console or Console()
     title = "splitbrain verdict" + (f" — {escape(source)}" if source else "")
-    caption = f"details: {escape(report_path)}" if report_path else None
-    table = Table(title=title, caption=caption, show_lines=False, expand=False,
-                  caption_justify="left")
+    table = Table(title=title, show_lines=False, expand=False)
     names = list(results.get("checkers", {}))
     # Name, verdict and count never shrink; the note takes what is left, cut to one line.
     table.add_column("checker", style="bold", no_wrap=True,

@@ -51,7 +51,7 @@ def test_terminal_names_first_anomaly_in_one_line_and_the_report(sample):
     assert "read-your-writes key k1: process 0 wrote k1" in line
     assert not any(l.strip().startswith("yyyy") for l in out.splitlines())
     assert "divergence key k2" in out
-    assert "file:///tmp/run/report.html" in out and "details: /tmp/run/report.html" in out
+    assert "report: file:///tmp/run/report.html" in out
 
 
 def test_terminal_shows_hostile_text_literally(xss_sample):
