@@ -146,7 +146,6 @@ def build_context(results: dict, history: History | None = None, test: dict | No
                                    "notices": res.get("notices") or [],
                                    "assumptions": res.get("assumptions") or []})
 
-    charts: list[dict] = []
     notes: dict[str, str] = {}
     clock = {}
     nemesis_rows: list[dict] = []

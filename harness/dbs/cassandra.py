@@ -31,7 +31,6 @@ from __future__ import annotations
 import logging
 import os
 import socket
-import tempfile
 import threading
 import time
 from dataclasses import dataclass
@@ -40,6 +39,7 @@ from typing import Callable, Mapping
 from harness.cluster.base import Node
 from harness.control.base import Daemon, RemoteError
 from harness.dbs import cassandra_config as cfg
+from harness.dbs import daemons
 from harness.dbs.cassandra_client import (KEYSPACE, TABLES, WORKLOAD_OPS, CassandraClient,
                                           ClientSettings, NodeSession, TimestampSource)
 from harness.dbs.cassandra_install import (CassandraDist, ensure_installed, find_java,
@@ -377,85 +377,35 @@ class CassandraDB:
 
     def _spawn(self, node: Node, argv: list[str], stdout_path: str,
                env: dict[str, str]) -> Daemon:
-        d = node.remote.spawn(argv, env=env or None, log_path=stdout_path)
-        # Remotes built with the run prefix record their daemons themselves.
-        if getattr(node.remote, "run_prefix", None) != self.prefix:
-            try:
-                from harness.cluster import registry
-
-                netns = getattr(node.remote, "netns", None)
-                registry.register_pid(self.prefix, d.pid, f"cassandra {node.name}",
-                                      netns=netns() if callable(netns) else None)
-            except (ImportError, InputError, OSError):
-                pass
-        return d
+        return daemons.spawn(node, argv, prefix=self.prefix, what="cassandra",
+                             log_path=stdout_path, env=env)
 
     def _unregister(self, d: Daemon) -> None:
-        try:
-            from harness.cluster import registry
-
-            registry.unregister_pid(self.prefix, d.pid)
-        except (ImportError, InputError, OSError):
-            pass
+        daemons.unregister(self.prefix, d)
 
     def _signal(self, node: Node, d: Daemon, sig: str) -> bool:
-        try:
-            res = node.remote.exec(["kill", f"-{sig}", str(d.pid)], timeout=10, check=False)
-        except RemoteError:
-            return False
-        return res.exit_code == 0
+        return daemons.signal(node, d, sig)
 
     def _alive(self, node: Node, d: Daemon) -> bool:
-        try:
-            res = node.remote.exec(["cat", f"/proc/{d.pid}/stat"], timeout=10, check=False)
-        except RemoteError:
-            return False
-        if res.exit_code != 0 or ")" not in res.stdout:
-            return False
-        state = res.stdout[res.stdout.rindex(")") + 2:].split(" ", 1)[0]
-        return state not in ("Z", "X")
+        return daemons.alive(node, d)
 
     def _wait_gone(self, node: Node, d: Daemon, timeout: float) -> bool:
-        deadline = time.monotonic() + timeout
-        while self._alive(node, d):
-            if time.monotonic() >= deadline:
-                return False
-            time.sleep(0.05)
-        return True
+        return daemons.wait_gone(node, d, timeout, poll=0.05)
 
     # -- internals: files -------------------------------------------------------------------
 
     def _put(self, node: Node, remote_path: str, text: str) -> None:
-        fd, tmp = tempfile.mkstemp(prefix="sb-cassandra-")
-        try:
-            with os.fdopen(fd, "w") as f:
-                f.write(text)
-            node.remote.upload(tmp, remote_path)
-        finally:
-            os.unlink(tmp)
+        daemons.put_text(node, remote_path, text)
 
     def _copy_logs(self, node: Node) -> None:
-        dest_dir = os.path.join(self.store_dir, "nodes", node.name)
-        os.makedirs(dest_dir, exist_ok=True)
-        for path in self.log_files(node):
-            dest = os.path.join(dest_dir, os.path.basename(path))
-            if os.path.abspath(dest) == os.path.abspath(path):
-                continue
-            try:
-                node.remote.download(path, dest)
-            except (RemoteError, OSError):
-                pass
+        daemons.copy_files(node, self.log_files(node),
+                           os.path.join(self.store_dir, "nodes", node.name))
 
     def _log_tail(self, node: Node, lines: int = 4) -> str:
         p = self.paths(node)
         out = []
         for path in (p.system_log, p.stdout):
-            try:
-                res = node.remote.exec(["tail", "-n", str(lines), path], timeout=5,
-                                       check=False)
-            except RemoteError:
-                continue
-            text = " | ".join(x.strip()[:240] for x in res.stdout.strip().splitlines())
+            text = daemons.tail(node, path, lines)
             if text:
                 out.append(f"{os.path.basename(path)}: {text}")
         return " ;; ".join(out) or "(no log yet)"

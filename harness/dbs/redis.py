@@ -34,7 +34,6 @@ running, as the control plane a real deployment keeps apart from the data node.
 from __future__ import annotations
 
 import os
-import tempfile
 import threading
 import time
 from dataclasses import dataclass
@@ -42,6 +41,7 @@ from typing import Callable, Mapping
 
 from harness.cluster.base import Node
 from harness.control.base import Daemon, RemoteError
+from harness.dbs import daemons
 from harness.dbs.redis_client import RedisClient, RedisTopology, ask_sentinels_for_primary
 from harness.dbs.resp import Ambiguous, NotSent, ReplyError, RespConnection
 from harness.errors import EnvironmentProblem, InputError
@@ -375,93 +375,33 @@ class RedisDB:
 
     def _spawn(self, node: Node, argv: list[str], stdout_path: str, what: str) -> Daemon:
         env = dict(self.extra_env_fn(node)) if self.extra_env_fn else None
-        d = node.remote.spawn(argv, env=env, log_path=stdout_path)
-        # Remotes built with the run prefix record their daemons themselves; a second
-        # record here would overwrite theirs (and its netns).
-        if getattr(node.remote, "run_prefix", None) != self.prefix:
-            try:
-                from harness.cluster import registry
-
-                netns = getattr(node.remote, "netns", None)
-                registry.register_pid(self.prefix, d.pid, f"{what} {node.name}",
-                                      netns=netns() if callable(netns) else None)
-            except (ImportError, InputError, OSError):
-                pass  # a prefix the registry rejects (tests) or no registry dir
-        return d
+        return daemons.spawn(node, argv, prefix=self.prefix, what=what, log_path=stdout_path,
+                             env=env)
 
     def _unregister(self, d: Daemon) -> None:
-        try:
-            from harness.cluster import registry
-
-            registry.unregister_pid(self.prefix, d.pid)
-        except (ImportError, InputError, OSError):
-            pass
+        daemons.unregister(self.prefix, d)
 
     def _signal(self, node: Node, d: Daemon, sig: str) -> bool:
-        try:
-            res = node.remote.exec(["kill", f"-{sig}", str(d.pid)], timeout=10, check=False)
-        except RemoteError:
-            return False
-        return res.exit_code == 0
+        return daemons.signal(node, d, sig)
 
     def _alive(self, node: Node, d: Daemon) -> bool:
-        """Running and not a zombie (a zombie still answers `kill -0`).
-
-        Judged from the exit status alone: some transports (docker exec under load) can
-        lose a fast command's output, and a lost output must not read as "dead"."""
-        probe = ('s=$(cat /proc/$0/stat) || exit 1; '
-                 'case "${s##*) }" in Z*|X*) exit 1;; esac')
-        try:
-            res = node.remote.exec(["sh", "-c", probe, str(d.pid)], timeout=10, check=False)
-        except RemoteError:
-            return False
-        return res.exit_code == 0
+        return daemons.alive(node, d)
 
     def _wait_gone(self, node: Node, d: Daemon, timeout: float) -> bool:
-        deadline = time.monotonic() + timeout
-        while self._alive(node, d):
-            if time.monotonic() >= deadline:
-                return False
-            time.sleep(0.02)
-        return True
+        return daemons.wait_gone(node, d, timeout)
 
     def _stop(self, node: Node, d: Daemon, grace: float = 5.0) -> None:
-        self._signal(node, d, "TERM")
-        self._signal(node, d, "CONT")  # a stopped process only handles TERM once resumed
-        if not self._wait_gone(node, d, grace):
-            self._signal(node, d, "KILL")
-            self._wait_gone(node, d, 2.0)
-
-    # -- files --------------------------------------------------------------------------------
+        daemons.stop(node, d, grace)
 
     def _put(self, node: Node, remote_path: str, text: str) -> None:
-        fd, tmp = tempfile.mkstemp(prefix="sb-redis-", suffix=".conf")
-        try:
-            with os.fdopen(fd, "w") as f:
-                f.write(text)
-            node.remote.upload(tmp, remote_path)
-        finally:
-            os.unlink(tmp)
+        daemons.put_text(node, remote_path, text)
 
     def _copy_logs(self, node: Node) -> None:
-        dest_dir = os.path.join(self.store_dir, "nodes", node.name)
-        os.makedirs(dest_dir, exist_ok=True)
-        for path in self.log_files(node):
-            dest = os.path.join(dest_dir, os.path.basename(path))
-            if os.path.abspath(dest) == os.path.abspath(path):
-                continue  # the node dir already is the store dir
-            try:
-                node.remote.download(path, dest)
-            except (RemoteError, OSError):
-                pass  # e.g. a sentinel.stdout that was never written
+        daemons.copy_files(node, self.log_files(node),
+                           os.path.join(self.store_dir, "nodes", node.name))
 
     def _log_tail(self, node: Node) -> str:
-        try:
-            res = node.remote.exec(["tail", "-n", "3", self._paths(node)["log"]], timeout=5,
-                                   check=False)
-        except RemoteError:
-            return "(no log)"
-        return " | ".join(res.stdout.strip().splitlines()) or "(empty)"
+        return daemons.tail(node, self._paths(node)["log"]) or "(no log)"
 
 
 def _info_fields(info) -> dict[str, str]:
