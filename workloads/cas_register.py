@@ -5,45 +5,23 @@ on few keys, so operations contend and compare-and-set outcomes matter. Written 
 unique per key (checker-spec §2.1); cas expects the last value this generator handed out
 for the key (⊥ = None before the first write), so it succeeds when nobody intervened. On
 Cassandra every op is a lightweight transaction (Paxos) and reads are SERIAL
-(harness/dbs/cassandra_client.py); the history is a register history, checked with the
-register checkers.
+(harness/dbs/cassandra_client.py); on Redis cas is a Lua script. The history is a
+register history, checked with the register checkers.
 """
 
 from __future__ import annotations
 
-import random
 from typing import Any
 
-from checkers import DEFAULTS
-from workloads.keys import KeyPool
+from workloads.register import RegisterWorkload
 
 
-class CasRegisterWorkload:
+class CasRegisterWorkload(RegisterWorkload):
     name = "cas-register"
-    checkers = tuple(DEFAULTS["cas-register"])
+    default_max_writes = 60
+    default_read_ratio = 0.4
+    cas_from_bottom = True
 
-    def __init__(self, *, keys_active: int = 3, max_writes_per_key: int = 60,
-                 read_ratio: float = 0.4, cas_ratio: float = 0.6):
-        if not 0 <= read_ratio <= 1 or not 0 <= cas_ratio <= 1:
-            raise ValueError("read_ratio and cas_ratio must lie in [0, 1]")
+    def __init__(self, *, keys_active: int = 3, cas_ratio: float = 0.6, **kw: Any):
         # Few keys keep CAS contended: at most 3 active, whatever the run's default.
-        self.pool = KeyPool(min(keys_active, 3), max_writes_per_key)
-        self.read_ratio = read_ratio
-        self.cas_ratio = cas_ratio
-        self._last: dict[int, int | None] = {}
-
-    def next_op(self, process: int, rng: random.Random) -> dict[str, Any]:
-        with self.pool.lock:
-            key = self.pool.pick(rng)
-            if rng.random() < self.read_ratio:
-                return {"f": "read", "key": key, "value": None}
-            new = self.pool.next_value()
-            prev = self._last.get(key)
-            self._last[key] = new
-            self.pool.wrote(key)
-            if rng.random() < self.cas_ratio:
-                return {"f": "cas", "key": key, "value": [prev, new]}
-            return {"f": "write", "key": key, "value": new}
-
-    def final_keys(self) -> list[Any]:
-        return self.pool.all_keys()
+        super().__init__(keys_active=min(keys_active, 3), cas=True, cas_ratio=cas_ratio, **kw)

@@ -7,29 +7,20 @@ from __future__ import annotations
 import random
 from typing import Any
 
-from checkers import DEFAULTS
-from workloads.keys import KeyPool
+from workloads.mix import KeyedWorkload
 
 
-class CounterWorkload:
+class CounterWorkload(KeyedWorkload):
     name = "counter"
-    checkers = tuple(DEFAULTS["counter"])
+    write_f = "add"
+    default_max_writes = 100
+    default_read_ratio = 0.3
 
-    def __init__(self, *, keys_active: int = 10, max_writes_per_key: int = 100,
-                 read_ratio: float = 0.3, max_delta: int = 5):
+    def __init__(self, *, max_delta: int = 5, **kw: Any):
         if max_delta < 1:
             raise ValueError("max_delta must be >= 1")
-        self.pool = KeyPool(keys_active, max_writes_per_key)
-        self.read_ratio = read_ratio
+        super().__init__(**kw)
         self.max_delta = max_delta
 
-    def next_op(self, process: int, rng: random.Random) -> dict[str, Any]:
-        with self.pool.lock:
-            key = self.pool.pick(rng)
-            if rng.random() < self.read_ratio:
-                return {"f": "read", "key": key, "value": None}
-            self.pool.wrote(key)
-            return {"f": "add", "key": key, "value": rng.randint(1, self.max_delta)}
-
-    def final_keys(self) -> list[Any]:
-        return self.pool.all_keys()
+    def write(self, key: Any, rng: random.Random) -> dict[str, Any]:
+        return {"f": "add", "key": key, "value": rng.randint(1, self.max_delta)}

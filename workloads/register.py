@@ -10,35 +10,29 @@ from __future__ import annotations
 import random
 from typing import Any
 
-from checkers import DEFAULTS
-from workloads.keys import KeyPool
+from workloads.mix import KeyedWorkload
 
 
-class RegisterWorkload:
+class RegisterWorkload(KeyedWorkload):
     name = "register"
-    checkers = tuple(DEFAULTS["register"])
+    default_max_writes = 100
+    default_read_ratio = 0.5
+    # cas may also expect ⊥ (None) for a key nobody wrote yet
+    cas_from_bottom = False
 
-    def __init__(self, *, keys_active: int = 10, max_writes_per_key: int = 100,
-                 read_ratio: float = 0.5, cas: bool = False, cas_ratio: float = 0.2):
-        self.pool = KeyPool(keys_active, max_writes_per_key)
-        self.read_ratio = read_ratio
+    def __init__(self, *, cas: bool = False, cas_ratio: float = 0.2, **kw: Any):
+        if not 0 <= cas_ratio <= 1:
+            raise ValueError("cas_ratio must lie in [0, 1]")
+        super().__init__(**kw)
         self.cas = cas
         self.cas_ratio = cas_ratio
-        self._last: dict[int, int] = {}
+        self._last: dict[Any, Any] = {}
 
-    def next_op(self, process: int, rng: random.Random) -> dict[str, Any]:
-        with self.pool.lock:
-            key = self.pool.pick(rng)
-            r = rng.random()
-            if r < self.read_ratio:
-                return {"f": "read", "key": key, "value": None}
-            new = self.pool.next_value()
-            prev = self._last.get(key)
-            self._last[key] = new
-            self.pool.wrote(key)
-            if self.cas and prev is not None and rng.random() < self.cas_ratio:
-                return {"f": "cas", "key": key, "value": [prev, new]}
-            return {"f": "write", "key": key, "value": new}
-
-    def final_keys(self) -> list[Any]:
-        return self.pool.all_keys()
+    def write(self, key: Any, rng: random.Random) -> dict[str, Any]:
+        new = self.pool.next_value()
+        prev = self._last.get(key)
+        self._last[key] = new
+        if (self.cas and (prev is not None or self.cas_from_bottom)
+                and rng.random() < self.cas_ratio):
+            return {"f": "cas", "key": key, "value": [prev, new]}
+        return {"f": "write", "key": key, "value": new}

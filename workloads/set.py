@@ -3,30 +3,11 @@
 
 from __future__ import annotations
 
-import random
-from typing import Any
-
-from checkers import DEFAULTS
-from workloads.keys import KeyPool
+from workloads.mix import KeyedWorkload
 
 
-class SetWorkload:
+class SetWorkload(KeyedWorkload):
     name = "set"
-    checkers = tuple(DEFAULTS["set"])
-
-    def __init__(self, *, keys_active: int = 10, max_writes_per_key: int = 100,
-                 read_ratio: float = 0.25):
-        self.pool = KeyPool(keys_active, max_writes_per_key)
-        self.read_ratio = read_ratio
-
-    def next_op(self, process: int, rng: random.Random) -> dict[str, Any]:
-        with self.pool.lock:
-            key = self.pool.pick(rng)
-            if rng.random() < self.read_ratio:
-                return {"f": "read", "key": key, "value": None}
-            value = self.pool.next_value()
-            self.pool.wrote(key)
-            return {"f": "add", "key": key, "value": value}
-
-    def final_keys(self) -> list[Any]:
-        return self.pool.all_keys()
+    write_f = "add"
+    default_max_writes = 100
+    default_read_ratio = 0.25
