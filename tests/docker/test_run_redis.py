@@ -14,8 +14,9 @@ import time
 
 import pytest
 
-from harness.config import build_test
 from harness.history import read_history
+from tests.integration.runs import (assert_witnesses_are_real, run_in, spawn_run,
+                                     wait_for_history)
 from tests.docker.conftest import resource_counts, sb_docker_resources
 
 pytestmark = [pytest.mark.docker, pytest.mark.root, pytest.mark.redis, pytest.mark.slow]
@@ -23,26 +24,13 @@ pytestmark = [pytest.mark.docker, pytest.mark.root, pytest.mark.redis, pytest.ma
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
-def _run(tmp_path, **settings):
-    from harness.runner import run_test
-
-    settings.setdefault("store", str(tmp_path / "store"))
-    settings.setdefault("quiesce", 1.0)
-    settings["backend"] = "docker"
-    return run_test(build_test(settings))
 
 
-def _witnesses_are_real(run_dir: str, results: dict, checker: str) -> None:
-    hist = read_history(os.path.join(run_dir, "history.jsonl"))
-    indices = {o.index for o in hist.ops} | {o.inv_index for o in hist.ops}
-    for a in results["checkers"][checker]["anomalies"]:
-        assert a["ops"], a
-        assert set(a["ops"]) <= indices, (a, "witness ops must be real history ops")
 
 
 def test_primary_reads_without_faults_are_valid(tmp_path, docker_client, node_image):
     before = resource_counts(docker_client)
-    out = _run(tmp_path, read_from="primary", nemesis="none", time_limit=6, concurrency=5,
+    out = run_in(tmp_path, backend="docker", read_from="primary", nemesis="none", time_limit=6, concurrency=5,
                rate=400, workload="register")
     assert out.results is not None, out
     bad = {n: r for n, r in out.results["checkers"].items() if r["valid"] is not True}
@@ -60,7 +48,7 @@ def test_primary_reads_without_faults_are_valid(tmp_path, docker_client, node_im
 
 def test_replica_reads_under_partitions_show_stale_reads(tmp_path, docker_client, node_image):
     before = resource_counts(docker_client)
-    out = _run(tmp_path, read_from="replicas", nemesis="partition", nemesis_interval=2,
+    out = run_in(tmp_path, backend="docker", read_from="replicas", nemesis="partition", nemesis_interval=2,
                time_limit=10, concurrency=8, rate=800, workload="register")
     res = out.results
     assert res is not None
@@ -68,41 +56,22 @@ def test_replica_reads_under_partitions_show_stale_reads(tmp_path, docker_client
     assert ryw["valid"] is False or mr["valid"] is False, (ryw, mr)
     assert out.exit_code == 1
     for name in ("read-your-writes", "monotonic-reads"):
-        _witnesses_are_real(out.run_dir, res, name)
+        assert_witnesses_are_real(out.run_dir, res, name)
     hist = read_history(os.path.join(out.run_dir, "history.jsonl"))
     starts = [e for e in hist.nemesis if e["f"] == "start-partition" and e.get("type") == "info"]
     assert starts and not any(e.get("error") for e in starts), starts
     assert resource_counts(docker_client) == before
 
 
-def _spawn_run(tmp_path, *extra):
-    env = dict(os.environ, PYTHONPATH=ROOT)
-    argv = [sys.executable, "-m", "harness", "run", "--backend", "docker",
-            "--store", str(tmp_path / "store"), "--time-limit", "60",
-            "--nemesis-interval", "2", "--concurrency", "4", "--rate", "200", *extra]
-    return subprocess.Popen(argv, cwd=str(tmp_path), env=env, stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, start_new_session=True)
 
 
-def _wait_for_history(tmp_path, proc, lines=50, timeout=60):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        for root, _, files in os.walk(tmp_path / "store"):
-            if "history.jsonl" in files:
-                p = os.path.join(root, "history.jsonl")
-                with open(p) as fh:
-                    if sum(1 for _ in fh) >= lines:
-                        return p
-        assert proc.poll() is None, proc.stdout.read().decode()
-        time.sleep(0.2)
-    raise AssertionError("no history appeared")
 
 
 def test_sigint_leaves_history_and_no_containers(tmp_path, docker_client, node_image):
     before = resource_counts(docker_client)
     sb_before = sb_docker_resources(docker_client)
-    proc = _spawn_run(tmp_path)
-    hist_path = _wait_for_history(tmp_path, proc)
+    proc = spawn_run(tmp_path, "--backend", "docker")
+    hist_path = wait_for_history(tmp_path, proc)
     during = sb_docker_resources(docker_client)
     assert len(during["containers"] - sb_before["containers"]) == 3, during
     time.sleep(1.0)
@@ -117,8 +86,8 @@ def test_sigint_leaves_history_and_no_containers(tmp_path, docker_client, node_i
 
 def test_cleanup_after_kill_9_of_the_controller(tmp_path, docker_client, node_image):
     before = resource_counts(docker_client)
-    proc = _spawn_run(tmp_path)
-    _wait_for_history(tmp_path, proc)
+    proc = spawn_run(tmp_path, "--backend", "docker")
+    wait_for_history(tmp_path, proc)
     assert resource_counts(docker_client) != before
     os.killpg(proc.pid, signal.SIGKILL)
     proc.wait(timeout=10)

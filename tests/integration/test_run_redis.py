@@ -6,7 +6,6 @@ partitions, worker threads, final reads, checkers. Short time limits keep CI bou
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import subprocess
@@ -15,8 +14,9 @@ import time
 
 import pytest
 
-from harness.config import build_test
 from harness.history import read_history
+from tests.integration.runs import (assert_witnesses_are_real, run_in, spawn_run,
+                                     wait_for_history)
 from tests.integration.leftovers import alive, new_since, snapshot
 
 pytestmark = [pytest.mark.root, pytest.mark.redis, pytest.mark.slow]
@@ -24,25 +24,13 @@ pytestmark = [pytest.mark.root, pytest.mark.redis, pytest.mark.slow]
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
-def _run(tmp_path, **settings):
-    from harness.runner import run_test
-
-    settings.setdefault("store", str(tmp_path / "store"))
-    settings.setdefault("quiesce", 1.0)
-    return run_test(build_test(settings))
 
 
-def _witnesses_are_real(run_dir: str, results: dict, checker: str) -> None:
-    hist = read_history(os.path.join(run_dir, "history.jsonl"))
-    indices = {o.index for o in hist.ops} | {o.inv_index for o in hist.ops}
-    for a in results["checkers"][checker]["anomalies"]:
-        assert a["ops"], a
-        assert set(a["ops"]) <= indices, (a, "witness ops must be real history ops")
 
 
 def test_primary_reads_without_faults_are_valid(tmp_path):
     before = snapshot(str(tmp_path))
-    out = _run(tmp_path, read_from="primary", nemesis="none", time_limit=6, concurrency=5,
+    out = run_in(tmp_path, read_from="primary", nemesis="none", time_limit=6, concurrency=5,
                rate=400, workload="register")
     assert out.results is not None, out
     bad = {n: r for n, r in out.results["checkers"].items() if r["valid"] is not True}
@@ -61,7 +49,7 @@ def test_primary_reads_without_faults_are_valid(tmp_path):
 
 
 def test_replica_reads_under_partitions_show_stale_reads(tmp_path):
-    out = _run(tmp_path, read_from="replicas", nemesis="partition", nemesis_interval=2,
+    out = run_in(tmp_path, read_from="replicas", nemesis="partition", nemesis_interval=2,
                time_limit=10, concurrency=8, rate=800, workload="register")
     res = out.results
     assert res is not None
@@ -69,7 +57,7 @@ def test_replica_reads_under_partitions_show_stale_reads(tmp_path):
     assert ryw["valid"] is False or mr["valid"] is False, (ryw, mr)
     assert out.exit_code == 1
     for name in ("read-your-writes", "monotonic-reads"):
-        _witnesses_are_real(out.run_dir, res, name)
+        assert_witnesses_are_real(out.run_dir, res, name)
     hist = read_history(os.path.join(out.run_dir, "history.jsonl"))
     assert any(e["f"] == "start-partition" for e in hist.nemesis)
 
@@ -77,7 +65,7 @@ def test_replica_reads_under_partitions_show_stale_reads(tmp_path):
 def test_sentinel_partitioned_primary_loses_acknowledged_writes(tmp_path):
     """Jepsen's 2013 Redis finding: the isolated old primary keeps acknowledging writes,
     a new primary is elected by the majority, and on heal the old one's writes vanish."""
-    out = _run(tmp_path, topology="sentinel", workload="set", nemesis="partition-primary",
+    out = run_in(tmp_path, topology="sentinel", workload="set", nemesis="partition-primary",
                nemesis_interval=8, time_limit=18, concurrency=6, rate=300, read_from="primary",
                quiesce=3.0)
     res = out.results
@@ -86,37 +74,18 @@ def test_sentinel_partitioned_primary_loses_acknowledged_writes(tmp_path):
     assert lost["valid"] is False, lost
     kinds = {a["type"] for a in lost["anomalies"]}
     assert "lost" in kinds, kinds
-    _witnesses_are_real(out.run_dir, res, "lost-updates")
+    assert_witnesses_are_real(out.run_dir, res, "lost-updates")
 
 
-def _spawn_run(tmp_path, *extra):
-    env = dict(os.environ, PYTHONPATH=ROOT)
-    argv = [sys.executable, "-m", "harness", "run", "--store", str(tmp_path / "store"),
-            "--time-limit", "60", "--nemesis-interval", "2", "--concurrency", "4", "--rate", "200",
-            *extra]
-    return subprocess.Popen(argv, cwd=str(tmp_path), env=env, stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, start_new_session=True)
 
 
-def _wait_for_history(tmp_path, proc, lines=50, timeout=40):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        for root, _, files in os.walk(tmp_path / "store"):
-            if "history.jsonl" in files:
-                p = os.path.join(root, "history.jsonl")
-                with open(p) as fh:
-                    if sum(1 for _ in fh) >= lines:
-                        return p
-        assert proc.poll() is None, proc.stdout.read().decode()
-        time.sleep(0.2)
-    raise AssertionError("no history appeared")
 
 
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
 def test_interrupt_leaves_history_and_nothing_else(tmp_path, sig):
     before = snapshot(str(tmp_path))
-    proc = _spawn_run(tmp_path)
-    hist_path = _wait_for_history(tmp_path, proc)
+    proc = spawn_run(tmp_path)
+    hist_path = wait_for_history(tmp_path, proc)
     time.sleep(1.0)
     proc.send_signal(sig)
     out, _ = proc.communicate(timeout=60)
@@ -130,8 +99,8 @@ def test_interrupt_leaves_history_and_nothing_else(tmp_path, sig):
 
 def test_cleanup_after_kill_9_of_the_controller(tmp_path):
     before = snapshot(str(tmp_path))
-    proc = _spawn_run(tmp_path)
-    _wait_for_history(tmp_path, proc)
+    proc = spawn_run(tmp_path)
+    wait_for_history(tmp_path, proc)
     during = new_since(before, snapshot(str(tmp_path)))
     assert during.get("netns") and during.get("procs"), during
     daemon_pids = [int(p.split()[0]) for p in during["procs"]]
