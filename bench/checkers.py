@@ -5,8 +5,10 @@
 
 For each workload: generate a seeded history (JSONL in a temp dir), then in a fresh
 subprocess (so peak RSS is per workload) load it, run the workload's default checkers
-and report load time, time per checker family (`run_checks` → `timings_s`), ops/s and
-peak RSS (`ru_maxrss`). Prints figures; asserts nothing about time (architecture §2).
+and report load time, time per checker family (`run_checks` → `timings_s`), CPU seconds,
+ops/s, peak RSS (`ru_maxrss`, and of any children) and the 1-minute load average (the
+machine is shared, so wall figures need it). Prints figures; asserts nothing about time
+(architecture §2).
 """
 
 from __future__ import annotations
@@ -131,18 +133,22 @@ def measure(path: str, workload: str) -> dict:
     from checkers.options import CheckOptions
     from harness.history import read_history
 
-    t0 = time.perf_counter()
+    load_avg = os.getloadavg()[0]  # the machine is shared: figures mean little without it
+    t0, c0 = time.perf_counter(), time.process_time()
     hist = read_history(path)
-    load_s = time.perf_counter() - t0
-    t1 = time.perf_counter()
+    load_s, load_cpu = time.perf_counter() - t0, time.process_time() - c0
+    t1, c1 = time.perf_counter(), time.process_time()
     res = run_checks(hist, CheckOptions(workload=workload))
-    check_s = time.perf_counter() - t1
+    check_s, check_cpu = time.perf_counter() - t1, time.process_time() - c1
     rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    child_mb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
     return {"workload": workload, "ops": len(hist.ops), "load_s": round(load_s, 3),
             "check_s": round(check_s, 3), "total_s": round(load_s + check_s, 3),
+            "load_cpu_s": round(load_cpu, 3), "check_cpu_s": round(check_cpu, 3),
             "ops_per_s": round(len(hist.ops) / max(check_s, 1e-9)),
-            "peak_rss_mb": round(rss_mb, 1), "timings_s": res["timings_s"],
-            "valid": res["valid"],
+            "peak_rss_mb": round(rss_mb, 1), "children_peak_rss_mb": round(child_mb, 1),
+            "loadavg_1m": round(max(load_avg, os.getloadavg()[0]), 2),
+            "timings_s": res["timings_s"], "valid": res["valid"],
             "verdicts": {k: v["valid"] for k, v in res["checkers"].items()}}
 
 
@@ -165,9 +171,12 @@ def run_one(workload: str, n_ops: int, tmp: str, seed: int) -> dict:
 def print_table(rows: list[dict]) -> None:
     fams = sorted({f for r in rows for f in r["timings_s"]})
     short = [f.split(".")[-1] for f in fams]
-    head = ["workload", "ops", "load s", "check s", "ops/s", "RSS MB", "valid"] + short
+    head = ["workload", "ops", "load s", "check s", "total s", "cpu s", "ops/s", "RSS MB",
+            "loadavg", "valid"] + short
     table = [[r["workload"], str(r["ops"]), f"{r['load_s']:.2f}", f"{r['check_s']:.2f}",
-              str(r["ops_per_s"]), f"{r['peak_rss_mb']:.0f}", str(r["valid"])]
+              f"{r['total_s']:.2f}", f"{r['load_cpu_s'] + r['check_cpu_s']:.2f}",
+              str(r["ops_per_s"]), f"{r['peak_rss_mb']:.0f}", f"{r['loadavg_1m']:.1f}",
+              str(r["valid"])]
              + [f"{r['timings_s'][f]:.2f}" if f in r["timings_s"] else "-" for f in fams]
              for r in rows]
     widths = [max(len(h), *(len(row[i]) for row in table)) for i, h in enumerate(head)]

@@ -111,78 +111,23 @@ def run_checks(history: History, options: CheckOptions | None = None,
 
 def _run_families(history: History, options: CheckOptions,
                   wanted: list[str]) -> tuple[dict[str, CheckResult], dict[str, float]]:
-    """Each wanted family once, in order; a checker that raises is reported unknown.
-
-    On a big history the heaviest family runs in a forked child (`checkers.parallel`)
-    after the shared structures are built; results are merged in the sequential order.
-    """
-    mods = list(dict.fromkeys(FAMILIES[n] for n in wanted))
-    families: dict[str, dict[str, CheckResult]] = {}
-    timings: dict[str, float] = {}
-    child = _start_child(history, options, mods, timings)
-    for mod_name in mods:
-        if child is not None and mod_name == child[0]:
-            continue
-        t0 = time.perf_counter()
-        families[mod_name] = _run_one(mod_name, history, options)
-        timings[mod_name] = time.perf_counter() - t0
-    if child is not None:
-        mod_name, run = child
-        got = run.result()
-        if got is None:  # the child failed: run it here, same result
-            t0 = time.perf_counter()
-            families[mod_name] = _run_one(mod_name, history, options)
-            timings[mod_name] = time.perf_counter() - t0
-        else:
-            families[mod_name], timings[mod_name] = got
+    """Each wanted family once, in order; a checker that raises is reported unknown."""
     results: dict[str, CheckResult] = {}
-    for mod_name in mods:
-        results.update(families[mod_name])
-    return results, {m: timings[m] for m in ["checkers.versions", *mods] if m in timings}
-
-
-def _run_one(mod_name: str, history: History, options: CheckOptions) -> dict[str, CheckResult]:
-    try:
-        mod = importlib.import_module(mod_name)
-        return mod.check(history, options)
-    except Exception as e:  # a checker bug must never read as "valid"
-        return {n: CheckResult(name=n, valid="unknown",
-                               reason=f"checker error: {type(e).__name__}: {e}")
-                for n, m in FAMILIES.items() if m == mod_name}
-
-
-# Rough relative cost per family on big histories: the heaviest goes to the child.
-_WEIGHT = {"checkers.session": 4, "checkers.lost_updates": 3, "checkers.convergence": 2,
-           "checkers.staleness": 2, "checkers.integrity": 1}
-_USES_INDEX = {"checkers.integrity", "checkers.session", "checkers.staleness"}
-
-
-def _start_child(history: History, options: CheckOptions, mods: list[str],
-                 timings: dict[str, float]):
-    """Build the shared structures, then fork the heaviest family: (module, ChildRun)."""
-    from checkers.parallel import ChildRun, fork_allowed
-
-    if len(mods) < 2 or not fork_allowed(len(history.ops)):
-        return None
-    t0 = time.perf_counter()
-    try:
-        from checkers.final_state import final_reads
-        from checkers.versions import build_indexes
-
-        wl = options.workload
-        if (_USES_INDEX & set(mods)
-                or ("checkers.lost_updates" in mods and wl == "register")
-                or ("checkers.convergence" in mods and wl in ("register", "list-append"))):
-            build_indexes(history, wl)
-        if "checkers.lost_updates" in mods or "checkers.convergence" in mods:
-            final_reads(history)
-    except Exception:
-        return None  # the families will meet (and report) the same error in order
-    timings["checkers.versions"] = time.perf_counter() - t0
-    if not fork_allowed(len(history.ops)):  # the indexes may have used up the headroom
-        return None
-    heavy = max(mods, key=lambda m: _WEIGHT.get(m, 0))
-    try:
-        return heavy, ChildRun(lambda: _run_one(heavy, history, options))
-    except OSError:
-        return None
+    timings: dict[str, float] = {}
+    done: set[str] = set()
+    for name in wanted:
+        mod_name = FAMILIES[name]
+        if mod_name in done:
+            continue
+        done.add(mod_name)
+        t0 = time.perf_counter()
+        try:
+            mod = importlib.import_module(mod_name)
+            family = mod.check(history, options)
+        except Exception as e:  # a checker bug must never read as "valid"
+            family = {n: CheckResult(name=n, valid="unknown",
+                                     reason=f"checker error: {type(e).__name__}: {e}")
+                      for n, m in FAMILIES.items() if m == mod_name}
+        timings[mod_name] = time.perf_counter() - t0
+        results.update(family)
+    return results, timings

@@ -156,13 +156,23 @@ def _writes_by_key(history: History) -> dict[Any, list[Op]]:
 
 def _normaliser(workload: str):
     if workload == "set":
-        return lambda v: frozenset(freeze(e) for e in v) if isinstance(v, (list, tuple)) else (
-            frozenset() if v is None else freeze(v))
+        return _norm_set
     if workload == "counter":
         return lambda v: 0 if v is None else v
     if workload == "list-append":
         return lambda v: () if v is None else freeze(v)
     return freeze
+
+
+_ATOMS = frozenset((int, str, float, bool, type(None)))  # freeze(x) is x for these types
+
+
+def _norm_set(v: Any) -> Any:
+    if isinstance(v, (list, tuple)):
+        if _ATOMS.issuperset(map(type, v)):
+            return frozenset(v)  # nothing to freeze: built in C
+        return frozenset(freeze(e) for e in v)
+    return frozenset() if v is None else freeze(v)
 
 
 def _show(op: Op) -> str:

@@ -32,6 +32,7 @@ Obligations:
 
 from __future__ import annotations
 
+from itertools import filterfalse
 from typing import Any
 
 from checkers.final_state import FinalReads, final_reads
@@ -68,6 +69,9 @@ def check(history: History, options: CheckOptions | None = None) -> dict[str, Ch
 
 def _fz(v: Any) -> Any:
     return v if isinstance(v, (int, str, float, type(None))) else freeze(v)
+
+
+_ATOMS = frozenset((int, str, float, bool, type(None)))  # _fz(x) is x for these types
 
 
 def _group(history: History) -> dict[Any, list[Op]]:
@@ -147,10 +151,15 @@ class _Job:
         if not last:
             return None
         present: dict[Any, Op] = {}
+        seen = present.__contains__
         for r in last.values():
             v = r.value if isinstance(r.value, (list, tuple)) else ()
-            for e in v:
-                present.setdefault(_fz(e), r)
+            if not _ATOMS.issuperset(map(type, v)):
+                v = map(_fz, v)
+            # setdefault semantics (the first read holding e wins), the test done in C;
+            # filterfalse is lazy, so an element repeated within v is caught too
+            for e in filterfalse(seen, v):
+                present[e] = r
         return present, sorted(last.values(), key=lambda o: o.index)
 
     # -- sets and lists (§5.1, §5.2) ---------------------------------------------------
@@ -240,11 +249,18 @@ class _Job:
             self.stats["set_full"] = "skipped: reads too large"
             return
         reads.sort(key=lambda r: r.inv_index)
-        members = [frozenset(_fz(e) for e in r.value) for r in reads]
+        atoms = _ATOMS
+        members = [frozenset(r.value) if atoms.issuperset(map(type, r.value))
+                   else frozenset(_fz(e) for e in r.value) for r in reads]
         present_in: dict[Any, list[int]] = {}
+        get = present_in.get
         for i, m in enumerate(members):
             for e in m:
-                present_in.setdefault(e, []).append(i)
+                lst = get(e)
+                if lst is None:
+                    present_in[e] = [i]
+                else:
+                    lst.append(i)
         stable_lat, lost_lat = [], []
         never_read = 0
         for e, w in attempts.items():

@@ -19,6 +19,7 @@ import gc
 import io
 import math
 import os
+from collections import Counter
 from dataclasses import dataclass, field
 from operator import itemgetter
 from typing import Any, Iterable, Iterator, NamedTuple
@@ -60,9 +61,14 @@ def _json_default(obj: Any) -> Any:
     raise TypeError(f"not JSON serialisable: {type(obj).__name__}")
 
 
+_ATOMS = frozenset((int, str, float, bool, type(None)))  # freeze(x) is x for these
+
+
 def freeze(value: Any) -> Any:
     """A hashable stand-in for a JSON value (lists -> tuples, dicts -> sorted item tuples)."""
     if isinstance(value, list):
+        if _ATOMS.issuperset(map(type, value)):
+            return tuple(value)  # the common flat list, built in C
         return tuple(freeze(v) for v in value)
     if isinstance(value, dict):
         return tuple(sorted((str(k), freeze(v)) for k, v in value.items()))
@@ -111,6 +117,9 @@ def _short(v: Any, limit: int = 60) -> str:
     return s if len(s) <= limit else s[: limit - 1] + "…"
 
 
+_op_type = itemgetter(5)  # Op.type
+
+
 @dataclass
 class History:
     """A normalised history: ops in invocation order plus nemesis events.
@@ -135,8 +144,8 @@ class History:
 
     def stats(self) -> dict:
         counts = {"ok": 0, "fail": 0, "info": 0}
-        for op in self.ops:
-            counts[op.type] += 1
+        for t, n in Counter(map(_op_type, self.ops)).items():  # counted in C
+            counts[t] += n
         return {"ops": len(self.ops), **counts, "nemesis": len(self.nemesis)}
 
 

@@ -17,8 +17,9 @@ PKGS="python3 redis-server redis-sentinel redis-tools iptables iproute2 libfaket
 # The controller speaks SSH through paramiko (a Python dependency). The tests start their
 # own sshd daemons inside network namespaces (tests/ssh/sshd.py) and need the server and
 # ssh-keygen; the system's ssh service is never used (policy-rc.d below keeps apt from
-# starting it).
-[ "$WITH_TEST" = 1 ] && PKGS="$PKGS openssh-server openssh-client"
+# starting it). sudo: tests/ssh/test_ssh_sudo.py logs in as a throwaway non-root user
+# (password auth) and drives the backend's "sudo when not root" path.
+[ "$WITH_TEST" = 1 ] && PKGS="$PKGS openssh-server openssh-client sudo"
 # --- end ssh backend -----------------------------------------------------------------
 # --- cassandra ---------------------------------------------------------------------------
 # `--db cassandra` runs CassandraDaemon on Java 17 from jars Maven resolves from Maven
