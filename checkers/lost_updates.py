@@ -317,7 +317,8 @@ class _Job:
             finals = sorted(last.values(), key=lambda o: o.index)
             self._final_register_values(key, ix, finals)
             if ix.kind == "versioned":
-                self._versioned_lost(key, ix, acked, finals)
+                reported = self._versioned_lost(key, ix, acked, finals)
+                self._wfr_lost(key, ix, finals, reported)
 
     def _final_register_values(self, key: Any, ix, finals: list[Op]) -> None:
         for r in finals:
@@ -341,7 +342,7 @@ class _Job:
             elif w.type == "info":
                 self.stats["recovered"] += 1
 
-    def _versioned_lost(self, key: Any, ix, acked: list[Op], finals: list[Op]) -> None:
+    def _versioned_lost(self, key: Any, ix, acked: list[Op], finals: list[Op]) -> set[int]:
         """§5.2: the converged final version must be ≥ every acknowledged write's."""
         best, best_r = None, None
         for r in finals:
@@ -351,7 +352,7 @@ class _Job:
             if v is not None and (best is None or v > best):
                 best, best_r = v, r
         if best is None:
-            return
+            return set()
         final_ids = [r.index for r in finals]
         lost = [(ix.ver(w), w) for w in acked if ix.ver(w) is not None and ix.ver(w) > best]
         lost.sort(key=lambda t: t[0])
@@ -364,6 +365,55 @@ class _Job:
                 {"roles": {"write": w.index, "final_reads": final_ids},
                  "write_version": v, "final_version": best}))
         self.stats["lost"] += len(lost)
+        return {w.index for _, w in lost}
+
+    def _wfr_lost(self, key: Any, ix, finals: list[Op], reported: set[int]) -> None:
+        """§5.2 "WFR-lost": an acknowledged write ordered (by the store's own version) below
+        a version its session had already read can never win under last-write-wins, so it
+        is lost even when the final version is the highest one (Jepsen's 2013 Cassandra
+        finding: a skewed clock stamps later writes with older timestamps)."""
+        final_vals = {freeze(r.value) for r in finals if r.type == "ok"}
+        floor: dict[Any, tuple[int, Op]] = {}  # session -> (highest version read, its read)
+        pending: dict[Any, list[Op]] = {}      # reads not yet known to precede later ops
+        for op in ix.ops:
+            if op.type != "ok" or op.index in ix.corrupt:
+                continue
+            s = op.session
+            waiting = pending.get(s)
+            if waiting:
+                # session order is completion-before-invocation (§1.3, P7)
+                keep = []
+                for r in waiting:
+                    if r.ret_index < op.inv_index:
+                        v = ix.ver(r)
+                        if v is not None and (s not in floor or v > floor[s][0]):
+                            floor[s] = (v, r)
+                    else:
+                        keep.append(r)
+                pending[s] = keep
+            if op.f == "read":
+                pending.setdefault(s, []).append(op)
+                continue
+            if op.f not in ("write", "cas") or op.index in reported or s not in floor:
+                continue
+            v = ix.ver(op)
+            top, r1 = floor[s]
+            if v is None or v >= top or freeze(op.value) in final_vals:
+                continue
+            w1 = ix.writer(r1.value)
+            self.stats["lost"] += 1
+            self.stats["wfr_lost"] = self.stats.get("wfr_lost", 0) + 1
+            witness = [r1.index, op.index] + ([w1.index] if w1 is not None else [])
+            self.anomalies.append(Anomaly(
+                "lost",
+                f"{op.describe()} was acknowledged, but the store ordered it (version rank "
+                f"{v}) before {r1.value!r} (version rank {top}), which process {op.process} "
+                f"had already read in {r1.describe()}: under last-write-wins it can never "
+                f"become visible",
+                witness, key, op.process,
+                {"roles": {"read": r1.index, "write": op.index,
+                           **({"observed_writer": w1.index} if w1 is not None else {})},
+                 "write_version": v, "read_version": top, "cause": "writes-follow-reads"}))
 
     def _rmw(self, key: Any, ix) -> None:
         """§5.3: ok cas ops (and observed info ones) that read the same value."""

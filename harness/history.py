@@ -16,7 +16,6 @@ Everything here streams: a 1,000,000-op history is read without holding its raw 
 from __future__ import annotations
 
 import gc
-import io
 import math
 import os
 from collections import Counter

@@ -259,3 +259,35 @@ def test_injected_lost_acked_write_is_reported(seed, kind):
     lost = [a for a in r.anomalies if a.type == "lost"]
     assert r.valid is False
     assert [a.ops[0] for a in lost] == injected["lost"]
+
+
+def _wfr_history(write_version: int, final_value: str, final_version: int):
+    from harness.history import history_from_events
+
+    evs = [
+        {"index": 0, "process": 1, "type": "invoke", "f": "write", "key": "x", "value": "a", "time": 0},
+        {"index": 1, "process": 1, "type": "ok", "f": "write", "key": "x", "value": "a", "version": 5, "time": 100},
+        {"index": 2, "process": 0, "type": "invoke", "f": "read", "key": "x", "value": None, "time": 200},
+        {"index": 3, "process": 0, "type": "ok", "f": "read", "key": "x", "value": "a", "version": 5, "time": 300},
+        {"index": 4, "process": 0, "type": "invoke", "f": "write", "key": "x", "value": "b", "time": 400},
+        {"index": 5, "process": 0, "type": "ok", "f": "write", "key": "x", "value": "b", "version": write_version, "time": 500},
+        {"index": 6, "process": 2, "type": "invoke", "f": "read", "key": "x", "value": None, "node": "n1", "final": True, "time": 9000},
+        {"index": 7, "process": 2, "type": "ok", "f": "read", "key": "x", "value": final_value, "version": final_version, "node": "n1", "final": True, "time": 9100},
+    ]
+    return history_from_events(evs)
+
+
+def test_wfr_lost_write_is_a_lost_update_under_lww():
+    """§5.2 WFR-lost: b was acknowledged with a version below the a its author had read,
+    so under last-write-wins it can never become visible (Jepsen 2013 Cassandra)."""
+    from checkers.lost_updates import check
+    from checkers.options import CheckOptions
+
+    res = check(_wfr_history(3, "a", 5), CheckOptions(workload="register"))["lost-updates"]
+    assert res.valid is False
+    (a,) = res.anomalies
+    assert a.type == "lost" and sorted(a.ops) == [1, 3, 5]
+    assert a.details["roles"] == {"read": 3, "write": 5, "observed_writer": 1}
+    # valid: b got a newer version and won
+    ok = check(_wfr_history(6, "b", 6), CheckOptions(workload="register"))["lost-updates"]
+    assert ok.valid is True, ok.anomalies
