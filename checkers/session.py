@@ -351,12 +351,12 @@ def _ryw(ix, w: Op, r: Op, v, wv) -> Anomaly:
     ev = _ver_evidence(ix, w, wv)
     if ix.kind == "list":
         e = _val(ix, w, False)
-        text = (f"Session of process {w.process} appended {e!r} to {ix.key!r} ({w.describe()}), "
-                f"but its later read {r.describe()} does not contain it: the read has "
+        text = (f"Session of process {w.process} appended {e!r} to {ix.key!r} (op {w.index}), "
+                f"but its later read op {r.index} does not contain it: the read has "
                 f"{v} elements and {e!r} is at position {wv}.")
     else:
-        text = (f"Process {w.process} wrote {ix.key!r}={_val(ix, w, False)!r} ({w.describe()}, "
-                f"{_fmt(ix, wv)}); its later read {r.describe()} returned "
+        text = (f"Process {w.process} wrote {ix.key!r}={_val(ix, w, False)!r} (op {w.index}, "
+                f"{_fmt(ix, wv)}); its later read op {r.index} returned "
                 f"{_val(ix, r, True)!r} ({_fmt(ix, v)}"
                 + (f", written by op {ow.index}" if ow is not None else "")
                 + f"), which is older, so op {w.index} was not visible to op {r.index}.")
@@ -371,8 +371,8 @@ def _ryw(ix, w: Op, r: Op, v, wv) -> Anomaly:
 
 def _ryw_missing(ix, w: Op, r: Op) -> Anomaly:
     e = _val(ix, w, False)
-    text = (f"Process {w.process} appended {e!r} to {ix.key!r} ({w.describe()}, ok); its later "
-            f"read {r.describe()} does not contain it (no read ever did).")
+    text = (f"Process {w.process} appended {e!r} to {ix.key!r} (op {w.index}, ok); its later "
+            f"read op {r.index} does not contain it (no read ever did).")
     return Anomaly(RYW, text, [w.index, r.index], key=ix.key, process=r.process,
                    details={"roles": {"write": w.index, "read": r.index}, "missing": e})
 
@@ -382,12 +382,12 @@ def _mr(ix, r1: Op, r2: Op, v2, v1) -> Anomaly:
     w2 = None if ix.kind == "list" else _observed_writer(ix, r2, v2)
     if ix.kind == "list":
         lost = ix.order[v2:v1]
-        text = (f"Process {r2.process} read {ix.key!r} with {v1} elements ({r1.describe()}), then "
-                f"only {v2} ({r2.describe()}): {_short(lost)} "
+        text = (f"Process {r2.process} read {ix.key!r} with {v1} elements (op {r1.index}), then "
+                f"only {v2} (op {r2.index}): {_short(lost)} "
                 f"{'were' if len(lost) > 1 else 'was'} visible and then not.")
     else:
-        text = (f"Process {r2.process} read {ix.key!r}={_val(ix, r1, True)!r} ({r1.describe()}, "
-                f"{_fmt(ix, v1)}), then {_val(ix, r2, True)!r} ({r2.describe()}, "
+        text = (f"Process {r2.process} read {ix.key!r}={_val(ix, r1, True)!r} (op {r1.index}, "
+                f"{_fmt(ix, v1)}), then {_val(ix, r2, True)!r} (op {r2.index}, "
                 f"{_fmt(ix, v2)}), an older version: the read went back in time.")
     roles = {"r1": r1.index, "r2": r2.index}
     if w1 is not None:
@@ -406,12 +406,12 @@ def _mr(ix, r1: Op, r2: Op, v2, v1) -> Anomaly:
 def _mw_order(ix, w1: Op, w2: Op, v2, v1) -> Anomaly:
     ev = [_ver_evidence(ix, w1, v1), _ver_evidence(ix, w2, v2)]
     if ix.kind == "list":
-        text = (f"Process {w1.process} appended {_val(ix, w1, False)!r} ({w1.describe()}) and then "
-                f"{_val(ix, w2, False)!r} ({w2.describe()}) to {ix.key!r}, but read op {ev[0]} shows "
+        text = (f"Process {w1.process} appended {_val(ix, w1, False)!r} (op {w1.index}) and then "
+                f"{_val(ix, w2, False)!r} (op {w2.index}) to {ix.key!r}, but read op {ev[0]} shows "
                 f"{_val(ix, w2, False)!r} ordered before {_val(ix, w1, False)!r}.")
     else:
-        text = (f"Process {w1.process} wrote {ix.key!r}={_val(ix, w1, False)!r} ({w1.describe()}, "
-                f"{_fmt(ix, v1)}) and then {_val(ix, w2, False)!r} ({w2.describe()}), which got the "
+        text = (f"Process {w1.process} wrote {ix.key!r}={_val(ix, w1, False)!r} (op {w1.index}, "
+                f"{_fmt(ix, v1)}) and then {_val(ix, w2, False)!r} (op {w2.index}), which got the "
                 f"lower {_fmt(ix, v2)}: its writes were applied out of order.")
     return Anomaly(MW, text, _uniq([w1.index, w2.index, *ev]), key=ix.key, process=w2.process,
                    details={"roles": {"w1": w1.index, "w2": w2.index, "evidence": _uniq(ev)},
@@ -420,8 +420,8 @@ def _mw_order(ix, w1: Op, w2: Op, v2, v1) -> Anomaly:
 
 def _mw_vis(ix, w1: Op, w2: Op, v2) -> Anomaly:
     ev = ix.evidence(v2)
-    text = (f"Process {w1.process} appended {_val(ix, w1, False)!r} ({w1.describe()}, ok) and then "
-            f"{_val(ix, w2, False)!r} ({w2.describe()}) to {ix.key!r}; read op {ev} shows "
+    text = (f"Process {w1.process} appended {_val(ix, w1, False)!r} (op {w1.index}, ok) and then "
+            f"{_val(ix, w2, False)!r} (op {w2.index}) to {ix.key!r}; read op {ev} shows "
             f"{_val(ix, w2, False)!r} but {_val(ix, w1, False)!r} is in no read at all.")
     return Anomaly(MW, text, _uniq([w1.index, w2.index, ev]), key=ix.key, process=w2.process,
                    details={"roles": {"w1": w1.index, "w2": w2.index, "evidence": ev},
@@ -431,8 +431,8 @@ def _mw_vis(ix, w1: Op, w2: Op, v2) -> Anomaly:
 def _wfr(ix, r1: Op, w2: Op, v2, v1) -> Anomaly:
     ow = _observed_writer(ix, r1, v1) if ix.kind != "list" else ix.writer_at(v1)
     ev = _ver_evidence(ix, w2, v2)
-    text = (f"Process {r1.process} read {ix.key!r}={_short(_val(ix, r1, True))} ({r1.describe()}, "
-            f"{_fmt(ix, v1)}) and then wrote {_val(ix, w2, False)!r} ({w2.describe()}), which "
+    text = (f"Process {r1.process} read {ix.key!r}={_short(_val(ix, r1, True))} (op {r1.index}, "
+            f"{_fmt(ix, v1)}) and then wrote {_val(ix, w2, False)!r} (op {w2.index}), which "
             f"got {_fmt(ix, v2)}, not newer than what it had read: the write is ordered before a "
             f"write its author had already seen.")
     roles = {"r1": r1.index, "w2": w2.index}
@@ -475,8 +475,8 @@ def _pass_set_session(found: _Found, ix: VersionIndex, s: Any, ops: list[Op]) ->
                     for e in [e for e in pending if e not in m]:
                         w = pending.pop(e)
                         found.add(RYW, Anomaly(
-                            RYW, f"Process {w.process} added {e!r} to {ix.key!r} ({w.describe()}, ok); "
-                                 f"its later read {op.describe()} does not contain it.",
+                            RYW, f"Process {w.process} added {e!r} to {ix.key!r} (op {w.index}, ok); "
+                                 f"its later read op {op.index} does not contain it.",
                             [w.index, op.index], key=ix.key, process=op.process,
                             details={"roles": {"write": w.index, "read": op.index}, "missing": e}))
                 if floor and not floor <= m:
@@ -485,8 +485,8 @@ def _pass_set_session(found: _Found, ix: VersionIndex, s: Any, ops: list[Op]) ->
                         w = own_seen.pop(e, None)
                         if w is not None:  # an own acked add, seen before, now missing
                             found.add(RYW, Anomaly(
-                                RYW, f"Process {w.process} added {e!r} to {ix.key!r} ({w.describe()}, "
-                                     f"ok); its later read {op.describe()} does not contain it.",
+                                RYW, f"Process {w.process} added {e!r} to {ix.key!r} (op {w.index}, "
+                                     f"ok); its later read op {op.index} does not contain it.",
                                 [w.index, op.index], key=ix.key, process=op.process,
                                 details={"roles": {"write": w.index, "read": op.index},
                                          "missing": e}))
@@ -494,7 +494,7 @@ def _pass_set_session(found: _Found, ix: VersionIndex, s: Any, ops: list[Op]) ->
                     w = ix.writer(miss[0])
                     found.add(MR, Anomaly(
                         MR, f"Process {op.process} read {ix.key!r} containing {miss[0]!r} "
-                            f"({r1.describe()}), then a read without it ({op.describe()})"
+                            f"(op {r1.index}), then a read without it (op {op.index})"
                             + (f"; {len(miss)} elements vanished" if len(miss) > 1 else "") + ".",
                         _uniq([r1.index, op.index, w.index if w else None]), key=ix.key,
                         process=op.process,
@@ -611,9 +611,9 @@ def _pass_set_visibility(found: _Found, ix: VersionIndex, sessions: list) -> Non
                             and _fz(w1.value) not in m and w1.index not in seen_mw):
                         seen_mw.add(w1.index)
                         found.add(MW, Anomaly(
-                            MW, f"Process {w1.process} added {w1.value!r} ({w1.describe()}, ok) and "
-                                f"then {w2.value!r} ({w2.describe()}) to {ix.key!r}; read "
-                                f"{R.describe()} shows {w2.value!r} but not {w1.value!r}.",
+                            MW, f"Process {w1.process} added {w1.value!r} (op {w1.index}, ok) and "
+                                f"then {w2.value!r} (op {w2.index}) to {ix.key!r}; read "
+                                f"op {R.index} shows {w2.value!r} but not {w1.value!r}.",
                             [w1.index, w2.index, R.index], key=ix.key, process=w2.process,
                             details={"roles": {"w1": w1.index, "w2": w2.index, "evidence": R.index},
                                      "kind": "visibility"}), _suspect(w1, w2))
@@ -632,8 +632,8 @@ def _pass_set_visibility(found: _Found, ix: VersionIndex, sessions: list) -> Non
                 ow = ix.writer(miss)
                 found.add(WFR, Anomaly(
                     WFR, f"Process {w2.process} read {ix.key!r} containing {miss!r} "
-                         f"({r1.describe()}) and then added {w2.value!r} ({w2.describe()}); "
-                         f"read {R.describe()} shows {w2.value!r} but not {miss!r}.",
+                         f"(op {r1.index}) and then added {w2.value!r} (op {w2.index}); "
+                         f"read op {R.index} shows {w2.value!r} but not {miss!r}.",
                     _uniq([r1.index, ow.index if ow else None, w2.index, R.index]),
                     key=ix.key, process=w2.process,
                     details={"roles": {"r1": r1.index, "w2": w2.index, "evidence": R.index,
@@ -905,8 +905,8 @@ def _pass_cross_key(found: _Found, history: History, indexes: dict, skip: set,
                         what = "read" if name == WFR else "wrote"
                         seen = ix1.observed(R)
                         text = (f"Process {w2.process} {what} {k1!r}={_short(_val(ix1, o1, name == WFR))} "
-                                f"({o1.describe()}) before writing {k2!r}={_short(_val(ix2, w2, False))} "
-                                f"({w2.describe()}); snapshot read {R.describe()} shows that write "
+                                f"(op {o1.index}) before writing {k2!r}={_short(_val(ix2, w2, False))} "
+                                f"(op {w2.index}); snapshot read op {R.index} shows that write "
                                 f"but {k1!r}={_short(seen)}, which is older.")
                         found.add(name, Anomaly(
                             name, text, _uniq([o1.index, ow.index if ow else None, w2.index, R.index]),

@@ -104,9 +104,11 @@ def preflight(test: Test) -> None:
         need += REQUIRED_TOOLS["sentinel"]
     missing = [t for t in need if shutil.which(t) is None]
     if missing:
-        raise EnvironmentProblem(
-            f"missing tools: {', '.join(missing)}; on Debian: apt-get install "
-            "redis-server redis-sentinel redis-tools iptables iproute2 (or run scripts/setup.sh)")
+        hint = ("bash scripts/setup.sh --cassandra (Debian: openjdk-17-jre-headless maven)"
+                if test.db == "cassandra" else
+                "bash scripts/setup.sh (Debian: redis-server redis-sentinel redis-tools "
+                "iptables iproute2)")
+        raise EnvironmentProblem(f"missing tools: {', '.join(missing)}; install them with {hint}")
 
 
 # ------------------------------------------------------------------------------------

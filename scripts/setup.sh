@@ -1,11 +1,20 @@
 #!/usr/bin/env bash
 # Installs splitbrain and what it needs on Debian 12, as root. Idempotent.
 #   scripts/setup.sh          runtime: Redis, iptables, iproute2, gcc (clock shim), the package
-#   scripts/setup.sh --test   also what the test suite needs (Chromium, pytest, hypothesis)
+#   scripts/setup.sh --cassandra   also Java 17 and Maven for `--db cassandra`
+#   scripts/setup.sh --test   everything the test suite needs (Chromium, sshd, sudo, Docker,
+#                             debootstrap, Java, pytest, hypothesis), and starts dockerd
 set -euo pipefail
 cd "$(dirname "$0")/.."
 WITH_TEST=0
-[ "${1:-}" = "--test" ] && WITH_TEST=1
+WITH_CASSANDRA=0
+for arg in "$@"; do
+  case "$arg" in
+    --test) WITH_TEST=1; WITH_CASSANDRA=1 ;;
+    --cassandra) WITH_CASSANDRA=1 ;;
+    *) echo "scripts/setup.sh: unknown option $arg (allowed: --test, --cassandra)" >&2; exit 254 ;;
+  esac
+done
 if [ "$(id -u)" -ne 0 ]; then
   echo "scripts/setup.sh installs Debian packages and must run as root (try: sudo bash scripts/setup.sh)" >&2
   exit 254
@@ -24,7 +33,7 @@ PKGS="python3 redis-server redis-sentinel redis-tools iptables iproute2 libfaket
 # --- cassandra ---------------------------------------------------------------------------
 # `--db cassandra` runs CassandraDaemon on Java 17 from jars Maven resolves from Maven
 # Central into a cache on first use (harness/dbs/cassandra_install.py).
-PKGS="$PKGS openjdk-17-jre-headless maven"
+[ "$WITH_CASSANDRA" = 1 ] && PKGS="$PKGS openjdk-17-jre-headless maven"
 # --- end cassandra -----------------------------------------------------------------------
 missing=""
 for p in $PKGS; do dpkg -s "$p" >/dev/null 2>&1 || missing="$missing $p"; done
