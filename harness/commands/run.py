@@ -142,6 +142,10 @@ def run_cmd(config_path, **flags):
             console.print(f"time to first op {figs.get('time_to_first_op_s')} s, "
                           f"{figs.get('ops_per_s')} ops/s recorded")
         console.print(f"store: {out.run_dir}")
+        if out.figures.get("left_running"):
+            prefix = out.figures["left_running"]
+            console.print(f"cluster {prefix} left running (--leave-db-running); "
+                          f"`splitbrain cluster down {prefix}` removes it")
         code = out.exit_code
         if code == 2 and fail_on == "invalid":
             code = 0
