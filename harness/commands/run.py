@@ -95,7 +95,7 @@ def _progress_renderer(console):
 @click.option("--nodes-file", type=click.Path(dir_okay=False), default=None, help="ssh: a file of host[:port], one a line.")
 @click.option("--ssh-user", default=None, help="ssh: login user (sudo is used when not root).  [default: root]")
 @click.option("--ssh-key", type=click.Path(dir_okay=False), default=None, help="ssh: private key file.")
-@click.option("--ssh-password", default=None, help="ssh: password (also for sudo).")
+@click.option("--ssh-password", default=None, envvar="SPLITBRAIN_SSH_PASSWORD", help="ssh: password (also for sudo); or set SPLITBRAIN_SSH_PASSWORD, which `ps` does not show.")
 @click.option("--ssh-known-hosts", type=click.Path(dir_okay=False), default=None, help="ssh: known_hosts file to verify host keys against.  [default: ~/.ssh/known_hosts]")
 @click.option("--ssh-insecure", is_flag=True, default=None, help="ssh: accept unknown host keys (logged). Default: verify against known_hosts.")
 @click.option("--read-consistency", default=None, help="cassandra: ONE, QUORUM, ALL, LOCAL_*.  [default: QUORUM]")

@@ -16,9 +16,9 @@ How commands run (paramiko, one Transport per host, a new channel per command):
 * `exec` runs `exec sh -c 'echo sbpid:$$; exec "$@"' sb [sudo …] [env K=V …] argv…`:
   sshd makes every exec channel its own session, so the wrapper's pid is the process
   group of everything the command starts. On timeout the channel is closed and that
-  group gets SIGKILL (through sudo when needed) before RemoteError is raised. With
-  sudo's `use_pty` (Debian's default) the command runs in sudo's own session and gets
-  SIGHUP from the pty hang-up instead;
+  group gets SIGKILL (through sudo when needed) before RemoteError is raised. sudo
+  stays in that group: its `use_pty` (Debian's default) only applies when sudo runs on
+  a terminal, and exec channels have none (tests/ssh/test_ssh_sudo.py checks the kill);
 * `spawn` runs a fixed script that starts `setsid argv… </dev/null >>log 2>&1 &` with
   SIGHUP ignored, prints the daemon's pid, waits `SPAWN_GRACE` s and prints the daemon's
   /proc identity (start time, comm, exe, cmdline). The pid returned is the daemon's own
@@ -27,9 +27,19 @@ How commands run (paramiko, one Transport per host, a new channel per command):
   `remote_pids`) so `splitbrain cleanup` can stop it after a crash, after checking the
   pid still runs the recorded program (harness/cluster/ssh_cleanup.py);
 * `env` is passed as `env K=V` in the argv (sshd's AcceptEnv is usually empty);
-* not root: every command goes through `sudo -n` (NOPASSWD) or, when a password is
-  given and sudo asks for one, `sudo -S -k -p ''` with the password written to stdin
-  first. Uploads then go to /tmp over SFTP and are copied into place with sudo;
+* not root: every command goes through sudo, as root. `sudo -n -k true` decides: if it
+  succeeds the user has NOPASSWD and commands run under `sudo -n --` (a cached ticket
+  does not count: -k ignores it, so a ticket expiring mid-run cannot break the run).
+  Otherwise the password (`password`, the login password) is written to the channel
+  first and read by the *login shell* (`_SUDO_PW_PRELUDE`), never by the command:
+  sudo gets it from `SUDO_ASKPASS=printenv` (`sudo -A -p SB_PW` makes sudo run
+  `printenv SB_PW`), authenticating every command anew (-k, so no ticket is left). The
+  command's stdin is exactly the caller's, also under a sudoers rule that runs it
+  without asking (`NOPASSWD: /usr/sbin/iptables-restore`), where `sudo -S` would hand
+  it the password as input. `env -u SB_PW -u SUDO_ASKPASS` keeps the password out of
+  the command's environment even where sudoers disables env_reset. Uploads then go to
+  /tmp over SFTP and are copied into place with sudo; downloads SFTP can't read come
+  back through `sudo cat`;
 * upload/download use SFTP (one client per host, serialised by a lock) and create the
   parent directories on the receiving side.
 
@@ -80,6 +90,16 @@ _PID_LINE = re.compile(rb"sbpid:(\d+)\n")
 
 # $$ is the session (and process group) sshd created for this channel.
 _EXEC_WRAPPER = 'echo "sbpid:$$"; exec "$@"'
+
+# Password sudo (see the module docstring): run by the login shell before the command;
+# the first line of the channel's stdin is the password, the rest is the command's.
+_SUDO_PW_PRELUDE = ('IFS= read -r SB_PW || exit 125; '
+                    'SUDO_ASKPASS=$(command -v printenv) || '
+                    '{ echo "splitbrain: no printenv for sudo\'s askpass" >&2; exit 125; }; '
+                    'export SB_PW SUDO_ASKPASS; ')
+_SUDO_NOPASSWD = ["sudo", "-n", "--"]
+_SUDO_PASSWORD = ["sudo", "-A", "-k", "-p", "SB_PW", "--",
+                  "env", "-u", "SB_PW", "-u", "SUDO_ASKPASS"]
 
 # $1 = log file, then the daemon's argv. The daemon leaves the channel's session
 # (setsid, HUP ignored) so closing the channel or a sudo pty does not touch it.
@@ -192,7 +212,14 @@ class SSHRemote:
             self._client = self._connect_with_retries()
             if self._sudo is None:
                 self._sudo = []  # exec below must not recurse into sudo detection
-                self._sudo = self._detect_sudo()
+                try:
+                    self._sudo = self._detect_sudo()
+                except BaseException:
+                    # undecided again: a later call must not run commands without sudo
+                    # on this still-open login
+                    self._sudo, self._sudo_stdin = None, b""
+                    self._drop_locked()
+                    raise
             return self._client.get_transport()
 
     def _connect_with_retries(self) -> paramiko.SSHClient:
@@ -251,22 +278,37 @@ class SSHRemote:
                           f"{CONNECT_ATTEMPTS} attempts: {last}")
 
     def _detect_sudo(self) -> list[str]:
+        """The sudo prefix for this login (module docstring); sets `_sudo_stdin`. Called
+        with `_sudo == []` under `_lock`, so the probes below run without sudo."""
         tg = self.target
         if tg.user == "root":
             return []
-        if self.exec(["sudo", "-n", "true"], timeout=20, check=False).exit_code == 0:
-            return ["sudo", "-n", "--"]
+        where = f"{self.name} ({tg.label()})"
+        res = self.exec(["sudo", "-n", "-k", "true"], timeout=20, check=False)
+        if res.exit_code == 0:
+            return list(_SUDO_NOPASSWD)
+        if res.exit_code == 127:
+            raise EnvironmentProblem(f"{where}: user {tg.user} is not root and sudo is not "
+                                     "installed there; log in as root or install sudo")
         if tg.password is None:
             raise EnvironmentProblem(
-                f"{self.name} ({tg.label()}): user {tg.user} is not root and `sudo -n` needs "
-                "a password (or sudo is missing); give --ssh-password or allow NOPASSWD sudo")
-        res = self.exec(["sudo", "-S", "-k", "-p", "", "--", "true"], timeout=20, check=False,
-                        stdin=tg.password.encode() + b"\n")
+                f"{where}: user {tg.user} is not root and sudo needs a password "
+                f"({res.stderr.strip()[:200] or 'sudo -n failed'}); give --ssh-password or "
+                "allow NOPASSWD sudo")
+        if "\n" in tg.password or "\r" in tg.password:
+            raise InputError("--ssh-password: a password with a line break cannot be given "
+                             "to sudo")
+        self._sudo, self._sudo_stdin = list(_SUDO_PASSWORD), tg.password.encode() + b"\n"
+        try:
+            # sudo retries a wrong password 3 times (2 s PAM delay each): allow for that
+            res = self.exec(["true"], timeout=30, check=False)
+        finally:
+            self._sudo = []
         if res.exit_code != 0:
-            raise EnvironmentProblem(f"{self.name} ({tg.label()}): sudo refused the password "
-                                     f"for {tg.user}: {res.stderr.strip()[:200]}")
-        self._sudo_stdin = tg.password.encode() + b"\n"
-        return ["sudo", "-S", "-k", "-p", "", "--"]
+            self._sudo_stdin = b""
+            raise EnvironmentProblem(f"{where}: sudo refused the password for {tg.user} "
+                                     f"(exit {res.exit_code}): {res.stderr.strip()[:300]}")
+        return list(_SUDO_PASSWORD)
 
     def _drop_locked(self) -> None:
         if self._sftp is not None:
@@ -297,8 +339,13 @@ class SSHRemote:
 
         The pid echo runs as the login user, outside sudo: its $$ is the channel's
         process group, which a timeout kills."""
-        return "exec " + shlex.join(["sh", "-c", _EXEC_WRAPPER, "sb", *(self._sudo or []),
-                                     *_env_argv(env), *(str(a) for a in argv)])
+        return "exec " + shlex.join(["sh", "-c", self._prelude() + _EXEC_WRAPPER, "sb",
+                                     *(self._sudo or []), *_env_argv(env),
+                                     *(str(a) for a in argv)])
+
+    def _prelude(self) -> str:
+        """What the login shell runs before the command: reading the sudo password."""
+        return _SUDO_PW_PRELUDE if self._sudo_stdin else ""
 
     def exec(self, argv: Sequence[str], *, env: Mapping[str, str] | None = None,
              stdin: bytes | None = None, timeout: float = 60.0,
@@ -395,9 +442,11 @@ class SSHRemote:
     # -- daemons -------------------------------------------------------------------------
     def spawn(self, argv: Sequence[str], *, env: Mapping[str, str] | None = None,
               log_path: str | None = None) -> Daemon:
-        cmd = "exec " + shlex.join([*self._sudo_prefix(), "sh", "-c", _SPAWN_SCRIPT, "sb",
-                                    log_path or "/dev/null", *_env_argv(env),
-                                    *(str(a) for a in argv)])
+        spawn = [*self._sudo_prefix(), "sh", "-c", _SPAWN_SCRIPT, "sb", log_path or "/dev/null",
+                 *_env_argv(env), *(str(a) for a in argv)]
+        # no pid echo here: the first sbpid line is the daemon's
+        cmd = "exec " + shlex.join(["sh", "-c", self._prelude() + 'exec "$@"', "sb", *spawn]
+                                   if self._prelude() else spawn)
         code, out, err, pid = self._run(cmd, None, 30.0, argv)
         fields = _spawn_fields(out)
         if pid is None:
@@ -448,7 +497,11 @@ class SSHRemote:
         if self._sudo_prefix():
             # SFTP writes as the login user: stage in /tmp, copy into place as root.
             tmp = f"/tmp/.sb-upload-{secrets.token_hex(6)}"
-            self._sftp_put(local, tmp, mode)
+            try:
+                self._sftp_put(local, tmp, mode)
+            except BaseException:
+                self._sftp_remove_quietly(tmp)  # a half-written stage must not stay
+                raise
             script = ('mkdir -p "$(dirname "$2")" && cp --preserve=mode "$1" "$2"; rc=$?; '
                       'rm -f "$1"; exit $rc')
             self.exec(["sh", "-c", script, "sb", tmp, remote], timeout=60)
@@ -473,6 +526,13 @@ class SSHRemote:
                 self._sftp = None
                 raise RemoteError(f"{self.name}: upload {local} -> {remote} failed: {e}") \
                     from None
+
+    def _sftp_remove_quietly(self, path: str) -> None:
+        with self._sftp_lock:
+            try:
+                self._sftp_client().remove(path)
+            except Exception:  # noqa: BLE001 - best effort; the upload's error is the news
+                pass
 
     def download(self, remote: str, local: str) -> None:
         os.makedirs(os.path.dirname(os.path.abspath(local)), exist_ok=True)

@@ -19,8 +19,17 @@ so all start in parallel; the keyspace `splitbrain` has RF = min(3, nodes).
 Processes: the JVM runs in the foreground under `node.remote.spawn` and is only ever
 signalled by the pid spawn returned (recorded in the run registry). `extra_env_fn(node)`
 is read at every start (the clock nemesis's LD_PRELOAD shim: wall clock only, monotonic
-time stays real, which the JVM needs). A node killed and started again keeps its data
-(commit log replay), as a crashed Cassandra node does.
+time stays real, which the JVM needs).
+
+Process faults (nemesis/process.py): `kill` SIGKILLs the recorded pid and returns once it
+is gone; `start` of a node that ran before is a *restart*: the same argv, yaml and data
+dirs (only setup and teardown wipe data), so the node replays its commit log and rejoins
+with the tokens saved in its system tables — as a crashed Cassandra node does. A restart
+returns only once the node answers CQL and it and every other running node have gossiped
+with each other's current generation (bounded by RESTART_TIMEOUT_S; EnvironmentProblem
+with the log tail otherwise). `pause`/`resume` are SIGSTOP/SIGCONT of the same pid. Each
+kill and restart is logged with its pids and timings (`cassandra kill n2: …`,
+`cassandra restart n2: …`) and kept in `self.restarts`.
 
 Cassandra is leaderless: `primaries()` is empty, so "primaries" fault targets fall back to
 a random node.
@@ -54,11 +63,19 @@ CONSISTENCY = ("ONE", "TWO", "THREE", "QUORUM", "ALL", "LOCAL_ONE", "LOCAL_QUORU
 TIMESTAMPS = ("server", "client")
 
 
+# A restarted node replays its commit log before it opens CQL: ~15 s alone on two busy
+# cores, so this bound is generous but keeps a wedged restart from stalling the run.
+RESTART_TIMEOUT_S = 120.0
+
+
 @dataclass
 class _NodeState:
     daemon: Daemon | None = None
     paused: bool = False
     started_at: float | None = None
+    ever_started: bool = False   # a later start is a restart (data dir kept)
+    ready: bool = False          # answers CQL and agrees on gossip with its running peers
+    last_pid: int | None = None
 
 
 class CassandraDB:
@@ -105,6 +122,8 @@ class CassandraDB:
         self._sessions: dict[tuple[str, str], NodeSession] = {}
         self._sessions_lock = threading.Lock()
         self._schema_ready = False
+        self.restart_timeout = RESTART_TIMEOUT_S
+        self.restarts: list[dict] = []  # one entry per completed restart (see start)
 
     # -- paths -----------------------------------------------------------------------------
 
@@ -136,30 +155,54 @@ class CassandraDB:
         self._put(node, p.logback, cfg.LOGBACK_XML)
 
     def start(self, node: Node) -> None:
-        """Start the node's JVM unless it runs; record its pid."""
+        """Start the node's JVM unless it runs; record its pid.
+
+        The first start returns at once (all nodes start in parallel; wait_ready follows).
+        A later start is a restart: it returns once the node has rejoined (module
+        docstring), and so does a start that finds the JVM running but not yet rejoined
+        (e.g. the final heal racing a restart still in progress)."""
         dist = self.dist()
         with self._locks[node.name]:
             st = self._state[node.name]
+            restart = st.ever_started
             if st.daemon is not None and self._alive(node, st.daemon):
-                return
-            st.daemon = None
-            p = self.paths(node)
-            env = dict(self.extra_env_fn(node)) if self.extra_env_fn else {}
-            argv = cfg.jvm_argv(self._java or find_java(), dist, p, heap_mb=self.heap_mb)
-            st.daemon = self._spawn(node, argv, p.stdout, env)
-            st.paused = False
-            st.started_at = time.monotonic()
+                if not restart or st.ready:
+                    return
+                d, t0, old_pid = st.daemon, st.started_at or time.monotonic(), st.last_pid
+            else:
+                if st.daemon is not None:  # died on its own: forget it, start afresh
+                    self._unregister(st.daemon)
+                    st.last_pid = st.daemon.pid
+                st.daemon = None
+                p = self.paths(node)
+                env = dict(self.extra_env_fn(node)) if self.extra_env_fn else {}
+                argv = cfg.jvm_argv(self._java or find_java(), dist, p, heap_mb=self.heap_mb)
+                st.daemon = d = self._spawn(node, argv, p.stdout, env)
+                st.paused, st.ready, st.ever_started = False, False, True
+                st.started_at = t0 = time.monotonic()
+                old_pid = st.last_pid
+        if restart:
+            # Outside the lock: teardown (or a kill) must not wait behind a slow restart;
+            # the wait gives up as soon as the daemon it waits for is replaced.
+            self._await_rejoin(node, d, t0, old_pid)
 
     def kill(self, node: Node) -> None:
-        """SIGKILL the JVM by its recorded pid; returns once it is gone (≤ 10 s)."""
+        """SIGKILL the JVM by its recorded pid; returns once it is gone (≤ 10 s, else
+        EnvironmentProblem, and the pid stays recorded so teardown tries again)."""
         with self._locks[node.name]:
             st = self._state[node.name]
             if st.daemon is None:
                 return
-            self._signal(node, st.daemon, "KILL")
-            self._wait_gone(node, st.daemon, 10.0)
-            self._unregister(st.daemon)
-            st.daemon, st.paused = None, False
+            d = st.daemon
+            t0 = time.monotonic()
+            self._signal(node, d, "KILL")
+            if not self._wait_gone(node, d, 10.0):
+                raise EnvironmentProblem(f"cassandra on {node.name} (pid {d.pid}) still runs "
+                                         f"10 s after SIGKILL")
+            self._unregister(d)
+            st.daemon, st.paused, st.ready, st.last_pid = None, False, False, d.pid
+            log.info("cassandra kill %s: pid %d SIGKILLed, gone after %.2f s", node.name,
+                     d.pid, time.monotonic() - t0)
 
     def pause(self, node: Node) -> None:
         with self._locks[node.name]:
@@ -190,7 +233,7 @@ class CassandraDB:
                 self._signal(node, st.daemon, "CONT")
                 self._wait_gone(node, st.daemon, 10.0)
                 self._unregister(st.daemon)
-                st.daemon, st.paused = None, False
+                st.daemon, st.paused, st.ready = None, False, False
         self._copy_logs(node)
         try:
             node.remote.exec(["rm", "-rf", *self.paths(node).data_dirs], timeout=60,
@@ -241,6 +284,8 @@ class CassandraDB:
                         lambda n=node, i=i: self._probe_all(n, i))
         self.figures["ready_s"] = round(time.monotonic() - min(
             (s.started_at for s in self._state.values() if s.started_at), default=t0), 1)
+        for st in self._state.values():
+            st.ready = st.daemon is not None
         log.info("cassandra ready: %s", self.figures)
 
     def settle(self, timeout: float) -> str | None:
@@ -268,6 +313,90 @@ class CassandraDB:
         row = self._query(node, "SELECT toUnixTimestamp(now()) FROM system.local",
                           "ONE", timeout=1.0).one()
         return row[0] / 1000.0
+
+    # -- internals: restarts --------------------------------------------------------------
+
+    def _await_rejoin(self, node: Node, d: Daemon, t0: float, old_pid: int | None) -> None:
+        """Wait until the restarted `node` (daemon `d`) answers CQL and has exchanged gossip
+        with every other running, unpaused node: each side knows the other's current
+        generation, which is when Cassandra's failure detector marks the peer UP (so
+        coordinators route to it again and hints flow to it)."""
+        deadline = t0 + self.restart_timeout
+        st = self._state[node.name]
+
+        def still_mine() -> None:
+            if st.daemon is not d:
+                raise EnvironmentProblem(f"cassandra on {node.name} was stopped while it "
+                                         f"restarted")
+            if not self._alive(node, d):
+                raise EnvironmentProblem(f"cassandra on {node.name} exited while restarting: "
+                                         f"{self._log_tail(node)}")
+
+        def give_up(what: str) -> EnvironmentProblem:
+            return EnvironmentProblem(
+                f"cassandra on {node.name} did not rejoin within {self.restart_timeout:.0f}s "
+                f"({what}): {self._log_tail(node)}")
+
+        gen = None
+        while gen is None:
+            still_mine()
+            gen = self._own_generation(node)
+            if gen is None:
+                if time.monotonic() >= deadline:
+                    raise give_up("no CQL answer")
+                time.sleep(0.25)
+        cql_s = time.monotonic() - t0
+        waiting: list[str] = []
+        while True:
+            still_mine()
+            waiting = [p.name for p in self._running_peers(node)
+                       if not self._gossip_agrees(node, gen, p)]
+            if not waiting:
+                break
+            if time.monotonic() >= deadline:
+                raise give_up(f"gossip not agreed with {', '.join(waiting)}")
+            time.sleep(0.25)
+        gossip_s = time.monotonic() - t0
+        with self._locks[node.name]:
+            if st.daemon is d:
+                st.ready = True
+        rec = {"node": node.name, "old_pid": old_pid, "pid": d.pid, "cql_s": round(cql_s, 2),
+               "rejoined_s": round(gossip_s, 2)}
+        self.restarts.append(rec)
+        self.figures["restart_s"] = rec["rejoined_s"]
+        log.info("cassandra restart %s: pid %s -> %d, CQL after %.1f s, gossip agreed with "
+                 "running peers after %.1f s", node.name, old_pid, d.pid, cql_s, gossip_s)
+
+    def _gossip_rows(self, node: Node) -> dict[str, int]:
+        """{address: generation} as `node`'s gossiper knows them (itself included)."""
+        rows = self._query(node, "SELECT address, generation FROM system_views.gossip_info",
+                           "ONE", timeout=2.0).all()
+        return {str(r[0]): int(r[1] or 0) for r in rows}
+
+    def _own_generation(self, node: Node) -> int | None:
+        try:
+            return self._gossip_rows(node).get(node.address) or None
+        except Exception:
+            return None  # not answering CQL yet
+
+    def _running_peers(self, node: Node) -> list[Node]:
+        """The other nodes whose JVM we started, that are not paused, and that have been
+        ready (a node restarting itself is judged by its own restart)."""
+        out = []
+        for n in self.nodes:
+            st = self._state[n.name]
+            if n.name != node.name and st.daemon is not None and not st.paused and st.ready:
+                out.append(n)
+        return out
+
+    def _gossip_agrees(self, node: Node, gen: int, peer: Node) -> bool:
+        try:
+            theirs = self._gossip_rows(peer)
+            mine = self._gossip_rows(node)
+        except Exception:
+            return False
+        return (theirs.get(node.address) == gen
+                and mine.get(peer.address) == theirs.get(peer.address))
 
     # -- internals: readiness ---------------------------------------------------------------
 

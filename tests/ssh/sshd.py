@@ -10,6 +10,13 @@ through `NetnsRemote.spawn` (so the pid is recorded in the netns run's registry 
 the netns cluster's cleanup stops it). The system's sshd and its config are never
 touched; the only system change is creating /run/sshd (sshd's compiled-in privilege
 separation directory) when it is missing, as Debian's service would.
+
+`password_auth=True` turns on `PasswordAuthentication` (for tests/ssh/sshuser.py's
+throwaway user). `UsePAM no` stays: sshd then checks the password against /etc/shadow
+itself, which the client sees exactly as a stock Debian sshd (same "password" method).
+`UsePAM yes` also worked here, but it adds Debian's PAM session stack to every login
+(pam_loginuid, which fails in containers without CAP_AUDIT_CONTROL; pam_motd, which
+rewrites /run/motd.dynamic) — nothing the ssh backend depends on.
 """
 
 from __future__ import annotations

@@ -83,6 +83,24 @@ def test_sudo_runs_inside_the_pid_wrapper():
     assert cmd.endswith("sb sudo -n -- kill -STOP 42")
 
 
+def test_password_sudo_prelude_takes_only_the_first_line_of_stdin():
+    """Password sudo: the login shell reads the password line; the command (here run by
+    `env -u …`, the tail of the real sudo prefix) gets the rest of stdin and no SB_PW."""
+    r = _remote(["env", "-u", "SB_PW", "-u", "SUDO_ASKPASS"])
+    r._sudo_stdin = b"p w'\\$x\n"
+    probe = 'printf "%s|" "${SB_PW-unset}" "${SUDO_ASKPASS-unset}"; cat'
+    for shell in ("bash", "sh"):
+        out = subprocess.run([shell, "-c", r.command_line(["sh", "-c", probe])],
+                             input=r._sudo_stdin + b"line1\n\x00rest", capture_output=True,
+                             timeout=20)
+        assert _split_pid(out.stdout)[0] == b"unset|unset|line1\n\x00rest", out
+    # what sudo's askpass sees: `printenv SB_PW` prints the password, verbatim
+    check = r.command_line(["true"]).replace('exec "$@"', 'exec printenv SB_PW')
+    out = subprocess.run(["sh", "-c", check], input=b"p w'\\$x\n", capture_output=True,
+                         timeout=20)
+    assert _split_pid(out.stdout)[0] == b"p w'\\$x\n"
+
+
 def test_split_pid_drops_login_noise():
     assert _split_pid(b"welcome!\nsbpid:123\nhello\n") == (b"hello\n", 123)
     assert _split_pid(b"no wrapper") == (b"no wrapper", None)
