@@ -434,6 +434,42 @@ class _ValueAudit:
 # -- A: list-append ----------------------------------------------------------------------
 
 
+def _read_elements(ix: VersionIndex, r: Op, simple: frozenset, snap) -> tuple | None:
+    """The elements a list/set read observed, or None (read marked corrupt) when the value
+    is not a collection or holds an element twice (duplicate-element, §2.2)."""
+    v = r.value if r.f == "read" and r.index not in snap else ix.observed(r)
+    if v is None:
+        return ()
+    if not isinstance(v, (list, tuple)):
+        ix.corrupt.add(r.index)
+        return None
+    elems = tuple(v) if simple.issuperset(map(type, v)) else tuple(_fz(e) for e in v)
+    if len(set(elems)) != len(elems):
+        seen, dup = set(), None
+        for e in elems:
+            if e in seen:
+                dup = e
+                break
+            seen.add(e)
+        ix.anomalies.append(_anomaly(
+            "duplicate-element",
+            f"read {r.describe()} contains element {dup!r} more than once",
+            [r.index], ix.key, roles={"read": r.index}, element=dup))
+        ix.corrupt.add(r.index)
+        return None
+    return elems
+
+
+def _elements_audit(audit, winv_get, r: Op, elems: tuple) -> None:
+    """Report garbage/aborted/future elements; the fast C-level test first (every element
+    has a non-failed writer invoked no later than the read completed: the common case)."""
+    if elems:
+        invs = list(map(winv_get, elems))
+        if None in invs or max(invs) > r.ret_index:
+            for e in elems:
+                audit.check(r, e)  # reported; the read stays usable
+
+
 def _build_list(ix: VersionIndex) -> None:
     audit = _ValueAudit(ix)
     key = ix.key
@@ -446,31 +482,10 @@ def _build_list(ix: VersionIndex) -> None:
     simple = _SIMPLE_T
     snap = ix._obs
     for r in ix.reads:
-        v = r.value if r.f == "read" and r.index not in snap else ix.observed(r)
-        if v is None:
-            v = ()
-        if not isinstance(v, (list, tuple)):
-            ix.corrupt.add(r.index)
+        lst = _read_elements(ix, r, simple, snap)
+        if lst is None:
             continue
-        lst = tuple(v) if simple.issuperset(map(type, v)) else tuple(_fz(e) for e in v)
-        if len(set(lst)) != len(lst):
-            seen, dup = set(), None
-            for e in lst:
-                if e in seen:
-                    dup = e
-                    break
-                seen.add(e)
-            ix.anomalies.append(_anomaly(
-                "duplicate-element",
-                f"read {r.describe()} contains element {dup!r} more than once",
-                [r.index], key, roles={"read": r.index}, element=dup))
-            ix.corrupt.add(r.index)
-            continue
-        if lst:
-            invs = list(map(winv_get, lst))
-            if None in invs or max(invs) > r.ret_index:
-                for e in lst:
-                    audit.check(r, e)  # garbage/aborted/future: reported, read stays usable
+        _elements_audit(audit, winv_get, r, lst)
         usable.append((lst, r))
     audit.flush()
     # §2.3-A: distinct lists by length; the longest is the order, all must be its prefixes.
@@ -559,38 +574,16 @@ def _dirty_updates(ix: VersionIndex, pos: dict) -> None:
 
 def _build_set(ix: VersionIndex) -> None:
     audit = _ValueAudit(ix)
-    key = ix.key
     # see _build_list: the C-level test that every `audit.check` would pass
     winv = {e: w.inv_index for e, w in ix._writer.items() if w.type != "fail"}
     winv_get = winv.get
     simple = _SIMPLE_T
     snap = ix._obs
     for r in ix.reads:
-        v = r.value if r.f == "read" and r.index not in snap else ix.observed(r)
-        if v is None:
-            v = ()
-        if not isinstance(v, (list, tuple)):
-            ix.corrupt.add(r.index)
+        elems = _read_elements(ix, r, simple, snap)
+        if elems is None:
             continue
-        elems = list(v) if simple.issuperset(map(type, v)) else [_fz(e) for e in v]
-        if len(set(elems)) != len(elems):
-            seen, dup = set(), None
-            for e in elems:
-                if e in seen:
-                    dup = e
-                    break
-                seen.add(e)
-            ix.anomalies.append(_anomaly(
-                "duplicate-element",
-                f"read {r.describe()} contains element {dup!r} more than once",
-                [r.index], key, roles={"read": r.index}, element=dup))
-            ix.corrupt.add(r.index)
-            continue
-        if elems:
-            invs = list(map(winv_get, elems))
-            if None in invs or max(invs) > r.ret_index:
-                for e in elems:
-                    audit.check(r, e)
+        _elements_audit(audit, winv_get, r, elems)
     audit.flush()
 
 
