@@ -65,3 +65,16 @@ def test_explicit_partition_grudge():
         build_test({"partition": "n1|n7"})
     with pytest.raises(InputError, match="needs the partition nemesis"):
         build_test({"partition": "n1|n2", "nemesis": "kill"})
+
+
+def test_preflight_says_what_is_missing(monkeypatch):
+    import harness.runner as runner
+
+    monkeypatch.setattr(runner.os, "geteuid", lambda: 1000)
+    with pytest.raises(InputError, match="needs root"):
+        runner.preflight(Test())
+    monkeypatch.setattr(runner.os, "geteuid", lambda: 0)
+    monkeypatch.setattr(runner.shutil, "which", lambda t: None if t == "java" else "/bin/" + t)
+    with pytest.raises(InputError, match="missing tools: java; install them with bash scripts/setup.sh --cassandra"):
+        runner.preflight(Test(db="cassandra"))
+    runner.preflight(Test())  # redis on netns: everything present
