@@ -117,10 +117,6 @@ def is_explicit_grudge(shape: Any) -> bool:
 
 def check_options(options: dict | None, families) -> dict:
     """Validate per-family nemesis options (InputError naming what is allowed)."""
-    return _check_options(options, families)
-
-
-def _check_options(options: dict | None, families) -> dict:
     options = dict(options or {})
     for fam, opts in options.items():
         if fam not in OPTION_KEYS:
@@ -319,7 +315,7 @@ def build_package(spec: str, *, nodes, db, prefix: str, rng: random.Random,
                   interval: float, options: dict | None = None) -> NemesisPackage:
     """The NemesisPackage for `--nemesis spec` (bad names / options → InputError)."""
     families = parse_spec(spec)
-    options = _check_options(options, families)
+    options = check_options(options, families)
     nodes = list(nodes)
     pkg = NemesisPackage(interval=float(interval), families=families, nodes=nodes, rng=rng,
                          options=options)

@@ -25,6 +25,8 @@ import tempfile
 
 import pytest
 
+from tests.integration.leftovers import cmdlines
+
 from harness.config import build_test
 
 pytestmark = [pytest.mark.root, pytest.mark.slow,
@@ -98,18 +100,8 @@ def _one(pairs, f: str) -> tuple[dict, dict]:
 
 
 def _jvms_of(marker: str) -> list[str]:
-    out = []
-    for pid in os.listdir("/proc"):
-        if not pid.isdigit():
-            continue
-        try:
-            with open(f"/proc/{pid}/cmdline", "rb") as fh:
-                cmd = fh.read().replace(b"\0", b" ").decode(errors="replace")
-        except OSError:
-            continue
-        if marker in cmd and "CassandraDaemon" in cmd:
-            out.append(f"{pid} {cmd[:160]}")
-    return out
+    return [f"{pid} {cmd[:160]}" for pid, cmd in cmdlines()
+            if marker in cmd and "CassandraDaemon" in cmd]
 
 
 def test_kill_restart_pause_resume_on_a_live_cluster(tmp_path):

@@ -16,6 +16,8 @@ import tempfile
 
 import pytest
 
+from tests.integration.leftovers import cmdlines
+
 from harness.config import build_test
 from harness.history import read_history
 
@@ -53,14 +55,7 @@ def _run(tmp_path, **settings):
 
 def _no_jvm_left(tmp_path) -> None:
     marker = str(tmp_path)
-    for pid in os.listdir("/proc"):
-        if not pid.isdigit():
-            continue
-        try:
-            with open(f"/proc/{pid}/cmdline", "rb") as fh:
-                cmd = fh.read().replace(b"\0", b" ").decode(errors="replace")
-        except OSError:
-            continue
+    for pid, cmd in cmdlines():
         assert not (marker in cmd and "CassandraDaemon" in cmd), f"left running: {pid} {cmd[:200]}"
 
 

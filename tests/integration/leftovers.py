@@ -13,6 +13,21 @@ def _out(argv: list[str]) -> str:
         return ""
 
 
+def cmdlines() -> list[tuple[str, str]]:
+    """(pid, command line) of every process on this machine."""
+    out = []
+    for pid in os.listdir("/proc"):
+        if not pid.isdigit():
+            continue
+        try:
+            with open(f"/proc/{pid}/cmdline", "rb") as fh:
+                cmd = fh.read().replace(b"\0", b" ").decode(errors="replace").strip()
+        except OSError:
+            continue
+        out.append((pid, cmd))
+    return out
+
+
 def snapshot(marker: str | None = None) -> dict[str, set[str]]:
     """Current sb* resources; processes are those whose command line mentions `marker`."""
     ns = {l.split()[0] for l in _out(["ip", "netns", "list"]).splitlines()
@@ -25,18 +40,8 @@ def snapshot(marker: str | None = None) -> dict[str, set[str]]:
             if name.startswith("sb"):
                 links.add(name)
     rules = {l for l in _out(["iptables-save"]).splitlines() if " sb" in l or ":sb" in l}
-    procs = set()
-    if marker:
-        for pid in os.listdir("/proc"):
-            if not pid.isdigit():
-                continue
-            try:
-                with open(f"/proc/{pid}/cmdline", "rb") as fh:
-                    cmd = fh.read().replace(b"\0", b" ").decode(errors="replace")
-            except OSError:
-                continue
-            if marker in cmd and "pytest" not in cmd:
-                procs.add(f"{pid} {cmd.strip()}")
+    procs = {f"{pid} {cmd}" for pid, cmd in cmdlines() if marker and marker in cmd
+             and "pytest" not in cmd}
     # Daemons rename themselves (redis shows "redis-server 10.77.0.2:6379"), so also count
     # every process living in an sb* namespace.
     for name in ns:
