@@ -1,0 +1,156 @@
+"""The pure-Python search engine (linearizability.md §4.3): WGL with Lowe's cache.
+
+The same algorithm, step for step, as the Rust core (`native/src/lib.rs`): the engine
+differential test compares verdicts, stuck ops, frontier states and the counted
+configurations and steps. Obligations:
+
+* VALID only when every required op has been linearized in a real-time-respecting,
+  model-legal order; budgets exhausted ⇒ UNKNOWN with the limit named, never VALID;
+* the cache key is exact (prefix length, the linearized ranks above it, state);
+* `kstar`, the frontier states (≤ FRONTIER_CAP, count kept) and the first three frontier
+  paths are recorded as §5.1–§5.2 define them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+VALID, INVALID, UNKNOWN = "valid", "invalid", "unknown"
+FRONTIER_CAP = 1024
+MAX_PATHS = 3
+
+
+@dataclass
+class SearchResult:
+    status: str
+    kstar: int = 0  # rank of the stuck op when invalid
+    configs: int = 0
+    steps: int = 0
+    limit: str | None = None  # "configurations" | "steps" when unknown
+    frontier: list[Any] = field(default_factory=list)  # states, in first-seen order
+    frontier_count: int = 0
+    paths: list[list[int]] = field(default_factory=list)  # ranks, linearization order
+
+
+def search(inv: list[int], ret: list[float], required: int, payload: list[Any],
+           observer: list[bool], initial: Any, step: Callable[[Any, Any], Any],
+           max_configs: int = 4_000_000, max_steps: int = 100_000_000) -> SearchResult:
+    """Search one partition; ranks 0..required-1 are required ops by completion order."""
+    n = len(inv)
+    # Entry list: calls of every op, returns of required ops, in history index order.
+    events = [(inv[r], 0, r) for r in range(n)] + [(ret[r], 1, r) for r in range(required)]
+    events.sort()
+    m = len(events)
+    kind = [k for _, k, _ in events]
+    eop = [r for _, _, r in events]
+    call_pos = [0] * n
+    ret_pos = [-1] * n
+    for i, (_, k, r) in enumerate(events):
+        if k == 0:
+            call_pos[r] = i
+        else:
+            ret_pos[r] = i
+    head = m  # sentinel; END = -1
+    nxt = list(range(1, m + 1)) + [0]
+    nxt[m - 1] = -1
+    nxt[head] = 0 if m else -1
+    prv = [head] + list(range(0, m - 1)) + [-1]
+
+    def unlink(i: int) -> None:
+        p, q = prv[i], nxt[i]
+        nxt[p] = q
+        if q != -1:
+            prv[q] = p
+
+    def relink(i: int) -> None:
+        p, q = prv[i], nxt[i]
+        nxt[p] = i
+        if q != -1:
+            prv[q] = i
+
+    lin = [False] * n
+    bits = 0  # linearized ranks as an int bitset
+    state = initial
+    prefix = 0
+    kstar = 0
+    frontier: list[Any] = [initial]
+    fseen = {initial}
+    fcount = 1
+    paths: list[list[int]] = [[]]
+    stack: list[tuple[int, Any, bool, int]] = []  # (rank, previous state, forced, prefix)
+    cache: set = set()
+    configs = steps = 0
+    remaining = required
+    e = nxt[head]
+    while True:
+        if remaining == 0:
+            return SearchResult(VALID, kstar, configs, steps)
+        backtrack = False
+        if kind[e] == 0:
+            o = eop[e]
+            steps += 1
+            if steps > max_steps:
+                return SearchResult(UNKNOWN, kstar, configs, steps, "steps")
+            s2 = step(state, payload[o])
+            if s2 is not None:
+                nb = bits | (1 << o)
+                np_ = prefix
+                if o == np_:
+                    np_ += 1
+                    while np_ < required and lin[np_]:
+                        np_ += 1
+                key = (np_, nb >> np_, s2)
+                if key not in cache:
+                    configs += 1
+                    if configs > max_configs:
+                        return SearchResult(UNKNOWN, kstar, configs, steps, "configurations")
+                    cache.add(key)
+                    stack.append((o, state, observer[o], prefix))
+                    state = s2
+                    bits = nb
+                    lin[o] = True
+                    prefix = np_
+                    if o < required:
+                        remaining -= 1
+                    unlink(call_pos[o])
+                    if ret_pos[o] >= 0:
+                        unlink(ret_pos[o])
+                    if prefix >= kstar:
+                        if prefix > kstar:
+                            kstar = prefix
+                            frontier = [state]
+                            fseen = {state}
+                            fcount = 1
+                            paths = [[t[0] for t in stack]]
+                        else:
+                            if state not in fseen:
+                                fseen.add(state)
+                                fcount += 1
+                                if len(frontier) < FRONTIER_CAP:
+                                    frontier.append(state)
+                            if len(paths) < MAX_PATHS:
+                                paths.append([t[0] for t in stack])
+                    e = nxt[head]
+                    continue
+                if observer[o]:
+                    backtrack = True  # §4.4: a legal, cached observer ⇒ dead end
+            if not backtrack:
+                e = nxt[e]
+                continue
+        # a return entry of an unplaced required op, or a dead end: backtrack
+        while True:
+            if not stack:
+                return SearchResult(INVALID, kstar, configs, steps, None, frontier, fcount,
+                                    paths)
+            o, state, forced, prefix = stack.pop()
+            lin[o] = False
+            bits &= ~(1 << o)
+            if o < required:
+                remaining += 1
+            if ret_pos[o] >= 0:
+                relink(ret_pos[o])
+            relink(call_pos[o])
+            if not forced:
+                break
+        e = nxt[call_pos[o]]

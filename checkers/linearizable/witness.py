@@ -1,0 +1,168 @@
+"""Witnesses, blocked candidates and timeline data (linearizability.md §5.3–§5.7).
+
+Obligations:
+* the witness starts from the partition truncated at the stuck op's completion and only
+  applies *safe deletions* (observers; register writes / cas whose written value no
+  remaining op observes, when no mismatch observation remains; set adds / list appends
+  whose element no remaining read contains); a deletion is kept iff the engine still says
+  INVALID; the stuck op is never deleted; the result is replayed;
+* running out of re-checks reports the current set with `minimal: false`.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+from checkers.linearizable.models import (ABSENT, ANY, CAS, CAS_INFO, MISMATCH, READ, WRITE,
+                                          CasRegister, Partition)
+from checkers.linearizable.search import INVALID, SearchResult
+from harness.history import INF
+
+
+def _problem(p, keep, required):
+    from checkers.linearizable import _problem as mk
+
+    return mk(p, keep, required)[0]
+
+
+def _deletable(p: Partition, W: set[int], k: int) -> list[int]:
+    """Safe deletions from W (never k), most distant from the stuck op first."""
+    out = []
+    reg = all(isinstance(x, tuple) and len(x) == 3 and isinstance(x[0], int)
+              for x in (p.payload[o] for o in W))
+    observed: set = set()
+    mismatch = False
+    elements: set = set()
+    if reg:
+        observed.add(p.initial)
+        for o in W:
+            c, a, _ = p.payload[o]
+            if c == READ and a != ANY:
+                observed.add(a)
+            elif c in (CAS, CAS_INFO):
+                observed.add(a)
+            elif c == MISMATCH:
+                observed.add(a)
+                mismatch = True
+    else:
+        for o in W:
+            pl = p.payload[o]
+            if isinstance(pl, tuple) and len(pl) == 2 and pl[0] == "read" and pl[1]:
+                elements.update(pl[1])
+    for o in W:
+        if o == k:
+            continue
+        pl = p.payload[o]
+        if p.observer[o]:
+            out.append(o)
+        elif reg and not mismatch:
+            c, a, b = pl
+            written = a if c == WRITE else b if c in (CAS, CAS_INFO) else None
+            if written is not None and written not in observed and written != ABSENT:
+                out.append(o)
+        elif isinstance(pl, tuple) and len(pl) == 2 and pl[0] in ("add", "append") \
+                and not isinstance(pl[1], int) and pl[1] not in elements:
+            out.append(o)  # set add / list append of an element no read contains
+    out.sort(key=lambda o: (-abs(p.inv[o] - p.inv[k]), o))
+    return out
+
+
+def minimal_witness(p: Partition, k: int, run_sub: Callable, budget: int) -> dict:
+    cut = p.ret[k]
+    W = {r for r in range(len(p)) if p.inv[r] < cut}
+    req = {r for r in W if r < p.required and p.ret[r] <= cut}
+    tests = 0
+
+    def invalid(ws: set[int]) -> bool:
+        nonlocal tests
+        tests += 1
+        return run_sub([_problem(p, sorted(ws), req)])[0].status == INVALID
+
+    minimal = True
+    if not invalid(W):  # cannot happen if the engine is right
+        return {"ranks": sorted(W), "minimal": False, "replayed": False, "tests": tests}
+    cand = _deletable(p, W, k)
+    chunk = max(1, len(cand) // 2)
+    while cand:
+        progressed = False
+        i = 0
+        while i < len(cand) and tests < budget:
+            trial = set(cand[i:i + chunk])
+            if invalid(W - trial):
+                W -= trial
+                cand = _deletable(p, W, k)  # deleting reads makes writes unobserved
+                progressed = True
+            else:
+                i += chunk
+        if tests >= budget:
+            minimal = False
+            break
+        if not progressed:
+            if chunk == 1:
+                break
+            chunk = max(1, chunk // 2)
+        else:
+            chunk = max(1, min(chunk, len(cand) // 2))
+    replayed = invalid(W)
+    return {"ranks": sorted(W), "minimal": minimal and replayed, "replayed": replayed,
+            "tests": tests}
+
+
+def blocked_candidates(p: Partition, r: SearchResult, model: Any, cap: int = 8) -> list[dict]:
+    """Why each callable unplaced op cannot continue the first frontier path."""
+    if not r.paths:
+        return []
+    path = r.paths[0]
+    s = p.initial
+    for o in path:
+        s = model.step(s, p.payload[o])
+        if s is None:  # cannot happen: paths are legal
+            return []
+    k = r.kstar
+    placed = set(path)
+    cut = p.ret[k]
+    cands = [o for o in range(len(p)) if o not in placed and p.inv[o] < cut]
+    cands.sort(key=lambda o: (o != k, p.inv[o]))
+    out = []
+    for o in cands[:cap]:
+        s2 = model.step(s, p.payload[o])
+        reason = (model.why_illegal(p, s, p.payload[o]) if s2 is None
+                  else "legal, but every continuation fails")
+        out.append({"op": p.ops[o].index, "reason": reason})
+    return out
+
+
+def timeline(p: Partition, r: SearchResult, model: Any, w_ranks: list[int],
+             blocked: list[dict], cap: int = 60) -> dict:
+    """Ops around the witness and the frontier paths, for the report's per-key view."""
+    k = r.kstar
+    end = p.ret[k]
+    wset = set(w_ranks)
+    start = min(p.inv[o] for o in w_ranks) if w_ranks else p.inv[k]
+    window = [o for o in range(len(p)) if p.inv[o] <= end and (p.ret[o] >= start)]
+    window.sort(key=lambda o: (o not in wset, abs(p.inv[o] - p.inv[k])))
+    window = sorted(window[:cap], key=lambda o: p.inv[o])
+    shown = set(window)
+    desc = getattr(model, "describe_payload", lambda part, pl: repr(pl))
+    ops = []
+    for o in window:
+        op = p.ops[o]
+        role = "stuck" if o == k else "witness" if o in wset else "context"
+        ops.append({"index": op.index, "inv": p.inv[o],
+                    "ret": None if p.ret[o] == INF else p.ret[o], "process": op.process,
+                    "f": op.f, "desc": desc(p, p.payload[o]), "type": op.type,
+                    "optional": o >= p.required, "role": role})
+    paths = []
+    for path in r.paths:
+        s = p.initial
+        pts = []
+        for o in path:
+            s = model.step(s, p.payload[o])
+            if o in shown:
+                pts.append([p.ops[o].index, model.describe_state(p, s)])
+        paths.append(pts)
+    return {"ops": ops, "paths": paths, "blocked": [[b["op"], b["reason"]] for b in blocked],
+            "start_state": model.describe_state(p, p.initial)}
+
+
+__all__ = ["minimal_witness", "blocked_candidates", "timeline", "CasRegister"]
