@@ -29,6 +29,7 @@ FAMILIES: dict[str, str] = {
     "staleness": "checkers.staleness",
     "lost-updates": "checkers.lost_updates",
     "convergence": "checkers.convergence",
+    "linearizable": "checkers.linearizable",
 }
 
 SESSION = ["read-your-writes", "monotonic-reads", "monotonic-writes", "writes-follow-reads"]
@@ -42,7 +43,7 @@ DEFAULTS: dict[str, list[str]] = {
 }
 # Workloads whose histories are another workload's shape (checked as that one).
 ALIASES: dict[str, str] = {"cas-register": "register"}
-DEFAULTS["cas-register"] = list(DEFAULTS["register"])
+DEFAULTS["cas-register"] = [*DEFAULTS["register"], "linearizable"]
 
 
 def infer_workload(history: History) -> str:
@@ -87,6 +88,7 @@ def run_checks(history: History, options: CheckOptions | None = None,
     A checker that raises is reported as unknown with the error, never as valid.
     """
     options = options or CheckOptions()
+    requested = options.workload
     if options.workload in ALIASES:
         from dataclasses import replace
 
@@ -97,6 +99,8 @@ def run_checks(history: History, options: CheckOptions | None = None,
 
         options = replace(options, workload=workload)
     wanted = resolve_names(workload, names)
+    if not names and requested in ALIASES:  # an alias may add checkers (cas-register)
+        wanted = list(DEFAULTS[requested])
     with gc_paused():
         results, timings = _run_families(history, options, wanted)
     chosen = {n: results[n] for n in wanted if n in results}

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from typing import Any
 
 from harness.errors import InputError
 
@@ -29,6 +30,7 @@ class CheckOptions:
     realtime_claim: bool = False
     continue_session_after_info: bool = False
     anomaly_cap: int = 32
+    linearizable: Any = None  # checkers.linearizable.LinearizableOptions (None = defaults)
 
 
 _BOUND = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ns|us|µs|ms|s|m|v|versions?)\s*$")

@@ -134,9 +134,8 @@ def check_linearizable(history: History, lo: LinearizableOptions,
     notices: list[Anomaly] = []
     use_native = model.native and lo.engine != "python" and _engine.available()
     max_configs, max_steps = lo.max_configs, lo.max_steps
-    if lo.engine == "native" and not use_native:
-        raise InputError("--lin-engine native: " + (
-            _engine.NATIVE_PROBLEM or f"the {model_name} model has no native search"))
+    if lo.engine == "native" and not _engine.available():
+        raise InputError("--lin-engine native: " + str(_engine.NATIVE_PROBLEM))
     if not use_native and lo.engine == "auto" and model.native:
         # The fallback is ~50x slower: lower the budgets so it ends in reasonable time.
         max_configs, max_steps = max(1, max_configs // 10), max(1, max_steps // 10)

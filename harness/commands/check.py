@@ -22,8 +22,11 @@ def _write_json(path: str, obj) -> None:
     os.replace(tmp, path)
 
 
+from harness.commands.check_batch import batch_files, check_batch, lin_flags, lin_options  # noqa: E402
+
+
 @click.command("check")
-@click.argument("history", type=click.Path(dir_okay=True))
+@click.argument("histories", nargs=-1, required=True, type=click.Path(dir_okay=True))
 @click.option("--workload", type=click.Choice(WORKLOADS), default=None,
               help="Workload semantics (inferred from the ops when absent).")
 @click.option("--checkers", "checker_names", default=None,
@@ -41,11 +44,13 @@ def _write_json(path: str, obj) -> None:
 @click.option("--fail-on", type=click.Choice(["invalid", "unknown"]), default="unknown",
               show_default=True, help="unknown: exit 2 on unknown; invalid: unknown exits 0.")
 @click.option("--quiet", "-q", is_flag=True, help="No table; just the exit code (and --out).")
-def check_cmd(history, workload, checker_names, staleness_bound, fmt, out, realtime_claim,
-              report_dir, fail_on, quiet):
-    """Check a recorded HISTORY (JSONL, or a Jepsen history.edn) and print the verdict.
+@lin_flags
+def check_cmd(histories, workload, checker_names, staleness_bound, fmt, out, realtime_claim,
+              report_dir, fail_on, quiet, **lin):
+    """Check recorded HISTORIES (JSONL, or Jepsen history.edn) and print the verdict.
 
-    Exit 0 valid, 1 invalid, 2 unknown, 254 malformed input.
+    Several files or a directory: one table (file, verdict, time), exit code the worst
+    verdict. Exit 0 valid, 1 invalid, 2 unknown, 254 malformed input.
     """
     from checkers import run_checks
     from harness.cli import exit_code_for
@@ -53,9 +58,16 @@ def check_cmd(history, workload, checker_names, staleness_bound, fmt, out, realt
 
     t_ns, k = parse_staleness_bound(staleness_bound)
     names = checker_names.split(",") if checker_names else None
-    hist = read_history(history, fmt)
     opts = CheckOptions(workload=workload, staleness_bound_ns=t_ns,
-                        staleness_bound_versions=k, realtime_claim=realtime_claim)
+                        staleness_bound_versions=k, realtime_claim=realtime_claim,
+                        linearizable=lin_options(**lin))
+    files = batch_files(histories)
+    if files is not None:
+        if report_dir:
+            raise InputError("--report takes one history; check several without it")
+        return check_batch(files, opts, names, fmt, out, fail_on, quiet)
+    history = histories[0]
+    hist = read_history(history, fmt)
     results = run_checks(hist, opts, names)
     if out:
         _write_json(out, results)
