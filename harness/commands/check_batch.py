@@ -84,7 +84,8 @@ def batch_files(paths: tuple[str, ...]) -> list[str] | None:
                 if fn.lower().endswith(_HIST_EXT):
                     out.append(os.path.join(root, fn))
     if not out:
-        raise InputError(f"{', '.join(paths)}: no histories (*.jsonl, *.edn) found")
+        raise InputError(f"{', '.join(paths)}: no history.jsonl and no histories "
+                         f"(*.jsonl, *.edn) found")
     return out
 
 
