@@ -9,6 +9,7 @@ Obligations:
 
 from __future__ import annotations
 
+import itertools
 from typing import Any
 
 from checkers.linearizable.search import INVALID, UNKNOWN, VALID, SearchResult, search
@@ -41,12 +42,9 @@ def run_python(problems: list[Problem], step, max_configs: int, max_steps: int) 
 def run_native(problems: list[Problem], max_configs: int, max_steps: int,
                threads: int) -> list[SearchResult]:
     """Register-family problems: payloads are (code, a, b) int triples."""
-    packed = []
-    for inv, ret, req, payload, obs, init in problems:
-        flat: list[int] = []
-        for p in payload:
-            flat.extend(p)
-        packed.append((inv, [int(r) for r in ret[:req]], req, flat, obs, init))
+    chain = itertools.chain.from_iterable
+    packed = [(inv, ret[:req], req, list(chain(payload)), obs, init)
+              for inv, ret, req, payload, obs, init in problems]
     out = NATIVE.check(packed, max_configs, max_steps, threads)
     res = []
     for status, kstar, configs, steps, limit, frontier, fcount, paths in out:
