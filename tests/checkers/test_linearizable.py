@@ -463,3 +463,75 @@ def test_python_fallback_when_native_missing(monkeypatch):
     assert any(n.type == "engine-fallback" for n in r.notices)
     with pytest.raises(InputError, match="native"):
         lin(hist(A), engine="native")
+
+
+def test_report_has_the_per_key_linearizability_view():
+    from reports.html import render_html
+
+    h = hist(A, key="x")
+    res = run_checks(h, CheckOptions(workload="cas-register"))
+    page = render_html(res, history=h)
+    assert "Linearizability: failing keys" in page and 'data-fig="lin-0"' in page
+    assert "longest linearizable prefix 1" in page
+    ok = run_checks(hist(D, key="x"), CheckOptions(workload="cas-register"))
+    assert "Linearizability: failing keys" not in render_html(ok, history=hist(D, key="x"))
+
+
+def _main(argv):
+    from harness.cli import main
+
+    with pytest.raises(SystemExit) as e:
+        main(argv)
+    return e.value.code
+
+
+def test_batch_check_table_and_worst_exit_code(tmp_path, capsys):
+    import json as _json
+
+    main = _main
+
+    def write(name, rows):
+        p = tmp_path / name
+        with open(p, "w") as fh:
+            for i, row in enumerate(rows):
+                p_, t, f, v = row[:4]
+                fh.write(_json.dumps({"index": i, "process": p_, "type": t, "f": f,
+                                      "key": "x", "value": v}) + "\n")
+        return p
+
+    write("a-valid.jsonl", D)
+    d = tmp_path / "sub"
+    d.mkdir()
+    code = main(["check", "--checkers", "linearizable", str(tmp_path)])
+    assert code == 0
+    write("b-invalid.jsonl", A)
+    (tmp_path / "c-broken.jsonl").write_text("{not json\n")
+    code = main(["check", "--checkers", "linearizable", "--out", str(tmp_path / "out.json"),
+                 str(tmp_path)])
+    out = capsys.readouterr().out
+    assert code == 1
+    assert "a-valid.jsonl" in out and "b-invalid.jsonl" in out and "c-broken.jsonl" in out
+    got = _json.loads((tmp_path / "out.json").read_text())["histories"]
+    assert len(got) == 3
+    os.remove(tmp_path / "b-invalid.jsonl")
+    code = main(["check", "--checkers", "linearizable", str(tmp_path / "a-valid.jsonl"),
+                 str(tmp_path / "c-broken.jsonl")])
+    assert code == 254
+
+
+def test_lin_flags_on_check(tmp_path, capsys):
+    import json as _json
+
+    main = _main
+
+    p = tmp_path / "b.jsonl"
+    with open(p, "w") as fh:
+        for i, row in enumerate(B):
+            e = {"index": i, "process": row[0], "type": row[1], "f": row[2], "key": "x",
+                 "value": row[3]}
+            if len(row) > 4:
+                e["error"] = row[4]
+            fh.write(_json.dumps(e) + "\n")
+    assert main(["check", "--checkers", "linearizable", str(p)]) == 1
+    assert main(["check", "--checkers", "linearizable", "--lin-cas-fail", "drop", str(p)]) == 0
+    assert main(["check", "--checkers", "linearizable", "--lin-profile", "bogus", str(p)]) == 254
