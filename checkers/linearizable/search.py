@@ -82,6 +82,13 @@ def search(inv: list[int], ret: list[float], required: int, payload: list[Any],
     cache: set = set()
     configs = steps = 0
     remaining = required
+    # Dominance (optional ops only): a configuration with the same required ops
+    # linearized and the same state as a *failed* one, and a superset of its optional
+    # ops, has a subset of its futures (unused optional ops may simply never happen), so
+    # it fails too. Keyed by (prefix, required ranks above it, state) -> optional masks.
+    has_opt = n > required
+    reqmask = (1 << required) - 1
+    failed: dict = {}
     e = nxt[head]
     while True:
         if remaining == 0:
@@ -101,7 +108,16 @@ def search(inv: list[int], ret: list[float], required: int, payload: list[Any],
                     while np_ < required and lin[np_]:
                         np_ += 1
                 key = (np_, nb >> np_, s2)
-                if key not in cache:
+                fresh = key not in cache
+                if fresh and has_opt:
+                    lst = failed.get((np_, (nb & reqmask) >> np_, s2))
+                    if lst:
+                        om = nb >> required
+                        for fm in lst:
+                            if fm & ~om == 0:
+                                fresh = False
+                                break
+                if fresh:
                     configs += 1
                     if configs > max_configs:
                         return SearchResult(UNKNOWN, kstar, configs, steps, "configurations")
@@ -143,6 +159,13 @@ def search(inv: list[int], ret: list[float], required: int, payload: list[Any],
             if not stack:
                 return SearchResult(INVALID, kstar, configs, steps, None, frontier, fcount,
                                     paths)
+            if has_opt:  # the configuration being left is fully explored: failed
+                fk = (prefix, (bits & reqmask) >> prefix, state)
+                fl = failed.get(fk)
+                if fl is None:
+                    failed[fk] = [bits >> required]
+                else:
+                    fl.append(bits >> required)
             o, state, forced, prefix = stack.pop()
             lin[o] = False
             bits &= ~(1 << o)

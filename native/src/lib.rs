@@ -150,6 +150,58 @@ impl Cache {
     }
 }
 
+/// Failed configurations for dominance pruning: (prefix, state, required words) ->
+/// optional-op bitsets of fully explored, failed configurations (see search.py).
+struct Failed {
+    heads: HashMap<u64, u32, BuildHasherDefault<IdHasher>>,
+    entries: Vec<(u32, u32, u32, u32, u32, u32, u32)>, // prefix, state, rs, rl, os, ol, next
+    words: Vec<u64>,
+}
+
+fn trim(w: &[u64]) -> &[u64] {
+    let mut end = w.len();
+    while end > 0 && w[end - 1] == 0 {
+        end -= 1;
+    }
+    &w[..end]
+}
+
+impl Failed {
+    fn new() -> Self {
+        Failed { heads: HashMap::default(), entries: Vec::new(), words: Vec::new() }
+    }
+    fn add(&mut self, h: u64, prefix: usize, state: u32, req: &[u64], opt: &[u64]) {
+        let req = trim(req);
+        let opt = trim(opt);
+        let rs = self.words.len() as u32;
+        self.words.extend_from_slice(req);
+        let os = self.words.len() as u32;
+        self.words.extend_from_slice(opt);
+        let next = self.heads.get(&h).copied().unwrap_or(u32::MAX);
+        self.entries.push((prefix as u32, state, rs, req.len() as u32, os, opt.len() as u32, next));
+        self.heads.insert(h, (self.entries.len() - 1) as u32);
+    }
+    /// Some failed entry with the same key and an optional subset of `opt`?
+    fn dominates(&self, h: u64, prefix: usize, state: u32, req: &[u64], opt: &[u64]) -> bool {
+        let mut cur = match self.heads.get(&h) {
+            None => return false,
+            Some(&c) => c,
+        };
+        let req = trim(req);
+        while cur != u32::MAX {
+            let (p, s, rs, rl, os, ol, nx) = self.entries[cur as usize];
+            if p as usize == prefix && s == state && &self.words[rs as usize..(rs + rl) as usize] == req {
+                let fm = &self.words[os as usize..(os + ol) as usize];
+                if fm.iter().enumerate().all(|(i, w)| w & !opt.get(i).copied().unwrap_or(0) == 0) {
+                    return true;
+                }
+            }
+            cur = nx;
+        }
+        false
+    }
+}
+
 pub fn search(p: &Problem, max_configs: u64, max_steps: u64) -> Outcome {
     let n = p.inv.len();
     let required = p.required;
@@ -185,9 +237,16 @@ pub fn search(p: &Problem, max_configs: u64, max_steps: u64) -> Outcome {
         prv[i] = if i == 0 { head } else { i - 1 };
     }
     let zob: Vec<u64> = (0..n).map(|r| splitmix64(r as u64 + 1)).collect();
+    // Bit positions: required ranks as is, optional ranks from the next word boundary,
+    // so the required and optional parts are whole words.
+    let rw = (required + 63) / 64;
+    let pos: Vec<usize> = (0..n).map(|r| if r < required { r } else { rw * 64 + (r - required) }).collect();
+    let has_opt = n > required;
+    let mut failed = Failed::new();
+    let mut hreq: u64 = 0;
 
     let mut lin = vec![false; n];
-    let mut bits = vec![0u64; (n + 63) / 64];
+    let mut bits = vec![0u64; rw + (n - required + 63) / 64];
     let mut hash: u64 = 0;
     let mut state = p.initial;
     let mut prefix = 0usize;
@@ -234,10 +293,15 @@ pub fn search(p: &Problem, max_configs: u64, max_steps: u64) -> Outcome {
                         np += 1;
                     }
                 }
-                bits[o / 64] |= 1u64 << (o % 64);
+                let bo = pos[o];
+                bits[bo / 64] |= 1u64 << (bo % 64);
                 let nh = hash ^ zob[o];
                 let h = nh ^ splitmix64((s2 as u64) ^ 0xA5A5_A5A5_0000_0000);
-                let fresh = cache.insert(h, np, s2, &bits);
+                let nhr = if o < required { hreq ^ zob[o] } else { hreq };
+                let fh = nhr ^ splitmix64((s2 as u64) ^ 0x5A5A_0000_5A5A_0000);
+                let fresh = !(has_opt
+                    && failed.dominates(fh, np, s2, &bits[np / 64..rw], &bits[rw..]))
+                    && cache.insert(h, np, s2, &bits);
                 if fresh {
                     configs += 1;
                     if configs > max_configs {
@@ -255,6 +319,7 @@ pub fn search(p: &Problem, max_configs: u64, max_steps: u64) -> Outcome {
                     stack.push((o, state, p.observer[o], prefix));
                     state = s2;
                     hash = nh;
+                    hreq = nhr;
                     lin[o] = true;
                     prefix = np;
                     if o < required {
@@ -300,7 +365,7 @@ pub fn search(p: &Problem, max_configs: u64, max_steps: u64) -> Outcome {
                     e = nxt[head];
                     continue;
                 }
-                bits[o / 64] &= !(1u64 << (o % 64));
+                bits[bo / 64] &= !(1u64 << (bo % 64));
                 if p.observer[o] {
                     backtrack = true;
                 }
@@ -318,12 +383,22 @@ pub fn search(p: &Problem, max_configs: u64, max_steps: u64) -> Outcome {
                 }
                 Some(t) => t,
             };
+            if has_opt {
+                // the configuration being left is fully explored: failed
+                let fh = hreq ^ splitmix64((state as u64) ^ 0x5A5A_0000_5A5A_0000);
+                let (req, opt) = bits.split_at(rw);
+                failed.add(fh, prefix, state, &req[prefix / 64..], opt);
+            }
             let (o, s, forced, pf) = top;
             state = s;
             prefix = pf;
             lin[o] = false;
-            bits[o / 64] &= !(1u64 << (o % 64));
+            let bo = pos[o];
+            bits[bo / 64] &= !(1u64 << (bo % 64));
             hash ^= zob[o];
+            if o < required {
+                hreq ^= zob[o];
+            }
             if o < required {
                 remaining += 1;
             }
