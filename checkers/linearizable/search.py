@@ -19,6 +19,7 @@ from typing import Any, Callable
 VALID, INVALID, UNKNOWN = "valid", "invalid", "unknown"
 FRONTIER_CAP = 1024
 MAX_PATHS = 3
+DOMINANCE_SCAN = 8  # failed entries compared per new configuration (pruning is optional)
 
 
 @dataclass
@@ -111,9 +112,9 @@ def search(inv: list[int], ret: list[float], required: int, payload: list[Any],
                 fresh = key not in cache
                 if fresh and has_opt:
                     lst = failed.get((np_, (nb & reqmask) >> np_, s2))
-                    if lst:
+                    if lst:  # the DOMINANCE_SCAN most recent (same cap in Rust)
                         om = nb >> required
-                        for fm in lst:
+                        for fm in lst[-1:-DOMINANCE_SCAN - 1:-1]:
                             if fm & ~om == 0:
                                 fresh = False
                                 break

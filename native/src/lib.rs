@@ -21,6 +21,8 @@ pub const ANY: u32 = 1;
 const NIL: usize = usize::MAX;
 pub const FRONTIER_CAP: usize = 1024;
 pub const MAX_PATHS: usize = 3;
+/// Failed entries compared per new configuration (same cap as search.py).
+pub const DOMINANCE_SCAN: usize = 8;
 
 pub const VALID: u8 = 0;
 pub const INVALID: u8 = 1;
@@ -188,9 +190,11 @@ impl Failed {
             Some(&c) => c,
         };
         let req = trim(req);
-        while cur != u32::MAX {
+        let mut scanned = 0;
+        while cur != u32::MAX && scanned < DOMINANCE_SCAN {
             let (p, s, rs, rl, os, ol, nx) = self.entries[cur as usize];
             if p as usize == prefix && s == state && &self.words[rs as usize..(rs + rl) as usize] == req {
+                scanned += 1;
                 let fm = &self.words[os as usize..(os + ol) as usize];
                 if fm.iter().enumerate().all(|(i, w)| w & !opt.get(i).copied().unwrap_or(0) == 0) {
                     return true;
