@@ -491,14 +491,16 @@ class FifoQueue(Model):
 
 
 class UnorderedQueue(FifoQueue):
-    """Multiset; an info dequeue is dropped (extra elements never make a later dequeue
-    illegal) unless the partition observes emptiness, where it is a notice-free
-    over-approximation we refuse: such partitions are reported unknown by check()."""
+    """Multiset. An info dequeue removes an unknown element; it is dropped ("never
+    happened" is always one of its outcomes, and extra elements never make a dequeue
+    illegal). Only an empty observation could need it to have happened, so a partition
+    that fails with both is reported unknown by check() (`part.approx`)."""
 
     name = "unordered-queue"
 
     def encode(self, part: Partition, op: Op, role: str):
         if op.f == "dequeue" and role != "required":
+            part.approx = True  # type: ignore[attr-defined]
             return None
         return super().encode(part, op, role)
 

@@ -537,3 +537,13 @@ def test_lin_flags_on_check(tmp_path, capsys):
     assert main(["check", "--checkers", "linearizable", str(p)]) == 1
     assert main(["check", "--checkers", "linearizable", "--lin-cas-fail", "drop", str(p)]) == 0
     assert main(["check", "--checkers", "linearizable", "--lin-profile", "bogus", str(p)]) == 254
+
+
+def test_unordered_queue_crashed_dequeue_with_empty_observation_is_unknown():
+    rows = [(0, "invoke", "enqueue", 1), (0, "ok", "enqueue", 1),
+            (1, "invoke", "dequeue", None), (1, "info", "dequeue", None),
+            (2, "invoke", "dequeue", None), (2, "ok", "dequeue", None)]
+    r = lin(hist(rows), model="unordered-queue")
+    assert r.valid == "unknown" and "crashed dequeues" in r.reason
+    assert lin(hist(rows), model="fifo-queue").valid is True
+    assert lin(hist(rows[:2] + rows[4:]), model="unordered-queue").valid is False
