@@ -547,7 +547,15 @@ def analyse(run_dir: str, test: Test, figures: dict | None = None) -> tuple[dict
     t_ns, k = parse_staleness_bound(test.staleness_bound)
     opts = CheckOptions(workload=test.workload, staleness_bound_ns=t_ns,
                         staleness_bound_versions=k)
-    results = run_checks(hist, opts, list(test.checkers) if test.checkers else None)
+    names = list(test.checkers) if test.checkers else None
+    if names is None and test.db == "redis" and test.read_from == "primary" \
+            and test.workload == "register":
+        # Redis claims linearizable registers when every op goes to the primary
+        # (linearizability.md §7.2): check that claim too
+        from checkers import DEFAULTS
+
+        names = [*DEFAULTS["register"], "linearizable"]
+    results = run_checks(hist, opts, names)
     results["run"] = {"dir": run_dir, "seed": test.seed, "test": test.test_name,
                       **(figures or {})}
     _write_json(os.path.join(run_dir, "results.json"), results)
