@@ -259,7 +259,7 @@ def _check(history: History, lo: LinearizableOptions, workload: str | None,
 
 
 def _problem(p: Partition, keep: list[int] | None = None, required: set[int] | None = None,
-             drop_mismatch: bool = False):
+             drop_mismatch: bool = False, initial: Any = _UNSET):
     """The engine's view of a partition, or of a sub-history of it: `keep` ranks (all by
     default), of which `required` stay required (the others become optional)."""
     if keep is None:
@@ -273,7 +273,7 @@ def _problem(p: Partition, keep: list[int] | None = None, required: set[int] | N
     order = req + opt
     ret = [p.ret[r] for r in req] + [INF] * len(opt)
     return ([p.inv[r] for r in order], ret, len(req), [p.payload[r] for r in order],
-            [p.observer[r] for r in order], p.initial), order
+            [p.observer[r] for r in order], p.initial if initial is _UNSET else initial), order
 
 
 def _is_mismatch(payload: Any) -> bool:
@@ -328,15 +328,19 @@ def _anomaly(p: Partition, r: SearchResult, model: Model, profile: str, run_sub,
     confidence = "definite"
     if any(_is_mismatch(p.payload[o]) for o in w_ranks):
         prob = _problem(p, w_ranks, set(o for o in w_ranks if o < p.required and
-                                        p.ret[o] <= p.ret[k]), drop_mismatch=True)[0]
+                                        p.ret[o] <= p.ret[k]), drop_mismatch=True,
+                        initial=wit.get("initial", p.initial))[0]
         if run_sub([prob])[0].status != INVALID:
             confidence = "assumption:cas-mismatch-observed"
     blocked = W.blocked_candidates(p, r, model) if full else []
+    before = (f"every legal order of the {k} operation{'s' if k != 1 else ''} that "
+              f"completed before it" if k else "whatever the operations concurrent with it did, "
+              "the history up to it")
+    noun = _noun(model)
     explanation = (
         f"{key_txt}{stuck.f} op {stuck.index} (process {stuck.process}, "
-        f"{desc(p, p.payload[k])}) cannot take effect: every legal order of the {k} "
-        f"operation{'s' if k != 1 else ''} that completed before it leaves the "
-        f"{_noun(model)} at {_states_txt(states, r.frontier_count)}"
+        f"{desc(p, p.payload[k])}) cannot take effect: {before} leaves the "
+        f"{noun} {_states_txt([_at(noun, x) for x in states], r.frontier_count)}"
         + (f" (blocked: {blocked[0]['reason']})" if blocked and blocked[0]["op"] == stuck.index else "")
         + ".")
     details = {
@@ -347,7 +351,9 @@ def _anomaly(p: Partition, r: SearchResult, model: Model, profile: str, run_sub,
         "states": {"values": states, "count": r.frontier_count},
         "blocked": blocked,
         "witness": {"ops": sorted(p.ops[o].index for o in w_ranks),
-                    "minimal": wit["minimal"], "replayed": wit["replayed"]},
+                    "minimal": wit["minimal"], "replayed": wit["replayed"],
+                    **({"from_state": model.describe_state(p, wit["initial"]),
+                        "after_index": wit["cut"]} if "cut" in wit else {})},
         "partition": {"ops": len(p), "crashed_ops": p.crashed, "configs": r.configs},
         "timeline": W.timeline(p, r, model, w_ranks, blocked) if full else None,
         "_order": p.inv[0] if p.inv else 0,
@@ -363,6 +369,14 @@ def _noun(model: Model) -> str:
     return {"mutex": "lock", "multi-register": "registers", "set": "set",
             "list-append": "list", "counter": "counter", "fifo-queue": "queue",
             "unordered-queue": "queue"}.get(model.name, "register")
+
+
+def _at(noun: str, state: str) -> str:
+    if noun == "register":
+        return "absent" if state == "absent" else f"holding {state}"
+    if noun == "lock":
+        return state
+    return f"as {state}"
 
 
 def _states_txt(states: list[str], count: int) -> str:

@@ -10,7 +10,6 @@ Obligations:
 from __future__ import annotations
 
 import itertools
-from typing import Any
 
 from checkers.linearizable.search import INVALID, UNKNOWN, VALID, SearchResult, search
 
@@ -56,6 +55,3 @@ def run_native(problems: list[Problem], max_configs: int, max_steps: int,
 def available() -> bool:
     return NATIVE is not None
 
-
-def _unused(*_: Any) -> None:  # keep linters quiet about re-exported names
-    return None

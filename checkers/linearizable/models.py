@@ -224,7 +224,7 @@ class CasRegister(Model):
         c, a, _ = p
         here = self.describe_value(part, state)
         if c == READ:
-            return f"read {self.describe_value(part, a)}, the register holds {here}"
+            return f"read {self.describe_value(part, a)}, the register " + ("is absent" if state == ABSENT else f"holds {here}")
         if c == CAS:
             return f"cas expects {self.describe_value(part, a)}, the register holds {here}"
         if c == MISMATCH:

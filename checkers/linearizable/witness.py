@@ -19,13 +19,52 @@ from checkers.linearizable.search import INVALID, SearchResult
 from harness.history import INF
 
 
-def _problem(p, keep, required):
+def _problem(p, keep, required, initial):
     from checkers.linearizable import _problem as mk
 
-    return mk(p, keep, required)[0]
+    return mk(p, keep, required, initial=initial)[0]
 
 
-def _deletable(p: Partition, W: set[int], k: int) -> list[int]:
+def _register_family(p: Partition) -> bool:
+    return all(isinstance(x, tuple) and len(x) == 3 and isinstance(x[0], int)
+               for x in p.payload)
+
+
+def _cut(p: Partition, k: int, W: set[int], req: set[int], run_sub: Callable,
+         tries: int = 3) -> tuple[set[int], Any, int] | None:
+    """A quiescent cut before the stuck op: a point no op of W spans (no crashed op
+    invoked before it), after which W's non-linearizability does not depend on the ops
+    before it *if* every legal order of those ops ends in one and the same state s. Then
+    the ops after the cut, started from s, are a witness (any linearization of the whole
+    passes the cut in state s). Register family only (the probe is an impossible cas)."""
+    if not _register_family(p):
+        return None
+    order = sorted(W, key=lambda o: p.inv[o])
+    cuts = []
+    max_ret = -1.0
+    for i, o in enumerate(order):
+        if i and max_ret < p.inv[o] and p.inv[o] <= p.inv[k]:
+            cuts.append((max_ret, i))
+        max_ret = max(max_ret, p.ret[o])
+    never = max(len(p.values), 2) + 7  # a value id no op uses
+    for m, i in reversed(cuts[-tries:] if len(cuts) > tries else cuts):
+        before = order[:i]
+        if len(before) < 2:
+            continue
+        m = int(m)
+        probe_inv = [p.inv[o] for o in before] + [m + 1]
+        rq = sorted(before, key=lambda o: p.ret[o])
+        prob = ([p.inv[o] for o in rq] + [m + 1], [p.ret[o] for o in rq] + [m + 2],
+                len(rq) + 1, [p.payload[o] for o in rq] + [(2, never, never)],
+                [p.observer[o] for o in rq] + [False], p.initial)
+        del probe_inv
+        r = run_sub([prob])[0]
+        if r.status == INVALID and r.kstar == len(rq) and r.frontier_count == 1:
+            return set(order[i:]), r.frontier[0], m
+    return None
+
+
+def _deletable(p: Partition, W: set[int], k: int, initial: Any = None) -> list[int]:
     """Safe deletions from W (never k), most distant from the stuck op first."""
     out = []
     reg = all(isinstance(x, tuple) and len(x) == 3 and isinstance(x[0], int)
@@ -34,7 +73,7 @@ def _deletable(p: Partition, W: set[int], k: int) -> list[int]:
     mismatch = False
     elements: set = set()
     if reg:
-        observed.add(p.initial)
+        observed.add(p.initial if initial is None else initial)
         for o in W:
             c, a, _ = p.payload[o]
             if c == READ and a != ANY:
@@ -67,45 +106,70 @@ def _deletable(p: Partition, W: set[int], k: int) -> list[int]:
     return out
 
 
+CUT_ABOVE = 8  # witnesses longer than this are also cut at a quiescent point
+
+
 def minimal_witness(p: Partition, k: int, run_sub: Callable, budget: int) -> dict:
     cut = p.ret[k]
     W = {r for r in range(len(p)) if p.inv[r] < cut}
     req = {r for r in W if r < p.required and p.ret[r] <= cut}
     tests = 0
+    init = p.initial
+    extra: dict = {}
 
     def invalid(ws: set[int]) -> bool:
         nonlocal tests
         tests += 1
-        return run_sub([_problem(p, sorted(ws), req)])[0].status == INVALID
+        return run_sub([_problem(p, sorted(ws), req, init)])[0].status == INVALID
 
-    minimal = True
+    def ddmin(W: set[int]) -> tuple[set[int], bool]:
+        cand = _deletable(p, W, k, init)
+        chunk = max(1, len(cand) // 2)
+        while cand:
+            progressed = False
+            i = 0
+            while i < len(cand) and tests < budget:
+                trial = set(cand[i:i + chunk])
+                if invalid(W - trial):
+                    W = W - trial
+                    cand = _deletable(p, W, k, init)  # deleting reads unobserves writes
+                    progressed = True
+                else:
+                    i += chunk
+            if tests >= budget:
+                return W, False
+            if not progressed:
+                if chunk == 1:
+                    break
+                chunk = max(1, chunk // 2)
+            else:
+                chunk = max(1, min(chunk, len(cand) // 2))
+        return W, True
+
     if not invalid(W):  # cannot happen if the engine is right
         return {"ranks": sorted(W), "minimal": False, "replayed": False, "tests": tests}
-    cand = _deletable(p, W, k)
-    chunk = max(1, len(cand) // 2)
-    while cand:
-        progressed = False
-        i = 0
-        while i < len(cand) and tests < budget:
-            trial = set(cand[i:i + chunk])
-            if invalid(W - trial):
-                W -= trial
-                cand = _deletable(p, W, k)  # deleting reads makes writes unobserved
-                progressed = True
-            else:
-                i += chunk
-        if tests >= budget:
-            minimal = False
-            break
-        if not progressed:
-            if chunk == 1:
-                break
-            chunk = max(1, chunk // 2)
-        else:
-            chunk = max(1, min(chunk, len(cand) // 2))
+    W, minimal = ddmin(W)
+    if minimal and len(W) > CUT_ABOVE:
+        # Still long (writes of values later ops observe cannot be deleted): start the
+        # witness at a quiescent point whose state every order of the ops before it agrees on.
+        found = _cut(p, k, W, req, run_sub)
+        if found is not None:
+            W2, s_cut, m = found
+            saved = init
+            init = s_cut
+            if invalid(W2):
+                extra = {"initial": s_cut, "cut": p_index_after(p, m)}
+                W, minimal = ddmin(W2)
+            else:  # cannot happen if the reasoning holds; keep the plain witness
+                init = saved
     replayed = invalid(W)
     return {"ranks": sorted(W), "minimal": minimal and replayed, "replayed": replayed,
-            "tests": tests}
+            "tests": tests, **extra}
+
+
+def p_index_after(p: Partition, m: int) -> int:
+    """The history index the cut follows (the last completion before it)."""
+    return m
 
 
 def blocked_candidates(p: Partition, r: SearchResult, model: Any, cap: int = 8) -> list[dict]:

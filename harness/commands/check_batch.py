@@ -106,7 +106,7 @@ def check_batch(files: list[str], opts, names, fmt, out, fail_on: str, quiet: bo
             note = ""
             for r in res["checkers"].values():
                 if r.get("valid") is False:
-                    note = first_anomaly_line(r, 100)
+                    note = first_anomaly_line(r, 160)
                     break
                 if r.get("valid") == "unknown" and not note:
                     note = str(r.get("reason") or "")[:100]
@@ -125,6 +125,9 @@ def check_batch(files: list[str], opts, names, fmt, out, fail_on: str, quiet: bo
         from rich.console import Console
         from rich.table import Table
 
+        console = Console()
+        if not console.is_terminal:  # piped into a file or CI log: do not fold at 80
+            console = Console(width=160)
         label = {True: "[green]valid[/]", False: "[red]INVALID[/]", "unknown": "[yellow]unknown[/]",
                  "error": "[magenta]error[/]"}
         t = Table(title=f"{len(rows)} histories", show_lines=False)
@@ -134,9 +137,9 @@ def check_batch(files: list[str], opts, names, fmt, out, fail_on: str, quiet: bo
         for path, v, tl, tc, note in rows:
             shown = os.path.relpath(os.path.abspath(path), base) if base else path
             t.add_row(shown, label.get(v, str(v)), f"{tl:.3f}", f"{tc:.3f}", note)
-        Console().print(t)
+        console.print(t)
         counts = {k: sum(1 for r in rows if r[1] == k) for k in (True, False, "unknown", "error")}
-        Console().print(f"valid {counts[True]} · invalid {counts[False]} · unknown "
+        console.print(f"valid {counts[True]} · invalid {counts[False]} · unknown "
                         f"{counts['unknown']} · error {counts['error']} · check time "
                         f"{sum(r[3] for r in rows):.3f} s")
     verdicts = [r[1] for r in rows]
