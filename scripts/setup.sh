@@ -20,7 +20,7 @@ if [ "$(id -u)" -ne 0 ]; then
   exit 254
 fi
 export DEBIAN_FRONTEND=noninteractive
-PKGS="python3 redis-server redis-sentinel redis-tools iptables iproute2 libfaketime faketime gcc libc6-dev procps netcat-openbsd"
+PKGS="python3 redis-server redis-sentinel redis-tools etcd-server iptables iproute2 libfaketime faketime gcc libc6-dev procps netcat-openbsd"
 [ "$WITH_TEST" = 1 ] && PKGS="$PKGS chromium"
 # --- ssh backend ---------------------------------------------------------------------
 # The controller speaks SSH through paramiko (a Python dependency). The tests start their

@@ -13,6 +13,8 @@ import click
 from harness.config import (BACKENDS, DBS, READ_FROM, STICKINESS, TOPOLOGIES, WORKLOADS, Test,
                             build_test)
 
+from harness.dbs.etcd.config import READ_MODES
+
 D = Test()  # defaults shown in --help
 
 
@@ -103,6 +105,8 @@ def _progress_renderer(console):
 @click.option("--timestamps", type=click.Choice(["server", "client"]), default=None, help="cassandra: who picks write timestamps.  [default: server]")
 @click.option("--cassandra-version", default=None, help="cassandra: 5.0.x version from Maven Central.")
 @click.option("--cassandra-home", type=click.Path(file_okay=False), default=None, help="cassandra: an unpacked official tarball to use instead.")
+@click.option("--read-mode", type=click.Choice(READ_MODES), default=None,
+              help=f"etcd: linearizable or serializable ranges.  [default: {D.read_mode}]")
 @click.option("--config", "config_path", type=click.Path(dir_okay=False), default=None,
               help="A TOML file with any of these settings (flags win).")
 @click.option("--fail-on", type=click.Choice(["invalid", "unknown"]), default=None,
