@@ -130,7 +130,8 @@ def run_cmd(config_path, **flags):
     fail_on = test.fail_on
     console = Console()
     render, close = _progress_renderer(console)
-    console.print(f"[bold]splitbrain run[/]: {test.nodes} {test.db} nodes ({test.topology}, "
+    shape = test.read_mode if test.db == "etcd" else test.topology
+    console.print(f"[bold]splitbrain run[/]: {test.nodes} {test.db} nodes ({shape}, "
                   f"backend {test.backend}), workload {test.workload}, nemesis {test.nemesis}, "
                   f"{test.time_limit:g}s")
     codes = []

@@ -1,0 +1,148 @@
+"""etcd: cluster ready time and client throughput, and why the client is what it is.
+
+    python bench/etcd_clients.py               # 5 s per figure, loopback 3-node cluster
+    python bench/etcd_clients.py --smoke       # 1 s per figure
+    sudo python bench/etcd_clients.py --run    # + the real runner on netns (10 clients)
+
+Prints, for a 3-node etcd on loopback addresses (no root needed):
+* ready_s: setup + start of every member until one leader serves linearizable reads;
+* puts/s and ranges/s from one thread through harness/dbs/etcd/gateway.py (http.client
+  on the JSON gateway) and, when the `etcd3gw` package is importable, through etcd3gw
+  (requests on the same gateway) — the comparison behind the client choice;
+* register ops/s with 10 threads of EtcdClient (50 % reads), per read mode;
+* with --run (root): `splitbrain run --db etcd --nemesis none --rate 0` figures.
+Figures only; nothing here asserts a speed. The machine is shared: load average printed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import random
+import secrets
+import sys
+import tempfile
+import threading
+import time
+from dataclasses import replace
+from pathlib import Path
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+if ROOT not in sys.path:
+    sys.path.insert(0, ROOT)
+
+
+def _rate(fn, seconds: float) -> float:
+    n, t0 = 0, time.perf_counter()
+    while time.perf_counter() - t0 < seconds:
+        fn(n)
+        n += 1
+    return round(n / (time.perf_counter() - t0), 1)
+
+
+def loopback_figures(seconds: float) -> dict:
+    from harness.cluster import registry
+    from harness.dbs.etcd import EtcdDB, EtcdOptions
+    from harness.dbs.etcd.gateway import GatewayConnection, b64
+    from tests.dbs.local_cluster import local_nodes
+
+    out: dict = {}
+    prefix = "sbt" + secrets.token_hex(3)
+    registry.open_run(prefix, "local", test=True)
+    tmp = Path(tempfile.mkdtemp(prefix="sb-etcd-bench-"))
+    nodes, port = local_nodes(tmp, 3, prefix)
+    db = EtcdDB(nodes, store_dir=str(tmp / "store"), prefix=prefix,
+                opts=EtcdOptions(client_port=port, peer_port=port + 1))
+    try:
+        t0 = time.monotonic()
+        for n in nodes:
+            db.setup(n)
+        for n in nodes:
+            db.start(n)
+        db.wait_ready(60)
+        out["ready_s"] = round(time.monotonic() - t0, 3)
+        node = nodes[0]
+        conn = GatewayConnection(node.address, port)
+        out["gateway_put_per_s"] = _rate(
+            lambda i: conn.call("kv/put", {"key": b64(f"b{i % 10}"), "value": b64(str(i))}),
+            seconds)
+        out["gateway_range_per_s"] = _rate(
+            lambda i: conn.call("kv/range", {"key": b64(f"b{i % 10}")}), seconds)
+        conn.close()
+        try:
+            from etcd3gw.client import Etcd3Client
+        except ImportError:
+            out["etcd3gw"] = "not installed (pip install etcd3gw to compare)"
+        else:
+            c = Etcd3Client(host=node.address, port=port, timeout=2)
+            out["etcd3gw_put_per_s"] = _rate(lambda i: c.put(f"b{i % 10}", str(i)), seconds)
+            out["etcd3gw_range_per_s"] = _rate(lambda i: c.get(f"b{i % 10}"), seconds)
+        for mode in ("linearizable", "serializable"):
+            db.opts = replace(db.opts, read_mode=mode)
+            out[f"register_10_clients_{mode}_ops_per_s"] = _threads(db, nodes, 10, seconds)
+    finally:
+        for n in nodes:
+            db.teardown(n)
+        registry.forget(prefix)
+    return out
+
+
+def _threads(db, nodes, k: int, seconds: float) -> float:
+    counts = [0] * k
+    stop = time.monotonic() + seconds
+
+    def work(i: int) -> None:
+        c = db.client(nodes[i % len(nodes)], "register", i)
+        rng = random.Random(i)
+        v = i * 10_000_000
+        while time.monotonic() < stop:
+            v += 1
+            op = ({"f": "read", "key": rng.randrange(10)} if rng.random() < 0.5 else
+                  {"f": "write", "key": rng.randrange(10), "value": v})
+            if c.invoke(op)["type"] == "ok":
+                counts[i] += 1
+        c.close()
+
+    ts = [threading.Thread(target=work, args=(i,)) for i in range(k)]
+    for t in ts:
+        t.start()
+    for t in ts:
+        t.join()
+    return round(sum(counts) / seconds, 1)
+
+
+def runner_figures(seconds: float) -> list[dict]:
+    from harness.config import build_test
+    from harness.runner import run_test
+
+    rows = []
+    with tempfile.TemporaryDirectory() as store:
+        for mode in ("linearizable", "serializable"):
+            t0 = time.monotonic()
+            out = run_test(build_test({"db": "etcd", "read_mode": mode, "nemesis": "none",
+                                       "rate": 0, "concurrency": 10, "time_limit": seconds,
+                                       "store": store, "quiesce": 0.2}))
+            rows.append({"read_mode": mode, "verdict": out.valid,
+                         "wall_s": round(time.monotonic() - t0, 2), **out.figures})
+    return rows
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--seconds", type=float, default=5.0)
+    ap.add_argument("--smoke", action="store_true", help="1 s per figure")
+    ap.add_argument("--run", action="store_true", help="also the runner on netns (root)")
+    args = ap.parse_args()
+    seconds = 1.0 if args.smoke else args.seconds
+    print(f"load average {os.getloadavg()[0]:.2f}")
+    for k, v in loopback_figures(seconds).items():
+        print(f"{k:<44} {v}")
+    if args.run:
+        for row in runner_figures(max(seconds, 2.0) * 2):
+            print(" ".join(f"{k}={v}" for k, v in row.items()))
+    print(f"load average {os.getloadavg()[0]:.2f}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
