@@ -10,7 +10,7 @@ Prints, for a 3-node etcd on loopback addresses (no root needed):
   on the JSON gateway) and, when the `etcd3gw` package is importable, through etcd3gw
   (requests on the same gateway) — the comparison behind the client choice;
 * register ops/s with 10 threads of EtcdClient (50 % reads), per read mode;
-* with --run (root): `splitbrain run --db etcd --nemesis none --rate 0` figures.
+* with --run (root): etcd ready time in namespaces, and `splitbrain run --db etcd --nemesis none --rate 0` figures.
 Figures only; nothing here asserts a speed. The machine is shared: load average printed.
 """
 
@@ -28,8 +28,10 @@ from dataclasses import replace
 from pathlib import Path
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-if ROOT not in sys.path:
-    sys.path.insert(0, ROOT)
+# bench/ itself comes first on sys.path when run as a script, and bench/checkers.py would
+# shadow the `checkers` package: the repository root goes first instead.
+sys.path[:] = [ROOT] + [p for p in sys.path
+                        if os.path.abspath(p or ".") != os.path.join(ROOT, "bench")]
 
 
 def _rate(fn, seconds: float) -> float:
@@ -111,6 +113,35 @@ def _threads(db, nodes, k: int, seconds: float) -> float:
     return round(sum(counts) / seconds, 1)
 
 
+def netns_ready() -> dict:
+    """Namespaces up, then setup + start of 3 members until ready (root)."""
+    from harness.cluster.netns import NetnsCluster
+    from harness.cluster.registry import new_run_prefix
+    from harness.dbs.etcd import EtcdDB
+
+    prefix = new_run_prefix()
+    with tempfile.TemporaryDirectory() as d:
+        t0 = time.monotonic()
+        cluster = NetnsCluster(prefix=prefix, nodes=3, subnet=None, workdir_root=d)
+        try:
+            nodes = cluster.up()
+            t1 = time.monotonic()
+            db = EtcdDB(nodes, store_dir=d, prefix=prefix)
+            try:
+                for n in nodes:
+                    db.setup(n)
+                for n in nodes:
+                    db.start(n)
+                db.wait_ready(60)
+                t2 = time.monotonic()
+            finally:
+                for n in nodes:
+                    db.teardown(n)
+        finally:
+            cluster.down()
+    return {"netns_up_s": round(t1 - t0, 3), "netns_etcd_ready_s": round(t2 - t1, 3)}
+
+
 def runner_figures(seconds: float) -> list[dict]:
     from harness.config import build_test
     from harness.runner import run_test
@@ -138,6 +169,8 @@ def main() -> int:
     for k, v in loopback_figures(seconds).items():
         print(f"{k:<44} {v}")
     if args.run:
+        for k, v in netns_ready().items():
+            print(f"{k:<44} {v}")
         for row in runner_figures(max(seconds, 2.0) * 2):
             print(" ".join(f"{k}={v}" for k, v in row.items()))
     print(f"load average {os.getloadavg()[0]:.2f}")

@@ -61,3 +61,26 @@ def test_cli_refuses_clock_with_exit_254():
     assert "LD_PRELOAD" in proc.stderr + proc.stdout
     assert "Traceback" not in proc.stderr
     assert CLOCK_UNSUPPORTED.split(":")[0] in proc.stderr + proc.stdout
+
+
+def test_preflight_names_the_debian_package(monkeypatch):
+    import shutil
+
+    from harness import runner
+    from harness.errors import EnvironmentProblem
+
+    if os.geteuid() != 0:
+        pytest.skip("preflight checks root first")
+    real = shutil.which
+    monkeypatch.setattr(runner.shutil, "which", lambda t: None if t == "etcd" else real(t))
+    with pytest.raises(EnvironmentProblem) as e:
+        runner.preflight(build_test({"db": "etcd"}))
+    assert "missing tools: etcd" in str(e.value) and "etcd-server" in str(e.value)
+
+
+def test_backends_know_what_an_etcd_node_needs():
+    from harness.cluster import docker_image, ssh
+
+    assert "etcd-server" in docker_image.packages()
+    assert "etcd" in docker_image.tools_for("etcd")
+    assert ssh.DB_TOOLS["etcd"] == {"etcd": "etcd-server"}
