@@ -8,7 +8,8 @@ Prints, for a 3-node etcd on loopback addresses (no root needed):
 * ready_s: setup + start of every member until one leader serves linearizable reads;
 * puts/s and ranges/s from one thread through harness/dbs/etcd/gateway.py (http.client
   on the JSON gateway) and, when the `etcd3gw` package is importable, through etcd3gw
-  (requests on the same gateway) — the comparison behind the client choice;
+  (requests on the same gateway), and with `grpcio` importable, raw gRPC unary calls —
+  the comparison behind the client choice;
 * register ops/s with 10 threads of EtcdClient (50 % reads), per read mode;
 * with --run (root): etcd ready time in namespaces, and `splitbrain run --db etcd --nemesis none --rate 0` figures.
 Figures only; nothing here asserts a speed. The machine is shared: load average printed.
@@ -45,7 +46,6 @@ def _rate(fn, seconds: float) -> float:
 def loopback_figures(seconds: float) -> dict:
     from harness.cluster import registry
     from harness.dbs.etcd import EtcdDB, EtcdOptions
-    from harness.dbs.etcd.gateway import GatewayConnection, b64
     from tests.dbs.local_cluster import local_nodes
 
     out: dict = {}
@@ -64,21 +64,7 @@ def loopback_figures(seconds: float) -> dict:
         db.wait_ready(60)
         out["ready_s"] = round(time.monotonic() - t0, 3)
         node = nodes[0]
-        conn = GatewayConnection(node.address, port)
-        out["gateway_put_per_s"] = _rate(
-            lambda i: conn.call("kv/put", {"key": b64(f"b{i % 10}"), "value": b64(str(i))}),
-            seconds)
-        out["gateway_range_per_s"] = _rate(
-            lambda i: conn.call("kv/range", {"key": b64(f"b{i % 10}")}), seconds)
-        conn.close()
-        try:
-            from etcd3gw.client import Etcd3Client
-        except ImportError:
-            out["etcd3gw"] = "not installed (pip install etcd3gw to compare)"
-        else:
-            c = Etcd3Client(host=node.address, port=port, timeout=2)
-            out["etcd3gw_put_per_s"] = _rate(lambda i: c.put(f"b{i % 10}", str(i)), seconds)
-            out["etcd3gw_range_per_s"] = _rate(lambda i: c.get(f"b{i % 10}"), seconds)
+        out.update(client_figures(node.address, port, seconds))
         for mode in ("linearizable", "serializable"):
             db.opts = replace(db.opts, read_mode=mode)
             out[f"register_10_clients_{mode}_ops_per_s"] = _threads(db, nodes, 10, seconds)
@@ -86,6 +72,58 @@ def loopback_figures(seconds: float) -> dict:
         for n in nodes:
             db.teardown(n)
         registry.forget(prefix)
+    return out
+
+
+def _pb_bytes(field: int, data: bytes) -> bytes:
+    """One length-delimited protobuf field (enough for PutRequest / RangeRequest keys)."""
+    n, out = len(data), bytearray([field << 3 | 2])
+    while True:
+        out.append((n & 0x7F) | (0x80 if n > 0x7F else 0))
+        n >>= 7
+        if not n:
+            return bytes(out) + data
+
+
+def client_figures(address: str, port: int, seconds: float, rounds: int = 5) -> dict:
+    """Single-thread puts/s and ranges/s per client library, measured in interleaved slices
+    (`rounds` slices of seconds/rounds each, median reported) so that a shared machine's
+    load swings hit every library alike."""
+    from harness.dbs.etcd.gateway import GatewayConnection, b64
+
+    fns: dict = {}
+    out: dict = {}
+    conn = GatewayConnection(address, port)
+    fns["gateway_put_per_s"] = lambda i: conn.call(
+        "kv/put", {"key": b64(f"b{i % 10}"), "value": b64(str(i))})
+    fns["gateway_range_per_s"] = lambda i: conn.call("kv/range", {"key": b64(f"b{i % 10}")})
+    try:
+        from etcd3gw.client import Etcd3Client
+    except ImportError:
+        out["etcd3gw"] = "not installed (pip install etcd3gw to compare)"
+    else:
+        c = Etcd3Client(host=address, port=port, timeout=2)
+        fns["etcd3gw_put_per_s"] = lambda i: c.put(f"b{i % 10}", str(i))
+        fns["etcd3gw_range_per_s"] = lambda i: c.get(f"b{i % 10}")
+    try:
+        import grpc
+    except ImportError:
+        out["grpc"] = "grpcio not installed (pip install grpcio to compare)"
+    else:
+        # Raw unary calls, hand-encoded PutRequest / RangeRequest, replies not decoded: the
+        # best the gRPC API could do from Python.
+        ch = grpc.insecure_channel(f"{address}:{port}")
+        put = ch.unary_unary("/etcdserverpb.KV/Put")
+        rng = ch.unary_unary("/etcdserverpb.KV/Range")
+        fns["grpc_put_per_s"] = lambda i: put(_pb_bytes(1, f"b{i % 10}".encode())
+                                              + _pb_bytes(2, str(i).encode()), timeout=2)
+        fns["grpc_range_per_s"] = lambda i: rng(_pb_bytes(1, f"b{i % 10}".encode()), timeout=2)
+    samples: dict[str, list[float]] = {k: [] for k in fns}
+    for _ in range(rounds):
+        for k, fn in fns.items():
+            samples[k].append(_rate(fn, seconds / rounds))
+    conn.close()
+    out.update({k: sorted(v)[len(v) // 2] for k, v in samples.items()})
     return out
 
 
