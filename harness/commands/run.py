@@ -12,7 +12,6 @@ import click
 
 from harness.config import (BACKENDS, DBS, READ_FROM, STICKINESS, TOPOLOGIES, WORKLOADS, Test,
                             build_test)
-
 from harness.dbs.etcd.config import READ_MODES
 
 D = Test()  # defaults shown in --help
