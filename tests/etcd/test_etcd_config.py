@@ -84,3 +84,13 @@ def test_backends_know_what_an_etcd_node_needs():
     assert "etcd-server" in docker_image.packages()
     assert "etcd" in docker_image.tools_for("etcd")
     assert ssh.DB_TOOLS["etcd"] == {"etcd": "etcd-server"}
+
+
+def test_claims_follow_the_read_mode():
+    from harness.dbs.etcd import EtcdDB
+
+    nodes = [Node("n1", "10.77.0.2", None, "/w")]
+    assert EtcdDB(nodes, store_dir="/s", prefix="sbx").claims["reads"] == "linearizable"
+    ser = EtcdDB(nodes, store_dir="/s", prefix="sbx", opts=EtcdOptions(read_mode="serializable"))
+    assert ser.claims["reads"].startswith("serializable")
+    assert ser.claims["writes"] == "linearizable"

@@ -158,6 +158,16 @@ class EtcdDB:
                 return [x for x in self.nodes if x.name == leader]
         return []
 
+    @property
+    def claims(self) -> dict:
+        """What this configuration promises, for checkers' defaults and the report (the
+        capability protocols of issue 16 will give this a home): puts and txns go through
+        raft, so writes and cas are linearizable; reads are linearizable only in
+        `linearizable` read mode, `serializable` ones may be stale."""
+        return {"models": ("register", "cas-register"), "writes": "linearizable",
+                "reads": ("linearizable" if self.opts.read_mode == "linearizable"
+                          else "serializable (a member's local state; may be stale)")}
+
     def client(self, node: Node, workload: str, process: int) -> EtcdClient:
         return EtcdClient(tuple(self.nodes), node, workload, process, self.opts)
 
