@@ -54,7 +54,7 @@ def test_linearizable_reads_stay_valid_under_partitions_kills_and_pauses(tmp_pat
 def test_serializable_reads_under_a_partition_are_stale(tmp_path):
     require_etcd()
     out = run_in(tmp_path, db="etcd", read_mode="serializable", nemesis="partition",
-                 partition="n1|n2,n3", nemesis_interval=3, time_limit=16, concurrency=10,
+                 partition="n1|n2,n3", nemesis_interval=3, time_limit=12, concurrency=10,
                  rate=600, stickiness="random", staleness_bound="500ms", seed=16)
     res = out.results
     assert res is not None, out
@@ -74,7 +74,7 @@ def test_serializable_reads_under_a_partition_are_stale(tmp_path):
 def test_cas_register_is_valid_under_partitions(tmp_path):
     require_etcd()
     out = run_in(tmp_path, db="etcd", workload="cas-register", nemesis="partition",
-                 nemesis_interval=3, time_limit=12, concurrency=6, rate=300, seed=7)
+                 nemesis_interval=3, time_limit=10, concurrency=6, rate=300, seed=7)
     res = out.results
     assert res is not None and res["valid"] is True, res and {
         n: r["valid"] for n, r in res["checkers"].items()}
