@@ -81,3 +81,35 @@ def test_cas_register_is_valid_under_partitions(tmp_path):
     hist = read_history(os.path.join(out.run_dir, "history.jsonl"))
     cas = [o for o in hist.ops if o.f == "cas"]
     assert any(o.type == "ok" for o in cas) and any(o.error == "cas-mismatch" for o in cas)
+
+
+def test_cleanup_by_prefix_after_kill_9_of_the_controller(tmp_path):
+    """The controller dies mid-run; `cleanup --prefix` (never a bare cleanup: other runs
+    share the machine) stops its etcd members and removes its namespaces and rules."""
+    import re
+    import signal
+    import subprocess
+    import sys
+
+    from tests.integration.leftovers import alive, cmdlines
+    from tests.integration.runs import ROOT, spawn_run, wait_for_history
+
+    require_etcd()
+    proc = spawn_run(tmp_path, "--db", "etcd", "--nemesis", "partition")
+    hist = wait_for_history(tmp_path, proc)
+    with open(os.path.join(os.path.dirname(hist), "splitbrain.log")) as f:
+        prefix = re.search(r" prefix (sb[0-9a-z]+) ", f.read()).group(1)
+    members = [int(pid) for pid, cmd in cmdlines()
+               if cmd.startswith("etcd ") and str(tmp_path) in cmd]
+    assert len(members) == 3, members
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait(timeout=10)
+    env = dict(os.environ, PYTHONPATH=ROOT)
+    r = subprocess.run([sys.executable, "-m", "harness", "cleanup", "--prefix", prefix],
+                       env=env, capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert not alive(members), r.stdout
+    netns = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout
+    assert prefix not in netns
+    rules = subprocess.run(["iptables-save"], capture_output=True, text=True).stdout
+    assert prefix not in rules
