@@ -65,6 +65,10 @@ def etcd_argv(node: Any, nodes: Sequence[Any], opts: EtcdOptions, *, data_dir: s
             "--initial-cluster-token", token,
             "--heartbeat-interval", str(opts.heartbeat_ms),
             "--election-timeout", str(opts.election_ms),
+            # Long runs write millions of revisions; without compaction the backend would
+            # reach its 2 GB quota and raise NOSPACE. Latest values and their
+            # mod_revisions are unaffected by compaction.
+            "--auto-compaction-mode", "revision", "--auto-compaction-retention", "100000",
             "--logger", "zap", "--log-outputs", "stderr"]
 
 
