@@ -24,7 +24,7 @@ def test_etcd_linearizable_valid_under_faults_serializable_stale(tmp_path, docke
     res = out.results
     assert res is not None and res["valid"] is True, res and {
         n: r["valid"] for n, r in res["checkers"].items()}
-    assert res["stats"]["ok"] > 300, res["stats"]
+    assert res["stats"]["ok"] > 200, res["stats"]
     for n in ("n1", "n2", "n3"):  # member logs fetched from the containers
         assert os.path.getsize(os.path.join(out.run_dir, "nodes", n, "etcd.log")) > 0
     print(f"\n[figure] etcd on docker: {out.figures}")

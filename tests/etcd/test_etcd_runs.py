@@ -47,7 +47,7 @@ def test_linearizable_reads_stay_valid_under_partitions_kills_and_pauses(tmp_pat
     assert any(v.get("nodes") for v in faults.get("kill", [])), faults.keys()
     assert any(v.get("nodes") for v in faults.get("pause", [])), faults.keys()
     assert any(v.get("grudge") for v in faults.get("start-partition", [])), faults.keys()
-    assert res["stats"]["ok"] > 1000, res["stats"]
+    assert res["stats"]["ok"] > 500, res["stats"]
     print(f"\n[figure] etcd linearizable faults run: {out.figures}, stats {res['stats']}")
 
 

@@ -22,7 +22,7 @@ def test_ssh_linearizable_valid_then_serializable_stale(hosts, home, tmp_path): 
     res = out.results
     assert res is not None and res["valid"] is True, res and {
         n: r["valid"] for n, r in res["checkers"].items()}
-    assert res["stats"]["ok"] > 300, res["stats"]
+    assert res["stats"]["ok"] > 200, res["stats"]
     for n in ("n1", "n2", "n3"):  # the member logs came back over ssh
         assert os.path.getsize(os.path.join(out.run_dir, "nodes", n, "etcd.log")) > 0
     print(f"\n[figure] etcd over ssh: {out.figures}")
