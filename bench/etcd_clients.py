@@ -123,8 +123,46 @@ def client_figures(address: str, port: int, seconds: float, rounds: int = 5) -> 
         for k, fn in fns.items():
             samples[k].append(_rate(fn, seconds / rounds))
     conn.close()
+
+    # 10 threads, 50 % puts: does the transport still matter once the store is busy?
+    def gateway_mixed(i: int):
+        c = GatewayConnection(address, port)
+        return lambda n: (c.call("kv/put", {"key": b64(f"b{n % 10}"), "value": b64(str(n))})
+                          if n % 2 else c.call("kv/range", {"key": b64(f"b{n % 10}")}))
+    mixed = {"gateway_10_threads_mixed_per_s": gateway_mixed}
+    if "grpc_put_per_s" in fns:
+        def grpc_mixed(i: int):
+            return lambda n: (put(_pb_bytes(1, f"b{n % 10}".encode())
+                                  + _pb_bytes(2, str(n).encode()), timeout=2)
+                              if n % 2 else rng(_pb_bytes(1, f"b{n % 10}".encode()), timeout=2))
+        mixed["grpc_10_threads_mixed_per_s"] = grpc_mixed
+    msamples: dict[str, list[float]] = {k: [] for k in mixed}
+    for _ in range(3):  # interleaved too
+        for k, make in mixed.items():
+            msamples[k].append(_threads_rate(make, 10, seconds / 3))
+    out.update({k: sorted(v)[1] for k, v in msamples.items()})
     out.update({k: sorted(v)[len(v) // 2] for k, v in samples.items()})
     return out
+
+
+def _threads_rate(make, k: int, seconds: float) -> float:
+    """Calls/s of k threads, each running make(i)(n) for n = 0, 1, … for `seconds`."""
+    counts = [0] * k
+    stop = time.monotonic() + seconds
+
+    def work(i: int) -> None:
+        fn, n = make(i), 0
+        while time.monotonic() < stop:
+            fn(n)
+            n += 1
+        counts[i] = n
+
+    ts = [threading.Thread(target=work, args=(i,)) for i in range(k)]
+    for t in ts:
+        t.start()
+    for t in ts:
+        t.join()
+    return round(sum(counts) / seconds, 1)
 
 
 def _threads(db, nodes, k: int, seconds: float) -> float:

@@ -1,16 +1,20 @@
 """One HTTP/1.1 connection to etcd's JSON gRPC-gateway (`/v3/...`) whose errors say *when*
 they happened.
 
-Why the gateway over stdlib `http.client`, and not gRPC or etcd3gw (measured in
-bench/etcd_clients.py, loopback, one client thread): the client must tell "certainly never
-reached the server" (→ `fail`) from "may have been applied" (→ `info`) (checker-spec §1.4,
-P3). HTTP/1.1 has clean phases — connect, send, wait for the reply — and each maps onto one
-outcome below. gRPC reports both "could not connect" and "the connection broke mid-call"
-as UNAVAILABLE, and Python's gRPC etcd clients are unmaintained (`etcd3`, 2020, protobuf 3
-stubs). `etcd3gw` (well kept, on requests) folds connection refused and connection reset
-into one `ConnectionFailedError`, and connect and read timeouts into one
-`ConnectionTimeoutError`, so the distinction is lost; it also runs at about half the
-ops/s of `http.client` (685 vs 1,458 puts/s, 852 vs 2,124 ranges/s).
+Why the gateway over stdlib `http.client`, and not gRPC or etcd3gw: the client must tell
+"certainly never reached the server" (→ `fail`) from "may have been applied" (→ `info`)
+(checker-spec §1.4, P3). HTTP/1.1 has clean phases — connect, send, wait for the reply —
+and each maps onto one outcome below. gRPC reports both "could not connect" and "the
+connection broke mid-call" as UNAVAILABLE, and Python's gRPC etcd clients are unmaintained
+(`etcd3`, 2020, protobuf 3 stubs). `etcd3gw` (well kept, on requests) folds connection
+refused and connection reset into one `ConnectionFailedError`, and connect and read
+timeouts into one `ConnectionTimeoutError`, so the distinction is lost. Measured by
+bench/etcd_clients.py (3 members on loopback, interleaved slices, machine load 25-40):
+one thread did 449 / 686 puts / ranges per s here, 232 / 238 with etcd3gw, 622 / 892 with
+raw grpcio calls (hand-encoded, replies not decoded: gRPC's best case). With 10 threads
+raw gRPC did about twice the gateway's calls/s (1,469 vs 718; 620 vs 289 at load 40): the
+gateway's JSON and its in-process gRPC hop cost etcd CPU on this 2-core machine. That is
+the price of exact fail/info here; a gRPC transport is the follow-up if throughput matters.
 
 * `NotSent`     — nothing reached etcd: connect refused / timed out / unreachable.
 * `Ambiguous`   — the request may have reached etcd: a send error, a timeout, a reset or EOF
