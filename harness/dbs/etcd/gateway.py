@@ -5,8 +5,9 @@ Why the gateway over stdlib `http.client`, and not gRPC or etcd3gw: the client m
 "certainly never reached the server" (→ `fail`) from "may have been applied" (→ `info`)
 (checker-spec §1.4, P3). HTTP/1.1 has clean phases — connect, send, wait for the reply —
 and each maps onto one outcome below. gRPC reports both "could not connect" and "the
-connection broke mid-call" as UNAVAILABLE, and Python's gRPC etcd clients are unmaintained
-(`etcd3`, 2020, protobuf 3 stubs). `etcd3gw` (well kept, on requests) folds connection
+connection broke mid-call" as UNAVAILABLE (a readiness check before each call could split
+them), and Python's gRPC etcd clients are unmaintained (`etcd3`, 2020, protobuf 3 stubs),
+so gRPC would mean our own protobuf messages. `etcd3gw` (well kept, on requests) folds connection
 refused and connection reset into one `ConnectionFailedError`, and connect and read
 timeouts into one `ConnectionTimeoutError`, so the distinction is lost. Measured by
 bench/etcd_clients.py (3 members on loopback, interleaved slices, machine load 25-40):
