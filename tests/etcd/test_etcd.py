@@ -105,3 +105,21 @@ def test_teardown_stops_by_pid_and_copies_logs(tmp_path):
         log = tmp_path / "store" / "nodes" / n.name / "etcd.log"
         assert log.exists() and "etcd" in log.read_text()
         assert not os.path.exists(os.path.join(n.workdir, "etcd", "data"))
+
+
+def test_not_ready_is_one_clear_environment_problem(tmp_path):
+    from harness.dbs.etcd import EtcdDB, EtcdOptions
+    from harness.errors import EnvironmentProblem
+    from tests.dbs.local_cluster import local_nodes
+
+    nodes, port = local_nodes(tmp_path, 3, "sbtnotready")
+    db = EtcdDB(nodes, store_dir=str(tmp_path / "store"), prefix="sbtnotready",
+                opts=EtcdOptions(client_port=port, peer_port=port + 1))
+    for n in nodes:
+        db.setup(n)  # never started
+    t0 = time.monotonic()
+    with pytest.raises(EnvironmentProblem) as e:
+        db.wait_ready(1.0)
+    assert time.monotonic() - t0 < 10
+    assert "etcd not ready after 1s: n1 does not answer" in str(e.value)
+    assert db.primaries() == [] and db.settle(0.5) == "n1 does not answer"
