@@ -556,10 +556,11 @@ def analyse(run_dir: str, test: Test, figures: dict | None = None) -> tuple[dict
     opts = CheckOptions(workload=test.workload, staleness_bound_ns=t_ns,
                         staleness_bound_versions=k)
     names = list(test.checkers) if test.checkers else None
-    if names is None and test.db == "redis" and test.read_from == "primary" \
-            and test.workload == "register":
-        # Redis claims linearizable registers when every op goes to the primary
-        # (linearizability.md §7.2): check that claim too
+    if names is None and test.workload == "register" and (
+            (test.db == "redis" and test.read_from == "primary")
+            or (test.db == "etcd" and getattr(test, "read_mode", None) == "linearizable")):
+        # Redis claims linearizable registers when every op goes to the primary, etcd
+        # with linearizable reads (linearizability.md §7.2): check that claim too
         from checkers import DEFAULTS
 
         names = [*DEFAULTS["register"], "linearizable"]
