@@ -86,7 +86,8 @@ def _deletable(p: Partition, W: set[int], k: int, initial: Any = None) -> list[i
     else:
         for o in W:
             pl = p.payload[o]
-            if isinstance(pl, tuple) and len(pl) == 2 and pl[0] == "read" and pl[1]:
+            if isinstance(pl, tuple) and len(pl) == 2 and pl[0] == "read" \
+                    and isinstance(pl[1], (tuple, frozenset)):
                 elements.update(pl[1])
     for o in W:
         if o == k:

@@ -72,3 +72,37 @@ def test_brute_force_many(model_name, nil_read, cas_fail):
     native = engine.available() and MODELS[model_name].native
     for seed in range(10_000, 10_000 + 5_000):
         _compare(model_name, nil_read, cas_fail, seed, native=native)
+
+
+@pytest.mark.parametrize("model_name", ["cas-register", "register", "set", "list-append",
+                                        "mutex", "counter"])
+def test_witness_is_invalid_and_one_minimal_under_the_oracle(model_name):
+    from checkers.linearizable import _problem
+    from checkers.linearizable.engine import run_python
+    from checkers.linearizable.witness import _deletable, minimal_witness
+
+    checked = 0
+    for seed in range(N):
+        rng = random.Random(seed)
+        h = random_history(rng, model_name, n_ops=rng.randint(2, 7), procs=rng.randint(1, 4),
+                           n_vals=rng.randint(1, 3))
+        model = MODELS[model_name]()
+        for p in build_partitions(h.ops, model)[0]:
+            r = search(p.inv, p.ret, p.required, p.payload, p.observer, p.initial, model.step)
+            if r.status != INVALID:
+                continue
+            k = r.kstar
+            wit = minimal_witness(p, k, lambda probs: run_python(probs, model.step, 10**6, 10**7),
+                                  200)
+            W = set(wit["ranks"])
+            init = wit.get("initial", p.initial)
+            req = {o for o in W if o < p.required and p.ret[o] <= p.ret[k]}
+            assert k in W and wit["replayed"]
+            prob = _problem(p, sorted(W), req, initial=init)[0]
+            assert not brute_lin.linearizable(*prob[:4], model.step, prob[5]), seed
+            if wit["minimal"]:
+                for o in _deletable(p, W, k, init):
+                    prob = _problem(p, sorted(W - {o}), req, initial=init)[0]
+                    assert brute_lin.linearizable(*prob[:4], model.step, prob[5]), (seed, o)
+            checked += 1
+    assert checked > N // 10
