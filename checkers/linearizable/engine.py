@@ -13,7 +13,7 @@ import itertools
 
 from checkers.linearizable.search import INVALID, UNKNOWN, VALID, SearchResult, search
 
-ABI = 1
+ABI = 2
 _STATUS = {0: VALID, 1: INVALID, 2: UNKNOWN}
 
 try:  # the private extension built from native/ by `pip install -e .` (setuptools-rust)
@@ -46,9 +46,9 @@ def run_native(problems: list[Problem], max_configs: int, max_steps: int,
               for inv, ret, req, payload, obs, init in problems]
     out = NATIVE.check(packed, max_configs, max_steps, threads)
     res = []
-    for status, kstar, configs, steps, limit, frontier, fcount, paths in out:
+    for status, kstar, configs, steps, limit, frontier, fcount, paths, starts, omit in out:
         res.append(SearchResult(_STATUS[status], kstar, configs, steps, limit, list(frontier),
-                                fcount, [list(p) for p in paths]))
+                                fcount, [list(p) for p in paths], list(starts), list(omit)))
     return res
 
 

@@ -19,6 +19,7 @@ from typing import Any, Callable
 VALID, INVALID, UNKNOWN = "valid", "invalid", "unknown"
 FRONTIER_CAP = 1024
 MAX_PATHS = 3
+PATH_TAIL = 256  # ranks kept per frontier path (copies stay O(1) on huge partitions)
 DOMINANCE_SCAN = 8  # failed entries compared per new configuration (pruning is optional)
 
 
@@ -32,6 +33,9 @@ class SearchResult:
     frontier: list[Any] = field(default_factory=list)  # states, in first-seen order
     frontier_count: int = 0
     paths: list[list[int]] = field(default_factory=list)  # ranks, linearization order
+    # each path keeps its last PATH_TAIL ranks: the state before them and how many came first
+    path_starts: list[Any] = field(default_factory=list)
+    path_omitted: list[int] = field(default_factory=list)
 
 
 def search(inv: list[int], ret: list[float], required: int, payload: list[Any],
@@ -79,6 +83,14 @@ def search(inv: list[int], ret: list[float], required: int, payload: list[Any],
     fseen = {initial}
     fcount = 1
     paths: list[list[int]] = [[]]
+    pstarts: list[Any] = [initial]
+    pomit: list[int] = [0]
+
+    def tail() -> tuple[list[int], Any, int]:
+        cut = len(stack) - PATH_TAIL
+        if cut <= 0:
+            return [t[0] for t in stack], initial, 0
+        return [t[0] for t in stack[cut:]], stack[cut][1], cut
     stack: list[tuple[int, Any, bool, int]] = []  # (rank, previous state, forced, prefix)
     cache: set = set()
     configs = steps = 0
@@ -139,7 +151,8 @@ def search(inv: list[int], ret: list[float], required: int, payload: list[Any],
                             frontier = [state]
                             fseen = {state}
                             fcount = 1
-                            paths = [[t[0] for t in stack]]
+                            tp, ts, tc = tail()
+                            paths, pstarts, pomit = [tp], [ts], [tc]
                         else:
                             if state not in fseen:
                                 fseen.add(state)
@@ -147,7 +160,10 @@ def search(inv: list[int], ret: list[float], required: int, payload: list[Any],
                                 if len(frontier) < FRONTIER_CAP:
                                     frontier.append(state)
                             if len(paths) < MAX_PATHS:
-                                paths.append([t[0] for t in stack])
+                                tp, ts, tc = tail()
+                                paths.append(tp)
+                                pstarts.append(ts)
+                                pomit.append(tc)
                     e = nxt[head]
                     continue
                 if observer[o]:
@@ -159,7 +175,7 @@ def search(inv: list[int], ret: list[float], required: int, payload: list[Any],
         while True:
             if not stack:
                 return SearchResult(INVALID, kstar, configs, steps, None, frontier, fcount,
-                                    paths)
+                                    paths, pstarts, pomit)
             if has_opt:  # the configuration being left is fully explored: failed
                 fk = (prefix, (bits & reqmask) >> prefix, state)
                 fl = failed.get(fk)

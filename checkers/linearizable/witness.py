@@ -52,12 +52,10 @@ def _cut(p: Partition, k: int, W: set[int], req: set[int], run_sub: Callable,
         if len(before) < 2:
             continue
         m = int(m)
-        probe_inv = [p.inv[o] for o in before] + [m + 1]
         rq = sorted(before, key=lambda o: p.ret[o])
         prob = ([p.inv[o] for o in rq] + [m + 1], [p.ret[o] for o in rq] + [m + 2],
                 len(rq) + 1, [p.payload[o] for o in rq] + [(2, never, never)],
                 [p.observer[o] for o in rq] + [False], p.initial)
-        del probe_inv
         r = run_sub([prob])[0]
         if r.status == INVALID and r.kstar == len(rq) and r.frontier_count == 1:
             return set(order[i:]), r.frontier[0], m
@@ -178,7 +176,7 @@ def blocked_candidates(p: Partition, r: SearchResult, model: Any, cap: int = 8) 
     if not r.paths:
         return []
     path = r.paths[0]
-    s = p.initial
+    s = r.path_starts[0] if r.path_starts else p.initial
     for o in path:
         s = model.step(s, p.payload[o])
         if s is None:  # cannot happen: paths are legal
@@ -218,8 +216,8 @@ def timeline(p: Partition, r: SearchResult, model: Any, w_ranks: list[int],
                     "f": op.f, "desc": desc(p, p.payload[o]), "type": op.type,
                     "optional": o >= p.required, "role": role})
     paths = []
-    for path in r.paths:
-        s = p.initial
+    for j, path in enumerate(r.paths):
+        s = r.path_starts[j] if j < len(r.path_starts) else p.initial
         pts = []
         for o in path:
             s = model.step(s, p.payload[o])

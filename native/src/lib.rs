@@ -21,6 +21,8 @@ pub const ANY: u32 = 1;
 const NIL: usize = usize::MAX;
 pub const FRONTIER_CAP: usize = 1024;
 pub const MAX_PATHS: usize = 3;
+/// Ranks kept per frontier path (same as search.py).
+pub const PATH_TAIL: usize = 256;
 /// Failed entries compared per new configuration (same cap as search.py).
 pub const DOMINANCE_SCAN: usize = 8;
 
@@ -48,6 +50,8 @@ pub struct Outcome {
     pub frontier: Vec<u32>,
     pub frontier_count: usize,
     pub paths: Vec<Vec<u32>>,
+    pub path_starts: Vec<u32>,
+    pub path_omitted: Vec<usize>,
 }
 
 #[inline]
@@ -260,6 +264,16 @@ pub fn search(p: &Problem, max_configs: u64, max_steps: u64) -> Outcome {
     fseen.insert(state);
     let mut fcount = 1usize;
     let mut paths: Vec<Vec<u32>> = vec![vec![]];
+    let mut pstarts: Vec<u32> = vec![p.initial];
+    let mut pomit: Vec<usize> = vec![0];
+    let tail = |stack: &Vec<(usize, u32, bool, usize)>| -> (Vec<u32>, u32, usize) {
+        if stack.len() <= PATH_TAIL {
+            (stack.iter().map(|t| t.0 as u32).collect(), p.initial, 0)
+        } else {
+            let cut = stack.len() - PATH_TAIL;
+            (stack[cut..].iter().map(|t| t.0 as u32).collect(), stack[cut].1, cut)
+        }
+    };
     // (rank, previous state, forced, previous prefix)
     let mut stack: Vec<(usize, u32, bool, usize)> = Vec::new();
     let mut cache = Cache::new();
@@ -267,7 +281,7 @@ pub fn search(p: &Problem, max_configs: u64, max_steps: u64) -> Outcome {
     let mut steps: u64 = 0;
     let mut remaining = required;
     let mut e = nxt[head];
-    let out = |status, kstar, configs, steps, limit, frontier, fcount, paths| Outcome {
+    let out = |status, kstar, configs, steps, limit, frontier, fcount, paths, path_starts, path_omitted| Outcome {
         status,
         kstar,
         configs,
@@ -276,17 +290,19 @@ pub fn search(p: &Problem, max_configs: u64, max_steps: u64) -> Outcome {
         frontier,
         frontier_count: fcount,
         paths,
+        path_starts,
+        path_omitted,
     };
     loop {
         if remaining == 0 {
-            return out(VALID, kstar, configs, steps, None, vec![], 0, vec![]);
+            return out(VALID, kstar, configs, steps, None, vec![], 0, vec![], vec![], vec![]);
         }
         let mut backtrack = false;
         if kind[e] == 0 {
             let o = eop[e];
             steps += 1;
             if steps > max_steps {
-                return out(UNKNOWN, kstar, configs, steps, Some("steps"), vec![], 0, vec![]);
+                return out(UNKNOWN, kstar, configs, steps, Some("steps"), vec![], 0, vec![], vec![], vec![]);
             }
             let c = p.payload[3 * o];
             if let Some(s2) = step(state, c, p.payload[3 * o + 1], p.payload[3 * o + 2]) {
@@ -317,6 +333,8 @@ pub fn search(p: &Problem, max_configs: u64, max_steps: u64) -> Outcome {
                             Some("configurations"),
                             vec![],
                             0,
+                            vec![],
+                            vec![],
                             vec![],
                         );
                     }
@@ -352,8 +370,13 @@ pub fn search(p: &Problem, max_configs: u64, max_steps: u64) -> Outcome {
                             fseen.clear();
                             fseen.insert(state);
                             fcount = 1;
+                            let (tp, ts, tc) = tail(&stack);
                             paths.clear();
-                            paths.push(stack.iter().map(|t| t.0 as u32).collect());
+                            pstarts.clear();
+                            pomit.clear();
+                            paths.push(tp);
+                            pstarts.push(ts);
+                            pomit.push(tc);
                         } else {
                             if fseen.insert(state) {
                                 fcount += 1;
@@ -362,7 +385,10 @@ pub fn search(p: &Problem, max_configs: u64, max_steps: u64) -> Outcome {
                                 }
                             }
                             if paths.len() < MAX_PATHS {
-                                paths.push(stack.iter().map(|t| t.0 as u32).collect());
+                                let (tp, ts, tc) = tail(&stack);
+                                paths.push(tp);
+                                pstarts.push(ts);
+                                pomit.push(tc);
                             }
                         }
                     }
@@ -383,7 +409,7 @@ pub fn search(p: &Problem, max_configs: u64, max_steps: u64) -> Outcome {
         let o = loop {
             let top = match stack.pop() {
                 None => {
-                    return out(INVALID, kstar, configs, steps, None, frontier, fcount, paths)
+                    return out(INVALID, kstar, configs, steps, None, frontier, fcount, paths, pstarts, pomit)
                 }
                 Some(t) => t,
             };
@@ -461,7 +487,7 @@ mod py {
     use pyo3::prelude::*;
 
     type PyProblem = (Vec<i64>, Vec<i64>, usize, Vec<u32>, Vec<bool>, u32);
-    type PyOutcome = (u8, usize, u64, u64, Option<&'static str>, Vec<u32>, usize, Vec<Vec<u32>>);
+    type PyOutcome = (u8, usize, u64, u64, Option<&'static str>, Vec<u32>, usize, Vec<Vec<u32>>, Vec<u32>, Vec<usize>);
 
     /// check(problems, max_configs, max_steps, threads) -> [outcome]; the GIL is released
     /// for the whole search.
@@ -483,13 +509,13 @@ mod py {
         let outs = py.allow_threads(|| search_all(&probs, max_configs, max_steps, threads));
         Ok(outs
             .into_iter()
-            .map(|o| (o.status, o.kstar, o.configs, o.steps, o.limit, o.frontier, o.frontier_count, o.paths))
+            .map(|o| (o.status, o.kstar, o.configs, o.steps, o.limit, o.frontier, o.frontier_count, o.paths, o.path_starts, o.path_omitted))
             .collect())
     }
 
     #[pymodule]
     fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
-        m.add("ABI", 1)?;
+        m.add("ABI", 2)?;
         m.add_function(wrap_pyfunction!(check, m)?)?;
         Ok(())
     }

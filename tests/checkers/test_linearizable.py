@@ -195,7 +195,6 @@ def test_results_identical_across_threads_and_runs():
     rng = random.Random(7)
     evs = []
     from tests.checkers.lin_gen import random_events
-    i = 0
     for k in range(30):
         for e in random_events(rng, "cas-register", n_ops=12, procs=4):
             e = dict(e, key=k, process=e["process"] + 100 * k)
@@ -236,7 +235,8 @@ def test_native_and_python_engines_identical():
                 (b.status, b.kstar, b.configs, b.steps, b.limit), seed
             if a.status == "invalid":
                 assert a.frontier == b.frontier and a.frontier_count == b.frontier_count
-                assert a.paths == b.paths
+                assert a.paths == b.paths and a.path_starts == b.path_starts
+                assert a.path_omitted == b.path_omitted
             n += 1
     assert n >= 300
 
@@ -550,3 +550,19 @@ def test_unordered_queue_crashed_dequeue_with_empty_observation_is_unknown():
     assert r.valid == "unknown" and "crashed dequeues" in r.reason
     assert lin(hist(rows), model="fifo-queue").valid is True
     assert lin(hist(rows[:2] + rows[4:]), model="unordered-queue").valid is False
+
+
+@pytest.mark.parametrize("eng", ENGINES)
+def test_long_partition_keeps_path_tails(eng):
+    rows = []
+    for i in range(600):
+        rows += [(0, "invoke", "write", i), (0, "ok", "write", i)]
+    rows += [(1, "invoke", "read", None), (1, "ok", "read", 3)]
+    r = lin(hist(rows), engine=eng)
+    a = r.anomalies[0]
+    assert a.details["stuck_op"] == 1201 and a.details["previous_ok"] == 1199
+    assert len(a.details["prefix"]["paths"][0]) == 256
+    assert a.details["prefix"]["paths_omitted_ops"] == [344]
+    assert a.details["blocked"][0]["reason"] == "read 3, the register holds 599"
+    assert a.details["timeline"]["paths"][0][-1] == [1199, "599"]
+    assert set(a.ops) == {7, 1199, 1201}  # write 3, the last write, the stale read
