@@ -179,7 +179,48 @@ def knossos(limit: int | None = None) -> list[History]:
     return [read_history(f) for f in files[:limit]]
 
 
-def run_class(name: str, hists: list[History], repeat: int, engine: str) -> dict:
+PORC_NULL = -1000000
+
+
+def export_porcupine(hists: list[History], path: str) -> None:
+    """Histories as Porcupine etcd-model operations (its `porcupine_test.go` etcdModel:
+    read/write/cas of ints, null = -1000000; a crashed op returns after every other
+    event with an unknown output; failed cas = output ok false; crashed reads dropped,
+    as the porcupine-etcd profile drops them) for a side-by-side run of Porcupine."""
+    import json
+
+    def num(v):
+        return PORC_NULL if v is None else int(v)
+
+    out = []
+    for h in hists:
+        end = max([o.inv_index for o in h.ops] + [o.ret_index for o in h.ops if o.ret_index != INF]) + 1
+        ops = []
+        for o in h.ops:
+            unk = o.type == "info"
+            if unk and o.f == "read":
+                continue
+            ret = end + len(ops) if unk else o.ret_index
+            if o.f == "read":
+                ops.append({"c": hash(o.process) & 0xFFFF, "op": 0, "a1": 0, "a2": 0, "ok": True,
+                            "ex": o.value is not None, "v": num(o.value), "unk": unk,
+                            "call": o.inv_index, "ret": ret})
+            elif o.f == "write":
+                ops.append({"c": hash(o.process) & 0xFFFF, "op": 1, "a1": num(o.value), "a2": 0,
+                            "ok": True, "ex": False, "v": 0, "unk": unk, "call": o.inv_index,
+                            "ret": ret})
+            else:
+                e, n = o.value
+                ops.append({"c": hash(o.process) & 0xFFFF, "op": 2, "a1": num(e), "a2": num(n),
+                            "ok": o.type == "ok", "ex": False, "v": 0, "unk": unk,
+                            "call": o.inv_index, "ret": ret})
+        out.append(ops)
+    with open(path, "w") as fh:
+        json.dump(out, fh)
+
+
+def run_class(name: str, hists: list[History], repeat: int, engine: str,
+              profile: str | None = None) -> dict:
     from checkers.linearizable import LinearizableOptions, check_linearizable
 
     per = []
@@ -187,7 +228,7 @@ def run_class(name: str, hists: list[History], repeat: int, engine: str) -> dict
     configs = 0
     eng = None
     for h in hists:
-        kw = {"engine": engine}
+        kw = {"engine": engine, "profile": profile}
         if "multi-register" in h.source:
             kw["initial"] = {"x": 0, "y": 0}
         best = best_cpu = INF
@@ -217,7 +258,10 @@ def main(argv=None) -> int:
                     choices=["etcd", "wide", "wide-hard", "knossos", "million", "million-stale"])
     ap.add_argument("--engine", default="auto", choices=["auto", "native", "python"])
     ap.add_argument("--repeat", type=int, default=5, help="min of N runs (small classes)")
-    ap.add_argument("--per-history", action="store_true", help="print every history's time")
+    ap.add_argument("--profile", default=None,
+                    help="linearizable profile (porcupine-etcd for a side-by-side run)")
+    ap.add_argument("--export-porcupine", default=None, metavar="FILE",
+                    help="also write the etcd/wide classes as Porcupine operations (JSON)")
     a = ap.parse_args(argv)
     classes = a.cls or ["etcd", "wide", "wide-hard", "knossos", "million", "million-stale"]
     rows = []
@@ -233,7 +277,9 @@ def main(argv=None) -> int:
         else:
             hs, rep = million(20_000 if a.smoke else 1_000_000, stale=c.endswith("stale")), 1
         gen = time.perf_counter() - t0
-        row = run_class(c, hs, rep, a.engine)
+        if a.export_porcupine and c in ("etcd", "wide", "wide-hard"):
+            export_porcupine(hs, f"{a.export_porcupine}.{c}.json")
+        row = run_class(c, hs, rep, a.engine, a.profile)
         row["generate_s"] = round(gen, 2)
         rows.append(row)
         print(f"{c:14s} histories={row['histories']:4d} ops={row['ops']:8d} "
