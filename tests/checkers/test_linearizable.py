@@ -317,7 +317,7 @@ def test_knossos_stuck_ops_and_frontier(knossos_histories):
 # -- simulated stores (§8.4) ---------------------------------------------------------------
 
 
-def simulate_cas(seed, n_ops=60, procs=5, p_info=0.1, keys=1):
+def simulate_cas(seed, n_ops=60, procs=5, p_info=0.1, keys=1, lose=None):
     """A linearizable cas-register store: each op takes effect at a random instant in
     its interval; an info op with probability 1/2 (possibly after the history ends); a
     cas whose precondition fails is recorded fail/cas-mismatch. Unique written values."""
@@ -339,9 +339,13 @@ def simulate_cas(seed, n_ops=60, procs=5, p_info=0.1, keys=1):
                     "eff": eff, "v": nextv if f != "read" else None})
         nextv += 1
     state = {}
+    writes = [o for o in ops if o["f"] == "write" and o["typ"] == "ok"]
+    lost = writes[lose % len(writes)] if (lose is not None and writes) else None
     for o in sorted((o for o in ops if o["eff"] is not None), key=lambda o: o["eff"]):
         cur = state.get(o["k"])
-        if o["f"] == "write":
+        if o is lost:
+            o["lost"] = True  # acknowledged, never applied
+        elif o["f"] == "write":
             state[o["k"]] = o["v"]
         elif o["f"] == "read":
             o["out"] = cur
@@ -566,3 +570,27 @@ def test_long_partition_keeps_path_tails(eng):
     assert a.details["blocked"][0]["reason"] == "read 3, the register holds 599"
     assert a.details["timeline"]["paths"][0][-1] == [1199, "599"]
     assert set(a.ops) == {7, 1199, 1201}  # write 3, the last write, the stale read
+
+
+@settings(max_examples=40, derandomize=True, deadline=None,
+          suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])
+@given(st.integers(0, 10**9), st.integers(0, 50))
+def test_injected_lost_write_is_caught_with_witness(seed, which):
+    from hypothesis import assume
+
+    h = history_from_events(simulate_cas(seed, n_ops=60, procs=2, p_info=0.0, lose=which))
+    ops = h.ops
+    writes = [o for o in ops if o.f == "write" and o.type == "ok"]
+    assume(writes)
+    w = writes[which % len(writes)]
+    # observable: a read that began after w completed returns the value of a write that
+    # completed before w began (values are unique, so nothing else can have written it)
+    before = {(o.value[1] if o.f == "cas" else o.value) for o in ops
+              if o.type == "ok" and o.f in ("write", "cas") and o.ret_index < w.inv_index}
+    reads = [o for o in ops if o.f == "read" and o.type == "ok" and o.inv_index > w.ret_index
+             and o.value in before]
+    assume(reads)
+    res = lin(h)
+    assert res.valid is False
+    ws = set().union(*(a.ops for a in res.anomalies))
+    assert w.index in ws or any(r.index in ws for r in reads)
