@@ -100,6 +100,14 @@ def search(inv: list[int], ret: list[float], required: int, payload: list[Any],
     # ops, has a subset of its futures (unused optional ops may simply never happen), so
     # it fails too. Keyed by (prefix, required ranks above it, state) -> optional masks.
     has_opt = n > required
+    # Symmetry (§4.4): optional ops with identical payloads are interchangeable forever
+    # (they never return), so one is only tried once its earlier twin is linearized.
+    twin = [-1] * n
+    last: dict = {}
+    for r in range(required, n):
+        pl = payload[r]
+        twin[r] = last.get(pl, -1)
+        last[pl] = r
     reqmask = (1 << required) - 1
     failed: dict = {}
     e = nxt[head]
@@ -109,6 +117,10 @@ def search(inv: list[int], ret: list[float], required: int, payload: list[Any],
         backtrack = False
         if kind[e] == 0:
             o = eop[e]
+            t = twin[o]
+            if t >= 0 and not lin[t]:
+                e = nxt[e]
+                continue
             steps += 1
             if steps > max_steps:
                 return SearchResult(UNKNOWN, kstar, configs, steps, "steps")

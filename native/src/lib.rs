@@ -250,6 +250,18 @@ pub fn search(p: &Problem, max_configs: u64, max_steps: u64) -> Outcome {
     let rw = (required + 63) / 64;
     let pos: Vec<usize> = (0..n).map(|r| if r < required { r } else { rw * 64 + (r - required) }).collect();
     let has_opt = n > required;
+    // Symmetry: identical optional ops are tried in call order only (see search.py).
+    let mut twin = vec![NIL; n];
+    {
+        let mut last: HashMap<(u32, u32, u32), usize> = HashMap::new();
+        for r in required..n {
+            let key = (p.payload[3 * r], p.payload[3 * r + 1], p.payload[3 * r + 2]);
+            if let Some(&t) = last.get(&key) {
+                twin[r] = t;
+            }
+            last.insert(key, r);
+        }
+    }
     let mut failed = Failed::new();
     let mut hreq: u64 = 0;
 
@@ -300,6 +312,11 @@ pub fn search(p: &Problem, max_configs: u64, max_steps: u64) -> Outcome {
         let mut backtrack = false;
         if kind[e] == 0 {
             let o = eop[e];
+            let t = twin[o];
+            if t != NIL && !lin[t] {
+                e = nxt[e];
+                continue;
+            }
             steps += 1;
             if steps > max_steps {
                 return out(UNKNOWN, kstar, configs, steps, Some("steps"), vec![], 0, vec![], vec![], vec![]);
