@@ -97,6 +97,9 @@ def run_checks(history: History, options: CheckOptions | None = None,
 
         options = replace(options, workload=workload)
     wanted = resolve_names(workload, names)
+    # the version indexes every family shares read the store's tie-break from the history
+    if history.meta.get("version_tiebreak") != options.version_tiebreak:
+        history.meta["version_tiebreak"] = options.version_tiebreak
     with gc_paused():
         results, timings = _run_families(history, options, wanted)
     chosen = {n: results[n] for n in wanted if n in results}

@@ -18,7 +18,8 @@ from typing import Any
 
 from checkers.options import CheckOptions
 from checkers.result import Anomaly, CheckResult, result_from_anomalies
-from checkers.versions import build_indexes
+from harness.history import _short
+from checkers.versions import build_indexes, single_key_ops, txn_count
 from harness.history import History
 
 NAME = "integrity"
@@ -60,31 +61,106 @@ def check(history: History, options: CheckOptions | None = None) -> dict[str, Ch
             by_type[a.type] = by_type.get(a.type, 0) + 1
     anomalies.sort(key=lambda a: (a.ops[0] if a.ops else -1, a.type))
     kept, dropped = [], 0
-    by_index = history.by_index() if anomalies else {}
+    by_index = _by_index(history) if anomalies else {}
+    cache: dict = {}  # witness op set -> anomaly types its sub-history shows
     for i, a in enumerate(anomalies):
-        if i < REPLAY_LIMIT and not replay(a, by_index, options.workload):
+        if i < REPLAY_LIMIT and not replay(a, by_index, options.workload, cache,
+                                           history.meta.get("version_tiebreak")):
             dropped += 1
             continue
         kept.append(a)
     anomalies = kept
+    writes = sum(1 for ix in indexes.values() for w in ix.writes if w.type != "fail")
     stats: dict[str, Any] = {"keys": len(indexes), "reads_checked": reads,
+                             "writes_checked": writes,
                              "replay_dropped": dropped,
                              "corrupt_ops": corrupt, "by_type": by_type,
                              "duplicate_values": sum(len(ix.duplicates) for ix in indexes.values())}
-    return {NAME: result_from_anomalies(NAME, anomalies, stats=stats,
-                                        assumptions=["unique-values"],
-                                        unknown_reason=duplicate_reason(indexes))}
+    n_txn = txn_count(history)
+    if n_txn:
+        stats["transactions"] = n_txn
+    notices = _tie_notices(indexes, stats)
+    reason = duplicate_reason(indexes)
+    if reason is None and reads == 0:
+        reason = nothing_checked_reason(history, "reads")
+    assumptions = ["unique-values"]
+    if stats.get("version_ties"):
+        assumptions.append(f"tiebreak:{history.meta.get('version_tiebreak')}")
+    res = result_from_anomalies(NAME, anomalies, stats=stats, assumptions=assumptions,
+                                unknown_reason=reason)
+    res.notices = notices
+    return {NAME: res}
+
+
+def _tie_notices(indexes: dict, stats: dict) -> list[Anomaly]:
+    """Equal versions of different values under the store's tie-break: a statistic and a
+    notice (issue 10 item 1), never an anomaly on their own."""
+    out: list[Anomaly] = []
+    n = 0
+    for ix in indexes.values():
+        for ver, ops in ix.ties:
+            n += 1
+            if len(out) < 32:
+                vals = ", ".join(_short(o.value) for o in ops[:3])
+                out.append(Anomaly(
+                    "version-tie",
+                    f"{_short(ix.key)} version {ver} was stamped on {len(ops)} different values "
+                    f"({vals}); the store orders them by its tie-break rule "
+                    f"({ix.tiebreak}: the greater serialised value wins)",
+                    sorted(o.index for o in ops), key=ix.key, details={"version": ver}))
+    if n:
+        stats["version_ties"] = n
+    return out
+
+
+def nothing_checked_reason(history: History, what: str) -> str:
+    """Why a checker that examined nothing is unknown (issue 10 item 6), naming what
+    the history does hold so a user can tell a wrong workload from an empty run."""
+    from collections import Counter
+
+    fs = Counter(op.f for op in history.ops)
+    n_txn = fs.pop("txn", 0)
+    shown = ", ".join(f"{f} x{n}" for f, n in fs.most_common(4)) or "no operations"
+    extra = (f"; {n_txn} transaction(s) are left to the transactional checker"
+             if n_txn else "")
+    return (f"nothing to check: no {what} this checker can judge (the history has "
+            f"{shown}{extra})")
 
 
 REPLAY_LIMIT = 256
 
 
-def replay(a: Anomaly, by_index: dict, workload: str | None) -> bool:
-    """§9 witness replay: the witness ops alone must show the same anomaly type."""
-    ops = [by_index[i] for i in a.ops if i in by_index]
-    if len(ops) != len(a.ops):
-        return False
-    ops.sort(key=lambda o: o.inv_index)
-    sub = History(ops=ops, source="<witness>")
-    return any(x.type == a.type for ix in build_indexes(sub, workload).values()
-               for x in ix.anomalies)
+def _by_index(history: History) -> dict:
+    """index -> op, over the single-key view (a transaction's write micro-ops share its
+    index, so a witness naming it replays all of them)."""
+    out: dict = {}
+    for op in single_key_ops(history):
+        out.setdefault(op.index, []).append(op)
+    return out
+
+
+def replay(a: Anomaly, by_index: dict, workload: str | None, cache: dict | None = None,
+           tiebreak: str | None = None) -> bool:
+    """§9 witness replay: the witness ops alone must show the same anomaly type.
+
+    `cache` shares one sub-history analysis between anomalies with the same witness (a
+    read holding 10,000 garbage elements is replayed once, not 10,000 times)."""
+    ck = tuple(a.ops)
+    types = cache.get(ck) if cache is not None else None
+    if types is None:
+        ops = []
+        for i in a.ops:
+            got = by_index.get(i)
+            if got is None:
+                types = frozenset()
+                break
+            ops.extend(got if isinstance(got, list) else [got])
+        if types is None:
+            ops.sort(key=lambda o: o.inv_index)
+            sub = History(ops=ops, source="<witness>",
+                          meta={"version_tiebreak": tiebreak} if tiebreak else {})
+            types = frozenset(x.type for ix in build_indexes(sub, workload).values()
+                              for x in ix.anomalies)
+        if cache is not None:
+            cache[ck] = types
+    return a.type in types

@@ -15,12 +15,14 @@ class Anomaly:
     """One finding with its minimal witness.
 
     `ops` are history `index` values (completion index; invocation index for ops that
-    never completed). `explanation` is one sentence a user can check by hand.
+    never completed). `explanation` is one sentence a user can check by hand; it may be
+    given as a zero-argument callable, built only when the anomaly is kept and shown
+    (issue 15: a read with 10,000 garbage elements must not stringify itself 10,000 times).
     `details` holds roles, observed/expected values, confidence, severity...
     """
 
     type: str
-    explanation: str
+    explanation: Any
     ops: list[int]
     key: Any = None
     process: Any = None
@@ -33,9 +35,16 @@ class Anomaly:
         if self.process is not None:
             out["process"] = self.process
         out["ops"] = list(self.ops)
-        out["explanation"] = self.explanation
+        out["explanation"] = self.text()
         out.update(self.details)
         return out
+
+    def text(self) -> str:
+        """The explanation sentence (built now if it was given lazily)."""
+        e = self.explanation
+        if callable(e):
+            e = self.explanation = e()
+        return e
 
 
 @dataclass

@@ -110,9 +110,32 @@ class Op(NamedTuple):
 
 
 def _short(v: Any, limit: int = 60) -> str:
-    s = repr(v) if not isinstance(v, str) else v
+    """At most `limit` characters of `v`, reading only as many elements of a list or
+    dict as fit (a 100,000-element read is never stringified whole)."""
+    if limit <= 2 and isinstance(v, (list, tuple, dict)):
+        return "…"
     if isinstance(v, (list, tuple)):
-        s = "[" + ",".join(str(x) for x in v) + "]"
+        parts, n = [], 1
+        for x in v:
+            # nested: each level costs a bracket of the budget, so depth stays <= limit
+            t = (_short(x, limit - n - 1) if isinstance(x, (list, tuple, dict))
+                 else str(x))
+            parts.append(t)
+            n += len(t) + 1
+            if n > limit:
+                break
+        s = "[" + ",".join(parts) + ("]" if n <= limit else "")
+    elif isinstance(v, dict):
+        parts, n = [], 1
+        for k, x in v.items():
+            t = f"{k!r}: {_short(x, limit - n - 1)}"
+            parts.append(t)
+            n += len(t) + 2
+            if n > limit:
+                break
+        s = "{" + ", ".join(parts) + ("}" if n <= limit else "")
+    else:
+        s = repr(v) if not isinstance(v, str) else v
     return s if len(s) <= limit else s[: limit - 1] + "…"
 
 

@@ -148,4 +148,6 @@ def test_corrupt_ops_helper():
 def test_info_read_null_is_not_bottom():
     # P16: info/fail reads carry no value and produce no finding.
     evs = W(0, 0, "a") + [ev(2, 1, "invoke", "read", "x", None), ev(3, 1, "info", "read", "x", "zz")]
-    assert check(evs).valid is True
+    res = check(evs)
+    assert res.valid == "unknown" and "nothing to check" in res.reason  # no ok read at all
+    assert check(evs + R(4, 2, "a")).valid is True
