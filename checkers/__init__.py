@@ -26,12 +26,14 @@ FAMILIES: dict[str, str] = {
     "monotonic-reads": "checkers.session",
     "monotonic-writes": "checkers.session",
     "writes-follow-reads": "checkers.session",
+    "session": "checkers.session",
     "staleness": "checkers.staleness",
     "lost-updates": "checkers.lost_updates",
     "convergence": "checkers.convergence",
 }
 
-SESSION = ["read-your-writes", "monotonic-reads", "monotonic-writes", "writes-follow-reads"]
+SESSION = ["read-your-writes", "monotonic-reads", "monotonic-writes", "writes-follow-reads",
+           "session"]
 
 # The checkers each workload runs by default (checker-spec §8).
 DEFAULTS: dict[str, list[str]] = {
@@ -103,8 +105,11 @@ def run_checks(history: History, options: CheckOptions | None = None,
     with gc_paused():
         results, timings = _run_families(history, options, wanted)
     chosen = {n: results[n] for n in wanted if n in results}
+    # Checkers the user did not name and that cannot apply to this history (staleness of
+    # a plain register) say so, but do not turn a checked history's verdict unknown.
+    judged = [r.valid for r in chosen.values() if r.applicable or names]
     return {
-        "valid": merge_valid([r.valid for r in chosen.values()]) if chosen else "unknown",
+        "valid": merge_valid(judged) if judged else "unknown",
         "workload": workload,
         "checkers": {n: r.to_json(options.anomaly_cap) for n, r in chosen.items()},
         "stats": history.stats(),

@@ -17,7 +17,7 @@ from __future__ import annotations
 from typing import Any
 
 from checkers.options import CheckOptions
-from checkers.result import Anomaly, CheckResult, result_from_anomalies
+from checkers.result import Anomaly, CheckResult, nothing_checked_reason, result_from_anomalies
 from harness.history import _short
 from checkers.versions import build_indexes, single_key_ops, txn_count
 from harness.history import History
@@ -112,19 +112,6 @@ def _tie_notices(indexes: dict, stats: dict) -> list[Anomaly]:
         stats["version_ties"] = n
     return out
 
-
-def nothing_checked_reason(history: History, what: str) -> str:
-    """Why a checker that examined nothing is unknown (issue 10 item 6), naming what
-    the history does hold so a user can tell a wrong workload from an empty run."""
-    from collections import Counter
-
-    fs = Counter(op.f for op in history.ops)
-    n_txn = fs.pop("txn", 0)
-    shown = ", ".join(f"{f} x{n}" for f, n in fs.most_common(4)) or "no operations"
-    extra = (f"; {n_txn} transaction(s) are left to the transactional checker"
-             if n_txn else "")
-    return (f"nothing to check: no {what} this checker can judge (the history has "
-            f"{shown}{extra})")
 
 
 REPLAY_LIMIT = 256

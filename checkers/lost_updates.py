@@ -37,7 +37,7 @@ from typing import Any
 
 from checkers.final_state import FinalReads, final_reads
 from checkers.options import CheckOptions
-from checkers.result import Anomaly, CheckResult, UNKNOWN
+from checkers.result import Anomaly, CheckResult, UNKNOWN, nothing_checked_reason
 from checkers.versions import build_indexes, single_key_ops
 from harness.history import History, Op, freeze
 
@@ -126,9 +126,9 @@ class _Job:
         anomalies.sort(key=lambda a: (a.ops[0] if a.ops else -1))
         if anomalies:
             return CheckResult(NAME, False, anomalies, stats=st, assumptions=self.assumptions)
-        if st["keys_judged"] == 0 and (st["keys_without_final_read"] or
-                                       st["keys_with_duplicate_values"]):
-            why = "; ".join(dict.fromkeys(self.unjudged_reasons)) or "no key could be judged"
+        if st["keys_judged"] == 0:
+            why = "; ".join(dict.fromkeys(self.unjudged_reasons)) or nothing_checked_reason(
+                self.h, "writes")
             return CheckResult(NAME, UNKNOWN, stats=st, reason=why, assumptions=self.assumptions)
         return CheckResult(NAME, True, stats=st, assumptions=self.assumptions)
 

@@ -626,8 +626,7 @@ def _is_independent(maps: list[dict]) -> bool:
         v = m.get("value")
         if not (isinstance(v, list) and len(v) == 2):
             return False
-        if m.get("f") in _READ_FS and m.get("type") == "invoke" and v[1] is not None:
-            return False
+        # a read invocation may carry its key with any value ([k nil] or [k v]): accepted
         seen += 1
     return seen > 0
 
