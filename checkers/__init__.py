@@ -50,6 +50,10 @@ DEFAULTS["cas-register"] = list(DEFAULTS["register"])
 def infer_workload(history: History) -> str:
     """register / list-append / set / counter, from the ops' `f` and value shapes."""
     fs = Counter(map(attrgetter("f"), history.ops))  # counted in C
+    if fs.get("txn"):
+        from checkers.versions import single_key_ops
+
+        fs = Counter(map(attrgetter("f"), single_key_ops(history)))  # micro-op kinds
     if fs.get("append"):
         return "list-append"
     if fs.get("add"):

@@ -65,7 +65,7 @@ def check(history: History, options: CheckOptions | None = None) -> dict[str, Ch
     cache: dict = {}  # witness op set -> anomaly types its sub-history shows
     for i, a in enumerate(anomalies):
         if i < REPLAY_LIMIT and not replay(a, by_index, options.workload, cache,
-                                           history.meta.get("version_tiebreak")):
+                                           history.meta.get("version_tiebreak"), indexes):
             dropped += 1
             continue
         kept.append(a)
@@ -127,7 +127,7 @@ def _by_index(history: History) -> dict:
 
 
 def replay(a: Anomaly, by_index: dict, workload: str | None, cache: dict | None = None,
-           tiebreak: str | None = None) -> bool:
+           tiebreak: str | None = None, indexes: dict | None = None) -> bool:
     """§9 witness replay: the witness ops alone must show the same anomaly type.
 
     `cache` shares one sub-history analysis between anomalies with the same witness (a
@@ -142,6 +142,18 @@ def replay(a: Anomaly, by_index: dict, workload: str | None, cache: dict | None 
                 types = frozenset()
                 break
             ops.extend(got if isinstance(got, list) else [got])
+        if types is None and indexes is not None:
+            # plus the writers of the register values the witness reads observed (a
+            # version-conflict between a read and a write needs the read value's writer)
+            have = {id(o) for o in ops}
+            for o in list(ops):
+                ix = indexes.get(o.key)
+                if o.f != "read" or ix is None or ix.kind in ("list", "set"):
+                    continue
+                w = ix.writer(ix.observed(o))
+                if w is not None and id(w) not in have:
+                    have.add(id(w))
+                    ops.append(w)
         if types is None:
             ops.sort(key=lambda o: o.inv_index)
             sub = History(ops=ops, source="<witness>",

@@ -542,7 +542,8 @@ class _ValueAudit:
             ix.anomalies.append(_anomaly(
                 "garbage-read",
                 lambda r=r, v=v, n=len(rs): (
-                    f"read {r.describe()} returned {_short(v)} for {_short(key)}, a value no "
+                    f"read {r.describe()} returned {_short(v)} for "
+                    f"{'the register' if key is None else _short(key)}, a value no "
                     f"operation ever wrote" + (f" ({n} reads saw it)" if n > 1 else "")),
                 [r.index], key, roles={"read": r.index}, value=v, reads=len(rs)))
         for v, rs in self.aborted.items():

@@ -111,7 +111,8 @@ class Op(NamedTuple):
                              for mf, k, v in self.value)
             return f"op {self.index} (process {self.process}, txn [{_short(mops, 120)}], {self.type})"
         val = "" if self.value is None and self.f == "read" and self.type != "ok" else f"={_short(self.value)}"
-        return f"op {self.index} (process {self.process}, {self.f} {_short(self.key)}{val}, {self.type})"
+        key = "" if self.key is None else f" {_short(self.key)}"  # keyless: one register
+        return f"op {self.index} (process {self.process}, {self.f}{key}{val}, {self.type})"
 
 
 def _short(v: Any, limit: int = 60) -> str:
