@@ -715,7 +715,7 @@ def _edn_event(m: dict, independent: bool, where: str, keep_txns: bool = False) 
     f = ev["f"]
     if ev["process"] == NEMESIS:
         return ev
-    if independent and isinstance(ev.get("value"), list) and len(ev["value"]) == 2:
+    if independent and f != "txn" and isinstance(ev.get("value"), list) and len(ev["value"]) == 2:
         ev["key"], ev["value"] = ev["value"]
     if f == "txn" and isinstance(ev.get("value"), list) and not keep_txns:
         mops = ev["value"]
