@@ -112,13 +112,19 @@ def run_checks(history: History, options: CheckOptions | None = None,
     # Checkers the user did not name and that cannot apply to this history (staleness of
     # a plain register) say so, but do not turn a checked history's verdict unknown.
     judged = [r.valid for r in chosen.values() if r.applicable or names]
-    return {
+    out = {
         "valid": merge_valid(judged) if judged else "unknown",
         "workload": workload,
         "checkers": {n: r.to_json(options.anomaly_cap) for n, r in chosen.items()},
         "stats": history.stats(),
         "timings_s": {k: round(v, 4) for k, v in timings.items()},
     }
+    from checkers.groups import anomaly_groups
+
+    groups = anomaly_groups(history, chosen)  # over the full lists, before any cap
+    if groups is not None:
+        out["anomaly_groups"] = groups
+    return out
 
 
 def _run_families(history: History, options: CheckOptions,
