@@ -77,3 +77,13 @@ def test_no_anomaly_no_groups_and_windows_parse():
                        {"f": "kill", "time": 6}, {"f": "restart", "time": 8},
                        {"f": "pause", "time": 9}], 20)
     assert [x[2] for x in w] == ["partition #1", "kill #1", "pause #1 (never healed)"]
+
+
+def test_report_html_lists_groups_and_draws_their_timeline():
+    from reports.html import render_html
+
+    h = _history()
+    res = run_checks(h, CheckOptions(workload="register"), ["read-your-writes"])
+    html = render_html(res, history=h)
+    assert 'id="groups-section"' in html and 'data-fig="anomaly-timeline"' in html
+    assert "partition #1" in html
