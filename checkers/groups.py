@@ -168,7 +168,7 @@ def _summary(groups: list[dict], total: int) -> str:
             in_fault += g["violating_ops"]
             k = g["window"].split(" #")[0]
             kinds[k] = kinds.get(k, 0) + g["violating_ops"]
-    if total and len([n for n in by_node if n is not None]) > 1:
+    if total and any(n is not None for n in by_node):
         top, acc = [], 0
         for n, c in sorted(by_node.items(), key=lambda x: -x[1]):
             if n is None:
@@ -177,8 +177,7 @@ def _summary(groups: list[dict], total: int) -> str:
             acc += c
             if acc >= 0.8 * total:
                 break
-        if len(top) < len(by_node):
-            text += f", {round(100 * acc / total)}% on {'/'.join(top)}"
+        text += f", {round(100 * acc / total)}% on {'/'.join(top)}"
     if total and in_fault:
         ks = ", ".join(k for k, _ in sorted(kinds.items(), key=lambda x: -x[1])[:3])
         text += f", {round(100 * in_fault / total)}% during faults ({ks})"
