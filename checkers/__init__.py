@@ -67,6 +67,12 @@ def infer_workload(history: History) -> str:
         return "counter" if read_int > read_list else "set"
     if fs.get("incr"):
         return "counter"
+    if not (fs.get("write") or fs.get("cas")) and any(
+            op.f == "read" and op.type == "ok" and isinstance(op.value, (list, tuple))
+            for op in history.ops):
+        # reads of collections and no write at all: an empty list is ⊥ of a list, not a
+        # register value nobody wrote
+        return "list-append"
     return "register"
 
 

@@ -335,3 +335,12 @@ def test_every_good_history_is_judged_somewhere():
     for hist in ("good-register", "good-list"):
         res = checks(HISTORIES[hist])
         assert res["valid"] is True, (hist, res["checkers"])
+
+
+def test_reads_of_empty_lists_without_writes_are_not_garbage():
+    # found by fuzzing the widened store: a key only ever read as [] was inferred to be a
+    # register, and [] a register value nobody wrote
+    evs = op(0, 0, "read", "x", None, []) + op(2, 1, "read", "x", None, [], final=True, node="n1")
+    res = checks(evs)
+    assert res["workload"] == "list-append"
+    assert all(r["anomaly_count"] == 0 for r in res["checkers"].values())
