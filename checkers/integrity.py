@@ -8,6 +8,12 @@ Written values that are not unique per key (two invocations writing the same val
 same element added twice to a set) make the history unverifiable for that key: the
 result is "unknown" with the reason (P1), never "false" by itself.
 
+A checker that read nothing is unknown ("nothing to check"), never valid. Ties of equal
+versions under a store tie-break are counted (`version_ties`) and listed as notices.
+Witness replay: one-value findings are re-checked by definition against every write of
+the key; the others on their witness ops plus every write of what those ops read (one
+replay per distinct witness), so a garbage flood stays linear.
+
 `corrupt_ops(history, workload)` is the helper other checkers use to skip reads with no
 usable version, so one corruption is not reported five times (P17).
 """

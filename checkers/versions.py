@@ -37,6 +37,16 @@ API (what other checkers call)
     ix.duplicates      # [(value, [ops...])]: values written by more than one op (P1)
     ix.anomalies       # integrity Anomaly objects (garbage-read, aborted-read, ...)
     ix.order           # list kind: the element order (longest compatible read)
+    ix.ties            # versioned + a store tie-break: [(version, ops of different values)]
+
+    single_key_ops(history)  # history.ops with each txn replaced by its write micro-ops
+    txn_count(history)       # how many f == "txn" ops the history holds
+
+Keyless histories (no op names a key: Knossos data, many Jepsen histories) are one
+register with key None. With `history.meta["version_tiebreak"]` (set by `run_checks`
+from `CheckOptions.version_tiebreak`), versions become (version, tie-break key): equal
+versions of different values are ordered by the store's own rule (Cassandra: the greater
+serialised value wins) instead of being a version-conflict.
 
 Values are compared after `freeze` (lists -> tuples) so they can key dicts. `⊥` is
 `None` for registers and `[]` for lists and sets; it has version 0.
