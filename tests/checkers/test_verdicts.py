@@ -344,3 +344,16 @@ def test_reads_of_empty_lists_without_writes_are_not_garbage():
     res = checks(evs)
     assert res["workload"] == "list-append"
     assert all(r["anomaly_count"] == 0 for r in res["checkers"].values())
+
+
+def test_not_applicable_checker_is_skipped_not_failed_in_junit():
+    from reports.junit import junit_tree
+    import xml.etree.ElementTree as ET
+
+    evs = op(0, 0, "write", "x", "a") + op(2, 1, "read", "x", None, "a")
+    res = checks(evs, "register", names=None)
+    assert res["checkers"]["staleness"].get("applicable") is False
+    tree = junit_tree(res)
+    root = tree.getroot() if hasattr(tree, "getroot") else tree
+    tc = [t for t in root.iter("testcase") if t.get("name") == "staleness"][0]
+    assert tc.find("skipped") is not None and tc.find("error") is None
