@@ -57,6 +57,7 @@ class Test:
     nemesis_options: dict = field(default_factory=dict)
     fail_on: str = "unknown"  # "invalid": an unknown verdict passes (exit 0, JUnit skipped)
     partition: str | None = None  # an explicit grudge, e.g. "n1,n2|n3,n4,n5" or "n1>n2"
+    packet_engine: str = "auto"  # auto (netem if the kernel has it, else nfqueue), netem, nfqueue
     # docker backend
     image: str | None = None  # None: the offline-built splitbrain node image
     docker_host: str | None = None  # None: DOCKER_HOST or the local engine
@@ -110,6 +111,7 @@ def validate(test: Test) -> Test:
     _choice("read_from", test.read_from, READ_FROM)
     _choice("stickiness", test.stickiness, STICKINESS)
     _choice("fail_on", test.fail_on, ("invalid", "unknown"))
+    _choice("packet_engine", test.packet_engine, ("auto", "netem", "nfqueue"))
     if test.db == "cassandra":
         _choice("read_consistency", test.read_consistency, CONSISTENCY)
         _choice("write_consistency", test.write_consistency, CONSISTENCY)
@@ -221,6 +223,8 @@ def nemesis_options_of(test: Test) -> dict:
     opts = {k: dict(v) for k, v in test.nemesis_options.items()}
     if test.partition:
         opts.setdefault("partition", {})["shapes"] = [test.partition]
+    if test.packet_engine != "auto":
+        opts.setdefault("packet", {})["engine"] = test.packet_engine
     return opts
 
 

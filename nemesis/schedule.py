@@ -24,7 +24,8 @@ Options (`options`, per family; unknown keys are an InputError):
               "strobe_delta_ms": 200, "strobe_period_ms": 10, "strobe_duration_s": 5,
               "max_drift": 0.05}
   kill, pause: {"targets": [...]}        (one, minority, majority, primaries, all)
-  packet:    {"targets": [...], "behaviours": {...} (netem.py), "kinds": [...]}
+  packet:    {"targets": [...], "behaviours": {...} (netem.py), "kinds": [...],
+              "engine": "auto"|"netem"|"nfqueue" (nfqueue.py), "measure": true}
 """
 
 from __future__ import annotations
@@ -58,7 +59,7 @@ OPTION_KEYS = {
               "strobe_duration_s", "max_drift"},
     "kill": {"targets"},
     "pause": {"targets"},
-    "packet": {"targets", "behaviours", "kinds"},
+    "packet": {"targets", "behaviours", "kinds", "engine", "measure"},
 }
 
 # Order in which the final phase undoes things: let paused processes run before
@@ -137,6 +138,9 @@ def check_options(options: dict | None, families) -> dict:
             if bad:
                 raise InputError(f"nemesis option packet.behaviours: unknown {sorted(bad)}; "
                                  f"allowed: {', '.join(BEHAVIOURS)}")
+        if fam == "packet" and opts.get("engine", "auto") not in ("auto", "netem", "nfqueue"):
+            raise InputError(f"nemesis option packet.engine {opts['engine']!r}: allowed: "
+                             "auto, netem, nfqueue")
         if fam == "partition" and "shapes" in opts:
             # explicit grudges ("n1,n2|n3", "n1>n2") are checked against node names by
             # the config (harness/config.py) and by PartitionNemesis itself
@@ -342,5 +346,8 @@ def build_package(spec: str, *, nodes, db, prefix: str, rng: random.Random,
     if "packet" in families:
         from nemesis.netem import PacketNemesis
 
-        pkg.packet = PacketNemesis(nodes, sub_rng("packet"), prefix=prefix)
+        popts = options.get("packet", {})
+        pkg.packet = PacketNemesis(nodes, sub_rng("packet"), prefix=prefix,
+                                   engine=popts.get("engine", "auto"),
+                                   measure=bool(popts.get("measure", True)))
     return pkg
