@@ -58,6 +58,7 @@ class Test:
     fail_on: str = "unknown"  # "invalid": an unknown verdict passes (exit 0, JUnit skipped)
     partition: str | None = None  # an explicit grudge, e.g. "n1,n2|n3,n4,n5" or "n1>n2"
     packet_engine: str = "auto"  # auto (netem if the kernel has it, else nfqueue), netem, nfqueue
+    redis_appendfsync: str | None = None  # None: no persistence; always, everysec, no: AOF
     # docker backend
     image: str | None = None  # None: the offline-built splitbrain node image
     docker_host: str | None = None  # None: DOCKER_HOST or the local engine
@@ -112,6 +113,8 @@ def validate(test: Test) -> Test:
     _choice("stickiness", test.stickiness, STICKINESS)
     _choice("fail_on", test.fail_on, ("invalid", "unknown"))
     _choice("packet_engine", test.packet_engine, ("auto", "netem", "nfqueue"))
+    if test.redis_appendfsync is not None:
+        _choice("redis_appendfsync", test.redis_appendfsync, ("always", "everysec", "no"))
     if test.db == "cassandra":
         _choice("read_consistency", test.read_consistency, CONSISTENCY)
         _choice("write_consistency", test.write_consistency, CONSISTENCY)

@@ -176,7 +176,7 @@ def _make_db(test: Test, nodes, run_dir: str, prefix: str, env_fn: Callable):
     from harness.dbs.redis import RedisDB
 
     return RedisDB(nodes, topology=test.topology, read_from=test.read_from, store_dir=run_dir,
-                   prefix=prefix, extra_env_fn=env_fn)
+                   prefix=prefix, extra_env_fn=env_fn, appendfsync=test.redis_appendfsync)
 
 
 def _make_workload(test: Test):

@@ -66,6 +66,8 @@ def _progress_renderer(console):
               help='An explicit partition for the partition nemesis: "n1,n2|n3,n4,n5" (groups) or "n1>n2" (n2 drops traffic from n1).')
 @click.option("--packet-engine", type=click.Choice(["auto", "netem", "nfqueue"]), default=None,
               help="Packet faults through tc netem, or through NFQUEUE to a userspace scheduler (kernels without netem).  [default: auto]")
+@click.option("--redis-appendfsync", type=click.Choice(["always", "everysec", "no"]), default=None,
+              help="redis: turn on the AOF with this fsync policy.  [default: no persistence; everysec with the disk nemesis]")
 @click.option("--nemesis-interval", type=float, default=None,
               help=f"Seconds between fault changes.  [default: {D.nemesis_interval:g}]")
 @click.option("--time-limit", type=float, default=None,
