@@ -100,7 +100,7 @@ class PacketNemesis:
     faults = ("start-packet", "stop-packet")
 
     def __init__(self, nodes, rng: random.Random, *, prefix: str = "sbpkt",
-                 engine: str = "auto", measure: bool = True):
+                 engine: str = "auto", measure: bool = True, primaries=None):
         from nemesis.nfqueue import ENGINES, NfqueueEngine
 
         if engine not in ENGINES:
@@ -111,6 +111,7 @@ class PacketNemesis:
         self.chain = f"{prefix}-pkt"
         self.engine = engine
         self.measure = measure
+        self.primaries = primaries  # () -> the DB's current primaries, for "primaries"
         self._nfq = NfqueueEngine(prefix)
         self._active: dict[str, dict] = {}   # node name -> what we installed
         self._netem_ok: dict[str, bool] = {}
@@ -150,7 +151,8 @@ class PacketNemesis:
         from nemesis.rtt import added, rtt_pairs
 
         scheduler_args(behaviours, 0)
-        targets = choose_targets(value.get("targets") or "one", self.nodes, self.rng)
+        targets = choose_targets(value.get("targets") or "one", self.nodes, self.rng,
+                                 self.primaries)
         peer_spec = value.get("peers")
         errors, applied = [], {}
         plan = [(node, [p for p in (choose_targets(peer_spec, self.nodes, self.rng)

@@ -317,8 +317,9 @@ class NemesisPackage:
                 [PACKET_KINDS[k] for k in opts.get("kinds", ())] or list(BEHAVIOURS)
             kind = self.rng.choice(sorted(set(kinds)))
             behaviour = dict(opts.get("behaviours", {}).get(kind, DEFAULT_BEHAVIOURS[kind]))
-            names = self._names(self._targets("packet", ("one", "minority", "majority",
-                                                         "all")))
+            spec = self._targets("packet", ("one", "minority", "majority", "all"))
+            # "primaries" is resolved when the fault runs (PacketNemesis asks the DB)
+            names = spec if spec == "primaries" else self._names(spec)
             return {"f": "start-packet",
                     "value": {"targets": names, "behaviours": {kind: behaviour}}}
         if family == "disk":
@@ -373,7 +374,8 @@ def build_package(spec: str, *, nodes, db, prefix: str, rng: random.Random,
         popts = options.get("packet", {})
         pkg.packet = PacketNemesis(nodes, sub_rng("packet"), prefix=prefix,
                                    engine=popts.get("engine", "auto"),
-                                   measure=bool(popts.get("measure", True)))
+                                   measure=bool(popts.get("measure", True)),
+                                   primaries=primaries)
     if "disk" in families:
         from nemesis.disk import DiskNemesis
 
