@@ -5,12 +5,17 @@ from __future__ import annotations
 
 import json
 import os
+import signal
+import subprocess
+import sys
+import time
 
 import pytest
 
 from tests.conftest import have
 from tests.integration.leftovers import new_since, snapshot
-from tests.integration.runs import assert_witnesses_are_real, run_in
+from tests.integration.runs import (ROOT, assert_witnesses_are_real, run_in, spawn_run,
+                                     wait_for_history)
 
 pytestmark = [pytest.mark.root, pytest.mark.redis, pytest.mark.slow]
 
@@ -122,3 +127,60 @@ def test_added_latency_on_the_primary_makes_replica_reads_staler(tmp_path):
             assert 160 <= m["added_p50_ms"] <= 240, (pair, m)
     stopped = nemesis_completions(slow.run_dir, "stop-packet")
     assert any(o.value.get("counters", {}).get("n1", {}).get("delayed", 0) > 0 for o in stopped)
+
+
+def _our_helpers(prefix: str) -> list[str]:
+    """sbnfq / sbfs processes of run `prefix` still alive, and its FUSE mounts."""
+    out = [m for m in no_sbfs_mounts() if prefix in m]
+    for pid in os.listdir("/proc"):
+        if not pid.isdigit():
+            continue
+        try:
+            cmd = open(f"/proc/{pid}/cmdline", "rb").read().decode(errors="replace")
+            state = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()[0]
+        except (OSError, IndexError):
+            continue
+        if state not in "ZX" and ("sbnfq" in cmd or "sbfs" in cmd) and prefix in cmd:
+            out.append(f"{pid}: {cmd}")
+    return out
+
+
+def _faulty_run(tmp_path):
+    proc = spawn_run(tmp_path, "--workload", "set", "--nemesis", "packet-latency,disk-slow",
+                     "--packet-engine", "nfqueue", "--nemesis-interval", "1")
+    hist = wait_for_history(tmp_path, proc, lines=200)
+    run_dir = os.path.dirname(hist)
+    prefix = run_prefix(run_dir)
+    deadline = time.monotonic() + 30
+    while not (any("sbnfq" in h for h in _our_helpers(prefix))
+               and any("sbfs" in h for h in _our_helpers(prefix))):
+        assert time.monotonic() < deadline, _our_helpers(prefix)
+        time.sleep(0.2)
+    return proc, run_dir, prefix
+
+
+@needs_fuse
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+def test_interrupt_removes_schedulers_rules_and_mounts(tmp_path, sig):
+    before = snapshot(str(tmp_path))
+    proc, run_dir, prefix = _faulty_run(tmp_path)
+    proc.send_signal(sig)
+    out, _ = proc.communicate(timeout=90)
+    assert proc.returncode == 130, out.decode()
+    assert "Traceback" not in out.decode()
+    assert _our_helpers(prefix) == []
+    assert leftovers(before, tmp_path, run_dir) == {}
+
+
+@needs_fuse
+def test_cleanup_prefix_after_kill_9_removes_schedulers_and_mounts(tmp_path):
+    proc, run_dir, prefix = _faulty_run(tmp_path)
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait(timeout=10)
+    assert any("sbfs" in h for h in _our_helpers(prefix))  # the mounts outlive the controller
+    env = dict(os.environ, PYTHONPATH=ROOT)
+    res = subprocess.run([sys.executable, "-m", "harness", "cleanup", "--prefix", prefix],
+                         env=env, capture_output=True, text=True, timeout=120)
+    assert res.returncode == 0, res.stdout + res.stderr
+    assert _our_helpers(prefix) == [], res.stdout
+    assert not [ns for ns in os.listdir("/run/netns") if ns.startswith(prefix)]
