@@ -19,7 +19,8 @@ chain `<prefix>-pkt` for loss and duplication (delay, reorder and corrupt then f
 an `error` naming the missing qdisc; the run goes on). The completion's value says which
 `backend` was used, and (unless `measure` is off) carries `rtt`: p50/p99 round trips from
 each target to each peer before and during the fault (nemesis/rtt.py); stop-packet's
-completion carries the nfqueue scheduler's `counters` (seen, dropped, duplicated, ...).
+completion carries the nfqueue schedulers' `counters` per link "target->peer" (seen,
+dropped, duplicated, ...).
 
 Behaviours (all optional, at least one):
   delay {time_ms, jitter_ms?, correlation?, distribution? (uniform|normal|pareto)}
@@ -142,6 +143,11 @@ class PacketNemesis:
 
     def teardown(self) -> None:
         self._stop(all_nodes=True)
+        for node in self.nodes:  # nfqueue chains live on the receiving nodes
+            try:
+                self._nfq.drop_chain(node)
+            except Exception:
+                pass  # a node already gone; cleanup removes its namespace
 
     # -- internals -----------------------------------------------------------------
     def _start(self, value: dict) -> dict:
@@ -192,9 +198,7 @@ class PacketNemesis:
         for node in self.nodes:
             if node.name in names:
                 try:
-                    got = self._clear(node)
-                    if got:
-                        counters[node.name] = got
+                    counters.update(self._clear(node) or {})
                 except Exception as e:
                     errors.append(f"{node.name}: {e}")
         out = {"type": "info", "value": {"nodes": sorted(set(names) & set(self._active))

@@ -72,7 +72,8 @@ def udp_run(src, dst, n=1000, listen_s=4.0) -> dict:
 
 
 def leftovers(node, prefix) -> list[str]:
-    bad = [line for line in node.remote.exec(["iptables", "-S"]).stdout.splitlines()
+    bad = [line for table in ("filter", "mangle")
+           for line in node.remote.exec(["iptables", "-t", table, "-S"]).stdout.splitlines()
            if f"{prefix}-nfq" in line or f"{prefix}-pkt" in line]
     ns = node.meta["netns"]
     for pid in os.popen(f"ip netns pids {ns}").read().split():
@@ -125,14 +126,15 @@ def test_delay_with_jitter_raises_rtt_toward_the_peer_only(pkt):
     slow = rtt(n1, n2, count=40, timeout=2)
     # uniform jitter: every round trip gains 70..90 ms (+ scheduling slack)
     assert 70 <= slow["p50_ms"] - base["p50_ms"] <= 92, (base, slow)
-    assert slow["p99_ms"] - base["p50_ms"] <= 110, (base, slow)
+    assert slow["p99_ms"] - base["p50_ms"] <= 140, (base, slow)  # 90 + slack on a loaded host
     assert rtt(n1, n3, count=10)["p50_ms"] < base["p50_ms"] + 15  # other peers untouched
     assert rtt(n2, n3, count=10)["p50_ms"] < base["p50_ms"] + 15  # nor other nodes
     stopped = p.invoke({"f": "stop-packet"})
-    c = stopped["value"]["counters"]["n1"]
+    c = stopped["value"]["counters"]["n1->n2"]
+    assert list(stopped["value"]["counters"]) == ["n1->n2"]
     assert c["delayed"] >= 40 and c["final"] and 70 <= c["mean_added_delay_ms"] <= 90, c
     assert rtt(n1, n2, count=10)["p50_ms"] < base["p50_ms"] + 15
-    assert leftovers(n1, prefix) == []
+    assert all(leftovers(n, prefix) == [] for n in (n1, n2, n3))
 
 
 @pytest.mark.root
@@ -167,7 +169,7 @@ def test_duplicates_show_up_at_the_receiver(pkt):
     _, (n1, n2, _), p = pkt
     start(p, {"duplicate": {"percent": 30}})
     got = udp_run(n1, n2, n=1000)
-    c = p.invoke({"f": "stop-packet"})["value"]["counters"]["n1"]
+    c = p.invoke({"f": "stop-packet"})["value"]["counters"]["n1->n2"]
     assert got["unique"] == 1000, got
     assert 200 <= got["dups"] <= 400, got
     assert c["duplicated"] == got["dups"], (c, got)
@@ -178,7 +180,7 @@ def test_reorder_overtakes_delayed_packets(pkt):
     _, (n1, n2, _), p = pkt
     start(p, {"delay": {"time_ms": 20}, "reorder": {"percent": 25}})
     got = udp_run(n1, n2, n=600)
-    c = p.invoke({"f": "stop-packet"})["value"]["counters"]["n1"]
+    c = p.invoke({"f": "stop-packet"})["value"]["counters"]["n1->n2"]
     assert got["unique"] == 600 and got["dups"] == 0, got
     assert got["out_of_order"] > 50, got
     assert 100 <= c["reordered"] <= 200, c
@@ -194,7 +196,7 @@ def test_corruption_is_caught_by_the_receivers_checksum(pkt):
     before = udp_csum_errors(n2)
     start(p, {"corrupt": {"percent": 20}})
     got = udp_run(n1, n2, n=1000)
-    c = p.invoke({"f": "stop-packet"})["value"]["counters"]["n1"]
+    c = p.invoke({"f": "stop-packet"})["value"]["counters"]["n1->n2"]
     errors = udp_csum_errors(n2) - before
     assert 120 <= c["corrupted"] <= 280, c
     assert got["received"] + errors == 1000, (got, errors)
@@ -206,7 +208,7 @@ def test_loss_drops_its_share(pkt):
     _, (n1, n2, _), p = pkt
     start(p, {"loss": {"percent": 30}})
     got = udp_run(n1, n2, n=1000)
-    c = p.invoke({"f": "stop-packet"})["value"]["counters"]["n1"]
+    c = p.invoke({"f": "stop-packet"})["value"]["counters"]["n1->n2"]
     assert got["received"] == 1000 - c["dropped"], (got, c)
     assert 230 <= c["dropped"] <= 370, c
 
