@@ -11,9 +11,10 @@ simulated power failure can drop exactly what the datastore never made durable.
     disk.teardown()     # unmounts (lazily: the DB may still hold files), stops sbfs
 
 Faults (op templates {"f", "value"}):
-* disk-lose-unsynced {targets, torn?, seed?}  SIGKILL the DB process, drop every write not
-  fsynced (torn: keep a random-length prefix of each file's unsynced writes, cut inside
-  one write), restart the DB. The completion says how many bytes each node lost.
+* disk-lose-unsynced {targets, torn?, seed?}  a correlated power failure of the targets:
+  SIGKILL every target's DB process, drop every write not fsynced (torn: keep a random-
+  length prefix of each file's unsynced writes, cut inside one write), restart them. The
+  completion says how many bytes each node lost.
 * disk-slow {targets, fsync_ms, write_ms?}   every fsync (and write) waits that long.
 * disk-heal                                  end disk-slow everywhere.
 
@@ -218,16 +219,28 @@ class DiskNemesis:
         return healed
 
     def _lose(self, value: dict) -> dict:
+        """A correlated power failure of the targets: all are killed first, then every
+        one loses its unsynced data, then all start again (so no target can re-replicate
+        to another target in between)."""
         torn = bool(value.get("torn", False))
         out: dict = {"nodes": {}, "torn": torn}
-        for node in self._targets(value):
-            seed = int(value.get("seed", self.rng.randrange(2 ** 32)))
+        targets = self._targets(value)
+        for node in targets:
             self.db.kill(node)   # returns once the process is gone: nothing writes now
+        errors = []
+        for i, node in enumerate(targets):
+            seed = int(value.get("seed", self.rng.randrange(2 ** 32))) + i
             self._control(node, f"lose-torn {seed}" if torn else "lose")
             c = self.counters(node)
-            self.db.start(node)
             out["nodes"][node.name] = {"lost_bytes": c["last_lost_bytes"],
-                                       "torn_kept_bytes": c["torn_kept_bytes"] if torn else 0}
+                                       "torn_kept_bytes": c["last_torn_kept_bytes"]}
+        for node in targets:
+            try:
+                self.db.start(node)
+            except Exception as e:  # the others must still start
+                errors.append(f"{node.name}: {e}")
+        if errors:
+            raise RuntimeError("restart after the crash failed: " + "; ".join(errors))
         return out
 
     def _targets(self, value: dict) -> list:

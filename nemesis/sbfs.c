@@ -50,7 +50,7 @@ static cache_t *caches;
 
 static struct {
     unsigned long long writes, write_bytes, fsyncs, synced_bytes, losses, lost_bytes,
-        torn_kept_bytes, last_lost_bytes;
+        torn_kept_bytes, last_lost_bytes, last_torn_kept_bytes;
     long slow_fsync_ms, slow_write_ms;
 } st;
 
@@ -159,13 +159,13 @@ static void close_released(void) {
 /* The crash: every file reverts to its backing content, plus (torn) a random-length
  * prefix of its unsynced writes in write order, cut inside one write. */
 static void lose_apply(int torn) {
-    unsigned long long lost = 0;
+    unsigned long long lost = 0, kept = 0;
     for (cache_t *c = caches; c; c = c->link) {
         if (!c->pending) continue;
         size_t keep = torn ? (size_t)(next_rand() % c->pending) : 0;
         int fd = keep ? fd_of(c) : -1;
         if (fd >= 0 && persist(c, fd, keep) == 0 && fdatasync(fd) == 0)
-            st.torn_kept_bytes += keep;
+            kept += keep;
         else
             keep = 0;
         lost += c->pending - keep;
@@ -174,6 +174,8 @@ static void lose_apply(int torn) {
     st.losses++;
     st.lost_bytes += lost;
     st.last_lost_bytes = lost;
+    st.torn_kept_bytes += kept;
+    st.last_torn_kept_bytes = kept;
     close_released();
     /* forget every cache: sizes are rebuilt from the backing files on next use */
     while (caches) { cache_t *c = caches; caches = c->link; free(c->ext); free(c); }
@@ -359,9 +361,9 @@ static int ctl_stats(void) {
                     "{\"pending_bytes\": %llu, \"pending_files\": %llu, \"writes\": %llu, "
                     "\"write_bytes\": %llu, \"fsyncs\": %llu, \"synced_bytes\": %llu, "
                     "\"losses\": %llu, \"lost_bytes\": %llu, \"last_lost_bytes\": %llu, "
-                    "\"torn_kept_bytes\": %llu, \"slow_fsync_ms\": %ld, \"slow_write_ms\": %ld}\n",
+                    "\"torn_kept_bytes\": %llu, \"last_torn_kept_bytes\": %llu, \"slow_fsync_ms\": %ld, \"slow_write_ms\": %ld}\n",
                     pending, files, st.writes, st.write_bytes, st.fsyncs, st.synced_bytes,
-                    st.losses, st.lost_bytes, st.last_lost_bytes, st.torn_kept_bytes,
+                    st.losses, st.lost_bytes, st.last_lost_bytes, st.torn_kept_bytes, st.last_torn_kept_bytes,
                     st.slow_fsync_ms, st.slow_write_ms);
 }
 

@@ -24,7 +24,7 @@ class FileDB:
     """A datastore stand-in that only has a data directory (kill/start are no-ops)."""
 
     def __init__(self):
-        self.kills, self.starts = [], []
+        self.kills, self.starts, self.events = [], [], []
         self.appendfsync = "n/a"
 
     def data_dir(self, node):
@@ -32,9 +32,11 @@ class FileDB:
 
     def kill(self, node):
         self.kills.append(node.name)
+        self.events.append(f"kill {node.name}")
 
     def start(self, node):
         self.starts.append(node.name)
+        self.events.append(f"start {node.name}")
 
 
 def sbfs_pids(prefix):
@@ -93,6 +95,16 @@ def test_lose_unsynced_keeps_exactly_what_was_fsynced(disk):
     assert open(os.path.join(db.data_dir(n1), "sub", "new"), "rb").read() == b""
     assert os.path.getsize(f1) == len(b"durable-1\n")
     assert open(f2, "rb").read() == b"other node, unsynced\n"  # n2 untouched
+
+
+def test_lose_on_several_nodes_is_one_correlated_crash(disk):
+    _, nodes, db, d = disk
+    for n in nodes:
+        write(os.path.join(db.data_dir(n), "log"), b"v" * 10, sync=False)
+    done = d.invoke({"f": "disk-lose-unsynced", "value": {"targets": "all"}})
+    assert db.events == [f"kill {n.name}" for n in nodes] + [f"start {n.name}" for n in nodes]
+    assert {k: v["lost_bytes"] for k, v in done["value"]["nodes"].items()} == \
+        {n.name: 10 for n in nodes}
 
 
 def test_torn_loss_keeps_a_prefix_cut_inside_a_write(disk):
@@ -170,9 +182,12 @@ def hammer(n1, count):
 
 
 @pytest.mark.redis
-@pytest.mark.parametrize("appendfsync,loses", [("everysec", True), ("always", False)])
+@pytest.mark.parametrize("appendfsync,loses,torn", [("everysec", True, False),
+                                                    ("everysec", True, True),
+                                                    ("always", False, False)])
 def test_redis_aof_on_sbfs_loses_acked_writes_only_without_fsync(netns_nodes, tmp_path,
-                                                                 appendfsync, loses):
+                                                                 appendfsync, loses, torn):
+    """Torn: the AOF ends inside a command; Redis (aof-load-truncated) must still load."""
     prefix, nodes, db, disk = redis_with_disk(netns_nodes, tmp_path, appendfsync)
     n1 = nodes[0]
     try:
@@ -182,7 +197,8 @@ def test_redis_aof_on_sbfs_loses_acked_writes_only_without_fsync(netns_nodes, tm
             db.start(n)
         db.wait_ready(30)
         acked = hammer(n1, 3000)
-        done = disk.invoke({"f": "disk-lose-unsynced", "value": {"targets": ["n1"]}})
+        done = disk.invoke({"f": "disk-lose-unsynced", "value": {"targets": ["n1"],
+                                                                 "torn": torn}})
         assert "error" not in done, done
         deadline = time.monotonic() + 30
         while True:
