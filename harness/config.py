@@ -76,6 +76,7 @@ class Test:
     timestamps: str = "server"
     cassandra_version: str | None = None
     cassandra_home: str | None = None
+    cassandra_commitlog_sync: str = "periodic"  # periodic, batch, group
 
     @property
     def test_name(self) -> str:
@@ -119,6 +120,8 @@ def validate(test: Test) -> Test:
         _choice("read_consistency", test.read_consistency, CONSISTENCY)
         _choice("write_consistency", test.write_consistency, CONSISTENCY)
         _choice("timestamps", test.timestamps, TIMESTAMPS)
+        _choice("cassandra_commitlog_sync", test.cassandra_commitlog_sync,
+                ("periodic", "batch", "group"))
         if not 1 <= test.nodes <= 5:
             raise InputError(f"--nodes {test.nodes}: Cassandra runs 1 to 5 nodes")
     if test.backend == "ssh" and not (test.ssh_nodes or test.nodes_file):

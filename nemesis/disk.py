@@ -16,7 +16,8 @@ Faults (op templates {"f", "value"}):
   length prefix of each file's unsynced writes, cut inside one write), restart them. The
   completion says how many bytes each node lost.
 * disk-slow {targets, fsync_ms, write_ms?}   every fsync (and write) waits that long.
-* disk-heal                                  end disk-slow everywhere.
+* disk-heal                                  end disk-slow everywhere; start any crashed
+                                             node whose restart has not finished.
 
 Durability model (documented in sbfs.c): file data waits for fsync/fdatasync; metadata
 (create, rename, unlink, truncate) is durable at once.
@@ -99,7 +100,7 @@ class DiskNemesis:
     def __init__(self, nodes, db, prefix: str, rng: random.Random):
         if db is None or not callable(getattr(db, "data_dir", None)):
             raise InputError("disk faults need a datastore whose data directory is known "
-                             "(--db redis)")
+                             "(--db redis or cassandra)")
         for n in nodes:
             if not hasattr(n.remote, "netns"):
                 raise InputError("disk faults need --backend netns (the data directory is "
@@ -111,6 +112,8 @@ class DiskNemesis:
         self._daemons: dict[str, object] = {}
         self._mounts: dict[str, str] = {}
         self._slow: set[str] = set()
+        self._crashed: set[str] = set()  # lost-unsynced nodes not yet known to be started
+        self._last_started: list[str] = []
         self._bin: str | None = None
 
     # -- set-up / tear-down ------------------------------------------------------------
@@ -192,7 +195,9 @@ class DiskNemesis:
                 return {"type": "info", "value": {"nodes": [n.name for n in nodes],
                                                   "fsync_ms": ms, "write_ms": wms}}
             if f == "disk-heal":
-                return {"type": "info", "value": {"nodes": self._heal()}}
+                healed = self._heal()
+                return {"type": "info", "value": {"nodes": healed,
+                                                  "started": self._last_started}}
             return {"type": "info", "value": fault.get("value"),
                     "error": f"disk nemesis has no fault {f!r}"}
         except Exception as e:
@@ -210,6 +215,14 @@ class DiskNemesis:
             return json.loads(f.read())
 
     def _heal(self) -> list[str]:
+        """End disk-slow; and make sure every crashed node runs again (db.start is
+        idempotent and waits for a restart still in progress), so final reads find the
+        cluster up even if the crash's own restart is still going on in another thread."""
+        crashed = [n for n in self.nodes if n.name in self._crashed]
+        errors = self._start_all(crashed)
+        if errors:
+            raise RuntimeError("restart after the crash failed: " + "; ".join(errors))
+        self._last_started = [n.name for n in crashed]
         healed = []
         for n in self.nodes:
             if n.name in self._slow and n.name in self._mounts:
@@ -225,8 +238,13 @@ class DiskNemesis:
         torn = bool(value.get("torn", False))
         out: dict = {"nodes": {}, "torn": torn}
         targets = self._targets(value)
+        self._crashed.update(n.name for n in targets)
         for node in targets:
             self.db.kill(node)   # returns once the process is gone: nothing writes now
+            # data written through mmap (Cassandra's commitlog) may still be dirty in the
+            # kernel's page cache: push it into sbfs, where it is pending like the rest
+            subprocess.run(["sync", "-f", self._mounts[node.name]], capture_output=True,
+                           timeout=60)
         errors = []
         for i, node in enumerate(targets):
             seed = int(value.get("seed", self.rng.randrange(2 ** 32))) + i
@@ -234,14 +252,30 @@ class DiskNemesis:
             c = self.counters(node)
             out["nodes"][node.name] = {"lost_bytes": c["last_lost_bytes"],
                                        "torn_kept_bytes": c["last_torn_kept_bytes"]}
-        for node in targets:
-            try:
-                self.db.start(node)
-            except Exception as e:  # the others must still start
-                errors.append(f"{node.name}: {e}")
+        errors = self._start_all(targets)
         if errors:
             raise RuntimeError("restart after the crash failed: " + "; ".join(errors))
         return out
+
+    def _start_all(self, nodes) -> list[str]:
+        """db.start on every node in parallel (a JVM restart takes a minute on a loaded
+        machine; one after the other would outlast the run); the errors, per node."""
+        from concurrent.futures import ThreadPoolExecutor
+
+        def one(node):
+            try:
+                self.db.start(node)
+                return None
+            except Exception as e:  # the others must still start
+                return f"{node.name}: {type(e).__name__}: {e}"
+
+        nodes = list(nodes)
+        if not nodes:
+            return []
+        with ThreadPoolExecutor(max_workers=len(nodes)) as ex:
+            errors = [e for e in ex.map(one, nodes) if e]
+        self._crashed.difference_update(n.name for n in nodes)
+        return errors
 
     def _targets(self, value: dict) -> list:
         spec = value.get("targets") or value.get("nodes") or "one"

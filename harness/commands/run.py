@@ -106,6 +106,8 @@ def _progress_renderer(console):
 @click.option("--write-consistency", default=None, help="cassandra: ONE, QUORUM, ALL, LOCAL_*.  [default: QUORUM]")
 @click.option("--timestamps", type=click.Choice(["server", "client"]), default=None, help="cassandra: who picks write timestamps.  [default: server]")
 @click.option("--cassandra-version", default=None, help="cassandra: 5.0.x version from Maven Central.")
+@click.option("--cassandra-commitlog-sync", type=click.Choice(["periodic", "batch", "group"]), default=None,
+              help="cassandra: commitlog_sync (periodic acks before the fsync).  [default: periodic]")
 @click.option("--cassandra-home", type=click.Path(file_okay=False), default=None, help="cassandra: an unpacked official tarball to use instead.")
 @click.option("--config", "config_path", type=click.Path(dir_okay=False), default=None,
               help="A TOML file with any of these settings (flags win).")
