@@ -112,3 +112,16 @@ def test_redis_appendfsync_config():
     on = render_redis_conf(node, port=1, data_dir="/d", logfile="/l", replicaof=None,
                            appendfsync="everysec")
     assert "appendonly yes" in on and "appendfsync everysec" in on
+
+
+def test_cassandra_commitlog_sync_config():
+    from harness.dbs.cassandra_config import NodePaths, render_yaml
+
+    def y(mode):
+        return render_yaml(address="10.0.0.2", paths=NodePaths("/r"), seeds=["10.0.0.2"],
+                           token=0, cluster_name="sbtest", commitlog_sync=mode)
+    assert "commitlog_sync: periodic" in y("periodic") and "commitlog_sync_period" in y("periodic")
+    assert "commitlog_sync: batch" in y("batch") and "commitlog_sync_period" not in y("batch")
+    assert "commitlog_sync_group_window: 15ms" in y("group")
+    with pytest.raises(InputError, match="cassandra-commitlog-sync"):
+        build_test({"db": "cassandra", "cassandra_commitlog_sync": "never"})
