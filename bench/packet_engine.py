@@ -2,11 +2,14 @@
 
     python bench/packet_engine.py            # 300 RTT probes, 20 MB TCP transfer
     python bench/packet_engine.py --smoke    # 30 probes, 2 MB
+    python bench/packet_engine.py --python /tmp/venv/bin/python   # + NetfilterQueue (Python)
 
 Two namespaces (NetnsCluster); measures round trips (TCP connect to a closed port) and a
 bulk TCP transfer n1→n2, first with no fault, then with every packet n1→n2 going through
 sbnfq with nothing to do (loss 0 %), then with a 10 ms delay. Prints p50/p99 RTT in ms,
 MB/s and the scheduler's counters; asserts nothing (the machine is shared: load shown).
+With --python PY (an interpreter with the `netfilterqueue` package), also the same
+pass-through with a Python NetfilterQueue callback in place of sbnfq, for comparison.
 Needs root and gcc.
 """
 
@@ -62,9 +65,35 @@ def bulk(n1, n2, size: int) -> float:
             recv.wait()
 
 
+PY_PASS = ("from netfilterqueue import NetfilterQueue\n"
+           "import sys\n"
+           "q = NetfilterQueue(); q.bind(int(sys.argv[1]), lambda p: p.accept())\n"
+           "print('ready', flush=True)\n"
+           "q.run()\n")
+
+
+def python_pass_through(n1, n2, py: str, probes: int, size: int) -> str:
+    ns, q = n2.meta["netns"], 29999
+    rule = ["-s", f"{n1.address}/32", "-j", "NFQUEUE", "--queue-num", str(q), "--queue-bypass"]
+    proc = subprocess.Popen(["ip", "netns", "exec", ns, py, "-c", PY_PASS, str(q)],
+                            stdout=subprocess.PIPE, text=True)
+    try:
+        proc.stdout.readline()
+        n2.remote.exec(["iptables", "-t", "mangle", "-I", "PREROUTING", *rule])
+        r = rtt(n1, n2, count=probes, timeout=2)
+        mbs = bulk(n1, n2, size)
+        return (f"{'python, pass-through':22s} rtt p50 {r['p50_ms']:.3f} ms  "
+                f"p99 {r['p99_ms']:.3f} ms  tcp {mbs:8.1f} MB/s")
+    finally:
+        n2.remote.exec(["iptables", "-t", "mangle", "-D", "PREROUTING", *rule], check=False)
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--smoke", action="store_true")
+    ap.add_argument("--python", help="an interpreter that has netfilterqueue installed")
     args = ap.parse_args()
     probes, size = (30, 2_000_000) if args.smoke else (300, 20_000_000)
     with tempfile.TemporaryDirectory(prefix="sbbench-") as tmp:
@@ -86,6 +115,8 @@ def main() -> None:
                       f"tcp {mbs:8.1f} MB/s  {json.dumps(counters) if counters else ''}")
                 time.sleep(0.2)
             p.teardown()
+            if args.python:
+                print(python_pass_through(n1, n2, args.python, probes, size))
         finally:
             cluster.down()
 

@@ -4,7 +4,8 @@ fault's completion can say what it really did (p50/p99 before and during).
 A probe is a TCP connect to a closed port on the peer (port 9): the SYN goes out through
 whatever the fault does to target→peer traffic and the RST comes straight back, so the
 time to ECONNREFUSED is one round trip; no server is needed on the peer. A probe that gets
-no answer within its timeout counts as lost (loss, corruption, partitions).
+no answer within its timeout counts as lost (loss, corruption, partitions); after three
+losses in a row the rest count as lost unsent, so a dead link costs ~3 timeouts, not n.
 
     rtt(n1, n2, count=15)          # {"n": 15, "lost": 0, "p50_ms": 0.05, "p99_ms": 0.09}
     added(before, during)          # {"added_p50_ms": 49.9, "added_p99_ms": 61.2}
@@ -20,15 +21,17 @@ PROBE_PORT = 9
 PROBE = (
     "import json, socket, sys, time\n"
     "host, port, n, to = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), float(sys.argv[4])\n"
-    "rtts, lost = [], 0\n"
-    "for _ in range(n):\n"
+    "rtts, lost, streak = [], 0, 0\n"
+    "for i in range(n):\n"
+    "    if streak >= 3:\n"
+    "        lost += n - i; break\n"
     "    s = socket.socket(); s.settimeout(to); t = time.monotonic()\n"
     "    try:\n"
-    "        s.connect((host, port)); rtts.append((time.monotonic() - t) * 1000)\n"
+    "        s.connect((host, port)); rtts.append((time.monotonic() - t) * 1000); streak = 0\n"
     "    except ConnectionRefusedError:\n"
-    "        rtts.append((time.monotonic() - t) * 1000)\n"
+    "        rtts.append((time.monotonic() - t) * 1000); streak = 0\n"
     "    except OSError:\n"
-    "        lost += 1\n"
+    "        lost += 1; streak += 1\n"
     "    finally:\n"
     "        s.close()\n"
     "print(json.dumps({'rtts': rtts, 'lost': lost}))\n")
