@@ -262,3 +262,16 @@ def test_cleanup_stops_the_scheduler_of_a_crashed_controller(netns_nodes):
     rep = cleanup(prefix)   # as after kill -9 of the controller: the nemesis never heals
     assert rep.ok, rep.lines()
     assert not registry.same_process(recorded[0])
+
+
+@pytest.mark.root
+def test_pareto_jitter_has_a_heavy_upper_tail(pkt):
+    _, (n1, n2, _), p = pkt
+    start(p, {"delay": {"time_ms": 60, "jitter_ms": 10, "distribution": "pareto"}})
+    res = n1.remote.exec([sys.executable, "-c", RTT_ALL, n2.address, "80"], timeout=60)
+    vals = sorted(json.loads(res.stdout))
+    assert len(vals) >= 75
+    p50, p95 = percentile(vals, 0.5), percentile(vals, 0.95)
+    # shifted Pareto(α=3), scale 10 ms: never below 55 ms, median ~58 ms, p95 ~76 ms
+    assert vals[0] >= 54 and 54 <= p50 <= 66, vals
+    assert p95 - p50 >= 8, vals
