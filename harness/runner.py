@@ -175,7 +175,8 @@ def _make_db(test: Test, nodes, run_dir: str, prefix: str, env_fn: Callable):
                            read_consistency=test.read_consistency,
                            write_consistency=test.write_consistency,
                            timestamps=test.timestamps, version=test.cassandra_version,
-                           home=test.cassandra_home)
+                           home=test.cassandra_home,
+                           commitlog_sync=test.cassandra_commitlog_sync)
     if test.db == "etcd":
         from harness.dbs.etcd import EtcdDB, EtcdOptions
 
@@ -184,7 +185,7 @@ def _make_db(test: Test, nodes, run_dir: str, prefix: str, env_fn: Callable):
     from harness.dbs.redis import RedisDB
 
     return RedisDB(nodes, topology=test.topology, read_from=test.read_from, store_dir=run_dir,
-                   prefix=prefix, extra_env_fn=env_fn)
+                   prefix=prefix, extra_env_fn=env_fn, appendfsync=test.redis_appendfsync)
 
 
 def _make_workload(test: Test):
