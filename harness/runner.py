@@ -175,7 +175,8 @@ def _make_db(test: Test, nodes, run_dir: str, prefix: str, env_fn: Callable):
                            read_consistency=test.read_consistency,
                            write_consistency=test.write_consistency,
                            timestamps=test.timestamps, version=test.cassandra_version,
-                           home=test.cassandra_home)
+                           home=test.cassandra_home,
+                           commitlog_sync=test.cassandra_commitlog_sync)
     if test.db == "etcd":
         from harness.dbs.etcd import EtcdDB, EtcdOptions
 
@@ -184,7 +185,7 @@ def _make_db(test: Test, nodes, run_dir: str, prefix: str, env_fn: Callable):
     from harness.dbs.redis import RedisDB
 
     return RedisDB(nodes, topology=test.topology, read_from=test.read_from, store_dir=run_dir,
-                   prefix=prefix, extra_env_fn=env_fn)
+                   prefix=prefix, extra_env_fn=env_fn, appendfsync=test.redis_appendfsync)
 
 
 def _make_workload(test: Test):
@@ -554,7 +555,8 @@ def analyse(run_dir: str, test: Test, figures: dict | None = None) -> tuple[dict
     hist = read_history(os.path.join(run_dir, "history.jsonl"))
     t_ns, k = parse_staleness_bound(test.staleness_bound)
     opts = CheckOptions(workload=test.workload, staleness_bound_ns=t_ns,
-                        staleness_bound_versions=k)
+                        staleness_bound_versions=k,
+                        version_tiebreak="cassandra" if test.db == "cassandra" else None)
     names = list(test.checkers) if test.checkers else None
     if names is None and test.workload == "register" and (
             (test.db == "redis" and test.read_from == "primary")

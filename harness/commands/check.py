@@ -43,10 +43,14 @@ from harness.commands.check_batch import batch_files, check_batch, lin_flags, li
               help="Also write report.html, junit.xml and summary.md into this directory.")
 @click.option("--fail-on", type=click.Choice(["invalid", "unknown"]), default="unknown",
               show_default=True, help="unknown: exit 2 on unknown; invalid: unknown exits 0.")
+@click.option("--version-tiebreak", type=click.Choice(["none", "cassandra"]), default=None,
+              help="How the store orders two values stamped with one version (cassandra: "
+                   "equal WRITETIMEs, the greater serialised value wins). Default: read from "
+                   "the run's test.json, else none (a tie is a version-conflict).")
 @click.option("--quiet", "-q", is_flag=True, help="No table; just the exit code (and --out).")
 @lin_flags
 def check_cmd(histories, workload, checker_names, staleness_bound, fmt, out, realtime_claim,
-              report_dir, fail_on, quiet, **lin):
+              report_dir, fail_on, quiet, version_tiebreak=None, **lin):
     """Check recorded HISTORIES (JSONL, or Jepsen history.edn) and print the verdict.
 
     Several files or a directory: one table (file, verdict, time), exit code the worst
@@ -58,16 +62,23 @@ def check_cmd(histories, workload, checker_names, staleness_bound, fmt, out, rea
 
     t_ns, k = parse_staleness_bound(staleness_bound)
     names = checker_names.split(",") if checker_names else None
-    opts = CheckOptions(workload=workload, staleness_bound_ns=t_ns,
-                        staleness_bound_versions=k, realtime_claim=realtime_claim,
-                        linearizable=lin_options(**lin))
+    lin_opts = lin_options(**lin)
+
+    def options_for(path: str) -> CheckOptions:
+        tb = version_tiebreak if version_tiebreak is not None else _run_tiebreak(path)
+        return CheckOptions(workload=workload, staleness_bound_ns=t_ns,
+                            staleness_bound_versions=k, realtime_claim=realtime_claim,
+                            version_tiebreak=None if tb == "none" else tb,
+                            linearizable=lin_opts)
+
     files = batch_files(histories)
     if files is not None:
         if report_dir:
             raise InputError("--report takes one history; check several without it")
-        return check_batch(files, opts, names, fmt, out, fail_on, quiet)
+        return check_batch(files, options_for, names, fmt, out, fail_on, quiet)
     history = histories[0]
     hist = read_history(history, fmt)
+    opts = options_for(history)
     results = run_checks(hist, opts, names)
     if out:
         _write_json(out, results)
@@ -87,3 +98,17 @@ def check_cmd(histories, workload, checker_names, staleness_bound, fmt, out, rea
     if code == 2 and fail_on == "invalid":
         code = 0
     return code
+
+
+def _run_tiebreak(history: str) -> str | None:
+    """A splitbrain run directory records its datastore in test.json: Cassandra's
+    histories carry WRITETIMEs, whose ties Cassandra reconciles by value."""
+    import json
+
+    d = history if os.path.isdir(history) else os.path.dirname(os.path.abspath(history))
+    try:
+        with open(os.path.join(d, "test.json"), "rb") as fh:
+            db = json.loads(fh.read()).get("db")
+    except (OSError, ValueError, AttributeError):
+        return None
+    return "cassandra" if db == "cassandra" else None

@@ -89,7 +89,8 @@ def batch_files(paths: tuple[str, ...]) -> list[str] | None:
     return out
 
 
-def check_batch(files: list[str], opts, names, fmt, out, fail_on: str, quiet: bool) -> int:
+def check_batch(files: list[str], options_for, names, fmt, out, fail_on: str, quiet: bool) -> int:
+    """`options_for(path)` gives each file's CheckOptions (a run's test.json may say more)."""
     from checkers import run_checks
     from harness.history import dumps, read_history
     from reports.terminal import first_anomaly_line
@@ -101,7 +102,7 @@ def check_batch(files: list[str], opts, names, fmt, out, fail_on: str, quiet: bo
         try:
             hist = read_history(path, fmt)
             t1 = time.perf_counter()
-            res = run_checks(hist, opts, names)
+            res = run_checks(hist, options_for(path), names)
             verdict: Any = res["valid"]
             note = ""
             for r in res["checkers"].values():
