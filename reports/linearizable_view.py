@@ -40,7 +40,9 @@ def build(results: dict, figures: dict) -> list[dict]:
                     "witness": (a.get("witness") or {}).get("ops") or a.get("ops") or [],
                     "blocked": tl.get("blocked") or [],
                     "confidence": a.get("confidence"),
-                    "start_state": tl.get("start_state")})
+                    "start_state": tl.get("start_state"),
+                    "from_state": (a.get("witness") or {}).get("from_state"),
+                    "after_index": (a.get("witness") or {}).get("after_index")})
     return out
 
 
