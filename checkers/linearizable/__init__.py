@@ -240,14 +240,21 @@ def _check(history: History, lo: LinearizableOptions, workload: str | None,
         reason = "; ".join(parts_txt) + (
             f"; no violation in the other {len(parts) - len(unknown)}")
     elif not parts:
-        # Nothing can have taken effect (no ops, or only failed / info-read ones): the
-        # empty linearization is a real one (Knossos says valid too); say so.
-        valid = True
-        notices.append(Anomaly(type="nothing-to-linearize", ops=[], explanation=(
-            f"no operation of the {model_name} model could have taken effect "
-            f"({sum(dropped.values())} dropped: "
-            + (", ".join(f"{k} {v}" for k, v in dropped.items() if v) or "none")
-            + "); the history is trivially linearizable")))
+        examined = dropped.get("fail", 0)
+        if examined:
+            # Every op of the model failed: none took effect, so the empty linearization
+            # explains the history (Knossos says valid too); the failed ops were judged.
+            valid = True
+            stats["ops_judged"] = examined
+            notices.append(Anomaly(type="nothing-took-effect", ops=[], explanation=(
+                f"all {examined} operations of the {model_name} model failed (none took "
+                f"effect): the history is trivially linearizable")))
+        else:
+            valid = "unknown"
+            reason = (f"nothing to check: no operation of the {model_name} model could "
+                      f"have taken effect ("
+                      + (", ".join(f"{k} {v}" for k, v in dropped.items() if v) or "no ops")
+                      + " dropped)")
     else:
         valid = True
     return CheckResult(name=NAME, valid=valid, anomalies=anomalies,

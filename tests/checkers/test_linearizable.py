@@ -269,7 +269,9 @@ def test_knossos_verdicts_default_options(knossos_histories, eng):
     for name, h in knossos_histories.items():
         r = lin(h, engine=eng, **_kn_opts(name))
         want = "/good/" in "/" + name
-        if r.valid is not want:
+        if not h.ops:  # nemesis only: nothing to check (see test_knossos_stuck_ops...)
+            want = "unknown"
+        if r.valid is not want and r.valid != want:
             wrong.append((name, r.valid))
     assert not wrong
 
@@ -279,7 +281,7 @@ def test_knossos_verdicts_strict_profile(knossos_histories):
     wrong = []
     for name, h in knossos_histories.items():
         r = lin(h, nil_read="absent", cas_fail="drop", **_kn_opts(name))
-        if r.valid is not ("/good/" in "/" + name):
+        if h.ops and r.valid is not ("/good/" in "/" + name):
             wrong.append(name)
     assert not wrong
 
@@ -310,8 +312,13 @@ def test_knossos_stuck_ops_and_frontier(knossos_histories):
     # file's reads of 0 cannot be linearized
     mr = knossos_histories["multi-register/good/multi-register.edn"]
     assert lin(mr).valid is False and lin(mr, initial={"x": 0, "y": 0}).valid is True
+    # nemesis only: Knossos says valid; splitbrain never says valid having checked
+    # nothing (issue 10's invariant), so unknown with the reason
     empty = lin(knossos_histories["cas-register/good/mongodb-v0-ack-rollback-.edn"])
-    assert empty.valid is True and empty.stats["ops_checked"] == 0
+    assert empty.valid == "unknown" and "nothing to check" in empty.reason
+    # only failed ops: nothing took effect, which is judged valid
+    fails = lin(knossos_histories["cas-register/good/mongodb-v0-ack-rollback-10.edn"])
+    assert fails.valid is True and fails.stats["ops_judged"] > 0
 
 
 # -- simulated stores (§8.4) ---------------------------------------------------------------
