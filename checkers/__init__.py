@@ -29,6 +29,7 @@ FAMILIES: dict[str, str] = {
     "staleness": "checkers.staleness",
     "lost-updates": "checkers.lost_updates",
     "convergence": "checkers.convergence",
+    "transactions": "checkers.transactions",
 }
 
 SESSION = ["read-your-writes", "monotonic-reads", "monotonic-writes", "writes-follow-reads"]
@@ -41,6 +42,8 @@ DEFAULTS: dict[str, list[str]] = {
     "counter": ["lost-updates", "convergence"],
 }
 # Workloads whose histories are another workload's shape (checked as that one).
+DEFAULTS["txn-list-append"] = ["transactions"]
+DEFAULTS["txn-rw-register"] = ["transactions"]
 ALIASES: dict[str, str] = {"cas-register": "register"}
 DEFAULTS["cas-register"] = list(DEFAULTS["register"])
 
@@ -48,6 +51,11 @@ DEFAULTS["cas-register"] = list(DEFAULTS["register"])
 def infer_workload(history: History) -> str:
     """register / list-append / set / counter, from the ops' `f` and value shapes."""
     fs = Counter(map(attrgetter("f"), history.ops))  # counted in C
+    if fs.get("txn"):  # transactions.md §1.3: the micro-op kinds pick the workload
+        kinds = {m[0] for op in history.ops if op.f == "txn" and op.value for m in op.value
+                 if isinstance(m, (list, tuple)) and m}
+        return "txn-rw-register" if ("w" in kinds or "write" in kinds) and "append" not in kinds \
+            else "txn-list-append"
     if fs.get("append"):
         return "list-append"
     if fs.get("add"):

@@ -54,6 +54,7 @@ class CheckResult:
     reason: str | None = None
     assumptions: list[str] = field(default_factory=list)
     notices: list[Anomaly] = field(default_factory=list)
+    details: dict = field(default_factory=dict)  # family-specific verdict data, merged into to_json
 
     def __post_init__(self) -> None:
         if self.anomaly_count is None:
@@ -72,6 +73,8 @@ class CheckResult:
             out["assumptions"] = list(self.assumptions)
         if self.notices:
             out["notices"] = [a.to_json() for a in self.notices[:cap]]
+        if self.details:
+            out.update(self.details)
         return out
 
 
