@@ -54,8 +54,14 @@ def infer_workload(history: History) -> str:
     if fs.get("txn"):  # transactions.md §1.3: the micro-op kinds pick the workload
         kinds = {m[0] for op in history.ops if op.f == "txn" and op.value for m in op.value
                  if isinstance(m, (list, tuple)) and m}
-        return "txn-rw-register" if ("w" in kinds or "write" in kinds) and "append" not in kinds \
-            else "txn-list-append"
+        if "append" in kinds:
+            return "txn-list-append"
+        if "w" in kinds or "write" in kinds:
+            return "txn-rw-register"
+        lists = any(isinstance(m[2], (list, tuple)) for op in history.ops
+                    if op.f == "txn" and op.type == "ok" and op.value for m in op.value
+                    if isinstance(m, (list, tuple)) and len(m) == 3)
+        return "txn-list-append" if lists else "txn-rw-register"
     if fs.get("append"):
         return "list-append"
     if fs.get("add"):
