@@ -18,6 +18,25 @@ from checkers.transactions.graph import RW, WR, WW, Edges
 from checkers.transactions.txn import Precondition, Txns, fmt_mop
 
 NIL = None
+_ABSENT = object()
+
+
+class _Init:
+    """The initial version of every key (networkx nodes cannot be None)."""
+
+    def __repr__(self) -> str:
+        return "nil"
+
+
+INIT = _Init()
+
+
+def _node(x):
+    return INIT if x is None else x
+
+
+def _value(n):
+    return None if n is INIT else n
 
 
 def _versions(op) -> tuple | None:
@@ -62,14 +81,16 @@ class RWRegister:
         for v, op in enumerate(t.vertices):
             if not t.ok[v]:
                 continue
-            for k, x in ext_r[v].items():
-                self.ext_readers.setdefault((k, x), []).append(v)
-                if x is NIL:
-                    continue
-                got = any_writer.get((k, x))
-                if got is None:
+            for k, x in list(ext_r[v].items()):
+                got = any_writer.get((k, x)) if x is not NIL else None
+                if x is not NIL and got is None:
+                    # P-T4: reported once, then ignored by every other inference
                     self._add("garbage-read", f"op {op.index} read {k} = {x}, which nobody wrote",
                               [op.index], key=k, value=x)
+                    del ext_r[v][k]
+                    continue
+                self.ext_readers.setdefault((k, x), []).append(v)
+                if x is NIL:
                     continue
                 w, final = got
                 if w < 0:
@@ -159,7 +180,7 @@ class RWRegister:
             if x is not NIL:
                 values.setdefault(k, set()).add(x)
         for k, xs in values.items():
-            per_key.setdefault(k, {})["initial-state"] = {(NIL, x) for x in xs}
+            per_key.setdefault(k, {})["initial-state"] = {(INIT, x) for x in xs}
         # D: recorded versions
         vers: dict = {}
         for v, op in enumerate(t.vertices):
@@ -182,11 +203,17 @@ class RWRegister:
                     continue
                 for k, x in ext_r[v].items():
                     if k in ext_w[v] and ext_w[v][k] != x:
-                        per_key.setdefault(k, {}).setdefault("wfr", set()).add((x, ext_w[v][k]))
+                        per_key.setdefault(k, {}).setdefault("wfr", set()).add(
+                            (_node(x), ext_w[v][k]))
+        for src in ("sequential-keys", "linearizable-keys"):
+            if src in self.assume:
+                for k, es in self._order_version_edges(ext_r, ext_w, src).items():
+                    per_key.setdefault(k, {})[src] = {(_node(a), _node(b)) for a, b in es}
         for k, srcs in per_key.items():
             g = nx.DiGraph()
             kept: dict = {}
-            for src in ("initial-state", "versions", "wfr"):
+            for src in ("initial-state", "versions", "wfr", "sequential-keys",
+                        "linearizable-keys"):
                 es = srcs.get(src)
                 if not es:
                     continue
@@ -194,7 +221,7 @@ class RWRegister:
                 h.add_edges_from(es)
                 cyc = [c for c in nx.strongly_connected_components(h) if len(c) > 1]
                 if cyc:
-                    scc = sorted(cyc[0], key=repr)
+                    scc = sorted((_value(x) for x in cyc[0]), key=repr)
                     ops = sorted({t.vertices[w].index for (kk, x), w in self.ext_writer.items()
                                   if kk == k and x in cyc[0]})
                     self._add("cyclic-versions", f"key {k}: the version order from "
@@ -206,6 +233,7 @@ class RWRegister:
                 kept[src] = es
                 self.sources_used.add(src)
             for a, b in g.edges:
+                a, b = _value(a), _value(b)
                 wb = self.ext_writer.get((k, b))
                 if wb is None:
                     continue
@@ -216,9 +244,63 @@ class RWRegister:
                 for r in self.ext_readers.get((k, a), ()):
                     if r != wb:
                         self.edges.add(r, wb, RW)
-            self.version_edges[k] = {(a, b): next(s for s in ("versions", "wfr", "initial-state")
+            self.version_edges[k] = {(a, b): next(s for s in ("versions", "wfr", "initial-state",
+                                                              "sequential-keys",
+                                                              "linearizable-keys")
                                                   if (a, b) in kept.get(s, ()))
                                      for a, b in g.edges}
+            self.version_edges[k] = {(_value(a), _value(b)): s
+                                     for (a, b), s in self.version_edges[k].items()}
+
+    def _order_version_edges(self, ext_r, ext_w, src: str) -> dict:
+        """C / C' (§3.2): along process (or realtime) order, a txn's last external value of k
+        precedes the first external value of k of the nearest later ok txn touching k."""
+        t = self.t
+        ok_vs = [v for v in range(len(t.vertices)) if t.ok[v]]
+
+        def first_last(v, k):
+            r = ext_r[v].get(k, _ABSENT)
+            w = ext_w[v].get(k, _ABSENT)
+            first = r if r is not _ABSENT else w
+            last = w if w is not _ABSENT else r
+            return first, last
+
+        out: dict = {}
+        if src == "sequential-keys":
+            last_by: dict = {}  # (session, key) -> last value
+            for v in ok_vs:
+                op = t.vertices[v]
+                for k in set(ext_r[v]) | set(ext_w[v]):
+                    first, last = first_last(v, k)
+                    prev = last_by.get((op.session, k), _ABSENT)
+                    if prev is not _ABSENT and prev != first:
+                        out.setdefault(k, set()).add((prev, first))
+                    last_by[(op.session, k)] = last
+            return out
+        # linearizable-keys: per key, a realtime frontier of the ok txns touching it
+        per_key_events: dict = {}
+        for v in ok_vs:
+            op = t.vertices[v]
+            for k in set(ext_r[v]) | set(ext_w[v]):
+                ev = per_key_events.setdefault(k, [])
+                ev.append((op.inv_index, 0, v))
+                ev.append((op.ret_index, 1, v))
+        for k, evs in per_key_events.items():
+            evs.sort()
+            frontier: set = set()
+            linked: dict = {}
+            for _, kind, v in evs:
+                if kind == 0:
+                    first, _ = first_last(v, k)
+                    for a in frontier:
+                        _, last = first_last(a, k)
+                        if last != first:
+                            out.setdefault(k, set()).add((last, first))
+                    linked[v] = tuple(frontier)
+                else:
+                    frontier.difference_update(linked.pop(v, ()))
+                    frontier.add(v)
+        return out
 
     def explain(self, a: int, b: int, label: int):
         t = self.t
@@ -234,7 +316,10 @@ class RWRegister:
                 if q != x:
                     continue
                 why = {"initial-state": "initial state", "versions": "recorded versions",
-                       "wfr": "writes-follow-reads"}[src]
+                       "wfr": "writes-follow-reads",
+                       "sequential-keys": "session order (assumption: sequential keys)",
+                       "linearizable-keys": "real-time order (assumption: linearizable keys)",
+                       }[src]
                 if label == WW and p is not None and self.ext_writer.get((k, p)) == a:
                     return (f"T{{a}} set {k} = {p} and T{{b}} set it to {x}, later in the version "
                             f"order [{why}]", [], k)

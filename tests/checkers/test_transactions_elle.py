@@ -23,7 +23,8 @@ def _load(name):
 
 
 def _run(case, kind):
-    h = history(case["spec"], kind, case.get("layout", "completion"), case.get("processes"))
+    h = history(case["spec"], kind, case.get("layout", "completion"), case.get("processes"),
+                case.get("versions"))
     opts = CheckOptions(consistency_models=tuple(case.get("models", ())),
                         txn_anomalies=tuple(case.get("anomalies", ())),
                         txn_assume=tuple(case.get("assume", ())))

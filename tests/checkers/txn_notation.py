@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import re
 
-from harness.history import INF, History, Op
+from harness.history import history_from_events
 
 _MOP = re.compile(r"([arw])([a-z])(_|\d*)")
 
@@ -47,11 +47,17 @@ def _invoke(mops):
 
 
 def events(spec: str, kind: str = "list-append", layout: str = "completion",
-           processes: list | None = None) -> list[dict]:
+           processes: list | None = None, versions: list | None = None) -> list[dict]:
+    """`versions[i]`, if given, is txn i's aligned per-mop version list (ok completions)."""
     txns = [parse_txn(s, kind) for s in spec.split(";")]
     evs: list[dict] = []
+    vers = iter(versions) if versions else None
 
     def add(**e):
+        if vers is not None and e["type"] != "invoke":  # one entry per txn, in order
+            v = next(vers)
+            if v is not None and e["type"] == "ok":
+                e["versions"] = v
         e["index"] = len(evs)
         e["time"] = len(evs) * 1000
         e["f"] = "txn"
@@ -72,41 +78,6 @@ def events(spec: str, kind: str = "list-append", layout: str = "completion",
     return evs
 
 
-def freeze_mops(mops, typ: str) -> tuple:
-    """The txn value model of harness.history (transactions.md §1.3): a tuple of
-    (f, key, value) tuples, list reads as tuples, non-ok reads None."""
-    out = []
-    for f, k, v in mops:
-        if f == "r":
-            v = None if typ != "ok" else (tuple(v) if isinstance(v, list) else v)
-        out.append((f, k, v))
-    return tuple(out)
-
-
-def ops_from_events(evs: list[dict], source: str = "<fixture>") -> History:
-    """Pair events into txn Ops directly (no dependency on the EDN/JSONL import)."""
-    pending: dict = {}
-    ops = []
-    for e in evs:
-        if e["type"] == "invoke":
-            pending[e["process"]] = e
-            continue
-        inv = pending.pop(e["process"])
-        typ = e["type"]
-        value = e["value"] if typ == "ok" else inv["value"]
-        info = typ == "info"
-        ops.append(Op(e["index"], inv["index"], INF if info else e["index"], e["process"],
-                      (e["process"], 0), typ, "txn", None, freeze_mops(value, typ),
-                      e.get("versions"), None, inv["time"], INF if info else e["time"],
-                      e["time"], None, False, None))
-    for inv in pending.values():
-        ops.append(Op(inv["index"], inv["index"], INF, inv["process"], (inv["process"], 0),
-                      "info", "txn", None, freeze_mops(inv["value"], "info"), None, None,
-                      inv["time"], INF, None, None, False, None))
-    ops.sort(key=lambda o: o.inv_index)
-    return History(ops=ops, source=source, events=len(evs))
-
-
 def history(spec: str, kind: str = "list-append", layout: str = "completion",
-            processes: list | None = None):
-    return ops_from_events(events(spec, kind, layout, processes), source=spec)
+            processes: list | None = None, versions: list | None = None):
+    return history_from_events(events(spec, kind, layout, processes, versions), source=spec)
