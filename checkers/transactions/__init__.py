@@ -68,6 +68,8 @@ def check(history, options: CheckOptions | None = None) -> dict[str, CheckResult
         kind = "list-append"
     elif "w" in kinds:
         kind = "rw-register"
+    elif any(type(m[2]) is tuple for op in txns.vertices for m in op.value):
+        kind = "list-append"  # a read returned a list
     elif wl in ("txn-list-append", "list-append"):
         kind = "list-append"
     elif wl in ("txn-rw-register", "register"):

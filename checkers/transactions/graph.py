@@ -50,46 +50,41 @@ class Edges:
             self.dst.append(b)
             self.mask.append(m)
 
+    def adder(self):
+        """A fast `add(a, b, mask)` for hot loops (self-edges dropped)."""
+        sa, da, ma = self.src.append, self.dst.append, self.mask.append
+
+        def add(a: int, b: int, m: int) -> None:
+            if a != b:
+                sa(a)
+                da(b)
+                ma(m)
+        return add
+
     def __len__(self) -> int:
-        return len(self.src)
+        return len(self.src) if self.src is not None else len(self.tgt)
 
     def freeze(self) -> None:
         """CSR with duplicate (src, dst) pairs merged (their masks OR-ed)."""
+        from itertools import accumulate
+
         n = self.n
         counts = [0] * (n + 1)
         for a in self.src:
             counts[a + 1] += 1
-        for i in range(n):
-            counts[i + 1] += counts[i]
-        fill = counts[:-1]
+        off = list(accumulate(counts))
+        fill = off[:-1]
         m = len(self.src)
         tgt = [0] * m
         lab = [0] * m
-        src, dst, mask = self.src, self.dst, self.mask
-        for i in range(m):
-            a = src[i]
+        for a, b, k in zip(self.src, self.dst, self.mask):
             j = fill[a]
-            tgt[j] = dst[i]
-            lab[j] = mask[i]
+            tgt[j] = b
+            lab[j] = k
             fill[a] = j + 1
-        # merge duplicates per source
-        off = array("i", [0])
-        out_t = array("i")
-        out_l = array("B")
-        for v in range(n):
-            lo, hi = counts[v], counts[v + 1]
-            if hi - lo == 1:
-                out_t.append(tgt[lo])
-                out_l.append(lab[lo])
-            elif hi > lo:
-                seen: dict[int, int] = {}
-                for j in range(lo, hi):
-                    t = tgt[j]
-                    seen[t] = seen.get(t, 0) | lab[j]
-                out_t.extend(seen.keys())
-                out_l.extend(seen.values())
-            off.append(len(out_t))
-        self.off, self.tgt, self.lab = off, out_t, out_l
+        # Parallel edges stay separate: every consumer ORs or scans them (mask_of, SCC,
+        # the search), and merging would cost a dict per vertex.
+        self.off, self.tgt, self.lab = array("i", off), array("i", tgt), array("B", lab)
         # the raw lists are no longer needed
         self.src = self.dst = None  # type: ignore[assignment]
         self.mask = None  # type: ignore[assignment]
@@ -100,17 +95,20 @@ class Edges:
         return zip(self.tgt[lo:hi], self.lab[lo:hi])
 
     def mask_of(self, a: int, b: int) -> int:
+        out = 0
         for t, m in self.out(a):
             if t == b:
-                return m
-        return 0
+                out |= m
+        return out
 
     def label_counts(self) -> dict[str, int]:
+        from collections import Counter
+
         out = {name: 0 for name in LABELS.values()}
-        for m in self.lab:
+        for m, c in Counter(self.lab).items():  # counted in C; <= 32 distinct masks
             for bit, name in LABELS.items():
                 if m & bit:
-                    out[name] += 1
+                    out[name] += c
         return out
 
     def sccs(self, allowed: int) -> list[list[int]]:
@@ -201,12 +199,14 @@ def add_realtime_edges(edges: Edges, txns: list, ok_flags: bytearray) -> None:
     events.sort()
     frontier: set[int] = set()
     linked: dict[int, tuple[int, ...]] = {}
+    add = edges.adder()
+    sessions = [op.session for op in txns]
     for _, kind, v in events:
         if kind == 0:
             if frontier:
-                sv = txns[v].session
+                sv = sessions[v]
                 for a in frontier:
-                    edges.add(a, v, REALTIME | (PROCESS if txns[a].session == sv else 0))
+                    add(a, v, REALTIME | PROCESS if sessions[a] == sv else REALTIME)
                 if ok_flags[v]:
                     linked[v] = tuple(frontier)
         else:
@@ -308,7 +308,11 @@ class SCCSearch:
         # local adjacency restricted to the SCC
         self.adj: dict[int, list[tuple[int, int]]] = {}
         for v in comp:
-            self.adj[v] = [(w, m) for w, m in edges.out(v) if w in self.members]
+            merged: dict[int, int] = {}
+            for w, m in edges.out(v):
+                if w in self.members:
+                    merged[w] = merged.get(w, 0) | m
+            self.adj[v] = list(merged.items())
         self.ticks = 0
 
     def _tick(self) -> None:

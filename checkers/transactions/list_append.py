@@ -30,6 +30,7 @@ class ListAppend:
         self.writer: dict = {}  # key -> {element: vertex (>=0) or ~fail position (<0)}
         self.final_append: dict = {}  # (vertex, key) -> last element it appended to key
         self.edges = Edges(len(t.vertices))
+        self.failed_keys: set = set()  # keys a fail txn appended to (G1a, dirty-update)
 
     # -- helpers -------------------------------------------------------------------
     def op_of(self, w: int):
@@ -54,6 +55,7 @@ class ListAppend:
             for f, k, x in op.value:
                 if f == "append":
                     self._index_writer(k, x, ~j, op)
+                    self.failed_keys.add(k)
         # 2. reads (ok txns only): clean them, find the longest per key
         reads: list[tuple[int, int, object, tuple]] = []  # (vertex, mop position, key, list)
         order = self.order
@@ -127,7 +129,8 @@ class ListAppend:
     def _clean_read(self, op, i: int, k, x) -> tuple:
         """The read as a tuple, with duplicate and garbage elements reported and dropped."""
         lst = () if x is None else tuple(x)
-        if len(set(lst)) != len(lst):
+        elems = set(lst)
+        if len(elems) != len(lst):
             counts: dict = {}
             for e in lst:
                 counts[e] = counts.get(e, 0) + 1
@@ -139,6 +142,8 @@ class ListAppend:
             seen: set = set()
             lst = tuple(e for e in lst if not (e in seen or seen.add(e)))
         ws = self.writer.get(k, {})
+        if elems <= ws.keys():  # the common case, checked in C
+            return lst
         garbage = [e for e in lst if e not in ws]
         if garbage:
             self._add("garbage-read",
@@ -149,9 +154,9 @@ class ListAppend:
         return lst
 
     def _aborted_read(self, op, k, lst: tuple) -> None:
-        ws = self.writer.get(k)
-        if not ws:
+        if k not in self.failed_keys:
             return
+        ws = self.writer[k]
         for e in lst:
             w = ws.get(e)
             if w is not None and w < 0:
@@ -199,9 +204,17 @@ class ListAppend:
         for v, op in enumerate(t.vertices):
             if not t.ok[v]:
                 continue
+            mops = op.value
+            if len(mops) < 2 or len({m[1] for m in mops}) == len(mops):
+                continue  # each key touched once: nothing internal to compare
             known: dict = {}  # key -> full known state (tuple), or None if unknown prior
             suffix: dict = {}  # key -> own appends since the state became unknown
-            mops = op.value
+            later_appends: list = [None] * len(mops)  # i -> {key: values appended after i}
+            acc: dict = {}
+            for i in range(len(mops) - 1, -1, -1):
+                later_appends[i] = {k: set(vs) for k, vs in acc.items()}
+                if mops[i][0] == "append":
+                    acc.setdefault(mops[i][1], []).append(mops[i][2])
             for i, (f, k, x) in enumerate(mops):
                 if f == "append":
                     if known.get(k) is not None:
@@ -211,8 +224,8 @@ class ListAppend:
                         suffix[k] = suffix.get(k, ()) + (x,)
                     continue
                 lst = () if x is None else tuple(x)
-                later = [e for e in lst
-                         if any(ff == "append" and kk == k and xx == e for ff, kk, xx in mops[i + 1:])]
+                after = later_appends[i].get(k)
+                later = [e for e in lst if e in after] if after else []
                 if later:
                     self._add("future-read", f"op {op.index} read {k} = {fmt_list(lst)}, which "
                               f"holds {later[0]}, an element the same txn appends later",
@@ -250,7 +263,7 @@ class ListAppend:
 
     def _edges(self, readers: dict, reads: list) -> None:
         t = self.t
-        add = self.edges.add
+        add = self.edges.adder()
         order, pos, writer = self.order, self.pos, self.writer
         for v, op in enumerate(t.vertices):
             for f, k, x in op.value:

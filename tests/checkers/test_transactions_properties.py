@@ -38,6 +38,8 @@ def sim_args():
 @given(**sim_args())
 def test_strict_store_is_strict_serializable(seed, n, concurrency, keys, workload):
     r = run(simulate("strict", seed, n, concurrency, keys, workload))
+    if r["valid"] == "unknown" and "read-only" in r.get("reason", ""):
+        return  # only reads of nil: nothing says whether these are lists or registers
     assert r["valid"] is True or r["anomaly_types"] == ["empty-transaction-graph"], r
     assert not all_types(r) - {"empty-transaction-graph"}, r
 
