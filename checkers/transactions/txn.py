@@ -50,36 +50,63 @@ class Txns:
     def __init__(self, history):
         self.vertices: list = []
         self.fails: list = []
-        self.kinds: set[str] = set()
+        kinds: set = set()
         ok = bytearray()
-        key_types: dict = {}
+        keys: set = set()
+        vtypes: set = set()
+        kinds_add, keys_add, vt_add = kinds.add, keys.add, vtypes.add
+        vertices_append, fails_append, ok_append = (self.vertices.append, self.fails.append,
+                                                    ok.append)
         for op in history.ops:
-            mops = self._mops(op)
-            if mops is None:
-                continue
-            if op.type == "ok":
-                self.vertices.append(op if mops is op.value else op._replace(value=mops))
-                ok.append(1)
-            elif op.type == "fail":
-                self.fails.append(op._replace(value=mops))
+            v = op.value
+            if op.f == "txn" and type(v) is tuple:
+                mops = v  # harness.history normalised it (transactions.md §1.3)
             else:
-                self.vertices.append(op._replace(value=tuple(
-                    (f, k, None if f == "r" else v) for f, k, v in mops)))
-                ok.append(0)
-            for f, k, v in mops:
-                self.kinds.add(f)
-                if isinstance(k, (bool, float)) or isinstance(k, (list, dict)):
-                    raise Precondition("bad-key", f"op {op.index}: key {k!r} must be a string "
-                                       "or an integer", [op.index])
-                kt = type(k)
-                prev = key_types.setdefault(str(k), kt)
-                if prev is not kt:
-                    raise Precondition("mixed-key-types", f"op {op.index}: key {k!r} is spelled "
-                                       "both as an integer and as a string", [op.index])
-                if f != "r" and _bad_scalar(v):
-                    raise Precondition("bad-value", f"op {op.index}: {f} value {v!r} must be an "
-                                       "integer or a string", [op.index])
+                mops = self._mops(op)
+                if mops is None:
+                    continue
+                op = op._replace(value=mops)
+            for f, k, x in mops:
+                kinds_add(f)
+                keys_add(k)
+                if f != "r":
+                    vt_add(type(x))
+            typ = op.type
+            if typ == "ok":
+                vertices_append(op)
+                ok_append(1)
+            elif typ == "fail":
+                fails_append(op)
+            else:
+                if any(f == "r" and x is not None for f, _, x in mops):  # D1
+                    op = op._replace(value=tuple((f, k, None if f == "r" else x)
+                                                 for f, k, x in mops))
+                vertices_append(op)
+                ok_append(0)
+        self.kinds = kinds
         self.ok = ok
+        self._validate(history, keys, vtypes)
+
+    def _validate(self, history, keys: set, vtypes: set) -> None:
+        """P-T5: keys are str or int (never both spellings of one), values int or str."""
+        bad_k = {k for k in keys if type(k) not in (int, str, tuple)}
+        if len({str(k) for k in keys}) != len(keys) or bad_k or not vtypes <= {int, str}:
+            for op in self.vertices + self.fails:
+                for f, k, x in op.value:
+                    if k in bad_k:
+                        raise Precondition("bad-key", f"op {op.index}: key {k!r} must be a "
+                                           "string or an integer", [op.index])
+                    if f != "r" and _bad_scalar(x):
+                        raise Precondition("bad-value", f"op {op.index}: {f} value {x!r} must "
+                                           "be an integer or a string", [op.index])
+            seen: dict = {}
+            for op in self.vertices + self.fails:
+                for f, k, x in op.value:
+                    prev = seen.setdefault(str(k), (type(k), op.index))
+                    if prev[0] is not type(k):
+                        raise Precondition("mixed-key-types", f"op {op.index}: key {k!r} is "
+                                           f"spelled both as an integer and as a string (op "
+                                           f"{prev[1]})", [prev[1], op.index])
 
     @staticmethod
     def _mops(op) -> tuple | None:
