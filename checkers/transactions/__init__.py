@@ -112,7 +112,10 @@ def check(history, options: CheckOptions | None = None) -> dict[str, CheckResult
     timings["scc"] = time.perf_counter() - t3
     stats["sccs"] = len(comps)
     stats["largest_scc"] = max((len(c) for c in comps), default=0)
+    # classes the claim forbids first: a budget spent on permitted classes (searched only
+    # for notices) must not turn the verdict unknown
     classes = cycle_classes(order)
+    classes = [c for c in classes if c in forbidden] + [c for c in classes if c not in forbidden]
     budget = float(getattr(options, "cycle_search_timeout_s", 1.0) or 1.0)
     analysis_deadline = time.monotonic() + float(getattr(options, "analysis_timeout_s", 120.0))
     timeouts = 0
@@ -125,11 +128,16 @@ def check(history, options: CheckOptions | None = None) -> dict[str, CheckResult
             found.append(_cycle_anomaly(cls, cyc, labels, inf, txns, len(comp)))
         if timed_out:
             timeouts += 1
+            unfinished = [c for c in classes if c not in completed]
+            blocking = [c for c in unfinished if c in forbidden]
             found.append(Anomaly(
-                type="cycle-search-timeout", ops=[txns.vertices[v].index for v in comp[:16]],
+                type="cycle-search-timeout" if blocking else "cycle-search-incomplete",
+                ops=[txns.vertices[v].index for v in comp[:16]],
                 explanation=f"the cycle search in an SCC of {len(comp)} txns ran out of its "
-                f"{budget:g} s budget; classes not finished were not searched",
-                details={"scc_size": len(comp), "completed": completed}))
+                f"{budget:g} s budget before it had looked for "
+                f"{', '.join(blocking or unfinished)}",
+                details={"scc_size": len(comp), "completed": completed,
+                         "not_searched": unfinished}))
     timings["search"] = time.perf_counter() - t4
     stats["timeouts"] = timeouts
     return {NAME: _verdict(found, forbidden, claim, details, stats, timings, t0)}

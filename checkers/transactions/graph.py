@@ -483,6 +483,7 @@ def search_scc(edges: Edges, comp: list[int], classes: list[str], deadline: floa
             completed.append(cls)
         return found, completed, False
     except Budget:
+        completed.extend(c for c in classes if (c in skip or c in found) and c not in completed)
         cyc = fallback_cycle(edges, comp, allowed)
         if cyc is not None:
             labels = s.labels_of(cyc, allowed)

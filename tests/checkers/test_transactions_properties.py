@@ -279,3 +279,43 @@ def test_no_false_positives_against_brute_force(seed, store):
         return
     r = check(h, CheckOptions(consistency_models=("serializable",)))["transactions"].to_json()
     assert r["valid"] in (True, "unknown"), (r, evs)
+
+
+# ------------------------------------------------------------------------------------
+# Budgets: a search that runs out of time never reads as valid (§4.6, P-T15)
+
+
+def _rw_ring(n):
+    """n txns, T_i reads k_i empty and appends to k_{i-1}: one SCC of n rw edges (G2-item)."""
+    evs = []
+    for i in range(n):
+        evs.append({"index": len(evs), "process": i, "type": "invoke", "f": "txn",
+                    "value": [["r", f"k{i}", None], ["append", f"k{(i - 1) % n}", 1]]})
+    for i in range(n):
+        evs.append({"index": len(evs), "process": i, "type": "ok", "f": "txn",
+                    "value": [["r", f"k{i}", []], ["append", f"k{(i - 1) % n}", 1]]})
+    return evs
+
+
+def test_cycle_search_timeout_is_never_valid():
+    r = run(_rw_ring(1000), "serializable", cycle_search_timeout_s=0.001)
+    assert r["valid"] is False, r["anomaly_types"]
+    assert "cycle-search-timeout" in r["anomaly_types"] or "G2-item" in r["anomaly_types"]
+    assert r["stats"]["largest_scc"] == 1000
+
+
+def test_timeout_on_permitted_classes_only_is_a_notice():
+    """Under read-committed a G2 ring is permitted (G0/G1c searches finish at once): a
+    budget spent on the permitted classes is a notice, and the verdict stays valid."""
+    r = run(_rw_ring(1000), "read-committed", cycle_search_timeout_s=0.001)
+    assert r["valid"] is True, r
+    assert r["stats"]["timeouts"] == 0 or "cycle-search-incomplete" in r["notice_types"]
+
+
+def test_timeout_on_a_forbidden_class_is_unknown():
+    from checkers.transactions import _verdict
+    from checkers.result import Anomaly
+
+    found = [Anomaly(type="cycle-search-timeout", explanation="x", ops=[])]
+    res = _verdict(found, frozenset({"G2-item"}), (), {}, {}, {}, 0.0)
+    assert res.valid == "unknown" and res.details["anomaly_types"] == ["cycle-search-timeout"]
