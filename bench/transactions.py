@@ -162,6 +162,7 @@ def main(argv=None) -> None:
     ap.add_argument("--smoke", action="store_true", help="10,000 txns")
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--networkx", action="store_true", help="also time networkx's SCC")
+    ap.add_argument("--json", action="store_true", help="also print the figures as one JSON line")
     ap.add_argument("--child", help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     if args.child:
@@ -198,6 +199,8 @@ def main(argv=None) -> None:
         nxr = res["networkx"]
         print(f"networkx: DiGraph of {nxr['edges']:,} edges built in {nxr['build_s']} s, "
               f"strongly_connected_components {nxr['scc_s']} s, peak RSS {nxr['peak_rss_mb']} MB")
+    if args.json:
+        print(json.dumps(dict(res, txns=n, events=events)))
 
 
 if __name__ == "__main__":
