@@ -113,16 +113,17 @@ def _child(path: str, use_networkx: bool) -> dict:
     from checkers.versions import gc_paused
     from harness.history import read_history
 
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     with gc_paused():
         h = read_history(path)
-    load = time.perf_counter() - t0
+    load, cpu_load = time.perf_counter() - t0, time.process_time() - c0
     rss_load = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    t1 = time.perf_counter()
+    t1, c1 = time.perf_counter(), time.process_time()
     with gc_paused():
         r = check(h, CheckOptions(consistency_models=("strict-serializable",)))["transactions"]
-    wall = time.perf_counter() - t1
+    wall, cpu_check = time.perf_counter() - t1, time.process_time() - c1
     out = {"load_s": round(load, 2), "check_s": round(wall, 2), "valid": r.valid,
+           "load_cpu_s": round(cpu_load, 2), "check_cpu_s": round(cpu_check, 2),
            "anomaly_types": r.details.get("anomaly_types"), "stats": r.stats,
            "rss_after_load_mb": round(rss_load), "cpu_s": round(time.process_time(), 2),
            "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)}
@@ -186,9 +187,11 @@ def main(argv=None) -> None:
         res = json.loads(p.stdout.strip().splitlines()[-1])
     load1 = os.getloadavg()[0]
     print(f"txns {n:,}  events {events:,}  jsonl {size:.0f} MB  generated in {gen:.1f} s")
-    print(f"load (parse + pair)      {res['load_s']:>7.2f} s   RSS after load {res['rss_after_load_mb']} MB")
+    print(f"load (parse + pair)      {res['load_s']:>7.2f} s   cpu {res['load_cpu_s']} s   "
+          f"RSS after load {res['rss_after_load_mb']} MB")
     for k, v in res["stats"]["seconds"].items():
         print(f"  check.{k:<18} {v:>7.2f} s")
+    print(f"check                    {res['check_s']:>7.2f} s   cpu {res['check_cpu_s']} s")
     total = res["load_s"] + res["check_s"]
     print(f"load + check             {total:>7.2f} s   ({n / total:,.0f} txns/s)   "
           f"cpu {res['cpu_s']} s   peak RSS {res['peak_rss_mb']} MB   load avg {load1:.2f}")

@@ -314,6 +314,26 @@ class SCCSearch:
                     merged[w] = merged.get(w, 0) | m
             self.adj[v] = list(merged.items())
         self.ticks = 0
+        self._sub: dict[int, dict[int, int]] = {}
+
+    def sub_components(self, allowed: int) -> dict[int, int]:
+        """vertex -> id of its non-trivial SCC in the projection onto `allowed` labels (the
+        existence pass, §4.5): a cycle of a class lies inside one of them, so a class whose
+        projection has none is absent, and each search stays inside one component."""
+        got = self._sub.get(allowed)
+        if got is None:
+            g = nx.DiGraph()
+            for v, out in self.adj.items():
+                for w, m in out:
+                    if m & allowed:
+                        g.add_edge(v, w)
+            got = {}
+            for i, c in enumerate(nx.strongly_connected_components(g)):
+                if len(c) > 1:
+                    for v in c:
+                        got[v] = i
+            self._sub[allowed] = got
+        return got
 
     def _tick(self) -> None:
         self.ticks += 1
@@ -338,15 +358,21 @@ class SCCSearch:
         found: list[tuple[str, list[int], list[int]]] = []
         best: tuple[str, list[int], list[int]] | None = None
         extra = 0
+        sub = self.sub_components(allowed)
+        if not sub:
+            return []
         for a in self.comp:
+            ca = sub.get(a)
+            if ca is None:
+                continue
             for b, m in self.adj[a]:
-                if not (m & first_bits & allowed):
+                if not (m & first_bits & allowed) or sub.get(b) != ca:
                     continue
                 if first_bits in (WW, WR, RW):
                     first = first_bits
                 else:
                     first = REALTIME if m & REALTIME & first_bits else PROCESS
-                walk = self._bfs(a, b, first, base, allowed, required)
+                walk = self._bfs(a, b, first, base, allowed, required, sub, ca)
                 if walk is None:
                     continue
                 for cyc in _split_walk(walk):
@@ -366,7 +392,7 @@ class SCCSearch:
         return ([best] if best else []) + found
 
     def _bfs(self, s: int, b: int, first: int, base: str, allowed: int,
-             required: int) -> list[int] | None:
+             required: int, sub: dict[int, int], comp_id: int) -> list[int] | None:
         """Shortest product-state walk s -first-> b -> ... -> s accepted by the class."""
         # state flags: bit0-1 n_rw (0..2), bit2 last step rw, bit3 wr seen, bit4 order seen
         rw_classes = base in ("G-single-item", "G-nonadjacent-item", "G2-item")
@@ -417,7 +443,7 @@ class SCCSearch:
             tick()
             for w, m in adj[v]:
                 mm = m & allowed
-                if not mm:
+                if not mm or sub.get(w) != comp_id:
                     continue
                 # each label on the edge is a separate choice (ww/wr dominate as non-rw)
                 choices = []
