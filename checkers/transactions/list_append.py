@@ -28,7 +28,7 @@ class ListAppend:
         self.order_by: dict = {}  # key -> op index of the read defining the order
         self.pos: dict = {}  # key -> {element: position in order}
         self.writer: dict = {}  # key -> {element: vertex (>=0) or ~fail position (<0)}
-        self.final_append: dict = {}  # (vertex, key) -> last element it appended to key
+        self.intermediate: dict = {}  # (key, element) -> its txn's final append to key
         self.edges = Edges(len(t.vertices))
         self.failed_keys: set = set()  # keys a fail txn appended to (G1a, dirty-update)
 
@@ -44,31 +44,54 @@ class ListAppend:
     def run(self) -> "ListAppend":
         t = self.t
         writer = self.writer
-        final_append = self.final_append
-        # 1. writers of every element: ok + info vertices, then fail txns
+        intermediate = self.intermediate
+        # 1. writers of every element: ok + info vertices, then fail txns (one dict per
+        #    key; a value appended twice to one key makes the writers ambiguous: P-T1)
         for v, op in enumerate(t.vertices):
-            for f, k, x in op.value:
+            mops = op.value
+            for f, k, x in mops:
                 if f == "append":
-                    self._index_writer(k, x, v, op)
-                    final_append[(v, k)] = x
+                    ws = writer.get(k)
+                    if ws is None:
+                        ws = writer[k] = {}
+                    if x in ws:
+                        self._duplicate(k, x, ws[x], op)
+                    ws[x] = v
+            if len(mops) > 1:
+                self._note_intermediates(mops)
         for j, op in enumerate(t.fails):
             for f, k, x in op.value:
                 if f == "append":
                     self._index_writer(k, x, ~j, op)
                     self.failed_keys.add(k)
         # 2. reads (ok txns only): clean them, find the longest per key
-        reads: list[tuple[int, int, object, tuple]] = []  # (vertex, mop position, key, list)
+        reads: list = []  # (vertex, key, list, external?)
+        reads_append = reads.append
         order = self.order
         order_by = self.order_by
         ok = t.ok
+        clean = self._clean_read
+        empty: tuple = ()
         for v, op in enumerate(t.vertices):
             if not ok[v]:
                 continue
-            for i, (f, k, x) in enumerate(op.value):
+            mops = op.value
+            appended = None  # keys this txn appended to so far (reads after are internal)
+            for f, k, x in mops:
                 if f != "r":
+                    if appended is None:
+                        appended = {k}
+                    else:
+                        appended.add(k)
                     continue
-                lst = self._clean_read(op, i, k, x)
-                reads.append((v, i, k, lst))
+                if x is None:
+                    lst = empty
+                elif type(x) is tuple and k in writer and len(x) == len(sx := set(x)) \
+                        and writer[k].keys() >= sx:
+                    lst = x  # the common case: no duplicates, no garbage (checked in C)
+                else:
+                    lst = clean(op, k, x)
+                reads_append((v, k, lst, appended is None or k not in appended))
                 cur = order.get(k)
                 if cur is None or len(lst) > len(cur):
                     order[k] = lst
@@ -80,40 +103,79 @@ class ListAppend:
                 if len(live) == 1:
                     order[k] = (live[0],)
                     order_by.pop(k, None)
+        pos = self.pos
         for k, lst in order.items():
-            self.pos[k] = {x: i for i, x in enumerate(lst)}
+            pos[k] = dict(zip(lst, range(len(lst))))
         # 3. incompatible orders, aborted and intermediate reads, readers per state
         readers: dict = {}  # (key, state) -> [vertices reading it externally]
         reported_incompat: set = set()
-        for v, i, k, lst in reads:
-            op = t.vertices[v]
-            full = order.get(k, ())
-            if lst and full[: len(lst)] != lst and (k, lst) not in reported_incompat:
-                reported_incompat.add((k, lst))
-                n = next(j for j, (a, b) in enumerate(zip(lst, full)) if a != b) \
-                    if any(a != b for a, b in zip(lst, full)) else min(len(lst), len(full))
-                ops = sorted({op.index, self.order_by.get(k, op.index)})
-                self._add("incompatible-order",
-                          f"op {op.index} read {k} = {fmt_list(lst)}, which is not a prefix of "
-                          f"{fmt_list(full)} read by op {self.order_by.get(k)}: they differ at "
-                          f"position {n}", ops, key=k, values=[list(lst), list(full)])
-            self._aborted_read(op, k, lst)
+        failed_keys = self.failed_keys
+        for v, k, lst, external in reads:
             if lst:
+                full = order[k]
+                n = len(lst)
+                if n != len(full) and full[:n] != lst or n == len(full) and full != lst:
+                    if (k, lst) not in reported_incompat:
+                        reported_incompat.add((k, lst))
+                        self._incompatible(t.vertices[v], k, lst, full)
+                if k in failed_keys:
+                    self._aborted_read(t.vertices[v], k, lst)
                 last = lst[-1]
-                w = writer.get(k, {}).get(last)
-                if w is not None and w >= 0 and w != v and final_append.get((w, k)) != last:
-                    wop = t.vertices[w]
-                    self._add("G1b", f"op {op.index} read {k} = {fmt_list(lst)}, ending in "
-                              f"{last}, an intermediate append of op {wop.index} (its final "
-                              f"append to {k} is {final_append[(w, k)]})",
-                              [op.index, wop.index], key=k, element=last)
-            if self._external(op, i, k):
-                readers.setdefault((k, lst[-1] if lst else INIT), []).append(v)
+                if intermediate and (k, last) in intermediate:
+                    w = writer[k][last]
+                    if w >= 0 and w != v:
+                        op, wop = t.vertices[v], t.vertices[w]
+                        self._add("G1b", f"op {op.index} read {k} = {fmt_list(lst)}, ending in "
+                                  f"{last}, an intermediate append of op {wop.index} (its final "
+                                  f"append to {k} is {intermediate[(k, last)]})",
+                                  [op.index, wop.index], key=k, element=last)
+                if external:
+                    st = (k, last)
+                    got = readers.get(st)
+                    if got is None:
+                        readers[st] = [v]
+                    else:
+                        got.append(v)
+            elif external:
+                st = (k, INIT)
+                got = readers.get(st)
+                if got is None:
+                    readers[st] = [v]
+                else:
+                    got.append(v)
         self._dirty_updates()
         self._internal()
         self._lost_updates(readers)
         self._edges(readers, reads)
         return self
+
+    def _note_intermediates(self, mops) -> None:
+        """(key, element) -> the txn's final append to key, for its non-final appends."""
+        last: dict = {}
+        inter = []
+        for f, k, x in mops:
+            if f == "append":
+                if k in last:
+                    inter.append((k, last[k]))
+                last[k] = x
+        for k, x in inter:
+            self.intermediate[(k, x)] = last[k]
+
+    def _duplicate(self, k, x, prev: int, op) -> None:
+        other = self.op_of(prev)
+        raise Precondition(
+            "duplicate-appends",
+            f"ops {other.index} and {op.index} both append {x!r} to key {k!r}; appended "
+            f"values must be unique per key", [other.index, op.index])
+
+    def _incompatible(self, op, k, lst: tuple, full: tuple) -> None:
+        n = next((j for j, (a, b) in enumerate(zip(lst, full)) if a != b),
+                 min(len(lst), len(full)))
+        ops = sorted({op.index, self.order_by.get(k, op.index)})
+        self._add("incompatible-order",
+                  f"op {op.index} read {k} = {fmt_list(lst)}, which is not a prefix of "
+                  f"{fmt_list(full)} read by op {self.order_by.get(k)}: they differ at "
+                  f"position {n}", ops, key=k, values=[list(lst), list(full)])
 
     def _index_writer(self, k, x, w: int, op) -> None:
         ws = self.writer.setdefault(k, {})
@@ -126,7 +188,7 @@ class ListAppend:
                 f"values must be unique per key", [other.index, op.index])
         ws[x] = w
 
-    def _clean_read(self, op, i: int, k, x) -> tuple:
+    def _clean_read(self, op, k, x) -> tuple:
         """The read as a tuple, with duplicate and garbage elements reported and dropped."""
         lst = () if x is None else tuple(x)
         elems = set(lst)
@@ -174,7 +236,8 @@ class ListAppend:
 
     def _dirty_updates(self) -> None:
         t = self.t
-        for k, lst in self.order.items():
+        for k in self.failed_keys:
+            lst = self.order.get(k, ())
             ws = self.writer.get(k, {})
             run: list = []
             failed = False
@@ -282,7 +345,7 @@ class ListAppend:
                 for r in readers.get((k, prev), ()):
                     if r != v:
                         add(r, v, RW)
-        for v, i, k, lst in reads:
+        for v, k, lst, _ in reads:
             if lst:
                 w = writer[k].get(lst[-1])
                 if w is not None and w >= 0 and w != v:
