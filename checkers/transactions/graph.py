@@ -75,8 +75,9 @@ class Edges:
         off = list(accumulate(counts))
         fill = off[:-1]
         m = len(self.src)
-        tgt = [0] * m
-        lab = [0] * m
+        # arrays, not lists: 4 + 1 bytes an edge instead of two boxed ints
+        tgt = array("i", bytes(4 * m))
+        lab = array("B", bytes(m))
         for a, b, k in zip(self.src, self.dst, self.mask):
             j = fill[a]
             tgt[j] = b
@@ -84,7 +85,7 @@ class Edges:
             fill[a] = j + 1
         # Parallel edges stay separate: every consumer ORs or scans them (mask_of, SCC,
         # the search), and merging would cost a dict per vertex.
-        self.off, self.tgt, self.lab = array("i", off), array("i", tgt), array("B", lab)
+        self.off, self.tgt, self.lab = array("i", off), tgt, lab
         # the raw lists are no longer needed
         self.src = self.dst = None  # type: ignore[assignment]
         self.mask = None  # type: ignore[assignment]

@@ -315,9 +315,13 @@ class ListAppend:
         for (k, state), vs in readers.items():
             if len(vs) < 2:
                 continue
-            appenders = [v for v in vs
-                         if any(f == "append" and kk == k for f, kk, _ in t.vertices[v].value)]
-            if len(set(appenders)) >= 2:
+            appenders = set()
+            for v in vs:  # plain loops: this runs for most read states of a big history
+                for m in t.vertices[v].value:
+                    if m[1] == k and m[0] == "append":
+                        appenders.add(v)
+                        break
+            if len(appenders) >= 2:
                 ops = sorted({t.vertices[v].index for v in appenders})
                 st = "empty" if state is INIT else f"ending in {state}"
                 self._add("lost-update", f"ops {', '.join(map(str, ops))} all read {k} in the "
