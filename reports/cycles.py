@@ -55,8 +55,11 @@ def cycle_svg(a: dict) -> str | None:
         (x1, y1), (x2, y2) = pos[i], pos[(i + 1) % n]
         dx, dy = x2 - x1, y2 - y1
         d = math.hypot(dx, dy) or 1.0
-        # trim to the boxes' edges (approximately)
-        trim = min(bw / 2 * abs(dx) / d + bh / 2 * abs(dy) / d + 4, d / 3)
+        # start and end where the line leaves / meets the boxes
+        ux, uy = abs(dx) / d, abs(dy) / d
+        trim = min(bw / 2 / ux if ux > 1e-9 else math.inf,
+                   bh / 2 / uy if uy > 1e-9 else math.inf) + 4
+        trim = min(trim, 0.45 * d)
         sx, sy = x1 + dx / d * trim, y1 + dy / d * trim
         ex, ey = x2 - dx / d * trim, y2 - dy / d * trim
         # bend every arrow a little to the right, so a 2-cycle draws two opposite arcs
