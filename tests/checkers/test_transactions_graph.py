@@ -95,3 +95,32 @@ def test_process_edges_link_one_sessions_ok_txns():
     add_process_edges(e, ops, bytearray([1, 1, 1]))
     e.freeze()
     assert {(a, b) for a in range(3) for b, _ in e.out(a)} == {(0, 2)}
+
+
+# Elle's core_test.clj realtime-graph-test, transcribed: event order -> expected edges
+ELLE_REALTIME = [
+    ("a a'", {}),
+    ("a a' b b'", {"a": ["b"]}),
+    ("a a' b b' c c'", {"a": ["b"], "b": ["c"]}),
+    ("a a' b c c' b'", {"a": ["b", "c"]}),
+    ("a b a' b' c c'", {"a": ["c"], "b": ["c"]}),
+    ("a b b' a' c d c' d'", {"a": ["c", "d"], "b": ["c", "d"]}),
+    ("a a' b d b' c d' c' e e'", {"a": ["b", "d"], "b": ["c"], "c": ["e"], "d": ["e"]}),
+]
+
+
+@pytest.mark.parametrize("order,expected", ELLE_REALTIME, ids=[o for o, _ in ELLE_REALTIME])
+def test_elle_realtime_graph_cases(order, expected):
+    names = sorted({t[0] for t in order.split()})
+    evs = []
+    for t in order.split():
+        p = names.index(t[0])
+        done = t.endswith("'")
+        evs.append({"index": len(evs), "process": p, "type": "ok" if done else "invoke",
+                    "f": "txn", "value": [["r", "x", [] if done else None]]})
+    ops = history_from_events(evs).ops
+    name_of = {i: names[op.process] for i, op in enumerate(ops)}
+    got: dict = {}
+    for a, b in _rt(ops):
+        got.setdefault(name_of[a], []).append(name_of[b])
+    assert {k: sorted(v) for k, v in got.items()} == {k: sorted(v) for k, v in expected.items()}
