@@ -322,7 +322,12 @@ class SCCSearch:
         existence pass, §4.5): a cycle of a class lies inside one of them, so a class whose
         projection has none is absent, and each search stays inside one component."""
         got = self._sub.get(allowed)
+        if got is None and len(self.comp) > 20_000:
+            # a giant SCC: a networkx projection per class would cost more than it prunes
+            got = self._sub[allowed] = dict.fromkeys(self.comp, 0)
         if got is None:
+            if time.monotonic() > self.deadline:
+                raise Budget()
             g = nx.DiGraph()
             for v, out in self.adj.items():
                 for w, m in out:

@@ -314,11 +314,20 @@ def test_cycle_search_timeout_is_never_valid():
 
 
 def test_timeout_on_permitted_classes_only_is_a_notice():
-    """Under read-committed a G2 ring is permitted (G0/G1c searches finish at once): a
-    budget spent on the permitted classes is a notice, and the verdict stays valid."""
-    r = run(_rw_ring(1000), "read-committed", cycle_search_timeout_s=0.001)
+    """A budget spent on classes the claim permits (searched only for notices) leaves the
+    verdict valid; the search reports it as `cycle-search-incomplete`, a notice."""
+    from checkers.result import Anomaly
+    from checkers.transactions import _verdict
+
+    found = [Anomaly(type="cycle-search-incomplete", explanation="x", ops=[])]
+    res = _verdict(found, frozenset({"G0", "G1c"}), (), {}, {}, {}, 0.0)
+    assert res.valid is True and res.details["notice_types"] == ["cycle-search-incomplete"]
+
+
+def test_read_committed_permits_a_g2_ring_and_says_so():
+    r = run(_rw_ring(200), "read-committed", cycle_search_timeout_s=60.0)
     assert r["valid"] is True, r
-    assert r["stats"]["timeouts"] == 0 or "cycle-search-incomplete" in r["notice_types"]
+    assert "G2-item" in r["notice_types"]
 
 
 def test_timeout_on_a_forbidden_class_is_unknown():
