@@ -89,6 +89,7 @@ def check(history, options: CheckOptions | None = None) -> dict[str, CheckResult
         return _unknown(f"{p.reason}: {p.message}", stats, p.ops, details)
     timings["infer"] = time.perf_counter() - t1
     edges = inf.edges
+    t_order = time.perf_counter()
     order = 0
     if any(a.endswith("-realtime") for a in forbidden):
         order = REALTIME | PROCESS
@@ -97,6 +98,7 @@ def check(history, options: CheckOptions | None = None) -> dict[str, CheckResult
         order = PROCESS
         add_process_edges(edges, txns.vertices, txns.ok)
     t2 = time.perf_counter()
+    timings["order"] = t2 - t_order
     n_edges = len(edges)
     edges.freeze()
     timings["graph"] = time.perf_counter() - t2

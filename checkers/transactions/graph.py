@@ -191,30 +191,34 @@ def add_process_edges(edges: Edges, txns: list, ok_flags: bytearray) -> None:
 def add_realtime_edges(edges: Edges, txns: list, ok_flags: bytearray) -> None:
     """a -> b iff a is ok and a returned before b was invoked, as a transitive reduction
     (frontier of ok txns, Elle's realtime-graph). A realtime edge inside one session is
-    also a process edge (D4)."""
-    events = []
-    for v, op in enumerate(txns):
-        events.append((op.inv_index, 0, v))
-        if ok_flags[v]:
-            events.append((op.ret_index, 1, v))
-    events.sort()
-    frontier: set[int] = set()
-    linked: dict[int, tuple[int, ...]] = {}
-    add = edges.adder()
+    also a process edge (D4). `txns` are in invocation order (as History.ops)."""
+    n = len(txns)
+    inv = [op.inv_index for op in txns]
+    ret = [op.ret_index for op in txns]
     sessions = [op.session for op in txns]
-    for _, kind, v in events:
-        if kind == 0:
-            if frontier:
-                sv = sessions[v]
-                for a in frontier:
-                    add(a, v, REALTIME | PROCESS if sessions[a] == sv else REALTIME)
-                if ok_flags[v]:
-                    linked[v] = tuple(frontier)
-        else:
-            got = linked.pop(v, ())
+    done = sorted((v for v in range(n) if ok_flags[v]), key=ret.__getitem__)
+    frontier: set[int] = set()
+    linked: dict[int, list[int]] = {}
+    src_extend, dst_extend, mask_extend = edges.src.extend, edges.dst.extend, edges.mask.extend
+    both, rt = REALTIME | PROCESS, REALTIME
+    j, m = 0, len(done)
+    for v in range(n):
+        t = inv[v]
+        while j < m and ret[done[j]] < t:  # completions before this invocation
+            d = done[j]
+            j += 1
+            got = linked.pop(d, None)
             if got:
                 frontier.difference_update(got)
-            frontier.add(v)
+            frontier.add(d)
+        if frontier:
+            fl = list(frontier)
+            src_extend(fl)
+            dst_extend([v] * len(fl))
+            sv = sessions[v]
+            mask_extend([both if sessions[a] == sv else rt for a in fl])
+            if ok_flags[v]:
+                linked[v] = fl
 
 
 # ------------------------------------------------------------------------------------
