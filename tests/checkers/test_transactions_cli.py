@@ -116,3 +116,24 @@ def test_cycle_svg_escapes_history_strings():
     svg = cycle_svg(a)
     assert "<script>" not in svg and "&lt;script&gt;" in svg
     assert cycle_svg(dict(a, cycle=list(range(13)))) is None
+
+
+def test_report_shows_incompatible_orders_as_a_table(tmp_path):
+    evs = [
+        {"index": 0, "process": 0, "type": "invoke", "f": "txn", "value": [["append", "x", 1]]},
+        {"index": 1, "process": 1, "type": "invoke", "f": "txn", "value": [["append", "x", 2]]},
+        {"index": 2, "process": 2, "type": "invoke", "f": "txn", "value": [["append", "x", 3]]},
+        {"index": 3, "process": 3, "type": "invoke", "f": "txn", "value": [["r", "x", None]]},
+        {"index": 4, "process": 4, "type": "invoke", "f": "txn", "value": [["r", "x", None]]},
+        {"index": 5, "process": 0, "type": "ok", "f": "txn", "value": [["append", "x", 1]]},
+        {"index": 6, "process": 1, "type": "ok", "f": "txn", "value": [["append", "x", 2]]},
+        {"index": 7, "process": 2, "type": "ok", "f": "txn", "value": [["append", "x", 3]]},
+        {"index": 8, "process": 3, "type": "ok", "f": "txn", "value": [["r", "x", [1, 3]]]},
+        {"index": 9, "process": 4, "type": "ok", "f": "txn", "value": [["r", "x", [1, 2, 3]]]},
+    ]
+    rep = tmp_path / "rep"
+    r = _cli(_write(tmp_path, evs), "--report", str(rep), "-q")
+    assert r.returncode == 1, r.stderr
+    html = (rep / "report.html").read_text()
+    assert '<table class="ops incompatible">' in html
+    assert html.count("background:#d6aa9d") == 2  # position 1 of both reads
