@@ -14,7 +14,7 @@ from typing import Any
 
 from harness.errors import InputError
 
-DBS = ("redis", "cassandra")
+DBS = ("redis", "cassandra", "etcd")
 TOPOLOGIES = ("replication", "sentinel")
 BACKENDS = ("netns", "docker", "ssh")
 CONSISTENCY = ("ONE", "TWO", "THREE", "QUORUM", "ALL", "LOCAL_ONE", "LOCAL_QUORUM", "EACH_QUORUM")
@@ -75,6 +75,8 @@ class Test:
     timestamps: str = "server"
     cassandra_version: str | None = None
     cassandra_home: str | None = None
+    # etcd (harness/dbs/etcd)
+    read_mode: str = "linearizable"
 
     @property
     def test_name(self) -> str:
@@ -82,6 +84,8 @@ class Test:
             return self.name
         if self.db == "cassandra":
             return f"cassandra-{self.read_consistency.lower()}-{self.write_consistency.lower()}-{self.workload}"
+        if self.db == "etcd":
+            return f"etcd-{self.read_mode}-{self.workload}"
         return f"{self.db}-{self.topology}-{self.workload}"
 
     def to_json(self) -> dict[str, Any]:
@@ -148,6 +152,10 @@ def validate(test: Test) -> Test:
 
     families = parse_spec(test.nemesis)
     check_options(test.nemesis_options, families)
+    if test.db == "etcd":
+        from harness.dbs.etcd.config import validate_test
+
+        validate_test(test, families)
     if test.partition:
         from nemesis.partition import validate_fault
 

@@ -84,6 +84,7 @@ REQUIRED_TOOLS = {
     "redis": ["redis-server", "redis-cli"],
     "sentinel": ["redis-sentinel"],
     "cassandra": ["java"],
+    "etcd": ["etcd"],
 }
 
 
@@ -106,6 +107,8 @@ def preflight(test: Test) -> None:
     if missing:
         hint = ("bash scripts/setup.sh --cassandra (Debian: openjdk-17-jre-headless maven)"
                 if test.db == "cassandra" else
+                "bash scripts/setup.sh (Debian: etcd-server iptables iproute2)"
+                if test.db == "etcd" else
                 "bash scripts/setup.sh (Debian: redis-server redis-sentinel redis-tools "
                 "iptables iproute2)")
         raise EnvironmentProblem(f"missing tools: {', '.join(missing)}; install them with {hint}")
@@ -173,6 +176,11 @@ def _make_db(test: Test, nodes, run_dir: str, prefix: str, env_fn: Callable):
                            write_consistency=test.write_consistency,
                            timestamps=test.timestamps, version=test.cassandra_version,
                            home=test.cassandra_home)
+    if test.db == "etcd":
+        from harness.dbs.etcd import EtcdDB, EtcdOptions
+
+        return EtcdDB(nodes, store_dir=run_dir, prefix=prefix, extra_env_fn=env_fn,
+                      opts=EtcdOptions(read_mode=test.read_mode))
     from harness.dbs.redis import RedisDB
 
     return RedisDB(nodes, topology=test.topology, read_from=test.read_from, store_dir=run_dir,

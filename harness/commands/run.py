@@ -12,6 +12,7 @@ import click
 
 from harness.config import (BACKENDS, DBS, READ_FROM, STICKINESS, TOPOLOGIES, WORKLOADS, Test,
                             build_test)
+from harness.dbs.etcd.config import READ_MODES
 
 D = Test()  # defaults shown in --help
 
@@ -103,6 +104,8 @@ def _progress_renderer(console):
 @click.option("--timestamps", type=click.Choice(["server", "client"]), default=None, help="cassandra: who picks write timestamps.  [default: server]")
 @click.option("--cassandra-version", default=None, help="cassandra: 5.0.x version from Maven Central.")
 @click.option("--cassandra-home", type=click.Path(file_okay=False), default=None, help="cassandra: an unpacked official tarball to use instead.")
+@click.option("--read-mode", type=click.Choice(READ_MODES), default=None,
+              help=f"etcd: linearizable or serializable ranges.  [default: {D.read_mode}]")
 @click.option("--config", "config_path", type=click.Path(dir_okay=False), default=None,
               help="A TOML file with any of these settings (flags win).")
 @click.option("--fail-on", type=click.Choice(["invalid", "unknown"]), default=None,
@@ -126,7 +129,8 @@ def run_cmd(config_path, **flags):
     fail_on = test.fail_on
     console = Console()
     render, close = _progress_renderer(console)
-    console.print(f"[bold]splitbrain run[/]: {test.nodes} {test.db} nodes ({test.topology}, "
+    shape = test.read_mode if test.db == "etcd" else test.topology
+    console.print(f"[bold]splitbrain run[/]: {test.nodes} {test.db} nodes ({shape}, "
                   f"backend {test.backend}), workload {test.workload}, nemesis {test.nemesis}, "
                   f"{test.time_limit:g}s")
     codes = []
