@@ -36,8 +36,9 @@ def test_txns_on_the_primary_are_strict_serializable(tmp_path, workload):
     assert out.exit_code == 0
 
 
-def test_replica_reads_under_partitions_show_stale_cycles(tmp_path):
-    out = run_in(tmp_path, workload="txn-list-append", read_from="replicas",
+@pytest.mark.parametrize("workload", ["txn-list-append", "txn-rw-register"])
+def test_replica_reads_under_partitions_show_stale_cycles(tmp_path, workload):
+    out = run_in(tmp_path, workload=workload, read_from="replicas",
                  nemesis="partition", nemesis_interval=2, time_limit=10, concurrency=8,
                  rate=500)
     assert out.results is not None, out
