@@ -189,8 +189,9 @@ def _cycle_anomaly(cls: str, cyc: list[int], labels: list[int], inf, txns, scc_s
             if lab == PROCESS:
                 body = f"session {A.process} ran {names[a]} before {names[b]}"
             else:
-                body = (f"{names[a]} completed at index {A.ret_index} before {names[b]} was "
-                        f"invoked at index {B.inv_index}")
+                body = (f"{names[a]} completed at index {A.ret_index} "
+                        f"({(A.t_ret_seen or 0) / 1e9:.3f} s) before {names[b]} was invoked at "
+                        f"index {B.inv_index} ({B.t_inv / 1e9:.3f} s)")
             key = None
         else:
             body, ev, key = inf.explain(a, b, lab)
