@@ -303,8 +303,7 @@ class RWRegister:
         return out
 
     def explain(self, a: int, b: int, label: int):
-        t = self.t
-        A, B = t.vertices[a], t.vertices[b]
+        B = self.t.vertices[b]
         if label == WR:
             for f, k, x in B.value:
                 if f == "r" and x is not None and self.ext_writer.get((k, x)) == a:

@@ -184,7 +184,6 @@ def test_injected_g1b_intermediate_read(seed):
 
 def _inject(evs, spec_txns):
     """Append txns on fresh keys, all invoked before any completes (concurrent)."""
-    base = len(evs)
     t = evs[-1]["time"] if evs else 0
     procs = [10_000 + i for i in range(len(spec_txns))]
     for p, (inv, comp) in zip(procs, spec_txns):
