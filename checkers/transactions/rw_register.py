@@ -58,6 +58,8 @@ class RWRegister:
         self.ext_readers: dict = {}  # (k, v) -> [vertices]
         self.version_edges: dict = {}  # key -> {(v1, v2): source}
         self.sources_used: set[str] = set()
+        # (key, v1, v2) -> the two txns whose session / real-time order gave v1 < v2
+        self.order_evidence: dict = {}
 
     def _add(self, typ, explanation, ops, key=None, **details):
         self.anomalies.append(Anomaly(type=typ, explanation=explanation, ops=ops, key=key,
@@ -272,10 +274,11 @@ class RWRegister:
                 op = t.vertices[v]
                 for k in set(ext_r[v]) | set(ext_w[v]):
                     first, last = first_last(v, k)
-                    prev = last_by.get((op.session, k), _ABSENT)
+                    prev, pv = last_by.get((op.session, k), (_ABSENT, None))
                     if prev is not _ABSENT and prev != first:
                         out.setdefault(k, set()).add((prev, first))
-                    last_by[(op.session, k)] = last
+                        self.order_evidence.setdefault((k, prev, first), (pv, v))
+                    last_by[(op.session, k)] = (last, v)
             return out
         # linearizable-keys: per key, a realtime frontier of the ok txns touching it
         per_key_events: dict = {}
@@ -296,6 +299,7 @@ class RWRegister:
                         _, last = first_last(a, k)
                         if last != first:
                             out.setdefault(k, set()).add((last, first))
+                            self.order_evidence.setdefault((k, last, first), (a, v))
                     linked[v] = tuple(frontier)
                 else:
                     frontier.difference_update(linked.pop(v, ()))
@@ -319,12 +323,17 @@ class RWRegister:
                        "sequential-keys": "session order (assumption: sequential keys)",
                        "linearizable-keys": "real-time order (assumption: linearizable keys)",
                        }[src]
+                ev = [self.t.vertices[u].index
+                      for u in self.order_evidence.get((k, p, q), ())]
                 if label == WW and p is not None and self.ext_writer.get((k, p)) == a:
                     return (f"T{{a}} set {k} = {p} and T{{b}} set it to {x}, later in the version "
-                            f"order [{why}]", [], k)
+                            f"order [{why}]", ev, k)
                 if label == RW and a in self.ext_readers.get((k, p), ()):
                     shown = "nothing" if p is None else p
+                    w = self.ext_writer.get((k, p)) if p is not None else None
+                    if w is not None:  # who wrote what T{a} read: without it, a garbage read
+                        ev.append(self.t.vertices[w].index)
                     return (f"T{{a}} read {k} = {shown} and T{{b}} set it to {x}, later in the "
-                            f"version order [{why}]", [], k)
+                            f"version order [{why}]", ev, k)
         return (f"T{{a}} < T{{b}} ({'ww' if label == WW else 'wr' if label == WR else 'rw'})",
                 [], None)
