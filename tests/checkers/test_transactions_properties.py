@@ -54,7 +54,9 @@ def test_stale_reads_are_serializable_not_strict(seed, n, concurrency, keys, wor
     evs = simulate("stale-reads", seed, n, concurrency, keys, workload)
     assert run(evs, "serializable")["valid"] in (True, "unknown")
     r = run(evs, "strict-serializable", cycle_search_timeout_s=5.0)
-    assert all_types(r) <= _ORDER_ONLY | {"empty-transaction-graph", "cycle-search-timeout"}, r
+    # a loaded machine may run a search out of its budget: that is a reason, not a finding
+    assert all_types(r) <= _ORDER_ONLY | {"empty-transaction-graph", "cycle-search-timeout",
+                                          "cycle-search-incomplete"}, r
 
 
 @SETTINGS
@@ -66,7 +68,8 @@ def test_snapshot_isolation_shows_only_what_si_permits(seed, n, concurrency, key
     assert not all_types(si) - {"G2-item", "empty-transaction-graph"}, si
     ser = run(evs, "strict-serializable", cycle_search_timeout_s=5.0)
     assert all_types(ser) <= {"G2-item", "G2-item-process", "G2-item-realtime",
-                              "empty-transaction-graph", "cycle-search-timeout"}, ser
+                              "empty-transaction-graph", "cycle-search-timeout",
+                              "cycle-search-incomplete"}, ser
 
 
 _G1 = {"G0", "G1a", "G1b", "G1c", "incompatible-order", "dirty-update", "garbage-read",
