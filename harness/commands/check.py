@@ -48,9 +48,19 @@ from harness.commands.check_batch import batch_files, check_batch, lin_flags, li
                    "equal WRITETIMEs, the greater serialised value wins). Default: read from "
                    "the run's test.json, else none (a tie is a version-conflict).")
 @click.option("--quiet", "-q", is_flag=True, help="No table; just the exit code (and --out).")
+@click.option("--consistency-model", "consistency_models", multiple=True,
+              help="Transactions: the claimed model(s), repeatable or comma-separated "
+                   "(default strict-serializable).")
+@click.option("--anomalies", "txn_anomalies", default=None,
+              help="Transactions: also prohibit these anomalies (and all that imply them).")
+@click.option("--assume", "txn_assume", default=None,
+              help="Transactions (rw-register): opt-in version-order sources, e.g. wfr.")
+@click.option("--cycle-search-timeout", type=float, default=1.0, show_default=True,
+              help="Transactions: seconds of cycle search per strongly connected component.")
 @lin_flags
 def check_cmd(histories, workload, checker_names, staleness_bound, fmt, out, realtime_claim,
-              report_dir, fail_on, quiet, version_tiebreak=None, **lin):
+              report_dir, fail_on, quiet, version_tiebreak=None, consistency_models=(),
+              txn_anomalies=None, txn_assume=None, cycle_search_timeout=1.0, **lin):
     """Check recorded HISTORIES (JSONL, or Jepsen history.edn) and print the verdict.
 
     Several files or a directory: one table (file, verdict, time), exit code the worst
@@ -62,6 +72,13 @@ def check_cmd(histories, workload, checker_names, staleness_bound, fmt, out, rea
 
     t_ns, k = parse_staleness_bound(staleness_bound)
     names = checker_names.split(",") if checker_names else None
+    from checkers.transactions.models import canonical
+
+    def _split(xs):
+        return tuple(p.strip() for x in xs for p in x.split(",") if p.strip())
+
+    models = _split(consistency_models or ())
+    canonical(models)  # an unknown model name exits 254 before the history is read
     lin_opts = lin_options(**lin)
 
     def options_for(path: str) -> CheckOptions:
@@ -69,6 +86,10 @@ def check_cmd(histories, workload, checker_names, staleness_bound, fmt, out, rea
         return CheckOptions(workload=workload, staleness_bound_ns=t_ns,
                             staleness_bound_versions=k, realtime_claim=realtime_claim,
                             version_tiebreak=None if tb == "none" else tb,
+                            consistency_models=models,
+                            txn_anomalies=_split([txn_anomalies or ""]),
+                            txn_assume=_split([txn_assume or ""]),
+                            cycle_search_timeout_s=cycle_search_timeout,
                             linearizable=lin_opts)
 
     files = batch_files(histories)
