@@ -292,28 +292,51 @@ def _close_quietly(client) -> None:
         pass
 
 
-def _nemesis_loop(pkg, rec: _Recorder, stop: threading.Event, stats: LiveStats) -> None:
-    while not stop.wait(pkg.interval):
-        try:
+def _nemesis_loop(pkg, rec: _Recorder, stop: threading.Event, stats: LiveStats,
+                  state: dict) -> None:
+    """Every `interval`: one fault, then at once any follow-up samples it asked for.
+
+    A nemesis thread that dies must not leave a run that looks as if it tested faults:
+    the error goes into `state`, and the verdict becomes unknown (analyse)."""
+    try:
+        while not stop.wait(pkg.interval):
             fault = pkg.next_fault()
-        except Exception as e:
-            log.exception("nemesis schedule failed: %s", e)
-            return
-        if fault is None:
-            continue
-        _nemesis_do(pkg, fault, rec)
-        stats.active = list(pkg.active())
+            while fault is not None:
+                _nemesis_do(pkg, fault, rec)
+                stats.active = list(pkg.active())
+                fault = pkg.next_fault() if pkg.has_follow_up() and not stop.is_set() else None
+    except BaseException as e:  # noqa: BLE001 - recorded, and the run's verdict says so
+        log.exception("nemesis thread died: %s", e)
+        state["error"] = f"{type(e).__name__}: {e}"
 
 
 def _nemesis_do(pkg, fault: dict, rec: _Recorder) -> None:
-    rec.invoke("nemesis", fault)
+    family, phase = pkg.describe(fault)
+    tags = {"family": family, "phase": phase} if family else {}
+    rec.invoke("nemesis", fault, **tags)
     try:
         comp = pkg.invoke(fault)
     except Exception as e:  # the obligation is not to raise; record it if one does
         comp = {"type": "info", "error": f"{type(e).__name__}: {e}"}
     comp = dict(comp)
     comp["type"] = "info"
-    rec.complete("nemesis", fault, comp)
+    rec.complete("nemesis", fault, comp, **tags)
+
+
+def nemesis_accounting(requested: list[str], events: list[dict]) -> dict:
+    """{"requested", "applied": {family: n}, "failed": {family: n}} from recorded nemesis
+    completions: a start counts as applied when it came back without an error."""
+    applied = {f: 0 for f in requested}
+    failed = {f: 0 for f in requested}
+    for ev in events:
+        if ev.get("type") == "invoke" or ev.get("phase") != "start":
+            continue
+        fam = ev.get("family")
+        if not isinstance(fam, str):
+            continue
+        bucket = failed if ev.get("error") else applied
+        bucket[fam] = bucket.get(fam, 0) + 1
+    return {"requested": list(requested), "applied": applied, "failed": failed}
 
 
 def _final_reads(test: Test, nodes, db, workload, rec: _Recorder, first_process: int,
@@ -401,13 +424,15 @@ def run_test(test: Test, *, progress: Callable[[LiveStats, Test], None] | None =
     log.info("run %s prefix %s seed %s: %s", run_dir, prefix, test.seed, test.to_json())
     stats = LiveStats()
     figures: dict[str, Any] = {}
+    nem_state: dict[str, Any] = {}
     interrupted = False
     history_path = os.path.join(run_dir, "history.jsonl")
     stop = threading.Event()
     try:
         with signals_as_interrupt():
             try:
-                _run_phases(test, prefix, run_dir, history_path, stats, stop, figures, progress)
+                _run_phases(test, prefix, run_dir, history_path, stats, stop, figures, progress,
+                            nem_state)
             except KeyboardInterrupt:
                 interrupted = True
                 stop.set()
@@ -419,7 +444,7 @@ def run_test(test: Test, *, progress: Callable[[LiveStats, Test], None] | None =
         stats.phase = "checking"
         if progress:
             progress(stats, test)
-        results, report_path = analyse(run_dir, test, figures)
+        results, report_path = analyse(run_dir, test, figures, nemesis_state=nem_state)
         update_latest(run_dir)
         from harness.cli import exit_code_for
 
@@ -432,7 +457,7 @@ def run_test(test: Test, *, progress: Callable[[LiveStats, Test], None] | None =
 
 
 def _run_phases(test: Test, prefix: str, run_dir: str, history_path: str, stats: LiveStats,
-                stop: threading.Event, figures: dict, progress) -> None:
+                stop: threading.Event, figures: dict, progress, nem_state: dict) -> None:
     t_begin = time.monotonic()
     seed = int(test.seed or 0)
     with ExitStack() as stack:
@@ -485,7 +510,7 @@ def _run_phases(test: Test, prefix: str, run_dir: str, history_path: str, stats:
                    for i in range(test.concurrency)]
         nem_stop = threading.Event()
         nem = threading.Thread(target=_nemesis_loop, name="nemesis", daemon=True,
-                               args=(pkg, rec, nem_stop, stats))
+                               args=(pkg, rec, nem_stop, stats, nem_state))
         for w in workers:
             w.start()
         nem.start()
@@ -537,8 +562,13 @@ def _run_phases(test: Test, prefix: str, run_dir: str, history_path: str, stats:
         figures["left_running"] = prefix
 
 
-def analyse(run_dir: str, test: Test, figures: dict | None = None) -> tuple[dict, str | None]:
-    """Check the run's history and write results.json (+ reports when available)."""
+def analyse(run_dir: str, test: Test, figures: dict | None = None, *,
+            nemesis_state: dict | None = None) -> tuple[dict, str | None]:
+    """Check the run's history and write results.json (+ reports when available).
+
+    A run whose requested nemesis never applied a fault, or whose nemesis thread died,
+    tested less than it was asked to: a `valid` verdict becomes `unknown` with the reason
+    (an INVALID one stays: its anomalies are real whatever the faults did)."""
     from checkers import run_checks
     from checkers.options import CheckOptions, parse_staleness_bound
     from harness.history import read_history
@@ -550,6 +580,7 @@ def analyse(run_dir: str, test: Test, figures: dict | None = None) -> tuple[dict
     results = run_checks(hist, opts, list(test.checkers) if test.checkers else None)
     results["run"] = {"dir": run_dir, "seed": test.seed, "test": test.test_name,
                       **(figures or {})}
+    _judge_nemesis(results, test, hist, nemesis_state or {})
     _write_json(os.path.join(run_dir, "results.json"), results)
     report_path = None
     try:
@@ -564,6 +595,27 @@ def analyse(run_dir: str, test: Test, figures: dict | None = None) -> tuple[dict
         except Exception as e:  # a report bug must not hide the verdict
             log.exception("report generation failed: %s", e)
     return results, report_path
+
+
+def _judge_nemesis(results: dict, test: Test, hist, state: dict) -> None:
+    from nemesis.schedule import parse_spec
+
+    acct = nemesis_accounting(list(parse_spec(test.nemesis)), hist.nemesis)
+    reason = None
+    if state.get("error"):
+        reason = f"the nemesis thread died ({state['error']}): the requested faults were not all injected"
+    elif acct["requested"] and not any(acct["applied"].values()):
+        tried = sum(acct["failed"].values())
+        reason = (f"the requested nemesis ({test.nemesis}) applied no fault"
+                  + (f": all {tried} attempts failed" if tried else
+                     f" (no fault fits in {test.time_limit:g}s at one per "
+                     f"{test.nemesis_interval:g}s)" if test.nemesis_interval >= test.time_limit
+                     else " (none was started before the time limit)"))
+    if reason:
+        acct["reason"] = reason
+        if results.get("valid") is True:
+            results["valid"] = "unknown"
+    results["nemesis"] = acct
 
 
 def run_many(test: Test, *, progress=None, on_outcome: Callable[[RunOutcome], None] | None = None

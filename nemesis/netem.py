@@ -256,3 +256,48 @@ class PacketNemesis:
                     break
             self._ipt(node, "-t", table, "-F", self.chain, check=False)
             self._ipt(node, "-t", table, "-X", self.chain, check=False)
+
+
+# -- the family package (nemesis/base.py) ---------------------------------------------
+
+# `--nemesis packet-<kind>` names, and the behaviour each one means.
+PACKET_KINDS = {"latency": "delay", "delay": "delay", "loss": "loss",
+                "duplicate": "duplicate", "reorder": "reorder", "corrupt": "corrupt",
+                "rate": "rate"}
+
+
+def _check_options(opts) -> None:
+    from harness.errors import InputError
+
+    if "behaviours" in opts:
+        bad = set(opts["behaviours"]) - set(BEHAVIOURS)
+        if bad:
+            raise InputError(f"nemesis option packet.behaviours: unknown {sorted(bad)}; "
+                             f"allowed: {', '.join(BEHAVIOURS)}")
+
+
+def _start_template(ctx, variants, opts) -> dict:
+    from nemesis.targets import pick_target, target_names
+
+    kinds = [PACKET_KINDS[v] for v in variants] if variants else \
+        [PACKET_KINDS[k] for k in opts.get("kinds", ())] or list(BEHAVIOURS)
+    kind = ctx.rng.choice(sorted(set(kinds)))
+    behaviour = dict(opts.get("behaviours", {}).get(kind, DEFAULT_BEHAVIOURS[kind]))
+    names = target_names(pick_target(ctx.rng, opts, ("one", "minority", "majority", "all")),
+                         ctx.nodes, ctx.rng)
+    return {"f": "start-packet", "value": {"targets": names, "behaviours": {kind: behaviour}}}
+
+
+def _family():
+    from nemesis.base import FaultFamily
+
+    return FaultFamily(
+        name="packet", nemesis="packet", starts=("start-packet",), stop="stop-packet",
+        start_template=_start_template,
+        build=lambda ctx: PacketNemesis(list(ctx.nodes), ctx.rng, prefix=ctx.prefix),
+        variants=tuple(PACKET_KINDS), option_keys=frozenset({"targets", "behaviours", "kinds"}),
+        validate_options=_check_options, heal_rank=40, color="#C8E6C9",
+        summary="latency, loss, duplication, reordering, corruption, rate limits")
+
+
+FAMILIES = (_family(),)

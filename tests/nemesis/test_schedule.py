@@ -20,10 +20,24 @@ class FakeNode:
 
 
 class FakeDB:
+    """Has every capability the process families need (harness/dbs/base.py)."""
+
     port = None
 
     def primaries(self):
         return []
+
+    def kill(self, node):
+        pass
+
+    def start(self, node):
+        pass
+
+    def pause(self, node):
+        pass
+
+    def resume(self, node):
+        pass
 
 
 class Recorder:
