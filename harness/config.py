@@ -7,19 +7,21 @@ and raises InputError with what is allowed (architecture: errors at the boundary
 from __future__ import annotations
 
 import ipaddress
+import logging
+import math
 import os
 import tomllib
 from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Any
 
 from harness.errors import InputError
+from workloads import NAMES as WORKLOADS
 
 DBS = ("redis", "cassandra")
 TOPOLOGIES = ("replication", "sentinel")
 BACKENDS = ("netns", "docker", "ssh")
 CONSISTENCY = ("ONE", "TWO", "THREE", "QUORUM", "ALL", "LOCAL_ONE", "LOCAL_QUORUM", "EACH_QUORUM")
 TIMESTAMPS = ("server", "client")
-WORKLOADS = ("register", "list-append", "set", "counter", "cas-register")
 READ_FROM = ("primary", "replicas", "any")
 STICKINESS = ("node", "random")
 
@@ -74,6 +76,8 @@ class Test:
     timestamps: str = "server"
     cassandra_version: str | None = None
     cassandra_home: str | None = None
+    # what the config adjusted, one sentence each (printed by `run`, kept in test.json)
+    notices: tuple[str, ...] = ()
 
     @property
     def test_name(self) -> str:
@@ -89,12 +93,84 @@ class Test:
         if d["checkers"] is not None:
             d["checkers"] = list(d["checkers"])
         d["ssh_nodes"] = list(d["ssh_nodes"])
+        d["notices"] = list(d["notices"])
         if d.get("ssh_password"):
             d["ssh_password"] = "***"  # never written to the store
         return d
 
 
-FIELD_NAMES = {f.name for f in fields(Test)}
+# Settings a user may give (flags, TOML, the Python API); `notices` is ours.
+FIELD_NAMES = {f.name for f in fields(Test)} - {"notices"}
+NAME_MAX = 100
+DEFAULT_NEMESIS_INTERVAL = 10.0
+# A node network must be a private IPv4 range of /24 to /28: a larger one would route a
+# whole private range into the bridge, a smaller one has no room for nodes.
+PRIVATE_RANGES = tuple(ipaddress.ip_network(n) for n in ("10.0.0.0/8", "172.16.0.0/12",
+                                                          "192.168.0.0/16"))
+
+log = logging.getLogger("splitbrain")
+
+
+def _flag(name: str) -> str:
+    return "--" + name.replace("_", "-")
+
+
+def check_types(values: dict[str, Any]) -> None:
+    """The typed schema of every setting, from flags, TOML and the Python API alike.
+
+    Each value must have its field's declared type (no coercion: a TOML `"false"` is a
+    string, not a boolean), numbers that mean a quantity must be finite, and a name is
+    bounded. Raises InputError with one sentence naming the setting."""
+    types = {f.name: f.type for f in fields(Test)}
+    for name, v in values.items():
+        t = types.get(name)
+        if t is None:
+            continue
+        optional = t.endswith("| None")
+        if v is None:
+            if optional:
+                continue
+            raise InputError(f"{_flag(name)}: a value is required")
+        base = t.replace(" | None", "")
+        if base == "bool":
+            if type(v) is not bool:
+                raise InputError(f"{_flag(name)}: expected true or false, got {v!r}")
+        elif base == "int":
+            if type(v) is not int:
+                raise InputError(f"{_flag(name)}: expected a whole number, got {v!r}")
+        elif base == "float":
+            if type(v) not in (int, float):
+                raise InputError(f"{_flag(name)}: expected a number, got {v!r}")
+            if not math.isfinite(v):
+                raise InputError(f"{_flag(name)}: expected a finite number, got {v!r}")
+        elif base == "str":
+            if type(v) is not str:
+                raise InputError(f"{_flag(name)}: expected a string, got {v!r}")
+        elif base.startswith("tuple[str"):
+            if not isinstance(v, (tuple, list)) or not all(type(x) is str for x in v):
+                raise InputError(f"{_flag(name)}: expected a list of strings, got {v!r}")
+        elif base == "dict":
+            if not isinstance(v, dict) or not all(isinstance(x, dict) for x in v.values()):
+                raise InputError(f"{_flag(name)}: expected a table of tables "
+                                 f"(family -> options), got {v!r}")
+    name = values.get("name")
+    if isinstance(name, str) and not 1 <= len(name) <= NAME_MAX:
+        raise InputError(f"--name: 1 to {NAME_MAX} characters, not {len(name)}")
+
+
+def check_subnet(subnet: str, nodes: int) -> None:
+    try:
+        net = ipaddress.ip_network(subnet, strict=False)
+    except ValueError:
+        raise InputError(f"--subnet {subnet!r}: expected a private IPv4 network like 10.77.0.0/24") from None
+    if not (net.version == 4 and any(net.subnet_of(r) for r in PRIVATE_RANGES)):
+        raise InputError(f"--subnet {subnet!r}: must be a private IPv4 range inside 10.0.0.0/8, "
+                         f"172.16.0.0/12 or 192.168.0.0/16")
+    if not 24 <= net.prefixlen <= 28:
+        raise InputError(f"--subnet {subnet!r}: must be a private IPv4 range of /24 to /28 "
+                         f"(not /{net.prefixlen})")
+    if net.num_addresses < nodes + 3:
+        raise InputError(f"--subnet {subnet!r}: must be a private IPv4 range with room for {nodes} nodes")
 
 
 def _choice(name: str, value: Any, allowed: tuple[str, ...]) -> None:
@@ -137,16 +213,15 @@ def validate(test: Test) -> Test:
     if test.test_count < 1:
         raise InputError(f"--test-count {test.test_count}: must be 1 or more")
     if test.subnet is not None:
-        try:
-            net = ipaddress.ip_network(test.subnet, strict=False)
-        except ValueError:
-            raise InputError(f"--subnet {test.subnet!r}: expected a private IPv4 network like 10.77.0.0/24") from None
-        if not (net.version == 4 and net.is_private) or net.num_addresses < test.nodes + 3:
-            raise InputError(f"--subnet {test.subnet!r}: must be a private IPv4 range with room for {test.nodes} nodes")
+        check_subnet(test.subnet, test.nodes)
     from nemesis.schedule import check_options, parse_spec
 
     families = parse_spec(test.nemesis)
     check_options(test.nemesis_options, families)
+    if families and test.nemesis_interval >= test.time_limit:
+        raise InputError(f"--nemesis-interval {test.nemesis_interval:g} does not fit in "
+                         f"--time-limit {test.time_limit:g}: no fault would ever be injected; "
+                         f"choose an interval below {test.time_limit:g} s or --nemesis none")
     if test.partition:
         from nemesis.partition import validate_fault
 
@@ -159,6 +234,13 @@ def validate(test: Test) -> Test:
         from checkers.options import parse_staleness_bound
 
         parse_staleness_bound(test.staleness_bound)
+    if test.checkers is not None:
+        from checkers import FAMILIES as CHECKERS
+
+        unknown = [c for c in test.checkers if c not in CHECKERS]
+        if unknown or not test.checkers:
+            raise InputError(f"--checkers {','.join(test.checkers)!r}: unknown checker "
+                             f"{(unknown or [''])[0]!r}; allowed: {', '.join(CHECKERS)}")
     return test
 
 
@@ -171,6 +253,8 @@ def load_toml(path: str) -> dict[str, Any]:
         raise InputError(f"{path}: cannot read config: {e.strerror or e}") from None
     except tomllib.TOMLDecodeError as e:
         raise InputError(f"{path}: not valid TOML: {e}") from None
+    except UnicodeDecodeError:
+        raise InputError(f"{path}: not valid TOML: the file is not UTF-8") from None
     out: dict[str, Any] = {}
     for k, v in raw.items():
         name = k.replace("-", "_")
@@ -205,15 +289,30 @@ def build_test(flags: dict[str, Any], config_path: str | None = None) -> Test:
         values["checkers"] = tuple(c.strip() for c in values["checkers"].split(",") if c.strip())
     elif isinstance(values.get("checkers"), list):
         values["checkers"] = tuple(values["checkers"])
-    try:
-        test = Test(**values)
-    except TypeError as e:
-        raise InputError(f"bad run settings: {e}") from None
-    for f in fields(Test):
-        v = getattr(test, f.name)
-        if f.type in ("int", "float") and not isinstance(v, (int, float)):
-            raise InputError(f"{f.name.replace('_', '-')}: expected a number, got {v!r}")
-    return validate(test)
+    unknown = sorted(set(values) - FIELD_NAMES)
+    if unknown:
+        raise InputError(f"unknown setting {unknown[0]!r}; allowed: "
+                         + ", ".join(sorted(n for n in FIELD_NAMES)))
+    check_types(values)
+    values = _fit_interval(values)
+    return validate(Test(**values))
+
+
+def _fit_interval(values: dict[str, Any]) -> dict[str, Any]:
+    """The default fault interval shrinks to fit a short run (with a notice); an interval
+    the user chose is never changed (validate refuses one that cannot fit)."""
+    if values.get("nemesis_interval") is not None:
+        return values
+    limit = float(values.get("time_limit", Test.time_limit))
+    from nemesis.schedule import parse_spec
+
+    if DEFAULT_NEMESIS_INTERVAL < limit or not parse_spec(values.get("nemesis", Test.nemesis)):
+        return values
+    interval = round(limit / 2, 3)
+    note = (f"--nemesis-interval {DEFAULT_NEMESIS_INTERVAL:g} (the default) does not fit in "
+            f"--time-limit {limit:g}: using {interval:g} s")
+    return {**values, "nemesis_interval": interval,
+            "notices": tuple(values.get("notices", ())) + (note,)}
 
 
 def nemesis_options_of(test: Test) -> dict:

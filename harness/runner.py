@@ -24,14 +24,15 @@ from dataclasses import dataclass, field, replace
 from typing import Any, Callable
 
 from harness.config import Test, nemesis_options_of, with_seed
+from harness.dbs.base import Settles
 from harness.errors import EnvironmentProblem
 from harness.generator import Clock, Pacer, ProcessIds
 from harness.history import HistoryWriter, dumps
 from harness.store import new_run_dir, update_latest
+from harness.verdict import EXIT_INTERRUPTED, EXIT_INVALID, exit_code
 
 log = logging.getLogger("splitbrain")
 
-EXIT_INTERRUPTED = 130
 FINAL_READ_ROUNDS = 4
 
 
@@ -257,7 +258,7 @@ def _worker(i: int, *, test: Test, nodes, db, workload, pacer: Pacer, rec: _Reco
     def client_for(node):
         c = clients.get(node.name)
         if c is None:
-            c = db.client(node, workload.name, process)
+            c = _open_client(db, node, workload, process)
             clients[node.name] = c
         return c
 
@@ -283,6 +284,14 @@ def _worker(i: int, *, test: Test, nodes, db, workload, pacer: Pacer, rec: _Reco
     finally:
         for c in clients.values():
             _close_quietly(c)
+
+
+def _open_client(db, node, workload, process: int, *, final: bool = False):
+    """A client for the workload's data model, validated at the seam (harness/dbs/validate.py)."""
+    from harness.dbs.validate import ValidatingClient
+
+    raw = db.client(node, workload.spec, process, final=final)
+    return ValidatingClient(raw, workload.spec, name=f"{db.name} {node.name}")
 
 
 def _close_quietly(client) -> None:
@@ -349,7 +358,7 @@ def _final_reads(test: Test, nodes, db, workload, rec: _Recorder, first_process:
     clients = {}
     for n in nodes:
         try:
-            clients[n.name] = db.final_client(n, workload.name, procs[n.name])
+            clients[n.name] = _open_client(db, n, workload, procs[n.name], final=True)
         except Exception as e:
             log.warning("final reads: no client on %s: %s", n.name, e)
 
@@ -373,7 +382,8 @@ def _final_reads(test: Test, nodes, db, workload, rec: _Recorder, first_process:
                     _close_quietly(c)
                     procs[node.name] = p + len(nodes)
                     try:
-                        c = clients[node.name] = db.final_client(node, workload.name, procs[node.name])
+                        c = clients[node.name] = _open_client(db, node, workload,
+                                                              procs[node.name], final=True)
                     except Exception:
                         clients.pop(node.name, None)
                         return seen
@@ -418,7 +428,7 @@ def run_test(test: Test, *, progress: Callable[[LiveStats, Test], None] | None =
     run_dir = new_run_dir(test.store, test.test_name)
     _write_json(os.path.join(run_dir, "test.json"), test.to_json())
     handler = _setup_logging(run_dir)
-    from harness.cluster.registry import new_run_prefix
+    from harness.registry import new_run_prefix
 
     prefix = new_run_prefix()
     log.info("run %s prefix %s seed %s: %s", run_dir, prefix, test.seed, test.to_json())
@@ -446,10 +456,9 @@ def run_test(test: Test, *, progress: Callable[[LiveStats, Test], None] | None =
             progress(stats, test)
         results, report_path = analyse(run_dir, test, figures, nemesis_state=nem_state)
         update_latest(run_dir)
-        from harness.cli import exit_code_for
-
         return RunOutcome(run_dir=run_dir, results=results,
-                          exit_code=exit_code_for(results["valid"]), report_path=report_path,
+                          exit_code=exit_code(results["valid"], test.fail_on),
+                          report_path=report_path,
                           figures=figures)
     finally:
         logging.getLogger().removeHandler(handler)
@@ -488,7 +497,7 @@ def _run_phases(test: Test, prefix: str, run_dir: str, history_path: str, stats:
         stats.phase = f"starting {test.db}"
         _parallel(db.setup, nodes)
         _parallel(db.start, nodes)
-        db.wait_ready(float(getattr(db, "ready_timeout", 60.0)))
+        db.wait_ready(float(db.ready_timeout))
         workload = _make_workload(test)
 
         clock = Clock()
@@ -539,12 +548,11 @@ def _run_phases(test: Test, prefix: str, run_dir: str, history_path: str, stats:
         if progress:
             progress(stats, test)
         time.sleep(test.quiesce)
-        settle = getattr(db, "settle", None)
-        if settle is not None:
+        if isinstance(db, Settles):
             # e.g. Sentinel demotes an isolated old primary only seconds after the heal;
             # final reads before that would judge a cluster still mid-failover (P15).
             stats.phase = "waiting for the cluster to settle"
-            unsettled = settle(30.0)
+            unsettled = db.settle(30.0)
             if unsettled:
                 log.warning("cluster did not settle before final reads: %s", unsettled)
         stats.phase = "final reads"
@@ -570,14 +578,13 @@ def analyse(run_dir: str, test: Test, figures: dict | None = None, *,
     tested less than it was asked to: a `valid` verdict becomes `unknown` with the reason
     (an INVALID one stays: its anomalies are real whatever the faults did)."""
     from checkers import run_checks
-    from checkers.options import CheckOptions, parse_staleness_bound
+    from checkers.options import CheckOptions
     from harness.history import read_history
 
     hist = read_history(os.path.join(run_dir, "history.jsonl"))
-    t_ns, k = parse_staleness_bound(test.staleness_bound)
-    opts = CheckOptions(workload=test.workload, staleness_bound_ns=t_ns,
-                        staleness_bound_versions=k)
-    results = run_checks(hist, opts, list(test.checkers) if test.checkers else None)
+    wl = _make_workload(test)
+    opts = CheckOptions.from_test(test, history=wl.history)
+    results = run_checks(hist, opts, list(test.checkers or wl.checkers))
     results["run"] = {"dir": run_dir, "seed": test.seed, "test": test.test_name,
                       **(figures or {})}
     _judge_nemesis(results, test, hist, nemesis_state or {})
@@ -628,6 +635,6 @@ def run_many(test: Test, *, progress=None, on_outcome: Callable[[RunOutcome], No
         outcomes.append(out)
         if on_outcome:
             on_outcome(out)
-        if out.interrupted or out.exit_code == 1:
+        if out.interrupted or out.exit_code == EXIT_INVALID:
             break
     return outcomes

@@ -362,8 +362,8 @@ class ClockNemesis:
 
 def _register_file(prefix: str, path: str) -> None:
     """Record a control file in the run registry before creating it, so `splitbrain
-    cleanup` removes it after a crash (harness/cluster/registry.py)."""
-    from harness.cluster import registry
+    cleanup` removes it after a crash (harness/registry.py)."""
+    from harness import registry
 
     try:
         registry.register_faketime_file(prefix, path)

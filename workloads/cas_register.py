@@ -18,6 +18,7 @@ from workloads.register import RegisterWorkload
 
 class CasRegisterWorkload(RegisterWorkload):
     name = "cas-register"
+    linearizable = True  # writes must be linearizable (Cassandra: every op through Paxos)
     default_max_writes = 60
     default_read_ratio = 0.4
     cas_from_bottom = True

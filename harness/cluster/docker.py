@@ -43,7 +43,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from harness.cluster import registry
+from harness import registry
 from harness.cluster.base import Node
 from harness.cluster.docker_cleanup import (LABEL, container_name, network_name,
                                             remove_run_resources)

@@ -34,10 +34,10 @@ import shutil
 import subprocess
 from typing import Any
 
-from harness.cluster import registry
+from harness import registry
 from harness.cluster.base import Node
 from harness.cluster.cleanup import CleanupReport, cleanup
-from harness.cluster.registry import new_run_prefix  # noqa: F401  (re-exported)
+from harness.registry import new_run_prefix  # noqa: F401  (re-exported)
 from harness.control.base import RemoteError
 from harness.control.netns import NetnsRemote
 from harness.errors import EnvironmentProblem, InputError

@@ -44,7 +44,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Sequence
 
-from harness.cluster import registry
+from harness import registry
 from harness.cluster.base import Node
 from harness.cluster.cleanup import CleanupReport, cleanup
 from harness.control.ssh import SSHRemote, SSHTarget, resolve

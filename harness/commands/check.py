@@ -48,7 +48,7 @@ def check_cmd(history, workload, checker_names, staleness_bound, fmt, out, realt
     Exit 0 valid, 1 invalid, 2 unknown, 254 malformed input.
     """
     from checkers import run_checks
-    from harness.cli import exit_code_for
+    from harness.verdict import exit_code
     from harness.history import read_history
 
     t_ns, k = parse_staleness_bound(staleness_bound)
@@ -71,7 +71,4 @@ def check_cmd(history, workload, checker_names, staleness_bound, fmt, out, realt
         from reports.terminal import print_results
 
         print_results(results, source=hist.source, report_path=report_path)
-    code = exit_code_for(results["valid"])
-    if code == 2 and fail_on == "invalid":
-        code = 0
-    return code
+    return exit_code(results["valid"], fail_on)

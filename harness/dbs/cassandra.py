@@ -45,11 +45,12 @@ import time
 from dataclasses import dataclass
 from typing import Callable, Mapping
 
+from harness.models import as_spec
 from harness.cluster.base import Node
 from harness.control.base import Daemon, RemoteError
 from harness.dbs import cassandra_config as cfg
 from harness.dbs import daemons
-from harness.dbs.cassandra_client import (KEYSPACE, TABLES, WORKLOAD_OPS, CassandraClient,
+from harness.dbs.cassandra_client import (KEYSPACE, MODELS, TABLES, CassandraClient,
                                           ClientSettings, NodeSession, TimestampSource)
 from harness.dbs.cassandra_install import (CassandraDist, ensure_installed, find_java,
                                            validate_version)
@@ -248,18 +249,22 @@ class CassandraDB:
     def primaries(self) -> list[Node]:
         return []  # leaderless
 
-    def client(self, node: Node, workload: str, process: int) -> CassandraClient:
-        self._check_workload(workload)
-        return CassandraClient(self._session(node, "run"), workload, process,
+    def client(self, node: Node, model, process: int, *, final: bool = False) -> CassandraClient:
+        """A client pinned to `node` as coordinator for ops of `model` (harness/models.py).
+
+        final=True: reads at CL ONE through `node`, answered from its own replica (RF
+        covers every node for ≤ 3 nodes; the snitch puts the coordinator first,
+        speculative retry off)."""
+        spec = self._check_model(model)
+        if final:
+            return CassandraClient(self._session(node, "final"), spec, process,
+                                   settings=self.final_settings, timestamps=self._timestamps,
+                                   final=True)
+        return CassandraClient(self._session(node, "run"), spec, process,
                                settings=self.settings, timestamps=self._timestamps)
 
-    def final_client(self, node: Node, workload: str, process: int) -> CassandraClient:
-        """Reads at CL ONE through `node`, answered from its own replica (RF covers every
-        node for ≤ 3 nodes; the snitch puts the coordinator first, speculative retry off)."""
-        self._check_workload(workload)
-        return CassandraClient(self._session(node, "final"), workload, process,
-                               settings=self.final_settings, timestamps=self._timestamps,
-                               final=True)
+    def final_client(self, node: Node, model, process: int) -> CassandraClient:
+        return self.client(node, model, process, final=True)
 
     # -- readiness ---------------------------------------------------------------------------
 
@@ -313,6 +318,12 @@ class CassandraDB:
         row = self._query(node, "SELECT toUnixTimestamp(now()) FROM system.local",
                           "ONE", timeout=1.0).one()
         return row[0] / 1000.0
+
+    def clock_offset(self, node: Node) -> float:
+        """WallClock: the node's wall clock minus ours, in seconds (midpoint of the query)."""
+        t0 = time.time()
+        theirs = self.wall_time(node)
+        return theirs - (t0 + time.time()) / 2
 
     # -- internals: restarts --------------------------------------------------------------
 
@@ -491,10 +502,14 @@ class CassandraDB:
                 s = self._sessions[key] = NodeSession(node, settings, port=cfg.CQL_PORT)
             return s
 
-    def _check_workload(self, workload: str) -> None:
-        if workload not in WORKLOAD_OPS:
-            raise InputError(f"cassandra has no workload {workload!r}; allowed: "
-                             f"{', '.join(WORKLOAD_OPS)}")
+    def _check_model(self, model):
+        try:
+            spec = as_spec(model)
+        except ValueError as e:
+            raise InputError(f"cassandra: {e}") from None
+        if spec.model not in MODELS:
+            raise InputError(f"cassandra has no {spec.model!r} model; models: {', '.join(MODELS)}")
+        return spec
 
     def _index(self, node: Node) -> int:
         for i, n in enumerate(self.nodes):

@@ -12,6 +12,7 @@ import tempfile
 import time
 from typing import Mapping, Sequence
 
+from harness import registry
 from harness.cluster.base import Node
 from harness.control.base import Daemon, RemoteError
 from harness.errors import InputError
@@ -29,22 +30,18 @@ def spawn(node: Node, argv: Sequence[str], *, prefix: str, what: str, log_path: 
     # here would overwrite theirs (and its netns).
     if getattr(node.remote, "run_prefix", None) != prefix:
         try:
-            from harness.cluster import registry
-
             netns = getattr(node.remote, "netns", None)
             registry.register_pid(prefix, d.pid, f"{what} {node.name}",
                                   netns=netns() if callable(netns) else None)
-        except (ImportError, InputError, OSError):
+        except (InputError, OSError):
             pass  # a prefix the registry rejects (tests) or no registry dir
     return d
 
 
 def unregister(prefix: str, d: Daemon) -> None:
     try:
-        from harness.cluster import registry
-
         registry.unregister_pid(prefix, d.pid)
-    except (ImportError, InputError, OSError):
+    except (InputError, OSError):
         pass
 
 

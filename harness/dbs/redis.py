@@ -119,11 +119,35 @@ def render_sentinel_conf(node: Node, *, sentinel_port: int, master_name: str,
     ]) + "\n"
 
 
+def redis_clock_offset(address: str, port: int, timeout: float = 0.5) -> float:
+    """address:port's Redis `TIME` minus ours, in seconds (the WallClock capability).
+
+    The connection is opened (PING) before the timed TIME round trip, so connection
+    set-up does not skew the midpoint estimate; no retries, so an unreachable node costs
+    one timeout."""
+    import redis
+
+    from redis.backoff import NoBackoff
+    from redis.retry import Retry
+
+    r = redis.Redis(host=address, port=port, socket_timeout=timeout,
+                    socket_connect_timeout=timeout, retry=Retry(NoBackoff(), 0))
+    try:
+        r.ping()
+        t0 = time.time()
+        sec, usec = r.time()
+        t1 = time.time()
+        return sec + usec / 1e6 - (t0 + t1) / 2
+    finally:
+        r.close()
+
+
 class RedisDB:
     """Lifecycle of Redis on the nodes (harness/dbs/base.py DB). Thread-safe: the nemesis
     thread and the runner may call it concurrently."""
 
     name = "redis"
+    ready_timeout = 60.0
 
     def __init__(self, nodes: list[Node], *, topology: str = "replication",
                  read_from: str = "primary", store_dir: str, prefix: str,
@@ -275,6 +299,10 @@ class RedisDB:
             out += [p["slog"], p["sstdout"], p["sconf"]]
         return out
 
+    def clock_offset(self, node: Node) -> float:
+        """WallClock: the node's redis-server `TIME` minus ours, in seconds."""
+        return redis_clock_offset(node.address, self.port)
+
     def primaries(self) -> list[Node]:
         """Nodes whose `ROLE` says master right now (unreachable nodes are skipped)."""
         out = []
@@ -284,13 +312,14 @@ class RedisDB:
                 out.append(n)
         return out
 
-    def client(self, node: Node, workload: str, process: int) -> RedisClient:
-        """A worker's client: routing per topology and read_from (redis_client.py)."""
-        return RedisClient(self.topo, node, workload, process)
+    def client(self, node: Node, model, process: int, *, final: bool = False) -> RedisClient:
+        """A worker's client for ops of `model` (harness/models.py): routing per topology
+        and read_from (redis_client.py); final=True serves every read from `node` (the
+        final reads on every node)."""
+        return RedisClient(self.topo, node, model, process, pinned=final)
 
-    def final_client(self, node: Node, workload: str, process: int) -> RedisClient:
-        """A client whose reads are all served by `node` (the final reads on every node)."""
-        return RedisClient(self.topo, node, workload, process, pinned=True)
+    def final_client(self, node: Node, model, process: int) -> RedisClient:
+        return self.client(node, model, process, final=True)
 
     def wait_ready(self, timeout: float) -> None:
         """Block until every node answers PING, every replica's link to the primary is up
