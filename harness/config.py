@@ -17,9 +17,10 @@ from typing import Any
 from harness.errors import InputError
 from workloads import NAMES as WORKLOADS
 
-DBS = ("redis", "cassandra")
+from harness.dbs import NAMES as DBS  # noqa: E402  (the datastore registry)
+
 TOPOLOGIES = ("replication", "sentinel")
-BACKENDS = ("netns", "docker", "ssh")
+from harness.cluster import NAMES as BACKENDS  # noqa: E402  (the backend registry)
 CONSISTENCY = ("ONE", "TWO", "THREE", "QUORUM", "ALL", "LOCAL_ONE", "LOCAL_QUORUM", "EACH_QUORUM")
 TIMESTAMPS = ("server", "client")
 READ_FROM = ("primary", "replicas", "any")
@@ -76,6 +77,9 @@ class Test:
     timestamps: str = "server"
     cassandra_version: str | None = None
     cassandra_home: str | None = None
+    # any datastore option by name (`--db-opt key=value`, TOML `[db-options]`); the
+    # datastore's own flags above are aliases of these
+    db_options: dict = field(default_factory=dict)
     # what the config adjusted, one sentence each (printed by `run`, kept in test.json)
     notices: tuple[str, ...] = ()
 
@@ -83,9 +87,20 @@ class Test:
     def test_name(self) -> str:
         if self.name:
             return self.name
-        if self.db == "cassandra":
-            return f"cassandra-{self.read_consistency.lower()}-{self.write_consistency.lower()}-{self.workload}"
-        return f"{self.db}-{self.topology}-{self.workload}"
+        spec = self.datastore
+        return spec.label(spec.options_of(self), self.workload)
+
+    @property
+    def datastore(self):
+        """The DatastoreSpec of `db` (harness/dbs/__init__.py)."""
+        from harness.dbs import datastore
+
+        return datastore(self.db)
+
+    @property
+    def db_settings(self):
+        """The datastore's options dataclass, from its flags and `db_options`."""
+        return self.datastore.options_of(self)
 
     def to_json(self) -> dict[str, Any]:
         d = asdict(self)
@@ -149,10 +164,17 @@ def check_types(values: dict[str, Any]) -> None:
         elif base.startswith("tuple[str"):
             if not isinstance(v, (tuple, list)) or not all(type(x) is str for x in v):
                 raise InputError(f"{_flag(name)}: expected a list of strings, got {v!r}")
-        elif base == "dict":
+        elif base == "dict" and name == "nemesis_options":
             if not isinstance(v, dict) or not all(isinstance(x, dict) for x in v.values()):
                 raise InputError(f"{_flag(name)}: expected a table of tables "
                                  f"(family -> options), got {v!r}")
+        elif base == "dict":
+            if not isinstance(v, dict) or not all(
+                    type(x) in (str, int, float, bool) for x in v.values()):
+                raise InputError(f"{_flag(name)}: expected a table of plain values, got {v!r}")
+            bad = [x for x in v.values() if type(x) is float and not math.isfinite(x)]
+            if bad:
+                raise InputError(f"{_flag(name)}: expected finite numbers, got {bad[0]!r}")
     name = values.get("name")
     if isinstance(name, str) and not 1 <= len(name) <= NAME_MAX:
         raise InputError(f"--name: 1 to {NAME_MAX} characters, not {len(name)}")
@@ -180,26 +202,15 @@ def _choice(name: str, value: Any, allowed: tuple[str, ...]) -> None:
 
 def validate(test: Test) -> Test:
     _choice("db", test.db, DBS)
-    _choice("topology", test.topology, TOPOLOGIES)
     _choice("backend", test.backend, BACKENDS)
     _choice("workload", test.workload, WORKLOADS)
-    _choice("read_from", test.read_from, READ_FROM)
     _choice("stickiness", test.stickiness, STICKINESS)
     _choice("fail_on", test.fail_on, ("invalid", "unknown"))
-    if test.db == "cassandra":
-        _choice("read_consistency", test.read_consistency, CONSISTENCY)
-        _choice("write_consistency", test.write_consistency, CONSISTENCY)
-        _choice("timestamps", test.timestamps, TIMESTAMPS)
-        if not 1 <= test.nodes <= 5:
-            raise InputError(f"--nodes {test.nodes}: Cassandra runs 1 to 5 nodes")
     if test.backend == "ssh" and not (test.ssh_nodes or test.nodes_file):
         raise InputError("--backend ssh needs the hosts: --node host[:port] (repeatable) or --nodes-file FILE")
     if not 1 <= test.nodes <= 9:
         raise InputError(f"--nodes {test.nodes}: allowed: 1 to 9")
-    if test.db == "redis" and test.topology == "sentinel" and test.nodes < 3:
-        raise InputError("--topology sentinel needs --nodes 3 or more (a Sentinel majority)")
-    if test.read_from == "replicas" and test.nodes < 2:
-        raise InputError("--read-from replicas needs --nodes 2 or more")
+    test.db_settings  # the datastore validates its own options (harness/dbs/base.py)
     if not 0 < test.time_limit <= 24 * 3600:
         raise InputError(f"--time-limit {test.time_limit}: allowed: more than 0, at most 86400 seconds")
     if not 1 <= test.concurrency <= 1000:
@@ -218,6 +229,9 @@ def validate(test: Test) -> Test:
 
     families = parse_spec(test.nemesis)
     check_options(test.nemesis_options, families)
+    from nemesis.schedule import check_capabilities
+
+    check_capabilities(families, capabilities=test.datastore.capabilities(), db_name=test.db)
     if families and test.nemesis_interval >= test.time_limit:
         raise InputError(f"--nemesis-interval {test.nemesis_interval:g} does not fit in "
                          f"--time-limit {test.time_limit:g}: no fault would ever be injected; "
@@ -285,6 +299,8 @@ def build_test(flags: dict[str, Any], config_path: str | None = None) -> Test:
             hosts += read_nodes_file(values["nodes_file"])
         if hosts:
             values["nodes"] = len(hosts)
+    if isinstance(values.get("db_options"), (list, tuple)):  # --db-opt key=value, repeatable
+        values["db_options"] = parse_kv(values["db_options"], "--db-opt")
     if isinstance(values.get("checkers"), str):
         values["checkers"] = tuple(c.strip() for c in values["checkers"].split(",") if c.strip())
     elif isinstance(values.get("checkers"), list):
@@ -313,6 +329,16 @@ def _fit_interval(values: dict[str, Any]) -> dict[str, Any]:
             f"--time-limit {limit:g}: using {interval:g} s")
     return {**values, "nemesis_interval": interval,
             "notices": tuple(values.get("notices", ())) + (note,)}
+
+
+def parse_kv(items, flag: str) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for item in items:
+        key, sep, value = str(item).partition("=")
+        if not sep or not key.strip():
+            raise InputError(f"{flag} {item!r}: expected key=value")
+        out[key.strip()] = value.strip()
+    return out
 
 
 def nemesis_options_of(test: Test) -> dict:

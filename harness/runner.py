@@ -24,7 +24,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any, Callable
 
 from harness.config import Test, nemesis_options_of, with_seed
-from harness.dbs.base import Settles
+from harness.dbs.base import Claims, Settles
 from harness.errors import EnvironmentProblem
 from harness.generator import Clock, Pacer, ProcessIds
 from harness.history import HistoryWriter, dumps
@@ -80,35 +80,26 @@ class LiveStats:
 # Preflight
 
 
-REQUIRED_TOOLS = {
-    "netns": ["ip", "iptables"],
-    "redis": ["redis-server", "redis-cli"],
-    "sentinel": ["redis-sentinel"],
-    "cassandra": ["java"],
-}
+NETNS_TOOLS = ("ip", "iptables")
 
 
 def preflight(test: Test) -> None:
     """One clear sentence for each thing the machine lacks (exit 254).
 
     Only the netns backend runs the datastore on this machine; docker and ssh nodes bring
-    their own tools (their clusters check them)."""
-    if test.backend != "netns":
+    their own tools (their clusters check them against the datastore's NodeNeeds)."""
+    from harness.cluster import backend
+
+    if not backend(test.backend).local:
         return
     if os.geteuid() != 0:
         raise EnvironmentProblem(
             "splitbrain run with the netns backend needs root (it creates network namespaces, "
             "a bridge and iptables rules): run it with sudo or as root")
-    need = list(REQUIRED_TOOLS.get(test.backend, []))
-    need += REQUIRED_TOOLS.get(test.db, [])
-    if test.db == "redis" and test.topology == "sentinel":
-        need += REQUIRED_TOOLS["sentinel"]
-    missing = [t for t in need if shutil.which(t) is None]
+    needs = test.datastore.needs
+    missing = [t for t in (*NETNS_TOOLS, *needs.commands) if shutil.which(t) is None]
     if missing:
-        hint = ("bash scripts/setup.sh --cassandra (Debian: openjdk-17-jre-headless maven)"
-                if test.db == "cassandra" else
-                "bash scripts/setup.sh (Debian: redis-server redis-sentinel redis-tools "
-                "iptables iproute2)")
+        hint = needs.hint or f"apt-get install {' '.join(needs.packages)}"
         raise EnvironmentProblem(f"missing tools: {', '.join(missing)}; install them with {hint}")
 
 
@@ -144,40 +135,27 @@ def signals_as_interrupt():
 
 
 def _make_cluster(test: Test, prefix: str, run_dir: str):
-    workdir_root = os.path.join(run_dir, "nodes")
-    if test.backend == "docker":
-        from harness.cluster.docker import DockerCluster
+    from harness.cluster import backend
 
-        return DockerCluster(prefix=prefix, nodes=test.nodes, subnet=test.subnet,
-                             workdir_root=workdir_root, image=test.image,
-                             docker_host=test.docker_host, db=test.db)
-    if test.backend == "ssh":
-        from harness.cluster.ssh import SSHCluster, read_nodes_file
-
-        hosts = list(test.ssh_nodes) + (read_nodes_file(test.nodes_file) if test.nodes_file else [])
-        return SSHCluster(prefix=prefix, hosts=hosts, user=test.ssh_user, key=test.ssh_key,
-                          password=test.ssh_password, insecure=test.ssh_insecure,
-                          workdir_root=workdir_root, db=test.db,
-                          known_hosts=[test.ssh_known_hosts] if test.ssh_known_hosts else None)
-    from harness.cluster.netns import NetnsCluster
-
-    return NetnsCluster(prefix=prefix, nodes=test.nodes, subnet=test.subnet,
-                        workdir_root=workdir_root)
+    return backend(test.backend).make(test, prefix, os.path.join(run_dir, "nodes"),
+                                      test.datastore.needs)
 
 
 def _make_db(test: Test, nodes, run_dir: str, prefix: str, env_fn: Callable):
-    if test.db == "cassandra":
-        from harness.dbs.cassandra import CassandraDB
+    from harness.dbs.base import DBContext
 
-        return CassandraDB(nodes, store_dir=run_dir, prefix=prefix, extra_env_fn=env_fn,
-                           read_consistency=test.read_consistency,
-                           write_consistency=test.write_consistency,
-                           timestamps=test.timestamps, version=test.cassandra_version,
-                           home=test.cassandra_home)
-    from harness.dbs.redis import RedisDB
+    spec = test.datastore
+    return spec.make(list(nodes), DBContext(store_dir=run_dir, prefix=prefix, node_env=env_fn),
+                     spec.options_of(test))
 
-    return RedisDB(nodes, topology=test.topology, read_from=test.read_from, store_dir=run_dir,
-                   prefix=prefix, extra_env_fn=env_fn)
+
+class _LateNodeEnv:
+    """node -> env for the DB's starts, answered by the nemesis package once it exists."""
+
+    source: Callable | None = None
+
+    def __call__(self, node) -> dict:
+        return self.source(node) if self.source is not None else {}
 
 
 def _make_workload(test: Test):
@@ -477,11 +455,14 @@ def _run_phases(test: Test, prefix: str, run_dir: str, history_path: str, stats:
         nodes = cluster.up()
         log.info("nodes: %s", [(n.name, n.address) for n in nodes])
 
-        holder: dict[str, Any] = {}
-        db = _make_db(test, nodes, run_dir, prefix,
-                      lambda node: holder["pkg"].node_env(node) if "pkg" in holder else {})
+        # The DB reads the nemeses' node env (the clock shim) at every start; the nemeses
+        # need the DB (kill, pause, primaries): bind the env once both exist.
+        node_env = _LateNodeEnv()
+        db = _make_db(test, nodes, run_dir, prefix, node_env)
         pkg = _make_nemesis(test, nodes, db, prefix, random.Random(seed + 1))
-        holder["pkg"] = pkg
+        node_env.source = pkg.node_env
+        if isinstance(db, Claims):
+            figures["claims"] = db.claims()
 
         def teardown_db():
             for n in nodes:

@@ -113,12 +113,17 @@ def check_options(options: dict | None, families=None) -> dict:
     return options
 
 
-def check_capabilities(families, db, db_name: str | None = None) -> None:
-    """InputError unless `db` has every capability the chosen families need."""
+def check_capabilities(families, db=None, *, capabilities=None, db_name: str | None = None
+                       ) -> None:
+    """InputError unless the datastore has every capability the chosen families need:
+    checked on a live `db` with isinstance, or before the run on the protocol classes its
+    spec says it implements (`capabilities`)."""
     fams = _families()
     for name in families:
         for cap in fams[name].needs:
-            if db is None or not isinstance(db, cap):
+            ok = (cap in capabilities) if capabilities is not None else \
+                (db is not None and isinstance(db, cap))
+            if not ok:
                 what = db_name or getattr(db, "name", None) or "no datastore"
                 raise InputError(f"the {name} fault needs a datastore that is "
                                  f"{cap.__name__} ({what} is not)")

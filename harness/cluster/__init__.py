@@ -1,8 +1,29 @@
-"""Clusters: where nodes come from (network namespaces, Docker containers, SSH hosts)."""
+"""Clusters: where nodes come from (network namespaces, Docker containers, SSH hosts).
 
+Backends are registered parts: one tuple of module names, each exporting `BACKEND` (a
+BackendSpec, harness/cluster/base.py); adding one is a module plus a line here.
+"""
+
+import importlib as _importlib
 import sys as _sys
 
 from harness import registry as registry
+
+MODULES = (
+    "harness.cluster.netns",
+    "harness.cluster.docker",
+    "harness.cluster.ssh",
+)
+NAMES = tuple(m.rsplit(".", 1)[1] for m in MODULES)
+
+
+def backend(name: str):
+    """The BackendSpec called `name` (imported on first use)."""
+    from harness.errors import InputError
+
+    if name not in NAMES:
+        raise InputError(f"--backend {name!r}: allowed: {', '.join(NAMES)}")
+    return _importlib.import_module(MODULES[NAMES.index(name)]).BACKEND
 
 # The run registry lived here before it moved below control/ and cluster/; old imports
 # (`harness.cluster.registry`) still find the one module.

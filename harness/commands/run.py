@@ -52,7 +52,33 @@ def _progress_renderer(console):
     return render, close
 
 
-@click.command("run")
+class PartsCommand(click.Command):
+    """`run --help` with the flags grouped by the part they configure: the run itself,
+    each registered datastore and each backend (their specs name their flags)."""
+
+    def format_options(self, ctx, formatter):
+        from harness.cluster import backend, NAMES as BACKEND_NAMES
+        from harness.dbs import NAMES as DB_NAMES, datastore
+
+        owner: dict[str, str] = {}
+        for n in DB_NAMES:
+            for f in datastore(n).flags:
+                owner.setdefault(f, f"Datastore {n}")
+        for n in BACKEND_NAMES:
+            for f in backend(n).flags:
+                owner.setdefault(f, f"Backend {n}")
+        sections: dict[str, list] = {"Run": []}
+        for p in self.get_params(ctx):
+            rec = p.get_help_record(ctx)
+            if rec is not None:
+                sections.setdefault(owner.get(p.name, "Run"), []).append(rec)
+        for title, rows in sections.items():
+            if rows:
+                with formatter.section(title):
+                    formatter.write_dl(rows)
+
+
+@click.command("run", cls=PartsCommand)
 @click.option("--db", type=click.Choice(DBS), default=None, help=f"Datastore.  [default: {D.db}]")
 @click.option("--topology", type=click.Choice(TOPOLOGIES), default=None,
               help=f"Redis topology.  [default: {D.topology}]")
@@ -104,6 +130,8 @@ def _progress_renderer(console):
 @click.option("--timestamps", type=click.Choice(["server", "client"]), default=None, help="cassandra: who picks write timestamps.  [default: server]")
 @click.option("--cassandra-version", default=None, help="cassandra: 5.0.x version from Maven Central.")
 @click.option("--cassandra-home", type=click.Path(file_okay=False), default=None, help="cassandra: an unpacked official tarball to use instead.")
+@click.option("--db-opt", "db_options", multiple=True, metavar="KEY=VALUE",
+              help="Any datastore option by name (repeatable), e.g. read_consistency=ONE; the datastore flags below are aliases.")
 @click.option("--config", "config_path", type=click.Path(dir_okay=False), default=None,
               help="A TOML file with any of these settings (flags win).")
 @click.option("--fail-on", type=click.Choice(["invalid", "unknown"]), default=None,
@@ -120,6 +148,8 @@ def run_cmd(config_path, **flags):
 
     if not flags.get("ssh_nodes"):
         flags["ssh_nodes"] = None
+    if not flags.get("db_options"):
+        flags["db_options"] = None
     for k in ("read_consistency", "write_consistency"):
         if flags.get(k):
             flags[k] = flags[k].upper()

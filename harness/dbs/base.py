@@ -12,9 +12,11 @@ with a sentence naming both.
 
 from __future__ import annotations
 
-from typing import Protocol, runtime_checkable
+from dataclasses import dataclass, field, fields
+from typing import Any, Callable, Mapping, Protocol, runtime_checkable
 
-from harness.cluster.base import Node
+from harness.cluster.base import Node, NodeNeeds
+from harness.errors import InputError
 
 
 @runtime_checkable
@@ -147,3 +149,91 @@ class Claims(Protocol):
     """
 
     def claims(self) -> dict: ...
+
+
+@dataclass(frozen=True)
+class DBContext:
+    """What a datastore factory gets besides its nodes and options: the run directory
+    (logs go to `<store_dir>/nodes/<node>/`), the run prefix (every resource carries it)
+    and `node_env(node)`, the environment the nemeses need the datastore started with
+    (the clock shim); it is read at every start, so a restart picks up the current skew."""
+
+    store_dir: str
+    prefix: str
+    node_env: Callable[[Node], Mapping[str, str]] | None = None
+
+
+@dataclass(frozen=True)
+class DatastoreSpec:
+    """One datastore as a registered part (harness/dbs/__init__.py lists them).
+
+    Obligations: `options` is a dataclass whose fields are the datastore's settings, with
+    defaults, and a `validate(nodes)` method raising InputError with what is allowed;
+    `aliases` maps a Test field (a long-standing flag such as --cassandra-version) to an
+    option name; `needs` lists the commands every node must have; `make(nodes, ctx,
+    options)` returns a DB and creates nothing before its `setup`; `label(options,
+    workload)` is the default test name.
+    """
+
+    name: str
+    summary: str
+    options: type
+    needs: NodeNeeds
+    make: Callable[[list, DBContext, Any], Any]
+    label: Callable[[Any, str], str]
+    aliases: Mapping[str, str] = field(default_factory=dict)
+    flags: tuple[str, ...] = ()    # the run flags that belong to this datastore (--help)
+    db_class: Callable[[], type] | None = None  # for capability checks before a run
+
+    def capabilities(self) -> tuple[type, ...]:
+        """The optional protocols (Killable, Pausable, …) its DB class implements."""
+        if self.db_class is None:
+            return ()
+        cls = self.db_class()
+        return tuple(p for p in CAPABILITIES if all(callable(getattr(cls, m, None))
+                                                   for m in _methods(p)))
+
+    def options_of(self, test) -> Any:
+        """The options dataclass from a Test: its aliased fields, then `db_options`."""
+        names = {f.name: f for f in fields(self.options)}
+        values: dict[str, Any] = {}
+        for test_field, opt in {**{n: n for n in names}, **self.aliases}.items():
+            v = getattr(test, test_field, None)
+            if v is not None and opt in names:
+                values[opt] = v
+        for key, v in (getattr(test, "db_options", None) or {}).items():
+            opt = self.aliases.get(key.replace("-", "_"), key.replace("-", "_"))
+            if opt not in names:
+                raise InputError(f"--db-opt {key}: {self.name} has no such option; options: "
+                                 f"{', '.join(n.replace('_', '-') for n in names)}")
+            values[opt] = _coerce(self.name, key, v, names[opt].type)
+        opts = self.options(**values)
+        opts.validate(int(getattr(test, "nodes", 3)))
+        return opts
+
+
+def _coerce(db: str, key: str, v: Any, typ: Any) -> Any:
+    """A --db-opt string to the option's declared type (TOML values keep theirs)."""
+    t = str(typ).replace(" | None", "")
+    if not isinstance(v, str) or t == "str":
+        return v
+    try:
+        if t == "int":
+            return int(v)
+        if t == "float":
+            f = float(v)
+            if f != f or f in (float("inf"), float("-inf")):
+                raise ValueError
+            return f
+        if t == "bool":
+            return {"true": True, "false": False}[v.lower()]
+    except (ValueError, KeyError):
+        raise InputError(f"--db-opt {key}={v}: {db} expects a {t}") from None
+    return v
+
+
+def _methods(proto: type) -> list[str]:
+    return [m for m in vars(proto) if not m.startswith("_") and callable(vars(proto)[m])]
+
+
+CAPABILITIES = (Killable, Pausable, HasPrimaries, LogFiles, Settles, WallClock, Claims)

@@ -45,7 +45,6 @@ import time
 from dataclasses import dataclass
 from typing import Callable, Mapping
 
-from harness.models import as_spec
 from harness.cluster.base import Node
 from harness.control.base import Daemon, RemoteError
 from harness.dbs import cassandra_config as cfg
@@ -55,6 +54,7 @@ from harness.dbs.cassandra_client import (KEYSPACE, MODELS, TABLES, CassandraCli
 from harness.dbs.cassandra_install import (CassandraDist, ensure_installed, find_java,
                                            validate_version)
 from harness.errors import EnvironmentProblem, InputError
+from harness.models import as_spec
 
 log = logging.getLogger(__name__)
 
@@ -319,6 +319,14 @@ class CassandraDB:
                           "ONE", timeout=1.0).one()
         return row[0] / 1000.0
 
+    def claims(self) -> dict:
+        """Claims: last-write-wins replicas; reads and writes at the configured levels
+        promise no real-time order (lightweight transactions do, per key)."""
+        s = self.settings
+        return {"realtime": False, "summary": (
+            f"Cassandra RF={self.replication}, reads {s.read_consistency}, writes "
+            f"{s.write_consistency}, {s.timestamps} timestamps: last write wins")}
+
     def clock_offset(self, node: Node) -> float:
         """WallClock: the node's wall clock minus ours, in seconds (midpoint of the query)."""
         t0 = time.time()
@@ -553,3 +561,50 @@ class CassandraDB:
             if text:
                 out.append(f"{os.path.basename(path)}: {text}")
         return " ;; ".join(out) or "(no log yet)"
+
+
+# -- the registered part (harness/dbs/__init__.py) ---------------------------------------
+
+@dataclass(frozen=True)
+class CassandraOptions:
+    """Cassandra settings: consistency levels, who stamps writes, which jars."""
+
+    read_consistency: str = "QUORUM"
+    write_consistency: str = "QUORUM"
+    timestamps: str = "server"
+    version: str | None = None
+    home: str | None = None
+
+    def validate(self, nodes: int) -> None:
+        for name, cl in (("read", self.read_consistency), ("write", self.write_consistency)):
+            if cl not in CONSISTENCY:
+                raise InputError(f"--{name}-consistency {cl!r}: allowed: {', '.join(CONSISTENCY)}")
+        if self.timestamps not in TIMESTAMPS:
+            raise InputError(f"--timestamps {self.timestamps!r}: allowed: {', '.join(TIMESTAMPS)}")
+        if not 1 <= nodes <= MAX_NODES:
+            raise InputError(f"--nodes {nodes}: Cassandra runs 1 to {MAX_NODES} nodes")
+
+
+def _make(nodes, ctx, opts: CassandraOptions) -> "CassandraDB":
+    return CassandraDB(nodes, store_dir=ctx.store_dir, prefix=ctx.prefix,
+                       extra_env_fn=ctx.node_env, read_consistency=opts.read_consistency,
+                       write_consistency=opts.write_consistency, timestamps=opts.timestamps,
+                       version=opts.version, home=opts.home)
+
+
+def _spec():
+    from harness.cluster.base import BUILTIN_NEEDS
+    from harness.dbs.base import DatastoreSpec
+
+    return DatastoreSpec(
+        name="cassandra", summary="Apache Cassandra 5 (jars from Maven Central), leaderless",
+        options=CassandraOptions, needs=BUILTIN_NEEDS["cassandra"], make=_make,
+        label=lambda o, workload: (f"cassandra-{o.read_consistency.lower()}-"
+                                   f"{o.write_consistency.lower()}-{workload}"),
+        aliases={"cassandra_version": "version", "cassandra_home": "home"},
+        flags=("read_consistency", "write_consistency", "timestamps", "cassandra_version",
+               "cassandra_home"),
+        db_class=lambda: CassandraDB)
+
+
+SPEC = _spec()

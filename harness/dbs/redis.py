@@ -299,6 +299,13 @@ class RedisDB:
             out += [p["slog"], p["sstdout"], p["sconf"]]
         return out
 
+    def claims(self) -> dict:
+        """Claims: asynchronous replication promises no real-time order across nodes, and
+        a failover (sentinel) may drop acknowledged writes."""
+        return {"realtime": False, "summary": (
+            f"Redis {self.topology}, reads from {self.read_from}: asynchronous replication, "
+            f"{'Sentinel failover' if self.topology == 'sentinel' else 'no failover'}")}
+
     def clock_offset(self, node: Node) -> float:
         """WallClock: the node's redis-server `TIME` minus ours, in seconds."""
         return redis_clock_offset(node.address, self.port)
@@ -456,3 +463,42 @@ def _flags(entry) -> str:
         if entry[i] == b"flags":
             return entry[i + 1].decode()
     return ""
+
+
+# -- the registered part (harness/dbs/__init__.py) ---------------------------------------
+
+@dataclass(frozen=True)
+class RedisOptions:
+    """Redis settings: `--topology`, `--read-from` (or `--db-opt topology=sentinel`)."""
+
+    topology: str = "replication"
+    read_from: str = "replicas"
+
+    def validate(self, nodes: int) -> None:
+        if self.topology not in TOPOLOGIES:
+            raise InputError(f"--topology {self.topology!r}: allowed: {', '.join(TOPOLOGIES)}")
+        if self.read_from not in READ_FROM:
+            raise InputError(f"--read-from {self.read_from!r}: allowed: {', '.join(READ_FROM)}")
+        if self.topology == "sentinel" and nodes < 3:
+            raise InputError("--topology sentinel needs --nodes 3 or more (a Sentinel majority)")
+        if self.read_from == "replicas" and nodes < 2:
+            raise InputError("--read-from replicas needs --nodes 2 or more")
+
+
+def _make(nodes, ctx, opts: RedisOptions) -> RedisDB:
+    return RedisDB(nodes, topology=opts.topology, read_from=opts.read_from,
+                   store_dir=ctx.store_dir, prefix=ctx.prefix, extra_env_fn=ctx.node_env)
+
+
+def _spec():
+    from harness.cluster.base import BUILTIN_NEEDS
+    from harness.dbs.base import DatastoreSpec
+
+    return DatastoreSpec(
+        name="redis", summary="Redis with async replication, optionally Sentinel failover",
+        options=RedisOptions, needs=BUILTIN_NEEDS["redis"], make=_make,
+        label=lambda o, workload: f"redis-{o.topology}-{workload}",
+        flags=("topology",), db_class=lambda: RedisDB)
+
+
+SPEC = _spec()

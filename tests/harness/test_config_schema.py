@@ -116,3 +116,30 @@ def test_cli_rejects_bogus_checkers_before_anything_is_made(tmp_path):
     assert r.returncode == 254, r.stdout + r.stderr
     assert "unknown checker 'bogus'" in r.stderr and "Traceback" not in r.stderr
     assert not store.exists()
+
+
+def test_datastore_options_by_name_and_by_alias(tmp_path):
+    t = build_test({"db": "cassandra", "db_options": ["read_consistency=ONE", "timestamps=client"]})
+    assert t.db_settings.read_consistency == "ONE" and t.db_settings.timestamps == "client"
+    assert t.test_name == "cassandra-one-quorum-register"
+    # the long-standing flags are aliases of the same options
+    t = build_test({"db": "cassandra", "read_consistency": "ALL", "cassandra_version": "5.0.2"})
+    assert t.db_settings.read_consistency == "ALL" and t.db_settings.version == "5.0.2"
+    p = tmp_path / "run.toml"
+    p.write_text('db = "redis"\n[db-options]\ntopology = "sentinel"\n')
+    assert build_test({}, str(p)).test_name == "redis-sentinel-register"
+    with pytest.raises(InputError, match="--db-opt nope: redis has no such option"):
+        build_test({"db_options": ["nope=1"]})
+    with pytest.raises(InputError, match="expected key=value"):
+        build_test({"db_options": ["topology"]})
+    with pytest.raises(InputError, match="--read-consistency 'MAYBE': allowed"):
+        build_test({"db": "cassandra", "db_options": ["read_consistency=MAYBE"]})
+
+
+def test_a_fault_the_datastore_cannot_take_is_refused_before_the_run(monkeypatch):
+    from harness.dbs.base import DatastoreSpec
+
+    assert build_test({"nemesis": "pause"}).nemesis == "pause"  # Redis is Pausable
+    monkeypatch.setattr(DatastoreSpec, "capabilities", lambda self: ())  # a store that is not
+    with pytest.raises(InputError, match="the pause fault needs a datastore that is Pausable"):
+        build_test({"nemesis": "pause"})
