@@ -24,10 +24,15 @@ import tempfile
 import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-if ROOT not in sys.path:
-    sys.path.insert(0, ROOT)
+# First on the path even when PYTHONPATH names it too: this script's own directory would
+# otherwise win, and `import checkers` would find this file.
+if ROOT in sys.path:
+    sys.path.remove(ROOT)
+sys.path.insert(0, ROOT)
 
-WORKLOADS = ("register", "list-append", "set", "counter")
+from harness.models import MODELS  # noqa: E402
+
+WORKLOADS = tuple(m.history for m in MODELS.values())  # the checkers' history shapes
 PROCESSES = 16
 NODES = ("n1", "n2", "n3")
 KEY_LIFETIME = 32  # list/set keys retire after this many writes, keeping reads short

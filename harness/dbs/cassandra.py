@@ -69,14 +69,27 @@ TIMESTAMPS = ("server", "client")
 RESTART_TIMEOUT_S = 120.0
 
 
+ROLE = "cassandra"  # the Supervisor's role for the JVM
+
+
 @dataclass
 class _NodeState:
-    daemon: Daemon | None = None
-    paused: bool = False
+    """What Cassandra itself remembers per node; the JVM lives in the Supervisor."""
+
+    procs: "daemons.Supervisor"
+    node: Node
     started_at: float | None = None
     ever_started: bool = False   # a later start is a restart (data dir kept)
     ready: bool = False          # answers CQL and agrees on gossip with its running peers
     last_pid: int | None = None
+
+    @property
+    def daemon(self) -> Daemon | None:
+        return self.procs.get(self.node, ROLE)
+
+    @property
+    def paused(self) -> bool:
+        return self.procs.paused(self.node, ROLE)
 
 
 class CassandraDB:
@@ -115,8 +128,8 @@ class CassandraDB:
         self.install_log = install_log or (lambda msg: log.info("%s", msg))
         self.figures: dict[str, float] = {}
         self._timestamps = TimestampSource()
-        self._state = {n.name: _NodeState() for n in self.nodes}
-        self._locks = {n.name: threading.RLock() for n in self.nodes}
+        self.procs = daemons.Supervisor(prefix, self.nodes)
+        self._state = {n.name: _NodeState(self.procs, n) for n in self.nodes}
         self._dist_lock = threading.Lock()
         self._dist: CassandraDist | None = None
         self._java: str | None = None
@@ -163,23 +176,22 @@ class CassandraDB:
         docstring), and so does a start that finds the JVM running but not yet rejoined
         (e.g. the final heal racing a restart still in progress)."""
         dist = self.dist()
-        with self._locks[node.name]:
+        with self.procs.lock(node):
             st = self._state[node.name]
             restart = st.ever_started
-            if st.daemon is not None and self._alive(node, st.daemon):
+            if self.procs.running(node, ROLE):
                 if not restart or st.ready:
                     return
                 d, t0, old_pid = st.daemon, st.started_at or time.monotonic(), st.last_pid
             else:
-                if st.daemon is not None:  # died on its own: forget it, start afresh
-                    self._unregister(st.daemon)
-                    st.last_pid = st.daemon.pid
-                st.daemon = None
+                gone = self.procs.forget(node, ROLE)  # died on its own: start afresh
+                if gone is not None:
+                    st.last_pid = gone.pid
                 p = self.paths(node)
                 env = dict(self.extra_env_fn(node)) if self.extra_env_fn else {}
                 argv = cfg.jvm_argv(self._java or find_java(), dist, p, heap_mb=self.heap_mb)
-                st.daemon = d = self._spawn(node, argv, p.stdout, env)
-                st.paused, st.ready, st.ever_started = False, False, True
+                d = self.procs.spawn(node, ROLE, argv, log_path=p.stdout, env=env)
+                st.ready, st.ever_started = False, True
                 st.started_at = t0 = time.monotonic()
                 old_pid = st.last_pid
         if restart:
@@ -190,34 +202,24 @@ class CassandraDB:
     def kill(self, node: Node) -> None:
         """SIGKILL the JVM by its recorded pid; returns once it is gone (≤ 10 s, else
         EnvironmentProblem, and the pid stays recorded so teardown tries again)."""
-        with self._locks[node.name]:
+        with self.procs.lock(node):
             st = self._state[node.name]
             if st.daemon is None:
                 return
             d = st.daemon
             t0 = time.monotonic()
-            self._signal(node, d, "KILL")
-            if not self._wait_gone(node, d, 10.0):
+            if not self.procs.kill(node, ROLE, 10.0):
                 raise EnvironmentProblem(f"cassandra on {node.name} (pid {d.pid}) still runs "
                                          f"10 s after SIGKILL")
-            self._unregister(d)
-            st.daemon, st.paused, st.ready, st.last_pid = None, False, False, d.pid
+            st.ready, st.last_pid = False, d.pid
             log.info("cassandra kill %s: pid %d SIGKILLed, gone after %.2f s", node.name,
                      d.pid, time.monotonic() - t0)
 
     def pause(self, node: Node) -> None:
-        with self._locks[node.name]:
-            st = self._state[node.name]
-            if st.daemon is not None:
-                self._signal(node, st.daemon, "STOP")
-                st.paused = True
+        self.procs.pause(node, ROLE)
 
     def resume(self, node: Node) -> None:
-        with self._locks[node.name]:
-            st = self._state[node.name]
-            if st.daemon is not None:
-                self._signal(node, st.daemon, "CONT")
-                st.paused = False
+        self.procs.resume(node, ROLE)
 
     def teardown(self, node: Node) -> None:
         """Close the node's sessions, SIGKILL its JVM (its data is thrown away, so a clean
@@ -227,14 +229,10 @@ class CassandraDB:
             sessions = [self._sessions.pop(k) for k in mine]
         for s in sessions:
             s.close()
-        with self._locks[node.name]:
-            st = self._state[node.name]
-            if st.daemon is not None:
-                self._signal(node, st.daemon, "KILL")
-                self._signal(node, st.daemon, "CONT")
-                self._wait_gone(node, st.daemon, 10.0)
-                self._unregister(st.daemon)
-                st.daemon, st.paused, st.ready = None, False, False
+        with self.procs.lock(node):
+            # its data is thrown away, so no clean shutdown: KILL at once
+            self.procs.stop(node, ROLE, 10.0, hard=True)
+            self._state[node.name].ready = False
         self._copy_logs(node)
         try:
             node.remote.exec(["rm", "-rf", *self.paths(node).data_dirs], timeout=60,
@@ -347,7 +345,7 @@ class CassandraDB:
             if st.daemon is not d:
                 raise EnvironmentProblem(f"cassandra on {node.name} was stopped while it "
                                          f"restarted")
-            if not self._alive(node, d):
+            if not self.procs.is_alive(node, d):
                 raise EnvironmentProblem(f"cassandra on {node.name} exited while restarting: "
                                          f"{self._log_tail(node)}")
 
@@ -376,7 +374,7 @@ class CassandraDB:
                 raise give_up(f"gossip not agreed with {', '.join(waiting)}")
             time.sleep(0.25)
         gossip_s = time.monotonic() - t0
-        with self._locks[node.name]:
+        with self.procs.lock(node):
             if st.daemon is d:
                 st.ready = True
         rec = {"node": node.name, "old_pid": old_pid, "pid": d.pid, "cql_s": round(cql_s, 2),
@@ -422,7 +420,7 @@ class CassandraDB:
     def _wait_port(self, node: Node, deadline: float) -> None:
         st = self._state[node.name]
         while True:
-            if st.daemon is None or not self._alive(node, st.daemon):
+            if st.daemon is None or not self.procs.is_alive(node, st.daemon):
                 raise EnvironmentProblem(
                     f"cassandra on {node.name} exited during startup: {self._log_tail(node)}")
             try:
@@ -526,23 +524,6 @@ class CassandraDB:
         raise InputError(f"{node.name} is not a node of this cluster")
 
     # -- internals: processes -------------------------------------------------------------
-
-    def _spawn(self, node: Node, argv: list[str], stdout_path: str,
-               env: dict[str, str]) -> Daemon:
-        return daemons.spawn(node, argv, prefix=self.prefix, what="cassandra",
-                             log_path=stdout_path, env=env)
-
-    def _unregister(self, d: Daemon) -> None:
-        daemons.unregister(self.prefix, d)
-
-    def _signal(self, node: Node, d: Daemon, sig: str) -> bool:
-        return daemons.signal(node, d, sig)
-
-    def _alive(self, node: Node, d: Daemon) -> bool:
-        return daemons.alive(node, d)
-
-    def _wait_gone(self, node: Node, d: Daemon, timeout: float) -> bool:
-        return daemons.wait_gone(node, d, timeout, poll=0.05)
 
     # -- internals: files -------------------------------------------------------------------
 

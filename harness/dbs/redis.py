@@ -34,7 +34,6 @@ running, as the control plane a real deployment keeps apart from the data node.
 from __future__ import annotations
 
 import os
-import threading
 import time
 from dataclasses import dataclass
 from typing import Callable, Mapping
@@ -50,12 +49,28 @@ TOPOLOGIES = ("replication", "sentinel")
 READ_FROM = ("primary", "replicas", "any")
 
 
+REDIS, SENTINEL = "redis-server", "redis-sentinel"  # the Supervisor's roles
+
+
 @dataclass
 class _NodeState:
-    redis: Daemon | None = None
-    sentinel: Daemon | None = None
+    """What Redis itself remembers per node; the daemons live in the Supervisor."""
+
+    procs: "daemons.Supervisor"
+    node: Node
     started_once: bool = False
-    paused: bool = False
+
+    @property
+    def redis(self) -> Daemon | None:
+        return self.procs.get(self.node, REDIS)
+
+    @property
+    def sentinel(self) -> Daemon | None:
+        return self.procs.get(self.node, SENTINEL)
+
+    @property
+    def paused(self) -> bool:
+        return self.procs.paused(self.node, REDIS)
 
 
 def render_redis_conf(node: Node, *, port: int, data_dir: str, logfile: str,
@@ -181,10 +196,10 @@ class RedisDB:
         self.topo = RedisTopology(nodes=tuple(self.nodes), kind=topology, read_from=read_from,
                                   master_name=prefix, port=port, sentinel_port=sentinel_port,
                                   connect_timeout=connect_timeout, op_timeout=op_timeout)
-        self._state = {n.name: _NodeState() for n in self.nodes}
-        # One lock per node: the runner starts nodes in parallel; the nemesis and the
-        # runner may act on the same node concurrently.
-        self._locks = {n.name: threading.RLock() for n in self.nodes}
+        # One lock per node (the Supervisor's): the runner starts nodes in parallel; the
+        # nemesis and the runner may act on the same node concurrently.
+        self.procs = daemons.Supervisor(prefix, self.nodes)
+        self._state = {n.name: _NodeState(self.procs, n) for n in self.nodes}
 
     # -- paths ---------------------------------------------------------------------------
 
@@ -227,11 +242,11 @@ class RedisDB:
 
         A restart rejoins as a replica of the current primary (see the module docstring).
         """
-        with self._locks[node.name]:
+        with self.procs.lock(node):
             st = self._state[node.name]
             p = self._paths(node)
-            if st.redis is not None and not self._alive(node, st.redis):
-                st.redis = None  # it exited on its own (crash): start it again
+            if st.redis is not None and not self.procs.running(node, REDIS):
+                self.procs.forget(node, REDIS)  # it exited on its own (crash): start again
             if st.redis is None:
                 argv = ["redis-server", p["conf"]]
                 if st.started_once:
@@ -240,52 +255,32 @@ class RedisDB:
                         argv += ["--replicaof", "no", "one"]
                     else:
                         argv += ["--replicaof", primary.address, str(self.port)]
-                st.redis = self._spawn(node, argv, p["stdout"], "redis-server")
+                self._spawn(node, REDIS, argv, p["stdout"])
                 st.started_once = True
-                st.paused = False
             if self.topology == "sentinel" and st.sentinel is None:
-                st.sentinel = self._spawn(node, ["redis-sentinel", p["sconf"]], p["sstdout"],
-                                          "redis-sentinel")
+                self._spawn(node, SENTINEL, ["redis-sentinel", p["sconf"]], p["sstdout"])
 
     def kill(self, node: Node) -> None:
         """SIGKILL redis-server by its recorded pid; returns once it is gone (≤ 5 s), so
         its port is closed when the caller goes on."""
-        with self._locks[node.name]:
-            st = self._state[node.name]
-            if st.redis is None:
-                return
-            self._signal(node, st.redis, "KILL")
-            self._wait_gone(node, st.redis, 5.0)
-            self._unregister(st.redis)
-            st.redis, st.paused = None, False
+        with self.procs.lock(node):
+            if not self.procs.kill(node, REDIS, 5.0):
+                # still there: forget it anyway, as before, so a restart is possible
+                self.procs.forget(node, REDIS)
 
     def pause(self, node: Node) -> None:
-        with self._locks[node.name]:
-            st = self._state[node.name]
-            if st.redis is not None:
-                self._signal(node, st.redis, "STOP")
-                st.paused = True
+        self.procs.pause(node, REDIS)
 
     def resume(self, node: Node) -> None:
-        with self._locks[node.name]:
-            st = self._state[node.name]
-            if st.redis is not None:
-                self._signal(node, st.redis, "CONT")
-                st.paused = False
+        self.procs.resume(node, REDIS)
 
     def teardown(self, node: Node) -> None:
         """Stop both daemons by recorded pid (TERM, then KILL after 5 s), copy the logs
         into `<store_dir>/nodes/<node>/`, remove the data dir. Idempotent; never raises for
         a node that is already gone."""
-        with self._locks[node.name]:
-            st = self._state[node.name]
-            for attr in ("sentinel", "redis"):
-                d = getattr(st, attr)
-                if d is not None:
-                    self._stop(node, d)
-                    self._unregister(d)
-                    setattr(st, attr, None)
-            st.paused = False
+        with self.procs.lock(node):
+            self.procs.stop(node, SENTINEL)
+            self.procs.stop(node, REDIS)
         self._copy_logs(node)
         try:
             node.remote.exec(["rm", "-rf", self._paths(node)["data"]], timeout=30, check=False)
@@ -409,25 +404,9 @@ class RedisDB:
 
     # -- processes ---------------------------------------------------------------------------
 
-    def _spawn(self, node: Node, argv: list[str], stdout_path: str, what: str) -> Daemon:
+    def _spawn(self, node: Node, role: str, argv: list[str], stdout_path: str) -> Daemon:
         env = dict(self.extra_env_fn(node)) if self.extra_env_fn else None
-        return daemons.spawn(node, argv, prefix=self.prefix, what=what, log_path=stdout_path,
-                             env=env)
-
-    def _unregister(self, d: Daemon) -> None:
-        daemons.unregister(self.prefix, d)
-
-    def _signal(self, node: Node, d: Daemon, sig: str) -> bool:
-        return daemons.signal(node, d, sig)
-
-    def _alive(self, node: Node, d: Daemon) -> bool:
-        return daemons.alive(node, d)
-
-    def _wait_gone(self, node: Node, d: Daemon, timeout: float) -> bool:
-        return daemons.wait_gone(node, d, timeout)
-
-    def _stop(self, node: Node, d: Daemon, grace: float = 5.0) -> None:
-        daemons.stop(node, d, grace)
+        return self.procs.spawn(node, role, argv, log_path=stdout_path, env=env)
 
     def _put(self, node: Node, remote_path: str, text: str) -> None:
         daemons.put_text(node, remote_path, text)

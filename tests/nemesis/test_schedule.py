@@ -189,3 +189,54 @@ def test_allowed_names_cover_issue_examples():
               "partition-majorities-ring", "clock-bump", "clock-strobe", "kill", "pause",
               "packet-latency", "none"):
         assert n in names
+
+
+def test_every_requested_family_is_used_before_one_repeats():
+    """Shuffled round-robin (issue 16.4): N families, every N turns use each once."""
+    fams = ["partition", "clock", "kill", "pause"]
+    for seed in range(40):
+        pkg = package(",".join(fams), seed=seed)
+        turns = [FAMILY_OF_F[o["f"]] for o in run(pkg, 80) if o["f"] != "clock-offsets"]
+        for r in range(0, len(turns) - 3, 4):
+            assert sorted(turns[r:r + 4]) == sorted(fams), (seed, turns[r:r + 4])
+        assert all(a != b for a, b in zip(turns, turns[1:])), seed  # no family twice in a row
+    # the 30 s / 4 s run of the issue: 7 turns start all four families
+    starts = {FAMILY_OF_F[o["f"]] for o in run(package(",".join(fams), seed=3), 7 + 2)
+              if o["f"] in ("start-partition", "clock-bump", "clock-strobe", "clock-drift",
+                            "kill", "pause")}
+    assert starts == set(fams)
+
+
+def test_describe_names_family_and_phase():
+    pkg = package("partition,clock,kill")
+    assert pkg.describe({"f": "start-partition"}) == ("partition", "start")
+    assert pkg.describe({"f": "stop-partition"}) == ("partition", "stop")
+    assert pkg.describe({"f": "clock-offsets"}) == ("clock", "sample")
+    assert pkg.describe({"f": "start"}) == ("kill", "stop")
+    assert pkg.describe({"f": "teleport"}) == (None, None)
+
+
+def test_families_are_self_describing():
+    from nemesis.registry import families
+
+    fams = families()
+    assert list(fams) == ["partition", "clock", "kill", "pause", "packet"]
+    for fam in fams.values():
+        assert fam.stop not in fam.starts and fam.faults
+        assert fam.start_template and fam.build
+    # routing and heal order come from the packages, not from tables kept by hand
+    assert FAMILY_OF_F["clock-bump"] == "clock" and STOP_OF["pause"] == "resume"
+    from nemesis.schedule import FINAL_ORDER
+    assert FINAL_ORDER == ("pause", "kill", "partition", "packet", "clock")
+
+
+def test_a_family_needs_its_capability():
+    class Bare:
+        name = "bare"
+
+    with pytest.raises(InputError, match="the kill fault needs a datastore that is Killable"):
+        build_package("kill", nodes=NODES, db=Bare(), prefix="sbtest", rng=random.Random(1),
+                      interval=1.0)
+    with pytest.raises(InputError, match="needs a datastore"):
+        build_package("pause", nodes=NODES, db=None, prefix="sbtest", rng=random.Random(1),
+                      interval=1.0)
