@@ -201,9 +201,12 @@ def _choice(name: str, value: Any, allowed: tuple[str, ...]) -> None:
 
 
 def validate(test: Test) -> Test:
-    _choice("db", test.db, DBS)
-    _choice("backend", test.backend, BACKENDS)
-    _choice("workload", test.workload, WORKLOADS)
+    from harness import cluster, dbs
+    import workloads
+
+    _choice("db", test.db, dbs.names())
+    _choice("backend", test.backend, cluster.names())
+    _choice("workload", test.workload, workloads.names())
     _choice("stickiness", test.stickiness, STICKINESS)
     _choice("fail_on", test.fail_on, ("invalid", "unknown"))
     if test.backend == "ssh" and not (test.ssh_nodes or test.nodes_file):

@@ -20,11 +20,15 @@ MODULES = (
 )
 
 
-@lru_cache(maxsize=1)
 def families() -> dict[str, FaultFamily]:
     """Every registered family by name, in registry order."""
+    return _load(tuple(MODULES))
+
+
+@lru_cache(maxsize=8)
+def _load(modules: tuple[str, ...]) -> dict[str, FaultFamily]:
     out: dict[str, FaultFamily] = {}
-    for mod in MODULES:
+    for mod in modules:
         for fam in importlib.import_module(mod).FAMILIES:
             if fam.name in out:
                 raise RuntimeError(f"fault family {fam.name!r} registered twice ({mod})")

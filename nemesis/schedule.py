@@ -151,6 +151,7 @@ class NemesisPackage:
         self.rng = rng
         self.options = options
         self.chosen = {name: fams[name] for name in fams if name in families}
+        self._family_of = family_of_f()
         self._scheduled_on: set[str] = set()   # families whose start was handed out
         self._active: set[str] = set()         # families whose start was invoked
         self._pending: list[dict] = []         # follow-ups to hand out before new faults
@@ -184,7 +185,7 @@ class NemesisPackage:
     def describe(self, fault: dict) -> tuple[str | None, str | None]:
         """(family, phase) of a fault op: what the history records beside `f`."""
         f = fault.get("f")
-        name = FAMILY_OF_F.get(f)
+        name = self._family_of.get(f)
         fam = self.chosen.get(name) or _families().get(name)
         return (name, fam.phase_of(f)) if fam is not None else (None, None)
 

@@ -27,10 +27,15 @@ _REGISTRY: dict[str, tuple[str, str]] = {
 NAMES: tuple[str, ...] = tuple(_REGISTRY)
 
 
+def names() -> tuple[str, ...]:
+    """The registered workloads (read at call time)."""
+    return tuple(_REGISTRY)
+
+
 def get_workload(name: str, **opts: Any) -> Workload:
     """A fresh workload by name; unknown names or options raise InputError."""
     if name not in _REGISTRY:
-        raise InputError(f"workload {name!r}: allowed: {', '.join(NAMES)}")
+        raise InputError(f"workload {name!r}: allowed: {', '.join(names())}")
     mod, cls = _REGISTRY[name]
     factory = getattr(importlib.import_module(mod), cls)
     try:

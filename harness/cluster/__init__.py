@@ -14,16 +14,22 @@ MODULES = (
     "harness.cluster.docker",
     "harness.cluster.ssh",
 )
-NAMES = tuple(m.rsplit(".", 1)[1] for m in MODULES)
+NAMES = tuple(m.rsplit(".", 1)[1] for m in MODULES)  # a module is named after its backend
+
+
+def names() -> tuple:
+    """The registered backends' names (read at call time)."""
+    return tuple(m.rsplit(".", 1)[1] for m in MODULES)
 
 
 def backend(name: str):
     """The BackendSpec called `name` (imported on first use)."""
     from harness.errors import InputError
 
-    if name not in NAMES:
-        raise InputError(f"--backend {name!r}: allowed: {', '.join(NAMES)}")
-    return _importlib.import_module(MODULES[NAMES.index(name)]).BACKEND
+    for mod in MODULES:
+        if mod.rsplit(".", 1)[1] == name:
+            return _importlib.import_module(mod).BACKEND
+    raise InputError(f"--backend {name!r}: allowed: {', '.join(names())}")
 
 # The run registry lived here before it moved below control/ and cluster/; old imports
 # (`harness.cluster.registry`) still find the one module.

@@ -18,7 +18,12 @@ MODULES = (
     "harness.dbs.cassandra",
 )
 
-NAMES = tuple(m.rsplit(".", 1)[1] for m in MODULES)
+NAMES = tuple(m.rsplit(".", 1)[1] for m in MODULES)  # a module is named after its datastore
+
+
+def names() -> tuple[str, ...]:
+    """The registered datastores' names (read at call time)."""
+    return tuple(m.rsplit(".", 1)[1] for m in MODULES)
 
 
 def datastore(name: str):
@@ -30,4 +35,4 @@ def datastore(name: str):
             spec = importlib.import_module(mod).SPEC
             assert spec.name == name, f"{mod}.SPEC is named {spec.name!r}"
             return spec
-    raise InputError(f"--db {name!r}: allowed: {', '.join(NAMES)}")
+    raise InputError(f"--db {name!r}: allowed: {', '.join(names())}")
