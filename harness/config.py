@@ -14,13 +14,14 @@ import tomllib
 from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Any
 
+# The registries' names, re-exported for `run --help` choices (validation reads the
+# registries at call time: harness/dbs, harness/cluster, workloads).
+from harness.cluster import NAMES as BACKENDS  # noqa: F401
+from harness.dbs import NAMES as DBS  # noqa: F401
 from harness.errors import InputError
-from workloads import NAMES as WORKLOADS
-
-from harness.dbs import NAMES as DBS  # noqa: E402  (the datastore registry)
+from workloads import NAMES as WORKLOADS  # noqa: F401
 
 TOPOLOGIES = ("replication", "sentinel")
-from harness.cluster import NAMES as BACKENDS  # noqa: E402  (the backend registry)
 CONSISTENCY = ("ONE", "TWO", "THREE", "QUORUM", "ALL", "LOCAL_ONE", "LOCAL_QUORUM", "EACH_QUORUM")
 TIMESTAMPS = ("server", "client")
 READ_FROM = ("primary", "replicas", "any")

@@ -35,7 +35,7 @@ from typing import Any
 from harness.errors import InputError
 from nemesis.base import (SAMPLE, START, STOP, BuildContext, FaultFamily, NodeEnv,
                           TemplateContext)
-from nemesis.partition import NAMED_SHAPES, PARTITION_ALIASES, is_explicit_grudge  # noqa: F401
+from nemesis.partition import NAMED_SHAPES, PARTITION_ALIASES, is_explicit_grudge  # noqa: F401  (re-exported)
 from nemesis.registry import families as registered, family_of_f
 from nemesis.targets import check_targets
 

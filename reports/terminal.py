@@ -96,6 +96,9 @@ def print_results(results: dict, *, console=None, source: str | None = None,
     if st:
         console.print(f"ops: {st.get('ops', 0)}  ok: {st.get('ok', 0)}  fail: {st.get('fail', 0)}  "
                       f"info: {st.get('info', 0)}  workload: {escape(str(results.get('workload', '?')))}")
+    claims = (results.get("run") or {}).get("claims") or {}
+    if isinstance(claims, dict) and claims.get("summary"):
+        console.print(f"tested: {escape(_one_line(claims['summary'], 200))}")
     line = faults_line(results)
     if line:
         console.print(escape(line))

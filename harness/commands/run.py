@@ -10,9 +10,9 @@ import time
 
 import click
 
-from harness.verdict import worst
 from harness.config import (BACKENDS, DBS, READ_FROM, STICKINESS, TOPOLOGIES, WORKLOADS, Test,
                             build_test)
+from harness.verdict import worst
 
 D = Test()  # defaults shown in --help
 
