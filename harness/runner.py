@@ -565,7 +565,7 @@ def analyse(run_dir: str, test: Test, figures: dict | None = None, *,
     hist = read_history(os.path.join(run_dir, "history.jsonl"))
     wl = _make_workload(test)
     opts = CheckOptions.from_test(test, history=wl.history)
-    results = run_checks(hist, opts, list(test.checkers or wl.checkers))
+    results = run_checks(hist, opts, list(test.checkers or wl.checkers) or None)
     results["run"] = {"dir": run_dir, "seed": test.seed, "test": test.test_name,
                       **(figures or {})}
     _judge_nemesis(results, test, hist, nemesis_state or {})
