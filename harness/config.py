@@ -248,6 +248,14 @@ def validate(test: Test) -> Test:
                              f"(--nemesis partition, not {test.nemesis!r})")
         validate_fault({"f": "start-partition", "value": test.partition},
                        [f"n{i}" for i in range(1, test.nodes + 1)])
+    # explicit grudges among the configured shapes name nodes too: one that names a node
+    # the run does not have would fail every partition the schedule starts
+    from nemesis.partition import is_explicit_grudge, validate_fault
+
+    for shape in (test.nemesis_options.get("partition") or {}).get("shapes") or ():
+        if is_explicit_grudge(shape):
+            validate_fault({"f": "start-partition", "value": shape},
+                           [f"n{i}" for i in range(1, test.nodes + 1)])
     if test.staleness_bound:
         from checkers.options import parse_staleness_bound
 

@@ -401,6 +401,18 @@ def _start_template(ctx, variants, opts) -> dict:
             "value": {"nodes": names, "rate": round(rng.uniform(-max_drift, max_drift), 6)}}
 
 
+def _check_options(opts) -> None:
+    import math
+
+    from harness.errors import InputError
+
+    for key in ("max_bump_ms", "min_bump_ms", "strobe_delta_ms", "strobe_period_ms",
+                "strobe_duration_s", "max_drift"):
+        v = opts.get(key)
+        if v is not None and (type(v) not in (int, float) or not math.isfinite(v) or v <= 0):
+            raise InputError(f"nemesis option clock.{key}: a positive finite number, not {v!r}")
+
+
 def _family():
     from nemesis.base import FaultFamily
 
@@ -412,7 +424,7 @@ def _family():
         variants=CLOCK_KINDS,
         option_keys=frozenset({"targets", "max_bump_ms", "min_bump_ms", "strobe_delta_ms",
                                "strobe_period_ms", "strobe_duration_s", "max_drift"}),
-        heal_rank=50, color="#BBDEFB",
+        validate_options=_check_options, heal_rank=50, color="#BBDEFB",
         summary="per-node wall-clock bumps, strobes and drift (LD_PRELOAD shim)")
 
 

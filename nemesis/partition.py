@@ -416,6 +416,10 @@ def is_explicit_grudge(shape: Any) -> bool:
 
 
 def _check_options(opts: Mapping[str, Any]) -> None:
+    if "shapes" in opts and (not isinstance(opts["shapes"], list) or not opts["shapes"]
+                             or not all(isinstance(x, str) for x in opts["shapes"])):
+        raise InputError(f"nemesis option partition.shapes: a non-empty list of shape names "
+                         f"or grudges, not {opts['shapes']!r}")
     if "shapes" in opts:
         # explicit grudges ("n1,n2|n3", "n1>n2") are checked against node names by the
         # config (harness/config.py) and by PartitionNemesis itself

@@ -81,6 +81,12 @@ def target_names(spec, nodes: Sequence, rng: random.Random) -> list[str]:
 def check_targets(family: str, options) -> None:
     """InputError unless every `targets` entry of a family's options is a target spec."""
     t = (options or {}).get("targets")
+    if t is not None and not isinstance(t, (list, str)):
+        raise InputError(f"nemesis option {family}.targets: a list of "
+                         f"{', '.join(TARGET_SPECS)}, not {t!r}")
+    if isinstance(t, str) and t not in TARGET_SPECS:
+        raise InputError(f"nemesis option {family}.targets: {t!r} is not one of "
+                         f"{', '.join(TARGET_SPECS)}")
     for x in t if isinstance(t, list) else []:
         if x not in TARGET_SPECS:
             raise InputError(f"nemesis option {family}.targets: {x!r} is not one of "

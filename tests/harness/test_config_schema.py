@@ -143,3 +143,18 @@ def test_a_fault_the_datastore_cannot_take_is_refused_before_the_run(monkeypatch
     monkeypatch.setattr(DatastoreSpec, "capabilities", lambda self: ())  # a store that is not
     with pytest.raises(InputError, match="the pause fault needs a datastore that is Pausable"):
         build_test({"nemesis": "pause"})
+
+
+@pytest.mark.parametrize("opts, needle", [
+    ({"partition": {"shapes": ["n1>n9"]}}, "unknown node(s) n9"),
+    ({"partition": {"shapes": "majority"}}, "a non-empty list"),
+    ({"clock": {"max_bump_ms": "big"}}, "clock.max_bump_ms: a positive finite number"),
+    ({"clock": {"max_drift": math.inf}}, "clock.max_drift: a positive finite number"),
+    ({"kill": {"targets": 5}}, "kill.targets: a list"),
+    ({"kill": {"targets": "everyone"}}, "'everyone' is not one of"),
+])
+def test_nemesis_options_that_would_fail_every_fault_are_refused(opts, needle):
+    fam = next(iter(opts))
+    with pytest.raises(InputError) as e:
+        build_test({"nemesis": fam, "nemesis_options": opts})
+    assert needle in str(e.value)
