@@ -6,9 +6,9 @@ a family may also be narrowed to single faults (`partition-majorities-ring`, `cl
 template and runs it through `invoke()`; both are recorded as `nemesis` ops carrying the
 op's `family` and `phase` (`describe`). Families take turns in shuffled rounds: with N
 families requested, every family gets a turn before any family gets a second one. A turn
-starts the family's fault, or ends it when it is on, so faults of different families
-overlap and compose. All choices come from the run's seeded rng, so a seed replays the
-same schedule. A family may ask for a sample right after each of its ops (`follow_up`:
+is two ticks: the family's fault starts, and one interval later it is healed, so each
+fault's effect is seen on its own and its window is one interval long. All choices come
+from the run's seeded rng, so a seed replays the same schedule. A family may ask for a sample right after each of its ops (`follow_up`:
 the clock's `clock-offsets`, so reports plot what each node's clock really said); the
 runner takes follow-ups at once, without waiting an interval.
 
@@ -197,12 +197,14 @@ class NemesisPackage:
             return self._pending.pop(0)
         if not self.chosen:
             return None
-        name = self._next_family()
-        fam = self.chosen[name]
-        if name in self._scheduled_on:
-            self._scheduled_on.discard(name)
+        if self._scheduled_on:
+            # the family started last turn is healed now, before the next family starts
+            name = self._scheduled_on.pop()
+            fam = self.chosen[name]
             tmpl = {"f": fam.stop, "value": None}
         else:
+            name = self._next_family()
+            fam = self.chosen[name]
             self._scheduled_on.add(name)
             ctx = TemplateContext(rng=self.rng, nodes=self.nodes, interval=self.interval)
             tmpl = fam.start_template(ctx, self.families[name], self.options.get(name, {}))
