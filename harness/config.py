@@ -78,6 +78,8 @@ class Test:
     timestamps: str = "server"
     cassandra_version: str | None = None
     cassandra_home: str | None = None
+    # etcd (harness/dbs/etcd)
+    read_mode: str = "linearizable"
     # any datastore option by name (`--db-opt key=value`, TOML `[db-options]`); the
     # datastore's own flags above are aliases of these
     db_options: dict = field(default_factory=dict)
@@ -235,7 +237,18 @@ def validate(test: Test) -> Test:
     check_options(test.nemesis_options, families)
     from nemesis.schedule import check_capabilities
 
-    check_capabilities(families, capabilities=test.datastore.capabilities(), db_name=test.db)
+    spec = test.datastore
+    for fam in families:
+        if fam in spec.refuses:
+            raise InputError(spec.refuses[fam])
+    check_capabilities(families, capabilities=spec.capabilities(), db_name=test.db)
+    from workloads import get_workload
+
+    model = get_workload(test.workload).model
+    if model not in spec.models:
+        raise InputError(f"--workload {test.workload!r} is not supported with --db {test.db} "
+                         f"(its {model} model); allowed: "
+                         f"{', '.join(w for w in workloads.names() if get_workload(w).model in spec.models)}")
     if families and test.nemesis_interval >= test.time_limit:
         raise InputError(f"--nemesis-interval {test.nemesis_interval:g} does not fit in "
                          f"--time-limit {test.time_limit:g}: no fault would ever be injected; "

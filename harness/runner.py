@@ -462,7 +462,7 @@ def _run_phases(test: Test, prefix: str, run_dir: str, history_path: str, stats:
         pkg = _make_nemesis(test, nodes, db, prefix, random.Random(seed + 1))
         node_env.source = pkg.node_env
         if isinstance(db, Claims):
-            figures["claims"] = db.claims()
+            figures["claims"] = dict(db.claims)
 
         def teardown_db():
             for n in nodes:

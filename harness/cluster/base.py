@@ -71,6 +71,8 @@ BUILTIN_NEEDS: dict[str, NodeNeeds] = {
     "cassandra": NodeNeeds({"java": "openjdk-17-jre-headless"},
                            "bash scripts/setup.sh --cassandra (Debian: openjdk-17-jre-headless "
                            "maven)"),
+    "etcd": NodeNeeds({"etcd": "etcd-server"},
+                      "bash scripts/setup.sh (Debian: etcd-server iptables iproute2)"),
 }
 
 

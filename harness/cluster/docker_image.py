@@ -48,7 +48,7 @@ REPOSITORY = "splitbrain-node"
 LABEL = "splitbrain.image"
 BASE_PACKAGES = ("redis-server", "redis-sentinel", "redis-tools", "iptables", "iproute2",
                  "libfaketime", "openssh-server", "python3", "procps", "coreutils",
-                 "ca-certificates")
+                 "ca-certificates", "etcd-server")
 JAVA_PACKAGES = ("openjdk-17-jre-headless",)
 PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 DEBOOTSTRAP_TIMEOUT = 1800

@@ -45,7 +45,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Sequence
 
 from harness import registry
-from harness.cluster.base import BackendSpec, Node, NodeNeeds, needs_of
+from harness.cluster.base import BUILTIN_NEEDS, BackendSpec, Node, NodeNeeds, needs_of
 from harness.cluster.cleanup import CleanupReport, cleanup
 from harness.control.ssh import SSHRemote, SSHTarget, resolve
 from harness.errors import EnvironmentProblem, InputError
@@ -57,6 +57,10 @@ DEFAULT_REMOTE_ROOT = "/var/tmp/splitbrain"
 # command -> Debian package, per datastore (plus what every run needs on a node).
 BASE_TOOLS = {"ip": "iproute2", "tc": "iproute2", "iptables": "iptables",
               "iptables-restore": "iptables", "setsid": "util-linux"}
+
+# command -> Debian package per built-in datastore, by name (a view of BUILTIN_NEEDS; runs
+# pass their datastore's NodeNeeds instead).
+DB_TOOLS = {name: dict(n.tools) for name, n in BUILTIN_NEEDS.items()}
 
 _HOST_RE = re.compile(r"^(?:\[(?P<v6>[0-9A-Fa-f:.]+)\]|(?P<name>[A-Za-z0-9_.-]+))"
                       r"(?::(?P<port>\d{1,5}))?$")

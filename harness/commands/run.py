@@ -12,6 +12,7 @@ import click
 
 from harness.config import (BACKENDS, DBS, READ_FROM, STICKINESS, TOPOLOGIES, WORKLOADS, Test,
                             build_test)
+from harness.dbs.etcd.config import READ_MODES
 from harness.verdict import worst
 
 D = Test()  # defaults shown in --help
@@ -130,6 +131,8 @@ class PartsCommand(click.Command):
 @click.option("--timestamps", type=click.Choice(["server", "client"]), default=None, help="cassandra: who picks write timestamps.  [default: server]")
 @click.option("--cassandra-version", default=None, help="cassandra: 5.0.x version from Maven Central.")
 @click.option("--cassandra-home", type=click.Path(file_okay=False), default=None, help="cassandra: an unpacked official tarball to use instead.")
+@click.option("--read-mode", type=click.Choice(READ_MODES), default=None,
+              help=f"etcd: linearizable or serializable ranges.  [default: {D.read_mode}]")
 @click.option("--db-opt", "db_options", multiple=True, metavar="KEY=VALUE",
               help="Any datastore option by name (repeatable), e.g. read_consistency=ONE; the datastore flags below are aliases.")
 @click.option("--config", "config_path", type=click.Path(dir_okay=False), default=None,
@@ -156,7 +159,9 @@ def run_cmd(config_path, **flags):
     test = build_test(flags, config_path)
     console = Console()
     render, close = _progress_renderer(console)
-    console.print(f"[bold]splitbrain run[/]: {test.nodes} {test.db} nodes ({test.topology}, "
+    # the datastore's first option says its shape (topology, read mode, consistency)
+    shape = next(iter(vars(test.db_settings).values()), test.db)
+    console.print(f"[bold]splitbrain run[/]: {test.nodes} {test.db} nodes ({shape}, "
                   f"backend {test.backend}), workload {test.workload}, nemesis {test.nemesis}, "
                   f"{test.time_limit:g}s")
     for note in test.notices:

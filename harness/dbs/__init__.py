@@ -16,6 +16,7 @@ import importlib
 MODULES = (
     "harness.dbs.redis",
     "harness.dbs.cassandra",
+    "harness.dbs.etcd",
 )
 
 NAMES = tuple(m.rsplit(".", 1)[1] for m in MODULES)  # a module is named after its datastore

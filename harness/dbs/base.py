@@ -143,11 +143,13 @@ class WallClock(Protocol):
 class Claims(Protocol):
     """What the store promises in this configuration, so checkers and reports can say it.
 
-    Obligation: `claims()` returns a dict of plain values, at least {"realtime": bool}
-    (True: a single leader or consensus orders every op in real time, checker-spec §6),
-    plus a one-sentence "summary" of what was tested. It depends on configuration only.
+    Obligation: `claims` (a property) is a dict of plain values that depends on
+    configuration only; it says at least what reads and writes promise, and may carry a
+    one-sentence "summary" of what was tested and "realtime" (True: a single leader or
+    consensus orders every op in real time, checker-spec §6).
     """
 
+    @property
     def claims(self) -> dict: ...
 
 
@@ -184,14 +186,17 @@ class DatastoreSpec:
     aliases: Mapping[str, str] = field(default_factory=dict)
     flags: tuple[str, ...] = ()    # the run flags that belong to this datastore (--help)
     db_class: Callable[[], type] | None = None  # for capability checks before a run
+    models: tuple[str, ...] = ("register", "list", "set", "counter")  # what its client speaks
+    refuses: Mapping[str, str] = field(default_factory=dict)  # fault family -> why not
 
     def capabilities(self) -> tuple[type, ...]:
         """The optional protocols (Killable, Pausable, …) its DB class implements."""
         if self.db_class is None:
             return ()
         cls = self.db_class()
-        return tuple(p for p in CAPABILITIES if all(callable(getattr(cls, m, None))
-                                                   for m in _methods(p)))
+        return tuple(p for p in CAPABILITIES
+                     if all(callable(getattr(cls, m, None)) for m in _methods(p))
+                     and all(hasattr(cls, m) for m in _properties(p)))
 
     def options_of(self, test) -> Any:
         """The options dataclass from a Test: its aliased fields, then `db_options`."""
@@ -234,6 +239,10 @@ def _coerce(db: str, key: str, v: Any, typ: Any) -> Any:
 
 def _methods(proto: type) -> list[str]:
     return [m for m in vars(proto) if not m.startswith("_") and callable(vars(proto)[m])]
+
+
+def _properties(proto: type) -> list[str]:
+    return [m for m in vars(proto) if not m.startswith("_") and isinstance(vars(proto)[m], property)]
 
 
 CAPABILITIES = (Killable, Pausable, HasPrimaries, LogFiles, Settles, WallClock, Claims)

@@ -317,11 +317,13 @@ class CassandraDB:
                           "ONE", timeout=1.0).one()
         return row[0] / 1000.0
 
+    @property
     def claims(self) -> dict:
         """Claims: last-write-wins replicas; reads and writes at the configured levels
         promise no real-time order (lightweight transactions do, per key)."""
         s = self.settings
-        return {"realtime": False, "summary": (
+        return {"writes": f"{s.write_consistency}, last write wins",
+                "reads": s.read_consistency, "realtime": False, "summary": (
             f"Cassandra RF={self.replication}, reads {s.read_consistency}, writes "
             f"{s.write_consistency}, {s.timestamps} timestamps: last write wins")}
 

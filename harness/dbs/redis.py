@@ -294,10 +294,12 @@ class RedisDB:
             out += [p["slog"], p["sstdout"], p["sconf"]]
         return out
 
+    @property
     def claims(self) -> dict:
         """Claims: asynchronous replication promises no real-time order across nodes, and
         a failover (sentinel) may drop acknowledged writes."""
-        return {"realtime": False, "summary": (
+        return {"writes": "asynchronously replicated", "reads": f"from {self.read_from}",
+                "realtime": False, "summary": (
             f"Redis {self.topology}, reads from {self.read_from}: asynchronous replication, "
             f"{'Sentinel failover' if self.topology == 'sentinel' else 'no failover'}")}
 
