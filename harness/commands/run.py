@@ -68,7 +68,7 @@ class PartsCommand(click.Command):
         for n in BACKEND_NAMES:
             for f in backend(n).flags:
                 owner.setdefault(f, f"Backend {n}")
-        sections: dict[str, list] = {"Run": []}
+        sections: dict[str, list] = {"Run": [], **{t: [] for t in owner.values()}}
         for p in self.get_params(ctx):
             rec = p.get_help_record(ctx)
             if rec is not None:
