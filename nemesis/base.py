@@ -98,7 +98,6 @@ class FaultFamily:
     validate_options: Callable[[Mapping], None] | None = None
     heal_rank: int = 50                # the final heal runs lower ranks first
     needs: tuple[type, ...] = ()       # DB capability protocols (harness/dbs/base.py)
-    color: str = "#E9DCA0"             # how reports shade its windows
     summary: str = ""                  # one line for --help and the README
 
     @property

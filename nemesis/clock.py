@@ -424,7 +424,7 @@ def _family():
         variants=CLOCK_KINDS,
         option_keys=frozenset({"targets", "max_bump_ms", "min_bump_ms", "strobe_delta_ms",
                                "strobe_period_ms", "strobe_duration_s", "max_drift"}),
-        validate_options=_check_options, heal_rank=50, color="#BBDEFB",
+        validate_options=_check_options, heal_rank=50,
         summary="per-node wall-clock bumps, strobes and drift (LD_PRELOAD shim)")
 
 

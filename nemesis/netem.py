@@ -296,7 +296,7 @@ def _family():
         start_template=_start_template,
         build=lambda ctx: PacketNemesis(list(ctx.nodes), ctx.rng, prefix=ctx.prefix),
         variants=tuple(PACKET_KINDS), option_keys=frozenset({"targets", "behaviours", "kinds"}),
-        validate_options=_check_options, heal_rank=40, color="#C8E6C9",
+        validate_options=_check_options, heal_rank=40,
         summary="latency, loss, duplication, reordering, corruption, rate limits")
 
 

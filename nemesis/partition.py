@@ -445,5 +445,5 @@ FAMILIES = (FaultFamily(
     name="partition", nemesis="partition", starts=("start-partition",),
     stop="stop-partition", start_template=_start, build=_build,
     variants=NAMED_SHAPES, aliases=PARTITION_ALIASES, option_keys=frozenset({"shapes"}),
-    validate_options=_check_options, heal_rank=30, color="#E9DCA0",
+    validate_options=_check_options, heal_rank=30,
     summary="network partitions (iptables DROP inside each node)"),)

@@ -129,9 +129,9 @@ FAMILIES = (
     FaultFamily(name="kill", nemesis="process", starts=("kill",), stop="start",
                 start_template=_template("kill"), build=_build,
                 option_keys=frozenset({"targets"}), heal_rank=20, needs=(Killable,),
-                color="#F8BBD0", summary="SIGKILL the datastore by recorded pid, then restart it"),
+                summary="SIGKILL the datastore by recorded pid, then restart it"),
     FaultFamily(name="pause", nemesis="process", starts=("pause",), stop="resume",
                 start_template=_template("pause"), build=_build,
                 option_keys=frozenset({"targets"}), heal_rank=10, needs=(Pausable,),
-                color="#D1C4E9", summary="SIGSTOP the datastore by recorded pid, then SIGCONT"),
+                summary="SIGSTOP the datastore by recorded pid, then SIGCONT"),
 )
