@@ -9,8 +9,8 @@ datastore change; checkers are told the model's history shape.
     spec = OpSpec("register", linearizable=True, namespace="cas-register")
     as_spec("list-append")          # OpSpec(model="list", ...) — history names also work
 
-Room for more: a `txn` model (ops [txn], micro-ops r/append/w) and a `queue` model
-(enqueue/dequeue/drain) are one entry each here.
+A new kind of data (a bank, a graph) is one entry here plus the checkers that judge its
+history shape.
 """
 
 from __future__ import annotations
@@ -37,6 +37,15 @@ MODELS: dict[str, DataModel] = {m.name: m for m in (
               "the whole list, in append order"),
     DataModel("set", frozenset({"read", "add"}), "set", "every element, sorted"),
     DataModel("counter", frozenset({"read", "add"}), "counter", "the count (0 when unset)"),
+    # transactions: {"f": "txn", "value": [[f, key, value], ...]}; plain reads are the
+    # final phase's (micro-ops r/append over lists, r/w over registers)
+    DataModel("txn-list", frozenset({"txn", "read"}), "txn-list-append",
+              "each micro-op's result: [r, k, list] for reads"),
+    DataModel("txn-register", frozenset({"txn", "read"}), "txn-rw-register",
+              "each micro-op's result: [r, k, value] for reads"),
+    # queues and logs: send to a key (topic/stream), consumers assign, poll, drain
+    DataModel("queue", frozenset({"send", "assign", "poll", "drain"}), "queue",
+              "the messages polled, per key, in offset order"),
 )}
 
 # history shape name -> model (the checkers' names, also accepted wherever a model is)

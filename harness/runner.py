@@ -268,8 +268,10 @@ def _open_client(db, node, workload, process: int, *, final: bool = False):
     """A client for the workload's data model, validated at the seam (harness/dbs/validate.py)."""
     from harness.dbs.validate import ValidatingClient
 
-    raw = db.client(node, workload.spec, process, final=final)
-    return ValidatingClient(raw, workload.spec, name=f"{db.name} {node.name}")
+    # a workload written before harness/models.py names no spec: its name goes through
+    spec = getattr(workload, "spec", None)
+    raw = db.client(node, spec if spec is not None else workload.name, process, final=final)
+    return ValidatingClient(raw, spec, name=f"{db.name} {node.name}")
 
 
 def _close_quietly(client) -> None:
@@ -564,8 +566,8 @@ def analyse(run_dir: str, test: Test, figures: dict | None = None, *,
 
     hist = read_history(os.path.join(run_dir, "history.jsonl"))
     wl = _make_workload(test)
-    opts = CheckOptions.from_test(test, history=wl.history)
-    results = run_checks(hist, opts, list(test.checkers or wl.checkers) or None)
+    opts = CheckOptions.from_test(test, history=getattr(wl, "history", None))
+    results = run_checks(hist, opts, list(test.checkers or getattr(wl, "checkers", ())) or None)
     results["run"] = {"dir": run_dir, "seed": test.seed, "test": test.test_name,
                       **(figures or {})}
     _judge_nemesis(results, test, hist, nemesis_state or {})

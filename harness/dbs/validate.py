@@ -28,7 +28,7 @@ _READ_TYPES: dict[str, tuple[type, ...]] = {
 }
 
 
-def contract_violation(op: dict, comp: Any, spec: OpSpec) -> str | None:
+def contract_violation(op: dict, comp: Any, spec: OpSpec | None) -> str | None:
     """Why `comp` is not a valid completion of `op` for `spec` (None when it is)."""
     if not isinstance(comp, dict):
         return f"returned {type(comp).__name__}, not a completion dict"
@@ -40,7 +40,7 @@ def contract_violation(op: dict, comp: Any, spec: OpSpec) -> str | None:
     if typ == "ok" and op.get("f") == "read":
         if "value" not in comp:
             return "an ok read without a value"
-        want = _READ_TYPES.get(spec.model)
+        want = _READ_TYPES.get(spec.model) if spec is not None else None
         v = comp["value"]
         if want and (not isinstance(v, want) or isinstance(v, bool)):
             return (f"an ok {spec.model} read returned {type(v).__name__} "
@@ -51,7 +51,7 @@ def contract_violation(op: dict, comp: Any, spec: OpSpec) -> str | None:
 class ValidatingClient:
     """Wraps a Client; see the module docstring. Never raises for a bad completion."""
 
-    def __init__(self, client, spec: OpSpec, *, name: str):
+    def __init__(self, client, spec: OpSpec | None, *, name: str):
         self.client = client
         self.spec = spec
         self.name = name
