@@ -24,11 +24,10 @@ import tempfile
 import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-# First on the path even when PYTHONPATH names it too: this script's own directory would
-# otherwise win, and `import checkers` would find this file.
-if ROOT in sys.path:
-    sys.path.remove(ROOT)
-sys.path.insert(0, ROOT)
+if ROOT not in sys.path:
+    sys.path.insert(0, ROOT)
+if sys.path[0] == os.path.dirname(os.path.abspath(__file__)):
+    sys.path.pop(0)  # this file must not shadow the checkers package (PYTHONPATH=repo)
 
 from harness.models import MODELS  # noqa: E402
 

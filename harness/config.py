@@ -61,6 +61,8 @@ class Test:
     nemesis_options: dict = field(default_factory=dict)
     fail_on: str = "unknown"  # "invalid": an unknown verdict passes (exit 0, JUnit skipped)
     partition: str | None = None  # an explicit grudge, e.g. "n1,n2|n3,n4,n5" or "n1>n2"
+    packet_engine: str = "auto"  # auto (netem if the kernel has it, else nfqueue), netem, nfqueue
+    redis_appendfsync: str | None = None  # None: no persistence; always, everysec, no: AOF
     # docker backend
     image: str | None = None  # None: the offline-built splitbrain node image
     docker_host: str | None = None  # None: DOCKER_HOST or the local engine
@@ -78,6 +80,7 @@ class Test:
     timestamps: str = "server"
     cassandra_version: str | None = None
     cassandra_home: str | None = None
+    cassandra_commitlog_sync: str = "periodic"  # periodic, batch, group
     # etcd (harness/dbs/etcd)
     read_mode: str = "linearizable"
     # any datastore option by name (`--db-opt key=value`, TOML `[db-options]`); the
@@ -212,6 +215,7 @@ def validate(test: Test) -> Test:
     _choice("workload", test.workload, workloads.names())
     _choice("stickiness", test.stickiness, STICKINESS)
     _choice("fail_on", test.fail_on, ("invalid", "unknown"))
+    _choice("packet_engine", test.packet_engine, ("auto", "netem", "nfqueue"))
     if test.backend == "ssh" and not (test.ssh_nodes or test.nodes_file):
         raise InputError("--backend ssh needs the hosts: --node host[:port] (repeatable) or --nodes-file FILE")
     if not 1 <= test.nodes <= 9:
@@ -372,6 +376,8 @@ def nemesis_options_of(test: Test) -> dict:
     opts = {k: dict(v) for k, v in test.nemesis_options.items()}
     if test.partition:
         opts.setdefault("partition", {})["shapes"] = [test.partition]
+    if test.packet_engine != "auto":
+        opts.setdefault("packet", {})["engine"] = test.packet_engine
     return opts
 
 

@@ -566,7 +566,8 @@ def analyse(run_dir: str, test: Test, figures: dict | None = None, *,
 
     hist = read_history(os.path.join(run_dir, "history.jsonl"))
     wl = _make_workload(test)
-    opts = CheckOptions.from_test(test, history=getattr(wl, "history", None))
+    opts = CheckOptions.from_test(test, history=getattr(wl, "history", None),
+                                  **test.datastore.check_options)
     results = run_checks(hist, opts, list(test.checkers or getattr(wl, "checkers", ())) or None)
     results["run"] = {"dir": run_dir, "seed": test.seed, "test": test.test_name,
                       **(figures or {})}

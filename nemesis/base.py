@@ -64,12 +64,14 @@ class TemplateContext:
 @dataclass(frozen=True)
 class BuildContext:
     """What a family's `build` gets: nodes, the run prefix (every resource carries it), a
-    private rng, and the DB (already checked against the family's `needs`)."""
+    private rng, the DB (already checked against the family's `needs`) and the run's
+    nemesis options (one table per family)."""
 
     nodes: Sequence[Any]
     prefix: str
     rng: random.Random
     db: Any
+    options: Mapping[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

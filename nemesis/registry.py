@@ -17,6 +17,7 @@ MODULES = (
     "nemesis.clock",
     "nemesis.process",
     "nemesis.netem",
+    "nemesis.disk",
 )
 
 

@@ -298,7 +298,8 @@ def build_package(spec: str, *, nodes, db, prefix: str, rng: random.Random,
     for fam in pkg.chosen.values():
         if fam.nemesis not in built:
             sub = random.Random(f"{rng.random()}-{fam.nemesis}")
-            built[fam.nemesis] = fam.build(BuildContext(nodes=nodes, prefix=prefix, rng=sub, db=db))
+            built[fam.nemesis] = fam.build(BuildContext(nodes=nodes, prefix=prefix, rng=sub, db=db,
+                                                        options=options))
     for key, nem in built.items():
         setattr(pkg, key, nem)
     return pkg

@@ -21,6 +21,8 @@ if [ "$(id -u)" -ne 0 ]; then
 fi
 export DEBIAN_FRONTEND=noninteractive
 PKGS="python3 redis-server redis-sentinel redis-tools etcd-server iptables iproute2 libfaketime faketime gcc libc6-dev procps netcat-openbsd"
+# disk faults: the sbfs FUSE filesystem is built against libfuse3 (nemesis/disk.py)
+PKGS="$PKGS fuse3 libfuse3-dev pkg-config"
 [ "$WITH_TEST" = 1 ] && PKGS="$PKGS chromium"
 # --- ssh backend ---------------------------------------------------------------------
 # The controller speaks SSH through paramiko (a Python dependency). The tests start their

@@ -60,9 +60,13 @@ def report_cmd(run_dir, out_dir, recheck, fail_on, quiet):
         from checkers.options import CheckOptions
         from workloads import history_of
 
+        from harness.dbs import datastore, names
+
         recorded = test or {}
+        implied = (datastore(recorded["db"]).check_options
+                   if recorded.get("db") in names() else {})
         results = run_checks(history, CheckOptions.from_test(
-            recorded, history=history_of(recorded.get("workload"))),
+            recorded, history=history_of(recorded.get("workload")), **implied),
             recorded.get("checkers") or None)
     out = out_dir or run_dir
     node_logs = None

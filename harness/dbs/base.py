@@ -188,6 +188,7 @@ class DatastoreSpec:
     db_class: Callable[[], type] | None = None  # for capability checks before a run
     models: tuple[str, ...] = ("register", "list", "set", "counter")  # what its client speaks
     refuses: Mapping[str, str] = field(default_factory=dict)  # fault family -> why not
+    check_options: Mapping[str, Any] = field(default_factory=dict)  # CheckOptions it implies
 
     def capabilities(self) -> tuple[type, ...]:
         """The optional protocols (Killable, Pausable, …) its DB class implements."""

@@ -103,7 +103,8 @@ class CassandraDB:
                  read_consistency: str = "QUORUM", write_consistency: str = "QUORUM",
                  timestamps: str = "server", version: str | None = None,
                  home: str | None = None, heap_mb: int = 512, ready_timeout: float = 180.0,
-                 install_log: Callable[[str], None] | None = None):
+                 install_log: Callable[[str], None] | None = None,
+                 commitlog_sync: str = "periodic"):
         if not 1 <= len(nodes) <= MAX_NODES:
             raise InputError(f"cassandra runs on 1 to {MAX_NODES} nodes, not {len(nodes)}")
         for name, cl in (("read", read_consistency), ("write", write_consistency)):
@@ -111,6 +112,10 @@ class CassandraDB:
                 raise InputError(f"--{name}-consistency {cl!r}: allowed: {', '.join(CONSISTENCY)}")
         if timestamps not in TIMESTAMPS:
             raise InputError(f"--timestamps {timestamps!r}: allowed: server, client")
+        if commitlog_sync not in cfg.COMMITLOG_SYNC:
+            raise InputError(f"--commitlog-sync {commitlog_sync!r}: allowed: "
+                             f"{', '.join(cfg.COMMITLOG_SYNC)}")
+        self.commitlog_sync = commitlog_sync
         self.version = validate_version(version) if not home else version
         self.home = home
         self.nodes = list(nodes)
@@ -144,6 +149,11 @@ class CassandraDB:
     def paths(self, node: Node) -> cfg.NodePaths:
         return cfg.NodePaths(os.path.join(node.workdir, "cassandra"))
 
+    def data_dir(self, node: Node) -> str:
+        """The commitlog directory: what the disk nemesis mounts (acknowledged writes
+        live there until a memtable flush)."""
+        return os.path.join(self.paths(node).root, "commitlog")
+
     def dist(self) -> CassandraDist:
         """The jars (installing them on first use) and the Java 17 binary."""
         with self._dist_lock:
@@ -161,11 +171,14 @@ class CassandraDB:
         self.dist()
         p = self.paths(node)
         idx = self._index(node)
-        node.remote.exec(["rm", "-rf", *p.data_dirs], timeout=60)
+        # check=False: a data dir may be a mount point (disk nemesis), which rm empties
+        # but cannot remove
+        node.remote.exec(["rm", "-rf", *p.data_dirs], timeout=60, check=False)
         node.remote.exec(["mkdir", "-p", p.root, p.logs, p.tmp], timeout=10)
         self._put(node, p.yaml, cfg.render_yaml(
             address=node.address, paths=p, seeds=[n.address for n in self.nodes],
-            token=cfg.tokens(len(self.nodes))[idx], cluster_name=self.prefix))
+            token=cfg.tokens(len(self.nodes))[idx], cluster_name=self.prefix,
+            commitlog_sync=self.commitlog_sync))
         self._put(node, p.logback, cfg.LOGBACK_XML)
 
     def start(self, node: Node) -> None:
@@ -557,8 +570,12 @@ class CassandraOptions:
     timestamps: str = "server"
     version: str | None = None
     home: str | None = None
+    commitlog_sync: str = "periodic"
 
     def validate(self, nodes: int) -> None:
+        if self.commitlog_sync not in cfg.COMMITLOG_SYNC:
+            raise InputError(f"--cassandra-commitlog-sync {self.commitlog_sync!r}: allowed: "
+                             f"{', '.join(cfg.COMMITLOG_SYNC)}")
         for name, cl in (("read", self.read_consistency), ("write", self.write_consistency)):
             if cl not in CONSISTENCY:
                 raise InputError(f"--{name}-consistency {cl!r}: allowed: {', '.join(CONSISTENCY)}")
@@ -572,7 +589,8 @@ def _make(nodes, ctx, opts: CassandraOptions) -> "CassandraDB":
     return CassandraDB(nodes, store_dir=ctx.store_dir, prefix=ctx.prefix,
                        extra_env_fn=ctx.node_env, read_consistency=opts.read_consistency,
                        write_consistency=opts.write_consistency, timestamps=opts.timestamps,
-                       version=opts.version, home=opts.home)
+                       version=opts.version, home=opts.home,
+                       commitlog_sync=opts.commitlog_sync)
 
 
 def _spec():
@@ -584,9 +602,12 @@ def _spec():
         options=CassandraOptions, needs=BUILTIN_NEEDS["cassandra"], make=_make,
         label=lambda o, workload: (f"cassandra-{o.read_consistency.lower()}-"
                                    f"{o.write_consistency.lower()}-{workload}"),
-        aliases={"cassandra_version": "version", "cassandra_home": "home"},
+        aliases={"cassandra_version": "version", "cassandra_home": "home",
+                 "cassandra_commitlog_sync": "commitlog_sync"},
         flags=("read_consistency", "write_consistency", "timestamps", "cassandra_version",
-               "cassandra_home"),
+               "cassandra_home", "cassandra_commitlog_sync"),
+        # equal WRITETIMEs: Cassandra keeps the greater serialised value (checkers/versions)
+        check_options={"version_tiebreak": "cassandra"},
         db_class=lambda: CassandraDB)
 
 

@@ -73,8 +73,11 @@ class _NodeState:
         return self.procs.paused(self.node, REDIS)
 
 
+APPENDFSYNC = ("always", "everysec", "no")
+
+
 def render_redis_conf(node: Node, *, port: int, data_dir: str, logfile: str,
-                      replicaof: tuple[str, int] | None) -> str:
+                      replicaof: tuple[str, int] | None, appendfsync: str | None = None) -> str:
     """redis.conf for one node. The node address is bound first: Redis uses the first
     bind address as the source of its own outgoing (replication) connections."""
     binds = [node.address] + ([] if node.address.startswith("127.") else ["127.0.0.1"])
@@ -84,7 +87,9 @@ def render_redis_conf(node: Node, *, port: int, data_dir: str, logfile: str,
         "protected-mode no",
         "daemonize no",
         'pidfile ""',
-        "appendonly no",
+        # appendfsync None: no persistence (the default); else the AOF with that policy
+        "appendonly no" if appendfsync is None else "appendonly yes",
+        *([] if appendfsync is None else [f"appendfsync {appendfsync}"]),
         'save ""',
         f"dir {data_dir}",
         f"logfile {logfile}",
@@ -169,7 +174,8 @@ class RedisDB:
                  port: int = 6379, sentinel_port: int = 26379,
                  extra_env_fn: Callable[[Node], Mapping[str, str]] | None = None,
                  down_after_ms: int = 1500, failover_timeout_ms: int = 5000,
-                 connect_timeout: float = 1.0, op_timeout: float = 1.5):
+                 connect_timeout: float = 1.0, op_timeout: float = 1.5,
+                 appendfsync: str | None = None):
         """`nodes[0]` is the initial primary. `store_dir` is the run directory (logs go to
         `<store_dir>/nodes/<node>/`); `prefix` is the run prefix (Sentinel master name,
         registry records). `extra_env_fn(node)` adds environment variables to both daemons
@@ -181,6 +187,10 @@ class RedisDB:
             raise InputError(f"redis read_from {read_from!r}: allowed: {', '.join(READ_FROM)}")
         if not nodes:
             raise InputError("redis needs at least one node")
+        if appendfsync not in (None, *APPENDFSYNC):
+            raise InputError(f"redis appendfsync {appendfsync!r}: allowed: {', '.join(APPENDFSYNC)}")
+        # None: no persistence; else the AOF with this fsync policy (read at setup)
+        self.appendfsync = appendfsync
         if read_from == "replicas" and len(nodes) < 2:
             raise InputError("read_from=replicas needs at least two nodes")
         self.nodes = list(nodes)
@@ -215,6 +225,10 @@ class RedisDB:
                 "slog": os.path.join(d, "sentinel.log"),
                 "sstdout": os.path.join(d, "sentinel.stdout")}
 
+    def data_dir(self, node: Node) -> str:
+        """Where this node's redis-server keeps its files (the disk nemesis mounts here)."""
+        return self._paths(node)["data"]
+
     @property
     def initial_primary(self) -> Node:
         return self.nodes[0]
@@ -228,7 +242,8 @@ class RedisDB:
         primary = self.initial_primary
         replicaof = None if node.name == primary.name else (primary.address, self.port)
         self._put(node, p["conf"], render_redis_conf(
-            node, port=self.port, data_dir=p["data"], logfile=p["log"], replicaof=replicaof))
+            node, port=self.port, data_dir=p["data"], logfile=p["log"], replicaof=replicaof,
+            appendfsync=self.appendfsync))
         if self.topology == "sentinel":
             self._put(node, p["sconf"], render_sentinel_conf(
                 node, sentinel_port=self.sentinel_port, master_name=self.prefix,
@@ -454,8 +469,12 @@ class RedisOptions:
 
     topology: str = "replication"
     read_from: str = "replicas"
+    appendfsync: str | None = None  # None: no persistence; always, everysec, no: the AOF
 
     def validate(self, nodes: int) -> None:
+        if self.appendfsync not in (None, *APPENDFSYNC):
+            raise InputError(f"--redis-appendfsync {self.appendfsync!r}: allowed: "
+                             f"{', '.join(APPENDFSYNC)}")
         if self.topology not in TOPOLOGIES:
             raise InputError(f"--topology {self.topology!r}: allowed: {', '.join(TOPOLOGIES)}")
         if self.read_from not in READ_FROM:
@@ -468,7 +487,8 @@ class RedisOptions:
 
 def _make(nodes, ctx, opts: RedisOptions) -> RedisDB:
     return RedisDB(nodes, topology=opts.topology, read_from=opts.read_from,
-                   store_dir=ctx.store_dir, prefix=ctx.prefix, extra_env_fn=ctx.node_env)
+                   store_dir=ctx.store_dir, prefix=ctx.prefix, extra_env_fn=ctx.node_env,
+                   appendfsync=opts.appendfsync)
 
 
 def _spec():
@@ -479,7 +499,8 @@ def _spec():
         name="redis", summary="Redis with async replication, optionally Sentinel failover",
         options=RedisOptions, needs=BUILTIN_NEEDS["redis"], make=_make,
         label=lambda o, workload: f"redis-{o.topology}-{workload}",
-        flags=("topology",), db_class=lambda: RedisDB)
+        aliases={"redis_appendfsync": "appendfsync"},
+        flags=("topology", "redis_appendfsync"), db_class=lambda: RedisDB)
 
 
 SPEC = _spec()
