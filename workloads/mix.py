@@ -14,7 +14,8 @@ from typing import Any
 from harness.models import MODELS, OpSpec
 from workloads.keys import KeyPool
 
-SESSION = ("read-your-writes", "monotonic-reads", "monotonic-writes", "writes-follow-reads")
+SESSION = ("read-your-writes", "monotonic-reads", "monotonic-writes", "writes-follow-reads",
+           "session")
 
 
 class KeyedWorkload:

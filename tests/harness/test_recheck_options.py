@@ -22,7 +22,7 @@ def test_from_a_test_and_from_its_test_json_alike():
     assert (a.workload, a.staleness_bound_ns, a.staleness_bound_versions) == \
         ("register", 250_000_000, 3)
     # a recorded workload the checkers do not know by name is inferred from the ops
-    assert CheckOptions.from_test({"workload": "cas-register"}).workload is None
+    assert CheckOptions.from_test({"workload": "no-such-workload"}).workload is None
     assert CheckOptions.from_test({}).staleness_bound_ns is None
 
 
