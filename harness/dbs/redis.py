@@ -500,6 +500,7 @@ def _spec():
         options=RedisOptions, needs=BUILTIN_NEEDS["redis"], make=_make,
         label=lambda o, workload: f"redis-{o.topology}-{workload}",
         aliases={"redis_appendfsync": "appendfsync"},
+        models=("register", "list", "set", "counter", "txn-list", "txn-register"),
         flags=("topology", "redis_appendfsync"), db_class=lambda: RedisDB)
 
 

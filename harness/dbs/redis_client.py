@@ -35,7 +35,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
-from harness.models import OpSpec, as_spec
+from harness.models import MODELS, OpSpec, as_spec
 from harness.cluster.base import Node
 from harness.dbs.resp import Ambiguous, NotSent, ReplyError, RespConnection
 
@@ -167,6 +167,8 @@ class RedisClient:
 
     def __post_init__(self) -> None:
         self.spec = as_spec(self.workload)
+        # the transactional history shape (harness/dbs/redis_txn.py keys and semantics)
+        self.txn_kind = MODELS[self.spec.model].history
         self.sticky = self._sticky_node()
 
     # -- routing -----------------------------------------------------------------------
@@ -225,6 +227,10 @@ class RedisClient:
         if f not in self.spec.ops:
             return {"type": "fail", "value": value, "node": None,
                     "error": f"unsupported op {f!r} for the {self.spec.model} model"}
+        if f == "txn":
+            from harness.dbs.redis_txn import invoke_txn
+
+            return invoke_txn(self, op)
         target = self._target(op)
         if target is None:
             # Nothing was sent: no node to send it to.
@@ -255,6 +261,10 @@ class RedisClient:
 
     def _execute(self, conn: RespConnection, f: str, key: Any, value: Any) -> dict:
         model = self.spec.model
+        if model.startswith("txn-"):  # a single-key read in the txn key space (final phase)
+            from harness.dbs.redis_txn import plain_read
+
+            return plain_read(conn, self.txn_kind, key)
         # Namespaced, so one datastore can hold several workloads' keys.
         k = f"{self.spec.key_space}:{key}"
         if model == "register":  # cas by a Lua script; a single primary orders every op
