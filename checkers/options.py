@@ -43,6 +43,25 @@ class CheckOptions:
     cycle_search_timeout_s: float = 1.0
     txn_anomalies: tuple[str, ...] = ()  # Elle's :anomalies: those and all implying them
 
+    @classmethod
+    def from_test(cls, test, *, history: str | None = None, **overrides) -> "CheckOptions":
+        """The options a run is checked with, from its Test or its recorded test.json
+        (a dict): the runner, `report --recheck` and the Python API all use this, so a
+        recheck judges exactly what the run did (the staleness bound included).
+
+        history: the workload's history shape (workloads know it; a test.json only
+        names the workload) — otherwise the recorded workload when it is one of
+        WORKLOADS, else inferred from the ops."""
+        get = test.get if isinstance(test, dict) else (lambda k, d=None: getattr(test, k, d))
+        workload = history or get("workload")
+        if workload not in WORKLOADS:
+            workload = None
+        bound = get("staleness_bound")
+        t_ns, k = parse_staleness_bound(bound if isinstance(bound, str) else None)
+        values = dict(workload=workload, staleness_bound_ns=t_ns, staleness_bound_versions=k)
+        values.update(overrides)
+        return cls(**values)
+
 
 _BOUND = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ns|us|µs|ms|s|m|v|versions?)\s*$")
 _UNIT_NS = {"ns": 1, "us": 1_000, "µs": 1_000, "ms": 1_000_000, "s": 1_000_000_000,

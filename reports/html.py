@@ -225,6 +225,7 @@ def build_context(results: dict, history: History | None = None, test: dict | No
         "workload": results.get("workload"),
         "stats": stats,
         "checkers": checkers,
+        "faults_line": _faults_line(results),
         "failing": [r for r in checkers if r["valid"] is False],
         "anomaly_groups": anomaly_groups,
         "groups": groups or None,
@@ -243,6 +244,12 @@ def build_context(results: dict, history: History | None = None, test: dict | No
         "generated": _dt.datetime.now().astimezone().strftime("%Y-%m-%d %H:%M:%S %Z"),
         "figures_json": script_json(figures),
     }
+
+
+def _faults_line(results: dict) -> str:
+    from reports.terminal import faults_line
+
+    return faults_line(results)
 
 
 def render_html(results: dict, *, history: History | None = None, test: dict | None = None,

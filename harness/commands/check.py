@@ -67,7 +67,7 @@ def check_cmd(histories, workload, checker_names, staleness_bound, fmt, out, rea
     verdict. Exit 0 valid, 1 invalid, 2 unknown, 254 malformed input.
     """
     from checkers import run_checks
-    from harness.cli import exit_code_for
+    from harness.verdict import exit_code
     from harness.history import read_history
 
     t_ns, k = parse_staleness_bound(staleness_bound)
@@ -115,10 +115,7 @@ def check_cmd(histories, workload, checker_names, staleness_bound, fmt, out, rea
         from reports.terminal import print_results
 
         print_results(results, source=hist.source, report_path=report_path)
-    code = exit_code_for(results["valid"])
-    if code == 2 and fail_on == "invalid":
-        code = 0
-    return code
+    return exit_code(results["valid"], fail_on)
 
 
 def _run_tiebreak(history: str) -> str | None:
@@ -126,10 +123,14 @@ def _run_tiebreak(history: str) -> str | None:
     histories carry WRITETIMEs, whose ties Cassandra reconciles by value."""
     import json
 
+    from harness.dbs import datastore, names
+
     d = history if os.path.isdir(history) else os.path.dirname(os.path.abspath(history))
     try:
         with open(os.path.join(d, "test.json"), "rb") as fh:
             db = json.loads(fh.read()).get("db")
     except (OSError, ValueError, AttributeError):
         return None
-    return "cassandra" if db == "cassandra" else None
+    if db not in names():
+        return None
+    return datastore(db).check_options.get("version_tiebreak")  # the spec says its rule
