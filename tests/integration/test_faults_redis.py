@@ -124,7 +124,7 @@ def test_added_latency_on_the_primary_makes_replica_reads_staler(tmp_path):
         assert list(o.value["nodes"]) == ["n1"], o.value  # the primary, toward the replicas
         assert o.value["nodes"]["n1"]["backend"] == "nfqueue"
         for pair, m in o.value["rtt"].items():
-            assert 160 <= m["added_p50_ms"] <= 240, (pair, m)
+            assert 150 <= m["added_p50_ms"] <= 260, (pair, m)  # 200 ± 20 + load slack
     stopped = nemesis_completions(slow.run_dir, "stop-packet")
     assert any(c.get("delayed", 0) > 0 for o in stopped
                for k, c in o.value.get("counters", {}).items() if k.startswith("n1->"))
