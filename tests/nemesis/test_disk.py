@@ -126,15 +126,15 @@ def test_torn_loss_keeps_a_prefix_cut_inside_a_write(disk):
 def test_slow_disk_delays_fsync_until_healed(disk):
     _, (n1, _, _), db, d = disk
     f1 = os.path.join(db.data_dir(n1), "log")
-    done = d.invoke({"f": "disk-slow", "value": {"targets": ["n1"], "fsync_ms": 300}})
+    done = d.invoke({"f": "disk-slow", "value": {"targets": ["n1"], "fsync_ms": 1500}})
     assert "error" not in done and d.active() == ["disk-slow n1"]
     t = time.monotonic()
     write(f1, b"x", sync=True)
-    assert time.monotonic() - t >= 0.29
+    assert time.monotonic() - t >= 1.49
     d.invoke({"f": "disk-heal"})
     t = time.monotonic()
     write(f1, b"x", sync=True)
-    assert time.monotonic() - t < 0.25 and d.active() == []
+    assert time.monotonic() - t < 1.0 and d.active() == []  # a real fsync, on a busy disk
 
 
 def test_cleanup_unmounts_after_sbfs_was_killed(netns_nodes):
