@@ -240,7 +240,7 @@ class _Recorder:
         if op.get("key") is not None:
             ev["key"] = op["key"]
         ev["value"] = comp["value"] if "value" in comp else op.get("value")
-        for k in ("version", "node", "error"):
+        for k in ("version", "node", "error", "versions"):  # versions: txn per-mop versions
             if comp.get(k) is not None:
                 ev[k] = comp[k]
         ev.update(extra)

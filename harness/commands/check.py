@@ -45,8 +45,18 @@ def _write_json(path: str, obj) -> None:
                    "equal WRITETIMEs, the greater serialised value wins). Default: read from "
                    "the run's test.json, else none (a tie is a version-conflict).")
 @click.option("--quiet", "-q", is_flag=True, help="No table; just the exit code (and --out).")
+@click.option("--consistency-model", "consistency_models", multiple=True,
+              help="Transactions: the claimed model(s), repeatable or comma-separated "
+                   "(default strict-serializable).")
+@click.option("--anomalies", "txn_anomalies", default=None,
+              help="Transactions: also prohibit these anomalies (and all that imply them).")
+@click.option("--assume", "txn_assume", default=None,
+              help="Transactions (rw-register): opt-in version-order sources, e.g. wfr.")
+@click.option("--cycle-search-timeout", type=float, default=1.0, show_default=True,
+              help="Transactions: seconds of cycle search per strongly connected component.")
 def check_cmd(history, workload, checker_names, staleness_bound, fmt, out, realtime_claim,
-              report_dir, fail_on, quiet, version_tiebreak=None):
+              report_dir, fail_on, quiet, version_tiebreak=None, consistency_models=(),
+              txn_anomalies=None, txn_assume=None, cycle_search_timeout=1.0):
     """Check a recorded HISTORY (JSONL, or a Jepsen history.edn) and print the verdict.
 
     Exit 0 valid, 1 invalid, 2 unknown, 254 malformed input.
@@ -57,12 +67,23 @@ def check_cmd(history, workload, checker_names, staleness_bound, fmt, out, realt
 
     t_ns, k = parse_staleness_bound(staleness_bound)
     names = checker_names.split(",") if checker_names else None
+    from checkers.transactions.models import canonical
+
+    def _split(xs):
+        return tuple(p.strip() for x in xs for p in x.split(",") if p.strip())
+
+    models = _split(consistency_models or ())
+    canonical(models)  # an unknown model name exits 254 before the history is read
     hist = read_history(history, fmt)
     if version_tiebreak is None:
         version_tiebreak = _run_tiebreak(history)
     opts = CheckOptions(workload=workload, staleness_bound_ns=t_ns,
                         staleness_bound_versions=k, realtime_claim=realtime_claim,
-                        version_tiebreak=None if version_tiebreak == "none" else version_tiebreak)
+                        version_tiebreak=None if version_tiebreak == "none" else version_tiebreak,
+                        consistency_models=models,
+                        txn_anomalies=_split([txn_anomalies or ""]),
+                        txn_assume=_split([txn_assume or ""]),
+                        cycle_search_timeout_s=cycle_search_timeout)
     results = run_checks(hist, opts, names)
     if out:
         _write_json(out, results)
