@@ -54,6 +54,9 @@ def check_cmd(history, workload, checker_names, staleness_bound, fmt, out, realt
     t_ns, k = parse_staleness_bound(staleness_bound)
     names = checker_names.split(",") if checker_names else None
     hist = read_history(history, fmt)
+    if hist.meta.get("torn_lines"):
+        click.echo(f"warning: {hist.source}:{hist.meta['torn_final_line']}: the last line is "
+                   "torn (a history cut by a crash or a full disk); ignored", err=True)
     opts = CheckOptions(workload=workload, staleness_bound_ns=t_ns,
                         staleness_bound_versions=k, realtime_claim=realtime_claim)
     results = run_checks(hist, opts, names)
