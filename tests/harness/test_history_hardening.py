@@ -57,17 +57,18 @@ def _write(path, lines):
     (dict(INV, value=_deep(1000)), "nested more than"),
     (dict(INV, value={"a": _deep(MAX_DEPTH + 1)}), "nested more than"),
     (dict(INV, trace=_deep(500)), "trace is nested"),
-    (dict(INV, error=_deep(500)), "error is nested"),
+    ((INV, dict(OK, error=_deep(500))), "error is nested"),
 ])
 def test_bad_shapes_are_input_errors_naming_the_line(tmp_path, bad, needle):
-    p = _write(tmp_path / "h.jsonl", [bad, OK])
+    evs = list(bad) if isinstance(bad, tuple) else [bad, OK]
+    p = _write(tmp_path / "h.jsonl", evs)
     with pytest.raises(InputError) as e:
         read_history(p)
     msg = str(e.value)
     assert needle in msg and (f"{p}:1" in msg or (f"{p}:2" in msg and "line 1" in msg))
     assert len(str(e.value)) < 400  # a bounded sentence, not the value
     with pytest.raises(InputError, match=needle.split()[0]):
-        history_from_events([bad, OK])
+        history_from_events(evs)
 
 
 def test_completion_before_invocation_is_input_error(tmp_path):
