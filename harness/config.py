@@ -103,6 +103,10 @@ def _choice(name: str, value: Any, allowed: tuple[str, ...]) -> None:
 
 
 def validate(test: Test) -> Test:
+    if test.name is not None:
+        from harness.store import validate_test_name
+
+        validate_test_name(test.name)
     _choice("db", test.db, DBS)
     _choice("topology", test.topology, TOPOLOGIES)
     _choice("backend", test.backend, BACKENDS)
