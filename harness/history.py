@@ -589,6 +589,10 @@ class HistoryWriter:
 
     Thread-safe `append`: assigns `index` (and `time`, given `time_fn`) itself when missing.
     Use as a context manager.
+
+    A write error (a full or read-only store) never raises into the threads that record:
+    the first OSError is kept in `failed`, later events are dropped, and the owner (the
+    runner) polls `failed` to stop the run cleanly with what was written so far.
     """
 
     def __init__(self, path: str | os.PathLike, *, flush_every: int = 1, time_fn=None):
@@ -603,6 +607,8 @@ class HistoryWriter:
         self._since_flush = 0
         self._flush_every = flush_every
         self.count = 0
+        self.failed: OSError | None = None
+        self.dropped = 0
 
     def append(self, event: dict) -> dict:
         with self._lock:
@@ -611,23 +617,40 @@ class HistoryWriter:
             if self._time_fn is not None and "time" not in event:
                 event["time"] = self._time_fn()
             self._next = event["index"] + 1
-            self._fh.write(_dumps(event) + b"\n")
-            self.count += 1
-            self._since_flush += 1
-            if self._since_flush >= self._flush_every:
-                self._fh.flush()
-                self._since_flush = 0
+            if self.failed is not None:
+                self.dropped += 1
+                return event
+            try:
+                self._fh.write(_dumps(event) + b"\n")
+                self.count += 1
+                self._since_flush += 1
+                if self._since_flush >= self._flush_every:
+                    self._fh.flush()
+                    self._since_flush = 0
+            except OSError as e:
+                self.failed = e
+                self.dropped += 1
         return event
 
     def flush(self) -> None:
         with self._lock:
-            self._fh.flush()
+            if self.failed is None and not self._fh.closed:
+                try:
+                    self._fh.flush()
+                except OSError as e:
+                    self.failed = e
 
     def close(self) -> None:
         with self._lock:
             if not self._fh.closed:
-                self._fh.flush()
-                self._fh.close()
+                try:
+                    self._fh.flush()
+                except OSError as e:
+                    self.failed = self.failed or e
+                try:
+                    self._fh.close()
+                except OSError:
+                    pass  # the buffered tail could not be written; `failed` says so
 
     def __enter__(self) -> "HistoryWriter":
         return self

@@ -263,7 +263,9 @@ def _prefix_of(pattern: re.Pattern, name: str) -> str | None:
 
 def _run(argv: list[str], timeout: float = 15.0) -> subprocess.CompletedProcess:
     try:
-        return subprocess.run(argv, capture_output=True, text=True, timeout=timeout)
+        # own session: a Ctrl-C at the terminal must not kill the cleanup helpers themselves
+        return subprocess.run(argv, capture_output=True, text=True, timeout=timeout,
+                              start_new_session=True)
     except (OSError, subprocess.TimeoutExpired) as e:
         return subprocess.CompletedProcess(argv, 255, "", str(e))
 
