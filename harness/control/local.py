@@ -40,6 +40,10 @@ SPAWN_GRACE = 0.15
 class LocalRemote:
     """Runs commands on the controller host. `name` is what errors and logs call it."""
 
+    # Its daemons (and a NetnsRemote's) are in the controller's pid namespace: the
+    # registry can signal and probe their recorded pids directly (daemons.signal/alive).
+    shares_pid_namespace = True
+
     def __init__(self, name: str = "local", *, run_prefix: str | None = None):
         self.name = name
         self.run_prefix = run_prefix

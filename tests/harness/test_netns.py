@@ -134,6 +134,8 @@ def test_registry_process_identity_rejects_recycled_pid(tmp_path, monkeypatch):
         assert registry.same_process(entry)
         assert not registry.same_process({**entry, "start_time": entry["start_time"] + 1})
         assert registry.load("sbregtest")["pids"][0]["pid"] == p.pid
+        p.kill()  # a live pid is never forgotten (tests/harness/test_pid_layer.py)
+        p.wait()
         registry.unregister_pid("sbregtest", p.pid)
         assert registry.load("sbregtest") is None  # implicit, now-empty record is dropped
     finally:

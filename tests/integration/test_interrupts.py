@@ -73,11 +73,14 @@ class Seen:
     def __init__(self):
         self.rec = None
         self.existed: set[str] = set()  # links/namespaces seen present (registered first)
+        self.pids: dict[int, dict] = {}  # every pid ever recorded (teardown forgets them)
 
     def poll(self, tmp_path):
         r = _record(tmp_path)
         if r:
             self.rec = r
+            for p in r.get("pids", []):
+                self.pids[p["pid"]] = p
             for l in r.get("links", []):
                 if _link_exists(l):
                     self.existed.add(l)
@@ -152,11 +155,12 @@ PHASES = {
 }
 
 
-def _no_leftovers(rec):
+def _no_leftovers(rec, seen=None):
     prefix = rec["prefix"]
     left = [n for n in rec.get("namespaces", []) if _netns_exists(n)]
     left += [l for l in rec.get("links", []) + rec.get("bridges", []) if _link_exists(l)]
-    left += [f"pid {p}" for p in alive([p["pid"] for p in rec.get("pids", [])])]
+    pids = {p["pid"] for p in rec.get("pids", [])} | set(seen.pids if seen else ())
+    left += [f"pid {p}" for p in alive(sorted(pids))]
     rules = subprocess.run(["iptables-save"], capture_output=True, text=True).stdout
     left += [l for l in rules.splitlines() if prefix in l]
     return left
@@ -194,7 +198,7 @@ def test_interrupt_matrix(tmp_path, phase, sig):
         assert "no operation had been recorded" in text
     rec = seen.rec
     assert rec, "the run's record was seen"
-    assert not _no_leftovers(rec), _no_leftovers(rec)
+    assert not _no_leftovers(rec, seen), _no_leftovers(rec, seen)
     assert _record(tmp_path) is None, "the registry record was removed"
     assert os.path.islink(tmp_path / "store" / "latest") or phase == "cluster_start" \
         or not hist
