@@ -122,11 +122,13 @@ class NetnsCluster:
     """Provisions `nodes` namespaces for run `prefix` (Cluster protocol, harness/cluster/base.py).
 
     `subnet=None` picks a free /24 in 10.77.0.0/16 at `up()`. Node workdirs are
-    `<workdir_root>/<prefix>/<node>` (created, never deleted: they hold the DB's logs).
+    `<workdir_root>/<prefix>/<node>` (created; deleted by down()/cleanup only with
+    `own_workdirs=True`, as `cluster up` does — a run's hold the DB's logs).
     """
 
     def __init__(self, prefix: str | None = None, nodes: int = 3,
-                 subnet: str | None = DEFAULT_SUBNET, workdir_root: str = DEFAULT_WORKDIR_ROOT):
+                 subnet: str | None = DEFAULT_SUBNET, workdir_root: str = DEFAULT_WORKDIR_ROOT,
+                 own_workdirs: bool = False):
         self.prefix = registry.validate_prefix(prefix or new_run_prefix())
         if not isinstance(nodes, int) or not 1 <= nodes <= MAX_NODES:
             raise InputError(f"--nodes must be between 1 and {MAX_NODES}, not {nodes!r}")
@@ -135,6 +137,9 @@ class NetnsCluster:
         self.workdir_root = os.path.abspath(workdir_root)
         self.bridge = f"{self.prefix}br"
         self.nodes: list[Node] = []
+        # `cluster up`: the node dirs are scratch space, removed by down()/cleanup. A run's
+        # node dirs are in the store (logs) and are never removed.
+        self.own_workdirs = own_workdirs
 
     # -- Cluster protocol ----------------------------------------------------------------
     def up(self) -> list[Node]:
@@ -220,6 +225,8 @@ class NetnsCluster:
         remote.exec(["ip", "link", "set", "eth0", "up"], timeout=10)
         remote.exec(["ip", "link", "set", "lo", "up"], timeout=10)
         workdir = os.path.join(self.workdir_root, self.prefix, name)
+        if self.own_workdirs:
+            registry.add(self.prefix, "workdirs", os.path.join(self.workdir_root, self.prefix))
         os.makedirs(workdir, exist_ok=True)
         return Node(name=name, address=address, remote=remote, workdir=workdir, iface="eth0",
                     meta={"netns": ns, "veth": veth, "bridge": self.bridge,
