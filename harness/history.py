@@ -117,9 +117,23 @@ class Op(NamedTuple):
 
 
 def _short(v: Any, limit: int = 60) -> str:
-    s = repr(v) if not isinstance(v, str) else v
+    """At most `limit` characters of `v`, built from at most ~limit elements: a 100k
+    element read (or a deep value) is never rendered whole just to be cut."""
     if isinstance(v, (list, tuple)):
-        s = "[" + ",".join(str(x) for x in v) + "]"
+        parts, n = [], 1
+        for x in v:
+            piece = _short(x, limit) if isinstance(x, (list, tuple, dict)) else str(x)
+            parts.append(piece)
+            n += len(piece) + 1
+            if n > limit:
+                break
+        s = "[" + ",".join(parts) + ("]" if len(parts) == len(v) else ",")
+    elif isinstance(v, str):
+        s = v[: limit + 1]
+    elif isinstance(v, dict) and len(v) > limit:
+        s = repr(dict(list(v.items())[:limit]))
+    else:
+        s = repr(v)
     return s if len(s) <= limit else s[: limit - 1] + "…"
 
 
