@@ -464,32 +464,32 @@ def validate_event(ev: Any, where: str) -> dict:
     for name in REQUIRED:
         if name not in ev:
             raise InputError(f"{where}: missing required field {name!r}")
+    _check_shape(ev, where)  # first: the messages below show values, never deep ones
     if ev["type"] not in TYPES:
         raise InputError(
-            f"{where}: unknown type {ev['type']!r}; allowed: invoke, ok, fail, info"
+            f"{where}: unknown type {_shown(ev['type'])}; allowed: invoke, ok, fail, info"
         )
     idx = ev["index"]
     if not isinstance(idx, int) or isinstance(idx, bool):
-        raise InputError(f"{where}: index must be an integer, got {idx!r}")
+        raise InputError(f"{where}: index must be an integer, got {_shown(idx)}")
     t = ev.get("time")
     if t is not None and (not isinstance(t, (int, float)) or isinstance(t, bool)):
-        raise InputError(f"{where}: time must be a number of nanoseconds, got {t!r}")
+        raise InputError(f"{where}: time must be a number of nanoseconds, got {_shown(t)}")
     proc = ev["process"]
     if not (isinstance(proc, (int, str)) and not isinstance(proc, bool)):
-        raise InputError(f"{where}: process must be an integer or \"nemesis\", got {proc!r}")
+        raise InputError(f"{where}: process must be an integer or \"nemesis\", got {_shown(proc)}")
     if not isinstance(ev["f"], str):
-        raise InputError(f"{where}: f must be a string, got {ev['f']!r}")
+        raise InputError(f"{where}: f must be a string, got {_shown(ev['f'])}")
     k = ev.get("key")
     if isinstance(k, dict) or (isinstance(k, list) and any(isinstance(x, (dict, list)) for x in k)):
         # keys index per-key state: a JSON object (or nested list) cannot be one
-        raise InputError(f"{where}: key must be a string, an integer or a list of them, got {k!r}")
+        raise InputError(f"{where}: key must be a string, an integer or a list of them, got {_shown(k)}")
     nd = ev.get("node")
     if nd is not None and not isinstance(nd, (str, int)):
-        raise InputError(f"{where}: node must be a string naming the replica, got {nd!r}")
+        raise InputError(f"{where}: node must be a string naming the replica, got {_shown(nd)}")
     v = ev.get("version")
     if v is not None and (not isinstance(v, int) or isinstance(v, bool)):
-        raise InputError(f"{where}: version must be an integer, got {v!r}")
-    _check_shape(ev, where)
+        raise InputError(f"{where}: version must be an integer, got {_shown(v)}")
     return ev
 
 
@@ -504,6 +504,14 @@ def _shallow(name: str, value: Any) -> None:
     if _depth_over(value, MAX_DEPTH):
         raise _BadShape(f"{name} is nested more than {MAX_DEPTH} levels deep; values must "
                         "be JSON scalars or shallow lists/objects")
+
+
+def _shown(x: Any) -> str:
+    """repr(x) for a short scalar, else a bounded description (for messages)."""
+    if type(x) in _ATOMS:
+        r = repr(x)
+        return r if len(r) <= 80 else r[:77] + "..."
+    return _kind(x)
 
 
 def _kind(x: Any) -> str:
@@ -544,6 +552,33 @@ def _depth_over(value: Any, limit: int) -> bool:
             return True
         stack.extend((c, d + 1) for c in children if type(c) not in _ATOMS)
     return False
+
+
+_NUMBER_T = (int, float)
+
+
+def check_value_shapes(history: History, workload: str) -> None:
+    """Values a workload's checkers can read at all (InputError naming the op otherwise):
+    a counter's reads and increments are numbers; a set's or list's ok reads are lists
+    (or null) of scalars. Called once the workload is known (given or inferred)."""
+    counter = workload == "counter"
+    collection = workload in ("set", "list-append")
+    if not (counter or collection):
+        return
+    for op in history.ops:
+        v = op.value
+        if v is None or op.f == "txn":
+            continue
+        if counter:
+            if op.f in ("read", "add", "incr") and not (
+                    isinstance(v, _NUMBER_T) and not isinstance(v, bool)):
+                raise InputError(f"{history.source}: op {op.index} ({op.f} of key "
+                                 f"{_short(op.key)}): a counter value must be a number, got "
+                                 f"{_kind(v)}")
+        elif op.f == "read" and op.type == "ok" and not (
+                isinstance(v, (list, tuple)) and _ATOMS.issuperset(map(type, v))):
+            raise InputError(f"{history.source}: op {op.index} (read of key {_short(op.key)}): "
+                             f"a {workload} read must be a list of scalars, got {_kind(v)}")
 
 
 # ------------------------------------------------------------------------------------

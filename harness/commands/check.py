@@ -57,6 +57,10 @@ def check_cmd(history, workload, checker_names, staleness_bound, fmt, out, realt
     if hist.meta.get("torn_lines"):
         click.echo(f"warning: {hist.source}:{hist.meta['torn_final_line']}: the last line is "
                    "torn (a history cut by a crash or a full disk); ignored", err=True)
+    from checkers import ALIASES, infer_workload
+    from harness.history import check_value_shapes
+
+    check_value_shapes(hist, ALIASES.get(workload, workload) if workload else infer_workload(hist))
     opts = CheckOptions(workload=workload, staleness_bound_ns=t_ns,
                         staleness_bound_versions=k, realtime_claim=realtime_claim)
     results = run_checks(hist, opts, names)
