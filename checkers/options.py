@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 from harness.errors import InputError
 
-WORKLOADS = ("register", "list-append", "set", "counter")
+WORKLOADS = ("register", "cas-register", "list-append", "set", "counter")
 
 
 @dataclass(frozen=True)
@@ -21,6 +21,9 @@ class CheckOptions:
     continue_session_after_info: sessions continue after an info op (findings that depend
       on it are reported as suspect, §1.3).
     anomaly_cap: how many anomalies each checker lists (counts stay exact).
+    version_tiebreak: the store's rule for two different values carrying one version
+      ("cassandra": equal WRITETIMEs are reconciled by the greater serialised value,
+      `Cells.resolveRegular`). Without it such a pair is a version-conflict.
     """
 
     workload: str | None = None
@@ -29,6 +32,7 @@ class CheckOptions:
     realtime_claim: bool = False
     continue_session_after_info: bool = False
     anomaly_cap: int = 32
+    version_tiebreak: str | None = None
 
 
 _BOUND = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ns|us|µs|ms|s|m|v|versions?)\s*$")

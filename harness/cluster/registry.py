@@ -51,6 +51,7 @@ from harness.errors import InputError
 PREFIX_RE = re.compile(r"^sb[0-9a-z]{1,10}$")
 LIST_KINDS = ("namespaces", "bridges", "links", "iptables", "pids", "faketime_files",
               "remote_hosts", "remote_pids",  # these two: ssh backend (ssh_cleanup.py)
+              "mounts",  # {"path", "fsname"}: the disk nemesis's FUSE mounts (nemesis/disk.py)
               "workdirs")  # `cluster up` node dirs (<root>/<prefix>), removed by cleanup
 
 
