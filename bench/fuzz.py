@@ -1,6 +1,6 @@
 """Fuzz `splitbrain check` and the run settings at a larger size; prints counts.
 
-    python3 bench/fuzz.py [--cases 2000] [--configs 500] [--seed 15] [--size 120]
+    python3 bench/fuzz.py [--cases 1000] [--configs 500] [--seed 15] [--size 200]
 
 Every history case must exit 0/1/2/254 (never 255), in bounded time, with no "checker
 error"; every settings case must build a Test or be refused with a one-sentence
@@ -23,10 +23,10 @@ sys.path.insert(0, ROOT)
 
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--cases", type=int, default=2000)
+    ap.add_argument("--cases", type=int, default=1000)
     ap.add_argument("--configs", type=int, default=500)
     ap.add_argument("--seed", type=int, default=15)
-    ap.add_argument("--size", type=int, default=300)
+    ap.add_argument("--size", type=int, default=200)
     ap.add_argument("--bound", type=float, default=20.0, help="seconds per case")
     a = ap.parse_args()
 
@@ -51,6 +51,8 @@ def main() -> None:
             errs = checker_errors(res)
             if code not in (0, 1, 2, 254) or "Traceback" in text or errs or took > a.bound:
                 bad.append(f"{name} {argv}: exit {code}, {took:.1f}s, {errs or text[-300:]!r}")
+            if (n + 1) % 100 == 0:
+                print(f"  … {n + 1} histories, {len(bad)} violations so far", flush=True)
     print(f"check: {sum(codes.values())} histories in {time.monotonic() - t_all:.1f}s; "
           f"exit codes {dict(sorted(codes.items()))}; slowest {slowest[0]:.2f}s ({slowest[1]})")
 
