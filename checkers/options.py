@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from typing import Any
 
 from harness.errors import InputError
 
-WORKLOADS = ("register", "cas-register", "list-append", "set", "counter")
+WORKLOADS = ("register", "cas-register", "list-append", "set", "counter", "txn-list-append",
+             "txn-rw-register")
 
 
 @dataclass(frozen=True)
@@ -32,7 +34,14 @@ class CheckOptions:
     realtime_claim: bool = False
     continue_session_after_info: bool = False
     anomaly_cap: int = 32
+    linearizable: Any = None  # checkers.linearizable.LinearizableOptions (None = defaults)
     version_tiebreak: str | None = None
+    # transactions (transactions.md §5.4): claimed models (empty: strict-serializable),
+    # opt-in version-order assumptions (wfr), per-SCC cycle-search budget
+    consistency_models: tuple[str, ...] = ()
+    txn_assume: tuple[str, ...] = ()
+    cycle_search_timeout_s: float = 1.0
+    txn_anomalies: tuple[str, ...] = ()  # Elle's :anomalies: those and all implying them
 
 
 _BOUND = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ns|us|µs|ms|s|m|v|versions?)\s*$")

@@ -19,7 +19,8 @@ TOPOLOGIES = ("replication", "sentinel")
 BACKENDS = ("netns", "docker", "ssh")
 CONSISTENCY = ("ONE", "TWO", "THREE", "QUORUM", "ALL", "LOCAL_ONE", "LOCAL_QUORUM", "EACH_QUORUM")
 TIMESTAMPS = ("server", "client")
-WORKLOADS = ("register", "list-append", "set", "counter", "cas-register")
+WORKLOADS = ("register", "list-append", "set", "counter", "cas-register", "txn-list-append",
+             "txn-rw-register")
 READ_FROM = ("primary", "replicas", "any")
 STICKINESS = ("node", "random")
 

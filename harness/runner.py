@@ -303,7 +303,7 @@ class _Recorder:
         if op.get("key") is not None:
             ev["key"] = op["key"]
         ev["value"] = comp["value"] if "value" in comp else op.get("value")
-        for k in ("version", "node", "error"):
+        for k in ("version", "node", "error", "versions"):  # versions: txn per-mop versions
             if comp.get(k) is not None:
                 ev[k] = comp[k]
         ev.update(extra)
@@ -688,7 +688,16 @@ def analyse(run_dir: str, test: Test, figures: dict | None = None) -> tuple[dict
     opts = CheckOptions(workload=test.workload, staleness_bound_ns=t_ns,
                         staleness_bound_versions=k,
                         version_tiebreak="cassandra" if test.db == "cassandra" else None)
-    results = run_checks(hist, opts, list(test.checkers) if test.checkers else None)
+    names = list(test.checkers) if test.checkers else None
+    if names is None and test.workload == "register" and (
+            (test.db == "redis" and test.read_from == "primary")
+            or (test.db == "etcd" and getattr(test, "read_mode", None) == "linearizable")):
+        # Redis claims linearizable registers when every op goes to the primary, etcd
+        # with linearizable reads (linearizability.md §7.2): check that claim too
+        from checkers import DEFAULTS
+
+        names = [*DEFAULTS["register"], "linearizable"]
+    results = run_checks(hist, opts, names)
     results["run"] = {"dir": run_dir, "seed": test.seed, "test": test.test_name,
                       **(figures or {})}
     _write_json(os.path.join(run_dir, "results.json"), results)

@@ -21,6 +21,8 @@ _REGISTRY: dict[str, tuple[str, str]] = {
     "set": ("workloads.set", "SetWorkload"),
     "counter": ("workloads.counter", "CounterWorkload"),
     "cas-register": ("workloads.cas_register", "CasRegisterWorkload"),
+    "txn-list-append": ("workloads.txn", "TxnListAppendWorkload"),
+    "txn-rw-register": ("workloads.txn", "TxnRwRegisterWorkload"),
 }
 
 NAMES: tuple[str, ...] = tuple(_REGISTRY)

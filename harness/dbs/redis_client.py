@@ -79,6 +79,9 @@ WORKLOAD_OPS = {
     "list-append": ("read", "append"),
     "set": ("read", "add"),
     "counter": ("read", "add"),
+    # transactions (harness/dbs/redis_txn.py); plain reads are the final phase's
+    "txn-list-append": ("txn", "read"),
+    "txn-rw-register": ("txn", "read"),
 }
 
 
@@ -232,6 +235,10 @@ class RedisClient:
         if f not in WORKLOAD_OPS[self.workload]:
             return {"type": "fail", "value": value, "node": None,
                     "error": f"unsupported op {f!r} for workload {self.workload}"}
+        if f == "txn":
+            from harness.dbs.redis_txn import invoke_txn
+
+            return invoke_txn(self, op)
         target = self._target(op)
         if target is None:
             # Nothing was sent: no node to send it to.
@@ -262,6 +269,10 @@ class RedisClient:
 
     def _execute(self, conn: RespConnection, f: str, key: Any, value: Any) -> dict:
         w = self.workload
+        if w.startswith("txn-"):  # a single-key read in the txn key space (final phase)
+            from harness.dbs.redis_txn import plain_read
+
+            return plain_read(conn, w, key)
         # Namespaced by workload, so one datastore can hold several workloads' keys.
         k = f"{w}:{key}"
         if w in ("register", "cas-register"):  # cas by a Lua script on both
