@@ -207,6 +207,10 @@ def _choice(name: str, value: Any, allowed: tuple[str, ...]) -> None:
 
 
 def validate(test: Test) -> Test:
+    if test.name is not None:
+        from harness.store import validate_test_name
+
+        validate_test_name(test.name)
     from harness import cluster, dbs
     import workloads
 

@@ -11,6 +11,7 @@ and flushed line by line as the run goes, so an interrupted run leaves a readabl
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import random
@@ -25,7 +26,7 @@ from typing import Any, Callable
 
 from harness.config import Test, nemesis_options_of, with_seed
 from harness.dbs.base import Claims, Settles
-from harness.errors import EnvironmentProblem
+from harness.errors import EnvironmentProblem, InputError
 from harness.generator import Clock, Pacer, ProcessIds
 from harness.history import HistoryWriter, dumps
 from harness.store import new_run_dir, update_latest
@@ -46,6 +47,8 @@ class RunOutcome:
     interrupted: bool = False
     report_path: str | None = None
     figures: dict = field(default_factory=dict)
+    # the cluster's cleanup report: {"ok", "errors", "prefix"}; None if nothing was made
+    cleanup: dict | None = None
 
     @property
     def valid(self) -> Any:
@@ -107,27 +110,87 @@ def preflight(test: Test) -> None:
 # Signals: SIGTERM behaves like Ctrl-C; a second signal during cleanup is ignored.
 
 
+class _SignalState:
+    """What the handler saw: `fired` once the first signal turned into KeyboardInterrupt;
+    `late` lists signals that arrived once unwinding had begun (shielded, not raised)."""
+
+    def __init__(self) -> None:
+        self.fired = False
+        self.shielded = False
+        self.late: list[int] = []
+
+
+_ACTIVE: list[_SignalState] = []  # the state of the run in progress (main thread only)
+
+
+def _shield_signals() -> None:
+    """From here on, SIGINT/SIGTERM are recorded but never interrupt: cleanup runs whole."""
+    if _ACTIVE:
+        _ACTIVE[-1].shielded = True
+
+
 @contextmanager
 def signals_as_interrupt():
+    """SIGTERM behaves like Ctrl-C, until unwinding starts (`_shield_signals`, called by
+    the teardown stack on its way out): a signal after that is logged and remembered, so
+    the run still exits 130, but the teardown it would have cut short completes."""
+    state = _SignalState()
     if threading.current_thread() is not threading.main_thread():
-        yield
+        yield state
         return
-    state = {"fired": False}
 
     def handler(signum, frame):
-        if state["fired"]:
+        if state.fired or state.shielded:
+            state.late.append(signum)
             log.warning("signal %s during cleanup ignored; still cleaning up", signum)
             return
-        state["fired"] = True
+        state.fired = True
         raise KeyboardInterrupt(f"signal {signum}")
 
     old_term = signal.signal(signal.SIGTERM, handler)
     old_int = signal.signal(signal.SIGINT, handler)
+    _ACTIVE.append(state)
     try:
-        yield
+        yield state
     finally:
+        _ACTIVE.remove(state)
         signal.signal(signal.SIGTERM, old_term)
         signal.signal(signal.SIGINT, old_int)
+
+
+class _TeardownStack(ExitStack):
+    """The run's resources. Leaving it (normally, on error or on an interrupt) first
+    shields the process from further signals, so no teardown step is ever cut short."""
+
+    def __exit__(self, *exc):
+        _shield_signals()
+        return super().__exit__(*exc)
+
+
+class StoreWriteError(InputError):
+    """The store could not be written (full or read-only): the run stopped cleanly."""
+
+
+def _down(cluster, figures: dict) -> None:
+    """Tear the cluster down and keep its cleanup report: "cleaned up" is claimed only
+    when the report says nothing failed."""
+    prefix = getattr(cluster, "prefix", None)
+    try:
+        rep = cluster.down()
+        errors = list(getattr(rep, "errors", []) or [])
+    except Exception as e:
+        errors = [f"cluster teardown failed: {type(e).__name__}: {e}"]
+    figures["cleanup"] = {"ok": not errors, "errors": errors, "prefix": prefix}
+    if errors:
+        log.error("cleanup of %s left: %s", prefix, "; ".join(errors))
+
+
+class _QuietFileHandler(logging.FileHandler):
+    """The run log; a full or read-only store disables it instead of printing a
+    traceback for every record (the run reports the store error itself)."""
+
+    def handleError(self, record):  # noqa: N802 (logging's name)
+        self.setLevel(logging.CRITICAL + 1)
 
 
 # ------------------------------------------------------------------------------------
@@ -384,7 +447,7 @@ def _final_reads(test: Test, nodes, db, workload, rec: _Recorder, first_process:
 
 
 def _setup_logging(run_dir: str) -> logging.Handler:
-    h = logging.FileHandler(os.path.join(run_dir, "splitbrain.log"))
+    h = _QuietFileHandler(os.path.join(run_dir, "splitbrain.log"))
     h.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(threadName)s %(name)s: %(message)s"))
     root = logging.getLogger()
     root.addHandler(h)
@@ -402,12 +465,22 @@ def _write_json(path: str, obj: Any) -> None:
 
 
 def run_test(test: Test, *, progress: Callable[[LiveStats, Test], None] | None = None) -> RunOutcome:
-    """Run one test and return its outcome. Cleans up on every exit path."""
+    """Run one test and return its outcome. Cleans up on every exit path.
+
+    An interrupt (SIGINT/SIGTERM) at any instant gives exit 130 with the history written
+    so far; once teardown starts it can no longer be cut short. A full or read-only store
+    stops the run cleanly (StoreWriteError, exit 254). A run refused at start (bad input)
+    leaves no run directory behind."""
     preflight(test)
     test = with_seed(test)
-    run_dir = new_run_dir(test.store, test.test_name)
-    _write_json(os.path.join(run_dir, "test.json"), test.to_json())
-    handler = _setup_logging(run_dir)
+    run_dir = new_run_dir_checked(test.store, test.test_name)
+    try:
+        _write_json(os.path.join(run_dir, "test.json"), test.to_json())
+        handler = _setup_logging(run_dir)
+    except OSError as e:
+        shutil.rmtree(run_dir, ignore_errors=True)
+        raise StoreWriteError(f"the store {test.store} cannot be written ({e.strerror or e}); "
+                              "nothing was started") from None
     from harness.registry import new_run_prefix
 
     prefix = new_run_prefix()
@@ -416,43 +489,90 @@ def run_test(test: Test, *, progress: Callable[[LiveStats, Test], None] | None =
     figures: dict[str, Any] = {}
     nem_state: dict[str, Any] = {}
     interrupted = False
+    discard = False
     history_path = os.path.join(run_dir, "history.jsonl")
     stop = threading.Event()
     try:
-        with signals_as_interrupt():
+        with signals_as_interrupt() as sig:
             try:
                 _run_phases(test, prefix, run_dir, history_path, stats, stop, figures, progress,
                             nem_state)
             except KeyboardInterrupt:
                 interrupted = True
                 stop.set()
-                log.warning("interrupted; cleaned up")
+            except InputError as e:
+                stop.set()
+                cleanup_info = figures.get("cleanup")
+                if cleanup_info and not cleanup_info["ok"]:
+                    e.args = (f"{e.args[0] if e.args else e}; {_leftover_sentence(cleanup_info)}",)
+                # refused at start (e.g. a subnet in use): nothing was recorded, nothing kept
+                discard = not os.path.exists(history_path) and not isinstance(e, StoreWriteError)
+                raise
+        interrupted = interrupted or bool(sig.late)
+        cleanup_info = figures.pop("cleanup", None)
         if interrupted:
-            update_latest(run_dir)
+            log.warning("interrupted; %s", "cleaned up" if cleanup_info is None or
+                        cleanup_info["ok"] else _leftover_sentence(cleanup_info))
+            _update_latest_quietly(run_dir)
             return RunOutcome(run_dir=run_dir, results=None, exit_code=EXIT_INTERRUPTED,
-                              interrupted=True, figures=figures)
-        stats.phase = "checking"
-        if progress:
-            progress(stats, test)
-        results, report_path = analyse(run_dir, test, figures, nemesis_state=nem_state)
-        update_latest(run_dir)
+                              interrupted=True, figures=figures, cleanup=cleanup_info)
+        try:
+            stats.phase = "checking"
+            if progress:
+                progress(stats, test)
+            results, report_path = analyse(run_dir, test, figures, nemesis_state=nem_state)
+        except OSError as e:
+            raise StoreWriteError(f"the store cannot be written ({e.strerror or e}) while "
+                                  f"saving the verdict; the history is {history_path}") from None
+        except KeyboardInterrupt:
+            # checking is interruptible (nothing to clean up); the run still counts as run
+            log.warning("interrupted while checking")
+            _update_latest_quietly(run_dir)
+            return RunOutcome(run_dir=run_dir, results=None, exit_code=EXIT_INTERRUPTED,
+                              interrupted=True, figures=figures, cleanup=cleanup_info)
+        _update_latest_quietly(run_dir)
         return RunOutcome(run_dir=run_dir, results=results,
                           exit_code=exit_code(results["valid"], test.fail_on),
                           report_path=report_path,
-                          figures=figures)
+                          figures=figures, cleanup=cleanup_info)
     finally:
         logging.getLogger().removeHandler(handler)
         handler.close()
+        if discard:
+            shutil.rmtree(run_dir, ignore_errors=True)
+            with contextlib.suppress(OSError):
+                os.rmdir(os.path.dirname(run_dir))  # the test dir, if this was its only run
+
+
+def new_run_dir_checked(store: str, test_name: str) -> str:
+    """A fresh run dir; an unwritable store is one sentence (254) before anything starts."""
+    try:
+        return new_run_dir(store, test_name)
+    except OSError as e:
+        raise StoreWriteError(f"the store {store} cannot be written ({e.strerror or e}); "
+                              "nothing was started") from None
+
+
+def _update_latest_quietly(run_dir: str) -> None:
+    try:
+        update_latest(run_dir)
+    except OSError as e:
+        log.warning("cannot update the latest links for %s: %s", run_dir, e)
+
+
+def _leftover_sentence(cleanup_info: dict) -> str:
+    return (f"cleanup did not finish ({'; '.join(cleanup_info['errors'])[:600]}); remove "
+            f"the rest with `splitbrain cleanup --prefix {cleanup_info['prefix']}`")
 
 
 def _run_phases(test: Test, prefix: str, run_dir: str, history_path: str, stats: LiveStats,
                 stop: threading.Event, figures: dict, progress, nem_state: dict) -> None:
     t_begin = time.monotonic()
     seed = int(test.seed or 0)
-    with ExitStack() as stack:
+    with _TeardownStack() as stack:
         cluster = _make_cluster(test, prefix, run_dir)
         if not test.leave_db_running:
-            stack.callback(cluster.down)
+            stack.callback(_down, cluster, figures)
         stats.phase = "provisioning nodes"
         nodes = cluster.up()
         log.info("nodes: %s", [(n.name, n.address) for n in nodes])
@@ -507,7 +627,8 @@ def _run_phases(test: Test, prefix: str, run_dir: str, history_path: str, stats:
             w.start()
         nem.start()
         try:
-            while time.monotonic() < deadline and any(w.is_alive() for w in workers):
+            while (time.monotonic() < deadline and any(w.is_alive() for w in workers)
+                   and writer.failed is None):
                 if progress:
                     progress(stats, test)
                 time.sleep(0.25)
@@ -517,6 +638,7 @@ def _run_phases(test: Test, prefix: str, run_dir: str, history_path: str, stats:
             for w in workers:
                 w.join(timeout=15)
             nem.join(timeout=30)
+        _raise_if_store_failed(writer, history_path)
         run_s = time.monotonic() - stats.started
         figures["ops_recorded"] = stats.total
         figures["ops_per_s"] = round(stats.total / run_s, 1) if run_s > 0 else 0.0
@@ -544,6 +666,7 @@ def _run_phases(test: Test, prefix: str, run_dir: str, history_path: str, stats:
         _final_reads(test, nodes, db, workload, rec,
                      first_process=pids.next_after_info(10**6),
                      deadline=time.monotonic() + max(5.0, 2 * test.quiesce))
+        _raise_if_store_failed(writer, history_path)
         stats.phase = "tearing down"
         if progress:
             progress(stats, test)
@@ -551,6 +674,14 @@ def _run_phases(test: Test, prefix: str, run_dir: str, history_path: str, stats:
         log.info("--leave-db-running: cluster %s left up; `splitbrain cluster down %s` removes it",
                  prefix, prefix)
         figures["left_running"] = prefix
+
+
+def _raise_if_store_failed(writer: HistoryWriter, history_path: str) -> None:
+    if writer.failed is not None:
+        e = writer.failed
+        raise StoreWriteError(
+            f"the store cannot be written ({e.strerror or e}): the run stopped and tore down; "
+            f"the {writer.count} events written so far are in {history_path}")
 
 
 def analyse(run_dir: str, test: Test, figures: dict | None = None, *,

@@ -128,7 +128,7 @@ class DiskNemesis:
         return os.path.join(node.workdir, f"{self.prefix}-disk-backing")
 
     def _mount(self, node) -> None:
-        from harness.cluster import registry
+        from harness import registry
         from harness.control.local import LocalRemote
 
         mp = os.path.realpath(self.db.data_dir(node))
@@ -160,7 +160,7 @@ class DiskNemesis:
             self._unmount(node)
 
     def _unmount(self, node) -> None:
-        from harness.cluster import registry
+        from harness import registry
         from harness.dbs import daemons
 
         mp = self._mounts.pop(node.name, None)

@@ -287,7 +287,8 @@ class PartitionNemesis:
         self.chain = f"{prefix}-part"
         self.rng = rng or random.Random()
         self.primaries_fn = primaries_fn
-        self.grudge: Grudge = {}
+        self.grudge: Grudge = {}  # what is really in force (per node, after partial failures)
+        self.last_applied: list[str] = []  # nodes that took the last apply()
         self._ready = False
 
     @property
@@ -324,7 +325,9 @@ class PartitionNemesis:
             self.apply({})
             return _info({"healed": self.node_names, "grudge": {}})
         except Exception as e:
-            return _info({"healed": []}, f"{type(e).__name__}: {e}")
+            # what really happened: the nodes that took the heal, the grudge still in force
+            return _info({"healed": list(self.last_applied), "grudge": grudge_json(self.grudge)},
+                         f"{type(e).__name__}: {e}")
 
     def teardown(self) -> None:
         """Remove the jump and the chain from every node (idempotent, best effort)."""
@@ -348,9 +351,19 @@ class PartitionNemesis:
             node.remote.exec(["iptables-restore", "-w", "5", "--noflush"],
                              stdin=("\n".join(lines) + "\n").encode(), timeout=20)
 
-        self.grudge = {}  # unknown until every node took its rules
-        self._each(one)
-        self.grudge = {k: frozenset(v) for k, v in grudge.items() if v}
+        # iptables-restore is atomic per node: a node that failed keeps its old rules, so
+        # the grudge in force is the new one on nodes that took it and the old elsewhere
+        old = dict(self.grudge)
+        failed = self._each_failures(one)
+        self.last_applied = [n.name for n in self.nodes if n.name not in failed]
+        now: Grudge = {}
+        for n in self.nodes:
+            src = old if n.name in failed else grudge
+            if src.get(n.name):
+                now[n.name] = frozenset(src[n.name])
+        self.grudge = now
+        if failed:
+            raise RuntimeError("; ".join(f"{k}: {v}" for k, v in failed.items()))
 
     def _jump(self) -> list[str]:
         return ["INPUT", "-m", "comment", "--comment", self.prefix, "-j", self.chain]
@@ -373,6 +386,14 @@ class PartitionNemesis:
             pass
         r.exec(["iptables", "-w", "5", "-F", self.chain], check=False, timeout=20)
         r.exec(["iptables", "-w", "5", "-X", self.chain], check=False, timeout=20)
+
+    def _each_failures(self, fn: Callable[[Node], None]) -> dict[str, BaseException]:
+        """Run fn on every node in parallel; {node name: exception} of those that failed."""
+        if not self.nodes:
+            return {}
+        with ThreadPoolExecutor(max_workers=len(self.nodes)) as pool:
+            futures = [(n, pool.submit(fn, n)) for n in self.nodes]
+        return {n.name: fut.exception() for n, fut in futures if fut.exception()}
 
     def _each(self, fn: Callable[[Node], None], raise_errors: bool = True) -> None:
         if not self.nodes:

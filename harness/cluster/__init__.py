@@ -32,5 +32,5 @@ def backend(name: str):
     raise InputError(f"--backend {name!r}: allowed: {', '.join(names())}")
 
 # The run registry lived here before it moved below control/ and cluster/; old imports
-# (`harness.cluster.registry`) still find the one module.
+# (`harness.registry`) still find the one module.
 _sys.modules.setdefault(__name__ + ".registry", registry)

@@ -99,6 +99,13 @@ def check_cmd(histories, workload, checker_names, staleness_bound, fmt, out, rea
         return check_batch(files, options_for, names, fmt, out, fail_on, quiet)
     history = histories[0]
     hist = read_history(history, fmt)
+    if hist.meta.get("torn_lines"):
+        click.echo(f"warning: {hist.source}:{hist.meta['torn_final_line']}: the last line is "
+                   "torn (a history cut by a crash or a full disk); ignored", err=True)
+    from checkers import ALIASES, infer_workload
+    from harness.history import check_value_shapes
+
+    check_value_shapes(hist, ALIASES.get(workload, workload) if workload else infer_workload(hist))
     opts = options_for(history)
     results = run_checks(hist, opts, names)
     if out:

@@ -6,6 +6,7 @@ replicas, the register workload and the partition nemesis for 30 s.
 
 from __future__ import annotations
 
+import os
 import time
 
 import click
@@ -176,15 +177,22 @@ def run_cmd(config_path, **flags):
 
     def on_outcome(out):
         close()
+        clean = out.cleanup is None or out.cleanup["ok"]
         if out.interrupted:
-            console.print(f"[yellow]interrupted[/]: everything was cleaned up; the partial history "
-                          f"is {out.run_dir}/history.jsonl")
+            hist = os.path.join(out.run_dir, "history.jsonl")
+            kept = (f"the partial history is {hist}" if os.path.exists(hist)
+                    else "no operation had been recorded")
+            said = "everything was cleaned up" if clean else "cleanup did NOT finish"
+            console.print(f"[yellow]interrupted[/]: {said}; {kept}")
         else:
             print_results(out.results, console=console, report_path=out.report_path)
             figs = out.figures
             console.print(f"time to first op {figs.get('time_to_first_op_s')} s, "
                           f"{figs.get('ops_per_s')} ops/s recorded")
         console.print(f"store: {out.run_dir}")
+        if not clean:
+            console.print("[red]left behind[/]: " + "; ".join(out.cleanup["errors"])[:2000])
+            console.print(f"remove it with: splitbrain cleanup --prefix {out.cleanup['prefix']}")
         if out.figures.get("left_running"):
             prefix = out.figures["left_running"]
             console.print(f"cluster {prefix} left running (--leave-db-running); "

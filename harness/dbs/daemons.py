@@ -40,14 +40,42 @@ def spawn(node: Node, argv: Sequence[str], *, prefix: str, what: str, log_path: 
 
 
 def unregister(prefix: str, d: Daemon) -> None:
+    """Forget the daemon's pid, unless it is still alive (then cleanup still finds it)."""
     try:
         registry.unregister_pid(prefix, d.pid)
     except (InputError, OSError):
         pass
 
 
+def _controller_side(node: Node):
+    """The run prefix to act through the registry with, if the node's processes live in
+    the controller's pid namespace (netns, local); None for docker/ssh nodes."""
+    remote = node.remote
+    if not getattr(remote, "shares_pid_namespace", False):
+        return None
+    return getattr(remote, "run_prefix", None) or (node.meta or {}).get("prefix")
+
+
+def _registry_call(node: Node, fn_name: str, *args):
+    prefix = _controller_side(node)
+    if not prefix:
+        return None
+    try:
+        from harness import registry
+
+        return getattr(registry, fn_name)(prefix, *args)
+    except (ImportError, InputError, OSError):
+        return None
+
+
 def signal(node: Node, d: Daemon, sig: str) -> bool:
-    """Send SIG<sig> (KILL, STOP, CONT, TERM) to the recorded pid; True if delivered."""
+    """Send SIG<sig> (KILL, STOP, CONT, TERM) to the recorded pid; True if delivered.
+
+    Recorded pids of nodes in the controller's pid namespace are signalled directly
+    (registry.signal_pid): that works even after the node's namespace was deleted."""
+    got = _registry_call(node, "signal_pid", d.pid, sig)
+    if got is not None:
+        return got
     try:
         res = node.remote.exec(["kill", f"-{sig}", str(d.pid)], timeout=10, check=False)
     except RemoteError:
@@ -57,6 +85,9 @@ def signal(node: Node, d: Daemon, sig: str) -> bool:
 
 def alive(node: Node, d: Daemon) -> bool:
     """Running and not a zombie (a zombie still answers `kill -0`)."""
+    got = _registry_call(node, "pid_alive", d.pid)
+    if got is not None:
+        return got
     try:
         res = node.remote.exec(["sh", "-c", _ALIVE_PROBE, str(d.pid)], timeout=10, check=False)
     except RemoteError:

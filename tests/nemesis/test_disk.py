@@ -138,7 +138,7 @@ def test_slow_disk_delays_fsync_until_healed(disk):
 
 
 def test_cleanup_unmounts_after_sbfs_was_killed(netns_nodes):
-    from harness.cluster import registry
+    from harness import registry
     from harness.cluster.cleanup import cleanup
 
     prefix, nodes = netns_nodes

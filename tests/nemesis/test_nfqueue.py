@@ -255,7 +255,7 @@ def test_auto_engine_uses_nfqueue_without_netem(netns_nodes):
 @pytest.mark.root
 def test_cleanup_stops_the_scheduler_of_a_crashed_controller(netns_nodes):
     """The scheduler is a recorded pid: `cleanup --prefix` finds it without the nemesis."""
-    from harness.cluster import registry
+    from harness import registry
     from harness.cluster.cleanup import cleanup
 
     prefix, nodes = netns_nodes
