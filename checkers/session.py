@@ -468,12 +468,13 @@ def _pass_set_session(found: _Found, ix: VersionIndex, s: Any, ops: list[Op]) ->
     floor: set = set()
     floor_src: dict = {}          # element -> first session read that showed it
     st = found.stats
+    at_inv: dict = {}             # read index -> members, computed at invocation once
     for op, done in _steps(ops):
         if op.f == "read":
             if op.index in ix.corrupt:
                 continue
             if not done:
-                m = ix.members(op)
+                m = at_inv[op.index] = ix.members(op)
                 if m is None:
                     continue
                 st[RYW]["reads_checked"] += 1
@@ -508,16 +509,18 @@ def _pass_set_session(found: _Found, ix: VersionIndex, s: Any, ops: list[Op]) ->
                         details={"roles": {"r1": r1.index, "r2": op.index},
                                  "missing": miss[:16], "missing_count": len(miss), "count": 1}))
             else:
-                m = ix.members(op)
+                m = at_inv.pop(op.index) if op.index in at_inv else ix.members(op)
                 if m is None:
                     continue
-                for e in m:
-                    w = pending.pop(e, None)
-                    if w is not None:
-                        own_seen[e] = w
-                    if e not in floor:
-                        floor.add(e)
-                        floor_src[e] = op
+                if pending:  # own_seen is only looked up by element: pop order is free
+                    for e in [e for e in pending if e in m]:
+                        own_seen[e] = pending.pop(e)
+                # floor's iteration order names MR's first missing element: insert the new
+                # elements in m's order, as one-by-one adds did
+                new = list(filterfalse(floor.__contains__, m))
+                if new:
+                    floor.update(new)
+                    floor_src.update(dict.fromkeys(new, op))
         elif op.f == "add" and done and op.type == "ok":
             e = _val(ix, op, False)
             if e is not None:
