@@ -121,6 +121,7 @@ def _analyse(history: History, options: CheckOptions) -> _Found:
     skip = {k for k, ix in indexes.items() if ix.duplicates}
     found.skipped_keys = sorted(map(repr, skip))
     set_groups: dict[Any, list] = {}
+    set_mem: dict[Any, dict] = {}  # key -> read index -> members, shared by both set passes
     for (s, k), ops in groups.items():
         if k in skip:
             continue
@@ -130,11 +131,11 @@ def _analyse(history: History, options: CheckOptions) -> _Found:
         found.sessions.add(s)
         if ix.kind == "set":
             set_groups.setdefault(k, []).append((s, ops))
-            _pass_set_session(found, ix, s, ops)
+            _pass_set_session(found, ix, s, ops, set_mem.setdefault(k, {}))
         else:
             _pass_floors(found, ix, s, ops, options)
     for k, sess in set_groups.items():
-        _pass_set_visibility(found, indexes[k], sess)
+        _pass_set_visibility(found, indexes[k], sess, set_mem.get(k, {}))
     plain_keys = {k for (s, k) in groups if k not in skip and k in indexes
                   and indexes[k].kind == "plain"}
     if plain_keys:
@@ -461,20 +462,20 @@ def _j(v: Any) -> Any:
 # -- sets ----------------------------------------------------------------------------------
 
 
-def _pass_set_session(found: _Found, ix: VersionIndex, s: Any, ops: list[Op]) -> None:
+def _pass_set_session(found: _Found, ix: VersionIndex, s: Any, ops: list[Op],
+                      mem: dict) -> None:
     """RYW (own acked adds not yet seen by the session ⊆ read) and MR (floor ⊆ read)."""
     pending: dict = {}            # element -> own acked add not yet seen in a session read
     own_seen: dict = {}           # element -> own acked add a session read has shown
     floor: set = set()
     floor_src: dict = {}          # element -> first session read that showed it
     st = found.stats
-    at_inv: dict = {}             # read index -> members, computed at invocation once
     for op, done in _steps(ops):
         if op.f == "read":
             if op.index in ix.corrupt:
                 continue
             if not done:
-                m = at_inv[op.index] = ix.members(op)
+                m = mem[op.index] = ix.members(op)  # ix.members is pure: once per read
                 if m is None:
                     continue
                 st[RYW]["reads_checked"] += 1
@@ -509,7 +510,7 @@ def _pass_set_session(found: _Found, ix: VersionIndex, s: Any, ops: list[Op]) ->
                         details={"roles": {"r1": r1.index, "r2": op.index},
                                  "missing": miss[:16], "missing_count": len(miss), "count": 1}))
             else:
-                m = at_inv.pop(op.index) if op.index in at_inv else ix.members(op)
+                m = mem[op.index] if op.index in mem else ix.members(op)
                 if m is None:
                     continue
                 if pending:  # own_seen is only looked up by element: pop order is free
@@ -532,27 +533,16 @@ def _pass_set_session(found: _Found, ix: VersionIndex, s: Any, ops: list[Op]) ->
                     own_seen[fe] = op
 
 
-def _pass_set_visibility(found: _Found, ix: VersionIndex, sessions: list) -> None:
-    """MW (§3.3c sets: per-session prefix of acked adds) and WFR (session floor at w2).
-
-    Per session, every element its reads showed gets the ordinal of the first read that
-    showed it (reads in completion order), with prefix counts; an add's floor is "ordinal
-    ≤ q" where q = reads completed before its invocation. A read R containing add j must
-    contain the whole floor: a count over R's elements, O(|R|) per session in R.
-    """
+def _set_visibility_tables(ix: VersionIndex, sessions: list, mem: dict) -> tuple:
+    """(info.get, per_session) of `_pass_set_visibility`: per session, adds in session
+    order with their ok-before counts and floor ordinals, and first-seen ordinals of the
+    elements its reads showed (every session read's members are in `mem`)."""
     import bisect
 
     from checkers.versions import _fz
 
     info: dict = {}  # element -> (session id, number, add op)
     per_session: dict = {}
-    # (element, index) of every event that can oblige a read to contain the element: an
-    # ok add's completion (MW's w1) and a session read's completion showing it (WFR's
-    # floor). Both rules only bind R to elements whose event precedes R's completion
-    # (w1 ≺ w2 ≤ R, floor reads ≺ w2 ≤ R), so a read containing every element with an
-    # event before its completion can have no MW/WFR finding: proven once per read in C,
-    # skipping the per-session work below (issue 16: the set pass dominated the checkers).
-    events: list = []
     for s, ops in sessions:
         adds = [o for o in ops if o.f == "add"]
         seq = all(a.ret_index < b.inv_index for a, b in zip(ops, ops[1:]))
@@ -566,12 +556,11 @@ def _pass_set_visibility(found: _Found, ix: VersionIndex, sessions: list) -> Non
         seen_before = first_seen.__contains__
         for q, r in enumerate(rd, 1):
             # the elements this read shows first, in the read's iteration order (C-level)
-            new = list(filterfalse(seen_before, ix.members(r) or ()))
+            new = list(filterfalse(seen_before, mem[r.index] or ()))
             if new:
                 first_seen.update(dict.fromkeys(new, q))
                 first_read.update(dict.fromkeys(new, r))
             prefix.append(len(first_seen))
-        events.extend(zip(first_read, map(_RET, first_read.values())))
         ok_before, floor_q = [], []
         n_ok = 0
         for j, a in enumerate(adds):
@@ -579,15 +568,56 @@ def _pass_set_visibility(found: _Found, ix: VersionIndex, sessions: list) -> Non
             if a.type == "ok":
                 n_ok += 1
             floor_q.append(bisect.bisect_left(rets, a.inv_index))
-            if a.type == "ok":
-                events.append((_fz(a.value), a.ret_index))
             if a.value is not None:
                 info[_fz(a.value)] = (s, j, a.type == "ok")
         per_session[s] = (adds, ok_before, floor_q, seq, first_seen, first_read, prefix)
+    return info.get, per_session
+
+
+def _pass_set_visibility(found: _Found, ix: VersionIndex, sessions: list, mem: dict) -> None:
+    """MW (§3.3c sets: per-session prefix of acked adds) and WFR (session floor at w2).
+
+    Per session, every element its reads showed gets the ordinal of the first read that
+    showed it (reads in completion order), with prefix counts; an add's floor is "ordinal
+    ≤ q" where q = reads completed before its invocation. A read R containing add j must
+    contain the whole floor: a count over R's elements, O(|R|) per session in R.
+    """
+    import bisect
+
+    from checkers.versions import _fz
+
+    corrupt = ix.corrupt
+    # (element, index) of every event that can oblige a read to contain the element: an
+    # ok add's completion (MW's w1) and a session read's completion showing it (WFR's
+    # floor). Both rules only bind R to elements whose event precedes R's completion
+    # (w1 ≺ w2 ≤ R, floor reads ≺ w2 ≤ R), so a read containing every element with an
+    # event before its completion can have no MW/WFR finding: proven once per read in C,
+    # and the per-session tables are built only if some read needs them (issue 16: this
+    # pass dominated the checkers).
+    events: list = []
+    rd_all = []
+    for s, ops in sessions:
+        for o in ops:
+            if o.f == "add":
+                if o.type == "ok":
+                    events.append((_fz(o.value), o.ret_index))
+            elif o.f == "read" and o.index not in corrupt:
+                rd_all.append(o)
+    rd_all.sort(key=_RET)
+    first: dict = {}  # element -> completion index of the earliest session read showing it
+    seen_before = first.__contains__
+    for r in rd_all:
+        m = mem[r.index] if r.index in mem else ix.members(r)
+        mem[r.index] = m
+        if m:
+            new = list(filterfalse(seen_before, m))
+            if new:
+                first.update(dict.fromkeys(new, r.ret_index))
+    events.extend(first.items())
     seen_mw: set = set()
     seen_wfr: set = set()
     st = found.stats
-    info_get = info.get
+    tables: list = []
     # earliest event per element (reversed: the earliest assignment is the last), then the
     # elements in the order of their earliest event
     events.sort(key=_SECOND)
@@ -597,13 +627,16 @@ def _pass_set_visibility(found: _Found, ix: VersionIndex, sessions: list) -> Non
     for R in ix.reads:
         if R.index in ix.corrupt:
             continue
-        m = ix.members(R)
+        m = mem[R.index] if R.index in mem else ix.members(R)
         if not m:
             continue
         st[MW]["reads_checked"] += 1
         st[WFR]["reads_checked"] += 1
         if m.issuperset(islice(due, bisect.bisect_left(due_at, R.ret_index))):
             continue
+        if not tables:
+            tables.append(_set_visibility_tables(ix, sessions, mem))
+        info_get, per_session = tables[0]
         best: dict = {}
         best_get = best.get
         present_ok: dict = {}
