@@ -545,11 +545,10 @@ def _set_visibility_tables(ix: VersionIndex, sessions: list, mem: dict) -> tuple
     per_session: dict = {}
     for s, ops in sessions:
         adds = [o for o in ops if o.f == "add"]
-        seq = all(a.ret_index < b.inv_index for a, b in zip(ops, ops[1:]))
+        seq = _sequential(ops)
         ok_rets = sorted(o.ret_index for o in adds if o.type == "ok")
-        rd = sorted((o for o in ops if o.f == "read" and o.index not in ix.corrupt),
-                    key=lambda o: o.ret_index)
-        rets = [o.ret_index for o in rd]
+        rd = sorted((o for o in ops if o.f == "read" and o.index not in ix.corrupt), key=_RET)
+        rets = list(map(_RET, rd))
         first_seen: dict = {}      # element -> ordinal (1-based) of the first read showing it
         first_read: dict = {}      # element -> that read
         prefix = [0]               # prefix[q] = #elements first seen by reads 1..q
