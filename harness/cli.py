@@ -15,7 +15,8 @@ import click
 from harness import __version__
 from harness.errors import InputError
 
-EXIT_VALID, EXIT_INVALID, EXIT_UNKNOWN, EXIT_BAD_INPUT, EXIT_INTERNAL = 0, 1, 2, 254, 255
+from harness.verdict import (EXIT_BAD_INPUT, EXIT_INTERNAL, EXIT_INVALID,  # noqa: F401
+                             EXIT_UNKNOWN, EXIT_VALID, exit_code)
 
 # verb -> "module:attribute"
 VERBS = {
@@ -31,11 +32,8 @@ VERBS = {
 
 
 def exit_code_for(valid) -> int:
-    if valid is True:
-        return EXIT_VALID
-    if valid is False:
-        return EXIT_INVALID
-    return EXIT_UNKNOWN
+    """Kept for callers of the old name: harness.verdict.exit_code without --fail-on."""
+    return exit_code(valid)
 
 
 class LazyGroup(click.Group):

@@ -24,14 +24,15 @@ from dataclasses import dataclass, field, replace
 from typing import Any, Callable
 
 from harness.config import Test, nemesis_options_of, with_seed
+from harness.dbs.base import Claims, Settles
 from harness.errors import EnvironmentProblem
 from harness.generator import Clock, Pacer, ProcessIds
 from harness.history import HistoryWriter, dumps
 from harness.store import new_run_dir, update_latest
+from harness.verdict import EXIT_INTERRUPTED, EXIT_INVALID, exit_code
 
 log = logging.getLogger("splitbrain")
 
-EXIT_INTERRUPTED = 130
 FINAL_READ_ROUNDS = 4
 
 
@@ -79,38 +80,26 @@ class LiveStats:
 # Preflight
 
 
-REQUIRED_TOOLS = {
-    "netns": ["ip", "iptables"],
-    "redis": ["redis-server", "redis-cli"],
-    "sentinel": ["redis-sentinel"],
-    "cassandra": ["java"],
-    "etcd": ["etcd"],
-}
+NETNS_TOOLS = ("ip", "iptables")
 
 
 def preflight(test: Test) -> None:
     """One clear sentence for each thing the machine lacks (exit 254).
 
     Only the netns backend runs the datastore on this machine; docker and ssh nodes bring
-    their own tools (their clusters check them)."""
-    if test.backend != "netns":
+    their own tools (their clusters check them against the datastore's NodeNeeds)."""
+    from harness.cluster import backend
+
+    if not backend(test.backend).local:
         return
     if os.geteuid() != 0:
         raise EnvironmentProblem(
             "splitbrain run with the netns backend needs root (it creates network namespaces, "
             "a bridge and iptables rules): run it with sudo or as root")
-    need = list(REQUIRED_TOOLS.get(test.backend, []))
-    need += REQUIRED_TOOLS.get(test.db, [])
-    if test.db == "redis" and test.topology == "sentinel":
-        need += REQUIRED_TOOLS["sentinel"]
-    missing = [t for t in need if shutil.which(t) is None]
+    needs = test.datastore.needs
+    missing = [t for t in (*NETNS_TOOLS, *needs.commands) if shutil.which(t) is None]
     if missing:
-        hint = ("bash scripts/setup.sh --cassandra (Debian: openjdk-17-jre-headless maven)"
-                if test.db == "cassandra" else
-                "bash scripts/setup.sh (Debian: etcd-server iptables iproute2)"
-                if test.db == "etcd" else
-                "bash scripts/setup.sh (Debian: redis-server redis-sentinel redis-tools "
-                "iptables iproute2)")
+        hint = needs.hint or f"apt-get install {' '.join(needs.packages)}"
         raise EnvironmentProblem(f"missing tools: {', '.join(missing)}; install them with {hint}")
 
 
@@ -146,46 +135,27 @@ def signals_as_interrupt():
 
 
 def _make_cluster(test: Test, prefix: str, run_dir: str):
-    workdir_root = os.path.join(run_dir, "nodes")
-    if test.backend == "docker":
-        from harness.cluster.docker import DockerCluster
+    from harness.cluster import backend
 
-        return DockerCluster(prefix=prefix, nodes=test.nodes, subnet=test.subnet,
-                             workdir_root=workdir_root, image=test.image,
-                             docker_host=test.docker_host, db=test.db)
-    if test.backend == "ssh":
-        from harness.cluster.ssh import SSHCluster, read_nodes_file
-
-        hosts = list(test.ssh_nodes) + (read_nodes_file(test.nodes_file) if test.nodes_file else [])
-        return SSHCluster(prefix=prefix, hosts=hosts, user=test.ssh_user, key=test.ssh_key,
-                          password=test.ssh_password, insecure=test.ssh_insecure,
-                          workdir_root=workdir_root, db=test.db,
-                          known_hosts=[test.ssh_known_hosts] if test.ssh_known_hosts else None)
-    from harness.cluster.netns import NetnsCluster
-
-    return NetnsCluster(prefix=prefix, nodes=test.nodes, subnet=test.subnet,
-                        workdir_root=workdir_root)
+    return backend(test.backend).make(test, prefix, os.path.join(run_dir, "nodes"),
+                                      test.datastore.needs)
 
 
 def _make_db(test: Test, nodes, run_dir: str, prefix: str, env_fn: Callable):
-    if test.db == "cassandra":
-        from harness.dbs.cassandra import CassandraDB
+    from harness.dbs.base import DBContext
 
-        return CassandraDB(nodes, store_dir=run_dir, prefix=prefix, extra_env_fn=env_fn,
-                           read_consistency=test.read_consistency,
-                           write_consistency=test.write_consistency,
-                           timestamps=test.timestamps, version=test.cassandra_version,
-                           home=test.cassandra_home,
-                           commitlog_sync=test.cassandra_commitlog_sync)
-    if test.db == "etcd":
-        from harness.dbs.etcd import EtcdDB, EtcdOptions
+    spec = test.datastore
+    return spec.make(list(nodes), DBContext(store_dir=run_dir, prefix=prefix, node_env=env_fn),
+                     spec.options_of(test))
 
-        return EtcdDB(nodes, store_dir=run_dir, prefix=prefix, extra_env_fn=env_fn,
-                      opts=EtcdOptions(read_mode=test.read_mode))
-    from harness.dbs.redis import RedisDB
 
-    return RedisDB(nodes, topology=test.topology, read_from=test.read_from, store_dir=run_dir,
-                   prefix=prefix, extra_env_fn=env_fn, appendfsync=test.redis_appendfsync)
+class _LateNodeEnv:
+    """node -> env for the DB's starts, answered by the nemesis package once it exists."""
+
+    source: Callable | None = None
+
+    def __call__(self, node) -> dict:
+        return self.source(node) if self.source is not None else {}
 
 
 def _make_workload(test: Test):
@@ -266,7 +236,7 @@ def _worker(i: int, *, test: Test, nodes, db, workload, pacer: Pacer, rec: _Reco
     def client_for(node):
         c = clients.get(node.name)
         if c is None:
-            c = db.client(node, workload.name, process)
+            c = _open_client(db, node, workload, process)
             clients[node.name] = c
         return c
 
@@ -294,6 +264,16 @@ def _worker(i: int, *, test: Test, nodes, db, workload, pacer: Pacer, rec: _Reco
             _close_quietly(c)
 
 
+def _open_client(db, node, workload, process: int, *, final: bool = False):
+    """A client for the workload's data model, validated at the seam (harness/dbs/validate.py)."""
+    from harness.dbs.validate import ValidatingClient
+
+    # a workload written before harness/models.py names no spec: its name goes through
+    spec = getattr(workload, "spec", None)
+    raw = db.client(node, spec if spec is not None else workload.name, process, final=final)
+    return ValidatingClient(raw, spec, name=f"{db.name} {node.name}")
+
+
 def _close_quietly(client) -> None:
     try:
         client.close()
@@ -301,28 +281,51 @@ def _close_quietly(client) -> None:
         pass
 
 
-def _nemesis_loop(pkg, rec: _Recorder, stop: threading.Event, stats: LiveStats) -> None:
-    while not stop.wait(pkg.interval):
-        try:
+def _nemesis_loop(pkg, rec: _Recorder, stop: threading.Event, stats: LiveStats,
+                  state: dict) -> None:
+    """Every `interval`: one fault, then at once any follow-up samples it asked for.
+
+    A nemesis thread that dies must not leave a run that looks as if it tested faults:
+    the error goes into `state`, and the verdict becomes unknown (analyse)."""
+    try:
+        while not stop.wait(pkg.interval):
             fault = pkg.next_fault()
-        except Exception as e:
-            log.exception("nemesis schedule failed: %s", e)
-            return
-        if fault is None:
-            continue
-        _nemesis_do(pkg, fault, rec)
-        stats.active = list(pkg.active())
+            while fault is not None:
+                _nemesis_do(pkg, fault, rec)
+                stats.active = list(pkg.active())
+                fault = pkg.next_fault() if pkg.has_follow_up() and not stop.is_set() else None
+    except BaseException as e:  # noqa: BLE001 - recorded, and the run's verdict says so
+        log.exception("nemesis thread died: %s", e)
+        state["error"] = f"{type(e).__name__}: {e}"
 
 
 def _nemesis_do(pkg, fault: dict, rec: _Recorder) -> None:
-    rec.invoke("nemesis", fault)
+    family, phase = pkg.describe(fault)
+    tags = {"family": family, "phase": phase} if family else {}
+    rec.invoke("nemesis", fault, **tags)
     try:
         comp = pkg.invoke(fault)
     except Exception as e:  # the obligation is not to raise; record it if one does
         comp = {"type": "info", "error": f"{type(e).__name__}: {e}"}
     comp = dict(comp)
     comp["type"] = "info"
-    rec.complete("nemesis", fault, comp)
+    rec.complete("nemesis", fault, comp, **tags)
+
+
+def nemesis_accounting(requested: list[str], events: list[dict]) -> dict:
+    """{"requested", "applied": {family: n}, "failed": {family: n}} from recorded nemesis
+    completions: a start counts as applied when it came back without an error."""
+    applied = {f: 0 for f in requested}
+    failed = {f: 0 for f in requested}
+    for ev in events:
+        if ev.get("type") == "invoke" or ev.get("phase") != "start":
+            continue
+        fam = ev.get("family")
+        if not isinstance(fam, str):
+            continue
+        bucket = failed if ev.get("error") else applied
+        bucket[fam] = bucket.get(fam, 0) + 1
+    return {"requested": list(requested), "applied": applied, "failed": failed}
 
 
 def _final_reads(test: Test, nodes, db, workload, rec: _Recorder, first_process: int,
@@ -335,7 +338,7 @@ def _final_reads(test: Test, nodes, db, workload, rec: _Recorder, first_process:
     clients = {}
     for n in nodes:
         try:
-            clients[n.name] = db.final_client(n, workload.name, procs[n.name])
+            clients[n.name] = _open_client(db, n, workload, procs[n.name], final=True)
         except Exception as e:
             log.warning("final reads: no client on %s: %s", n.name, e)
 
@@ -359,7 +362,8 @@ def _final_reads(test: Test, nodes, db, workload, rec: _Recorder, first_process:
                     _close_quietly(c)
                     procs[node.name] = p + len(nodes)
                     try:
-                        c = clients[node.name] = db.final_client(node, workload.name, procs[node.name])
+                        c = clients[node.name] = _open_client(db, node, workload,
+                                                              procs[node.name], final=True)
                     except Exception:
                         clients.pop(node.name, None)
                         return seen
@@ -404,19 +408,21 @@ def run_test(test: Test, *, progress: Callable[[LiveStats, Test], None] | None =
     run_dir = new_run_dir(test.store, test.test_name)
     _write_json(os.path.join(run_dir, "test.json"), test.to_json())
     handler = _setup_logging(run_dir)
-    from harness.cluster.registry import new_run_prefix
+    from harness.registry import new_run_prefix
 
     prefix = new_run_prefix()
     log.info("run %s prefix %s seed %s: %s", run_dir, prefix, test.seed, test.to_json())
     stats = LiveStats()
     figures: dict[str, Any] = {}
+    nem_state: dict[str, Any] = {}
     interrupted = False
     history_path = os.path.join(run_dir, "history.jsonl")
     stop = threading.Event()
     try:
         with signals_as_interrupt():
             try:
-                _run_phases(test, prefix, run_dir, history_path, stats, stop, figures, progress)
+                _run_phases(test, prefix, run_dir, history_path, stats, stop, figures, progress,
+                            nem_state)
             except KeyboardInterrupt:
                 interrupted = True
                 stop.set()
@@ -428,12 +434,11 @@ def run_test(test: Test, *, progress: Callable[[LiveStats, Test], None] | None =
         stats.phase = "checking"
         if progress:
             progress(stats, test)
-        results, report_path = analyse(run_dir, test, figures)
+        results, report_path = analyse(run_dir, test, figures, nemesis_state=nem_state)
         update_latest(run_dir)
-        from harness.cli import exit_code_for
-
         return RunOutcome(run_dir=run_dir, results=results,
-                          exit_code=exit_code_for(results["valid"]), report_path=report_path,
+                          exit_code=exit_code(results["valid"], test.fail_on),
+                          report_path=report_path,
                           figures=figures)
     finally:
         logging.getLogger().removeHandler(handler)
@@ -441,7 +446,7 @@ def run_test(test: Test, *, progress: Callable[[LiveStats, Test], None] | None =
 
 
 def _run_phases(test: Test, prefix: str, run_dir: str, history_path: str, stats: LiveStats,
-                stop: threading.Event, figures: dict, progress) -> None:
+                stop: threading.Event, figures: dict, progress, nem_state: dict) -> None:
     t_begin = time.monotonic()
     seed = int(test.seed or 0)
     with ExitStack() as stack:
@@ -452,11 +457,14 @@ def _run_phases(test: Test, prefix: str, run_dir: str, history_path: str, stats:
         nodes = cluster.up()
         log.info("nodes: %s", [(n.name, n.address) for n in nodes])
 
-        holder: dict[str, Any] = {}
-        db = _make_db(test, nodes, run_dir, prefix,
-                      lambda node: holder["pkg"].node_env(node) if "pkg" in holder else {})
+        # The DB reads the nemeses' node env (the clock shim) at every start; the nemeses
+        # need the DB (kill, pause, primaries): bind the env once both exist.
+        node_env = _LateNodeEnv()
+        db = _make_db(test, nodes, run_dir, prefix, node_env)
         pkg = _make_nemesis(test, nodes, db, prefix, random.Random(seed + 1))
-        holder["pkg"] = pkg
+        node_env.source = pkg.node_env
+        if isinstance(db, Claims):
+            figures["claims"] = dict(db.claims)
 
         def teardown_db():
             for n in nodes:
@@ -472,7 +480,7 @@ def _run_phases(test: Test, prefix: str, run_dir: str, history_path: str, stats:
         stats.phase = f"starting {test.db}"
         _parallel(db.setup, nodes)
         _parallel(db.start, nodes)
-        db.wait_ready(float(getattr(db, "ready_timeout", 60.0)))
+        db.wait_ready(float(db.ready_timeout))
         workload = _make_workload(test)
 
         clock = Clock()
@@ -494,7 +502,7 @@ def _run_phases(test: Test, prefix: str, run_dir: str, history_path: str, stats:
                    for i in range(test.concurrency)]
         nem_stop = threading.Event()
         nem = threading.Thread(target=_nemesis_loop, name="nemesis", daemon=True,
-                               args=(pkg, rec, nem_stop, stats))
+                               args=(pkg, rec, nem_stop, stats, nem_state))
         for w in workers:
             w.start()
         nem.start()
@@ -523,12 +531,11 @@ def _run_phases(test: Test, prefix: str, run_dir: str, history_path: str, stats:
         if progress:
             progress(stats, test)
         time.sleep(test.quiesce)
-        settle = getattr(db, "settle", None)
-        if settle is not None:
+        if isinstance(db, Settles):
             # e.g. Sentinel demotes an isolated old primary only seconds after the heal;
             # final reads before that would judge a cluster still mid-failover (P15).
             stats.phase = "waiting for the cluster to settle"
-            unsettled = settle(30.0)
+            unsettled = db.settle(30.0)
             if unsettled:
                 log.warning("cluster did not settle before final reads: %s", unsettled)
         stats.phase = "final reads"
@@ -546,20 +553,34 @@ def _run_phases(test: Test, prefix: str, run_dir: str, history_path: str, stats:
         figures["left_running"] = prefix
 
 
-def analyse(run_dir: str, test: Test, figures: dict | None = None) -> tuple[dict, str | None]:
-    """Check the run's history and write results.json (+ reports when available)."""
+def analyse(run_dir: str, test: Test, figures: dict | None = None, *,
+            nemesis_state: dict | None = None) -> tuple[dict, str | None]:
+    """Check the run's history and write results.json (+ reports when available).
+
+    A run whose requested nemesis never applied a fault, or whose nemesis thread died,
+    tested less than it was asked to: a `valid` verdict becomes `unknown` with the reason
+    (an INVALID one stays: its anomalies are real whatever the faults did)."""
     from checkers import run_checks
-    from checkers.options import CheckOptions, parse_staleness_bound
+    from checkers.options import CheckOptions
     from harness.history import read_history
 
     hist = read_history(os.path.join(run_dir, "history.jsonl"))
-    t_ns, k = parse_staleness_bound(test.staleness_bound)
-    opts = CheckOptions(workload=test.workload, staleness_bound_ns=t_ns,
-                        staleness_bound_versions=k,
-                        version_tiebreak="cassandra" if test.db == "cassandra" else None)
-    results = run_checks(hist, opts, list(test.checkers) if test.checkers else None)
+    wl = _make_workload(test)
+    opts = CheckOptions.from_test(test, history=getattr(wl, "history", None),
+                                  **test.datastore.check_options)
+    names = list(test.checkers or getattr(wl, "checkers", ())) or None
+    if not test.checkers and test.workload == "register" and (
+            (test.db == "redis" and test.read_from == "primary")
+            or (test.db == "etcd" and getattr(test, "read_mode", None) == "linearizable")):
+        # Redis claims linearizable registers when every op goes to the primary, etcd
+        # with linearizable reads (linearizability.md §7.2): check that claim too
+        from checkers import DEFAULTS
+
+        names = [*(names or DEFAULTS["register"]), "linearizable"]
+    results = run_checks(hist, opts, names)
     results["run"] = {"dir": run_dir, "seed": test.seed, "test": test.test_name,
                       **(figures or {})}
+    _judge_nemesis(results, test, hist, nemesis_state or {})
     _write_json(os.path.join(run_dir, "results.json"), results)
     report_path = None
     try:
@@ -576,6 +597,27 @@ def analyse(run_dir: str, test: Test, figures: dict | None = None) -> tuple[dict
     return results, report_path
 
 
+def _judge_nemesis(results: dict, test: Test, hist, state: dict) -> None:
+    from nemesis.schedule import parse_spec
+
+    acct = nemesis_accounting(list(parse_spec(test.nemesis)), hist.nemesis)
+    reason = None
+    if state.get("error"):
+        reason = f"the nemesis thread died ({state['error']}): the requested faults were not all injected"
+    elif acct["requested"] and not any(acct["applied"].values()):
+        tried = sum(acct["failed"].values())
+        reason = (f"the requested nemesis ({test.nemesis}) applied no fault"
+                  + (f": all {tried} attempts failed" if tried else
+                     f" (no fault fits in {test.time_limit:g}s at one per "
+                     f"{test.nemesis_interval:g}s)" if test.nemesis_interval >= test.time_limit
+                     else " (none was started before the time limit)"))
+    if reason:
+        acct["reason"] = reason
+        if results.get("valid") is True:
+            results["valid"] = "unknown"
+    results["nemesis"] = acct
+
+
 def run_many(test: Test, *, progress=None, on_outcome: Callable[[RunOutcome], None] | None = None
              ) -> list[RunOutcome]:
     """`--test-count N`: stop at the first invalid or interrupted run (like Jepsen)."""
@@ -586,6 +628,6 @@ def run_many(test: Test, *, progress=None, on_outcome: Callable[[RunOutcome], No
         outcomes.append(out)
         if on_outcome:
             on_outcome(out)
-        if out.interrupted or out.exit_code == 1:
+        if out.interrupted or out.exit_code == EXIT_INVALID:
             break
     return outcomes

@@ -45,6 +45,7 @@ from typing import Any, Callable, Iterable, Mapping, Sequence
 
 from harness.cluster.base import Node
 from harness.errors import InputError
+from nemesis.base import FaultFamily
 
 Grudge = dict[str, frozenset[str]]
 
@@ -403,3 +404,46 @@ def _info(value: dict[str, Any], error: str | None = None) -> dict[str, Any]:
     if error:
         out["error"] = error
     return out
+
+
+# -- the family package (nemesis/base.py) ---------------------------------------------
+
+PARTITION_ALIASES = {"primary": "primaries", "halves": "random-halves"}
+
+
+def is_explicit_grudge(shape: Any) -> bool:
+    return isinstance(shape, str) and ("|" in shape or ">" in shape)
+
+
+def _check_options(opts: Mapping[str, Any]) -> None:
+    if "shapes" in opts and (not isinstance(opts["shapes"], list) or not opts["shapes"]
+                             or not all(isinstance(x, str) for x in opts["shapes"])):
+        raise InputError(f"nemesis option partition.shapes: a non-empty list of shape names "
+                         f"or grudges, not {opts['shapes']!r}")
+    if "shapes" in opts:
+        # explicit grudges ("n1,n2|n3", "n1>n2") are checked against node names by the
+        # config (harness/config.py) and by PartitionNemesis itself
+        bad = {x for x in opts["shapes"] if not is_explicit_grudge(x)} - set(NAMED_SHAPES)
+        if bad:
+            raise InputError(f"nemesis option partition.shapes: unknown {sorted(bad)}; "
+                             f"allowed: {', '.join(NAMED_SHAPES)}")
+
+
+def _start(ctx, variants, opts) -> dict[str, Any]:
+    shapes = variants or tuple(opts.get("shapes") or NAMED_SHAPES)
+    return {"f": "start-partition", "value": ctx.rng.choice(sorted(shapes))}
+
+
+def _build(ctx) -> "PartitionNemesis":
+    from harness.dbs.base import HasPrimaries
+
+    primaries = ctx.db.primaries if isinstance(ctx.db, HasPrimaries) else None
+    return PartitionNemesis(list(ctx.nodes), ctx.prefix, ctx.rng, primaries)
+
+
+FAMILIES = (FaultFamily(
+    name="partition", nemesis="partition", starts=("start-partition",),
+    stop="stop-partition", start_template=_start, build=_build,
+    variants=NAMED_SHAPES, aliases=PARTITION_ALIASES, option_keys=frozenset({"shapes"}),
+    validate_options=_check_options, heal_rank=30,
+    summary="network partitions (iptables DROP inside each node)"),)

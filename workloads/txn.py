@@ -15,7 +15,7 @@ import random
 import threading
 from typing import Any
 
-from checkers import DEFAULTS
+from harness.models import MODELS, OpSpec
 
 
 class TxnWorkload:
@@ -39,9 +39,19 @@ class TxnWorkload:
         self._budget: dict[int, int] = {}
         self._slots = [self._fresh(random.Random(i)) for i in range(keys_active)]
 
+    model = ""                                  # harness/models.py
+    linearizable = False
+    checkers: tuple[str, ...] = ("transactions",)  # checker names run by default
+    ops = frozenset({"txn"})
+
     @property
-    def checkers(self) -> tuple[str, ...]:
-        return tuple(DEFAULTS[self.name])
+    def spec(self) -> OpSpec:
+        """What the datastore client must speak for this workload."""
+        return OpSpec(self.model, linearizable=self.linearizable, namespace=self.name)
+
+    @property
+    def history(self) -> str:
+        return MODELS[self.model].history
 
     def _fresh(self, rng: random.Random) -> int:
         k = self._next_key
@@ -75,9 +85,11 @@ class TxnWorkload:
 
 class TxnListAppendWorkload(TxnWorkload):
     name = "txn-list-append"
+    model = "txn-list"
     write_f = "append"
 
 
 class TxnRwRegisterWorkload(TxnWorkload):
     name = "txn-rw-register"
+    model = "txn-register"
     write_f = "w"

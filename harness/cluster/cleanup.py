@@ -44,7 +44,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Callable
 
-from harness.cluster import registry
+from harness import registry
 
 TERM_GRACE = 2.0
 IPTABLES_TABLES = ("filter", "nat", "mangle", "raw")

@@ -34,10 +34,10 @@ import shutil
 import subprocess
 from typing import Any
 
-from harness.cluster import registry
-from harness.cluster.base import Node
+from harness import registry
+from harness.cluster.base import BackendSpec, Node
 from harness.cluster.cleanup import CleanupReport, cleanup
-from harness.cluster.registry import new_run_prefix  # noqa: F401  (re-exported)
+from harness.registry import new_run_prefix  # noqa: F401  (re-exported)
 from harness.control.base import RemoteError
 from harness.control.netns import NetnsRemote
 from harness.errors import EnvironmentProblem, InputError
@@ -251,3 +251,14 @@ def _disable_ipv6_host(ifname: str) -> None:
     with contextlib.suppress(OSError):
         with open(f"/proc/sys/net/ipv6/conf/{ifname}/disable_ipv6", "w") as f:
             f.write("1")
+
+
+# -- the registered part (harness/cluster/__init__.py) -----------------------------------
+
+def _make(test, prefix: str, workdir_root: str, needs) -> NetnsCluster:
+    return NetnsCluster(prefix=prefix, nodes=test.nodes, subnet=test.subnet,
+                        workdir_root=workdir_root)
+
+
+BACKEND = BackendSpec(name="netns", summary="network namespaces on this machine (root)",
+                      make=_make, local=True)

@@ -75,7 +75,7 @@ def down_cmd(prefix, all_runs, force):
 def status_cmd(as_json):
     """List recorded runs and live sb* namespaces, bridges and veths."""
     from harness.cluster import cleanup as cl
-    from harness.cluster import registry
+    from harness import registry
 
     runs = []
     for r in registry.runs():

@@ -18,7 +18,7 @@ Guarantees (on top of the protocol's):
   `SPAWN_GRACE` seconds with a non-zero status, spawn raises RemoteError with the log tail;
 * `env` is merged over the controller's environment (so PATH survives);
 * if `run_prefix` is given, every spawned daemon is recorded in the run registry
-  (harness/cluster/registry.py) so `splitbrain cleanup` can stop it after a crash.
+  (harness/registry.py) so `splitbrain cleanup` can stop it after a crash.
 """
 
 from __future__ import annotations
@@ -31,6 +31,7 @@ import threading
 import time
 from typing import Mapping, Sequence
 
+from harness import registry
 from harness.control.base import Daemon, ExecResult, RemoteError
 
 # How long spawn watches a new daemon for an immediate failure (bad argv, missing binary).
@@ -111,8 +112,6 @@ class LocalRemote:
             threading.Thread(target=proc.wait, name=f"reap-{proc.pid}", daemon=True).start()
         daemon = Daemon(pid=proc.pid, argv=tuple(str(a) for a in argv), log_path=log_path)
         if self.run_prefix and rc is None:
-            from harness.cluster import registry  # lazy: control must not need cluster
-
             registry.register_pid(self.run_prefix, proc.pid, what=str(argv[0]),
                                   netns=self.netns())
         return daemon

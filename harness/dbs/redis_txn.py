@@ -136,7 +136,7 @@ def invoke_txn(client, op: dict) -> dict:
         return {"type": "fail", "value": inv_value, "node": None, "error": "no-primary-known"}
     conn = client._conn(target)
     try:
-        reply = run_script(conn, client.workload, mops)
+        reply = run_script(conn, client.txn_kind, mops)
     except NotSent as e:
         if not ro:
             client._forget_primary()
@@ -157,7 +157,7 @@ def invoke_txn(client, op: dict) -> dict:
     if not isinstance(reply, list) or len(reply) != len(mops):
         return {"type": "info", "value": inv_value, "node": target.name,
                 "error": f"unexpected script reply {reply!r:.80}"}
-    comp = completion(client.workload, mops, reply)
+    comp = completion(client.txn_kind, mops, reply)
     comp["node"] = target.name
     return comp
 

@@ -14,7 +14,7 @@ import time
 
 import pytest
 
-from harness.cluster import registry
+from harness import registry
 from harness.cluster.cleanup import cleanup, list_links, list_namespaces, sb_iptables_rules
 from harness.control.base import RemoteError
 from harness.control.local import LocalRemote
@@ -256,7 +256,7 @@ CRASHER = textwrap.dedent("""
     import subprocess
     p2 = subprocess.Popen(["ip", "netns", "exec", "{prefix}-n2", "sleep", "301"],
                           start_new_session=True)
-    from harness.cluster import registry
+    from harness import registry
     open({wd!r} + "/faketime.rc", "w").write("+1h")
     registry.register_faketime_file({prefix!r}, {wd!r} + "/faketime.rc")
     print(d1.pid, p2.pid, flush=True)
