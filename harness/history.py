@@ -251,6 +251,42 @@ def txn_mops(value: Any, where: str) -> tuple:
     return tuple(out)
 
 
+_MOP_KEY_T = frozenset((int, str))
+_MOP_VAL_T = frozenset((int, str, float, _NONE))  # freeze(v) is v
+
+
+def _txn_ok_fast(ivalue: Any, cvalue: Any) -> tuple | None:
+    """`txn_mops(cvalue)` for an ok txn whose invocation `ivalue` matches it, when both
+    have the common shape (lists of 3-element lists, string/int keys, the same f and key
+    spelled the same way, equal non-read values); None for anything else, which then
+    goes through `txn_mops` and its exact messages. One pass, no generator frames: this
+    is the import hot path of a million-txn history."""
+    if type(ivalue) is not list or type(cvalue) is not list or len(ivalue) != len(cvalue):
+        return None
+    out = []
+    add = out.append
+    mop_f, key_t, val_t = _MOP_F, _MOP_KEY_T, _MOP_VAL_T
+    for m, c in zip(ivalue, cvalue):
+        if type(m) is not list or type(c) is not list or len(m) != 3 or len(c) != 3:
+            return None
+        f, k, v = c
+        if type(f) is not str or m[0] != f:
+            return None
+        mf = mop_f.get(f)
+        tk = type(k)
+        if mf is None or tk not in key_t or type(m[1]) is not tk or m[1] != k:
+            return None
+        tv = type(v)
+        if mf != "r" and (type(m[2]) is not tv or m[2] != v):
+            return None
+        if tv is list:
+            v = freeze(v)
+        elif tv not in val_t:
+            return None
+        add((mf, k, v))
+    return tuple(out)
+
+
 class _Pairer:
     """Turns a stream of validated events into Ops (checker-spec §1.2).
 
@@ -475,33 +511,55 @@ class _Pairer:
     def _make_txn(self, inv: dict, comp: dict | None) -> Op:
         """A transaction (transactions.md §1.3): an ok completion's micro-ops (reads filled
         in), checked against the invocation; otherwise the invocation's, reads unknown."""
-        where = f"{self.source}: op index {(comp or inv)['index']}"
-        mops = txn_mops(inv.get("value"), where)
-        typ = "info" if comp is None else comp["type"]
+        typ = "info" if comp is None else self._strings[comp["type"]]
+        mops = None
         if typ == "ok":
-            cval = comp.get("value")
-            done = txn_mops(inv.get("value") if cval is None else cval, where)
-            if len(done) != len(mops) or any(
-                    a[0] != b[0] or a[1] != b[1] or (a[0] != "r" and a[2] != b[2])
-                    for a, b in zip(mops, done)):
-                raise InputError(f"{where}: completion micro-ops do not match the invocation "
-                                 f"(index {inv['index']})")
-            mops = done
-        else:
-            mops = tuple((mf, k, None) if mf == "r" else (mf, k, v) for mf, k, v in mops)
+            # the common well-formed pair in one pass; anything else (and every error)
+            # takes the checked path below, which owns the messages
+            mops = _txn_ok_fast(inv.get("value"), comp.get("value"))
+        if mops is None:
+            where = f"{self.source}: op index {(comp or inv)['index']}"
+            mops = txn_mops(inv.get("value"), where)
+            if typ == "ok":
+                cval = comp.get("value")
+                done = txn_mops(inv.get("value") if cval is None else cval, where)
+                if len(done) != len(mops) or any(
+                        a[0] != b[0] or a[1] != b[1] or (a[0] != "r" and a[2] != b[2])
+                        for a, b in zip(mops, done)):
+                    raise InputError(f"{where}: completion micro-ops do not match the "
+                                     f"invocation (index {inv['index']})")
+                mops = done
+            else:
+                mops = tuple((mf, k, None) if mf == "r" else (mf, k, v) for mf, k, v in mops)
         proc = inv["process"]
-        cget = comp.get if comp is not None else (lambda _k, _d=None: _d)
-        t_seen = cget("time")
-        if typ == "info":
+        iget = inv.get
+        if comp is None:
+            t_seen = error = None
             ret_index, t_ret = INF, INF
+            node = iget("node")
+            final = bool(iget("final"))
+            index = inv["index"]
+            extra = _extra(inv, None)
         else:
-            ret_index, t_ret = comp["index"], t_seen or 0
-        node = cget("node") or inv.get("node")
-        return Op(index=(comp or inv)["index"], inv_index=inv["index"], ret_index=ret_index,
-                  process=proc, session=self._session(proc), type=typ, f="txn", key=None,
-                  value=mops, version=None, node=node, t_inv=inv.get("time") or 0,
-                  t_ret=t_ret, t_ret_seen=t_seen, error=cget("error"),
-                  final=bool(inv.get("final") or cget("final")), extra=_extra(inv, comp))
+            cget = comp.get
+            t_seen = cget("time")
+            if typ == "info":
+                ret_index, t_ret = INF, INF
+            else:
+                ret_index, t_ret = comp["index"], t_seen or 0
+            node = cget("node") or iget("node")
+            error = cget("error")
+            final = bool(iget("final") or cget("final"))
+            index = comp["index"]
+            extra = None
+            if not (_only_core(inv) and _only_core(comp)):
+                extra = _extra(inv, comp)
+        session = self._sessions.get(proc)
+        if session is None:
+            session = self._session(proc)
+        return _new_op(Op, (index, inv["index"], ret_index, proc, session, typ, "txn", None,
+                            mops, None, node, iget("time") or 0, t_ret, t_seen, error, final,
+                            extra))
 
     def finish(self, meta: dict | None = None) -> History:
         meta = dict(meta or {})

@@ -272,12 +272,12 @@ class ListAppend:
                 continue  # each key touched once: nothing internal to compare
             known: dict = {}  # key -> full known state (tuple), or None if unknown prior
             suffix: dict = {}  # key -> own appends since the state became unknown
-            later_appends: list = [None] * len(mops)  # i -> {key: values appended after i}
-            acc: dict = {}
-            for i in range(len(mops) - 1, -1, -1):
-                later_appends[i] = {k: set(vs) for k, vs in acc.items()}
-                if mops[i][0] == "append":
-                    acc.setdefault(mops[i][1], []).append(mops[i][2])
+            # key -> position of the txn's last append to it: a read at i can only hold
+            # a future element of k if that is > i (the set is then built for that read)
+            last_append: dict = {}
+            for i, m in enumerate(mops):
+                if m[0] == "append":
+                    last_append[m[1]] = i
             for i, (f, k, x) in enumerate(mops):
                 if f == "append":
                     if known.get(k) is not None:
@@ -287,8 +287,10 @@ class ListAppend:
                         suffix[k] = suffix.get(k, ()) + (x,)
                     continue
                 lst = () if x is None else tuple(x)
-                after = later_appends[i].get(k)
-                later = [e for e in lst if e in after] if after else []
+                later = []
+                if last_append.get(k, -1) > i:
+                    after = {m[2] for m in mops[i + 1:] if m[0] == "append" and m[1] == k}
+                    later = [e for e in lst if e in after]
                 if later:
                     self._add("future-read", f"op {op.index} read {k} = {fmt_list(lst)}, which "
                               f"holds {later[0]}, an element the same txn appends later",
