@@ -31,6 +31,7 @@ FAMILIES: dict[str, str] = {
     "staleness": "checkers.staleness",
     "lost-updates": "checkers.lost_updates",
     "convergence": "checkers.convergence",
+    "linearizable": "checkers.linearizable",
     "transactions": "checkers.transactions",
 }
 
@@ -50,7 +51,7 @@ DEFAULTS["txn-rw-register"] = ["transactions"]
 ALIASES: dict[str, str] = {"cas-register": "register"}
 TXN_BASE = {"txn-list-append": "list-append", "txn-rw-register": "register"}
 TXN_FAMILIES = frozenset(("checkers.transactions",))
-DEFAULTS["cas-register"] = list(DEFAULTS["register"])
+DEFAULTS["cas-register"] = [*DEFAULTS["register"], "linearizable"]
 
 
 def infer_workload(history: History) -> str:
@@ -112,6 +113,7 @@ def run_checks(history: History, options: CheckOptions | None = None,
     A checker that raises is reported as unknown with the error, never as valid.
     """
     options = options or CheckOptions()
+    requested = options.workload
     if options.workload in ALIASES:
         from dataclasses import replace
 
@@ -122,6 +124,8 @@ def run_checks(history: History, options: CheckOptions | None = None,
 
         options = replace(options, workload=workload)
     wanted = resolve_names(workload, names)
+    if not names and requested in ALIASES:  # an alias may add checkers (cas-register)
+        wanted = list(DEFAULTS[requested])
     # the version indexes every family shares read the store's tie-break from the history
     if history.meta.get("version_tiebreak") != options.version_tiebreak:
         history.meta["version_tiebreak"] = options.version_tiebreak

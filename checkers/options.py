@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from typing import Any
 
 from harness.errors import InputError
 
@@ -33,6 +34,7 @@ class CheckOptions:
     realtime_claim: bool = False
     continue_session_after_info: bool = False
     anomaly_cap: int = 32
+    linearizable: Any = None  # checkers.linearizable.LinearizableOptions (None = defaults)
     version_tiebreak: str | None = None
     # transactions (transactions.md §5.4): claimed models (empty: strict-serializable),
     # opt-in version-order assumptions (wfr), per-SCC cycle-search budget

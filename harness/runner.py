@@ -568,7 +568,14 @@ def analyse(run_dir: str, test: Test, figures: dict | None = None, *,
     wl = _make_workload(test)
     opts = CheckOptions.from_test(test, history=getattr(wl, "history", None),
                                   **test.datastore.check_options)
-    results = run_checks(hist, opts, list(test.checkers or getattr(wl, "checkers", ())) or None)
+    names = list(test.checkers or getattr(wl, "checkers", ())) or None
+    claims = (figures or {}).get("claims") or {}
+    if not test.checkers and test.workload == "register" and claims.get("linearizable_registers"):
+        # the store claims linearizable registers in this configuration (its Claims, e.g.
+        # Redis with every op on the primary, etcd with linearizable reads;
+        # linearizability.md §7.2): check that claim too
+        names = [*(names or []), "linearizable"]
+    results = run_checks(hist, opts, names)
     results["run"] = {"dir": run_dir, "seed": test.seed, "test": test.test_name,
                       **(figures or {})}
     _judge_nemesis(results, test, hist, nemesis_state or {})

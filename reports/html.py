@@ -147,7 +147,7 @@ def build_context(results: dict, history: History | None = None, test: dict | No
                 fig_id = f"w-{len(figures)}"
                 figures[fig_id] = plots.witness_figure(ops)
             extra = {k: v for k, v in a.items()
-                     if k not in ("type", "key", "process", "ops", "explanation")}
+                     if k not in ("type", "key", "process", "ops", "explanation", "timeline")}
             items.append({"n": i + 1, "a": a, "key": plots.short_value(a.get("key"), 80),
                           "process": "" if a.get("process") is None else str(a.get("process")),
                           "ops_ix": ops_ix, "rows": [plots.op_row(op) for op in ops],
@@ -202,6 +202,10 @@ def build_context(results: dict, history: History | None = None, test: dict | No
         convergence = {"stats": _stat_items(conv.get("stats") or {}), "rows": rows,
                        "summary": summary, "valid": conv.get("valid", None)}
 
+    from reports import linearizable_view
+
+    linearizable = linearizable_view.build(results, figures)
+
     logs = node_logs or {}
     log_links = [{"node": node, "files": [{"name": p, "href": "/".join(quote(part) for part in p.split(os.sep))}
                                           for p in paths]}
@@ -233,6 +237,7 @@ def build_context(results: dict, history: History | None = None, test: dict | No
         "nemesis_total": len(history.nemesis) if history is not None else 0,
         "staleness": staleness,
         "convergence": convergence,
+        "linearizable": linearizable,
         "log_links": log_links,
         "test_json": test_json,
         "timings": results.get("timings_s") or {},

@@ -22,8 +22,11 @@ def _write_json(path: str, obj) -> None:
     os.replace(tmp, path)
 
 
+from harness.commands.check_batch import batch_files, check_batch, lin_flags, lin_options  # noqa: E402
+
+
 @click.command("check")
-@click.argument("history", type=click.Path(dir_okay=True))
+@click.argument("histories", nargs=-1, required=True, type=click.Path(dir_okay=True))
 @click.option("--workload", type=click.Choice(WORKLOADS), default=None,
               help="Workload semantics (inferred from the ops when absent).")
 @click.option("--checkers", "checker_names", default=None,
@@ -54,12 +57,14 @@ def _write_json(path: str, obj) -> None:
               help="Transactions (rw-register): opt-in version-order sources, e.g. wfr.")
 @click.option("--cycle-search-timeout", type=float, default=1.0, show_default=True,
               help="Transactions: seconds of cycle search per strongly connected component.")
-def check_cmd(history, workload, checker_names, staleness_bound, fmt, out, realtime_claim,
+@lin_flags
+def check_cmd(histories, workload, checker_names, staleness_bound, fmt, out, realtime_claim,
               report_dir, fail_on, quiet, version_tiebreak=None, consistency_models=(),
-              txn_anomalies=None, txn_assume=None, cycle_search_timeout=1.0):
-    """Check a recorded HISTORY (JSONL, or a Jepsen history.edn) and print the verdict.
+              txn_anomalies=None, txn_assume=None, cycle_search_timeout=1.0, **lin):
+    """Check recorded HISTORIES (JSONL, or Jepsen history.edn) and print the verdict.
 
-    Exit 0 valid, 1 invalid, 2 unknown, 254 malformed input.
+    Several files or a directory: one table (file, verdict, time), exit code the worst
+    verdict. Exit 0 valid, 1 invalid, 2 unknown, 254 malformed input.
     """
     from checkers import run_checks
     from harness.verdict import exit_code
@@ -74,16 +79,27 @@ def check_cmd(history, workload, checker_names, staleness_bound, fmt, out, realt
 
     models = _split(consistency_models or ())
     canonical(models)  # an unknown model name exits 254 before the history is read
+    lin_opts = lin_options(**lin)
+
+    def options_for(path: str) -> CheckOptions:
+        tb = version_tiebreak if version_tiebreak is not None else _run_tiebreak(path)
+        return CheckOptions(workload=workload, staleness_bound_ns=t_ns,
+                            staleness_bound_versions=k, realtime_claim=realtime_claim,
+                            version_tiebreak=None if tb == "none" else tb,
+                            consistency_models=models,
+                            txn_anomalies=_split([txn_anomalies or ""]),
+                            txn_assume=_split([txn_assume or ""]),
+                            cycle_search_timeout_s=cycle_search_timeout,
+                            linearizable=lin_opts)
+
+    files = batch_files(histories)
+    if files is not None:
+        if report_dir:
+            raise InputError("--report takes one history; check several without it")
+        return check_batch(files, options_for, names, fmt, out, fail_on, quiet)
+    history = histories[0]
     hist = read_history(history, fmt)
-    if version_tiebreak is None:
-        version_tiebreak = _run_tiebreak(history)
-    opts = CheckOptions(workload=workload, staleness_bound_ns=t_ns,
-                        staleness_bound_versions=k, realtime_claim=realtime_claim,
-                        version_tiebreak=None if version_tiebreak == "none" else version_tiebreak,
-                        consistency_models=models,
-                        txn_anomalies=_split([txn_anomalies or ""]),
-                        txn_assume=_split([txn_assume or ""]),
-                        cycle_search_timeout_s=cycle_search_timeout)
+    opts = options_for(history)
     results = run_checks(hist, opts, names)
     if out:
         _write_json(out, results)
