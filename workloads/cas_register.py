@@ -19,6 +19,7 @@ from workloads.register import RegisterWorkload
 class CasRegisterWorkload(RegisterWorkload):
     name = "cas-register"
     linearizable = True  # writes must be linearizable (Cassandra: every op through Paxos)
+    checkers = (*RegisterWorkload.checkers, "linearizable")  # the claim it tests
     default_max_writes = 60
     default_read_ratio = 0.4
     cas_from_bottom = True
