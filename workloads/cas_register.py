@@ -6,7 +6,8 @@ unique per key (checker-spec §2.1); cas expects the last value this generator h
 for the key (⊥ = None before the first write), so it succeeds when nobody intervened. On
 Cassandra every op is a lightweight transaction (Paxos) and reads are SERIAL
 (harness/dbs/cassandra_client.py); on Redis cas is a Lua script. The history is a
-register history, checked with the register checkers.
+register history, checked with the register checkers and, the claim it exists for,
+`linearizable` (issue 11).
 """
 
 from __future__ import annotations
