@@ -700,14 +700,12 @@ def analyse(run_dir: str, test: Test, figures: dict | None = None, *,
     opts = CheckOptions.from_test(test, history=getattr(wl, "history", None),
                                   **test.datastore.check_options)
     names = list(test.checkers or getattr(wl, "checkers", ())) or None
-    if not test.checkers and test.workload == "register" and (
-            (test.db == "redis" and test.read_from == "primary")
-            or (test.db == "etcd" and getattr(test, "read_mode", None) == "linearizable")):
-        # Redis claims linearizable registers when every op goes to the primary, etcd
-        # with linearizable reads (linearizability.md §7.2): check that claim too
-        from checkers import DEFAULTS
-
-        names = [*(names or DEFAULTS["register"]), "linearizable"]
+    claims = (figures or {}).get("claims") or {}
+    if not test.checkers and test.workload == "register" and claims.get("linearizable_registers"):
+        # the store claims linearizable registers in this configuration (its Claims, e.g.
+        # Redis with every op on the primary, etcd with linearizable reads;
+        # linearizability.md §7.2): check that claim too
+        names = [*(names or []), "linearizable"]
     results = run_checks(hist, opts, names)
     results["run"] = {"dir": run_dir, "seed": test.seed, "test": test.test_name,
                       **(figures or {})}

@@ -20,10 +20,10 @@ from workloads.register import RegisterWorkload
 class CasRegisterWorkload(RegisterWorkload):
     name = "cas-register"
     linearizable = True  # writes must be linearizable (Cassandra: every op through Paxos)
+    checkers = (*RegisterWorkload.checkers, "linearizable")  # the claim it tests
     default_max_writes = 60
     default_read_ratio = 0.4
     cas_from_bottom = True
-    checkers = (*RegisterWorkload.checkers, "linearizable")
 
     def __init__(self, *, keys_active: int = 3, cas_ratio: float = 0.6, **kw: Any):
         # Few keys keep CAS contended: at most 3 active, whatever the run's default.

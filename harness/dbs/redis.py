@@ -314,6 +314,8 @@ class RedisDB:
         """Claims: asynchronous replication promises no real-time order across nodes, and
         a failover (sentinel) may drop acknowledged writes."""
         return {"writes": "asynchronously replicated", "reads": f"from {self.read_from}",
+                # every op on the one primary: its registers are linearizable
+                "linearizable_registers": self.read_from == "primary",
                 "realtime": False, "summary": (
             f"Redis {self.topology}, reads from {self.read_from}: asynchronous replication, "
             f"{'Sentinel failover' if self.topology == 'sentinel' else 'no failover'}")}

@@ -157,7 +157,7 @@ class EtcdDB:
         return {"models": ("register",), "writes": "linearizable",
                 "reads": ("linearizable" if linear
                           else "serializable (a member's local state; may be stale)"),
-                "realtime": linear,
+                "realtime": linear, "linearizable_registers": linear,
                 "summary": f"etcd {self.opts.read_mode} reads, writes through raft"}
 
     def client(self, node: Node, model, process: int, *, final: bool = False) -> EtcdClient:
