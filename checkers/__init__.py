@@ -29,6 +29,8 @@ FAMILIES: dict[str, str] = {
     "staleness": "checkers.staleness",
     "lost-updates": "checkers.lost_updates",
     "convergence": "checkers.convergence",
+    "queue": "checkers.queue",
+    "queue-lag": "checkers.queue",
 }
 
 SESSION = ["read-your-writes", "monotonic-reads", "monotonic-writes", "writes-follow-reads"]
@@ -39,6 +41,7 @@ DEFAULTS: dict[str, list[str]] = {
     "list-append": ["integrity", *SESSION, "staleness", "lost-updates", "convergence"],
     "set": ["integrity", *SESSION, "lost-updates", "convergence"],
     "counter": ["lost-updates", "convergence"],
+    "queue": ["queue", "queue-lag"],
 }
 # Workloads whose histories are another workload's shape (checked as that one).
 ALIASES: dict[str, str] = {"cas-register": "register"}
@@ -46,8 +49,10 @@ DEFAULTS["cas-register"] = list(DEFAULTS["register"])
 
 
 def infer_workload(history: History) -> str:
-    """register / list-append / set / counter, from the ops' `f` and value shapes."""
+    """register / list-append / set / counter / queue, from the ops' `f` and value shapes."""
     fs = Counter(map(attrgetter("f"), history.ops))  # counted in C
+    if fs.get("send") or fs.get("poll") or fs.get("dequeue"):
+        return "queue"
     if fs.get("append"):
         return "list-append"
     if fs.get("add"):

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 from harness.errors import InputError
 
-WORKLOADS = ("register", "list-append", "set", "counter")
+WORKLOADS = ("register", "list-append", "set", "counter", "queue")
 
 
 @dataclass(frozen=True)
@@ -21,6 +21,7 @@ class CheckOptions:
     continue_session_after_info: sessions continue after an info op (findings that depend
       on it are reported as suspect, §1.3).
     anomaly_cap: how many anomalies each checker lists (counts stay exact).
+    max_lag_ns: the `--max-lag` gate of the queue-lag checker (checkers/queue/lag.py).
     """
 
     workload: str | None = None
@@ -29,6 +30,7 @@ class CheckOptions:
     realtime_claim: bool = False
     continue_session_after_info: bool = False
     anomaly_cap: int = 32
+    max_lag_ns: int | None = None  # queue-lag: polls further behind than this are anomalies
 
 
 _BOUND = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ns|us|µs|ms|s|m|v|versions?)\s*$")

@@ -1,0 +1,124 @@
+"""Per-poll real-time lag (Jepsen's `realtime-lag`), with an optional `--max-lag` gate.
+
+For each ok poll by process p and each key k assigned to p (its last `assign`, plus the
+keys the poll returned): lag = the poll's invocation time − the earliest time at which
+the index after the last one p has read of k was known to exist (some op completed
+sending or reading at that index or later); 0 when no such index was known before the
+poll began. It is a lower bound (conservative). Final polls (`final`, the drain that
+re-reads the log from the beginning) are not measured. Reading happens first: the poll's own
+messages move p's position before its lag is taken. An assign that drops k, a subscribe
+or a crash resets p's position on k to "nothing read".
+
+Obligations: a metric (p50/p95/p99/max in ms, the worst poll) always reported; anomalies
+only when `max_lag_ns` is given and exceeded; unknown when there is nothing to measure.
+"""
+
+from __future__ import annotations
+
+import math
+
+from checkers.queue.log import KeyLog
+from checkers.queue.model import QueueHistory
+from checkers.result import Anomaly, CheckResult, UNKNOWN
+
+NAME = "queue-lag"
+
+
+def known_times(qh: QueueHistory, logs: dict[str, KeyLog]) -> dict[str, list[float]]:
+    """key -> suffix-min over dense indices of the earliest completion touching >= i."""
+    at: dict[str, list[float]] = {k: [math.inf] * len(lg.offsets) for k, lg in logs.items()}
+
+    def note(k, off, v, t):
+        lg = logs.get(k)
+        if lg is None:
+            return
+        i = lg.index_of.get(off) if off is not None else lg.first.get(v)
+        if i is None:
+            i = lg.first.get(v)
+        if i is not None and t < at[k][i]:
+            at[k][i] = t
+
+    for op, k, v, off in qh.sends:
+        if op.type != "fail" and op.t_ret_seen is not None:
+            note(k, off, v, op.t_ret_seen)
+    for op, pairs in qh.reads:
+        if op.t_ret_seen is not None:
+            for k, off, v in pairs:
+                note(k, off, v, op.t_ret_seen)
+    for arr in at.values():
+        for i in range(len(arr) - 2, -1, -1):
+            if arr[i + 1] < arr[i]:
+                arr[i] = arr[i + 1]
+    return at
+
+
+def realtime_lags(qh: QueueHistory, logs: dict[str, KeyLog]) -> list[tuple]:
+    """[(time, process, key, lag_ns, op_index)] in per-process op order."""
+    known = known_times(qh, logs)
+    out = []
+    for proc, ops in qh.by_process.items():
+        pos: dict[str, int] = {}
+        assigned: list[str] = []
+        for op in ops:
+            if op.f == "assign":
+                keys = qh.assigned_keys(op)
+                for k in [k for k in pos if k not in keys]:
+                    del pos[k]
+                assigned = keys
+                continue
+            if op.f in ("subscribe", "crash"):
+                pos.clear()
+                assigned = []
+                continue
+            if op.f != "poll" or op.type != "ok" or op.final:
+                continue  # final polls re-read from the beginning by design: no lag
+            polled = []
+            for k, off, v in qh.op_reads.get(op.index, ()):
+                lg = logs.get(k)
+                if lg is None:
+                    continue
+                i = lg.index_of.get(off) if off is not None else lg.first.get(v)
+                if i is not None:
+                    pos[k] = i
+                if k not in polled:
+                    polled.append(k)
+            for k in assigned + [k for k in polled if k not in assigned]:
+                arr = known.get(k)
+                nxt = pos.get(k, -1) + 1
+                lag = 0
+                if arr is not None and nxt < len(arr) and arr[nxt] < op.t_inv:
+                    lag = op.t_inv - arr[nxt]
+                out.append((op.t_inv, proc, qh.names.get(k, k), lag, op.index))
+    return out
+
+
+def _pct(sorted_vals: list, p: float) -> float:
+    i = min(len(sorted_vals) - 1, max(0, math.ceil(p * len(sorted_vals)) - 1))
+    return sorted_vals[i]
+
+
+def check_lag(qh: QueueHistory, logs: dict[str, KeyLog], max_lag_ns: int | None) -> CheckResult:
+    lags = realtime_lags(qh, logs)
+    if not lags:
+        return CheckResult(name=NAME, valid=UNKNOWN, stats={"polls_measured": 0},
+                           reason="no ok poll to measure a lag on (lag needs `poll` ops)")
+    vals = sorted(l[3] for l in lags)
+    ms = lambda ns: round(ns / 1e6, 3)
+    worst = max(lags, key=lambda l: l[3])
+    stats = {"polls_measured": len(lags), "p50_ms": ms(_pct(vals, .5)),
+             "p95_ms": ms(_pct(vals, .95)), "p99_ms": ms(_pct(vals, .99)), "max_ms": ms(vals[-1]),
+             "worst": {"time": worst[0], "process": worst[1], "key": worst[2],
+                       "lag_ms": ms(worst[3]), "op": worst[4]}}
+    anomalies = []
+    if max_lag_ns is not None:
+        stats["max_lag_ms"] = ms(max_lag_ns)
+        over = [l for l in lags if l[3] > max_lag_ns]
+        stats["polls_over"] = len(over)
+        for t, proc, k, lag, idx in sorted(over, key=lambda l: -l[3])[:64]:
+            anomalies.append(Anomaly(
+                "lag", f"Poll op {idx} by process {proc} was {ms(lag)} ms behind key {k} "
+                f"(bound {ms(max_lag_ns)} ms): a message it had not read was known to exist "
+                f"that long before it began.", [idx], key=k, process=proc,
+                details={"lag_ms": ms(lag), "lag_ns": lag}))
+    return CheckResult(name=NAME, valid=not anomalies, anomalies=anomalies,
+                       anomaly_count=stats.get("polls_over", 0) or len(anomalies), stats=stats)

@@ -1,0 +1,147 @@
+"""Queue histories normalised for the queue checkers (README "Queue ops").
+
+One pass over `History.ops` turns the queue ops into plain tuples:
+
+* `send`: single form `key`, `value`, the ok completion's `offset`; batch form (no `key`)
+  `value = [[key, value], ...]` with the completion's `offsets = [offset|null, ...]`;
+* `poll` / `dequeue` / `drain`: `value = {key: [[offset, value], ...]}` in delivery order
+  (info/fail reads keep whatever they carry: pollers must never return bad data);
+* `assign` / `subscribe`: `value = [keys]` (an optional `seek`); `crash`: client torn down.
+
+Keys are compared by `str(key)` because JSON object keys (poll values) are strings while a
+send's `key` may be an int; the first non-string spelling seen is kept for display.
+Offsets are compared as the broker orders them: Kafka ints, Redis stream IDs `"ms-seq"`
+(or `[ms, seq]`), all as tuples of ints. A malformed queue op raises InputError naming it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from harness.errors import InputError
+from harness.history import History, Op
+
+READS = frozenset(("poll", "dequeue", "drain"))
+ASSIGNS = frozenset(("assign", "subscribe"))
+QUEUE_FS = READS | ASSIGNS | {"send", "ack", "crash"}
+
+
+def offset_key(off: Any, where: str) -> tuple | None:
+    """A broker offset as a comparable tuple: 7 -> (7,), "1700-3" / [1700, 3] -> (1700, 3)."""
+    if off is None:
+        return None
+    t = type(off)
+    if t is int:
+        return (off,)
+    if t is str:
+        a, sep, b = off.partition("-")
+        try:
+            return (int(a), int(b)) if sep else (int(a),)
+        except ValueError:
+            raise InputError(f"{where}: offset {off!r} is neither an integer nor a stream ID "
+                             f"like \"1700000000000-0\"") from None
+    if t in (list, tuple) and all(type(x) is int for x in off):
+        return tuple(off)
+    raise InputError(f"{where}: offset {off!r} is neither an integer nor a stream ID")
+
+
+def show_offset(k: tuple | None) -> Any:
+    """The display form of an offset tuple (int, or "ms-seq")."""
+    if k is None:
+        return None
+    return k[0] if len(k) == 1 else "-".join(map(str, k))
+
+
+class QueueHistory:
+    """The queue ops of a history.
+
+    sends: (op, key, value, offset tuple|None) per send, in op order.
+    reads: (op, [(key, offset tuple|None, value), ...]) per poll/dequeue/drain, in op order.
+    by_process: process -> its queue ops in program order (invocation order).
+    names: canonical key -> display key.
+    """
+
+    def __init__(self, history: History):
+        self.sends: list[tuple[Op, str, Any, tuple | None]] = []
+        self.reads: list[tuple[Op, list]] = []
+        self.by_process: dict[Any, list[Op]] = {}
+        self.names: dict[str, Any] = {}
+        self.acks = 0
+        self.assigns = 0
+        self.subscribed = False
+        self.crashes = 0
+        self.final_assigned: set[str] = set()  # keys re-read from the beginning at the end
+        self.op_sends: dict[int, list] = {}   # op.index -> its sends
+        self.op_reads: dict[int, list] = {}   # op.index -> its read pairs
+        src = history.source
+        for op in history.ops:
+            f = op.f
+            if f not in QUEUE_FS:
+                continue
+            self.by_process.setdefault(op.process, []).append(op)
+            where = f"{src}: op {op.index}"
+            if f == "send":
+                self._send(op, where)
+            elif f in READS:
+                self._read(op, where)
+            elif f in ASSIGNS:
+                self.assigns += 1
+                if f == "subscribe":
+                    self.subscribed = True
+                if op.final and op.type == "ok" and (op.extra or {}).get("seek") == "beginning":
+                    self.final_assigned.update(self.assigned_keys(op))
+            elif f == "ack":
+                self.acks += 1
+            else:
+                self.crashes += 1
+
+    def canon(self, key: Any) -> str:
+        k = key if type(key) is str else str(key)
+        if k not in self.names or type(self.names[k]) is str:
+            self.names[k] = key
+        return k
+
+    def assigned_keys(self, op: Op) -> list[str]:
+        v = op.value
+        if v is None:
+            return []
+        if not isinstance(v, (list, tuple)):
+            v = [v]
+        return [self.canon(k) for k in v]
+
+    def _send(self, op: Op, where: str) -> None:
+        extra = op.extra or {}
+        out = []
+        if op.key is not None:
+            off = offset_key(extra.get("offset"), where) if op.type == "ok" or "offset" in extra else None
+            out.append((op, self.canon(op.key), op.value, off))
+        else:
+            v = op.value
+            if not isinstance(v, list):
+                raise InputError(f"{where}: a send without a key needs value [[key, value], ...]")
+            offs = extra.get("offsets") or []
+            for i, pair in enumerate(v):
+                if not (isinstance(pair, list) and len(pair) == 2):
+                    raise InputError(f"{where}: batch send element {pair!r} is not [key, value]")
+                off = offs[i] if i < len(offs) else None
+                out.append((op, self.canon(pair[0]), pair[1], offset_key(off, where)))
+        self.sends.extend(out)
+        self.op_sends[op.index] = out
+
+    def _read(self, op: Op, where: str) -> None:
+        v = op.value
+        if v is None:
+            return
+        if not isinstance(v, dict):
+            raise InputError(f"{where}: a {op.f} value must be {{key: [[offset, value], ...]}}")
+        pairs = []
+        for k, items in v.items():
+            ck = self.canon(k)
+            if not isinstance(items, list):
+                raise InputError(f"{where}: the messages of key {k!r} must be a list")
+            for it in items:
+                if not (isinstance(it, list) and len(it) >= 2):
+                    raise InputError(f"{where}: message {it!r} of key {k!r} is not [offset, value]")
+                pairs.append((ck, offset_key(it[0], where), it[1]))
+        self.reads.append((op, pairs))
+        self.op_reads[op.index] = pairs
