@@ -99,4 +99,4 @@ def test_lag_gate():
     res = check(hist, CheckOptions(workload="queue", max_lag_ns=6))["queue-lag"]
     assert res.valid is False
     assert sorted(a.details["lag_ns"] for a in res.anomalies) == [7, 17]
-    assert res.anomalies[0].ops == [22]
+    assert res.anomalies[0].ops == [23]  # the poll invoked at 22, completed at 23
