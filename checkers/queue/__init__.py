@@ -23,7 +23,8 @@ from __future__ import annotations
 
 from checkers.options import CheckOptions
 from checkers.queue.lag import check_lag
-from checkers.queue.log import LogFindings, build_logs, check_log, check_processes, committed_ops
+from checkers.queue.log import (LogFindings, build_logs, check_log, check_processes,
+                                committed_ops, dense_reads)
 from checkers.queue.model import QueueHistory
 from checkers.queue.total import check_total
 from checkers.result import CheckResult, UNKNOWN
@@ -39,7 +40,8 @@ def check(history: History, options: CheckOptions | None = None) -> dict[str, Ch
     logs = build_logs(qh, committed)
     out = LogFindings()
     log_stats = check_log(qh, logs, committed, out)
-    check_processes(qh, logs, out)
+    dense = dense_reads(qh, logs)
+    check_processes(qh, logs, out, dense)
     total_stats = check_total(qh, out)
     messages_read = sum(len(p) for _, p in qh.reads)
     sends_ok = sum(1 for op, *_ in qh.sends if op.type == "ok")
@@ -66,4 +68,4 @@ def check(history: History, options: CheckOptions | None = None) -> dict[str, Ch
     result = CheckResult(name=NAME, valid=False if out.anomalies else (UNKNOWN if reason else True),
                          anomalies=out.anomalies, stats=stats, reason=reason,
                          assumptions=assumptions, notices=out.notices)
-    return {NAME: result, "queue-lag": check_lag(qh, logs, options.max_lag_ns)}
+    return {NAME: result, "queue-lag": check_lag(qh, logs, options.max_lag_ns, dense)}

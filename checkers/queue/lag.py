@@ -24,27 +24,32 @@ from checkers.result import Anomaly, CheckResult, UNKNOWN
 NAME = "queue-lag"
 
 
-def known_times(qh: QueueHistory, logs: dict[str, KeyLog]) -> dict[str, list[float]]:
+def known_times(qh: QueueHistory, logs: dict[str, KeyLog],
+                dense: dict[int, list]) -> dict[str, list[float]]:
     """key -> suffix-min over dense indices of the earliest completion touching >= i."""
     at: dict[str, list[float]] = {k: [math.inf] * len(lg.offsets) for k, lg in logs.items()}
-
-    def note(k, off, v, t):
-        lg = logs.get(k)
-        if lg is None:
-            return
-        i = lg.index_of.get(off) if off is not None else lg.first.get(v)
-        if i is None:
-            i = lg.first.get(v)
-        if i is not None and t < at[k][i]:
-            at[k][i] = t
-
     for op, k, v, off in qh.sends:
-        if op.type != "fail" and op.t_ret_seen is not None:
-            note(k, off, v, op.t_ret_seen)
-    for op, pairs in qh.reads:
-        if op.t_ret_seen is not None:
-            for k, off, v in pairs:
-                note(k, off, v, op.t_ret_seen)
+        t = op.t_ret_seen
+        if op.type != "fail" and t is not None:
+            lg = logs.get(k)
+            if lg is None:
+                continue
+            i = lg.index_of.get(off) if off is not None else None
+            if i is None:
+                i = lg.first.get(v)
+            if i is not None and t < at[k][i]:
+                at[k][i] = t
+    for op, _ in qh.reads:
+        t = op.t_ret_seen
+        if t is None:
+            continue
+        top: dict[str, int] = {}  # per key only the highest index read matters (suffix min)
+        for k, i, _v in dense.get(op.index, ()):
+            if i > top.get(k, -1):
+                top[k] = i
+        for k, i in top.items():
+            if t < at[k][i]:
+                at[k][i] = t
     for arr in at.values():
         for i in range(len(arr) - 2, -1, -1):
             if arr[i + 1] < arr[i]:
@@ -52,9 +57,14 @@ def known_times(qh: QueueHistory, logs: dict[str, KeyLog]) -> dict[str, list[flo
     return at
 
 
-def realtime_lags(qh: QueueHistory, logs: dict[str, KeyLog]) -> list[tuple]:
-    """[(time, process, key, lag_ns, op_index)] in per-process op order."""
-    known = known_times(qh, logs)
+def realtime_lags(qh: QueueHistory, logs: dict[str, KeyLog],
+                  dense: dict[int, list] | None = None) -> list[tuple]:
+    """[(time, process, canonical key, lag_ns, op_index)] in per-process op order."""
+    if dense is None:
+        from checkers.queue.log import dense_reads
+        dense = dense_reads(qh, logs)
+    known = known_times(qh, logs, dense)
+    names = qh.names
     out = []
     for proc, ops in qh.by_process.items():
         pos: dict[str, int] = {}
@@ -72,23 +82,19 @@ def realtime_lags(qh: QueueHistory, logs: dict[str, KeyLog]) -> list[tuple]:
                 continue
             if op.f != "poll" or op.type != "ok" or op.final:
                 continue  # final polls re-read from the beginning by design: no lag
-            polled = []
-            for k, off, v in qh.op_reads.get(op.index, ()):
-                lg = logs.get(k)
-                if lg is None:
-                    continue
-                i = lg.index_of.get(off) if off is not None else lg.first.get(v)
-                if i is not None:
-                    pos[k] = i
-                if k not in polled:
-                    polled.append(k)
-            for k in assigned + [k for k in polled if k not in assigned]:
+            polled: dict[str, None] = {}
+            for k, i, v in dense.get(op.index, ()):
+                pos[k] = i
+                polled[k] = None
+            t = op.t_inv
+            keys = assigned + [k for k in polled if k not in assigned] if assigned else polled
+            for k in keys:
                 arr = known.get(k)
                 nxt = pos.get(k, -1) + 1
                 lag = 0
-                if arr is not None and nxt < len(arr) and arr[nxt] < op.t_inv:
-                    lag = op.t_inv - arr[nxt]
-                out.append((op.t_inv, proc, qh.names.get(k, k), lag, op.index))
+                if arr is not None and nxt < len(arr) and arr[nxt] < t:
+                    lag = t - arr[nxt]
+                out.append((t, proc, k, lag, op.index))
     return out
 
 
@@ -97,17 +103,19 @@ def _pct(sorted_vals: list, p: float) -> float:
     return sorted_vals[i]
 
 
-def check_lag(qh: QueueHistory, logs: dict[str, KeyLog], max_lag_ns: int | None) -> CheckResult:
-    lags = realtime_lags(qh, logs)
+def check_lag(qh: QueueHistory, logs: dict[str, KeyLog], max_lag_ns: int | None,
+              dense: dict[int, list] | None = None) -> CheckResult:
+    lags = realtime_lags(qh, logs, dense)
+    names = qh.names
     if not lags:
         return CheckResult(name=NAME, valid=UNKNOWN, stats={"polls_measured": 0},
                            reason="no ok poll to measure a lag on (lag needs `poll` ops)")
     vals = sorted(l[3] for l in lags)
     ms = lambda ns: round(ns / 1e6, 3)
     worst = max(lags, key=lambda l: l[3])
-    stats = {"polls_measured": len(lags), "p50_ms": ms(_pct(vals, .5)),
+    stats = {"polls_measured": len({l[4] for l in lags}), "poll_keys_measured": len(lags), "p50_ms": ms(_pct(vals, .5)),
              "p95_ms": ms(_pct(vals, .95)), "p99_ms": ms(_pct(vals, .99)), "max_ms": ms(vals[-1]),
-             "worst": {"time": worst[0], "process": worst[1], "key": worst[2],
+             "worst": {"time": worst[0], "process": worst[1], "key": names.get(worst[2], worst[2]),
                        "lag_ms": ms(worst[3]), "op": worst[4]}}
     anomalies = []
     if max_lag_ns is not None:
@@ -115,6 +123,7 @@ def check_lag(qh: QueueHistory, logs: dict[str, KeyLog], max_lag_ns: int | None)
         over = [l for l in lags if l[3] > max_lag_ns]
         stats["polls_over"] = len(over)
         for t, proc, k, lag, idx in sorted(over, key=lambda l: -l[3])[:64]:
+            k = names.get(k, k)
             anomalies.append(Anomaly(
                 "lag", f"Poll op {idx} by process {proc} was {ms(lag)} ms behind key {k} "
                 f"(bound {ms(max_lag_ns)} ms): a message it had not read was known to exist "

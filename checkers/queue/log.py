@@ -28,7 +28,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from checkers.queue.model import QueueHistory, show_offset
+from checkers.queue.model import QueueHistory, offset_key, show_offset
 from checkers.result import Anomaly
 from harness.history import Op
 
@@ -43,15 +43,15 @@ class KeyLog:
     def __init__(self) -> None:
         self.at: dict[tuple, dict[Any, int]] = {}
 
-    def add(self, off: tuple, value: Any, op_index: int) -> None:
+    def add(self, off: Any, value: Any, op_index: int) -> None:
         vals = self.at.get(off)
         if vals is None:
             self.at[off] = {value: op_index}
         elif value not in vals:
             vals[value] = op_index
 
-    def freeze(self) -> None:
-        self.offsets = sorted(self.at)
+    def freeze(self, where: str = "history") -> None:
+        self.offsets = sorted(self.at, key=lambda o: offset_key(o, where))
         self.index_of = {o: i for i, o in enumerate(self.offsets)}
         first: dict[Any, int] = {}
         last: dict[Any, int] = {}
@@ -66,13 +66,30 @@ class KeyLog:
         return list(self.at[self.offsets[i]])
 
 
-def committed_ops(qh: QueueHistory) -> set[int]:
-    """Indices of send ops that must have committed: ok, or info with a value read ok."""
-    read_ok: dict[str, set] = {}
+def read_ok_index(qh: QueueHistory) -> dict[str, dict[Any, Op]]:
+    """key -> value -> the first ok read that returned it (cached on `qh`)."""
+    got = getattr(qh, "_read_ok", None)
+    if got is not None:
+        return got
+    read_ok: dict[str, dict[Any, Op]] = {}
     for op, pairs in qh.reads:
         if op.type == "ok":
+            last_k = d = None
             for k, _, v in pairs:
-                read_ok.setdefault(k, set()).add(v)
+                if k is not last_k:
+                    d = read_ok.get(k)
+                    if d is None:
+                        d = read_ok[k] = {}
+                    last_k = k
+                if v not in d:
+                    d[v] = op
+    qh._read_ok = read_ok
+    return read_ok
+
+
+def committed_ops(qh: QueueHistory) -> set[int]:
+    """Indices of send ops that must have committed: ok, or info with a value read ok."""
+    read_ok = read_ok_index(qh)
     out = set()
     for idx, sends in qh.op_sends.items():
         op = sends[0][0] if sends else None
@@ -100,9 +117,29 @@ def build_logs(qh: QueueHistory, committed: set[int]) -> dict[str, KeyLog]:
             if lg is None:
                 lg = logs[k] = KeyLog()
             lg.add(off, v, op.index)
-    for lg in logs.values():
-        lg.freeze()
+    for k, lg in logs.items():
+        lg.freeze(f"{qh.source}: key {k}")
     return logs
+
+
+def dense_reads(qh: QueueHistory, logs: dict[str, KeyLog]) -> dict[int, list]:
+    """op index -> [(key, dense index, value)] of its read messages that have a place."""
+    out = {}
+    for op, pairs in qh.reads:
+        dl = []
+        append = dl.append
+        last_k = lg = None
+        for k, off, v in pairs:
+            if k is not last_k:
+                lg = logs.get(k)
+                last_k = k
+            if lg is None:
+                continue
+            i = lg.index_of.get(off) if off is not None else lg.first.get(v)
+            if i is not None:
+                append((k, i, v))
+        out[op.index] = dl
+    return out
 
 
 class LogFindings:
@@ -124,11 +161,7 @@ def check_log(qh: QueueHistory, logs: dict[str, KeyLog], committed: set[int],
     writer: dict[tuple[str, Any], Op] = {}
     for op, k, v, _ in qh.sends:
         writer.setdefault((k, v), op)
-    read_ok: dict[str, dict[Any, Op]] = {}  # key -> value -> first ok reader
-    for op, pairs in qh.reads:
-        if op.type == "ok":
-            for k, _, v in pairs:
-                read_ok.setdefault(k, {}).setdefault(v, op)
+    read_ok = read_ok_index(qh)  # key -> value -> first ok reader
 
     # inconsistent offsets and duplicates
     for k, lg in logs.items():
@@ -156,18 +189,16 @@ def check_log(qh: QueueHistory, logs: dict[str, KeyLog], committed: set[int],
                     sorted({oi for _, oi in places}), key=name[k],
                     details={"value": v, "count": len(places), "offsets": offs}))
 
-    # aborted reads and unexpected values
-    for op, pairs in qh.reads:
-        if op.type != "ok":
-            continue
-        for k, off, v in pairs:
+    # aborted reads and unexpected values (once per distinct value, first ok reader)
+    for k, reads in read_ok.items():
+        for v, op in reads.items():
             w = writer.get((k, v))
             if w is None:
                 out.add(Anomaly(
                     "unexpected",
                     f"{op.describe()} read value {v!r} of key {name[k]}, which no send ever "
                     f"attempted.", [op.index], key=name[k], process=op.process,
-                    details={"value": v, "offset": show_offset(off)}))
+                    details={"value": v}))
             elif w.type == "fail":
                 out.add(Anomaly(
                     "aborted-read",
@@ -255,7 +286,8 @@ def check_log(qh: QueueHistory, logs: dict[str, KeyLog], committed: set[int],
     return {"unseen": sum(len(v) for v in unseen.values()), "final_phase": had_final}
 
 
-def check_processes(qh: QueueHistory, logs: dict[str, KeyLog], out: LogFindings) -> None:
+def check_processes(qh: QueueHistory, logs: dict[str, KeyLog], out: LogFindings,
+                    dense: dict[int, list]) -> None:
     """Per-process order checks: poll-skip, nonmonotonic-poll, sends, intra-op forms."""
     name = qh.names
     allow = qh.subscribed
@@ -285,21 +317,20 @@ def check_processes(qh: QueueHistory, logs: dict[str, KeyLog], out: LogFindings)
                 last_read.clear()
                 last_send.clear()
                 continue
-            pairs = qh.op_reads.get(op.index)
+            pairs = dense.get(op.index)
             if pairs is not None:
-                exempt = set(map(str, (op.extra or {}).get("rebalanced") or ()))
+                ex = op.extra
+                exempt = set(map(str, ex.get("rebalanced") or ())) if ex else ()
                 first_in_op: dict[str, tuple[int, Any]] = {}
                 prev_in_op: dict[str, tuple[int, Any]] = {}
-                for k, off, v in pairs:
-                    lg = logs.get(k, empty)
-                    i = idx(lg, off, v)
-                    if i is None:
-                        continue
-                    if k not in first_in_op:
-                        first_in_op[k] = (i, v)
+                for k, i, v in pairs:
                     p = prev_in_op.get(k)
-                    if p is not None and k not in exempt:
-                        d = i - p[0]
+                    if p is None:
+                        first_in_op[k] = prev_in_op[k] = (i, v)
+                        continue
+                    d = i - p[0]
+                    if d != 1 and k not in exempt:
+                        lg = logs[k]
                         if d > 1:
                             skipped = [x for j in range(p[0] + 1, i) for x in lg.values_at(j)]
                             out.add(Anomaly(

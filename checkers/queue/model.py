@@ -11,7 +11,7 @@ One pass over `History.ops` turns the queue ops into plain tuples:
 Keys are compared by `str(key)` because JSON object keys (poll values) are strings while a
 send's `key` may be an int; the first non-string spelling seen is kept for display.
 Offsets are compared as the broker orders them: Kafka ints, Redis stream IDs `"ms-seq"`
-(or `[ms, seq]`), all as tuples of ints. A malformed queue op raises InputError naming it.
+(or `[ms, seq]`), as tuples of ints (`offset_key`, once per distinct offset). A malformed queue op raises InputError naming it.
 """
 
 from __future__ import annotations
@@ -26,30 +26,45 @@ ASSIGNS = frozenset(("assign", "subscribe"))
 QUEUE_FS = READS | ASSIGNS | {"send", "ack", "crash"}
 
 
-def offset_key(off: Any, where: str) -> tuple | None:
-    """A broker offset as a comparable tuple: 7 -> (7,), "1700-3" / [1700, 3] -> (1700, 3)."""
-    if off is None:
-        return None
+def raw_offset(off: Any, where: Any) -> Any:
+    """An offset as recorded, made hashable: int and str stay, [ms, seq] -> "ms-seq".
+    Comparison happens once per distinct offset (`offset_key`), not once per message."""
     t = type(off)
-    if t is int:
+    if t is int or t is str or off is None:
+        return off
+    if t in (list, tuple) and len(off) == 2 and all(type(x) is int for x in off):
+        return f"{off[0]}-{off[1]}"
+    raise InputError(f"{where() if callable(where) else where}: offset {off!r} is neither an "
+                     f"integer nor a stream ID")
+
+
+def offset_key(off: Any, where: Any = "history") -> tuple:
+    """A broker offset as a comparable tuple: 7 -> (7,), "1700-3" -> (1700, 3)."""
+    if type(off) is int:
         return (off,)
-    if t is str:
-        a, sep, b = off.partition("-")
-        try:
-            return (int(a), int(b)) if sep else (int(a),)
-        except ValueError:
-            raise InputError(f"{where}: offset {off!r} is neither an integer nor a stream ID "
-                             f"like \"1700000000000-0\"") from None
-    if t in (list, tuple) and all(type(x) is int for x in off):
-        return tuple(off)
-    raise InputError(f"{where}: offset {off!r} is neither an integer nor a stream ID")
+    a, sep, b = str(off).partition("-")
+    try:
+        return (int(a), int(b)) if sep else (int(a),)
+    except ValueError:
+        raise InputError(f"{where() if callable(where) else where}: offset {off!r} is neither an "
+                         f"integer nor a stream ID like \"1700000000000-0\"") from None
 
 
-def show_offset(k: tuple | None) -> Any:
-    """The display form of an offset tuple (int, or "ms-seq")."""
-    if k is None:
-        return None
-    return k[0] if len(k) == 1 else "-".join(map(str, k))
+def show_offset(off: Any) -> Any:
+    """The display form of an offset (as recorded)."""
+    return off
+
+
+class _Where:
+    """Names an op in error messages; formatted only when an error is raised."""
+
+    __slots__ = ("src", "index")
+
+    def __init__(self, src: str, index: int):
+        self.src, self.index = src, index
+
+    def __str__(self) -> str:
+        return f"{self.src}: op {self.index}"
 
 
 class QueueHistory:
@@ -73,13 +88,17 @@ class QueueHistory:
         self.final_assigned: set[str] = set()  # keys re-read from the beginning at the end
         self.op_sends: dict[int, list] = {}   # op.index -> its sends
         self.op_reads: dict[int, list] = {}   # op.index -> its read pairs
-        src = history.source
+        self.source = src = history.source
+        by_process = self.by_process
         for op in history.ops:
             f = op.f
             if f not in QUEUE_FS:
                 continue
-            self.by_process.setdefault(op.process, []).append(op)
-            where = f"{src}: op {op.index}"
+            procs = by_process.get(op.process)
+            if procs is None:
+                procs = by_process[op.process] = []
+            procs.append(op)
+            where = _Where(src, op.index)
             if f == "send":
                 self._send(op, where)
             elif f in READS:
@@ -113,7 +132,7 @@ class QueueHistory:
         extra = op.extra or {}
         out = []
         if op.key is not None:
-            off = offset_key(extra.get("offset"), where) if op.type == "ok" or "offset" in extra else None
+            off = raw_offset(extra.get("offset"), where)
             out.append((op, self.canon(op.key), op.value, off))
         else:
             v = op.value
@@ -124,7 +143,7 @@ class QueueHistory:
                 if not (isinstance(pair, list) and len(pair) == 2):
                     raise InputError(f"{where}: batch send element {pair!r} is not [key, value]")
                 off = offs[i] if i < len(offs) else None
-                out.append((op, self.canon(pair[0]), pair[1], offset_key(off, where)))
+                out.append((op, self.canon(pair[0]), pair[1], raw_offset(off, where)))
         self.sends.extend(out)
         self.op_sends[op.index] = out
 
@@ -135,13 +154,19 @@ class QueueHistory:
         if not isinstance(v, dict):
             raise InputError(f"{where}: a {op.f} value must be {{key: [[offset, value], ...]}}")
         pairs = []
+        append = pairs.append
+        names = self.names
         for k, items in v.items():
-            ck = self.canon(k)
-            if not isinstance(items, list):
+            ck = k if (type(k) is str and k in names) else self.canon(k)
+            if type(items) is not list:
                 raise InputError(f"{where}: the messages of key {k!r} must be a list")
             for it in items:
-                if not (isinstance(it, list) and len(it) >= 2):
-                    raise InputError(f"{where}: message {it!r} of key {k!r} is not [offset, value]")
-                pairs.append((ck, offset_key(it[0], where), it[1]))
+                try:
+                    off, val = it[0], it[1]
+                except (TypeError, IndexError, KeyError):
+                    raise InputError(f"{where}: message {it!r} of key {k!r} is not [offset, value]") from None
+                if type(off) is not str and type(off) is not int and off is not None:
+                    off = raw_offset(off, where)
+                append((ck, off, val))
         self.reads.append((op, pairs))
         self.op_reads[op.index] = pairs
