@@ -44,7 +44,7 @@ DEFAULTS: dict[str, list[str]] = {
     "queue": ["queue", "queue-lag"],
 }
 # Workloads whose histories are another workload's shape (checked as that one).
-ALIASES: dict[str, str] = {"cas-register": "register"}
+ALIASES: dict[str, str] = {"cas-register": "register", "queue-group": "queue"}
 DEFAULTS["cas-register"] = list(DEFAULTS["register"])
 
 

@@ -19,7 +19,7 @@ TOPOLOGIES = ("replication", "sentinel")
 BACKENDS = ("netns", "docker", "ssh")
 CONSISTENCY = ("ONE", "TWO", "THREE", "QUORUM", "ALL", "LOCAL_ONE", "LOCAL_QUORUM", "EACH_QUORUM")
 TIMESTAMPS = ("server", "client")
-WORKLOADS = ("register", "list-append", "set", "counter", "cas-register")
+WORKLOADS = ("register", "list-append", "set", "counter", "cas-register", "queue", "queue-group")
 READ_FROM = ("primary", "replicas", "any")
 STICKINESS = ("node", "random")
 
@@ -116,6 +116,8 @@ def validate(test: Test) -> Test:
         _choice("timestamps", test.timestamps, TIMESTAMPS)
         if not 1 <= test.nodes <= 5:
             raise InputError(f"--nodes {test.nodes}: Cassandra runs 1 to 5 nodes")
+    if test.workload in ("queue", "queue-group") and test.db != "redis":
+        raise InputError(f"--workload {test.workload} runs on Redis Streams: use --db redis")
     if test.backend == "ssh" and not (test.ssh_nodes or test.nodes_file):
         raise InputError("--backend ssh needs the hosts: --node host[:port] (repeatable) or --nodes-file FILE")
     if not 1 <= test.nodes <= 9:

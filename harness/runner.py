@@ -234,6 +234,7 @@ class _Recorder:
         for k in ("version", "node", "error"):
             if comp.get(k) is not None:
                 ev[k] = comp[k]
+        ev.update(comp.get("extra") or {})  # e.g. a queue send's `offset`
         ev.update(extra)
         if process != "nemesis":
             self.stats.count(typ)
@@ -525,9 +526,10 @@ def _run_phases(test: Test, prefix: str, run_dir: str, history_path: str, stats:
         stats.phase = "final reads"
         if progress:
             progress(stats, test)
-        _final_reads(test, nodes, db, workload, rec,
-                     first_process=pids.next_after_info(10**6),
-                     deadline=time.monotonic() + max(5.0, 2 * test.quiesce))
+        final_phase = getattr(workload, "final_phase", None) or _final_reads  # queue: drains
+        final_phase(test, nodes, db, workload, rec,
+                    first_process=pids.next_after_info(10**6),
+                    deadline=time.monotonic() + max(5.0, 2 * test.quiesce))
         stats.phase = "tearing down"
         if progress:
             progress(stats, test)

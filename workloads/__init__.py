@@ -21,6 +21,8 @@ _REGISTRY: dict[str, tuple[str, str]] = {
     "set": ("workloads.set", "SetWorkload"),
     "counter": ("workloads.counter", "CounterWorkload"),
     "cas-register": ("workloads.cas_register", "CasRegisterWorkload"),
+    "queue": ("workloads.queue", "QueueWorkload"),
+    "queue-group": ("workloads.queue", "QueueGroupWorkload"),
 }
 
 NAMES: tuple[str, ...] = tuple(_REGISTRY)

@@ -43,6 +43,7 @@ from harness.cluster.base import Node
 from harness.control.base import Daemon, RemoteError
 from harness.dbs import daemons
 from harness.dbs.redis_client import RedisClient, RedisTopology, ask_sentinels_for_primary
+from harness.dbs.redis_streams import STREAM_WORKLOADS, StreamsClient
 from harness.dbs.resp import Ambiguous, NotSent, ReplyError, RespConnection
 from harness.errors import EnvironmentProblem, InputError
 
@@ -286,10 +287,14 @@ class RedisDB:
 
     def client(self, node: Node, workload: str, process: int) -> RedisClient:
         """A worker's client: routing per topology and read_from (redis_client.py)."""
+        if workload in STREAM_WORKLOADS:
+            return StreamsClient(self.topo, node, workload, process)
         return RedisClient(self.topo, node, workload, process)
 
     def final_client(self, node: Node, workload: str, process: int) -> RedisClient:
         """A client whose reads are all served by `node` (the final reads on every node)."""
+        if workload in STREAM_WORKLOADS:
+            return StreamsClient(self.topo, node, workload, process, pinned=True)
         return RedisClient(self.topo, node, workload, process, pinned=True)
 
     def wait_ready(self, timeout: float) -> None:
