@@ -46,6 +46,7 @@ DEFAULTS: dict[str, list[str]] = {
 # Workloads whose histories are another workload's shape (checked as that one).
 ALIASES: dict[str, str] = {"cas-register": "register", "queue-group": "queue"}
 DEFAULTS["cas-register"] = list(DEFAULTS["register"])
+DEFAULTS["queue-group"] = list(DEFAULTS["queue"])
 
 
 def infer_workload(history: History) -> str:

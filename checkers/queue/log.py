@@ -11,7 +11,8 @@ Obligations (README "queue checker"; definitions as in jepsen.tests.kafka):
 * lost-write: a committed value absent from every ok read although an ok read saw a
   value whose first index is at or beyond the value's last index; with a final
   `assign` (seek beginning), also a committed value missing from the final re-read of
-  the whole log below its highest index (read earlier, then gone from the log);
+  the whole log below its highest index — or anywhere, when that re-read reached the end
+  (an empty final poll) — read earlier or not: gone from the log;
 * aborted-read: an ok read of a value whose send failed; unexpected: a read value that
   no send ever attempted;
 * poll-skip / nonmonotonic-poll: per process, a read of key k starting > 1 / < 1 index
@@ -247,6 +248,8 @@ def check_log(qh: QueueHistory, logs: dict[str, KeyLog], committed: set[int],
         if lg is None:
             continue
         top = max((lg.first[v] for v in fr if v in lg.first), default=-1)
+        if k in qh.final_complete:
+            top = len(lg.offsets)  # the re-read reached the end: everything must be there
         for v, li in lg.last.items():
             if v in fr or li > top or (k, v) in lost_seen:
                 continue
@@ -258,13 +261,16 @@ def check_log(qh: QueueHistory, logs: dict[str, KeyLog], committed: set[int],
             last_final = max(fr.values(), key=lambda o: o.index) if fr else None
             if last_final is not None:
                 ops.append(last_final.index)
+            where = ("to the end of the log" if k in qh.final_complete
+                     else f"below index {top}")
+            seen = "and read earlier" if reads_op else "(never read)"
             out.add(Anomaly(
                 "lost-write",
-                f"Value {v!r} of key {name[k]} was committed by {w.describe()} and read "
-                f"earlier, but the final re-read of the whole log no longer holds it below "
-                f"index {top}: the log lost it.", ops, key=name[k],
+                f"Value {v!r} of key {name[k]} was committed by {w.describe()} {seen}, but the "
+                f"final re-read of the whole log, {where}, no longer holds it: the log lost it.",
+                ops, key=name[k],
                 details={"value": v, "index": li, "max_read_index": top, "writer": w.index,
-                         "vanished": True}))
+                         "vanished": True, "read_earlier": bool(reads_op)}))
 
     # unseen: acknowledged, never read (final phase decides anomaly vs notice)
     had_final = any(op.final for op, _ in qh.reads)

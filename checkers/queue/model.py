@@ -86,6 +86,8 @@ class QueueHistory:
         self.subscribed = False
         self.crashes = 0
         self.final_assigned: set[str] = set()  # keys re-read from the beginning at the end
+        self.final_complete: set[str] = set()  # ... by a process whose re-read reached the end
+        final_keys_of: dict = {}
         self.op_sends: dict[int, list] = {}   # op.index -> its sends
         self.op_reads: dict[int, list] = {}   # op.index -> its read pairs
         self.source = src = history.source
@@ -103,12 +105,18 @@ class QueueHistory:
                 self._send(op, where)
             elif f in READS:
                 self._read(op, where)
+                if (f == "poll" and op.final and op.type == "ok" and not op.value
+                        and op.process in final_keys_of):
+                    # an empty final poll after the rewind: this re-read reached the end
+                    self.final_complete.update(final_keys_of[op.process])
             elif f in ASSIGNS:
                 self.assigns += 1
                 if f == "subscribe":
                     self.subscribed = True
                 if op.final and op.type == "ok" and (op.extra or {}).get("seek") == "beginning":
-                    self.final_assigned.update(self.assigned_keys(op))
+                    keys = self.assigned_keys(op)
+                    self.final_assigned.update(keys)
+                    final_keys_of[op.process] = keys
             elif f == "ack":
                 self.acks += 1
             else:

@@ -176,3 +176,24 @@ def test_faults_do_fire_in_the_simulator():
     for fault in ("lose", "duplicate", "reorder", "skip"):
         fired = sum(simulate(s, fault)[1] is not None for s in range(20))
         assert fired >= 15, fault
+
+
+def test_a_final_reread_that_reaches_the_end_finds_a_wiped_log():
+    """Every node restarted empty (no persistence): values read earlier are gone, and the
+    final re-read ended on an empty poll, so each is a lost write."""
+    ev = [
+        {"index": 0, "time": 0, "process": 0, "type": "invoke", "f": "send", "key": 1, "value": 1},
+        {"index": 1, "time": 1, "process": 0, "type": "ok", "f": "send", "key": 1, "value": 1, "offset": "5-0"},
+        {"index": 2, "time": 2, "process": 1, "type": "invoke", "f": "poll"},
+        {"index": 3, "time": 3, "process": 1, "type": "ok", "f": "poll", "value": {"1": [["5-0", 1]]}},
+        {"index": 4, "time": 4, "process": 9, "type": "invoke", "f": "assign", "value": [1], "final": True, "seek": "beginning"},
+        {"index": 5, "time": 5, "process": 9, "type": "ok", "f": "assign", "value": [1], "final": True, "seek": "beginning"},
+        {"index": 6, "time": 6, "process": 9, "type": "invoke", "f": "poll", "final": True},
+        {"index": 7, "time": 7, "process": 9, "type": "ok", "f": "poll", "value": {}, "final": True},
+    ]
+    res = run(ev)
+    assert [a.type for a in res.anomalies] == ["lost-write"]
+    assert res.anomalies[0].ops == [1, 3] and "to the end of the log" in res.anomalies[0].explanation
+    # a final phase that never reached the end (no empty poll) proves nothing
+    ev[7]["type"] = "fail"
+    assert run(ev).valid is True
