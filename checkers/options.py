@@ -38,6 +38,16 @@ _UNIT_NS = {"ns": 1, "us": 1_000, "µs": 1_000, "ms": 1_000_000, "s": 1_000_000_
             "m": 60_000_000_000}
 
 
+def parse_max_lag(text: str | None) -> int | None:
+    """'2s' -> 2_000_000_000 (the queue-lag gate, `--max-lag`); None -> None."""
+    if not text:
+        return None
+    m = _BOUND.match(text)
+    if not m or m.group(2).startswith("v"):
+        raise InputError(f"--max-lag {text!r}: expected a time like 500ms or 2s")
+    return int(float(m.group(1)) * _UNIT_NS[m.group(2)])
+
+
 def parse_staleness_bound(text: str | None) -> tuple[int | None, int | None]:
     """'250ms' -> (250_000_000, None); '3v' -> (None, 3); '1s,2v' -> both."""
     if not text:

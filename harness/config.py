@@ -50,6 +50,7 @@ class Test:
     leave_db_running: bool = False
     subnet: str | None = None  # None: a free /24 under 10.77.0.0/16
     staleness_bound: str | None = None
+    max_lag: str | None = None  # queue: the queue-lag gate (checkers/queue/lag.py)
     checkers: tuple[str, ...] | None = None
     keys_active: int = 10
     max_writes_per_key: int | None = None
@@ -161,6 +162,10 @@ def validate(test: Test) -> Test:
         from checkers.options import parse_staleness_bound
 
         parse_staleness_bound(test.staleness_bound)
+    if test.max_lag:
+        from checkers.options import parse_max_lag
+
+        parse_max_lag(test.max_lag)
     return test
 
 

@@ -542,13 +542,13 @@ def _run_phases(test: Test, prefix: str, run_dir: str, history_path: str, stats:
 def analyse(run_dir: str, test: Test, figures: dict | None = None) -> tuple[dict, str | None]:
     """Check the run's history and write results.json (+ reports when available)."""
     from checkers import run_checks
-    from checkers.options import CheckOptions, parse_staleness_bound
+    from checkers.options import CheckOptions, parse_max_lag, parse_staleness_bound
     from harness.history import read_history
 
     hist = read_history(os.path.join(run_dir, "history.jsonl"))
     t_ns, k = parse_staleness_bound(test.staleness_bound)
     opts = CheckOptions(workload=test.workload, staleness_bound_ns=t_ns,
-                        staleness_bound_versions=k)
+                        staleness_bound_versions=k, max_lag_ns=parse_max_lag(test.max_lag))
     results = run_checks(hist, opts, list(test.checkers) if test.checkers else None)
     results["run"] = {"dir": run_dir, "seed": test.seed, "test": test.test_name,
                       **(figures or {})}

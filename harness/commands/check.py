@@ -6,7 +6,7 @@ import os
 
 import click
 
-from checkers.options import WORKLOADS, CheckOptions, parse_staleness_bound
+from checkers.options import WORKLOADS, CheckOptions, parse_max_lag, parse_staleness_bound
 from harness.errors import InputError
 
 
@@ -30,6 +30,8 @@ def _write_json(path: str, obj) -> None:
               help="Comma-separated checker names (default: the workload's checkers).")
 @click.option("--staleness-bound", default=None,
               help="Report reads staler than this: a time (250ms, 1.5s), versions (3v), or both (1s,3v).")
+@click.option("--max-lag", default=None,
+              help="queue: polls further behind than this (500ms, 2s) make queue-lag invalid.")
 @click.option("--format", "fmt", type=click.Choice(["jsonl", "edn"]), default=None,
               help="History format (inferred from the extension).")
 @click.option("--out", "out", default=None, type=click.Path(dir_okay=False),
@@ -41,8 +43,8 @@ def _write_json(path: str, obj) -> None:
 @click.option("--fail-on", type=click.Choice(["invalid", "unknown"]), default="unknown",
               show_default=True, help="unknown: exit 2 on unknown; invalid: unknown exits 0.")
 @click.option("--quiet", "-q", is_flag=True, help="No table; just the exit code (and --out).")
-def check_cmd(history, workload, checker_names, staleness_bound, fmt, out, realtime_claim,
-              report_dir, fail_on, quiet):
+def check_cmd(history, workload, checker_names, staleness_bound, max_lag, fmt, out,
+              realtime_claim, report_dir, fail_on, quiet):
     """Check a recorded HISTORY (JSONL, or a Jepsen history.edn) and print the verdict.
 
     Exit 0 valid, 1 invalid, 2 unknown, 254 malformed input.
@@ -55,7 +57,8 @@ def check_cmd(history, workload, checker_names, staleness_bound, fmt, out, realt
     names = checker_names.split(",") if checker_names else None
     hist = read_history(history, fmt)
     opts = CheckOptions(workload=workload, staleness_bound_ns=t_ns,
-                        staleness_bound_versions=k, realtime_claim=realtime_claim)
+                        staleness_bound_versions=k, realtime_claim=realtime_claim,
+                        max_lag_ns=parse_max_lag(max_lag))
     results = run_checks(hist, opts, names)
     if out:
         _write_json(out, results)

@@ -87,6 +87,7 @@ def _progress_renderer(console):
 @click.option("--subnet", default=None, help="Private subnet for the node network.  [default: a free /24 in 10.77.0.0/16]")
 @click.option("--staleness-bound", default=None,
               help="Report reads staler than this: 250ms, 1.5s, 3v, or 1s,3v.  [default: none]")
+@click.option("--max-lag", default=None, help="queue: polls further behind than this (500ms, 2s) are invalid.  [default: none]")
 @click.option("--checkers", default=None, help="Comma-separated checkers.  [default: the workload's]")
 @click.option("--name", default=None, help="Test name in the store.  [default: <db>-<topology>-<workload>]")
 @click.option("--image", default=None, help="docker: node image to use.  [default: build splitbrain's offline]")
