@@ -14,7 +14,7 @@ from typing import Any
 
 from harness.errors import InputError
 
-DBS = ("redis", "cassandra")
+DBS = ("redis", "cassandra", "kafka")
 TOPOLOGIES = ("replication", "sentinel")
 BACKENDS = ("netns", "docker", "ssh")
 CONSISTENCY = ("ONE", "TWO", "THREE", "QUORUM", "ALL", "LOCAL_ONE", "LOCAL_QUORUM", "EACH_QUORUM")
@@ -75,6 +75,10 @@ class Test:
     timestamps: str = "server"
     cassandra_version: str | None = None
     cassandra_home: str | None = None
+    # kafka (harness/dbs/kafka): producer acks, topic min.insync.replicas, idempotence
+    kafka_acks: str = "all"
+    kafka_min_insync: int = 2
+    kafka_idempotence: bool = True
 
     @property
     def test_name(self) -> str:
@@ -82,6 +86,8 @@ class Test:
             return self.name
         if self.db == "cassandra":
             return f"cassandra-{self.read_consistency.lower()}-{self.write_consistency.lower()}-{self.workload}"
+        if self.db == "kafka":
+            return f"kafka-acks{self.kafka_acks}-isr{self.kafka_min_insync}-{self.workload}"
         return f"{self.db}-{self.topology}-{self.workload}"
 
     def to_json(self) -> dict[str, Any]:
@@ -117,8 +123,16 @@ def validate(test: Test) -> Test:
         _choice("timestamps", test.timestamps, TIMESTAMPS)
         if not 1 <= test.nodes <= 5:
             raise InputError(f"--nodes {test.nodes}: Cassandra runs 1 to 5 nodes")
-    if test.workload in ("queue", "queue-group") and test.db != "redis":
-        raise InputError(f"--workload {test.workload} runs on Redis Streams: use --db redis")
+    if test.workload in ("queue", "queue-group") and test.db not in ("redis", "kafka"):
+        raise InputError(f"--workload {test.workload} runs on Redis Streams or Kafka: use --db redis or kafka")
+    if test.db == "kafka":
+        if test.workload != "queue":
+            raise InputError(f"--db kafka runs the queue workload, not {test.workload!r}")
+        _choice("kafka_acks", test.kafka_acks, ("all", "1", "0"))
+        if not 1 <= test.kafka_min_insync <= min(3, test.nodes):
+            raise InputError(f"--kafka-min-insync {test.kafka_min_insync}: allowed 1 to {min(3, test.nodes)}")
+        if not 1 <= test.nodes <= 5:
+            raise InputError(f"--nodes {test.nodes}: Kafka runs 1 to 5 nodes")
     if test.backend == "ssh" and not (test.ssh_nodes or test.nodes_file):
         raise InputError("--backend ssh needs the hosts: --node host[:port] (repeatable) or --nodes-file FILE")
     if not 1 <= test.nodes <= 9:

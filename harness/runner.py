@@ -84,6 +84,7 @@ REQUIRED_TOOLS = {
     "redis": ["redis-server", "redis-cli"],
     "sentinel": ["redis-sentinel"],
     "cassandra": ["java"],
+    "kafka": ["java"],
 }
 
 
@@ -105,7 +106,7 @@ def preflight(test: Test) -> None:
     missing = [t for t in need if shutil.which(t) is None]
     if missing:
         hint = ("bash scripts/setup.sh --cassandra (Debian: openjdk-17-jre-headless maven)"
-                if test.db == "cassandra" else
+                if test.db in ("cassandra", "kafka") else
                 "bash scripts/setup.sh (Debian: redis-server redis-sentinel redis-tools "
                 "iptables iproute2)")
         raise EnvironmentProblem(f"missing tools: {', '.join(missing)}; install them with {hint}")
@@ -173,6 +174,12 @@ def _make_db(test: Test, nodes, run_dir: str, prefix: str, env_fn: Callable):
                            write_consistency=test.write_consistency,
                            timestamps=test.timestamps, version=test.cassandra_version,
                            home=test.cassandra_home)
+    if test.db == "kafka":
+        from harness.dbs.kafka import KafkaDB
+
+        return KafkaDB(nodes, store_dir=run_dir, prefix=prefix, extra_env_fn=env_fn,
+                       acks=test.kafka_acks, min_insync=test.kafka_min_insync,
+                       idempotence=test.kafka_idempotence)
     from harness.dbs.redis import RedisDB
 
     return RedisDB(nodes, topology=test.topology, read_from=test.read_from, store_dir=run_dir,

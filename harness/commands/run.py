@@ -104,6 +104,9 @@ def _progress_renderer(console):
 @click.option("--timestamps", type=click.Choice(["server", "client"]), default=None, help="cassandra: who picks write timestamps.  [default: server]")
 @click.option("--cassandra-version", default=None, help="cassandra: 5.0.x version from Maven Central.")
 @click.option("--cassandra-home", type=click.Path(file_okay=False), default=None, help="cassandra: an unpacked official tarball to use instead.")
+@click.option("--kafka-acks", type=click.Choice(["all", "1", "0"]), default=None, help="kafka: producer acks.  [default: all]")
+@click.option("--kafka-min-insync", type=int, default=None, help="kafka: the topic's min.insync.replicas.  [default: 2]")
+@click.option("--kafka-idempotence/--no-kafka-idempotence", default=None, help="kafka: idempotent producer.  [default: on]")
 @click.option("--config", "config_path", type=click.Path(dir_okay=False), default=None,
               help="A TOML file with any of these settings (flags win).")
 @click.option("--fail-on", type=click.Choice(["invalid", "unknown"]), default=None,
