@@ -25,7 +25,7 @@ NAME = "queue-lag"
 
 
 def known_times(qh: QueueHistory, logs: dict[str, KeyLog],
-                dense: dict[int, list]) -> dict[str, list[float]]:
+                dense) -> dict[str, list[float]]:
     """key -> suffix-min over dense indices of the earliest completion touching >= i."""
     at: dict[str, list[float]] = {k: [math.inf] * len(lg.offsets) for k, lg in logs.items()}
     for op, k, v, off in qh.sends:
@@ -43,11 +43,9 @@ def known_times(qh: QueueHistory, logs: dict[str, KeyLog],
         t = op.t_ret_seen
         if t is None:
             continue
-        top: dict[str, int] = {}  # per key only the highest index read matters (suffix min)
-        for k, i, _v in dense.get(op.index, ()):
-            if i > top.get(k, -1):
-                top[k] = i
-        for k, i in top.items():
+        # per key only the highest index read matters (suffix min)
+        for k, s in dense.per_op.get(op.index, {}).items():
+            i = s[4]
             if t < at[k][i]:
                 at[k][i] = t
     for arr in at.values():
@@ -58,7 +56,7 @@ def known_times(qh: QueueHistory, logs: dict[str, KeyLog],
 
 
 def realtime_lags(qh: QueueHistory, logs: dict[str, KeyLog],
-                  dense: dict[int, list] | None = None) -> list[tuple]:
+                  dense=None) -> list[tuple]:
     """[(time, process, canonical key, lag_ns, op_index)] in per-process op order."""
     if dense is None:
         from checkers.queue.log import dense_reads
@@ -82,10 +80,9 @@ def realtime_lags(qh: QueueHistory, logs: dict[str, KeyLog],
                 continue
             if op.f != "poll" or op.type != "ok" or op.final:
                 continue  # final polls re-read from the beginning by design: no lag
-            polled: dict[str, None] = {}
-            for k, i, v in dense.get(op.index, ()):
-                pos[k] = i
-                polled[k] = None
+            polled = dense.per_op.get(op.index, {})
+            for k, s in polled.items():
+                pos[k] = s[2]
             t = op.t_inv
             keys = assigned + [k for k in polled if k not in assigned] if assigned else polled
             for k in keys:
@@ -104,7 +101,7 @@ def _pct(sorted_vals: list, p: float) -> float:
 
 
 def check_lag(qh: QueueHistory, logs: dict[str, KeyLog], max_lag_ns: int | None,
-              dense: dict[int, list] | None = None) -> CheckResult:
+              dense=None) -> CheckResult:
     lags = realtime_lags(qh, logs, dense)
     names = qh.names
     if not lags:

@@ -123,24 +123,48 @@ def build_logs(qh: QueueHistory, committed: set[int]) -> dict[str, KeyLog]:
     return logs
 
 
-def dense_reads(qh: QueueHistory, logs: dict[str, KeyLog]) -> dict[int, list]:
-    """op index -> [(key, dense index, value)] of its read messages that have a place."""
-    out = {}
-    for op, pairs in qh.reads:
-        dl = []
-        append = dl.append
-        last_k = lg = None
-        for k, off, v in pairs:
-            if k is not last_k:
-                lg = logs.get(k)
-                last_k = k
-            if lg is None:
-                continue
-            i = lg.index_of.get(off) if off is not None else lg.first.get(v)
-            if i is not None:
-                append((k, i, v))
-        out[op.index] = dl
-    return out
+class ReadSummary:
+    """One pass over every read message, placed in the version order.
+
+    per_op: op index -> {key: [first index, first value, last index, last value, max index]}
+    intra: (op, key, previous index, previous value, index, value) for each pair of
+      consecutive messages of one key inside one read that are not one index apart.
+    """
+
+    __slots__ = ("per_op", "intra")
+
+    def __init__(self, qh: QueueHistory, logs: dict[str, "KeyLog"]):
+        per_op: dict[int, dict] = {}
+        intra: list = []
+        add_intra = intra.append
+        for op, pairs in qh.reads:
+            summ: dict[str, list] = {}
+            last_k = lg = s = None
+            for k, off, v in pairs:
+                if k is not last_k:
+                    lg = logs.get(k)
+                    last_k = k
+                    s = summ.get(k)
+                if lg is None:
+                    continue
+                i = lg.index_of.get(off) if off is not None else lg.first.get(v)
+                if i is None:
+                    continue
+                if s is None:
+                    s = summ[k] = [i, v, i, v, i]
+                    continue
+                if i - s[2] != 1:
+                    add_intra((op, k, s[2], s[3], i, v))
+                s[2] = i
+                s[3] = v
+                if i > s[4]:
+                    s[4] = i
+            per_op[op.index] = summ
+        self.per_op, self.intra = per_op, intra
+
+
+def dense_reads(qh: QueueHistory, logs: dict[str, KeyLog]) -> ReadSummary:
+    return ReadSummary(qh, logs)
 
 
 class LogFindings:
@@ -292,9 +316,36 @@ def check_log(qh: QueueHistory, logs: dict[str, KeyLog], committed: set[int],
     return {"unseen": sum(len(v) for v in unseen.values()), "final_phase": had_final}
 
 
+def check_intra(qh: QueueHistory, logs: dict[str, KeyLog], out: LogFindings,
+                dense: ReadSummary) -> None:
+    """int-poll-skip / int-nonmonotonic-poll: consecutive messages of one key in one read."""
+    name = qh.names
+    for op, k, pi, pv, i, v in dense.intra:
+        ex = op.extra
+        if ex and k in set(map(str, ex.get("rebalanced") or ())):
+            continue
+        d = i - pi
+        if d > 1:
+            lg = logs[k]
+            skipped = [x for j in range(pi + 1, i) for x in lg.values_at(j)]
+            out.add(Anomaly(
+                "int-poll-skip",
+                f"{op.describe()} jumped from {pv!r} to {v!r} on key {name[k]}, "
+                f"skipping {skipped[:8]} inside one read.", [op.index],
+                key=name[k], process=op.process,
+                details={"values": [pv, v], "skipped": skipped[:32], "delta": d}))
+        else:
+            out.add(Anomaly(
+                "int-nonmonotonic-poll",
+                f"{op.describe()} read {v!r} after {pv!r} on key {name[k]}, "
+                f"going back {1 - d} position(s) inside one read.", [op.index],
+                key=name[k], process=op.process, details={"values": [pv, v], "delta": d}))
+
+
 def check_processes(qh: QueueHistory, logs: dict[str, KeyLog], out: LogFindings,
-                    dense: dict[int, list]) -> None:
+                    dense: ReadSummary) -> None:
     """Per-process order checks: poll-skip, nonmonotonic-poll, sends, intra-op forms."""
+    check_intra(qh, logs, out, dense)
     name = qh.names
     allow = qh.subscribed
     empty = KeyLog()
@@ -323,44 +374,14 @@ def check_processes(qh: QueueHistory, logs: dict[str, KeyLog], out: LogFindings,
                 last_read.clear()
                 last_send.clear()
                 continue
-            pairs = dense.get(op.index)
-            if pairs is not None:
-                ex = op.extra
-                exempt = set(map(str, ex.get("rebalanced") or ())) if ex else ()
-                first_in_op: dict[str, tuple[int, Any]] = {}
-                prev_in_op: dict[str, tuple[int, Any]] = {}
-                for k, i, v in pairs:
-                    p = prev_in_op.get(k)
-                    if p is None:
-                        first_in_op[k] = prev_in_op[k] = (i, v)
-                        continue
-                    d = i - p[0]
-                    if d != 1 and k not in exempt:
-                        lg = logs[k]
-                        if d > 1:
-                            skipped = [x for j in range(p[0] + 1, i) for x in lg.values_at(j)]
-                            out.add(Anomaly(
-                                "int-poll-skip",
-                                f"{op.describe()} jumped from {p[1]!r} to {v!r} on key {name[k]}, "
-                                f"skipping {skipped[:8]} inside one read.", [op.index],
-                                key=name[k], process=proc,
-                                details={"values": [p[1], v], "skipped": skipped[:32], "delta": d}))
-                        elif d < 1:
-                            out.add(Anomaly(
-                                "int-nonmonotonic-poll",
-                                f"{op.describe()} read {v!r} after {p[1]!r} on key {name[k]}, "
-                                f"going back {1 - d} position(s) inside one read.", [op.index],
-                                key=name[k], process=proc,
-                                details={"values": [p[1], v], "delta": d}))
-                    prev_in_op[k] = (i, v)
-                if op.f == "poll":  # group dequeues share the log between consumers
-                    for k, (i, v) in first_in_op.items():
-                        lr = last_read.get(k)
-                        if lr is None:
-                            continue
+            summ = dense.per_op.get(op.index)
+            if summ is not None and op.f == "poll":  # group dequeues share the log
+                for k, (i, v, li, lv, _mx) in summ.items():
+                    lr = last_read.get(k)
+                    if lr is not None:
                         d = i - lr[0]
-                        lg = logs.get(k, empty)
                         if d > 1:
+                            lg = logs[k]
                             skipped = [x for j in range(lr[0] + 1, i) for x in lg.values_at(j)]
                             out.add(Anomaly(
                                 "poll-skip",
@@ -377,8 +398,7 @@ def check_processes(qh: QueueHistory, logs: dict[str, KeyLog], out: LogFindings,
                                 [lr[2].index, op.index], key=name[k], process=proc,
                                 details={"delta": d, "values": [lr[1], v]}), allowed=allow)
                     if op.type == "ok":
-                        for k, (i, v) in prev_in_op.items():
-                            last_read[k] = (i, v, op)
+                        last_read[k] = (li, lv, op)
             sends = qh.op_sends.get(op.index)
             if sends and op.type in ("ok", "info"):
                 first_s: dict[str, tuple[int, Any]] = {}
