@@ -97,3 +97,18 @@ def _nemesis(run_dir):
     from harness.history import read_history
 
     return read_history(os.path.join(run_dir, "history.jsonl")).nemesis
+
+
+def test_send_error_mapping_fail_only_before_append():
+    from confluent_kafka import KafkaError
+
+    from harness.dbs.kafka.client import _fail_codes
+
+    codes = _fail_codes()
+    assert KafkaError._QUEUE_FULL in codes and KafkaError.MSG_SIZE_TOO_LARGE in codes
+    # NOT_ENOUGH_REPLICAS is the last retry's answer: an earlier attempt may have landed
+    for maybe_committed in (KafkaError._MSG_TIMED_OUT, KafkaError.REQUEST_TIMED_OUT,
+                            KafkaError.NOT_ENOUGH_REPLICAS,
+                            KafkaError.NOT_ENOUGH_REPLICAS_AFTER_APPEND,
+                            KafkaError.NOT_LEADER_FOR_PARTITION, KafkaError._TRANSPORT):
+        assert maybe_committed not in codes

@@ -13,10 +13,11 @@ messages of the keys the process is assigned, per key in delivery order.
   the end", which the checker relies on.
 
 Error mapping (design/queues.md §(d); no per-message persistence status in Python):
-`fail` only for errors raised before the record can have been appended (queue full,
-unknown partition, NOT_ENOUGH_REPLICAS, size, auth, config); everything else — timeouts
-(`_MSG_TIMED_OUT` may be committed), transport errors, NOT_ENOUGH_REPLICAS_AFTER_APPEND,
-NOT_LEADER_OR_FOLLOWER, fatal idempotence errors — is `info`. Reads fail on any error.
+`fail` only for errors raised before any attempt can have been appended (queue full,
+unknown partition, size, auth, config); everything else — timeouts (`_MSG_TIMED_OUT` may
+be committed), transport errors, NOT_ENOUGH_REPLICAS (the last retry's answer; an earlier
+attempt may have landed), NOT_ENOUGH_REPLICAS_AFTER_APPEND, NOT_LEADER_OR_FOLLOWER, fatal
+idempotence errors — is `info`. Reads fail on any error.
 """
 
 from __future__ import annotations
@@ -39,10 +40,13 @@ class KafkaSettings:
 def _fail_codes():
     from confluent_kafka import KafkaError as E
 
+    # Only errors a record gets before any attempt could have been appended. A broker's
+    # NOT_ENOUGH_REPLICAS is not among them: it is the *last* attempt's error, and an
+    # earlier attempt that timed out may have been appended (librdkafka retries), so a
+    # `fail` there could turn a committed record into a false aborted read.
     names = ["_QUEUE_FULL", "_PURGE_QUEUE", "_UNKNOWN_PARTITION", "_UNKNOWN_TOPIC",
              "_INVALID_ARG", "MSG_SIZE_TOO_LARGE", "TOPIC_AUTHORIZATION_FAILED",
-             "NOT_ENOUGH_REPLICAS", "INVALID_REQUIRED_ACKS", "INVALID_CONFIG",
-             "RECORD_LIST_TOO_LARGE", "UNKNOWN_TOPIC_OR_PART"]
+             "INVALID_REQUIRED_ACKS", "INVALID_CONFIG", "RECORD_LIST_TOO_LARGE"]
     return {getattr(E, n) for n in names if hasattr(E, n)}
 
 
