@@ -207,12 +207,16 @@ def check_log(qh: QueueHistory, logs: dict[str, KeyLog], committed: set[int],
         for v, places in seen_at.items():
             if len(places) > 1:
                 offs = [show_offset(o) for o, _ in places]
+                w = writer.get((k, v))
+                seen_by = sorted({oi for _, oi in places} - {w.index if w else None})
+                sent = f" by {w.describe()}" if w else ""
                 out.add(Anomaly(
                     "duplicate",
-                    f"Value {v!r} of key {name[k]} sits at {len(places)} offsets {offs}: it was "
-                    f"appended to the log more than once.",
-                    sorted({oi for _, oi in places}), key=name[k],
-                    details={"value": v, "count": len(places), "offsets": offs}))
+                    f"Value {v!r} of key {name[k]}, sent once{sent}, sits at {len(places)} "
+                    f"offsets {offs}: it was appended to the log more than once.",
+                    ([w.index] if w else []) + seen_by, key=name[k],
+                    details={"value": v, "count": len(places), "offsets": offs,
+                             "writer": w.index if w else None}))
 
     # aborted reads and unexpected values (once per distinct value, first ok reader)
     for k, reads in read_ok.items():
