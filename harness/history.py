@@ -105,6 +105,11 @@ class Op(NamedTuple):
 
     def describe(self) -> str:
         """A short human rendering, e.g. `op 12 (process 3, write x=5, ok)`."""
+        if self.f == "txn" and isinstance(self.value, tuple):
+            mops = ", ".join(f"{mf} {_short(k, 20)}" + ("" if v is None and mf == "r" else
+                                                        f" {_short(v, 30)}")
+                             for mf, k, v in self.value)
+            return f"op {self.index} (process {self.process}, txn [{_short(mops, 120)}], {self.type})"
         val = "" if self.value is None and self.f == "read" and self.type != "ok" else f"={_short(self.value)}"
         return f"op {self.index} (process {self.process}, {self.f} {_short(self.key)}{val}, {self.type})"
 
@@ -180,6 +185,38 @@ _VER_T = frozenset((int, _NONE))
 _only_core = CORE_FIELDS.issuperset  # no extra fields (no set built, unlike keys() - CORE)
 _new_op = tuple.__new__  # Op(...) without the generated Python-level __new__ frame
 _by_inv = itemgetter(1)  # Op.inv_index
+
+
+TXN_MOP_FS = frozenset(("r", "w", "append"))
+_MOP_F = {"r": "r", "read": "r", "w": "w", "write": "w", "append": "append"}
+
+
+def txn_mops(value: Any, where: str) -> tuple:
+    """A txn value as a tuple of frozen `(f, key, value)` micro-ops (transactions.md §1.1).
+
+    `read`/`write` are normalised to `r`/`w`; a two-element read `[r, k]` gets a null
+    value; list values (list-append reads) become tuples.
+    """
+    if not isinstance(value, (list, tuple)):
+        raise InputError(f"{where}: a txn value must be a list of [f, key, value] micro-ops, "
+                         f"got {_short(value)}")
+    out = []
+    for m in value:
+        if not isinstance(m, (list, tuple)) or len(m) not in (2, 3):
+            raise InputError(f"{where}: micro-op {_short(m)} is not [f, key, value]")
+        mf = _MOP_F.get(m[0]) if isinstance(m[0], str) else None
+        if mf is None:
+            raise InputError(f"{where}: micro-op function {m[0]!r}: allowed: r, w, append "
+                             f"(read, write)")
+        if len(m) == 2 and mf != "r":
+            raise InputError(f"{where}: micro-op {_short(m)} has no value")
+        k, v = m[1], (m[2] if len(m) == 3 else None)
+        if isinstance(k, (dict, bool)) or (isinstance(k, (list, tuple))
+                                           and any(isinstance(x, (dict, list)) for x in k)):
+            raise InputError(f"{where}: micro-op key {_short(k)} must be a string, an integer "
+                             f"or a list of them")
+        out.append((mf, _key(k), freeze(v)))
+    return tuple(out)
 
 
 class _Pairer:
@@ -306,6 +343,8 @@ class _Pairer:
         strings = self._strings
         f = inv["f"]
         f = strings.setdefault(f, f)
+        if f == "txn":
+            return self._make_txn(inv, comp)
         iget = inv.get
         if comp is None:
             typ = "info"
@@ -361,6 +400,37 @@ class _Pairer:
         return _new_op(Op, (comp["index"], inv["index"], ret_index, proc, session, typ, f,
                             key, value, version, node, iget("time") or 0, t_ret, t_seen,
                             cget("error"), bool(iget("final") or cget("final")), extra))
+
+    def _make_txn(self, inv: dict, comp: dict | None) -> Op:
+        """A transaction (transactions.md §1.3): an ok completion's micro-ops (reads filled
+        in), checked against the invocation; otherwise the invocation's, reads unknown."""
+        where = f"{self.source}: op index {(comp or inv)['index']}"
+        mops = txn_mops(inv.get("value"), where)
+        typ = "info" if comp is None else comp["type"]
+        if typ == "ok":
+            cval = comp.get("value")
+            done = txn_mops(inv.get("value") if cval is None else cval, where)
+            if len(done) != len(mops) or any(
+                    a[0] != b[0] or a[1] != b[1] or (a[0] != "r" and a[2] != b[2])
+                    for a, b in zip(mops, done)):
+                raise InputError(f"{where}: completion micro-ops do not match the invocation "
+                                 f"(index {inv['index']})")
+            mops = done
+        else:
+            mops = tuple((mf, k, None) if mf == "r" else (mf, k, v) for mf, k, v in mops)
+        proc = inv["process"]
+        cget = comp.get if comp is not None else (lambda _k, _d=None: _d)
+        t_seen = cget("time")
+        if typ == "info":
+            ret_index, t_ret = INF, INF
+        else:
+            ret_index, t_ret = comp["index"], t_seen or 0
+        node = cget("node") or inv.get("node")
+        return Op(index=(comp or inv)["index"], inv_index=inv["index"], ret_index=ret_index,
+                  process=proc, session=self._session(proc), type=typ, f="txn", key=None,
+                  value=mops, version=None, node=node, t_inv=inv.get("time") or 0,
+                  t_ret=t_ret, t_ret_seen=t_seen, error=cget("error"),
+                  final=bool(inv.get("final") or cget("final")), extra=_extra(inv, comp))
 
     def finish(self, meta: dict | None = None) -> History:
         # P19: invocations still pending at the end are info.
@@ -613,7 +683,7 @@ _TXN_F = {"r": "read", "read": "read", "w": "write", "write": "write", "append":
           "add": "add"}
 
 
-def _edn_event(m: dict, independent: bool, where: str) -> dict:
+def _edn_event(m: dict, independent: bool, where: str, keep_txns: bool = False) -> dict:
     ev = dict(m)
     if "process" not in ev:
         raise InputError(f"{where}: missing :process")
@@ -624,9 +694,10 @@ def _edn_event(m: dict, independent: bool, where: str) -> dict:
         return ev
     if independent and isinstance(ev.get("value"), list) and len(ev["value"]) == 2:
         ev["key"], ev["value"] = ev["value"]
-    if f == "txn" and isinstance(ev.get("value"), list):
+    if f == "txn" and isinstance(ev.get("value"), list) and not keep_txns:
         mops = ev["value"]
-        # A one-micro-op transaction is an ordinary single-key op.
+        # A one-micro-op transaction is an ordinary single-key op (every txn of the file
+        # has one micro-op, so the forms are never mixed).
         if len(mops) == 1 and isinstance(mops[0], list) and len(mops[0]) == 3:
             mf, k, v = mops[0]
             ev["f"] = _TXN_F.get(mf, mf)
@@ -648,12 +719,15 @@ def read_edn(path: str) -> History:
             raise InputError(f"{path}:{n}: expected an op map, got {type(pm).__name__}")
         plain.append((pm, n))
     independent = _is_independent([m for m, _ in plain])
+    # transactions.md §1.4: if any :txn has more than one micro-op, every :txn stays a txn.
+    keep_txns = any(m.get("f") == "txn" and isinstance(m.get("value"), list)
+                    and len(m["value"]) != 1 for m, _ in plain)
     pairer = _Pairer(path)
     next_index = 0
     t_fallback = 0
     for m, n in plain:
         where = f"{path}:{n}" if len(plain) else path
-        ev = _edn_event(m, independent, where)
+        ev = _edn_event(m, independent, where, keep_txns)
         if "index" not in ev:
             ev["index"] = next_index
         next_index = ev["index"] + 1 if isinstance(ev["index"], int) else next_index + 1
@@ -663,7 +737,8 @@ def read_edn(path: str) -> History:
         if ev["process"] == NEMESIS and ev["type"] not in TYPES:
             ev["type"] = "info"
         pairer.add(validate_event(ev, where), n)
-    return pairer.finish(meta={"format": "edn", "independent": independent})
+    return pairer.finish(meta={"format": "edn", "independent": independent,
+                               "txn": keep_txns})
 
 
 def detect_format(path: str, fmt: str | None = None) -> str:
