@@ -31,6 +31,8 @@ FAMILIES: dict[str, str] = {
     "convergence": "checkers.convergence",
     "queue": "checkers.queue",
     "queue-lag": "checkers.queue",
+    **{n: "checkers.propagation" for n in ("lost-event", "orphan-effect", "duplicate-effect",
+                                           "derived-regression", "propagation-lag")},
 }
 
 SESSION = ["read-your-writes", "monotonic-reads", "monotonic-writes", "writes-follow-reads"]
@@ -42,6 +44,8 @@ DEFAULTS: dict[str, list[str]] = {
     "set": ["integrity", *SESSION, "lost-updates", "convergence"],
     "counter": ["lost-updates", "convergence"],
     "queue": ["queue", "queue-lag"],
+    "propagation": ["lost-event", "orphan-effect", "duplicate-effect", "derived-regression",
+                    "propagation-lag"],
 }
 # Workloads whose histories are another workload's shape (checked as that one).
 ALIASES: dict[str, str] = {"cas-register": "register", "queue-group": "queue"}
@@ -52,6 +56,8 @@ DEFAULTS["queue-group"] = list(DEFAULTS["queue"])
 def infer_workload(history: History) -> str:
     """register / list-append / set / counter / queue, from the ops' `f` and value shapes."""
     fs = Counter(map(attrgetter("f"), history.ops))  # counted in C
+    if fs.get("write-source"):
+        return "propagation"
     if fs.get("send") or fs.get("poll") or fs.get("dequeue"):
         return "queue"
     if fs.get("append"):

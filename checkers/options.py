@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 from harness.errors import InputError
 
-WORKLOADS = ("register", "list-append", "set", "counter", "queue")
+WORKLOADS = ("register", "list-append", "set", "counter", "queue", "propagation")
 
 
 @dataclass(frozen=True)
@@ -31,6 +31,7 @@ class CheckOptions:
     continue_session_after_info: bool = False
     anomaly_cap: int = 32
     max_lag_ns: int | None = None  # queue-lag: polls further behind than this are anomalies
+    max_propagation_lag_ns: int | None = None  # propagation-lag: the p99 gate
 
 
 _BOUND = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ns|us|µs|ms|s|m|v|versions?)\s*$")
@@ -38,13 +39,13 @@ _UNIT_NS = {"ns": 1, "us": 1_000, "µs": 1_000, "ms": 1_000_000, "s": 1_000_000_
             "m": 60_000_000_000}
 
 
-def parse_max_lag(text: str | None) -> int | None:
+def parse_max_lag(text: str | None, flag: str = "--max-lag") -> int | None:
     """'2s' -> 2_000_000_000 (the queue-lag gate, `--max-lag`); None -> None."""
     if not text:
         return None
     m = _BOUND.match(text)
     if not m or m.group(2).startswith("v"):
-        raise InputError(f"--max-lag {text!r}: expected a time like 500ms or 2s")
+        raise InputError(f"{flag} {text!r}: expected a time like 500ms or 2s")
     return int(float(m.group(1)) * _UNIT_NS[m.group(2)])
 
 

@@ -32,6 +32,8 @@ def _write_json(path: str, obj) -> None:
               help="Report reads staler than this: a time (250ms, 1.5s), versions (3v), or both (1s,3v).")
 @click.option("--max-lag", default=None,
               help="queue: polls further behind than this (500ms, 2s) make queue-lag invalid.")
+@click.option("--max-propagation-lag", default=None,
+              help="propagation: a p99 event lag (source commit -> derived read) over this is invalid.")
 @click.option("--format", "fmt", type=click.Choice(["jsonl", "edn"]), default=None,
               help="History format (inferred from the extension).")
 @click.option("--out", "out", default=None, type=click.Path(dir_okay=False),
@@ -43,8 +45,8 @@ def _write_json(path: str, obj) -> None:
 @click.option("--fail-on", type=click.Choice(["invalid", "unknown"]), default="unknown",
               show_default=True, help="unknown: exit 2 on unknown; invalid: unknown exits 0.")
 @click.option("--quiet", "-q", is_flag=True, help="No table; just the exit code (and --out).")
-def check_cmd(history, workload, checker_names, staleness_bound, max_lag, fmt, out,
-              realtime_claim, report_dir, fail_on, quiet):
+def check_cmd(history, workload, checker_names, staleness_bound, max_lag,
+              max_propagation_lag, fmt, out, realtime_claim, report_dir, fail_on, quiet):
     """Check a recorded HISTORY (JSONL, or a Jepsen history.edn) and print the verdict.
 
     Exit 0 valid, 1 invalid, 2 unknown, 254 malformed input.
@@ -58,7 +60,9 @@ def check_cmd(history, workload, checker_names, staleness_bound, max_lag, fmt, o
     hist = read_history(history, fmt)
     opts = CheckOptions(workload=workload, staleness_bound_ns=t_ns,
                         staleness_bound_versions=k, realtime_claim=realtime_claim,
-                        max_lag_ns=parse_max_lag(max_lag))
+                        max_lag_ns=parse_max_lag(max_lag),
+                        max_propagation_lag_ns=parse_max_lag(max_propagation_lag,
+                                                             "--max-propagation-lag"))
     results = run_checks(hist, opts, names)
     if out:
         _write_json(out, results)
