@@ -58,29 +58,41 @@ def known_times(qh: QueueHistory, logs: dict[str, KeyLog],
 def realtime_lags(qh: QueueHistory, logs: dict[str, KeyLog],
                   dense=None) -> list[tuple]:
     """[(time, process, canonical key, lag_ns, op_index)] in per-process op order."""
+    out: list[tuple] = []
+    _walk(qh, logs, dense, out.append)
+    return out
+
+
+def _walk(qh: QueueHistory, logs: dict[str, KeyLog], dense, emit) -> None:
+    """Calls emit((time, process, key, lag_ns, op index)) for every measured poll and key.
+    The hot loop of this checker: one visit per poll and key, nothing else."""
     if dense is None:
         from checkers.queue.log import dense_reads
         dense = dense_reads(qh, logs)
     known = known_times(qh, logs, dense)
-    names = qh.names
-    out = []
+    per_op = dense.per_op
+    empty: dict = {}
     for proc, ops in qh.by_process.items():
         pos: dict[str, int] = {}
         assigned: list[str] = []
         for op in ops:
-            if op.f == "assign":
+            f = op.f
+            if f == "poll":
+                if op.type != "ok" or op.final:
+                    continue  # final polls re-read from the beginning by design: no lag
+            elif f == "assign":
                 keys = qh.assigned_keys(op)
                 for k in [k for k in pos if k not in keys]:
                     del pos[k]
                 assigned = keys
                 continue
-            if op.f in ("subscribe", "crash"):
+            elif f in ("subscribe", "crash"):
                 pos.clear()
                 assigned = []
                 continue
-            if op.f != "poll" or op.type != "ok" or op.final:
-                continue  # final polls re-read from the beginning by design: no lag
-            polled = dense.per_op.get(op.index, {})
+            else:
+                continue
+            polled = per_op.get(op.index, empty)
             for k, s in polled.items():
                 pos[k] = s[2]
             t = op.t_inv
@@ -88,11 +100,10 @@ def realtime_lags(qh: QueueHistory, logs: dict[str, KeyLog],
             for k in keys:
                 arr = known.get(k)
                 nxt = pos.get(k, -1) + 1
-                lag = 0
                 if arr is not None and nxt < len(arr) and arr[nxt] < t:
-                    lag = t - arr[nxt]
-                out.append((t, proc, k, lag, op.index))
-    return out
+                    emit((t, proc, k, t - arr[nxt], op.index))
+                else:
+                    emit((t, proc, k, 0, op.index))
 
 
 def _pct(sorted_vals: list, p: float) -> float:

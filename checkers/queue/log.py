@@ -69,23 +69,7 @@ class KeyLog:
 
 def read_ok_index(qh: QueueHistory) -> dict[str, dict[Any, Op]]:
     """key -> value -> the first ok read that returned it (cached on `qh`)."""
-    got = getattr(qh, "_read_ok", None)
-    if got is not None:
-        return got
-    read_ok: dict[str, dict[Any, Op]] = {}
-    for op, pairs in qh.reads:
-        if op.type == "ok":
-            last_k = d = None
-            for k, _, v in pairs:
-                if k is not last_k:
-                    d = read_ok.get(k)
-                    if d is None:
-                        d = read_ok[k] = {}
-                    last_k = k
-                if v not in d:
-                    d[v] = op
-    qh._read_ok = read_ok
-    return read_ok
+    return qh.read_ok  # built while parsing (model.py)
 
 
 def committed_ops(qh: QueueHistory) -> set[int]:
@@ -105,13 +89,10 @@ def committed_ops(qh: QueueHistory) -> set[int]:
 
 def build_logs(qh: QueueHistory, committed: set[int]) -> dict[str, KeyLog]:
     logs: dict[str, KeyLog] = {}
-    for op, pairs in qh.reads:
-        for k, off, v in pairs:
-            if off is not None:
-                lg = logs.get(k)
-                if lg is None:
-                    lg = logs[k] = KeyLog()
-                lg.add(off, v, op.index)
+    for k, at in qh.read_at.items():  # the reads' placements, gathered while parsing
+        if at:
+            lg = logs[k] = KeyLog()
+            lg.at = at  # adopted, not copied: sends are added to it below
     for op, k, v, off in qh.sends:
         if off is not None and op.index in committed:
             lg = logs.get(k)

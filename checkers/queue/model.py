@@ -90,6 +90,8 @@ class QueueHistory:
         final_keys_of: dict = {}
         self.op_sends: dict[int, list] = {}   # op.index -> its sends
         self.op_reads: dict[int, list] = {}   # op.index -> its read pairs
+        self.read_at: dict[str, dict] = {}    # key -> offset -> {value: first op index}
+        self.read_ok: dict[str, dict] = {}    # key -> value -> first ok read
         self.source = src = history.source
         by_process = self.by_process
         for op in history.ops:
@@ -164,10 +166,22 @@ class QueueHistory:
         pairs = []
         append = pairs.append
         names = self.names
+        # built in the same pass (one visit per message): every read's placements
+        # (key -> offset -> {value: first op index}) and the first ok reader of each value
+        read_at, read_ok = self.read_at, self.read_ok
+        ok = op.type == "ok"
+        idx = op.index
         for k, items in v.items():
             ck = k if (type(k) is str and k in names) else self.canon(k)
             if type(items) is not list:
                 raise InputError(f"{where}: the messages of key {k!r} must be a list")
+            at = read_at.get(ck)
+            if at is None:
+                at = read_at[ck] = {}
+            if ok:
+                seen = read_ok.get(ck)
+                if seen is None:
+                    seen = read_ok[ck] = {}
             for it in items:
                 try:
                     off, val = it[0], it[1]
@@ -176,5 +190,13 @@ class QueueHistory:
                 if type(off) is not str and type(off) is not int and off is not None:
                     off = raw_offset(off, where)
                 append((ck, off, val))
+                if off is not None:
+                    vals = at.get(off)
+                    if vals is None:
+                        at[off] = {val: idx}
+                    elif val not in vals:
+                        vals[val] = idx
+                if ok and val not in seen:
+                    seen[val] = op
         self.reads.append((op, pairs))
         self.op_reads[op.index] = pairs
