@@ -133,6 +133,9 @@ def validate(test: Test) -> Test:
             raise InputError(f"--kafka-min-insync {test.kafka_min_insync}: allowed 1 to {min(3, test.nodes)}")
         if not 1 <= test.nodes <= 5:
             raise InputError(f"--nodes {test.nodes}: Kafka runs 1 to 5 nodes")
+        if test.backend != "netns":
+            raise InputError("--db kafka runs on the netns backend only (the JVMs run this "
+                             "machine's cached jars)")
     if test.backend == "ssh" and not (test.ssh_nodes or test.nodes_file):
         raise InputError("--backend ssh needs the hosts: --node host[:port] (repeatable) or --nodes-file FILE")
     if not 1 <= test.nodes <= 9:
