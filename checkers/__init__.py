@@ -48,9 +48,11 @@ DEFAULTS: dict[str, list[str]] = {
                     "propagation-lag"],
 }
 # Workloads whose histories are another workload's shape (checked as that one).
-ALIASES: dict[str, str] = {"cas-register": "register", "queue-group": "queue"}
+ALIASES: dict[str, str] = {"cas-register": "register", "queue-group": "queue",
+                           "propagation-dual-write": "propagation"}
 DEFAULTS["cas-register"] = list(DEFAULTS["register"])
 DEFAULTS["queue-group"] = list(DEFAULTS["queue"])
+DEFAULTS["propagation-dual-write"] = list(DEFAULTS["propagation"])
 
 
 def infer_workload(history: History) -> str:

@@ -19,7 +19,8 @@ TOPOLOGIES = ("replication", "sentinel")
 BACKENDS = ("netns", "docker", "ssh")
 CONSISTENCY = ("ONE", "TWO", "THREE", "QUORUM", "ALL", "LOCAL_ONE", "LOCAL_QUORUM", "EACH_QUORUM")
 TIMESTAMPS = ("server", "client")
-WORKLOADS = ("register", "list-append", "set", "counter", "cas-register", "queue", "queue-group")
+WORKLOADS = ("register", "list-append", "set", "counter", "cas-register", "queue", "queue-group",
+             "propagation", "propagation-dual-write")
 READ_FROM = ("primary", "replicas", "any")
 STICKINESS = ("node", "random")
 
@@ -125,6 +126,10 @@ def validate(test: Test) -> Test:
             raise InputError(f"--nodes {test.nodes}: Cassandra runs 1 to 5 nodes")
     if test.workload in ("queue", "queue-group") and test.db not in ("redis", "kafka"):
         raise InputError(f"--workload {test.workload} runs on Redis Streams or Kafka: use --db redis or kafka")
+    if test.workload.startswith("propagation") and (test.db, test.topology, test.backend) != (
+            "redis", "replication", "netns"):
+        raise InputError(f"--workload {test.workload} runs on --db redis --topology replication "
+                         f"with the netns backend (its relay and consumer follow n1)")
     if test.db == "kafka":
         if test.workload != "queue":
             raise InputError(f"--db kafka runs the queue workload, not {test.workload!r}")

@@ -478,6 +478,9 @@ def _run_phases(test: Test, prefix: str, run_dir: str, history_path: str, stats:
         writer = HistoryWriter(history_path, time_fn=clock.now)
         stack.callback(writer.close)
         rec = _Recorder(writer, stats)
+        start_agents = getattr(workload, "start_agents", None)  # propagation: relay, consumer
+        if start_agents is not None:
+            stack.callback(start_agents(nodes, db, rec, prefix, run_dir))
         figures["time_to_first_op_s"] = round(time.monotonic() - t_begin, 3)
 
         deadline = time.monotonic() + test.time_limit

@@ -23,6 +23,8 @@ _REGISTRY: dict[str, tuple[str, str]] = {
     "cas-register": ("workloads.cas_register", "CasRegisterWorkload"),
     "queue": ("workloads.queue", "QueueWorkload"),
     "queue-group": ("workloads.queue", "QueueGroupWorkload"),
+    "propagation": ("workloads.propagation", "PropagationWorkload"),
+    "propagation-dual-write": ("workloads.propagation", "DualWritePropagationWorkload"),
 }
 
 NAMES: tuple[str, ...] = tuple(_REGISTRY)

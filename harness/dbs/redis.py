@@ -43,7 +43,8 @@ from harness.cluster.base import Node
 from harness.control.base import Daemon, RemoteError
 from harness.dbs import daemons
 from harness.dbs.redis_client import RedisClient, RedisTopology, ask_sentinels_for_primary
-from harness.dbs.redis_streams import STREAM_WORKLOADS, StreamsClient
+from harness.dbs.redis_streams import (PROPAGATION_WORKLOADS, STREAM_WORKLOADS,
+                                      PropagationClient, StreamsClient)
 from harness.dbs.resp import Ambiguous, NotSent, ReplyError, RespConnection
 from harness.errors import EnvironmentProblem, InputError
 
@@ -289,12 +290,16 @@ class RedisDB:
         """A worker's client: routing per topology and read_from (redis_client.py)."""
         if workload in STREAM_WORKLOADS:
             return StreamsClient(self.topo, node, workload, process)
+        if workload in PROPAGATION_WORKLOADS:
+            return PropagationClient(self.topo, node, workload, process)
         return RedisClient(self.topo, node, workload, process)
 
     def final_client(self, node: Node, workload: str, process: int) -> RedisClient:
         """A client whose reads are all served by `node` (the final reads on every node)."""
         if workload in STREAM_WORKLOADS:
             return StreamsClient(self.topo, node, workload, process, pinned=True)
+        if workload in PROPAGATION_WORKLOADS:
+            return PropagationClient(self.topo, node, workload, process, pinned=True)
         return RedisClient(self.topo, node, workload, process, pinned=True)
 
     def wait_ready(self, timeout: float) -> None:

@@ -195,3 +195,88 @@ class StreamsClient(RedisClient):
             for k, ents in got.items():
                 out.setdefault(k, []).extend(ents)
         return {"type": "ok", "value": out}
+
+
+# -- the propagation workloads (workloads/propagation.py) -------------------------------
+
+# outbox: the source write and its outbox entry in one atomic step (a Lua script)
+WRITE_OUTBOX = """#!lua
+local ver = redis.call('HINCRBY', KEYS[1], 'ver', 1)
+redis.call('HSET', KEYS[1], 'val', ARGV[1])
+redis.call('XADD', 'outbox', '*', 'eid', ARGV[1], 'key', ARGV[2], 'ver', ver)
+return ver
+"""
+
+WRITE_SOURCE = """#!lua
+local ver = redis.call('HINCRBY', KEYS[1], 'ver', 1)
+redis.call('HSET', KEYS[1], 'val', ARGV[1])
+return ver
+"""
+
+PROPAGATION_WORKLOADS = ("propagation", "propagation-dual-write")
+
+
+class PropagationClient(RedisClient):
+    """write-source / read-source / read-derived of the propagation workloads.
+
+    `propagation`: the source write and the outbox entry in one script (the outbox
+    pattern); `propagation-dual-write`: the source write, then a separate XADD to
+    `events` — skipped with probability `crash_p` (the client "crashes" in between),
+    which is the anti-pattern's lost event. Errors map as RedisClient's.
+    """
+
+    crash_p = 0.1
+
+    def __post_init__(self) -> None:
+        self.sticky = self._sticky_node()
+        import random
+
+        self._rng = random.Random(self.process)
+
+    def invoke(self, op: dict) -> dict:
+        f = op.get("f")
+        read = f in ("read-source", "read-derived")
+        target = self._target({"f": "read" if read else f, "final": op.get("final")})
+        if target is None:
+            return {"type": "fail", "value": op.get("value"), "error": "no-primary-known"}
+        conn = self._conn(target)
+        try:
+            if f == "write-source":
+                return self._write(conn, op, target)
+            if f == "read-source":
+                ver = conn.call("HGET", f"src:{op['key']}", "ver")
+                return {"type": "ok", "value": {"version": int(ver or 0)}, "node": target.name}
+            if f == "read-derived":
+                ver = conn.call("HGET", f"derv:{op['key']}", "ver")
+                evs = [decode_value(x) for x in conn.call("LRANGE", f"der:{op['key']}", 0, -1)]
+                return {"type": "ok", "node": target.name,
+                        "value": {"version": int(ver or 0), "events": evs or None}}
+        except NotSent as e:
+            self._forget_primary()
+            return {"type": "fail", "value": op.get("value"), "error": f"not-sent: {e}"}
+        except Ambiguous as e:
+            self._forget_primary()
+            return {"type": "fail" if read else "info", "value": op.get("value"),
+                    "error": f"indeterminate: {e}"}
+        except ReplyError as e:
+            self._forget_primary()
+            kind = "fail" if read or e.code in REJECTED_BEFORE_EXECUTION else "info"
+            return {"type": kind, "value": op.get("value"), "error": e.message}
+        return {"type": "fail", "error": f"unsupported op {f!r} for the propagation workload"}
+
+    def _write(self, conn, op: dict, target) -> dict:
+        k, v = op["key"], op["value"]
+        if self.workload == "propagation":
+            ver = self._script(conn, WRITE_OUTBOX, f"src:{k}", v, k)
+            return {"type": "ok", "value": v, "version": int(ver), "node": target.name}
+        ver = self._script(conn, WRITE_SOURCE, f"src:{k}", v)
+        out = {"type": "ok", "value": v, "version": int(ver), "node": target.name}
+        if self._rng.random() < self.crash_p:
+            out["extra"] = {"published": False}  # crashed between the two writes
+            return out
+        try:
+            conn.call("XADD", "events", "*", "eid", v, "key", k, "ver", ver)
+            out["extra"] = {"published": True}
+        except (NotSent, Ambiguous, ReplyError) as e:
+            out["extra"] = {"published": False, "publish_error": str(e)}
+        return out
