@@ -49,10 +49,12 @@ DEFAULTS: dict[str, list[str]] = {
 }
 # Workloads whose histories are another workload's shape (checked as that one).
 ALIASES: dict[str, str] = {"cas-register": "register", "queue-group": "queue",
-                           "propagation-dual-write": "propagation"}
+                           "propagation-dual-write": "propagation",
+                           "propagation-none": "propagation"}
 DEFAULTS["cas-register"] = list(DEFAULTS["register"])
 DEFAULTS["queue-group"] = list(DEFAULTS["queue"])
 DEFAULTS["propagation-dual-write"] = list(DEFAULTS["propagation"])
+DEFAULTS["propagation-none"] = list(DEFAULTS["propagation"])
 
 
 def infer_workload(history: History) -> str:

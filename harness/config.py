@@ -20,7 +20,7 @@ BACKENDS = ("netns", "docker", "ssh")
 CONSISTENCY = ("ONE", "TWO", "THREE", "QUORUM", "ALL", "LOCAL_ONE", "LOCAL_QUORUM", "EACH_QUORUM")
 TIMESTAMPS = ("server", "client")
 WORKLOADS = ("register", "list-append", "set", "counter", "cas-register", "queue", "queue-group",
-             "propagation", "propagation-dual-write")
+             "propagation", "propagation-dual-write", "propagation-none")
 READ_FROM = ("primary", "replicas", "any")
 STICKINESS = ("node", "random")
 

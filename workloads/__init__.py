@@ -25,6 +25,7 @@ _REGISTRY: dict[str, tuple[str, str]] = {
     "queue-group": ("workloads.queue", "QueueGroupWorkload"),
     "propagation": ("workloads.propagation", "PropagationWorkload"),
     "propagation-dual-write": ("workloads.propagation", "DualWritePropagationWorkload"),
+    "propagation-none": ("workloads.propagation", "NoneConsumerPropagationWorkload"),
 }
 
 NAMES: tuple[str, ...] = tuple(_REGISTRY)

@@ -8,14 +8,19 @@ derived store, all on the Redis cluster under test (issue 13 item 4, first slice
 * `propagation-dual-write` — the anti-pattern as a positive control: the source write,
   then a separate publish to `events`, skipped for ~10% of writes (a client crash in
   between); the consumer appends every event id to `der:<k>` (idempotency `none`).
+* `propagation-none` — outbox, a `none` consumer, and the `kill-consumer` fault built in
+  (SIGKILL every 2 s, restart 1 s later, recorded as nemesis ops): batches applied but
+  not yet acked are redelivered and applied again (duplicate effects).
 
 Relay and consumer are real processes (workloads/propagation_agent.py) started inside
 the first node's namespace by `start_agents`; their relays and applies become history
 ops (processes `relay`, `consumer`). Workers write sources (unique event ids) and read
 both stores; the final phase waits for the queue to drain, then reads every key's source
 and derived state on every node (`final`). Checked by checkers/propagation. Not yet: the
-`kill-consumer` / `pause-consumer` / `kill-relay` / `replay` / `poison` faults, a DLQ,
-Kafka as the queue, Cassandra as the source, `dedupe` idempotency.
+`--nemesis` forms of kill-consumer and the `pause-consumer` / `kill-relay` / `replay` /
+`poison` faults, a DLQ,
+Kafka as the queue, Cassandra as the source, `dedupe` idempotency, Sentinel (the agents
+follow n1).
 """
 
 from __future__ import annotations
@@ -70,7 +75,7 @@ class PropagationWorkload:
         port = getattr(db, "port", 6379)
         env = {"PYTHONPATH": ROOT}
         agents = []
-        roles = (["relay"] if self.name == "propagation" else []) + ["consumer"]
+        roles = (["relay"] if self.name != "propagation-dual-write" else []) + ["consumer"]
         for role in roles:
             path = os.path.join(run_dir, "agents", f"{role}.log")
             os.makedirs(os.path.dirname(path), exist_ok=True)
@@ -85,8 +90,17 @@ class PropagationWorkload:
         for t in tails:
             t.start()
         self._agents = (node, agents)
+        killer_stop = threading.Event()
+        killer = None
+        if getattr(self, "kill_every", None):
+            killer = threading.Thread(target=self._kill_consumer_loop, name="kill-consumer",
+                                      args=(node, agents, rec, prefix, killer_stop), daemon=True)
+            killer.start()
 
         def stop_all() -> None:
+            killer_stop.set()
+            if killer is not None:
+                killer.join(timeout=10)
             for _role, d, _ in agents:
                 daemons.stop(node, d, grace=2.0)
                 daemons.unregister(prefix, d)
@@ -95,6 +109,33 @@ class PropagationWorkload:
             for t in tails:
                 t.join(timeout=5)
         return stop_all
+
+    def _kill_consumer_loop(self, node, agents, rec, prefix, stop: threading.Event) -> None:
+        """kill-consumer: SIGKILL the consumer by its pid, restart it after 1 s."""
+        from harness.dbs import daemons
+
+        i = next(j for j, a in enumerate(agents) if a[0] == "consumer")
+        while not stop.wait(self.kill_every):
+            role, d, path = agents[i]
+            op = {"f": "kill-consumer", "value": node.name}
+            rec.invoke("nemesis", op)
+            daemons.signal(node, d, "KILL")
+            daemons.wait_gone(node, d, 5.0)
+            daemons.unregister(prefix, d)
+            rec.complete("nemesis", op, {"type": "info", "value": {"pid": d.pid}})
+            if stop.wait(1.0):
+                break
+            op = {"f": "start-consumer", "value": node.name}
+            rec.invoke("nemesis", op)
+            d = daemons.spawn(node, list(d.argv), prefix=prefix, what="propagation consumer",
+                              log_path=path, env={"PYTHONPATH": ROOT})
+            agents[i] = (role, d, path)
+            rec.complete("nemesis", op, {"type": "info", "value": {"pid": d.pid}})
+        role, d, path = agents[i]
+        if not daemons.alive(node, d):  # stopped while killed: drain with a fresh one
+            agents[i] = (role, daemons.spawn(node, list(d.argv), prefix=prefix,
+                                             what="propagation consumer", log_path=path,
+                                             env={"PYTHONPATH": ROOT}), path)
 
     def final_phase(self, test, nodes, db, workload, rec, *, first_process: int,
                     deadline: float) -> None:
@@ -138,6 +179,17 @@ class PropagationWorkload:
 class DualWritePropagationWorkload(PropagationWorkload):
     name = "propagation-dual-write"
     consumer = "none"
+
+
+class NoneConsumerPropagationWorkload(PropagationWorkload):
+    """Outbox, but a consumer without idempotency (`none`) that the workload SIGKILLs
+    every `kill_every` seconds and restarts a second later (the `kill-consumer` fault,
+    recorded as nemesis ops): an event applied but not yet acked is redelivered and
+    applied again — a duplicate effect."""
+
+    name = "propagation-none"
+    consumer = "none"
+    kill_every = 2.0
 
 
 def _backlog(conn) -> bool:

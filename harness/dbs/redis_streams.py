@@ -213,7 +213,7 @@ redis.call('HSET', KEYS[1], 'val', ARGV[1])
 return ver
 """
 
-PROPAGATION_WORKLOADS = ("propagation", "propagation-dual-write")
+PROPAGATION_WORKLOADS = ("propagation", "propagation-dual-write", "propagation-none")
 
 
 class PropagationClient(RedisClient):
@@ -266,7 +266,7 @@ class PropagationClient(RedisClient):
 
     def _write(self, conn, op: dict, target) -> dict:
         k, v = op["key"], op["value"]
-        if self.workload == "propagation":
+        if self.workload != "propagation-dual-write":
             ver = self._script(conn, WRITE_OUTBOX, f"src:{k}", v, k)
             return {"type": "ok", "value": v, "version": int(ver), "node": target.name}
         ver = self._script(conn, WRITE_SOURCE, f"src:{k}", v)

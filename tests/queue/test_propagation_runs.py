@@ -64,3 +64,21 @@ def test_dual_write_with_client_crashes_loses_events(tmp_path):
     unpublished = {o.value for o in hist.ops
                    if o.f == "write-source" and (o.extra or {}).get("published") is False}
     assert {a["event"] for a in lost["anomalies"]} <= unpublished
+
+
+@pytest.mark.root
+@pytest.mark.redis
+@pytest.mark.slow
+@pytest.mark.timeout(300)
+def test_none_consumer_killed_between_apply_and_ack_duplicates_effects(tmp_path):
+    out = run_in(tmp_path, workload="propagation-none", nemesis="none", time_limit=12,
+                 concurrency=4, rate=150, quiesce=1.0)
+    res = out.results
+    assert res is not None
+    dup = res["checkers"]["duplicate-effect"]
+    assert dup["valid"] is False and dup["anomaly_count"] > 0
+    assert_witnesses_are_real(out.run_dir, res, "duplicate-effect")
+    hist = read_history(os.path.join(out.run_dir, "history.jsonl"))
+    assert any(e["f"] == "kill-consumer" for e in hist.nemesis)
+    # nothing is lost: at-least-once redelivers what the killed consumer had not acked
+    assert res["checkers"]["lost-event"]["valid"] is True

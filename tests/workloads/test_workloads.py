@@ -110,7 +110,8 @@ def test_counter_deltas_positive_and_small():
 
 def test_names_checkers_and_bad_options():
     assert NAMES == ("register", "list-append", "set", "counter", "cas-register", "queue",
-                     "queue-group", "propagation", "propagation-dual-write")
+                     "queue-group", "propagation", "propagation-dual-write",
+                     "propagation-none")
     for n in NAMES:
         wl = get_workload(n)
         assert wl.name == n and wl.checkers == tuple(DEFAULTS[n])
