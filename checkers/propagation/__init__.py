@@ -90,6 +90,14 @@ def check(history: History, options: CheckOptions | None = None) -> dict[str, Ch
                 final_source[op.key] = op
     committed = {e: w for e, w in writes.items()
                  if w.type == "ok" or (w.type == "info" and e in downstream)}
+    # an info write has no version of its own; the consumer's apply of it carries it
+    version_of: dict[Any, int | None] = {}
+    for e, w in committed.items():
+        v = w.version
+        if v is None:
+            vs = [a.version for a in applies.get(e, ()) if a.version is not None]
+            v = max(vs) if vs else None
+        version_of[e] = v
     final_derived: dict[Any, Op] = {}
     for k, reads in derived.items():
         finals = [r for r in reads if r.final]
@@ -105,13 +113,13 @@ def check(history: History, options: CheckOptions | None = None) -> dict[str, Ch
     lost = []
     for e, w in committed.items():
         fin = final_derived.get(w.key)
-        if fin is None or e in dlq or _reflects(fin, w.version, e):
+        if fin is None or e in dlq or _reflects(fin, version_of[e], e):
             continue
         lost.append(Anomaly("lost-event",
                             f"Event {e!r} was committed at the source by {w.describe()} but the "
                             f"final derived read {fin.index} of key {w.key} does not reflect it "
                             f"and it was never dead-lettered.", [w.index, fin.index], key=w.key,
-                            details={"event": e, "version": w.version}))
+                            details={"event": e, "version": version_of[e]}))
     unmeasured = sum(1 for w in committed.values() if w.key not in final_derived)
     out["lost-event"] = _result("lost-event", lost, stats,
                                 None if final_derived or not committed else

@@ -90,3 +90,20 @@ def test_no_final_reads_is_unknown_and_the_lag_gate():
     assert gated.valid is False and "p99" in gated.anomalies[0].explanation
     out = run_checks(history_from_events(events))
     assert out["workload"] == "propagation" and out["valid"] is True
+
+
+def test_an_info_write_applied_downstream_takes_its_version_from_the_apply():
+    ev = [
+        {"index": 0, "time": 0, "process": 0, "type": "invoke", "f": "write-source", "key": 1, "value": 7},
+        {"index": 1, "time": 1, "process": 0, "type": "info", "f": "write-source", "key": 1, "value": 7},
+        {"index": 2, "time": 2, "process": "consumer", "type": "invoke", "f": "apply", "key": 1, "value": 7},
+        {"index": 3, "time": 3, "process": "consumer", "type": "ok", "f": "apply", "key": 1, "value": 7,
+         "version": 4, "decision": "applied"},
+        {"index": 4, "time": 4, "process": 9, "type": "invoke", "f": "read-derived", "key": 1, "final": True},
+        {"index": 5, "time": 5, "process": 9, "type": "ok", "f": "read-derived", "key": 1, "final": True,
+         "value": {"version": 4, "events": None}},
+    ]
+    res = run(ev)["lost-event"]
+    assert res.valid is True and res.stats["events_committed"] == 1
+    ev[5]["value"] = {"version": 3, "events": None}
+    assert run(ev)["lost-event"].valid is False
