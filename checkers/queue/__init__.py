@@ -52,6 +52,10 @@ def check(history: History, options: CheckOptions | None = None) -> dict[str, Ch
     if total_stats is not None:
         stats["unordered"] = total_stats
     assumptions = ["unique-values"]
+    if getattr(qh, "repeated_values", 0):
+        stats["repeated_values"] = qh.repeated_values
+        assumptions.append(f"{qh.repeated_values} value(s) were sent more than once to one "
+                           f"key: findings about them are weaker (writer = first send)")
     if qh.subscribed:
         assumptions.append("subscribe mode: poll-skip and nonmonotonic-poll are allowed "
                            "(rebalances move partitions between consumers)")

@@ -165,8 +165,11 @@ def check_log(qh: QueueHistory, logs: dict[str, KeyLog], committed: set[int],
               out: LogFindings) -> dict:
     name = qh.names
     writer: dict[tuple[str, Any], Op] = {}
+    sends_of: dict[tuple[str, Any], int] = {}
     for op, k, v, _ in qh.sends:
         writer.setdefault((k, v), op)
+        sends_of[(k, v)] = sends_of.get((k, v), 0) + 1
+    qh.repeated_values = sum(1 for n in sends_of.values() if n > 1)
     read_ok = read_ok_index(qh)  # key -> value -> first ok reader
 
     # inconsistent offsets and duplicates
@@ -189,6 +192,15 @@ def check_log(qh: QueueHistory, logs: dict[str, KeyLog], committed: set[int],
             if len(places) > 1:
                 offs = [show_offset(o) for o, _ in places]
                 w = writer.get((k, v))
+                if len(places) <= sends_of.get((k, v), 0):
+                    # the history sent this value that many times itself: not a duplicate
+                    out.add(Anomaly("repeated-value",
+                                    f"Value {v!r} of key {name[k]} was sent "
+                                    f"{sends_of[(k, v)]} times, so its {len(places)} offsets "
+                                    f"are not a duplicate; values should be unique per key.",
+                                    [w.index] if w else [], key=name[k],
+                                    details={"value": v, "offsets": offs}), allowed=True)
+                    continue
                 seen_by = sorted({oi for _, oi in places} - {w.index if w else None})
                 sent = f" by {w.describe()}" if w else ""
                 out.add(Anomaly(

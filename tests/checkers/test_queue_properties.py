@@ -211,3 +211,16 @@ def test_subscribe_mode_allows_skips_as_notices():
         return  # the skip also caused another finding; nothing to compare
     assert res.valid is True and any(n.type == "poll-skip" for n in res.notices)
     assert any("subscribe" in a for a in res.assumptions)
+
+
+def test_a_value_sent_twice_is_not_a_duplicate():
+    ev = []
+    for i, off in enumerate((0, 1)):
+        ev += [{"index": 2 * i, "time": 2 * i, "process": i, "type": "invoke", "f": "send", "key": "x", "value": 5},
+               {"index": 2 * i + 1, "time": 2 * i + 1, "process": i, "type": "ok", "f": "send", "key": "x",
+                "value": 5, "offset": off}]
+    ev += [{"index": 4, "time": 4, "process": 3, "type": "invoke", "f": "poll"},
+           {"index": 5, "time": 5, "process": 3, "type": "ok", "f": "poll", "value": {"x": [[0, 5], [1, 5]]}}]
+    res = run(ev)
+    assert res.valid is True and [n.type for n in res.notices] == ["repeated-value"]
+    assert res.stats["repeated_values"] == 1 and len(res.assumptions) == 2
