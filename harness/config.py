@@ -52,6 +52,7 @@ class Test:
     subnet: str | None = None  # None: a free /24 under 10.77.0.0/16
     staleness_bound: str | None = None
     max_lag: str | None = None  # queue: the queue-lag gate (checkers/queue/lag.py)
+    max_propagation_lag: str | None = None  # propagation: the p99 lag gate
     checkers: tuple[str, ...] | None = None
     keys_active: int = 10
     max_writes_per_key: int | None = None
@@ -188,6 +189,10 @@ def validate(test: Test) -> Test:
         from checkers.options import parse_max_lag
 
         parse_max_lag(test.max_lag)
+    if test.max_propagation_lag:
+        from checkers.options import parse_max_lag
+
+        parse_max_lag(test.max_propagation_lag, "--max-propagation-lag")
     return test
 
 

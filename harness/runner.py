@@ -558,7 +558,9 @@ def analyse(run_dir: str, test: Test, figures: dict | None = None) -> tuple[dict
     hist = read_history(os.path.join(run_dir, "history.jsonl"))
     t_ns, k = parse_staleness_bound(test.staleness_bound)
     opts = CheckOptions(workload=test.workload, staleness_bound_ns=t_ns,
-                        staleness_bound_versions=k, max_lag_ns=parse_max_lag(test.max_lag))
+                        staleness_bound_versions=k, max_lag_ns=parse_max_lag(test.max_lag),
+                        max_propagation_lag_ns=parse_max_lag(test.max_propagation_lag,
+                                                             "--max-propagation-lag"))
     results = run_checks(hist, opts, list(test.checkers) if test.checkers else None)
     results["run"] = {"dir": run_dir, "seed": test.seed, "test": test.test_name,
                       **(figures or {})}
