@@ -107,3 +107,20 @@ def test_an_info_write_applied_downstream_takes_its_version_from_the_apply():
     assert res.valid is True and res.stats["events_committed"] == 1
     ev[5]["value"] = {"version": 3, "events": None}
     assert run(ev)["lost-event"].valid is False
+
+
+def test_run_gates_reach_the_checkers(tmp_path):
+    """`splitbrain run --max-propagation-lag / --max-lag`: analyse() passes them on."""
+    from harness.config import build_test
+    from harness.history import write_jsonl
+    from harness.runner import analyse
+
+    events, _ = simulate(2)
+    write_jsonl(events, tmp_path / "history.jsonl")
+    test = build_test({"workload": "propagation", "max_propagation_lag": "1ns",
+                       "max_lag": "1s", "store": str(tmp_path)})
+    results, _ = analyse(str(tmp_path), test)
+    assert results["checkers"]["propagation-lag"]["valid"] is False
+    test = build_test({"workload": "propagation", "max_propagation_lag": "1h", "store": str(tmp_path)})
+    results, _ = analyse(str(tmp_path), test)
+    assert results["checkers"]["propagation-lag"]["valid"] is True
