@@ -121,6 +121,6 @@ def test_run_gates_reach_the_checkers(tmp_path):
                        "max_lag": "1s", "store": str(tmp_path)})
     results, _ = analyse(str(tmp_path), test)
     assert results["checkers"]["propagation-lag"]["valid"] is False
-    test = build_test({"workload": "propagation", "max_propagation_lag": "1h", "store": str(tmp_path)})
+    test = build_test({"workload": "propagation", "max_propagation_lag": "60m", "store": str(tmp_path)})
     results, _ = analyse(str(tmp_path), test)
     assert results["checkers"]["propagation-lag"]["valid"] is True
