@@ -120,6 +120,7 @@ class ReadSummary:
         add_intra = intra.append
         for op, pairs in qh.reads:
             summ: dict[str, list] = {}
+            is_poll = op.f == "poll"
             last_k = lg = s = None
             for k, off, v in pairs:
                 if k is not last_k:
@@ -134,7 +135,9 @@ class ReadSummary:
                 if s is None:
                     s = summ[k] = [i, v, i, v, i]
                     continue
-                if i - s[2] != 1:
+                if i - s[2] != 1 and is_poll:
+                    # only a log consumer's read is contiguous; a group read (dequeue,
+                    # drain) skips what the group gave others and mixes in reclaims
                     add_intra((op, k, s[2], s[3], i, v))
                 s[2] = i
                 s[3] = v

@@ -224,3 +224,23 @@ def test_a_value_sent_twice_is_not_a_duplicate():
     res = run(ev)
     assert res.valid is True and [n.type for n in res.notices] == ["repeated-value"]
     assert res.stats["repeated_values"] == 1 and len(res.assumptions) == 2
+
+
+def test_group_reads_may_skip_and_mix_in_reclaimed_entries():
+    """A dequeue/drain returns what the group hands this consumer: entries given to others
+    are skipped, reclaimed older ones come after newer ones. No intra-read order finding."""
+    ev = []
+    for i in range(4):
+        ev += [{"index": 2 * i, "time": 2 * i, "process": 0, "type": "invoke", "f": "send", "key": "q", "value": i},
+               {"index": 2 * i + 1, "time": 2 * i + 1, "process": 0, "type": "ok", "f": "send", "key": "q",
+                "value": i, "offset": f"{i}-0"}]
+    ev += [{"index": 8, "time": 8, "process": 1, "type": "invoke", "f": "dequeue"},
+           {"index": 9, "time": 9, "process": 1, "type": "ok", "f": "dequeue", "value": {"q": [["1-0", 1]]}},
+           {"index": 10, "time": 10, "process": 2, "type": "invoke", "f": "drain", "final": True},
+           {"index": 11, "time": 11, "process": 2, "type": "ok", "f": "drain", "final": True,
+            "value": {"q": [["2-0", 2], ["0-0", 0], ["3-0", 3]]}}]
+    res = run(ev)
+    assert res.valid is True, [a.explanation for a in res.anomalies]
+    # the same messages in one poll are an intra-read reordering
+    ev[10]["f"] = ev[11]["f"] = "poll"
+    assert {a.type for a in run(ev).anomalies} == {"int-nonmonotonic-poll", "int-poll-skip"}

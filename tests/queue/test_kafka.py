@@ -4,8 +4,8 @@ Units need no JVM; the runs start 3 real broker+controller JVMs in network names
 (issue 13 acceptance rows):
 
 * acks=all, min.insync.replicas 2, idempotence, under kill/pause/partition -> nothing
-  acknowledged lost or reordered (valid, except duplicates of timed-out sends that the
-  idempotent producer re-appended: seen here, reported as `duplicate`);
+  acknowledged lost or reordered; valid except for `duplicate` (one send stored twice
+  despite idempotence), which this machine showed in 2 of 4 runs and which is reported;
 * acks=1 and killed nodes (each leads about a third of the partitions) -> lost-write.
 """
 
@@ -70,15 +70,18 @@ def test_acks_all_min_insync_2_idempotent_under_faults_is_valid(tmp_path):
     # (throughput on a shared 2-core machine with three JVMs is low: tens of sends)
     assert q["stats"]["sends_ok"] >= 10 and q["stats"]["messages_read"] > 0
     # Nothing acknowledged is lost or reordered. The one finding this setup has shown
-    # here is `duplicate`: a send that timed out (info) appended two or three times
-    # although the producer is idempotent (librdkafka#4953-like). It is a real finding and
-    # stays one; the test pins down that it is the only kind, and only for info sends.
+    # here (2 of 4 runs) is `duplicate`: one send stored at two or three offsets although
+    # the producer is idempotent (librdkafka 2.16 + Kafka 4.4 under partitions/pauses,
+    # cf. librdkafka#4953). It is a real finding and stays one (the run is invalid); the
+    # test pins down that it is the only kind, each naming the single send.
     kinds = {a["type"] for a in q["anomalies"]}
     assert kinds <= {"duplicate"}, q["anomalies"][:3]
     if kinds:
         hist = read_history(os.path.join(out.run_dir, "history.jsonl"))
-        info_values = {o.value for o in hist.ops if o.f == "send" and o.type == "info"}
-        assert {a["value"] for a in q["anomalies"]} <= info_values
+        sends = {o.index: o for o in hist.ops if o.f == "send"}
+        for a in q["anomalies"]:
+            assert a["writer"] in sends and sends[a["writer"]].value == a["value"]
+            assert a["count"] >= 2
     else:
         assert q["valid"] is True
     assert {e for e in ("kill", "pause", "start-partition")} <= {
