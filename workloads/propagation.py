@@ -97,10 +97,16 @@ class PropagationWorkload:
                                       args=(node, agents, rec, prefix, killer_stop), daemon=True)
             killer.start()
 
-        def stop_all() -> None:
+        def stop_killer() -> None:
+            # like every fault, kill-consumer ends before the final phase (it restarts the
+            # consumer if it was down), so the queue can drain
             killer_stop.set()
             if killer is not None:
-                killer.join(timeout=10)
+                killer.join(timeout=15)
+        self._stop_killer = stop_killer
+
+        def stop_all() -> None:
+            stop_killer()
             for _role, d, _ in agents:
                 daemons.stop(node, d, grace=2.0)
                 daemons.unregister(prefix, d)
@@ -143,8 +149,12 @@ class PropagationWorkload:
         every key's source and derived state on every node."""
         from harness.dbs.resp import RespConnection
 
+        stop_killer = getattr(self, "_stop_killer", None)
+        if stop_killer is not None:
+            stop_killer()
         node = nodes[0]
-        end = time.monotonic() + 30.0
+        end = time.monotonic() + 60.0
+        busy = True
         while time.monotonic() < end:
             try:
                 conn = RespConnection(node.address, getattr(db, "port", 6379),
@@ -159,6 +169,10 @@ class PropagationWorkload:
                 break
             time.sleep(0.5)
         time.sleep(0.5)
+        # say whether the queue drained: events still queued are late, not lost
+        op = {"f": "queue-backlog", "value": None, "final": True}
+        rec.invoke(first_process, op, final=True)
+        rec.complete(first_process, op, {"type": "ok", "value": bool(busy)}, final=True)
         for j, n in enumerate(nodes):
             p = first_process + j
             c = db.final_client(n, self.name, p)

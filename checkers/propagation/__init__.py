@@ -15,7 +15,8 @@ Named results (each with witnesses and one-sentence explanations):
 
 * `lost-event` — committed at the source (ok, or info and seen downstream), never
   reflected by the final derived read of its key (version below it and id absent),
-  never dead-lettered. Unknown without final derived reads.
+  never dead-lettered. Unknown without final derived reads, or when a final
+  `queue-backlog` op (value true) says the queue had not drained before them.
 * `orphan-effect` — the derived store reflects an event whose source write failed, or
   that the final source state no longer holds (final source version below it).
 * `duplicate-effect` — an event's id twice in one derived read, or applied twice
@@ -66,6 +67,7 @@ def check(history: History, options: CheckOptions | None = None) -> dict[str, Ch
     downstream: set = set()
     derived: dict[Any, list[Op]] = {}
     final_source: dict[Any, Op] = {}
+    backlog = False  # the final reads began while the queue still held events
     for op in history.ops:
         f = op.f
         if f == "write-source":
@@ -84,6 +86,8 @@ def check(history: History, options: CheckOptions | None = None) -> dict[str, Ch
             derived.setdefault(op.key, []).append(op)
             _, evs = _derived(op)
             downstream.update(evs or ())
+        elif f == "queue-backlog" and op.type == "ok" and op.value:
+            backlog = True
         elif f == "read-source" and op.type == "ok" and op.final:
             prev = final_source.get(op.key)
             if prev is None or op.index > prev.index:
@@ -121,7 +125,14 @@ def check(history: History, options: CheckOptions | None = None) -> dict[str, Ch
                             f"and it was never dead-lettered.", [w.index, fin.index], key=w.key,
                             details={"event": e, "version": version_of[e]}))
     unmeasured = sum(1 for w in committed.values() if w.key not in final_derived)
+    if backlog and lost:
+        stats = {**stats, "not_applied_at_final_reads": len(lost)}
+        lost = []  # still queued when the final reads began: late or lost, unknown
     out["lost-event"] = _result("lost-event", lost, stats,
+                                "the queue had not drained when the final reads began: "
+                                f"{stats.get('not_applied_at_final_reads', 0)} event(s) not "
+                                "yet applied may be late rather than lost" if backlog and
+                                stats.get("not_applied_at_final_reads") else
                                 None if final_derived or not committed else
                                 "no final derived read: lost and late cannot be told apart")
 

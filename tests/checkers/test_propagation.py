@@ -124,3 +124,18 @@ def test_run_gates_reach_the_checkers(tmp_path):
     test = build_test({"workload": "propagation", "max_propagation_lag": "60m", "store": str(tmp_path)})
     results, _ = analyse(str(tmp_path), test)
     assert results["checkers"]["propagation-lag"]["valid"] is True
+
+
+def test_a_queue_that_had_not_drained_makes_missing_events_unknown():
+    events, truth = simulate(7, mode="dual-write", crash_p=0.3, consumer="none")
+    assert truth["lost"] and run(events)["lost-event"].valid is False
+    n = len(events)
+    backlog = [{"index": n, "time": events[-1]["time"] + 1, "process": 99, "type": "invoke",
+                "f": "queue-backlog", "final": True},
+               {"index": n + 1, "time": events[-1]["time"] + 2, "process": 99, "type": "ok",
+                "f": "queue-backlog", "value": True, "final": True}]
+    res = run(events + backlog)["lost-event"]
+    assert res.valid == "unknown" and "had not drained" in res.reason
+    assert res.stats["not_applied_at_final_reads"] == len(truth["lost"])
+    backlog[1]["value"] = False
+    assert run(events + backlog)["lost-event"].valid is False
