@@ -26,6 +26,8 @@ import time
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 if ROOT not in sys.path:
     sys.path.insert(0, ROOT)
+if sys.path[0] == os.path.dirname(os.path.abspath(__file__)):
+    sys.path.pop(0)  # this file must not shadow the checkers package (PYTHONPATH=repo)
 
 WORKLOADS = ("register", "list-append", "set", "counter")
 PROCESSES = 16

@@ -26,6 +26,7 @@ FAMILIES: dict[str, str] = {
     "monotonic-reads": "checkers.session",
     "monotonic-writes": "checkers.session",
     "writes-follow-reads": "checkers.session",
+    "session": "checkers.session",
     "staleness": "checkers.staleness",
     "lost-updates": "checkers.lost_updates",
     "convergence": "checkers.convergence",
@@ -35,7 +36,8 @@ FAMILIES: dict[str, str] = {
                                            "derived-regression", "propagation-lag")},
 }
 
-SESSION = ["read-your-writes", "monotonic-reads", "monotonic-writes", "writes-follow-reads"]
+SESSION = ["read-your-writes", "monotonic-reads", "monotonic-writes", "writes-follow-reads",
+           "session"]
 
 # The checkers each workload runs by default (checker-spec §8).
 DEFAULTS: dict[str, list[str]] = {
@@ -64,6 +66,10 @@ def infer_workload(history: History) -> str:
         return "propagation"
     if fs.get("send") or fs.get("poll") or fs.get("dequeue"):
         return "queue"
+    if fs.get("txn"):
+        from checkers.versions import single_key_ops
+
+        fs = Counter(map(attrgetter("f"), single_key_ops(history)))  # micro-op kinds
     if fs.get("append"):
         return "list-append"
     if fs.get("add"):
@@ -77,6 +83,12 @@ def infer_workload(history: History) -> str:
         return "counter" if read_int > read_list else "set"
     if fs.get("incr"):
         return "counter"
+    if not (fs.get("write") or fs.get("cas")) and any(
+            op.f == "read" and op.type == "ok" and isinstance(op.value, (list, tuple))
+            for op in history.ops):
+        # reads of collections and no write at all: an empty list is ⊥ of a list, not a
+        # register value nobody wrote
+        return "list-append"
     return "register"
 
 
@@ -113,16 +125,28 @@ def run_checks(history: History, options: CheckOptions | None = None,
 
         options = replace(options, workload=workload)
     wanted = resolve_names(workload, names)
+    # the version indexes every family shares read the store's tie-break from the history
+    if history.meta.get("version_tiebreak") != options.version_tiebreak:
+        history.meta["version_tiebreak"] = options.version_tiebreak
     with gc_paused():
         results, timings = _run_families(history, options, wanted)
     chosen = {n: results[n] for n in wanted if n in results}
-    return {
-        "valid": merge_valid([r.valid for r in chosen.values()]) if chosen else "unknown",
+    # Checkers the user did not name and that cannot apply to this history (staleness of
+    # a plain register) say so, but do not turn a checked history's verdict unknown.
+    judged = [r.valid for r in chosen.values() if r.applicable or names]
+    out = {
+        "valid": merge_valid(judged) if judged else "unknown",
         "workload": workload,
         "checkers": {n: r.to_json(options.anomaly_cap) for n, r in chosen.items()},
         "stats": history.stats(),
         "timings_s": {k: round(v, 4) for k, v in timings.items()},
     }
+    from checkers.groups import anomaly_groups
+
+    groups = anomaly_groups(history, chosen)  # over the full lists, before any cap
+    if groups is not None:
+        out["anomaly_groups"] = groups
+    return out
 
 
 def _run_families(history: History, options: CheckOptions,

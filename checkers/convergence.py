@@ -31,7 +31,7 @@ from checkers.distribution import percentile
 from checkers.final_state import final_reads
 from checkers.options import CheckOptions
 from checkers.result import Anomaly, CheckResult, UNKNOWN
-from checkers.versions import build_indexes
+from checkers.versions import build_indexes, single_key_ops
 from harness.history import History, Op, freeze
 
 NAME = "convergence"
@@ -104,12 +104,13 @@ def check(history: History, options: CheckOptions | None = None) -> dict[str, Ch
         lat_lo.append(lo)
         lat_hi.append(hi)
         finals = sorted(last.values(), key=lambda o: o.index)
+        covers = lambda w, key=key: fin.covers(key, w)  # noqa: E731
         if workload in ("register", "list-append"):
             ix = indexes.get(key)
             if ix is not None:
-                _admissible_indexed(key, ix, finals, options, anomalies, notices)
+                _admissible_indexed(key, ix, finals, options, anomalies, notices, covers)
         elif workload == "set":
-            _admissible_set(key, writes_by_key.get(key, []), finals, anomalies)
+            _admissible_set(key, writes_by_key.get(key, []), finals, anomalies, covers)
     lat_lo.sort()
     lat_hi.sort()
     st["latency_p50_ms"] = [_ms(percentile(lat_lo, 50)), _ms(percentile(lat_hi, 50))]
@@ -148,7 +149,7 @@ def _quiet_time(history: History) -> float:
 
 def _writes_by_key(history: History) -> dict[Any, list[Op]]:
     out: dict[Any, list[Op]] = {}
-    for op in history.ops:
+    for op in single_key_ops(history):  # transactions' writes count (issue 10 item 4)
         if op.f in WRITE_FS and type(op.key) is not tuple:
             out.setdefault(op.key, []).append(op)
     return out
@@ -212,14 +213,16 @@ def _latency(per_node: dict, V: Any, norm, t0: float) -> tuple[float, float]:
 
 
 def _admissible_indexed(key, ix, finals: list[Op], options: CheckOptions,
-                        anomalies: list[Anomaly], notices: list[Anomaly]) -> None:
+                        anomalies: list[Anomaly], notices: list[Anomaly],
+                        covers=lambda w: True) -> None:
     r = finals[0]
     ids = [o.index for o in finals]
     if ix.kind == "list":
         members = ix.members(r) or frozenset()
-        _admissible_members(key, ix.writes, members, finals, anomalies, "append")
+        _admissible_members(key, ix.writes, members, finals, anomalies, "append", covers)
         return
-    acked = [w for w in ix.writes if w.type == "ok"]
+    # only writes the final state testifies about can be missing from it (item 5)
+    acked = [w for w in ix.writes if w.type == "ok" and covers(w)]
     if r.value is None:
         if acked:
             w = max(acked, key=lambda o: o.inv_index)
@@ -231,7 +234,7 @@ def _admissible_indexed(key, ix, finals: list[Op], options: CheckOptions,
         return
     wv = ix.writer(r.value)
     if wv is None:
-        if not ix.duplicates:
+        if freeze(r.value) not in {v for v, _ in ix.duplicates}:
             anomalies.append(Anomaly(
                 "unexpected", f"{key!r} converged to {_show(r)}, which no operation wrote",
                 ids, key, None, {"roles": {"final_reads": ids}}))
@@ -259,7 +262,7 @@ def _admissible_indexed(key, ix, finals: list[Op], options: CheckOptions,
     # plain register: is writer(V) real-time maximal among ok writes? (§6(a).4)
     if wv.type != "ok":
         return  # an info write may land at any time, so it is admissible (§6(d))
-    later = [w for w in acked if w.inv_index > wv.ret_index]
+    later = [w for w in acked if w.inv_index > wv.ret_index]  # acked: covered ones only
     if not later:
         return
     w2 = max(later, key=lambda o: o.inv_index)
@@ -274,14 +277,16 @@ def _admissible_indexed(key, ix, finals: list[Op], options: CheckOptions,
     (anomalies if options.realtime_claim else notices).append(a)
 
 
-def _admissible_set(key, writes: list[Op], finals: list[Op], anomalies: list[Anomaly]) -> None:
+def _admissible_set(key, writes: list[Op], finals: list[Op], anomalies: list[Anomaly],
+                    covers=lambda w: True) -> None:
     v = finals[0].value
     members = frozenset(freeze(e) for e in v) if isinstance(v, (list, tuple)) else frozenset()
-    _admissible_members(key, [w for w in writes if w.f == "add"], members, finals, anomalies, "add")
+    _admissible_members(key, [w for w in writes if w.f == "add"], members, finals, anomalies,
+                        "add", covers)
 
 
 def _admissible_members(key, writes: list[Op], members: frozenset, finals: list[Op],
-                        anomalies: list[Anomaly], f: str) -> None:
+                        anomalies: list[Anomaly], f: str, covers=lambda w: True) -> None:
     ids = [o.index for o in finals]
     attempted: dict[Any, Op] = {}
     for w in writes:
@@ -291,7 +296,8 @@ def _admissible_members(key, writes: list[Op], members: frozenset, finals: list[
             return  # duplicate values: unjudgeable (P1), the integrity checker says so
         if prev is None or w.type == "ok":
             attempted[e] = w
-    missing = [w for w in attempted.values() if w.type == "ok" and freeze(w.value) not in members]
+    missing = [w for w in attempted.values() if w.type == "ok" and freeze(w.value) not in members
+               and covers(w)]
     if missing:
         anomalies.append(Anomaly(
             "lost",

@@ -36,6 +36,16 @@ class FinalReads:
     attempted: dict[Any, set] = field(default_factory=dict)
     assumption: str | None = None
 
+    def covers(self, key: Any, write: Op) -> bool:
+        """May the final state of `key` be held against `write`? Real final reads come
+        after quiescence: yes. A stand-in (the last ordinary read of an EDN import) only
+        testifies about writes that *completed before it was invoked* (issue 10 item 5);
+        a write invoked after it, or still pending, is not lost."""
+        if self.assumption != LAST_READ_ASSUMPTION:
+            return True
+        rs = [r for per in self.reads.get(key, {}).values() for r in per]
+        return bool(rs) and all(write.ret_index < r.inv_index for r in rs)
+
     def last_per_node(self, key: Any) -> dict[Any, Op]:
         return {node: rs[-1] for node, rs in self.reads.get(key, {}).items()}
 
@@ -79,6 +89,8 @@ def _collect(history: History) -> FinalReads:
     for op in history.ops:  # ops are in invocation order, so the last one wins
         if op.f == "read" and op.type == "ok" and not isinstance(op.key, tuple):
             last[op.key] = op
+    if None in last and any(op.key is not None for op in history.ops):
+        del last[None]  # keyless reads in a keyed history name no object
     if not last:
         return FinalReads()
     return FinalReads({k: {op.node: [op]} for k, op in last.items()},

@@ -37,8 +37,8 @@ from typing import Any
 
 from checkers.final_state import FinalReads, final_reads
 from checkers.options import CheckOptions
-from checkers.result import Anomaly, CheckResult, UNKNOWN
-from checkers.versions import build_indexes
+from checkers.result import Anomaly, CheckResult, UNKNOWN, nothing_checked_reason
+from checkers.versions import build_indexes, single_key_ops
 from harness.history import History, Op, freeze
 
 NAME = "lost-updates"
@@ -76,7 +76,7 @@ _ATOMS = frozenset((int, str, float, bool, type(None)))  # _fz(x) is x for these
 
 def _group(history: History) -> dict[Any, list[Op]]:
     groups: dict[Any, list[Op]] = {}
-    for op in history.ops:
+    for op in single_key_ops(history):  # transactions' writes count (issue 10 item 4)
         k = op.key
         if type(k) is tuple:
             continue
@@ -126,9 +126,9 @@ class _Job:
         anomalies.sort(key=lambda a: (a.ops[0] if a.ops else -1))
         if anomalies:
             return CheckResult(NAME, False, anomalies, stats=st, assumptions=self.assumptions)
-        if st["keys_judged"] == 0 and (st["keys_without_final_read"] or
-                                       st["keys_with_duplicate_values"]):
-            why = "; ".join(dict.fromkeys(self.unjudged_reasons)) or "no key could be judged"
+        if st["keys_judged"] == 0:
+            why = "; ".join(dict.fromkeys(self.unjudged_reasons)) or nothing_checked_reason(
+                self.h, "writes")
             return CheckResult(NAME, UNKNOWN, stats=st, reason=why, assumptions=self.assumptions)
         return CheckResult(NAME, True, stats=st, assumptions=self.assumptions)
 
@@ -201,7 +201,8 @@ class _Job:
         present, finals = got
         self.stats["keys_judged"] += 1
         final_ids = [r.index for r in finals]
-        lost = [w for w in acked if _fz(w.value) not in present]
+        covers = self.fin.covers
+        lost = [w for w in acked if _fz(w.value) not in present and covers(key, w)]
         if lost:
             last_seen = _last_containing(ops, {_fz(w.value) for w in lost})
             for w in lost:
@@ -308,16 +309,22 @@ class _Job:
                 continue
             acked = [w for w in ix.writes if w.type == "ok"]
             self.stats["acked"] += len(acked)
+            tie_lost = self._tie_lost(key, ix, set()) if ix.kind == "versioned" else set()
+            if tie_lost:
+                self.stats["keys_judged"] += 1  # judged without a final read
             last = self.fin.last_per_node(key)
             if not last:
-                if acked:
+                if acked and not tie_lost:
                     self._no_final(key)
                 continue
-            self.stats["keys_judged"] += 1
+            if not tie_lost:
+                self.stats["keys_judged"] += 1
             finals = sorted(last.values(), key=lambda o: o.index)
             self._final_register_values(key, ix, finals)
             if ix.kind == "versioned":
-                reported = self._versioned_lost(key, ix, acked, finals)
+                reported = self._versioned_lost(key, ix, [w for w in acked
+                                                          if w.index not in tie_lost], finals)
+                reported |= tie_lost
                 self._wfr_lost(key, ix, finals, reported)
 
     def _final_register_values(self, key: Any, ix, finals: list[Op]) -> None:
@@ -354,7 +361,8 @@ class _Job:
         if best is None:
             return set()
         final_ids = [r.index for r in finals]
-        lost = [(ix.ver(w), w) for w in acked if ix.ver(w) is not None and ix.ver(w) > best]
+        lost = [(ix.ver(w), w) for w in acked if ix.ver(w) is not None and ix.ver(w) > best
+                and self.fin.covers(key, w)]
         lost.sort(key=lambda t: t[0])
         for v, w in lost:
             self.anomalies.append(Anomaly(
@@ -366,6 +374,41 @@ class _Job:
                  "write_version": v, "final_version": best}))
         self.stats["lost"] += len(lost)
         return {w.index for _, w in lost}
+
+    def _tie_lost(self, key: Any, ix, reported: set[int]) -> set[int]:
+        """Issue 10 item 1: two acknowledged writes stamped with one version, the store's
+        tie-break ordering the real-time *later* one first. After the earlier write was
+        acknowledged the later one was acknowledged too, yet it can never be read: it
+        lost to a write that finished before it began. Both writes are the witness."""
+        if not ix.ties:
+            return set()
+        tied = {ver for ver, _ in ix.ties}
+        by_ver: dict[Any, list[Op]] = {}
+        for w in ix.writes:
+            v = w.version
+            if w.type == "ok" and type(v) is tuple and v[0] in tied:
+                by_ver.setdefault(v[0], []).append(w)
+        out: set[int] = set()
+        for ver, ws in by_ver.items():
+            for a in ws:
+                for b in ws:
+                    if (a is b or not a.ret_index < b.inv_index or not b.version < a.version
+                            or b.index in reported or b.index in out):
+                        continue
+                    out.add(b.index)
+                    self.stats["lost"] += 1
+                    self.stats["tie_lost"] = self.stats.get("tie_lost", 0) + 1
+                    self.anomalies.append(Anomaly(
+                        "lost",
+                        f"{b.describe()} was acknowledged, but it carries the same version "
+                        f"({ver}) as {a.describe()}, which completed before it was invoked, "
+                        f"and the store's tie-break ({ix.tiebreak}: the greater serialised "
+                        f"value wins) orders {a.value!r} after {b.value!r}: the later write "
+                        f"can never be read",
+                        [a.index, b.index], key, b.process,
+                        {"roles": {"earlier_write": a.index, "lost_write": b.index},
+                         "version": ver, "cause": "version-tie"}))
+        return out
 
     def _wfr_lost(self, key: Any, ix, finals: list[Op], reported: set[int]) -> None:
         """§5.2 "WFR-lost": an acknowledged write ordered (by the store's own version) below

@@ -7,7 +7,8 @@ from dataclasses import dataclass
 
 from harness.errors import InputError
 
-WORKLOADS = ("register", "list-append", "set", "counter", "queue", "propagation")
+WORKLOADS = ("register", "cas-register", "list-append", "set", "counter", "queue",
+             "propagation")
 
 
 @dataclass(frozen=True)
@@ -21,6 +22,9 @@ class CheckOptions:
     continue_session_after_info: sessions continue after an info op (findings that depend
       on it are reported as suspect, §1.3).
     anomaly_cap: how many anomalies each checker lists (counts stay exact).
+    version_tiebreak: the store's rule for two different values carrying one version
+      ("cassandra": equal WRITETIMEs are reconciled by the greater serialised value,
+      `Cells.resolveRegular`). Without it such a pair is a version-conflict.
     max_lag_ns: the `--max-lag` gate of the queue-lag checker (checkers/queue/lag.py).
     """
 
@@ -30,6 +34,7 @@ class CheckOptions:
     realtime_claim: bool = False
     continue_session_after_info: bool = False
     anomaly_cap: int = 32
+    version_tiebreak: str | None = None
     max_lag_ns: int | None = None  # queue-lag: polls further behind than this are anomalies
     max_propagation_lag_ns: int | None = None  # propagation-lag: the p99 gate
 

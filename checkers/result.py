@@ -15,12 +15,14 @@ class Anomaly:
     """One finding with its minimal witness.
 
     `ops` are history `index` values (completion index; invocation index for ops that
-    never completed). `explanation` is one sentence a user can check by hand.
+    never completed). `explanation` is one sentence a user can check by hand; it may be
+    given as a zero-argument callable, built only when the anomaly is kept and shown
+    (issue 15: a read with 10,000 garbage elements must not stringify itself 10,000 times).
     `details` holds roles, observed/expected values, confidence, severity...
     """
 
     type: str
-    explanation: str
+    explanation: Any
     ops: list[int]
     key: Any = None
     process: Any = None
@@ -33,9 +35,16 @@ class Anomaly:
         if self.process is not None:
             out["process"] = self.process
         out["ops"] = list(self.ops)
-        out["explanation"] = self.explanation
+        out["explanation"] = self.text()
         out.update(self.details)
         return out
+
+    def text(self) -> str:
+        """The explanation sentence (built now if it was given lazily)."""
+        e = self.explanation
+        if callable(e):
+            e = self.explanation = e()
+        return e
 
 
 @dataclass
@@ -54,6 +63,10 @@ class CheckResult:
     reason: str | None = None
     assumptions: list[str] = field(default_factory=list)
     notices: list[Anomaly] = field(default_factory=list)
+    # False: the property cannot be measured on this kind of history at all (staleness of
+    # a plain register). Still "unknown" with the reason, but a default run's overall
+    # verdict is merged over the applicable checkers only.
+    applicable: bool = True
 
     def __post_init__(self) -> None:
         if self.anomaly_count is None:
@@ -72,6 +85,8 @@ class CheckResult:
             out["assumptions"] = list(self.assumptions)
         if self.notices:
             out["notices"] = [a.to_json() for a in self.notices[:cap]]
+        if not self.applicable:
+            out["applicable"] = False
         return out
 
 
@@ -96,3 +111,17 @@ def result_from_anomalies(name: str, anomalies: list[Anomaly], *, stats: dict | 
         valid = True
     return CheckResult(name=name, valid=valid, anomalies=anomalies, stats=stats or {},
                        reason=unknown_reason, assumptions=assumptions or [])
+
+
+def nothing_checked_reason(history, what: str) -> str:
+    """Why a checker that examined nothing is unknown (issue 10 item 6), naming what
+    the history does hold so a user can tell a wrong workload from an empty run."""
+    from collections import Counter
+
+    fs = Counter(op.f for op in history.ops)
+    n_txn = fs.pop("txn", 0)
+    shown = ", ".join(f"{f} x{n}" for f, n in fs.most_common(4)) or "no operations"
+    extra = (f"; {n_txn} transaction(s) are left to the transactional checker"
+             if n_txn else "")
+    return (f"nothing to check: no {what} this checker can judge (the history has "
+            f"{shown}{extra})")

@@ -32,13 +32,17 @@ from typing import Any
 
 from checkers.cycles import shortest_cycle, strongly_connected
 from checkers.options import CheckOptions
-from checkers.result import Anomaly, CheckResult, result_from_anomalies
-from checkers.versions import BOTTOM, VersionIndex, build_indexes, gc_paused
+from checkers.result import Anomaly, CheckResult, nothing_checked_reason, result_from_anomalies
+from checkers.versions import BOTTOM, VersionIndex, build_indexes, gc_paused, txn_count
 from harness.history import History, Op
 
 RYW, MR, MW, WFR = ("read-your-writes", "monotonic-reads", "monotonic-writes",
                     "writes-follow-reads")
 NAMES = (RYW, MR, MW, WFR)
+# The conjunction: a cycle mixing guarantees proves at least one of them is broken even
+# when no single one provably is (issue 10 item 7): INVALID, never a mere notice.
+SESSION = "session"
+ALL_NAMES = (*NAMES, SESSION)
 SHORT = {RYW: "RYW", MR: "MR", MW: "MW", WFR: "WFR"}
 REPLAY_LIMIT = 256  # per checker; beyond it findings are kept unreplayed (counted)
 
@@ -57,10 +61,10 @@ class _Found:
     """Anomalies and counters of one analysis run."""
 
     def __init__(self) -> None:
-        self.anoms: dict[str, list[Anomaly]] = {n: [] for n in NAMES}
-        self.notices: dict[str, list[Anomaly]] = {n: [] for n in NAMES}
+        self.anoms: dict[str, list[Anomaly]] = {n: [] for n in ALL_NAMES}
+        self.notices: dict[str, list[Anomaly]] = {n: [] for n in ALL_NAMES}
         self.stats: dict[str, dict] = {n: {"reads_checked": 0, "writes_checked": 0,
-                                           "unverifiable": 0} for n in NAMES}
+                                           "unverifiable": 0} for n in ALL_NAMES}
         self.sessions: set = set()
         self.skipped_keys: list = []
         self.flagged: set[int] = set()  # ops already reported by a floor rule (plain keys)
@@ -94,6 +98,8 @@ def _analyse(history: History, options: CheckOptions) -> _Found:
             t = op.type
             if t == "fail" or (t != "ok" and op.f == "read") or op.f not in _SESSION_FS:
                 continue
+            if op.extra is not None and "txn_of" in op.extra:
+                continue  # a transaction's write: the transactional checker's business
             g = get(op.process)
             if g is None:
                 by_p[op.process] = [op]
@@ -784,11 +790,13 @@ def _report_cycle(found: _Found, ix: VersionIndex, steps, labels: set, comp: set
             attributed = True
     if not attributed:
         model = "causal consistency" if WFR in labels else "PRAM"
+        note = (f" {model} is violated: {', '.join(sorted(SHORT[l] for l in labels))} cannot "
+                f"all hold, so at least one of them is broken (no single one provably is).")
         for name in labels:
-            found.notices[name].append(_cycle_anomaly(
-                name, ix, steps, labels,
-                f" {model} is violated: {', '.join(sorted(SHORT[l] for l in labels))} cannot all hold, "
-                f"but no single guarantee is provably broken."))
+            found.notices[name].append(_cycle_anomaly(name, ix, steps, labels, note))
+        a = _cycle_anomaly(SESSION, ix, steps, labels, note)
+        a.details["candidates"] = sorted(labels)
+        found.add(SESSION, a, suspect)
 
 
 def _single_guarantee_cycle(ix, name: str, comp: set, item_lists: list, flagged: set,
@@ -927,7 +935,12 @@ def _results(history: History, options: CheckOptions, found: _Found) -> dict[str
     if found.skipped_keys:
         reason = (f"{len(found.skipped_keys)} key(s) skipped because written values are not "
                   f"unique (P1), e.g. {found.skipped_keys[0]}")
+    n_txn = txn_count(history)
+    st_all = found.stats[SESSION]
     for name in NAMES:
+        for k in ("reads_checked", "writes_checked", "unverifiable"):
+            st_all[k] = max(st_all[k], found.stats[name][k])
+    for name in ALL_NAMES:
         anoms = found.anoms[name]
         kept, dropped, unreplayed = [], 0, 0
         for i, a in enumerate(anoms):
@@ -952,8 +965,15 @@ def _results(history: History, options: CheckOptions, found: _Found) -> dict[str
         total_groups = sum(a.details.get("count", 1) for a in kept)
         if total_groups != len(kept):
             stats["violating_ops"] = total_groups
+        why = reason
+        if why is None and n_txn:
+            stats["transactions"] = n_txn
+            why = (f"{n_txn} transaction(s) are not judged by the session checkers (they "
+                   f"check single-key ops; transactions are the transactional checker's)")
+        if why is None and stats["reads_checked"] + stats["writes_checked"] == 0:
+            why = nothing_checked_reason(history, "reads or writes with a known version")
         res = result_from_anomalies(name, kept, stats=stats, assumptions=_assumptions(found, name),
-                                    unknown_reason=reason)
+                                    unknown_reason=why)
         res.notices = found.notices[name]
         out[name] = res
     return out
@@ -994,6 +1014,8 @@ def replay(history: History, options: CheckOptions, name: str, a: Anomaly,
                     tag = ("witness-writer", w.index)
                     sub.append(w._replace(process=tag, session=tag))
     sub.sort(key=lambda o: o.inv_index)
-    h = History(ops=sub, source=f"{history.source}#witness")
+    tb = history.meta.get("version_tiebreak")
+    h = History(ops=sub, source=f"{history.source}#witness",
+                meta={"version_tiebreak": tb} if tb else {})
     f2 = analyse(h, options)
     return bool(f2.anoms[name]) or bool(f2.notices[name] and a.details.get("confidence", "").startswith("suspect"))

@@ -36,8 +36,8 @@ from typing import Any
 import math
 
 from checkers.options import CheckOptions
-from checkers.result import Anomaly, CheckResult, UNKNOWN
-from checkers.versions import build_indexes
+from checkers.result import Anomaly, CheckResult, UNKNOWN, nothing_checked_reason
+from checkers.versions import build_indexes, txn_count
 from harness.history import History, Op
 
 NAME = "staleness"
@@ -59,7 +59,12 @@ def check(history: History, options: CheckOptions | None = None) -> dict[str, Ch
                 reason=("a staleness bound was given but no key has a total version order "
                         "(needs list-append or version numbers on reads/writes); plain "
                         "registers and sets cannot be measured (checker-spec §4(b), P10)"))}
-        return {NAME: CheckResult(name=NAME, valid=True, stats=stats)}
+        return {NAME: CheckResult(
+            name=NAME, valid=UNKNOWN, stats=stats, applicable=not indexes,
+            reason=(f"{NOT_MEASURABLE}: staleness needs list-append or version numbers on "
+                    f"reads and writes; plain registers and sets cannot be measured "
+                    f"(checker-spec §4(b))" if indexes else
+                    nothing_checked_reason(history, "reads")))}
 
     acc = _Accumulator()
     anomalies: list[Anomaly] = []
@@ -69,8 +74,16 @@ def check(history: History, options: CheckOptions | None = None) -> dict[str, Ch
     stats["keys_measured"] = len(totals)
     stats["keys_not_measurable"] = len(indexes) - len(totals)
     anomalies.sort(key=lambda a: a.ops[0])
-    return {NAME: CheckResult(name=NAME, valid=not anomalies, anomalies=anomalies, stats=stats,
-                              assumptions=["unique-values"])}
+    res = CheckResult(name=NAME, valid=not anomalies, anomalies=anomalies, stats=stats,
+                      assumptions=["unique-values"])
+    n_txn = txn_count(history)
+    if not anomalies and n_txn:
+        stats["transactions"] = n_txn
+        res.valid, res.reason = UNKNOWN, (
+            f"{n_txn} transaction(s) are not measured (staleness reads single-key ops)")
+    elif not anomalies and not stats.get("reads_measured"):
+        res.valid, res.reason = UNKNOWN, nothing_checked_reason(history, "reads with a version")
+    return {NAME: res}
 
 
 class _Accumulator:

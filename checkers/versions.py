@@ -37,6 +37,16 @@ API (what other checkers call)
     ix.duplicates      # [(value, [ops...])]: values written by more than one op (P1)
     ix.anomalies       # integrity Anomaly objects (garbage-read, aborted-read, ...)
     ix.order           # list kind: the element order (longest compatible read)
+    ix.ties            # versioned + a store tie-break: [(version, ops of different values)]
+
+    single_key_ops(history)  # history.ops with each txn replaced by its write micro-ops
+    txn_count(history)       # how many f == "txn" ops the history holds
+
+Keyless histories (no op names a key: Knossos data, many Jepsen histories) are one
+register with key None. With `history.meta["version_tiebreak"]` (set by `run_checks`
+from `CheckOptions.version_tiebreak`), versions become (version, tie-break key): equal
+versions of different values are ordered by the store's own rule (Cassandra: the greater
+serialised value wins) instead of being a version-conflict.
 
 Values are compared after `freeze` (lists -> tuples) so they can key dicts. `⊥` is
 `None` for registers and `[]` for lists and sets; it has version 0.
@@ -55,7 +65,7 @@ from contextlib import contextmanager
 from typing import Any, Iterable
 
 from checkers.result import Anomaly
-from harness.history import History, Op, freeze
+from harness.history import History, Op, _short, freeze
 
 WRITE_FS = frozenset(("write", "cas", "append", "add"))
 _SIMPLE = (int, str, float, bool, type(None))
@@ -142,6 +152,9 @@ class VersionIndex:
         self._succ: dict[Any, list] = {}           # plain: data edges a -> [b...]
         self._reach_cache: dict[Any, set] = {}
         self._cyclic: set = set()                  # plain: nodes on a data cycle
+        self.tiebreak: str | None = None           # the store's rule for equal versions
+        self.ties: list[tuple[Any, list[Op]]] = []  # (version, ops of different values)
+        self.append_counts: dict[Any, list[int]] = {}  # list kind: element -> inv indices
 
     # -- queries -------------------------------------------------------------------
 
@@ -239,13 +252,74 @@ def build_indexes(history: History, workload: str | None = None) -> dict[Any, Ve
     Multi-key snapshot reads (key = tuple, value = dict) feed each component key's index.
     """
     cache = history.meta.setdefault("_version_index", {})
-    got = cache.get(workload)
+    tiebreak = history.meta.get("version_tiebreak")
+    ck = (workload, tiebreak)
+    got = cache.get(ck)
     if got is not None and got[0] == len(history.ops):
         return got[1]
     with gc_paused():
-        out = _build_all(history, workload)
-    cache[workload] = (len(history.ops), out)
+        out = _build_all(history, workload, tiebreak)
+    cache[ck] = (len(history.ops), out)
     return out
+
+
+TXN_WRITE_FS = {"w": "write", "write": "write", "append": "append", "add": "add"}
+
+
+def txn_count(history: History) -> int:
+    """How many multi-micro-op transactions (`f == "txn"`) the history holds."""
+    got = history.meta.get("_txn_count")
+    if got is None or got[0] != len(history.ops):
+        n = sum(1 for op in history.ops if op.f == "txn")
+        got = history.meta["_txn_count"] = (len(history.ops), n)
+    return got[1]
+
+
+def single_key_ops(history: History) -> list[Op]:
+    """The history's ops with every transaction replaced by its *write* micro-ops.
+
+    Issue 10 item 4: until a transactional checker judges them, what transactions wrote
+    still counts as written (a value a transaction wrote is never garbage, unexpected or
+    lost-by-omission); their reads are left out (a read inside a transaction may see the
+    transaction's own uncommitted writes, so it is no observation of a committed state).
+    A synthetic op keeps the transaction's index, type and times, its micro-op's f, key
+    and value, and `extra["txn_of"]` = the transaction's index. Cached; read-only.
+    """
+    got = history.meta.get("_single_key_ops")
+    if got is not None and got[0] == len(history.ops):
+        return got[1]
+    if not txn_count(history):
+        out = history.ops
+    else:
+        out = []
+        for op in history.ops:
+            if op.f != "txn":
+                out.append(op)
+                continue
+            mops = op.value if isinstance(op.value, (list, tuple)) else ()
+            for m in mops:
+                if not (isinstance(m, (list, tuple)) and len(m) == 3):
+                    continue
+                f = TXN_WRITE_FS.get(m[0])
+                if f is None:
+                    continue
+                k = m[1]
+                out.append(op._replace(f=f, key=tuple(k) if type(k) is list else k,
+                                       value=m[2], version=None,
+                                       extra={**(op.extra or {}), "txn_of": op.index}))
+    history.meta["_single_key_ops"] = (len(history.ops), out)
+    return out
+
+
+def keyless(ops: Iterable[Op]) -> bool:
+    """True when no op names a key: the single-register form of Knossos data and many
+    Jepsen histories (`{:f :read :value 3}`), checked as one key (issue 10 item 6)."""
+    seen = False
+    for op in ops:
+        if op.key is not None:
+            return False
+        seen = True
+    return seen
 
 
 @contextmanager
@@ -264,10 +338,13 @@ def gc_paused():
             gc.enable()
 
 
-def _build_all(history: History, workload: str | None) -> dict[Any, VersionIndex]:
+def _build_all(history: History, workload: str | None,
+               tiebreak: str | None = None) -> dict[Any, VersionIndex]:
     groups: dict[Any, list[Op]] = {}
     snapshots: list[Op] = []
-    for op in history.ops:
+    ops_all = single_key_ops(history)
+    one_register = keyless(ops_all)
+    for op in ops_all:
         k = op.key
         if type(k) is tuple:
             if op.f == "read" and op.type == "ok":
@@ -287,17 +364,21 @@ def _build_all(history: History, workload: str | None) -> dict[Any, VersionIndex
                 groups.setdefault(k, [])
     out: dict[Any, VersionIndex] = {}
     for k, ops in groups.items():
-        if k is None:
-            continue
-        out[k] = build_index(k, ops, workload, extra.get(k, ()))
+        if k is None and not one_register:
+            continue  # keyless ops inside a keyed history name no object
+        out[k] = build_index(k, ops, workload, extra.get(k, ()), tiebreak)
     return out
 
 
 def build_index(key: Any, ops: list[Op], workload: str | None = None,
-                snapshot_reads: Iterable[tuple[Op, Any]] = ()) -> VersionIndex:
+                snapshot_reads: Iterable[tuple[Op, Any]] = (),
+                tiebreak: str | None = None) -> VersionIndex:
     """One key's index from its ops (in invocation order)."""
     kind = workload_kind(workload, ops)
     ix = VersionIndex(key, kind)
+    if kind == "versioned" and tiebreak:
+        ops = _extend_versions(ix, ops, tiebreak)
+    ix.tiebreak = tiebreak
     ix.ops = ops
     writes_append = ix.writes.append
     reads = ix.reads
@@ -333,6 +414,65 @@ def build_index(key: Any, ops: list[Op], workload: str | None = None,
     else:
         _build_plain(ix)
     return ix
+
+
+# -- equal versions: the store's own tie-break (issue 10 item 1) -------------------------
+
+TIEBREAKS = ("cassandra",)
+
+
+def cassandra_value_bytes(v: Any) -> bytes:
+    """The cell value as Cassandra serialises it, for its equal-timestamp rule.
+
+    Cassandra 5.0 `Cells.resolveRegular` (cassandra-all 5.0.8): when two live cells have
+    the same timestamp (and neither is a tombstone or expiring), `compareValues(left,
+    right) >= 0 ? left : right`, i.e. the cell whose value bytes are greater under
+    *unsigned* lexicographic comparison (`ByteBufferUtil.compareUnsigned` via
+    `ByteBufferAccessor`) wins. Python's `bytes` ordering is exactly that comparison.
+    Encodings of the CQL types our workloads use: `int` 4-byte big-endian two's
+    complement (`bigint` beyond 32 bits), `boolean` one byte, `double` 8 bytes, `text`
+    UTF-8.
+    """
+    import struct
+
+    if isinstance(v, bool):
+        return b"\x01" if v else b"\x00"
+    if isinstance(v, int):
+        if -(1 << 31) <= v < (1 << 31):
+            return struct.pack(">i", v)
+        return struct.pack(">q", v) if -(1 << 63) <= v < (1 << 63) else str(v).encode()
+    if isinstance(v, float):
+        return struct.pack(">d", v)
+    if isinstance(v, str):
+        return v.encode("utf-8")
+    return repr(v).encode("utf-8")
+
+
+def _extend_versions(ix: VersionIndex, ops: list[Op], rule: str) -> list[Op]:
+    """Versions become (version, tie-break key): equal versions of different values are
+    ordered exactly as the store reconciles them, and recorded in `ix.ties` (a statistic
+    and a notice, never an integrity anomaly on their own)."""
+    if rule != "cassandra":
+        raise ValueError(f"unknown version tie-break {rule!r}; known: {', '.join(TIEBREAKS)}")
+    out: list[Op] = []
+    by_ver: dict[int, dict[Any, Op]] = {}
+    for op in ops:
+        if op.version is None or op.type != "ok" or op.f not in ("read", "write"):
+            out.append(op)
+            continue
+        v = op.value
+        if v is None:
+            out.append(op)
+            continue
+        vals = by_ver.setdefault(op.version, {})
+        fv = _fz(v)
+        if fv not in vals:
+            vals[fv] = op
+        out.append(op._replace(version=(op.version, cassandra_value_bytes(v))))
+    for ver, vals in by_ver.items():
+        if len(vals) > 1:
+            ix.ties.append((ver, list(vals.values())))
+    return out
 
 
 def _index_writers(ix: VersionIndex) -> None:
@@ -405,28 +545,35 @@ class _ValueAudit:
         return True
 
     def flush(self) -> None:
+        # explanations are built lazily: only the anomalies a result keeps are rendered
         ix, key = self.ix, self.ix.key
         for v, rs in self.garbage.items():
             r = rs[0]
             ix.anomalies.append(_anomaly(
                 "garbage-read",
-                f"read {r.describe()} returned {v!r} for {key!r}, a value no operation ever "
-                f"wrote" + (f" ({len(rs)} reads saw it)" if len(rs) > 1 else ""),
+                lambda r=r, v=v, n=len(rs): (
+                    f"read {r.describe()} returned {_short(v)} for "
+                    f"{'the register' if key is None else _short(key)}, a value no "
+                    f"operation ever wrote" + (f" ({n} reads saw it)" if n > 1 else "")),
                 [r.index], key, roles={"read": r.index}, value=v, reads=len(rs)))
         for v, rs in self.aborted.items():
             r, w = rs[0], ix._writer[v]
             ix.anomalies.append(_anomaly(
                 "aborted-read",
-                f"read {r.describe()} observed {v!r}, written only by {w.describe()}, which "
-                f"failed and so never took effect" + (f" ({len(rs)} reads saw it)" if len(rs) > 1 else ""),
+                lambda r=r, w=w, v=v, n=len(rs): (
+                    f"read {r.describe()} observed {_short(v)}, written only by "
+                    f"{w.describe()}, which failed and so never took effect"
+                    + (f" ({n} reads saw it)" if n > 1 else "")),
                 [r.index, w.index], key, roles={"read": r.index, "write": w.index}, value=v,
                 reads=len(rs)))
         for (v, widx), rs in self.future.items():
             r, w = rs[0], ix._writer[v]
             ix.anomalies.append(_anomaly(
                 "future-read",
-                f"read {r.describe()} returned {v!r}, but its write {w.describe()} was only "
-                f"invoked (index {w.inv_index}) after the read completed (index {r.ret_index})",
+                lambda r=r, w=w, v=v: (
+                    f"read {r.describe()} returned {_short(v)}, but its write {w.describe()} "
+                    f"was only invoked (index {w.inv_index}) after the read completed (index "
+                    f"{r.ret_index})"),
                 [r.index, w.index], key, roles={"read": r.index, "write": w.index}, value=v,
                 reads=len(rs)))
 
@@ -445,19 +592,39 @@ def _read_elements(ix: VersionIndex, r: Op, simple: frozenset, snap) -> tuple | 
         return None
     elems = tuple(v) if simple.issuperset(map(type, v)) else tuple(_fz(e) for e in v)
     if len(set(elems)) != len(elems):
-        seen, dup = set(), None
-        for e in elems:
-            if e in seen:
-                dup = e
-                break
-            seen.add(e)
+        dup, copies, could = _excess_copy(ix, r, elems)
+        if dup is None:
+            return elems  # each copy has its own append (issue 10 item 3)
         ix.anomalies.append(_anomaly(
             "duplicate-element",
-            f"read {r.describe()} contains element {dup!r} more than once",
-            [r.index], ix.key, roles={"read": r.index}, element=dup))
+            lambda r=r, dup=dup, copies=copies, could=could: (
+                f"read {r.describe()} contains element {_short(dup)} {copies} times, but "
+                + (f"only {could} append(s) of it could have taken effect by then"
+                   if could else "no operation could have added it more than once")),
+            [r.index], ix.key, roles={"read": r.index}, element=dup, copies=copies,
+            appends_possible=could))
         ix.corrupt.add(r.index)
         return None
     return elems
+
+
+def _excess_copy(ix: VersionIndex, r: Op, elems: tuple) -> tuple[Any, int, int]:
+    """(element, copies, appends that could have produced them) for the first element
+    a read holds more often than it could (sets: more than once; lists: more copies than
+    non-failed appends of it invoked before the read completed), else (None, 0, 0)."""
+    from collections import Counter
+
+    counts = ix.append_counts
+    for e, c in Counter(elems).items():
+        if c < 2:
+            continue
+        if ix.kind != "list":
+            return e, c, 1
+        invs = counts.get(e, ())
+        could = bisect.bisect_left(invs, r.ret_index) if invs else 0
+        if c > could:
+            return e, c, could
+    return None, 0, 0
 
 
 def _elements_audit(audit, winv_get, r: Op, elems: tuple) -> None:
@@ -472,6 +639,12 @@ def _elements_audit(audit, winv_get, r: Op, elems: tuple) -> None:
 
 def _build_list(ix: VersionIndex) -> None:
     audit = _ValueAudit(ix)
+    if ix.duplicates:
+        # elements appended more than once: how many copies a read may hold (item 3)
+        counts = ix.append_counts
+        for w, e in zip(ix.writes, ix._wvals):
+            if e is not None and w.type != "fail" and w.f == "append":
+                counts.setdefault(e, []).append(w.inv_index)
     key = ix.key
     usable: list[tuple[tuple, Op]] = []
     # element -> invocation index of its sole writer when that writer did not fail: a
@@ -736,6 +909,9 @@ def _build_plain(ix: VersionIndex) -> None:
     succ = ix._succ
     wver = ix._wver
     cas_edge_op: dict[tuple, Op] = {}
+    # A value written more than once names several versions: an edge from or to it is
+    # no order between versions (cas a->b then cas b->a is legal, issue 10 item 2).
+    dups = _dup_values(ix)
     for w, fv in zip(ix.writes, ix._wvals):
         if fv is None or w.type == "fail":
             continue
@@ -743,7 +919,8 @@ def _build_plain(ix: VersionIndex) -> None:
             wver[w.index] = fv
         if w.f == "cas" and w.type == "ok" and w.index not in ix.corrupt:
             a = rver.get(w.index)
-            if a is not None and a is not BOTTOM and a != fv:
+            if a is not None and a is not BOTTOM and a != fv and a not in dups \
+                    and fv not in dups:
                 succ.setdefault(a, []).append(fv)
                 cas_edge_op[(a, fv)] = w
     if succ:

@@ -14,7 +14,7 @@ from typing import Any
 
 from harness.errors import InputError
 
-DBS = ("redis", "cassandra", "kafka")
+DBS = ("redis", "cassandra", "etcd", "kafka")
 TOPOLOGIES = ("replication", "sentinel")
 BACKENDS = ("netns", "docker", "ssh")
 CONSISTENCY = ("ONE", "TWO", "THREE", "QUORUM", "ALL", "LOCAL_ONE", "LOCAL_QUORUM", "EACH_QUORUM")
@@ -60,6 +60,8 @@ class Test:
     nemesis_options: dict = field(default_factory=dict)
     fail_on: str = "unknown"  # "invalid": an unknown verdict passes (exit 0, JUnit skipped)
     partition: str | None = None  # an explicit grudge, e.g. "n1,n2|n3,n4,n5" or "n1>n2"
+    packet_engine: str = "auto"  # auto (netem if the kernel has it, else nfqueue), netem, nfqueue
+    redis_appendfsync: str | None = None  # None: no persistence; always, everysec, no: AOF
     # docker backend
     image: str | None = None  # None: the offline-built splitbrain node image
     docker_host: str | None = None  # None: DOCKER_HOST or the local engine
@@ -77,6 +79,9 @@ class Test:
     timestamps: str = "server"
     cassandra_version: str | None = None
     cassandra_home: str | None = None
+    cassandra_commitlog_sync: str = "periodic"  # periodic, batch, group
+    # etcd (harness/dbs/etcd)
+    read_mode: str = "linearizable"
     # kafka (harness/dbs/kafka): producer acks, topic min.insync.replicas, idempotence
     kafka_acks: str = "all"
     kafka_min_insync: int = 2
@@ -88,6 +93,8 @@ class Test:
             return self.name
         if self.db == "cassandra":
             return f"cassandra-{self.read_consistency.lower()}-{self.write_consistency.lower()}-{self.workload}"
+        if self.db == "etcd":
+            return f"etcd-{self.read_mode}-{self.workload}"
         if self.db == "kafka":
             return f"kafka-acks{self.kafka_acks}-isr{self.kafka_min_insync}-{self.workload}"
         return f"{self.db}-{self.topology}-{self.workload}"
@@ -119,10 +126,15 @@ def validate(test: Test) -> Test:
     _choice("read_from", test.read_from, READ_FROM)
     _choice("stickiness", test.stickiness, STICKINESS)
     _choice("fail_on", test.fail_on, ("invalid", "unknown"))
+    _choice("packet_engine", test.packet_engine, ("auto", "netem", "nfqueue"))
+    if test.redis_appendfsync is not None:
+        _choice("redis_appendfsync", test.redis_appendfsync, ("always", "everysec", "no"))
     if test.db == "cassandra":
         _choice("read_consistency", test.read_consistency, CONSISTENCY)
         _choice("write_consistency", test.write_consistency, CONSISTENCY)
         _choice("timestamps", test.timestamps, TIMESTAMPS)
+        _choice("cassandra_commitlog_sync", test.cassandra_commitlog_sync,
+                ("periodic", "batch", "group"))
         if not 1 <= test.nodes <= 5:
             raise InputError(f"--nodes {test.nodes}: Cassandra runs 1 to 5 nodes")
     if test.workload in ("queue", "queue-group") and test.db not in ("redis", "kafka"):
@@ -173,6 +185,10 @@ def validate(test: Test) -> Test:
 
     families = parse_spec(test.nemesis)
     check_options(test.nemesis_options, families)
+    if test.db == "etcd":
+        from harness.dbs.etcd.config import validate_test
+
+        validate_test(test, families)
     if test.partition:
         from nemesis.partition import validate_fault
 
@@ -255,6 +271,8 @@ def nemesis_options_of(test: Test) -> dict:
     opts = {k: dict(v) for k, v in test.nemesis_options.items()}
     if test.partition:
         opts.setdefault("partition", {})["shapes"] = [test.partition]
+    if test.packet_engine != "auto":
+        opts.setdefault("packet", {})["engine"] = test.packet_engine
     return opts
 
 

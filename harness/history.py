@@ -111,13 +111,37 @@ class Op(NamedTuple):
                              for mf, k, v in self.value)
             return f"op {self.index} (process {self.process}, txn [{_short(mops, 120)}], {self.type})"
         val = "" if self.value is None and self.f == "read" and self.type != "ok" else f"={_short(self.value)}"
-        return f"op {self.index} (process {self.process}, {self.f} {_short(self.key)}{val}, {self.type})"
+        key = "" if self.key is None else f" {_short(self.key)}"  # keyless: one register
+        return f"op {self.index} (process {self.process}, {self.f}{key}{val}, {self.type})"
 
 
 def _short(v: Any, limit: int = 60) -> str:
-    s = repr(v) if not isinstance(v, str) else v
+    """At most `limit` characters of `v`, reading only as many elements of a list or
+    dict as fit (a 100,000-element read is never stringified whole)."""
+    if limit <= 2 and isinstance(v, (list, tuple, dict)):
+        return "…"
     if isinstance(v, (list, tuple)):
-        s = "[" + ",".join(str(x) for x in v) + "]"
+        parts, n = [], 1
+        for x in v:
+            # nested: each level costs a bracket of the budget, so depth stays <= limit
+            t = (_short(x, limit - n - 1) if isinstance(x, (list, tuple, dict))
+                 else str(x))
+            parts.append(t)
+            n += len(t) + 1
+            if n > limit:
+                break
+        s = "[" + ",".join(parts) + ("]" if n <= limit else "")
+    elif isinstance(v, dict):
+        parts, n = [], 1
+        for k, x in v.items():
+            t = f"{k!r}: {_short(x, limit - n - 1)}"
+            parts.append(t)
+            n += len(t) + 2
+            if n > limit:
+                break
+        s = "{" + ", ".join(parts) + ("}" if n <= limit else "")
+    else:
+        s = repr(v) if not isinstance(v, str) else v
     return s if len(s) <= limit else s[: limit - 1] + "…"
 
 
@@ -673,8 +697,7 @@ def _is_independent(maps: list[dict]) -> bool:
         v = m.get("value")
         if not (isinstance(v, list) and len(v) == 2):
             return False
-        if m.get("f") in _READ_FS and m.get("type") == "invoke" and v[1] is not None:
-            return False
+        # a read invocation may carry its key with any value ([k nil] or [k v]): accepted
         seen += 1
     return seen > 0
 
@@ -692,7 +715,7 @@ def _edn_event(m: dict, independent: bool, where: str, keep_txns: bool = False) 
     f = ev["f"]
     if ev["process"] == NEMESIS:
         return ev
-    if independent and isinstance(ev.get("value"), list) and len(ev["value"]) == 2:
+    if independent and f != "txn" and isinstance(ev.get("value"), list) and len(ev["value"]) == 2:
         ev["key"], ev["value"] = ev["value"]
     if f == "txn" and isinstance(ev.get("value"), list) and not keep_txns:
         mops = ev["value"]

@@ -84,6 +84,7 @@ REQUIRED_TOOLS = {
     "redis": ["redis-server", "redis-cli"],
     "sentinel": ["redis-sentinel"],
     "cassandra": ["java"],
+    "etcd": ["etcd"],
     "kafka": ["java"],
 }
 
@@ -107,6 +108,8 @@ def preflight(test: Test) -> None:
     if missing:
         hint = ("bash scripts/setup.sh --cassandra (Debian: openjdk-17-jre-headless maven)"
                 if test.db in ("cassandra", "kafka") else
+                "bash scripts/setup.sh (Debian: etcd-server iptables iproute2)"
+                if test.db == "etcd" else
                 "bash scripts/setup.sh (Debian: redis-server redis-sentinel redis-tools "
                 "iptables iproute2)")
         raise EnvironmentProblem(f"missing tools: {', '.join(missing)}; install them with {hint}")
@@ -173,7 +176,13 @@ def _make_db(test: Test, nodes, run_dir: str, prefix: str, env_fn: Callable):
                            read_consistency=test.read_consistency,
                            write_consistency=test.write_consistency,
                            timestamps=test.timestamps, version=test.cassandra_version,
-                           home=test.cassandra_home)
+                           home=test.cassandra_home,
+                           commitlog_sync=test.cassandra_commitlog_sync)
+    if test.db == "etcd":
+        from harness.dbs.etcd import EtcdDB, EtcdOptions
+
+        return EtcdDB(nodes, store_dir=run_dir, prefix=prefix, extra_env_fn=env_fn,
+                      opts=EtcdOptions(read_mode=test.read_mode))
     if test.db == "kafka":
         from harness.dbs.kafka import KafkaDB
 
@@ -183,7 +192,7 @@ def _make_db(test: Test, nodes, run_dir: str, prefix: str, env_fn: Callable):
     from harness.dbs.redis import RedisDB
 
     return RedisDB(nodes, topology=test.topology, read_from=test.read_from, store_dir=run_dir,
-                   prefix=prefix, extra_env_fn=env_fn)
+                   prefix=prefix, extra_env_fn=env_fn, appendfsync=test.redis_appendfsync)
 
 
 def _make_workload(test: Test):
@@ -558,7 +567,9 @@ def analyse(run_dir: str, test: Test, figures: dict | None = None) -> tuple[dict
     hist = read_history(os.path.join(run_dir, "history.jsonl"))
     t_ns, k = parse_staleness_bound(test.staleness_bound)
     opts = CheckOptions(workload=test.workload, staleness_bound_ns=t_ns,
-                        staleness_bound_versions=k, max_lag_ns=parse_max_lag(test.max_lag),
+                        staleness_bound_versions=k,
+                        version_tiebreak="cassandra" if test.db == "cassandra" else None,
+                        max_lag_ns=parse_max_lag(test.max_lag),
                         max_propagation_lag_ns=parse_max_lag(test.max_propagation_lag,
                                                              "--max-propagation-lag"))
     results = run_checks(hist, opts, list(test.checkers) if test.checkers else None)

@@ -10,13 +10,21 @@ other traffic keeps its normal path.
                 "behaviours": {"delay": {"time_ms": 100, "jitter_ms": 10}}}})
     pkt.invoke({"f": "stop-packet"})
 
-Kernels without sch_netem/sch_prio (some VM kernels): loss and duplication fall back to
-iptables `statistic` DROP / TEE in a chain `<prefix>-pkt`, rate limits to an htb class;
-delay, reorder and corrupt then fail with an `error` naming the missing qdisc (the run
-goes on). The completion's value says which `backend` was used.
+Packet engines (`engine`, i.e. `--packet-engine`): `auto` (default) uses netem where the
+kernel has it and otherwise the `nfqueue` engine (nemesis/nfqueue.py: iptables NFQUEUE to
+a userspace scheduler in the node) for delay/loss/duplicate/reorder/corrupt, with rate
+limits in an htb class; `nfqueue` always uses that engine; `netem` never does, and on
+kernels without sch_netem/sch_prio falls back to iptables `statistic` DROP / TEE in a
+chain `<prefix>-pkt` for loss and duplication (delay, reorder and corrupt then fail with
+an `error` naming the missing qdisc; the run goes on). The completion's value says which
+`backend` was used, and (unless `measure` is off) carries `rtt`: p50/p99 round trips from
+each target to each peer before and during the fault (nemesis/rtt.py); stop-packet's
+completion carries the nfqueue schedulers' `counters` per link "target->peer" (seen,
+dropped, duplicated, ...).
 
 Behaviours (all optional, at least one):
-  delay {time_ms, jitter_ms?, correlation?}  loss {percent}  duplicate {percent}
+  delay {time_ms, jitter_ms?, correlation?, distribution? (uniform|normal|pareto)}
+  loss {percent}  duplicate {percent}
   reorder {percent, correlation?} (needs delay)  corrupt {percent}  rate {mbit}
 """
 
@@ -64,7 +72,8 @@ def netem_args(behaviours: dict) -> list[str]:
             args += [f"{jitter:g}ms"]
             if d.get("correlation"):
                 args += [f"{float(d['correlation']):g}%"]
-            args += ["distribution", "normal"]
+            if d.get("distribution", "normal") != "uniform":  # netem's own default is uniform
+                args += ["distribution", d.get("distribution", "normal")]
     for name in ("loss", "duplicate", "corrupt"):
         if name in behaviours:
             args += [name, f"{float(behaviours[name]['percent']):g}%"]
@@ -91,11 +100,20 @@ class PacketNemesis:
     name = "packet"
     faults = ("start-packet", "stop-packet")
 
-    def __init__(self, nodes, rng: random.Random, *, prefix: str = "sbpkt"):
+    def __init__(self, nodes, rng: random.Random, *, prefix: str = "sbpkt",
+                 engine: str = "auto", measure: bool = True, primaries=None):
+        from nemesis.nfqueue import ENGINES, NfqueueEngine
+
+        if engine not in ENGINES:
+            raise ValueError(f"packet engine {engine!r}: allowed: {', '.join(ENGINES)}")
         self.nodes = list(nodes)
         self.rng = rng
         self.prefix = prefix
         self.chain = f"{prefix}-pkt"
+        self.engine = engine
+        self.measure = measure
+        self.primaries = primaries  # () -> the DB's current primaries, for "primaries"
+        self._nfq = NfqueueEngine(prefix)
         self._active: dict[str, dict] = {}   # node name -> what we installed
         self._netem_ok: dict[str, bool] = {}
 
@@ -125,20 +143,33 @@ class PacketNemesis:
 
     def teardown(self) -> None:
         self._stop(all_nodes=True)
+        for node in self.nodes:  # nfqueue chains live on the receiving nodes
+            try:
+                self._nfq.drop_chain(node)
+            except Exception:
+                pass  # a node already gone; cleanup removes its namespace
 
     # -- internals -----------------------------------------------------------------
     def _start(self, value: dict) -> dict:
         behaviours = value.get("behaviours") or {"delay": DEFAULT_BEHAVIOURS["delay"]}
         netem_args(behaviours)  # validate before touching any node
-        targets = choose_targets(value.get("targets") or "one", self.nodes, self.rng)
+        from nemesis.nfqueue import scheduler_args
+        from nemesis.rtt import added, rtt_pairs
+
+        scheduler_args(behaviours, 0)
+        targets = choose_targets(value.get("targets") or "one", self.nodes, self.rng,
+                                 self.primaries)
         peer_spec = value.get("peers")
         errors, applied = [], {}
-        for node in targets:
-            peers = [p for p in (choose_targets(peer_spec, self.nodes, self.rng)
-                                 if peer_spec else self.nodes) if p.name != node.name]
-            if not peers:
-                continue
+        plan = [(node, [p for p in (choose_targets(peer_spec, self.nodes, self.rng)
+                                    if peer_spec else self.nodes) if p.name != node.name])
+                for node in targets]
+        plan = [(n, ps) for n, ps in plan if ps]
+        for node, _ in plan:
             self._clear(node)
+        pairs = [(n, p) for n, ps in plan for p in ps]
+        before = rtt_pairs(pairs, count=10) if self.measure else {}
+        for node, peers in plan:
             try:
                 backend = self._apply(node, peers, behaviours)
                 self._active[node.name] = {"peers": [p.name for p in peers],
@@ -149,21 +180,31 @@ class PacketNemesis:
                 self._clear(node)
                 errors.append(f"{node.name}: {e}")
         out = {"type": "info", "value": {"nodes": applied, "behaviours": behaviours}}
+        if self.measure and applied:
+            timeout = 0.5 + 4 * sum(float(behaviours.get("delay", {}).get(k, 0))
+                                    for k in ("time_ms", "jitter_ms")) / 1000
+            during = rtt_pairs([(n, p) for n, p in pairs if n.name in applied],
+                               count=10, timeout=timeout)
+            out["value"]["rtt"] = {k: {"before": before.get(k), "during": v,
+                                       **added(before.get(k) or {}, v)}
+                                   for k, v in during.items()}
         if errors:
             out["error"] = "; ".join(errors)
         return out
 
     def _stop(self, all_nodes: bool = False) -> dict:
         names = [n.name for n in self.nodes] if all_nodes else list(self._active)
-        errors = []
+        errors, counters = [], {}
         for node in self.nodes:
             if node.name in names:
                 try:
-                    self._clear(node)
+                    counters.update(self._clear(node) or {})
                 except Exception as e:
                     errors.append(f"{node.name}: {e}")
         out = {"type": "info", "value": {"nodes": sorted(set(names) & set(self._active))
                                          if not all_nodes else names}}
+        if counters:
+            out["value"]["counters"] = counters
         for n in names:
             self._active.pop(n, None)
         if errors:
@@ -177,6 +218,9 @@ class PacketNemesis:
         return node.remote.exec(["iptables", "-w", "5", *args], timeout=15, check=check)
 
     def _apply(self, node, peers, behaviours: dict) -> str:
+        if self.engine == "nfqueue" or (self.engine == "auto"
+                                        and self._netem_ok.get(node.name) is False):
+            return self._apply_nfqueue(node, peers, behaviours)
         if self._netem_ok.get(node.name, True):
             try:
                 self._apply_netem(node, peers, behaviours)
@@ -185,12 +229,23 @@ class PacketNemesis:
             except NetemMissing:
                 self._netem_ok[node.name] = False
                 self._clear(node)
+                if self.engine == "auto":
+                    return self._apply_nfqueue(node, peers, behaviours)
         missing = [b for b in behaviours if b in NETEM_ONLY]
         if missing:
             raise NetemMissing(f"{', '.join(missing)} need the sch_netem and sch_prio qdiscs, "
                                "which this kernel lacks")
         self._apply_fallback(node, peers, behaviours)
         return "iptables+htb"
+
+    def _apply_nfqueue(self, node, peers, behaviours: dict) -> str:
+        queued = {k: v for k, v in behaviours.items() if k != "rate"}
+        if queued:
+            self._nfq.apply(node, peers, queued, seed=self.rng.randrange(2 ** 32))
+        if "rate" in behaviours:
+            self._apply_fallback(node, peers, {"rate": behaviours["rate"]})
+        return "nfqueue" if "rate" not in behaviours else \
+            ("nfqueue+htb" if queued else "htb")
 
     def _apply_netem(self, node, peers, behaviours: dict) -> None:
         dev = node.iface
@@ -240,8 +295,10 @@ class PacketNemesis:
                          "prio", "1", "u32", "match", "ip", "dst", f"{peer.address}/32",
                          "flowid", "1:10")
 
-    def _clear(self, node) -> None:
-        """Remove our root qdisc (with its filters) and chains; tolerant of absence."""
+    def _clear(self, node) -> dict | None:
+        """Remove our root qdisc (with its filters), chains and nfqueue scheduler;
+        tolerant of absence. Returns the scheduler's final counters, if one ran."""
+        counters = self._nfq.clear(node)
         out = self._tc(node, "qdisc", "show", "dev", node.iface, check=False).stdout
         if any(line.startswith(("qdisc prio 1: root", "qdisc htb 1: root"))
                for line in out.splitlines()):
@@ -256,3 +313,4 @@ class PacketNemesis:
                     break
             self._ipt(node, "-t", table, "-F", self.chain, check=False)
             self._ipt(node, "-t", table, "-X", self.chain, check=False)
+        return counters

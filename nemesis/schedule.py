@@ -24,7 +24,10 @@ Options (`options`, per family; unknown keys are an InputError):
               "strobe_delta_ms": 200, "strobe_period_ms": 10, "strobe_duration_s": 5,
               "max_drift": 0.05}
   kill, pause: {"targets": [...]}        (one, minority, majority, primaries, all)
-  packet:    {"targets": [...], "behaviours": {...} (netem.py), "kinds": [...]}
+  disk:      {"targets": [...], "kinds": ["lose-unsynced", "slow"], "torn": false,
+              "fsync_ms": 100, "write_ms": 0}                       (disk.py)
+  packet:    {"targets": [...], "behaviours": {...} (netem.py), "kinds": [...],
+              "engine": "auto"|"netem"|"nfqueue" (nfqueue.py), "measure": true}
 """
 
 from __future__ import annotations
@@ -42,12 +45,13 @@ from nemesis.targets import TARGET_SPECS, choose_targets
 
 log = logging.getLogger(__name__)
 
-FAMILIES = ("partition", "clock", "kill", "pause", "packet")
+FAMILIES = ("partition", "clock", "kill", "pause", "packet", "disk")
 
 # The partition shapes nemesis/partition.py implements (Jepsen's, plus a few).
 PARTITION_SHAPES = tuple(NAMED_SHAPES)
 PARTITION_ALIASES = {"primary": "primaries", "halves": "random-halves"}
 CLOCK_KINDS = ("bump", "strobe", "drift")
+DISK_KINDS = ("lose-unsynced", "slow")  # nemesis/disk.py
 PACKET_KINDS = {"latency": "delay", "delay": "delay", "loss": "loss",
                 "duplicate": "duplicate", "reorder": "reorder", "corrupt": "corrupt",
                 "rate": "rate"}
@@ -58,19 +62,21 @@ OPTION_KEYS = {
               "strobe_duration_s", "max_drift"},
     "kill": {"targets"},
     "pause": {"targets"},
-    "packet": {"targets", "behaviours", "kinds"},
+    "packet": {"targets", "behaviours", "kinds", "engine", "measure"},
+    "disk": {"targets", "kinds", "torn", "fsync_ms", "write_ms"},
 }
 
 # Order in which the final phase undoes things: let paused processes run before
 # restarting killed ones, heal the network before the clocks, sample clocks last.
-FINAL_ORDER = ("pause", "kill", "partition", "packet", "clock")
+FINAL_ORDER = ("disk", "pause", "kill", "partition", "packet", "clock")
 STOP_OF = {"partition": "stop-partition", "clock": "clock-reset", "kill": "start",
-           "pause": "resume", "packet": "stop-packet"}
+           "pause": "resume", "packet": "stop-packet", "disk": "disk-heal"}
 FAMILY_OF_F = {"start-partition": "partition", "stop-partition": "partition",
                "clock-bump": "clock", "clock-strobe": "clock", "clock-drift": "clock",
                "clock-reset": "clock", "clock-offsets": "clock",
                "kill": "kill", "start": "kill", "pause": "pause", "resume": "pause",
-               "start-packet": "packet", "stop-packet": "packet"}
+               "start-packet": "packet", "stop-packet": "packet",
+               "disk-lose-unsynced": "disk", "disk-slow": "disk", "disk-heal": "disk"}
 
 
 def allowed_names() -> list[str]:
@@ -78,7 +84,8 @@ def allowed_names() -> list[str]:
     return (["none", *FAMILIES]
             + [f"partition-{s}" for s in (*PARTITION_SHAPES, *PARTITION_ALIASES)]
             + [f"clock-{k}" for k in CLOCK_KINDS]
-            + [f"packet-{k}" for k in PACKET_KINDS])
+            + [f"packet-{k}" for k in PACKET_KINDS]
+            + [f"disk-{k}" for k in DISK_KINDS])
 
 
 def parse_spec(spec: str) -> dict[str, tuple[str, ...] | None]:
@@ -99,7 +106,8 @@ def parse_spec(spec: str) -> dict[str, tuple[str, ...] | None]:
         variant = {"partition": PARTITION_ALIASES}.get(family, {}).get(variant, variant)
         ok = ((family == "partition" and variant in PARTITION_SHAPES)
               or (family == "clock" and variant in CLOCK_KINDS)
-              or (family == "packet" and variant in PACKET_KINDS))
+              or (family == "packet" and variant in PACKET_KINDS)
+              or (family == "disk" and variant in DISK_KINDS))
         if not ok:
             raise InputError(f"--nemesis {raw.strip()!r} is not a fault; allowed: "
                              f"{', '.join(allowed_names())}")
@@ -137,6 +145,13 @@ def check_options(options: dict | None, families) -> dict:
             if bad:
                 raise InputError(f"nemesis option packet.behaviours: unknown {sorted(bad)}; "
                                  f"allowed: {', '.join(BEHAVIOURS)}")
+        if fam == "packet" and opts.get("engine", "auto") not in ("auto", "netem", "nfqueue"):
+            raise InputError(f"nemesis option packet.engine {opts['engine']!r}: allowed: "
+                             "auto, netem, nfqueue")
+        if fam == "disk" and set(opts.get("kinds") or ()) - set(DISK_KINDS):
+            raise InputError(f"nemesis option disk.kinds: unknown "
+                             f"{sorted(set(opts['kinds']) - set(DISK_KINDS))}; allowed: "
+                             f"{', '.join(DISK_KINDS)}")
         if fam == "partition" and "shapes" in opts:
             # explicit grudges ("n1,n2|n3", "n1>n2") are checked against node names by
             # the config (harness/config.py) and by PartitionNemesis itself
@@ -166,6 +181,7 @@ class NemesisPackage:
     clock: Any = None
     process: Any = None
     packet: Any = None
+    disk: Any = None
     _scheduled_on: set = field(default_factory=set)   # families whose start was handed out
     _active: set = field(default_factory=set)         # families whose start was invoked
     _pending: list = field(default_factory=list)      # templates to hand out before new faults
@@ -199,7 +215,8 @@ class NemesisPackage:
             f = fault.get("f")
             family = FAMILY_OF_F.get(f)
             nem = {"partition": self.partition, "clock": self.clock, "kill": self.process,
-                   "pause": self.process, "packet": self.packet}.get(family)
+                   "pause": self.process, "packet": self.packet,
+                   "disk": self.disk}.get(family)
             if nem is None:
                 return {"type": "info", "value": fault.get("value"),
                         "error": f"no nemesis in this run handles {f!r}"}
@@ -251,7 +268,7 @@ class NemesisPackage:
 
     # -- internals --------------------------------------------------------------------
     def _nemeses(self) -> list:
-        return [n for n in (self.partition, self.clock, self.process, self.packet)
+        return [n for n in (self.partition, self.clock, self.process, self.packet, self.disk)
                 if n is not None]
 
     def _targets(self, family: str, default: tuple[str, ...]) -> Any:
@@ -300,10 +317,22 @@ class NemesisPackage:
                 [PACKET_KINDS[k] for k in opts.get("kinds", ())] or list(BEHAVIOURS)
             kind = self.rng.choice(sorted(set(kinds)))
             behaviour = dict(opts.get("behaviours", {}).get(kind, DEFAULT_BEHAVIOURS[kind]))
-            names = self._names(self._targets("packet", ("one", "minority", "majority",
-                                                         "all")))
+            spec = self._targets("packet", ("one", "minority", "majority", "all"))
+            # "primaries" is resolved when the fault runs (PacketNemesis asks the DB)
+            names = spec if spec == "primaries" else self._names(spec)
             return {"f": "start-packet",
                     "value": {"targets": names, "behaviours": {kind: behaviour}}}
+        if family == "disk":
+            kind = self.rng.choice(variants or tuple(opts.get("kinds") or DISK_KINDS))
+            spec = self._targets("disk", ("one", "minority", "primaries"))
+            # "primaries" is resolved when the fault runs (DiskNemesis asks the DB)
+            names = spec if spec == "primaries" else self._names(spec)
+            if kind == "slow":
+                return {"f": "disk-slow", "value": {"targets": names,
+                                                    "fsync_ms": opts.get("fsync_ms", 100),
+                                                    "write_ms": opts.get("write_ms", 0)}}
+            return {"f": "disk-lose-unsynced",
+                    "value": {"targets": names, "torn": bool(opts.get("torn", False))}}
         raise AssertionError(family)
 
     def _names(self, spec) -> list[str]:
@@ -342,5 +371,13 @@ def build_package(spec: str, *, nodes, db, prefix: str, rng: random.Random,
     if "packet" in families:
         from nemesis.netem import PacketNemesis
 
-        pkg.packet = PacketNemesis(nodes, sub_rng("packet"), prefix=prefix)
+        popts = options.get("packet", {})
+        pkg.packet = PacketNemesis(nodes, sub_rng("packet"), prefix=prefix,
+                                   engine=popts.get("engine", "auto"),
+                                   measure=bool(popts.get("measure", True)),
+                                   primaries=primaries)
+    if "disk" in families:
+        from nemesis.disk import DiskNemesis
+
+        pkg.disk = DiskNemesis(nodes, db, prefix, sub_rng("disk"))
     return pkg

@@ -165,6 +165,10 @@ def build_context(results: dict, history: History | None = None, test: dict | No
     elif history is not None:
         windows = []
 
+    groups = results.get("anomaly_groups")
+    if groups:
+        figures["anomaly-timeline"] = plots.anomaly_timeline_figure(groups)
+
     stale = (results.get("checkers") or {}).get("staleness")
     staleness = None
     if stale is not None:
@@ -205,6 +209,7 @@ def build_context(results: dict, history: History | None = None, test: dict | No
         "checkers": checkers,
         "failing": [r for r in checkers if r["valid"] is False],
         "anomaly_groups": anomaly_groups,
+        "groups": groups or None,
         "has_history": history is not None and bool(history.ops),
         "history_source": getattr(history, "source", None),
         "notes": notes,

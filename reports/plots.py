@@ -627,3 +627,22 @@ def overview_figure(history: History, windows: list[Window], witness: set[int]) 
     if lat["meta"].get("note"):
         notes.append("latency points: " + lat["meta"]["note"] + "; the p50/p99 lines use every op")
     return {"data": data, "layout": layout, "meta": {"note": " · ".join(notes) or None}}
+
+
+# ------------------------------------------------------------------------------------
+# Anomaly groups over fault windows (issue 10 item 9)
+
+
+def anomaly_timeline_figure(groups: dict) -> dict:
+    """Anomaly counts per checker per time bin (stacked), fault windows shaded. Both come
+    from `results["anomaly_groups"]`, on the same time origin."""
+    tl = groups.get("timeline") or {}
+    centers = tl.get("centers_s") or []
+    width = tl.get("bin_s") or 0
+    windows = [Window("fault", w["start_s"], w["end_s"], w["label"])
+               for w in groups.get("windows") or []]
+    data = [{"type": "bar", "name": plot_text(name), "x": centers, "y": counts, "width": width}
+            for name, counts in sorted((tl.get("counts") or {}).items())]
+    layout = _layout("Anomalies over time (fault windows shaded)", windows, height=280,
+                     barmode="stack", bargap=0, yaxis={"title": {"text": "anomalies"}})
+    return {"data": data, "layout": layout}

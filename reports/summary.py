@@ -58,6 +58,17 @@ def summary_markdown(results: dict, *, title: str | None = None,
         lines.append(f"| {md_cell(name, 60)} | {verdict_text(res.get('valid'))} | "
                      f"{'' if count is None else count} | {md_cell(first_note(res))} |")
     lines.append("")
+    groups = results.get("anomaly_groups")
+    if groups:
+        lines += [f"**Anomaly groups:** {md_cell(groups.get('summary'))}", "",
+                  "| checker | key | node | during | count | span (s) |",
+                  "|---|---|---|---|---:|---|"]
+        for g in (groups.get("groups") or [])[:10]:
+            span = "" if g.get("first_s") is None else f"{g['first_s']}–{g['last_s']}"
+            lines.append(f"| {md_cell(g.get('checker'), 40)} | {md_cell(g.get('key'), 40)} | "
+                         f"{md_cell(g.get('node'), 20)} | {md_cell(g.get('window'), 40)} | "
+                         f"{g.get('violating_ops', 0)} | {span} |")
+        lines.append("")
     if report_href:
         lines.append(f"Full report: `{report_href.replace('`', '')}`")
         lines.append("")

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs splitbrain and what it needs on Debian 12, as root. Idempotent.
-#   scripts/setup.sh          runtime: Redis, iptables, iproute2, gcc (clock shim), the package
+#   scripts/setup.sh          runtime: Redis, etcd, iptables, iproute2, gcc (clock shim), the package
 #   scripts/setup.sh --cassandra   also Java 17 and Maven for `--db cassandra`
 #   scripts/setup.sh --kafka       also Java 17 and Maven, and Kafka's jars, for `--db kafka`
 #   scripts/setup.sh --test   everything the test suite needs (Chromium, sshd, sudo, Docker,
@@ -23,7 +23,9 @@ if [ "$(id -u)" -ne 0 ]; then
   exit 254
 fi
 export DEBIAN_FRONTEND=noninteractive
-PKGS="python3 redis-server redis-sentinel redis-tools iptables iproute2 libfaketime faketime gcc libc6-dev procps netcat-openbsd"
+PKGS="python3 redis-server redis-sentinel redis-tools etcd-server iptables iproute2 libfaketime faketime gcc libc6-dev procps netcat-openbsd"
+# disk faults: the sbfs FUSE filesystem is built against libfuse3 (nemesis/disk.py)
+PKGS="$PKGS fuse3 libfuse3-dev pkg-config"
 [ "$WITH_TEST" = 1 ] && PKGS="$PKGS chromium"
 # --- ssh backend ---------------------------------------------------------------------
 # The controller speaks SSH through paramiko (a Python dependency). The tests start their
@@ -42,7 +44,7 @@ missing=""
 for p in $PKGS; do dpkg -s "$p" >/dev/null 2>&1 || missing="$missing $p"; done
 if [ -n "$missing" ]; then
   apt-get update -qq
-  # policy-rc.d keeps Debian from starting its own redis/sentinel services: splitbrain
+  # policy-rc.d keeps Debian from starting its own redis/sentinel/etcd services: splitbrain
   # starts its own processes in namespaces and never uses the system ones.
   if [ ! -e /usr/sbin/policy-rc.d ]; then
     printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d; chmod +x /usr/sbin/policy-rc.d

@@ -14,7 +14,8 @@ idempotent and safe after a crash at any point):
 2. iptables rules in the controller's tables whose comment is the run prefix
    (e.g. the FORWARD ACCEPT for the bridge), and user chains named `<prefix>…`;
 3. veths `<prefix>v<N>`, bridges `<prefix>br`, namespaces `<prefix>-…`;
-4. recorded faketime files;
+4. recorded faketime files, and FUSE mounts (the disk nemesis's): recorded ones and any
+   whose fsname is `<prefix>-disk-…`, lazily unmounted;
 5. extra cleaners (`EXTRA_CLEANERS`, e.g. Docker containers and networks), if installed;
 6. the registry record, once nothing failed.
 
@@ -118,6 +119,7 @@ def cleanup(prefix: str | None = None, *, force: bool = False) -> CleanupReport:
                  gone="Cannot find device")
     for ns in namespaces:
         _try(rep, f"namespace {ns}", ["ip", "netns", "del", ns], gone="No such file")
+    _unmount_fuse(records, mine, rep)
     for r in records:
         for path in r.get("faketime_files", []):
             with contextlib.suppress(FileNotFoundError):
@@ -231,6 +233,27 @@ def _remove_iptables(mine: Callable[[str | None], bool], rep: CleanupReport) -> 
             _run(["iptables", "-w", "5", "-t", table, "-F", chain])
             _try(rep, f"iptables chain [{table}] {chain}",
                  ["iptables", "-w", "5", "-t", table, "-X", chain], gone="No chain")
+
+
+_FSNAME_RE = re.compile(rf"^({_P})-disk-")
+
+
+def _unmount_fuse(records: list[dict], mine: Callable[[str | None], bool],
+                  rep: CleanupReport) -> None:
+    """Lazily unmount the run's FUSE mounts (a SIGKILLed sbfs leaves a dead mount)."""
+    recorded = {m.get("path") for r in records for m in r.get("mounts", [])
+                if isinstance(m, dict)}
+    try:
+        with open("/proc/self/mounts") as f:
+            lines = [line.split() for line in f]
+    except OSError:
+        return
+    for fields in lines:
+        if len(fields) < 3 or not fields[2].startswith("fuse"):
+            continue
+        fsname, path = fields[0], fields[1].replace("\\040", " ")
+        if path in recorded or mine(_prefix_of(_FSNAME_RE, fsname)):
+            _try(rep, f"FUSE mount {path}", ["umount", "-l", path], gone="not mounted")
 
 
 def _run_extra_cleaners(prefix: str | None, protected: frozenset[str],

@@ -47,7 +47,7 @@ REPOSITORY = "splitbrain-node"
 LABEL = "splitbrain.image"
 BASE_PACKAGES = ("redis-server", "redis-sentinel", "redis-tools", "iptables", "iproute2",
                  "libfaketime", "openssh-server", "python3", "procps", "coreutils",
-                 "ca-certificates")
+                 "ca-certificates", "etcd-server")
 JAVA_PACKAGES = ("openjdk-17-jre-headless",)
 PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 DEBOOTSTRAP_TIMEOUT = 1800
@@ -58,7 +58,7 @@ DEBOOTSTRAP_TIMEOUT = 1800
 BASE_TOOLS = ("sh", "timeout", "kill", "cat", "tail", "mkdir", "rm", "mv",
               "ip", "tc", "iptables", "iptables-restore")
 DB_TOOLS = {"redis": ("redis-server", "redis-sentinel", "redis-cli"),
-            "cassandra": ("java",)}
+            "cassandra": ("java",), "etcd": ("etcd",)}
 _FIND_TOOLS = ('for t in "$@"; do found=; IFS=:; for d in $PATH; do '
                'if [ -f "$d/$t" ] && [ -x "$d/$t" ]; then found=1; break; fi; done; '
                'unset IFS; [ -n "$found" ] || echo "$t"; done; echo sb-tools-checked')

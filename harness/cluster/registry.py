@@ -49,7 +49,8 @@ from harness.errors import InputError
 # sb + 1..10 of [0-9a-z]: keeps "<prefix>br" / "<prefix>v9" within Linux's 15-char ifname.
 PREFIX_RE = re.compile(r"^sb[0-9a-z]{1,10}$")
 LIST_KINDS = ("namespaces", "bridges", "links", "iptables", "pids", "faketime_files",
-              "remote_hosts", "remote_pids")  # the last two: ssh backend (ssh_cleanup.py)
+              "remote_hosts", "remote_pids",  # these two: ssh backend (ssh_cleanup.py)
+              "mounts")  # {"path", "fsname"}: the disk nemesis's FUSE mounts (nemesis/disk.py)
 
 
 def runs_dir() -> str:

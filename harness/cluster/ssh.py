@@ -61,6 +61,7 @@ DB_TOOLS = {
     "redis": {"redis-server": "redis-server", "redis-sentinel": "redis-sentinel",
               "redis-cli": "redis-tools"},
     "cassandra": {"java": "openjdk-17-jre-headless"},
+    "etcd": {"etcd": "etcd-server"},
 }
 
 _HOST_RE = re.compile(r"^(?:\[(?P<v6>[0-9A-Fa-f:.]+)\]|(?P<name>[A-Za-z0-9_.-]+))"

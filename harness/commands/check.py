@@ -44,9 +44,14 @@ def _write_json(path: str, obj) -> None:
               help="Also write report.html, junit.xml and summary.md into this directory.")
 @click.option("--fail-on", type=click.Choice(["invalid", "unknown"]), default="unknown",
               show_default=True, help="unknown: exit 2 on unknown; invalid: unknown exits 0.")
+@click.option("--version-tiebreak", type=click.Choice(["none", "cassandra"]), default=None,
+              help="How the store orders two values stamped with one version (cassandra: "
+                   "equal WRITETIMEs, the greater serialised value wins). Default: read from "
+                   "the run's test.json, else none (a tie is a version-conflict).")
 @click.option("--quiet", "-q", is_flag=True, help="No table; just the exit code (and --out).")
-def check_cmd(history, workload, checker_names, staleness_bound, max_lag,
-              max_propagation_lag, fmt, out, realtime_claim, report_dir, fail_on, quiet):
+def check_cmd(history, workload, checker_names, staleness_bound, fmt, out, realtime_claim,
+              report_dir, fail_on, quiet, version_tiebreak=None, max_lag=None,
+              max_propagation_lag=None):
     """Check a recorded HISTORY (JSONL, or a Jepsen history.edn) and print the verdict.
 
     Exit 0 valid, 1 invalid, 2 unknown, 254 malformed input.
@@ -58,8 +63,11 @@ def check_cmd(history, workload, checker_names, staleness_bound, max_lag,
     t_ns, k = parse_staleness_bound(staleness_bound)
     names = checker_names.split(",") if checker_names else None
     hist = read_history(history, fmt)
+    if version_tiebreak is None:
+        version_tiebreak = _run_tiebreak(history)
     opts = CheckOptions(workload=workload, staleness_bound_ns=t_ns,
                         staleness_bound_versions=k, realtime_claim=realtime_claim,
+                        version_tiebreak=None if version_tiebreak == "none" else version_tiebreak,
                         max_lag_ns=parse_max_lag(max_lag),
                         max_propagation_lag_ns=parse_max_lag(max_propagation_lag,
                                                              "--max-propagation-lag"))
@@ -82,3 +90,17 @@ def check_cmd(history, workload, checker_names, staleness_bound, max_lag,
     if code == 2 and fail_on == "invalid":
         code = 0
     return code
+
+
+def _run_tiebreak(history: str) -> str | None:
+    """A splitbrain run directory records its datastore in test.json: Cassandra's
+    histories carry WRITETIMEs, whose ties Cassandra reconciles by value."""
+    import json
+
+    d = history if os.path.isdir(history) else os.path.dirname(os.path.abspath(history))
+    try:
+        with open(os.path.join(d, "test.json"), "rb") as fh:
+            db = json.loads(fh.read()).get("db")
+    except (OSError, ValueError, AttributeError):
+        return None
+    return "cassandra" if db == "cassandra" else None

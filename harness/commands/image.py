@@ -76,7 +76,7 @@ def ls_cmd(docker_host):
 
 @image_cmd.command("check")
 @click.argument("image")
-@click.option("--db", type=click.Choice(["redis", "cassandra"]), default="redis", show_default=True)
+@click.option("--db", type=click.Choice(["redis", "cassandra", "etcd"]), default="redis", show_default=True)
 @click.option("--docker-host", default=None, help="Engine URL.  [default: $DOCKER_HOST or local]")
 def check_cmd(image, db, docker_host):
     """Check that IMAGE has every command splitbrain runs on nodes (exit 254 if not)."""

@@ -60,7 +60,9 @@ def report_cmd(run_dir, out_dir, recheck, fail_on, quiet):
         from checkers.options import WORKLOADS, CheckOptions
 
         workload = (test or {}).get("workload")
-        results = run_checks(history, CheckOptions(workload=workload if workload in WORKLOADS else None))
+        tiebreak = "cassandra" if (test or {}).get("db") == "cassandra" else None
+        results = run_checks(history, CheckOptions(workload=workload if workload in WORKLOADS else None,
+                                                   version_tiebreak=tiebreak))
     out = out_dir or run_dir
     node_logs = None
     if out_dir and os.path.abspath(out_dir) != os.path.abspath(run_dir):

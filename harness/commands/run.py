@@ -12,6 +12,7 @@ import click
 
 from harness.config import (BACKENDS, DBS, READ_FROM, STICKINESS, TOPOLOGIES, WORKLOADS, Test,
                             build_test)
+from harness.dbs.etcd.config import READ_MODES
 
 D = Test()  # defaults shown in --help
 
@@ -64,6 +65,10 @@ def _progress_renderer(console):
               help=f"Comma-separated fault families or faults, or none.  [default: {D.nemesis}]")
 @click.option("--partition", default=None,
               help='An explicit partition for the partition nemesis: "n1,n2|n3,n4,n5" (groups) or "n1>n2" (n2 drops traffic from n1).')
+@click.option("--packet-engine", type=click.Choice(["auto", "netem", "nfqueue"]), default=None,
+              help="Packet faults through tc netem, or through NFQUEUE to a userspace scheduler (kernels without netem).  [default: auto]")
+@click.option("--redis-appendfsync", type=click.Choice(["always", "everysec", "no"]), default=None,
+              help="redis: turn on the AOF with this fsync policy.  [default: no persistence; everysec with the disk nemesis]")
 @click.option("--nemesis-interval", type=float, default=None,
               help=f"Seconds between fault changes.  [default: {D.nemesis_interval:g}]")
 @click.option("--time-limit", type=float, default=None,
@@ -104,7 +109,11 @@ def _progress_renderer(console):
 @click.option("--write-consistency", default=None, help="cassandra: ONE, QUORUM, ALL, LOCAL_*.  [default: QUORUM]")
 @click.option("--timestamps", type=click.Choice(["server", "client"]), default=None, help="cassandra: who picks write timestamps.  [default: server]")
 @click.option("--cassandra-version", default=None, help="cassandra: 5.0.x version from Maven Central.")
+@click.option("--cassandra-commitlog-sync", type=click.Choice(["periodic", "batch", "group"]), default=None,
+              help="cassandra: commitlog_sync (periodic acks before the fsync).  [default: periodic]")
 @click.option("--cassandra-home", type=click.Path(file_okay=False), default=None, help="cassandra: an unpacked official tarball to use instead.")
+@click.option("--read-mode", type=click.Choice(READ_MODES), default=None,
+              help=f"etcd: linearizable or serializable ranges.  [default: {D.read_mode}]")
 @click.option("--kafka-acks", type=click.Choice(["all", "1", "0"]), default=None, help="kafka: producer acks.  [default: all]")
 @click.option("--kafka-min-insync", type=int, default=None, help="kafka: the topic's min.insync.replicas.  [default: 2]")
 @click.option("--kafka-idempotence/--no-kafka-idempotence", default=None, help="kafka: idempotent producer.  [default: on]")
@@ -131,7 +140,8 @@ def run_cmd(config_path, **flags):
     fail_on = test.fail_on
     console = Console()
     render, close = _progress_renderer(console)
-    console.print(f"[bold]splitbrain run[/]: {test.nodes} {test.db} nodes ({test.topology}, "
+    shape = test.read_mode if test.db == "etcd" else test.topology
+    console.print(f"[bold]splitbrain run[/]: {test.nodes} {test.db} nodes ({shape}, "
                   f"backend {test.backend}), workload {test.workload}, nemesis {test.nemesis}, "
                   f"{test.time_limit:g}s")
     codes = []

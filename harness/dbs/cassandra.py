@@ -89,7 +89,8 @@ class CassandraDB:
                  read_consistency: str = "QUORUM", write_consistency: str = "QUORUM",
                  timestamps: str = "server", version: str | None = None,
                  home: str | None = None, heap_mb: int = 512, ready_timeout: float = 180.0,
-                 install_log: Callable[[str], None] | None = None):
+                 install_log: Callable[[str], None] | None = None,
+                 commitlog_sync: str = "periodic"):
         if not 1 <= len(nodes) <= MAX_NODES:
             raise InputError(f"cassandra runs on 1 to {MAX_NODES} nodes, not {len(nodes)}")
         for name, cl in (("read", read_consistency), ("write", write_consistency)):
@@ -97,6 +98,10 @@ class CassandraDB:
                 raise InputError(f"--{name}-consistency {cl!r}: allowed: {', '.join(CONSISTENCY)}")
         if timestamps not in TIMESTAMPS:
             raise InputError(f"--timestamps {timestamps!r}: allowed: server, client")
+        if commitlog_sync not in cfg.COMMITLOG_SYNC:
+            raise InputError(f"--commitlog-sync {commitlog_sync!r}: allowed: "
+                             f"{', '.join(cfg.COMMITLOG_SYNC)}")
+        self.commitlog_sync = commitlog_sync
         self.version = validate_version(version) if not home else version
         self.home = home
         self.nodes = list(nodes)
@@ -130,6 +135,11 @@ class CassandraDB:
     def paths(self, node: Node) -> cfg.NodePaths:
         return cfg.NodePaths(os.path.join(node.workdir, "cassandra"))
 
+    def data_dir(self, node: Node) -> str:
+        """The commitlog directory: what the disk nemesis mounts (acknowledged writes
+        live there until a memtable flush)."""
+        return os.path.join(self.paths(node).root, "commitlog")
+
     def dist(self) -> CassandraDist:
         """The jars (installing them on first use) and the Java 17 binary."""
         with self._dist_lock:
@@ -147,11 +157,14 @@ class CassandraDB:
         self.dist()
         p = self.paths(node)
         idx = self._index(node)
-        node.remote.exec(["rm", "-rf", *p.data_dirs], timeout=60)
+        # check=False: a data dir may be a mount point (disk nemesis), which rm empties
+        # but cannot remove
+        node.remote.exec(["rm", "-rf", *p.data_dirs], timeout=60, check=False)
         node.remote.exec(["mkdir", "-p", p.root, p.logs, p.tmp], timeout=10)
         self._put(node, p.yaml, cfg.render_yaml(
             address=node.address, paths=p, seeds=[n.address for n in self.nodes],
-            token=cfg.tokens(len(self.nodes))[idx], cluster_name=self.prefix))
+            token=cfg.tokens(len(self.nodes))[idx], cluster_name=self.prefix,
+            commitlog_sync=self.commitlog_sync))
         self._put(node, p.logback, cfg.LOGBACK_XML)
 
     def start(self, node: Node) -> None:

@@ -116,8 +116,12 @@ def tokens(n: int) -> list[int]:
     return [-(2 ** 63) + i * step for i in range(n)]
 
 
+COMMITLOG_SYNC = ("periodic", "batch", "group")
+
+
 def render_yaml(*, address: str, paths: NodePaths, seeds: list[str], token: int,
-                cluster_name: str, request_timeout_ms: int = 2000) -> str:
+                cluster_name: str, request_timeout_ms: int = 2000,
+                commitlog_sync: str = "periodic") -> str:
     """cassandra.yaml for one node (5.0 key names; Cassandra rejects unknown keys)."""
     r = paths.root
     lines = [
@@ -127,8 +131,11 @@ def render_yaml(*, address: str, paths: NodePaths, seeds: list[str], token: int,
         "partitioner: org.apache.cassandra.dht.Murmur3Partitioner",
         "endpoint_snitch: RackInferringSnitch",
         "dynamic_snitch: false",
-        "commitlog_sync: periodic",
-        "commitlog_sync_period: 10000ms",
+        # periodic (Cassandra's default): acks before the commitlog is fsynced (every
+        # 10 s); batch/group: fsync before the ack (group: shared across a 15 ms window)
+        f"commitlog_sync: {commitlog_sync}",
+        *({"periodic": ["commitlog_sync_period: 10000ms"],
+           "group": ["commitlog_sync_group_window: 15ms"]}.get(commitlog_sync, [])),
         "seed_provider:",
         "  - class_name: org.apache.cassandra.locator.SimpleSeedProvider",
         f"    parameters: [{{seeds: \"{','.join(seeds)}\"}}]",

@@ -60,8 +60,11 @@ class _NodeState:
     paused: bool = False
 
 
+APPENDFSYNC = ("always", "everysec", "no")
+
+
 def render_redis_conf(node: Node, *, port: int, data_dir: str, logfile: str,
-                      replicaof: tuple[str, int] | None) -> str:
+                      replicaof: tuple[str, int] | None, appendfsync: str | None = None) -> str:
     """redis.conf for one node. The node address is bound first: Redis uses the first
     bind address as the source of its own outgoing (replication) connections."""
     binds = [node.address] + ([] if node.address.startswith("127.") else ["127.0.0.1"])
@@ -71,7 +74,9 @@ def render_redis_conf(node: Node, *, port: int, data_dir: str, logfile: str,
         "protected-mode no",
         "daemonize no",
         'pidfile ""',
-        "appendonly no",
+        # appendfsync None: no persistence (the default); else the AOF with that policy
+        "appendonly no" if appendfsync is None else "appendonly yes",
+        *([] if appendfsync is None else [f"appendfsync {appendfsync}"]),
         'save ""',
         f"dir {data_dir}",
         f"logfile {logfile}",
@@ -132,7 +137,8 @@ class RedisDB:
                  port: int = 6379, sentinel_port: int = 26379,
                  extra_env_fn: Callable[[Node], Mapping[str, str]] | None = None,
                  down_after_ms: int = 1500, failover_timeout_ms: int = 5000,
-                 connect_timeout: float = 1.0, op_timeout: float = 1.5):
+                 connect_timeout: float = 1.0, op_timeout: float = 1.5,
+                 appendfsync: str | None = None):
         """`nodes[0]` is the initial primary. `store_dir` is the run directory (logs go to
         `<store_dir>/nodes/<node>/`); `prefix` is the run prefix (Sentinel master name,
         registry records). `extra_env_fn(node)` adds environment variables to both daemons
@@ -144,6 +150,10 @@ class RedisDB:
             raise InputError(f"redis read_from {read_from!r}: allowed: {', '.join(READ_FROM)}")
         if not nodes:
             raise InputError("redis needs at least one node")
+        if appendfsync not in (None, *APPENDFSYNC):
+            raise InputError(f"redis appendfsync {appendfsync!r}: allowed: {', '.join(APPENDFSYNC)}")
+        # None: no persistence; else the AOF with this fsync policy (read at setup)
+        self.appendfsync = appendfsync
         if read_from == "replicas" and len(nodes) < 2:
             raise InputError("read_from=replicas needs at least two nodes")
         self.nodes = list(nodes)
@@ -178,6 +188,10 @@ class RedisDB:
                 "slog": os.path.join(d, "sentinel.log"),
                 "sstdout": os.path.join(d, "sentinel.stdout")}
 
+    def data_dir(self, node: Node) -> str:
+        """Where this node's redis-server keeps its files (the disk nemesis mounts here)."""
+        return self._paths(node)["data"]
+
     @property
     def initial_primary(self) -> Node:
         return self.nodes[0]
@@ -191,7 +205,8 @@ class RedisDB:
         primary = self.initial_primary
         replicaof = None if node.name == primary.name else (primary.address, self.port)
         self._put(node, p["conf"], render_redis_conf(
-            node, port=self.port, data_dir=p["data"], logfile=p["log"], replicaof=replicaof))
+            node, port=self.port, data_dir=p["data"], logfile=p["log"], replicaof=replicaof,
+            appendfsync=self.appendfsync))
         if self.topology == "sentinel":
             self._put(node, p["sconf"], render_sentinel_conf(
                 node, sentinel_port=self.sentinel_port, master_name=self.prefix,

@@ -86,11 +86,15 @@ def test_quorum_reads_and_writes_without_faults_are_valid(tmp_path):
     st = res["checkers"]["staleness"]["stats"]
     assert st["max_ms"] < 100, st
     # Server timestamps are only unique per coordinator: two coordinators can stamp two
-    # different writes of one key with the same WRITETIME in the same millisecond (LWW then
-    # breaks the tie by value). integrity reports that as version-conflict — the only
-    # integrity finding a fault-free QUORUM run may have.
+    # different writes of one key with the same WRITETIME in the same millisecond.
+    # Cassandra reconciles such a tie by the greater value (Cells.resolveRegular); the
+    # checkers apply that rule, so a tie is a statistic and a notice, never an anomaly,
+    # and a fault-free QUORUM run is valid (issue 10 item 1: 5 runs out of 5).
     integ = res["checkers"]["integrity"]
-    assert {a["type"] for a in integ["anomalies"]} <= {"version-conflict"}, integ
+    assert integ["anomaly_count"] == 0, integ
+    assert all(n["type"] == "version-tie" for n in integ.get("notices", [])), integ
+    assert res["valid"] is True, {n: (c["valid"], c.get("reason"), c["anomalies"][:1])
+                                  for n, c in res["checkers"].items() if c["valid"] is not True}
     # writes carry their exact server-assigned WRITETIME (read back from the log table)
     ws = res["checkers"]["monotonic-writes"]["stats"]
     assert ws["writes_checked"] > 100 and ws["unverifiable"] <= ws["writes_checked"] // 20, ws

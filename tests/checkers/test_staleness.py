@@ -106,14 +106,16 @@ def test_corrupt_reads_are_skipped_and_counted():
     events = PREFIX + [ev(4, 1, "invoke", "read", None, 3 * S),
                        ev(5, 1, "ok", "read", "garbage", 3 * S + 1, version=9)]
     r = run(events)
-    assert r.valid is True and r.stats["reads_skipped"] == 1 and r.stats["reads_measured"] == 0
+    assert r.valid == "unknown" and r.stats["reads_skipped"] == 1 and r.stats["reads_measured"] == 0
+    assert "nothing to check" in r.reason and not r.anomalies
 
 
 def test_plain_register_not_measurable():
     events = [ev(0, 0, "invoke", "write", "a", 0), ev(1, 0, "ok", "write", "a", 1),
               ev(2, 1, "invoke", "read", None, 2), ev(3, 1, "ok", "read", "a", 3)]
     r = run(events, CheckOptions(workload="register"))
-    assert r.valid is True and r.stats["measurable"] == NOT_MEASURABLE
+    assert r.valid == "unknown" and r.stats["measurable"] == NOT_MEASURABLE
+    assert r.applicable is False and "plain registers" in r.reason
     r = run(events, CheckOptions(workload="register", staleness_bound_ns=S))
     assert r.valid == "unknown" and "total version order" in r.reason
 
