@@ -125,16 +125,18 @@ def check(history: History, options: CheckOptions | None = None) -> dict[str, Ch
                             f"and it was never dead-lettered.", [w.index, fin.index], key=w.key,
                             details={"event": e, "version": version_of[e]}))
     unmeasured = sum(1 for w in committed.values() if w.key not in final_derived)
+    checked = len(committed) - unmeasured
     if backlog and lost:
         stats = {**stats, "not_applied_at_final_reads": len(lost)}
         lost = []  # still queued when the final reads began: late or lost, unknown
-    out["lost-event"] = _result("lost-event", lost, stats,
+    out["lost-event"] = _result("lost-event", lost, {**stats, "events_checked": checked},
                                 "the queue had not drained when the final reads began: "
                                 f"{stats.get('not_applied_at_final_reads', 0)} event(s) not "
                                 "yet applied may be late rather than lost" if backlog and
                                 stats.get("not_applied_at_final_reads") else
-                                None if final_derived or not committed else
-                                "no final derived read: lost and late cannot be told apart")
+                                None if checked else
+                                "no committed event whose key has a final derived read: "
+                                "nothing to check (lost and late cannot be told apart)")
 
     # orphan-effect
     orphans = []
@@ -166,7 +168,8 @@ def check(history: History, options: CheckOptions | None = None) -> dict[str, Ch
                     f"{w.version}, but the final source read {fs.index} of key {w.key} is at "
                     f"version {ver}: the source lost the write.", [w.index, where.index, fs.index],
                     key=w.key, details={"event": e, "source_version": ver}))
-    out["orphan-effect"] = _result("orphan-effect", orphans, stats,
+    out["orphan-effect"] = _result("orphan-effect", orphans,
+                                   {**stats, "effects_checked": len(reflected)},
                                    None if reflected else "no derived effect was observed")
 
     # duplicate-effect
@@ -192,8 +195,10 @@ def check(history: History, options: CheckOptions | None = None) -> dict[str, Ch
                                 f"Event {e!r} was applied {len(done)} times (ops "
                                 f"{[a.index for a in done][:4]}).", [a.index for a in done],
                                 key=done[0].key, details={"event": e, "count": len(done)}))
-    out["duplicate-effect"] = _result("duplicate-effect", dups, stats,
-                                      None if derived or applies else "no apply or derived read")
+    n_checked = sum(map(len, derived.values())) + sum(map(len, applies.values()))
+    out["duplicate-effect"] = _result("duplicate-effect", dups,
+                                      {**stats, "reads_and_applies_checked": n_checked},
+                                      None if n_checked else "no apply or derived read")
 
     # derived-regression and stale-final
     regs = []
@@ -221,8 +226,11 @@ def check(history: History, options: CheckOptions | None = None) -> dict[str, Ch
                                 f"{dv}, the final source read {fs.index} at {sv}: the derived "
                                 f"store never caught up.", [fin.index, fs.index], key=k,
                                 details={"derived_version": dv, "source_version": sv}))
-    out["derived-regression"] = _result("derived-regression", regs, stats,
-                                        None if derived else "no derived read")
+    versioned = sum(1 for reads in derived.values() for r in reads
+                    if _derived(r)[0] is not None)
+    out["derived-regression"] = _result("derived-regression", regs,
+                                        {**stats, "reads_checked": versioned},
+                                        None if versioned else "no derived read with a version")
 
     # propagation lag
     upper, lower = [], []

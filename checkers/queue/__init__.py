@@ -46,7 +46,8 @@ def check(history: History, options: CheckOptions | None = None) -> dict[str, Ch
     messages_read = sum(len(p) for _, p in qh.reads)
     sends_ok = sum(1 for op, *_ in qh.sends if op.type == "ok")
     stats = {"sends": len(qh.sends), "sends_ok": sends_ok, "read_ops": len(qh.reads),
-             "messages_read": messages_read, "keys": len(logs), "assigns": qh.assigns,
+             "messages_read": messages_read, "messages_checked": messages_read,
+             "sends_checked": sends_ok, "keys": len(logs), "assigns": qh.assigns,
              "acks": qh.acks, "crashes": qh.crashes, "subscribe_mode": qh.subscribed,
              **log_stats, "counts": dict(sorted(out.counts.items()))}
     if total_stats is not None:
