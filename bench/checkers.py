@@ -29,7 +29,11 @@ if ROOT not in sys.path:
 if sys.path[0] == os.path.dirname(os.path.abspath(__file__)):
     sys.path.pop(0)  # this file must not shadow the checkers package (PYTHONPATH=repo)
 
-WORKLOADS = ("register", "list-append", "set", "counter")
+from harness.models import MODELS  # noqa: E402
+
+# The history shapes `generate` can make (of the models' shapes, harness/models.py).
+WORKLOADS = tuple(m.history for m in MODELS.values()
+                  if m.name in ("register", "list", "set", "counter"))
 PROCESSES = 16
 NODES = ("n1", "n2", "n3")
 KEY_LIFETIME = 32  # list/set keys retire after this many writes, keeping reads short

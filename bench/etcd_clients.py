@@ -44,7 +44,7 @@ def _rate(fn, seconds: float) -> float:
 
 
 def loopback_figures(seconds: float) -> dict:
-    from harness.cluster import registry
+    from harness import registry
     from harness.dbs.etcd import EtcdDB, EtcdOptions
     from tests.dbs.local_cluster import local_nodes
 
@@ -192,7 +192,7 @@ def _threads(db, nodes, k: int, seconds: float) -> float:
 def netns_ready() -> dict:
     """Namespaces up, then setup + start of 3 members until ready (root)."""
     from harness.cluster.netns import NetnsCluster
-    from harness.cluster.registry import new_run_prefix
+    from harness.registry import new_run_prefix
     from harness.dbs.etcd import EtcdDB
 
     prefix = new_run_prefix()

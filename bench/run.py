@@ -37,7 +37,7 @@ def runner_figures(seconds: float, store: str, workload: str) -> dict:
 def redis_benchmark(requests: int) -> dict:
     """redis-benchmark -c 10 from the controller against n1 of a fresh 3-node cluster."""
     from harness.cluster.netns import NetnsCluster
-    from harness.cluster.registry import new_run_prefix
+    from harness.registry import new_run_prefix
     from harness.dbs.redis import RedisDB
 
     prefix = new_run_prefix()

@@ -8,6 +8,7 @@ pass may yield several named results (the session family yields all four guarant
 from __future__ import annotations
 
 import importlib
+from dataclasses import replace
 import time
 from collections import Counter
 from operator import attrgetter
@@ -34,6 +35,8 @@ FAMILIES: dict[str, str] = {
     "queue-lag": "checkers.queue",
     **{n: "checkers.propagation" for n in ("lost-event", "orphan-effect", "duplicate-effect",
                                            "derived-regression", "propagation-lag")},
+    "linearizable": "checkers.linearizable",
+    "transactions": "checkers.transactions",
 }
 
 SESSION = ["read-your-writes", "monotonic-reads", "monotonic-writes", "writes-follow-reads",
@@ -50,13 +53,17 @@ DEFAULTS: dict[str, list[str]] = {
                     "propagation-lag"],
 }
 # Workloads whose histories are another workload's shape (checked as that one).
+DEFAULTS["txn-list-append"] = ["transactions"]
+DEFAULTS["txn-rw-register"] = ["transactions"]
 ALIASES: dict[str, str] = {"cas-register": "register", "queue-group": "queue",
                            "propagation-dual-write": "propagation",
                            "propagation-none": "propagation"}
-DEFAULTS["cas-register"] = list(DEFAULTS["register"])
 DEFAULTS["queue-group"] = list(DEFAULTS["queue"])
 DEFAULTS["propagation-dual-write"] = list(DEFAULTS["propagation"])
 DEFAULTS["propagation-none"] = list(DEFAULTS["propagation"])
+TXN_BASE = {"txn-list-append": "list-append", "txn-rw-register": "register"}
+TXN_FAMILIES = frozenset(("checkers.transactions",))
+DEFAULTS["cas-register"] = [*DEFAULTS["register"], "linearizable"]
 
 
 def infer_workload(history: History) -> str:
@@ -66,10 +73,17 @@ def infer_workload(history: History) -> str:
         return "propagation"
     if fs.get("send") or fs.get("poll") or fs.get("dequeue"):
         return "queue"
-    if fs.get("txn"):
-        from checkers.versions import single_key_ops
-
-        fs = Counter(map(attrgetter("f"), single_key_ops(history)))  # micro-op kinds
+    if fs.get("txn"):  # transactions.md §1.3: the micro-op kinds pick the workload
+        kinds = {m[0] for op in history.ops if op.f == "txn" and op.value for m in op.value
+                 if isinstance(m, (list, tuple)) and m}
+        if "append" in kinds:
+            return "txn-list-append"
+        if "w" in kinds or "write" in kinds:
+            return "txn-rw-register"
+        lists = any(isinstance(m[2], (list, tuple)) for op in history.ops
+                    if op.f == "txn" and op.type == "ok" and op.value for m in op.value
+                    if isinstance(m, (list, tuple)) and len(m) == 3)
+        return "txn-list-append" if lists else "txn-rw-register"
     if fs.get("append"):
         return "list-append"
     if fs.get("add"):
@@ -115,6 +129,7 @@ def run_checks(history: History, options: CheckOptions | None = None,
     A checker that raises is reported as unknown with the error, never as valid.
     """
     options = options or CheckOptions()
+    requested = options.workload
     if options.workload in ALIASES:
         from dataclasses import replace
 
@@ -125,6 +140,8 @@ def run_checks(history: History, options: CheckOptions | None = None,
 
         options = replace(options, workload=workload)
     wanted = resolve_names(workload, names)
+    if not names and requested in ALIASES:  # an alias may add checkers (cas-register)
+        wanted = list(DEFAULTS[requested])
     # the version indexes every family shares read the store's tie-break from the history
     if history.meta.get("version_tiebreak") != options.version_tiebreak:
         history.meta["version_tiebreak"] = options.version_tiebreak
@@ -155,6 +172,10 @@ def _run_families(history: History, options: CheckOptions,
     results: dict[str, CheckResult] = {}
     timings: dict[str, float] = {}
     done: set[str] = set()
+    # The single-key families judge a transactional history by its micro-ops' data model
+    # (what transactions wrote counts as written); only `transactions` reads txn-*.
+    base = TXN_BASE.get(options.workload)
+    single = replace(options, workload=base) if base else options
     for name in wanted:
         mod_name = FAMILIES[name]
         if mod_name in done:
@@ -163,7 +184,7 @@ def _run_families(history: History, options: CheckOptions,
         t0 = time.perf_counter()
         try:
             mod = importlib.import_module(mod_name)
-            family = mod.check(history, options)
+            family = mod.check(history, options if mod_name in TXN_FAMILIES else single)
         except Exception as e:  # a checker bug must never read as "valid"
             family = {n: CheckResult(name=n, valid="unknown",
                                      reason=f"checker error: {type(e).__name__}: {e}")

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from typing import Any
 
 from harness.errors import InputError
 
-WORKLOADS = ("register", "cas-register", "list-append", "set", "counter", "queue",
-             "propagation")
+WORKLOADS = ("register", "cas-register", "list-append", "set", "counter", "txn-list-append",
+             "txn-rw-register", "queue", "propagation")
 
 
 @dataclass(frozen=True)
@@ -34,9 +35,39 @@ class CheckOptions:
     realtime_claim: bool = False
     continue_session_after_info: bool = False
     anomaly_cap: int = 32
+    linearizable: Any = None  # checkers.linearizable.LinearizableOptions (None = defaults)
     version_tiebreak: str | None = None
     max_lag_ns: int | None = None  # queue-lag: polls further behind than this are anomalies
     max_propagation_lag_ns: int | None = None  # propagation-lag: the p99 gate
+    # transactions (transactions.md §5.4): claimed models (empty: strict-serializable),
+    # opt-in version-order assumptions (wfr), per-SCC cycle-search budget
+    consistency_models: tuple[str, ...] = ()
+    txn_assume: tuple[str, ...] = ()
+    cycle_search_timeout_s: float = 1.0
+    txn_anomalies: tuple[str, ...] = ()  # Elle's :anomalies: those and all implying them
+
+    @classmethod
+    def from_test(cls, test, *, history: str | None = None, **overrides) -> "CheckOptions":
+        """The options a run is checked with, from its Test or its recorded test.json
+        (a dict): the runner, `report --recheck` and the Python API all use this, so a
+        recheck judges exactly what the run did (the staleness bound included).
+
+        history: the workload's history shape (workloads know it; a test.json only
+        names the workload) — otherwise the recorded workload when it is one of
+        WORKLOADS, else inferred from the ops."""
+        get = test.get if isinstance(test, dict) else (lambda k, d=None: getattr(test, k, d))
+        workload = history or get("workload")
+        if workload not in WORKLOADS:
+            workload = None
+        bound = get("staleness_bound")
+        t_ns, k = parse_staleness_bound(bound if isinstance(bound, str) else None)
+        values = dict(workload=workload, staleness_bound_ns=t_ns, staleness_bound_versions=k)
+        # queue-lag / propagation-lag gates (recorded in test.json as the run's flags)
+        values["max_lag_ns"] = parse_max_lag(get("max_lag"))
+        values["max_propagation_lag_ns"] = parse_max_lag(get("max_propagation_lag"),
+                                                       "--max-propagation-lag")
+        values.update(overrides)
+        return cls(**values)
 
 
 _BOUND = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ns|us|µs|ms|s|m|v|versions?)\s*$")

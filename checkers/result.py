@@ -67,6 +67,7 @@ class CheckResult:
     # a plain register). Still "unknown" with the reason, but a default run's overall
     # verdict is merged over the applicable checkers only.
     applicable: bool = True
+    details: dict = field(default_factory=dict)  # family-specific verdict data, merged into to_json
 
     def __post_init__(self) -> None:
         if self.anomaly_count is None:
@@ -87,6 +88,8 @@ class CheckResult:
             out["notices"] = [a.to_json() for a in self.notices[:cap]]
         if not self.applicable:
             out["applicable"] = False
+        if self.details:
+            out.update(self.details)
         return out
 
 

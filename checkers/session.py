@@ -27,7 +27,7 @@ counted as `replay_dropped`.
 from __future__ import annotations
 
 from itertools import chain, cycle, filterfalse, islice
-from operator import attrgetter, lt
+from operator import attrgetter, itemgetter, lt
 from typing import Any
 
 from checkers.cycles import shortest_cycle, strongly_connected
@@ -121,6 +121,7 @@ def _analyse(history: History, options: CheckOptions) -> _Found:
     skip = {k for k, ix in indexes.items() if ix.duplicates}
     found.skipped_keys = sorted(map(repr, skip))
     set_groups: dict[Any, list] = {}
+    set_mem: dict[Any, dict] = {}  # key -> read index -> members, shared by both set passes
     for (s, k), ops in groups.items():
         if k in skip:
             continue
@@ -130,11 +131,11 @@ def _analyse(history: History, options: CheckOptions) -> _Found:
         found.sessions.add(s)
         if ix.kind == "set":
             set_groups.setdefault(k, []).append((s, ops))
-            _pass_set_session(found, ix, s, ops)
+            _pass_set_session(found, ix, s, ops, set_mem.setdefault(k, {}))
         else:
             _pass_floors(found, ix, s, ops, options)
     for k, sess in set_groups.items():
-        _pass_set_visibility(found, indexes[k], sess)
+        _pass_set_visibility(found, indexes[k], sess, set_mem.get(k, {}))
     plain_keys = {k for (s, k) in groups if k not in skip and k in indexes
                   and indexes[k].kind == "plain"}
     if plain_keys:
@@ -148,6 +149,7 @@ _SESSION_FS = frozenset(("read", "write", "cas", "append", "add"))
 
 
 _inv = _INV = attrgetter("inv_index")
+_SECOND = itemgetter(1)
 _RET = attrgetter("ret_index")
 
 
@@ -460,7 +462,8 @@ def _j(v: Any) -> Any:
 # -- sets ----------------------------------------------------------------------------------
 
 
-def _pass_set_session(found: _Found, ix: VersionIndex, s: Any, ops: list[Op]) -> None:
+def _pass_set_session(found: _Found, ix: VersionIndex, s: Any, ops: list[Op],
+                      mem: dict) -> None:
     """RYW (own acked adds not yet seen by the session ⊆ read) and MR (floor ⊆ read)."""
     pending: dict = {}            # element -> own acked add not yet seen in a session read
     own_seen: dict = {}           # element -> own acked add a session read has shown
@@ -472,7 +475,7 @@ def _pass_set_session(found: _Found, ix: VersionIndex, s: Any, ops: list[Op]) ->
             if op.index in ix.corrupt:
                 continue
             if not done:
-                m = ix.members(op)
+                m = mem[op.index] = ix.members(op)  # ix.members is pure: once per read
                 if m is None:
                     continue
                 st[RYW]["reads_checked"] += 1
@@ -507,16 +510,18 @@ def _pass_set_session(found: _Found, ix: VersionIndex, s: Any, ops: list[Op]) ->
                         details={"roles": {"r1": r1.index, "r2": op.index},
                                  "missing": miss[:16], "missing_count": len(miss), "count": 1}))
             else:
-                m = ix.members(op)
+                m = mem[op.index] if op.index in mem else ix.members(op)
                 if m is None:
                     continue
-                for e in m:
-                    w = pending.pop(e, None)
-                    if w is not None:
-                        own_seen[e] = w
-                    if e not in floor:
-                        floor.add(e)
-                        floor_src[e] = op
+                if pending:  # own_seen is only looked up by element: pop order is free
+                    for e in [e for e in pending if e in m]:
+                        own_seen[e] = pending.pop(e)
+                # floor's iteration order names MR's first missing element: insert the new
+                # elements in m's order, as one-by-one adds did
+                new = list(filterfalse(floor.__contains__, m))
+                if new:
+                    floor.update(new)
+                    floor_src.update(dict.fromkeys(new, op))
         elif op.f == "add" and done and op.type == "ok":
             e = _val(ix, op, False)
             if e is not None:
@@ -528,14 +533,10 @@ def _pass_set_session(found: _Found, ix: VersionIndex, s: Any, ops: list[Op]) ->
                     own_seen[fe] = op
 
 
-def _pass_set_visibility(found: _Found, ix: VersionIndex, sessions: list) -> None:
-    """MW (§3.3c sets: per-session prefix of acked adds) and WFR (session floor at w2).
-
-    Per session, every element its reads showed gets the ordinal of the first read that
-    showed it (reads in completion order), with prefix counts; an add's floor is "ordinal
-    ≤ q" where q = reads completed before its invocation. A read R containing add j must
-    contain the whole floor: a count over R's elements, O(|R|) per session in R.
-    """
+def _set_visibility_tables(ix: VersionIndex, sessions: list, mem: dict) -> tuple:
+    """(info.get, per_session) of `_pass_set_visibility`: per session, adds in session
+    order with their ok-before counts and floor ordinals, and first-seen ordinals of the
+    elements its reads showed (every session read's members are in `mem`)."""
     import bisect
 
     from checkers.versions import _fz
@@ -544,18 +545,17 @@ def _pass_set_visibility(found: _Found, ix: VersionIndex, sessions: list) -> Non
     per_session: dict = {}
     for s, ops in sessions:
         adds = [o for o in ops if o.f == "add"]
-        seq = all(a.ret_index < b.inv_index for a, b in zip(ops, ops[1:]))
+        seq = _sequential(ops)
         ok_rets = sorted(o.ret_index for o in adds if o.type == "ok")
-        rd = sorted((o for o in ops if o.f == "read" and o.index not in ix.corrupt),
-                    key=lambda o: o.ret_index)
-        rets = [o.ret_index for o in rd]
+        rd = sorted((o for o in ops if o.f == "read" and o.index not in ix.corrupt), key=_RET)
+        rets = list(map(_RET, rd))
         first_seen: dict = {}      # element -> ordinal (1-based) of the first read showing it
         first_read: dict = {}      # element -> that read
         prefix = [0]               # prefix[q] = #elements first seen by reads 1..q
         seen_before = first_seen.__contains__
         for q, r in enumerate(rd, 1):
             # the elements this read shows first, in the read's iteration order (C-level)
-            new = list(filterfalse(seen_before, ix.members(r) or ()))
+            new = list(filterfalse(seen_before, mem[r.index] or ()))
             if new:
                 first_seen.update(dict.fromkeys(new, q))
                 first_read.update(dict.fromkeys(new, r))
@@ -570,18 +570,72 @@ def _pass_set_visibility(found: _Found, ix: VersionIndex, sessions: list) -> Non
             if a.value is not None:
                 info[_fz(a.value)] = (s, j, a.type == "ok")
         per_session[s] = (adds, ok_before, floor_q, seq, first_seen, first_read, prefix)
+    return info.get, per_session
+
+
+def _pass_set_visibility(found: _Found, ix: VersionIndex, sessions: list, mem: dict) -> None:
+    """MW (§3.3c sets: per-session prefix of acked adds) and WFR (session floor at w2).
+
+    Per session, every element its reads showed gets the ordinal of the first read that
+    showed it (reads in completion order), with prefix counts; an add's floor is "ordinal
+    ≤ q" where q = reads completed before its invocation. A read R containing add j must
+    contain the whole floor: a count over R's elements, O(|R|) per session in R.
+    """
+    import bisect
+
+    from checkers.versions import _fz
+
+    corrupt = ix.corrupt
+    # (element, index) of every event that can oblige a read to contain the element: an
+    # ok add's completion (MW's w1) and a session read's completion showing it (WFR's
+    # floor). Both rules only bind R to elements whose event precedes R's completion
+    # (w1 ≺ w2 ≤ R, floor reads ≺ w2 ≤ R), so a read containing every element with an
+    # event before its completion can have no MW/WFR finding: proven once per read in C,
+    # and the per-session tables are built only if some read needs them (issue 16: this
+    # pass dominated the checkers).
+    events: list = []
+    rd_all = []
+    for s, ops in sessions:
+        for o in ops:
+            if o.f == "add":
+                if o.type == "ok":
+                    events.append((_fz(o.value), o.ret_index))
+            elif o.f == "read" and o.index not in corrupt:
+                rd_all.append(o)
+    rd_all.sort(key=_RET)
+    first: dict = {}  # element -> completion index of the earliest session read showing it
+    seen_before = first.__contains__
+    for r in rd_all:
+        m = mem[r.index] if r.index in mem else ix.members(r)
+        mem[r.index] = m
+        if m:
+            new = list(filterfalse(seen_before, m))
+            if new:
+                first.update(dict.fromkeys(new, r.ret_index))
+    events.extend(first.items())
     seen_mw: set = set()
     seen_wfr: set = set()
     st = found.stats
-    info_get = info.get
+    tables: list = []
+    # earliest event per element (reversed: the earliest assignment is the last), then the
+    # elements in the order of their earliest event
+    events.sort(key=_SECOND)
+    earliest = sorted(dict(reversed(events)).items(), key=_SECOND)
+    due = [e for e, _ in earliest]
+    due_at = [t for _, t in earliest]
     for R in ix.reads:
         if R.index in ix.corrupt:
             continue
-        m = ix.members(R)
+        m = mem[R.index] if R.index in mem else ix.members(R)
         if not m:
             continue
         st[MW]["reads_checked"] += 1
         st[WFR]["reads_checked"] += 1
+        if m.issuperset(islice(due, bisect.bisect_left(due_at, R.ret_index))):
+            continue
+        if not tables:
+            tables.append(_set_visibility_tables(ix, sessions, mem))
+        info_get, per_session = tables[0]
         best: dict = {}
         best_get = best.get
         present_ok: dict = {}

@@ -15,7 +15,8 @@ import click
 from harness import __version__
 from harness.errors import InputError
 
-EXIT_VALID, EXIT_INVALID, EXIT_UNKNOWN, EXIT_BAD_INPUT, EXIT_INTERNAL = 0, 1, 2, 254, 255
+from harness.verdict import (EXIT_BAD_INPUT, EXIT_INTERNAL, EXIT_INVALID,  # noqa: F401
+                             EXIT_UNKNOWN, EXIT_VALID, exit_code)
 
 # verb -> "module:attribute"
 VERBS = {
@@ -31,11 +32,8 @@ VERBS = {
 
 
 def exit_code_for(valid) -> int:
-    if valid is True:
-        return EXIT_VALID
-    if valid is False:
-        return EXIT_INVALID
-    return EXIT_UNKNOWN
+    """Kept for callers of the old name: harness.verdict.exit_code without --fail-on."""
+    return exit_code(valid)
 
 
 class LazyGroup(click.Group):
@@ -69,14 +67,28 @@ def cli():
     """
 
 
+def _sigterm_as_interrupt() -> None:
+    """SIGTERM means what Ctrl-C means, in every verb and phase (exit 130, with a message):
+    the default action would end the process with 143 and no cleanup."""
+    import signal
+    import threading
+
+    def handler(signum, frame):
+        raise KeyboardInterrupt(f"signal {signum}")
+
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, handler)
+
+
 def main(argv=None) -> None:
     """Console entry point: maps every outcome onto the exit-code contract."""
+    _sigterm_as_interrupt()
     try:
         rv = cli.main(args=argv, prog_name="splitbrain", standalone_mode=False)
     except click.exceptions.Exit as e:
         sys.exit(e.exit_code)
-    except click.exceptions.Abort:
-        click.echo("Aborted.", err=True)
+    except click.exceptions.Abort:  # click's name for a KeyboardInterrupt in a verb
+        click.echo("interrupted", err=True)
         sys.exit(130)
     except click.ClickException as e:  # usage errors, bad flags
         e.show()

@@ -7,20 +7,23 @@ and raises InputError with what is allowed (architecture: errors at the boundary
 from __future__ import annotations
 
 import ipaddress
+import logging
+import math
 import os
 import tomllib
 from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Any
 
+# The registries' names, re-exported for `run --help` choices (validation reads the
+# registries at call time: harness/dbs, harness/cluster, workloads).
+from harness.cluster import NAMES as BACKENDS  # noqa: F401
+from harness.dbs import NAMES as DBS  # noqa: F401
 from harness.errors import InputError
+from workloads import NAMES as WORKLOADS  # noqa: F401
 
-DBS = ("redis", "cassandra", "etcd", "kafka")
 TOPOLOGIES = ("replication", "sentinel")
-BACKENDS = ("netns", "docker", "ssh")
 CONSISTENCY = ("ONE", "TWO", "THREE", "QUORUM", "ALL", "LOCAL_ONE", "LOCAL_QUORUM", "EACH_QUORUM")
 TIMESTAMPS = ("server", "client")
-WORKLOADS = ("register", "list-append", "set", "counter", "cas-register", "queue", "queue-group",
-             "propagation", "propagation-dual-write", "propagation-none")
 READ_FROM = ("primary", "replicas", "any")
 STICKINESS = ("node", "random")
 
@@ -83,21 +86,33 @@ class Test:
     # etcd (harness/dbs/etcd)
     read_mode: str = "linearizable"
     # kafka (harness/dbs/kafka): producer acks, topic min.insync.replicas, idempotence
-    kafka_acks: str = "all"
-    kafka_min_insync: int = 2
-    kafka_idempotence: bool = True
+    kafka_acks: str | None = None  # aliases of the kafka spec's options (harness/dbs/kafka)
+    kafka_min_insync: int | None = None
+    kafka_idempotence: bool | None = None
+    # any datastore option by name (`--db-opt key=value`, TOML `[db-options]`); the
+    # datastore's own flags above are aliases of these
+    db_options: dict = field(default_factory=dict)
+    # what the config adjusted, one sentence each (printed by `run`, kept in test.json)
+    notices: tuple[str, ...] = ()
 
     @property
     def test_name(self) -> str:
         if self.name:
             return self.name
-        if self.db == "cassandra":
-            return f"cassandra-{self.read_consistency.lower()}-{self.write_consistency.lower()}-{self.workload}"
-        if self.db == "etcd":
-            return f"etcd-{self.read_mode}-{self.workload}"
-        if self.db == "kafka":
-            return f"kafka-acks{self.kafka_acks}-isr{self.kafka_min_insync}-{self.workload}"
-        return f"{self.db}-{self.topology}-{self.workload}"
+        spec = self.datastore
+        return spec.label(spec.options_of(self), self.workload)
+
+    @property
+    def datastore(self):
+        """The DatastoreSpec of `db` (harness/dbs/__init__.py)."""
+        from harness.dbs import datastore
+
+        return datastore(self.db)
+
+    @property
+    def db_settings(self):
+        """The datastore's options dataclass, from its flags and `db_options`."""
+        return self.datastore.options_of(self)
 
     def to_json(self) -> dict[str, Any]:
         d = asdict(self)
@@ -105,12 +120,91 @@ class Test:
         if d["checkers"] is not None:
             d["checkers"] = list(d["checkers"])
         d["ssh_nodes"] = list(d["ssh_nodes"])
+        d["notices"] = list(d["notices"])
         if d.get("ssh_password"):
             d["ssh_password"] = "***"  # never written to the store
         return d
 
 
-FIELD_NAMES = {f.name for f in fields(Test)}
+# Settings a user may give (flags, TOML, the Python API); `notices` is ours.
+FIELD_NAMES = {f.name for f in fields(Test)} - {"notices"}
+NAME_MAX = 100
+DEFAULT_NEMESIS_INTERVAL = 10.0
+# A node network must be a private IPv4 range of /24 to /28: a larger one would route a
+# whole private range into the bridge, a smaller one has no room for nodes.
+PRIVATE_RANGES = tuple(ipaddress.ip_network(n) for n in ("10.0.0.0/8", "172.16.0.0/12",
+                                                          "192.168.0.0/16"))
+
+log = logging.getLogger("splitbrain")
+
+
+def _flag(name: str) -> str:
+    return "--" + name.replace("_", "-")
+
+
+def check_types(values: dict[str, Any]) -> None:
+    """The typed schema of every setting, from flags, TOML and the Python API alike.
+
+    Each value must have its field's declared type (no coercion: a TOML `"false"` is a
+    string, not a boolean), numbers that mean a quantity must be finite, and a name is
+    bounded. Raises InputError with one sentence naming the setting."""
+    types = {f.name: f.type for f in fields(Test)}
+    for name, v in values.items():
+        t = types.get(name)
+        if t is None:
+            continue
+        optional = t.endswith("| None")
+        if v is None:
+            if optional:
+                continue
+            raise InputError(f"{_flag(name)}: a value is required")
+        base = t.replace(" | None", "")
+        if base == "bool":
+            if type(v) is not bool:
+                raise InputError(f"{_flag(name)}: expected true or false, got {v!r}")
+        elif base == "int":
+            if type(v) is not int:
+                raise InputError(f"{_flag(name)}: expected a whole number, got {v!r}")
+        elif base == "float":
+            if type(v) not in (int, float):
+                raise InputError(f"{_flag(name)}: expected a number, got {v!r}")
+            if not math.isfinite(v):
+                raise InputError(f"{_flag(name)}: expected a finite number, got {v!r}")
+        elif base == "str":
+            if type(v) is not str:
+                raise InputError(f"{_flag(name)}: expected a string, got {v!r}")
+        elif base.startswith("tuple[str"):
+            if not isinstance(v, (tuple, list)) or not all(type(x) is str for x in v):
+                raise InputError(f"{_flag(name)}: expected a list of strings, got {v!r}")
+        elif base == "dict" and name == "nemesis_options":
+            if not isinstance(v, dict) or not all(isinstance(x, dict) for x in v.values()):
+                raise InputError(f"{_flag(name)}: expected a table of tables "
+                                 f"(family -> options), got {v!r}")
+        elif base == "dict":
+            if not isinstance(v, dict) or not all(
+                    type(x) in (str, int, float, bool) for x in v.values()):
+                raise InputError(f"{_flag(name)}: expected a table of plain values, got {v!r}")
+            bad = [x for x in v.values() if type(x) is float and not math.isfinite(x)]
+            if bad:
+                raise InputError(f"{_flag(name)}: expected finite numbers, got {bad[0]!r}")
+    name = values.get("name")
+    if isinstance(name, str) and not 1 <= len(name) <= NAME_MAX:
+        raise InputError(f"--name: 1 to {NAME_MAX} characters, not {len(name)}")
+
+
+def check_subnet(subnet: str, nodes: int) -> None:
+    try:
+        net = ipaddress.ip_network(subnet, strict=False)
+    except ValueError:
+        raise InputError(f"--subnet {subnet!r}: expected a private IPv4 network like 10.77.0.0/24") from None
+    if not (net.version == 4 and any(net.subnet_of(r) for r in PRIVATE_RANGES)):
+        raise InputError(f"--subnet {subnet!r}: must be a private IPv4 range inside 10.0.0.0/8, "
+                         f"172.16.0.0/12 or 192.168.0.0/16")
+    if not 24 <= net.prefixlen <= 28:
+        raise InputError(f"--subnet {subnet!r}: must be a private IPv4 range of /24 to /28 "
+                         f"(not /{net.prefixlen})")
+    if net.num_addresses < nodes + 3:
+        raise InputError(f"--subnet {subnet!r}: must be a private IPv4 range with room for {nodes} nodes")
 
 
 def _choice(name: str, value: Any, allowed: tuple[str, ...]) -> None:
@@ -119,49 +213,26 @@ def _choice(name: str, value: Any, allowed: tuple[str, ...]) -> None:
 
 
 def validate(test: Test) -> Test:
-    _choice("db", test.db, DBS)
-    _choice("topology", test.topology, TOPOLOGIES)
-    _choice("backend", test.backend, BACKENDS)
-    _choice("workload", test.workload, WORKLOADS)
-    _choice("read_from", test.read_from, READ_FROM)
+    if test.name is not None:
+        from harness.store import validate_test_name
+
+        validate_test_name(test.name)
+    from harness import cluster, dbs
+    import workloads
+
+    _choice("db", test.db, dbs.names())
+    _choice("backend", test.backend, cluster.names())
+    _choice("workload", test.workload, workloads.names())
     _choice("stickiness", test.stickiness, STICKINESS)
     _choice("fail_on", test.fail_on, ("invalid", "unknown"))
     _choice("packet_engine", test.packet_engine, ("auto", "netem", "nfqueue"))
-    if test.redis_appendfsync is not None:
-        _choice("redis_appendfsync", test.redis_appendfsync, ("always", "everysec", "no"))
-    if test.db == "cassandra":
-        _choice("read_consistency", test.read_consistency, CONSISTENCY)
-        _choice("write_consistency", test.write_consistency, CONSISTENCY)
-        _choice("timestamps", test.timestamps, TIMESTAMPS)
-        _choice("cassandra_commitlog_sync", test.cassandra_commitlog_sync,
-                ("periodic", "batch", "group"))
-        if not 1 <= test.nodes <= 5:
-            raise InputError(f"--nodes {test.nodes}: Cassandra runs 1 to 5 nodes")
-    if test.workload in ("queue", "queue-group") and test.db not in ("redis", "kafka"):
-        raise InputError(f"--workload {test.workload} runs on Redis Streams or Kafka: use --db redis or kafka")
-    if test.workload.startswith("propagation") and (test.db, test.topology, test.backend) != (
-            "redis", "replication", "netns"):
-        raise InputError(f"--workload {test.workload} runs on --db redis --topology replication "
-                         f"with the netns backend (its relay and consumer follow n1)")
-    if test.db == "kafka":
-        if test.workload != "queue":
-            raise InputError(f"--db kafka runs the queue workload, not {test.workload!r}")
-        _choice("kafka_acks", test.kafka_acks, ("all", "1", "0"))
-        if not 1 <= test.kafka_min_insync <= min(3, test.nodes):
-            raise InputError(f"--kafka-min-insync {test.kafka_min_insync}: allowed 1 to {min(3, test.nodes)}")
-        if not 1 <= test.nodes <= 5:
-            raise InputError(f"--nodes {test.nodes}: Kafka runs 1 to 5 nodes")
-        if test.backend != "netns":
-            raise InputError("--db kafka runs on the netns backend only (the JVMs run this "
-                             "machine's cached jars)")
     if test.backend == "ssh" and not (test.ssh_nodes or test.nodes_file):
         raise InputError("--backend ssh needs the hosts: --node host[:port] (repeatable) or --nodes-file FILE")
     if not 1 <= test.nodes <= 9:
         raise InputError(f"--nodes {test.nodes}: allowed: 1 to 9")
-    if test.db == "redis" and test.topology == "sentinel" and test.nodes < 3:
-        raise InputError("--topology sentinel needs --nodes 3 or more (a Sentinel majority)")
-    if test.read_from == "replicas" and test.nodes < 2:
-        raise InputError("--read-from replicas needs --nodes 2 or more")
+    opts = test.db_settings  # the datastore validates its own options (harness/dbs/base.py)
+    if test.datastore.rules is not None:
+        test.datastore.rules(test, opts)  # what else it cannot run (e.g. a workload's backend)
     if not 0 < test.time_limit <= 24 * 3600:
         raise InputError(f"--time-limit {test.time_limit}: allowed: more than 0, at most 86400 seconds")
     if not 1 <= test.concurrency <= 1000:
@@ -175,20 +246,30 @@ def validate(test: Test) -> Test:
     if test.test_count < 1:
         raise InputError(f"--test-count {test.test_count}: must be 1 or more")
     if test.subnet is not None:
-        try:
-            net = ipaddress.ip_network(test.subnet, strict=False)
-        except ValueError:
-            raise InputError(f"--subnet {test.subnet!r}: expected a private IPv4 network like 10.77.0.0/24") from None
-        if not (net.version == 4 and net.is_private) or net.num_addresses < test.nodes + 3:
-            raise InputError(f"--subnet {test.subnet!r}: must be a private IPv4 range with room for {test.nodes} nodes")
+        check_subnet(test.subnet, test.nodes)
     from nemesis.schedule import check_options, parse_spec
 
     families = parse_spec(test.nemesis)
     check_options(test.nemesis_options, families)
-    if test.db == "etcd":
-        from harness.dbs.etcd.config import validate_test
+    from nemesis.schedule import check_capabilities
 
-        validate_test(test, families)
+    spec = test.datastore
+    for fam in families:
+        if fam in spec.refuses:
+            raise InputError(spec.refuses[fam])
+    check_capabilities(families, capabilities=spec.capabilities(), db_name=test.db)
+    from workloads import get_workload
+
+    # a workload that names no model (written before harness/models.py) is not checked here
+    model = getattr(get_workload(test.workload), "model", None)
+    if model is not None and model not in spec.models:
+        raise InputError(f"--workload {test.workload!r} is not supported with --db {test.db} "
+                         f"(its {model} model); allowed: "
+                         f"{', '.join(w for w in workloads.names() if getattr(get_workload(w), 'model', None) in spec.models)}")
+    if families and test.nemesis_interval >= test.time_limit:
+        raise InputError(f"--nemesis-interval {test.nemesis_interval:g} does not fit in "
+                         f"--time-limit {test.time_limit:g}: no fault would ever be injected; "
+                         f"choose an interval below {test.time_limit:g} s or --nemesis none")
     if test.partition:
         from nemesis.partition import validate_fault
 
@@ -197,6 +278,14 @@ def validate(test: Test) -> Test:
                              f"(--nemesis partition, not {test.nemesis!r})")
         validate_fault({"f": "start-partition", "value": test.partition},
                        [f"n{i}" for i in range(1, test.nodes + 1)])
+    # explicit grudges among the configured shapes name nodes too: one that names a node
+    # the run does not have would fail every partition the schedule starts
+    from nemesis.partition import is_explicit_grudge, validate_fault
+
+    for shape in (test.nemesis_options.get("partition") or {}).get("shapes") or ():
+        if is_explicit_grudge(shape):
+            validate_fault({"f": "start-partition", "value": shape},
+                           [f"n{i}" for i in range(1, test.nodes + 1)])
     if test.staleness_bound:
         from checkers.options import parse_staleness_bound
 
@@ -209,6 +298,13 @@ def validate(test: Test) -> Test:
         from checkers.options import parse_max_lag
 
         parse_max_lag(test.max_propagation_lag, "--max-propagation-lag")
+    if test.checkers is not None:
+        from checkers import FAMILIES as CHECKERS
+
+        unknown = [c for c in test.checkers if c not in CHECKERS]
+        if unknown or not test.checkers:
+            raise InputError(f"--checkers {','.join(test.checkers)!r}: unknown checker "
+                             f"{(unknown or [''])[0]!r}; allowed: {', '.join(CHECKERS)}")
     return test
 
 
@@ -221,6 +317,8 @@ def load_toml(path: str) -> dict[str, Any]:
         raise InputError(f"{path}: cannot read config: {e.strerror or e}") from None
     except tomllib.TOMLDecodeError as e:
         raise InputError(f"{path}: not valid TOML: {e}") from None
+    except UnicodeDecodeError:
+        raise InputError(f"{path}: not valid TOML: the file is not UTF-8") from None
     out: dict[str, Any] = {}
     for k, v in raw.items():
         name = k.replace("-", "_")
@@ -251,19 +349,46 @@ def build_test(flags: dict[str, Any], config_path: str | None = None) -> Test:
             hosts += read_nodes_file(values["nodes_file"])
         if hosts:
             values["nodes"] = len(hosts)
+    if isinstance(values.get("db_options"), (list, tuple)):  # --db-opt key=value, repeatable
+        values["db_options"] = parse_kv(values["db_options"], "--db-opt")
     if isinstance(values.get("checkers"), str):
         values["checkers"] = tuple(c.strip() for c in values["checkers"].split(",") if c.strip())
     elif isinstance(values.get("checkers"), list):
         values["checkers"] = tuple(values["checkers"])
-    try:
-        test = Test(**values)
-    except TypeError as e:
-        raise InputError(f"bad run settings: {e}") from None
-    for f in fields(Test):
-        v = getattr(test, f.name)
-        if f.type in ("int", "float") and not isinstance(v, (int, float)):
-            raise InputError(f"{f.name.replace('_', '-')}: expected a number, got {v!r}")
-    return validate(test)
+    unknown = sorted(set(values) - FIELD_NAMES)
+    if unknown:
+        raise InputError(f"unknown setting {unknown[0]!r}; allowed: "
+                         + ", ".join(sorted(n for n in FIELD_NAMES)))
+    check_types(values)
+    values = _fit_interval(values)
+    return validate(Test(**values))
+
+
+def _fit_interval(values: dict[str, Any]) -> dict[str, Any]:
+    """The default fault interval shrinks to fit a short run (with a notice); an interval
+    the user chose is never changed (validate refuses one that cannot fit)."""
+    if values.get("nemesis_interval") is not None:
+        return values
+    limit = float(values.get("time_limit", Test.time_limit))
+    from nemesis.schedule import parse_spec
+
+    if DEFAULT_NEMESIS_INTERVAL < limit or not parse_spec(values.get("nemesis", Test.nemesis)):
+        return values
+    interval = round(limit / 2, 3)
+    note = (f"--nemesis-interval {DEFAULT_NEMESIS_INTERVAL:g} (the default) does not fit in "
+            f"--time-limit {limit:g}: using {interval:g} s")
+    return {**values, "nemesis_interval": interval,
+            "notices": tuple(values.get("notices", ())) + (note,)}
+
+
+def parse_kv(items, flag: str) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for item in items:
+        key, sep, value = str(item).partition("=")
+        if not sep or not key.strip():
+            raise InputError(f"{flag} {item!r}: expected key=value")
+        out[key.strip()] = value.strip()
+    return out
 
 
 def nemesis_options_of(test: Test) -> dict:

@@ -16,6 +16,7 @@ Everything here streams: a 1,000,000-op history is read without holding its raw 
 from __future__ import annotations
 
 import gc
+import logging
 import math
 import os
 from collections import Counter
@@ -24,6 +25,8 @@ from operator import itemgetter
 from typing import Any, Iterable, Iterator, NamedTuple
 
 from harness.errors import InputError
+
+log = logging.getLogger("splitbrain.history")
 
 try:  # orjson is a declared dependency; the stdlib fallback keeps a bare checkout usable.
     import orjson as _json
@@ -52,6 +55,10 @@ CORE_FIELDS = frozenset(
      "final", "op_id")
 )
 NEMESIS = "nemesis"
+# Deepest nesting a value (or any field) of an event may have. Real histories nest at most
+# a few levels (txn micro-ops, nemesis grudges); a bound keeps every consumer (freeze,
+# repr, checkers, reports) far from Python's recursion limit on hostile input.
+MAX_DEPTH = 32
 
 
 def _json_default(obj: Any) -> Any:
@@ -206,6 +213,7 @@ _PROC_T = frozenset((int, str))
 _NUM_T = frozenset((int, float, _NONE))
 _KEY_T = frozenset((int, str, _NONE))
 _VER_T = frozenset((int, _NONE))
+_OPID_T = frozenset((int, str, _NONE))
 _only_core = CORE_FIELDS.issuperset  # no extra fields (no set built, unlike keys() - CORE)
 _new_op = tuple.__new__  # Op(...) without the generated Python-level __new__ frame
 _by_inv = itemgetter(1)  # Op.inv_index
@@ -243,6 +251,42 @@ def txn_mops(value: Any, where: str) -> tuple:
     return tuple(out)
 
 
+_MOP_KEY_T = frozenset((int, str))
+_MOP_VAL_T = frozenset((int, str, float, _NONE))  # freeze(v) is v
+
+
+def _txn_ok_fast(ivalue: Any, cvalue: Any) -> tuple | None:
+    """`txn_mops(cvalue)` for an ok txn whose invocation `ivalue` matches it, when both
+    have the common shape (lists of 3-element lists, string/int keys, the same f and key
+    spelled the same way, equal non-read values); None for anything else, which then
+    goes through `txn_mops` and its exact messages. One pass, no generator frames: this
+    is the import hot path of a million-txn history."""
+    if type(ivalue) is not list or type(cvalue) is not list or len(ivalue) != len(cvalue):
+        return None
+    out = []
+    add = out.append
+    mop_f, key_t, val_t = _MOP_F, _MOP_KEY_T, _MOP_VAL_T
+    for m, c in zip(ivalue, cvalue):
+        if type(m) is not list or type(c) is not list or len(m) != 3 or len(c) != 3:
+            return None
+        f, k, v = c
+        if type(f) is not str or m[0] != f:
+            return None
+        mf = mop_f.get(f)
+        tk = type(k)
+        if mf is None or tk not in key_t or type(m[1]) is not tk or m[1] != k:
+            return None
+        tv = type(v)
+        if mf != "r" and (type(m[2]) is not tv or m[2] != v):
+            return None
+        if tv is list:
+            v = freeze(v)
+        elif tv not in val_t:
+            return None
+        add((mf, k, v))
+    return tuple(out)
+
+
 class _Pairer:
     """Turns a stream of validated events into Ops (checker-spec §1.2).
 
@@ -265,6 +309,7 @@ class _Pairer:
         # str -> one canonical object (keys, nodes, f, type): equal strings of a big
         # history share memory, and comparisons against them hit the identity fast path
         self._strings: dict[str, str] = {t: t for t in TYPES}
+        self.torn: tuple[int, str] | None = None  # (line, message) of an unparsable last line
 
     def where(self, line: int) -> str:
         return f"{self.source}:{line}"
@@ -286,6 +331,10 @@ class _Pairer:
         last = self.last_index
         events = self.events
         typeset, proc_t, num_t, key_t, ver_t = _TYPESET, _PROC_T, _NUM_T, _KEY_T, _VER_T
+        # A line that does not parse is held back: it is an error only if another
+        # non-blank line follows it. The last line of a history cut by a crash or a full
+        # disk is torn; `finish` reports it (counted, with a warning) instead.
+        torn = self.torn
         try:
             for line, ev in items:
                 if loads is not None:
@@ -294,8 +343,13 @@ class _Pairer:
                     except Exception as e:  # orjson.JSONDecodeError / ValueError / UnicodeError
                         if not ev.strip():
                             continue
+                        if torn is not None:
+                            raise InputError(torn[1]) from None
                         msg = str(e).split("\n")[0]
-                        raise InputError(f"{source}:{line}: not valid JSON: {msg}") from None
+                        torn = (line, f"{source}:{line}: not valid JSON: {msg}")
+                        continue
+                    if torn is not None:
+                        raise InputError(torn[1])
                     # the cheap well-formedness test of `_well_formed`, inlined
                     try:
                         wf = (type(ev["index"]) is int and ev["type"] in typeset
@@ -317,10 +371,19 @@ class _Pairer:
                 last = idx
                 proc = ev["process"]
                 if proc == NEMESIS:
+                    _check_shape(ev, f"{source}:{line}")  # rare: always walked
                     self.nemesis.append(ev)
                     continue
                 typ = ev["type"]
-                pkey = (proc, ev["op_id"]) if "op_id" in ev else proc
+                if "op_id" in ev:
+                    oid = ev["op_id"]
+                    if type(oid) not in _OPID_T:
+                        # pairing keys must be hashable (and comparable across lines)
+                        raise InputError(f"{source}:{line}: op_id must be an integer or a "
+                                         f"string, got {_kind(oid)}")
+                    pkey = (proc, oid)
+                else:
+                    pkey = proc
                 if typ == "invoke":
                     if pkey in pending:
                         prev_line = pending[pkey][1]
@@ -349,12 +412,17 @@ class _Pairer:
                         f"{source}:{line}: completion f={ev['f']!r} does not match its "
                         f"invocation f={inv['f']!r} (index {inv['index']})"
                     )
-                ops_append(make(inv, ev))
+                try:
+                    ops_append(make(inv, ev))
+                except _BadShape as e:
+                    raise InputError(f"{source}:{line}: {e} (this completion or its "
+                                     f"invocation at line {got[1]})") from None
                 if typ == "info":
                     retired.add(proc)
         finally:
             self.last_index = last
             self.events = events
+            self.torn = torn
 
     def _session(self, proc: Any) -> tuple:
         s = self._sessions.get(proc)
@@ -380,6 +448,11 @@ class _Pairer:
             node = iget("node")
             if type(node) is str:
                 node = strings.setdefault(node, node)
+            if type(value) not in _ATOMS:
+                _shallow("value", value)
+            if not _only_core(inv):
+                for k in inv.keys() - CORE_FIELDS:
+                    _shallow(k, inv[k])
             return _new_op(Op, (inv["index"], inv["index"], INF, inv["process"],
                                 self._session(inv["process"]), typ, f, _key(key), value,
                                 version, node, iget("time") or 0, INF, None, None,
@@ -411,59 +484,102 @@ class _Pairer:
         if type(node) is str:
             node = strings.setdefault(node, node)
         t_seen = cget("time")
+        t_inv = iget("time") or 0
+        if t_seen is not None and t_seen < t_inv:
+            raise _BadShape(f"completion time {t_seen} is before its invocation's time {t_inv}")
         if typ == "info":
             ret_index, t_ret = INF, INF
         else:
             ret_index, t_ret = comp["index"], t_seen or 0
+        if type(value) not in _ATOMS:
+            _shallow("value", value)
+        error = cget("error")
+        if type(error) not in _ATOMS:
+            _shallow("error", error)
         extra = None
         if not (_only_core(inv) and _only_core(comp)):
             extra = _extra(inv, comp)
+            for k, v in extra.items():
+                _shallow(k, v)
         session = self._sessions.get(proc)
         if session is None:
             session = self._session(proc)
         return _new_op(Op, (comp["index"], inv["index"], ret_index, proc, session, typ, f,
-                            key, value, version, node, iget("time") or 0, t_ret, t_seen,
-                            cget("error"), bool(iget("final") or cget("final")), extra))
+                            key, value, version, node, t_inv, t_ret, t_seen,
+                            error, bool(iget("final") or cget("final")), extra))
 
     def _make_txn(self, inv: dict, comp: dict | None) -> Op:
         """A transaction (transactions.md §1.3): an ok completion's micro-ops (reads filled
         in), checked against the invocation; otherwise the invocation's, reads unknown."""
-        where = f"{self.source}: op index {(comp or inv)['index']}"
-        mops = txn_mops(inv.get("value"), where)
-        typ = "info" if comp is None else comp["type"]
+        typ = "info" if comp is None else self._strings[comp["type"]]
+        mops = None
         if typ == "ok":
-            cval = comp.get("value")
-            done = txn_mops(inv.get("value") if cval is None else cval, where)
-            if len(done) != len(mops) or any(
-                    a[0] != b[0] or a[1] != b[1] or (a[0] != "r" and a[2] != b[2])
-                    for a, b in zip(mops, done)):
-                raise InputError(f"{where}: completion micro-ops do not match the invocation "
-                                 f"(index {inv['index']})")
-            mops = done
-        else:
-            mops = tuple((mf, k, None) if mf == "r" else (mf, k, v) for mf, k, v in mops)
+            # the common well-formed pair in one pass; anything else (and every error)
+            # takes the checked path below, which owns the messages
+            mops = _txn_ok_fast(inv.get("value"), comp.get("value"))
+        if mops is None:
+            where = f"{self.source}: op index {(comp or inv)['index']}"
+            mops = txn_mops(inv.get("value"), where)
+            if typ == "ok":
+                cval = comp.get("value")
+                done = txn_mops(inv.get("value") if cval is None else cval, where)
+                if len(done) != len(mops) or any(
+                        a[0] != b[0] or a[1] != b[1] or (a[0] != "r" and a[2] != b[2])
+                        for a, b in zip(mops, done)):
+                    raise InputError(f"{where}: completion micro-ops do not match the "
+                                     f"invocation (index {inv['index']})")
+                mops = done
+            else:
+                mops = tuple((mf, k, None) if mf == "r" else (mf, k, v) for mf, k, v in mops)
         proc = inv["process"]
-        cget = comp.get if comp is not None else (lambda _k, _d=None: _d)
-        t_seen = cget("time")
-        if typ == "info":
+        iget = inv.get
+        if comp is None:
+            t_seen = error = None
             ret_index, t_ret = INF, INF
+            node = iget("node")
+            final = bool(iget("final"))
+            index = inv["index"]
+            extra = _extra(inv, None)
         else:
-            ret_index, t_ret = comp["index"], t_seen or 0
-        node = cget("node") or inv.get("node")
-        return Op(index=(comp or inv)["index"], inv_index=inv["index"], ret_index=ret_index,
-                  process=proc, session=self._session(proc), type=typ, f="txn", key=None,
-                  value=mops, version=None, node=node, t_inv=inv.get("time") or 0,
-                  t_ret=t_ret, t_ret_seen=t_seen, error=cget("error"),
-                  final=bool(inv.get("final") or cget("final")), extra=_extra(inv, comp))
+            cget = comp.get
+            t_seen = cget("time")
+            if typ == "info":
+                ret_index, t_ret = INF, INF
+            else:
+                ret_index, t_ret = comp["index"], t_seen or 0
+            node = cget("node") or iget("node")
+            error = cget("error")
+            final = bool(iget("final") or cget("final"))
+            index = comp["index"]
+            extra = None
+            if not (_only_core(inv) and _only_core(comp)):
+                extra = _extra(inv, comp)
+        session = self._sessions.get(proc)
+        if session is None:
+            session = self._session(proc)
+        return _new_op(Op, (index, inv["index"], ret_index, proc, session, typ, "txn", None,
+                            mops, None, node, iget("time") or 0, t_ret, t_seen, error, final,
+                            extra))
 
     def finish(self, meta: dict | None = None) -> History:
+        meta = dict(meta or {})
+        if self.torn is not None:
+            line, msg = self.torn
+            if not self.events:
+                raise InputError(msg)  # nothing but garbage: not a history cut short
+            meta["torn_final_line"] = line
+            meta["torn_lines"] = 1
+            log.warning("%s (the torn last line of a cut history): ignored", msg)
         # P19: invocations still pending at the end are info.
-        for inv, _ in self.pending.values():
-            self.ops.append(self._make(inv, None))
+        for inv, line in self.pending.values():
+            try:
+                self.ops.append(self._make(inv, None))
+            except _BadShape as e:
+                raise InputError(f"{self.where(line)}: {e}") from None
         self.pending.clear()
         self.ops.sort(key=_by_inv)
         return History(ops=self.ops, nemesis=self.nemesis, source=self.source,
-                       events=self.events, meta=meta or {})
+                       events=self.events, meta=meta)
 
 
 def _well_formed(ev: Any) -> bool:
@@ -486,32 +602,121 @@ def validate_event(ev: Any, where: str) -> dict:
     for name in REQUIRED:
         if name not in ev:
             raise InputError(f"{where}: missing required field {name!r}")
+    _check_shape(ev, where)  # first: the messages below show values, never deep ones
     if ev["type"] not in TYPES:
         raise InputError(
-            f"{where}: unknown type {ev['type']!r}; allowed: invoke, ok, fail, info"
+            f"{where}: unknown type {_shown(ev['type'])}; allowed: invoke, ok, fail, info"
         )
     idx = ev["index"]
     if not isinstance(idx, int) or isinstance(idx, bool):
-        raise InputError(f"{where}: index must be an integer, got {idx!r}")
+        raise InputError(f"{where}: index must be an integer, got {_shown(idx)}")
     t = ev.get("time")
     if t is not None and (not isinstance(t, (int, float)) or isinstance(t, bool)):
-        raise InputError(f"{where}: time must be a number of nanoseconds, got {t!r}")
+        raise InputError(f"{where}: time must be a number of nanoseconds, got {_shown(t)}")
     proc = ev["process"]
     if not (isinstance(proc, (int, str)) and not isinstance(proc, bool)):
-        raise InputError(f"{where}: process must be an integer or \"nemesis\", got {proc!r}")
+        raise InputError(f"{where}: process must be an integer or \"nemesis\", got {_shown(proc)}")
     if not isinstance(ev["f"], str):
-        raise InputError(f"{where}: f must be a string, got {ev['f']!r}")
+        raise InputError(f"{where}: f must be a string, got {_shown(ev['f'])}")
     k = ev.get("key")
     if isinstance(k, dict) or (isinstance(k, list) and any(isinstance(x, (dict, list)) for x in k)):
         # keys index per-key state: a JSON object (or nested list) cannot be one
-        raise InputError(f"{where}: key must be a string, an integer or a list of them, got {k!r}")
+        raise InputError(f"{where}: key must be a string, an integer or a list of them, got {_shown(k)}")
     nd = ev.get("node")
     if nd is not None and not isinstance(nd, (str, int)):
-        raise InputError(f"{where}: node must be a string naming the replica, got {nd!r}")
+        raise InputError(f"{where}: node must be a string naming the replica, got {_shown(nd)}")
     v = ev.get("version")
     if v is not None and (not isinstance(v, int) or isinstance(v, bool)):
-        raise InputError(f"{where}: version must be an integer, got {v!r}")
+        raise InputError(f"{where}: version must be an integer, got {_shown(v)}")
     return ev
+
+
+class _BadShape(ValueError):
+    """A field of a paired event is malformed; the pairing loop adds file and line."""
+
+
+def _shallow(name: str, value: Any) -> None:
+    """Raise _BadShape unless `value` nests at most MAX_DEPTH levels (flat lists: fast)."""
+    if type(value) is list and _ATOMS.issuperset(map(type, value)):
+        return
+    if _depth_over(value, MAX_DEPTH):
+        raise _BadShape(f"{name} is nested more than {MAX_DEPTH} levels deep; values must "
+                        "be JSON scalars or shallow lists/objects")
+
+
+def _shown(x: Any) -> str:
+    """repr(x) for a short scalar, else a bounded description (for messages)."""
+    if type(x) in _ATOMS:
+        r = repr(x)
+        return r if len(r) <= 80 else r[:77] + "..."
+    return _kind(x)
+
+
+def _kind(x: Any) -> str:
+    """A bounded description of a value for messages (never a repr of the whole thing)."""
+    if isinstance(x, (dict, list, tuple)):
+        return f"a {'JSON object' if isinstance(x, dict) else 'list'} of {len(x)} items"
+    return _short(x) if isinstance(x, (int, float, str, bool, type(None))) else type(x).__name__
+
+
+def _check_shape(ev: dict, where: str) -> None:
+    """Every field is a JSON scalar or a list/object nested at most MAX_DEPTH deep, and
+    `op_id` is hashable: nothing malformed may reach a checker (or its messages)."""
+    oid = ev.get("op_id")
+    if type(oid) not in _OPID_T:
+        raise InputError(f"{where}: op_id must be an integer or a string, got {_kind(oid)}")
+    for name, value in ev.items():
+        if type(value) in _ATOMS:
+            continue
+        depth = _depth_over(value, MAX_DEPTH)
+        if depth:
+            raise InputError(f"{where}: {name} is nested more than {MAX_DEPTH} levels deep; "
+                             "values must be JSON scalars or shallow lists/objects")
+
+
+def _depth_over(value: Any, limit: int) -> bool:
+    """Whether `value` nests lists/objects more than `limit` levels (iterative: a hostile
+    value cannot exhaust the stack here)."""
+    stack = [(value, 1)]
+    while stack:
+        x, d = stack.pop()
+        if isinstance(x, dict):
+            children: Any = x.values()
+        elif isinstance(x, (list, tuple)):
+            children = x
+        else:
+            continue
+        if d > limit:
+            return True
+        stack.extend((c, d + 1) for c in children if type(c) not in _ATOMS)
+    return False
+
+
+_NUMBER_T = (int, float)
+
+
+def check_value_shapes(history: History, workload: str) -> None:
+    """Values a workload's checkers can read at all (InputError naming the op otherwise):
+    a counter's reads and increments are numbers; a set's or list's ok reads are lists
+    (or null) of scalars. Called once the workload is known (given or inferred)."""
+    counter = workload == "counter"
+    collection = workload in ("set", "list-append")
+    if not (counter or collection):
+        return
+    for op in history.ops:
+        v = op.value
+        if v is None or op.f == "txn":
+            continue
+        if counter:
+            if op.f in ("read", "add", "incr") and not (
+                    isinstance(v, _NUMBER_T) and not isinstance(v, bool)):
+                raise InputError(f"{history.source}: op {op.index} ({op.f} of key "
+                                 f"{_short(op.key)}): a counter value must be a number, got "
+                                 f"{_kind(v)}")
+        elif op.f == "read" and op.type == "ok" and not (
+                isinstance(v, (list, tuple)) and _ATOMS.issuperset(map(type, v))):
+            raise InputError(f"{history.source}: op {op.index} (read of key {_short(op.key)}): "
+                             f"a {workload} read must be a list of scalars, got {_kind(v)}")
 
 
 # ------------------------------------------------------------------------------------
@@ -571,6 +776,10 @@ class HistoryWriter:
 
     Thread-safe `append`: assigns `index` (and `time`, given `time_fn`) itself when missing.
     Use as a context manager.
+
+    A write error (a full or read-only store) never raises into the threads that record:
+    the first OSError is kept in `failed`, later events are dropped, and the owner (the
+    runner) polls `failed` to stop the run cleanly with what was written so far.
     """
 
     def __init__(self, path: str | os.PathLike, *, flush_every: int = 1, time_fn=None):
@@ -585,6 +794,8 @@ class HistoryWriter:
         self._since_flush = 0
         self._flush_every = flush_every
         self.count = 0
+        self.failed: OSError | None = None
+        self.dropped = 0
 
     def append(self, event: dict) -> dict:
         with self._lock:
@@ -593,23 +804,40 @@ class HistoryWriter:
             if self._time_fn is not None and "time" not in event:
                 event["time"] = self._time_fn()
             self._next = event["index"] + 1
-            self._fh.write(_dumps(event) + b"\n")
-            self.count += 1
-            self._since_flush += 1
-            if self._since_flush >= self._flush_every:
-                self._fh.flush()
-                self._since_flush = 0
+            if self.failed is not None:
+                self.dropped += 1
+                return event
+            try:
+                self._fh.write(_dumps(event) + b"\n")
+                self.count += 1
+                self._since_flush += 1
+                if self._since_flush >= self._flush_every:
+                    self._fh.flush()
+                    self._since_flush = 0
+            except OSError as e:
+                self.failed = e
+                self.dropped += 1
         return event
 
     def flush(self) -> None:
         with self._lock:
-            self._fh.flush()
+            if self.failed is None and not self._fh.closed:
+                try:
+                    self._fh.flush()
+                except OSError as e:
+                    self.failed = e
 
     def close(self) -> None:
         with self._lock:
             if not self._fh.closed:
-                self._fh.flush()
-                self._fh.close()
+                try:
+                    self._fh.flush()
+                except OSError as e:
+                    self.failed = self.failed or e
+                try:
+                    self._fh.close()
+                except OSError:
+                    pass  # the buffered tail could not be written; `failed` says so
 
     def __enter__(self) -> "HistoryWriter":
         return self
@@ -639,21 +867,40 @@ def loads(data: bytes | str) -> Any:
 _READ_FS = {"read", "r"}
 
 
-def _edn_plain(x: Any) -> Any:
-    """edn_format values -> plain Python (keywords -> names, vectors -> lists)."""
+class _TooDeep(Exception):
+    pass
+
+
+def _edn_plain(x: Any, depth: int = 0) -> Any:
+    """edn_format values -> plain Python (keywords -> names, vectors -> lists).
+
+    Raises _TooDeep past MAX_DEPTH levels (the caller names the line), so hostile nesting
+    never reaches the recursion limit here or later."""
     import edn_format
 
+    if depth > MAX_DEPTH:
+        raise _TooDeep()
     if isinstance(x, edn_format.Keyword):
         return x.name
     if isinstance(x, edn_format.Symbol):
         return x.name
     if isinstance(x, (edn_format.ImmutableDict, dict)):
-        return {_edn_plain(k): _edn_plain(v) for k, v in x.items()}
+        return {_edn_key(_edn_plain(k, depth + 1)): _edn_plain(v, depth + 1)
+                for k, v in x.items()}
     if isinstance(x, (edn_format.ImmutableList, list, tuple)):
-        return [_edn_plain(v) for v in x]
+        return [_edn_plain(v, depth + 1) for v in x]
     if isinstance(x, (set, frozenset)):
-        return sorted((_edn_plain(v) for v in x), key=repr)
+        return sorted((_edn_plain(v, depth + 1) for v in x), key=repr)
+    if isinstance(x, float) and not math.isfinite(x):
+        return None if math.isnan(x) else x
+    if not isinstance(x, (str, int, float, bool, type(None))):
+        return str(x)  # chars, UUIDs, instants, tagged values: compared as text
     return x
+
+
+def _edn_key(k: Any) -> Any:
+    # A map key that is a vector/map (legal EDN) is not hashable as plain Python.
+    return k if type(k) in _ATOMS else dumps(k).decode()
 
 
 def _edn_maps(path: str) -> list[tuple[dict, int]]:
@@ -737,7 +984,11 @@ def read_edn(path: str) -> History:
     maps = _edn_maps(path)
     plain = []
     for m, n in maps:
-        pm = _edn_plain(m)
+        try:
+            pm = _edn_plain(m)
+        except (_TooDeep, RecursionError):
+            raise InputError(f"{path}:{n}: a value is nested more than {MAX_DEPTH} levels "
+                             "deep; values must be scalars or shallow collections") from None
         if not isinstance(pm, dict):
             raise InputError(f"{path}:{n}: expected an op map, got {type(pm).__name__}")
         plain.append((pm, n))

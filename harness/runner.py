@@ -11,6 +11,7 @@ and flushed line by line as the run goes, so an interrupted run leaves a readabl
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import random
@@ -24,14 +25,15 @@ from dataclasses import dataclass, field, replace
 from typing import Any, Callable
 
 from harness.config import Test, nemesis_options_of, with_seed
-from harness.errors import EnvironmentProblem
+from harness.dbs.base import Claims, Settles
+from harness.errors import EnvironmentProblem, InputError
 from harness.generator import Clock, Pacer, ProcessIds
 from harness.history import HistoryWriter, dumps
 from harness.store import new_run_dir, update_latest
+from harness.verdict import EXIT_INTERRUPTED, EXIT_INVALID, exit_code
 
 log = logging.getLogger("splitbrain")
 
-EXIT_INTERRUPTED = 130
 FINAL_READ_ROUNDS = 4
 
 
@@ -45,6 +47,8 @@ class RunOutcome:
     interrupted: bool = False
     report_path: str | None = None
     figures: dict = field(default_factory=dict)
+    # the cluster's cleanup report: {"ok", "errors", "prefix"}; None if nothing was made
+    cleanup: dict | None = None
 
     @property
     def valid(self) -> Any:
@@ -79,39 +83,26 @@ class LiveStats:
 # Preflight
 
 
-REQUIRED_TOOLS = {
-    "netns": ["ip", "iptables"],
-    "redis": ["redis-server", "redis-cli"],
-    "sentinel": ["redis-sentinel"],
-    "cassandra": ["java"],
-    "etcd": ["etcd"],
-    "kafka": ["java"],
-}
+NETNS_TOOLS = ("ip", "iptables")
 
 
 def preflight(test: Test) -> None:
     """One clear sentence for each thing the machine lacks (exit 254).
 
     Only the netns backend runs the datastore on this machine; docker and ssh nodes bring
-    their own tools (their clusters check them)."""
-    if test.backend != "netns":
+    their own tools (their clusters check them against the datastore's NodeNeeds)."""
+    from harness.cluster import backend
+
+    if not backend(test.backend).local:
         return
     if os.geteuid() != 0:
         raise EnvironmentProblem(
             "splitbrain run with the netns backend needs root (it creates network namespaces, "
             "a bridge and iptables rules): run it with sudo or as root")
-    need = list(REQUIRED_TOOLS.get(test.backend, []))
-    need += REQUIRED_TOOLS.get(test.db, [])
-    if test.db == "redis" and test.topology == "sentinel":
-        need += REQUIRED_TOOLS["sentinel"]
-    missing = [t for t in need if shutil.which(t) is None]
+    needs = test.datastore.needs
+    missing = [t for t in (*NETNS_TOOLS, *needs.commands) if shutil.which(t) is None]
     if missing:
-        hint = ("bash scripts/setup.sh --cassandra (Debian: openjdk-17-jre-headless maven)"
-                if test.db in ("cassandra", "kafka") else
-                "bash scripts/setup.sh (Debian: etcd-server iptables iproute2)"
-                if test.db == "etcd" else
-                "bash scripts/setup.sh (Debian: redis-server redis-sentinel redis-tools "
-                "iptables iproute2)")
+        hint = needs.hint or f"apt-get install {' '.join(needs.packages)}"
         raise EnvironmentProblem(f"missing tools: {', '.join(missing)}; install them with {hint}")
 
 
@@ -119,27 +110,87 @@ def preflight(test: Test) -> None:
 # Signals: SIGTERM behaves like Ctrl-C; a second signal during cleanup is ignored.
 
 
+class _SignalState:
+    """What the handler saw: `fired` once the first signal turned into KeyboardInterrupt;
+    `late` lists signals that arrived once unwinding had begun (shielded, not raised)."""
+
+    def __init__(self) -> None:
+        self.fired = False
+        self.shielded = False
+        self.late: list[int] = []
+
+
+_ACTIVE: list[_SignalState] = []  # the state of the run in progress (main thread only)
+
+
+def _shield_signals() -> None:
+    """From here on, SIGINT/SIGTERM are recorded but never interrupt: cleanup runs whole."""
+    if _ACTIVE:
+        _ACTIVE[-1].shielded = True
+
+
 @contextmanager
 def signals_as_interrupt():
+    """SIGTERM behaves like Ctrl-C, until unwinding starts (`_shield_signals`, called by
+    the teardown stack on its way out): a signal after that is logged and remembered, so
+    the run still exits 130, but the teardown it would have cut short completes."""
+    state = _SignalState()
     if threading.current_thread() is not threading.main_thread():
-        yield
+        yield state
         return
-    state = {"fired": False}
 
     def handler(signum, frame):
-        if state["fired"]:
+        if state.fired or state.shielded:
+            state.late.append(signum)
             log.warning("signal %s during cleanup ignored; still cleaning up", signum)
             return
-        state["fired"] = True
+        state.fired = True
         raise KeyboardInterrupt(f"signal {signum}")
 
     old_term = signal.signal(signal.SIGTERM, handler)
     old_int = signal.signal(signal.SIGINT, handler)
+    _ACTIVE.append(state)
     try:
-        yield
+        yield state
     finally:
+        _ACTIVE.remove(state)
         signal.signal(signal.SIGTERM, old_term)
         signal.signal(signal.SIGINT, old_int)
+
+
+class _TeardownStack(ExitStack):
+    """The run's resources. Leaving it (normally, on error or on an interrupt) first
+    shields the process from further signals, so no teardown step is ever cut short."""
+
+    def __exit__(self, *exc):
+        _shield_signals()
+        return super().__exit__(*exc)
+
+
+class StoreWriteError(InputError):
+    """The store could not be written (full or read-only): the run stopped cleanly."""
+
+
+def _down(cluster, figures: dict) -> None:
+    """Tear the cluster down and keep its cleanup report: "cleaned up" is claimed only
+    when the report says nothing failed."""
+    prefix = getattr(cluster, "prefix", None)
+    try:
+        rep = cluster.down()
+        errors = list(getattr(rep, "errors", []) or [])
+    except Exception as e:
+        errors = [f"cluster teardown failed: {type(e).__name__}: {e}"]
+    figures["cleanup"] = {"ok": not errors, "errors": errors, "prefix": prefix}
+    if errors:
+        log.error("cleanup of %s left: %s", prefix, "; ".join(errors))
+
+
+class _QuietFileHandler(logging.FileHandler):
+    """The run log; a full or read-only store disables it instead of printing a
+    traceback for every record (the run reports the store error itself)."""
+
+    def handleError(self, record):  # noqa: N802 (logging's name)
+        self.setLevel(logging.CRITICAL + 1)
 
 
 # ------------------------------------------------------------------------------------
@@ -147,52 +198,27 @@ def signals_as_interrupt():
 
 
 def _make_cluster(test: Test, prefix: str, run_dir: str):
-    workdir_root = os.path.join(run_dir, "nodes")
-    if test.backend == "docker":
-        from harness.cluster.docker import DockerCluster
+    from harness.cluster import backend
 
-        return DockerCluster(prefix=prefix, nodes=test.nodes, subnet=test.subnet,
-                             workdir_root=workdir_root, image=test.image,
-                             docker_host=test.docker_host, db=test.db)
-    if test.backend == "ssh":
-        from harness.cluster.ssh import SSHCluster, read_nodes_file
-
-        hosts = list(test.ssh_nodes) + (read_nodes_file(test.nodes_file) if test.nodes_file else [])
-        return SSHCluster(prefix=prefix, hosts=hosts, user=test.ssh_user, key=test.ssh_key,
-                          password=test.ssh_password, insecure=test.ssh_insecure,
-                          workdir_root=workdir_root, db=test.db,
-                          known_hosts=[test.ssh_known_hosts] if test.ssh_known_hosts else None)
-    from harness.cluster.netns import NetnsCluster
-
-    return NetnsCluster(prefix=prefix, nodes=test.nodes, subnet=test.subnet,
-                        workdir_root=workdir_root)
+    return backend(test.backend).make(test, prefix, os.path.join(run_dir, "nodes"),
+                                      test.datastore.needs)
 
 
 def _make_db(test: Test, nodes, run_dir: str, prefix: str, env_fn: Callable):
-    if test.db == "cassandra":
-        from harness.dbs.cassandra import CassandraDB
+    from harness.dbs.base import DBContext
 
-        return CassandraDB(nodes, store_dir=run_dir, prefix=prefix, extra_env_fn=env_fn,
-                           read_consistency=test.read_consistency,
-                           write_consistency=test.write_consistency,
-                           timestamps=test.timestamps, version=test.cassandra_version,
-                           home=test.cassandra_home,
-                           commitlog_sync=test.cassandra_commitlog_sync)
-    if test.db == "etcd":
-        from harness.dbs.etcd import EtcdDB, EtcdOptions
+    spec = test.datastore
+    return spec.make(list(nodes), DBContext(store_dir=run_dir, prefix=prefix, node_env=env_fn),
+                     spec.options_of(test))
 
-        return EtcdDB(nodes, store_dir=run_dir, prefix=prefix, extra_env_fn=env_fn,
-                      opts=EtcdOptions(read_mode=test.read_mode))
-    if test.db == "kafka":
-        from harness.dbs.kafka import KafkaDB
 
-        return KafkaDB(nodes, store_dir=run_dir, prefix=prefix, extra_env_fn=env_fn,
-                       acks=test.kafka_acks, min_insync=test.kafka_min_insync,
-                       idempotence=test.kafka_idempotence)
-    from harness.dbs.redis import RedisDB
+class _LateNodeEnv:
+    """node -> env for the DB's starts, answered by the nemesis package once it exists."""
 
-    return RedisDB(nodes, topology=test.topology, read_from=test.read_from, store_dir=run_dir,
-                   prefix=prefix, extra_env_fn=env_fn, appendfsync=test.redis_appendfsync)
+    source: Callable | None = None
+
+    def __call__(self, node) -> dict:
+        return self.source(node) if self.source is not None else {}
 
 
 def _make_workload(test: Test):
@@ -247,7 +273,7 @@ class _Recorder:
         if op.get("key") is not None:
             ev["key"] = op["key"]
         ev["value"] = comp["value"] if "value" in comp else op.get("value")
-        for k in ("version", "node", "error"):
+        for k in ("version", "node", "error", "versions"):  # versions: txn per-mop versions
             if comp.get(k) is not None:
                 ev[k] = comp[k]
         ev.update(comp.get("extra") or {})  # e.g. a queue send's `offset`
@@ -274,7 +300,7 @@ def _worker(i: int, *, test: Test, nodes, db, workload, pacer: Pacer, rec: _Reco
     def client_for(node):
         c = clients.get(node.name)
         if c is None:
-            c = db.client(node, workload.name, process)
+            c = _open_client(db, node, workload, process)
             clients[node.name] = c
         return c
 
@@ -302,6 +328,16 @@ def _worker(i: int, *, test: Test, nodes, db, workload, pacer: Pacer, rec: _Reco
             _close_quietly(c)
 
 
+def _open_client(db, node, workload, process: int, *, final: bool = False):
+    """A client for the workload's data model, validated at the seam (harness/dbs/validate.py)."""
+    from harness.dbs.validate import ValidatingClient
+
+    # a workload written before harness/models.py names no spec: its name goes through
+    spec = getattr(workload, "spec", None)
+    raw = db.client(node, spec if spec is not None else workload.name, process, final=final)
+    return ValidatingClient(raw, spec, name=f"{db.name} {node.name}")
+
+
 def _close_quietly(client) -> None:
     try:
         client.close()
@@ -309,28 +345,51 @@ def _close_quietly(client) -> None:
         pass
 
 
-def _nemesis_loop(pkg, rec: _Recorder, stop: threading.Event, stats: LiveStats) -> None:
-    while not stop.wait(pkg.interval):
-        try:
+def _nemesis_loop(pkg, rec: _Recorder, stop: threading.Event, stats: LiveStats,
+                  state: dict) -> None:
+    """Every `interval`: one fault, then at once any follow-up samples it asked for.
+
+    A nemesis thread that dies must not leave a run that looks as if it tested faults:
+    the error goes into `state`, and the verdict becomes unknown (analyse)."""
+    try:
+        while not stop.wait(pkg.interval):
             fault = pkg.next_fault()
-        except Exception as e:
-            log.exception("nemesis schedule failed: %s", e)
-            return
-        if fault is None:
-            continue
-        _nemesis_do(pkg, fault, rec)
-        stats.active = list(pkg.active())
+            while fault is not None:
+                _nemesis_do(pkg, fault, rec)
+                stats.active = list(pkg.active())
+                fault = pkg.next_fault() if pkg.has_follow_up() and not stop.is_set() else None
+    except BaseException as e:  # noqa: BLE001 - recorded, and the run's verdict says so
+        log.exception("nemesis thread died: %s", e)
+        state["error"] = f"{type(e).__name__}: {e}"
 
 
 def _nemesis_do(pkg, fault: dict, rec: _Recorder) -> None:
-    rec.invoke("nemesis", fault)
+    family, phase = pkg.describe(fault)
+    tags = {"family": family, "phase": phase} if family else {}
+    rec.invoke("nemesis", fault, **tags)
     try:
         comp = pkg.invoke(fault)
     except Exception as e:  # the obligation is not to raise; record it if one does
         comp = {"type": "info", "error": f"{type(e).__name__}: {e}"}
     comp = dict(comp)
     comp["type"] = "info"
-    rec.complete("nemesis", fault, comp)
+    rec.complete("nemesis", fault, comp, **tags)
+
+
+def nemesis_accounting(requested: list[str], events: list[dict]) -> dict:
+    """{"requested", "applied": {family: n}, "failed": {family: n}} from recorded nemesis
+    completions: a start counts as applied when it came back without an error."""
+    applied = {f: 0 for f in requested}
+    failed = {f: 0 for f in requested}
+    for ev in events:
+        if ev.get("type") == "invoke" or ev.get("phase") != "start":
+            continue
+        fam = ev.get("family")
+        if not isinstance(fam, str):
+            continue
+        bucket = failed if ev.get("error") else applied
+        bucket[fam] = bucket.get(fam, 0) + 1
+    return {"requested": list(requested), "applied": applied, "failed": failed}
 
 
 def _final_reads(test: Test, nodes, db, workload, rec: _Recorder, first_process: int,
@@ -343,7 +402,7 @@ def _final_reads(test: Test, nodes, db, workload, rec: _Recorder, first_process:
     clients = {}
     for n in nodes:
         try:
-            clients[n.name] = db.final_client(n, workload.name, procs[n.name])
+            clients[n.name] = _open_client(db, n, workload, procs[n.name], final=True)
         except Exception as e:
             log.warning("final reads: no client on %s: %s", n.name, e)
 
@@ -367,7 +426,8 @@ def _final_reads(test: Test, nodes, db, workload, rec: _Recorder, first_process:
                     _close_quietly(c)
                     procs[node.name] = p + len(nodes)
                     try:
-                        c = clients[node.name] = db.final_client(node, workload.name, procs[node.name])
+                        c = clients[node.name] = _open_client(db, node, workload,
+                                                              procs[node.name], final=True)
                     except Exception:
                         clients.pop(node.name, None)
                         return seen
@@ -388,7 +448,7 @@ def _final_reads(test: Test, nodes, db, workload, rec: _Recorder, first_process:
 
 
 def _setup_logging(run_dir: str) -> logging.Handler:
-    h = logging.FileHandler(os.path.join(run_dir, "splitbrain.log"))
+    h = _QuietFileHandler(os.path.join(run_dir, "splitbrain.log"))
     h.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(threadName)s %(name)s: %(message)s"))
     root = logging.getLogger()
     root.addHandler(h)
@@ -406,65 +466,126 @@ def _write_json(path: str, obj: Any) -> None:
 
 
 def run_test(test: Test, *, progress: Callable[[LiveStats, Test], None] | None = None) -> RunOutcome:
-    """Run one test and return its outcome. Cleans up on every exit path."""
+    """Run one test and return its outcome. Cleans up on every exit path.
+
+    An interrupt (SIGINT/SIGTERM) at any instant gives exit 130 with the history written
+    so far; once teardown starts it can no longer be cut short. A full or read-only store
+    stops the run cleanly (StoreWriteError, exit 254). A run refused at start (bad input)
+    leaves no run directory behind."""
     preflight(test)
     test = with_seed(test)
-    run_dir = new_run_dir(test.store, test.test_name)
-    _write_json(os.path.join(run_dir, "test.json"), test.to_json())
-    handler = _setup_logging(run_dir)
-    from harness.cluster.registry import new_run_prefix
+    run_dir = new_run_dir_checked(test.store, test.test_name)
+    try:
+        _write_json(os.path.join(run_dir, "test.json"), test.to_json())
+        handler = _setup_logging(run_dir)
+    except OSError as e:
+        shutil.rmtree(run_dir, ignore_errors=True)
+        raise StoreWriteError(f"the store {test.store} cannot be written ({e.strerror or e}); "
+                              "nothing was started") from None
+    from harness.registry import new_run_prefix
 
     prefix = new_run_prefix()
     log.info("run %s prefix %s seed %s: %s", run_dir, prefix, test.seed, test.to_json())
     stats = LiveStats()
     figures: dict[str, Any] = {}
+    nem_state: dict[str, Any] = {}
     interrupted = False
+    discard = False
     history_path = os.path.join(run_dir, "history.jsonl")
     stop = threading.Event()
     try:
-        with signals_as_interrupt():
+        with signals_as_interrupt() as sig:
             try:
-                _run_phases(test, prefix, run_dir, history_path, stats, stop, figures, progress)
+                _run_phases(test, prefix, run_dir, history_path, stats, stop, figures, progress,
+                            nem_state)
             except KeyboardInterrupt:
                 interrupted = True
                 stop.set()
-                log.warning("interrupted; cleaned up")
+            except InputError as e:
+                stop.set()
+                cleanup_info = figures.get("cleanup")
+                if cleanup_info and not cleanup_info["ok"]:
+                    e.args = (f"{e.args[0] if e.args else e}; {_leftover_sentence(cleanup_info)}",)
+                # refused at start (e.g. a subnet in use): nothing was recorded, nothing kept
+                discard = not os.path.exists(history_path) and not isinstance(e, StoreWriteError)
+                raise
+        interrupted = interrupted or bool(sig.late)
+        cleanup_info = figures.pop("cleanup", None)
         if interrupted:
-            update_latest(run_dir)
+            log.warning("interrupted; %s", "cleaned up" if cleanup_info is None or
+                        cleanup_info["ok"] else _leftover_sentence(cleanup_info))
+            _update_latest_quietly(run_dir)
             return RunOutcome(run_dir=run_dir, results=None, exit_code=EXIT_INTERRUPTED,
-                              interrupted=True, figures=figures)
-        stats.phase = "checking"
-        if progress:
-            progress(stats, test)
-        results, report_path = analyse(run_dir, test, figures)
-        update_latest(run_dir)
-        from harness.cli import exit_code_for
-
+                              interrupted=True, figures=figures, cleanup=cleanup_info)
+        try:
+            stats.phase = "checking"
+            if progress:
+                progress(stats, test)
+            results, report_path = analyse(run_dir, test, figures, nemesis_state=nem_state)
+        except OSError as e:
+            raise StoreWriteError(f"the store cannot be written ({e.strerror or e}) while "
+                                  f"saving the verdict; the history is {history_path}") from None
+        except KeyboardInterrupt:
+            # checking is interruptible (nothing to clean up); the run still counts as run
+            log.warning("interrupted while checking")
+            _update_latest_quietly(run_dir)
+            return RunOutcome(run_dir=run_dir, results=None, exit_code=EXIT_INTERRUPTED,
+                              interrupted=True, figures=figures, cleanup=cleanup_info)
+        _update_latest_quietly(run_dir)
         return RunOutcome(run_dir=run_dir, results=results,
-                          exit_code=exit_code_for(results["valid"]), report_path=report_path,
-                          figures=figures)
+                          exit_code=exit_code(results["valid"], test.fail_on),
+                          report_path=report_path,
+                          figures=figures, cleanup=cleanup_info)
     finally:
         logging.getLogger().removeHandler(handler)
         handler.close()
+        if discard:
+            shutil.rmtree(run_dir, ignore_errors=True)
+            with contextlib.suppress(OSError):
+                os.rmdir(os.path.dirname(run_dir))  # the test dir, if this was its only run
+
+
+def new_run_dir_checked(store: str, test_name: str) -> str:
+    """A fresh run dir; an unwritable store is one sentence (254) before anything starts."""
+    try:
+        return new_run_dir(store, test_name)
+    except OSError as e:
+        raise StoreWriteError(f"the store {store} cannot be written ({e.strerror or e}); "
+                              "nothing was started") from None
+
+
+def _update_latest_quietly(run_dir: str) -> None:
+    try:
+        update_latest(run_dir)
+    except OSError as e:
+        log.warning("cannot update the latest links for %s: %s", run_dir, e)
+
+
+def _leftover_sentence(cleanup_info: dict) -> str:
+    return (f"cleanup did not finish ({'; '.join(cleanup_info['errors'])[:600]}); remove "
+            f"the rest with `splitbrain cleanup --prefix {cleanup_info['prefix']}`")
 
 
 def _run_phases(test: Test, prefix: str, run_dir: str, history_path: str, stats: LiveStats,
-                stop: threading.Event, figures: dict, progress) -> None:
+                stop: threading.Event, figures: dict, progress, nem_state: dict) -> None:
     t_begin = time.monotonic()
     seed = int(test.seed or 0)
-    with ExitStack() as stack:
+    with _TeardownStack() as stack:
         cluster = _make_cluster(test, prefix, run_dir)
         if not test.leave_db_running:
-            stack.callback(cluster.down)
+            stack.callback(_down, cluster, figures)
         stats.phase = "provisioning nodes"
         nodes = cluster.up()
         log.info("nodes: %s", [(n.name, n.address) for n in nodes])
 
-        holder: dict[str, Any] = {}
-        db = _make_db(test, nodes, run_dir, prefix,
-                      lambda node: holder["pkg"].node_env(node) if "pkg" in holder else {})
+        # The DB reads the nemeses' node env (the clock shim) at every start; the nemeses
+        # need the DB (kill, pause, primaries): bind the env once both exist.
+        node_env = _LateNodeEnv()
+        db = _make_db(test, nodes, run_dir, prefix, node_env)
         pkg = _make_nemesis(test, nodes, db, prefix, random.Random(seed + 1))
-        holder["pkg"] = pkg
+        node_env.source = pkg.node_env
+        if isinstance(db, Claims):
+            figures["claims"] = dict(db.claims)
 
         def teardown_db():
             for n in nodes:
@@ -480,7 +601,7 @@ def _run_phases(test: Test, prefix: str, run_dir: str, history_path: str, stats:
         stats.phase = f"starting {test.db}"
         _parallel(db.setup, nodes)
         _parallel(db.start, nodes)
-        db.wait_ready(float(getattr(db, "ready_timeout", 60.0)))
+        db.wait_ready(float(db.ready_timeout))
         workload = _make_workload(test)
 
         clock = Clock()
@@ -505,12 +626,13 @@ def _run_phases(test: Test, prefix: str, run_dir: str, history_path: str, stats:
                    for i in range(test.concurrency)]
         nem_stop = threading.Event()
         nem = threading.Thread(target=_nemesis_loop, name="nemesis", daemon=True,
-                               args=(pkg, rec, nem_stop, stats))
+                               args=(pkg, rec, nem_stop, stats, nem_state))
         for w in workers:
             w.start()
         nem.start()
         try:
-            while time.monotonic() < deadline and any(w.is_alive() for w in workers):
+            while (time.monotonic() < deadline and any(w.is_alive() for w in workers)
+                   and writer.failed is None):
                 if progress:
                     progress(stats, test)
                 time.sleep(0.25)
@@ -520,6 +642,7 @@ def _run_phases(test: Test, prefix: str, run_dir: str, history_path: str, stats:
             for w in workers:
                 w.join(timeout=15)
             nem.join(timeout=30)
+        _raise_if_store_failed(writer, history_path)
         run_s = time.monotonic() - stats.started
         figures["ops_recorded"] = stats.total
         figures["ops_per_s"] = round(stats.total / run_s, 1) if run_s > 0 else 0.0
@@ -534,12 +657,11 @@ def _run_phases(test: Test, prefix: str, run_dir: str, history_path: str, stats:
         if progress:
             progress(stats, test)
         time.sleep(test.quiesce)
-        settle = getattr(db, "settle", None)
-        if settle is not None:
+        if isinstance(db, Settles):
             # e.g. Sentinel demotes an isolated old primary only seconds after the heal;
             # final reads before that would judge a cluster still mid-failover (P15).
             stats.phase = "waiting for the cluster to settle"
-            unsettled = settle(30.0)
+            unsettled = db.settle(30.0)
             if unsettled:
                 log.warning("cluster did not settle before final reads: %s", unsettled)
         stats.phase = "final reads"
@@ -549,6 +671,7 @@ def _run_phases(test: Test, prefix: str, run_dir: str, history_path: str, stats:
         final_phase(test, nodes, db, workload, rec,
                     first_process=pids.next_after_info(10**6),
                     deadline=time.monotonic() + max(5.0, 2 * test.quiesce))
+        _raise_if_store_failed(writer, history_path)
         stats.phase = "tearing down"
         if progress:
             progress(stats, test)
@@ -558,23 +681,42 @@ def _run_phases(test: Test, prefix: str, run_dir: str, history_path: str, stats:
         figures["left_running"] = prefix
 
 
-def analyse(run_dir: str, test: Test, figures: dict | None = None) -> tuple[dict, str | None]:
-    """Check the run's history and write results.json (+ reports when available)."""
+def _raise_if_store_failed(writer: HistoryWriter, history_path: str) -> None:
+    if writer.failed is not None:
+        e = writer.failed
+        raise StoreWriteError(
+            f"the store cannot be written ({e.strerror or e}): the run stopped and tore down; "
+            f"the {writer.count} events written so far are in {history_path}")
+
+
+def analyse(run_dir: str, test: Test, figures: dict | None = None, *,
+            nemesis_state: dict | None = None) -> tuple[dict, str | None]:
+    """Check the run's history and write results.json (+ reports when available).
+
+    A run whose requested nemesis never applied a fault, or whose nemesis thread died,
+    tested less than it was asked to: a `valid` verdict becomes `unknown` with the reason
+    (an INVALID one stays: its anomalies are real whatever the faults did)."""
     from checkers import run_checks
-    from checkers.options import CheckOptions, parse_max_lag, parse_staleness_bound
+    from checkers.options import CheckOptions
     from harness.history import read_history
 
     hist = read_history(os.path.join(run_dir, "history.jsonl"))
-    t_ns, k = parse_staleness_bound(test.staleness_bound)
-    opts = CheckOptions(workload=test.workload, staleness_bound_ns=t_ns,
-                        staleness_bound_versions=k,
-                        version_tiebreak="cassandra" if test.db == "cassandra" else None,
-                        max_lag_ns=parse_max_lag(test.max_lag),
-                        max_propagation_lag_ns=parse_max_lag(test.max_propagation_lag,
-                                                             "--max-propagation-lag"))
-    results = run_checks(hist, opts, list(test.checkers) if test.checkers else None)
+    wl = _make_workload(test)
+    opts = CheckOptions.from_test(test, history=getattr(wl, "history", None),
+                                  **test.datastore.check_options)
+    names = list(test.checkers or getattr(wl, "checkers", ())) or None
+    if not test.checkers and test.workload == "register" and (
+            (test.db == "redis" and test.read_from == "primary")
+            or (test.db == "etcd" and getattr(test, "read_mode", None) == "linearizable")):
+        # Redis claims linearizable registers when every op goes to the primary, etcd
+        # with linearizable reads (linearizability.md §7.2): check that claim too
+        from checkers import DEFAULTS
+
+        names = [*(names or DEFAULTS["register"]), "linearizable"]
+    results = run_checks(hist, opts, names)
     results["run"] = {"dir": run_dir, "seed": test.seed, "test": test.test_name,
                       **(figures or {})}
+    _judge_nemesis(results, test, hist, nemesis_state or {})
     _write_json(os.path.join(run_dir, "results.json"), results)
     report_path = None
     try:
@@ -591,6 +733,27 @@ def analyse(run_dir: str, test: Test, figures: dict | None = None) -> tuple[dict
     return results, report_path
 
 
+def _judge_nemesis(results: dict, test: Test, hist, state: dict) -> None:
+    from nemesis.schedule import parse_spec
+
+    acct = nemesis_accounting(list(parse_spec(test.nemesis)), hist.nemesis)
+    reason = None
+    if state.get("error"):
+        reason = f"the nemesis thread died ({state['error']}): the requested faults were not all injected"
+    elif acct["requested"] and not any(acct["applied"].values()):
+        tried = sum(acct["failed"].values())
+        reason = (f"the requested nemesis ({test.nemesis}) applied no fault"
+                  + (f": all {tried} attempts failed" if tried else
+                     f" (no fault fits in {test.time_limit:g}s at one per "
+                     f"{test.nemesis_interval:g}s)" if test.nemesis_interval >= test.time_limit
+                     else " (none was started before the time limit)"))
+    if reason:
+        acct["reason"] = reason
+        if results.get("valid") is True:
+            results["valid"] = "unknown"
+    results["nemesis"] = acct
+
+
 def run_many(test: Test, *, progress=None, on_outcome: Callable[[RunOutcome], None] | None = None
              ) -> list[RunOutcome]:
     """`--test-count N`: stop at the first invalid or interrupted run (like Jepsen)."""
@@ -601,6 +764,6 @@ def run_many(test: Test, *, progress=None, on_outcome: Callable[[RunOutcome], No
         outcomes.append(out)
         if on_outcome:
             on_outcome(out)
-        if out.interrupted or out.exit_code == 1:
+        if out.interrupted or out.exit_code == EXIT_INVALID:
             break
     return outcomes

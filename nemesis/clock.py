@@ -110,28 +110,10 @@ def _shared_filesystem(node) -> bool:
 
 
 def redis_time_probe(port: int, timeout: float = 0.5) -> Callable[[Any], float]:
-    """A probe giving node.address:port's Redis `TIME` minus ours, in seconds.
+    """A probe giving node.address:port's Redis `TIME` minus ours, in seconds."""
+    from harness.dbs.redis import redis_clock_offset
 
-    The connection is opened (PING) before the timed TIME round trip, so connection
-    set-up does not skew the midpoint estimate."""
-    def probe(node) -> float:
-        import redis
-
-        from redis.backoff import NoBackoff
-        from redis.retry import Retry
-
-        # no retries: an unreachable node must cost one timeout, not redis-py's backoff
-        r = redis.Redis(host=node.address, port=port, socket_timeout=timeout,
-                        socket_connect_timeout=timeout, retry=Retry(NoBackoff(), 0))
-        try:
-            r.ping()
-            t0 = time.time()
-            sec, usec = r.time()
-            t1 = time.time()
-            return sec + usec / 1e6 - (t0 + t1) / 2
-        finally:
-            r.close()
-    return probe
+    return lambda node: redis_clock_offset(node.address, port, timeout)
 
 
 def wall_time_probe(wall_time: Callable[[Any], float]) -> Callable[[Any], float]:
@@ -144,16 +126,11 @@ def wall_time_probe(wall_time: Callable[[Any], float]) -> Callable[[Any], float]
 
 
 def default_probe(db) -> Callable[[Any], float] | None:
-    """How to learn a node's clock offset: db.wall_time(node) if the DB offers it, else
-    Redis TIME on db.port, else None (offsets are then reported as configured)."""
-    if db is None:
-        return None
-    if callable(getattr(db, "wall_time", None)):
-        return wall_time_probe(db.wall_time)
-    port = getattr(db, "port", None)
-    if isinstance(port, int):
-        return redis_time_probe(port)
-    return None
+    """How to learn a node's clock offset: the DB's WallClock capability, else None
+    (offsets are then reported as configured)."""
+    from harness.dbs.base import WallClock
+
+    return db.clock_offset if isinstance(db, WallClock) else None
 
 
 class ClockNemesis:
@@ -385,10 +362,70 @@ class ClockNemesis:
 
 def _register_file(prefix: str, path: str) -> None:
     """Record a control file in the run registry before creating it, so `splitbrain
-    cleanup` removes it after a crash (harness/cluster/registry.py)."""
-    from harness.cluster import registry
+    cleanup` removes it after a crash (harness/registry.py)."""
+    from harness import registry
 
     try:
         registry.register_faketime_file(prefix, path)
     except Exception:
         pass  # a prefix the registry rejects (tests) must not stop the fault itself
+
+
+# -- the family package (nemesis/base.py) ---------------------------------------------
+
+CLOCK_KINDS = ("bump", "strobe", "drift")
+
+
+def _start_template(ctx, variants, opts) -> dict:
+    import math
+
+    from nemesis.targets import pick_target, target_names
+
+    rng = ctx.rng
+    kind = rng.choice(variants or CLOCK_KINDS)
+    names = target_names(pick_target(rng, opts, ("one", "minority", "majority", "all")),
+                         ctx.nodes, rng)
+    if kind == "bump":
+        lo = math.log2(max(1.0, float(opts.get("min_bump_ms", 4))))
+        hi = math.log2(max(2.0, float(opts.get("max_bump_ms", 262144))))
+        delta = round(2 ** rng.uniform(lo, max(lo, hi)))
+        return {"f": "clock-bump", "value": {"nodes": names, "delta_ms": delta * rng.choice((-1, 1))}}
+    if kind == "strobe":
+        return {"f": "clock-strobe",
+                "value": {"nodes": names,
+                          "delta_ms": opts.get("strobe_delta_ms", round(2 ** rng.uniform(2, 10))),
+                          "period_ms": opts.get("strobe_period_ms", 10),
+                          "duration_s": opts.get("strobe_duration_s", min(5.0, ctx.interval))}}
+    max_drift = float(opts.get("max_drift", 0.05))
+    return {"f": "clock-drift",
+            "value": {"nodes": names, "rate": round(rng.uniform(-max_drift, max_drift), 6)}}
+
+
+def _check_options(opts) -> None:
+    import math
+
+    from harness.errors import InputError
+
+    for key in ("max_bump_ms", "min_bump_ms", "strobe_delta_ms", "strobe_period_ms",
+                "strobe_duration_s", "max_drift"):
+        v = opts.get(key)
+        if v is not None and (type(v) not in (int, float) or not math.isfinite(v) or v <= 0):
+            raise InputError(f"nemesis option clock.{key}: a positive finite number, not {v!r}")
+
+
+def _family():
+    from nemesis.base import FaultFamily
+
+    return FaultFamily(
+        name="clock", nemesis="clock", starts=("clock-bump", "clock-strobe", "clock-drift"),
+        stop="clock-reset", samples=("clock-offsets",), follow_up="clock-offsets",
+        start_template=_start_template,
+        build=lambda ctx: ClockNemesis(list(ctx.nodes), ctx.prefix, ctx.rng, ctx.db),
+        variants=CLOCK_KINDS,
+        option_keys=frozenset({"targets", "max_bump_ms", "min_bump_ms", "strobe_delta_ms",
+                               "strobe_period_ms", "strobe_duration_s", "max_drift"}),
+        validate_options=_check_options, heal_rank=50,
+        summary="per-node wall-clock bumps, strobes and drift (LD_PRELOAD shim)")
+
+
+FAMILIES = (_family(),)

@@ -128,7 +128,7 @@ class DiskNemesis:
         return os.path.join(node.workdir, f"{self.prefix}-disk-backing")
 
     def _mount(self, node) -> None:
-        from harness.cluster import registry
+        from harness import registry
         from harness.control.local import LocalRemote
 
         mp = os.path.realpath(self.db.data_dir(node))
@@ -160,7 +160,7 @@ class DiskNemesis:
             self._unmount(node)
 
     def _unmount(self, node) -> None:
-        from harness.cluster import registry
+        from harness import registry
         from harness.dbs import daemons
 
         mp = self._mounts.pop(node.name, None)
@@ -310,3 +310,48 @@ def _tail(path: str) -> str:
             return " | ".join(f.read().strip().splitlines()[-3:])
     except OSError:
         return ""
+
+
+# -- the family package (nemesis/base.py) ---------------------------------------------
+
+DISK_KINDS = ("lose-unsynced", "slow")
+
+
+def _check_options(opts) -> None:
+    bad = set(opts.get("kinds") or ()) - set(DISK_KINDS)
+    if bad:
+        raise InputError(f"nemesis option disk.kinds: unknown {sorted(bad)}; allowed: "
+                         f"{', '.join(DISK_KINDS)}")
+
+
+def _start_template(ctx, variants, opts) -> dict:
+    from nemesis.targets import pick_target, target_names
+
+    kind = ctx.rng.choice(variants or tuple(opts.get("kinds") or DISK_KINDS))
+    spec = pick_target(ctx.rng, opts, ("one", "minority", "primaries"))
+    # "primaries" is resolved when the fault runs (DiskNemesis asks the DB)
+    names = spec if spec == "primaries" else target_names(spec, ctx.nodes, ctx.rng)
+    if kind == "slow":
+        return {"f": "disk-slow", "value": {"targets": names,
+                                            "fsync_ms": opts.get("fsync_ms", 100),
+                                            "write_ms": opts.get("write_ms", 0)}}
+    return {"f": "disk-lose-unsynced",
+            "value": {"targets": names, "torn": bool(opts.get("torn", False))}}
+
+
+def _family():
+    from nemesis.base import FaultFamily
+
+    # heals first: a node whose restart after a power failure is pending comes back
+    # before paused ones resume and killed ones restart
+    return FaultFamily(
+        name="disk", nemesis="disk", starts=("disk-lose-unsynced", "disk-slow"),
+        stop="disk-heal", start_template=_start_template,
+        build=lambda ctx: DiskNemesis(list(ctx.nodes), ctx.db, ctx.prefix, ctx.rng),
+        variants=DISK_KINDS,
+        option_keys=frozenset({"targets", "kinds", "torn", "fsync_ms", "write_ms"}),
+        validate_options=_check_options, heal_rank=5,
+        summary="lose unsynced writes (power failure) or slow fsyncs (FUSE)")
+
+
+FAMILIES = (_family(),)

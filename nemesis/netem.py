@@ -314,3 +314,62 @@ class PacketNemesis:
             self._ipt(node, "-t", table, "-F", self.chain, check=False)
             self._ipt(node, "-t", table, "-X", self.chain, check=False)
         return counters
+
+
+# -- the family package (nemesis/base.py) ---------------------------------------------
+
+# `--nemesis packet-<kind>` names, and the behaviour each one means.
+PACKET_KINDS = {"latency": "delay", "delay": "delay", "loss": "loss",
+                "duplicate": "duplicate", "reorder": "reorder", "corrupt": "corrupt",
+                "rate": "rate"}
+
+
+def _check_options(opts) -> None:
+    from harness.errors import InputError
+
+    if opts.get("engine", "auto") not in ("auto", "netem", "nfqueue"):
+        raise InputError(f"nemesis option packet.engine {opts['engine']!r}: allowed: "
+                         "auto, netem, nfqueue")
+    if "behaviours" in opts:
+        bad = set(opts["behaviours"]) - set(BEHAVIOURS)
+        if bad:
+            raise InputError(f"nemesis option packet.behaviours: unknown {sorted(bad)}; "
+                             f"allowed: {', '.join(BEHAVIOURS)}")
+
+
+def _start_template(ctx, variants, opts) -> dict:
+    from nemesis.targets import pick_target, target_names
+
+    kinds = [PACKET_KINDS[v] for v in variants] if variants else \
+        [PACKET_KINDS[k] for k in opts.get("kinds", ())] or list(BEHAVIOURS)
+    kind = ctx.rng.choice(sorted(set(kinds)))
+    behaviour = dict(opts.get("behaviours", {}).get(kind, DEFAULT_BEHAVIOURS[kind]))
+    spec = pick_target(ctx.rng, opts, ("one", "minority", "majority", "all"))
+    # "primaries" is resolved when the fault runs (PacketNemesis asks the DB)
+    names = spec if spec == "primaries" else target_names(spec, ctx.nodes, ctx.rng)
+    return {"f": "start-packet", "value": {"targets": names, "behaviours": {kind: behaviour}}}
+
+
+def _build(ctx) -> "PacketNemesis":
+    from harness.dbs.base import HasPrimaries
+
+    popts = ctx.options.get("packet", {})
+    return PacketNemesis(list(ctx.nodes), ctx.rng, prefix=ctx.prefix,
+                         engine=popts.get("engine", "auto"),
+                         measure=bool(popts.get("measure", True)),
+                         primaries=ctx.db.primaries if isinstance(ctx.db, HasPrimaries) else None)
+
+
+def _family():
+    from nemesis.base import FaultFamily
+
+    return FaultFamily(
+        name="packet", nemesis="packet", starts=("start-packet",), stop="stop-packet",
+        start_template=_start_template,
+        build=_build, variants=tuple(PACKET_KINDS),
+        option_keys=frozenset({"targets", "behaviours", "kinds", "engine", "measure"}),
+        validate_options=_check_options, heal_rank=40,
+        summary="latency, loss, duplication, reordering, corruption, rate limits")
+
+
+FAMILIES = (_family(),)

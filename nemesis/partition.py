@@ -45,6 +45,7 @@ from typing import Any, Callable, Iterable, Mapping, Sequence
 
 from harness.cluster.base import Node
 from harness.errors import InputError
+from nemesis.base import FaultFamily
 
 Grudge = dict[str, frozenset[str]]
 
@@ -286,7 +287,8 @@ class PartitionNemesis:
         self.chain = f"{prefix}-part"
         self.rng = rng or random.Random()
         self.primaries_fn = primaries_fn
-        self.grudge: Grudge = {}
+        self.grudge: Grudge = {}  # what is really in force (per node, after partial failures)
+        self.last_applied: list[str] = []  # nodes that took the last apply()
         self._ready = False
 
     @property
@@ -323,7 +325,9 @@ class PartitionNemesis:
             self.apply({})
             return _info({"healed": self.node_names, "grudge": {}})
         except Exception as e:
-            return _info({"healed": []}, f"{type(e).__name__}: {e}")
+            # what really happened: the nodes that took the heal, the grudge still in force
+            return _info({"healed": list(self.last_applied), "grudge": grudge_json(self.grudge)},
+                         f"{type(e).__name__}: {e}")
 
     def teardown(self) -> None:
         """Remove the jump and the chain from every node (idempotent, best effort)."""
@@ -347,9 +351,19 @@ class PartitionNemesis:
             node.remote.exec(["iptables-restore", "-w", "5", "--noflush"],
                              stdin=("\n".join(lines) + "\n").encode(), timeout=20)
 
-        self.grudge = {}  # unknown until every node took its rules
-        self._each(one)
-        self.grudge = {k: frozenset(v) for k, v in grudge.items() if v}
+        # iptables-restore is atomic per node: a node that failed keeps its old rules, so
+        # the grudge in force is the new one on nodes that took it and the old elsewhere
+        old = dict(self.grudge)
+        failed = self._each_failures(one)
+        self.last_applied = [n.name for n in self.nodes if n.name not in failed]
+        now: Grudge = {}
+        for n in self.nodes:
+            src = old if n.name in failed else grudge
+            if src.get(n.name):
+                now[n.name] = frozenset(src[n.name])
+        self.grudge = now
+        if failed:
+            raise RuntimeError("; ".join(f"{k}: {v}" for k, v in failed.items()))
 
     def _jump(self) -> list[str]:
         return ["INPUT", "-m", "comment", "--comment", self.prefix, "-j", self.chain]
@@ -372,6 +386,14 @@ class PartitionNemesis:
             pass
         r.exec(["iptables", "-w", "5", "-F", self.chain], check=False, timeout=20)
         r.exec(["iptables", "-w", "5", "-X", self.chain], check=False, timeout=20)
+
+    def _each_failures(self, fn: Callable[[Node], None]) -> dict[str, BaseException]:
+        """Run fn on every node in parallel; {node name: exception} of those that failed."""
+        if not self.nodes:
+            return {}
+        with ThreadPoolExecutor(max_workers=len(self.nodes)) as pool:
+            futures = [(n, pool.submit(fn, n)) for n in self.nodes]
+        return {n.name: fut.exception() for n, fut in futures if fut.exception()}
 
     def _each(self, fn: Callable[[Node], None], raise_errors: bool = True) -> None:
         if not self.nodes:
@@ -403,3 +425,46 @@ def _info(value: dict[str, Any], error: str | None = None) -> dict[str, Any]:
     if error:
         out["error"] = error
     return out
+
+
+# -- the family package (nemesis/base.py) ---------------------------------------------
+
+PARTITION_ALIASES = {"primary": "primaries", "halves": "random-halves"}
+
+
+def is_explicit_grudge(shape: Any) -> bool:
+    return isinstance(shape, str) and ("|" in shape or ">" in shape)
+
+
+def _check_options(opts: Mapping[str, Any]) -> None:
+    if "shapes" in opts and (not isinstance(opts["shapes"], list) or not opts["shapes"]
+                             or not all(isinstance(x, str) for x in opts["shapes"])):
+        raise InputError(f"nemesis option partition.shapes: a non-empty list of shape names "
+                         f"or grudges, not {opts['shapes']!r}")
+    if "shapes" in opts:
+        # explicit grudges ("n1,n2|n3", "n1>n2") are checked against node names by the
+        # config (harness/config.py) and by PartitionNemesis itself
+        bad = {x for x in opts["shapes"] if not is_explicit_grudge(x)} - set(NAMED_SHAPES)
+        if bad:
+            raise InputError(f"nemesis option partition.shapes: unknown {sorted(bad)}; "
+                             f"allowed: {', '.join(NAMED_SHAPES)}")
+
+
+def _start(ctx, variants, opts) -> dict[str, Any]:
+    shapes = variants or tuple(opts.get("shapes") or NAMED_SHAPES)
+    return {"f": "start-partition", "value": ctx.rng.choice(sorted(shapes))}
+
+
+def _build(ctx) -> "PartitionNemesis":
+    from harness.dbs.base import HasPrimaries
+
+    primaries = ctx.db.primaries if isinstance(ctx.db, HasPrimaries) else None
+    return PartitionNemesis(list(ctx.nodes), ctx.prefix, ctx.rng, primaries)
+
+
+FAMILIES = (FaultFamily(
+    name="partition", nemesis="partition", starts=("start-partition",),
+    stop="stop-partition", start_template=_start, build=_build,
+    variants=NAMED_SHAPES, aliases=PARTITION_ALIASES, option_keys=frozenset({"shapes"}),
+    validate_options=_check_options, heal_rank=30,
+    summary="network partitions (iptables DROP inside each node)"),)

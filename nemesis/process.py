@@ -18,7 +18,13 @@ from __future__ import annotations
 
 import random
 
-from nemesis.targets import choose_targets
+from harness.dbs.base import HasPrimaries, Killable, Pausable
+from nemesis.base import FaultFamily
+from nemesis.targets import choose_targets, pick_target
+
+# fault -> the DB capability method that applies it (harness/dbs/base.py)
+_ACTIONS = {"kill": lambda db, node: db.kill(node), "start": lambda db, node: db.start(node),
+            "pause": lambda db, node: db.pause(node), "resume": lambda db, node: db.resume(node)}
 
 
 class ProcessNemesis:
@@ -48,15 +54,16 @@ class ProcessNemesis:
         spec = fault.get("value")
         try:
             if f in ("kill", "pause"):
-                nodes = choose_targets(spec or "one", self.nodes, self.rng,
-                                       getattr(self.db, "primaries", None))
+                # a killed node cannot be paused: aim pauses at the living
+                pool = (self.nodes if f == "kill"
+                        else [n for n in self.nodes if n.name not in self.killed])
+                nodes = choose_targets(spec or "one", pool, self.rng, self._primaries())
             elif f in ("start", "resume"):
                 if spec in (None, "", "all-affected"):
                     mine = self.killed if f == "start" else self.paused
                     nodes = [n for n in self.nodes if n.name in mine]
                 else:
-                    nodes = choose_targets(spec, self.nodes, self.rng,
-                                           getattr(self.db, "primaries", None))
+                    nodes = choose_targets(spec, self.nodes, self.rng, self._primaries())
             else:
                 return {"type": "info", "value": spec,
                         "error": f"process nemesis has no fault {f!r}"}
@@ -65,7 +72,7 @@ class ProcessNemesis:
         done, errors = [], []
         for node in nodes:
             try:
-                getattr(self.db, f)(node)  # DB protocol methods are named like the faults
+                _ACTIONS[f](self.db, node)
                 done.append(node.name)
             except Exception as e:
                 errors.append(f"{node.name}: {type(e).__name__}: {e}")
@@ -84,6 +91,9 @@ class ProcessNemesis:
             out["error"] = "; ".join(errors)
         return out
 
+    def _primaries(self):
+        return self.db.primaries if isinstance(self.db, HasPrimaries) else None
+
     def heal_all(self) -> dict:
         res = [self.invoke({"f": "resume", "value": None}),
                self.invoke({"f": "start", "value": None})]
@@ -100,3 +110,28 @@ class ProcessNemesis:
 
     def teardown(self) -> None:
         pass  # nothing of its own: the DB's teardown stops its processes
+
+
+# -- the family packages (nemesis/base.py): two families, one nemesis -------------------
+
+_TARGETS = ("one", "minority", "majority", "primaries", "all")
+
+
+def _template(f: str):
+    return lambda ctx, variants, opts: {"f": f, "value": pick_target(ctx.rng, opts, _TARGETS)}
+
+
+def _build(ctx) -> ProcessNemesis:
+    return ProcessNemesis(list(ctx.nodes), ctx.db, ctx.rng)
+
+
+FAMILIES = (
+    FaultFamily(name="kill", nemesis="process", starts=("kill",), stop="start",
+                start_template=_template("kill"), build=_build,
+                option_keys=frozenset({"targets"}), heal_rank=20, needs=(Killable,),
+                summary="SIGKILL the datastore by recorded pid, then restart it"),
+    FaultFamily(name="pause", nemesis="process", starts=("pause",), stop="resume",
+                start_template=_template("pause"), build=_build,
+                option_keys=frozenset({"targets"}), heal_rank=10, needs=(Pausable,),
+                summary="SIGSTOP the datastore by recorded pid, then SIGCONT"),
+)

@@ -57,3 +57,37 @@ def choose_targets(spec, nodes: Sequence, rng: random.Random,
                          f"or a list of node names")
     chosen = {x.name for x in picked}
     return [x for x in nodes if x.name in chosen]
+
+
+def pick_target(rng: random.Random, options, default: Sequence[str]):
+    """A target spec for the next fault: one of `options["targets"]` (a list of specs),
+    the string given there, or one of `default` — drawn from the schedule's rng."""
+    t = (options or {}).get("targets")
+    if isinstance(t, list) and t and all(x in TARGET_SPECS for x in t):
+        return rng.choice(t)
+    if isinstance(t, str):
+        return t
+    return rng.choice(tuple(default))
+
+
+def target_names(spec, nodes: Sequence, rng: random.Random) -> list[str]:
+    """Node names for a template built before the fault runs. `primaries` becomes one
+    random node here: who leads is only known when the fault is applied."""
+    if spec == "primaries":
+        return [rng.choice(list(nodes)).name]
+    return [n.name for n in choose_targets(spec, nodes, rng, None)]
+
+
+def check_targets(family: str, options) -> None:
+    """InputError unless every `targets` entry of a family's options is a target spec."""
+    t = (options or {}).get("targets")
+    if t is not None and not isinstance(t, (list, str)):
+        raise InputError(f"nemesis option {family}.targets: a list of "
+                         f"{', '.join(TARGET_SPECS)}, not {t!r}")
+    if isinstance(t, str) and t not in TARGET_SPECS:
+        raise InputError(f"nemesis option {family}.targets: {t!r} is not one of "
+                         f"{', '.join(TARGET_SPECS)}")
+    for x in t if isinstance(t, list) else []:
+        if x not in TARGET_SPECS:
+            raise InputError(f"nemesis option {family}.targets: {x!r} is not one of "
+                             f"{', '.join(TARGET_SPECS)}")

@@ -114,6 +114,19 @@ def _stat_items(stats: Any) -> list[tuple[str, str]]:
             for k, v in plots.numeric_stats(stats)]
 
 
+_CYCLE_FIELDS = ("steps", "txns", "ring", "cycle")
+
+
+def _cycle_svg(a: dict):
+    """A drawn cycle for transactional anomalies (reports/cycles.py), else None."""
+    from markupsafe import Markup
+
+    from reports.cycles import cycle_svg, has_cycle
+
+    svg = cycle_svg(a) if has_cycle(a) else None
+    return Markup(svg) if svg else None
+
+
 def build_context(results: dict, history: History | None = None, test: dict | None = None,
                   node_logs: dict[str, list[str]] | None = None, *, title: str | None = None) -> dict:
     """Everything the template needs; figures go into one JSON map keyed by element id."""
@@ -134,13 +147,14 @@ def build_context(results: dict, history: History | None = None, test: dict | No
                 fig_id = f"w-{len(figures)}"
                 figures[fig_id] = plots.witness_figure(ops)
             extra = {k: v for k, v in a.items()
-                     if k not in ("type", "key", "process", "ops", "explanation")}
+                     if k not in ("type", "key", "process", "ops", "explanation", "timeline")}
             items.append({"n": i + 1, "a": a, "key": plots.short_value(a.get("key"), 80),
                           "process": "" if a.get("process") is None else str(a.get("process")),
                           "ops_ix": ops_ix, "rows": [plots.op_row(op) for op in ops],
                           "missing": [o for o in ops_ix if o not in by_index] if history is not None else [],
-                          "fig": fig_id,
-                          "details": [(k, plots.short_value(v, 200)) for k, v in extra.items()]})
+                          "fig": fig_id, "cycle_svg": _cycle_svg(a),
+                          "details": [(k, plots.short_value(v, 200)) for k, v in extra.items()
+                                      if k not in _CYCLE_FIELDS or not a.get("steps")]})
         if items or res.get("reason") or res.get("notices"):
             anomaly_groups.append({"row": row, "entries": items,
                                    "notices": res.get("notices") or [],
@@ -188,6 +202,10 @@ def build_context(results: dict, history: History | None = None, test: dict | No
         convergence = {"stats": _stat_items(conv.get("stats") or {}), "rows": rows,
                        "summary": summary, "valid": conv.get("valid", None)}
 
+    from reports import linearizable_view
+
+    linearizable = linearizable_view.build(results, figures)
+
     logs = node_logs or {}
     log_links = [{"node": node, "files": [{"name": p, "href": "/".join(quote(part) for part in p.split(os.sep))}
                                           for p in paths]}
@@ -207,6 +225,7 @@ def build_context(results: dict, history: History | None = None, test: dict | No
         "workload": results.get("workload"),
         "stats": stats,
         "checkers": checkers,
+        "faults_line": _faults_line(results),
         "failing": [r for r in checkers if r["valid"] is False],
         "anomaly_groups": anomaly_groups,
         "groups": groups or None,
@@ -218,12 +237,19 @@ def build_context(results: dict, history: History | None = None, test: dict | No
         "nemesis_total": len(history.nemesis) if history is not None else 0,
         "staleness": staleness,
         "convergence": convergence,
+        "linearizable": linearizable,
         "log_links": log_links,
         "test_json": test_json,
         "timings": results.get("timings_s") or {},
         "generated": _dt.datetime.now().astimezone().strftime("%Y-%m-%d %H:%M:%S %Z"),
         "figures_json": script_json(figures),
     }
+
+
+def _faults_line(results: dict) -> str:
+    from reports.terminal import faults_line
+
+    return faults_line(results)
 
 
 def render_html(results: dict, *, history: History | None = None, test: dict | None = None,

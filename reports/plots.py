@@ -104,8 +104,18 @@ def _fault_kind(f: str) -> tuple[str | None, str]:
     return None, low
 
 
+def _event_kind(ev: dict) -> tuple[str | None, str]:
+    """('start'|'end'|None, kind): from the event's recorded `family` and `phase` (our
+    histories), else guessed from words in `f` (imported Jepsen EDN histories)."""
+    fam, phase = ev.get("family"), ev.get("phase")
+    if isinstance(fam, str) and phase in ("start", "stop", "sample"):
+        return {"start": "start", "stop": "end"}.get(phase), fam
+    return _fault_kind(ev["f"])
+
+
 def nemesis_windows(nemesis: list[dict], end_ns: float) -> list[Window]:
-    """Fault intervals from nemesis events: start-X opens X, stop-X / heal closes it.
+    """Fault intervals from nemesis events: a family's start opens its window, its stop
+    closes it (the words in `f` — start-X, stop-X, heal — only for events without them).
 
     The invocation and completion of one nemesis op count once (the earlier time wins);
     a window still open when the history ends is closed at its end.
@@ -117,7 +127,7 @@ def nemesis_windows(nemesis: list[dict], end_ns: float) -> list[Window]:
         f = ev.get("f")
         if not isinstance(t, (int, float)) or not isinstance(f, str):
             continue
-        what, kind = _fault_kind(f)
+        what, kind = _event_kind(ev)
         if what == "start" and kind not in open_:
             open_[kind] = (t, f)
         elif what == "end":

@@ -139,12 +139,42 @@ def zip_run(run_real: str, fh) -> None:
                 zf.write(real, os.path.join(base, os.path.relpath(full, run_real)))
 
 
+# An idle (or slow-loris) connection is closed after this many seconds without a byte.
+IDLE_TIMEOUT = 10.0
+# Connections served at once; more are closed at accept (each one is a thread).
+MAX_CONNECTIONS = 32
+
+
+def host_allowed(host_header: str | None, extra: frozenset[str] = frozenset()) -> bool:
+    """DNS rebinding defence: a browser sends the name it resolved in Host. Only IP
+    literals, `localhost` and names given with --allow-host pass; a page of attacker.com
+    rebound to 127.0.0.1 sends `Host: attacker.com` and is refused."""
+    import ipaddress
+
+    if host_header is None:
+        return True  # HTTP/1.0 tools; every browser sends Host
+    h = host_header.strip().lower()
+    if h.startswith("["):  # [v6]:port
+        name = h[1:h.find("]")] if "]" in h else h
+    else:
+        name = h.rsplit(":", 1)[0] if h.count(":") == 1 else h
+    if name in ("localhost", "localhost.") or name in extra:
+        return True
+    try:
+        ipaddress.ip_address(name)
+        return True
+    except ValueError:
+        return False
+
+
 class StoreHandler(BaseHTTPRequestHandler):
     """Read-only HTTP view of one store directory (set `store_real` on the class)."""
 
     store_real = ""
     server_version = "splitbrain"
     sys_version = ""
+    timeout = IDLE_TIMEOUT  # socket timeout: an idle keep-alive or a stalled request ends
+    allowed_hosts: frozenset[str] = frozenset()
 
     def log_message(self, fmt: str, *args: Any) -> None:  # quiet unless asked
         if getattr(self.server, "verbose", False):
@@ -166,6 +196,10 @@ class StoreHandler(BaseHTTPRequestHandler):
         self.do_GET()
 
     def do_GET(self) -> None:
+        if not host_allowed(self.headers.get("Host"), self.allowed_hosts):
+            self._send(HTTPStatus.FORBIDDEN, b"403 forbidden: unexpected Host header "
+                       b"(use an IP address or localhost, or start serve with --allow-host)\n")
+            return
         try:
             path = urlsplit(self.path).path
             if path in ("", "/", "/index.html"):
@@ -228,12 +262,45 @@ class StoreHandler(BaseHTTPRequestHandler):
                 shutil.copyfileobj(tmp, self.wfile, 1 << 20)
 
 
+class BoundedServer(ThreadingHTTPServer):
+    """A thread per connection, at most `max_connections` at once: the next ones are
+    closed right away instead of holding a thread each."""
+
+    max_connections = MAX_CONNECTIONS
+
+    def server_activate(self) -> None:
+        import threading
+
+        self._slots = threading.BoundedSemaphore(self.max_connections)
+        super().server_activate()
+
+    def process_request(self, request, client_address) -> None:
+        if not self._slots.acquire(blocking=False):
+            self.shutdown_request(request)
+            return
+        try:
+            super().process_request(request, client_address)
+        except BaseException:
+            self._slots.release()
+            raise
+
+    def process_request_thread(self, request, client_address) -> None:
+        try:
+            super().process_request_thread(request, client_address)
+        finally:
+            self._slots.release()
+
+
 def make_server(store: str, host: str = "127.0.0.1", port: int = 8080, *,
-                verbose: bool = False) -> ThreadingHTTPServer:
+                verbose: bool = False, allow_hosts: tuple[str, ...] = (),
+                max_connections: int = MAX_CONNECTIONS) -> ThreadingHTTPServer:
     """A ready (not yet serving) server for `store`; port 0 picks a free port."""
     store_real = os.path.realpath(store)
-    handler = type("BoundStoreHandler", (StoreHandler,), {"store_real": store_real})
-    server = ThreadingHTTPServer((host, port), handler)
+    handler = type("BoundStoreHandler", (StoreHandler,), {
+        "store_real": store_real,
+        "allowed_hosts": frozenset(h.lower() for h in allow_hosts)})
+    server_cls = type("BoundServer", (BoundedServer,), {"max_connections": max_connections})
+    server = server_cls((host, port), handler)
     server.daemon_threads = True
     server.verbose = verbose  # type: ignore[attr-defined]
     return server

@@ -47,6 +47,27 @@ def worst_example(res: dict) -> str:
     return ""
 
 
+def faults_line(results: dict) -> str:
+    """`faults applied: partition 3, clock 2 (1 failed)` from a run's results ('' for a
+    history checked without one); the reason when the nemesis made the verdict unknown."""
+    nem = results.get("nemesis")
+    if not isinstance(nem, dict):
+        return ""
+    applied, failed = nem.get("applied") or {}, nem.get("failed") or {}
+    if not nem.get("requested"):
+        return "faults applied: none (no nemesis requested)"
+    parts = []
+    for fam in nem["requested"]:
+        part = f"{fam} {applied.get(fam, 0)}"
+        if failed.get(fam):
+            part += f" ({failed[fam]} failed)"
+        parts.append(part)
+    line = "faults applied: " + ", ".join(parts)
+    if nem.get("reason"):
+        line += f" — {nem['reason']}"
+    return line
+
+
 def print_results(results: dict, *, console=None, source: str | None = None,
                   report_path: str | None = None) -> None:
     from rich.console import Console
@@ -78,6 +99,12 @@ def print_results(results: dict, *, console=None, source: str | None = None,
     groups = results.get("anomaly_groups")
     if groups:
         print_groups(groups, console)
+    claims = (results.get("run") or {}).get("claims") or {}
+    if isinstance(claims, dict) and claims.get("summary"):
+        console.print(f"tested: {escape(_one_line(claims['summary'], 200))}")
+    line = faults_line(results)
+    if line:
+        console.print(escape(line))
     text, style = _verdict(results.get("valid"))
     console.print(f"[{style}]Overall: {text}[/]")
     if report_path:

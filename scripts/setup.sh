@@ -53,6 +53,17 @@ if [ -n "$missing" ]; then
   apt-get install -y -qq --no-install-recommends $missing
 fi
 
+# --- linearizability native core ------------------------------------------------------
+# `pip install -e .` builds native/ (Rust, PyO3) into splitbrain._native with
+# setuptools-rust (fetched by pip as a build requirement). It needs cargo: rustup's in
+# ~/.cargo/bin when present, else Debian's. The extension is optional: without cargo, or
+# if the build fails, the install still succeeds and the checker uses its Python engine.
+[ -x "$HOME/.cargo/bin/cargo" ] && export PATH="$HOME/.cargo/bin:$PATH"
+if ! command -v cargo >/dev/null 2>&1; then
+  { apt-get update -qq && apt-get install -y -qq --no-install-recommends cargo rustc; } ||
+    echo "cargo not installable: the linearizability checker will use its Python engine" >&2
+fi
+# --- end linearizability native core --------------------------------------------------
 EXTRA=""
 [ "$WITH_TEST" = 1 ] && EXTRA="[test]"
 PY=python3

@@ -61,10 +61,10 @@ def check(history_path: str, **options: Any) -> RunResult:
     """Check a saved history; options are CheckOptions fields (workload, staleness bounds…)."""
     from checkers import run_checks
     from checkers.options import CheckOptions
-    from harness.cli import exit_code_for
+    from harness.verdict import exit_code
     from harness.history import read_history
 
     names = options.pop("checkers", None)
     results = run_checks(read_history(history_path), CheckOptions(**options), names)
     return RunResult(valid=results["valid"], results=results, run_dir=None, report_path=None,
-                     exit_code=exit_code_for(results["valid"]))
+                     exit_code=exit_code(results["valid"]))

@@ -1,4 +1,4 @@
-"""bench/queue.py runs at smoke size (figures only, nothing asserted about speed)."""
+"""bench/queue_checker.py runs at smoke size (figures only, nothing asserted about speed)."""
 
 import os
 import subprocess
@@ -8,7 +8,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def test_bench_queue_smoke():
-    out = subprocess.run([sys.executable, os.path.join(ROOT, "bench", "queue.py"), "--smoke"],
+    out = subprocess.run([sys.executable, os.path.join(ROOT, "bench", "queue_checker.py"), "--smoke"],
                          capture_output=True, text=True, timeout=300,
                          env={**os.environ, "PYTHONPATH": ROOT})
     assert out.returncode == 0, out.stderr

@@ -3,7 +3,8 @@
     wl = get_workload("register", keys_active=10, cas=True)
     op = wl.next_op(process=3, rng=random.Random(7))   # {"f": "write", "key": 0, "value": 1}
     wl.final_keys()                                   # every key used, for the final reads
-    wl.checkers                                       # names from checkers.DEFAULTS
+    wl.checkers                                       # its default checker names
+    wl.model, wl.spec                                 # what a datastore client must speak
 """
 
 from __future__ import annotations
@@ -26,18 +27,32 @@ _REGISTRY: dict[str, tuple[str, str]] = {
     "propagation": ("workloads.propagation", "PropagationWorkload"),
     "propagation-dual-write": ("workloads.propagation", "DualWritePropagationWorkload"),
     "propagation-none": ("workloads.propagation", "NoneConsumerPropagationWorkload"),
+    "txn-list-append": ("workloads.txn", "TxnListAppendWorkload"),
+    "txn-rw-register": ("workloads.txn", "TxnRwRegisterWorkload"),
 }
 
 NAMES: tuple[str, ...] = tuple(_REGISTRY)
 
 
+def names() -> tuple[str, ...]:
+    """The registered workloads (read at call time)."""
+    return tuple(_REGISTRY)
+
+
 def get_workload(name: str, **opts: Any) -> Workload:
     """A fresh workload by name; unknown names or options raise InputError."""
     if name not in _REGISTRY:
-        raise InputError(f"workload {name!r}: allowed: {', '.join(NAMES)}")
+        raise InputError(f"workload {name!r}: allowed: {', '.join(names())}")
     mod, cls = _REGISTRY[name]
     factory = getattr(importlib.import_module(mod), cls)
     try:
         return factory(**opts)
     except (TypeError, ValueError) as e:
         raise InputError(f"workload {name}: bad options {sorted(opts)}: {e}") from None
+
+
+def history_of(name: str | None) -> str | None:
+    """The history shape a workload's checkers judge (None for an unknown name)."""
+    if name not in _REGISTRY:
+        return None
+    return get_workload(name).history

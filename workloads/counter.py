@@ -12,6 +12,8 @@ from workloads.mix import KeyedWorkload
 
 class CounterWorkload(KeyedWorkload):
     name = "counter"
+    model = "counter"
+    checkers = ("lost-updates", "convergence")
     write_f = "add"
     default_max_writes = 100
     default_read_ratio = 0.3

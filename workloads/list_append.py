@@ -6,11 +6,13 @@ by default so reads stay short.
 
 from __future__ import annotations
 
-from workloads.mix import KeyedWorkload
+from workloads.mix import SESSION, KeyedWorkload
 
 
 class ListAppendWorkload(KeyedWorkload):
     name = "list-append"
+    model = "list"
+    checkers = ("integrity", *SESSION, "staleness", "lost-updates", "convergence")
     write_f = "append"
     default_max_writes = 50
     default_read_ratio = 0.5

@@ -1,8 +1,9 @@
 """The shape every workload shares: pick an active key, then read it or write it.
 
-A workload is a `KeyedWorkload` with a name, a default write mix, and `write(key, rng)`
-saying what a write is (an append, an add, a register write or cas…). Keys come from a
-`KeyPool` (bounded writes per key); `next_op` is thread-safe (one lock for the pool).
+A workload is a `KeyedWorkload` with a name, its data model (harness/models.py), the ops
+it emits, its default checkers, a default write mix, and `write(key, rng)` saying what a
+write is (an append, an add, a register write or cas…). Keys come from a `KeyPool`
+(bounded writes per key); `next_op` is thread-safe (one lock for the pool).
 """
 
 from __future__ import annotations
@@ -10,12 +11,18 @@ from __future__ import annotations
 import random
 from typing import Any
 
-from checkers import DEFAULTS
+from harness.models import MODELS, OpSpec
 from workloads.keys import KeyPool
+
+SESSION = ("read-your-writes", "monotonic-reads", "monotonic-writes", "writes-follow-reads",
+           "session")
 
 
 class KeyedWorkload:
     name = ""
+    model = "register"            # harness/models.py
+    linearizable = False          # the client must make every op linearizable
+    checkers: tuple[str, ...] = ()  # checker names run by default (checker-spec §8)
     write_f = "write"
     default_max_writes = 100
     default_read_ratio = 0.5
@@ -28,8 +35,21 @@ class KeyedWorkload:
             raise ValueError("read_ratio must lie in [0, 1]")
 
     @property
-    def checkers(self) -> tuple[str, ...]:
-        return tuple(DEFAULTS[self.name])
+    def spec(self) -> OpSpec:
+        """What the datastore client must speak for this workload."""
+        return OpSpec(self.model, linearizable=self.linearizable, namespace=self.name)
+
+    @property
+    def ops(self) -> frozenset[str]:
+        """The `f`s this workload emits (a subset of its model's)."""
+        return frozenset({"read", self.write_f})
+
+    @property
+    def history(self) -> str | None:
+        """The history shape its checkers judge (results.json "workload"); None for a
+        model the checkers do not know by name (they infer it from the ops)."""
+        m = MODELS.get(self.model)
+        return m.history if m is not None else None
 
     def next_op(self, process: int, rng: random.Random) -> dict[str, Any]:
         with self.pool.lock:

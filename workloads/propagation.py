@@ -34,7 +34,7 @@ import threading
 import time
 from typing import Any
 
-from checkers import DEFAULTS
+from harness.models import OpSpec
 from workloads.keys import KeyPool
 
 log = logging.getLogger("splitbrain")
@@ -43,16 +43,24 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 class PropagationWorkload:
     name = "propagation"
+    model = "propagation"                # harness/models.py
+    history = "propagation"              # the shape checkers/propagation judges
+    ops = frozenset({"write-source", "read-source", "read-derived"})
     consumer = "version"
+
+    @property
+    def spec(self) -> OpSpec:
+        """The propagation model, namespaced by the workload (its consumer / dual write)."""
+        return OpSpec(self.model, namespace=self.name)
 
     def __init__(self, *, keys_active: int = 5, max_writes_per_key: int | None = None,
                  write_ratio: float = 0.5):
         self.pool = KeyPool(min(keys_active, 5), max_writes_per_key or 1_000_000)
         self.write_ratio = write_ratio
 
-    @property
-    def checkers(self) -> tuple[str, ...]:
-        return tuple(DEFAULTS["propagation"])
+    # checkers/__init__.py DEFAULTS["propagation"] (workloads do not import the checkers)
+    checkers = ("lost-event", "orphan-effect", "duplicate-effect", "derived-regression",
+                "propagation-lag")
 
     def next_op(self, process: int, rng: random.Random) -> dict[str, Any]:
         with self.pool.lock:
@@ -175,7 +183,7 @@ class PropagationWorkload:
         rec.complete(first_process, op, {"type": "ok", "value": bool(busy)}, final=True)
         for j, n in enumerate(nodes):
             p = first_process + j
-            c = db.final_client(n, self.name, p)
+            c = db.final_client(n, self.spec, p)
             try:
                 for k in self.final_keys():
                     for f in ("read-source", "read-derived"):

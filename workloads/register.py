@@ -10,11 +10,13 @@ from __future__ import annotations
 import random
 from typing import Any
 
-from workloads.mix import KeyedWorkload
+from workloads.mix import SESSION, KeyedWorkload
 
 
 class RegisterWorkload(KeyedWorkload):
     name = "register"
+    model = "register"
+    checkers = ("integrity", *SESSION, "staleness", "lost-updates", "convergence")
     default_max_writes = 100
     default_read_ratio = 0.5
     # cas may also expect ⊥ (None) for a key nobody wrote yet
@@ -27,6 +29,10 @@ class RegisterWorkload(KeyedWorkload):
         self.cas = cas
         self.cas_ratio = cas_ratio
         self._last: dict[Any, Any] = {}
+
+    @property
+    def ops(self) -> frozenset[str]:
+        return frozenset({"read", "write", "cas"} if self.cas else {"read", "write"})
 
     def write(self, key: Any, rng: random.Random) -> dict[str, Any]:
         new = self.pool.next_value()

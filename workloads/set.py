@@ -3,11 +3,13 @@
 
 from __future__ import annotations
 
-from workloads.mix import KeyedWorkload
+from workloads.mix import SESSION, KeyedWorkload
 
 
 class SetWorkload(KeyedWorkload):
     name = "set"
+    model = "set"
+    checkers = ("integrity", *SESSION, "lost-updates", "convergence")
     write_f = "add"
     default_max_writes = 100
     default_read_ratio = 0.25

@@ -16,7 +16,7 @@ Two named results:
 * `queue-lag` — checkers/queue/lag.py.
 
 Pure: reads only the History. One pass normalises, one builds the per-key version
-orders, one runs the per-process checks (≥ 100k ops/s, bench/queue.py).
+orders, one runs the per-process checks (≥ 100k ops/s, bench/queue_checker.py).
 """
 
 from __future__ import annotations

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Mapping, Protocol
 
 from harness.control.base import Remote
 
@@ -38,3 +38,62 @@ class Cluster(Protocol):
     def up(self) -> list[Node]: ...
 
     def down(self) -> None: ...
+
+
+@dataclass(frozen=True)
+class NodeNeeds:
+    """What a datastore needs installed on every node: command -> Debian package.
+
+    Datastores declare it (their spec in harness/dbs/); the runner hands it to the
+    cluster, which checks a docker image or an ssh host for the commands (installing the
+    packages where it may), and preflight checks this machine for the netns backend."""
+
+    tools: Mapping[str, str] = field(default_factory=dict)
+    hint: str = ""  # how to install them on this machine (one sentence)
+
+    @property
+    def commands(self) -> tuple[str, ...]:
+        return tuple(self.tools)
+
+    @property
+    def packages(self) -> tuple[str, ...]:
+        return tuple(sorted(set(self.tools.values())))
+
+
+# The built-in datastores' needs, for callers that name a datastore instead of passing
+# its NodeNeeds (image builds, older callers). Runs pass the spec's NodeNeeds, so a new
+# datastore does not need a line here.
+BUILTIN_NEEDS: dict[str, NodeNeeds] = {
+    "redis": NodeNeeds({"redis-server": "redis-server", "redis-sentinel": "redis-sentinel",
+                        "redis-cli": "redis-tools"},
+                       "bash scripts/setup.sh (Debian: redis-server redis-sentinel redis-tools "
+                       "iptables iproute2)"),
+    "cassandra": NodeNeeds({"java": "openjdk-17-jre-headless"},
+                           "bash scripts/setup.sh --cassandra (Debian: openjdk-17-jre-headless "
+                           "maven)"),
+    "etcd": NodeNeeds({"etcd": "etcd-server"},
+                      "bash scripts/setup.sh (Debian: etcd-server iptables iproute2)"),
+}
+
+
+def needs_of(db: "str | NodeNeeds | None") -> NodeNeeds:
+    """A datastore's NodeNeeds from itself or a built-in datastore's name (none: {})."""
+    if isinstance(db, NodeNeeds):
+        return db
+    return BUILTIN_NEEDS.get(db or "", NodeNeeds())
+
+
+@dataclass(frozen=True)
+class BackendSpec:
+    """One backend (where nodes come from) as a registered part (harness/cluster/__init__.py).
+
+    Obligations: `make(test, prefix, workdir_root, needs)` returns a Cluster and creates
+    nothing before its `up()`; `local` says the datastore runs on this machine (preflight
+    then checks `needs` here, and root); `flags` are the run flags that belong to it.
+    """
+
+    name: str
+    summary: str
+    make: Any
+    local: bool = False
+    flags: tuple[str, ...] = ()

@@ -19,8 +19,9 @@ idempotent and safe after a crash at any point):
 5. extra cleaners (`EXTRA_CLEANERS`, e.g. Docker containers and networks), if installed;
 6. the registry record, once nothing failed.
 
-Nothing without the `sb` prefix is ever touched. `cleanup()` with no prefix skips runs
-whose creating process is still alive (someone is using them) unless `force=True`; an
+Nothing without the `sb` prefix is ever touched, and only what a run recorded (register
+before create) unless `force_pattern=True`. `cleanup()` with no prefix skips runs whose
+creating process is still alive (someone is using them) unless `force=True`; an
 explicit prefix is always cleaned.
 
 Hook for other backends: put "module:function" into `EXTRA_CLEANERS` (or call
@@ -38,13 +39,14 @@ import json
 import os
 import re
 import shlex
+import shutil
 import signal
 import subprocess
 import time
 from dataclasses import dataclass, field
 from typing import Callable
 
-from harness.cluster import registry
+from harness import registry
 
 TERM_GRACE = 2.0
 IPTABLES_TABLES = ("filter", "nat", "mangle", "raw")
@@ -82,8 +84,16 @@ def register_cleaner(fn: Callable[[str | None, frozenset[str]], list[str]]) -> N
         _CLEANER_FNS.append(fn)
 
 
-def cleanup(prefix: str | None = None, *, force: bool = False) -> CleanupReport:
-    """Remove one run's resources (prefix given) or every abandoned sb* run's (None)."""
+def cleanup(prefix: str | None = None, *, force: bool = False,
+            force_pattern: bool = False) -> CleanupReport:
+    """Remove one run's resources (prefix given) or every abandoned recorded run's (None).
+
+    Only what a run *recorded* is touched: its namespaces (and the processes in them), its
+    links and bridges, host iptables rules carrying exactly its prefix, its pids and
+    files. `force_pattern=True` also removes unrecorded things whose names merely match
+    the `sb…` pattern (of that prefix, or of any prefix but live runs'), e.g. what a
+    pre-registry version left. Without a prefix, a run whose controller process is still
+    alive (pid + start time) is skipped unless `force`."""
     if prefix is not None:
         registry.validate_prefix(prefix)
     rep = CleanupReport()
@@ -92,29 +102,35 @@ def cleanup(prefix: str | None = None, *, force: bool = False) -> CleanupReport:
         rec = registry.load(prefix)
         records = [rec] if rec else []
     protected: set[str] = set()
-    if prefix is None and not force:
-        for r in records:
-            if registry.owner_alive(r):
+    if prefix is None:
+        for r in registry.runs():
+            if not force and registry.owner_alive(r):
                 protected.add(r["prefix"])
                 rep.skipped.append(f"run {r['prefix']} (in use by pid {r['owner']['pid']})")
         records = [r for r in records if r["prefix"] not in protected]
+    recorded = {r["prefix"] for r in records}
 
     def mine(p: str | None) -> bool:
+        """A name carrying this prefix belongs to a run being cleaned."""
         if p is None or p in protected:
             return False
-        return prefix is None or p == prefix
+        if force_pattern:
+            return prefix is None or p == prefix
+        return p in recorded
 
-    live_ns = list_namespaces()
+    live_ns = set(list_namespaces())
     recorded_ns = {ns for r in records for ns in r.get("namespaces", [])}
-    namespaces = sorted(ns for ns in live_ns
-                        if mine(_prefix_of(_NS_RE, ns))
-                        or (ns in recorded_ns and _NS_RE.match(ns)))
+    namespaces = sorted(ns for ns in live_ns if _NS_RE.match(ns) and (
+        ns in recorded_ns or (force_pattern and mine(_prefix_of(_NS_RE, ns)))))
 
     _stop_processes(records, namespaces, rep)
     _remove_iptables(mine, rep)
     links = list_links()
+    recorded_links = {lk for r in records for k in ("links", "bridges") for lk in r.get(k, [])}
     for name, kind in sorted(links, key=lambda lk: lk[1] == "bridge"):  # veths first
-        if mine(_prefix_of(_LINK_RE, name)):
+        p = _prefix_of(_LINK_RE, name)
+        if p is not None and p not in protected and (
+                name in recorded_links or (force_pattern and mine(p))):
             _try(rep, f"{kind or 'link'} {name}", ["ip", "link", "del", name],
                  gone="Cannot find device")
     for ns in namespaces:
@@ -126,12 +142,58 @@ def cleanup(prefix: str | None = None, *, force: bool = False) -> CleanupReport:
                 if os.path.isfile(path) and not os.path.islink(path):
                     os.unlink(path)
                     rep.removed.append(f"faketime file {path}")
-    _run_extra_cleaners(prefix, frozenset(protected), rep)
+        _remove_workdirs(r, rep)
+    if prefix is None and not force_pattern:
+        # backends' cleaners match by prefix: hand them only the recorded runs
+        for p in sorted(recorded):
+            _run_extra_cleaners(p, frozenset(protected), rep)
+    else:
+        _run_extra_cleaners(prefix, frozenset(protected), rep)
     if rep.ok:
         for r in records:
             if registry.forget(r["prefix"]):
                 rep.removed.append(f"registry entry {r['prefix']}")
+    if not force_pattern:
+        stray = unrecorded(prefix, protected)
+        if stray:
+            rep.skipped.append(
+                f"{len(stray)} unrecorded sb* resource(s) ({', '.join(stray[:6])}"
+                f"{', …' if len(stray) > 6 else ''}): not ours to judge; "
+                f"`splitbrain cleanup --force-pattern{' --prefix ' + prefix if prefix else ''}` "
+                "removes them")
     return rep
+
+
+def _remove_workdirs(rec: dict, rep: CleanupReport) -> None:
+    """Node workdirs a `cluster up` recorded (`<root>/<prefix>`, never a store's)."""
+    for path in rec.get("workdirs", []):
+        if os.path.basename(os.path.normpath(path)) != rec.get("prefix"):
+            continue  # only a directory named after the run itself
+        if os.path.isdir(path) and not os.path.islink(path):
+            try:
+                shutil.rmtree(path)
+                rep.removed.append(f"workdir {path}")
+            except OSError as e:
+                rep.errors.append(f"workdir {path}: {e}")
+
+
+def unrecorded(prefix: str | None = None, protected: set[str] | frozenset = frozenset()
+               ) -> list[str]:
+    """sb* namespaces and links that no run record names (of `prefix`, if given)."""
+    names: set[str] = set()
+    for r in registry.runs():
+        for k in ("namespaces", "links", "bridges"):
+            names.update(r.get(k, []))
+    out = []
+    for ns in list_namespaces():
+        p = _prefix_of(_NS_RE, ns)
+        if p and ns not in names and p not in protected and (prefix is None or p == prefix):
+            out.append(f"namespace {ns}")
+    for name, _ in list_links():
+        p = _prefix_of(_LINK_RE, name)
+        if p and name not in names and p not in protected and (prefix is None or p == prefix):
+            out.append(f"link {name}")
+    return out
 
 
 # -- discovery (read-only, used by `cluster status` too) -------------------------------
@@ -286,7 +348,9 @@ def _prefix_of(pattern: re.Pattern, name: str) -> str | None:
 
 def _run(argv: list[str], timeout: float = 15.0) -> subprocess.CompletedProcess:
     try:
-        return subprocess.run(argv, capture_output=True, text=True, timeout=timeout)
+        # own session: a Ctrl-C at the terminal must not kill the cleanup helpers themselves
+        return subprocess.run(argv, capture_output=True, text=True, timeout=timeout,
+                              start_new_session=True)
     except (OSError, subprocess.TimeoutExpired) as e:
         return subprocess.CompletedProcess(argv, 255, "", str(e))
 

@@ -43,8 +43,8 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from harness.cluster import registry
-from harness.cluster.base import Node
+from harness import registry
+from harness.cluster.base import BackendSpec, Node, NodeNeeds, needs_of
 from harness.cluster.docker_cleanup import (LABEL, container_name, network_name,
                                             remove_run_resources)
 from harness.control.docker import DockerRemote, docker_client
@@ -73,7 +73,7 @@ class DockerCluster:
 
     def __init__(self, prefix: str | None = None, nodes: int = 3, subnet: str | None = None,
                  workdir_root: str = DEFAULT_WORKDIR_ROOT, image: str | None = None,
-                 docker_host: str | None = None, db: str | None = "redis",
+                 docker_host: str | None = None, db: "str | NodeNeeds | None" = "redis",
                  client: Any = None):
         self.prefix = registry.validate_prefix(prefix or registry.new_run_prefix())
         if not isinstance(nodes, int) or not 1 <= nodes <= MAX_NODES:
@@ -158,7 +158,8 @@ class DockerCluster:
         if docker_image.image_present(self.client, tag):
             return tag
         log.info("node image %s missing: building it (debootstrap, a minute or two)", tag)
-        res = docker_image.build_image(self.client, with_java=(self.db == "cassandra"),
+        res = docker_image.build_image(self.client,
+                                       extra_packages=needs_of(self.db or "redis").packages,
                                        log=log.info)
         return res.tag
 
@@ -315,3 +316,15 @@ def _pick_subnet(client: Any, avoid: list[str]) -> str:
         if not any(cand.overlaps(u) for u in used if u.version == 4):
             return str(cand)
     raise EnvironmentProblem(f"no free /24 left in {SUBNET_BASE}; run `splitbrain cleanup`")
+
+
+# -- the registered part (harness/cluster/__init__.py) -----------------------------------
+
+def _make(test, prefix: str, workdir_root: str, needs) -> DockerCluster:
+    return DockerCluster(prefix=prefix, nodes=test.nodes, subnet=test.subnet,
+                         workdir_root=workdir_root, image=test.image,
+                         docker_host=test.docker_host, db=needs)
+
+
+BACKEND = BackendSpec(name="docker", summary="one container per node (offline-built image)",
+                      make=_make, flags=("image", "docker_host"))

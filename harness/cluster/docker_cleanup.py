@@ -21,7 +21,7 @@ import re
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from harness.cluster import registry
+from harness import registry
 
 LABEL = "splitbrain.prefix"
 _P = r"sb[0-9a-z]{1,10}"

@@ -37,6 +37,7 @@ import time
 from dataclasses import dataclass
 from typing import Any, Callable, Iterable
 
+from harness.cluster.base import NodeNeeds, needs_of
 from harness.errors import EnvironmentProblem, InputError
 
 # Bump when the build recipe changes in a way the package list does not show.
@@ -57,8 +58,6 @@ DEBOOTSTRAP_TIMEOUT = 1800
 # since `exec` runs argv without a shell.
 BASE_TOOLS = ("sh", "timeout", "kill", "cat", "tail", "mkdir", "rm", "mv",
               "ip", "tc", "iptables", "iptables-restore")
-DB_TOOLS = {"redis": ("redis-server", "redis-sentinel", "redis-cli"),
-            "cassandra": ("java",), "etcd": ("etcd",)}
 _FIND_TOOLS = ('for t in "$@"; do found=; IFS=:; for d in $PATH; do '
                'if [ -f "$d/$t" ] && [ -x "$d/$t" ]; then found=1; break; fi; done; '
                'unset IFS; [ -n "$found" ] || echo "$t"; done; echo sb-tools-checked')
@@ -98,9 +97,10 @@ def image_tag(pkgs: Iterable[str], *, dockerfile_bytes: bytes | None = None) -> 
     return f"{REPOSITORY}:{image_key(pkgs, dockerfile_bytes=dockerfile_bytes)}"
 
 
-def default_image(db: str = "redis") -> str:
-    """The tag the docker backend uses when no --image is given."""
-    return image_tag(packages(with_java=(db == "cassandra")))
+def default_image(db: "str | NodeNeeds" = "redis") -> str:
+    """The tag the docker backend uses when no --image is given: the base packages plus
+    whatever the datastore needs (harness/cluster/base.py NodeNeeds)."""
+    return image_tag(packages(extra=needs_of(db).packages))
 
 
 def cache_dir() -> str:
@@ -186,8 +186,8 @@ def list_images(client: Any) -> list[dict]:
 
 # -- checking an arbitrary image ---------------------------------------------------------
 
-def tools_for(db: str | None) -> tuple[str, ...]:
-    return BASE_TOOLS + DB_TOOLS.get(db or "", ())
+def tools_for(db: "str | NodeNeeds | None") -> tuple[str, ...]:
+    return BASE_TOOLS + needs_of(db).commands
 
 
 def missing_tools(client: Any, image: str, tools: Iterable[str]) -> list[str]:
@@ -220,14 +220,14 @@ def missing_tools(client: Any, image: str, tools: Iterable[str]) -> list[str]:
     return [t for t in lines if t != "sb-tools-checked"]
 
 
-def require_tools(client: Any, image: str, db: str | None = "redis") -> None:
+def require_tools(client: Any, image: str, db: "str | NodeNeeds | None" = "redis") -> None:
     """EnvironmentProblem (exit 254) naming every missing command, unless `image` has all."""
     missing = missing_tools(client, image, tools_for(db))
     if missing:
+        pkgs = " ".join(("coreutils", "procps", "iproute2", "iptables", *needs_of(db).packages))
         raise EnvironmentProblem(
             f"image {image!r} lacks what splitbrain runs on nodes: {', '.join(missing)}. "
-            "Debian packages: coreutils procps iproute2 iptables redis-server redis-sentinel "
-            "redis-tools (java: openjdk-17-jre-headless); or omit --image to use "
+            f"Debian packages: {pkgs}; or omit --image to use "
             "`splitbrain image build`'s image")
 
 

@@ -11,8 +11,11 @@ Topology for prefix P and subnet S (all names carry P, so cleanup finds them):
 * per node i (1..9): namespace `P-n<i>`, a veth pair `Pv<i>` (controller side, enslaved to
   the bridge) ↔ `eth0` (inside), address S + 1 + i (.2, .3, …), loopback up, IPv6 off
   (so partitions, which are IPv4 iptables rules, cannot be bypassed over link-local v6);
-* NO default route in the namespaces: nodes reach each other and the controller's bridge
-  address and nothing else;
+* NO default route in the namespaces: nodes reach each other and nothing else — new
+  connections from the node network to the controller itself (its bridge address, any
+  service on 0.0.0.0) are dropped by an `iptables -I INPUT -i Pbr -m conntrack --ctstate
+  NEW -j DROP -m comment --comment P` rule; replies to the controller's own connections
+  pass;
 * where bridged traffic passes the controller's FORWARD chain (br_netfilter on, as on any
   host running Docker, whose FORWARD policy is DROP) an
   `iptables -I FORWARD -i Pbr -o Pbr -j ACCEPT -m comment --comment P` is added.
@@ -34,10 +37,10 @@ import shutil
 import subprocess
 from typing import Any
 
-from harness.cluster import registry
-from harness.cluster.base import Node
+from harness import registry
+from harness.cluster.base import BackendSpec, Node
 from harness.cluster.cleanup import CleanupReport, cleanup
-from harness.cluster.registry import new_run_prefix  # noqa: F401  (re-exported)
+from harness.registry import new_run_prefix  # noqa: F401  (re-exported)
 from harness.control.base import RemoteError
 from harness.control.netns import NetnsRemote
 from harness.errors import EnvironmentProblem, InputError
@@ -122,11 +125,13 @@ class NetnsCluster:
     """Provisions `nodes` namespaces for run `prefix` (Cluster protocol, harness/cluster/base.py).
 
     `subnet=None` picks a free /24 in 10.77.0.0/16 at `up()`. Node workdirs are
-    `<workdir_root>/<prefix>/<node>` (created, never deleted: they hold the DB's logs).
+    `<workdir_root>/<prefix>/<node>` (created; deleted by down()/cleanup only with
+    `own_workdirs=True`, as `cluster up` does — a run's hold the DB's logs).
     """
 
     def __init__(self, prefix: str | None = None, nodes: int = 3,
-                 subnet: str | None = DEFAULT_SUBNET, workdir_root: str = DEFAULT_WORKDIR_ROOT):
+                 subnet: str | None = DEFAULT_SUBNET, workdir_root: str = DEFAULT_WORKDIR_ROOT,
+                 own_workdirs: bool = False):
         self.prefix = registry.validate_prefix(prefix or new_run_prefix())
         if not isinstance(nodes, int) or not 1 <= nodes <= MAX_NODES:
             raise InputError(f"--nodes must be between 1 and {MAX_NODES}, not {nodes!r}")
@@ -135,6 +140,9 @@ class NetnsCluster:
         self.workdir_root = os.path.abspath(workdir_root)
         self.bridge = f"{self.prefix}br"
         self.nodes: list[Node] = []
+        # `cluster up`: the node dirs are scratch space, removed by down()/cleanup. A run's
+        # node dirs are in the store (logs) and are never removed.
+        self.own_workdirs = own_workdirs
 
     # -- Cluster protocol ----------------------------------------------------------------
     def up(self) -> list[Node]:
@@ -146,6 +154,7 @@ class NetnsCluster:
                 claimed = True
                 self._make_bridge()
             self._allow_bridge_forwarding()
+            self._isolate_host()
             self.nodes = [self._make_node(i) for i in range(1, self.node_count + 1)]
         except BaseException:
             # Only undo what this call claimed: a refused prefix belongs to a live run.
@@ -200,6 +209,18 @@ class NetnsCluster:
                      {"netns": None, "table": "filter", "chain": "FORWARD", "rule": rule})
         _host(["iptables", "-w", "5", "-I", "FORWARD", *rule])
 
+    def _isolate_host(self) -> None:
+        """Nodes must not reach the controller's own services (anything listening on
+        0.0.0.0 answers on the bridge address): drop every NEW connection from the node
+        network to this host. The harness only ever connects host -> node, whose replies
+        are ESTABLISHED and pass; node <-> node traffic is bridged and never hits INPUT.
+        Recorded before it is made, carries the prefix, removed by cleanup."""
+        rule = ["-i", self.bridge, "-m", "conntrack", "--ctstate", "NEW", "-m", "comment",
+                "--comment", self.prefix, "-j", "DROP"]
+        registry.add(self.prefix, "iptables",
+                     {"netns": None, "table": "filter", "chain": "INPUT", "rule": rule})
+        _host(["iptables", "-w", "5", "-I", "INPUT", "1", *rule])
+
     def _make_node(self, i: int) -> Node:
         net = ipaddress.ip_network(self.subnet)
         name, ns, veth = f"n{i}", f"{self.prefix}-n{i}", f"{self.prefix}v{i}"
@@ -220,6 +241,8 @@ class NetnsCluster:
         remote.exec(["ip", "link", "set", "eth0", "up"], timeout=10)
         remote.exec(["ip", "link", "set", "lo", "up"], timeout=10)
         workdir = os.path.join(self.workdir_root, self.prefix, name)
+        if self.own_workdirs:
+            registry.add(self.prefix, "workdirs", os.path.join(self.workdir_root, self.prefix))
         os.makedirs(workdir, exist_ok=True)
         return Node(name=name, address=address, remote=remote, workdir=workdir, iface="eth0",
                     meta={"netns": ns, "veth": veth, "bridge": self.bridge,
@@ -251,3 +274,14 @@ def _disable_ipv6_host(ifname: str) -> None:
     with contextlib.suppress(OSError):
         with open(f"/proc/sys/net/ipv6/conf/{ifname}/disable_ipv6", "w") as f:
             f.write("1")
+
+
+# -- the registered part (harness/cluster/__init__.py) -----------------------------------
+
+def _make(test, prefix: str, workdir_root: str, needs) -> NetnsCluster:
+    return NetnsCluster(prefix=prefix, nodes=test.nodes, subnet=test.subnet,
+                        workdir_root=workdir_root)
+
+
+BACKEND = BackendSpec(name="netns", summary="network namespaces on this machine (root)",
+                      make=_make, local=True)

@@ -44,8 +44,8 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Sequence
 
-from harness.cluster import registry
-from harness.cluster.base import Node
+from harness import registry
+from harness.cluster.base import BUILTIN_NEEDS, BackendSpec, Node, NodeNeeds, needs_of
 from harness.cluster.cleanup import CleanupReport, cleanup
 from harness.control.ssh import SSHRemote, SSHTarget, resolve
 from harness.errors import EnvironmentProblem, InputError
@@ -57,12 +57,10 @@ DEFAULT_REMOTE_ROOT = "/var/tmp/splitbrain"
 # command -> Debian package, per datastore (plus what every run needs on a node).
 BASE_TOOLS = {"ip": "iproute2", "tc": "iproute2", "iptables": "iptables",
               "iptables-restore": "iptables", "setsid": "util-linux"}
-DB_TOOLS = {
-    "redis": {"redis-server": "redis-server", "redis-sentinel": "redis-sentinel",
-              "redis-cli": "redis-tools"},
-    "cassandra": {"java": "openjdk-17-jre-headless"},
-    "etcd": {"etcd": "etcd-server"},
-}
+
+# command -> Debian package per built-in datastore, by name (a view of BUILTIN_NEEDS; runs
+# pass their datastore's NodeNeeds instead).
+DB_TOOLS = {name: dict(n.tools) for name, n in BUILTIN_NEEDS.items()}
 
 _HOST_RE = re.compile(r"^(?:\[(?P<v6>[0-9A-Fa-f:.]+)\]|(?P<name>[A-Za-z0-9_.-]+))"
                       r"(?::(?P<port>\d{1,5}))?$")
@@ -128,13 +126,13 @@ def read_nodes_file(path: str) -> list[str]:
     return hosts
 
 
-def ensure_tools(remote, db: str = "redis", *, install: bool = True,
+def ensure_tools(remote, db: "str | NodeNeeds" = "redis", *, install: bool = True,
                  missing: Sequence[str] | None = None) -> list[str]:
     """Make sure the host has what `db` and the nemeses need; returns the Debian packages
     it installed (empty when everything was there). `missing`: the tools already known
     to be missing (skips the check). Without apt-get, or with install=False, a missing
     tool is an EnvironmentProblem naming the packages to install."""
-    tools = {**BASE_TOOLS, **DB_TOOLS.get(db, {})}
+    tools = {**BASE_TOOLS, **needs_of(db).tools}
     if missing is None:
         script = 'for t in "$@"; do command -v "$t" >/dev/null 2>&1 || echo "missing:$t"; done'
         out = remote.exec(["sh", "-c", script, "sb", *tools], timeout=30).stdout
@@ -161,7 +159,7 @@ class SSHCluster:
 
     def __init__(self, prefix: str | None = None, hosts: Sequence[str] = (), user: str = "root",
                  key: str | None = None, password: str | None = None, insecure: bool = False,
-                 workdir_root: str | None = None, db: str = "redis", *,
+                 workdir_root: str | None = None, db: "str | NodeNeeds" = "redis", *,
                  known_hosts: Sequence[str] | None = None,
                  remote_root: str = DEFAULT_REMOTE_ROOT, install: bool = True,
                  connect_timeout: float = 10.0):
@@ -305,7 +303,7 @@ class SSHCluster:
         self._remotes[name] = remote
         peer = addresses[(i + 1) % len(addresses)] if len(addresses) > 1 else \
             _controller_address(remote)
-        tools = {**BASE_TOOLS, **DB_TOOLS.get(self.db, {})}
+        tools = {**BASE_TOOLS, **needs_of(self.db).tools}
         probe = _parse_probe(remote.exec(["sh", "-c", _PROBE, "sb", workdir, address, peer,
                                           *tools], timeout=60).stdout)
         if probe["missing"]:
@@ -358,3 +356,18 @@ def _controller_address(remote: SSHRemote) -> str:
     except OSError:
         return "127.0.0.1"
 
+
+
+# -- the registered part (harness/cluster/__init__.py) -----------------------------------
+
+def _make(test, prefix: str, workdir_root: str, needs) -> SSHCluster:
+    hosts = list(test.ssh_nodes) + (read_nodes_file(test.nodes_file) if test.nodes_file else [])
+    return SSHCluster(prefix=prefix, hosts=hosts, user=test.ssh_user, key=test.ssh_key,
+                      password=test.ssh_password, insecure=test.ssh_insecure,
+                      workdir_root=workdir_root, db=needs,
+                      known_hosts=[test.ssh_known_hosts] if test.ssh_known_hosts else None)
+
+
+BACKEND = BackendSpec(name="ssh", summary="existing hosts over SSH (sudo when not root)",
+                      make=_make, flags=("ssh_nodes", "nodes_file", "ssh_user", "ssh_key",
+                                         "ssh_password", "ssh_known_hosts", "ssh_insecure"))

@@ -29,7 +29,7 @@ import os
 import shlex
 import time
 
-from harness.cluster import registry
+from harness import registry
 from harness.control.ssh import SSHRemote, SSHTarget
 
 log = logging.getLogger("splitbrain.ssh")

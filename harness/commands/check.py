@@ -22,8 +22,11 @@ def _write_json(path: str, obj) -> None:
     os.replace(tmp, path)
 
 
+from harness.commands.check_batch import batch_files, check_batch, lin_flags, lin_options  # noqa: E402
+
+
 @click.command("check")
-@click.argument("history", type=click.Path(dir_okay=True))
+@click.argument("histories", nargs=-1, required=True, type=click.Path(dir_okay=True))
 @click.option("--workload", type=click.Choice(WORKLOADS), default=None,
               help="Workload semantics (inferred from the ops when absent).")
 @click.option("--checkers", "checker_names", default=None,
@@ -49,28 +52,69 @@ def _write_json(path: str, obj) -> None:
                    "equal WRITETIMEs, the greater serialised value wins). Default: read from "
                    "the run's test.json, else none (a tie is a version-conflict).")
 @click.option("--quiet", "-q", is_flag=True, help="No table; just the exit code (and --out).")
-def check_cmd(history, workload, checker_names, staleness_bound, fmt, out, realtime_claim,
-              report_dir, fail_on, quiet, version_tiebreak=None, max_lag=None,
-              max_propagation_lag=None):
-    """Check a recorded HISTORY (JSONL, or a Jepsen history.edn) and print the verdict.
+@click.option("--consistency-model", "consistency_models", multiple=True,
+              help="Transactions: the claimed model(s), repeatable or comma-separated "
+                   "(default strict-serializable).")
+@click.option("--anomalies", "txn_anomalies", default=None,
+              help="Transactions: also prohibit these anomalies (and all that imply them).")
+@click.option("--assume", "txn_assume", default=None,
+              help="Transactions (rw-register): opt-in version-order sources, e.g. wfr.")
+@click.option("--cycle-search-timeout", type=float, default=1.0, show_default=True,
+              help="Transactions: seconds of cycle search per strongly connected component.")
+@lin_flags
+def check_cmd(histories, workload, checker_names, staleness_bound, fmt, out, realtime_claim,
+              report_dir, fail_on, quiet, version_tiebreak=None, consistency_models=(),
+              txn_anomalies=None, txn_assume=None, cycle_search_timeout=1.0, max_lag=None,
+              max_propagation_lag=None, **lin):
+    """Check recorded HISTORIES (JSONL, or Jepsen history.edn) and print the verdict.
 
-    Exit 0 valid, 1 invalid, 2 unknown, 254 malformed input.
+    Several files or a directory: one table (file, verdict, time), exit code the worst
+    verdict. Exit 0 valid, 1 invalid, 2 unknown, 254 malformed input.
     """
     from checkers import run_checks
-    from harness.cli import exit_code_for
+    from harness.verdict import exit_code
     from harness.history import read_history
 
     t_ns, k = parse_staleness_bound(staleness_bound)
     names = checker_names.split(",") if checker_names else None
+    from checkers.transactions.models import canonical
+
+    def _split(xs):
+        return tuple(p.strip() for x in xs for p in x.split(",") if p.strip())
+
+    models = _split(consistency_models or ())
+    canonical(models)  # an unknown model name exits 254 before the history is read
+    lin_opts = lin_options(**lin)
+
+    def options_for(path: str) -> CheckOptions:
+        tb = version_tiebreak if version_tiebreak is not None else _run_tiebreak(path)
+        return CheckOptions(workload=workload, staleness_bound_ns=t_ns,
+                            staleness_bound_versions=k, realtime_claim=realtime_claim,
+                            version_tiebreak=None if tb == "none" else tb,
+                            consistency_models=models,
+                            txn_anomalies=_split([txn_anomalies or ""]),
+                            txn_assume=_split([txn_assume or ""]),
+                            cycle_search_timeout_s=cycle_search_timeout,
+                            linearizable=lin_opts,
+                            max_lag_ns=parse_max_lag(max_lag),
+                            max_propagation_lag_ns=parse_max_lag(max_propagation_lag,
+                                                                 "--max-propagation-lag"))
+
+    files = batch_files(histories)
+    if files is not None:
+        if report_dir:
+            raise InputError("--report takes one history; check several without it")
+        return check_batch(files, options_for, names, fmt, out, fail_on, quiet)
+    history = histories[0]
     hist = read_history(history, fmt)
-    if version_tiebreak is None:
-        version_tiebreak = _run_tiebreak(history)
-    opts = CheckOptions(workload=workload, staleness_bound_ns=t_ns,
-                        staleness_bound_versions=k, realtime_claim=realtime_claim,
-                        version_tiebreak=None if version_tiebreak == "none" else version_tiebreak,
-                        max_lag_ns=parse_max_lag(max_lag),
-                        max_propagation_lag_ns=parse_max_lag(max_propagation_lag,
-                                                             "--max-propagation-lag"))
+    if hist.meta.get("torn_lines"):
+        click.echo(f"warning: {hist.source}:{hist.meta['torn_final_line']}: the last line is "
+                   "torn (a history cut by a crash or a full disk); ignored", err=True)
+    from checkers import ALIASES, infer_workload
+    from harness.history import check_value_shapes
+
+    check_value_shapes(hist, ALIASES.get(workload, workload) if workload else infer_workload(hist))
+    opts = options_for(history)
     results = run_checks(hist, opts, names)
     if out:
         _write_json(out, results)
@@ -86,10 +130,7 @@ def check_cmd(history, workload, checker_names, staleness_bound, fmt, out, realt
         from reports.terminal import print_results
 
         print_results(results, source=hist.source, report_path=report_path)
-    code = exit_code_for(results["valid"])
-    if code == 2 and fail_on == "invalid":
-        code = 0
-    return code
+    return exit_code(results["valid"], fail_on)
 
 
 def _run_tiebreak(history: str) -> str | None:
@@ -97,10 +138,14 @@ def _run_tiebreak(history: str) -> str | None:
     histories carry WRITETIMEs, whose ties Cassandra reconciles by value."""
     import json
 
+    from harness.dbs import datastore, names
+
     d = history if os.path.isdir(history) else os.path.dirname(os.path.abspath(history))
     try:
         with open(os.path.join(d, "test.json"), "rb") as fh:
             db = json.loads(fh.read()).get("db")
     except (OSError, ValueError, AttributeError):
         return None
-    return "cassandra" if db == "cassandra" else None
+    if db not in names():
+        return None
+    return datastore(db).check_options.get("version_tiebreak")  # the spec says its rule

@@ -37,7 +37,8 @@ def up_cmd(nodes, subnet, prefix, workdir_root, as_json):
     from harness.cluster.netns import NetnsCluster, require_netns_tools
 
     require_netns_tools()
-    cluster = NetnsCluster(prefix, nodes=nodes, subnet=subnet, workdir_root=workdir_root)
+    cluster = NetnsCluster(prefix, nodes=nodes, subnet=subnet, workdir_root=workdir_root,
+                           own_workdirs=True)
     made = cluster.up()
     if as_json:
         click.echo(json.dumps({"prefix": cluster.prefix, "subnet": cluster.subnet,
@@ -75,7 +76,7 @@ def down_cmd(prefix, all_runs, force):
 def status_cmd(as_json):
     """List recorded runs and live sb* namespaces, bridges and veths."""
     from harness.cluster import cleanup as cl
-    from harness.cluster import registry
+    from harness import registry
 
     runs = []
     for r in registry.runs():
@@ -108,13 +109,18 @@ def status_cmd(as_json):
 @click.command("cleanup")
 @click.option("--prefix", default=None, help="only this run (default: every abandoned sb* run)")
 @click.option("--force", is_flag=True, help="also runs whose creating process is alive")
-def cleanup_cmd(prefix, force):
-    """Remove leftover sb* namespaces, bridges, veths, iptables rules and processes."""
+@click.option("--force-pattern", is_flag=True,
+              help="also unrecorded sb* namespaces, links and rules that merely match the "
+                   "pattern (of --prefix, or of any run not in use)")
+def cleanup_cmd(prefix, force, force_pattern):
+    """Remove what abandoned runs recorded: namespaces, bridges, veths, iptables rules,
+    processes, files. Runs whose controller is still alive are skipped (unless --prefix
+    names them, or --force)."""
     from harness.cluster.cleanup import cleanup
     from harness.cluster.netns import require_netns_tools
 
     require_netns_tools()
-    _print_report(cleanup(prefix, force=force))
+    _print_report(cleanup(prefix, force=force, force_pattern=force_pattern))
 
 
 def _print_report(report) -> None:

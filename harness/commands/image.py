@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import click
 
+from harness.dbs import NAMES as DB_NAMES
+
 
 def _log(msg: str) -> None:
     click.echo(f"  {msg}", err=True)
@@ -76,14 +78,16 @@ def ls_cmd(docker_host):
 
 @image_cmd.command("check")
 @click.argument("image")
-@click.option("--db", type=click.Choice(["redis", "cassandra", "etcd"]), default="redis", show_default=True)
+@click.option("--db", type=click.Choice(DB_NAMES), default="redis", show_default=True)
 @click.option("--docker-host", default=None, help="Engine URL.  [default: $DOCKER_HOST or local]")
 def check_cmd(image, db, docker_host):
     """Check that IMAGE has every command splitbrain runs on nodes (exit 254 if not)."""
     from harness.cluster import docker_image
     from harness.control.docker import docker_client
 
+    from harness.dbs import datastore
+
     client = docker_client(docker_host)
-    docker_image.require_tools(client, image, db)
+    docker_image.require_tools(client, image, datastore(db).needs)
     click.echo(f"{image}: has everything a {db} node needs")
     return 0

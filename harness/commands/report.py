@@ -36,7 +36,7 @@ def _load_json(path: str, what: str):
 @click.option("--quiet", "-q", is_flag=True, help="No table; just the exit code.")
 def report_cmd(run_dir, out_dir, recheck, fail_on, quiet):
     """Regenerate every report of a saved run directory."""
-    from harness.cli import exit_code_for
+    from harness.verdict import exit_code
     from harness.history import read_history
     from reports.outputs import write_outputs
 
@@ -57,12 +57,17 @@ def report_cmd(run_dir, out_dir, recheck, fail_on, quiet):
         if history is None:
             raise InputError(f"{run_dir}: has neither results.json nor history.jsonl")
         from checkers import run_checks
-        from checkers.options import WORKLOADS, CheckOptions
+        from checkers.options import CheckOptions
+        from workloads import history_of
 
-        workload = (test or {}).get("workload")
-        tiebreak = "cassandra" if (test or {}).get("db") == "cassandra" else None
-        results = run_checks(history, CheckOptions(workload=workload if workload in WORKLOADS else None,
-                                                   version_tiebreak=tiebreak))
+        from harness.dbs import datastore, names
+
+        recorded = test or {}
+        implied = (datastore(recorded["db"]).check_options
+                   if recorded.get("db") in names() else {})
+        results = run_checks(history, CheckOptions.from_test(
+            recorded, history=history_of(recorded.get("workload")), **implied),
+            recorded.get("checkers") or None)
     out = out_dir or run_dir
     node_logs = None
     if out_dir and os.path.abspath(out_dir) != os.path.abspath(run_dir):
@@ -77,7 +82,4 @@ def report_cmd(run_dir, out_dir, recheck, fail_on, quiet):
         from reports.terminal import print_results
 
         print_results(results, source=run_dir, report_path=paths["report.html"])
-    code = exit_code_for(results.get("valid"))
-    if code == 2 and fail_on == "invalid":
-        code = 0
-    return code
+    return exit_code(results.get("valid"), fail_on)

@@ -6,6 +6,7 @@ replicas, the register workload and the partition nemesis for 30 s.
 
 from __future__ import annotations
 
+import os
 import time
 
 import click
@@ -13,6 +14,7 @@ import click
 from harness.config import (BACKENDS, DBS, READ_FROM, STICKINESS, TOPOLOGIES, WORKLOADS, Test,
                             build_test)
 from harness.dbs.etcd.config import READ_MODES
+from harness.verdict import worst
 
 D = Test()  # defaults shown in --help
 
@@ -52,7 +54,33 @@ def _progress_renderer(console):
     return render, close
 
 
-@click.command("run")
+class PartsCommand(click.Command):
+    """`run --help` with the flags grouped by the part they configure: the run itself,
+    each registered datastore and each backend (their specs name their flags)."""
+
+    def format_options(self, ctx, formatter):
+        from harness.cluster import backend, NAMES as BACKEND_NAMES
+        from harness.dbs import NAMES as DB_NAMES, datastore
+
+        owner: dict[str, str] = {}
+        for n in DB_NAMES:
+            for f in datastore(n).flags:
+                owner.setdefault(f, f"Datastore {n}")
+        for n in BACKEND_NAMES:
+            for f in backend(n).flags:
+                owner.setdefault(f, f"Backend {n}")
+        sections: dict[str, list] = {"Run": [], **{t: [] for t in owner.values()}}
+        for p in self.get_params(ctx):
+            rec = p.get_help_record(ctx)
+            if rec is not None:
+                sections.setdefault(owner.get(p.name, "Run"), []).append(rec)
+        for title, rows in sections.items():
+            if rows:
+                with formatter.section(title):
+                    formatter.write_dl(rows)
+
+
+@click.command("run", cls=PartsCommand)
 @click.option("--db", type=click.Choice(DBS), default=None, help=f"Datastore.  [default: {D.db}]")
 @click.option("--topology", type=click.Choice(TOPOLOGIES), default=None,
               help=f"Redis topology.  [default: {D.topology}]")
@@ -114,6 +142,8 @@ def _progress_renderer(console):
 @click.option("--cassandra-home", type=click.Path(file_okay=False), default=None, help="cassandra: an unpacked official tarball to use instead.")
 @click.option("--read-mode", type=click.Choice(READ_MODES), default=None,
               help=f"etcd: linearizable or serializable ranges.  [default: {D.read_mode}]")
+@click.option("--db-opt", "db_options", multiple=True, metavar="KEY=VALUE",
+              help="Any datastore option by name (repeatable), e.g. read_consistency=ONE; the datastore flags below are aliases.")
 @click.option("--kafka-acks", type=click.Choice(["all", "1", "0"]), default=None, help="kafka: producer acks.  [default: all]")
 @click.option("--kafka-min-insync", type=int, default=None, help="kafka: the topic's min.insync.replicas.  [default: 2]")
 @click.option("--kafka-idempotence/--no-kafka-idempotence", default=None, help="kafka: idempotent producer.  [default: on]")
@@ -133,45 +163,49 @@ def run_cmd(config_path, **flags):
 
     if not flags.get("ssh_nodes"):
         flags["ssh_nodes"] = None
+    if not flags.get("db_options"):
+        flags["db_options"] = None
     for k in ("read_consistency", "write_consistency"):
         if flags.get(k):
             flags[k] = flags[k].upper()
     test = build_test(flags, config_path)
-    fail_on = test.fail_on
     console = Console()
     render, close = _progress_renderer(console)
-    shape = test.read_mode if test.db == "etcd" else test.topology
+    # the datastore's first option says its shape (topology, read mode, consistency)
+    shape = next(iter(vars(test.db_settings).values()), test.db)
     console.print(f"[bold]splitbrain run[/]: {test.nodes} {test.db} nodes ({shape}, "
                   f"backend {test.backend}), workload {test.workload}, nemesis {test.nemesis}, "
                   f"{test.time_limit:g}s")
+    for note in test.notices:
+        console.print(f"[yellow]note[/]: {note}")
     codes = []
 
     def on_outcome(out):
         close()
+        clean = out.cleanup is None or out.cleanup["ok"]
         if out.interrupted:
-            console.print(f"[yellow]interrupted[/]: everything was cleaned up; the partial history "
-                          f"is {out.run_dir}/history.jsonl")
+            hist = os.path.join(out.run_dir, "history.jsonl")
+            kept = (f"the partial history is {hist}" if os.path.exists(hist)
+                    else "no operation had been recorded")
+            said = "everything was cleaned up" if clean else "cleanup did NOT finish"
+            console.print(f"[yellow]interrupted[/]: {said}; {kept}")
         else:
             print_results(out.results, console=console, report_path=out.report_path)
             figs = out.figures
             console.print(f"time to first op {figs.get('time_to_first_op_s')} s, "
                           f"{figs.get('ops_per_s')} ops/s recorded")
         console.print(f"store: {out.run_dir}")
+        if not clean:
+            console.print("[red]left behind[/]: " + "; ".join(out.cleanup["errors"])[:2000])
+            console.print(f"remove it with: splitbrain cleanup --prefix {out.cleanup['prefix']}")
         if out.figures.get("left_running"):
             prefix = out.figures["left_running"]
             console.print(f"cluster {prefix} left running (--leave-db-running); "
                           f"`splitbrain cluster down {prefix}` removes it")
-        code = out.exit_code
-        if code == 2 and fail_on == "invalid":
-            code = 0
-        codes.append(code)
+        codes.append(out.exit_code)  # --fail-on already applied (harness/verdict.py)
 
     try:
         run_many(test, progress=render, on_outcome=on_outcome)
     finally:
         close()
-    # Jepsen's order: interrupted > invalid > unknown > valid
-    for c in (130, 1, 2):
-        if c in codes:
-            return c
-    return 0
+    return worst(codes)

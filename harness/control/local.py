@@ -18,7 +18,7 @@ Guarantees (on top of the protocol's):
   `SPAWN_GRACE` seconds with a non-zero status, spawn raises RemoteError with the log tail;
 * `env` is merged over the controller's environment (so PATH survives);
 * if `run_prefix` is given, every spawned daemon is recorded in the run registry
-  (harness/cluster/registry.py) so `splitbrain cleanup` can stop it after a crash.
+  (harness/registry.py) so `splitbrain cleanup` can stop it after a crash.
 """
 
 from __future__ import annotations
@@ -31,6 +31,7 @@ import threading
 import time
 from typing import Mapping, Sequence
 
+from harness import registry
 from harness.control.base import Daemon, ExecResult, RemoteError
 
 # How long spawn watches a new daemon for an immediate failure (bad argv, missing binary).
@@ -39,6 +40,10 @@ SPAWN_GRACE = 0.15
 
 class LocalRemote:
     """Runs commands on the controller host. `name` is what errors and logs call it."""
+
+    # Its daemons (and a NetnsRemote's) are in the controller's pid namespace: the
+    # registry can signal and probe their recorded pids directly (daemons.signal/alive).
+    shares_pid_namespace = True
 
     def __init__(self, name: str = "local", *, run_prefix: str | None = None):
         self.name = name
@@ -99,23 +104,30 @@ class LocalRemote:
             raise RemoteError(f"{self.name}: cannot start {argv[0]!r}: {e}") from e
         finally:
             out.close()
-        self._await_exec(proc, argv)
+        recorded = False
         try:
-            rc = proc.wait(SPAWN_GRACE)
-        except subprocess.TimeoutExpired:
-            rc = None
-        if rc not in (None, 0):
-            raise RemoteError(f"{self.name}: {_show(argv)} exited {rc} at start: "
-                              f"{_tail(log_path)}", exit_code=rc)
+            self._await_exec(proc, argv)
+            try:
+                rc = proc.wait(SPAWN_GRACE)
+            except subprocess.TimeoutExpired:
+                rc = None
+            if rc not in (None, 0):
+                raise RemoteError(f"{self.name}: {_show(argv)} exited {rc} at start: "
+                                  f"{_tail(log_path)}", exit_code=rc)
+            if self.run_prefix and rc is None:
+                registry.register_pid(self.run_prefix, proc.pid, what=str(argv[0]),
+                                      netns=self.netns())
+            recorded = True
+        except BaseException:
+            # An interrupt (or error) before the pid is recorded: nobody could find this
+            # daemon later (it may not even be in its namespace yet), so it goes now.
+            if not recorded:
+                _kill_group(proc)
+                proc.wait()
+            raise
         if rc is None:
             threading.Thread(target=proc.wait, name=f"reap-{proc.pid}", daemon=True).start()
-        daemon = Daemon(pid=proc.pid, argv=tuple(str(a) for a in argv), log_path=log_path)
-        if self.run_prefix and rc is None:
-            from harness.cluster import registry  # lazy: control must not need cluster
-
-            registry.register_pid(self.run_prefix, proc.pid, what=str(argv[0]),
-                                  netns=self.netns())
-        return daemon
+        return Daemon(pid=proc.pid, argv=tuple(str(a) for a in argv), log_path=log_path)
 
     def _await_exec(self, proc: subprocess.Popen, argv: Sequence[str]) -> None:
         """Hook for wrappers that exec in place: wait until the pid runs argv itself."""

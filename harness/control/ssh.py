@@ -73,6 +73,7 @@ from typing import Any, Mapping, Sequence
 
 import paramiko
 
+from harness import registry
 from harness.control.base import Daemon, ExecResult, RemoteError
 from harness.errors import EnvironmentProblem, InputError
 
@@ -461,8 +462,6 @@ class SSHRemote:
         ident = _identity(fields)
         daemon = Daemon(pid=pid, argv=tuple(str(a) for a in argv), log_path=log_path)
         if self.run_prefix:
-            from harness.cluster import registry  # lazy: control must not need cluster
-
             registry.add(self.run_prefix, "remote_pids",
                          {"node": self.name, "host": self.target.host, "port": self.target.port,
                           "pid": pid, "what": str(argv[0]), **ident})

@@ -49,11 +49,12 @@ from harness.cluster.base import Node
 from harness.control.base import Daemon, RemoteError
 from harness.dbs import cassandra_config as cfg
 from harness.dbs import daemons
-from harness.dbs.cassandra_client import (KEYSPACE, TABLES, WORKLOAD_OPS, CassandraClient,
+from harness.dbs.cassandra_client import (KEYSPACE, MODELS, TABLES, CassandraClient,
                                           ClientSettings, NodeSession, TimestampSource)
 from harness.dbs.cassandra_install import (CassandraDist, ensure_installed, find_java,
                                            validate_version)
 from harness.errors import EnvironmentProblem, InputError
+from harness.models import as_spec
 
 log = logging.getLogger(__name__)
 
@@ -68,14 +69,27 @@ TIMESTAMPS = ("server", "client")
 RESTART_TIMEOUT_S = 120.0
 
 
+ROLE = "cassandra"  # the Supervisor's role for the JVM
+
+
 @dataclass
 class _NodeState:
-    daemon: Daemon | None = None
-    paused: bool = False
+    """What Cassandra itself remembers per node; the JVM lives in the Supervisor."""
+
+    procs: "daemons.Supervisor"
+    node: Node
     started_at: float | None = None
     ever_started: bool = False   # a later start is a restart (data dir kept)
     ready: bool = False          # answers CQL and agrees on gossip with its running peers
     last_pid: int | None = None
+
+    @property
+    def daemon(self) -> Daemon | None:
+        return self.procs.get(self.node, ROLE)
+
+    @property
+    def paused(self) -> bool:
+        return self.procs.paused(self.node, ROLE)
 
 
 class CassandraDB:
@@ -119,8 +133,8 @@ class CassandraDB:
         self.install_log = install_log or (lambda msg: log.info("%s", msg))
         self.figures: dict[str, float] = {}
         self._timestamps = TimestampSource()
-        self._state = {n.name: _NodeState() for n in self.nodes}
-        self._locks = {n.name: threading.RLock() for n in self.nodes}
+        self.procs = daemons.Supervisor(prefix, self.nodes)
+        self._state = {n.name: _NodeState(self.procs, n) for n in self.nodes}
         self._dist_lock = threading.Lock()
         self._dist: CassandraDist | None = None
         self._java: str | None = None
@@ -175,23 +189,22 @@ class CassandraDB:
         docstring), and so does a start that finds the JVM running but not yet rejoined
         (e.g. the final heal racing a restart still in progress)."""
         dist = self.dist()
-        with self._locks[node.name]:
+        with self.procs.lock(node):
             st = self._state[node.name]
             restart = st.ever_started
-            if st.daemon is not None and self._alive(node, st.daemon):
+            if self.procs.running(node, ROLE):
                 if not restart or st.ready:
                     return
                 d, t0, old_pid = st.daemon, st.started_at or time.monotonic(), st.last_pid
             else:
-                if st.daemon is not None:  # died on its own: forget it, start afresh
-                    self._unregister(st.daemon)
-                    st.last_pid = st.daemon.pid
-                st.daemon = None
+                gone = self.procs.forget(node, ROLE)  # died on its own: start afresh
+                if gone is not None:
+                    st.last_pid = gone.pid
                 p = self.paths(node)
                 env = dict(self.extra_env_fn(node)) if self.extra_env_fn else {}
                 argv = cfg.jvm_argv(self._java or find_java(), dist, p, heap_mb=self.heap_mb)
-                st.daemon = d = self._spawn(node, argv, p.stdout, env)
-                st.paused, st.ready, st.ever_started = False, False, True
+                d = self.procs.spawn(node, ROLE, argv, log_path=p.stdout, env=env)
+                st.ready, st.ever_started = False, True
                 st.started_at = t0 = time.monotonic()
                 old_pid = st.last_pid
         if restart:
@@ -202,34 +215,24 @@ class CassandraDB:
     def kill(self, node: Node) -> None:
         """SIGKILL the JVM by its recorded pid; returns once it is gone (≤ 10 s, else
         EnvironmentProblem, and the pid stays recorded so teardown tries again)."""
-        with self._locks[node.name]:
+        with self.procs.lock(node):
             st = self._state[node.name]
             if st.daemon is None:
                 return
             d = st.daemon
             t0 = time.monotonic()
-            self._signal(node, d, "KILL")
-            if not self._wait_gone(node, d, 10.0):
+            if not self.procs.kill(node, ROLE, 10.0):
                 raise EnvironmentProblem(f"cassandra on {node.name} (pid {d.pid}) still runs "
                                          f"10 s after SIGKILL")
-            self._unregister(d)
-            st.daemon, st.paused, st.ready, st.last_pid = None, False, False, d.pid
+            st.ready, st.last_pid = False, d.pid
             log.info("cassandra kill %s: pid %d SIGKILLed, gone after %.2f s", node.name,
                      d.pid, time.monotonic() - t0)
 
     def pause(self, node: Node) -> None:
-        with self._locks[node.name]:
-            st = self._state[node.name]
-            if st.daemon is not None:
-                self._signal(node, st.daemon, "STOP")
-                st.paused = True
+        self.procs.pause(node, ROLE)
 
     def resume(self, node: Node) -> None:
-        with self._locks[node.name]:
-            st = self._state[node.name]
-            if st.daemon is not None:
-                self._signal(node, st.daemon, "CONT")
-                st.paused = False
+        self.procs.resume(node, ROLE)
 
     def teardown(self, node: Node) -> None:
         """Close the node's sessions, SIGKILL its JVM (its data is thrown away, so a clean
@@ -239,14 +242,10 @@ class CassandraDB:
             sessions = [self._sessions.pop(k) for k in mine]
         for s in sessions:
             s.close()
-        with self._locks[node.name]:
-            st = self._state[node.name]
-            if st.daemon is not None:
-                self._signal(node, st.daemon, "KILL")
-                self._signal(node, st.daemon, "CONT")
-                self._wait_gone(node, st.daemon, 10.0)
-                self._unregister(st.daemon)
-                st.daemon, st.paused, st.ready = None, False, False
+        with self.procs.lock(node):
+            # its data is thrown away, so no clean shutdown: KILL at once
+            self.procs.stop(node, ROLE, 10.0, hard=True)
+            self._state[node.name].ready = False
         self._copy_logs(node)
         try:
             node.remote.exec(["rm", "-rf", *self.paths(node).data_dirs], timeout=60,
@@ -261,18 +260,22 @@ class CassandraDB:
     def primaries(self) -> list[Node]:
         return []  # leaderless
 
-    def client(self, node: Node, workload: str, process: int) -> CassandraClient:
-        self._check_workload(workload)
-        return CassandraClient(self._session(node, "run"), workload, process,
+    def client(self, node: Node, model, process: int, *, final: bool = False) -> CassandraClient:
+        """A client pinned to `node` as coordinator for ops of `model` (harness/models.py).
+
+        final=True: reads at CL ONE through `node`, answered from its own replica (RF
+        covers every node for ≤ 3 nodes; the snitch puts the coordinator first,
+        speculative retry off)."""
+        spec = self._check_model(model)
+        if final:
+            return CassandraClient(self._session(node, "final"), spec, process,
+                                   settings=self.final_settings, timestamps=self._timestamps,
+                                   final=True)
+        return CassandraClient(self._session(node, "run"), spec, process,
                                settings=self.settings, timestamps=self._timestamps)
 
-    def final_client(self, node: Node, workload: str, process: int) -> CassandraClient:
-        """Reads at CL ONE through `node`, answered from its own replica (RF covers every
-        node for ≤ 3 nodes; the snitch puts the coordinator first, speculative retry off)."""
-        self._check_workload(workload)
-        return CassandraClient(self._session(node, "final"), workload, process,
-                               settings=self.final_settings, timestamps=self._timestamps,
-                               final=True)
+    def final_client(self, node: Node, model, process: int) -> CassandraClient:
+        return self.client(node, model, process, final=True)
 
     # -- readiness ---------------------------------------------------------------------------
 
@@ -327,6 +330,22 @@ class CassandraDB:
                           "ONE", timeout=1.0).one()
         return row[0] / 1000.0
 
+    @property
+    def claims(self) -> dict:
+        """Claims: last-write-wins replicas; reads and writes at the configured levels
+        promise no real-time order (lightweight transactions do, per key)."""
+        s = self.settings
+        return {"writes": f"{s.write_consistency}, last write wins",
+                "reads": s.read_consistency, "realtime": False, "summary": (
+            f"Cassandra RF={self.replication}, reads {s.read_consistency}, writes "
+            f"{s.write_consistency}, {s.timestamps} timestamps: last write wins")}
+
+    def clock_offset(self, node: Node) -> float:
+        """WallClock: the node's wall clock minus ours, in seconds (midpoint of the query)."""
+        t0 = time.time()
+        theirs = self.wall_time(node)
+        return theirs - (t0 + time.time()) / 2
+
     # -- internals: restarts --------------------------------------------------------------
 
     def _await_rejoin(self, node: Node, d: Daemon, t0: float, old_pid: int | None) -> None:
@@ -341,7 +360,7 @@ class CassandraDB:
             if st.daemon is not d:
                 raise EnvironmentProblem(f"cassandra on {node.name} was stopped while it "
                                          f"restarted")
-            if not self._alive(node, d):
+            if not self.procs.is_alive(node, d):
                 raise EnvironmentProblem(f"cassandra on {node.name} exited while restarting: "
                                          f"{self._log_tail(node)}")
 
@@ -370,7 +389,7 @@ class CassandraDB:
                 raise give_up(f"gossip not agreed with {', '.join(waiting)}")
             time.sleep(0.25)
         gossip_s = time.monotonic() - t0
-        with self._locks[node.name]:
+        with self.procs.lock(node):
             if st.daemon is d:
                 st.ready = True
         rec = {"node": node.name, "old_pid": old_pid, "pid": d.pid, "cql_s": round(cql_s, 2),
@@ -416,7 +435,7 @@ class CassandraDB:
     def _wait_port(self, node: Node, deadline: float) -> None:
         st = self._state[node.name]
         while True:
-            if st.daemon is None or not self._alive(node, st.daemon):
+            if st.daemon is None or not self.procs.is_alive(node, st.daemon):
                 raise EnvironmentProblem(
                     f"cassandra on {node.name} exited during startup: {self._log_tail(node)}")
             try:
@@ -504,10 +523,14 @@ class CassandraDB:
                 s = self._sessions[key] = NodeSession(node, settings, port=cfg.CQL_PORT)
             return s
 
-    def _check_workload(self, workload: str) -> None:
-        if workload not in WORKLOAD_OPS:
-            raise InputError(f"cassandra has no workload {workload!r}; allowed: "
-                             f"{', '.join(WORKLOAD_OPS)}")
+    def _check_model(self, model):
+        try:
+            spec = as_spec(model)
+        except ValueError as e:
+            raise InputError(f"cassandra: {e}") from None
+        if spec.model not in MODELS:
+            raise InputError(f"cassandra has no {spec.model!r} model; models: {', '.join(MODELS)}")
+        return spec
 
     def _index(self, node: Node) -> int:
         for i, n in enumerate(self.nodes):
@@ -516,23 +539,6 @@ class CassandraDB:
         raise InputError(f"{node.name} is not a node of this cluster")
 
     # -- internals: processes -------------------------------------------------------------
-
-    def _spawn(self, node: Node, argv: list[str], stdout_path: str,
-               env: dict[str, str]) -> Daemon:
-        return daemons.spawn(node, argv, prefix=self.prefix, what="cassandra",
-                             log_path=stdout_path, env=env)
-
-    def _unregister(self, d: Daemon) -> None:
-        daemons.unregister(self.prefix, d)
-
-    def _signal(self, node: Node, d: Daemon, sig: str) -> bool:
-        return daemons.signal(node, d, sig)
-
-    def _alive(self, node: Node, d: Daemon) -> bool:
-        return daemons.alive(node, d)
-
-    def _wait_gone(self, node: Node, d: Daemon, timeout: float) -> bool:
-        return daemons.wait_gone(node, d, timeout, poll=0.05)
 
     # -- internals: files -------------------------------------------------------------------
 
@@ -551,3 +557,58 @@ class CassandraDB:
             if text:
                 out.append(f"{os.path.basename(path)}: {text}")
         return " ;; ".join(out) or "(no log yet)"
+
+
+# -- the registered part (harness/dbs/__init__.py) ---------------------------------------
+
+@dataclass(frozen=True)
+class CassandraOptions:
+    """Cassandra settings: consistency levels, who stamps writes, which jars."""
+
+    read_consistency: str = "QUORUM"
+    write_consistency: str = "QUORUM"
+    timestamps: str = "server"
+    version: str | None = None
+    home: str | None = None
+    commitlog_sync: str = "periodic"
+
+    def validate(self, nodes: int) -> None:
+        if self.commitlog_sync not in cfg.COMMITLOG_SYNC:
+            raise InputError(f"--cassandra-commitlog-sync {self.commitlog_sync!r}: allowed: "
+                             f"{', '.join(cfg.COMMITLOG_SYNC)}")
+        for name, cl in (("read", self.read_consistency), ("write", self.write_consistency)):
+            if cl not in CONSISTENCY:
+                raise InputError(f"--{name}-consistency {cl!r}: allowed: {', '.join(CONSISTENCY)}")
+        if self.timestamps not in TIMESTAMPS:
+            raise InputError(f"--timestamps {self.timestamps!r}: allowed: {', '.join(TIMESTAMPS)}")
+        if not 1 <= nodes <= MAX_NODES:
+            raise InputError(f"--nodes {nodes}: Cassandra runs 1 to {MAX_NODES} nodes")
+
+
+def _make(nodes, ctx, opts: CassandraOptions) -> "CassandraDB":
+    return CassandraDB(nodes, store_dir=ctx.store_dir, prefix=ctx.prefix,
+                       extra_env_fn=ctx.node_env, read_consistency=opts.read_consistency,
+                       write_consistency=opts.write_consistency, timestamps=opts.timestamps,
+                       version=opts.version, home=opts.home,
+                       commitlog_sync=opts.commitlog_sync)
+
+
+def _spec():
+    from harness.cluster.base import BUILTIN_NEEDS
+    from harness.dbs.base import DatastoreSpec
+
+    return DatastoreSpec(
+        name="cassandra", summary="Apache Cassandra 5 (jars from Maven Central), leaderless",
+        options=CassandraOptions, needs=BUILTIN_NEEDS["cassandra"], make=_make,
+        label=lambda o, workload: (f"cassandra-{o.read_consistency.lower()}-"
+                                   f"{o.write_consistency.lower()}-{workload}"),
+        aliases={"cassandra_version": "version", "cassandra_home": "home",
+                 "cassandra_commitlog_sync": "commitlog_sync"},
+        flags=("read_consistency", "write_consistency", "timestamps", "cassandra_version",
+               "cassandra_home", "cassandra_commitlog_sync"),
+        # equal WRITETIMEs: Cassandra keeps the greater serialised value (checkers/versions)
+        check_options={"version_tiebreak": "cassandra"},
+        db_class=lambda: CassandraDB)
+
+
+SPEC = _spec()

@@ -38,6 +38,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
+from harness.models import OpSpec, as_spec
 from harness.cluster.base import Node
 
 KEYSPACE = "splitbrain"
@@ -61,13 +62,8 @@ TABLES = {
     "probe": f"CREATE TABLE IF NOT EXISTS {KEYSPACE}.probe (k int PRIMARY KEY, v int)",
 }
 
-WORKLOAD_OPS = {
-    "register": ("read", "write", "cas"),
-    "cas-register": ("read", "write", "cas"),
-    "counter": ("read", "add"),
-    "set": ("read", "add"),
-    "list-append": ("read", "append"),
-}
+# The data models this client speaks (harness/models.py).
+MODELS = ("register", "counter", "set", "list")
 
 REQUEST_TIMEOUT_S = 6.0    # above the server's 2 s request timeouts (cassandra_config)
 VERSION_LOOKUP_TIMEOUT_S = 1.0
@@ -257,15 +253,19 @@ class CassandraClient:
     `final=True` makes every read CL ONE: the coordinator's own replica (final reads per
     node, checker-spec P15). Not thread-safe beyond what the shared session is."""
 
-    def __init__(self, sessions: NodeSession, workload: str, process: int, *,
+    def __init__(self, sessions: NodeSession, workload: OpSpec | str, process: int, *,
                  settings: ClientSettings, timestamps: TimestampSource | None = None,
                  final: bool = False):
-        if workload not in WORKLOAD_OPS:
-            raise ValueError(f"cassandra has no workload {workload!r}; allowed: "
-                             f"{', '.join(WORKLOAD_OPS)}")
+        self.spec = as_spec(workload)
+        if self.spec.model not in MODELS:
+            raise ValueError(f"cassandra has no {self.spec.model!r} model; models: "
+                             f"{', '.join(MODELS)}")
         self.sessions = sessions
         self.node = sessions.node
         self.workload = workload
+        # A linearizable register: every op a lightweight transaction (Paxos), reads
+        # SERIAL, on its own table (never mixed with plain writes).
+        self.lwt = self.spec.model == "register" and self.spec.linearizable
         self.process = process
         self.settings = settings
         self.ts = timestamps or TimestampSource()
@@ -294,7 +294,7 @@ class CassandraClient:
     def read_cl(self) -> str:
         if self.final:
             return "ONE"
-        if self.workload == "cas-register":
+        if self.lwt:
             return "SERIAL"
         return self.settings.read_consistency
 
@@ -307,11 +307,11 @@ class CassandraClient:
     def invoke(self, op: dict) -> dict:
         f = op.get("f")
         value = op.get("value")
-        if f not in WORKLOAD_OPS[self.workload]:
+        if f not in self.spec.ops:
             return {"type": "fail", "value": value, "node": self.node.name,
-                    "error": f"unsupported op {f!r} for workload {self.workload}"}
+                    "error": f"unsupported op {f!r} for the {self.spec.model} model"}
         write = f != "read"
-        lwt = f == "cas" or (self.workload == "cas-register" and write)
+        lwt = f == "cas" or (self.lwt and write)
         try:
             out = self._execute(f, op.get("key"), value)
         except NoSession as e:
@@ -330,9 +330,9 @@ class CassandraClient:
 
     def _execute(self, f: str, key: Any, value: Any) -> dict:
         k = int(key)
-        w = self.workload
-        if w in ("register", "cas-register"):
-            table = "reg" if w == "register" else "cas_reg"
+        w = self.spec.model
+        if w == "register":
+            table = "cas_reg" if self.lwt else "reg"
             if f == "read":
                 row = self._run(f"SELECT v, WRITETIME(v) FROM {KEYSPACE}.{table} WHERE k=%s",
                                 (k,), self.read_cl).one()
@@ -341,7 +341,7 @@ class CassandraClient:
                 return {"type": "ok", "value": row[0], "version": row[1]}
             if f == "cas":
                 return self._cas(table, k, value)
-            if w == "cas-register":
+            if self.lwt:
                 return self._lwt_write(table, k, value)
             return self._register_write(k, value)
         if w == "counter":

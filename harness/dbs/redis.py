@@ -34,7 +34,6 @@ running, as the control plane a real deployment keeps apart from the data node.
 from __future__ import annotations
 
 import os
-import threading
 import time
 from dataclasses import dataclass
 from typing import Callable, Mapping
@@ -52,12 +51,28 @@ TOPOLOGIES = ("replication", "sentinel")
 READ_FROM = ("primary", "replicas", "any")
 
 
+REDIS, SENTINEL = "redis-server", "redis-sentinel"  # the Supervisor's roles
+
+
 @dataclass
 class _NodeState:
-    redis: Daemon | None = None
-    sentinel: Daemon | None = None
+    """What Redis itself remembers per node; the daemons live in the Supervisor."""
+
+    procs: "daemons.Supervisor"
+    node: Node
     started_once: bool = False
-    paused: bool = False
+
+    @property
+    def redis(self) -> Daemon | None:
+        return self.procs.get(self.node, REDIS)
+
+    @property
+    def sentinel(self) -> Daemon | None:
+        return self.procs.get(self.node, SENTINEL)
+
+    @property
+    def paused(self) -> bool:
+        return self.procs.paused(self.node, REDIS)
 
 
 APPENDFSYNC = ("always", "everysec", "no")
@@ -126,11 +141,35 @@ def render_sentinel_conf(node: Node, *, sentinel_port: int, master_name: str,
     ]) + "\n"
 
 
+def redis_clock_offset(address: str, port: int, timeout: float = 0.5) -> float:
+    """address:port's Redis `TIME` minus ours, in seconds (the WallClock capability).
+
+    The connection is opened (PING) before the timed TIME round trip, so connection
+    set-up does not skew the midpoint estimate; no retries, so an unreachable node costs
+    one timeout."""
+    import redis
+
+    from redis.backoff import NoBackoff
+    from redis.retry import Retry
+
+    r = redis.Redis(host=address, port=port, socket_timeout=timeout,
+                    socket_connect_timeout=timeout, retry=Retry(NoBackoff(), 0))
+    try:
+        r.ping()
+        t0 = time.time()
+        sec, usec = r.time()
+        t1 = time.time()
+        return sec + usec / 1e6 - (t0 + t1) / 2
+    finally:
+        r.close()
+
+
 class RedisDB:
     """Lifecycle of Redis on the nodes (harness/dbs/base.py DB). Thread-safe: the nemesis
     thread and the runner may call it concurrently."""
 
     name = "redis"
+    ready_timeout = 60.0
 
     def __init__(self, nodes: list[Node], *, topology: str = "replication",
                  read_from: str = "primary", store_dir: str, prefix: str,
@@ -169,10 +208,10 @@ class RedisDB:
         self.topo = RedisTopology(nodes=tuple(self.nodes), kind=topology, read_from=read_from,
                                   master_name=prefix, port=port, sentinel_port=sentinel_port,
                                   connect_timeout=connect_timeout, op_timeout=op_timeout)
-        self._state = {n.name: _NodeState() for n in self.nodes}
-        # One lock per node: the runner starts nodes in parallel; the nemesis and the
-        # runner may act on the same node concurrently.
-        self._locks = {n.name: threading.RLock() for n in self.nodes}
+        # One lock per node (the Supervisor's): the runner starts nodes in parallel; the
+        # nemesis and the runner may act on the same node concurrently.
+        self.procs = daemons.Supervisor(prefix, self.nodes)
+        self._state = {n.name: _NodeState(self.procs, n) for n in self.nodes}
 
     # -- paths ---------------------------------------------------------------------------
 
@@ -220,11 +259,11 @@ class RedisDB:
 
         A restart rejoins as a replica of the current primary (see the module docstring).
         """
-        with self._locks[node.name]:
+        with self.procs.lock(node):
             st = self._state[node.name]
             p = self._paths(node)
-            if st.redis is not None and not self._alive(node, st.redis):
-                st.redis = None  # it exited on its own (crash): start it again
+            if st.redis is not None and not self.procs.running(node, REDIS):
+                self.procs.forget(node, REDIS)  # it exited on its own (crash): start again
             if st.redis is None:
                 argv = ["redis-server", p["conf"]]
                 if st.started_once:
@@ -233,52 +272,32 @@ class RedisDB:
                         argv += ["--replicaof", "no", "one"]
                     else:
                         argv += ["--replicaof", primary.address, str(self.port)]
-                st.redis = self._spawn(node, argv, p["stdout"], "redis-server")
+                self._spawn(node, REDIS, argv, p["stdout"])
                 st.started_once = True
-                st.paused = False
             if self.topology == "sentinel" and st.sentinel is None:
-                st.sentinel = self._spawn(node, ["redis-sentinel", p["sconf"]], p["sstdout"],
-                                          "redis-sentinel")
+                self._spawn(node, SENTINEL, ["redis-sentinel", p["sconf"]], p["sstdout"])
 
     def kill(self, node: Node) -> None:
         """SIGKILL redis-server by its recorded pid; returns once it is gone (≤ 5 s), so
         its port is closed when the caller goes on."""
-        with self._locks[node.name]:
-            st = self._state[node.name]
-            if st.redis is None:
-                return
-            self._signal(node, st.redis, "KILL")
-            self._wait_gone(node, st.redis, 5.0)
-            self._unregister(st.redis)
-            st.redis, st.paused = None, False
+        with self.procs.lock(node):
+            if not self.procs.kill(node, REDIS, 5.0):
+                # still there: forget it anyway, as before, so a restart is possible
+                self.procs.forget(node, REDIS)
 
     def pause(self, node: Node) -> None:
-        with self._locks[node.name]:
-            st = self._state[node.name]
-            if st.redis is not None:
-                self._signal(node, st.redis, "STOP")
-                st.paused = True
+        self.procs.pause(node, REDIS)
 
     def resume(self, node: Node) -> None:
-        with self._locks[node.name]:
-            st = self._state[node.name]
-            if st.redis is not None:
-                self._signal(node, st.redis, "CONT")
-                st.paused = False
+        self.procs.resume(node, REDIS)
 
     def teardown(self, node: Node) -> None:
         """Stop both daemons by recorded pid (TERM, then KILL after 5 s), copy the logs
         into `<store_dir>/nodes/<node>/`, remove the data dir. Idempotent; never raises for
         a node that is already gone."""
-        with self._locks[node.name]:
-            st = self._state[node.name]
-            for attr in ("sentinel", "redis"):
-                d = getattr(st, attr)
-                if d is not None:
-                    self._stop(node, d)
-                    self._unregister(d)
-                    setattr(st, attr, None)
-            st.paused = False
+        with self.procs.lock(node):
+            self.procs.stop(node, SENTINEL)
+            self.procs.stop(node, REDIS)
         self._copy_logs(node)
         try:
             node.remote.exec(["rm", "-rf", self._paths(node)["data"]], timeout=30, check=False)
@@ -292,6 +311,19 @@ class RedisDB:
             out += [p["slog"], p["sstdout"], p["sconf"]]
         return out
 
+    @property
+    def claims(self) -> dict:
+        """Claims: asynchronous replication promises no real-time order across nodes, and
+        a failover (sentinel) may drop acknowledged writes."""
+        return {"writes": "asynchronously replicated", "reads": f"from {self.read_from}",
+                "realtime": False, "summary": (
+            f"Redis {self.topology}, reads from {self.read_from}: asynchronous replication, "
+            f"{'Sentinel failover' if self.topology == 'sentinel' else 'no failover'}")}
+
+    def clock_offset(self, node: Node) -> float:
+        """WallClock: the node's redis-server `TIME` minus ours, in seconds."""
+        return redis_clock_offset(node.address, self.port)
+
     def primaries(self) -> list[Node]:
         """Nodes whose `ROLE` says master right now (unreachable nodes are skipped)."""
         out = []
@@ -301,21 +333,21 @@ class RedisDB:
                 out.append(n)
         return out
 
-    def client(self, node: Node, workload: str, process: int) -> RedisClient:
-        """A worker's client: routing per topology and read_from (redis_client.py)."""
-        if workload in STREAM_WORKLOADS:
-            return StreamsClient(self.topo, node, workload, process)
-        if workload in PROPAGATION_WORKLOADS:
-            return PropagationClient(self.topo, node, workload, process)
-        return RedisClient(self.topo, node, workload, process)
+    def client(self, node: Node, model, process: int, *, final: bool = False) -> RedisClient:
+        """A worker's client for ops of `model` (harness/models.py): routing per topology
+        and read_from (redis_client.py); final=True serves every read from `node` (the
+        final reads on every node). The queue model is spoken by StreamsClient, the
+        propagation model by PropagationClient (redis_streams.py), each told the
+        workload's namespace (queue-group, propagation-dual-write…)."""
+        wl = _stream_workload(model)
+        if wl in STREAM_WORKLOADS:
+            return StreamsClient(self.topo, node, wl, process, pinned=final)
+        if wl in PROPAGATION_WORKLOADS:
+            return PropagationClient(self.topo, node, wl, process, pinned=final)
+        return RedisClient(self.topo, node, model, process, pinned=final)
 
-    def final_client(self, node: Node, workload: str, process: int) -> RedisClient:
-        """A client whose reads are all served by `node` (the final reads on every node)."""
-        if workload in STREAM_WORKLOADS:
-            return StreamsClient(self.topo, node, workload, process, pinned=True)
-        if workload in PROPAGATION_WORKLOADS:
-            return PropagationClient(self.topo, node, workload, process, pinned=True)
-        return RedisClient(self.topo, node, workload, process, pinned=True)
+    def final_client(self, node: Node, model, process: int) -> RedisClient:
+        return self.client(node, model, process, final=True)
 
     def wait_ready(self, timeout: float) -> None:
         """Block until every node answers PING, every replica's link to the primary is up
@@ -398,25 +430,9 @@ class RedisDB:
 
     # -- processes ---------------------------------------------------------------------------
 
-    def _spawn(self, node: Node, argv: list[str], stdout_path: str, what: str) -> Daemon:
+    def _spawn(self, node: Node, role: str, argv: list[str], stdout_path: str) -> Daemon:
         env = dict(self.extra_env_fn(node)) if self.extra_env_fn else None
-        return daemons.spawn(node, argv, prefix=self.prefix, what=what, log_path=stdout_path,
-                             env=env)
-
-    def _unregister(self, d: Daemon) -> None:
-        daemons.unregister(self.prefix, d)
-
-    def _signal(self, node: Node, d: Daemon, sig: str) -> bool:
-        return daemons.signal(node, d, sig)
-
-    def _alive(self, node: Node, d: Daemon) -> bool:
-        return daemons.alive(node, d)
-
-    def _wait_gone(self, node: Node, d: Daemon, timeout: float) -> bool:
-        return daemons.wait_gone(node, d, timeout)
-
-    def _stop(self, node: Node, d: Daemon, grace: float = 5.0) -> None:
-        daemons.stop(node, d, grace)
+        return self.procs.spawn(node, role, argv, log_path=stdout_path, env=env)
 
     def _put(self, node: Node, remote_path: str, text: str) -> None:
         daemons.put_text(node, remote_path, text)
@@ -452,3 +468,71 @@ def _flags(entry) -> str:
         if entry[i] == b"flags":
             return entry[i + 1].decode()
     return ""
+
+
+# -- the registered part (harness/dbs/__init__.py) ---------------------------------------
+
+@dataclass(frozen=True)
+class RedisOptions:
+    """Redis settings: `--topology`, `--read-from` (or `--db-opt topology=sentinel`)."""
+
+    topology: str = "replication"
+    read_from: str = "replicas"
+    appendfsync: str | None = None  # None: no persistence; always, everysec, no: the AOF
+
+    def validate(self, nodes: int) -> None:
+        if self.appendfsync not in (None, *APPENDFSYNC):
+            raise InputError(f"--redis-appendfsync {self.appendfsync!r}: allowed: "
+                             f"{', '.join(APPENDFSYNC)}")
+        if self.topology not in TOPOLOGIES:
+            raise InputError(f"--topology {self.topology!r}: allowed: {', '.join(TOPOLOGIES)}")
+        if self.read_from not in READ_FROM:
+            raise InputError(f"--read-from {self.read_from!r}: allowed: {', '.join(READ_FROM)}")
+        if self.topology == "sentinel" and nodes < 3:
+            raise InputError("--topology sentinel needs --nodes 3 or more (a Sentinel majority)")
+        if self.read_from == "replicas" and nodes < 2:
+            raise InputError("--read-from replicas needs --nodes 2 or more")
+
+
+def _stream_workload(model) -> str | None:
+    """The queue/propagation workload name a model or OpSpec stands for (None otherwise)."""
+    if isinstance(model, str):
+        return model if model in (*STREAM_WORKLOADS, *PROPAGATION_WORKLOADS) else None
+    name = getattr(model, "model", None)
+    if name == "queue":
+        return model.namespace if model.namespace in STREAM_WORKLOADS else "queue"
+    if name == "propagation":
+        return model.namespace if model.namespace in PROPAGATION_WORKLOADS else "propagation"
+    return None
+
+
+def _rules(test, opts: RedisOptions) -> None:
+    """What the propagation workloads need: the relay and consumer follow n1, the primary
+    of the replication topology, inside the netns cluster."""
+    if str(getattr(test, "workload", "")).startswith("propagation") and (
+            opts.topology, getattr(test, "backend", "netns")) != ("replication", "netns"):
+        raise InputError(f"--workload {test.workload} runs on --db redis --topology replication "
+                         f"with the netns backend (its relay and consumer follow n1)")
+
+
+def _make(nodes, ctx, opts: RedisOptions) -> RedisDB:
+    return RedisDB(nodes, topology=opts.topology, read_from=opts.read_from,
+                   store_dir=ctx.store_dir, prefix=ctx.prefix, extra_env_fn=ctx.node_env,
+                   appendfsync=opts.appendfsync)
+
+
+def _spec():
+    from harness.cluster.base import BUILTIN_NEEDS
+    from harness.dbs.base import DatastoreSpec
+
+    return DatastoreSpec(
+        name="redis", summary="Redis with async replication, optionally Sentinel failover",
+        options=RedisOptions, needs=BUILTIN_NEEDS["redis"], make=_make,
+        label=lambda o, workload: f"redis-{o.topology}-{workload}",
+        aliases={"redis_appendfsync": "appendfsync"},
+        models=("register", "list", "set", "counter", "txn-list", "txn-register", "queue",
+                "propagation"),
+        flags=("topology", "redis_appendfsync"), db_class=lambda: RedisDB, rules=_rules)
+
+
+SPEC = _spec()

@@ -1,4 +1,4 @@
-"""The Redis client of one logical process: routing, workload ops, error mapping.
+"""The Redis client of one logical process: routing, a data model's ops, error mapping.
 
 Routing (architecture §3, the `redis` issue):
 * writes go to the current primary — `n1` in the `replication` topology; in `sentinel`,
@@ -35,6 +35,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
+from harness.models import MODELS, OpSpec, as_spec
 from harness.cluster.base import Node
 from harness.dbs.resp import Ambiguous, NotSent, ReplyError, RespConnection
 
@@ -73,13 +74,6 @@ redis.call('HSET', KEYS[1], 'val', ARGV[2])
 return ver
 """
 
-WORKLOAD_OPS = {
-    "register": ("read", "write", "cas"),
-    "cas-register": ("read", "write", "cas"),
-    "list-append": ("read", "append"),
-    "set": ("read", "add"),
-    "counter": ("read", "add"),
-}
 
 
 @dataclass(frozen=True)
@@ -162,7 +156,7 @@ class RedisClient:
 
     topo: RedisTopology
     node: Node
-    workload: str
+    workload: OpSpec | str  # the data model spoken (harness/models.py); a name is a model
     process: int
     pinned: bool = False  # every read served by `node` (final reads)
     clock: Callable[[], float] = time.monotonic
@@ -172,8 +166,9 @@ class RedisClient:
     _primary_at: float = field(default=0.0, init=False)
 
     def __post_init__(self) -> None:
-        if self.workload not in WORKLOAD_OPS:
-            raise ValueError(f"unknown workload {self.workload!r}")
+        self.spec = as_spec(self.workload)
+        # the transactional history shape (harness/dbs/redis_txn.py keys and semantics)
+        self.txn_kind = MODELS[self.spec.model].history
         self.sticky = self._sticky_node()
 
     # -- routing -----------------------------------------------------------------------
@@ -229,9 +224,13 @@ class RedisClient:
     def invoke(self, op: dict) -> dict:
         f = op.get("f")
         value = op.get("value")
-        if f not in WORKLOAD_OPS[self.workload]:
+        if f not in self.spec.ops:
             return {"type": "fail", "value": value, "node": None,
-                    "error": f"unsupported op {f!r} for workload {self.workload}"}
+                    "error": f"unsupported op {f!r} for the {self.spec.model} model"}
+        if f == "txn":
+            from harness.dbs.redis_txn import invoke_txn
+
+            return invoke_txn(self, op)
         target = self._target(op)
         if target is None:
             # Nothing was sent: no node to send it to.
@@ -261,10 +260,14 @@ class RedisClient:
         return {"type": kind, "value": value, "node": node.name, "error": error}
 
     def _execute(self, conn: RespConnection, f: str, key: Any, value: Any) -> dict:
-        w = self.workload
-        # Namespaced by workload, so one datastore can hold several workloads' keys.
-        k = f"{w}:{key}"
-        if w in ("register", "cas-register"):  # cas by a Lua script on both
+        model = self.spec.model
+        if model.startswith("txn-"):  # a single-key read in the txn key space (final phase)
+            from harness.dbs.redis_txn import plain_read
+
+            return plain_read(conn, self.txn_kind, key)
+        # Namespaced, so one datastore can hold several workloads' keys.
+        k = f"{self.spec.key_space}:{key}"
+        if model == "register":  # cas by a Lua script; a single primary orders every op
             if f == "read":
                 val, ver = conn.call("HMGET", k, "val", "ver")
                 return {"type": "ok", "value": decode_value(val),
@@ -279,14 +282,14 @@ class RedisClient:
             if int(ver) < 0:
                 return {"type": "fail", "value": value, "error": "cas-mismatch"}
             return {"type": "ok", "value": value, "version": int(ver)}
-        if w == "list-append":
+        if model == "list":
             if f == "read":
                 items = conn.call("LRANGE", k, 0, -1)
                 vals = [decode_value(x) for x in items]
                 return {"type": "ok", "value": vals, "version": len(vals)}
             length = conn.call("RPUSH", k, value)
             return {"type": "ok", "value": value, "version": int(length)}
-        if w == "set":
+        if model == "set":
             if f == "read":
                 members = [decode_value(x) for x in conn.call("SMEMBERS", k)]
                 return {"type": "ok", "value": sorted(members, key=_sort_key)}

@@ -105,7 +105,7 @@ def _jvms_of(marker: str) -> list[str]:
 
 
 def test_kill_restart_pause_resume_on_a_live_cluster(tmp_path):
-    from harness.cluster import registry
+    from harness import registry
     from harness.runner import run_test
 
     seed = _schedule_seed()

@@ -33,11 +33,13 @@ class FakeProcs:
     def install(self, db: CassandraDB) -> None:
         db.dist = lambda: CassandraDist("5.0.8", "/c/lib", "/c/lib/jamm.jar", "maven")
         db._java = "/usr/bin/java"
-        db._spawn = self.spawn
-        db._alive = lambda node, d: d.pid in self.alive
-        db._signal = self.signal
-        db._wait_gone = lambda node, d, timeout: d.pid not in self.alive
-        db._unregister = lambda d: None
+        # the process primitives live in the shared Supervisor (harness/dbs/daemons.py)
+        db.procs._spawn = lambda node, argv, log_path, env, what: self.spawn(node, argv,
+                                                                             log_path, env)
+        db.procs._alive = lambda node, d: d.pid in self.alive
+        db.procs._signal = self.signal
+        db.procs._wait_gone = lambda node, d, timeout: d.pid not in self.alive
+        db.procs._unregister = lambda d: None
         db._gossip_rows = self.rows
         db._log_tail = lambda node, lines=4: "(fake)"
 

@@ -179,7 +179,9 @@ def test_a_value_no_transaction_wrote_is_still_garbage():
 
 def test_workload_is_inferred_from_micro_ops():
     evs = _txn(0, 0, [["append", "x", 1], ["append", "y", 1]]) + op(2, 1, "read", "x", None, [1])
-    assert checks(evs)["workload"] == "list-append"
+    # the transactional checker exists now: micro-op kinds pick its workload, and the
+    # single-key checkers judge it as the list-append data model
+    assert checks(evs)["workload"] == "txn-list-append"
 
 
 # ---- item 5: a stand-in final read testifies only about earlier writes -----------------

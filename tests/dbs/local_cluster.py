@@ -15,7 +15,7 @@ import secrets
 import socket
 from contextlib import contextmanager
 
-from harness.cluster import registry
+from harness import registry
 from harness.cluster.base import Node
 from harness.control.local import LocalRemote
 

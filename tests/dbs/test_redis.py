@@ -11,7 +11,7 @@ import time
 
 import pytest
 
-from harness.cluster import registry
+from harness import registry
 from harness.dbs.resp import RespConnection
 from tests.dbs.local_cluster import netns_redis_cluster, redis_cluster
 

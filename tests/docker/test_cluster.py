@@ -36,7 +36,7 @@ def _controller_outside_address() -> str:
 
 def test_up_builds_an_isolated_network_and_down_removes_it(docker_client, node_image, tmp_path):
     from harness.cluster.docker import DockerCluster
-    from harness.cluster import registry
+    from harness import registry
 
     before = resource_counts(docker_client)
     c = DockerCluster(nodes=3, client=docker_client, workdir_root=str(tmp_path))
@@ -114,7 +114,7 @@ def test_cleanup_removes_only_sb_resources(docker_client, node_image):
         api.create_network("sbkeep-netx", internal=True)
         removed = cleanup_docker("sbzz1a", frozenset())
         assert removed == ["docker container sbzz1a-n1", "docker network sbzz1a-net"], removed
-        from harness.cluster import registry
+        from harness import registry
 
         live = {r["prefix"] for r in registry.runs() if registry.owner_alive(r)}
         removed = cleanup_docker(None, frozenset({"sbzz1c"} | live))

@@ -14,7 +14,7 @@ from contextlib import contextmanager
 
 import pytest
 
-from harness.cluster import registry
+from harness import registry
 from tests.dbs.local_cluster import local_nodes
 
 

@@ -8,7 +8,7 @@ from dataclasses import replace
 
 import pytest
 
-from harness.cluster import registry
+from harness import registry
 from tests.etcd.local_etcd import etcd_cluster
 
 pytestmark = [pytest.mark.etcd, pytest.mark.timeout(120)]

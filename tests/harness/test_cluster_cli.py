@@ -10,7 +10,7 @@ import sys
 
 import pytest
 
-from harness.cluster import registry
+from harness import registry
 from harness.cluster.cleanup import cleanup, list_links, list_namespaces
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))

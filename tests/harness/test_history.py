@@ -66,7 +66,10 @@ def test_nemesis_events_kept_apart_and_extra_fields_preserved():
 
 
 @pytest.mark.parametrize("lines, needle", [
-    (['{"index":0,"process":0,"type":"invoke","f":"read"', ], "not valid JSON"),
+    # a torn line is an error when anything follows it (a torn LAST line is ignored:
+    # tests/harness/test_history_hardening.py)
+    (['{"index":0,"process":0,"type":"invoke","f":"read"',
+      '{"index":1,"process":0,"type":"invoke","f":"read"}'], "not valid JSON"),
     (['{"process":0,"type":"invoke","f":"read","time":0}'], "missing required field 'index'"),
     (['{"index":0,"process":0,"type":"begin","f":"read","time":0}'], "unknown type 'begin'"),
     (['{"index":0,"process":0,"type":"ok","f":"read","time":0}'], "has no matching invocation"),

@@ -70,7 +70,9 @@ def test_equal_strings_are_shared(tmp_path):
 
 
 @pytest.mark.parametrize("bad, needle", [
-    ('{"index": 1, "process": 0, "type": "invoke", "f": "read"}\n\n{oops\n', ":3: not valid JSON"),
+    # (a bad line followed by another: a torn LAST line alone is ignored and counted)
+    ('{"index": 1, "process": 0, "type": "invoke", "f": "read"}\n\n{oops\n{}\n',
+     ":3: not valid JSON"),
     ('{"index": 1, "process": 0, "type": "invoke", "f": "read"}\n\n'
      '{"index": 1, "process": 1, "type": "invoke", "f": "read"}\n', ":3: index 1 is not greater"),
     ('\n{"index": 1, "process": 0, "type": "invoke", "f": "read", "time": "x"}\n',

@@ -14,7 +14,7 @@ import time
 
 import pytest
 
-from harness.cluster import registry
+from harness import registry
 from harness.cluster.cleanup import cleanup, list_links, list_namespaces, sb_iptables_rules
 from harness.control.base import RemoteError
 from harness.control.local import LocalRemote
@@ -38,6 +38,12 @@ SERVER = ("import socket, time\n"
           "s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)\n"
           "s.bind(('0.0.0.0', 7000)); s.listen(64)\n"
           "while True:\n    c, _ = s.accept(); c.close()\n")
+
+# A controller-side server on 0.0.0.0 and a free port (printed), like any host service.
+HOST_SERVER = ("import socket\n"
+               "s = socket.socket(); s.bind(('0.0.0.0', 0)); s.listen(64)\n"
+               "print(s.getsockname()[1], flush=True)\n"
+               "while True:\n    c, _ = s.accept(); c.close()\n")
 
 
 def random_subnet() -> str:
@@ -134,6 +140,8 @@ def test_registry_process_identity_rejects_recycled_pid(tmp_path, monkeypatch):
         assert registry.same_process(entry)
         assert not registry.same_process({**entry, "start_time": entry["start_time"] + 1})
         assert registry.load("sbregtest")["pids"][0]["pid"] == p.pid
+        p.kill()  # a live pid is never forgotten (tests/harness/test_pid_layer.py)
+        p.wait()
         registry.unregister_pid("sbregtest", p.pid)
         assert registry.load("sbregtest") is None  # implicit, now-empty record is dropped
     finally:
@@ -177,6 +185,20 @@ def test_up_addresses_connectivity_and_no_route_out(cluster3):
     # the controller reaches nodes over the bridge (that is how clients talk to them)
     out = json.loads(LocalRemote().exec([sys.executable, "-c", PROBE, *targets]).stdout)
     assert out == {t: "ok" for t in targets}
+
+    # issue 15 item 11: a service of the controller on 0.0.0.0 is not reachable from a node
+    host = subprocess.Popen([sys.executable, "-c", HOST_SERVER], stdout=subprocess.PIPE,
+                            text=True)
+    try:
+        port = int(host.stdout.readline())
+        bridge_addr = f"{net.network_address + 1}:{port}"
+        assert json.loads(LocalRemote().exec([sys.executable, "-c", PROBE, f"127.0.0.1:{port}"])
+                          .stdout) == {f"127.0.0.1:{port}": "ok"}
+        out = json.loads(nodes[0].remote.exec([sys.executable, "-c", PROBE, bridge_addr]).stdout)
+        assert out[bridge_addr] != "ok", "a node reached a host service through the bridge"
+    finally:
+        host.kill()
+        host.wait()
 
     routes = nodes[0].remote.exec(["ip", "-4", "route"]).stdout
     assert "default" not in routes and routes.strip().startswith(str(net))
@@ -256,7 +278,7 @@ CRASHER = textwrap.dedent("""
     import subprocess
     p2 = subprocess.Popen(["ip", "netns", "exec", "{prefix}-n2", "sleep", "301"],
                           start_new_session=True)
-    from harness.cluster import registry
+    from harness import registry
     open({wd!r} + "/faketime.rc", "w").write("+1h")
     registry.register_faketime_file({prefix!r}, {wd!r} + "/faketime.rc")
     print(d1.pid, p2.pid, flush=True)

@@ -115,16 +115,16 @@ def test_added_latency_on_the_primary_makes_replica_reads_staler(tmp_path):
     s_calm = calm.results["checkers"]["staleness"]["stats"]
     s_slow = slow.results["checkers"]["staleness"]["stats"]
     assert s_calm["reads_measured"] > 500 and s_slow["reads_measured"] > 500
-    assert s_calm["p99_ms"] < 50, s_calm
-    assert s_slow["p99_ms"] >= 150 and s_slow["stale_reads"] > 10 * (s_calm["stale_reads"] + 1), \
-        (s_calm, s_slow)
+    assert s_calm["p99_ms"] < 100, s_calm   # ~0 here; slack for a loaded machine
+    assert s_slow["p99_ms"] >= 150 and s_slow["p99_ms"] > s_calm["p99_ms"] + 100, (s_calm, s_slow)
+    assert s_slow["stale_reads"] > 3 * (s_calm["stale_reads"] + 1), (s_calm, s_slow)
     started = nemesis_completions(slow.run_dir, "start-packet")
     assert started
     for o in started:
         assert list(o.value["nodes"]) == ["n1"], o.value  # the primary, toward the replicas
         assert o.value["nodes"]["n1"]["backend"] == "nfqueue"
         for pair, m in o.value["rtt"].items():
-            assert 160 <= m["added_p50_ms"] <= 240, (pair, m)
+            assert 150 <= m["added_p50_ms"] <= 260, (pair, m)  # 200 ± 20 + load slack
     stopped = nemesis_completions(slow.run_dir, "stop-packet")
     assert any(c.get("delayed", 0) > 0 for o in stopped
                for k, c in o.value.get("counters", {}).items() if k.startswith("n1->"))

@@ -341,3 +341,21 @@ def test_heal_and_teardown_are_idempotent(cluster5):
     nem.teardown()
     for n in nodes:
         assert c.prefix not in n.remote.exec(["iptables", "-S"]).stdout
+
+
+def test_partial_partition_and_heal_record_what_was_really_applied():
+    """Issue 15 item 12: a failure on one node records the grudge in force, not {}."""
+    nodes = fake_nodes()
+    nem = P.PartitionNemesis(nodes, "sbabc123", random.Random(0))
+    full = nem.invoke({"f": "start-partition", "value": "n1,n2|n3,n4,n5"})
+    assert full["value"]["grudge"]["n1"] == ["n3", "n4", "n5"]
+    nodes[1].remote.fail = True  # n2 refuses every change from now on
+    res = nem.invoke({"f": "start-partition", "value": "n1|n2,n3,n4,n5"})
+    assert "n2" in res["error"]
+    g = res["value"]["grudge"]
+    assert g["n1"] == ["n2", "n3", "n4", "n5"]  # took the new one
+    assert g["n2"] == ["n3", "n4", "n5"]         # kept the old one
+    healed = nem.heal_all()
+    assert "n2" in healed["error"]
+    assert healed["value"]["healed"] == ["n1", "n3", "n4", "n5"]
+    assert healed["value"]["grudge"] == {"n2": ["n3", "n4", "n5"]}

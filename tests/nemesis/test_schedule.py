@@ -20,10 +20,24 @@ class FakeNode:
 
 
 class FakeDB:
+    """Has every capability the process families need (harness/dbs/base.py)."""
+
     port = None
 
     def primaries(self):
         return []
+
+    def kill(self, node):
+        pass
+
+    def start(self, node):
+        pass
+
+    def pause(self, node):
+        pass
+
+    def resume(self, node):
+        pass
 
 
 class Recorder:
@@ -175,3 +189,64 @@ def test_allowed_names_cover_issue_examples():
               "partition-majorities-ring", "clock-bump", "clock-strobe", "kill", "pause",
               "packet-latency", "none"):
         assert n in names
+
+
+def test_every_requested_family_is_used_before_one_repeats():
+    """Shuffled round-robin (issue 16.4): N families, every 2N ticks start and heal each
+    once; a fault is healed before the next family's starts."""
+    fams = ["partition", "clock", "kill", "pause"]
+    for seed in range(40):
+        pkg = package(",".join(fams), seed=seed)
+        ops = [o for o in run(pkg, 120) if o["f"] != "clock-offsets"]
+        turns = [FAMILY_OF_F[o["f"]] for o in ops]
+        assert turns[0::2] == turns[1::2], seed  # start X, stop X, start Y, stop Y, ...
+        starts = turns[0::2]
+        for r in range(0, len(starts) - 3, 4):
+            assert sorted(starts[r:r + 4]) == sorted(fams), (seed, starts[r:r + 4])
+        assert all(a != b for a, b in zip(starts, starts[1:])), seed  # never twice running
+    # the 30 s / 4 s run of the issue: 7 ticks start all four families
+    for seed in range(20):
+        pkg = package(",".join(fams), seed=seed)
+        ticks = []
+        for _ in range(7):
+            f = pkg.next_fault()
+            ticks.append(f)
+            while pkg.has_follow_up():  # the runner takes follow-ups at once
+                pkg.next_fault()
+        started = {FAMILY_OF_F[o["f"]] for o in ticks if pkg.describe(o)[1] == "start"}
+        assert started == set(fams), seed
+
+
+def test_describe_names_family_and_phase():
+    pkg = package("partition,clock,kill")
+    assert pkg.describe({"f": "start-partition"}) == ("partition", "start")
+    assert pkg.describe({"f": "stop-partition"}) == ("partition", "stop")
+    assert pkg.describe({"f": "clock-offsets"}) == ("clock", "sample")
+    assert pkg.describe({"f": "start"}) == ("kill", "stop")
+    assert pkg.describe({"f": "teleport"}) == (None, None)
+
+
+def test_families_are_self_describing():
+    from nemesis.registry import families
+
+    fams = families()
+    assert list(fams) == ["partition", "clock", "kill", "pause", "packet", "disk"]
+    for fam in fams.values():
+        assert fam.stop not in fam.starts and fam.faults
+        assert fam.start_template and fam.build
+    # routing and heal order come from the packages, not from tables kept by hand
+    assert FAMILY_OF_F["clock-bump"] == "clock" and STOP_OF["pause"] == "resume"
+    from nemesis.schedule import FINAL_ORDER
+    assert FINAL_ORDER == ("disk", "pause", "kill", "partition", "packet", "clock")
+
+
+def test_a_family_needs_its_capability():
+    class Bare:
+        name = "bare"
+
+    with pytest.raises(InputError, match="the kill fault needs a datastore that is Killable"):
+        build_package("kill", nodes=NODES, db=Bare(), prefix="sbtest", rng=random.Random(1),
+                      interval=1.0)
+    with pytest.raises(InputError, match="needs a datastore"):
+        build_package("pause", nodes=NODES, db=None, prefix="sbtest", rng=random.Random(1),
+                      interval=1.0)

@@ -20,9 +20,9 @@ import time
 
 import pytest
 
-from harness.cluster import registry
+from harness import registry
 from harness.cluster.netns import NetnsCluster
-from harness.cluster.registry import new_run_prefix
+from harness.registry import new_run_prefix
 from harness.cluster.ssh import SSHCluster
 from harness.control.base import RemoteError
 from harness.control.ssh import SSHRemote, SSHTarget

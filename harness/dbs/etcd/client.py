@@ -31,6 +31,7 @@ from typing import Any
 
 from harness.cluster.base import Node
 from harness.dbs.etcd.config import WORKLOADS, EtcdOptions
+from harness.models import OpSpec, as_spec
 from harness.dbs.etcd.gateway import (Ambiguous, GatewayConnection, GatewayError, NotSent, b64,
                                       unb64)
 
@@ -85,15 +86,16 @@ class EtcdClient:
 
     nodes: tuple[Node, ...]
     node: Node
-    workload: str
+    workload: OpSpec | str  # the register model (harness/models.py); names are namespaces
     process: int
     opts: EtcdOptions = field(default_factory=EtcdOptions)
     _conns: dict[str, GatewayConnection] = field(default_factory=dict, init=False)
 
     def __post_init__(self) -> None:
-        if self.workload not in WORKLOADS:
-            raise ValueError(f"etcd has no workload {self.workload!r} "
-                             f"(allowed: {', '.join(WORKLOADS)})")
+        w = self.workload
+        self.spec = OpSpec("register", namespace=w) if w in WORKLOADS else as_spec(w)
+        if self.spec.model != "register":
+            raise ValueError(f"etcd has no {self.spec.model!r} model (it speaks: register)")
 
     def _target(self, op: dict) -> Node | None:
         named = op.get("node")
@@ -115,12 +117,12 @@ class EtcdClient:
         value = op.get("value")
         if f not in OPS:
             return {"type": "fail", "value": value, "node": None,
-                    "error": f"unsupported op {f!r} for workload {self.workload}"}
+                    "error": f"unsupported op {f!r} for the register model"}
         target = self._target(op)
         if target is None:
             return {"type": "fail", "value": value, "node": None,
                     "error": f"unknown node {op.get('node')!r}"}
-        key = f"{self.workload}:{op.get('key')}"
+        key = f"{self.spec.key_space}:{op.get('key')}"
         try:
             out = self._execute(self._conn(target), f, key, value)
         except NotSent as e:

@@ -47,6 +47,9 @@ class EtcdOptions:
         if self.read_mode not in READ_MODES:
             raise InputError(f"--read-mode {self.read_mode!r}: allowed: {', '.join(READ_MODES)}")
 
+    def validate(self, nodes: int) -> None:
+        """DatastoreSpec options obligation (checked in __post_init__ already)."""
+
 
 def etcd_argv(node: Any, nodes: Sequence[Any], opts: EtcdOptions, *, data_dir: str,
               token: str) -> list[str]:

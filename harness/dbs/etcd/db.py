@@ -22,7 +22,6 @@ runner's environment function is still applied, so nothing differs from other DB
 from __future__ import annotations
 
 import os
-import threading
 import time
 from dataclasses import dataclass
 from typing import Callable, Mapping
@@ -36,10 +35,23 @@ from harness.dbs.etcd.gateway import GatewayConnection, GatewayFailure, b64
 from harness.errors import EnvironmentProblem, InputError
 
 
+ROLE = "etcd"  # the Supervisor's role (harness/dbs/daemons.py)
+
+
 @dataclass
 class _NodeState:
-    daemon: Daemon | None = None
-    paused: bool = False
+    """A view of the member's daemon in the Supervisor."""
+
+    procs: "daemons.Supervisor"
+    node: Node
+
+    @property
+    def daemon(self) -> Daemon | None:
+        return self.procs.get(self.node, ROLE)
+
+    @property
+    def paused(self) -> bool:
+        return self.procs.paused(self.node, ROLE)
 
 
 class EtcdDB:
@@ -60,8 +72,8 @@ class EtcdDB:
         self.extra_env_fn = extra_env_fn
         self.ready_timeout = self.opts.ready_timeout  # the runner passes this to wait_ready
         self.figures: dict[str, float] = {}
-        self._state = {n.name: _NodeState() for n in self.nodes}
-        self._locks = {n.name: threading.RLock() for n in self.nodes}
+        self.procs = daemons.Supervisor(prefix, self.nodes)
+        self._state = {n.name: _NodeState(self.procs, n) for n in self.nodes}
         self._member_ids: dict[str, str] = {}  # etcd member id -> node name
 
     # -- paths -------------------------------------------------------------------------
@@ -86,56 +98,33 @@ class EtcdDB:
     def start(self, node: Node) -> None:
         """Start the member unless it runs (a crashed one is started again); returns at
         once — wait_ready / the workload's own ops see when it has rejoined."""
-        with self._locks[node.name]:
-            st = self._state[node.name]
-            if st.daemon is not None and not daemons.alive(node, st.daemon):
-                daemons.unregister(self.prefix, st.daemon)
-                st.daemon = None  # exited on its own
-            if st.daemon is None:
+        with self.procs.lock(node):
+            if self.procs.get(node, ROLE) is not None and not self.procs.running(node, ROLE):
+                self.procs.forget(node, ROLE)  # exited on its own
+            if self.procs.get(node, ROLE) is None:
                 env = dict(self.extra_env_fn(node)) if self.extra_env_fn else None
-                st.daemon = daemons.spawn(node, self._argv(node), prefix=self.prefix,
-                                          what="etcd", log_path=self._paths(node)["log"],
-                                          env=env)
-                st.paused = False
+                self.procs.spawn(node, ROLE, self._argv(node), log_path=self._paths(node)["log"],
+                                 env=env)
 
     def kill(self, node: Node) -> None:
         """SIGKILL by the recorded pid; returns once it is gone (≤ 5 s), so its ports are
         free when the caller goes on."""
-        with self._locks[node.name]:
-            st = self._state[node.name]
-            if st.daemon is None:
-                return
-            daemons.signal(node, st.daemon, "KILL")
-            if not daemons.wait_gone(node, st.daemon, 5.0):
-                raise EnvironmentProblem(f"etcd on {node.name} (pid {st.daemon.pid}) still "
-                                         "runs 5 s after SIGKILL")
-            daemons.unregister(self.prefix, st.daemon)
-            st.daemon, st.paused = None, False
+        d = self.procs.get(node, ROLE)
+        if d is not None and not self.procs.kill(node, ROLE, 5.0):
+            raise EnvironmentProblem(f"etcd on {node.name} (pid {d.pid}) still "
+                                     "runs 5 s after SIGKILL")
 
     def pause(self, node: Node) -> None:
-        with self._locks[node.name]:
-            st = self._state[node.name]
-            if st.daemon is not None:
-                daemons.signal(node, st.daemon, "STOP")
-                st.paused = True
+        self.procs.pause(node, ROLE)
 
     def resume(self, node: Node) -> None:
-        with self._locks[node.name]:
-            st = self._state[node.name]
-            if st.daemon is not None:
-                daemons.signal(node, st.daemon, "CONT")
-                st.paused = False
+        self.procs.resume(node, ROLE)
 
     def teardown(self, node: Node) -> None:
         """Stop by recorded pid (TERM, then KILL after 5 s), copy the log and argv into
         `<store_dir>/nodes/<node>/`, remove the data dir. Idempotent; never raises for a
         node that is already gone."""
-        with self._locks[node.name]:
-            st = self._state[node.name]
-            if st.daemon is not None:
-                daemons.stop(node, st.daemon)
-                daemons.unregister(self.prefix, st.daemon)
-                st.daemon, st.paused = None, False
+        self.procs.stop(node, ROLE)
         daemons.copy_files(node, self.log_files(node),
                            os.path.join(self.store_dir, "nodes", node.name))
         try:
@@ -164,16 +153,20 @@ class EtcdDB:
         capability protocols of issue 16 will give this a home): puts and txns go through
         raft, so writes and cas are linearizable; reads are linearizable only in
         `linearizable` read mode, `serializable` ones may be stale."""
-        return {"models": ("register", "cas-register"), "writes": "linearizable",
-                "reads": ("linearizable" if self.opts.read_mode == "linearizable"
-                          else "serializable (a member's local state; may be stale)")}
+        linear = self.opts.read_mode == "linearizable"
+        return {"models": ("register",), "writes": "linearizable",
+                "reads": ("linearizable" if linear
+                          else "serializable (a member's local state; may be stale)"),
+                "realtime": linear,
+                "summary": f"etcd {self.opts.read_mode} reads, writes through raft"}
 
-    def client(self, node: Node, workload: str, process: int) -> EtcdClient:
-        return EtcdClient(tuple(self.nodes), node, workload, process, self.opts)
+    def client(self, node: Node, model, process: int, *, final: bool = False) -> EtcdClient:
+        """A client for the register model (harness/models.py); every op goes to `node`,
+        final or not."""
+        return EtcdClient(tuple(self.nodes), node, model, process, self.opts)
 
-    def final_client(self, node: Node, workload: str, process: int) -> EtcdClient:
-        """Every op of this client goes to `node` (so do all of `client`'s)."""
-        return self.client(node, workload, process)
+    def final_client(self, node: Node, model, process: int) -> EtcdClient:
+        return self.client(node, model, process, final=True)
 
     def wait_ready(self, timeout: float) -> None:
         """Block until every member names the same leader and answers a linearizable read.

@@ -176,15 +176,17 @@ class KafkaDB:
 
     # -- clients -----------------------------------------------------------------------------
 
-    def client(self, node: Node, workload: str, process: int) -> KafkaQueueClient:
-        self._check_workload(workload)
-        return KafkaQueueClient(self.settings, process, producer=self.producer)
+    def client(self, node: Node, model, process: int, *, final: bool = False) -> KafkaQueueClient:
+        """A client for the queue model (harness/models.py; a workload name also works)."""
+        self._check_workload(model)
+        return KafkaQueueClient(self.settings, process, final=final, producer=self.producer)
 
-    def final_client(self, node: Node, workload: str, process: int) -> KafkaQueueClient:
-        self._check_workload(workload)
-        return KafkaQueueClient(self.settings, process, final=True, producer=self.producer)
+    def final_client(self, node: Node, model, process: int) -> KafkaQueueClient:
+        return self.client(node, model, process, final=True)
 
-    def _check_workload(self, workload: str) -> None:
+    def _check_workload(self, model) -> None:
+        workload = model if isinstance(model, str) else (
+            model.namespace or model.model if getattr(model, "model", None) == "queue" else model)
         if workload not in WORKLOADS:
             raise InputError(f"kafka has no workload {workload!r}; allowed: {', '.join(WORKLOADS)}")
 

@@ -24,7 +24,8 @@ API for other modules:
     registry.open_run(prefix, backend, **meta)           create the record (idempotent)
     registry.add(prefix, kind, item) / discard(prefix, kind, item)
     registry.register_pid(prefix, pid, what, netns=None) -> the pid record
-    registry.unregister_pid(prefix, pid)
+    registry.unregister_pid(prefix, pid) -> False (kept) while the process is alive
+    registry.signal_pid(prefix, pid, "TERM") / pid_alive(prefix, pid)   (controller-side)
     registry.register_faketime_file(prefix, path)
     registry.load(prefix) -> dict | None;  registry.runs() -> list[dict];  registry.forget(prefix)
     registry.same_process(pid_record) -> bool   (pid alive AND start time AND exe/comm/cmdline match)
@@ -50,7 +51,8 @@ from harness.errors import InputError
 PREFIX_RE = re.compile(r"^sb[0-9a-z]{1,10}$")
 LIST_KINDS = ("namespaces", "bridges", "links", "iptables", "pids", "faketime_files",
               "remote_hosts", "remote_pids",  # these two: ssh backend (ssh_cleanup.py)
-              "mounts")  # {"path", "fsname"}: the disk nemesis's FUSE mounts (nemesis/disk.py)
+              "mounts",  # {"path", "fsname"}: the disk nemesis's FUSE mounts (nemesis/disk.py)
+              "workdirs")  # `cluster up` node dirs (<root>/<prefix>), removed by cleanup
 
 
 def runs_dir() -> str:
@@ -171,19 +173,74 @@ def register_pid(prefix: str, pid: int, what: str, netns: str | None = None) -> 
     return entry
 
 
-def unregister_pid(prefix: str, pid: int) -> None:
-    """Forget a pid (its process was stopped). A record that only ever held pids (created
-    implicitly by register_pid) is deleted once it holds nothing."""
+def recorded_pid(prefix: str, pid: int) -> dict[str, Any] | None:
+    """The run's record of `pid`, or None (not recorded, or no such run)."""
     validate_prefix(prefix)
+    rec = _read(prefix) or {}
+    for p in rec.get("pids", []):
+        if p.get("pid") == int(pid):
+            return p
+    return None
+
+
+def signal_pid(prefix: str, pid: int, sig: int | str) -> bool | None:
+    """Signal a recorded daemon directly from the controller: True if delivered, False if
+    the recorded process is gone, None if `pid` is not recorded for `prefix`.
+
+    Every backend whose nodes share the controller's pid namespace (netns, local) stops
+    and faults its daemons here rather than through `ip netns exec … kill`, which fails
+    silently once the node's namespace is gone (`ip netns del`) and would leave the
+    daemon running. The identity (pid + start time + exe/comm/cmdline) is checked right
+    before the signal, so a recycled pid is never hit."""
+    entry = recorded_pid(prefix, pid)
+    if entry is None:
+        return None
+    if isinstance(sig, str):
+        import signal as _signal
+
+        sig = getattr(_signal, "SIG" + sig.upper().removeprefix("SIG"))
+    if not same_process(entry):
+        return False
+    try:
+        os.kill(int(pid), sig)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+def pid_alive(prefix: str, pid: int) -> bool | None:
+    """Whether the recorded process still runs (not a zombie); None if not recorded."""
+    entry = recorded_pid(prefix, pid)
+    return None if entry is None else same_process(entry)
+
+
+# How long unregister_pid waits for a just-killed process to be gone before refusing.
+FORGET_WAIT = 0.5
+
+
+def unregister_pid(prefix: str, pid: int) -> bool:
+    """Forget a pid once its process is gone; True if forgotten. A pid whose process is
+    still alive (a stop that did not work) is never forgotten: cleanup must still find
+    it. A record that only ever held pids (created implicitly by register_pid) is
+    deleted once it holds nothing."""
+    validate_prefix(prefix)
+    entry = recorded_pid(prefix, pid)
+    if entry is not None:
+        deadline = time.monotonic() + FORGET_WAIT
+        while same_process(entry):
+            if time.monotonic() >= deadline:
+                return False
+            time.sleep(0.01)
     with _locked(prefix):
         rec = _read(prefix)
         if rec is None:
-            return
+            return True
         rec["pids"] = [p for p in rec.get("pids", []) if p.get("pid") != int(pid)]
         if rec.get("backend") == "unknown" and not any(rec.get(k) for k in LIST_KINDS):
             os.unlink(_path(prefix))  # the lock file stays; it is harmless and reused
         else:
             _write(prefix, rec)
+    return True
 
 
 def register_faketime_file(prefix: str, path: str) -> None:

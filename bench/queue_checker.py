@@ -1,7 +1,7 @@
 """Queue checker benchmark: a seeded log-broker history through checkers/queue.
 
-    python bench/queue.py --ops 200000
-    python bench/queue.py --smoke          # 10k ops
+    python bench/queue_checker.py --ops 200000
+    python bench/queue_checker.py --smoke          # 10k ops
 
 Generates a correct broker's history (sends with offsets, assign-mode polls from
 per-process cursors, keys retired after 200 sends, a final re-read phase), writes it as
