@@ -31,6 +31,10 @@ FAMILIES: dict[str, str] = {
     "staleness": "checkers.staleness",
     "lost-updates": "checkers.lost_updates",
     "convergence": "checkers.convergence",
+    "queue": "checkers.queue",
+    "queue-lag": "checkers.queue",
+    **{n: "checkers.propagation" for n in ("lost-event", "orphan-effect", "duplicate-effect",
+                                           "derived-regression", "propagation-lag")},
     "linearizable": "checkers.linearizable",
     "transactions": "checkers.transactions",
 }
@@ -44,19 +48,31 @@ DEFAULTS: dict[str, list[str]] = {
     "list-append": ["integrity", *SESSION, "staleness", "lost-updates", "convergence"],
     "set": ["integrity", *SESSION, "lost-updates", "convergence"],
     "counter": ["lost-updates", "convergence"],
+    "queue": ["queue", "queue-lag"],
+    "propagation": ["lost-event", "orphan-effect", "duplicate-effect", "derived-regression",
+                    "propagation-lag"],
 }
 # Workloads whose histories are another workload's shape (checked as that one).
 DEFAULTS["txn-list-append"] = ["transactions"]
 DEFAULTS["txn-rw-register"] = ["transactions"]
-ALIASES: dict[str, str] = {"cas-register": "register"}
+ALIASES: dict[str, str] = {"cas-register": "register", "queue-group": "queue",
+                           "propagation-dual-write": "propagation",
+                           "propagation-none": "propagation"}
+DEFAULTS["queue-group"] = list(DEFAULTS["queue"])
+DEFAULTS["propagation-dual-write"] = list(DEFAULTS["propagation"])
+DEFAULTS["propagation-none"] = list(DEFAULTS["propagation"])
 TXN_BASE = {"txn-list-append": "list-append", "txn-rw-register": "register"}
 TXN_FAMILIES = frozenset(("checkers.transactions",))
 DEFAULTS["cas-register"] = [*DEFAULTS["register"], "linearizable"]
 
 
 def infer_workload(history: History) -> str:
-    """register / list-append / set / counter, from the ops' `f` and value shapes."""
+    """register / list-append / set / counter / queue, from the ops' `f` and value shapes."""
     fs = Counter(map(attrgetter("f"), history.ops))  # counted in C
+    if fs.get("write-source"):
+        return "propagation"
+    if fs.get("send") or fs.get("poll") or fs.get("dequeue"):
+        return "queue"
     if fs.get("txn"):  # transactions.md §1.3: the micro-op kinds pick the workload
         kinds = {m[0] for op in history.ops if op.f == "txn" and op.value for m in op.value
                  if isinstance(m, (list, tuple)) and m}

@@ -9,7 +9,7 @@ from typing import Any
 from harness.errors import InputError
 
 WORKLOADS = ("register", "cas-register", "list-append", "set", "counter", "txn-list-append",
-             "txn-rw-register")
+             "txn-rw-register", "queue", "propagation")
 
 
 @dataclass(frozen=True)
@@ -26,6 +26,7 @@ class CheckOptions:
     version_tiebreak: the store's rule for two different values carrying one version
       ("cassandra": equal WRITETIMEs are reconciled by the greater serialised value,
       `Cells.resolveRegular`). Without it such a pair is a version-conflict.
+    max_lag_ns: the `--max-lag` gate of the queue-lag checker (checkers/queue/lag.py).
     """
 
     workload: str | None = None
@@ -36,6 +37,8 @@ class CheckOptions:
     anomaly_cap: int = 32
     linearizable: Any = None  # checkers.linearizable.LinearizableOptions (None = defaults)
     version_tiebreak: str | None = None
+    max_lag_ns: int | None = None  # queue-lag: polls further behind than this are anomalies
+    max_propagation_lag_ns: int | None = None  # propagation-lag: the p99 gate
     # transactions (transactions.md §5.4): claimed models (empty: strict-serializable),
     # opt-in version-order assumptions (wfr), per-SCC cycle-search budget
     consistency_models: tuple[str, ...] = ()
@@ -59,6 +62,10 @@ class CheckOptions:
         bound = get("staleness_bound")
         t_ns, k = parse_staleness_bound(bound if isinstance(bound, str) else None)
         values = dict(workload=workload, staleness_bound_ns=t_ns, staleness_bound_versions=k)
+        # queue-lag / propagation-lag gates (recorded in test.json as the run's flags)
+        values["max_lag_ns"] = parse_max_lag(get("max_lag"))
+        values["max_propagation_lag_ns"] = parse_max_lag(get("max_propagation_lag"),
+                                                       "--max-propagation-lag")
         values.update(overrides)
         return cls(**values)
 
@@ -66,6 +73,16 @@ class CheckOptions:
 _BOUND = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ns|us|µs|ms|s|m|v|versions?)\s*$")
 _UNIT_NS = {"ns": 1, "us": 1_000, "µs": 1_000, "ms": 1_000_000, "s": 1_000_000_000,
             "m": 60_000_000_000}
+
+
+def parse_max_lag(text: str | None, flag: str = "--max-lag") -> int | None:
+    """'2s' -> 2_000_000_000 (the queue-lag gate, `--max-lag`); None -> None."""
+    if not text:
+        return None
+    m = _BOUND.match(text)
+    if not m or m.group(2).startswith("v"):
+        raise InputError(f"{flag} {text!r}: expected a time like 500ms or 2s")
+    return int(float(m.group(1)) * _UNIT_NS[m.group(2)])
 
 
 def parse_staleness_bound(text: str | None) -> tuple[int | None, int | None]:

@@ -54,6 +54,8 @@ class Test:
     leave_db_running: bool = False
     subnet: str | None = None  # None: a free /24 under 10.77.0.0/16
     staleness_bound: str | None = None
+    max_lag: str | None = None  # queue: the queue-lag gate (checkers/queue/lag.py)
+    max_propagation_lag: str | None = None  # propagation: the p99 lag gate
     checkers: tuple[str, ...] | None = None
     keys_active: int = 10
     max_writes_per_key: int | None = None
@@ -83,6 +85,10 @@ class Test:
     cassandra_commitlog_sync: str = "periodic"  # periodic, batch, group
     # etcd (harness/dbs/etcd)
     read_mode: str = "linearizable"
+    # kafka (harness/dbs/kafka): producer acks, topic min.insync.replicas, idempotence
+    kafka_acks: str | None = None  # aliases of the kafka spec's options (harness/dbs/kafka)
+    kafka_min_insync: int | None = None
+    kafka_idempotence: bool | None = None
     # any datastore option by name (`--db-opt key=value`, TOML `[db-options]`); the
     # datastore's own flags above are aliases of these
     db_options: dict = field(default_factory=dict)
@@ -224,7 +230,9 @@ def validate(test: Test) -> Test:
         raise InputError("--backend ssh needs the hosts: --node host[:port] (repeatable) or --nodes-file FILE")
     if not 1 <= test.nodes <= 9:
         raise InputError(f"--nodes {test.nodes}: allowed: 1 to 9")
-    test.db_settings  # the datastore validates its own options (harness/dbs/base.py)
+    opts = test.db_settings  # the datastore validates its own options (harness/dbs/base.py)
+    if test.datastore.rules is not None:
+        test.datastore.rules(test, opts)  # what else it cannot run (e.g. a workload's backend)
     if not 0 < test.time_limit <= 24 * 3600:
         raise InputError(f"--time-limit {test.time_limit}: allowed: more than 0, at most 86400 seconds")
     if not 1 <= test.concurrency <= 1000:
@@ -282,6 +290,14 @@ def validate(test: Test) -> Test:
         from checkers.options import parse_staleness_bound
 
         parse_staleness_bound(test.staleness_bound)
+    if test.max_lag:
+        from checkers.options import parse_max_lag
+
+        parse_max_lag(test.max_lag)
+    if test.max_propagation_lag:
+        from checkers.options import parse_max_lag
+
+        parse_max_lag(test.max_propagation_lag, "--max-propagation-lag")
     if test.checkers is not None:
         from checkers import FAMILIES as CHECKERS
 

@@ -44,8 +44,13 @@ MODELS: dict[str, DataModel] = {m.name: m for m in (
     DataModel("txn-register", frozenset({"txn", "read"}), "txn-rw-register",
               "each micro-op's result: [r, k, value] for reads"),
     # queues and logs: send to a key (topic/stream), consumers assign, poll, drain
-    DataModel("queue", frozenset({"send", "assign", "poll", "drain"}), "queue",
+    DataModel("queue", frozenset({"send", "assign", "poll", "drain", "dequeue", "ack"}), "queue",
               "the messages polled, per key, in offset order"),
+    # event propagation (outbox / dual write): a source write, its derived state read
+    # back on any node, and the final check that the event queue has drained
+    DataModel("propagation", frozenset({"write-source", "read-source", "read-derived",
+                                        "queue-backlog"}), "propagation",
+              "the source or derived value (None when unset)"),
 )}
 
 # history shape name -> model (the checkers' names, also accepted wherever a model is)

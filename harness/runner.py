@@ -276,6 +276,7 @@ class _Recorder:
         for k in ("version", "node", "error", "versions"):  # versions: txn per-mop versions
             if comp.get(k) is not None:
                 ev[k] = comp[k]
+        ev.update(comp.get("extra") or {})  # e.g. a queue send's `offset`
         ev.update(extra)
         if process != "nemesis":
             self.stats.count(typ)
@@ -607,6 +608,9 @@ def _run_phases(test: Test, prefix: str, run_dir: str, history_path: str, stats:
         writer = HistoryWriter(history_path, time_fn=clock.now)
         stack.callback(writer.close)
         rec = _Recorder(writer, stats)
+        start_agents = getattr(workload, "start_agents", None)  # propagation: relay, consumer
+        if start_agents is not None:
+            stack.callback(start_agents(nodes, db, rec, prefix, run_dir))
         figures["time_to_first_op_s"] = round(time.monotonic() - t_begin, 3)
 
         deadline = time.monotonic() + test.time_limit
@@ -663,9 +667,10 @@ def _run_phases(test: Test, prefix: str, run_dir: str, history_path: str, stats:
         stats.phase = "final reads"
         if progress:
             progress(stats, test)
-        _final_reads(test, nodes, db, workload, rec,
-                     first_process=pids.next_after_info(10**6),
-                     deadline=time.monotonic() + max(5.0, 2 * test.quiesce))
+        final_phase = getattr(workload, "final_phase", None) or _final_reads  # queue: drains
+        final_phase(test, nodes, db, workload, rec,
+                    first_process=pids.next_after_info(10**6),
+                    deadline=time.monotonic() + max(5.0, 2 * test.quiesce))
         _raise_if_store_failed(writer, history_path)
         stats.phase = "tearing down"
         if progress:

@@ -2,17 +2,20 @@
 # Installs splitbrain and what it needs on Debian 12, as root. Idempotent.
 #   scripts/setup.sh          runtime: Redis, etcd, iptables, iproute2, gcc (clock shim), the package
 #   scripts/setup.sh --cassandra   also Java 17 and Maven for `--db cassandra`
+#   scripts/setup.sh --kafka       also Java 17 and Maven, and Kafka's jars, for `--db kafka`
 #   scripts/setup.sh --test   everything the test suite needs (Chromium, sshd, sudo, Docker,
 #                             debootstrap, Java, pytest, hypothesis), and starts dockerd
 set -euo pipefail
 cd "$(dirname "$0")/.."
 WITH_TEST=0
 WITH_CASSANDRA=0
+WITH_KAFKA=0
 for arg in "$@"; do
   case "$arg" in
-    --test) WITH_TEST=1; WITH_CASSANDRA=1 ;;
+    --test) WITH_TEST=1; WITH_CASSANDRA=1; WITH_KAFKA=1 ;;
     --cassandra) WITH_CASSANDRA=1 ;;
-    *) echo "scripts/setup.sh: unknown option $arg (allowed: --test, --cassandra)" >&2; exit 254 ;;
+    --kafka) WITH_CASSANDRA=1; WITH_KAFKA=1 ;;
+    *) echo "scripts/setup.sh: unknown option $arg (allowed: --test, --cassandra, --kafka)" >&2; exit 254 ;;
   esac
 done
 if [ "$(id -u)" -ne 0 ]; then
@@ -79,6 +82,9 @@ else
   command -v python3 > .python-path
 fi
 echo "splitbrain installed: $(command -v splitbrain)"
+# --- kafka: jars from Maven Central into the cache (harness/dbs/kafka/install.py) ----------
+[ "$WITH_KAFKA" = 1 ] && "$(cat .python-path)" -m harness install kafka
+# --- end kafka -------------------------------------------------------------------------------
 
 # ---- docker backend (owned by the docker backend; the lead owns the rest of this file) ----
 # With --test: the Docker engine (Debian's docker.io) and debootstrap (offline node image),

@@ -22,6 +22,11 @@ _REGISTRY: dict[str, tuple[str, str]] = {
     "set": ("workloads.set", "SetWorkload"),
     "counter": ("workloads.counter", "CounterWorkload"),
     "cas-register": ("workloads.cas_register", "CasRegisterWorkload"),
+    "queue": ("workloads.queue", "QueueWorkload"),
+    "queue-group": ("workloads.queue", "QueueGroupWorkload"),
+    "propagation": ("workloads.propagation", "PropagationWorkload"),
+    "propagation-dual-write": ("workloads.propagation", "DualWritePropagationWorkload"),
+    "propagation-none": ("workloads.propagation", "NoneConsumerPropagationWorkload"),
     "txn-list-append": ("workloads.txn", "TxnListAppendWorkload"),
     "txn-rw-register": ("workloads.txn", "TxnRwRegisterWorkload"),
 }

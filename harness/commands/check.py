@@ -6,7 +6,7 @@ import os
 
 import click
 
-from checkers.options import WORKLOADS, CheckOptions, parse_staleness_bound
+from checkers.options import WORKLOADS, CheckOptions, parse_max_lag, parse_staleness_bound
 from harness.errors import InputError
 
 
@@ -33,6 +33,10 @@ from harness.commands.check_batch import batch_files, check_batch, lin_flags, li
               help="Comma-separated checker names (default: the workload's checkers).")
 @click.option("--staleness-bound", default=None,
               help="Report reads staler than this: a time (250ms, 1.5s), versions (3v), or both (1s,3v).")
+@click.option("--max-lag", default=None,
+              help="queue: polls further behind than this (500ms, 2s) make queue-lag invalid.")
+@click.option("--max-propagation-lag", default=None,
+              help="propagation: a p99 event lag (source commit -> derived read) over this is invalid.")
 @click.option("--format", "fmt", type=click.Choice(["jsonl", "edn"]), default=None,
               help="History format (inferred from the extension).")
 @click.option("--out", "out", default=None, type=click.Path(dir_okay=False),
@@ -60,7 +64,8 @@ from harness.commands.check_batch import batch_files, check_batch, lin_flags, li
 @lin_flags
 def check_cmd(histories, workload, checker_names, staleness_bound, fmt, out, realtime_claim,
               report_dir, fail_on, quiet, version_tiebreak=None, consistency_models=(),
-              txn_anomalies=None, txn_assume=None, cycle_search_timeout=1.0, **lin):
+              txn_anomalies=None, txn_assume=None, cycle_search_timeout=1.0, max_lag=None,
+              max_propagation_lag=None, **lin):
     """Check recorded HISTORIES (JSONL, or Jepsen history.edn) and print the verdict.
 
     Several files or a directory: one table (file, verdict, time), exit code the worst
@@ -90,7 +95,10 @@ def check_cmd(histories, workload, checker_names, staleness_bound, fmt, out, rea
                             txn_anomalies=_split([txn_anomalies or ""]),
                             txn_assume=_split([txn_assume or ""]),
                             cycle_search_timeout_s=cycle_search_timeout,
-                            linearizable=lin_opts)
+                            linearizable=lin_opts,
+                            max_lag_ns=parse_max_lag(max_lag),
+                            max_propagation_lag_ns=parse_max_lag(max_propagation_lag,
+                                                                 "--max-propagation-lag"))
 
     files = batch_files(histories)
     if files is not None:

@@ -12,16 +12,18 @@ import click
 
 from harness.errors import InputError
 
-TARGETS = ("cassandra",)
+TARGETS = ("cassandra", "kafka")
 
 
 @click.command("install")
 @click.argument("target", type=click.Choice(TARGETS))
 @click.option("--version", "version", default=None,
-              help="Cassandra 5.0.x version from Maven Central.  [default: 5.0.8]")
+              help="Cassandra 5.0.x (default 5.0.8) or Kafka 4.x (default 4.4.0) version.")
 @click.option("--force", is_flag=True, default=False, help="Resolve again even if cached.")
 def install_cmd(target: str, version: str | None, force: bool) -> None:
-    """Install TARGET's files into splitbrain's cache (Cassandra: jars from Maven Central)."""
+    """Install TARGET's files into splitbrain's cache (jars from Maven Central)."""
+    if target == "kafka":
+        return _install_kafka(version, force)
     from harness.dbs.cassandra_install import find_java, install, installed, validate_version
 
     if target != "cassandra":  # pragma: no cover - click's Choice already refuses it
@@ -34,3 +36,17 @@ def install_cmd(target: str, version: str | None, force: bool) -> None:
         return
     dist = install(version, force=force, log=lambda m: click.echo(m, err=True))
     click.echo(f"Cassandra {dist.version} installed: {dist.lib_dir} (java: {java})")
+
+
+def _install_kafka(version: str | None, force: bool) -> None:
+    """Kafka 4.x: kafka_2.13 and its runtime closure (harness/dbs/kafka/install.py)."""
+    from harness.dbs.kafka.install import find_java, install, installed, validate_version
+
+    version = validate_version(version)
+    java = find_java()
+    got = None if force else installed(version)
+    if got is not None:
+        click.echo(f"Kafka {version} is already installed: {got.lib_dir} (java: {java})")
+        return
+    dist = install(version, force=force, log=lambda m: click.echo(m, err=True))
+    click.echo(f"Kafka {dist.version} installed: {dist.lib_dir} (java: {java})")

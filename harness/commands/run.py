@@ -120,6 +120,8 @@ class PartsCommand(click.Command):
 @click.option("--subnet", default=None, help="Private subnet for the node network.  [default: a free /24 in 10.77.0.0/16]")
 @click.option("--staleness-bound", default=None,
               help="Report reads staler than this: 250ms, 1.5s, 3v, or 1s,3v.  [default: none]")
+@click.option("--max-lag", default=None, help="queue: polls further behind than this (500ms, 2s) are invalid.  [default: none]")
+@click.option("--max-propagation-lag", default=None, help="propagation: a p99 event lag over this (2s) is invalid.  [default: none]")
 @click.option("--checkers", default=None, help="Comma-separated checkers.  [default: the workload's]")
 @click.option("--name", default=None, help="Test name in the store.  [default: <db>-<topology>-<workload>]")
 @click.option("--image", default=None, help="docker: node image to use.  [default: build splitbrain's offline]")
@@ -142,6 +144,9 @@ class PartsCommand(click.Command):
               help=f"etcd: linearizable or serializable ranges.  [default: {D.read_mode}]")
 @click.option("--db-opt", "db_options", multiple=True, metavar="KEY=VALUE",
               help="Any datastore option by name (repeatable), e.g. read_consistency=ONE; the datastore flags below are aliases.")
+@click.option("--kafka-acks", type=click.Choice(["all", "1", "0"]), default=None, help="kafka: producer acks.  [default: all]")
+@click.option("--kafka-min-insync", type=int, default=None, help="kafka: the topic's min.insync.replicas.  [default: 2]")
+@click.option("--kafka-idempotence/--no-kafka-idempotence", default=None, help="kafka: idempotent producer.  [default: on]")
 @click.option("--config", "config_path", type=click.Path(dir_okay=False), default=None,
               help="A TOML file with any of these settings (flags win).")
 @click.option("--fail-on", type=click.Choice(["invalid", "unknown"]), default=None,

@@ -17,6 +17,7 @@ MODULES = (
     "harness.dbs.redis",
     "harness.dbs.cassandra",
     "harness.dbs.etcd",
+    "harness.dbs.kafka",
 )
 
 NAMES = tuple(m.rsplit(".", 1)[1] for m in MODULES)  # a module is named after its datastore

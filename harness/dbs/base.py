@@ -189,6 +189,9 @@ class DatastoreSpec:
     models: tuple[str, ...] = ("register", "list", "set", "counter")  # what its client speaks
     refuses: Mapping[str, str] = field(default_factory=dict)  # fault family -> why not
     check_options: Mapping[str, Any] = field(default_factory=dict)  # CheckOptions it implies
+    # rules(test, options) raises InputError for a combination the datastore cannot run
+    # (beyond its options' own validate): e.g. a workload's topology or backend needs
+    rules: Callable[[Any, Any], None] | None = None
 
     def capabilities(self) -> tuple[type, ...]:
         """The optional protocols (Killable, Pausable, …) its DB class implements."""

@@ -42,6 +42,8 @@ from harness.cluster.base import Node
 from harness.control.base import Daemon, RemoteError
 from harness.dbs import daemons
 from harness.dbs.redis_client import RedisClient, RedisTopology, ask_sentinels_for_primary
+from harness.dbs.redis_streams import (PROPAGATION_WORKLOADS, STREAM_WORKLOADS,
+                                      PropagationClient, StreamsClient)
 from harness.dbs.resp import Ambiguous, NotSent, ReplyError, RespConnection
 from harness.errors import EnvironmentProblem, InputError
 
@@ -336,7 +338,14 @@ class RedisDB:
     def client(self, node: Node, model, process: int, *, final: bool = False) -> RedisClient:
         """A worker's client for ops of `model` (harness/models.py): routing per topology
         and read_from (redis_client.py); final=True serves every read from `node` (the
-        final reads on every node)."""
+        final reads on every node). The queue model is spoken by StreamsClient, the
+        propagation model by PropagationClient (redis_streams.py), each told the
+        workload's namespace (queue-group, propagation-dual-write…)."""
+        wl = _stream_workload(model)
+        if wl in STREAM_WORKLOADS:
+            return StreamsClient(self.topo, node, wl, process, pinned=final)
+        if wl in PROPAGATION_WORKLOADS:
+            return PropagationClient(self.topo, node, wl, process, pinned=final)
         return RedisClient(self.topo, node, model, process, pinned=final)
 
     def final_client(self, node: Node, model, process: int) -> RedisClient:
@@ -487,6 +496,27 @@ class RedisOptions:
             raise InputError("--read-from replicas needs --nodes 2 or more")
 
 
+def _stream_workload(model) -> str | None:
+    """The queue/propagation workload name a model or OpSpec stands for (None otherwise)."""
+    if isinstance(model, str):
+        return model if model in (*STREAM_WORKLOADS, *PROPAGATION_WORKLOADS) else None
+    name = getattr(model, "model", None)
+    if name == "queue":
+        return model.namespace if model.namespace in STREAM_WORKLOADS else "queue"
+    if name == "propagation":
+        return model.namespace if model.namespace in PROPAGATION_WORKLOADS else "propagation"
+    return None
+
+
+def _rules(test, opts: RedisOptions) -> None:
+    """What the propagation workloads need: the relay and consumer follow n1, the primary
+    of the replication topology, inside the netns cluster."""
+    if str(getattr(test, "workload", "")).startswith("propagation") and (
+            opts.topology, getattr(test, "backend", "netns")) != ("replication", "netns"):
+        raise InputError(f"--workload {test.workload} runs on --db redis --topology replication "
+                         f"with the netns backend (its relay and consumer follow n1)")
+
+
 def _make(nodes, ctx, opts: RedisOptions) -> RedisDB:
     return RedisDB(nodes, topology=opts.topology, read_from=opts.read_from,
                    store_dir=ctx.store_dir, prefix=ctx.prefix, extra_env_fn=ctx.node_env,
@@ -502,8 +532,9 @@ def _spec():
         options=RedisOptions, needs=BUILTIN_NEEDS["redis"], make=_make,
         label=lambda o, workload: f"redis-{o.topology}-{workload}",
         aliases={"redis_appendfsync": "appendfsync"},
-        models=("register", "list", "set", "counter", "txn-list", "txn-register"),
-        flags=("topology", "redis_appendfsync"), db_class=lambda: RedisDB)
+        models=("register", "list", "set", "counter", "txn-list", "txn-register", "queue",
+                "propagation"),
+        flags=("topology", "redis_appendfsync"), db_class=lambda: RedisDB, rules=_rules)
 
 
 SPEC = _spec()

@@ -163,7 +163,7 @@ def test_binary_garbage_exits_254(tmp_path, capsys):
     (["--staleness-bound", "fast"], "--staleness-bound"),
     (["--staleness-bound", "1.5v"], "whole number"),
     (["--checkers", "linearizability-magic"], "unknown checker"),
-    (["--workload", "queue"], "queue"),
+    (["--workload", "nosuch"], "nosuch"),
 ])
 def test_bad_flags_exit_254(tmp_path, capsys, argv, needle):
     p = write_lines(tmp_path / "h.jsonl", GOOD)

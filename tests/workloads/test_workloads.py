@@ -109,8 +109,9 @@ def test_counter_deltas_positive_and_small():
 
 
 def test_names_checkers_and_bad_options():
-    assert NAMES == ("register", "list-append", "set", "counter", "cas-register",
-                     "txn-list-append", "txn-rw-register")
+    assert NAMES == ("register", "list-append", "set", "counter", "cas-register", "queue",
+                     "queue-group", "propagation", "propagation-dual-write",
+                     "propagation-none", "txn-list-append", "txn-rw-register")
     for n in NAMES:
         wl = get_workload(n)
         assert wl.name == n and wl.checkers == tuple(DEFAULTS[n])

@@ -1,0 +1,115 @@
+"""Queue checker benchmark: a seeded log-broker history through checkers/queue.
+
+    python bench/queue_checker.py --ops 200000
+    python bench/queue_checker.py --smoke          # 10k ops
+
+Generates a correct broker's history (sends with offsets, assign-mode polls from
+per-process cursors, keys retired after 200 sends, a final re-read phase), writes it as
+JSONL, then times loading and the `queue` family. Prints figures; asserts nothing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import random
+import sys
+import tempfile
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+# bench/checkers.py would shadow the checkers package when run as a script
+sys.path[:] = [p for p in sys.path if os.path.abspath(p or ".") != os.path.dirname(os.path.abspath(__file__))]
+if ROOT not in sys.path:
+    sys.path.insert(0, ROOT)
+
+
+def generate(n_ops: int, path: str, seed: int = 1, procs: int = 16, active: int = 8) -> int:
+    from harness.history import write_jsonl
+
+    rng = random.Random(seed)
+    logs: dict[int, list] = {}
+    slots = list(range(active))
+    next_key = active
+    cursors = [dict() for _ in range(procs)]
+    events = []
+    t = 0
+    value = 0
+
+    def emit(ev):
+        nonlocal t
+        t += 1000
+        ev["index"] = len(events)
+        ev["time"] = t
+        events.append(ev)
+
+    ops = 0
+    while ops < n_ops:
+        p = rng.randrange(procs)
+        if rng.random() < 0.5:
+            k = rng.choice(slots)
+            value += 1
+            log = logs.setdefault(k, [])
+            off = f"{1700000000000 + len(log) // 3}-{len(log) % 3}"
+            emit({"process": p, "type": "invoke", "f": "send", "key": k, "value": value})
+            log.append((off, value))
+            emit({"process": p, "type": "ok", "f": "send", "key": k, "value": value, "offset": off})
+            if len(log) >= 200:
+                slots[slots.index(k)] = next_key
+                next_key += 1
+        else:
+            emit({"process": p, "type": "invoke", "f": "poll"})
+            out = {}
+            for k in slots:
+                log = logs.get(k, ())
+                c = cursors[p].get(k, 0)
+                got = log[c:c + 4]
+                if got:
+                    cursors[p][k] = c + len(got)
+                    out[str(k)] = [list(x) for x in got]
+            emit({"process": p, "type": "ok", "f": "poll", "value": out})
+        ops += 1
+    allk = sorted(logs)
+    emit({"process": 10_000, "type": "invoke", "f": "assign", "value": allk, "final": True, "seek": "beginning"})
+    emit({"process": 10_000, "type": "ok", "f": "assign", "value": allk, "final": True, "seek": "beginning"})
+    for k in allk:
+        emit({"process": 10_000, "type": "invoke", "f": "poll", "final": True})
+        emit({"process": 10_000, "type": "ok", "f": "poll", "final": True,
+              "value": {str(k): [list(x) for x in logs[k]]}})
+    write_jsonl(events, path)
+    return len(events)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--ops", type=int, default=200_000)
+    ap.add_argument("--smoke", action="store_true")
+    args = ap.parse_args()
+    n = 10_000 if args.smoke else args.ops
+    from checkers import run_checks
+    from checkers.options import CheckOptions
+    from harness.history import read_jsonl
+
+    with tempfile.TemporaryDirectory() as d:
+        path = os.path.join(d, "history.jsonl")
+        t0 = time.perf_counter()
+        events = generate(n, path)
+        t1 = time.perf_counter()
+        hist = read_jsonl(path)
+        t2 = time.perf_counter()
+        c2 = time.process_time()
+        res = run_checks(hist, CheckOptions(workload="queue", max_lag_ns=10**9))
+        t3 = time.perf_counter()
+        cpu = time.process_time() - c2
+    q = res["checkers"]["queue"]
+    print(f"queue bench: {n} ops ({events} events), generate {t1 - t0:.2f} s, load {t2 - t1:.2f} s, "
+          f"check {t3 - t2:.2f} s wall / {cpu:.2f} s CPU -> {n / (t3 - t2):,.0f} ops/s checked "
+          f"({n / cpu:,.0f} ops/CPU-s) "
+          f"(load + check {n / (t3 - t1):,.0f} ops/s); valid={res['valid']}, "
+          f"messages read {q['stats']['messages_read']}, anomalies {q['anomaly_count']}, "
+          f"lag p99 {res['checkers']['queue-lag']['stats'].get('p99_ms')} ms; "
+          f"load average {os.getloadavg()[0]:.2f}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,278 @@
+"""Checker family `propagation`: source store → queue → consumer → derived store.
+
+The join key is `event_id` (the unique value a `write-source` wrote). History ops
+(README "Propagation ops"; no workload produces them yet):
+
+* `write-source` key, value = event_id, ok `version` (the source's per-key version);
+* `relay` value = event_id (published to the queue), `deliver` value = event_id;
+* `apply` key, value = event_id, `version`, `decision`: applied | skipped-duplicate |
+  skipped-older (ok/info/fail: the derived-store write's outcome);
+* `dlq` value = event_id (dead-lettered);
+* `read-derived` key → ok value {"version": v | null, "events": [event_id, …] | null};
+  `read-source` key → ok value {"version": v}; `final: true` on the final reads.
+
+Named results (each with witnesses and one-sentence explanations):
+
+* `lost-event` — committed at the source (ok, or info and seen downstream), never
+  reflected by the final derived read of its key (version below it and id absent),
+  never dead-lettered. Unknown without final derived reads, or when a final
+  `queue-backlog` op (value true) says the queue had not drained before them.
+* `orphan-effect` — the derived store reflects an event whose source write failed, or
+  that the final source state no longer holds (final source version below it).
+* `duplicate-effect` — an event's id twice in one derived read, or applied twice
+  (duplicate delivery alone is allowed: at-least-once).
+* `derived-regression` — a reader's derived version of a key going back; and
+  `stale-final`: the final derived version below the final source version.
+* `propagation-lag` — per event: the upper bound (first completed derived read that
+  reflects it − the source write's completion) and the lower bound (last derived read
+  invoked after the commit that did not reflect it − the commit); p50/p95/p99/max;
+  `max_propagation_lag_ns` gates p99 of the upper bounds.
+
+`valid` only when something was examined (counts in stats), else unknown with the reason.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from checkers.options import CheckOptions
+from checkers.result import Anomaly, CheckResult, UNKNOWN
+from harness.history import History, Op
+
+NAMES = ("lost-event", "orphan-effect", "duplicate-effect", "derived-regression",
+         "propagation-lag")
+
+
+def _derived(op: Op) -> tuple[int | None, list | None]:
+    v = op.value if isinstance(op.value, dict) else {}
+    ver = v.get("version")
+    ev = v.get("events")
+    return (ver if isinstance(ver, int) else None,
+            list(ev) if isinstance(ev, (list, tuple)) else None)
+
+
+def _reflects(op: Op, version: int | None, eid: Any) -> bool:
+    ver, evs = _derived(op)
+    if evs is not None:  # the applied events themselves: authoritative
+        return eid in evs
+    return ver is not None and version is not None and ver >= version
+
+
+def check(history: History, options: CheckOptions | None = None) -> dict[str, CheckResult]:
+    options = options or CheckOptions()
+    writes: dict[Any, Op] = {}
+    applies: dict[Any, list[Op]] = {}
+    dlq: dict[Any, Op] = {}
+    downstream: set = set()
+    derived: dict[Any, list[Op]] = {}
+    final_source: dict[Any, Op] = {}
+    backlog = False  # the final reads began while the queue still held events
+    for op in history.ops:
+        f = op.f
+        if f == "write-source":
+            writes.setdefault(op.value, op)
+        elif f in ("relay", "deliver"):
+            if op.type != "fail":
+                downstream.add(op.value)
+        elif f == "apply":
+            applies.setdefault(op.value, []).append(op)
+            if op.type != "fail":
+                downstream.add(op.value)
+        elif f == "dlq":
+            dlq.setdefault(op.value, op)
+            downstream.add(op.value)
+        elif f == "read-derived" and op.type == "ok":
+            derived.setdefault(op.key, []).append(op)
+            _, evs = _derived(op)
+            downstream.update(evs or ())
+        elif f == "queue-backlog" and op.type == "ok" and op.value:
+            backlog = True
+        elif f == "read-source" and op.type == "ok" and op.final:
+            prev = final_source.get(op.key)
+            if prev is None or op.index > prev.index:
+                final_source[op.key] = op
+    committed = {e: w for e, w in writes.items()
+                 if w.type == "ok" or (w.type == "info" and e in downstream)}
+    # an info write has no version of its own; the consumer's apply of it carries it
+    version_of: dict[Any, int | None] = {}
+    for e, w in committed.items():
+        v = w.version
+        if v is None:
+            vs = [a.version for a in applies.get(e, ()) if a.version is not None]
+            v = max(vs) if vs else None
+        version_of[e] = v
+    final_derived: dict[Any, Op] = {}
+    for k, reads in derived.items():
+        finals = [r for r in reads if r.final]
+        if finals:
+            final_derived[k] = max(finals, key=lambda r: r.index)
+    stats = {"events_written": len(writes), "events_committed": len(committed),
+             "applies": sum(map(len, applies.values())), "dead_lettered": len(dlq),
+             "derived_reads": sum(map(len, derived.values())),
+             "keys_final_derived": len(final_derived)}
+    out: dict[str, CheckResult] = {}
+
+    # lost-event
+    lost = []
+    for e, w in committed.items():
+        fin = final_derived.get(w.key)
+        if fin is None or e in dlq or _reflects(fin, version_of[e], e):
+            continue
+        lost.append(Anomaly("lost-event",
+                            f"Event {e!r} was committed at the source by {w.describe()} but the "
+                            f"final derived read {fin.index} of key {w.key} does not reflect it "
+                            f"and it was never dead-lettered.", [w.index, fin.index], key=w.key,
+                            details={"event": e, "version": version_of[e]}))
+    unmeasured = sum(1 for w in committed.values() if w.key not in final_derived)
+    checked = len(committed) - unmeasured
+    if backlog and lost:
+        stats = {**stats, "not_applied_at_final_reads": len(lost)}
+        lost = []  # still queued when the final reads began: late or lost, unknown
+    out["lost-event"] = _result("lost-event", lost, {**stats, "events_checked": checked},
+                                "the queue had not drained when the final reads began: "
+                                f"{stats.get('not_applied_at_final_reads', 0)} event(s) not "
+                                "yet applied may be late rather than lost" if backlog and
+                                stats.get("not_applied_at_final_reads") else
+                                None if checked else
+                                "no committed event whose key has a final derived read: "
+                                "nothing to check (lost and late cannot be told apart)")
+
+    # orphan-effect
+    orphans = []
+    reflected: dict[Any, Op] = {}
+    for k, reads in derived.items():
+        for r in reads:
+            for e in _derived(r)[1] or ():
+                reflected.setdefault(e, r)
+    for e, ops in applies.items():
+        for a in ops:
+            if a.type == "ok" and (a.extra or {}).get("decision", "applied") == "applied":
+                reflected.setdefault(e, a)
+    for e, where in reflected.items():
+        w = writes.get(e)
+        if w is None or w.type == "fail":
+            why = "was never written" if w is None else f"failed at the source ({w.describe()})"
+            orphans.append(Anomaly("orphan-effect",
+                                   f"The derived store reflects event {e!r} (op {where.index}), "
+                                   f"which {why}.", [where.index] + ([w.index] if w else []),
+                                   key=where.key, details={"event": e}))
+            continue
+        fs = final_source.get(w.key)
+        if fs is not None and w.version is not None:
+            ver = (fs.value or {}).get("version") if isinstance(fs.value, dict) else None
+            if isinstance(ver, int) and ver < w.version:
+                orphans.append(Anomaly(
+                    "orphan-effect",
+                    f"The derived store reflects event {e!r} (op {where.index}) at version "
+                    f"{w.version}, but the final source read {fs.index} of key {w.key} is at "
+                    f"version {ver}: the source lost the write.", [w.index, where.index, fs.index],
+                    key=w.key, details={"event": e, "source_version": ver}))
+    out["orphan-effect"] = _result("orphan-effect", orphans,
+                                   {**stats, "effects_checked": len(reflected)},
+                                   None if reflected else "no derived effect was observed")
+
+    # duplicate-effect
+    dups = []
+    for k, reads in derived.items():
+        for r in reads:
+            evs = _derived(r)[1] or []
+            seen: set = set()
+            for e in evs:
+                if e in seen:
+                    dups.append(Anomaly("duplicate-effect",
+                                        f"Derived read {r.index} of key {k} holds event {e!r} "
+                                        f"{evs.count(e)} times: it was applied more than once.",
+                                        [r.index], key=k, details={"event": e,
+                                                                   "count": evs.count(e)}))
+                    break
+                seen.add(e)
+    for e, ops in applies.items():
+        done = [a for a in ops if a.type == "ok"
+                and (a.extra or {}).get("decision", "applied") == "applied"]
+        if len(done) > 1:
+            dups.append(Anomaly("duplicate-effect",
+                                f"Event {e!r} was applied {len(done)} times (ops "
+                                f"{[a.index for a in done][:4]}).", [a.index for a in done],
+                                key=done[0].key, details={"event": e, "count": len(done)}))
+    n_checked = sum(map(len, derived.values())) + sum(map(len, applies.values()))
+    out["duplicate-effect"] = _result("duplicate-effect", dups,
+                                      {**stats, "reads_and_applies_checked": n_checked},
+                                      None if n_checked else "no apply or derived read")
+
+    # derived-regression and stale-final
+    regs = []
+    for k, reads in derived.items():
+        by_proc: dict[Any, tuple[int, Op]] = {}
+        for r in sorted(reads, key=lambda r: r.inv_index):
+            ver, _ = _derived(r)
+            if ver is None:
+                continue
+            prev = by_proc.get(r.session)
+            if prev is not None and ver < prev[0]:
+                regs.append(Anomaly("derived-regression",
+                                    f"Process {r.process} read key {k} of the derived store at "
+                                    f"version {prev[0]} (op {prev[1].index}), then at {ver} "
+                                    f"(op {r.index}).", [prev[1].index, r.index], key=k,
+                                    process=r.process, details={"versions": [prev[0], ver]}))
+            by_proc[r.session] = (ver, r)
+    for k, fin in final_derived.items():
+        fs = final_source.get(k)
+        dv = _derived(fin)[0]
+        sv = (fs.value or {}).get("version") if fs is not None and isinstance(fs.value, dict) else None
+        if isinstance(dv, int) and isinstance(sv, int) and dv < sv:
+            regs.append(Anomaly("stale-final",
+                                f"The final derived read {fin.index} of key {k} is at version "
+                                f"{dv}, the final source read {fs.index} at {sv}: the derived "
+                                f"store never caught up.", [fin.index, fs.index], key=k,
+                                details={"derived_version": dv, "source_version": sv}))
+    versioned = sum(1 for reads in derived.values() for r in reads
+                    if _derived(r)[0] is not None)
+    out["derived-regression"] = _result("derived-regression", regs,
+                                        {**stats, "reads_checked": versioned},
+                                        None if versioned else "no derived read with a version")
+
+    # propagation lag
+    upper, lower = [], []
+    for e, w in committed.items():
+        if w.type != "ok":
+            continue
+        t0 = w.t_ret
+        first = None
+        misses = []
+        for r in derived.get(w.key, ()):
+            if _reflects(r, w.version, e):
+                if r.t_ret >= t0 and (first is None or r.t_ret < first):
+                    first = r.t_ret
+            elif r.t_inv > t0:
+                misses.append(r.t_inv)
+        if first is not None:
+            upper.append(first - t0)
+            # the last read begun after the commit that still missed it, before `first`
+            lower.append(max((m - t0 for m in misses if m < first), default=0))
+    lag_stats = {"events_measured": len(upper), "events_unmeasured": len(committed) - len(upper)}
+    anomalies = []
+    if upper:
+        up, lo = sorted(upper), sorted(lower)
+        ms = lambda ns: round(ns / 1e6, 3)
+        pct = lambda xs, p: xs[min(len(xs) - 1, max(0, math.ceil(p * len(xs)) - 1))]
+        lag_stats.update({f"upper_p{int(p * 100)}_ms": ms(pct(up, p)) for p in (.5, .95, .99)})
+        lag_stats.update({"upper_max_ms": ms(up[-1]), "lower_p50_ms": ms(pct(lo, .5)),
+                          "lower_p99_ms": ms(pct(lo, .99)), "lower_max_ms": ms(lo[-1])})
+        bound = options.max_propagation_lag_ns
+        if bound is not None and pct(up, .99) > bound:
+            anomalies.append(Anomaly("propagation-lag",
+                                     f"The p99 propagation lag (upper bound) is "
+                                     f"{ms(pct(up, .99))} ms, over the {ms(bound)} ms bound.", [],
+                                     details={"p99_ms": ms(pct(up, .99)), "bound_ms": ms(bound)}))
+    out["propagation-lag"] = _result("propagation-lag", anomalies, {**stats, **lag_stats},
+                                     None if upper else "no committed event was seen in a derived read")
+    out["lost-event"].stats["committed_without_final_read"] = unmeasured
+    return out
+
+
+def _result(name: str, anomalies: list[Anomaly], stats: dict, reason: str | None) -> CheckResult:
+    anomalies.sort(key=lambda a: a.ops[0] if a.ops else -1)
+    valid = False if anomalies else (UNKNOWN if reason else True)
+    return CheckResult(name=name, valid=valid, anomalies=anomalies, stats=dict(stats),
+                       reason=None if anomalies else reason)

@@ -1,0 +1,76 @@
+"""Checker family `queue`: log-ordered and unordered queue anomalies plus real-time lag.
+
+    from checkers.queue import check
+    results = check(history, CheckOptions(workload="queue", max_lag_ns=2 * 10**9))
+    results["queue"].valid, results["queue-lag"].stats["p99_ms"]
+
+Two named results:
+
+* `queue` — every anomaly of checkers/queue/log.py (version order from offsets) and, when
+  the history has `dequeue`/`drain` ops, of checkers/queue/total.py. Valid only when it
+  examined at least one read message or acknowledged send; unknown (with the reason)
+  when there was nothing to examine, or when lost messages could not be told from late
+  ones because a dequeue history has no final drain. Allowed findings (duplicated
+  deliveries, poll-skip/nonmonotonic-poll under subscribe, unseen without a final
+  phase) are notices, never anomalies.
+* `queue-lag` — checkers/queue/lag.py.
+
+Pure: reads only the History. One pass normalises, one builds the per-key version
+orders, one runs the per-process checks (≥ 100k ops/s, bench/queue_checker.py).
+"""
+
+from __future__ import annotations
+
+from checkers.options import CheckOptions
+from checkers.queue.lag import check_lag
+from checkers.queue.log import (LogFindings, build_logs, check_log, check_processes,
+                                committed_ops, dense_reads)
+from checkers.queue.model import QueueHistory
+from checkers.queue.total import check_total
+from checkers.result import CheckResult, UNKNOWN
+from harness.history import History
+
+NAME = "queue"
+
+
+def check(history: History, options: CheckOptions | None = None) -> dict[str, CheckResult]:
+    options = options or CheckOptions()
+    qh = QueueHistory(history)
+    committed = committed_ops(qh)
+    logs = build_logs(qh, committed)
+    out = LogFindings()
+    log_stats = check_log(qh, logs, committed, out)
+    dense = dense_reads(qh, logs)
+    check_processes(qh, logs, out, dense)
+    total_stats = check_total(qh, out)
+    messages_read = sum(len(p) for _, p in qh.reads)
+    sends_ok = sum(1 for op, *_ in qh.sends if op.type == "ok")
+    stats = {"sends": len(qh.sends), "sends_ok": sends_ok, "read_ops": len(qh.reads),
+             "messages_read": messages_read, "messages_checked": messages_read,
+             "sends_checked": sends_ok, "keys": len(logs), "assigns": qh.assigns,
+             "acks": qh.acks, "crashes": qh.crashes, "subscribe_mode": qh.subscribed,
+             **log_stats, "counts": dict(sorted(out.counts.items()))}
+    if total_stats is not None:
+        stats["unordered"] = total_stats
+    assumptions = ["unique-values"]
+    if getattr(qh, "repeated_values", 0):
+        stats["repeated_values"] = qh.repeated_values
+        assumptions.append(f"{qh.repeated_values} value(s) were sent more than once to one "
+                           f"key: findings about them are weaker (writer = first send)")
+    if qh.subscribed:
+        assumptions.append("subscribe mode: poll-skip and nonmonotonic-poll are allowed "
+                           "(rebalances move partitions between consumers)")
+    reason = None
+    if not out.anomalies:
+        if messages_read == 0 and sends_ok == 0:
+            reason = "nothing to examine: no acknowledged send and no message read"
+        elif messages_read == 0:
+            reason = "no message was ever read, so no send could be confirmed or refuted"
+        elif total_stats is not None and total_stats["lost_undrained"]:
+            reason = (f"{total_stats['lost_undrained']} acknowledged message(s) were not "
+                      f"dequeued and the history has no final drain: lost or late is unknown")
+    out.anomalies.sort(key=lambda a: (a.ops[0] if a.ops else -1))
+    result = CheckResult(name=NAME, valid=False if out.anomalies else (UNKNOWN if reason else True),
+                         anomalies=out.anomalies, stats=stats, reason=reason,
+                         assumptions=assumptions, notices=out.notices)
+    return {NAME: result, "queue-lag": check_lag(qh, logs, options.max_lag_ns, dense)}

@@ -1,0 +1,430 @@
+"""Log-ordered queue anomalies (Jepsen's Kafka checker, without transactions' cycles).
+
+Obligations (README "queue checker"; definitions as in jepsen.tests.kafka):
+
+* the *version order* of a key is built from every poll/dequeue/drain (ok, info and fail:
+  a poller must never return bad data) and from the sends of ops that must have
+  committed (ok, or info with one of its values read by an ok read), by offset; offsets
+  are then compressed into a dense index, so sparse offsets (Redis IDs, Kafka markers)
+  are no gaps;
+* inconsistent-offsets: two values at one offset; duplicate: one value at two offsets;
+* lost-write: a committed value absent from every ok read although an ok read saw a
+  value whose first index is at or beyond the value's last index; with a final
+  `assign` (seek beginning), also a committed value missing from the final re-read of
+  the whole log below its highest index — or anywhere, when that re-read reached the end
+  (an empty final poll) — read earlier or not: gone from the log;
+* aborted-read: an ok read of a value whose send failed; unexpected: a read value that
+  no send ever attempted;
+* poll-skip / nonmonotonic-poll: per process, a read of key k starting > 1 / < 1 index
+  after the last value of k its previous ok read ended on (state kept across assigns
+  that still cover k, dropped by assigns that do not, by subscribe-mode rebalances and
+  by crashes); only ok reads move the state; allowed (notices) under subscribe;
+* int-poll-skip / int-nonmonotonic-poll: the same inside one read (keys in the op's
+  `rebalanced` list exempt); nonmonotonic-send / int-nonmonotonic-send for sends;
+* unseen: acknowledged values no ok read returned — an anomaly only after a final
+  phase (a `final` read), else a notice (it cannot tell lost from late).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from checkers.queue.model import QueueHistory, offset_key, show_offset
+from checkers.result import Anomaly
+from harness.history import Op
+
+_ALLOWED_UNDER_SUBSCRIBE = ("poll-skip", "nonmonotonic-poll")
+
+
+class KeyLog:
+    """One key's version order: offset -> {value: first op index}, dense indices."""
+
+    __slots__ = ("at", "offsets", "index_of", "first", "last")
+
+    def __init__(self) -> None:
+        self.at: dict[tuple, dict[Any, int]] = {}
+
+    def add(self, off: Any, value: Any, op_index: int) -> None:
+        vals = self.at.get(off)
+        if vals is None:
+            self.at[off] = {value: op_index}
+        elif value not in vals:
+            vals[value] = op_index
+
+    def freeze(self, where: str = "history") -> None:
+        self.offsets = sorted(self.at, key=lambda o: offset_key(o, where))
+        self.index_of = {o: i for i, o in enumerate(self.offsets)}
+        first: dict[Any, int] = {}
+        last: dict[Any, int] = {}
+        for i, o in enumerate(self.offsets):
+            for v in self.at[o]:
+                if v not in first:
+                    first[v] = i
+                last[v] = i
+        self.first, self.last = first, last
+
+    def values_at(self, i: int) -> list:
+        return list(self.at[self.offsets[i]])
+
+
+def read_ok_index(qh: QueueHistory) -> dict[str, dict[Any, Op]]:
+    """key -> value -> the first ok read that returned it (cached on `qh`)."""
+    return qh.read_ok  # built while parsing (model.py)
+
+
+def committed_ops(qh: QueueHistory) -> set[int]:
+    """Indices of send ops that must have committed: ok, or info with a value read ok."""
+    read_ok = read_ok_index(qh)
+    out = set()
+    for idx, sends in qh.op_sends.items():
+        op = sends[0][0] if sends else None
+        if op is None:
+            continue
+        if op.type == "ok":
+            out.add(idx)
+        elif op.type == "info" and any(v in read_ok.get(k, ()) for _, k, v, _ in sends):
+            out.add(idx)
+    return out
+
+
+def build_logs(qh: QueueHistory, committed: set[int]) -> dict[str, KeyLog]:
+    logs: dict[str, KeyLog] = {}
+    for k, at in qh.read_at.items():  # the reads' placements, gathered while parsing
+        if at:
+            lg = logs[k] = KeyLog()
+            lg.at = at  # adopted, not copied: sends are added to it below
+    for op, k, v, off in qh.sends:
+        if off is not None and op.index in committed:
+            lg = logs.get(k)
+            if lg is None:
+                lg = logs[k] = KeyLog()
+            lg.add(off, v, op.index)
+    for k, lg in logs.items():
+        lg.freeze(f"{qh.source}: key {k}")
+    return logs
+
+
+class ReadSummary:
+    """One pass over every read message, placed in the version order.
+
+    per_op: op index -> {key: [first index, first value, last index, last value, max index]}
+    intra: (op, key, previous index, previous value, index, value) for each pair of
+      consecutive messages of one key inside one read that are not one index apart.
+    """
+
+    __slots__ = ("per_op", "intra")
+
+    def __init__(self, qh: QueueHistory, logs: dict[str, "KeyLog"]):
+        per_op: dict[int, dict] = {}
+        intra: list = []
+        add_intra = intra.append
+        for op, pairs in qh.reads:
+            summ: dict[str, list] = {}
+            is_poll = op.f == "poll"
+            last_k = lg = s = None
+            for k, off, v in pairs:
+                if k is not last_k:
+                    lg = logs.get(k)
+                    last_k = k
+                    s = summ.get(k)
+                if lg is None:
+                    continue
+                i = lg.index_of.get(off) if off is not None else lg.first.get(v)
+                if i is None:
+                    continue
+                if s is None:
+                    s = summ[k] = [i, v, i, v, i]
+                    continue
+                if i - s[2] != 1 and is_poll:
+                    # only a log consumer's read is contiguous; a group read (dequeue,
+                    # drain) skips what the group gave others and mixes in reclaims
+                    add_intra((op, k, s[2], s[3], i, v))
+                s[2] = i
+                s[3] = v
+                if i > s[4]:
+                    s[4] = i
+            per_op[op.index] = summ
+        self.per_op, self.intra = per_op, intra
+
+
+def dense_reads(qh: QueueHistory, logs: dict[str, KeyLog]) -> ReadSummary:
+    return ReadSummary(qh, logs)
+
+
+class LogFindings:
+    """Anomalies (invalidating), notices (reported, allowed) and counts."""
+
+    def __init__(self) -> None:
+        self.anomalies: list[Anomaly] = []
+        self.notices: list[Anomaly] = []
+        self.counts: dict[str, int] = {}
+
+    def add(self, a: Anomaly, allowed: bool = False) -> None:
+        self.counts[a.type] = self.counts.get(a.type, 0) + 1
+        (self.notices if allowed else self.anomalies).append(a)
+
+
+def check_log(qh: QueueHistory, logs: dict[str, KeyLog], committed: set[int],
+              out: LogFindings) -> dict:
+    name = qh.names
+    writer: dict[tuple[str, Any], Op] = {}
+    sends_of: dict[tuple[str, Any], int] = {}
+    for op, k, v, _ in qh.sends:
+        writer.setdefault((k, v), op)
+        sends_of[(k, v)] = sends_of.get((k, v), 0) + 1
+    qh.repeated_values = sum(1 for n in sends_of.values() if n > 1)
+    read_ok = read_ok_index(qh)  # key -> value -> first ok reader
+
+    # inconsistent offsets and duplicates
+    for k, lg in logs.items():
+        for i, off in enumerate(lg.offsets):
+            vals = lg.at[off]
+            if len(vals) > 1:
+                out.add(Anomaly(
+                    "inconsistent-offsets",
+                    f"Offset {show_offset(off)} of key {name[k]} holds {len(vals)} different "
+                    f"values {sorted(vals, key=repr)}: a log position must hold one message.",
+                    sorted(set(vals.values())), key=name[k],
+                    details={"offset": show_offset(off), "index": i,
+                             "values": sorted(vals, key=repr)}))
+        seen_at: dict[Any, list] = {}
+        for off in lg.offsets:
+            for v, oi in lg.at[off].items():
+                seen_at.setdefault(v, []).append((off, oi))
+        for v, places in seen_at.items():
+            if len(places) > 1:
+                offs = [show_offset(o) for o, _ in places]
+                w = writer.get((k, v))
+                if len(places) <= sends_of.get((k, v), 0):
+                    # the history sent this value that many times itself: not a duplicate
+                    out.add(Anomaly("repeated-value",
+                                    f"Value {v!r} of key {name[k]} was sent "
+                                    f"{sends_of[(k, v)]} times, so its {len(places)} offsets "
+                                    f"are not a duplicate; values should be unique per key.",
+                                    [w.index] if w else [], key=name[k],
+                                    details={"value": v, "offsets": offs}), allowed=True)
+                    continue
+                seen_by = sorted({oi for _, oi in places} - {w.index if w else None})
+                sent = f" by {w.describe()}" if w else ""
+                out.add(Anomaly(
+                    "duplicate",
+                    f"Value {v!r} of key {name[k]}, sent once{sent}, sits at {len(places)} "
+                    f"offsets {offs}: it was appended to the log more than once.",
+                    ([w.index] if w else []) + seen_by, key=name[k],
+                    details={"value": v, "count": len(places), "offsets": offs,
+                             "writer": w.index if w else None}))
+
+    # aborted reads and unexpected values (once per distinct value, first ok reader)
+    for k, reads in read_ok.items():
+        for v, op in reads.items():
+            w = writer.get((k, v))
+            if w is None:
+                out.add(Anomaly(
+                    "unexpected",
+                    f"{op.describe()} read value {v!r} of key {name[k]}, which no send ever "
+                    f"attempted.", [op.index], key=name[k], process=op.process,
+                    details={"value": v}))
+            elif w.type == "fail":
+                out.add(Anomaly(
+                    "aborted-read",
+                    f"{op.describe()} read value {v!r} of key {name[k]}, whose send "
+                    f"{w.describe()} failed.", [w.index, op.index], key=name[k],
+                    process=op.process, details={"value": v, "reader": op.index,
+                                                 "writer": w.index}))
+
+    # lost writes (Jepsen's bound) ...
+    lost_seen: set[tuple[str, Any]] = set()
+    for k, lg in logs.items():
+        reads = read_ok.get(k)
+        if not reads:
+            continue
+        bound, bound_op = -1, None
+        for v, rop in reads.items():
+            fi = lg.first.get(v)
+            if fi is not None and fi > bound:
+                bound, bound_op = fi, rop
+        if bound_op is None:
+            continue
+        for v, li in lg.last.items():
+            if li > bound or v in reads:
+                continue
+            w = writer.get((k, v))
+            if w is None or w.index not in committed:
+                continue
+            lost_seen.add((k, v))
+            out.add(Anomaly(
+                "lost-write",
+                f"Value {v!r} of key {name[k]} was committed by {w.describe()} at index {li}, "
+                f"but no ok read returned it although {bound_op.describe()} read index {bound} "
+                f"beyond it.", [w.index, bound_op.index], key=name[k],
+                details={"value": v, "index": li, "max_read_index": bound,
+                         "writer": w.index, "max_read": bound_op.index}))
+
+    # ... and values gone from the final re-read of the whole log
+    final_reads: dict[str, dict[Any, Op]] = {}
+    for op, pairs in qh.reads:
+        if op.final and op.type == "ok":
+            for k, _, v in pairs:
+                final_reads.setdefault(k, {}).setdefault(v, op)
+    for k in qh.final_assigned:
+        lg = logs.get(k)
+        fr = final_reads.get(k, {})
+        if lg is None:
+            continue
+        top = max((lg.first[v] for v in fr if v in lg.first), default=-1)
+        if k in qh.final_complete:
+            top = len(lg.offsets)  # the re-read reached the end: everything must be there
+        for v, li in lg.last.items():
+            if v in fr or li > top or (k, v) in lost_seen:
+                continue
+            w = writer.get((k, v))
+            if w is None or w.index not in committed:
+                continue
+            lost_seen.add((k, v))
+            ops = [w.index] + ([reads_op.index] if (reads_op := read_ok.get(k, {}).get(v)) else [])
+            last_final = max(fr.values(), key=lambda o: o.index) if fr else None
+            if last_final is not None:
+                ops.append(last_final.index)
+            where = ("to the end of the log" if k in qh.final_complete
+                     else f"below index {top}")
+            seen = "and read earlier" if reads_op else "(never read)"
+            out.add(Anomaly(
+                "lost-write",
+                f"Value {v!r} of key {name[k]} was committed by {w.describe()} {seen}, but the "
+                f"final re-read of the whole log, {where}, no longer holds it: the log lost it.",
+                ops, key=name[k],
+                details={"value": v, "index": li, "max_read_index": top, "writer": w.index,
+                         "vanished": True, "read_earlier": bool(reads_op)}))
+
+    # unseen: acknowledged, never read (final phase decides anomaly vs notice)
+    had_final = any(op.final for op, _ in qh.reads)
+    unseen: dict[str, list] = {}
+    unseen_ops: dict[str, list] = {}
+    for op, k, v, _ in qh.sends:
+        if op.type == "ok" and v not in read_ok.get(k, ()) and (k, v) not in lost_seen:
+            unseen.setdefault(k, []).append(v)
+            unseen_ops.setdefault(k, []).append(op.index)
+    for k, vals in unseen.items():
+        a = Anomaly(
+            "unseen",
+            f"{len(vals)} acknowledged value(s) of key {name[k]} (first {vals[0]!r}) were never "
+            f"returned by any ok read" + (" even after the final drain." if had_final else
+                                          "; with no final drain they may only be late."),
+            unseen_ops[k][:8], key=name[k],
+            details={"count": len(vals), "values": vals[:32]})
+        out.add(a, allowed=not had_final)
+    return {"unseen": sum(len(v) for v in unseen.values()), "final_phase": had_final}
+
+
+def check_intra(qh: QueueHistory, logs: dict[str, KeyLog], out: LogFindings,
+                dense: ReadSummary) -> None:
+    """int-poll-skip / int-nonmonotonic-poll: consecutive messages of one key in one read."""
+    name = qh.names
+    for op, k, pi, pv, i, v in dense.intra:
+        ex = op.extra
+        if ex and k in set(map(str, ex.get("rebalanced") or ())):
+            continue
+        d = i - pi
+        if d > 1:
+            lg = logs[k]
+            skipped = [x for j in range(pi + 1, i) for x in lg.values_at(j)]
+            out.add(Anomaly(
+                "int-poll-skip",
+                f"{op.describe()} jumped from {pv!r} to {v!r} on key {name[k]}, "
+                f"skipping {skipped[:8]} inside one read.", [op.index],
+                key=name[k], process=op.process,
+                details={"values": [pv, v], "skipped": skipped[:32], "delta": d}))
+        else:
+            out.add(Anomaly(
+                "int-nonmonotonic-poll",
+                f"{op.describe()} read {v!r} after {pv!r} on key {name[k]}, "
+                f"going back {1 - d} position(s) inside one read.", [op.index],
+                key=name[k], process=op.process, details={"values": [pv, v], "delta": d}))
+
+
+def check_processes(qh: QueueHistory, logs: dict[str, KeyLog], out: LogFindings,
+                    dense: ReadSummary) -> None:
+    """Per-process order checks: poll-skip, nonmonotonic-poll, sends, intra-op forms."""
+    check_intra(qh, logs, out, dense)
+    name = qh.names
+    allow = qh.subscribed
+    empty = KeyLog()
+    empty.offsets, empty.index_of, empty.first, empty.last, empty.at = [], {}, {}, {}, {}
+
+    def idx(lg: KeyLog, off: tuple | None, v: Any) -> int | None:
+        if off is not None:
+            i = lg.index_of.get(off)
+            if i is not None:
+                return i
+        return lg.first.get(v)
+
+    for proc, ops in qh.by_process.items():
+        last_read: dict[str, tuple[int, Any, Op]] = {}   # key -> (index, value, op)
+        last_send: dict[str, tuple[int, Any, Op]] = {}
+        for op in ops:
+            f = op.f
+            if f in ("assign", "subscribe"):
+                # positions on keys the new assignment still covers survive (Jepsen)
+                keep = set(qh.assigned_keys(op))
+                for st in (last_read, last_send):
+                    for k in [k for k in st if k not in keep]:
+                        del st[k]
+                continue
+            if f == "crash":
+                last_read.clear()
+                last_send.clear()
+                continue
+            summ = dense.per_op.get(op.index)
+            if summ is not None and op.f == "poll":  # group dequeues share the log
+                for k, (i, v, li, lv, _mx) in summ.items():
+                    lr = last_read.get(k)
+                    if lr is not None:
+                        d = i - lr[0]
+                        if d > 1:
+                            lg = logs[k]
+                            skipped = [x for j in range(lr[0] + 1, i) for x in lg.values_at(j)]
+                            out.add(Anomaly(
+                                "poll-skip",
+                                f"Process {proc} read {lr[1]!r} of key {name[k]} in op "
+                                f"{lr[2].index}, then started at {v!r} in op {op.index}, skipping "
+                                f"{skipped[:8]}.", [lr[2].index, op.index], key=name[k],
+                                process=proc,
+                                details={"delta": d, "skipped": skipped[:32]}), allowed=allow)
+                        elif d < 1:
+                            out.add(Anomaly(
+                                "nonmonotonic-poll",
+                                f"Process {proc} read {lr[1]!r} of key {name[k]} in op "
+                                f"{lr[2].index}, then went back to {v!r} in op {op.index}.",
+                                [lr[2].index, op.index], key=name[k], process=proc,
+                                details={"delta": d, "values": [lr[1], v]}), allowed=allow)
+                    if op.type == "ok":
+                        last_read[k] = (li, lv, op)
+            sends = qh.op_sends.get(op.index)
+            if sends and op.type in ("ok", "info"):
+                first_s: dict[str, tuple[int, Any]] = {}
+                prev_s: dict[str, tuple[int, Any]] = {}
+                for _, k, v, off in sends:
+                    lg = logs.get(k, empty)
+                    i = idx(lg, off, v)
+                    if i is None:
+                        continue
+                    first_s.setdefault(k, (i, v))
+                    p = prev_s.get(k)
+                    if p is not None and i - p[0] < 1:
+                        out.add(Anomaly(
+                            "int-nonmonotonic-send",
+                            f"{op.describe()} sent {p[1]!r} then {v!r} to key {name[k]}, but the "
+                            f"log orders {v!r} first.", [op.index], key=name[k], process=proc,
+                            details={"values": [p[1], v], "delta": i - p[0]}))
+                    prev_s[k] = (i, v)
+                for k, (i, v) in first_s.items():
+                    ls = last_send.get(k)
+                    if ls is not None and i - ls[0] < 1:
+                        out.add(Anomaly(
+                            "nonmonotonic-send",
+                            f"Process {proc} sent {ls[1]!r} to key {name[k]} in op {ls[2].index}, "
+                            f"then {v!r} in op {op.index}, but the log puts {v!r} at or before it.",
+                            [ls[2].index, op.index], key=name[k], process=proc,
+                            details={"values": [ls[1], v], "delta": i - ls[0]}))
+                for k, (i, v) in prev_s.items():
+                    last_send[k] = (i, v, op)

@@ -1,0 +1,202 @@
+"""Queue histories normalised for the queue checkers (README "Queue ops").
+
+One pass over `History.ops` turns the queue ops into plain tuples:
+
+* `send`: single form `key`, `value`, the ok completion's `offset`; batch form (no `key`)
+  `value = [[key, value], ...]` with the completion's `offsets = [offset|null, ...]`;
+* `poll` / `dequeue` / `drain`: `value = {key: [[offset, value], ...]}` in delivery order
+  (info/fail reads keep whatever they carry: pollers must never return bad data);
+* `assign` / `subscribe`: `value = [keys]` (an optional `seek`); `crash`: client torn down.
+
+Keys are compared by `str(key)` because JSON object keys (poll values) are strings while a
+send's `key` may be an int; the first non-string spelling seen is kept for display.
+Offsets are compared as the broker orders them: Kafka ints, Redis stream IDs `"ms-seq"`
+(or `[ms, seq]`), as tuples of ints (`offset_key`, once per distinct offset). A malformed queue op raises InputError naming it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from harness.errors import InputError
+from harness.history import History, Op
+
+READS = frozenset(("poll", "dequeue", "drain"))
+ASSIGNS = frozenset(("assign", "subscribe"))
+QUEUE_FS = READS | ASSIGNS | {"send", "ack", "crash"}
+
+
+def raw_offset(off: Any, where: Any) -> Any:
+    """An offset as recorded, made hashable: int and str stay, [ms, seq] -> "ms-seq".
+    Comparison happens once per distinct offset (`offset_key`), not once per message."""
+    t = type(off)
+    if t is int or t is str or off is None:
+        return off
+    if t in (list, tuple) and len(off) == 2 and all(type(x) is int for x in off):
+        return f"{off[0]}-{off[1]}"
+    raise InputError(f"{where() if callable(where) else where}: offset {off!r} is neither an "
+                     f"integer nor a stream ID")
+
+
+def offset_key(off: Any, where: Any = "history") -> tuple:
+    """A broker offset as a comparable tuple: 7 -> (7,), "1700-3" -> (1700, 3)."""
+    if type(off) is int:
+        return (off,)
+    a, sep, b = str(off).partition("-")
+    try:
+        return (int(a), int(b)) if sep else (int(a),)
+    except ValueError:
+        raise InputError(f"{where() if callable(where) else where}: offset {off!r} is neither an "
+                         f"integer nor a stream ID like \"1700000000000-0\"") from None
+
+
+def show_offset(off: Any) -> Any:
+    """The display form of an offset (as recorded)."""
+    return off
+
+
+class _Where:
+    """Names an op in error messages; formatted only when an error is raised."""
+
+    __slots__ = ("src", "index")
+
+    def __init__(self, src: str, index: int):
+        self.src, self.index = src, index
+
+    def __str__(self) -> str:
+        return f"{self.src}: op {self.index}"
+
+
+class QueueHistory:
+    """The queue ops of a history.
+
+    sends: (op, key, value, offset tuple|None) per send, in op order.
+    reads: (op, [(key, offset tuple|None, value), ...]) per poll/dequeue/drain, in op order.
+    by_process: process -> its queue ops in program order (invocation order).
+    names: canonical key -> display key.
+    """
+
+    def __init__(self, history: History):
+        self.sends: list[tuple[Op, str, Any, tuple | None]] = []
+        self.reads: list[tuple[Op, list]] = []
+        self.by_process: dict[Any, list[Op]] = {}
+        self.names: dict[str, Any] = {}
+        self.acks = 0
+        self.assigns = 0
+        self.subscribed = False
+        self.crashes = 0
+        self.final_assigned: set[str] = set()  # keys re-read from the beginning at the end
+        self.final_complete: set[str] = set()  # ... by a process whose re-read reached the end
+        final_keys_of: dict = {}
+        self.op_sends: dict[int, list] = {}   # op.index -> its sends
+        self.op_reads: dict[int, list] = {}   # op.index -> its read pairs
+        self.read_at: dict[str, dict] = {}    # key -> offset -> {value: first op index}
+        self.read_ok: dict[str, dict] = {}    # key -> value -> first ok read
+        self.source = src = history.source
+        by_process = self.by_process
+        for op in history.ops:
+            f = op.f
+            if f not in QUEUE_FS:
+                continue
+            procs = by_process.get(op.process)
+            if procs is None:
+                procs = by_process[op.process] = []
+            procs.append(op)
+            where = _Where(src, op.index)
+            if f == "send":
+                self._send(op, where)
+            elif f in READS:
+                self._read(op, where)
+                if (f == "poll" and op.final and op.type == "ok" and not op.value
+                        and op.process in final_keys_of):
+                    # an empty final poll after the rewind: this re-read reached the end
+                    self.final_complete.update(final_keys_of[op.process])
+            elif f in ASSIGNS:
+                self.assigns += 1
+                if f == "subscribe":
+                    self.subscribed = True
+                if op.final and op.type == "ok" and (op.extra or {}).get("seek") == "beginning":
+                    keys = self.assigned_keys(op)
+                    self.final_assigned.update(keys)
+                    final_keys_of[op.process] = keys
+            elif f == "ack":
+                self.acks += 1
+            else:
+                self.crashes += 1
+
+    def canon(self, key: Any) -> str:
+        k = key if type(key) is str else str(key)
+        if k not in self.names or type(self.names[k]) is str:
+            self.names[k] = key
+        return k
+
+    def assigned_keys(self, op: Op) -> list[str]:
+        v = op.value
+        if v is None:
+            return []
+        if not isinstance(v, (list, tuple)):
+            v = [v]
+        return [self.canon(k) for k in v]
+
+    def _send(self, op: Op, where: str) -> None:
+        extra = op.extra or {}
+        out = []
+        if op.key is not None:
+            off = raw_offset(extra.get("offset"), where)
+            out.append((op, self.canon(op.key), op.value, off))
+        else:
+            v = op.value
+            if not isinstance(v, list):
+                raise InputError(f"{where}: a send without a key needs value [[key, value], ...]")
+            offs = extra.get("offsets") or []
+            for i, pair in enumerate(v):
+                if not (isinstance(pair, list) and len(pair) == 2):
+                    raise InputError(f"{where}: batch send element {pair!r} is not [key, value]")
+                off = offs[i] if i < len(offs) else None
+                out.append((op, self.canon(pair[0]), pair[1], raw_offset(off, where)))
+        self.sends.extend(out)
+        self.op_sends[op.index] = out
+
+    def _read(self, op: Op, where: str) -> None:
+        v = op.value
+        if v is None:
+            return
+        if not isinstance(v, dict):
+            raise InputError(f"{where}: a {op.f} value must be {{key: [[offset, value], ...]}}")
+        pairs = []
+        append = pairs.append
+        names = self.names
+        # built in the same pass (one visit per message): every read's placements
+        # (key -> offset -> {value: first op index}) and the first ok reader of each value
+        read_at, read_ok = self.read_at, self.read_ok
+        ok = op.type == "ok"
+        idx = op.index
+        for k, items in v.items():
+            ck = k if (type(k) is str and k in names) else self.canon(k)
+            if type(items) is not list:
+                raise InputError(f"{where}: the messages of key {k!r} must be a list")
+            at = read_at.get(ck)
+            if at is None:
+                at = read_at[ck] = {}
+            if ok:
+                seen = read_ok.get(ck)
+                if seen is None:
+                    seen = read_ok[ck] = {}
+            for it in items:
+                try:
+                    off, val = it[0], it[1]
+                except (TypeError, IndexError, KeyError):
+                    raise InputError(f"{where}: message {it!r} of key {k!r} is not [offset, value]") from None
+                if type(off) is not str and type(off) is not int and off is not None:
+                    off = raw_offset(off, where)
+                append((ck, off, val))
+                if off is not None:
+                    vals = at.get(off)
+                    if vals is None:
+                        at[off] = {val: idx}
+                    elif val not in vals:
+                        vals[val] = idx
+                if ok and val not in seen:
+                    seen[val] = op
+        self.reads.append((op, pairs))
+        self.op_reads[op.index] = pairs

@@ -1,0 +1,77 @@
+"""Unordered-queue accounting over `dequeue`/`drain` ops (Jepsen's total-queue, and the
+NATS per-writer split).
+
+Obligations: with attempts = values of every invoked send, enqueued = values of ok
+sends, and the multiset of values returned by ok dequeues/drains:
+
+* lost = enqueued − dequeued — an anomaly only when the history has a final drain
+  (`drain` op or a `final` dequeue), else the result is unknown for this part;
+* unexpected = dequeued values never attempted (anomaly; reported by log.py, which
+  sees every read);
+* duplicated = values dequeued more than once (notice: at-least-once allows it);
+* recovered = info sends whose value came out (a stat);
+* per writer process, lost values ordered by that writer's send order are split into
+  prefix (before its first dequeued value), middle (between, the worst case: values
+  on both sides came out) and suffix (after its last: possibly a slow reader).
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from typing import Any
+
+from checkers.queue.log import LogFindings
+from checkers.queue.model import QueueHistory
+from checkers.result import Anomaly
+
+
+def check_total(qh: QueueHistory, out: LogFindings) -> dict | None:
+    deq = [(op, pairs) for op, pairs in qh.reads if op.f in ("dequeue", "drain")]
+    if not deq:
+        return None
+    name = qh.names
+    drained = any(op.f == "drain" or op.final for op, _ in deq)
+    got: Counter = Counter()
+    first_reader: dict[tuple[str, Any], Any] = {}
+    for op, pairs in deq:
+        if op.type != "ok":
+            continue
+        for k, _, v in pairs:
+            got[(k, v)] += 1
+            first_reader.setdefault((k, v), op)
+    attempts = {}
+    for op, k, v, _ in qh.sends:
+        attempts.setdefault((k, v), op)
+    enq = [(op, k, v) for op, k, v, _ in qh.sends if op.type == "ok"]
+    recovered = sum(1 for (k, v), op in attempts.items() if op.type == "info" and (k, v) in got)
+    for (k, v), n in got.items():
+        if (k, v) not in attempts:
+            continue  # reported once, as `unexpected`, by the log checks over every read
+        elif n > 1:
+            r = first_reader[(k, v)]
+            out.add(Anomaly("duplicated",
+                            f"Value {v!r} of key {name[k]} was dequeued {n} times (first by op "
+                            f"{r.index}); at-least-once delivery allows it.",
+                            [attempts[(k, v)].index, r.index], key=name[k],
+                            details={"value": v, "count": n}), allowed=True)
+    lost = [(op, k, v) for op, k, v in enq if (k, v) not in got]
+    if lost and drained:
+        by_writer: dict[Any, list] = {}
+        for op, k, v in enq:
+            by_writer.setdefault(op.process, []).append((op, k, v))
+        for proc, sends in by_writer.items():
+            pos = [i for i, (_, k, v) in enumerate(sends) if (k, v) in got]
+            lo, hi = (pos[0], pos[-1]) if pos else (len(sends), -1)
+            for i, (op, k, v) in enumerate(sends):
+                if (k, v) in got:
+                    continue
+                part = "prefix" if i < lo else ("middle" if i < hi else "suffix")
+                out.add(Anomaly(
+                    "lost",
+                    f"Value {v!r} of key {name[k]} was acknowledged by {op.describe()} but never "
+                    f"dequeued, not even by the final drain (lost-{part} of writer {proc}).",
+                    [op.index], key=name[k], process=proc,
+                    details={"value": v, "writer_part": part}))
+    return {"dequeue_ops": len(deq), "dequeued": sum(got.values()), "enqueued": len(enq),
+            "attempted": len(attempts), "recovered": recovered, "drained": drained,
+            "lost_undrained": 0 if drained else len(lost)}

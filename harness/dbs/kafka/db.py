@@ -1,0 +1,305 @@
+"""Apache Kafka 4.x in KRaft mode as the system under test (harness/dbs/base.py DB).
+
+Every node runs one JVM that is both broker and controller (a static 3-voter quorum for
+3 nodes), from the Maven Central jars of harness/dbs/kafka/install.py. One topic,
+`queue`, with `partitions` partitions, RF = min(3, n) and the run's
+`min.insync.replicas`; producers use the run's `acks` and idempotence
+(harness/dbs/kafka/client.py).
+
+    db = KafkaDB(nodes, store_dir=run_dir, prefix="sb1a2b3c", acks="all", min_insync=2)
+    for n in nodes: db.setup(n)          # dirs, server.properties, StorageTool format
+    for n in nodes: db.start(n)          # spawn, pid recorded in the run registry
+    db.wait_ready(120)                   # 3 brokers registered, topic created, ISR full
+    db.kill(node); db.start(node)        # SIGKILL by pid; a restart keeps the data dir
+
+Obligations: processes are signalled only by their recorded pid; data survives `kill`
+(Kafka's log is on disk; page cache survives a process kill); `settle` waits for every
+partition's ISR to be whole again so the final phase reads a healed cluster; teardown
+SIGKILLs, copies logs to the store and removes the data.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import time
+from dataclasses import dataclass
+from typing import Callable, Mapping
+
+from harness.cluster.base import Node
+from harness.control.base import Daemon, RemoteError
+from harness.dbs import daemons
+from harness.dbs.kafka import config as cfg
+from harness.dbs.kafka.client import TOPIC, KafkaQueueClient, KafkaSettings, SharedProducer
+from harness.dbs.kafka.install import KafkaDist, ensure_installed, find_java, validate_version
+from harness.errors import EnvironmentProblem, InputError
+
+log = logging.getLogger("splitbrain")
+ACKS = ("all", "1", "0")
+WORKLOADS = ("queue",)
+
+
+@dataclass
+class _NodeState:
+    daemon: Daemon | None = None
+    paused: bool = False
+
+
+class KafkaDB:
+    name = "kafka"
+    # no `port`: the clock nemesis would probe it with Redis TIME; with no probe it
+    # reports the offsets it applied
+
+    def __init__(self, nodes: list[Node], *, store_dir: str, prefix: str,
+                 extra_env_fn: Callable[[Node], Mapping[str, str]] | None = None,
+                 acks: str = "all", min_insync: int = 2, idempotence: bool = True,
+                 version: str | None = None, heap_mb: int = 384, partitions: int = 8,
+                 ready_timeout: float = 180.0):
+        if not 1 <= len(nodes) <= 5:
+            raise InputError(f"kafka runs on 1 to 5 nodes, not {len(nodes)}")
+        if acks not in ACKS:
+            raise InputError(f"--kafka-acks {acks!r}: allowed: {', '.join(ACKS)}")
+        self.nodes = list(nodes)
+        self.replication = min(3, len(self.nodes))
+        if not 1 <= min_insync <= self.replication:
+            raise InputError(f"--kafka-min-insync {min_insync}: allowed 1 to {self.replication}")
+        self.version = validate_version(version)
+        self.store_dir, self.prefix = store_dir, prefix
+        self.extra_env_fn = extra_env_fn
+        self.min_insync, self.heap_mb, self.partitions = min_insync, heap_mb, partitions
+        self.ready_timeout = ready_timeout
+        self.settings = KafkaSettings(
+            bootstrap=",".join(f"{n.address}:{cfg.CLIENT_PORT}" for n in self.nodes),
+            partitions=partitions, acks=acks, idempotence=idempotence)
+        self.cid = cfg.cluster_id()
+        self.producer = SharedProducer(self.settings)
+        self._state = {n.name: _NodeState() for n in self.nodes}
+        self._locks = {n.name: threading.RLock() for n in self.nodes}
+        self._dist: KafkaDist | None = None
+        self._java: str | None = None
+        self._admin = None
+        self.figures: dict[str, float] = {}
+
+    def paths(self, node: Node) -> cfg.NodePaths:
+        return cfg.NodePaths(os.path.join(node.workdir, "kafka"))
+
+    def dist(self) -> KafkaDist:
+        if self._dist is None:
+            self._java = find_java()
+            self._dist = ensure_installed(self.version, log=lambda m: log.info("%s", m))
+        return self._dist
+
+    # -- lifecycle ---------------------------------------------------------------------------
+
+    def setup(self, node: Node) -> None:
+        """Fresh dirs, server.properties, log4j2; format the storage (idempotent)."""
+        dist = self.dist()
+        p = self.paths(node)
+        node.remote.exec(["rm", "-rf", p.data], timeout=60)
+        node.remote.exec(["mkdir", "-p", p.root, p.logs, p.data], timeout=10)
+        voters = [(i + 1, n.address) for i, n in enumerate(self.nodes)]
+        daemons.put_text(node, p.props, cfg.render_properties(
+            node_id=self._index(node) + 1, address=node.address, voters=voters, paths=p,
+            replication=self.replication, min_insync=self.min_insync))
+        daemons.put_text(node, p.log4j, cfg.LOG4J2)
+        res = node.remote.exec(cfg.format_argv(self._java, dist.classpath, p, self.cid),
+                               timeout=120, check=False)
+        if res.exit_code != 0:
+            raise EnvironmentProblem(f"kafka storage format on {node.name} failed: "
+                                     f"{(res.stdout + res.stderr).strip()[-400:]}")
+
+    def start(self, node: Node) -> None:
+        dist = self.dist()
+        with self._locks[node.name]:
+            st = self._state[node.name]
+            if st.daemon is not None and daemons.alive(node, st.daemon):
+                return
+            if st.daemon is not None:
+                daemons.unregister(self.prefix, st.daemon)
+            p = self.paths(node)
+            env = dict(self.extra_env_fn(node)) if self.extra_env_fn else {}
+            st.daemon = daemons.spawn(node, cfg.server_argv(self._java, dist.classpath, p,
+                                                            self.heap_mb),
+                                      prefix=self.prefix, what="kafka", log_path=p.stdout,
+                                      env=env)
+            st.paused = False
+
+    def kill(self, node: Node) -> None:
+        with self._locks[node.name]:
+            st = self._state[node.name]
+            if st.daemon is None:
+                return
+            daemons.signal(node, st.daemon, "KILL")
+            if not daemons.wait_gone(node, st.daemon, 10.0, poll=0.05):
+                raise EnvironmentProblem(f"kafka on {node.name} (pid {st.daemon.pid}) still "
+                                         f"runs 10 s after SIGKILL")
+            daemons.unregister(self.prefix, st.daemon)
+            st.daemon, st.paused = None, False
+
+    def pause(self, node: Node) -> None:
+        with self._locks[node.name]:
+            st = self._state[node.name]
+            if st.daemon is not None:
+                daemons.signal(node, st.daemon, "STOP")
+                st.paused = True
+
+    def resume(self, node: Node) -> None:
+        with self._locks[node.name]:
+            st = self._state[node.name]
+            if st.daemon is not None:
+                daemons.signal(node, st.daemon, "CONT")
+                st.paused = False
+
+    def teardown(self, node: Node) -> None:
+        with self._locks[node.name]:
+            st = self._state[node.name]
+            if st.daemon is not None:
+                daemons.signal(node, st.daemon, "KILL")
+                daemons.signal(node, st.daemon, "CONT")
+                daemons.wait_gone(node, st.daemon, 10.0, poll=0.05)
+                daemons.unregister(self.prefix, st.daemon)
+                st.daemon, st.paused = None, False
+        if all(s.daemon is None for s in self._state.values()):
+            self._admin = None
+            self.producer.close()
+        daemons.copy_files(node, self.log_files(node),
+                           os.path.join(self.store_dir, "nodes", node.name))
+        try:
+            node.remote.exec(["rm", "-rf", self.paths(node).data], timeout=60, check=False)
+        except RemoteError:
+            pass
+
+    def log_files(self, node: Node) -> list[str]:
+        p = self.paths(node)
+        return [p.server_log, p.stdout, p.props]
+
+    # -- clients -----------------------------------------------------------------------------
+
+    def client(self, node: Node, model, process: int, *, final: bool = False) -> KafkaQueueClient:
+        """A client for the queue model (harness/models.py; a workload name also works)."""
+        self._check_workload(model)
+        return KafkaQueueClient(self.settings, process, final=final, producer=self.producer)
+
+    def final_client(self, node: Node, model, process: int) -> KafkaQueueClient:
+        return self.client(node, model, process, final=True)
+
+    def _check_workload(self, model) -> None:
+        workload = model if isinstance(model, str) else (
+            model.namespace or model.model if getattr(model, "model", None) == "queue" else model)
+        if workload not in WORKLOADS:
+            raise InputError(f"kafka has no workload {workload!r}; allowed: {', '.join(WORKLOADS)}")
+
+    # -- cluster state -----------------------------------------------------------------------
+
+    def admin(self):
+        if self._admin is None:
+            from confluent_kafka.admin import AdminClient
+
+            self._admin = AdminClient({"bootstrap.servers": self.settings.bootstrap,
+                                       "socket.connection.setup.timeout.ms": 3000,
+                                       "log_level": 2})
+        return self._admin
+
+    def _metadata(self, timeout: float = 3.0):
+        try:
+            return self.admin().list_topics(timeout=timeout)
+        except Exception:
+            return None
+
+    def primaries(self) -> list[Node]:
+        """The nodes leading a partition of the topic (targets of `kill primaries`)."""
+        md = self._metadata()
+        if md is None or TOPIC not in md.topics:
+            return []
+        leaders = {p.leader for p in md.topics[TOPIC].partitions.values() if p.leader >= 0}
+        return [n for i, n in enumerate(self.nodes) if i + 1 in leaders]
+
+    def _unhealthy(self) -> str | None:
+        md = self._metadata()
+        if md is None:
+            return "no metadata"
+        if len(md.brokers) < len(self.nodes):
+            return f"{len(md.brokers)} of {len(self.nodes)} brokers registered"
+        t = md.topics.get(TOPIC)
+        if t is None or t.error is not None:
+            return "topic missing"
+        for pid, p in t.partitions.items():
+            if p.leader < 0 or len(p.isrs) < self.replication:
+                return f"partition {pid}: leader {p.leader}, ISR {list(p.isrs)}"
+        return None
+
+    def wait_ready(self, timeout: float | None = None) -> None:
+        """All brokers registered, the topic created, every partition led with a full ISR."""
+        from confluent_kafka.admin import NewTopic
+
+        timeout = max(float(timeout or 0), self.ready_timeout)
+        t0 = time.monotonic()
+        deadline = t0 + timeout
+        why = "not started"
+        created = False
+        while time.monotonic() < deadline:
+            for n in self.nodes:
+                st = self._state[n.name]
+                if st.daemon is not None and not daemons.alive(n, st.daemon):
+                    raise EnvironmentProblem(f"kafka on {n.name} exited during start-up: "
+                                             f"{daemons.tail(n, self.paths(n).server_log, 4)}")
+            md = self._metadata()
+            if md is not None and len(md.brokers) >= len(self.nodes) and not created:
+                if TOPIC in md.topics:
+                    created = True
+                else:
+                    fut = self.admin().create_topics([NewTopic(
+                        TOPIC, num_partitions=self.partitions,
+                        replication_factor=self.replication,
+                        config={"min.insync.replicas": str(self.min_insync),
+                                "unclean.leader.election.enable": "false"})])
+                    try:
+                        fut[TOPIC].result(timeout=10)
+                        created = True
+                    except Exception as e:
+                        why = f"create topic: {e}"
+            if created:
+                why = self._unhealthy()
+                if why is None and not self._warm_up(deadline):
+                    why = "the producer's first send was not acknowledged"
+                if why is None:
+                    self.figures["ready_s"] = round(time.monotonic() - t0, 1)
+                    log.info("kafka ready in %.1f s", time.monotonic() - t0)
+                    return
+            elif md is not None:
+                why = f"{len(md.brokers)} of {len(self.nodes)} brokers registered"
+            time.sleep(0.5)
+        raise EnvironmentProblem(f"kafka was not ready within {timeout:.0f} s: {why}; "
+                                 f"{daemons.tail(self.nodes[0], self.paths(self.nodes[0]).server_log, 3)}")
+
+    def _warm_up(self, deadline: float) -> bool:
+        """One acknowledged send per partition before the first op: the producer id and
+        every leader connection exist, so the run's first sends are not 10 s slow. The
+        messages' key `warmup` is no workload key: consumers drop it (client.py)."""
+        p = self.producer.get()
+        acked = []
+
+        def done(err, msg):
+            acked.append(err is None)
+
+        for part in range(self.partitions):
+            p.produce(TOPIC, key=b"warmup", value=b"0", partition=part, on_delivery=done)
+        while len(acked) < self.partitions and time.monotonic() < deadline:
+            p.poll(0.1)
+        return len(acked) == self.partitions and all(acked)
+
+    def settle(self, timeout: float) -> str | None:
+        """After the heal: wait until every partition has a leader and a full ISR."""
+        deadline = time.monotonic() + timeout
+        while True:
+            why = self._unhealthy()
+            if why is None or time.monotonic() >= deadline:
+                return why
+            time.sleep(0.5)
+
+    def _index(self, node: Node) -> int:
+        for i, n in enumerate(self.nodes):
+            if n.name == node.name:
+                return i
+        raise InputError(f"{node.name} is not a node of this cluster")

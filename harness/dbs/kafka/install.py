@@ -1,0 +1,167 @@
+"""Getting Kafka's jars from Maven Central into a cache (no tarball needed).
+
+A throw-away pom naming `org.apache.kafka:kafka_2.13:<version>` plus the SLF4J→log4j2
+binding (the published POM brings log4j but no binding, so without it the broker would
+log nothing), resolved with `mvn dependency:copy-dependencies`: ~45 jars, ~43 MB, into
+`<cache_root()>/<version>/lib`. Later runs start offline (design/queues.md §(c)).
+
+    dist = ensure_installed("4.4.0")     # resolves once, then reads the cache
+    dist.classpath                       # "…/lib/*"
+
+Obligations: all-or-nothing installs (a temporary dir renamed into place under a lock);
+errors name what is missing and how to get it (EnvironmentProblem / InputError).
+"""
+
+from __future__ import annotations
+
+import fcntl
+import glob
+import json
+import os
+import re
+import shutil
+import subprocess
+import tempfile
+import time
+from dataclasses import dataclass
+from typing import Callable
+
+from harness.dbs.cassandra_install import find_java  # one Java 17 finder for every JVM store
+from harness.errors import EnvironmentProblem, InputError
+
+DEFAULT_VERSION = "4.4.0"
+VERSION_RE = re.compile(r"^4\.\d{1,2}\.\d{1,3}$")  # 4.x: KRaft only, Java 17 is fine
+LOG4J_BINDING = "2.25.5"
+DEPENDENCY_PLUGIN = "org.apache.maven.plugins:maven-dependency-plugin:3.8.1"
+MVN_TIMEOUT_S = 1200
+
+POM = """<project xmlns="http://maven.apache.org/POM/4.0.0">
+  <modelVersion>4.0.0</modelVersion>
+  <groupId>splitbrain</groupId>
+  <artifactId>kafka-runtime</artifactId>
+  <version>1</version>
+  <dependencies>
+    <dependency>
+      <groupId>org.apache.kafka</groupId>
+      <artifactId>kafka_2.13</artifactId>
+      <version>{version}</version>
+    </dependency>
+    <dependency>
+      <groupId>org.apache.logging.log4j</groupId>
+      <artifactId>log4j-slf4j-impl</artifactId>
+      <version>{log4j}</version>
+    </dependency>
+  </dependencies>
+</project>
+"""
+
+__all__ = ["KafkaDist", "cache_root", "ensure_installed", "find_java", "install", "installed",
+           "validate_version"]
+
+
+@dataclass(frozen=True)
+class KafkaDist:
+    version: str
+    lib_dir: str
+
+    @property
+    def classpath(self) -> str:
+        return os.path.join(self.lib_dir, "*")
+
+
+def cache_root() -> str:
+    """`$SPLITBRAIN_CACHE/kafka`, else /var/lib/splitbrain/kafka as root, else
+    ~/.cache/splitbrain/kafka (the same roots as Cassandra's cache)."""
+    base = os.environ.get("SPLITBRAIN_CACHE")
+    if not base:
+        base = ("/var/lib/splitbrain" if os.geteuid() == 0
+                else os.path.join(os.path.expanduser("~"), ".cache", "splitbrain"))
+    return os.path.join(base, "kafka")
+
+
+def validate_version(version: str | None) -> str:
+    v = version or DEFAULT_VERSION
+    if not isinstance(v, str) or not VERSION_RE.match(v):
+        raise InputError(f"Kafka version {v!r}: only 4.x (KRaft) is supported, e.g. {DEFAULT_VERSION}")
+    return v
+
+
+def _dist_in(lib_dir: str, version: str) -> KafkaDist | None:
+    if not glob.glob(os.path.join(lib_dir, "kafka_2.13-*.jar")):
+        return None
+    return KafkaDist(version=version, lib_dir=lib_dir)
+
+
+def installed(version: str | None = None) -> KafkaDist | None:
+    version = validate_version(version)
+    d = os.path.join(cache_root(), version)
+    if not os.path.exists(os.path.join(d, "installed.json")):
+        return None
+    return _dist_in(os.path.join(d, "lib"), version)
+
+
+def install(version: str | None = None, *, force: bool = False,
+            log: Callable[[str], None] | None = None) -> KafkaDist:
+    """Resolve kafka_2.13:<version> and its runtime closure into the cache (idempotent)."""
+    version = validate_version(version)
+    root = cache_root()
+    os.makedirs(root, exist_ok=True)
+    with open(os.path.join(root, f".{version}.lock"), "a") as lf:
+        fcntl.flock(lf, fcntl.LOCK_EX)  # a second run waits here, then finds the cache
+        try:
+            if not force:
+                got = installed(version)
+                if got is not None:
+                    return got
+            mvn = shutil.which("mvn")
+            if mvn is None:
+                raise EnvironmentProblem(
+                    "installing Kafka needs Maven (`mvn`) to fetch the jars from Maven Central; "
+                    "Debian: apt-get install maven (bash scripts/setup.sh --kafka)")
+            find_java()
+            tmp = tempfile.mkdtemp(prefix=f".{version}-", dir=root)
+            try:
+                with open(os.path.join(tmp, "pom.xml"), "w") as f:
+                    f.write(POM.format(version=version, log4j=LOG4J_BINDING))
+                if log:
+                    log(f"resolving org.apache.kafka:kafka_2.13:{version} from Maven Central "
+                        f"into {root}/{version} …")
+                t0 = time.monotonic()
+                argv = [mvn, "-B", "-q", f"{DEPENDENCY_PLUGIN}:copy-dependencies",
+                        f"-DoutputDirectory={os.path.join(tmp, 'lib')}", "-DincludeScope=runtime"]
+                try:
+                    res = subprocess.run(argv, cwd=tmp, capture_output=True, text=True,
+                                         timeout=MVN_TIMEOUT_S)
+                except subprocess.TimeoutExpired:
+                    raise EnvironmentProblem(f"Maven did not finish resolving Kafka {version} "
+                                             f"within {MVN_TIMEOUT_S}s; is Maven Central reachable?") from None
+                dist = _dist_in(os.path.join(tmp, "lib"), version)
+                if res.returncode != 0 or dist is None:
+                    tail = (res.stdout + res.stderr).strip().splitlines()[-15:]
+                    raise EnvironmentProblem(
+                        f"Maven could not resolve org.apache.kafka:kafka_2.13:{version} "
+                        f"(exit {res.returncode}): " + " | ".join(tail))
+                jars = sorted(os.listdir(os.path.join(tmp, "lib")))
+                with open(os.path.join(tmp, "installed.json"), "w") as f:
+                    json.dump({"version": version, "jars": jars,
+                               "seconds": round(time.monotonic() - t0, 1),
+                               "installed_at": time.time()}, f, indent=1)
+                final = os.path.join(root, version)
+                if os.path.exists(final):
+                    shutil.rmtree(final)
+                os.replace(tmp, final)
+                if log:
+                    log(f"installed Kafka {version}: {len(jars)} jars in {time.monotonic() - t0:.0f}s")
+            finally:
+                if os.path.exists(tmp):
+                    shutil.rmtree(tmp, ignore_errors=True)
+            got = installed(version)
+            assert got is not None
+            return got
+        finally:
+            fcntl.flock(lf, fcntl.LOCK_UN)
+
+
+def ensure_installed(version: str | None = None,
+                     log: Callable[[str], None] | None = None) -> KafkaDist:
+    return installed(version) or install(version, log=log)

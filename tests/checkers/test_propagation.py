@@ -1,0 +1,141 @@
+"""checkers/propagation on a simulated pipeline: a correct one is valid; dual-write with
+crashes loses events, a non-idempotent consumer under kills duplicates effects, a source
+failover orphans effects — each found with its witnesses."""
+
+from __future__ import annotations
+
+from hypothesis import given, settings, strategies as st
+
+from checkers import run_checks
+from checkers.options import CheckOptions
+from checkers.propagation import check
+from harness.history import history_from_events
+from tests.checkers.propagation_sim import simulate
+
+SEEDS = st.integers(0, 10**6)
+
+
+def run(events, **opts):
+    return check(history_from_events(events), CheckOptions(workload="propagation", **opts))
+
+
+@settings(max_examples=30, deadline=None)
+@given(SEEDS, st.sampled_from(["none", "version"]))
+def test_outbox_without_faults_is_valid(seed, consumer):
+    events, _ = simulate(seed, consumer=consumer)
+    res = run(events)
+    for name, r in res.items():
+        assert r.valid is True, (name, [a.explanation for a in r.anomalies], r.reason)
+    assert res["propagation-lag"].stats["events_measured"] > 0
+    assert res["lost-event"].stats["events_committed"] == 60
+
+
+@settings(max_examples=30, deadline=None)
+@given(SEEDS)
+def test_dual_write_with_crashes_loses_events(seed):
+    events, truth = simulate(seed, mode="dual-write", crash_p=0.2)
+    res = run(events)["lost-event"]
+    found = {a.details["event"] for a in res.anomalies}
+    # an event is lost unless a later event of its key carried the key's version past it
+    assert found <= truth["lost"]
+    if truth["lost"]:
+        assert res.valid is False or found == set()
+    by_id = {e["value"]: e for e in events if e["f"] == "write-source" and e["type"] == "ok"}
+    for a in res.anomalies:
+        assert a.ops[0] == by_id[a.details["event"]]["index"]
+
+
+def test_dual_write_with_a_crash_on_the_last_write_of_a_key_is_lost():
+    for seed in range(200):
+        events, truth = simulate(seed, mode="dual-write", crash_p=0.3, consumer="none")
+        if truth["lost"]:
+            break
+    res = run(events)["lost-event"]
+    # with the `none` consumer the derived list holds every applied id: each crash is lost
+    assert {a.details["event"] for a in res.anomalies} == truth["lost"]
+    assert res.valid is False
+
+
+@settings(max_examples=30, deadline=None)
+@given(SEEDS)
+def test_none_consumer_with_kills_duplicates_effects(seed):
+    events, truth = simulate(seed, consumer="none", kill_p=0.2)
+    res = run(events)["duplicate-effect"]
+    found = {a.details["event"] for a in res.anomalies}
+    assert found == truth["dups"]
+    assert (res.valid is False) == bool(truth["dups"])
+
+
+@settings(max_examples=20, deadline=None)
+@given(SEEDS)
+def test_version_consumer_with_kills_has_no_duplicate_effect(seed):
+    events, _ = simulate(seed, consumer="version", kill_p=0.3)
+    assert run(events)["duplicate-effect"].valid is True
+
+
+def test_source_failover_orphans_applied_effects():
+    events, truth = simulate(4, consumer="none", lose_source=2)
+    res = run(events)["orphan-effect"]
+    assert truth["orphans"] and {a.details["event"] for a in res.anomalies} == truth["orphans"]
+    assert all(len(a.ops) == 3 for a in res.anomalies)  # write, derived effect, final source
+
+
+def test_no_final_reads_is_unknown_and_the_lag_gate():
+    events, _ = simulate(1, final=False)
+    res = run(events)
+    assert res["lost-event"].valid == "unknown" and res["lost-event"].reason
+    events, _ = simulate(1)
+    assert run(events, max_propagation_lag_ns=10**12)["propagation-lag"].valid is True
+    gated = run(events, max_propagation_lag_ns=1)["propagation-lag"]
+    assert gated.valid is False and "p99" in gated.anomalies[0].explanation
+    out = run_checks(history_from_events(events))
+    assert out["workload"] == "propagation" and out["valid"] is True
+
+
+def test_an_info_write_applied_downstream_takes_its_version_from_the_apply():
+    ev = [
+        {"index": 0, "time": 0, "process": 0, "type": "invoke", "f": "write-source", "key": 1, "value": 7},
+        {"index": 1, "time": 1, "process": 0, "type": "info", "f": "write-source", "key": 1, "value": 7},
+        {"index": 2, "time": 2, "process": "consumer", "type": "invoke", "f": "apply", "key": 1, "value": 7},
+        {"index": 3, "time": 3, "process": "consumer", "type": "ok", "f": "apply", "key": 1, "value": 7,
+         "version": 4, "decision": "applied"},
+        {"index": 4, "time": 4, "process": 9, "type": "invoke", "f": "read-derived", "key": 1, "final": True},
+        {"index": 5, "time": 5, "process": 9, "type": "ok", "f": "read-derived", "key": 1, "final": True,
+         "value": {"version": 4, "events": None}},
+    ]
+    res = run(ev)["lost-event"]
+    assert res.valid is True and res.stats["events_committed"] == 1
+    ev[5]["value"] = {"version": 3, "events": None}
+    assert run(ev)["lost-event"].valid is False
+
+
+def test_run_gates_reach_the_checkers(tmp_path):
+    """`splitbrain run --max-propagation-lag / --max-lag`: analyse() passes them on."""
+    from harness.config import build_test
+    from harness.history import write_jsonl
+    from harness.runner import analyse
+
+    events, _ = simulate(2)
+    write_jsonl(events, tmp_path / "history.jsonl")
+    test = build_test({"workload": "propagation", "max_propagation_lag": "1ns",
+                       "max_lag": "1s", "store": str(tmp_path)})
+    results, _ = analyse(str(tmp_path), test)
+    assert results["checkers"]["propagation-lag"]["valid"] is False
+    test = build_test({"workload": "propagation", "max_propagation_lag": "60m", "store": str(tmp_path)})
+    results, _ = analyse(str(tmp_path), test)
+    assert results["checkers"]["propagation-lag"]["valid"] is True
+
+
+def test_a_queue_that_had_not_drained_makes_missing_events_unknown():
+    events, truth = simulate(7, mode="dual-write", crash_p=0.3, consumer="none")
+    assert truth["lost"] and run(events)["lost-event"].valid is False
+    n = len(events)
+    backlog = [{"index": n, "time": events[-1]["time"] + 1, "process": 99, "type": "invoke",
+                "f": "queue-backlog", "final": True},
+               {"index": n + 1, "time": events[-1]["time"] + 2, "process": 99, "type": "ok",
+                "f": "queue-backlog", "value": True, "final": True}]
+    res = run(events + backlog)["lost-event"]
+    assert res.valid == "unknown" and "had not drained" in res.reason
+    assert res.stats["not_applied_at_final_reads"] == len(truth["lost"])
+    backlog[1]["value"] = False
+    assert run(events + backlog)["lost-event"].valid is False
