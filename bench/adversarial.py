@@ -98,9 +98,9 @@ def main(argv=None) -> int:
     def n(x):
         return max(1, int(x * s))
 
-    from checkers import run_checks
-    from checkers.options import CheckOptions
-    from harness.history import history_from_events
+    from splitbrain.checkers import run_checks
+    from splitbrain.checkers.options import CheckOptions
+    from splitbrain.harness.history import history_from_events
 
     shapes = [
         ("huge read (100k elements)", huge_read(n(100_000))),

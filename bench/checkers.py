@@ -29,7 +29,7 @@ if ROOT not in sys.path:
 if sys.path[0] == os.path.dirname(os.path.abspath(__file__)):
     sys.path.pop(0)  # this file must not shadow the checkers package (PYTHONPATH=repo)
 
-from harness.models import MODELS  # noqa: E402
+from splitbrain.harness.models import MODELS  # noqa: E402
 
 # The history shapes `generate` can make (of the models' shapes, harness/models.py).
 WORKLOADS = tuple(m.history for m in MODELS.values()
@@ -135,9 +135,9 @@ def _observed(workload: str, s) -> dict:
 
 def measure(path: str, workload: str) -> dict:
     """Load + run_checks in this process; the figures for one workload."""
-    from checkers import run_checks
-    from checkers.options import CheckOptions
-    from harness.history import read_history
+    from splitbrain.checkers import run_checks
+    from splitbrain.checkers.options import CheckOptions
+    from splitbrain.harness.history import read_history
 
     load_avg = os.getloadavg()[0]  # the machine is shared: figures mean little without it
     t0, c0 = time.perf_counter(), time.process_time()

@@ -24,7 +24,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 if ROOT not in sys.path:
     sys.path.insert(0, ROOT)
 
-from nemesis.disk import mounted, sbfs_binary, unmount  # noqa: E402
+from splitbrain.nemesis.disk import mounted, sbfs_binary, unmount  # noqa: E402
 
 
 def free_port() -> int:

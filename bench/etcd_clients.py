@@ -44,8 +44,8 @@ def _rate(fn, seconds: float) -> float:
 
 
 def loopback_figures(seconds: float) -> dict:
-    from harness import registry
-    from harness.dbs.etcd import EtcdDB, EtcdOptions
+    from splitbrain.harness import registry
+    from splitbrain.harness.dbs.etcd import EtcdDB, EtcdOptions
     from tests.dbs.local_cluster import local_nodes
 
     out: dict = {}
@@ -89,7 +89,7 @@ def client_figures(address: str, port: int, seconds: float, rounds: int = 5) -> 
     """Single-thread puts/s and ranges/s per client library, measured in interleaved slices
     (`rounds` slices of seconds/rounds each, median reported) so that a shared machine's
     load swings hit every library alike."""
-    from harness.dbs.etcd.gateway import GatewayConnection, b64
+    from splitbrain.harness.dbs.etcd.gateway import GatewayConnection, b64
 
     fns: dict = {}
     out: dict = {}
@@ -191,9 +191,9 @@ def _threads(db, nodes, k: int, seconds: float) -> float:
 
 def netns_ready() -> dict:
     """Namespaces up, then setup + start of 3 members until ready (root)."""
-    from harness.cluster.netns import NetnsCluster
-    from harness.registry import new_run_prefix
-    from harness.dbs.etcd import EtcdDB
+    from splitbrain.harness.cluster.netns import NetnsCluster
+    from splitbrain.harness.registry import new_run_prefix
+    from splitbrain.harness.dbs.etcd import EtcdDB
 
     prefix = new_run_prefix()
     with tempfile.TemporaryDirectory() as d:
@@ -219,8 +219,8 @@ def netns_ready() -> dict:
 
 
 def runner_figures(seconds: float) -> list[dict]:
-    from harness.config import build_test
-    from harness.runner import run_test
+    from splitbrain.harness.config import build_test
+    from splitbrain.harness.runner import run_test
 
     rows = []
     with tempfile.TemporaryDirectory() as store:

@@ -33,7 +33,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 _HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path[:] = [ROOT] + [p for p in sys.path if os.path.abspath(p or ".") not in (_HERE, ROOT)]
 
-from harness.history import INF, History, Op  # noqa: E402
+from splitbrain.harness.history import INF, History, Op  # noqa: E402
 
 KNOSSOS = os.path.join(ROOT, "..", "shared", "peer-histories", "knossos")
 if not os.path.isdir(KNOSSOS):
@@ -173,7 +173,7 @@ def million(n_ops: int = 1_000_000, per_key: int = 100, active: int = 10, seed: 
 
 
 def knossos(limit: int | None = None) -> list[History]:
-    from harness.history import read_history
+    from splitbrain.harness.history import read_history
 
     files = sorted(glob.glob(os.path.join(KNOSSOS, "**", "*.edn"), recursive=True))
     return [read_history(f) for f in files[:limit]]
@@ -221,7 +221,7 @@ def export_porcupine(hists: list[History], path: str) -> None:
 
 def run_class(name: str, hists: list[History], repeat: int, engine: str,
               profile: str | None = None) -> dict:
-    from checkers.linearizable import LinearizableOptions, check_linearizable
+    from splitbrain.checkers.linearizable import LinearizableOptions, check_linearizable
 
     per = []
     verdicts = {True: 0, False: 0, "unknown": 0}

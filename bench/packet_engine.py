@@ -28,9 +28,9 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 if ROOT not in sys.path:
     sys.path.insert(0, ROOT)
 
-from harness.cluster.netns import NetnsCluster  # noqa: E402
-from nemesis.netem import PacketNemesis  # noqa: E402
-from nemesis.rtt import rtt  # noqa: E402
+from splitbrain.harness.cluster.netns import NetnsCluster  # noqa: E402
+from splitbrain.nemesis.netem import PacketNemesis  # noqa: E402
+from splitbrain.nemesis.rtt import rtt  # noqa: E402
 
 PORT = 7419
 RECV = ("import socket, sys\n"

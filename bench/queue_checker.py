@@ -25,7 +25,7 @@ if ROOT not in sys.path:
 
 
 def generate(n_ops: int, path: str, seed: int = 1, procs: int = 16, active: int = 8) -> int:
-    from harness.history import write_jsonl
+    from splitbrain.harness.history import write_jsonl
 
     rng = random.Random(seed)
     logs: dict[int, list] = {}
@@ -86,9 +86,9 @@ def main() -> None:
     ap.add_argument("--smoke", action="store_true")
     args = ap.parse_args()
     n = 10_000 if args.smoke else args.ops
-    from checkers import run_checks
-    from checkers.options import CheckOptions
-    from harness.history import read_jsonl
+    from splitbrain.checkers import run_checks
+    from splitbrain.checkers.options import CheckOptions
+    from splitbrain.harness.history import read_jsonl
 
     with tempfile.TemporaryDirectory() as d:
         path = os.path.join(d, "history.jsonl")

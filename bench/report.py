@@ -94,7 +94,7 @@ def synthetic_events(n_ops: int, *, workers: int = 10, seed: int = 7) -> list[di
 
 
 def synthetic_results(history) -> dict:
-    from checkers.result import Anomaly, CheckResult
+    from splitbrain.checkers.result import Anomaly, CheckResult
 
     reads = [op for op in history.ops if op.f == "read" and op.type == "ok"][:64]
     writes = [op for op in history.ops if op.f == "write" and op.type == "ok"][:64]
@@ -124,8 +124,8 @@ def main() -> None:
     args = ap.parse_args()
     n = 20_000 if args.smoke else args.ops
 
-    from harness.history import history_from_events
-    from reports.outputs import write_outputs
+    from splitbrain.harness.history import history_from_events
+    from splitbrain.reports.outputs import write_outputs
 
     t0 = time.perf_counter()
     events = synthetic_events(n)
@@ -143,7 +143,7 @@ def main() -> None:
               f"nemesis events {len(hist.nemesis)})  history built in {t_hist:.1f} s")
         print(f"write_outputs: {t_report:.2f} s   report.html: {size / 1e6:.1f} MB")
         if not args.no_browser:
-            from reports.chromium import HeadlessChromium
+            from splitbrain.reports.chromium import HeadlessChromium
 
             with HeadlessChromium() as browser:
                 page = browser.open("file://" + paths["report.html"], settle_s=0)

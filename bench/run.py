@@ -23,8 +23,8 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
 def runner_figures(seconds: float, store: str, workload: str) -> dict:
-    from harness.config import build_test
-    from harness.runner import run_test
+    from splitbrain.harness.config import build_test
+    from splitbrain.harness.runner import run_test
 
     t0 = time.monotonic()
     out = run_test(build_test({"nemesis": "none", "rate": 0, "concurrency": 10,
@@ -36,9 +36,9 @@ def runner_figures(seconds: float, store: str, workload: str) -> dict:
 
 def redis_benchmark(requests: int) -> dict:
     """redis-benchmark -c 10 from the controller against n1 of a fresh 3-node cluster."""
-    from harness.cluster.netns import NetnsCluster
-    from harness.registry import new_run_prefix
-    from harness.dbs.redis import RedisDB
+    from splitbrain.harness.cluster.netns import NetnsCluster
+    from splitbrain.harness.registry import new_run_prefix
+    from splitbrain.harness.dbs.redis import RedisDB
 
     prefix = new_run_prefix()
     with tempfile.TemporaryDirectory() as d:

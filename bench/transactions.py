@@ -108,10 +108,10 @@ def generate(n: int, path: str, seed: int = 1, concurrency: int = 10) -> int:
 
 
 def _child(path: str, use_networkx: bool) -> dict:
-    from checkers.options import CheckOptions
-    from checkers.transactions import check
-    from checkers.versions import gc_paused
-    from harness.history import read_history
+    from splitbrain.checkers.options import CheckOptions
+    from splitbrain.checkers.transactions import check
+    from splitbrain.checkers.versions import gc_paused
+    from splitbrain.harness.history import read_history
 
     t0, c0 = time.perf_counter(), time.process_time()
     with gc_paused():
@@ -136,9 +136,9 @@ def _networkx_scc(h) -> dict:
     """The same ww/wr/rw + order edges as a networkx DiGraph, and its SCC pass."""
     import networkx as nx
 
-    from checkers.transactions.graph import add_realtime_edges
-    from checkers.transactions.list_append import ListAppend
-    from checkers.transactions.txn import Txns
+    from splitbrain.checkers.transactions.graph import add_realtime_edges
+    from splitbrain.checkers.transactions.list_append import ListAppend
+    from splitbrain.checkers.transactions.txn import Txns
 
     t = Txns(h)
     inf = ListAppend(t).run()

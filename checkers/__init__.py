@@ -14,29 +14,29 @@ from collections import Counter
 from operator import attrgetter
 from typing import Iterable
 
-from checkers.options import WORKLOADS, CheckOptions
-from checkers.result import CheckResult, merge_valid
-from checkers.versions import gc_paused
-from harness.errors import InputError
-from harness.history import History
+from splitbrain.checkers.options import WORKLOADS, CheckOptions
+from splitbrain.checkers.result import CheckResult, merge_valid
+from splitbrain.checkers.versions import gc_paused
+from splitbrain.harness.errors import InputError
+from splitbrain.harness.history import History
 
 # name -> family module (each module has `check(history, options)`).
 FAMILIES: dict[str, str] = {
-    "integrity": "checkers.integrity",
-    "read-your-writes": "checkers.session",
-    "monotonic-reads": "checkers.session",
-    "monotonic-writes": "checkers.session",
-    "writes-follow-reads": "checkers.session",
-    "session": "checkers.session",
-    "staleness": "checkers.staleness",
-    "lost-updates": "checkers.lost_updates",
-    "convergence": "checkers.convergence",
-    "queue": "checkers.queue",
-    "queue-lag": "checkers.queue",
-    **{n: "checkers.propagation" for n in ("lost-event", "orphan-effect", "duplicate-effect",
+    "integrity": "splitbrain.checkers.integrity",
+    "read-your-writes": "splitbrain.checkers.session",
+    "monotonic-reads": "splitbrain.checkers.session",
+    "monotonic-writes": "splitbrain.checkers.session",
+    "writes-follow-reads": "splitbrain.checkers.session",
+    "session": "splitbrain.checkers.session",
+    "staleness": "splitbrain.checkers.staleness",
+    "lost-updates": "splitbrain.checkers.lost_updates",
+    "convergence": "splitbrain.checkers.convergence",
+    "queue": "splitbrain.checkers.queue",
+    "queue-lag": "splitbrain.checkers.queue",
+    **{n: "splitbrain.checkers.propagation" for n in ("lost-event", "orphan-effect", "duplicate-effect",
                                            "derived-regression", "propagation-lag")},
-    "linearizable": "checkers.linearizable",
-    "transactions": "checkers.transactions",
+    "linearizable": "splitbrain.checkers.linearizable",
+    "transactions": "splitbrain.checkers.transactions",
 }
 
 SESSION = ["read-your-writes", "monotonic-reads", "monotonic-writes", "writes-follow-reads",
@@ -62,7 +62,7 @@ DEFAULTS["queue-group"] = list(DEFAULTS["queue"])
 DEFAULTS["propagation-dual-write"] = list(DEFAULTS["propagation"])
 DEFAULTS["propagation-none"] = list(DEFAULTS["propagation"])
 TXN_BASE = {"txn-list-append": "list-append", "txn-rw-register": "register"}
-TXN_FAMILIES = frozenset(("checkers.transactions",))
+TXN_FAMILIES = frozenset(("splitbrain.checkers.transactions",))
 DEFAULTS["cas-register"] = [*DEFAULTS["register"], "linearizable"]
 
 
@@ -158,7 +158,7 @@ def run_checks(history: History, options: CheckOptions | None = None,
         "stats": history.stats(),
         "timings_s": {k: round(v, 4) for k, v in timings.items()},
     }
-    from checkers.groups import anomaly_groups
+    from splitbrain.checkers.groups import anomaly_groups
 
     groups = anomaly_groups(history, chosen)  # over the full lists, before any cap
     if groups is not None:

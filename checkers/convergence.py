@@ -27,12 +27,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from checkers.distribution import percentile
-from checkers.final_state import final_reads
-from checkers.options import CheckOptions
-from checkers.result import Anomaly, CheckResult, UNKNOWN
-from checkers.versions import build_indexes, single_key_ops
-from harness.history import History, Op, freeze
+from splitbrain.checkers.distribution import percentile
+from splitbrain.checkers.final_state import final_reads
+from splitbrain.checkers.options import CheckOptions
+from splitbrain.checkers.result import Anomaly, CheckResult, UNKNOWN
+from splitbrain.checkers.versions import build_indexes, single_key_ops
+from splitbrain.harness.history import History, Op, freeze
 
 NAME = "convergence"
 WRITE_FS = ("write", "cas", "append", "add", "incr")
@@ -42,7 +42,7 @@ def check(history: History, options: CheckOptions | None = None) -> dict[str, Ch
     options = options or CheckOptions()
     workload = options.workload
     if workload is None:
-        from checkers import infer_workload
+        from splitbrain.checkers import infer_workload
 
         workload = infer_workload(history)
     fin = final_reads(history)

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from operator import attrgetter
 from typing import Any
 
-from harness.history import History, Op
+from splitbrain.harness.history import History, Op
 
 LAST_READ_ASSUMPTION = "final-read-is-last-read"
 

@@ -19,7 +19,7 @@ from __future__ import annotations
 import bisect
 from typing import Any
 
-from harness.history import History
+from splitbrain.harness.history import History
 
 NO_FAULT = "no fault active"
 GROUP_CAP = 200

@@ -22,11 +22,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from checkers.options import CheckOptions
-from checkers.result import Anomaly, CheckResult, nothing_checked_reason, result_from_anomalies
-from harness.history import _short
-from checkers.versions import WRITE_FS, _fz, build_indexes, single_key_ops, txn_count
-from harness.history import History
+from splitbrain.checkers.options import CheckOptions
+from splitbrain.checkers.result import Anomaly, CheckResult, nothing_checked_reason, result_from_anomalies
+from splitbrain.harness.history import _short
+from splitbrain.checkers.versions import WRITE_FS, _fz, build_indexes, single_key_ops, txn_count
+from splitbrain.harness.history import History
 
 NAME = "integrity"
 

@@ -35,11 +35,11 @@ from __future__ import annotations
 from itertools import filterfalse
 from typing import Any
 
-from checkers.final_state import FinalReads, final_reads
-from checkers.options import CheckOptions
-from checkers.result import Anomaly, CheckResult, UNKNOWN, nothing_checked_reason
-from checkers.versions import build_indexes, single_key_ops
-from harness.history import History, Op, freeze
+from splitbrain.checkers.final_state import FinalReads, final_reads
+from splitbrain.checkers.options import CheckOptions
+from splitbrain.checkers.result import Anomaly, CheckResult, UNKNOWN, nothing_checked_reason
+from splitbrain.checkers.versions import build_indexes, single_key_ops
+from splitbrain.harness.history import History, Op, freeze
 
 NAME = "lost-updates"
 COUNTER_FS = ("add", "incr")
@@ -51,7 +51,7 @@ def check(history: History, options: CheckOptions | None = None) -> dict[str, Ch
     options = options or CheckOptions()
     workload = options.workload
     if workload is None:
-        from checkers import infer_workload
+        from splitbrain.checkers import infer_workload
 
         workload = infer_workload(history)
     fin = final_reads(history)
@@ -114,7 +114,7 @@ class _Job:
         if self.lost_elements:
             st["lost_elements"] = _summarise(self.lost_elements)
         if self.timeline_done:
-            from checkers.distribution import ms_summary
+            from splitbrain.checkers.distribution import ms_summary
 
             st["set_full"] = {
                 "stable": len(self.stable_lat), "lost_by_reads": len(self.lost_lat),

@@ -6,7 +6,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from harness.errors import InputError
+from splitbrain.harness.errors import InputError
 
 WORKLOADS = ("register", "cas-register", "list-append", "set", "counter", "txn-list-append",
              "txn-rw-register", "queue", "propagation")

@@ -30,11 +30,11 @@ from itertools import chain, cycle, filterfalse, islice
 from operator import attrgetter, itemgetter, lt
 from typing import Any
 
-from checkers.cycles import shortest_cycle, strongly_connected
-from checkers.options import CheckOptions
-from checkers.result import Anomaly, CheckResult, nothing_checked_reason, result_from_anomalies
-from checkers.versions import BOTTOM, VersionIndex, build_indexes, gc_paused, txn_count
-from harness.history import History, Op
+from splitbrain.checkers.cycles import shortest_cycle, strongly_connected
+from splitbrain.checkers.options import CheckOptions
+from splitbrain.checkers.result import Anomaly, CheckResult, nothing_checked_reason, result_from_anomalies
+from splitbrain.checkers.versions import BOTTOM, VersionIndex, build_indexes, gc_paused, txn_count
+from splitbrain.harness.history import History, Op
 
 RYW, MR, MW, WFR = ("read-your-writes", "monotonic-reads", "monotonic-writes",
                     "writes-follow-reads")
@@ -525,7 +525,7 @@ def _pass_set_session(found: _Found, ix: VersionIndex, s: Any, ops: list[Op],
         elif op.f == "add" and done and op.type == "ok":
             e = _val(ix, op, False)
             if e is not None:
-                from checkers.versions import _fz
+                from splitbrain.checkers.versions import _fz
                 fe = _fz(e)
                 if fe not in floor:
                     pending[fe] = op
@@ -539,7 +539,7 @@ def _set_visibility_tables(ix: VersionIndex, sessions: list, mem: dict) -> tuple
     elements its reads showed (every session read's members are in `mem`)."""
     import bisect
 
-    from checkers.versions import _fz
+    from splitbrain.checkers.versions import _fz
 
     info: dict = {}  # element -> (session id, number, add op)
     per_session: dict = {}
@@ -583,7 +583,7 @@ def _pass_set_visibility(found: _Found, ix: VersionIndex, sessions: list, mem: d
     """
     import bisect
 
-    from checkers.versions import _fz
+    from splitbrain.checkers.versions import _fz
 
     corrupt = ix.corrupt
     # (element, index) of every event that can oblige a read to contain the element: an
@@ -898,7 +898,7 @@ def _pass_cross_key(found: _Found, history: History, indexes: dict, skip: set,
             continue
         sessions.setdefault(op.process if by_process else op.session, []).append(op)
     deps: dict = {}   # (key, frozen value) -> (w2, {k: read op}, {k: write op})
-    from checkers.versions import _fz
+    from splitbrain.checkers.versions import _fz
 
     for s, ops in sessions.items():
         top_r: dict = {}

@@ -35,10 +35,10 @@ from typing import Any
 
 import math
 
-from checkers.options import CheckOptions
-from checkers.result import Anomaly, CheckResult, UNKNOWN, nothing_checked_reason
-from checkers.versions import build_indexes, txn_count
-from harness.history import History, Op
+from splitbrain.checkers.options import CheckOptions
+from splitbrain.checkers.result import Anomaly, CheckResult, UNKNOWN, nothing_checked_reason
+from splitbrain.checkers.versions import build_indexes, txn_count
+from splitbrain.harness.history import History, Op
 
 NAME = "staleness"
 _first, _second = itemgetter(0), itemgetter(1)

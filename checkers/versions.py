@@ -7,7 +7,7 @@ per history and cached in `history.meta["_version_index"]`.
 API (what other checkers call)
 ------------------------------
 
-    from checkers.versions import build_indexes, BOTTOM
+    from splitbrain.checkers.versions import build_indexes, BOTTOM
 
     indexes = build_indexes(history, workload)      # dict[key, VersionIndex], cached
     ix = indexes[key]
@@ -64,8 +64,8 @@ import gc
 from contextlib import contextmanager
 from typing import Any, Iterable
 
-from checkers.result import Anomaly
-from harness.history import History, Op, _short, freeze
+from splitbrain.checkers.result import Anomaly
+from splitbrain.harness.history import History, Op, _short, freeze
 
 WRITE_FS = frozenset(("write", "cas", "append", "add"))
 _SIMPLE = (int, str, float, bool, type(None))
@@ -928,7 +928,7 @@ def _build_plain(ix: VersionIndex) -> None:
 
 
 def _cyclic_versions(ix: VersionIndex, edge_op: dict) -> None:
-    from checkers.cycles import shortest_cycle, strongly_connected
+    from splitbrain.checkers.cycles import shortest_cycle, strongly_connected
 
     for comp in strongly_connected(ix._succ):
         cyc = shortest_cycle(ix._succ, comp)

@@ -12,22 +12,22 @@ import sys
 
 import click
 
-from harness import __version__
-from harness.errors import InputError
+from splitbrain.harness import __version__
+from splitbrain.harness.errors import InputError
 
-from harness.verdict import (EXIT_BAD_INPUT, EXIT_INTERNAL, EXIT_INVALID,  # noqa: F401
+from splitbrain.harness.verdict import (EXIT_BAD_INPUT, EXIT_INTERNAL, EXIT_INVALID,  # noqa: F401
                              EXIT_UNKNOWN, EXIT_VALID, exit_code)
 
 # verb -> "module:attribute"
 VERBS = {
-    "run": "harness.commands.run:run_cmd",
-    "check": "harness.commands.check:check_cmd",
-    "report": "harness.commands.report:report_cmd",
-    "serve": "harness.commands.serve:serve_cmd",
-    "cluster": "harness.commands.cluster:cluster_cmd",
-    "cleanup": "harness.commands.cluster:cleanup_cmd",
-    "image": "harness.commands.image:image_cmd",
-    "install": "harness.commands.install:install_cmd",
+    "run": "splitbrain.harness.commands.run:run_cmd",
+    "check": "splitbrain.harness.commands.check:check_cmd",
+    "report": "splitbrain.harness.commands.report:report_cmd",
+    "serve": "splitbrain.harness.commands.serve:serve_cmd",
+    "cluster": "splitbrain.harness.commands.cluster:cluster_cmd",
+    "cleanup": "splitbrain.harness.commands.cluster:cleanup_cmd",
+    "image": "splitbrain.harness.commands.image:image_cmd",
+    "install": "splitbrain.harness.commands.install:install_cmd",
 }
 
 

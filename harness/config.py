@@ -16,10 +16,10 @@ from typing import Any
 
 # The registries' names, re-exported for `run --help` choices (validation reads the
 # registries at call time: harness/dbs, harness/cluster, workloads).
-from harness.cluster import NAMES as BACKENDS  # noqa: F401
-from harness.dbs import NAMES as DBS  # noqa: F401
-from harness.errors import InputError
-from workloads import NAMES as WORKLOADS  # noqa: F401
+from splitbrain.harness.cluster import NAMES as BACKENDS  # noqa: F401
+from splitbrain.harness.dbs import NAMES as DBS  # noqa: F401
+from splitbrain.harness.errors import InputError
+from splitbrain.workloads import NAMES as WORKLOADS  # noqa: F401
 
 TOPOLOGIES = ("replication", "sentinel")
 CONSISTENCY = ("ONE", "TWO", "THREE", "QUORUM", "ALL", "LOCAL_ONE", "LOCAL_QUORUM", "EACH_QUORUM")
@@ -105,7 +105,7 @@ class Test:
     @property
     def datastore(self):
         """The DatastoreSpec of `db` (harness/dbs/__init__.py)."""
-        from harness.dbs import datastore
+        from splitbrain.harness.dbs import datastore
 
         return datastore(self.db)
 
@@ -214,11 +214,11 @@ def _choice(name: str, value: Any, allowed: tuple[str, ...]) -> None:
 
 def validate(test: Test) -> Test:
     if test.name is not None:
-        from harness.store import validate_test_name
+        from splitbrain.harness.store import validate_test_name
 
         validate_test_name(test.name)
-    from harness import cluster, dbs
-    import workloads
+    from splitbrain.harness import cluster, dbs
+    import splitbrain.workloads as workloads
 
     _choice("db", test.db, dbs.names())
     _choice("backend", test.backend, cluster.names())
@@ -247,18 +247,18 @@ def validate(test: Test) -> Test:
         raise InputError(f"--test-count {test.test_count}: must be 1 or more")
     if test.subnet is not None:
         check_subnet(test.subnet, test.nodes)
-    from nemesis.schedule import check_options, parse_spec
+    from splitbrain.nemesis.schedule import check_options, parse_spec
 
     families = parse_spec(test.nemesis)
     check_options(test.nemesis_options, families)
-    from nemesis.schedule import check_capabilities
+    from splitbrain.nemesis.schedule import check_capabilities
 
     spec = test.datastore
     for fam in families:
         if fam in spec.refuses:
             raise InputError(spec.refuses[fam])
     check_capabilities(families, capabilities=spec.capabilities(), db_name=test.db)
-    from workloads import get_workload
+    from splitbrain.workloads import get_workload
 
     # a workload that names no model (written before harness/models.py) is not checked here
     model = getattr(get_workload(test.workload), "model", None)
@@ -271,7 +271,7 @@ def validate(test: Test) -> Test:
                          f"--time-limit {test.time_limit:g}: no fault would ever be injected; "
                          f"choose an interval below {test.time_limit:g} s or --nemesis none")
     if test.partition:
-        from nemesis.partition import validate_fault
+        from splitbrain.nemesis.partition import validate_fault
 
         if "partition" not in families:
             raise InputError(f"--partition {test.partition!r} needs the partition nemesis "
@@ -280,26 +280,26 @@ def validate(test: Test) -> Test:
                        [f"n{i}" for i in range(1, test.nodes + 1)])
     # explicit grudges among the configured shapes name nodes too: one that names a node
     # the run does not have would fail every partition the schedule starts
-    from nemesis.partition import is_explicit_grudge, validate_fault
+    from splitbrain.nemesis.partition import is_explicit_grudge, validate_fault
 
     for shape in (test.nemesis_options.get("partition") or {}).get("shapes") or ():
         if is_explicit_grudge(shape):
             validate_fault({"f": "start-partition", "value": shape},
                            [f"n{i}" for i in range(1, test.nodes + 1)])
     if test.staleness_bound:
-        from checkers.options import parse_staleness_bound
+        from splitbrain.checkers.options import parse_staleness_bound
 
         parse_staleness_bound(test.staleness_bound)
     if test.max_lag:
-        from checkers.options import parse_max_lag
+        from splitbrain.checkers.options import parse_max_lag
 
         parse_max_lag(test.max_lag)
     if test.max_propagation_lag:
-        from checkers.options import parse_max_lag
+        from splitbrain.checkers.options import parse_max_lag
 
         parse_max_lag(test.max_propagation_lag, "--max-propagation-lag")
     if test.checkers is not None:
-        from checkers import FAMILIES as CHECKERS
+        from splitbrain.checkers import FAMILIES as CHECKERS
 
         unknown = [c for c in test.checkers if c not in CHECKERS]
         if unknown or not test.checkers:
@@ -344,7 +344,7 @@ def build_test(flags: dict[str, Any], config_path: str | None = None) -> Test:
         # the cluster is the hosts the user named: their count is the node count
         hosts = list(values.get("ssh_nodes") or ())
         if values.get("nodes_file"):
-            from harness.cluster.ssh import read_nodes_file
+            from splitbrain.harness.cluster.ssh import read_nodes_file
 
             hosts += read_nodes_file(values["nodes_file"])
         if hosts:
@@ -370,7 +370,7 @@ def _fit_interval(values: dict[str, Any]) -> dict[str, Any]:
     if values.get("nemesis_interval") is not None:
         return values
     limit = float(values.get("time_limit", Test.time_limit))
-    from nemesis.schedule import parse_spec
+    from splitbrain.nemesis.schedule import parse_spec
 
     if DEFAULT_NEMESIS_INTERVAL < limit or not parse_spec(values.get("nemesis", Test.nemesis)):
         return values

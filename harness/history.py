@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from operator import itemgetter
 from typing import Any, Iterable, Iterator, NamedTuple
 
-from harness.errors import InputError
+from splitbrain.harness.errors import InputError
 
 log = logging.getLogger("splitbrain.history")
 

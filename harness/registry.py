@@ -45,7 +45,7 @@ import secrets
 import time
 from typing import Any, Iterator
 
-from harness.errors import InputError
+from splitbrain.harness.errors import InputError
 
 # sb + 1..10 of [0-9a-z]: keeps "<prefix>br" / "<prefix>v9" within Linux's 15-char ifname.
 PREFIX_RE = re.compile(r"^sb[0-9a-z]{1,10}$")

@@ -24,13 +24,13 @@ from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field, replace
 from typing import Any, Callable
 
-from harness.config import Test, nemesis_options_of, with_seed
-from harness.dbs.base import Claims, Settles
-from harness.errors import EnvironmentProblem, InputError
-from harness.generator import Clock, Pacer, ProcessIds
-from harness.history import HistoryWriter, dumps
-from harness.store import new_run_dir, update_latest
-from harness.verdict import EXIT_INTERRUPTED, EXIT_INVALID, exit_code
+from splitbrain.harness.config import Test, nemesis_options_of, with_seed
+from splitbrain.harness.dbs.base import Claims, Settles
+from splitbrain.harness.errors import EnvironmentProblem, InputError
+from splitbrain.harness.generator import Clock, Pacer, ProcessIds
+from splitbrain.harness.history import HistoryWriter, dumps
+from splitbrain.harness.store import new_run_dir, update_latest
+from splitbrain.harness.verdict import EXIT_INTERRUPTED, EXIT_INVALID, exit_code
 
 log = logging.getLogger("splitbrain")
 
@@ -91,7 +91,7 @@ def preflight(test: Test) -> None:
 
     Only the netns backend runs the datastore on this machine; docker and ssh nodes bring
     their own tools (their clusters check them against the datastore's NodeNeeds)."""
-    from harness.cluster import backend
+    from splitbrain.harness.cluster import backend
 
     if not backend(test.backend).local:
         return
@@ -198,14 +198,14 @@ class _QuietFileHandler(logging.FileHandler):
 
 
 def _make_cluster(test: Test, prefix: str, run_dir: str):
-    from harness.cluster import backend
+    from splitbrain.harness.cluster import backend
 
     return backend(test.backend).make(test, prefix, os.path.join(run_dir, "nodes"),
                                       test.datastore.needs)
 
 
 def _make_db(test: Test, nodes, run_dir: str, prefix: str, env_fn: Callable):
-    from harness.dbs.base import DBContext
+    from splitbrain.harness.dbs.base import DBContext
 
     spec = test.datastore
     return spec.make(list(nodes), DBContext(store_dir=run_dir, prefix=prefix, node_env=env_fn),
@@ -222,7 +222,7 @@ class _LateNodeEnv:
 
 
 def _make_workload(test: Test):
-    from workloads import get_workload
+    from splitbrain.workloads import get_workload
 
     opts: dict[str, Any] = {"keys_active": test.keys_active}
     if test.max_writes_per_key:
@@ -231,7 +231,7 @@ def _make_workload(test: Test):
 
 
 def _make_nemesis(test: Test, nodes, db, prefix: str, rng: random.Random):
-    from nemesis.schedule import build_package
+    from splitbrain.nemesis.schedule import build_package
 
     return build_package(test.nemesis, nodes=nodes, db=db, prefix=prefix, rng=rng,
                          interval=test.nemesis_interval, options=nemesis_options_of(test))
@@ -330,7 +330,7 @@ def _worker(i: int, *, test: Test, nodes, db, workload, pacer: Pacer, rec: _Reco
 
 def _open_client(db, node, workload, process: int, *, final: bool = False):
     """A client for the workload's data model, validated at the seam (harness/dbs/validate.py)."""
-    from harness.dbs.validate import ValidatingClient
+    from splitbrain.harness.dbs.validate import ValidatingClient
 
     # a workload written before harness/models.py names no spec: its name goes through
     spec = getattr(workload, "spec", None)
@@ -482,7 +482,7 @@ def run_test(test: Test, *, progress: Callable[[LiveStats, Test], None] | None =
         shutil.rmtree(run_dir, ignore_errors=True)
         raise StoreWriteError(f"the store {test.store} cannot be written ({e.strerror or e}); "
                               "nothing was started") from None
-    from harness.registry import new_run_prefix
+    from splitbrain.harness.registry import new_run_prefix
 
     prefix = new_run_prefix()
     log.info("run %s prefix %s seed %s: %s", run_dir, prefix, test.seed, test.to_json())
@@ -696,9 +696,9 @@ def analyse(run_dir: str, test: Test, figures: dict | None = None, *,
     A run whose requested nemesis never applied a fault, or whose nemesis thread died,
     tested less than it was asked to: a `valid` verdict becomes `unknown` with the reason
     (an INVALID one stays: its anomalies are real whatever the faults did)."""
-    from checkers import run_checks
-    from checkers.options import CheckOptions
-    from harness.history import read_history
+    from splitbrain.checkers import run_checks
+    from splitbrain.checkers.options import CheckOptions
+    from splitbrain.harness.history import read_history
 
     hist = read_history(os.path.join(run_dir, "history.jsonl"))
     wl = _make_workload(test)
@@ -718,7 +718,7 @@ def analyse(run_dir: str, test: Test, figures: dict | None = None, *,
     _write_json(os.path.join(run_dir, "results.json"), results)
     report_path = None
     try:
-        from reports.outputs import write_outputs
+        from splitbrain.reports.outputs import write_outputs
     except ImportError:
         write_outputs = None
     if write_outputs is not None:
@@ -732,7 +732,7 @@ def analyse(run_dir: str, test: Test, figures: dict | None = None, *,
 
 
 def _judge_nemesis(results: dict, test: Test, hist, state: dict) -> None:
-    from nemesis.schedule import parse_spec
+    from splitbrain.nemesis.schedule import parse_spec
 
     acct = nemesis_accounting(list(parse_spec(test.nemesis)), hist.nemesis)
     reason = None

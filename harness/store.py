@@ -13,7 +13,7 @@ import re
 import time
 from datetime import datetime, timezone
 
-from harness.errors import InputError
+from splitbrain.harness.errors import InputError
 
 RUN_DIR_RE = re.compile(r"^\d{8}T\d{6}(?:-\d+)?$")
 TEST_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")

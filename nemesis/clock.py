@@ -34,8 +34,8 @@ import time
 from dataclasses import dataclass, replace
 from typing import Any, Callable
 
-from harness.errors import EnvironmentProblem
-from nemesis.targets import choose_targets
+from splitbrain.harness.errors import EnvironmentProblem
+from splitbrain.nemesis.targets import choose_targets
 
 CONTROL_ENV = "SPLITBRAIN_CLOCK_FILE"
 SHIM_SOURCE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "clockshim.c")
@@ -111,7 +111,7 @@ def _shared_filesystem(node) -> bool:
 
 def redis_time_probe(port: int, timeout: float = 0.5) -> Callable[[Any], float]:
     """A probe giving node.address:port's Redis `TIME` minus ours, in seconds."""
-    from harness.dbs.redis import redis_clock_offset
+    from splitbrain.harness.dbs.redis import redis_clock_offset
 
     return lambda node: redis_clock_offset(node.address, port, timeout)
 
@@ -128,7 +128,7 @@ def wall_time_probe(wall_time: Callable[[Any], float]) -> Callable[[Any], float]
 def default_probe(db) -> Callable[[Any], float] | None:
     """How to learn a node's clock offset: the DB's WallClock capability, else None
     (offsets are then reported as configured)."""
-    from harness.dbs.base import WallClock
+    from splitbrain.harness.dbs.base import WallClock
 
     return db.clock_offset if isinstance(db, WallClock) else None
 
@@ -363,7 +363,7 @@ class ClockNemesis:
 def _register_file(prefix: str, path: str) -> None:
     """Record a control file in the run registry before creating it, so `splitbrain
     cleanup` removes it after a crash (harness/registry.py)."""
-    from harness import registry
+    from splitbrain.harness import registry
 
     try:
         registry.register_faketime_file(prefix, path)
@@ -379,7 +379,7 @@ CLOCK_KINDS = ("bump", "strobe", "drift")
 def _start_template(ctx, variants, opts) -> dict:
     import math
 
-    from nemesis.targets import pick_target, target_names
+    from splitbrain.nemesis.targets import pick_target, target_names
 
     rng = ctx.rng
     kind = rng.choice(variants or CLOCK_KINDS)
@@ -404,7 +404,7 @@ def _start_template(ctx, variants, opts) -> dict:
 def _check_options(opts) -> None:
     import math
 
-    from harness.errors import InputError
+    from splitbrain.harness.errors import InputError
 
     for key in ("max_bump_ms", "min_bump_ms", "strobe_delta_ms", "strobe_period_ms",
                 "strobe_duration_s", "max_drift"):
@@ -414,7 +414,7 @@ def _check_options(opts) -> None:
 
 
 def _family():
-    from nemesis.base import FaultFamily
+    from splitbrain.nemesis.base import FaultFamily
 
     return FaultFamily(
         name="clock", nemesis="clock", starts=("clock-bump", "clock-strobe", "clock-drift"),

@@ -48,15 +48,15 @@ import shutil
 import subprocess
 import time
 
-from harness.errors import EnvironmentProblem, InputError
-from nemesis.targets import choose_targets
+from splitbrain.harness.errors import EnvironmentProblem, InputError
+from splitbrain.nemesis.targets import choose_targets
 
 CONTROL = ".sbfs-control"
 
 
 def sbfs_binary() -> str:
     """Compile sbfs.c against libfuse3 (cached like the clock shim)."""
-    from nemesis.native import build_program
+    from splitbrain.nemesis.native import build_program
 
     try:
         libs = subprocess.run(["pkg-config", "--cflags", "--libs", "fuse3"], capture_output=True,
@@ -128,8 +128,8 @@ class DiskNemesis:
         return os.path.join(node.workdir, f"{self.prefix}-disk-backing")
 
     def _mount(self, node) -> None:
-        from harness import registry
-        from harness.control.local import LocalRemote
+        from splitbrain.harness import registry
+        from splitbrain.harness.control.local import LocalRemote
 
         mp = os.path.realpath(self.db.data_dir(node))
         backing = self.backing_dir(node)
@@ -160,15 +160,15 @@ class DiskNemesis:
             self._unmount(node)
 
     def _unmount(self, node) -> None:
-        from harness import registry
-        from harness.dbs import daemons
+        from splitbrain.harness import registry
+        from splitbrain.harness.dbs import daemons
 
         mp = self._mounts.pop(node.name, None)
         d = self._daemons.pop(node.name, None)
         if mp:
             unmount(mp)
         if d is not None:
-            from harness.control.local import LocalRemote
+            from splitbrain.harness.control.local import LocalRemote
 
             local = LocalRemote(f"sbfs {node.name}")
             daemons.stop(_LocalNode(local), d, grace=5.0)
@@ -325,7 +325,7 @@ def _check_options(opts) -> None:
 
 
 def _start_template(ctx, variants, opts) -> dict:
-    from nemesis.targets import pick_target, target_names
+    from splitbrain.nemesis.targets import pick_target, target_names
 
     kind = ctx.rng.choice(variants or tuple(opts.get("kinds") or DISK_KINDS))
     spec = pick_target(ctx.rng, opts, ("one", "minority", "primaries"))
@@ -340,7 +340,7 @@ def _start_template(ctx, variants, opts) -> dict:
 
 
 def _family():
-    from nemesis.base import FaultFamily
+    from splitbrain.nemesis.base import FaultFamily
 
     # heals first: a node whose restart after a power failure is pending comes back
     # before paused ones resume and killed ones restart

@@ -18,8 +18,8 @@ import subprocess
 import tempfile
 from typing import Sequence
 
-from harness.errors import EnvironmentProblem
-from nemesis.clock import cache_dir
+from splitbrain.harness.errors import EnvironmentProblem
+from splitbrain.nemesis.clock import cache_dir
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 

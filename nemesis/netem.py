@@ -32,8 +32,8 @@ from __future__ import annotations
 
 import random
 
-from harness.control.base import RemoteError
-from nemesis.targets import choose_targets
+from splitbrain.harness.control.base import RemoteError
+from splitbrain.nemesis.targets import choose_targets
 
 BEHAVIOURS = ("delay", "loss", "duplicate", "reorder", "corrupt", "rate")
 # Jepsen's defaults (net.clj `all-packet-behaviors`), in our units.
@@ -102,7 +102,7 @@ class PacketNemesis:
 
     def __init__(self, nodes, rng: random.Random, *, prefix: str = "sbpkt",
                  engine: str = "auto", measure: bool = True, primaries=None):
-        from nemesis.nfqueue import ENGINES, NfqueueEngine
+        from splitbrain.nemesis.nfqueue import ENGINES, NfqueueEngine
 
         if engine not in ENGINES:
             raise ValueError(f"packet engine {engine!r}: allowed: {', '.join(ENGINES)}")
@@ -153,8 +153,8 @@ class PacketNemesis:
     def _start(self, value: dict) -> dict:
         behaviours = value.get("behaviours") or {"delay": DEFAULT_BEHAVIOURS["delay"]}
         netem_args(behaviours)  # validate before touching any node
-        from nemesis.nfqueue import scheduler_args
-        from nemesis.rtt import added, rtt_pairs
+        from splitbrain.nemesis.nfqueue import scheduler_args
+        from splitbrain.nemesis.rtt import added, rtt_pairs
 
         scheduler_args(behaviours, 0)
         targets = choose_targets(value.get("targets") or "one", self.nodes, self.rng,
@@ -325,7 +325,7 @@ PACKET_KINDS = {"latency": "delay", "delay": "delay", "loss": "loss",
 
 
 def _check_options(opts) -> None:
-    from harness.errors import InputError
+    from splitbrain.harness.errors import InputError
 
     if opts.get("engine", "auto") not in ("auto", "netem", "nfqueue"):
         raise InputError(f"nemesis option packet.engine {opts['engine']!r}: allowed: "
@@ -338,7 +338,7 @@ def _check_options(opts) -> None:
 
 
 def _start_template(ctx, variants, opts) -> dict:
-    from nemesis.targets import pick_target, target_names
+    from splitbrain.nemesis.targets import pick_target, target_names
 
     kinds = [PACKET_KINDS[v] for v in variants] if variants else \
         [PACKET_KINDS[k] for k in opts.get("kinds", ())] or list(BEHAVIOURS)
@@ -351,7 +351,7 @@ def _start_template(ctx, variants, opts) -> dict:
 
 
 def _build(ctx) -> "PacketNemesis":
-    from harness.dbs.base import HasPrimaries
+    from splitbrain.harness.dbs.base import HasPrimaries
 
     popts = ctx.options.get("packet", {})
     return PacketNemesis(list(ctx.nodes), ctx.rng, prefix=ctx.prefix,
@@ -361,7 +361,7 @@ def _build(ctx) -> "PacketNemesis":
 
 
 def _family():
-    from nemesis.base import FaultFamily
+    from splitbrain.nemesis.base import FaultFamily
 
     return FaultFamily(
         name="packet", nemesis="packet", starts=("start-packet",), stop="stop-packet",

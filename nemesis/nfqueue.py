@@ -39,8 +39,8 @@ import os
 import time
 import zlib
 
-from harness.control.base import RemoteError
-from harness.dbs import daemons
+from splitbrain.harness.control.base import RemoteError
+from splitbrain.harness.dbs import daemons
 
 MARK = 0x5B0B
 DISTRIBUTIONS = ("uniform", "normal", "pareto")
@@ -87,7 +87,7 @@ def _frac(percent, what: str, top: float = 1.0) -> float:
 
 
 def scheduler_binary() -> str:
-    from nemesis.native import build_program
+    from splitbrain.nemesis.native import build_program
 
     return build_program("sbnfq.c", libs=("-lm",), static=True)
 
@@ -119,7 +119,7 @@ class NfqueueEngine:
         args = scheduler_args(behaviours, seed)
         if self._bin is None:
             self._bin = scheduler_binary()
-        from nemesis.native import install_on
+        from splitbrain.nemesis.native import install_on
 
         q = self.queue_for(target)
         for i, peer in enumerate(peers):

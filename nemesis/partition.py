@@ -43,9 +43,9 @@ import random
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Callable, Iterable, Mapping, Sequence
 
-from harness.cluster.base import Node
-from harness.errors import InputError
-from nemesis.base import FaultFamily
+from splitbrain.harness.cluster.base import Node
+from splitbrain.harness.errors import InputError
+from splitbrain.nemesis.base import FaultFamily
 
 Grudge = dict[str, frozenset[str]]
 
@@ -456,7 +456,7 @@ def _start(ctx, variants, opts) -> dict[str, Any]:
 
 
 def _build(ctx) -> "PartitionNemesis":
-    from harness.dbs.base import HasPrimaries
+    from splitbrain.harness.dbs.base import HasPrimaries
 
     primaries = ctx.db.primaries if isinstance(ctx.db, HasPrimaries) else None
     return PartitionNemesis(list(ctx.nodes), ctx.prefix, ctx.rng, primaries)

@@ -18,9 +18,9 @@ from __future__ import annotations
 
 import random
 
-from harness.dbs.base import HasPrimaries, Killable, Pausable
-from nemesis.base import FaultFamily
-from nemesis.targets import choose_targets, pick_target
+from splitbrain.harness.dbs.base import HasPrimaries, Killable, Pausable
+from splitbrain.nemesis.base import FaultFamily
+from splitbrain.nemesis.targets import choose_targets, pick_target
 
 # fault -> the DB capability method that applies it (harness/dbs/base.py)
 _ACTIONS = {"kill": lambda db, node: db.kill(node), "start": lambda db, node: db.start(node),

@@ -10,14 +10,14 @@ from __future__ import annotations
 import importlib
 from functools import lru_cache
 
-from nemesis.base import FaultFamily
+from splitbrain.nemesis.base import FaultFamily
 
 MODULES = (
-    "nemesis.partition",
-    "nemesis.clock",
-    "nemesis.process",
-    "nemesis.netem",
-    "nemesis.disk",
+    "splitbrain.nemesis.partition",
+    "splitbrain.nemesis.clock",
+    "splitbrain.nemesis.process",
+    "splitbrain.nemesis.netem",
+    "splitbrain.nemesis.disk",
 )
 
 

@@ -32,12 +32,12 @@ import logging
 import random
 from typing import Any
 
-from harness.errors import InputError
-from nemesis.base import (SAMPLE, START, STOP, BuildContext, FaultFamily, NodeEnv,
+from splitbrain.harness.errors import InputError
+from splitbrain.nemesis.base import (SAMPLE, START, STOP, BuildContext, FaultFamily, NodeEnv,
                           TemplateContext)
-from nemesis.partition import NAMED_SHAPES, PARTITION_ALIASES, is_explicit_grudge  # noqa: F401  (re-exported)
-from nemesis.registry import families as registered, family_of_f
-from nemesis.targets import check_targets
+from splitbrain.nemesis.partition import NAMED_SHAPES, PARTITION_ALIASES, is_explicit_grudge  # noqa: F401  (re-exported)
+from splitbrain.nemesis.registry import families as registered, family_of_f
+from splitbrain.nemesis.targets import check_targets
 
 log = logging.getLogger(__name__)
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import random
 from typing import Callable, Sequence
 
-from harness.errors import InputError
+from splitbrain.harness.errors import InputError
 
 TARGET_SPECS = ("one", "minority", "majority", "primaries", "all")
 

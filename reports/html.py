@@ -19,8 +19,8 @@ from functools import lru_cache
 from typing import Any
 from urllib.parse import quote
 
-from harness.history import History, dumps
-from reports import plots
+from splitbrain.harness.history import History, dumps
+from splitbrain.reports import plots
 
 TEMPLATES = os.path.join(os.path.dirname(os.path.abspath(__file__)), "templates")
 VERDICT = {True: ("valid", "VALID"), False: ("invalid", "INVALID"), "unknown": ("unknown", "UNKNOWN")}
@@ -121,7 +121,7 @@ def _cycle_svg(a: dict):
     """A drawn cycle for transactional anomalies (reports/cycles.py), else None."""
     from markupsafe import Markup
 
-    from reports.cycles import cycle_svg, has_cycle
+    from splitbrain.reports.cycles import cycle_svg, has_cycle
 
     svg = cycle_svg(a) if has_cycle(a) else None
     return Markup(svg) if svg else None
@@ -202,7 +202,7 @@ def build_context(results: dict, history: History | None = None, test: dict | No
         convergence = {"stats": _stat_items(conv.get("stats") or {}), "rows": rows,
                        "summary": summary, "valid": conv.get("valid", None)}
 
-    from reports import linearizable_view
+    from splitbrain.reports import linearizable_view
 
     linearizable = linearizable_view.build(results, figures)
 
@@ -247,7 +247,7 @@ def build_context(results: dict, history: History | None = None, test: dict | No
 
 
 def _faults_line(results: dict) -> str:
-    from reports.terminal import faults_line
+    from splitbrain.reports.terminal import faults_line
 
     return faults_line(results)
 
@@ -257,7 +257,7 @@ def render_html(results: dict, *, history: History | None = None, test: dict | N
     """The complete report page as a string."""
     from markupsafe import Markup
 
-    from harness import __version__
+    from splitbrain.harness import __version__
 
     ctx = build_context(results, history, test, node_logs, title=title)
     ctx["plotly_js"] = Markup(plotly_js())

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from reports.plots import plot_text
+from splitbrain.reports.plots import plot_text
 
 COLORS = {"stuck": "#d62728", "witness": "#1f3b73", "context": "#9aa5b1"}
 PATH_COLORS = ["#2ca02c", "#ff7f0e", "#9467bd"]

@@ -12,10 +12,10 @@ from __future__ import annotations
 
 import os
 
-from harness.history import History, dumps
-from reports.html import discover_node_logs, write_html
-from reports.junit import write_junit
-from reports.summary import write_summary
+from splitbrain.harness.history import History, dumps
+from splitbrain.reports.html import discover_node_logs, write_html
+from splitbrain.reports.junit import write_junit
+from splitbrain.reports.summary import write_summary
 
 REPORT_FILES = ("report.html", "junit.xml", "summary.md", "results.json")
 

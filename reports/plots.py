@@ -23,7 +23,7 @@ from array import array
 from dataclasses import dataclass
 from typing import Any, Iterable
 
-from harness.history import INF, History, Op
+from splitbrain.harness.history import INF, History, Op
 
 COLORS = {"ok": "#2e7d32", "fail": "#c62828", "info": "#ef6c00", "invoke": "#607d8b"}
 NEMESIS_FILL = "rgba(120, 80, 200, 0.13)"
@@ -564,7 +564,7 @@ def convergence_rows(history: History, anomalies: list[dict], limit: int = 300) 
     Derived from the history's `final` reads for display; the verdict is the checker's.
     Keys the convergence checker flagged come first, then disagreeing keys.
     """
-    from harness.history import freeze
+    from splitbrain.harness.history import freeze
 
     last: dict[Any, dict[str, Op]] = {}
     for op in history.ops:

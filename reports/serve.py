@@ -58,7 +58,7 @@ class Forbidden(Exception):
 def list_runs(store: str) -> list[RunEntry]:
     """Runs in the store, newest first (run dir names are timestamps). Symlinked dirs
     (`latest`) are skipped so each run is listed once; unreadable results read as unknown."""
-    from harness.history import loads
+    from splitbrain.harness.history import loads
 
     out = []
     if not os.path.isdir(store):
@@ -117,7 +117,7 @@ def _index_template():
 
 
 def index_html(store: str) -> str:
-    from reports.html import verdict_of
+    from splitbrain.reports.html import verdict_of
 
     runs = list_runs(store)
     return _index_template().render(runs=runs, store=os.path.abspath(store),

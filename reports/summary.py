@@ -58,7 +58,7 @@ def summary_markdown(results: dict, *, title: str | None = None,
         lines.append(f"| {md_cell(name, 60)} | {verdict_text(res.get('valid'))} | "
                      f"{'' if count is None else count} | {md_cell(first_note(res))} |")
     lines.append("")
-    from reports.terminal import faults_line
+    from splitbrain.reports.terminal import faults_line
 
     faults = faults_line(results)
     if faults:

@@ -39,6 +39,6 @@ def pytest_collection_modifyitems(config, items):
 
 @pytest.fixture
 def events_to_history():
-    from harness.history import history_from_events
+    from splitbrain.harness.history import history_from_events
 
     return history_from_events

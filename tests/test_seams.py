@@ -9,12 +9,12 @@ import os
 
 import pytest
 
-from harness import cluster, dbs
-from harness.config import build_test
-from harness.errors import InputError
-from harness.runner import run_test
-from nemesis import registry as nemesis_registry
-import workloads
+from splitbrain.harness import cluster, dbs
+from splitbrain.harness.config import build_test
+from splitbrain.harness.errors import InputError
+from splitbrain.harness.runner import run_test
+from splitbrain.nemesis import registry as nemesis_registry
+import splitbrain.workloads as workloads
 
 
 @pytest.fixture
@@ -36,7 +36,7 @@ def test_one_module_and_one_line_each_make_a_whole_run(registered, tmp_path):
     out = run_test(test)
     res = out.results
     assert out.exit_code == 0 and res["valid"] is True, res
-    from workloads.mix import SESSION
+    from splitbrain.workloads.mix import SESSION
 
     assert set(res["checkers"]) == {"integrity", *SESSION, "convergence"}  # the workload's
     assert res["workload"] == "register"  # the model's history shape

@@ -12,23 +12,23 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-from harness.errors import InputError
-from workloads.base import Workload
+from splitbrain.harness.errors import InputError
+from splitbrain.workloads.base import Workload
 
 # name -> (module, class)
 _REGISTRY: dict[str, tuple[str, str]] = {
-    "register": ("workloads.register", "RegisterWorkload"),
-    "list-append": ("workloads.list_append", "ListAppendWorkload"),
-    "set": ("workloads.set", "SetWorkload"),
-    "counter": ("workloads.counter", "CounterWorkload"),
-    "cas-register": ("workloads.cas_register", "CasRegisterWorkload"),
-    "queue": ("workloads.queue", "QueueWorkload"),
-    "queue-group": ("workloads.queue", "QueueGroupWorkload"),
-    "propagation": ("workloads.propagation", "PropagationWorkload"),
-    "propagation-dual-write": ("workloads.propagation", "DualWritePropagationWorkload"),
-    "propagation-none": ("workloads.propagation", "NoneConsumerPropagationWorkload"),
-    "txn-list-append": ("workloads.txn", "TxnListAppendWorkload"),
-    "txn-rw-register": ("workloads.txn", "TxnRwRegisterWorkload"),
+    "register": ("splitbrain.workloads.register", "RegisterWorkload"),
+    "list-append": ("splitbrain.workloads.list_append", "ListAppendWorkload"),
+    "set": ("splitbrain.workloads.set", "SetWorkload"),
+    "counter": ("splitbrain.workloads.counter", "CounterWorkload"),
+    "cas-register": ("splitbrain.workloads.cas_register", "CasRegisterWorkload"),
+    "queue": ("splitbrain.workloads.queue", "QueueWorkload"),
+    "queue-group": ("splitbrain.workloads.queue", "QueueGroupWorkload"),
+    "propagation": ("splitbrain.workloads.propagation", "PropagationWorkload"),
+    "propagation-dual-write": ("splitbrain.workloads.propagation", "DualWritePropagationWorkload"),
+    "propagation-none": ("splitbrain.workloads.propagation", "NoneConsumerPropagationWorkload"),
+    "txn-list-append": ("splitbrain.workloads.txn", "TxnListAppendWorkload"),
+    "txn-rw-register": ("splitbrain.workloads.txn", "TxnRwRegisterWorkload"),
 }
 
 NAMES: tuple[str, ...] = tuple(_REGISTRY)

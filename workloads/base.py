@@ -6,7 +6,7 @@ from __future__ import annotations
 import random
 from typing import Any, Protocol
 
-from harness.models import OpSpec
+from splitbrain.harness.models import OpSpec
 
 
 class Workload(Protocol):

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from workloads.register import RegisterWorkload
+from splitbrain.workloads.register import RegisterWorkload
 
 
 class CasRegisterWorkload(RegisterWorkload):

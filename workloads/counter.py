@@ -7,7 +7,7 @@ from __future__ import annotations
 import random
 from typing import Any
 
-from workloads.mix import KeyedWorkload
+from splitbrain.workloads.mix import KeyedWorkload
 
 
 class CounterWorkload(KeyedWorkload):

@@ -6,7 +6,7 @@ by default so reads stay short.
 
 from __future__ import annotations
 
-from workloads.mix import SESSION, KeyedWorkload
+from splitbrain.workloads.mix import SESSION, KeyedWorkload
 
 
 class ListAppendWorkload(KeyedWorkload):

@@ -11,8 +11,8 @@ from __future__ import annotations
 import random
 from typing import Any
 
-from harness.models import MODELS, OpSpec
-from workloads.keys import KeyPool
+from splitbrain.harness.models import MODELS, OpSpec
+from splitbrain.workloads.keys import KeyPool
 
 SESSION = ("read-your-writes", "monotonic-reads", "monotonic-writes", "writes-follow-reads",
            "session")

@@ -34,11 +34,13 @@ import threading
 import time
 from typing import Any
 
-from harness.models import OpSpec
-from workloads.keys import KeyPool
+from splitbrain.harness.models import OpSpec
+from splitbrain.workloads.keys import KeyPool
 
 log = logging.getLogger("splitbrain")
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+# the directory that holds the `splitbrain` package (a checkout or site-packages), so the
+# agents import the same code as the controller
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(sys.modules["splitbrain"].__file__)))
 
 
 class PropagationWorkload:
@@ -77,7 +79,7 @@ class PropagationWorkload:
 
     def start_agents(self, nodes, db, rec, prefix: str, run_dir: str):
         """Start relay + consumer in the first node's namespace; returns their stop."""
-        from harness.dbs import daemons
+        from splitbrain.harness.dbs import daemons
 
         node = nodes[0]
         port = getattr(db, "port", 6379)
@@ -87,7 +89,7 @@ class PropagationWorkload:
         for role in roles:
             path = os.path.join(run_dir, "agents", f"{role}.log")
             os.makedirs(os.path.dirname(path), exist_ok=True)
-            argv = [sys.executable, "-m", "workloads.propagation_agent", role, node.address,
+            argv = [sys.executable, "-m", "splitbrain.workloads.propagation_agent", role, node.address,
                     str(port), "--consumer", self.consumer]
             d = daemons.spawn(node, argv, prefix=prefix, what=f"propagation {role}",
                               log_path=path, env=env)
@@ -126,7 +128,7 @@ class PropagationWorkload:
 
     def _kill_consumer_loop(self, node, agents, rec, prefix, stop: threading.Event) -> None:
         """kill-consumer: SIGKILL the consumer by its pid, restart it after 1 s."""
-        from harness.dbs import daemons
+        from splitbrain.harness.dbs import daemons
 
         i = next(j for j, a in enumerate(agents) if a[0] == "consumer")
         while not stop.wait(self.kill_every):
@@ -155,7 +157,7 @@ class PropagationWorkload:
                     deadline: float) -> None:
         """Wait (≤ 30 s) until relay and consumer have drained their streams, then read
         every key's source and derived state on every node."""
-        from harness.dbs.resp import RespConnection
+        from splitbrain.harness.dbs.resp import RespConnection
 
         stop_killer = getattr(self, "_stop_killer", None)
         if stop_killer is not None:

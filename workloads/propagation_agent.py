@@ -1,8 +1,8 @@
 """The relay and consumer processes of the `propagation` workloads (real OS processes,
 started inside a node's namespace, so faults can kill and pause them).
 
-    python -m workloads.propagation_agent relay    HOST PORT
-    python -m workloads.propagation_agent consumer HOST PORT --consumer version|none
+    python -m splitbrain.workloads.propagation_agent relay    HOST PORT
+    python -m splitbrain.workloads.propagation_agent consumer HOST PORT --consumer version|none
 
 * relay: XREADGROUP the `outbox` stream (group `relay`), XADD each entry to `events`,
   then XACK the outbox — at-least-once: a relay killed between XADD and XACK publishes
@@ -24,7 +24,7 @@ import signal
 import sys
 import time
 
-from harness.dbs.resp import Ambiguous, NotSent, ReplyError, RespConnection
+from splitbrain.harness.dbs.resp import Ambiguous, NotSent, ReplyError, RespConnection
 
 APPLY_VERSION = """#!lua
 local cur = tonumber(redis.call('HGET', KEYS[1], 'ver') or '0')

@@ -25,8 +25,8 @@ import random
 import time
 from typing import Any
 
-from harness.models import OpSpec
-from workloads.keys import KeyPool
+from splitbrain.harness.models import OpSpec
+from splitbrain.workloads.keys import KeyPool
 
 log = logging.getLogger("splitbrain")
 REASSIGN_EVERY = 16

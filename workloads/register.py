@@ -10,7 +10,7 @@ from __future__ import annotations
 import random
 from typing import Any
 
-from workloads.mix import SESSION, KeyedWorkload
+from splitbrain.workloads.mix import SESSION, KeyedWorkload
 
 
 class RegisterWorkload(KeyedWorkload):

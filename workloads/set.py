@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from workloads.mix import SESSION, KeyedWorkload
+from splitbrain.workloads.mix import SESSION, KeyedWorkload
 
 
 class SetWorkload(KeyedWorkload):

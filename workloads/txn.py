@@ -15,7 +15,7 @@ import random
 import threading
 from typing import Any
 
-from harness.models import MODELS, OpSpec
+from splitbrain.harness.models import MODELS, OpSpec
 
 
 class TxnWorkload:

@@ -20,13 +20,13 @@ import time
 from dataclasses import dataclass, replace
 from typing import Any
 
-from checkers.linearizable import engine as _engine
-from checkers.linearizable.models import (CAS_FAILS, MODELS, NIL_READS, PROFILES, MISMATCH,
+from splitbrain.checkers.linearizable import engine as _engine
+from splitbrain.checkers.linearizable.models import (CAS_FAILS, MODELS, NIL_READS, PROFILES, MISMATCH,
                                           Model, MultiRegister, Partition, build_partitions)
-from checkers.linearizable.search import INVALID, UNKNOWN, VALID, SearchResult
-from checkers.result import Anomaly, CheckResult
-from harness.errors import InputError
-from harness.history import INF, History
+from splitbrain.checkers.linearizable.search import INVALID, UNKNOWN, VALID, SearchResult
+from splitbrain.checkers.result import Anomaly, CheckResult
+from splitbrain.harness.errors import InputError
+from splitbrain.harness.history import INF, History
 
 NAME = "linearizable"
 _UNSET = object()
@@ -69,7 +69,7 @@ def parse_initial(text: str | None) -> Any:
     """--lin-initial JSON -> value (_UNSET when not given)."""
     if text is None:
         return _UNSET
-    from harness.history import loads
+    from splitbrain.harness.history import loads
 
     try:
         return loads(text)
@@ -317,7 +317,7 @@ def _short(v: Any, n: int = 60) -> str:
 
 def _anomaly(p: Partition, r: SearchResult, model: Model, profile: str, run_sub,
              witness_tests: int, full: bool = True) -> Anomaly:
-    from checkers.linearizable import witness as W
+    from splitbrain.checkers.linearizable import witness as W
 
     k = r.kstar
     stuck = p.ops[k]

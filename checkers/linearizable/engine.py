@@ -13,7 +13,7 @@ import importlib
 
 import itertools
 
-from checkers.linearizable.search import INVALID, UNKNOWN, VALID, SearchResult, search
+from splitbrain.checkers.linearizable.search import INVALID, UNKNOWN, VALID, SearchResult, search
 
 ABI = 2
 _STATUS = {0: VALID, 1: INVALID, 2: UNKNOWN}

@@ -20,8 +20,8 @@ from dataclasses import dataclass, field
 from operator import itemgetter
 from typing import Any, Callable
 
-from harness.errors import InputError
-from harness.history import INF, Op, freeze
+from splitbrain.harness.errors import InputError
+from splitbrain.harness.history import INF, Op, freeze
 
 # Register-family op codes (shared with native/src/lib.rs; keep in sync).
 WRITE, READ, CAS, CAS_INFO, MISMATCH = 0, 1, 2, 3, 4

@@ -13,14 +13,14 @@ from __future__ import annotations
 
 from typing import Any, Callable
 
-from checkers.linearizable.models import (ABSENT, ANY, CAS, CAS_INFO, MISMATCH, READ, WRITE,
+from splitbrain.checkers.linearizable.models import (ABSENT, ANY, CAS, CAS_INFO, MISMATCH, READ, WRITE,
                                           CasRegister, Partition)
-from checkers.linearizable.search import INVALID, SearchResult
-from harness.history import INF
+from splitbrain.checkers.linearizable.search import INVALID, SearchResult
+from splitbrain.harness.history import INF
 
 
 def _problem(p, keep, required, initial):
-    from checkers.linearizable import _problem as mk
+    from splitbrain.checkers.linearizable import _problem as mk
 
     return mk(p, keep, required, initial=initial)[0]
 

@@ -36,9 +36,9 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from checkers.options import CheckOptions
-from checkers.result import Anomaly, CheckResult, UNKNOWN
-from harness.history import History, Op
+from splitbrain.checkers.options import CheckOptions
+from splitbrain.checkers.result import Anomaly, CheckResult, UNKNOWN
+from splitbrain.harness.history import History, Op
 
 NAMES = ("lost-event", "orphan-effect", "duplicate-effect", "derived-regression",
          "propagation-lag")

@@ -1,6 +1,6 @@
 """Checker family `queue`: log-ordered and unordered queue anomalies plus real-time lag.
 
-    from checkers.queue import check
+    from splitbrain.checkers.queue import check
     results = check(history, CheckOptions(workload="queue", max_lag_ns=2 * 10**9))
     results["queue"].valid, results["queue-lag"].stats["p99_ms"]
 
@@ -21,14 +21,14 @@ orders, one runs the per-process checks (≥ 100k ops/s, bench/queue_checker.py)
 
 from __future__ import annotations
 
-from checkers.options import CheckOptions
-from checkers.queue.lag import check_lag
-from checkers.queue.log import (LogFindings, build_logs, check_log, check_processes,
+from splitbrain.checkers.options import CheckOptions
+from splitbrain.checkers.queue.lag import check_lag
+from splitbrain.checkers.queue.log import (LogFindings, build_logs, check_log, check_processes,
                                 committed_ops, dense_reads)
-from checkers.queue.model import QueueHistory
-from checkers.queue.total import check_total
-from checkers.result import CheckResult, UNKNOWN
-from harness.history import History
+from splitbrain.checkers.queue.model import QueueHistory
+from splitbrain.checkers.queue.total import check_total
+from splitbrain.checkers.result import CheckResult, UNKNOWN
+from splitbrain.harness.history import History
 
 NAME = "queue"
 

@@ -17,9 +17,9 @@ from __future__ import annotations
 
 import math
 
-from checkers.queue.log import KeyLog
-from checkers.queue.model import QueueHistory
-from checkers.result import Anomaly, CheckResult, UNKNOWN
+from splitbrain.checkers.queue.log import KeyLog
+from splitbrain.checkers.queue.model import QueueHistory
+from splitbrain.checkers.result import Anomaly, CheckResult, UNKNOWN
 
 NAME = "queue-lag"
 
@@ -67,7 +67,7 @@ def _walk(qh: QueueHistory, logs: dict[str, KeyLog], dense, emit) -> None:
     """Calls emit((time, process, key, lag_ns, op index)) for every measured poll and key.
     The hot loop of this checker: one visit per poll and key, nothing else."""
     if dense is None:
-        from checkers.queue.log import dense_reads
+        from splitbrain.checkers.queue.log import dense_reads
         dense = dense_reads(qh, logs)
     known = known_times(qh, logs, dense)
     per_op = dense.per_op

@@ -29,9 +29,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from checkers.queue.model import QueueHistory, offset_key, show_offset
-from checkers.result import Anomaly
-from harness.history import Op
+from splitbrain.checkers.queue.model import QueueHistory, offset_key, show_offset
+from splitbrain.checkers.result import Anomaly
+from splitbrain.harness.history import Op
 
 _ALLOWED_UNDER_SUBSCRIBE = ("poll-skip", "nonmonotonic-poll")
 

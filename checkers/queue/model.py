@@ -18,8 +18,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from harness.errors import InputError
-from harness.history import History, Op
+from splitbrain.harness.errors import InputError
+from splitbrain.harness.history import History, Op
 
 READS = frozenset(("poll", "dequeue", "drain"))
 ASSIGNS = frozenset(("assign", "subscribe"))

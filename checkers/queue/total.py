@@ -20,9 +20,9 @@ from __future__ import annotations
 from collections import Counter
 from typing import Any
 
-from checkers.queue.log import LogFindings
-from checkers.queue.model import QueueHistory
-from checkers.result import Anomaly
+from splitbrain.checkers.queue.log import LogFindings
+from splitbrain.checkers.queue.model import QueueHistory
+from splitbrain.checkers.result import Anomaly
 
 
 def check_total(qh: QueueHistory, out: LogFindings) -> dict | None:

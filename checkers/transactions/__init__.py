@@ -15,15 +15,15 @@ from __future__ import annotations
 
 import time
 
-from checkers.options import CheckOptions
-from checkers.result import Anomaly, CheckResult
-from checkers.transactions import models as M
-from checkers.transactions.graph import (DATA, LABELS, PROCESS, REALTIME, RW, WR, WW,
+from splitbrain.checkers.options import CheckOptions
+from splitbrain.checkers.result import Anomaly, CheckResult
+from splitbrain.checkers.transactions import models as M
+from splitbrain.checkers.transactions.graph import (DATA, LABELS, PROCESS, REALTIME, RW, WR, WW,
                                          add_process_edges, add_realtime_edges, cycle_classes,
                                          search_scc)
-from checkers.transactions.list_append import ListAppend
-from checkers.transactions.rw_register import RWRegister
-from checkers.transactions.txn import Precondition, Txns, fmt_mop
+from splitbrain.checkers.transactions.list_append import ListAppend
+from splitbrain.checkers.transactions.rw_register import RWRegister
+from splitbrain.checkers.transactions.txn import Precondition, Txns, fmt_mop
 
 NAME = "transactions"
 DEFAULT_MODEL = "strict-serializable"
@@ -195,7 +195,7 @@ REPLAY_CAP = 32  # witnesses re-checked per history (the reported anomalies are 
 def _replay(history, a: Anomaly, kind: str, options, order: int) -> bool:
     """Witness replay (§6.2): the witness ops alone must show a cycle of the same class or
     of one that implies it."""
-    from checkers.transactions.models import implied_anomalies
+    from splitbrain.checkers.transactions.models import implied_anomalies
 
     wanted = set(a.ops)
     sub_ops = [op for op in history.ops if op.index in wanted]

@@ -21,7 +21,7 @@ from typing import Iterable
 
 import networkx as nx
 
-from checkers.transactions.models import implied_anomalies, search_order
+from splitbrain.checkers.transactions.models import implied_anomalies, search_order
 
 WW, WR, RW, PROCESS, REALTIME = 1, 2, 4, 8, 16
 DATA = WW | WR | RW

@@ -11,9 +11,9 @@ inference refuse (`Precondition`), because writers would be ambiguous (P-T1).
 
 from __future__ import annotations
 
-from checkers.result import Anomaly
-from checkers.transactions.graph import RW, WR, WW, Edges
-from checkers.transactions.txn import Precondition, Txns, fmt_list, fmt_mop
+from splitbrain.checkers.result import Anomaly
+from splitbrain.checkers.transactions.graph import RW, WR, WW, Edges
+from splitbrain.checkers.transactions.txn import Precondition, Txns, fmt_list, fmt_mop
 
 INIT = object()  # the state of a key before any append
 

@@ -13,7 +13,7 @@ from functools import lru_cache
 
 import networkx as nx
 
-from harness.errors import InputError
+from splitbrain.harness.errors import InputError
 
 # a -> [b...]: observing a means b is present too.
 IMPLIED_ANOMALIES: dict[str, list[str]] = {

@@ -13,9 +13,9 @@ from __future__ import annotations
 
 import networkx as nx
 
-from checkers.result import Anomaly
-from checkers.transactions.graph import RW, WR, WW, Edges
-from checkers.transactions.txn import Precondition, Txns, fmt_mop
+from splitbrain.checkers.result import Anomaly
+from splitbrain.checkers.transactions.graph import RW, WR, WW, Edges
+from splitbrain.checkers.transactions.txn import Precondition, Txns, fmt_mop
 
 NIL = None
 _ABSENT = object()

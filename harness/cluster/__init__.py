@@ -7,12 +7,12 @@ BackendSpec, harness/cluster/base.py); adding one is a module plus a line here.
 import importlib as _importlib
 import sys as _sys
 
-from harness import registry as registry
+from splitbrain.harness import registry as registry
 
 MODULES = (
-    "harness.cluster.netns",
-    "harness.cluster.docker",
-    "harness.cluster.ssh",
+    "splitbrain.harness.cluster.netns",
+    "splitbrain.harness.cluster.docker",
+    "splitbrain.harness.cluster.ssh",
 )
 NAMES = tuple(m.rsplit(".", 1)[1] for m in MODULES)  # a module is named after its backend
 
@@ -24,7 +24,7 @@ def names() -> tuple:
 
 def backend(name: str):
     """The BackendSpec called `name` (imported on first use)."""
-    from harness.errors import InputError
+    from splitbrain.harness.errors import InputError
 
     for mod in MODULES:
         if mod.rsplit(".", 1)[1] == name:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Mapping, Protocol
 
-from harness.control.base import Remote
+from splitbrain.harness.control.base import Remote
 
 
 @dataclass

@@ -46,12 +46,12 @@ import time
 from dataclasses import dataclass, field
 from typing import Callable
 
-from harness import registry
+from splitbrain.harness import registry
 
 TERM_GRACE = 2.0
 IPTABLES_TABLES = ("filter", "nat", "mangle", "raw")
-EXTRA_CLEANERS: list[str] = ["harness.cluster.docker_cleanup:cleanup_docker",
-                              "harness.cluster.ssh_cleanup:cleanup_ssh"]
+EXTRA_CLEANERS: list[str] = ["splitbrain.harness.cluster.docker_cleanup:cleanup_docker",
+                              "splitbrain.harness.cluster.ssh_cleanup:cleanup_ssh"]
 _CLEANER_FNS: list[Callable[[str | None, frozenset[str]], list[str]]] = []
 
 _P = r"sb[0-9a-z]{1,10}"

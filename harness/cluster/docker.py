@@ -43,12 +43,12 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from harness import registry
-from harness.cluster.base import BackendSpec, Node, NodeNeeds, needs_of
-from harness.cluster.docker_cleanup import (LABEL, container_name, network_name,
+from splitbrain.harness import registry
+from splitbrain.harness.cluster.base import BackendSpec, Node, NodeNeeds, needs_of
+from splitbrain.harness.cluster.docker_cleanup import (LABEL, container_name, network_name,
                                             remove_run_resources)
-from harness.control.docker import DockerRemote, docker_client
-from harness.errors import EnvironmentProblem, InputError
+from splitbrain.harness.control.docker import DockerRemote, docker_client
+from splitbrain.harness.errors import EnvironmentProblem, InputError
 
 log = logging.getLogger("splitbrain.docker")
 
@@ -80,7 +80,7 @@ class DockerCluster:
             raise InputError(f"--nodes must be between 1 and {MAX_NODES}, not {nodes!r}")
         self.node_count = nodes
         if subnet:
-            from harness.cluster.netns import parse_subnet
+            from splitbrain.harness.cluster.netns import parse_subnet
 
             self.subnet: str | None = str(parse_subnet(subnet, nodes))
         else:
@@ -125,7 +125,7 @@ class DockerCluster:
     def down(self, fetch: bool = True):
         """Fetch node dirs (unless fetch=False), remove containers and network, forget the
         record. Idempotent. Returns harness.cluster.cleanup's CleanupReport."""
-        from harness.cluster.cleanup import cleanup
+        from splitbrain.harness.cluster.cleanup import cleanup
 
         nodes, self.nodes = self.nodes, []
         if fetch and nodes:
@@ -149,7 +149,7 @@ class DockerCluster:
 
     # -- steps ---------------------------------------------------------------------------
     def _resolve_image(self) -> str:
-        from harness.cluster import docker_image
+        from splitbrain.harness.cluster import docker_image
 
         if self.image:
             docker_image.require_tools(self.client, self.image, self.db)
@@ -302,7 +302,7 @@ class DockerCluster:
 def _pick_subnet(client: Any, avoid: list[str]) -> str:
     """The first /24 of SUBNET_BASE overlapping no host route/address, no existing docker
     network and nothing in `avoid`."""
-    from harness.cluster.netns import used_networks
+    from splitbrain.harness.cluster.netns import used_networks
 
     used = []
     with contextlib.suppress(Exception):

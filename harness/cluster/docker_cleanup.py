@@ -21,7 +21,7 @@ import re
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from harness import registry
+from splitbrain.harness import registry
 
 LABEL = "splitbrain.prefix"
 _P = r"sb[0-9a-z]{1,10}"
@@ -139,8 +139,8 @@ def _engines(prefix: str | None) -> dict[str | None, bool]:
 
 
 def _client(host: str | None, required: bool) -> Any:
-    from harness.control.docker import docker_client
-    from harness.errors import EnvironmentProblem
+    from splitbrain.harness.control.docker import docker_client
+    from splitbrain.harness.errors import EnvironmentProblem
 
     try:
         return docker_client(host, timeout=60)

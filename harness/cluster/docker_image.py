@@ -37,8 +37,8 @@ import time
 from dataclasses import dataclass
 from typing import Any, Callable, Iterable
 
-from harness.cluster.base import NodeNeeds, needs_of
-from harness.errors import EnvironmentProblem, InputError
+from splitbrain.harness.cluster.base import NodeNeeds, needs_of
+from splitbrain.harness.errors import EnvironmentProblem, InputError
 
 # Bump when the build recipe changes in a way the package list does not show.
 SCRIPT_VERSION = 1

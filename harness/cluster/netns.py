@@ -37,13 +37,13 @@ import shutil
 import subprocess
 from typing import Any
 
-from harness import registry
-from harness.cluster.base import BackendSpec, Node
-from harness.cluster.cleanup import CleanupReport, cleanup
-from harness.registry import new_run_prefix  # noqa: F401  (re-exported)
-from harness.control.base import RemoteError
-from harness.control.netns import NetnsRemote
-from harness.errors import EnvironmentProblem, InputError
+from splitbrain.harness import registry
+from splitbrain.harness.cluster.base import BackendSpec, Node
+from splitbrain.harness.cluster.cleanup import CleanupReport, cleanup
+from splitbrain.harness.registry import new_run_prefix  # noqa: F401  (re-exported)
+from splitbrain.harness.control.base import RemoteError
+from splitbrain.harness.control.netns import NetnsRemote
+from splitbrain.harness.errors import EnvironmentProblem, InputError
 
 MAX_NODES = 9
 DEFAULT_SUBNET = "10.77.0.0/24"

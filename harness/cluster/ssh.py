@@ -44,11 +44,11 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Sequence
 
-from harness import registry
-from harness.cluster.base import BUILTIN_NEEDS, BackendSpec, Node, NodeNeeds, needs_of
-from harness.cluster.cleanup import CleanupReport, cleanup
-from harness.control.ssh import SSHRemote, SSHTarget, resolve
-from harness.errors import EnvironmentProblem, InputError
+from splitbrain.harness import registry
+from splitbrain.harness.cluster.base import BUILTIN_NEEDS, BackendSpec, Node, NodeNeeds, needs_of
+from splitbrain.harness.cluster.cleanup import CleanupReport, cleanup
+from splitbrain.harness.control.ssh import SSHRemote, SSHTarget, resolve
+from splitbrain.harness.errors import EnvironmentProblem, InputError
 
 log = logging.getLogger("splitbrain.ssh")
 
@@ -231,7 +231,7 @@ class SSHCluster:
 
     def down(self) -> CleanupReport:
         """Stop, remove and forget everything this run made on the hosts (idempotent)."""
-        from harness.cluster.ssh_cleanup import clean_host, host_entries
+        from splitbrain.harness.cluster.ssh_cleanup import clean_host, host_entries
 
         entries = {e.get("node"): e for e in host_entries(self.prefix)}
         rep = CleanupReport()

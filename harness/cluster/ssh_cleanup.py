@@ -29,8 +29,8 @@ import os
 import shlex
 import time
 
-from harness import registry
-from harness.control.ssh import SSHRemote, SSHTarget
+from splitbrain.harness import registry
+from splitbrain.harness.control.ssh import SSHRemote, SSHTarget
 
 log = logging.getLogger("splitbrain.ssh")
 

@@ -6,12 +6,12 @@ import os
 
 import click
 
-from checkers.options import WORKLOADS, CheckOptions, parse_max_lag, parse_staleness_bound
-from harness.errors import InputError
+from splitbrain.checkers.options import WORKLOADS, CheckOptions, parse_max_lag, parse_staleness_bound
+from splitbrain.harness.errors import InputError
 
 
 def _write_json(path: str, obj) -> None:
-    from harness.history import dumps
+    from splitbrain.harness.history import dumps
 
     d = os.path.dirname(os.path.abspath(path))
     os.makedirs(d, exist_ok=True)
@@ -22,7 +22,7 @@ def _write_json(path: str, obj) -> None:
     os.replace(tmp, path)
 
 
-from harness.commands.check_batch import batch_files, check_batch, lin_flags, lin_options  # noqa: E402
+from splitbrain.harness.commands.check_batch import batch_files, check_batch, lin_flags, lin_options  # noqa: E402
 
 
 @click.command("check")
@@ -71,13 +71,13 @@ def check_cmd(histories, workload, checker_names, staleness_bound, fmt, out, rea
     Several files or a directory: one table (file, verdict, time), exit code the worst
     verdict. Exit 0 valid, 1 invalid, 2 unknown, 254 malformed input.
     """
-    from checkers import run_checks
-    from harness.verdict import exit_code
-    from harness.history import read_history
+    from splitbrain.checkers import run_checks
+    from splitbrain.harness.verdict import exit_code
+    from splitbrain.harness.history import read_history
 
     t_ns, k = parse_staleness_bound(staleness_bound)
     names = checker_names.split(",") if checker_names else None
-    from checkers.transactions.models import canonical
+    from splitbrain.checkers.transactions.models import canonical
 
     def _split(xs):
         return tuple(p.strip() for x in xs for p in x.split(",") if p.strip())
@@ -110,8 +110,8 @@ def check_cmd(histories, workload, checker_names, staleness_bound, fmt, out, rea
     if hist.meta.get("torn_lines"):
         click.echo(f"warning: {hist.source}:{hist.meta['torn_final_line']}: the last line is "
                    "torn (a history cut by a crash or a full disk); ignored", err=True)
-    from checkers import ALIASES, infer_workload
-    from harness.history import check_value_shapes
+    from splitbrain.checkers import ALIASES, infer_workload
+    from splitbrain.harness.history import check_value_shapes
 
     check_value_shapes(hist, ALIASES.get(workload, workload) if workload else infer_workload(hist))
     opts = options_for(history)
@@ -121,13 +121,13 @@ def check_cmd(histories, workload, checker_names, staleness_bound, fmt, out, rea
     report_path = None
     if report_dir:
         try:
-            from reports.outputs import write_outputs
+            from splitbrain.reports.outputs import write_outputs
         except ImportError:
             raise InputError("--report: the HTML report is not available in this build")
         paths = write_outputs(report_dir, results, history=hist, test=None, fail_on=fail_on)
         report_path = paths.get("report.html")
     if not quiet:
-        from reports.terminal import print_results
+        from splitbrain.reports.terminal import print_results
 
         print_results(results, source=hist.source, report_path=report_path)
     return exit_code(results["valid"], fail_on)
@@ -138,7 +138,7 @@ def _run_tiebreak(history: str) -> str | None:
     histories carry WRITETIMEs, whose ties Cassandra reconciles by value."""
     import json
 
-    from harness.dbs import datastore, names
+    from splitbrain.harness.dbs import datastore, names
 
     d = history if os.path.isdir(history) else os.path.dirname(os.path.abspath(history))
     try:

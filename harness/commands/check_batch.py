@@ -17,7 +17,7 @@ from typing import Any
 
 import click
 
-from harness.errors import InputError
+from splitbrain.harness.errors import InputError
 
 _HIST_EXT = (".jsonl", ".edn", ".ndjson")
 
@@ -48,7 +48,7 @@ def lin_flags(fn):
 def lin_options(lin_model=None, lin_profile=None, lin_initial=None, lin_nil_read=None,
                 lin_cas_fail=None, lin_include_final=False, lin_max_configs=None,
                 lin_threads=None, lin_engine=None) -> Any:
-    from checkers.linearizable import LinearizableOptions, parse_initial
+    from splitbrain.checkers.linearizable import LinearizableOptions, parse_initial
 
     kw: dict[str, Any] = {"model": lin_model, "profile": lin_profile,
                           "nil_read": lin_nil_read, "cas_fail": lin_cas_fail,
@@ -91,9 +91,9 @@ def batch_files(paths: tuple[str, ...]) -> list[str] | None:
 
 def check_batch(files: list[str], options_for, names, fmt, out, fail_on: str, quiet: bool) -> int:
     """`options_for(path)` gives each file's CheckOptions (a run's test.json may say more)."""
-    from checkers import run_checks
-    from harness.history import dumps, read_history
-    from reports.terminal import first_anomaly_line
+    from splitbrain.checkers import run_checks
+    from splitbrain.harness.history import dumps, read_history
+    from splitbrain.reports.terminal import first_anomaly_line
 
     rows = []
     all_results: dict[str, Any] = {}

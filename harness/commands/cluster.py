@@ -16,7 +16,7 @@ import json
 
 import click
 
-from harness.errors import InputError
+from splitbrain.harness.errors import InputError
 
 
 @click.group("cluster")
@@ -34,7 +34,7 @@ def cluster_cmd():
 @click.option("--json", "as_json", is_flag=True, help="print the cluster as JSON")
 def up_cmd(nodes, subnet, prefix, workdir_root, as_json):
     """Create the bridge, namespaces and veths and leave them running."""
-    from harness.cluster.netns import NetnsCluster, require_netns_tools
+    from splitbrain.harness.cluster.netns import NetnsCluster, require_netns_tools
 
     require_netns_tools()
     cluster = NetnsCluster(prefix, nodes=nodes, subnet=subnet, workdir_root=workdir_root,
@@ -61,8 +61,8 @@ def up_cmd(nodes, subnet, prefix, workdir_root, as_json):
 @click.option("--force", is_flag=True, help="with --all: also runs still in use")
 def down_cmd(prefix, all_runs, force):
     """Remove run PREFIX (namespaces, bridge, veths, rules, its processes)."""
-    from harness.cluster.cleanup import cleanup
-    from harness.cluster.netns import require_netns_tools
+    from splitbrain.harness.cluster.cleanup import cleanup
+    from splitbrain.harness.cluster.netns import require_netns_tools
 
     if bool(prefix) == bool(all_runs):
         raise InputError("give exactly one of PREFIX or --all")
@@ -75,8 +75,8 @@ def down_cmd(prefix, all_runs, force):
 @click.option("--json", "as_json", is_flag=True)
 def status_cmd(as_json):
     """List recorded runs and live sb* namespaces, bridges and veths."""
-    from harness.cluster import cleanup as cl
-    from harness import registry
+    from splitbrain.harness.cluster import cleanup as cl
+    from splitbrain.harness import registry
 
     runs = []
     for r in registry.runs():
@@ -116,8 +116,8 @@ def cleanup_cmd(prefix, force, force_pattern):
     """Remove what abandoned runs recorded: namespaces, bridges, veths, iptables rules,
     processes, files. Runs whose controller is still alive are skipped (unless --prefix
     names them, or --force)."""
-    from harness.cluster.cleanup import cleanup
-    from harness.cluster.netns import require_netns_tools
+    from splitbrain.harness.cluster.cleanup import cleanup
+    from splitbrain.harness.cluster.netns import require_netns_tools
 
     require_netns_tools()
     _print_report(cleanup(prefix, force=force, force_pattern=force_pattern))

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import click
 
-from harness.dbs import NAMES as DB_NAMES
+from splitbrain.harness.dbs import NAMES as DB_NAMES
 
 
 def _log(msg: str) -> None:
@@ -42,13 +42,13 @@ def build_cmd(with_java, extra, dockerfile, mirror, cache_dir, force, docker_hos
               print_dockerfile):
     """Build the node image (Debian bookworm: redis, iptables, iproute2, libfaketime,
     openssh-server, python3) without pulling from any registry; reuse it if present."""
-    from harness.cluster import docker_image
+    from splitbrain.harness.cluster import docker_image
 
     pkgs = docker_image.packages(with_java, extra)
     if print_dockerfile:
         click.echo(docker_image.dockerfile_text(pkgs), nl=False)
         return 0
-    from harness.control.docker import docker_client
+    from splitbrain.harness.control.docker import docker_client
 
     client = docker_client(docker_host)
     res = docker_image.build_image(client, with_java=with_java, extra_packages=extra,
@@ -63,8 +63,8 @@ def build_cmd(with_java, extra, dockerfile, mirror, cache_dir, force, docker_hos
 @click.option("--docker-host", default=None, help="Engine URL.  [default: $DOCKER_HOST or local]")
 def ls_cmd(docker_host):
     """List splitbrain node images on the engine."""
-    from harness.cluster import docker_image
-    from harness.control.docker import docker_client
+    from splitbrain.harness.cluster import docker_image
+    from splitbrain.harness.control.docker import docker_client
 
     client = docker_client(docker_host)
     rows = docker_image.list_images(client)
@@ -82,10 +82,10 @@ def ls_cmd(docker_host):
 @click.option("--docker-host", default=None, help="Engine URL.  [default: $DOCKER_HOST or local]")
 def check_cmd(image, db, docker_host):
     """Check that IMAGE has every command splitbrain runs on nodes (exit 254 if not)."""
-    from harness.cluster import docker_image
-    from harness.control.docker import docker_client
+    from splitbrain.harness.cluster import docker_image
+    from splitbrain.harness.control.docker import docker_client
 
-    from harness.dbs import datastore
+    from splitbrain.harness.dbs import datastore
 
     client = docker_client(docker_host)
     docker_image.require_tools(client, image, datastore(db).needs)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import click
 
-from harness.errors import InputError
+from splitbrain.harness.errors import InputError
 
 TARGETS = ("cassandra", "kafka")
 
@@ -24,7 +24,7 @@ def install_cmd(target: str, version: str | None, force: bool) -> None:
     """Install TARGET's files into splitbrain's cache (jars from Maven Central)."""
     if target == "kafka":
         return _install_kafka(version, force)
-    from harness.dbs.cassandra_install import find_java, install, installed, validate_version
+    from splitbrain.harness.dbs.cassandra_install import find_java, install, installed, validate_version
 
     if target != "cassandra":  # pragma: no cover - click's Choice already refuses it
         raise InputError(f"cannot install {target!r}; allowed: {', '.join(TARGETS)}")
@@ -40,7 +40,7 @@ def install_cmd(target: str, version: str | None, force: bool) -> None:
 
 def _install_kafka(version: str | None, force: bool) -> None:
     """Kafka 4.x: kafka_2.13 and its runtime closure (harness/dbs/kafka/install.py)."""
-    from harness.dbs.kafka.install import find_java, install, installed, validate_version
+    from splitbrain.harness.dbs.kafka.install import find_java, install, installed, validate_version
 
     version = validate_version(version)
     java = find_java()

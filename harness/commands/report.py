@@ -11,11 +11,11 @@ import os
 
 import click
 
-from harness.errors import InputError
+from splitbrain.harness.errors import InputError
 
 
 def _load_json(path: str, what: str):
-    from harness.history import loads
+    from splitbrain.harness.history import loads
 
     try:
         with open(path, "rb") as fh:
@@ -36,9 +36,9 @@ def _load_json(path: str, what: str):
 @click.option("--quiet", "-q", is_flag=True, help="No table; just the exit code.")
 def report_cmd(run_dir, out_dir, recheck, fail_on, quiet):
     """Regenerate every report of a saved run directory."""
-    from harness.verdict import exit_code
-    from harness.history import read_history
-    from reports.outputs import write_outputs
+    from splitbrain.harness.verdict import exit_code
+    from splitbrain.harness.history import read_history
+    from splitbrain.reports.outputs import write_outputs
 
     if not os.path.isdir(run_dir):
         raise InputError(f"{run_dir}: no such run directory")
@@ -56,11 +56,11 @@ def report_cmd(run_dir, out_dir, recheck, fail_on, quiet):
     else:
         if history is None:
             raise InputError(f"{run_dir}: has neither results.json nor history.jsonl")
-        from checkers import run_checks
-        from checkers.options import CheckOptions
-        from workloads import history_of
+        from splitbrain.checkers import run_checks
+        from splitbrain.checkers.options import CheckOptions
+        from splitbrain.workloads import history_of
 
-        from harness.dbs import datastore, names
+        from splitbrain.harness.dbs import datastore, names
 
         recorded = test or {}
         implied = (datastore(recorded["db"]).check_options
@@ -72,14 +72,14 @@ def report_cmd(run_dir, out_dir, recheck, fail_on, quiet):
     node_logs = None
     if out_dir and os.path.abspath(out_dir) != os.path.abspath(run_dir):
         # Links must stay relative to the report, so point them back at the run dir.
-        from reports.html import discover_node_logs
+        from splitbrain.reports.html import discover_node_logs
 
         node_logs = {n: [os.path.relpath(os.path.join(run_dir, p), out_dir) for p in ps]
                      for n, ps in discover_node_logs(run_dir).items()}
     paths = write_outputs(out, results, history=history, test=test, node_logs=node_logs,
                           fail_on=fail_on, write_results=(out != run_dir) or not os.path.exists(res_path) or recheck)
     if not quiet:
-        from reports.terminal import print_results
+        from splitbrain.reports.terminal import print_results
 
         print_results(results, source=run_dir, report_path=paths["report.html"])
     return exit_code(results.get("valid"), fail_on)

@@ -11,10 +11,10 @@ import time
 
 import click
 
-from harness.config import (BACKENDS, DBS, READ_FROM, STICKINESS, TOPOLOGIES, WORKLOADS, Test,
+from splitbrain.harness.config import (BACKENDS, DBS, READ_FROM, STICKINESS, TOPOLOGIES, WORKLOADS, Test,
                             build_test)
-from harness.dbs.etcd.config import READ_MODES
-from harness.verdict import worst
+from splitbrain.harness.dbs.etcd.config import READ_MODES
+from splitbrain.harness.verdict import worst
 
 D = Test()  # defaults shown in --help
 
@@ -59,8 +59,8 @@ class PartsCommand(click.Command):
     each registered datastore and each backend (their specs name their flags)."""
 
     def format_options(self, ctx, formatter):
-        from harness.cluster import backend, NAMES as BACKEND_NAMES
-        from harness.dbs import NAMES as DB_NAMES, datastore
+        from splitbrain.harness.cluster import backend, NAMES as BACKEND_NAMES
+        from splitbrain.harness.dbs import NAMES as DB_NAMES, datastore
 
         owner: dict[str, str] = {}
         for n in DB_NAMES:
@@ -158,8 +158,8 @@ def run_cmd(config_path, **flags):
     """
     from rich.console import Console
 
-    from harness.runner import run_many
-    from reports.terminal import print_results
+    from splitbrain.harness.runner import run_many
+    from splitbrain.reports.terminal import print_results
 
     if not flags.get("ssh_nodes"):
         flags["ssh_nodes"] = None

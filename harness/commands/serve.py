@@ -6,7 +6,7 @@ import os
 
 import click
 
-from harness.errors import InputError
+from splitbrain.harness.errors import InputError
 
 
 @click.command("serve")
@@ -22,7 +22,7 @@ from harness.errors import InputError
 @click.option("--verbose", "-v", is_flag=True, help="Log every request.")
 def serve_cmd(store, port, host, allow_hosts, verbose):
     """List runs newest first, open their reports, download a run as a zip."""
-    from reports.serve import make_server
+    from splitbrain.reports.serve import make_server
 
     if not os.path.isdir(store):
         raise InputError(f"--store {store}: no such directory")

@@ -42,8 +42,8 @@ import time
 import uuid
 from typing import Any, Callable, Mapping, Sequence
 
-from harness.control.base import Daemon, ExecResult, RemoteError
-from harness.errors import EnvironmentProblem
+from splitbrain.harness.control.base import Daemon, ExecResult, RemoteError
+from splitbrain.harness.errors import EnvironmentProblem
 
 # How long spawn watches a new daemon for an immediate failure (bad argv, missing binary).
 SPAWN_GRACE = 0.15

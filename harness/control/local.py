@@ -31,8 +31,8 @@ import threading
 import time
 from typing import Mapping, Sequence
 
-from harness import registry
-from harness.control.base import Daemon, ExecResult, RemoteError
+from splitbrain.harness import registry
+from splitbrain.harness.control.base import Daemon, ExecResult, RemoteError
 
 # How long spawn watches a new daemon for an immediate failure (bad argv, missing binary).
 SPAWN_GRACE = 0.15

@@ -21,8 +21,8 @@ import os
 import subprocess
 from typing import Sequence
 
-from harness.control.base import RemoteError
-from harness.control.local import LocalRemote, _wait_for
+from splitbrain.harness.control.base import RemoteError
+from splitbrain.harness.control.local import LocalRemote, _wait_for
 
 # Upper bound for `ip netns exec` to setns + exec the real program.
 EXEC_WAIT = 2.0

@@ -73,9 +73,9 @@ from typing import Any, Mapping, Sequence
 
 import paramiko
 
-from harness import registry
-from harness.control.base import Daemon, ExecResult, RemoteError
-from harness.errors import EnvironmentProblem, InputError
+from splitbrain.harness import registry
+from splitbrain.harness.control.base import Daemon, ExecResult, RemoteError
+from splitbrain.harness.errors import EnvironmentProblem, InputError
 
 log = logging.getLogger("splitbrain.ssh")
 

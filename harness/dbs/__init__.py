@@ -14,10 +14,10 @@ from __future__ import annotations
 import importlib
 
 MODULES = (
-    "harness.dbs.redis",
-    "harness.dbs.cassandra",
-    "harness.dbs.etcd",
-    "harness.dbs.kafka",
+    "splitbrain.harness.dbs.redis",
+    "splitbrain.harness.dbs.cassandra",
+    "splitbrain.harness.dbs.etcd",
+    "splitbrain.harness.dbs.kafka",
 )
 
 NAMES = tuple(m.rsplit(".", 1)[1] for m in MODULES)  # a module is named after its datastore
@@ -30,7 +30,7 @@ def names() -> tuple[str, ...]:
 
 def datastore(name: str):
     """The DatastoreSpec called `name` (InputError naming the allowed ones otherwise)."""
-    from harness.errors import InputError
+    from splitbrain.harness.errors import InputError
 
     for mod in MODULES:
         if mod.rsplit(".", 1)[1] == name:

@@ -15,8 +15,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field, fields
 from typing import Any, Callable, Mapping, Protocol, runtime_checkable
 
-from harness.cluster.base import Node, NodeNeeds
-from harness.errors import InputError
+from splitbrain.harness.cluster.base import Node, NodeNeeds
+from splitbrain.harness.errors import InputError
 
 
 @runtime_checkable

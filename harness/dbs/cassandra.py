@@ -45,16 +45,16 @@ import time
 from dataclasses import dataclass
 from typing import Callable, Mapping
 
-from harness.cluster.base import Node
-from harness.control.base import Daemon, RemoteError
-from harness.dbs import cassandra_config as cfg
-from harness.dbs import daemons
-from harness.dbs.cassandra_client import (KEYSPACE, MODELS, TABLES, CassandraClient,
+from splitbrain.harness.cluster.base import Node
+from splitbrain.harness.control.base import Daemon, RemoteError
+from splitbrain.harness.dbs import cassandra_config as cfg
+from splitbrain.harness.dbs import daemons
+from splitbrain.harness.dbs.cassandra_client import (KEYSPACE, MODELS, TABLES, CassandraClient,
                                           ClientSettings, NodeSession, TimestampSource)
-from harness.dbs.cassandra_install import (CassandraDist, ensure_installed, find_java,
+from splitbrain.harness.dbs.cassandra_install import (CassandraDist, ensure_installed, find_java,
                                            validate_version)
-from harness.errors import EnvironmentProblem, InputError
-from harness.models import as_spec
+from splitbrain.harness.errors import EnvironmentProblem, InputError
+from splitbrain.harness.models import as_spec
 
 log = logging.getLogger(__name__)
 
@@ -594,8 +594,8 @@ def _make(nodes, ctx, opts: CassandraOptions) -> "CassandraDB":
 
 
 def _spec():
-    from harness.cluster.base import BUILTIN_NEEDS
-    from harness.dbs.base import DatastoreSpec
+    from splitbrain.harness.cluster.base import BUILTIN_NEEDS
+    from splitbrain.harness.dbs.base import DatastoreSpec
 
     return DatastoreSpec(
         name="cassandra", summary="Apache Cassandra 5 (jars from Maven Central), leaderless",

@@ -38,8 +38,8 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from harness.models import OpSpec, as_spec
-from harness.cluster.base import Node
+from splitbrain.harness.models import OpSpec, as_spec
+from splitbrain.harness.cluster.base import Node
 
 KEYSPACE = "splitbrain"
 

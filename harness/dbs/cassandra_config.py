@@ -22,7 +22,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 
-from harness.dbs.cassandra_install import CassandraDist
+from splitbrain.harness.dbs.cassandra_install import CassandraDist
 
 CQL_PORT = 9042
 STORAGE_PORT = 7000

@@ -30,7 +30,7 @@ import time
 from dataclasses import dataclass
 from typing import Callable
 
-from harness.errors import EnvironmentProblem, InputError
+from splitbrain.harness.errors import EnvironmentProblem, InputError
 
 DEFAULT_VERSION = "5.0.8"
 # 5.0 is the first line that supports Java 17 (design/cassandra.md §1); 4.1 crashes on it.

@@ -13,10 +13,10 @@ import threading
 import time
 from typing import Mapping, Sequence
 
-from harness import registry
-from harness.cluster.base import Node
-from harness.control.base import Daemon, RemoteError
-from harness.errors import InputError
+from splitbrain.harness import registry
+from splitbrain.harness.cluster.base import Node
+from splitbrain.harness.control.base import Daemon, RemoteError
+from splitbrain.harness.errors import InputError
 
 # Running and not a zombie, judged by exit status only: some transports (docker exec
 # under load) can lose a fast command's output, and lost output must not read as "dead".
@@ -61,7 +61,7 @@ def _registry_call(node: Node, fn_name: str, *args):
     if not prefix:
         return None
     try:
-        from harness import registry
+        from splitbrain.harness import registry
 
         return getattr(registry, fn_name)(prefix, *args)
     except (ImportError, InputError, OSError):

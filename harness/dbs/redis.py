@@ -38,14 +38,14 @@ import time
 from dataclasses import dataclass
 from typing import Callable, Mapping
 
-from harness.cluster.base import Node
-from harness.control.base import Daemon, RemoteError
-from harness.dbs import daemons
-from harness.dbs.redis_client import RedisClient, RedisTopology, ask_sentinels_for_primary
-from harness.dbs.redis_streams import (PROPAGATION_WORKLOADS, STREAM_WORKLOADS,
+from splitbrain.harness.cluster.base import Node
+from splitbrain.harness.control.base import Daemon, RemoteError
+from splitbrain.harness.dbs import daemons
+from splitbrain.harness.dbs.redis_client import RedisClient, RedisTopology, ask_sentinels_for_primary
+from splitbrain.harness.dbs.redis_streams import (PROPAGATION_WORKLOADS, STREAM_WORKLOADS,
                                       PropagationClient, StreamsClient)
-from harness.dbs.resp import Ambiguous, NotSent, ReplyError, RespConnection
-from harness.errors import EnvironmentProblem, InputError
+from splitbrain.harness.dbs.resp import Ambiguous, NotSent, ReplyError, RespConnection
+from splitbrain.harness.errors import EnvironmentProblem, InputError
 
 TOPOLOGIES = ("replication", "sentinel")
 READ_FROM = ("primary", "replicas", "any")
@@ -524,8 +524,8 @@ def _make(nodes, ctx, opts: RedisOptions) -> RedisDB:
 
 
 def _spec():
-    from harness.cluster.base import BUILTIN_NEEDS
-    from harness.dbs.base import DatastoreSpec
+    from splitbrain.harness.cluster.base import BUILTIN_NEEDS
+    from splitbrain.harness.dbs.base import DatastoreSpec
 
     return DatastoreSpec(
         name="redis", summary="Redis with async replication, optionally Sentinel failover",

@@ -35,9 +35,9 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
-from harness.models import MODELS, OpSpec, as_spec
-from harness.cluster.base import Node
-from harness.dbs.resp import Ambiguous, NotSent, ReplyError, RespConnection
+from splitbrain.harness.models import MODELS, OpSpec, as_spec
+from splitbrain.harness.cluster.base import Node
+from splitbrain.harness.dbs.resp import Ambiguous, NotSent, ReplyError, RespConnection
 
 # Error replies Redis sends before executing anything (so the op had no effect).
 REJECTED_BEFORE_EXECUTION = frozenset({
@@ -228,7 +228,7 @@ class RedisClient:
             return {"type": "fail", "value": value, "node": None,
                     "error": f"unsupported op {f!r} for the {self.spec.model} model"}
         if f == "txn":
-            from harness.dbs.redis_txn import invoke_txn
+            from splitbrain.harness.dbs.redis_txn import invoke_txn
 
             return invoke_txn(self, op)
         target = self._target(op)
@@ -262,7 +262,7 @@ class RedisClient:
     def _execute(self, conn: RespConnection, f: str, key: Any, value: Any) -> dict:
         model = self.spec.model
         if model.startswith("txn-"):  # a single-key read in the txn key space (final phase)
-            from harness.dbs.redis_txn import plain_read
+            from splitbrain.harness.dbs.redis_txn import plain_read
 
             return plain_read(conn, self.txn_kind, key)
         # Namespaced, so one datastore can hold several workloads' keys.

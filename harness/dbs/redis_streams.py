@@ -28,8 +28,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from harness.dbs.redis_client import REJECTED_BEFORE_EXECUTION, RedisClient, decode_value
-from harness.dbs.resp import Ambiguous, NotSent, ReplyError
+from splitbrain.harness.dbs.redis_client import REJECTED_BEFORE_EXECUTION, RedisClient, decode_value
+from splitbrain.harness.dbs.resp import Ambiguous, NotSent, ReplyError
 
 GROUP = "g"
 POLL_COUNT = 50

@@ -23,7 +23,7 @@ from __future__ import annotations
 import hashlib
 from typing import Any
 
-from harness.dbs.resp import Ambiguous, NotSent, ReplyError
+from splitbrain.harness.dbs.resp import Ambiguous, NotSent, ReplyError
 
 _LIST_BODY = """
 local out = {}
@@ -67,7 +67,7 @@ _BEFORE_RUN = frozenset({"READONLY", "NOSCRIPT", "LOADING", "MASTERDOWN", "NOREP
 
 
 def _decode(raw: Any) -> Any:
-    from harness.dbs.redis_client import decode_value
+    from splitbrain.harness.dbs.redis_client import decode_value
 
     return decode_value(raw)
 

@@ -16,7 +16,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from harness.models import OpSpec
+from splitbrain.harness.models import OpSpec
 
 log = logging.getLogger("splitbrain")
 

@@ -11,7 +11,7 @@ import tempfile
 
 import pytest
 
-from harness.config import build_test
+from splitbrain.harness.config import build_test
 from tests.cassandra.test_cassandra_runs import _no_jvm_left, _witnesses_are_real
 from tests.conftest import have
 
@@ -35,7 +35,7 @@ def tmp_path():
 @pytest.mark.parametrize("mode,loses", [("periodic", True), ("batch", False)])
 def test_whole_cluster_crash_loses_acked_writes_only_with_periodic_commitlog(tmp_path, mode,
                                                                               loses):
-    from harness.runner import run_test
+    from splitbrain.harness.runner import run_test
 
     out = run_test(build_test({
         "db": "cassandra", "workload": "set", "nemesis": "disk-lose-unsynced",

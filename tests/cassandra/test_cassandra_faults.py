@@ -27,7 +27,7 @@ import pytest
 
 from tests.integration.leftovers import cmdlines
 
-from harness.config import build_test
+from splitbrain.harness.config import build_test
 
 pytestmark = [pytest.mark.root, pytest.mark.slow,
               pytest.mark.skipif(shutil.which("java") is None,
@@ -53,8 +53,8 @@ def tmp_path():
 def _schedule_seed() -> int:
     """A seed whose first faults are pause, resume, kill on two different nodes (the
     schedule and its targets are pure functions of the seed, so this replays the run)."""
-    from harness.cluster.base import Node
-    from nemesis.schedule import build_package
+    from splitbrain.harness.cluster.base import Node
+    from splitbrain.nemesis.schedule import build_package
 
     class Dry:  # records the targets instead of signalling anything
         def primaries(self):
@@ -105,8 +105,8 @@ def _jvms_of(marker: str) -> list[str]:
 
 
 def test_kill_restart_pause_resume_on_a_live_cluster(tmp_path):
-    from harness import registry
-    from harness.runner import run_test
+    from splitbrain.harness import registry
+    from splitbrain.harness.runner import run_test
 
     seed = _schedule_seed()
     out = run_test(build_test({

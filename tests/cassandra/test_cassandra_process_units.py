@@ -9,11 +9,11 @@ import time
 
 import pytest
 
-from harness.cluster.base import Node
-from harness.control.base import Daemon
-from harness.dbs.cassandra import CassandraDB
-from harness.dbs.cassandra_install import CassandraDist
-from harness.errors import EnvironmentProblem
+from splitbrain.harness.cluster.base import Node
+from splitbrain.harness.control.base import Daemon
+from splitbrain.harness.dbs.cassandra import CassandraDB
+from splitbrain.harness.dbs.cassandra_install import CassandraDist
+from splitbrain.harness.errors import EnvironmentProblem
 
 NODES = [Node(f"n{i}", f"10.9.0.{i}", None, "/nonexistent") for i in (1, 2, 3)]
 

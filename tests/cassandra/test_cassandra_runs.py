@@ -18,8 +18,8 @@ import pytest
 
 from tests.integration.leftovers import cmdlines
 
-from harness.config import build_test
-from harness.history import read_history
+from splitbrain.harness.config import build_test
+from splitbrain.harness.history import read_history
 
 pytestmark = [pytest.mark.root, pytest.mark.slow,
               pytest.mark.skipif(shutil.which("java") is None,
@@ -42,7 +42,7 @@ def tmp_path():
 
 
 def _run(tmp_path, **settings):
-    from harness.runner import run_test
+    from splitbrain.harness.runner import run_test
 
     settings.setdefault("db", "cassandra")
     settings.setdefault("store", str(tmp_path / "store"))
@@ -128,8 +128,8 @@ def test_consistency_one_under_partitions_serves_stale_reads(tmp_path):
 def _positive_bump_seed(delta_ms: int) -> int:
     """A seed whose first fault is a forward clock bump (the schedule is a pure function of
     the seed, so this picks the same run the runner will do)."""
-    from harness.cluster.base import Node
-    from nemesis.schedule import build_package
+    from splitbrain.harness.cluster.base import Node
+    from splitbrain.nemesis.schedule import build_package
 
     nodes = [Node(f"n{i}", f"10.0.0.{i}", None, "/nonexistent") for i in (1, 2, 3)]
     opts = {"clock": {"targets": ["one"], "min_bump_ms": delta_ms, "max_bump_ms": delta_ms}}

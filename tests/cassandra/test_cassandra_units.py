@@ -9,10 +9,10 @@ import sys
 
 import pytest
 
-from harness.dbs import cassandra_config as cfg
-from harness.dbs.cassandra_client import TimestampSource, classify
-from harness.dbs.cassandra_install import CassandraDist, validate_version
-from harness.errors import InputError
+from splitbrain.harness.dbs import cassandra_config as cfg
+from splitbrain.harness.dbs.cassandra_client import TimestampSource, classify
+from splitbrain.harness.dbs.cassandra_install import CassandraDist, validate_version
+from splitbrain.harness.errors import InputError
 
 ROOT = __import__("os").path.dirname(__import__("os").path.dirname(
     __import__("os").path.dirname(__import__("os").path.abspath(__file__))))
@@ -106,7 +106,7 @@ def test_error_mapping_only_certain_no_ops_are_fail():
 
 
 def test_cas_register_workload_contends_on_few_keys_with_unique_values():
-    from workloads import get_workload
+    from splitbrain.workloads import get_workload
 
     wl = get_workload("cas-register", keys_active=10)
     rng = random.Random(3)
@@ -128,9 +128,9 @@ def test_cas_register_workload_contends_on_few_keys_with_unique_values():
 
 
 def test_cas_register_is_checked_as_a_register():
-    from checkers import run_checks
-    from checkers.options import CheckOptions
-    from harness.history import history_from_events
+    from splitbrain.checkers import run_checks
+    from splitbrain.checkers.options import CheckOptions
+    from splitbrain.harness.history import history_from_events
 
     evs = [{"process": 0, "type": "invoke", "f": "cas", "key": 1, "value": [None, 1]},
            {"process": 0, "type": "ok", "f": "cas", "key": 1, "value": [None, 1]},
@@ -145,7 +145,7 @@ def test_cas_register_is_checked_as_a_register():
 
 
 def test_config_accepts_cas_register_on_both_datastores():
-    from harness.config import build_test
+    from splitbrain.harness.config import build_test
 
     assert build_test({"db": "cassandra", "workload": "cas-register"}).workload == "cas-register"
     # Redis runs the same workload with its Lua compare-and-set
@@ -155,7 +155,7 @@ def test_config_accepts_cas_register_on_both_datastores():
 
 
 def test_install_verb_rejects_an_unsupported_version():
-    res = subprocess.run([sys.executable, "-m", "harness", "install", "cassandra",
+    res = subprocess.run([sys.executable, "-m", "splitbrain", "install", "cassandra",
                           "--version", "4.1.8"], capture_output=True, text=True, cwd=ROOT,
                          timeout=60)
     assert res.returncode == 254, res.stderr

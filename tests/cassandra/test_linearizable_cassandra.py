@@ -8,7 +8,7 @@ import tempfile
 
 import pytest
 
-from harness.config import build_test
+from splitbrain.harness.config import build_test
 
 pytestmark = [pytest.mark.root, pytest.mark.slow,
               pytest.mark.skipif(shutil.which("java") is None,
@@ -16,7 +16,7 @@ pytestmark = [pytest.mark.root, pytest.mark.slow,
 
 
 def test_serial_cas_register_under_partitions_and_kills_is_linearizable():
-    from harness.runner import run_test
+    from splitbrain.harness.runner import run_test
 
     d = tempfile.mkdtemp(prefix="sbcass-lin-", dir="/var/tmp")
     try:

@@ -19,7 +19,7 @@ Only meaningful for histories without integrity anomalies (callers skip those).
 from __future__ import annotations
 
 import itertools
-from harness.history import History, Op, freeze
+from splitbrain.harness.history import History, Op, freeze
 
 NAMES = ("read-your-writes", "monotonic-reads", "monotonic-writes", "writes-follow-reads")
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import random
 
-from harness.history import history_from_events
+from splitbrain.harness.history import history_from_events
 
 MODEL_FS = {
     "cas-register": ("read", "write", "cas"),

@@ -363,6 +363,6 @@ def _fix_read_versions(events, log, versions, lww, workload):
 
 def history(run: Run):
     """The History of a Run."""
-    from harness.history import history_from_events
+    from splitbrain.harness.history import history_from_events
 
     return history_from_events([dict(e) for e in run.events], source="<sim>")

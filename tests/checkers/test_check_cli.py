@@ -14,7 +14,7 @@ import random
 import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
-from harness.cli import main
+from splitbrain.harness.cli import main
 from tests.conftest import PEER_HISTORIES
 
 S = 1_000_000_000

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from hypothesis import given, settings, strategies as st
 
-from checkers.convergence import check
-from checkers.options import CheckOptions
-from harness.history import history_from_events
+from splitbrain.checkers.convergence import check
+from splitbrain.checkers.options import CheckOptions
+from splitbrain.harness.history import history_from_events
 from tests.checkers.sim_final import simulate
 
 S = 1_000_000_000

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import io
 
-from checkers import run_checks
-from checkers.groups import NO_FAULT, fault_windows
-from checkers.options import CheckOptions
-from harness.history import history_from_events
+from splitbrain.checkers import run_checks
+from splitbrain.checkers.groups import NO_FAULT, fault_windows
+from splitbrain.checkers.options import CheckOptions
+from splitbrain.harness.history import history_from_events
 
 S = 1_000_000_000
 
@@ -59,8 +59,8 @@ def test_groups_by_node_and_window_with_exact_counts():
 def test_terminal_and_summary_show_groups():
     from rich.console import Console
 
-    from reports.summary import summary_markdown
-    from reports.terminal import print_results
+    from splitbrain.reports.summary import summary_markdown
+    from splitbrain.reports.terminal import print_results
 
     res = run_checks(_history(), CheckOptions(workload="register"), ["read-your-writes"])
     buf = io.StringIO()
@@ -80,7 +80,7 @@ def test_no_anomaly_no_groups_and_windows_parse():
 
 
 def test_report_html_lists_groups_and_draws_their_timeline():
-    from reports.html import render_html
+    from splitbrain.reports.html import render_html
 
     h = _history()
     res = run_checks(h, CheckOptions(workload="register"), ["read-your-writes"])

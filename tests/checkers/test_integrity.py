@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from checkers import integrity
-from checkers.options import CheckOptions
-from harness.history import history_from_events
+from splitbrain.checkers import integrity
+from splitbrain.checkers.options import CheckOptions
+from splitbrain.harness.history import history_from_events
 
 
 def ev(index, process, type_, f, key, value, t=None, **extra):

@@ -15,8 +15,8 @@ import os
 
 import pytest
 
-from checkers import run_checks
-from harness.history import read_history
+from splitbrain.checkers import run_checks
+from splitbrain.harness.history import read_history
 
 DATA = os.path.join(os.path.dirname(__file__), "data", "knossos")
 GOOD = sorted(glob.glob(os.path.join(DATA, "*", "good", "*.edn")))

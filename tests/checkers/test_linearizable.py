@@ -10,13 +10,13 @@ import random
 import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
-from checkers import run_checks
-from checkers.linearizable import LinearizableOptions, check_linearizable, engine
-from checkers.linearizable.models import MODELS, build_partitions
-from checkers.linearizable.search import search
-from checkers.options import CheckOptions
-from harness.errors import InputError
-from harness.history import Op, history_from_events, read_history
+from splitbrain.checkers import run_checks
+from splitbrain.checkers.linearizable import LinearizableOptions, check_linearizable, engine
+from splitbrain.checkers.linearizable.models import MODELS, build_partitions
+from splitbrain.checkers.linearizable.search import search
+from splitbrain.checkers.options import CheckOptions
+from splitbrain.harness.errors import InputError
+from splitbrain.harness.history import Op, history_from_events, read_history
 from tests.checkers.lin_gen import random_history
 
 KNOSSOS = os.path.join(os.path.dirname(__file__), "..", "..", "..", "shared", "peer-histories",
@@ -145,7 +145,7 @@ def _txn_op(index, inv, ret, typ, mops, process=0):
 
 
 def test_multi_register_txns_built_directly():
-    from harness.history import History
+    from splitbrain.harness.history import History
 
     ops = [_txn_op(1, 0, 1, "ok", [("w", "x", 1), ("w", "y", 1)]),
            _txn_op(3, 2, 3, "ok", [("r", "x", 1), ("r", "y", 1)], 1)]
@@ -217,7 +217,7 @@ def test_results_identical_across_threads_and_runs():
 
 @pytest.mark.skipif(not engine.available(), reason=engine.NATIVE_PROBLEM or "")
 def test_native_and_python_engines_identical():
-    from checkers.linearizable.engine import run_native
+    from splitbrain.checkers.linearizable.engine import run_native
 
     n = 0
     for seed in range(300):
@@ -482,7 +482,7 @@ def test_python_fallback_when_native_missing(monkeypatch):
 
 
 def test_report_has_the_per_key_linearizability_view():
-    from reports.html import render_html
+    from splitbrain.reports.html import render_html
 
     h = hist(A, key="x")
     res = run_checks(h, CheckOptions(workload="cas-register"))
@@ -494,7 +494,7 @@ def test_report_has_the_per_key_linearizability_view():
 
 
 def _main(argv):
-    from harness.cli import main
+    from splitbrain.harness.cli import main
 
     with pytest.raises(SystemExit) as e:
         main(argv)

@@ -12,7 +12,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 sys.path.insert(0, ROOT)
 
 from bench import linearizability as B  # noqa: E402
-from checkers.linearizable import LinearizableOptions, check_linearizable  # noqa: E402
+from splitbrain.checkers.linearizable import LinearizableOptions, check_linearizable  # noqa: E402
 
 
 def test_bench_smoke_runs():

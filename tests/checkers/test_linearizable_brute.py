@@ -7,9 +7,9 @@ import random
 
 import pytest
 
-from checkers.linearizable import engine
-from checkers.linearizable.models import MODELS, build_partitions
-from checkers.linearizable.search import INVALID, VALID, search
+from splitbrain.checkers.linearizable import engine
+from splitbrain.checkers.linearizable.models import MODELS, build_partitions
+from splitbrain.checkers.linearizable.search import INVALID, VALID, search
 from tests.checkers import brute_lin
 from tests.checkers.lin_gen import random_history
 
@@ -36,7 +36,7 @@ def _compare(model_name, nil_read, cas_fail, seed, native=False):
     for p in parts:
         ref = brute_lin.reference(p.inv, p.ret, p.required, p.payload, model.step, p.initial)
         if native:
-            from checkers.linearizable.engine import run_native
+            from splitbrain.checkers.linearizable.engine import run_native
             got = run_native([(p.inv, p.ret, p.required, p.payload, p.observer, p.initial)],
                              10**6, 10**7, 1)[0]
         else:
@@ -77,9 +77,9 @@ def test_brute_force_many(model_name, nil_read, cas_fail):
 @pytest.mark.parametrize("model_name", ["cas-register", "register", "set", "list-append",
                                         "mutex", "counter"])
 def test_witness_is_invalid_and_one_minimal_under_the_oracle(model_name):
-    from checkers.linearizable import _problem
-    from checkers.linearizable.engine import run_python
-    from checkers.linearizable.witness import _deletable, minimal_witness
+    from splitbrain.checkers.linearizable import _problem
+    from splitbrain.checkers.linearizable.engine import run_python
+    from splitbrain.checkers.linearizable.witness import _deletable, minimal_witness
 
     checked = 0
     for seed in range(N):

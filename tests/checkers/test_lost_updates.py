@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from hypothesis import given, settings, strategies as st
 
-from checkers.lost_updates import check
-from checkers.options import CheckOptions
-from harness.history import history_from_events
+from splitbrain.checkers.lost_updates import check
+from splitbrain.checkers.options import CheckOptions
+from splitbrain.harness.history import history_from_events
 from tests.checkers.sim_final import simulate
 
 S = 1_000_000_000
@@ -262,7 +262,7 @@ def test_injected_lost_acked_write_is_reported(seed, kind):
 
 
 def _wfr_history(write_version: int, final_value: str, final_version: int):
-    from harness.history import history_from_events
+    from splitbrain.harness.history import history_from_events
 
     evs = [
         {"index": 0, "process": 1, "type": "invoke", "f": "write", "key": "x", "value": "a", "time": 0},
@@ -280,8 +280,8 @@ def _wfr_history(write_version: int, final_value: str, final_version: int):
 def test_wfr_lost_write_is_a_lost_update_under_lww():
     """§5.2 WFR-lost: b was acknowledged with a version below the a its author had read,
     so under last-write-wins it can never become visible (Jepsen 2013 Cassandra)."""
-    from checkers.lost_updates import check
-    from checkers.options import CheckOptions
+    from splitbrain.checkers.lost_updates import check
+    from splitbrain.checkers.options import CheckOptions
 
     res = check(_wfr_history(3, "a", 5), CheckOptions(workload="register"))["lost-updates"]
     assert res.valid is False

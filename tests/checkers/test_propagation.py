@@ -6,10 +6,10 @@ from __future__ import annotations
 
 from hypothesis import given, settings, strategies as st
 
-from checkers import run_checks
-from checkers.options import CheckOptions
-from checkers.propagation import check
-from harness.history import history_from_events
+from splitbrain.checkers import run_checks
+from splitbrain.checkers.options import CheckOptions
+from splitbrain.checkers.propagation import check
+from splitbrain.harness.history import history_from_events
 from tests.checkers.propagation_sim import simulate
 
 SEEDS = st.integers(0, 10**6)
@@ -111,9 +111,9 @@ def test_an_info_write_applied_downstream_takes_its_version_from_the_apply():
 
 def test_run_gates_reach_the_checkers(tmp_path):
     """`splitbrain run --max-propagation-lag / --max-lag`: analyse() passes them on."""
-    from harness.config import build_test
-    from harness.history import write_jsonl
-    from harness.runner import analyse
+    from splitbrain.harness.config import build_test
+    from splitbrain.harness.history import write_jsonl
+    from splitbrain.harness.runner import analyse
 
     events, _ = simulate(2)
     write_jsonl(events, tmp_path / "history.jsonl")

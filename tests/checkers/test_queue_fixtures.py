@@ -7,12 +7,12 @@ import os
 
 import pytest
 
-from checkers.options import CheckOptions
-from checkers.queue import check
-from checkers.queue.lag import realtime_lags
-from checkers.queue.log import build_logs, committed_ops
-from checkers.queue.model import QueueHistory
-from harness.history import history_from_events
+from splitbrain.checkers.options import CheckOptions
+from splitbrain.checkers.queue import check
+from splitbrain.checkers.queue.lag import realtime_lags
+from splitbrain.checkers.queue.log import build_logs, committed_ops
+from splitbrain.checkers.queue.model import QueueHistory
+from splitbrain.harness.history import history_from_events
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 with open(os.path.join(HERE, "queue_fixtures", "jepsen_kafka.json")) as fh:
@@ -109,14 +109,14 @@ def test_check_cli_max_lag_gate(tmp_path):
     import subprocess
     import sys
 
-    from harness.history import write_jsonl
+    from splitbrain.harness.history import write_jsonl
 
     root = os.path.dirname(os.path.dirname(HERE))
     path = tmp_path / "lag.jsonl"
     write_jsonl(events_of(FIX["realtime_lag"]["events"]), path)
 
     def run(*argv):
-        return subprocess.run([sys.executable, "-m", "harness", "check", str(path), "-q",
+        return subprocess.run([sys.executable, "-m", "splitbrain", "check", str(path), "-q",
                                "--checkers", "queue-lag", *argv],
                               capture_output=True, text=True, timeout=120,
                               env={**os.environ, "PYTHONPATH": root})

@@ -6,10 +6,10 @@ import os
 
 from hypothesis import given, settings, strategies as st
 
-from checkers import run_checks
-from checkers.options import CheckOptions
-from checkers.queue import check
-from harness.history import freeze, history_from_events, read_jsonl, write_jsonl
+from splitbrain.checkers import run_checks
+from splitbrain.checkers.options import CheckOptions
+from splitbrain.checkers.queue import check
+from splitbrain.harness.history import freeze, history_from_events, read_jsonl, write_jsonl
 from tests.checkers.queue_sim import simulate
 
 OPTS = CheckOptions(workload="queue")

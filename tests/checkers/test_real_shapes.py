@@ -14,9 +14,9 @@ import random
 
 from hypothesis import HealthCheck, given, settings, strategies as st
 
-from checkers import FAMILIES, run_checks
-from checkers.options import CheckOptions
-from harness.history import history_from_events, read_history
+from splitbrain.checkers import FAMILIES, run_checks
+from splitbrain.checkers.options import CheckOptions
+from splitbrain.harness.history import history_from_events, read_history
 from tests.checkers import sim_repeat
 
 SETTINGS = settings(max_examples=60, deadline=None,

@@ -6,9 +6,9 @@ import json
 
 import pytest
 
-from checkers import session
-from checkers.options import CheckOptions
-from harness.history import history_from_events
+from splitbrain.checkers import session
+from splitbrain.checkers.options import CheckOptions
+from splitbrain.harness.history import history_from_events
 
 S = 100_000_000  # 0.1 s in ns
 
@@ -360,7 +360,7 @@ def test_stats_present():
 
 
 def test_replay_drops_a_fabricated_finding():
-    from checkers.result import Anomaly
+    from splitbrain.checkers.result import Anomaly
 
     h = H(RYW_VALID)
     fake = Anomaly("read-your-writes", "fabricated", [1, 5], key="x")

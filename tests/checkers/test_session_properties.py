@@ -14,9 +14,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from checkers import integrity, session
-from checkers.options import CheckOptions
-from harness.history import History
+from splitbrain.checkers import integrity, session
+from splitbrain.checkers.options import CheckOptions
+from splitbrain.harness.history import History
 from tests.checkers import brute, sim
 
 SESSION = session.NAMES
@@ -59,7 +59,7 @@ def test_sticky_store_keeps_all_session_guarantees(seed, workload, versions, lag
 
 def _witness_history(h: History, anomaly) -> History:
     """The witness ops plus the writers of the values they observed (§9)."""
-    from checkers.versions import build_indexes
+    from splitbrain.checkers.versions import build_indexes
 
     by = h.by_index()
     ops = {i: by[i] for i in anomaly.ops}
@@ -154,7 +154,7 @@ DIFF_CASES = [("register", False), ("register", True), ("list-append", False), (
 
 @pytest.mark.parametrize("workload,versioned", DIFF_CASES)
 def test_fast_checkers_agree_with_brute_force(workload, versioned):
-    from harness.history import history_from_events
+    from splitbrain.harness.history import history_from_events
 
     compared = missed = 0
     for seed in range(1500):

@@ -16,9 +16,9 @@ import sys
 
 import pytest
 
-from checkers.options import CheckOptions
-from checkers.session import ALL_NAMES
-from harness.history import history_from_events
+from splitbrain.checkers.options import CheckOptions
+from splitbrain.checkers.session import ALL_NAMES
+from splitbrain.harness.history import history_from_events
 
 PINS = os.path.join(os.path.dirname(__file__), "data", "session_set_pins.json")
 
@@ -63,7 +63,7 @@ def _cases() -> dict[str, list[dict]]:
 
 def _results(events: list[dict]) -> str:
     """results.json-style text of the session family's checkers on one history."""
-    from checkers import run_checks
+    from splitbrain.checkers import run_checks
 
     res = run_checks(history_from_events(events, source="<pin>"),
                      CheckOptions(workload="set", checkers=("session",))

@@ -7,10 +7,10 @@ import random
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from checkers.options import CheckOptions
-from checkers.staleness import NOT_MEASURABLE, check
-from checkers.versions import build_indexes
-from harness.history import history_from_events
+from splitbrain.checkers.options import CheckOptions
+from splitbrain.checkers.staleness import NOT_MEASURABLE, check
+from splitbrain.checkers.versions import build_indexes
+from splitbrain.harness.history import history_from_events
 from tests.checkers.sim_final import simulate
 
 S = 1_000_000_000

@@ -31,7 +31,7 @@ EDN = """[{:type :invoke, :f :txn, :value [[:append :x 1] [:r :y nil]], :process
 
 def _cli(*args):
     env = dict(os.environ, PYTHONPATH=ROOT)
-    return subprocess.run([sys.executable, "-m", "harness", "check", *args], cwd=ROOT, env=env,
+    return subprocess.run([sys.executable, "-m", "splitbrain", "check", *args], cwd=ROOT, env=env,
                           capture_output=True, text=True, timeout=300)
 
 
@@ -104,7 +104,7 @@ def test_report_draws_the_cycle(tmp_path):
 
 
 def test_cycle_svg_escapes_history_strings():
-    from reports.cycles import cycle_svg
+    from splitbrain.reports.cycles import cycle_svg
 
     a = {"type": "G1c", "cycle": [1, 2], "scc_size": 2,
          "steps": [{"from": 1, "to": 2, "label": "ww", "key": "<script>"},

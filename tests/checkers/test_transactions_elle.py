@@ -10,8 +10,8 @@ import os
 
 import pytest
 
-from checkers.options import CheckOptions
-from checkers.transactions import check
+from splitbrain.checkers.options import CheckOptions
+from splitbrain.checkers.transactions import check
 from tests.checkers.txn_notation import history
 
 HERE = os.path.join(os.path.dirname(__file__), "fixtures", "elle")
@@ -80,7 +80,7 @@ def _to_edn(events) -> str:
 def test_elle_fixtures_via_jepsen_edn_import(case, tmp_path):
     """The same verdict when the fixture arrives as a Jepsen history.edn (keywords, nil
     reads in invocations, multi-micro-op :txn kept as txns)."""
-    from harness.history import read_history
+    from splitbrain.harness.history import read_history
     from tests.checkers.txn_notation import events
 
     evs = events(case["spec"], "list-append", case.get("layout", "completion"),

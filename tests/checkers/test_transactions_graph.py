@@ -8,9 +8,9 @@ import random
 import networkx as nx
 import pytest
 
-from checkers.transactions.graph import (PROCESS, REALTIME, RW, WR, WW, Edges, _split_walk,
+from splitbrain.checkers.transactions.graph import (PROCESS, REALTIME, RW, WR, WW, Edges, _split_walk,
                                          add_process_edges, add_realtime_edges, classify)
-from harness.history import history_from_events
+from splitbrain.harness.history import history_from_events
 
 
 @pytest.mark.parametrize("seed", range(30))

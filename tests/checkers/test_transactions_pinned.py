@@ -11,9 +11,9 @@ from collections import Counter
 
 import pytest
 
-from checkers.options import CheckOptions
-from checkers.transactions import check
-from harness.history import history_from_events
+from splitbrain.checkers.options import CheckOptions
+from splitbrain.checkers.transactions import check
+from splitbrain.harness.history import history_from_events
 
 FIXTURE = os.path.join(os.path.dirname(__file__), "fixtures", "transactions_pinned.json")
 

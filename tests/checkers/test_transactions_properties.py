@@ -10,9 +10,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from checkers.options import CheckOptions
-from checkers.transactions import check
-from harness.history import history_from_events
+from splitbrain.checkers.options import CheckOptions
+from splitbrain.checkers.transactions import check
+from splitbrain.harness.history import history_from_events
 from tests.checkers.txn_sim import simulate
 
 SETTINGS = settings(max_examples=20, deadline=None,
@@ -318,8 +318,8 @@ def test_cycle_search_timeout_is_never_valid():
 def test_timeout_on_permitted_classes_only_is_a_notice():
     """A budget spent on classes the claim permits (searched only for notices) leaves the
     verdict valid; the search reports it as `cycle-search-incomplete`, a notice."""
-    from checkers.result import Anomaly
-    from checkers.transactions import _verdict
+    from splitbrain.checkers.result import Anomaly
+    from splitbrain.checkers.transactions import _verdict
 
     found = [Anomaly(type="cycle-search-incomplete", explanation="x", ops=[])]
     res = _verdict(found, frozenset({"G0", "G1c"}), (), {}, {}, {}, 0.0)
@@ -333,8 +333,8 @@ def test_read_committed_permits_a_g2_ring_and_says_so():
 
 
 def test_timeout_on_a_forbidden_class_is_unknown():
-    from checkers.transactions import _verdict
-    from checkers.result import Anomaly
+    from splitbrain.checkers.transactions import _verdict
+    from splitbrain.checkers.result import Anomaly
 
     found = [Anomaly(type="cycle-search-timeout", explanation="x", ops=[])]
     res = _verdict(found, frozenset({"G2-item"}), (), {}, {}, {}, 0.0)

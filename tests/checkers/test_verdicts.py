@@ -11,10 +11,10 @@ import json
 
 import pytest
 
-from checkers import FAMILIES, run_checks
-from checkers.options import CheckOptions
-from checkers.versions import cassandra_value_bytes
-from harness.history import history_from_events, read_history
+from splitbrain.checkers import FAMILIES, run_checks
+from splitbrain.checkers.options import CheckOptions
+from splitbrain.checkers.versions import cassandra_value_bytes
+from splitbrain.harness.history import history_from_events, read_history
 
 US = 1000
 
@@ -92,7 +92,7 @@ def test_a_tie_resolved_against_real_time_is_a_lost_update():
 
 
 def test_check_reads_the_tiebreak_from_a_cassandra_run_dir(tmp_path):
-    from harness.cli import main
+    from splitbrain.harness.cli import main
 
     (tmp_path / "history.jsonl").write_text("\n".join(json.dumps(e) for e in _tie(3, 5, rt=False)))
     (tmp_path / "test.json").write_text(json.dumps({"db": "cassandra"}))
@@ -282,7 +282,7 @@ def test_mixed_session_cycle_is_an_anomaly():
 
 
 def test_check_accepts_cas_register(tmp_path):
-    from harness.cli import main
+    from splitbrain.harness.cli import main
 
     p = tmp_path / "h.jsonl"
     evs = (op(0, 0, "write", "x", 1) + op(2, 0, "cas", "x", [1, 2])
@@ -349,7 +349,7 @@ def test_reads_of_empty_lists_without_writes_are_not_garbage():
 
 
 def test_not_applicable_checker_is_skipped_not_failed_in_junit():
-    from reports.junit import junit_tree
+    from splitbrain.reports.junit import junit_tree
     import xml.etree.ElementTree as ET
 
     evs = op(0, 0, "write", "x", "a") + op(2, 1, "read", "x", None, "a")

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from checkers.versions import BOTTOM, build_index, build_indexes
-from harness.history import history_from_events
+from splitbrain.checkers.versions import BOTTOM, build_index, build_indexes
+from splitbrain.harness.history import history_from_events
 
 
 def ev(index, process, type_, f, key, value, **extra):

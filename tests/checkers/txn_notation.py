@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import re
 
-from harness.history import history_from_events
+from splitbrain.harness.history import history_from_events
 
 _MOP = re.compile(r"([arw])([a-z])(_|\d*)")
 

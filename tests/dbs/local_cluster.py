@@ -15,9 +15,9 @@ import secrets
 import socket
 from contextlib import contextmanager
 
-from harness import registry
-from harness.cluster.base import Node
-from harness.control.local import LocalRemote
+from splitbrain.harness import registry
+from splitbrain.harness.cluster.base import Node
+from splitbrain.harness.control.local import LocalRemote
 
 
 def _free_port(addresses: list[str], rng: random.Random) -> int:
@@ -65,7 +65,7 @@ def _running(db, nodes):
 @contextmanager
 def redis_cluster(tmp_path, n: int = 3, **kw):
     """A started, ready RedisDB on loopback nodes; torn down in finally."""
-    from harness.dbs.redis import RedisDB
+    from splitbrain.harness.dbs.redis import RedisDB
 
     prefix = "sbt" + secrets.token_hex(3)
     registry.open_run(prefix, "local", test=True)
@@ -82,8 +82,8 @@ def redis_cluster(tmp_path, n: int = 3, **kw):
 @contextmanager
 def netns_redis_cluster(tmp_path, n: int = 3, **kw):
     """A started, ready RedisDB on default ports inside fresh namespaces (root only)."""
-    from harness.cluster.netns import NetnsCluster
-    from harness.dbs.redis import RedisDB
+    from splitbrain.harness.cluster.netns import NetnsCluster
+    from splitbrain.harness.dbs.redis import RedisDB
 
     prefix = "sbt" + secrets.token_hex(3)
     cluster = NetnsCluster(prefix=prefix, nodes=n, subnet=None,

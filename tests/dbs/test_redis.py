@@ -11,8 +11,8 @@ import time
 
 import pytest
 
-from harness import registry
-from harness.dbs.resp import RespConnection
+from splitbrain.harness import registry
+from splitbrain.harness.dbs.resp import RespConnection
 from tests.dbs.local_cluster import netns_redis_cluster, redis_cluster
 
 pytestmark = [pytest.mark.redis, pytest.mark.timeout(60)]

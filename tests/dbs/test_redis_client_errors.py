@@ -12,10 +12,10 @@ import time
 
 import pytest
 
-from harness.cluster.base import Node
-from harness.control.local import LocalRemote
-from harness.dbs.redis_client import RedisClient, RedisTopology
-from harness.dbs.resp import Ambiguous, NotSent, ReplyError, RespConnection
+from splitbrain.harness.cluster.base import Node
+from splitbrain.harness.control.local import LocalRemote
+from splitbrain.harness.dbs.redis_client import RedisClient, RedisTopology
+from splitbrain.harness.dbs.resp import Ambiguous, NotSent, ReplyError, RespConnection
 
 pytestmark = pytest.mark.timeout(30)
 

@@ -6,8 +6,8 @@ from __future__ import annotations
 import itertools
 from dataclasses import dataclass
 
-from harness.control.base import Daemon
-from harness.dbs.daemons import Supervisor
+from splitbrain.harness.control.base import Daemon
+from splitbrain.harness.dbs.daemons import Supervisor
 
 
 @dataclass

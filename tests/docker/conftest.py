@@ -27,8 +27,8 @@ def _docker_expected() -> bool:
 def docker_client():
     if not is_root():
         pytest.skip("docker tests run as root (debootstrap, the controller's routes)")
-    from harness.control.docker import docker_client as make
-    from harness.errors import EnvironmentProblem
+    from splitbrain.harness.control.docker import docker_client as make
+    from splitbrain.harness.errors import EnvironmentProblem
 
     try:
         client = make(None)
@@ -43,7 +43,7 @@ def docker_client():
 @pytest.fixture(scope="session")
 def node_image(docker_client):
     """The default node image tag (built or reused), with how long that took."""
-    from harness.cluster.docker_image import build_image
+    from splitbrain.harness.cluster.docker_image import build_image
 
     res = build_image(docker_client, log=lambda s: print(f"[image] {s}"))
     print(f"[image] {res.tag}: {res.method} in {res.seconds:.1f}s")

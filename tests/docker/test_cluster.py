@@ -12,7 +12,7 @@ import time
 
 import pytest
 
-from harness.errors import EnvironmentProblem
+from splitbrain.harness.errors import EnvironmentProblem
 from tests.docker.conftest import resource_counts, sb_docker_resources
 
 pytestmark = [pytest.mark.docker, pytest.mark.root]
@@ -35,8 +35,8 @@ def _controller_outside_address() -> str:
 
 
 def test_up_builds_an_isolated_network_and_down_removes_it(docker_client, node_image, tmp_path):
-    from harness.cluster.docker import DockerCluster
-    from harness import registry
+    from splitbrain.harness.cluster.docker import DockerCluster
+    from splitbrain.harness import registry
 
     before = resource_counts(docker_client)
     c = DockerCluster(nodes=3, client=docker_client, workdir_root=str(tmp_path))
@@ -70,7 +70,7 @@ def test_up_builds_an_isolated_network_and_down_removes_it(docker_client, node_i
                 time.sleep(0.1)
         assert _can_connect(nodes[1].remote, nodes[0].address, 8080)
         # NET_ADMIN: the partition nemesis' iptables rules work inside the containers
-        from nemesis.partition import PartitionNemesis
+        from splitbrain.nemesis.partition import PartitionNemesis
 
         nem = PartitionNemesis(nodes, prefix=c.prefix, rng=random.Random(1))
         nem.setup()
@@ -82,7 +82,7 @@ def test_up_builds_an_isolated_network_and_down_removes_it(docker_client, node_i
         assert _can_connect(nodes[1].remote, nodes[0].address, 8080)
         nem.teardown()
         # packet faults (tc, or iptables statistic + htb where the kernel lacks netem)
-        from nemesis.netem import PacketNemesis
+        from splitbrain.nemesis.netem import PacketNemesis
 
         pkt = PacketNemesis(nodes, random.Random(2), prefix=c.prefix)
         pkt.setup()
@@ -101,7 +101,7 @@ def test_up_builds_an_isolated_network_and_down_removes_it(docker_client, node_i
 
 
 def test_cleanup_removes_only_sb_resources(docker_client, node_image):
-    from harness.cluster.docker_cleanup import cleanup_docker
+    from splitbrain.harness.cluster.docker_cleanup import cleanup_docker
 
     api = docker_client.api
     made = []
@@ -114,7 +114,7 @@ def test_cleanup_removes_only_sb_resources(docker_client, node_image):
         api.create_network("sbkeep-netx", internal=True)
         removed = cleanup_docker("sbzz1a", frozenset())
         assert removed == ["docker container sbzz1a-n1", "docker network sbzz1a-net"], removed
-        from harness import registry
+        from splitbrain.harness import registry
 
         live = {r["prefix"] for r in registry.runs() if registry.owner_alive(r)}
         removed = cleanup_docker(None, frozenset({"sbzz1c"} | live))
@@ -138,7 +138,7 @@ def test_cleanup_removes_only_sb_resources(docker_client, node_image):
 
 
 def test_unreachable_engines_are_one_clear_sentence(tmp_path):
-    from harness.control.docker import docker_client
+    from splitbrain.harness.control.docker import docker_client
 
     with pytest.raises(EnvironmentProblem, match="cannot reach the Docker engine at tcp://127.0.0.1:1"):
         docker_client("tcp://127.0.0.1:1")
@@ -146,7 +146,7 @@ def test_unreachable_engines_are_one_clear_sentence(tmp_path):
     with pytest.raises(EnvironmentProblem, match="ssh://root@127.0.0.1:1"):
         docker_client("ssh://root@127.0.0.1:1")
     env = dict(os.environ, PYTHONPATH=ROOT)
-    r = subprocess.run([sys.executable, "-m", "harness", "run", "--backend", "docker",
+    r = subprocess.run([sys.executable, "-m", "splitbrain", "run", "--backend", "docker",
                         "--docker-host", "tcp://127.0.0.1:1", "--time-limit", "1",
                         "--store", str(tmp_path)], env=env, capture_output=True, text=True,
                        timeout=60)
@@ -156,7 +156,7 @@ def test_unreachable_engines_are_one_clear_sentence(tmp_path):
 
 def test_cluster_cli_lists_images(docker_client, node_image):
     env = dict(os.environ, PYTHONPATH=ROOT)
-    r = subprocess.run([sys.executable, "-m", "harness", "image", "ls"], env=env,
+    r = subprocess.run([sys.executable, "-m", "splitbrain", "image", "ls"], env=env,
                        capture_output=True, text=True, timeout=60)
     assert r.returncode == 0, r.stderr
     assert node_image.tag in r.stdout

@@ -13,9 +13,9 @@ pytestmark = [pytest.mark.docker, pytest.mark.root, pytest.mark.redis]
 
 def test_clock_bump_and_process_faults_act_inside_the_container(docker_client, node_image,
                                                                   tmp_path):
-    from harness.cluster.docker import DockerCluster
-    from harness.dbs.redis import RedisDB
-    from nemesis.clock import ClockNemesis
+    from splitbrain.harness.cluster.docker import DockerCluster
+    from splitbrain.harness.dbs.redis import RedisDB
+    from splitbrain.nemesis.clock import ClockNemesis
 
     c = DockerCluster(nodes=1, client=docker_client, workdir_root=str(tmp_path / "wd"))
     nodes = c.up()

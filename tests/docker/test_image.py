@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from harness.errors import EnvironmentProblem
+from splitbrain.harness.errors import EnvironmentProblem
 
 pytestmark = [pytest.mark.docker, pytest.mark.root]
 
@@ -16,7 +16,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 
 
 def test_package_list_and_tag_are_content_addressed():
-    from harness.cluster import docker_image as di
+    from splitbrain.harness.cluster import docker_image as di
 
     base, java = di.packages(), di.packages(with_java=True)
     assert "redis-server" in base and "openjdk-17-jre-headless" in java
@@ -29,7 +29,7 @@ def test_package_list_and_tag_are_content_addressed():
 
 
 def test_cached_image_is_reused_and_has_the_tools(docker_client, node_image):
-    from harness.cluster import docker_image as di
+    from splitbrain.harness.cluster import docker_image as di
 
     print(f"\n[figure] image build in this session: {node_image.method} {node_image.seconds:.1f}s")
     again = di.build_image(docker_client)
@@ -46,7 +46,7 @@ def test_cached_image_is_reused_and_has_the_tools(docker_client, node_image):
 def test_lost_image_is_reimported_from_the_cached_rootfs(docker_client, node_image):
     from docker.errors import APIError
 
-    from harness.cluster import docker_image as di
+    from splitbrain.harness.cluster import docker_image as di
 
     try:
         docker_client.images.remove(node_image.tag)
@@ -59,7 +59,7 @@ def test_lost_image_is_reimported_from_the_cached_rootfs(docker_client, node_ima
 
 
 def test_an_image_lacking_tools_is_refused_with_the_list(docker_client, node_image):
-    from harness.cluster import docker_image as di
+    from splitbrain.harness.cluster import docker_image as di
 
     c = docker_client.containers.run(node_image.tag, ["sh", "-c",
                                      "rm -f /usr/sbin/tc /usr/bin/redis-server /usr/bin/timeout"],
@@ -76,11 +76,11 @@ def test_an_image_lacking_tools_is_refused_with_the_list(docker_client, node_ima
             assert tool in msg.split("nodes: ")[1].split(".")[0], msg
         assert "redis-cli" not in msg.split("nodes: ")[1].split(".")[0]
         env = dict(os.environ, PYTHONPATH=ROOT)
-        r = subprocess.run([sys.executable, "-m", "harness", "image", "check", tag], env=env,
+        r = subprocess.run([sys.executable, "-m", "splitbrain", "image", "check", tag], env=env,
                            capture_output=True, text=True, timeout=60)
         assert r.returncode == 254 and "Traceback" not in r.stderr, r.stderr
         assert "tc" in r.stderr
-        from harness.cluster.docker import DockerCluster
+        from splitbrain.harness.cluster.docker import DockerCluster
 
         with pytest.raises(EnvironmentProblem, match="lacks"):
             DockerCluster(nodes=1, image=tag, client=docker_client).up()

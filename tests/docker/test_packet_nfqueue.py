@@ -11,8 +11,8 @@ pytestmark = [pytest.mark.docker, pytest.mark.root]
 
 
 def test_nfqueue_delay_inside_containers(docker_client, node_image, tmp_path):
-    from harness.cluster.docker import DockerCluster
-    from nemesis.netem import PacketNemesis
+    from splitbrain.harness.cluster.docker import DockerCluster
+    from splitbrain.nemesis.netem import PacketNemesis
 
     c = DockerCluster(nodes=2, client=docker_client, workdir_root=str(tmp_path / "wd"))
     nodes = c.up()

@@ -7,14 +7,14 @@ import time
 
 import pytest
 
-from harness.control.base import RemoteError
+from splitbrain.harness.control.base import RemoteError
 
 pytestmark = [pytest.mark.docker, pytest.mark.root]
 
 
 @pytest.fixture(scope="module")
 def cluster(docker_client, node_image, tmp_path_factory):
-    from harness.cluster.docker import DockerCluster
+    from splitbrain.harness.cluster.docker import DockerCluster
 
     c = DockerCluster(nodes=2, client=docker_client,
                       workdir_root=str(tmp_path_factory.mktemp("wd")))

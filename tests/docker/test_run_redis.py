@@ -14,7 +14,7 @@ import time
 
 import pytest
 
-from harness.history import read_history
+from splitbrain.harness.history import read_history
 from tests.integration.runs import (assert_witnesses_are_real, run_in, spawn_run,
                                      wait_for_history)
 from tests.docker.conftest import resource_counts, sb_docker_resources
@@ -92,7 +92,7 @@ def test_cleanup_after_kill_9_of_the_controller(tmp_path, docker_client, node_im
     os.killpg(proc.pid, signal.SIGKILL)
     proc.wait(timeout=10)
     env = dict(os.environ, PYTHONPATH=ROOT)
-    r = subprocess.run([sys.executable, "-m", "harness", "cleanup"], env=env,
+    r = subprocess.run([sys.executable, "-m", "splitbrain", "cleanup"], env=env,
                        capture_output=True, text=True, timeout=120)
     assert r.returncode == 0, r.stdout + r.stderr
     assert "docker container" in r.stdout, r.stdout

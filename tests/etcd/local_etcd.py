@@ -14,7 +14,7 @@ from contextlib import contextmanager
 
 import pytest
 
-from harness import registry
+from splitbrain.harness import registry
 from tests.dbs.local_cluster import local_nodes
 
 
@@ -26,7 +26,7 @@ def require_etcd() -> None:
 @contextmanager
 def etcd_cluster(tmp_path, n: int = 3, **opts):
     """A started, ready EtcdDB on loopback nodes; torn down in finally."""
-    from harness.dbs.etcd import EtcdDB, EtcdOptions
+    from splitbrain.harness.dbs.etcd import EtcdDB, EtcdOptions
 
     require_etcd()
     prefix = "sbt" + secrets.token_hex(3)

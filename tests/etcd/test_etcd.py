@@ -8,7 +8,7 @@ from dataclasses import replace
 
 import pytest
 
-from harness import registry
+from splitbrain.harness import registry
 from tests.etcd.local_etcd import etcd_cluster
 
 pytestmark = [pytest.mark.etcd, pytest.mark.timeout(120)]
@@ -108,8 +108,8 @@ def test_teardown_stops_by_pid_and_copies_logs(tmp_path):
 
 
 def test_not_ready_is_one_clear_environment_problem(tmp_path):
-    from harness.dbs.etcd import EtcdDB, EtcdOptions
-    from harness.errors import EnvironmentProblem
+    from splitbrain.harness.dbs.etcd import EtcdDB, EtcdOptions
+    from splitbrain.harness.errors import EnvironmentProblem
     from tests.dbs.local_cluster import local_nodes
 
     nodes, port = local_nodes(tmp_path, 3, "sbtnotready")

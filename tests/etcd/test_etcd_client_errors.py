@@ -13,11 +13,11 @@ import time
 
 import pytest
 
-from harness.cluster.base import Node
-from harness.control.local import LocalRemote
-from harness.dbs.etcd.client import EtcdClient
-from harness.dbs.etcd.config import EtcdOptions
-from harness.dbs.etcd.gateway import Ambiguous, GatewayConnection, GatewayError, NotSent, b64
+from splitbrain.harness.cluster.base import Node
+from splitbrain.harness.control.local import LocalRemote
+from splitbrain.harness.dbs.etcd.client import EtcdClient
+from splitbrain.harness.dbs.etcd.config import EtcdOptions
+from splitbrain.harness.dbs.etcd.gateway import Ambiguous, GatewayConnection, GatewayError, NotSent, b64
 
 pytestmark = pytest.mark.timeout(30)
 

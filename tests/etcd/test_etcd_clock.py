@@ -18,7 +18,7 @@ from datetime import datetime
 
 import pytest
 
-from nemesis.clock import CONTROL_ENV, ClockSetting, build_shim
+from splitbrain.nemesis.clock import CONTROL_ENV, ClockSetting, build_shim
 from tests.dbs.local_cluster import local_nodes
 from tests.etcd.local_etcd import require_etcd
 

@@ -8,10 +8,10 @@ import sys
 
 import pytest
 
-from harness.cluster.base import Node
-from harness.config import build_test
-from harness.dbs.etcd.config import CLOCK_UNSUPPORTED, EtcdOptions, etcd_argv
-from harness.errors import InputError
+from splitbrain.harness.cluster.base import Node
+from splitbrain.harness.config import build_test
+from splitbrain.harness.dbs.etcd.config import CLOCK_UNSUPPORTED, EtcdOptions, etcd_argv
+from splitbrain.harness.errors import InputError
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
@@ -54,7 +54,7 @@ def test_argv_is_a_static_cluster_on_node_addresses():
 
 
 def test_cli_refuses_clock_with_exit_254():
-    proc = subprocess.run([sys.executable, "-m", "harness", "run", "--db", "etcd",
+    proc = subprocess.run([sys.executable, "-m", "splitbrain", "run", "--db", "etcd",
                            "--nemesis", "clock"], capture_output=True, text=True, cwd=ROOT,
                           env=dict(os.environ, PYTHONPATH=ROOT), timeout=60)
     assert proc.returncode == 254, proc.stderr
@@ -66,8 +66,8 @@ def test_cli_refuses_clock_with_exit_254():
 def test_preflight_names_the_debian_package(monkeypatch):
     import shutil
 
-    from harness import runner
-    from harness.errors import EnvironmentProblem
+    from splitbrain.harness import runner
+    from splitbrain.harness.errors import EnvironmentProblem
 
     if os.geteuid() != 0:
         pytest.skip("preflight checks root first")
@@ -79,7 +79,7 @@ def test_preflight_names_the_debian_package(monkeypatch):
 
 
 def test_backends_know_what_an_etcd_node_needs():
-    from harness.cluster import docker_image, ssh
+    from splitbrain.harness.cluster import docker_image, ssh
 
     assert "etcd-server" in docker_image.packages()
     assert "etcd" in docker_image.tools_for("etcd")
@@ -87,7 +87,7 @@ def test_backends_know_what_an_etcd_node_needs():
 
 
 def test_claims_follow_the_read_mode():
-    from harness.dbs.etcd import EtcdDB
+    from splitbrain.harness.dbs.etcd import EtcdDB
 
     nodes = [Node("n1", "10.77.0.2", None, "/w")]
     assert EtcdDB(nodes, store_dir="/s", prefix="sbx").claims["reads"] == "linearizable"

@@ -11,7 +11,7 @@ import os
 
 import pytest
 
-from harness.history import read_history
+from splitbrain.harness.history import read_history
 from tests.etcd.local_etcd import require_etcd
 from tests.integration.runs import assert_witnesses_are_real, run_in
 
@@ -105,7 +105,7 @@ def test_cleanup_by_prefix_after_kill_9_of_the_controller(tmp_path):
     os.killpg(proc.pid, signal.SIGKILL)
     proc.wait(timeout=10)
     env = dict(os.environ, PYTHONPATH=ROOT)
-    r = subprocess.run([sys.executable, "-m", "harness", "cleanup", "--prefix", prefix],
+    r = subprocess.run([sys.executable, "-m", "splitbrain", "cleanup", "--prefix", prefix],
                        env=env, capture_output=True, text=True, timeout=120)
     assert r.returncode == 0, r.stdout + r.stderr
     assert not alive(members), r.stdout

@@ -19,7 +19,7 @@ TIME_BOUND_S = 20.0
 
 def run_check(tmp_path, name: str, fname: str, data: bytes, argv: list) -> tuple[int, str, dict | None]:
     """`splitbrain check` in-process (the real CLI entry point, main())."""
-    from harness.cli import main
+    from splitbrain.harness.cli import main
 
     d = tmp_path / name.replace("/", "_")
     d.mkdir(parents=True, exist_ok=True)

@@ -12,8 +12,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from harness.config import Test, build_test
-from harness.errors import InputError
+from splitbrain.harness.config import Test, build_test
+from splitbrain.harness.errors import InputError
 
 FIELD_NAMES = [f.name for f in fields(Test)]
 HOSTILE = [None, 0, 1, -1, 2, 3, 1.5, -0.5, math.nan, math.inf, -math.inf, 2 ** 63, True,

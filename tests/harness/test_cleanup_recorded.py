@@ -14,8 +14,8 @@ import time
 
 import pytest
 
-from harness import registry
-from harness.cluster.cleanup import cleanup
+from splitbrain.harness import registry
+from splitbrain.harness.cluster.cleanup import cleanup
 from tests.harness.test_netns import ROOT, random_subnet
 
 pytestmark = pytest.mark.root
@@ -30,7 +30,7 @@ def private_registry(tmp_path, monkeypatch):
 
 def _cli(*args, env_dir):
     env = dict(os.environ, PYTHONPATH=ROOT, SPLITBRAIN_RUN_DIR=str(env_dir))
-    return subprocess.run([sys.executable, "-m", "harness", *args], capture_output=True,
+    return subprocess.run([sys.executable, "-m", "splitbrain", *args], capture_output=True,
                           text=True, timeout=120, env=env)
 
 
@@ -62,7 +62,7 @@ def test_unrecorded_namespace_is_left_alone_without_force_pattern(private_regist
 HOLDER = textwrap.dedent("""
     import sys, time
     sys.path.insert(0, {root!r})
-    from harness.cluster.netns import NetnsCluster
+    from splitbrain.harness.cluster.netns import NetnsCluster
     c = NetnsCluster({prefix!r}, nodes=1, subnet={subnet!r}, workdir_root={wd!r})
     c.up()
     print("up", flush=True)

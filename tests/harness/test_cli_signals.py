@@ -36,7 +36,7 @@ def big_history(tmp_path_factory):
 
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT], ids=["TERM", "INT"])
 def test_signal_while_checking_exits_130(big_history, sig):
-    proc = subprocess.Popen([sys.executable, "-m", "harness", "check", str(big_history)],
+    proc = subprocess.Popen([sys.executable, "-m", "splitbrain", "check", str(big_history)],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                             env=dict(os.environ, PYTHONPATH=ROOT))
     time.sleep(2.0)  # imports done, reading or checking

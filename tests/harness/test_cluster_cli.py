@@ -10,19 +10,19 @@ import sys
 
 import pytest
 
-from harness import registry
-from harness.cluster.cleanup import cleanup, list_links, list_namespaces
+from splitbrain.harness import registry
+from splitbrain.harness.cluster.cleanup import cleanup, list_links, list_namespaces
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
 def splitbrain(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "harness", *args], capture_output=True,
+    return subprocess.run([sys.executable, "-m", "splitbrain", *args], capture_output=True,
                           text=True, cwd=ROOT, timeout=120)
 
 
 def run_main(monkeypatch, capsys, *args: str) -> tuple[int, str]:
-    from harness.cli import main
+    from splitbrain.harness.cli import main
 
     with pytest.raises(SystemExit) as ei:
         main(list(args))
@@ -58,7 +58,7 @@ def test_bad_arguments_exit_254(monkeypatch, capsys):
 
 @pytest.mark.root
 def test_up_status_down_via_cli():
-    from harness.cluster.netns import pick_free_subnet
+    from splitbrain.harness.cluster.netns import pick_free_subnet
 
     prefix = registry.new_run_prefix()
     subnet = pick_free_subnet(f"10.{random.randint(200, 254)}.0.0/16")

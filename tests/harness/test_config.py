@@ -2,8 +2,8 @@
 
 import pytest
 
-from harness.config import Test, build_test
-from harness.errors import InputError
+from splitbrain.harness.config import Test, build_test
+from splitbrain.harness.errors import InputError
 
 
 def test_defaults_are_the_embedded_default():
@@ -57,7 +57,7 @@ def test_test_is_frozen_and_serialisable():
 
 
 def test_explicit_partition_grudge():
-    from harness.config import nemesis_options_of
+    from splitbrain.harness.config import nemesis_options_of
 
     t = build_test({"partition": "n1,n2|n3", "nodes": 3})
     assert nemesis_options_of(t) == {"partition": {"shapes": ["n1,n2|n3"]}}
@@ -68,7 +68,7 @@ def test_explicit_partition_grudge():
 
 
 def test_preflight_says_what_is_missing(monkeypatch):
-    import harness.runner as runner
+    import splitbrain.harness.runner as runner
 
     monkeypatch.setattr(runner.os, "geteuid", lambda: 1000)
     with pytest.raises(InputError, match="needs root"):

@@ -15,8 +15,8 @@ import sys
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from harness.config import FIELD_NAMES, build_test
-from harness.errors import InputError
+from splitbrain.harness.config import FIELD_NAMES, build_test
+from splitbrain.harness.errors import InputError
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
@@ -110,7 +110,7 @@ def test_any_settings_are_a_test_or_one_input_error(flags):
 
 def test_cli_rejects_bogus_checkers_before_anything_is_made(tmp_path):
     store = tmp_path / "store"
-    r = subprocess.run([sys.executable, "-m", "harness", "run", "--checkers", "bogus",
+    r = subprocess.run([sys.executable, "-m", "splitbrain", "run", "--checkers", "bogus",
                         "--store", str(store)], capture_output=True, text=True, timeout=60,
                        env=dict(os.environ, PYTHONPATH=ROOT), cwd=str(tmp_path))
     assert r.returncode == 254, r.stdout + r.stderr
@@ -137,7 +137,7 @@ def test_datastore_options_by_name_and_by_alias(tmp_path):
 
 
 def test_a_fault_the_datastore_cannot_take_is_refused_before_the_run(monkeypatch):
-    from harness.dbs.base import DatastoreSpec
+    from splitbrain.harness.dbs.base import DatastoreSpec
 
     assert build_test({"nemesis": "pause"}).nemesis == "pause"  # Redis is Pausable
     monkeypatch.setattr(DatastoreSpec, "capabilities", lambda self: ())  # a store that is not

@@ -5,8 +5,8 @@ import random
 import threading
 import time
 
-from harness.generator import Clock, Pacer, ProcessIds
-from harness.store import list_runs, new_run_dir, update_latest
+from splitbrain.harness.generator import Clock, Pacer, ProcessIds
+from splitbrain.harness.store import list_runs, new_run_dir, update_latest
 
 
 def _drain(pacer, threads=4):

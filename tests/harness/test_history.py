@@ -7,8 +7,8 @@ import os
 
 import pytest
 
-from harness.errors import InputError
-from harness.history import (HistoryWriter, history_from_events, read_history, write_jsonl)
+from splitbrain.harness.errors import InputError
+from splitbrain.harness.history import (HistoryWriter, history_from_events, read_history, write_jsonl)
 from tests.conftest import PEER_HISTORIES
 
 

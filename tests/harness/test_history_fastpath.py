@@ -2,8 +2,8 @@
 
 import pytest
 
-from harness.errors import InputError
-from harness.history import (INF, freeze, history_from_events, read_history, write_jsonl)
+from splitbrain.harness.errors import InputError
+from splitbrain.harness.history import (INF, freeze, history_from_events, read_history, write_jsonl)
 
 
 def _events():

@@ -7,8 +7,8 @@ import sys
 
 import pytest
 
-from harness.errors import InputError
-from harness.history import MAX_DEPTH, history_from_events, read_history
+from splitbrain.harness.errors import InputError
+from splitbrain.harness.history import MAX_DEPTH, history_from_events, read_history
 
 INV = {"index": 0, "process": 0, "type": "invoke", "f": "write", "key": "x", "value": 1,
        "time": 10}
@@ -99,7 +99,7 @@ def test_torn_line_before_the_end_is_still_an_error(tmp_path):
 
 
 def _check(path, *args):
-    return subprocess.run([sys.executable, "-m", "harness", "check", str(path), *args],
+    return subprocess.run([sys.executable, "-m", "splitbrain", "check", str(path), *args],
                           capture_output=True, text=True, timeout=60)
 
 

@@ -5,8 +5,8 @@ import os
 
 import pytest
 
-from harness.errors import InputError
-from harness.history import history_from_events, read_edn, read_history, read_jsonl
+from splitbrain.harness.errors import InputError
+from splitbrain.harness.history import history_from_events, read_edn, read_history, read_jsonl
 
 PEER = os.path.join(os.path.dirname(__file__), "..", "..", "..", "shared", "peer-histories",
                     "knossos")

@@ -6,8 +6,8 @@ import random
 
 import pytest
 
-from harness.errors import InputError
-from harness.history import Op, _Pairer, history_from_events, txn_mops
+from splitbrain.harness.errors import InputError
+from splitbrain.harness.history import Op, _Pairer, history_from_events, txn_mops
 
 
 def _reference_make_txn(self, inv, comp):
@@ -33,7 +33,7 @@ def _reference_make_txn(self, inv, comp):
     else:
         ret_index, t_ret = comp["index"], t_seen or 0
     node = cget("node") or inv.get("node")
-    from harness.history import _extra
+    from splitbrain.harness.history import _extra
     return Op(index=(comp or inv)["index"], inv_index=inv["index"], ret_index=ret_index,
               process=proc, session=self._session(proc), type=typ, f="txn", key=None,
               value=mops, version=None, node=node, t_inv=inv.get("time") or 0,

@@ -14,11 +14,11 @@ import time
 
 import pytest
 
-from harness import registry
-from harness.cluster.cleanup import cleanup, list_links, list_namespaces, sb_iptables_rules
-from harness.control.base import RemoteError
-from harness.control.local import LocalRemote
-from harness.errors import InputError
+from splitbrain.harness import registry
+from splitbrain.harness.cluster.cleanup import cleanup, list_links, list_namespaces, sb_iptables_rules
+from splitbrain.harness.control.base import RemoteError
+from splitbrain.harness.control.local import LocalRemote
+from splitbrain.harness.errors import InputError
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
@@ -48,7 +48,7 @@ HOST_SERVER = ("import socket\n"
 
 def random_subnet() -> str:
     """A free /24 in a random 10.2xx.0.0/16, so parallel test runs do not collide."""
-    from harness.cluster.netns import pick_free_subnet
+    from splitbrain.harness.cluster.netns import pick_free_subnet
 
     return pick_free_subnet(f"10.{random.randint(200, 254)}.0.0/16")
 
@@ -78,7 +78,7 @@ def wait_listening(remote, port=7000, timeout=3.0):
 # -- pure / non-root -------------------------------------------------------------------
 
 def test_invalid_arguments_are_input_errors(tmp_path):
-    from harness.cluster.netns import NetnsCluster
+    from splitbrain.harness.cluster.netns import NetnsCluster
 
     for kw in ({"nodes": 0}, {"nodes": 10}, {"subnet": "8.8.8.0/24"}, {"subnet": "banana"},
                {"subnet": "10.1.1.0/30", "nodes": 3}, {"subnet": "fd00::/64"},
@@ -154,7 +154,7 @@ def test_registry_process_identity_rejects_recycled_pid(tmp_path, monkeypatch):
 
 @pytest.fixture
 def cluster3(tmp_path):
-    from harness.cluster.netns import NetnsCluster
+    from splitbrain.harness.cluster.netns import NetnsCluster
 
     c = NetnsCluster(nodes=3, subnet=random_subnet(), workdir_root=str(tmp_path))
     try:
@@ -242,7 +242,7 @@ def test_netns_exec_timeout_kills_child(cluster3, tmp_path):
 
 @pytest.mark.root
 def test_down_removes_everything_and_is_idempotent(tmp_path):
-    from harness.cluster.netns import NetnsCluster
+    from splitbrain.harness.cluster.netns import NetnsCluster
 
     c = NetnsCluster(nodes=2, subnet=random_subnet(), workdir_root=str(tmp_path))
     nodes = c.up()
@@ -257,7 +257,7 @@ def test_down_removes_everything_and_is_idempotent(tmp_path):
 
 @pytest.mark.root
 def test_prefix_and_subnet_conflicts_are_input_errors(cluster3, tmp_path):
-    from harness.cluster.netns import NetnsCluster
+    from splitbrain.harness.cluster.netns import NetnsCluster
 
     c, _ = cluster3
     with pytest.raises(InputError, match="overlaps"):
@@ -270,7 +270,7 @@ def test_prefix_and_subnet_conflicts_are_input_errors(cluster3, tmp_path):
 CRASHER = textwrap.dedent("""
     import sys
     sys.path.insert(0, {root!r})
-    from harness.cluster.netns import NetnsCluster
+    from splitbrain.harness.cluster.netns import NetnsCluster
     c = NetnsCluster({prefix!r}, nodes=2, subnet={subnet!r}, workdir_root={wd!r})
     nodes = c.up()
     d1 = nodes[0].remote.spawn(["sleep", "300"])
@@ -278,7 +278,7 @@ CRASHER = textwrap.dedent("""
     import subprocess
     p2 = subprocess.Popen(["ip", "netns", "exec", "{prefix}-n2", "sleep", "301"],
                           start_new_session=True)
-    from harness import registry
+    from splitbrain.harness import registry
     open({wd!r} + "/faketime.rc", "w").write("+1h")
     registry.register_faketime_file({prefix!r}, {wd!r} + "/faketime.rc")
     print(d1.pid, p2.pid, flush=True)

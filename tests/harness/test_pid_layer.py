@@ -8,8 +8,8 @@ import subprocess
 
 import pytest
 
-from harness import registry
-from harness.dbs import daemons
+from splitbrain.harness import registry
+from splitbrain.harness.dbs import daemons
 from tests.harness.test_netns import random_subnet
 
 
@@ -37,7 +37,7 @@ def test_unregister_keeps_a_live_pid(tmp_path, monkeypatch):
 
 @pytest.mark.root
 def test_daemon_stopped_after_its_namespace_is_deleted(tmp_path):
-    from harness.cluster.netns import NetnsCluster
+    from splitbrain.harness.cluster.netns import NetnsCluster
 
     c = NetnsCluster(nodes=1, subnet=random_subnet(), workdir_root=str(tmp_path))
     try:

@@ -8,8 +8,8 @@ import os
 import subprocess
 import sys
 
-from checkers.options import CheckOptions
-from harness.config import build_test
+from splitbrain.checkers.options import CheckOptions
+from splitbrain.harness.config import build_test
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
@@ -44,7 +44,7 @@ def test_report_recheck_keeps_the_staleness_bound(tmp_path):
     (run / "test.json").write_text(json.dumps({"workload": "register",
                                                "staleness_bound": "1ms",
                                                "checkers": ["staleness"]}))
-    r = subprocess.run([sys.executable, "-m", "harness", "report", str(run), "--recheck", "-q"],
+    r = subprocess.run([sys.executable, "-m", "splitbrain", "report", str(run), "--recheck", "-q"],
                        capture_output=True, text=True, timeout=120,
                        env=dict(os.environ, PYTHONPATH=ROOT))
     res = json.loads((run / "results.json").read_text())

@@ -8,14 +8,14 @@ import random
 import threading
 from dataclasses import dataclass
 
-from harness.config import Test
-from harness.dbs.validate import ValidatingClient
-from harness.history import HistoryWriter, read_history
-from harness.models import OpSpec
-from harness.runner import LiveStats, _judge_nemesis, _nemesis_loop, _Recorder, nemesis_accounting
-from nemesis.schedule import build_package
-from reports.plots import nemesis_windows
-from reports.terminal import faults_line
+from splitbrain.harness.config import Test
+from splitbrain.harness.dbs.validate import ValidatingClient
+from splitbrain.harness.history import HistoryWriter, read_history
+from splitbrain.harness.models import OpSpec
+from splitbrain.harness.runner import LiveStats, _judge_nemesis, _nemesis_loop, _Recorder, nemesis_accounting
+from splitbrain.nemesis.schedule import build_package
+from splitbrain.reports.plots import nemesis_windows
+from splitbrain.reports.terminal import faults_line
 
 
 @dataclass

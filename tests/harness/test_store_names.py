@@ -7,8 +7,8 @@ import sys
 
 import pytest
 
-from harness.errors import InputError
-from harness.store import new_run_dir, update_latest, validate_test_name
+from splitbrain.harness.errors import InputError
+from splitbrain.harness.store import new_run_dir, update_latest, validate_test_name
 
 BAD = ["..", ".", "latest", "", "a/b", "../x", ".hidden", "x" * 101, "a b", "é", "a\x00b", 5,
        None]
@@ -49,7 +49,7 @@ def test_user_latest_file_is_never_replaced(tmp_path):
 @pytest.mark.parametrize("name", ["..", "latest", "x" * 300])
 def test_run_cli_refuses_bad_name_before_creating_anything(tmp_path, name):
     store = tmp_path / "store"
-    r = subprocess.run([sys.executable, "-m", "harness", "run", "--name", name, "--store",
+    r = subprocess.run([sys.executable, "-m", "splitbrain", "run", "--name", name, "--store",
                         str(store), "--time-limit", "1"], capture_output=True, text=True,
                        timeout=60)
     assert r.returncode == 254, r.stderr

@@ -7,15 +7,15 @@ import subprocess
 import sys
 import time
 
-from harness.config import build_test
-from harness.history import read_history
+from splitbrain.harness.config import build_test
+from splitbrain.harness.history import read_history
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
 def run_in(tmp_path, **settings):
     """A real run (harness.runner.run_test) into tmp_path/store."""
-    from harness.runner import run_test
+    from splitbrain.harness.runner import run_test
 
     settings.setdefault("store", str(tmp_path / "store"))
     settings.setdefault("quiesce", 1.0)
@@ -31,9 +31,9 @@ def assert_witnesses_are_real(run_dir: str, results: dict, checker: str) -> None
 
 
 def spawn_run(tmp_path, *extra: str) -> subprocess.Popen:
-    """`python -m harness run` as a child in its own session (so tests can signal it)."""
+    """`python -m splitbrain run` as a child in its own session (so tests can signal it)."""
     env = dict(os.environ, PYTHONPATH=ROOT)
-    argv = [sys.executable, "-m", "harness", "run", "--store", str(tmp_path / "store"),
+    argv = [sys.executable, "-m", "splitbrain", "run", "--store", str(tmp_path / "store"),
             "--time-limit", "60", "--nemesis-interval", "2", "--concurrency", "4",
             "--rate", "200", *extra]
     return subprocess.Popen(argv, cwd=str(tmp_path), env=env, stdout=subprocess.PIPE,

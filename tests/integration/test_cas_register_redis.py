@@ -2,14 +2,14 @@
 
 import pytest
 
-from harness.config import build_test
+from splitbrain.harness.config import build_test
 
 pytestmark = [pytest.mark.root, pytest.mark.redis]
 
 
 def test_cas_register_on_redis_primary_is_valid(tmp_path):
-    from harness.history import read_history
-    from harness.runner import run_test
+    from splitbrain.harness.history import read_history
+    from splitbrain.harness.runner import run_test
 
     out = run_test(build_test({"workload": "cas-register", "nemesis": "none", "time_limit": 4,
                                "read_from": "primary", "concurrency": 4, "rate": 300,

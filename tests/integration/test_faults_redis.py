@@ -180,7 +180,7 @@ def test_cleanup_prefix_after_kill_9_removes_schedulers_and_mounts(tmp_path):
     proc.wait(timeout=10)
     assert any("sbfs" in h for h in _our_helpers(prefix))  # the mounts outlive the controller
     env = dict(os.environ, PYTHONPATH=ROOT)
-    res = subprocess.run([sys.executable, "-m", "harness", "cleanup", "--prefix", prefix],
+    res = subprocess.run([sys.executable, "-m", "splitbrain", "cleanup", "--prefix", prefix],
                          env=env, capture_output=True, text=True, timeout=120)
     assert res.returncode == 0, res.stdout + res.stderr
     assert _our_helpers(prefix) == [], res.stdout

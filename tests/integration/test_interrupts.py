@@ -20,7 +20,7 @@ import time
 
 import pytest
 
-from harness.history import read_history
+from splitbrain.harness.history import read_history
 from tests.integration.leftovers import alive
 
 pytestmark = [pytest.mark.root, pytest.mark.redis, pytest.mark.slow]
@@ -30,7 +30,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 
 def _spawn(tmp_path, *extra):
     env = dict(os.environ, PYTHONPATH=ROOT, SPLITBRAIN_RUN_DIR=str(tmp_path / "runs"))
-    argv = [sys.executable, "-m", "harness", "run", "--store", str(tmp_path / "store"),
+    argv = [sys.executable, "-m", "splitbrain", "run", "--store", str(tmp_path / "store"),
             "--nodes", "3", "--concurrency", "3", "--quiesce", "0", *extra]
     return subprocess.Popen(argv, cwd=str(tmp_path), env=env, stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT, start_new_session=True)

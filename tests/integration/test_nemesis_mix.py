@@ -6,15 +6,15 @@ import os
 
 import pytest
 
-from harness.config import build_test
-from harness.history import read_history
+from splitbrain.harness.config import build_test
+from splitbrain.harness.history import read_history
 from tests.integration.leftovers import new_since, snapshot
 
 pytestmark = [pytest.mark.root, pytest.mark.redis, pytest.mark.slow]
 
 
 def test_sentinel_sixty_seconds_of_mixed_faults(tmp_path):
-    from harness.runner import run_test
+    from splitbrain.harness.runner import run_test
 
     before = snapshot(str(tmp_path))
     out = run_test(build_test({

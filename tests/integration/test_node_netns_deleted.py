@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from harness import registry
+from splitbrain.harness import registry
 
 from tests.integration.leftovers import alive
 from tests.integration.test_interrupts import Seen, _history_text, _no_leftovers, _record, _spawn

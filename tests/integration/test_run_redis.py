@@ -14,7 +14,7 @@ import time
 
 import pytest
 
-from harness.history import read_history
+from splitbrain.harness.history import read_history
 from tests.integration.runs import (assert_witnesses_are_real, run_in, spawn_run,
                                      wait_for_history)
 from tests.integration.leftovers import alive, new_since, snapshot
@@ -107,22 +107,22 @@ def test_cleanup_after_kill_9_of_the_controller(tmp_path):
     os.killpg(proc.pid, signal.SIGKILL)
     proc.wait(timeout=10)
     env = dict(os.environ, PYTHONPATH=ROOT)
-    r = subprocess.run([sys.executable, "-m", "harness", "cleanup"], env=env,
+    r = subprocess.run([sys.executable, "-m", "splitbrain", "cleanup"], env=env,
                        capture_output=True, text=True, timeout=120)
     assert r.returncode == 0, r.stdout + r.stderr
     assert not new_since(before, snapshot(str(tmp_path))), r.stdout
     assert not alive(daemon_pids), r.stdout
-    r2 = subprocess.run([sys.executable, "-m", "harness", "cleanup"], env=env,
+    r2 = subprocess.run([sys.executable, "-m", "splitbrain", "cleanup"], env=env,
                         capture_output=True, text=True, timeout=120)
     assert r2.returncode == 0  # idempotent
 
 
 def test_not_root_or_bad_flags_are_one_clear_sentence(tmp_path):
     env = dict(os.environ, PYTHONPATH=ROOT)
-    r = subprocess.run([sys.executable, "-m", "harness", "run", "--nodes", "12"], env=env,
+    r = subprocess.run([sys.executable, "-m", "splitbrain", "run", "--nodes", "12"], env=env,
                        capture_output=True, text=True, timeout=60)
     assert r.returncode == 254 and "Traceback" not in r.stderr
-    r = subprocess.run([sys.executable, "-m", "harness", "run", "--nemesis", "meteor"], env=env,
+    r = subprocess.run([sys.executable, "-m", "splitbrain", "run", "--nemesis", "meteor"], env=env,
                        capture_output=True, text=True, timeout=60, cwd=str(tmp_path))
     assert r.returncode == 254 and "Traceback" not in r.stderr, r.stderr
     assert "meteor" in r.stderr

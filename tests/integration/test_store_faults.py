@@ -17,7 +17,7 @@ import time
 
 import pytest
 
-from harness.history import read_history
+from splitbrain.harness.history import read_history
 from tests.integration.test_interrupts import _no_leftovers, _record, Seen, _spawn
 
 pytestmark = [pytest.mark.root, pytest.mark.redis, pytest.mark.slow]

@@ -8,7 +8,7 @@ import os
 
 import pytest
 
-from harness.history import read_history
+from splitbrain.harness.history import read_history
 from tests.integration.runs import assert_witnesses_are_real, run_in
 
 pytestmark = [pytest.mark.root, pytest.mark.redis, pytest.mark.slow]
@@ -49,8 +49,8 @@ def test_replica_reads_under_partitions_show_stale_cycles(tmp_path, workload):
     assert "strict-serializable" in t["not"] + t["also_not"]
     assert_witnesses_are_real(out.run_dir, out.results, "transactions")
     # checked as serializable, the same history is clean: replicas serve a prefix
-    from checkers.options import CheckOptions
-    from checkers.transactions import check
+    from splitbrain.checkers.options import CheckOptions
+    from splitbrain.checkers.transactions import check
 
     hist = read_history(os.path.join(out.run_dir, "history.jsonl"))
     ser = check(hist, CheckOptions(consistency_models=("serializable",)))["transactions"]

@@ -12,7 +12,7 @@ PORT = 7411  # our own, inside the run's namespaces
 @pytest.fixture
 def netns_nodes(tmp_path):
     """Three fresh namespaces (NetnsCluster) for one test; removed afterwards."""
-    from harness.cluster.netns import NetnsCluster
+    from splitbrain.harness.cluster.netns import NetnsCluster
 
     cluster = NetnsCluster(nodes=3, subnet=None, workdir_root=str(tmp_path / "nodes"))
     try:
@@ -22,7 +22,7 @@ def netns_nodes(tmp_path):
 
 
 def redis_db(nodes, prefix, tmp_path, env_fn=None):
-    from harness.dbs.redis import RedisDB
+    from splitbrain.harness.dbs.redis import RedisDB
 
     return RedisDB(nodes, topology="replication", store_dir=str(tmp_path / "store"),
                    prefix=prefix, port=PORT, extra_env_fn=env_fn)

@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from nemesis.clock import ClockNemesis, redis_time_probe
+from splitbrain.nemesis.clock import ClockNemesis, redis_time_probe
 from tests.nemesis.conftest import PORT, pids_in, redis_db
 
 pytestmark = [pytest.mark.root, pytest.mark.redis]

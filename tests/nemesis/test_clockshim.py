@@ -12,7 +12,7 @@ import time
 import pytest
 
 from tests.conftest import have
-from nemesis.clock import CONTROL_ENV, ClockSetting, build_shim
+from splitbrain.nemesis.clock import CONTROL_ENV, ClockSetting, build_shim
 
 pytestmark = pytest.mark.skipif(not have("gcc"), reason="needs gcc to build the shim")
 

@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from nemesis.disk import CONTROL, DiskNemesis, mounted
+from splitbrain.nemesis.disk import CONTROL, DiskNemesis, mounted
 from tests.conftest import have
 from tests.nemesis.conftest import ask, redis_db
 
@@ -138,8 +138,8 @@ def test_slow_disk_delays_fsync_until_healed(disk):
 
 
 def test_cleanup_unmounts_after_sbfs_was_killed(netns_nodes):
-    from harness import registry
-    from harness.cluster.cleanup import cleanup
+    from splitbrain.harness import registry
+    from splitbrain.harness.cluster.cleanup import cleanup
 
     prefix, nodes = netns_nodes
     db = FileDB()

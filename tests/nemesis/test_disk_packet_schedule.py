@@ -7,10 +7,10 @@ from dataclasses import dataclass
 
 import pytest
 
-from harness.config import build_test, nemesis_options_of
-from harness.dbs.redis import render_redis_conf
-from harness.errors import InputError
-from nemesis.schedule import FAMILY_OF_F, STOP_OF, allowed_names, build_package, parse_spec
+from splitbrain.harness.config import build_test, nemesis_options_of
+from splitbrain.harness.dbs.redis import render_redis_conf
+from splitbrain.harness.errors import InputError
+from splitbrain.nemesis.schedule import FAMILY_OF_F, STOP_OF, allowed_names, build_package, parse_spec
 
 
 class NetnsLike:
@@ -115,7 +115,7 @@ def test_redis_appendfsync_config():
 
 
 def test_cassandra_commitlog_sync_config():
-    from harness.dbs.cassandra_config import NodePaths, render_yaml
+    from splitbrain.harness.dbs.cassandra_config import NodePaths, render_yaml
 
     def y(mode):
         return render_yaml(address="10.0.0.2", paths=NodePaths("/r"), seeds=["10.0.0.2"],

@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from nemesis.netem import PacketNemesis, netem_args
+from splitbrain.nemesis.netem import PacketNemesis, netem_args
 from tests.nemesis.conftest import PORT, redis_db
 
 # Runs inside a node: median RTT (ms) of PINGs to host:port, or "fail" if unreachable.

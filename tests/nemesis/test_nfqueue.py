@@ -14,9 +14,9 @@ import time
 
 import pytest
 
-from nemesis.netem import PacketNemesis
-from nemesis.nfqueue import scheduler_args
-from nemesis.rtt import percentile, rtt
+from splitbrain.nemesis.netem import PacketNemesis
+from splitbrain.nemesis.nfqueue import scheduler_args
+from splitbrain.nemesis.rtt import percentile, rtt
 from tests.conftest import have
 
 pytestmark = pytest.mark.skipif(not have("gcc"), reason="needs gcc to build sbnfq")
@@ -255,8 +255,8 @@ def test_auto_engine_uses_nfqueue_without_netem(netns_nodes):
 @pytest.mark.root
 def test_cleanup_stops_the_scheduler_of_a_crashed_controller(netns_nodes):
     """The scheduler is a recorded pid: `cleanup --prefix` finds it without the nemesis."""
-    from harness import registry
-    from harness.cluster.cleanup import cleanup
+    from splitbrain.harness import registry
+    from splitbrain.harness.cluster.cleanup import cleanup
 
     prefix, nodes = netns_nodes
     p = PacketNemesis(nodes, random.Random(0), prefix=prefix, engine="nfqueue", measure=False)

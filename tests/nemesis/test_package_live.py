@@ -7,7 +7,7 @@ import random
 
 import pytest
 
-from nemesis.schedule import build_package
+from splitbrain.nemesis.schedule import build_package
 from tests.nemesis.conftest import ask, pids_in, redis_db
 from tests.nemesis.test_netem import leftovers
 

@@ -11,10 +11,10 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from harness.cluster.base import Node
-from harness.control.base import ExecResult
-from harness.errors import InputError
-from nemesis import partition as P
+from splitbrain.harness.cluster.base import Node
+from splitbrain.harness.control.base import ExecResult
+from splitbrain.harness.errors import InputError
+from splitbrain.nemesis import partition as P
 
 N5 = ["n1", "n2", "n3", "n4", "n5"]
 
@@ -224,7 +224,7 @@ UNRELATED = ["INPUT", "-s", "192.0.2.77/32", "-j", "DROP"]  # TEST-NET-1: never 
 
 @pytest.fixture(scope="module")
 def cluster5(tmp_path_factory):
-    from harness.cluster.netns import NetnsCluster, pick_free_subnet
+    from splitbrain.harness.cluster.netns import NetnsCluster, pick_free_subnet
 
     wd = tmp_path_factory.mktemp("part")
     c = NetnsCluster(nodes=5, subnet=pick_free_subnet(f"10.{random.randint(200, 254)}.0.0/16"),
@@ -289,7 +289,7 @@ def test_shape_on_real_cluster(cluster5, shape):
         assert reachability(nodes) == want
         assert not all(want.values())
         # the controller's own stack is untouched: it still reaches every node
-        from harness.control.local import LocalRemote
+        from splitbrain.harness.control.local import LocalRemote
         out = json.loads(LocalRemote().exec(
             [sys.executable, "-c", PROBE, *[n.address for n in nodes]]).stdout)
         assert set(out.values()) == {"ok"}

@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from nemesis.process import ProcessNemesis
+from splitbrain.nemesis.process import ProcessNemesis
 from tests.nemesis.conftest import ask, pids_in, redis_db
 
 pytestmark = [pytest.mark.root, pytest.mark.redis]

@@ -7,8 +7,8 @@ from dataclasses import dataclass
 
 import pytest
 
-from harness.errors import InputError
-from nemesis.schedule import FAMILY_OF_F, STOP_OF, allowed_names, build_package, parse_spec
+from splitbrain.harness.errors import InputError
+from splitbrain.nemesis.schedule import FAMILY_OF_F, STOP_OF, allowed_names, build_package, parse_spec
 
 
 @dataclass
@@ -227,7 +227,7 @@ def test_describe_names_family_and_phase():
 
 
 def test_families_are_self_describing():
-    from nemesis.registry import families
+    from splitbrain.nemesis.registry import families
 
     fams = families()
     assert list(fams) == ["partition", "clock", "kill", "pause", "packet", "disk"]
@@ -236,7 +236,7 @@ def test_families_are_self_describing():
         assert fam.start_template and fam.build
     # routing and heal order come from the packages, not from tables kept by hand
     assert FAMILY_OF_F["clock-bump"] == "clock" and STOP_OF["pause"] == "resume"
-    from nemesis.schedule import FINAL_ORDER
+    from splitbrain.nemesis.schedule import FINAL_ORDER
     assert FINAL_ORDER == ("disk", "pause", "kill", "partition", "packet", "clock")
 
 

@@ -15,10 +15,10 @@ import os
 
 import pytest
 
-from harness.config import build_test
-from harness.dbs.kafka import config as cfg
-from harness.errors import InputError
-from harness.history import read_history
+from splitbrain.harness.config import build_test
+from splitbrain.harness.dbs.kafka import config as cfg
+from splitbrain.harness.errors import InputError
+from splitbrain.harness.history import read_history
 from tests.integration.runs import assert_witnesses_are_real, run_in
 
 
@@ -113,7 +113,7 @@ def test_acks_1_with_leader_kills_loses_acknowledged_writes(tmp_path):
 
 
 def _nemesis(run_dir):
-    from harness.history import read_history
+    from splitbrain.harness.history import read_history
 
     return read_history(os.path.join(run_dir, "history.jsonl")).nemesis
 
@@ -121,7 +121,7 @@ def _nemesis(run_dir):
 def test_send_error_mapping_fail_only_before_append():
     from confluent_kafka import KafkaError
 
-    from harness.dbs.kafka.client import _fail_codes
+    from splitbrain.harness.dbs.kafka.client import _fail_codes
 
     codes = _fail_codes()
     assert KafkaError._QUEUE_FULL in codes and KafkaError.MSG_SIZE_TOO_LARGE in codes

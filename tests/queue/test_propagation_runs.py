@@ -14,9 +14,9 @@ import random
 
 import pytest
 
-from harness.history import read_history
+from splitbrain.harness.history import read_history
 from tests.integration.runs import assert_witnesses_are_real, run_in
-from workloads import get_workload
+from splitbrain.workloads import get_workload
 
 RUN = dict(nemesis="none", time_limit=10, concurrency=4, rate=100, quiesce=1.0)
 

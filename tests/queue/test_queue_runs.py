@@ -11,7 +11,7 @@ import os
 
 import pytest
 
-from harness.history import read_history
+from splitbrain.harness.history import read_history
 from tests.integration.runs import assert_witnesses_are_real, run_in
 
 pytestmark = [pytest.mark.root, pytest.mark.redis, pytest.mark.slow, pytest.mark.timeout(240)]

@@ -8,7 +8,7 @@ import random
 import pytest
 
 from tests.dbs.local_cluster import redis_cluster
-from workloads import get_workload
+from splitbrain.workloads import get_workload
 
 pytestmark = [pytest.mark.redis, pytest.mark.timeout(90)]
 
@@ -63,7 +63,7 @@ def test_group_dequeue_ack_claim_and_drain(tmp_path):
 
 
 def test_send_to_a_replica_is_fail(tmp_path):
-    from harness.dbs.redis_streams import StreamsClient
+    from splitbrain.harness.dbs.redis_streams import StreamsClient
 
     with redis_cluster(tmp_path, 2) as (db, nodes):
         c = StreamsClient(db.topo, nodes[1], "queue", 0)

@@ -11,7 +11,7 @@ import pytest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # for sb_report_samples
 
-from harness.history import history_from_events
+from splitbrain.harness.history import history_from_events
 from sb_report_samples import ARTIFACTS, build_events, build_results
 
 @pytest.fixture
@@ -36,7 +36,7 @@ def artifacts_dir():
 def chromium():
     if not shutil.which("chromium") and not os.path.exists("/usr/bin/chromium"):
         pytest.skip("chromium is not installed")
-    from reports.chromium import HeadlessChromium
+    from splitbrain.reports.chromium import HeadlessChromium
 
     with HeadlessChromium() as browser:
         yield browser

@@ -9,8 +9,8 @@ from __future__ import annotations
 import os
 import shutil
 
-from checkers.result import Anomaly, CheckResult
-from harness.history import history_from_events
+from splitbrain.checkers.result import Anomaly, CheckResult
+from splitbrain.harness.history import history_from_events
 
 ARTIFACTS = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "artifacts")
 XSS = "<script>alert(1)</script><img src=x onerror=alert(2)><b>bold</b>"
@@ -102,6 +102,6 @@ def build_results(history, *, xss: bool = False) -> dict:
     }
     return {"valid": False, "workload": "register",
             "checkers": {n: c.to_json() for n, c in checks.items()},
-            "stats": history.stats(), "timings_s": {"checkers.session": 0.01}}
+            "stats": history.stats(), "timings_s": {"splitbrain.checkers.session": 0.01}}
 
 

@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from reports.outputs import write_outputs
+from splitbrain.reports.outputs import write_outputs
 
 from sb_report_samples import XSS
 
@@ -81,7 +81,7 @@ def test_hostile_values_render_as_text(tmp_path, xss_sample, chromium, artifacts
 
 
 def test_serve_index_and_report_in_the_browser(tmp_path, sample, chromium):
-    from reports.serve import make_server
+    from splitbrain.reports.serve import make_server
 
     hist, results = sample
     write_outputs(str(tmp_path / "store" / "t1" / "20250101T000000"), results, history=hist)

@@ -6,10 +6,10 @@ import json
 import os
 import re
 
-from harness.history import history_from_events
-from reports import plots
-from reports.html import render_html, script_json
-from reports.outputs import write_outputs
+from splitbrain.harness.history import history_from_events
+from splitbrain.reports import plots
+from splitbrain.reports.html import render_html, script_json
+from splitbrain.reports.outputs import write_outputs
 
 from sb_report_samples import XSS, build_events, build_results
 

@@ -6,7 +6,7 @@ import xml.etree.ElementTree as ET
 
 import pytest
 
-from reports.junit import junit_tree, write_junit
+from splitbrain.reports.junit import junit_tree, write_junit
 
 from sb_report_samples import XSS
 

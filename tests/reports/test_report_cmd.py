@@ -7,16 +7,16 @@ import os
 import subprocess
 import sys
 
-from harness.history import write_jsonl
+from splitbrain.harness.history import write_jsonl
 
 from sb_report_samples import build_events, build_results
-from harness.history import history_from_events
+from splitbrain.harness.history import history_from_events
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
 def run_cli(*args, env=None):
-    return subprocess.run([sys.executable, "-m", "harness", *args], cwd=ROOT, env=env,
+    return subprocess.run([sys.executable, "-m", "splitbrain", *args], cwd=ROOT, env=env,
                           capture_output=True, text=True, timeout=120)
 
 

@@ -10,8 +10,8 @@ import zipfile
 
 import pytest
 
-from reports.outputs import write_outputs
-from reports.serve import make_server
+from splitbrain.reports.outputs import write_outputs
+from splitbrain.reports.serve import make_server
 
 
 @pytest.fixture

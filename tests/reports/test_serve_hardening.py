@@ -10,8 +10,8 @@ import time
 
 import pytest
 
-from reports import serve as S
-from reports.serve import host_allowed, make_server
+from splitbrain.reports import serve as S
+from splitbrain.reports.serve import host_allowed, make_server
 
 
 @pytest.fixture

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import io
 
-from reports.summary import md_cell, summary_markdown, write_summary
-from reports.terminal import print_results
+from splitbrain.reports.summary import md_cell, summary_markdown, write_summary
+from splitbrain.reports.terminal import print_results
 
 from sb_report_samples import XSS
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from workloads.mix import SESSION, KeyedWorkload
+from splitbrain.workloads.mix import SESSION, KeyedWorkload
 
 
 class BlindRegisterWorkload(KeyedWorkload):

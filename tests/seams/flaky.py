@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from harness.dbs.base import HasPrimaries
-from nemesis.base import FaultFamily
+from splitbrain.harness.dbs.base import HasPrimaries
+from splitbrain.nemesis.base import FaultFamily
 
 
 class FlakyNemesis:

@@ -10,9 +10,9 @@ from __future__ import annotations
 import threading
 from dataclasses import dataclass
 
-from harness.cluster.base import NodeNeeds
-from harness.dbs.base import DatastoreSpec
-from harness.models import as_spec
+from splitbrain.harness.cluster.base import NodeNeeds
+from splitbrain.harness.dbs.base import DatastoreSpec
+from splitbrain.harness.models import as_spec
 
 
 @dataclass(frozen=True)
@@ -21,7 +21,7 @@ class MemOptions:
 
     def validate(self, nodes: int) -> None:
         if self.slow_ms < 0:
-            from harness.errors import InputError
+            from splitbrain.harness.errors import InputError
 
             raise InputError(f"--db-opt slow_ms={self.slow_ms}: must be 0 or more")
 

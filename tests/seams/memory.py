@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 
-from harness.cluster.base import BackendSpec, Node
+from splitbrain.harness.cluster.base import BackendSpec, Node
 
 
 class MemoryCluster:

@@ -20,13 +20,13 @@ import time
 
 import pytest
 
-from harness import registry
-from harness.cluster.netns import NetnsCluster
-from harness.registry import new_run_prefix
-from harness.cluster.ssh import SSHCluster
-from harness.control.base import RemoteError
-from harness.control.ssh import SSHRemote, SSHTarget
-from harness.errors import EnvironmentProblem
+from splitbrain.harness import registry
+from splitbrain.harness.cluster.netns import NetnsCluster
+from splitbrain.harness.registry import new_run_prefix
+from splitbrain.harness.cluster.ssh import SSHCluster
+from splitbrain.harness.control.base import RemoteError
+from splitbrain.harness.control.ssh import SSHRemote, SSHTarget
+from splitbrain.harness.errors import EnvironmentProblem
 from tests.ssh.sshd import SSHD, SshdFarm
 
 pytestmark = [pytest.mark.root]
@@ -204,7 +204,7 @@ def test_wrong_host_key_through_the_cli_exits_254(hosts, tmp_path):
     home = tmp_path / "home"
     (home / ".ssh").mkdir(parents=True)
     farm.write_known_hosts(str(home / ".ssh" / "known_hosts"), wrong=("n1",))
-    argv = [sys.executable, "-m", "harness", "run", "--backend", "ssh", "--ssh-key",
+    argv = [sys.executable, "-m", "splitbrain", "run", "--backend", "ssh", "--ssh-key",
             farm.client_key, "--store", str(tmp_path / "store"), "--time-limit", "3"]
     for n in nodes:
         argv += ["--node", n.address]
@@ -262,7 +262,7 @@ def test_cleanup_after_the_controller_is_killed(hosts, tmp_path):
     script = textwrap.dedent(f"""
         import sys, time
         sys.path.insert(0, {ROOT!r})
-        from harness.cluster.ssh import SSHCluster
+        from splitbrain.harness.cluster.ssh import SSHCluster
         c = SSHCluster({prefix!r}, {[n.address for n in nodes]!r}, key={farm.client_key!r},
                        known_hosts=[{farm.known_hosts!r}])
         nodes = c.up()
@@ -279,7 +279,7 @@ def test_cleanup_after_the_controller_is_killed(hosts, tmp_path):
         os.killpg(proc.pid, signal.SIGKILL)
         proc.wait(10)
     assert _procs_with("sleep 65.3") == [pid]
-    r = subprocess.run([sys.executable, "-m", "harness", "cleanup", "--prefix", prefix],
+    r = subprocess.run([sys.executable, "-m", "splitbrain", "cleanup", "--prefix", prefix],
                        env=dict(os.environ, PYTHONPATH=ROOT), capture_output=True, text=True,
                        timeout=120)
     assert r.returncode == 0, r.stdout + r.stderr
@@ -295,8 +295,8 @@ def test_cleanup_after_the_controller_is_killed(hosts, tmp_path):
 # -- the real runner over ssh (the netns backend's Redis acceptance cases) -------------------
 
 def _run(tmp_path, nodes, farm, **settings):
-    from harness.config import build_test
-    from harness.runner import run_test
+    from splitbrain.harness.config import build_test
+    from splitbrain.harness.runner import run_test
 
     settings = {"backend": "ssh", "ssh_nodes": tuple(n.address for n in nodes),
                 "ssh_key": farm.client_key, "store": str(tmp_path / "store"), "quiesce": 1.0,

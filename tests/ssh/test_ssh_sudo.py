@@ -25,12 +25,12 @@ import time
 
 import pytest
 
-from harness import registry
-from harness.cluster.netns import NetnsCluster
-from harness.registry import new_run_prefix
-from harness.control.base import RemoteError
-from harness.control.ssh import SSHRemote, SSHTarget
-from harness.errors import EnvironmentProblem
+from splitbrain.harness import registry
+from splitbrain.harness.cluster.netns import NetnsCluster
+from splitbrain.harness.registry import new_run_prefix
+from splitbrain.harness.control.base import RemoteError
+from splitbrain.harness.control.ssh import SSHRemote, SSHTarget
+from splitbrain.harness.errors import EnvironmentProblem
 from tests.ssh.sshd import SSHD, SshdFarm
 from tests.ssh.sshuser import NOPASSWD_COMMAND, ThrowawayUser, tools_missing, uid_pids
 
@@ -300,7 +300,7 @@ def test_wrong_passwords_fail_fast_and_clearly(env):
 def test_wrong_password_through_the_cli_exits_254(env, tmp_path, home):
     nodes, farm, user = env
     wrong = "sbwrong-" + os.urandom(6).hex()
-    argv = [sys.executable, "-m", "harness", "run", "--backend", "ssh", "--ssh-user",
+    argv = [sys.executable, "-m", "splitbrain", "run", "--backend", "ssh", "--ssh-user",
             user.name, "--ssh-password", wrong, "--store", str(tmp_path / "store"),
             "--time-limit", "3"]
     for n in nodes:
@@ -326,8 +326,8 @@ def test_wrong_password_through_the_cli_exits_254(env, tmp_path, home):
 
 @pytest.mark.redis
 def test_run_as_sudo_user_is_valid_and_leaves_nothing(env, home, tmp_path):
-    from harness.config import build_test
-    from harness.runner import run_test
+    from splitbrain.harness.config import build_test
+    from splitbrain.harness.runner import run_test
 
     nodes, farm, user = env
     before = set(_staged_uploads())

@@ -14,12 +14,12 @@ import time
 
 import pytest
 
-from harness.cluster import ssh_cleanup
-from harness.cluster.ssh import ensure_tools, parse_host, read_nodes_file
-from harness.control.base import ExecResult
-from harness.control.ssh import (_SPAWN_SCRIPT, SSHRemote, SSHTarget, _identity, _spawn_fields,
+from splitbrain.harness.cluster import ssh_cleanup
+from splitbrain.harness.cluster.ssh import ensure_tools, parse_host, read_nodes_file
+from splitbrain.harness.control.base import ExecResult
+from splitbrain.harness.control.ssh import (_SPAWN_SCRIPT, SSHRemote, SSHTarget, _identity, _spawn_fields,
                                  _split_pid)
-from harness.errors import EnvironmentProblem, InputError
+from splitbrain.harness.errors import EnvironmentProblem, InputError
 
 NASTY = ["a b", "it's", '"q"', "$(touch /tmp/sb-pwned)", "`id`", "x;y", "*", "\\", "", "ü\nz"]
 PRINT_ARGV = [sys.executable, "-c", "import json,sys; print(json.dumps(sys.argv[1:]))"]

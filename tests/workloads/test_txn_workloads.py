@@ -7,9 +7,9 @@ from collections import Counter
 
 import pytest
 
-from harness.dbs.redis_txn import SCRIPTS, completion, read_only
-from harness.errors import InputError
-from workloads import get_workload
+from splitbrain.harness.dbs.redis_txn import SCRIPTS, completion, read_only
+from splitbrain.harness.errors import InputError
+from splitbrain.workloads import get_workload
 
 
 @pytest.mark.parametrize("name,wf", [("txn-list-append", "append"), ("txn-rw-register", "w")])

@@ -8,9 +8,9 @@ from collections import Counter
 
 import pytest
 
-from checkers import DEFAULTS
-from harness.errors import InputError
-from workloads import NAMES, get_workload
+from splitbrain.checkers import DEFAULTS
+from splitbrain.harness.errors import InputError
+from splitbrain.workloads import NAMES, get_workload
 
 WRITES = {"register": {"write", "cas"}, "list-append": {"append"}, "set": {"add"},
           "counter": {"add"}}

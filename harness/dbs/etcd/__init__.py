@@ -8,10 +8,10 @@ One package exporting `SPEC`, registered by one line in harness/dbs/__init__.py:
 * `db.py`      — EtcdDB: setup, start, kill, pause, resume, teardown, readiness, leader.
 """
 
-from harness.cluster.base import BUILTIN_NEEDS
-from harness.dbs.base import DatastoreSpec
-from harness.dbs.etcd.config import CLOCK_UNSUPPORTED, READ_MODES, EtcdOptions
-from harness.dbs.etcd.db import EtcdDB
+from splitbrain.harness.cluster.base import BUILTIN_NEEDS
+from splitbrain.harness.dbs.base import DatastoreSpec
+from splitbrain.harness.dbs.etcd.config import CLOCK_UNSUPPORTED, READ_MODES, EtcdOptions
+from splitbrain.harness.dbs.etcd.db import EtcdDB
 
 SPEC = DatastoreSpec(
     name="etcd", summary="etcd 3.4 (raft), v3 JSON gateway, linearizable or serializable reads",

@@ -29,10 +29,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from harness.cluster.base import Node
-from harness.dbs.etcd.config import WORKLOADS, EtcdOptions
-from harness.models import OpSpec, as_spec
-from harness.dbs.etcd.gateway import (Ambiguous, GatewayConnection, GatewayError, NotSent, b64,
+from splitbrain.harness.cluster.base import Node
+from splitbrain.harness.dbs.etcd.config import WORKLOADS, EtcdOptions
+from splitbrain.harness.models import OpSpec, as_spec
+from splitbrain.harness.dbs.etcd.gateway import (Ambiguous, GatewayConnection, GatewayError, NotSent, b64,
                                       unb64)
 
 OPS = ("read", "write", "cas")

@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Sequence
 
-from harness.errors import InputError
+from splitbrain.harness.errors import InputError
 
 READ_MODES = ("linearizable", "serializable")
 WORKLOADS = ("register", "cas-register")

@@ -26,13 +26,13 @@ import time
 from dataclasses import dataclass
 from typing import Callable, Mapping
 
-from harness.cluster.base import Node
-from harness.control.base import Daemon, RemoteError
-from harness.dbs import daemons
-from harness.dbs.etcd.client import EtcdClient
-from harness.dbs.etcd.config import EtcdOptions, etcd_argv
-from harness.dbs.etcd.gateway import GatewayConnection, GatewayFailure, b64
-from harness.errors import EnvironmentProblem, InputError
+from splitbrain.harness.cluster.base import Node
+from splitbrain.harness.control.base import Daemon, RemoteError
+from splitbrain.harness.dbs import daemons
+from splitbrain.harness.dbs.etcd.client import EtcdClient
+from splitbrain.harness.dbs.etcd.config import EtcdOptions, etcd_argv
+from splitbrain.harness.dbs.etcd.gateway import GatewayConnection, GatewayFailure, b64
+from splitbrain.harness.errors import EnvironmentProblem, InputError
 
 
 ROLE = "etcd"  # the Supervisor's role (harness/dbs/daemons.py)

@@ -9,10 +9,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from harness.cluster.base import NodeNeeds
-from harness.dbs.base import DatastoreSpec
-from harness.dbs.kafka.db import KafkaDB
-from harness.errors import InputError
+from splitbrain.harness.cluster.base import NodeNeeds
+from splitbrain.harness.dbs.base import DatastoreSpec
+from splitbrain.harness.dbs.kafka.db import KafkaDB
+from splitbrain.harness.errors import InputError
 
 ACKS_CHOICES = ("all", "1", "0")
 

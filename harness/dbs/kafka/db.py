@@ -27,13 +27,13 @@ import time
 from dataclasses import dataclass
 from typing import Callable, Mapping
 
-from harness.cluster.base import Node
-from harness.control.base import Daemon, RemoteError
-from harness.dbs import daemons
-from harness.dbs.kafka import config as cfg
-from harness.dbs.kafka.client import TOPIC, KafkaQueueClient, KafkaSettings, SharedProducer
-from harness.dbs.kafka.install import KafkaDist, ensure_installed, find_java, validate_version
-from harness.errors import EnvironmentProblem, InputError
+from splitbrain.harness.cluster.base import Node
+from splitbrain.harness.control.base import Daemon, RemoteError
+from splitbrain.harness.dbs import daemons
+from splitbrain.harness.dbs.kafka import config as cfg
+from splitbrain.harness.dbs.kafka.client import TOPIC, KafkaQueueClient, KafkaSettings, SharedProducer
+from splitbrain.harness.dbs.kafka.install import KafkaDist, ensure_installed, find_java, validate_version
+from splitbrain.harness.errors import EnvironmentProblem, InputError
 
 log = logging.getLogger("splitbrain")
 ACKS = ("all", "1", "0")

@@ -26,8 +26,8 @@ import time
 from dataclasses import dataclass
 from typing import Callable
 
-from harness.dbs.cassandra_install import find_java  # one Java 17 finder for every JVM store
-from harness.errors import EnvironmentProblem, InputError
+from splitbrain.harness.dbs.cassandra_install import find_java  # one Java 17 finder for every JVM store
+from splitbrain.harness.errors import EnvironmentProblem, InputError
 
 DEFAULT_VERSION = "4.4.0"
 VERSION_RE = re.compile(r"^4\.\d{1,2}\.\d{1,3}$")  # 4.x: KRaft only, Java 17 is fine

@@ -1,0 +1,3 @@
+from splitbrain.harness.cli import main
+
+main()
