@@ -83,7 +83,7 @@ else
 fi
 echo "splitbrain installed: $(command -v splitbrain)"
 # --- kafka: jars from Maven Central into the cache (harness/dbs/kafka/install.py) ----------
-[ "$WITH_KAFKA" = 1 ] && "$(cat .python-path)" -m harness install kafka
+[ "$WITH_KAFKA" = 1 ] && "$(cat .python-path)" -m splitbrain install kafka
 # --- end kafka -------------------------------------------------------------------------------
 
 # ---- docker backend (owned by the docker backend; the lead owns the rest of this file) ----
