@@ -294,6 +294,7 @@ class _LocalNode:
     def __init__(self, remote):
         self.remote = remote
         self.name = remote.name
+        self.meta: dict = {}
 
 
 def _alive(pid: int) -> bool:

@@ -53,7 +53,7 @@ def _controller_side(node: Node):
     remote = node.remote
     if not getattr(remote, "shares_pid_namespace", False):
         return None
-    return getattr(remote, "run_prefix", None) or (node.meta or {}).get("prefix")
+    return getattr(remote, "run_prefix", None) or (getattr(node, "meta", None) or {}).get("prefix")
 
 
 def _registry_call(node: Node, fn_name: str, *args):
