@@ -120,8 +120,11 @@ def cleanup(prefix: str | None = None, *, force: bool = False,
 
     live_ns = set(list_namespaces())
     recorded_ns = {ns for r in records for ns in r.get("namespaces", [])}
-    namespaces = sorted(ns for ns in live_ns if _NS_RE.match(ns) and (
-        ns in recorded_ns or (force_pattern and mine(_prefix_of(_NS_RE, ns)))))
+    # Every recorded namespace is deleted even if it was not listed a moment ago: one
+    # being created while an interrupt unwinds may appear after the listing.
+    namespaces = sorted({ns for ns in recorded_ns if _NS_RE.match(ns)} | {
+        ns for ns in live_ns if _NS_RE.match(ns) and force_pattern
+        and mine(_prefix_of(_NS_RE, ns))})
 
     _stop_processes(records, namespaces, rep)
     _remove_iptables(mine, rep)
@@ -135,6 +138,13 @@ def cleanup(prefix: str | None = None, *, force: bool = False,
                  gone="Cannot find device")
     for ns in namespaces:
         _try(rep, f"namespace {ns}", ["ip", "netns", "del", ns], gone="No such file")
+    late = [ns for ns in namespaces if ns in set(list_namespaces())]
+    for ns in late:  # created after the first pass (an `ip netns add` racing the unwind)
+        _try(rep, f"namespace {ns}", ["ip", "netns", "del", ns], gone="No such file")
+    still = set(list_namespaces())
+    for ns in late:
+        if ns in still:
+            rep.errors.append(f"namespace {ns}: still present after two deletions")
     _unmount_fuse(records, mine, rep)
     for r in records:
         for path in r.get("faketime_files", []):
