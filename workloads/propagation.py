@@ -179,6 +179,8 @@ class PropagationWorkload:
                 break
             time.sleep(0.5)
         time.sleep(0.5)
+        # the last applies must reach the replicas before their final reads (≤ 10 s)
+        _wait_replicas_caught_up(node, getattr(db, "port", 6379), 10.0)
         # say whether the queue drained: events still queued are late, not lost
         op = {"f": "queue-backlog", "value": None, "final": True}
         rec.invoke(first_process, op, final=True)
@@ -227,6 +229,34 @@ def _backlog(conn) -> bool:
             d = {g[i].decode(): g[i + 1] for i in range(0, len(g) - 1, 2)}
             if int(d.get("pending") or 0) > 0 or int(d.get("lag") or 0) > 0:
                 return True
+    return False
+
+
+def _wait_replicas_caught_up(node, port: int, timeout: float) -> bool:
+    """Until every replica the primary on `node` lists has acknowledged its replication
+    offset; False if that did not happen within `timeout` (the final reads then say
+    what they see, and the checkers judge a lagging replica as such)."""
+    from splitbrain.harness.dbs.resp import RespConnection
+
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        try:
+            conn = RespConnection(node.address, port, connect_timeout=1, op_timeout=2)
+            try:
+                raw = conn.call("INFO", "replication")
+            finally:
+                conn.close()
+            info = dict(line.split(":", 1) for line in raw.decode().splitlines()
+                        if ":" in line)
+            master = int(info.get("master_repl_offset", 0))
+            offsets = [int(dict(kv.split("=", 1) for kv in v.split(",") if "=" in kv)
+                           .get("offset", -1))
+                       for k, v in info.items() if k.startswith("slave") and k[5:].isdigit()]
+            if all(o >= master for o in offsets):
+                return True
+        except Exception:
+            pass
+        time.sleep(0.2)
     return False
 
 

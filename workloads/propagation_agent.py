@@ -4,9 +4,9 @@ started inside a node's namespace, so faults can kill and pause them).
     python -m splitbrain.workloads.propagation_agent relay    HOST PORT
     python -m splitbrain.workloads.propagation_agent consumer HOST PORT --consumer version|none
 
-* relay: XREADGROUP the `outbox` stream (group `relay`), XADD each entry to `events`,
-  then XACK the outbox — at-least-once: a relay killed between XADD and XACK publishes
-  the event again.
+* relay: XREADGROUP the `outbox` stream (group `relay`; first its own pending entries,
+  after a start or an error), XADD each entry to `events`, then XACK the outbox —
+  at-least-once: a relay killed between XADD and XACK publishes the event again.
 * consumer: XREADGROUP `events` (group `consumers`; first its own pending entries, so a
   restarted consumer redelivers), apply the batch to the derived store, then XACK the
   batch. `version`
@@ -69,16 +69,24 @@ def ensure_group(conn, stream: str, group: str) -> None:
             raise
 
 
-def relay(conn) -> None:
+def relay(conn, state: dict) -> None:
     ensure_group(conn, "outbox", "relay")
+    # after a start or an error, our own pending entries first: a read whose reply was
+    # lost (timed out while the server was paused) still moved its entries into our
+    # pending list, and only reading from "0" delivers them again
+    start = "0" if state.get("fresh", True) else ">"
     reply = conn.call("XREADGROUP", "GROUP", "relay", "r1", "COUNT", 50, "BLOCK", 200,
-                      "STREAMS", "outbox", ">")
+                      "STREAMS", "outbox", start)
+    got = False
     for _stream, entries in reply or ():
         for ident, raw in entries:
+            got = True
             f = _fields(raw)
             conn.call("XADD", "events", "*", "eid", f["eid"], "key", f["key"], "ver", f["ver"])
             emit(f="relay", value=int(f["eid"]), key=int(f["key"]))
             conn.call("XACK", "outbox", "relay", ident)
+    if not got:
+        state["fresh"] = False
 
 
 def consume(conn, mode: str, state: dict) -> None:
@@ -121,7 +129,7 @@ def main(argv: list[str]) -> int:
             if conn is None:
                 conn = RespConnection(host, port, connect_timeout=1.0, op_timeout=2.0)
             if role == "relay":
-                relay(conn)
+                relay(conn, state)
             else:
                 consume(conn, mode, state)
         except (NotSent, Ambiguous, ReplyError, OSError) as e:

@@ -115,8 +115,10 @@ def test_added_latency_on_the_primary_makes_replica_reads_staler(tmp_path):
     s_calm = calm.results["checkers"]["staleness"]["stats"]
     s_slow = slow.results["checkers"]["staleness"]["stats"]
     assert s_calm["reads_measured"] > 500 and s_slow["reads_measured"] > 500
-    assert s_calm["p99_ms"] < 100, s_calm   # ~0 here; slack for a loaded machine
-    assert s_slow["p99_ms"] >= 150 and s_slow["p99_ms"] > s_calm["p99_ms"] + 100, (s_calm, s_slow)
+    # The body of the distribution, not its tail: a loaded CI box once stalled a calm
+    # replica for ~600 ms (p99 594 ms, p90 0); the delay moves p90 to ~200 ms.
+    assert s_calm["p90_ms"] < 50, s_calm   # 0 here
+    assert s_slow["p90_ms"] >= 150 and s_slow["p90_ms"] > s_calm["p90_ms"] + 100, (s_calm, s_slow)
     assert s_slow["stale_reads"] > 3 * (s_calm["stale_reads"] + 1), (s_calm, s_slow)
     started = nemesis_completions(slow.run_dir, "start-packet")
     assert started
