@@ -139,3 +139,32 @@ def test_a_queue_that_had_not_drained_makes_missing_events_unknown():
     assert res.stats["not_applied_at_final_reads"] == len(truth["lost"])
     backlog[1]["value"] = False
     assert run(events + backlog)["lost-event"].valid is False
+
+
+def _handmade(final_versions):
+    """One ok source write (event 7, version 3) and one final derived read per node."""
+    ev = [{"process": 0, "type": "invoke", "f": "write-source", "key": 1, "value": 7},
+          {"process": 0, "type": "ok", "f": "write-source", "key": 1, "value": 7,
+           "version": 3}]
+    for i, v in enumerate(final_versions):
+        ev += [{"process": 10 + i, "type": "invoke", "f": "read-derived", "key": 1,
+                "final": True},
+               {"process": 10 + i, "type": "ok", "f": "read-derived", "key": 1,
+                "value": {"version": v, "events": None}, "final": True}]
+    for i, e in enumerate(ev):
+        e["index"], e["time"] = i, i * 1000
+    return ev
+
+
+def test_a_lagging_replica_final_read_is_not_a_lost_event():
+    # the primary's final read reflects version 3, a replica read a moment later does not
+    res = run(_handmade([3, 2]))
+    assert res["lost-event"].valid is True, [a.explanation for a in res["lost-event"].anomalies]
+    assert res["lost-event"].stats["events_checked"] == 1
+
+
+def test_an_event_no_final_read_reflects_is_lost():
+    res = run(_handmade([2, 2, 1]))["lost-event"]
+    assert res.valid is False
+    assert [a.details["event"] for a in res.anomalies] == [7]
+    assert res.anomalies[0].ops == [1, 5]  # the write, the latest most advanced final read
