@@ -17,10 +17,12 @@ Obligations (README "queue checker"; definitions as in jepsen.tests.kafka):
   no send ever attempted;
 * poll-skip / nonmonotonic-poll: per process, a read of key k starting > 1 / < 1 index
   after the last value of k its previous ok read ended on (state kept across assigns
-  that still cover k, dropped by assigns that do not, by subscribe-mode rebalances and
-  by crashes); only ok reads move the state; allowed (notices) under subscribe;
+  that still cover k, dropped by assigns that do not, by subscribe-mode rebalances, by
+  crashes and by a poll's `reset` list: the client recorded that its library re-seeked
+  k's partition during that poll); only ok reads move the state; allowed (notices)
+  under subscribe;
 * int-poll-skip / int-nonmonotonic-poll: the same inside one read (keys in the op's
-  `rebalanced` list exempt); nonmonotonic-send / int-nonmonotonic-send for sends;
+  `rebalanced` or `reset` list exempt); nonmonotonic-send / int-nonmonotonic-send;
 * unseen: acknowledged values no ok read returned — an anomaly only after a final
   phase (a `final` read), else a notice (it cannot tell lost from late).
 """
@@ -316,13 +318,20 @@ def check_log(qh: QueueHistory, logs: dict[str, KeyLog], committed: set[int],
     return {"unseen": sum(len(v) for v in unseen.values()), "final_phase": had_final}
 
 
+def _exempt(extra: dict) -> set[str]:
+    """Keys a read names as repositioned during it: `rebalanced` (Jepsen's rebalance log)
+    and `reset` (the client library re-seeked the partition, e.g. librdkafka's offset
+    validation after a leader change)."""
+    return {str(k) for f in ("rebalanced", "reset") for k in (extra.get(f) or ())}
+
+
 def check_intra(qh: QueueHistory, logs: dict[str, KeyLog], out: LogFindings,
                 dense: ReadSummary) -> None:
     """int-poll-skip / int-nonmonotonic-poll: consecutive messages of one key in one read."""
     name = qh.names
     for op, k, pi, pv, i, v in dense.intra:
         ex = op.extra
-        if ex and k in set(map(str, ex.get("rebalanced") or ())):
+        if ex and k in _exempt(ex):
             continue
         d = i - pi
         if d > 1:
@@ -375,6 +384,12 @@ def check_processes(qh: QueueHistory, logs: dict[str, KeyLog], out: LogFindings,
                 last_send.clear()
                 continue
             summ = dense.per_op.get(op.index)
+            ex = op.extra
+            if ex and f == "poll" and ex.get("reset"):
+                # the consumer was re-seeked during this poll: a fresh position on those
+                # keys (data the re-read contradicts is still caught by the log checks)
+                for k in _exempt({"reset": ex["reset"]}):
+                    last_read.pop(k, None)
             if summ is not None and op.f == "poll":  # group dequeues share the log
                 for k, (i, v, li, lv, _mx) in summ.items():
                     lr = last_read.get(k)

@@ -59,9 +59,6 @@ _RUN = dict(db="kafka", workload="queue", concurrency=8, rate=400, quiesce=5.0)
 @pytest.mark.kafka
 @pytest.mark.slow
 @pytest.mark.timeout(900)
-@pytest.mark.xfail(strict=False, reason="seen once: nonmonotonic-poll within one consumer "
-                   "after faults (a re-poll from an earlier offset); whether the checker or "
-                   "the client's seek is wrong is not settled yet — see the session notes")
 def test_acks_all_min_insync_2_idempotent_under_faults_is_valid(tmp_path):
     out = run_in(tmp_path, nemesis="kill,pause,partition", nemesis_interval=6, time_limit=40,
                  nemesis_options={"kill": {"targets": ["one"]}, "pause": {"targets": ["one"]},
