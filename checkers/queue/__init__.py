@@ -62,6 +62,7 @@ def _check(history: History, options: CheckOptions) -> dict[str, CheckResult]:
              "messages_read": messages_read, "messages_checked": messages_read,
              "sends_checked": sends_ok, "keys": len(logs), "assigns": qh.assigns,
              "acks": qh.acks, "crashes": qh.crashes, "subscribe_mode": qh.subscribed,
+             "consumer_resets": sum(1 for op, _ in qh.reads if op.extra and op.extra.get("reset")),
              **log_stats, "counts": dict(sorted(out.counts.items()))}
     if total_stats is not None:
         stats["unordered"] = total_stats

@@ -41,7 +41,7 @@ _ALLOWED_UNDER_SUBSCRIBE = ("poll-skip", "nonmonotonic-poll")
 class KeyLog:
     """One key's version order: offset -> {value: first op index}, dense indices."""
 
-    __slots__ = ("at", "offsets", "index_of", "first", "last")
+    __slots__ = ("at", "offsets", "index_of", "first", "last", "single")
 
     def __init__(self) -> None:
         self.at: dict[tuple, dict[Any, int]] = {}
@@ -54,8 +54,21 @@ class KeyLog:
             vals[value] = op_index
 
     def freeze(self, where: str = "history") -> None:
-        self.offsets = sorted(self.at, key=lambda o: offset_key(o, where))
-        self.index_of = {o: i for i, o in enumerate(self.offsets)}
+        at = self.at
+        if all(type(o) is int for o in at):
+            self.offsets = offsets = sorted(at)  # Kafka: integers order as themselves
+        else:
+            self.offsets = offsets = sorted(at, key=lambda o: offset_key(o, where))
+        n = len(offsets)
+        self.index_of = dict(zip(offsets, range(n)))
+        # the usual log: one value per offset, each value once (C-level; first is last)
+        self.single = sum(map(len, at.values())) == n
+        if self.single:
+            vals = list(map(next, map(iter, map(at.__getitem__, offsets))))
+            first = dict(zip(vals, range(n)))
+            if len(first) == n:
+                self.first = self.last = first
+                return
         first: dict[Any, int] = {}
         last: dict[Any, int] = {}
         for i, o in enumerate(self.offsets):
@@ -179,6 +192,8 @@ def check_log(qh: QueueHistory, logs: dict[str, KeyLog], committed: set[int],
 
     # inconsistent offsets and duplicates
     for k, lg in logs.items():
+        if lg.first is lg.last:
+            continue  # one value per offset, each value once (KeyLog.freeze)
         for i, off in enumerate(lg.offsets):
             vals = lg.at[off]
             if len(vals) > 1:
@@ -351,6 +366,31 @@ def check_intra(qh: QueueHistory, logs: dict[str, KeyLog], out: LogFindings,
                 key=name[k], process=op.process, details={"values": [pv, v], "delta": d}))
 
 
+def _order_finding(out: LogFindings, logs, name, proc, k: str, lr: tuple, s: list, op: Op,
+                   allow: bool) -> None:
+    """poll-skip / nonmonotonic-poll on key k: the previous ok read `lr` = (index, value,
+    op) ended at lr[0]; this read `op` (summary `s`) starts at s[0], not lr[0] + 1."""
+    i, v = s[0], s[1]
+    d = i - lr[0]
+    if d > 1:
+        lg = logs[k]
+        skipped = [x for j in range(lr[0] + 1, i) for x in lg.values_at(j)]
+        out.add(Anomaly(
+            "poll-skip",
+            f"Process {proc} read {lr[1]!r} of key {name[k]} in op "
+            f"{lr[2].index}, then started at {v!r} in op {op.index}, skipping "
+            f"{skipped[:8]}.", [lr[2].index, op.index], key=name[k],
+            process=proc,
+            details={"delta": d, "skipped": skipped[:32]}), allowed=allow)
+    elif d < 1:
+        out.add(Anomaly(
+            "nonmonotonic-poll",
+            f"Process {proc} read {lr[1]!r} of key {name[k]} in op "
+            f"{lr[2].index}, then went back to {v!r} in op {op.index}.",
+            [lr[2].index, op.index], key=name[k], process=proc,
+            details={"delta": d, "values": [lr[1], v]}), allowed=allow)
+
+
 def check_processes(qh: QueueHistory, logs: dict[str, KeyLog], out: LogFindings,
                     dense: ReadSummary) -> None:
     """Per-process order checks: poll-skip, nonmonotonic-poll, sends, intra-op forms."""
@@ -359,6 +399,7 @@ def check_processes(qh: QueueHistory, logs: dict[str, KeyLog], out: LogFindings,
     allow = qh.subscribed
     empty = KeyLog()
     empty.offsets, empty.index_of, empty.first, empty.last, empty.at = [], {}, {}, {}, {}
+    empty.single = True
 
     def idx(lg: KeyLog, off: tuple | None, v: Any) -> int | None:
         if off is not None:
@@ -367,11 +408,27 @@ def check_processes(qh: QueueHistory, logs: dict[str, KeyLog], out: LogFindings,
                 return i
         return lg.first.get(v)
 
+    per_op_get = dense.per_op.get
+    op_sends_get = qh.op_sends.get
     for proc, ops in qh.by_process.items():
         last_read: dict[str, tuple[int, Any, Op]] = {}   # key -> (index, value, op)
         last_send: dict[str, tuple[int, Any, Op]] = {}
+        lr_get = last_read.get
         for op in ops:
             f = op.f
+            if f == "poll" and not op.extra:
+                # the hot path: a plain poll (same checks as below, fewer lookups)
+                summ = per_op_get(op.index)
+                if summ is None:
+                    continue
+                ok = op.type == "ok"
+                for k, s in summ.items():
+                    lr = lr_get(k)
+                    if lr is not None and s[0] - lr[0] != 1:
+                        _order_finding(out, logs, name, proc, k, lr, s, op, allow)
+                    if ok:
+                        last_read[k] = (s[2], s[3], op)
+                continue
             if f in ("assign", "subscribe"):
                 # positions on keys the new assignment still covers survive (Jepsen)
                 keep = set(qh.assigned_keys(op))
@@ -391,29 +448,13 @@ def check_processes(qh: QueueHistory, logs: dict[str, KeyLog], out: LogFindings,
                 for k in _exempt({"reset": ex["reset"]}):
                     last_read.pop(k, None)
             if summ is not None and op.f == "poll":  # group dequeues share the log
-                for k, (i, v, li, lv, _mx) in summ.items():
+                ok = op.type == "ok"
+                for k, s in summ.items():
                     lr = last_read.get(k)
-                    if lr is not None:
-                        d = i - lr[0]
-                        if d > 1:
-                            lg = logs[k]
-                            skipped = [x for j in range(lr[0] + 1, i) for x in lg.values_at(j)]
-                            out.add(Anomaly(
-                                "poll-skip",
-                                f"Process {proc} read {lr[1]!r} of key {name[k]} in op "
-                                f"{lr[2].index}, then started at {v!r} in op {op.index}, skipping "
-                                f"{skipped[:8]}.", [lr[2].index, op.index], key=name[k],
-                                process=proc,
-                                details={"delta": d, "skipped": skipped[:32]}), allowed=allow)
-                        elif d < 1:
-                            out.add(Anomaly(
-                                "nonmonotonic-poll",
-                                f"Process {proc} read {lr[1]!r} of key {name[k]} in op "
-                                f"{lr[2].index}, then went back to {v!r} in op {op.index}.",
-                                [lr[2].index, op.index], key=name[k], process=proc,
-                                details={"delta": d, "values": [lr[1], v]}), allowed=allow)
-                    if op.type == "ok":
-                        last_read[k] = (li, lv, op)
+                    if lr is not None and s[0] - lr[0] != 1:
+                        _order_finding(out, logs, name, proc, k, lr, s, op, allow)
+                    if ok:
+                        last_read[k] = (s[2], s[3], op)
             sends = qh.op_sends.get(op.index)
             if sends and op.type in ("ok", "info"):
                 first_s: dict[str, tuple[int, Any]] = {}
