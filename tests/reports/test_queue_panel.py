@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import re
 
+import pytest
+
 from splitbrain.checkers import run_checks
 from splitbrain.harness.history import history_from_events
 from splitbrain.reports.html import render_html
@@ -44,3 +46,22 @@ def test_no_queue_panel_for_other_histories(sample):
     hist, results = sample
     page = render_html(results, history=hist)
     assert 'id="queue-section"' not in page and "queue-offsets" not in _figures(page)
+
+
+@pytest.mark.browser
+def test_queue_panel_draws_in_chromium(tmp_path, chromium):
+    from splitbrain.reports.outputs import write_outputs
+    from tests.reports.test_browser import draw_all, wait_ready
+
+    events, _ = simulate(11, "skip")
+    hist = history_from_events(events)
+    results = run_checks(hist)
+    assert results["valid"] is False  # the skip is an anomaly, so witness charts exist too
+    paths = write_outputs(str(tmp_path), results, history=hist, test={"name": "queue-panel"})
+    page = chromium.open("file://" + paths["report.html"])
+    wait_ready(chromium, page)
+    draw_all(chromium, page)
+    chromium.refresh_errors(page)
+    assert page.errors == [], page.errors
+    assert chromium.evaluate(
+        page, "document.querySelectorAll('[data-fig=\"queue-offsets\"] .main-svg').length") >= 1
