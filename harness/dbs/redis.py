@@ -518,6 +518,8 @@ def _stream_workload(model) -> str | None:
 def _rules(test, opts: RedisOptions) -> None:
     """What the propagation workloads need: the relay and consumer follow n1, the primary
     of the replication topology, inside the netns cluster."""
+    if opts.topology != "cluster" and "slot-migrate" in str(getattr(test, "nemesis", "")):
+        raise InputError("--nemesis slot-migrate needs --topology cluster (hash slots)")
     if opts.topology == "cluster":
         from splitbrain.harness.dbs.redis_cluster import CLUSTER_MODELS
         from splitbrain.workloads import get_workload

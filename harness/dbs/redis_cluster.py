@@ -118,6 +118,8 @@ class RedisClusterDB(RedisDB):
                                   connect_timeout=self.topo.connect_timeout,
                                   op_timeout=self.topo.op_timeout)
         self._created = False
+        # (slot, source, target, source id, target id) of migrations left half-done
+        self.pending_migrations: list[tuple] = []
 
     def setup(self, node: Node) -> None:
         p = self._paths(node)
@@ -254,6 +256,100 @@ class RedisClusterDB(RedisDB):
                 if fields.get("master_link_status") != "up":
                     return f"replica {n.name}'s link to its primary is not up"
         return None
+
+
+    # -- slot migration (the slot-migrate fault, nemesis/slot_migrate.py) -------------------
+
+    def _ids_and_map(self):
+        """({address: node id}, slot map) as the first answering node sees them."""
+        for n in self.nodes:
+            raw = self._call(n, self.port, "CLUSTER", "NODES", timeout=2.0)
+            m = parse_slots(self._call(n, self.port, "CLUSTER", "SLOTS", timeout=2.0))
+            if isinstance(raw, bytes) and m:
+                ids = {}
+                for line in raw.decode("utf-8", "replace").splitlines():
+                    parts = line.split()
+                    if len(parts) > 2:
+                        ids[parts[1].split(":", 1)[0]] = parts[0]
+                return ids, m
+        raise RuntimeError("no node answers CLUSTER NODES / CLUSTER SLOTS")
+
+    def _node_at(self, address: str) -> Node:
+        for n in self.nodes:
+            if n.address == address:
+                return n
+        raise RuntimeError(f"the slot map names an unknown node {address}")
+
+    def migrate_slots(self, rng, count: int = 2) -> dict:
+        """Move `count` slots (ones holding keys, when any do) from one random primary to
+        another, the way `redis-cli --cluster reshard` does: SETSLOT IMPORTING on the
+        target, MIGRATING on the source, MIGRATE the keys in batches, then SETSLOT NODE on
+        both and the other primaries. Clients meanwhile get ASK (keys already moved) and
+        MOVED (after). Returns what moved; raises on failure, leaving the pending slots in
+        `self.pending_migrations` for `finish_migrations` (the heal)."""
+        ids, m = self._ids_and_map()
+        primaries = sorted({p for _, _, p, _ in m})
+        if len(primaries) < 2:
+            raise RuntimeError("fewer than two primaries own slots")
+        src_addr, dst_addr = rng.sample(primaries, 2)
+        src, dst = self._node_at(src_addr), self._node_at(dst_addr)
+        owned = [s for lo, hi, p, _ in m if p == src_addr for s in range(lo, hi + 1)]
+        from splitbrain.harness.dbs.redis_cluster_client import key_slot
+
+        keys = self._call(src, self.port, "SCAN", 0, "COUNT", 1000, timeout=2.0)
+        with_keys = sorted({key_slot(k) for k in (keys[1] if isinstance(keys, list) else [])}
+                           & set(owned))
+        slots = (rng.sample(with_keys, min(count, len(with_keys))) if with_keys
+                 else rng.sample(owned, min(count, len(owned))))
+        pending = self.pending_migrations
+        moved = 0
+        for slot in sorted(slots):
+            pending.append((slot, src, dst, ids[src_addr], ids[dst_addr]))
+            moved += self._migrate_one(slot, src, dst, ids[src_addr], ids[dst_addr])
+            pending.pop()
+        return {"slots": sorted(slots), "from": src.name, "to": dst.name, "keys": moved}
+
+    def _cmd(self, node: Node, *args, timeout: float = 5.0):
+        conn = RespConnection(node.address, self.port, connect_timeout=1.0, op_timeout=timeout)
+        try:
+            return conn.call(*args)
+        finally:
+            conn.close()
+
+    def _migrate_one(self, slot: int, src: Node, dst: Node, src_id: str, dst_id: str,
+                     *, resume: bool = False) -> int:
+        if not resume:
+            self._cmd(dst, "CLUSTER", "SETSLOT", slot, "IMPORTING", src_id)
+            self._cmd(src, "CLUSTER", "SETSLOT", slot, "MIGRATING", dst_id)
+        moved = 0
+        while True:
+            keys = self._cmd(src, "CLUSTER", "GETKEYSINSLOT", slot, 100)
+            if not keys:
+                break
+            self._cmd(src, "MIGRATE", dst.address, self.port, "", 0, 5000, "KEYS", *keys,
+                      timeout=10.0)
+            moved += len(keys)
+        # the target first: once it owns the slot, the source's MOVED points at it
+        self._cmd(dst, "CLUSTER", "SETSLOT", slot, "NODE", dst_id)
+        self._cmd(src, "CLUSTER", "SETSLOT", slot, "NODE", dst_id)
+        for n in self.primaries():
+            if n.name not in (src.name, dst.name):
+                try:
+                    self._cmd(n, "CLUSTER", "SETSLOT", slot, "NODE", dst_id)
+                except (NotSent, Ambiguous, ReplyError):
+                    pass  # gossip tells it soon enough
+        return moved
+
+    def finish_migrations(self) -> list[int]:
+        """Complete every migration a failed `migrate_slots` left open (the heal): move
+        the rest of its keys and give the slot to the target. Returns the slots done;
+        raises if one still cannot be finished."""
+        done = []
+        for slot, src, dst, src_id, dst_id in list(self.pending_migrations):
+            self._migrate_one(slot, src, dst, src_id, dst_id, resume=True)
+            self.pending_migrations.remove((slot, src, dst, src_id, dst_id))
+            done.append(slot)
+        return done
 
 
 def _text(b) -> str:

@@ -92,3 +92,27 @@ def test_isolated_primary_loses_acknowledged_writes_after_failover(tmp_path):
     assert_witnesses_are_real(out.run_dir, res, "lost-updates")
     assert res["valid"] is False
     assert _leftovers(before, tmp_path, out.run_dir) == {}
+
+
+def test_slot_migrate_under_load_moves_keys_and_loses_nothing(tmp_path):
+    """Slots holding keys move between primaries while clients write: the client follows
+    ASK/MOVED (a key's appends are served by its old and then its new owner), nothing
+    acknowledged is lost, and the run is valid."""
+    before = snapshot(str(tmp_path))
+    out = run_in(tmp_path, nemesis="slot-migrate", nemesis_interval=2, time_limit=10,
+                 **COMMON)
+    res = out.results
+    assert res is not None, out
+    moves = _nemesis(out.run_dir, "slot-migrate")
+    assert moves and all(not m.get("error") for m in moves), moves
+    assert sum(m["value"]["keys"] for m in moves) > 0, moves
+    assert res["checkers"]["lost-updates"]["valid"] is True
+    assert res["valid"] is True, {k: v.get("anomalies", [])[:2] for k, v in res["checkers"].items()}
+    servers: dict = {}
+    with open(os.path.join(out.run_dir, "history.jsonl")) as fh:
+        for line in fh:
+            d = json.loads(line)
+            if d.get("type") == "ok" and d.get("f") == "append":
+                servers.setdefault(d["key"], set()).add(d["node"])
+    assert any(len(s) > 1 for s in servers.values()), servers
+    assert _leftovers(before, tmp_path, out.run_dir) == {}
