@@ -86,5 +86,5 @@ def _build(ctx) -> SlotMigrateNemesis:
 FAMILIES = (FaultFamily(
     name="slot-migrate", nemesis="slot_migrate", starts=("slot-migrate",),
     stop="slot-migrate-finish", start_template=_start, build=_build,
-    option_keys=frozenset({"slots"}), validate_options=_check_options, heal_rank=40,
+    option_keys=frozenset({"slots"}), validate_options=_check_options, heal_rank=45,
     summary="move hash slots between Redis Cluster primaries under load (ASK/MOVED)"),)
