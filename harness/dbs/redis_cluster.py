@@ -142,7 +142,8 @@ class RedisClusterDB(RedisDB):
     @property
     def claims(self) -> dict:
         return {"writes": "asynchronously replicated", "reads": f"from {self.read_from}",
-                "linearizable_registers": False, "realtime": False,
+                # each key's ops on its one primary, as in `replication`
+                "linearizable_registers": self.read_from == "primary", "realtime": False,
                 "summary": f"Redis Cluster, {len(self.shards)} shards of 1 primary + 1 "
                            f"replica, reads from {self.read_from}: asynchronous replication, "
                            f"failover by the cluster bus"}
