@@ -804,7 +804,9 @@ class HistoryWriter:
             if self._time_fn is not None and "time" not in event:
                 event["time"] = self._time_fn()
             self._next = event["index"] + 1
-            if self.failed is not None:
+            if self.failed is not None or self._fh.closed:
+                # closed: a straggler (a nemesis op that outlived its bounded join) after
+                # the history was sealed; counted, never raised into its thread
                 self.dropped += 1
                 return event
             try:
