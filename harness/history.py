@@ -944,7 +944,8 @@ def _is_independent(maps: list[dict]) -> bool:
         if m.get("process") == NEMESIS or m.get("f") == "txn":
             continue
         v = m.get("value")
-        if not (isinstance(v, list) and len(v) == 2):
+        # [k v] tuples; a cas may flatten its pair as [k old new] (seen in the wild)
+        if not (isinstance(v, list) and (len(v) == 2 or (len(v) == 3 and m.get("f") == "cas"))):
             return False
         # a read invocation may carry its key with any value ([k nil] or [k v]): accepted
         seen += 1
@@ -988,8 +989,12 @@ def _edn_event(m: dict, independent: bool, where: str, keep_txns: bool = False) 
     f = ev["f"]
     if ev["process"] == NEMESIS:
         return ev
-    if independent and f != "txn" and isinstance(ev.get("value"), list) and len(ev["value"]) == 2:
-        ev["key"], ev["value"] = ev["value"]
+    if independent and f != "txn" and isinstance(ev.get("value"), list):
+        if len(ev["value"]) == 2:
+            ev["key"], ev["value"] = ev["value"]
+        elif len(ev["value"]) == 3 and f == "cas":
+            ev["key"], old, new = ev["value"]
+            ev["value"] = [old, new]
     if f == "txn" and isinstance(ev.get("value"), list) and not keep_txns:
         mops = ev["value"]
         # A one-micro-op transaction is an ordinary single-key op (every txn of the file

@@ -52,3 +52,25 @@ def test_an_op_without_f_whose_value_is_not_micro_ops_is_a_clear_error(tmp_path)
     p.write_text("{:type :invoke, :value 3, :process 0}\n{:type :ok, :value 3, :process 0}\n")
     with pytest.raises(InputError, match=r"h\.edn:1: missing :f"):
         read_history(str(p))
+
+
+def test_key_first_tuples_with_a_flattened_cas_are_keyed_registers():
+    h, res = _check(os.path.join(DATA, "omnipaxos-kv-head.edn"))
+    cas = [o for o in h.ops if o.f == "cas"]
+    assert cas and all(o.key in ("k0", "k1") and len(o.value) == 2 for o in cas)
+    assert {o.key for o in h.ops} == {"k0", "k1", "k2", "k3"}
+    assert res["linearizable"]["valid"] is True          # cas present: cas-register
+    assert all(c["valid"] is not False for c in res.values()), {
+        n: c["anomalies"][:1] for n, c in res.items() if c["valid"] is False}
+
+
+def test_a_stale_read_in_key_first_tuples_is_found(tmp_path):
+    src = open(os.path.join(DATA, "omnipaxos-kv-head.edn")).read().rstrip().rstrip("]")
+    # k1 holds v4 (cas v2→v4 acknowledged); a later read returns v2
+    src += (' {:process 3 :type :invoke :f :read :value ["k1" nil]}\n'
+            ' {:process 3 :type :ok :f :read :value ["k1" "v2"]}\n]\n')
+    p = tmp_path / "stale.edn"
+    p.write_text(src)
+    _, res = _check(str(p))
+    lin = res["linearizable"]
+    assert lin["valid"] is False and lin["anomalies"][0]["key"] == "k1"
