@@ -183,7 +183,10 @@ class RedisClusterClient(RedisClient):
             try:
                 conn = self._conn_for(target, readonly)
                 if asking:
-                    conn.call("ASKING")
+                    try:
+                        conn.call("ASKING")
+                    except Ambiguous as e:  # ASKING alone changes no data: op not sent
+                        raise NotSent(f"ASKING: {e}") from None
                 out = self._execute(conn, f, op.get("key"), value)
             except NotSent as e:
                 self.refresh()

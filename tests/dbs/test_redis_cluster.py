@@ -205,3 +205,77 @@ def test_real_cluster_killed_primary_fails_over_and_settles(cluster):
     assert "n4" in {n.name for n in db.primaries()}
     c.close()
 
+
+
+# -- error mapping with a scripted transport (no server) ------------------------------------
+
+
+def _scripted_client(outcomes):
+    """A cluster client whose every op attempt takes the next outcome (an exception to
+    raise or a completion to return); the slot map is fixed and never refetched."""
+    from splitbrain.harness.cluster.base import Node
+    from splitbrain.harness.dbs.redis_client import RedisTopology
+    from splitbrain.harness.dbs.redis_cluster_client import RedisClusterClient
+
+    nodes = tuple(Node(name=f"n{i}", address=f"10.9.9.{i}", remote=None, workdir="/x")
+                  for i in range(1, 7))
+    topo = RedisTopology(nodes=nodes, kind="cluster", read_from="primary", master_name="sbx")
+    c = RedisClusterClient(topo, nodes[0], "list", 0)
+    c._ranges = [(0, 16383, "10.9.9.1", ("10.9.9.4",))]
+    c.refresh = lambda: True
+    sent = []
+
+    class Conn(str):
+        def call(self, *args):
+            sent.append(f"{self}:{args[0]}")
+
+    c._conn_for = lambda node, readonly: Conn(node.name)
+
+    def execute(conn, f, key, value):
+        sent.append(conn)
+        o = outcomes.pop(0)
+        if isinstance(o, Exception):
+            raise o
+        return dict(o)
+
+    c._execute = execute
+    return c, sent
+
+
+@pytest.mark.parametrize("error, kind", [
+    ("CLUSTERDOWN The cluster is down", "fail"),
+    ("TRYAGAIN Multiple keys request during rehashing of slot", "fail"),
+    ("CROSSSLOT Keys in request don't hash to the same slot", "fail"),
+    ("READONLY You can't write against a read only replica.", "fail"),
+    ("ERR something after execution started", "info"),
+])
+def test_error_replies_map_to_fail_or_info(error, kind):
+    from splitbrain.harness.dbs.resp import ReplyError
+
+    c, _ = _scripted_client([ReplyError(error)])
+    assert c.invoke({"f": "append", "key": 1, "value": 5})["type"] == kind
+
+
+def test_transport_phases_and_redirects():
+    from splitbrain.harness.dbs.resp import Ambiguous, NotSent, ReplyError
+
+    c, _ = _scripted_client([NotSent("connect refused")])
+    assert c.invoke({"f": "append", "key": 1, "value": 5})["type"] == "fail"
+    c, _ = _scripted_client([Ambiguous("timeout")])
+    assert c.invoke({"f": "append", "key": 1, "value": 5})["type"] == "info"
+    # MOVED is followed once, to the named node
+    ok = {"type": "ok", "value": 5, "version": 1}
+    c, sent = _scripted_client([ReplyError("MOVED 3 10.9.9.2:6379"), ok])
+    assert c.invoke({"f": "append", "key": 1, "value": 5})["node"] == "n2" and sent == ["n1", "n2"]
+    # a second redirect is not followed: fail (neither attempt executed)
+    c, sent = _scripted_client([ReplyError("MOVED 3 10.9.9.2:6379"),
+                                ReplyError("ASK 3 10.9.9.3:6379")])
+    comp = c.invoke({"f": "append", "key": 1, "value": 5})
+    assert comp["type"] == "fail" and comp["node"] == "n2" and sent == ["n1", "n2"]
+    # ASK: ASKING then the op at the named node; a timeout there is info
+    c, sent = _scripted_client([ReplyError("ASK 3 10.9.9.3:6379"), Ambiguous("timeout")])
+    assert c.invoke({"f": "append", "key": 1, "value": 5})["type"] == "info"
+    assert sent == ["n1", "n3:ASKING", "n3"]
+    # a redirect to an address outside the cluster is not followed
+    c, sent = _scripted_client([ReplyError("MOVED 3 10.1.1.1:6379")])
+    assert c.invoke({"f": "append", "key": 1, "value": 5})["type"] == "fail" and sent == ["n1"]
