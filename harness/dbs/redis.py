@@ -483,8 +483,14 @@ class RedisOptions:
     topology: str = "replication"
     read_from: str = "replicas"
     appendfsync: str | None = None  # None: no persistence; always, everysec, no: the AOF
+    # cluster: a write is acknowledged only once WAIT says this many replicas have it
+    wait_replicas: int = 0
 
     def validate(self, nodes: int) -> None:
+        if not isinstance(self.wait_replicas, int) or not 0 <= self.wait_replicas <= 1 or (
+                self.wait_replicas and self.topology != "cluster"):
+            raise InputError(f"--db-opt wait-replicas={self.wait_replicas}: 0 or 1, and "
+                             f"only with --topology cluster (one replica per shard)")
         if self.appendfsync not in (None, *APPENDFSYNC):
             raise InputError(f"--redis-appendfsync {self.appendfsync!r}: allowed: "
                              f"{', '.join(APPENDFSYNC)}")
@@ -540,7 +546,7 @@ def _make(nodes, ctx, opts: RedisOptions) -> RedisDB:
 
         return RedisClusterDB(nodes, read_from=opts.read_from, store_dir=ctx.store_dir,
                               prefix=ctx.prefix, extra_env_fn=ctx.node_env,
-                              appendfsync=opts.appendfsync)
+                              appendfsync=opts.appendfsync, wait_replicas=opts.wait_replicas)
     return RedisDB(nodes, topology=opts.topology, read_from=opts.read_from,
                    store_dir=ctx.store_dir, prefix=ctx.prefix, extra_env_fn=ctx.node_env,
                    appendfsync=opts.appendfsync)

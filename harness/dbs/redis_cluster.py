@@ -108,7 +108,7 @@ class RedisClusterDB(RedisDB):
     ready_timeout = 90.0
 
     def __init__(self, nodes: list[Node], *, read_from: str = "primary",
-                 node_timeout_ms: int = NODE_TIMEOUT_MS, **kw):
+                 node_timeout_ms: int = NODE_TIMEOUT_MS, wait_replicas: int = 0, **kw):
         self.shards = layout(len(nodes))
         super().__init__(nodes, topology="replication", read_from=read_from, **kw)
         self.topology = "cluster"
@@ -118,6 +118,7 @@ class RedisClusterDB(RedisDB):
                                   connect_timeout=self.topo.connect_timeout,
                                   op_timeout=self.topo.op_timeout)
         self._created = False
+        self.wait_replicas = wait_replicas  # WAIT after every write (0: no WAIT)
         # (slot, source, target, source id, target id) of migrations left half-done
         self.pending_migrations: list[tuple] = []
 
@@ -155,7 +156,8 @@ class RedisClusterDB(RedisDB):
     def client(self, node: Node, model, process: int, *, final: bool = False):
         from splitbrain.harness.dbs.redis_cluster_client import RedisClusterClient
 
-        return RedisClusterClient(self.topo, node, model, process, pinned=final)
+        return RedisClusterClient(self.topo, node, model, process, pinned=final,
+                                  wait_replicas=self.wait_replicas)
 
     # -- creation and readiness ------------------------------------------------------------
 

@@ -33,6 +33,7 @@ from splitbrain.harness.dbs.resp import Ambiguous, NotSent, ReplyError, RespConn
 
 SLOTS = 16384
 # Cluster error replies sent before anything executed.
+WAIT_TIMEOUT_MS = 500
 CLUSTER_REJECTED = frozenset({"MOVED", "ASK", "CLUSTERDOWN", "TRYAGAIN", "CROSSSLOT"})
 
 
@@ -71,6 +72,10 @@ def key_slot(key: str | bytes) -> int:
 @dataclass
 class RedisClusterClient(RedisClient):
     """Client of one logical process on a Redis Cluster. Not thread-safe."""
+
+    # >0: after each applied write, `WAIT n 500`; fewer replicas (or a WAIT error) make
+    # the write `info` — applied on the primary, not known to survive a failover
+    wait_replicas: int = 0
 
     _slot_owner: dict[int, tuple[str, tuple[str, ...]]] = field(default_factory=dict,
                                                                  init=False)
@@ -165,6 +170,17 @@ class RedisClusterClient(RedisClient):
 
     # -- the op --------------------------------------------------------------------------
 
+    def _wait(self, conn: RespConnection, op: dict, target: Node, out: dict) -> dict:
+        """The applied write `out`, or `info` unless WAIT confirms enough replicas."""
+        try:
+            got = _wait_reply(conn, self.wait_replicas)
+        except (NotSent, Ambiguous, ReplyError) as e:
+            return self._completion("info", op, target, error=f"applied; WAIT failed: {e}")
+        if got < self.wait_replicas:
+            return self._completion("info", op, target,
+                                    error=f"applied; WAIT: {got}/{self.wait_replicas} replicas")
+        return out
+
     def invoke(self, op: dict) -> dict:
         f = op.get("f")
         value = op.get("value")
@@ -188,6 +204,8 @@ class RedisClusterClient(RedisClient):
                     except Ambiguous as e:  # ASKING alone changes no data: op not sent
                         raise NotSent(f"ASKING: {e}") from None
                 out = self._execute(conn, f, op.get("key"), value)
+                if self.wait_replicas and f != "read" and out.get("type") == "ok":
+                    out = self._wait(conn, op, target, out)
             except NotSent as e:
                 self.refresh()
                 return self._completion("fail", op, target, error=f"not-sent: {e}")
@@ -217,6 +235,10 @@ class RedisClusterClient(RedisClient):
             out.setdefault("node", target.name)
             return out
         return self._completion("fail", op, target, error="redirect not followed")
+
+
+def _wait_reply(conn: RespConnection, n: int) -> int:
+    return int(conn.call("WAIT", n, WAIT_TIMEOUT_MS))
 
 
 def _redirect(e: ReplyError) -> tuple[str, str] | None:

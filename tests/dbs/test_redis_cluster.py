@@ -279,3 +279,29 @@ def test_transport_phases_and_redirects():
     # a redirect to an address outside the cluster is not followed
     c, sent = _scripted_client([ReplyError("MOVED 3 10.1.1.1:6379")])
     assert c.invoke({"f": "append", "key": 1, "value": 5})["type"] == "fail" and sent == ["n1"]
+
+
+@pytest.mark.redis
+@pytest.mark.timeout(90)
+def test_real_cluster_wait_makes_an_unreplicated_write_info(cluster):
+    db, nodes = cluster
+    db.wait_replicas = 1
+    c = db.client(nodes[0], "set", 0)
+    key = 3
+    slot = key_slot(f"{c.spec.key_space}:{key}")
+    owner = next(n for n, (lo, hi) in zip(nodes, slot_ranges(3)) if lo <= slot <= hi)
+    replica = nodes[nodes.index(owner) + 3]
+    assert c.invoke({"f": "add", "key": key, "value": 1})["type"] == "ok"
+    db.pause(replica)  # well under the node timeout: no failover, just no replica ack
+    try:
+        comp = c.invoke({"f": "add", "key": key, "value": 2})
+    finally:
+        db.resume(replica)
+    assert comp["type"] == "info" and "WAIT: 0/1" in comp["error"], comp
+    assert comp["node"] == owner.name
+    assert c.invoke({"f": "add", "key": key, "value": 3})["type"] == "ok"
+    c.close()
+    with pytest.raises(InputError, match="only with --topology cluster"):
+        build_test({"db": "redis", "db_options": {"wait_replicas": 1}})
+    assert build_test({"db": "redis", "topology": "cluster", "nodes": 6,
+                       "db_options": {"wait-replicas": "1"}}).db_options
