@@ -149,10 +149,6 @@ class RedisClusterDB(RedisDB):
                            f"replica, reads from {self.read_from}: asynchronous replication, "
                            f"failover by the cluster bus"}
 
-    def primaries(self) -> list[Node]:
-        """Nodes whose ROLE says master right now (an isolated old primary still does)."""
-        return super().primaries()
-
     def client(self, node: Node, model, process: int, *, final: bool = False):
         from splitbrain.harness.dbs.redis_cluster_client import RedisClusterClient
 

@@ -305,3 +305,18 @@ def test_real_cluster_wait_makes_an_unreplicated_write_info(cluster):
         build_test({"db": "redis", "db_options": {"wait_replicas": 1}})
     assert build_test({"db": "redis", "topology": "cluster", "nodes": 6,
                        "db_options": {"wait-replicas": "1"}}).db_options
+
+
+def test_cli_refuses_a_count_that_cannot_form_shards():
+    import os
+    import subprocess
+    import sys
+
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    p = subprocess.run([sys.executable, "-m", "splitbrain", "run", "--db", "redis",
+                        "--topology", "cluster", "--nodes", "5", "--time-limit", "5"],
+                       capture_output=True, text=True, timeout=60,
+                       env=dict(os.environ, PYTHONPATH=root))
+    assert p.returncode == 254, (p.stdout, p.stderr)
+    assert "even --nodes of 6 or more" in p.stderr + p.stdout
+    assert "Traceback" not in p.stderr
