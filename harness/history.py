@@ -695,10 +695,42 @@ def _depth_over(value: Any, limit: int) -> bool:
 _NUMBER_T = (int, float)
 
 
+# The client ops each single-object workload's checkers understand (harness/models.py;
+# counters also `incr`). An op outside them (a bank's `transfer`, a graph's `link`) would
+# be judged as something it is not — a valid bank history came out INVALID as "garbage
+# reads" of a register — so it is an input error naming the op, never a guessed verdict.
+def _op_vocabulary(workload: str) -> frozenset[str] | None:
+    from splitbrain.harness.models import BY_HISTORY
+
+    if workload == "cas-register":
+        workload = "register"
+    if workload == "mutex":
+        return frozenset({"acquire", "release"})
+    m = BY_HISTORY.get(workload)
+    if m is None or workload not in ("register", "list-append", "set", "counter"):
+        return None
+    return m.ops | {"incr"} if workload == "counter" else m.ops
+
+
+def _check_op_vocabulary(history: History, workload: str) -> None:
+    vocab = _op_vocabulary(workload)
+    if vocab is None:
+        return
+    for op in history.ops:
+        if op.f not in vocab:
+            raise InputError(
+                f"{history.source}: op {op.index} (process {op.process}) is a {op.f!r}, "
+                f"which the {workload} checkers do not understand (they know "
+                f"{', '.join(sorted(vocab))}); splitbrain checks register, cas-register, "
+                "list-append, set, counter, txn-list-append, txn-rw-register, queue and "
+                "propagation histories — name one with --workload if it was guessed wrong")
+
+
 def check_value_shapes(history: History, workload: str) -> None:
     """Values a workload's checkers can read at all (InputError naming the op otherwise):
     a counter's reads and increments are numbers; a set's or list's ok reads are lists
     (or null) of scalars. Called once the workload is known (given or inferred)."""
+    _check_op_vocabulary(history, workload)
     counter = workload == "counter"
     collection = workload in ("set", "list-append")
     if not (counter or collection):
