@@ -98,7 +98,7 @@ def test_acks_all_min_insync_2_idempotent_under_faults_is_valid(tmp_path):
 @pytest.mark.timeout(1500)
 @pytest.mark.xfail(strict=False, reason="probabilistic: a leader kill does not always land "
                    "between an acks=1 ack and replication on a short run (here: lost-write "
-                   "in 2 of 3 single runs, 2026-12-02)")
+                   "in 3 of 4 single runs, 2026-12-02)")
 def test_acks_1_with_leader_kills_loses_acknowledged_writes(tmp_path):
     """A leader acknowledges at acks=1 before its followers have the record; when it is
     killed a follower takes over without it, and the restarted old leader truncates. The
