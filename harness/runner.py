@@ -227,7 +227,10 @@ def _make_workload(test: Test):
     opts: dict[str, Any] = {"keys_active": test.keys_active}
     if test.max_writes_per_key:
         opts["max_writes_per_key"] = test.max_writes_per_key
-    return get_workload(test.workload, **opts)
+    wl = get_workload(test.workload, **opts)
+    if callable(getattr(wl, "configure", None)):
+        wl.configure(test)  # run options of its own (propagation: --consumer-idempotency)
+    return wl
 
 
 def _make_nemesis(test: Test, nodes, db, prefix: str, rng: random.Random):
