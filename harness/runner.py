@@ -614,6 +614,8 @@ def _run_phases(test: Test, prefix: str, run_dir: str, history_path: str, stats:
         start_agents = getattr(workload, "start_agents", None)  # propagation: relay, consumer
         if start_agents is not None:
             stack.callback(start_agents(nodes, db, rec, prefix, run_dir))
+            if pkg.pipeline is not None:  # the pipeline faults act on the workload's agents
+                pkg.pipeline.attach(workload.agents)
         figures["time_to_first_op_s"] = round(time.monotonic() - t_begin, 3)
 
         deadline = time.monotonic() + test.time_limit

@@ -18,9 +18,9 @@
   DELIVERY_LIMIT deliveries dead-letters them to the `dlq` stream.
 
 The processes belong to the workload (workloads/propagation.py `Agents`), which starts
-after the nemeses are built: it `attach`es them under the run prefix, and the faults look
-them up at each invoke. A run whose workload has no pipeline is refused before it starts
-(`check_workload`, from harness/config.py).
+them after the nemeses are built: the runner then `attach`es them to this nemesis. A run
+whose workload has no pipeline is refused before it starts (`check_workload`, from
+harness/config.py); a fault before `attach` is recorded with an error.
 """
 
 from __future__ import annotations
@@ -31,23 +31,9 @@ from typing import Any
 from splitbrain.harness.errors import InputError
 from splitbrain.nemesis.base import FaultFamily
 
-_ATTACHED: dict[str, Any] = {}
-_LOCK = threading.Lock()
-
 WORKLOADS = ("propagation", "propagation-dual-write", "propagation-none")
 REPLAY_COUNT = 60
 POISON_P = 0.2
-
-
-def attach(prefix: str, agents) -> None:
-    """The workload's agents of run `prefix` (workloads/propagation.py Agents)."""
-    with _LOCK:
-        _ATTACHED[prefix] = agents
-
-
-def detach(prefix: str) -> None:
-    with _LOCK:
-        _ATTACHED.pop(prefix, None)
 
 
 def check_workload(families, workload: str) -> None:
@@ -81,13 +67,21 @@ class PipelineNemesis:
         self.options = options
         self.poisoning = False
         self.down: set[str] = set()
+        self._lock = threading.Lock()
+        self._attached: Any = None
 
     def setup(self) -> None:
         pass
 
+    def attach(self, agents) -> None:
+        """The workload's relay/consumer handle (workloads/propagation.py Agents): kill,
+        start, pause, resume by role, replay(count), poison_p, ensure_running."""
+        with self._lock:
+            self._attached = agents
+
     def _agents(self):
-        with _LOCK:
-            return _ATTACHED.get(self.prefix)
+        with self._lock:
+            return self._attached
 
     def invoke(self, fault: dict) -> dict:
         f = fault.get("f")

@@ -87,12 +87,7 @@ class PropagationWorkload:
         mode = getattr(test, "consumer_idempotency", None)
         if mode:
             self.consumer = mode
-        from splitbrain.nemesis.schedule import parse_spec
-
-        try:
-            fams = parse_spec(getattr(test, "nemesis", "none") or "none")
-        except Exception:
-            fams = {}
+        fams = {x.strip().lower() for x in str(getattr(test, "nemesis", "") or "").split(",")}
         if "poison" in fams and "dlq-conservation" not in self.checkers:
             self.checkers = (*self.checkers, "dlq-conservation")
 
@@ -100,9 +95,7 @@ class PropagationWorkload:
 
     def start_agents(self, nodes, db, rec, prefix: str, run_dir: str):
         """Start relay + consumer in the first node's namespace; returns their stop. The
-        pipeline faults (nemesis/pipeline.py) find them through `pipeline.attach`."""
-        from splitbrain.nemesis import pipeline
-
+        runner hands `self.agents` to the pipeline faults (nemesis/pipeline.py)."""
         roles = (["relay"] if self.name != "propagation-dual-write" else []) + ["consumer"]
         agents = Agents(nodes[0], getattr(db, "port", 6379), prefix, run_dir, self.consumer,
                         roles)
@@ -113,7 +106,6 @@ class PropagationWorkload:
                                   daemon=True, name=f"tail-{role}") for role in roles]
         for t in tails:
             t.start()
-        pipeline.attach(prefix, agents)
         killer_stop = threading.Event()
         killer = None
         if getattr(self, "kill_every", None):
@@ -134,7 +126,6 @@ class PropagationWorkload:
             killer_stop.set()
             if killer is not None:
                 killer.join(timeout=15)
-            pipeline.detach(prefix)
             agents.stop_all()
             time.sleep(0.3)
             stop.set()
