@@ -13,14 +13,17 @@ derived store, all on the Redis cluster under test (issue 13 item 4, first slice
   not yet acked are redelivered and applied again (duplicate effects).
 
 Relay and consumer are real processes (workloads/propagation_agent.py) started inside
-the first node's namespace by `start_agents`; their relays and applies become history
-ops (processes `relay`, `consumer`). Workers write sources (unique event ids) and read
-both stores; the final phase waits for the queue to drain, then reads every key's source
-and derived state on every node (`final`). Checked by checkers/propagation. Not yet: the
-`--nemesis` forms of kill-consumer and the `pause-consumer` / `kill-relay` / `replay` /
-`poison` faults, a DLQ,
-Kafka as the queue, Cassandra as the source, `dedupe` idempotency, Sentinel (the agents
-follow n1).
+the first node's namespace by `start_agents` (`Agents`: by role, signalled only by
+recorded pid); their relays, applies and dead letters become history ops (processes
+`relay`, `consumer`). The pipeline faults (`--nemesis kill-consumer, pause-consumer,
+kill-relay, replay, poison`, nemesis/pipeline.py) act on the same `Agents`, which the
+runner attaches to them; `--consumer-idempotency none|dedupe|version` overrides the
+workload's consumer (`configure`). Workers write sources (unique event ids; a poison flag
+while the poison fault is on) and read both stores; the final phase waits for the queue
+to drain, records whether it did (`queue-backlog`) and the `dlq` stream (`read-dlq`),
+then reads every key's source and derived state on every node (`final`). Checked by
+checkers/propagation. Not yet: Kafka as the queue, Cassandra as the source, Sentinel
+(the agents follow n1).
 """
 
 from __future__ import annotations
