@@ -74,6 +74,7 @@ return n
 
 MODES = ("none", "dedupe", "version")
 DELIVERY_LIMIT = 3  # deliveries of a poison event before it is dead-lettered
+BLOCK_MS = 200  # how long an idle consumer waits for new events per read
 WORK_S = 0.01  # per-event processing time: the window a kill between apply and ack hits
 _stop = False
 
@@ -127,7 +128,7 @@ def consume(conn, mode: str, state: dict) -> None:
     # after a restart, this consumer's own pending entries first (redeliveries); after a
     # failed (poison) event too: re-reading it is its next delivery
     start = "0" if state.get("fresh", True) or state.get("retry") else ">"
-    reply = conn.call("XREADGROUP", "GROUP", "consumers", "c1", "COUNT", 50, "BLOCK", 200,
+    reply = conn.call("XREADGROUP", "GROUP", "consumers", "c1", "COUNT", 50, "BLOCK", BLOCK_MS,
                       "STREAMS", "events", start)
     got = False
     done_ids = []
