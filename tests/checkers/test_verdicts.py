@@ -242,15 +242,32 @@ def test_keyless_history_is_one_register(tmp_path):
 
 def test_ops_no_checker_understands_are_unknown(tmp_path):
     h = _edn(tmp_path, """[
-{:process 0, :type :invoke, :f :acquire, :value nil}
-{:process 0, :type :ok, :f :acquire, :value nil}
-{:process 0, :type :invoke, :f :release, :value nil}
-{:process 0, :type :ok, :f :release, :value nil}
+{:process 0, :type :invoke, :f :frob, :value nil}
+{:process 0, :type :ok, :f :frob, :value nil}
+{:process 0, :type :invoke, :f :twiddle, :value nil}
+{:process 0, :type :ok, :f :twiddle, :value nil}
 ]""")
     res = run_checks(h)
     assert res["valid"] == "unknown"  # before: valid
     for name, r in res["checkers"].items():
         assert r["valid"] == "unknown" and r["reason"], (name, r)
+
+
+def test_lock_histories_are_judged_by_linearizability(tmp_path):
+    lock = """[
+{:process 0, :type :invoke, :f :acquire, :value nil}
+{:process 0, :type :ok, :f :acquire, :value nil}
+{:process 1, :type :invoke, :f :acquire, :value nil}
+{:process 1, :type :ok, :f :acquire, :value nil}
+]"""
+    bad = run_checks(_edn(tmp_path, lock))  # two holders at once
+    assert bad["workload"] == "mutex" and bad["valid"] is False
+    assert list(bad["checkers"]) == ["linearizable"]
+    good = run_checks(_edn(tmp_path, lock.replace(
+        "{:process 1, :type :invoke, :f :acquire", "{:process 0, :type :invoke, :f :release, "
+        ":value nil}\n{:process 0, :type :ok, :f :release, :value nil}\n"
+        "{:process 1, :type :invoke, :f :acquire")))
+    assert good["valid"] is True and good["checkers"]["linearizable"]["stats"]
 
 
 def test_independent_read_invocations_may_carry_a_value(tmp_path):
