@@ -261,3 +261,18 @@ def test_a_final_derived_state_below_only_dead_lettered_versions_is_not_stale():
     res = run(events)
     assert res["derived-regression"].valid is True
     assert res["dlq-conservation"].valid is True
+
+
+def test_a_derived_store_behind_while_the_queue_still_held_events_is_late_not_stale():
+    events, _ = simulate(5, consumer="version")
+    # the final derived read of key 0 is one version behind the source …
+    fin = next(e for e in events if e["f"] == "read-derived" and e.get("final") and e["key"] == 0
+               and e["type"] == "ok")
+    fin["value"] = {**fin["value"], "version": fin["value"]["version"] - 1}
+    assert [a.type for a in run(events)["derived-regression"].anomalies] == ["stale-final"]
+    # … while the final phase said the queue had not drained: unknown, never invalid
+    bl = next(e for e in events if e["f"] == "queue-backlog" and e["type"] == "ok")
+    bl["value"] = True
+    r = run(events)["derived-regression"]
+    assert r.valid == "unknown" and not r.anomalies
+    assert r.stats["stale_final_while_queued"] == 1
