@@ -47,7 +47,7 @@ def test_outbox_version_consumer_under_every_fault_is_valid_and_converges(tmp_pa
                 if e.get("family") in pipeline and e["type"] != "invoke" and e.get("error")]
     # the killed relay / consumer were replaced (new pids), the replay rewound the group
     replays = [e["value"] for e in hist.nemesis if e["f"] == "replay" and e["type"] == "info"]
-    assert any(r["redelivered"] > 0 for r in replays)
+    assert any((r or {}).get("redelivered", 0) > 0 for r in replays)
 
 
 def test_none_consumer_under_replay_duplicates_effects(tmp_path):
