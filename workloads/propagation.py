@@ -425,8 +425,10 @@ class Agents:
             for role, d in self.procs.items():
                 try:
                     daemons.stop(self.node, d, grace=2.0)
-                finally:
-                    daemons.unregister(self.prefix, d)
+                except Exception as e:  # keep stopping the others; cleanup finds the pid
+                    log.warning("stopping the propagation %s (pid %s) failed: %s", role, d.pid, e)
+                    continue
+                daemons.unregister(self.prefix, d)
 
 
 def _wait_replicas_caught_up(node, port: int, timeout: float) -> bool:
