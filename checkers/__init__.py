@@ -51,7 +51,7 @@ DEFAULTS: dict[str, list[str]] = {
     "counter": ["lost-updates", "convergence"],
     "queue": ["queue", "queue-lag"],
     "propagation": ["lost-event", "orphan-effect", "duplicate-effect", "derived-regression",
-                    "propagation-lag"],  # + dlq-conservation in runs with the poison fault
+                    "propagation-lag", "dlq-conservation"],  # not applicable without dead letters
 }
 # Workloads whose histories are another workload's shape (checked as that one).
 DEFAULTS["txn-list-append"] = ["transactions"]

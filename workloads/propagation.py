@@ -65,7 +65,7 @@ class PropagationWorkload:
 
     # checkers/__init__.py DEFAULTS["propagation"] (workloads do not import the checkers)
     checkers = ("lost-event", "orphan-effect", "duplicate-effect", "derived-regression",
-                "propagation-lag")
+                "propagation-lag", "dlq-conservation")
 
     def next_op(self, process: int, rng: random.Random) -> dict[str, Any]:
         with self.pool.lock:
@@ -85,14 +85,15 @@ class PropagationWorkload:
     # -- run options (harness/runner.py calls configure with the Test) ---------------------
 
     def configure(self, test) -> None:
-        """Take the run's `--consumer-idempotency` and, when the run injects `poison`,
-        add the dead-letter conservation checker."""
+        """Take the run's `--consumer-idempotency`; keep the dead-letter conservation
+        checker only when the run injects `poison` (a run without dead letters has
+        nothing for it to judge, and a named checker that cannot judge is unknown)."""
         mode = getattr(test, "consumer_idempotency", None)
         if mode:
             self.consumer = mode
         fams = {x.strip().lower() for x in str(getattr(test, "nemesis", "") or "").split(",")}
-        if "poison" in fams and "dlq-conservation" not in self.checkers:
-            self.checkers = (*self.checkers, "dlq-conservation")
+        if "poison" not in fams:
+            self.checkers = tuple(c for c in self.checkers if c != "dlq-conservation")
 
     # -- the relay and consumer processes ------------------------------------------------
 
