@@ -232,8 +232,15 @@ def check(history: History, options: CheckOptions | None = None) -> dict[str, Ch
                                 f"{[a.index for a in done][:4]}).", [a.index for a in done],
                                 key=done[0].key, details={"event": e, "count": len(done)}))
     n_checked = sum(map(len, derived.values())) + sum(map(len, applies.values()))
+    # duplicate *delivery* (allowed: at-least-once) for scale: events the consumer
+    # handled more than once, and how many of those handlings it recognised and skipped
+    redelivered = sum(1 for ops in applies.values() if len(ops) > 1)
+    skipped = sum(1 for ops in applies.values() for a in ops
+                  if a.type == "ok" and (a.extra or {}).get("decision", "applied") != "applied")
     out["duplicate-effect"] = _result("duplicate-effect", dups,
-                                      {**stats, "reads_and_applies_checked": n_checked},
+                                      {**stats, "reads_and_applies_checked": n_checked,
+                                       "events_redelivered": redelivered,
+                                       "applies_skipped": skipped},
                                       None if n_checked else "no apply or derived read")
 
     # derived-regression and stale-final

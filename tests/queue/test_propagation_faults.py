@@ -71,6 +71,8 @@ def test_dedupe_consumer_under_kills_and_replay_has_no_duplicate_effect(tmp_path
     # redeliveries happened and were recognised as duplicates
     assert any(o.f == "apply" and (o.extra or {}).get("decision") == "skipped-duplicate"
                for o in hist.ops)
+    st = res["checkers"]["duplicate-effect"]["stats"]
+    assert st["events_redelivered"] > 0 and st["applies_skipped"] > 0
 
 
 def test_poison_events_are_dead_lettered_exactly_once(tmp_path):
