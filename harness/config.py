@@ -57,6 +57,7 @@ class Test:
     max_lag: str | None = None  # queue: the queue-lag gate (checkers/queue/lag.py)
     max_propagation_lag: str | None = None  # propagation: the p99 lag gate
     consumer_idempotency: str | None = None  # propagation: none|dedupe|version (None: the workload's)
+    queue: str = "redis"  # propagation: the events queue, redis (Streams) or kafka
     checkers: tuple[str, ...] | None = None
     keys_active: int = 10
     max_writes_per_key: int | None = None
@@ -302,7 +303,7 @@ def validate(test: Test) -> Test:
                              f"workloads, not of --workload {test.workload}")
     from splitbrain.nemesis.pipeline import check_workload
 
-    check_workload(families, test.workload)  # pipeline faults need its relay / consumer
+    check_workload(families, test.workload, test.queue)  # pipeline faults need its agents
     if test.max_propagation_lag:
         from splitbrain.checkers.options import parse_max_lag
 

@@ -36,8 +36,19 @@ REPLAY_COUNT = 60
 POISON_P = 0.2
 
 
-def check_workload(families, workload: str) -> None:
-    """InputError unless every pipeline fault asked for has its process in `workload`."""
+def check_workload(families, workload: str, queue: str = "redis") -> None:
+    """InputError unless every pipeline fault asked for has its process in `workload`
+    (and, with `--queue kafka`, the outbox workloads without replay / poison)."""
+    if queue not in ("redis", "kafka"):
+        raise InputError(f"--queue {queue!r}: allowed: redis, kafka")
+    if queue == "kafka":
+        if workload not in ("propagation", "propagation-none"):
+            raise InputError(f"--queue kafka is for the outbox workloads (propagation, "
+                             f"propagation-none), not --workload {workload}")
+        bad = [f for f in families if f in ("replay", "poison")]
+        if bad:
+            raise InputError(f"--nemesis {bad[0]} runs with --queue redis only (Kafka "
+                             f"replay and dead letters are not implemented yet)")
     mine = [f for f in families if f in _NAMES]
     if not mine:
         return

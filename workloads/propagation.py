@@ -91,6 +91,7 @@ class PropagationWorkload:
         mode = getattr(test, "consumer_idempotency", None)
         if mode:
             self.consumer = mode
+        self.queue = getattr(test, "queue", None) or "redis"
         fams = {x.strip().lower() for x in str(getattr(test, "nemesis", "") or "").split(",")}
         if "poison" not in fams:
             self.checkers = tuple(c for c in self.checkers if c != "dlq-conservation")
@@ -101,10 +102,18 @@ class PropagationWorkload:
         """Start relay + consumer in the first node's namespace; returns their stop. The
         runner hands `self.agents` to the pipeline faults (nemesis/pipeline.py)."""
         roles = (["relay"] if self.name != "propagation-dual-write" else []) + ["consumer"]
+        self.kafka = kafka = _start_kafka(nodes, prefix, run_dir) \
+            if getattr(self, "queue", "redis") == "kafka" else None
+        extra = ["--queue", "kafka", "--bootstrap", kafka.settings.bootstrap] if kafka else []
         agents = Agents(nodes[0], getattr(db, "port", 6379), prefix, run_dir, self.consumer,
-                        roles)
+                        roles, extra)
         self.agents = agents
-        agents.start_all()
+        try:
+            agents.start_all()
+        except BaseException:
+            agents.stop_all()
+            _stop_kafka(kafka, nodes)
+            raise
         stop = threading.Event()
         tails = [threading.Thread(target=_tail, args=(agents.log_path(role), role, rec, stop),
                                   daemon=True, name=f"tail-{role}") for role in roles]
@@ -130,7 +139,10 @@ class PropagationWorkload:
             killer_stop.set()
             if killer is not None:
                 killer.join(timeout=15)
-            agents.stop_all()
+            try:
+                agents.stop_all()
+            finally:
+                _stop_kafka(kafka, nodes)
             time.sleep(0.3)
             stop.set()
             for t in tails:
@@ -173,6 +185,8 @@ class PropagationWorkload:
                     busy = _backlog(conn)
                 finally:
                     conn.close()
+                if not busy and getattr(self, "kafka", None) is not None:
+                    busy = _kafka_backlog(self.kafka.settings.bootstrap)
             except Exception:
                 busy = True
             if not busy:
@@ -245,6 +259,54 @@ def _backlog(conn) -> bool:
     return False
 
 
+def _start_kafka(nodes, prefix: str, run_dir: str):
+    """`--queue kafka`: a KRaft Kafka on the same nodes (their namespaces, so the
+    partition faults cut it too), topic `queue` with one partition, RF 3, min.insync 2."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from splitbrain.harness.dbs.kafka.db import KafkaDB
+
+    kafka = KafkaDB(list(nodes), store_dir=os.path.join(run_dir, "kafka"), prefix=prefix,
+                    partitions=1)
+    try:
+        with ThreadPoolExecutor(max_workers=len(nodes)) as ex:
+            list(ex.map(kafka.setup, nodes))
+            list(ex.map(kafka.start, nodes))
+        kafka.wait_ready(120.0)
+    except BaseException:
+        _stop_kafka(kafka, nodes)
+        raise
+    return kafka
+
+
+def _stop_kafka(kafka, nodes) -> None:
+    if kafka is None:
+        return
+    for n in nodes:
+        try:
+            kafka.teardown(n)
+        except Exception as e:  # the others still go; cleanup finds recorded pids
+            log.warning("kafka teardown on %s failed: %s", n.name, e)
+
+
+def _kafka_backlog(bootstrap: str) -> bool:
+    """True while the consumer group has not committed up to the topic's end."""
+    try:
+        from confluent_kafka import Consumer, TopicPartition
+
+        c = Consumer({"bootstrap.servers": bootstrap, "group.id": "consumers",
+                      "enable.auto.commit": False, "log_level": 2})
+        try:
+            tp = TopicPartition("queue", 0)
+            committed = c.committed([tp], timeout=5)[0].offset
+            lo, hi = c.get_watermark_offsets(tp, timeout=5)
+        finally:
+            c.close()
+    except Exception:
+        return True
+    return (hi > lo) if committed < 0 else committed < hi
+
+
 def _field(flat, name: str):
     for i in range(0, len(flat or ()) - 1, 2):
         k = flat[i].decode() if isinstance(flat[i], bytes) else flat[i]
@@ -293,13 +355,14 @@ class Agents:
     """
 
     def __init__(self, node, port: int, prefix: str, run_dir: str, consumer: str,
-                 roles: list[str]):
+                 roles: list[str], extra_args: list[str] | None = None):
         self.node = node
         self.port = port
         self.prefix = prefix
         self.run_dir = run_dir
         self.consumer = consumer
         self.roles = list(roles)
+        self.extra_args = list(extra_args or ())  # --queue kafka --bootstrap …
         self.procs: dict[str, Any] = {}
         self.paused: set[str] = set()
         self.poison_p = 0.0  # the share of writes the poison fault marks
@@ -314,7 +377,8 @@ class Agents:
         path = self.log_path(role)
         os.makedirs(os.path.dirname(path), exist_ok=True)
         argv = [sys.executable, "-m", "splitbrain.workloads.propagation_agent", role,
-                self.node.address, str(self.port), "--consumer", self.consumer]
+                self.node.address, str(self.port), "--consumer", self.consumer,
+                *self.extra_args]
         return daemons.spawn(self.node, argv, prefix=self.prefix, what=f"propagation {role}",
                              log_path=path, env={"PYTHONPATH": ROOT})
 

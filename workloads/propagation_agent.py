@@ -20,6 +20,13 @@ started inside a node's namespace, so faults can kill and pause them).
   acks it and — only if its id is new to the `dlq:ids` set — appends it to the `dlq`
   stream: dead-lettered exactly once, even when a replay redelivers it.
 
+With `--queue kafka --bootstrap HOST:PORT,…` the `events` stream is a Kafka topic
+(`queue`, one partition, RF 3, acks=all, idempotent producer): the relay acks the outbox
+only after Kafka acknowledged the batch; the consumer (group `consumers`, static member
+`c1`, so a restarted consumer takes its partition back at once) applies a batch, then
+commits its offsets synchronously — a consumer killed in between re-applies the batch.
+Poison events and replay are Redis-Streams-only so far.
+
 Every relay/apply is printed as one JSON line on stdout (the runner turns them into
 history ops). Errors are retried after a short sleep; SIGTERM ends the loop.
 """
@@ -31,7 +38,7 @@ import signal
 import sys
 import time
 
-from splitbrain.harness.dbs.resp import Ambiguous, NotSent, ReplyError, RespConnection
+from splitbrain.harness.dbs.resp import ReplyError, RespConnection
 
 APPLY_VERSION = """#!lua
 local cur = tonumber(redis.call('HGET', KEYS[1], 'ver') or '0')
@@ -179,26 +186,123 @@ def consume(conn, mode: str, state: dict) -> None:
         state["fresh"] = False
 
 
+KAFKA_TOPIC = "queue"  # harness/dbs/kafka/client.py TOPIC: what KafkaDB creates
+
+
+def relay_kafka(conn, producer, state: dict) -> None:
+    ensure_group(conn, "outbox", "relay")
+    start = "0" if state.get("fresh", True) else ">"
+    reply = conn.call("XREADGROUP", "GROUP", "relay", "r1", "COUNT", 50, "BLOCK", 200,
+                      "STREAMS", "outbox", start)
+    batch = []
+    for _stream, entries in reply or ():
+        for ident, raw in entries:
+            if raw is None:
+                conn.call("XACK", "outbox", "relay", ident)
+                continue
+            f = _fields(raw)
+            batch.append((ident, f))
+    if not batch:
+        state["fresh"] = False
+        return
+    acked: dict = {}
+
+    def done(err, msg, ident=None):
+        acked[ident] = err is None
+
+    for ident, f in batch:
+        producer.produce(KAFKA_TOPIC, key=f["key"].encode(),
+                         value=json.dumps({k: f[k] for k in ("eid", "key", "ver")}).encode(),
+                         on_delivery=lambda err, msg, i=ident: done(err, msg, i))
+    producer.flush(15)
+    for ident, f in batch:
+        if acked.get(ident):
+            emit(f="relay", value=int(f["eid"]), key=int(f["key"]))
+            conn.call("XACK", "outbox", "relay", ident)
+        else:
+            state["fresh"] = True  # not acknowledged: re-read from our pending list
+
+
+def consume_kafka(conn, consumer, mode: str, state: dict) -> None:
+    msgs = consumer.consume(num_messages=50, timeout=0.2)
+    if not msgs:
+        return
+    for m in msgs:
+        if m.error() is not None or m.key() == b"warmup":
+            continue
+        f = json.loads(m.value())
+        k, eid, ver = str(f["key"]), str(f["eid"]), str(f["ver"])
+        if mode == "version":
+            done = conn.call("EVAL", APPLY_VERSION, 1, f"derv:{k}", eid, ver)
+            skipped = "skipped-older"
+        elif mode == "dedupe":
+            done = conn.call("EVAL", APPLY_DEDUPE, 3, f"derv:{k}", f"der:{k}", "processed",
+                             eid, ver)
+            skipped = "skipped-duplicate"
+        else:
+            done = conn.call("EVAL", APPLY_NONE, 2, f"derv:{k}", f"der:{k}", eid, ver)
+            skipped = "skipped-older"
+        emit(f="apply", value=int(eid), key=int(k), version=int(ver), offset=m.offset(),
+             decision="applied" if int(done) else skipped)
+        time.sleep(WORK_S)
+    consumer.commit(asynchronous=False)  # after the batch's effects: at-least-once
+
+
+def _kafka_client(role: str, bootstrap: str):
+    if role == "relay":
+        from confluent_kafka import Producer
+
+        return Producer({"bootstrap.servers": bootstrap, "acks": "all",
+                         "enable.idempotence": True, "linger.ms": 5,
+                         "delivery.timeout.ms": 10000, "request.timeout.ms": 3000,
+                         "log_level": 2})
+    from confluent_kafka import Consumer
+
+    c = Consumer({"bootstrap.servers": bootstrap, "group.id": "consumers",
+                  "group.instance.id": "c1", "enable.auto.commit": False,
+                  "auto.offset.reset": "earliest", "session.timeout.ms": 6000,
+                  "heartbeat.interval.ms": 500, "isolation.level": "read_committed",
+                  "log_level": 2})
+    c.subscribe([KAFKA_TOPIC])
+    return c
+
+
 def main(argv: list[str]) -> int:
     role, host, port = argv[0], argv[1], int(argv[2])
     mode = argv[argv.index("--consumer") + 1] if "--consumer" in argv else "version"
     if mode not in MODES:
         sys.stderr.write(f"--consumer {mode!r}: allowed: {', '.join(MODES)}\n")
         return 254
+    queue = argv[argv.index("--queue") + 1] if "--queue" in argv else "redis"
+    bootstrap = argv[argv.index("--bootstrap") + 1] if "--bootstrap" in argv else ""
     signal.signal(signal.SIGTERM, _term)
     conn = None
     state: dict = {}
+    kafka = _kafka_client(role, bootstrap) if queue == "kafka" else None
     while not _stop:
         try:
             if conn is None:
                 conn = RespConnection(host, port, connect_timeout=1.0, op_timeout=2.0)
-            if role == "relay":
+            if kafka is not None:
+                if role == "relay":
+                    relay_kafka(conn, kafka, state)
+                else:
+                    consume_kafka(conn, kafka, mode, state)
+            elif role == "relay":
                 relay(conn, state)
             else:
                 consume(conn, mode, state)
-        except (NotSent, Ambiguous, ReplyError, OSError) as e:
+        except Exception as e:  # Redis errors, or confluent_kafka's KafkaException
             sys.stderr.write(f"{role}: {e}\n")
             state["fresh"] = True  # an unacked entry must be re-read from our pending list
+            if kafka is not None and role == "consumer":
+                # the consumer's position already passed the batch it did not finish: a
+                # fresh consumer resumes from the committed offset, so it is applied again
+                try:
+                    kafka.close()
+                except Exception:
+                    pass
+                kafka = _kafka_client(role, bootstrap)
             if conn is not None:
                 conn.close()
             conn = None

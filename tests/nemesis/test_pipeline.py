@@ -102,6 +102,9 @@ def test_faults_drive_the_attached_agents_and_never_raise():
       "nemesis_options": {"replay": {"count": 0}}}, "replay.count"),
     ({"workload": "propagation", "nemesis": "poison",
       "nemesis_options": {"poison": {"p": 2}}}, "poison.p"),
+    ({"workload": "propagation", "queue": "rabbit"}, "--queue 'rabbit'"),
+    ({"workload": "propagation-dual-write", "queue": "kafka"}, "outbox workloads"),
+    ({"workload": "propagation", "queue": "kafka", "nemesis": "replay"}, "--queue redis only"),
 ])
 def test_a_run_that_cannot_inject_its_pipeline_faults_is_refused(flags, message):
     with pytest.raises(InputError, match=message):
