@@ -22,8 +22,10 @@ workload's consumer (`configure`). Workers write sources (unique event ids; a po
 while the poison fault is on) and read both stores; the final phase waits for the queue
 to drain, records whether it did (`queue-backlog`) and the `dlq` stream (`read-dlq`),
 then reads every key's source and derived state on every node (`final`). Checked by
-checkers/propagation. Not yet: Kafka as the queue, Cassandra as the source, Sentinel
-(the agents follow n1).
+checkers/propagation. `--queue kafka` (outbox workloads): a KRaft Kafka on the same
+nodes carries the events instead of the `events` stream (`_start_kafka`; the final phase
+also waits for the consumer group's committed offset to reach the topic's end). Not
+yet: replay / poison on Kafka, Cassandra as the source, Sentinel (the agents follow n1).
 """
 
 from __future__ import annotations
