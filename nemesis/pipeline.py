@@ -10,7 +10,8 @@
 * `kill-relay` — SIGKILL the outbox relay (killed between publish and outbox ack, it
   publishes again); healed by `start-relay`.
 * `replay` — rewind the consumer group (XGROUP SETID) `count` entries (option, default
-  60) behind its delivery position, so those events are delivered again: an idempotent
+  60) behind its delivery position (with `--queue kafka`: the consumer seeks back `count`
+  offsets when it sees the request), so those events are delivered again: an idempotent
   consumer (`version`, `dedupe`) shows nothing, `none` shows duplicate effects; its stop
   (`end-replay`) does nothing — a rewind is instantaneous.
 * `poison` — from `start-poison` to `stop-poison`, a share `p` (option, default 0.2) of
@@ -38,17 +39,13 @@ POISON_P = 0.2
 
 def check_workload(families, workload: str, queue: str = "redis") -> None:
     """InputError unless every pipeline fault asked for has its process in `workload`
-    (and, with `--queue kafka`, the outbox workloads without replay / poison)."""
+    (and `--queue kafka` runs an outbox workload)."""
     if queue not in ("redis", "kafka"):
         raise InputError(f"--queue {queue!r}: allowed: redis, kafka")
     if queue == "kafka":
         if workload not in ("propagation", "propagation-none"):
             raise InputError(f"--queue kafka is for the outbox workloads (propagation, "
                              f"propagation-none), not --workload {workload}")
-        bad = [f for f in families if f in ("replay", "poison")]
-        if bad:
-            raise InputError(f"--nemesis {bad[0]} runs with --queue redis only (Kafka "
-                             f"replay and dead letters are not implemented yet)")
     mine = [f for f in families if f in _NAMES]
     if not mine:
         return

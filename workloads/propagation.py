@@ -25,7 +25,7 @@ then reads every key's source and derived state on every node (`final`). Checked
 checkers/propagation. `--queue kafka` (outbox workloads): a KRaft Kafka on the same
 nodes carries the events instead of the `events` stream (`_start_kafka`; the final phase
 also waits for the consumer group's committed offset to reach the topic's end). Not
-yet: replay / poison on Kafka, Cassandra as the source, Sentinel (the agents follow n1).
+yet: Cassandra as the source, Sentinel (the agents follow n1).
 """
 
 from __future__ import annotations
@@ -465,6 +465,18 @@ class Agents:
         is an entry at or before the position it had."""
         from splitbrain.harness.dbs.resp import RespConnection
 
+        if "kafka" in self.extra_args:
+            # Kafka offsets are the consumer's own: it seeks back when it finds the request
+            try:
+                conn = RespConnection(self.node.address, self.port, connect_timeout=1,
+                                      op_timeout=3)
+                try:
+                    conn.call("INCRBY", "replay:request", count)
+                finally:
+                    conn.close()
+            except Exception as e:
+                return {"type": "info", "error": f"{type(e).__name__}: {e}"}
+            return {"type": "info", "value": {"queue": "kafka", "requested": count}}
         try:
             conn = RespConnection(self.node.address, self.port, connect_timeout=1, op_timeout=3)
             try:

@@ -25,7 +25,10 @@ With `--queue kafka --bootstrap HOST:PORT,…` the `events` stream is a Kafka to
 only after Kafka acknowledged the batch; the consumer (group `consumers`, static member
 `c1`, so a restarted consumer takes its partition back at once) applies a batch, then
 commits its offsets synchronously — a consumer killed in between re-applies the batch.
-Poison events and replay are Redis-Streams-only so far.
+Kafka has no delivery count: the consumer counts a poison event's attempts in the
+`attempts` hash, seeks back to it (committing only what came before) until the limit,
+then dead-letters it to the same `dlq` stream, once (`dlq:ids`). A replay is a request
+the consumer finds in `replay:request` and answers by seeking back that many offsets.
 
 Every relay/apply is printed as one JSON line on stdout (the runner turns them into
 history ops). Errors are retried after a short sleep; SIGTERM ends the loop.
@@ -212,7 +215,8 @@ def relay_kafka(conn, producer, state: dict) -> None:
 
     for ident, f in batch:
         producer.produce(KAFKA_TOPIC, key=f["key"].encode(),
-                         value=json.dumps({k: f[k] for k in ("eid", "key", "ver")}).encode(),
+                         value=json.dumps({k: f[k] for k in ("eid", "key", "ver", "poison")
+                                           if k in f}).encode(),
                          on_delivery=lambda err, msg, i=ident: done(err, msg, i))
     producer.flush(15)
     for ident, f in batch:
@@ -223,7 +227,31 @@ def relay_kafka(conn, producer, state: dict) -> None:
             state["fresh"] = True  # not acknowledged: re-read from our pending list
 
 
+KAFKA_DEAD_LETTER = """#!lua
+if redis.call('SADD', KEYS[2], ARGV[1]) == 0 then return -2 end
+redis.call('XADD', KEYS[1], '*', 'eid', ARGV[1], 'key', ARGV[2], 'ver', ARGV[3], 'attempts', ARGV[4])
+return tonumber(ARGV[4])
+"""
+
+
+def _kafka_replay(conn, consumer) -> None:
+    """A pending replay request: seek every assigned partition that many offsets back."""
+    from confluent_kafka import TopicPartition
+
+    req = conn.call("GETDEL", "replay:request")
+    if not req:
+        return
+    n = int(req)
+    for tp in consumer.position(consumer.assignment()):
+        if tp.offset >= 0:
+            consumer.seek(TopicPartition(tp.topic, tp.partition, max(0, tp.offset - n)))
+    emit(f="replayed", value=n)
+
+
 def consume_kafka(conn, consumer, mode: str, state: dict) -> None:
+    from confluent_kafka import TopicPartition
+
+    _kafka_replay(conn, consumer)
     msgs = consumer.consume(num_messages=50, timeout=0.2)
     if not msgs:
         return
@@ -232,6 +260,22 @@ def consume_kafka(conn, consumer, mode: str, state: dict) -> None:
             continue
         f = json.loads(m.value())
         k, eid, ver = str(f["key"]), str(f["eid"]), str(f["ver"])
+        if f.get("poison") == "1":
+            n = int(conn.call("HINCRBY", "attempts", eid, 1))
+            emit(f="apply", type="fail", value=int(eid), key=int(k), version=int(ver),
+                 offset=m.offset(), error="poison event: the consumer failed on it")
+            if n < DELIVERY_LIMIT:
+                # not done: commit what came before it, and fetch it again
+                here = TopicPartition(m.topic(), m.partition(), m.offset())
+                consumer.commit(offsets=[here], asynchronous=False)
+                consumer.seek(here)
+                time.sleep(0.05)
+                return
+            got = int(conn.call("EVAL", KAFKA_DEAD_LETTER, 2, "dlq", "dlq:ids", eid, k, ver, n))
+            if got > 0:
+                emit(f="dlq", value=int(eid), key=int(k), version=int(ver), attempts=got,
+                     reason="poison")
+            continue
         if mode == "version":
             done = conn.call("EVAL", APPLY_VERSION, 1, f"derv:{k}", eid, ver)
             skipped = "skipped-older"

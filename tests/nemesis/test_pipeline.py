@@ -104,7 +104,6 @@ def test_faults_drive_the_attached_agents_and_never_raise():
       "nemesis_options": {"poison": {"p": 2}}}, "poison.p"),
     ({"workload": "propagation", "queue": "rabbit"}, "--queue 'rabbit'"),
     ({"workload": "propagation-dual-write", "queue": "kafka"}, "outbox workloads"),
-    ({"workload": "propagation", "queue": "kafka", "nemesis": "replay"}, "--queue redis only"),
 ])
 def test_a_run_that_cannot_inject_its_pipeline_faults_is_refused(flags, message):
     with pytest.raises(InputError, match=message):
@@ -134,3 +133,13 @@ def test_cli_refuses_a_bad_idempotency_mode_with_254():
                        timeout=60, env={"PYTHONPATH": ROOT, "PATH": "/usr/bin:/bin"})
     assert r.returncode == 254, r.stderr
     assert "Traceback" not in r.stderr
+
+
+def test_fault_windows_follow_family_and_phase_not_words():
+    from splitbrain.checkers.groups import fault_windows
+
+    ev = [{"f": "kill-consumer", "time": 1, "family": "kill-consumer", "phase": "start"},
+          {"f": "start-consumer", "time": 2, "family": "kill-consumer", "phase": "stop"},
+          {"f": "kill", "time": 3, "family": "kill", "phase": "start"},
+          {"f": "start", "time": 4, "family": "kill", "phase": "stop"}]
+    assert fault_windows(ev, 10) == [(1, 2, "kill-consumer #1"), (3, 4, "kill #1")]

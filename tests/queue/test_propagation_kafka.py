@@ -1,7 +1,8 @@
 """`--queue kafka` for the propagation workload: the outbox relay publishes to a KRaft
 Kafka on the same nodes (topic `queue`, one partition, RF 3, acks=all, idempotent), the
-consumer (static group member) applies and then commits — under kill-consumer and
-kill-relay, on real Redis + real Kafka in namespaces."""
+consumer (static group member) applies and then commits — under kill-consumer,
+kill-relay, replay (the consumer seeks back) and poison (attempts counted in Redis, then
+dead-lettered), on real Redis + real Kafka in namespaces."""
 
 from __future__ import annotations
 
@@ -18,10 +19,10 @@ from tests.integration.runs import run_in
 @pytest.mark.kafka
 @pytest.mark.slow
 @pytest.mark.timeout(600)
-def test_outbox_through_kafka_under_consumer_and_relay_kills_is_valid(tmp_path):
+def test_outbox_through_kafka_under_pipeline_faults_is_valid(tmp_path):
     out = run_in(tmp_path, workload="propagation", queue="kafka",
-                 nemesis="kill-consumer,kill-relay", nemesis_interval=2, time_limit=12,
-                 concurrency=4, rate=100, quiesce=2.0)
+                 nemesis="kill-consumer,kill-relay,replay,poison", nemesis_interval=2,
+                 time_limit=16, concurrency=4, rate=100, quiesce=2.0)
     res = out.results
     assert res is not None
     for name, c in res["checkers"].items():
@@ -31,4 +32,7 @@ def test_outbox_through_kafka_under_consumer_and_relay_kills_is_valid(tmp_path):
     applies = [o for o in hist.ops if o.f == "apply" and o.type == "ok"]
     # the events came through Kafka: every apply names its topic offset
     assert applies and all(isinstance((o.extra or {}).get("offset"), int) for o in applies)
-    assert {"kill-consumer", "kill-relay"} <= {e["f"] for e in hist.nemesis}
+    assert {"kill-consumer", "kill-relay", "replay", "start-poison"} <= {e["f"] for e in hist.nemesis}
+    assert any(o.f == "replayed" for o in hist.ops)  # the consumer answered the replay
+    d = res["checkers"]["dlq-conservation"]["stats"]
+    assert d["dead_lettered"] > 0 and d["dead_lettered"] == d["poisoned_committed"]
