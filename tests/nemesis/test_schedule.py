@@ -230,7 +230,7 @@ def test_families_are_self_describing():
     from splitbrain.nemesis.registry import families
 
     fams = families()
-    assert list(fams) == ["partition", "clock", "kill", "pause", "packet", "disk",
+    assert list(fams) == ["partition", "clock", "kill", "pause", "packet", "disk", "slot-migrate",
                           "kill-consumer", "pause-consumer", "kill-relay", "replay", "poison"]
     for fam in fams.values():
         assert fam.stop not in fam.starts and fam.faults
@@ -239,7 +239,8 @@ def test_families_are_self_describing():
     assert FAMILY_OF_F["clock-bump"] == "clock" and STOP_OF["pause"] == "resume"
     from splitbrain.nemesis.schedule import FINAL_ORDER
     assert FINAL_ORDER == ("disk", "pause", "kill", "partition", "pause-consumer", "packet",
-                           "kill-consumer", "kill-relay", "replay", "poison", "clock")
+                           "kill-consumer", "kill-relay", "slot-migrate", "replay", "poison",
+                           "clock")
 
 
 def test_a_family_needs_its_capability():
