@@ -18,6 +18,7 @@ import time
 from splitbrain.checkers.options import CheckOptions
 from splitbrain.checkers.result import Anomaly, CheckResult
 from splitbrain.checkers.transactions import models as M
+from splitbrain.checkers.transactions import native
 from splitbrain.checkers.transactions.graph import (DATA, LABELS, PROCESS, REALTIME, RW, WR, WW,
                                          add_process_edges, add_realtime_edges, cycle_classes,
                                          search_scc)
@@ -82,9 +83,11 @@ def check(history, options: CheckOptions | None = None) -> dict[str, CheckResult
     t1 = time.perf_counter()
     try:
         if kind == "list-append":
-            inf = ListAppend(txns).run()
+            inf = native.list_append(txns) or ListAppend(txns).run()
+            stats["engine"] = "native" if isinstance(inf, native.NativeListAppend) else "python"
         else:
             inf = RWRegister(txns, frozenset(getattr(options, "txn_assume", ()) or ())).run()
+            stats["engine"] = "python"
     except Precondition as p:
         return _unknown(f"{p.reason}: {p.message}", stats, p.ops, details)
     timings["infer"] = time.perf_counter() - t1

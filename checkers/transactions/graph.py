@@ -68,6 +68,11 @@ class Edges:
         """CSR with duplicate (src, dst) pairs merged (their masks OR-ed)."""
         from itertools import accumulate
 
+        from splitbrain.checkers.transactions import native
+
+        if native.freeze(self):  # the same counting sort in the Rust core
+            return
+
         n = self.n
         counts = [0] * (n + 1)
         for a in self.src:
@@ -114,6 +119,11 @@ class Edges:
 
     def sccs(self, allowed: int) -> list[list[int]]:
         """Non-trivial SCCs over edges carrying any `allowed` label (iterative Tarjan)."""
+        from splitbrain.checkers.transactions import native
+
+        got = native.sccs(self, allowed)  # the same Tarjan in the Rust core
+        if got is not None:
+            return got
         n = self.n
         off, tgt, lab = self.off, self.tgt, self.lab
         index = [-1] * n

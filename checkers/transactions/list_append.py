@@ -262,9 +262,13 @@ class ListAppend:
                 else:
                     run = []
 
-    def _internal(self) -> None:
+    def _internal(self, candidates=None) -> None:
+        """internal / future-read anomalies of ok txns (of `candidates` only, if given:
+        vertex ids in increasing order, as the Rust core names them)."""
         t = self.t
-        for v, op in enumerate(t.vertices):
+        vs = range(len(t.vertices)) if candidates is None else candidates
+        for v in vs:
+            op = t.vertices[v]
             if not t.ok[v]:
                 continue
             mops = op.value
