@@ -43,14 +43,22 @@ def check(history, options: CheckOptions | None = None) -> dict[str, CheckResult
     timings: dict[str, float] = {}
     requested = tuple(getattr(options, "consistency_models", ()) or ())
     asked = tuple(getattr(options, "txn_anomalies", ()) or ())
+    store_model, store_why = getattr(options, "txn_claim", None) or (None, "")
     if requested:
         claim, claim_source = M.canonical(requested), "flag"
+        why = "given with --consistency-model"
     elif asked:
         claim, claim_source = (), "anomalies"
+        why = "only the anomalies asked for (and those implying them) are judged"
+    elif store_model:
+        claim, claim_source = (M.canonical_name(store_model),), "store"
+        why = f"the store's claim: {store_why}" if store_why else "the store's claim"
     else:
         claim, claim_source = (M.canonical_name(DEFAULT_MODEL),), "default"
+        why = (f"the store claims no transactional model ({store_why}), so the strongest"
+               if store_why else "no model given and none claimed by the store, so the strongest")
     details = {"consistency_model": [M.friendly_name(m) for m in claim],
-               "claim_source": claim_source}
+               "claim_source": claim_source, "claim_reason": why}
     try:
         txns = Txns(history)
     except Precondition as p:
