@@ -335,8 +335,15 @@ class CassandraDB:
         """Claims: last-write-wins replicas; reads and writes at the configured levels
         promise no real-time order (lightweight transactions do, per key)."""
         s = self.settings
+        # txn-list-append: one conditional (Paxos) batch per txn on one partition
+        # (harness/dbs/cassandra_txn.py): linearizable per partition, and there is one
+        txn = ("strict-serializable", "each txn is one conditional (Paxos) batch on a single "
+               "partition after a SERIAL read: lightweight transactions are linearizable per "
+               "partition") if s.write_consistency != "ANY" else (
+               None, "a Paxos commit at ANY promises nothing")
         return {"writes": f"{s.write_consistency}, last write wins",
-                "reads": s.read_consistency, "realtime": False, "summary": (
+                "reads": s.read_consistency, "realtime": False,
+                "transactions": txn[0], "transactions_why": txn[1], "summary": (
             f"Cassandra RF={self.replication}, reads {s.read_consistency}, writes "
             f"{s.write_consistency}, {s.timestamps} timestamps: last write wins")}
 
@@ -608,6 +615,7 @@ def _spec():
                "cassandra_home", "cassandra_commitlog_sync"),
         # equal WRITETIMEs: Cassandra keeps the greater serialised value (checkers/versions)
         check_options={"version_tiebreak": "cassandra"},
+        models=MODELS,  # txn-list: harness/dbs/cassandra_txn.py
         db_class=lambda: CassandraDB)
 
 
