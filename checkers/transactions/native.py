@@ -6,8 +6,9 @@ Obligations:
   stays the reference (tests compare both on the same histories, result for result);
 * `list_append(t)` returns an inference object with the same `edges` (same order),
   `anomalies` and `explain()` as `ListAppend(t).run()`, or None when the Rust core declined
-  (any non-cycle anomaly, refusal or unsupported key/value type: the Python inference then
-  runs and reports it exactly as before);
+  (any non-cycle anomaly other than internal / future-read, a read of a failed txn's
+  append, a refusal or an unsupported key/value type: the Python inference then runs and
+  reports it exactly as before);
 * `SPLITBRAIN_TXN_ENGINE=python` in the environment forces the Python path.
 """
 
@@ -65,11 +66,10 @@ class NativeListAppend:
 def list_append(t):
     if NATIVE is None:
         return None
-    for op in t.fails:  # a failed append means G1a / dirty-update checks: Python's
-        for m in op.value:
-            if m[0] == "append":
-                return None
-    got = NATIVE.txn_list_append([op.value for op in t.vertices], bytes(t.ok))
+    # failed txns' appends go in too: a read of one makes the core decline (G1a, dirty
+    # update); unread, they change no edge (fail txns are not vertices)
+    got = NATIVE.txn_list_append([op.value for op in t.vertices], bytes(t.ok),
+                                 [op.value for op in t.fails])
     if got is None:
         return None
     src, dst, mask, candidates = got

@@ -4,9 +4,10 @@
 //! Obligations: `list_append` gives exactly the edges `checkers/transactions/list_append.py`
 //! gives, in the same order, or `None` whenever the history holds (or might hold) anything
 //! the Python inference would report or refuse — duplicate appends, garbage or duplicate
-//! elements, incompatible orders, intermediate (G1b) reads, lost updates, an unsupported
-//! key or value type — so that the caller runs the Python inference and gets its exact
-//! anomalies. `freeze` and `sccs` are the same counting sort and iterative Tarjan as
+//! elements, incompatible orders, intermediate (G1b) reads, reads of a failed txn's append
+//! (G1a, dirty update), lost updates, an unsupported key or value type — so that the caller
+//! runs the Python inference and gets its exact anomalies. `freeze` and `sccs` are the same
+//! counting sort and iterative Tarjan as
 //! `graph.Edges`, so the SCCs come out identical and in the same order.
 
 use std::collections::HashMap;
@@ -50,6 +51,7 @@ impl Hasher for Fx {
 pub type FxMap<K, V> = HashMap<K, V, BuildHasherDefault<Fx>>;
 
 const INIT: u32 = u32::MAX;
+const FAILED: u32 = u32::MAX - 1; // the writer of an element a failed txn appended
 
 /// A key or a value as Python sees it (int and str never compare equal), borrowed.
 #[derive(Clone, Copy)]
@@ -168,6 +170,20 @@ impl ListAppend {
         true
     }
 
+    /// An append of a failed txn (not a vertex): its element is known, so a read of it is
+    /// an aborted read (G1a) rather than garbage — and makes the core decline.
+    pub fn failed_append(&mut self, k: u32, x: Atom<'_>) -> bool {
+        match self.intern.new_elem(k, x) {
+            Some(_) => {
+                self.elem_writer.push(FAILED);
+                self.elem_key.push(k);
+                self.intermediate.push(false);
+                true
+            }
+            None => false, // duplicate append: Python refuses (P-T1)
+        }
+    }
+
     /// Closes vertex v's appends (call once per vertex, in order, even with none).
     pub fn end_appends(&mut self) {
         if self.app_off.is_empty() {
@@ -211,6 +227,9 @@ impl ListAppend {
             }
             cur.clear();
             cur.extend_from_slice(elems);
+        }
+        if elems.iter().any(|&e| self.elem_writer[e as usize] == FAILED) {
+            return false; // an aborted read (G1a), or a dirty update
         }
         let last = elems.last().copied().unwrap_or(INIT);
         if last != INIT {
@@ -477,7 +496,7 @@ pub mod py {
         Ok(Some((kind, kid, m.get_item(2)?)))
     }
 
-    fn infer(values: &Bound<'_, PyList>, ok: &[u8]) -> PyResult<Option<Output>> {
+    fn infer(values: &Bound<'_, PyList>, ok: &[u8], fails: &Bound<'_, PyList>) -> PyResult<Option<Output>> {
         let mut la = ListAppend::default();
         let n = values.len();
         // pass 1: every vertex's appends
@@ -503,6 +522,29 @@ pub mod py {
                 }
             }
             la.end_appends();
+        }
+        // pass 1b: the appends of failed txns (after the vertices', as in Python)
+        for value in fails.iter() {
+            let t = match value.downcast::<PyTuple>() {
+                Ok(t) => t.clone(),
+                Err(_) => return Ok(None),
+            };
+            for m in t.iter() {
+                let (kind, kid, x) = match mop(&mut la, &m)? {
+                    Some(got) => got,
+                    None => return Ok(None),
+                };
+                if kind == APPEND {
+                    match atom(&x)? {
+                        Some(a) => {
+                            if !la.failed_append(kid, a) {
+                                return Ok(None);
+                            }
+                        }
+                        None => return Ok(None),
+                    }
+                }
+            }
         }
         // pass 2: the reads of ok vertices
         let mut buf: Vec<u32> = Vec::new();
@@ -559,19 +601,21 @@ pub mod py {
         Ok(la.finish(n))
     }
 
-    /// txn_list_append(values, ok) -> None | (src, dst, mask, internal_candidates): `values`
-    /// the micro-op tuples of the vertices, `ok` one byte per vertex; src/dst as int32
-    /// bytes, mask as bytes. None: run the Python inference (module obligations).
+    /// txn_list_append(values, ok, fails) -> None | (src, dst, mask, internal_candidates):
+    /// `values` the micro-op tuples of the vertices, `ok` one byte per vertex, `fails` the
+    /// micro-op tuples of the failed txns; src/dst as int32 bytes, mask as bytes. None: run
+    /// the Python inference (module obligations).
     #[pyfunction]
     fn txn_list_append<'py>(
         py: Python<'py>,
         values: &Bound<'py, PyList>,
         ok: &[u8],
+        fails: &Bound<'py, PyList>,
     ) -> PyResult<Option<(Bound<'py, PyBytes>, Bound<'py, PyBytes>, Bound<'py, PyBytes>, Vec<u32>)>> {
         if ok.len() != values.len() {
             return Err(pyo3::exceptions::PyValueError::new_err("ok and values differ in length"));
         }
-        Ok(infer(values, ok)?.map(|o| {
+        Ok(infer(values, ok, fails)?.map(|o| {
             (
                 PyBytes::new(py, as_bytes(&o.src)),
                 PyBytes::new(py, as_bytes(&o.dst)),

@@ -80,3 +80,12 @@ def test_cycles_are_explained_identically_on_the_native_path():
         if used == "native" and r["anomalies"]:
             seen += 1
     assert seen >= 1
+
+
+def test_failed_txns_keep_the_native_path_and_agree():
+    """Failed appends nobody read change no edge: the core keeps them (as a real run's
+    fail txns) and still agrees with Python."""
+    used = [_same(history_from_events(simulate("strict", seed, n=150, concurrency=5, keys=4,
+                                                p_fail=0.2, p_info=0.1)))
+            for seed in range(6)]
+    assert used.count("native") >= 3, used
