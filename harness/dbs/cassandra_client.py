@@ -86,6 +86,7 @@ class ClientSettings:
     write_consistency: str = "QUORUM"
     timestamps: str = "server"  # "server": coordinators pick; "client": we do
     request_timeout: float = REQUEST_TIMEOUT_S
+    txn_mode: str = "lwt"  # txn-list-append: "lwt" or "plain" (harness/dbs/cassandra_txn.py)
 
 
 class TimestampSource:

@@ -20,6 +20,11 @@ A list is stored as text ("1 2 3"): its order is the txn's, not Cassandra's Time
 order (native lists are not traceable under concurrency, §7.2). Each txn thus takes effect
 at its batch's Paxos commit, inside its call: strict-serializable, which is what
 `CassandraDB.claims["transactions"]` says. Final reads are SERIAL reads of one key.
+
+`txn_mode=plain` (`--db-opt txn_mode=plain`) is the negative control: the same txns as a
+read at the configured consistency, then one unconditional single-partition batch of the
+written rows. Nothing ties the write to what was read, so concurrent txns overwrite each
+other's appends (lost updates, incompatible orders); the store claims no model for it.
 """
 
 from __future__ import annotations
@@ -43,15 +48,23 @@ def _encode(lst: list[int]) -> str:
     return " ".join(str(x) for x in lst)
 
 
+def _plain(client) -> bool:
+    return getattr(client.settings, "txn_mode", "lwt") == "plain"
+
+
 def _read_rows(client, keys: list[int], keyspace: str) -> dict[int, str | None]:
     marks = ", ".join(["%s"] * len(keys))
-    rows = client._run(f"SELECT c, l FROM {keyspace}.{TABLE} WHERE p = %s AND c IN ({marks})",
-                       (PARTITION, *keys), "SERIAL", serial=True)
+    cql = f"SELECT c, l FROM {keyspace}.{TABLE} WHERE p = %s AND c IN ({marks})"
+    if _plain(client):
+        rows = client._run(cql, (PARTITION, *keys), client.read_cl)
+    else:
+        rows = client._run(cql, (PARTITION, *keys), "SERIAL", serial=True)
     return {int(c): l for c, l in rows}
 
 
 def plain_read(client, key: Any, keyspace: str) -> dict:
-    """A single-key SERIAL read (the final phase reads keys one by one)."""
+    """A single-key read (the final phase reads keys one by one): SERIAL, or in plain mode
+    at the client's read consistency (ONE for the final phase)."""
     got = _read_rows(client, [int(key)], keyspace)
     return {"type": "ok", "value": _decode(got.get(int(key)))}
 
@@ -83,6 +96,17 @@ def invoke_txn(client, op: dict, keyspace: str) -> dict:
             return {"type": "fail", "value": mops, "node": node,
                     "error": f"unsupported micro-op {f!r} for txn-list-append"}
     if not wrote:
+        return {"type": "ok", "value": out, "node": node}
+    if _plain(client):
+        written = sorted({int(k) for f, k, _ in mops if f == "append"})
+        stmts = [f"UPDATE {keyspace}.{TABLE} SET l = %s WHERE p = %s AND c = %s"] * len(written)
+        params = [x for k in written for x in (_encode(state[k]), PARTITION, k)]
+        try:
+            client._run("BEGIN UNLOGGED BATCH " + "; ".join(stmts) + "; APPLY BATCH",
+                        tuple(params), client.write_cl)
+        except Exception as e:
+            return {"type": classify(e, write=True), "value": mops, "node": node,
+                    "error": describe_error(e)}
         return {"type": "ok", "value": out, "node": node}
     stmts, params = [], []
     for k in keys:

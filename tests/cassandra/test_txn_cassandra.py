@@ -2,9 +2,9 @@
 control): every txn is one conditional (Paxos) batch on one partition after a SERIAL read,
 which Cassandra claims is linearizable, so the run is judged strict-serializable (the
 store's claim) and must be clean — under partitions too (Paxos safety needs no clock).
-
-The negative control of the design note (multi-partition logged batches read mid-flight)
-is not shipped: see the README."""
+The negative control runs the same txns without Paxos (`txn_mode=plain`) and must show
+the read-modify-write race. (The design note's multi-partition-batch control, C3, is not
+shipped.)"""
 
 from __future__ import annotations
 
@@ -37,3 +37,21 @@ def test_lwt_list_append_txns_are_strict_serializable_under_partitions(tmp_path)
                for o in txns)
     assert any(m[0] == "r" and m[2] for o in txns for m in o.value)
     assert {o.node for o in hist.ops if o.final and o.type == "ok"} == {"n1", "n2", "n3"}
+
+
+def test_plain_read_then_write_txns_lose_updates(tmp_path):  # noqa: F811
+    """Negative control: `txn_mode=plain` runs the same txns as a QUORUM read and an
+    unconditional batch. The store claims no model for that, so they are judged
+    strict-serializable, and concurrent read-modify-writes of the hot keys must show their
+    race: two txns appending on top of one state (lost-update) or reads that disagree on
+    the order (incompatible-order), with real witnesses."""
+    out = _run(tmp_path, workload="txn-list-append", nemesis="none", time_limit=10,
+               concurrency=6, rate=200, db_options={"txn_mode": "plain"})
+    t = out.results["checkers"]["transactions"]
+    assert t["claim_source"] == "default" and "txn_mode=plain" in t["claim_reason"], t
+    assert t["valid"] is False, t["stats"]
+    assert {"lost-update", "incompatible-order"} & set(t["anomaly_types"]), t["anomaly_types"]
+    hist = read_history(os.path.join(out.run_dir, "history.jsonl"))
+    indices = {o.index for o in hist.ops} | {o.inv_index for o in hist.ops}
+    for a in t["anomalies"]:
+        assert a["ops"] and set(a["ops"]) <= indices, a
