@@ -549,12 +549,16 @@ pub mod py {
         // pass 2: the reads of ok vertices
         let mut buf: Vec<u32> = Vec::new();
         let mut touched: Vec<(u32, bool)> = Vec::new(); // (key, appended) in this txn
+        let mut local: Vec<(bool, u32, usize, usize)> = Vec::new(); // (append?, key, lbuf range)
+        let mut lbuf: Vec<u32> = Vec::new();
         for (v, value) in values.iter().enumerate() {
             if ok[v] == 0 {
                 continue;
             }
             let t = value.downcast::<PyTuple>()?.clone();
             touched.clear();
+            local.clear();
+            lbuf.clear();
             let mut repeated = false;
             for m in t.iter() {
                 let (kind, kid, x) = mop(&mut la, &m)?.expect("checked in pass 1");
@@ -567,6 +571,10 @@ pub mod py {
                         Some(i) => touched[i].1 = true,
                         None => touched.push((kid, true)),
                     }
+                    let a = atom(&x)?.expect("checked in pass 1");
+                    let e = la.intern.elem(kid, a).expect("interned in pass 1");
+                    local.push((true, kid, lbuf.len(), lbuf.len() + 1));
+                    lbuf.push(e);
                     continue;
                 }
                 let external = !matches!(slot, Some(i) if touched[i].1);
@@ -590,15 +598,59 @@ pub mod py {
                         }
                     }
                 }
+                local.push((false, kid, lbuf.len(), lbuf.len() + buf.len()));
+                lbuf.extend_from_slice(&buf);
                 if !la.read(v as u32, kid, &buf, external) {
                     return Ok(None);
                 }
             }
-            if repeated && t.len() >= 2 {
+            if repeated && t.len() >= 2 && internal_suspect(&local, &lbuf) {
                 la.internal_candidate(v as u32);
             }
         }
         Ok(la.finish(n))
+    }
+
+    /// Could list_append.py's `_internal` flag this txn (internal or future-read)? The same
+    /// walk over element ids (equal to the values: unknown elements made the core decline
+    /// already); any doubt answers true, and Python then decides and words the anomaly.
+    fn internal_suspect(local: &[(bool, u32, usize, usize)], lbuf: &[u32]) -> bool {
+        // per key: Some(state) fully known, None known only as "ends with suffix"
+        let mut known: Vec<(u32, Option<Vec<u32>>, Vec<u32>)> = Vec::new();
+        for (i, &(is_append, k, lo, hi)) in local.iter().enumerate() {
+            let slot = known.iter().position(|(kk, _, _)| *kk == k);
+            if is_append {
+                let e = lbuf[lo];
+                match slot {
+                    Some(j) => match &mut known[j].1 {
+                        Some(st) => st.push(e),
+                        None => known[j].2.push(e),
+                    },
+                    None => known.push((k, None, vec![e])),
+                }
+                continue;
+            }
+            let lst = &lbuf[lo..hi];
+            // future-read: an element this txn appends to k later
+            for &(a2, k2, lo2, _) in &local[i + 1..] {
+                if a2 && k2 == k && lst.contains(&lbuf[lo2]) {
+                    return true;
+                }
+            }
+            if let Some(j) = slot {
+                let bad = match &known[j].1 {
+                    Some(exp) => exp[..] != *lst,
+                    None => !lst.ends_with(&known[j].2),
+                };
+                if bad {
+                    return true;
+                }
+                known[j] = (k, Some(lst.to_vec()), Vec::new());
+            } else {
+                known.push((k, Some(lst.to_vec()), Vec::new()));
+            }
+        }
+        false
     }
 
     /// txn_list_append(values, ok, fails) -> None | (src, dst, mask, internal_candidates):

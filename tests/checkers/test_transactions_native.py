@@ -89,3 +89,29 @@ def test_failed_txns_keep_the_native_path_and_agree():
                                                 p_fail=0.2, p_info=0.1)))
             for seed in range(6)]
     assert used.count("native") >= 3, used
+
+
+def _txns(*txns):
+    evs = []
+    for p, mops in enumerate(txns):
+        inv = [[f, k, None if f == "r" else v] for f, k, v in mops]
+        evs.append(dict(index=len(evs), time=len(evs), process=p, type="invoke", f="txn",
+                        value=inv))
+        evs.append(dict(index=len(evs), time=len(evs), process=p, type="ok", f="txn",
+                        value=[list(m) for m in mops]))
+    return history_from_events(evs)
+
+
+@pytest.mark.parametrize("txns, want", [
+    # internal: a second read of x disagrees with the first, inside one txn
+    (((["append", "x", 1],), (["r", "x", [1]], ["r", "x", []])), "internal"),
+    # future-read: a read holds the element the same txn appends afterwards
+    (((["append", "x", 1],), (["r", "x", [1, 2]], ["append", "x", 2])), "future-read"),
+    # internal after an own append: the read must end with it
+    (((["append", "y", 1],), (["append", "y", 2], ["r", "y", [1]])), "internal"),
+])
+def test_internal_anomalies_found_on_the_native_path_as_in_python(txns, want):
+    h = _txns(*txns)
+    assert _same(h) == "native"
+    _, r = _result(h, "native", "strict-serializable")
+    assert want in {a["type"] for a in r["anomalies"]}, r["anomalies"]
