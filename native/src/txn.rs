@@ -712,7 +712,73 @@ pub mod py {
         Ok(py.allow_threads(|| sccs(n, &o, &t, lab, allowed)))
     }
 
+    fn exact_int_or_str(x: &Bound<'_, PyAny>) -> bool {
+        x.is_exact_instance_of::<PyInt>() || x.is_exact_instance_of::<PyString>()
+    }
+
+    /// txn_ok_fast(ivalue, cvalue) -> tuple | None: harness/history.py `_txn_ok_fast` for
+    /// the narrowest common shape (str/int keys, int/str written values, reads None, an
+    /// int/str, or a flat list of ints/strs); None for anything else — the Python function
+    /// then decides, so the result is always the one it would give.
+    #[pyfunction]
+    fn txn_ok_fast<'py>(py: Python<'py>, ivalue: &Bound<'py, PyAny>, cvalue: &Bound<'py, PyAny>)
+        -> PyResult<Option<Bound<'py, PyTuple>>> {
+        let (iv, cv) = match (ivalue.downcast_exact::<PyList>(), cvalue.downcast_exact::<PyList>()) {
+            (Ok(a), Ok(b)) if a.len() == b.len() => (a, b),
+            _ => return Ok(None),
+        };
+        let mut out: Vec<Bound<'py, PyAny>> = Vec::with_capacity(cv.len());
+        for (m, c) in iv.iter().zip(cv.iter()) {
+            let (m, c) = match (m.downcast_exact::<PyList>(), c.downcast_exact::<PyList>()) {
+                (Ok(m), Ok(c)) if m.len() == 3 && c.len() == 3 => (m.clone(), c.clone()),
+                _ => return Ok(None),
+            };
+            let f = c.get_item(0)?;
+            let mf = match f.downcast_exact::<PyString>() {
+                Ok(s) => match s.to_str()? {
+                    "r" | "read" => "r",
+                    "append" => "append",
+                    "w" | "write" => "w",
+                    _ => return Ok(None),
+                },
+                Err(_) => return Ok(None),
+            };
+            let f0 = m.get_item(0)?;
+            if !f0.is_exact_instance_of::<PyString>() || f0.downcast_exact::<PyString>()?.to_str()? != f.downcast_exact::<PyString>()?.to_str()? {
+                return Ok(None);
+            }
+            let k = c.get_item(1)?;
+            let k0 = m.get_item(1)?;
+            if !exact_int_or_str(&k) || !k0.get_type().is(&k.get_type()) || !k0.eq(&k)? {
+                return Ok(None);
+            }
+            let v = c.get_item(2)?;
+            let val: Bound<'py, PyAny> = if mf != "r" {
+                let v0 = m.get_item(2)?;
+                if !exact_int_or_str(&v) || !v0.get_type().is(&v.get_type()) || !v0.eq(&v)? {
+                    return Ok(None);
+                }
+                v
+            } else if v.is_none() || exact_int_or_str(&v) {
+                v
+            } else if let Ok(l) = v.downcast_exact::<PyList>() {
+                for e in l.iter() {
+                    if !exact_int_or_str(&e) {
+                        return Ok(None);
+                    }
+                }
+                l.to_tuple().into_any()
+            } else {
+                return Ok(None);
+            };
+            let f_out = PyString::intern(py, mf).into_any();
+            out.push(PyTuple::new(py, [f_out, k, val])?.into_any());
+        }
+        Ok(Some(PyTuple::new(py, out)?))
+    }
+
     pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
+        m.add_function(wrap_pyfunction!(txn_ok_fast, m)?)?;
         m.add_function(wrap_pyfunction!(txn_list_append, m)?)?;
         m.add_function(wrap_pyfunction!(txn_freeze, m)?)?;
         m.add_function(wrap_pyfunction!(txn_sccs, m)?)?;

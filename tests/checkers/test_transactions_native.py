@@ -115,3 +115,51 @@ def test_internal_anomalies_found_on_the_native_path_as_in_python(txns, want):
     assert _same(h) == "native"
     _, r = _result(h, "native", "strict-serializable")
     assert want in {a["type"] for a in r["anomalies"]}, r["anomalies"]
+
+
+_ATOM = st.one_of(st.integers(-3, 3), st.sampled_from(["x", "y", "1"]), st.booleans(),
+                  st.none(), st.floats(allow_nan=False, width=16), st.just(2**70))
+_VAL = st.one_of(_ATOM, st.lists(_ATOM, max_size=4),
+                 st.lists(st.lists(st.integers(0, 2), max_size=2), max_size=2))
+_F = st.sampled_from(["r", "read", "append", "w", "write", "cas", 1])
+_MOP = st.lists(st.one_of(_F, _ATOM, _VAL), min_size=2, max_size=4)
+
+
+@settings(max_examples=400, deadline=None)
+@given(pairs=st.lists(st.tuples(_F, _ATOM, _VAL, _VAL, st.booleans(), st.booleans()),
+                      max_size=4),
+       odd=st.one_of(st.none(), _MOP), shorter=st.booleans())
+def test_native_txn_import_gives_the_python_result(pairs, odd, shorter):
+    """harness/history.py: the core's `txn_ok_fast` returns exactly what `_txn_ok_fast`
+    returns, or None (then the Python one decides)."""
+    from splitbrain.harness import history as H
+
+    if H._txn_ok_native is None:
+        pytest.skip("no txn_ok_fast in this build")
+    inv, comp = [], []
+    for f, k, v_inv, v_ok, same_f, same_k in pairs:
+        inv.append([f if same_f else "append", k if same_k else "z", v_inv])
+        comp.append([f, k, v_ok if f in ("r", "read") else (v_inv if same_k else v_ok)])
+    if odd is not None:
+        comp.append(odd)
+        if not shorter:
+            inv.append(list(odd))
+    got = H._txn_ok_native(inv, comp)
+    want = H._txn_ok_fast(inv, comp)
+    assert got is None or got == want
+    if got is not None:  # the same types too (1 == True == 1.0 in Python)
+        assert [tuple(map(type, m)) for m in got] == [tuple(map(type, m)) for m in want]
+        assert [[type(e) for e in m[2]] for m in got if type(m[2]) is tuple] == \
+            [[type(e) for e in m[2]] for m in want if type(m[2]) is tuple]
+
+
+def test_native_txn_import_takes_the_common_shape():
+    from splitbrain.harness import history as H
+
+    if H._txn_ok_native is None:
+        pytest.skip("no txn_ok_fast in this build")
+    inv = [["append", "x", 1], ["r", 2, None], ["read", "y", None]]
+    comp = [["append", "x", 1], ["r", 2, [1, "a"]], ["read", "y", None]]
+    assert H._txn_ok_native(inv, comp) == (("append", "x", 1), ("r", 2, (1, "a")),
+                                           ("r", "y", None))
+    assert H._txn_ok_native(inv, comp) == H._txn_ok_fast(inv, comp)
