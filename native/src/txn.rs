@@ -785,3 +785,47 @@ pub mod py {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn two_cycle_is_one_scc_and_csr_keeps_insertion_order() {
+        let (off, tgt, lab) = freeze(3, &[1, 0, 0], &[0, 1, 2], &[RW, WW, WR]);
+        assert_eq!(off, vec![0, 2, 3, 3]);
+        assert_eq!(tgt, vec![1, 2, 0]);
+        assert_eq!(lab, vec![WW, WR, RW]);
+        assert_eq!(sccs(3, &off, &tgt, &lab, WW | WR | RW), vec![vec![0, 1]]);
+        assert!(sccs(3, &off, &tgt, &lab, WW | WR).is_empty()); // the rw edge closes it
+    }
+
+    #[test]
+    fn stale_read_gives_an_rw_edge_and_an_incompatible_read_declines() {
+        // T0 appends 1 to x; T1 reads x empty; T2 reads [1]
+        let mut la = ListAppend::default();
+        let x = la.intern.key(Atom::S("x"));
+        assert!(la.append(0, x, Atom::I(1)));
+        la.end_appends();
+        la.end_appends();
+        la.end_appends();
+        let one = la.intern.elem(x, Atom::I(1)).unwrap();
+        assert!(la.read(1, x, &[], true));
+        assert!(la.read(2, x, &[one], true));
+        let out = la.finish(3).unwrap();
+        let edges: Vec<_> = (0..out.src.len()).map(|i| (out.src[i], out.dst[i], out.mask[i])).collect();
+        assert_eq!(edges, vec![(1, 0, RW), (0, 2, WR)]);
+        let mut la = ListAppend::default();
+        let x = la.intern.key(Atom::I(7));
+        assert!(la.append(0, x, Atom::I(1)));
+        assert!(la.append(0, x, Atom::I(2)));
+        la.end_appends();
+        let (a, b) = (la.intern.elem(x, Atom::I(1)).unwrap(), la.intern.elem(x, Atom::I(2)).unwrap());
+        assert!(la.read(0, x, &[a, b], true));
+        assert!(!la.read(0, x, &[b], true));
+        let mut dup = ListAppend::default();
+        let k = dup.intern.key(Atom::I(1));
+        assert!(dup.append(0, k, Atom::I(5)));
+        assert!(!dup.append(1, k, Atom::I(5))); // a duplicate append declines
+    }
+}
