@@ -9,7 +9,7 @@ from typing import Any
 from splitbrain.harness.errors import InputError
 
 WORKLOADS = ("register", "cas-register", "list-append", "set", "counter", "txn-list-append",
-             "txn-rw-register", "queue", "propagation")
+             "txn-rw-register", "queue", "propagation", "mutex")
 
 
 @dataclass(frozen=True)
