@@ -41,7 +41,7 @@ class ListAppend:
                                       details=details))
 
     # -- inference ---------------------------------------------------------------
-    def run(self) -> "ListAppend":
+    def run(self, index_only: bool = False) -> "ListAppend":
         t = self.t
         writer = self.writer
         intermediate = self.intermediate
@@ -106,6 +106,8 @@ class ListAppend:
         pos = self.pos
         for k, lst in order.items():
             pos[k] = dict(zip(lst, range(len(lst))))
+        if index_only:  # what explain() needs (writers, orders, positions), no more
+            return self
         # 3. incompatible orders, aborted and intermediate reads, readers per state
         readers: dict = {}  # (key, state) -> [vertices reading it externally]
         reported_incompat: set = set()

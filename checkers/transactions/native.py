@@ -42,8 +42,9 @@ def engine() -> str:
 class NativeListAppend:
     """The Rust core's list-append inference: edges, and the `internal` / `future-read`
     anomalies (found by the Python code, on the txns the core named as candidates).
-    Explanations come from a Python `ListAppend`, built the first time one is asked for
-    (only histories with a cycle pay for it)."""
+    Explanations come from a Python `ListAppend`'s writers and version orders (steps 1-2
+    of its inference), built the first time one is asked for (only histories with a cycle
+    pay for it)."""
 
     def __init__(self, t, edges: Edges, candidates: list[int]):
         from splitbrain.checkers.transactions.list_append import ListAppend
@@ -59,7 +60,7 @@ class NativeListAppend:
         if self._py is None:
             from splitbrain.checkers.transactions.list_append import ListAppend
 
-            self._py = ListAppend(self.t).run()
+            self._py = ListAppend(self.t).run(index_only=True)
         return self._py.explain(a, b, label)
 
 
