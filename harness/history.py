@@ -259,6 +259,8 @@ try:  # the same for the narrowest common shape, in the Rust core (None: ask _tx
     from splitbrain._native import txn_ok_fast as _txn_ok_native
 except Exception:  # absent, or an older build without it
     _txn_ok_native = None
+if os.environ.get("SPLITBRAIN_TXN_ENGINE") == "python":  # the pure-Python reference
+    _txn_ok_native = None
 
 
 def _txn_ok_fast(ivalue: Any, cvalue: Any) -> tuple | None:
