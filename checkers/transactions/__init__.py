@@ -93,6 +93,8 @@ def check(history, options: CheckOptions | None = None) -> dict[str, CheckResult
         if kind == "list-append":
             inf = native.list_append(txns) or ListAppend(txns).run()
             stats["engine"] = "native" if isinstance(inf, native.NativeListAppend) else "python"
+            if native.NATIVE is None:  # why the Rust core was not used (absent, stale, env)
+                stats["engine_note"] = native.NATIVE_PROBLEM
         else:
             inf = RWRegister(txns, frozenset(getattr(options, "txn_assume", ()) or ())).run()
             stats["engine"] = "python"

@@ -32,6 +32,7 @@ def _result(h, engine: str, model: str) -> tuple[str, dict]:
         native.NATIVE = saved
     stats = r.get("stats", {})
     used = stats.pop("engine", None)
+    stats.pop("engine_note", None)
     stats.pop("seconds", None)
     return used, json.loads(json.dumps(r, sort_keys=True, default=str))
 
