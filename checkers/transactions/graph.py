@@ -206,8 +206,14 @@ def add_realtime_edges(edges: Edges, txns: list, ok_flags: bytearray) -> None:
     inv = [op.inv_index for op in txns]
     ret = [op.ret_index for op in txns]
     sessions = [op.session for op in txns]
+    from splitbrain.checkers.transactions import native
+
+    if native.realtime(edges, inv, ret, sessions, ok_flags):  # the same walk in Rust
+        return
     done = sorted((v for v in range(n) if ok_flags[v]), key=ret.__getitem__)
-    frontier: set[int] = set()
+    # an insertion-ordered set (a dict), so the edge order is defined (the Rust core
+    # reproduces it exactly)
+    frontier: dict[int, None] = {}
     linked: dict[int, list[int]] = {}
     src_extend, dst_extend, mask_extend = edges.src.extend, edges.dst.extend, edges.mask.extend
     both, rt = REALTIME | PROCESS, REALTIME
@@ -219,8 +225,10 @@ def add_realtime_edges(edges: Edges, txns: list, ok_flags: bytearray) -> None:
             j += 1
             got = linked.pop(d, None)
             if got:
-                frontier.difference_update(got)
-            frontier.add(d)
+                drop = frontier.pop
+                for a in got:
+                    drop(a, None)
+            frontier[d] = None
         if frontier:
             fl = list(frontier)
             src_extend(fl)

@@ -98,3 +98,20 @@ def sccs(e: Edges, allowed: int):
     if NATIVE is None or e.n == 0:
         return None
     return NATIVE.txn_sccs(e.n, e.off.tobytes(), e.tgt.tobytes(), e.lab.tobytes(), allowed)
+
+
+def realtime(e: Edges, inv: list, ret: list, sessions: list, ok) -> bool:
+    """graph.add_realtime_edges by the core (True: the edges were appended to `e`)."""
+    if NATIVE is None or not hasattr(NATIVE, "txn_realtime") or e.src is None:
+        return False
+    from splitbrain.checkers.transactions.graph import PROCESS, REALTIME
+
+    ids: dict = {}
+    sid = [ids.setdefault(s, len(ids)) for s in sessions]
+    # indexes are ints; ret of a non-ok txn may be INF (only ok txns' ret is read)
+    src, dst, mask = NATIVE.txn_realtime([float(x) for x in inv], [float(x) for x in ret],
+                                         sid, bytes(ok), REALTIME, REALTIME | PROCESS)
+    e.src.frombytes(src)
+    e.dst.frombytes(dst)
+    e.mask.frombytes(mask)
+    return True

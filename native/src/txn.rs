@@ -372,6 +372,60 @@ pub fn freeze(n: usize, src: &[i32], dst: &[i32], mask: &[u8]) -> (Vec<i32>, Vec
     (off, tgt, lab)
 }
 
+/// Realtime (+ process) order edges: graph.add_realtime_edges step for step — the frontier
+/// of ok txns completed before each invocation, as an insertion-ordered set, pruned of the
+/// txns the newly completed one already follows (a transitive reduction).
+pub fn realtime(inv: &[f64], ret: &[f64], sessions: &[u32], ok: &[bool], rt: u8, both: u8)
+    -> (Vec<i32>, Vec<i32>, Vec<u8>) {
+    let n = inv.len();
+    let mut done: Vec<u32> = (0..n as u32).filter(|&v| ok[v as usize]).collect();
+    done.sort_by(|&a, &b| ret[a as usize].partial_cmp(&ret[b as usize]).unwrap()); // stable
+    let mut order: Vec<u32> = Vec::new(); // insertion order, with tombstones
+    let mut alive: Vec<bool> = vec![false; n];
+    let mut live = 0usize;
+    let mut linked: Vec<Option<Vec<u32>>> = vec![None; n];
+    let (mut src, mut dst, mut mask) = (Vec::new(), Vec::new(), Vec::new());
+    let mut j = 0usize;
+    let mut fl: Vec<u32> = Vec::new();
+    for v in 0..n {
+        let t = inv[v];
+        while j < done.len() && ret[done[j] as usize] < t {
+            let d = done[j] as usize;
+            j += 1;
+            if let Some(got) = linked[d].take() {
+                for a in got {
+                    if alive[a as usize] {
+                        alive[a as usize] = false;
+                        live -= 1;
+                    }
+                }
+            }
+            if !alive[d] {
+                alive[d] = true;
+                live += 1;
+                order.push(d as u32);
+            }
+            if order.len() > 2 * live + 16 {
+                order.retain(|&a| alive[a as usize]);
+            }
+        }
+        if live > 0 {
+            fl.clear();
+            fl.extend(order.iter().copied().filter(|&a| alive[a as usize]));
+            let sv = sessions[v];
+            for &a in &fl {
+                src.push(a as i32);
+                dst.push(v as i32);
+                mask.push(if sessions[a as usize] == sv { both } else { rt });
+            }
+            if ok[v] {
+                linked[v] = Some(fl.clone());
+            }
+        }
+    }
+    (src, dst, mask)
+}
+
 /// Non-trivial SCCs over edges carrying any `allowed` label: the iterative Tarjan of
 /// graph.Edges.sccs step for step (same roots, same edge order, same output order).
 pub fn sccs(n: usize, off: &[i32], tgt: &[i32], lab: &[u8], allowed: u8) -> Vec<Vec<u32>> {
@@ -699,6 +753,21 @@ pub mod py {
         Ok((PyBytes::new(py, as_bytes(&off)), PyBytes::new(py, as_bytes(&tgt)), PyBytes::new(py, &lab)))
     }
 
+    /// txn_realtime(inv, ret, sessions, ok, rt, both) -> (src, dst, mask) as bytes.
+    #[pyfunction]
+    fn txn_realtime<'py>(py: Python<'py>, inv: Vec<f64>, ret: Vec<f64>, sessions: Vec<u32>,
+                         ok: &[u8], rt: u8, both: u8)
+        -> PyResult<(Bound<'py, PyBytes>, Bound<'py, PyBytes>, Bound<'py, PyBytes>)> {
+        if ret.len() != inv.len() || sessions.len() != inv.len() || ok.len() != inv.len()
+            || ret.iter().any(|x| x.is_nan())
+        {
+            return Err(pyo3::exceptions::PyValueError::new_err("malformed realtime input"));
+        }
+        let okb: Vec<bool> = ok.iter().map(|&b| b != 0).collect();
+        let (s, d, m) = py.allow_threads(|| realtime(&inv, &ret, &sessions, &okb, rt, both));
+        Ok((PyBytes::new(py, as_bytes(&s)), PyBytes::new(py, as_bytes(&d)), PyBytes::new(py, &m)))
+    }
+
     /// txn_sccs(n, off, tgt, lab, allowed) -> [sorted component] (more than one vertex).
     #[pyfunction]
     fn txn_sccs(py: Python<'_>, n: usize, off: &[u8], tgt: &[u8], lab: &[u8], allowed: u8) -> PyResult<Vec<Vec<u32>>> {
@@ -782,6 +851,7 @@ pub mod py {
         m.add_function(wrap_pyfunction!(txn_list_append, m)?)?;
         m.add_function(wrap_pyfunction!(txn_freeze, m)?)?;
         m.add_function(wrap_pyfunction!(txn_sccs, m)?)?;
+        m.add_function(wrap_pyfunction!(txn_realtime, m)?)?;
         Ok(())
     }
 }
