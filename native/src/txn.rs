@@ -871,6 +871,18 @@ mod tests {
     }
 
     #[test]
+    fn realtime_edges_are_a_transitive_reduction() {
+        // T0 [0,1], T1 [2,3], T2 [4,5] all ok, sessions 0, 1, 0
+        let (s, d, m) = realtime(&[0.0, 2.0, 4.0], &[1.0, 3.0, 5.0], &[0, 1, 0],
+                                 &[true, true, true], 16, 24);
+        assert_eq!((s, d, m), (vec![0, 1], vec![1, 2], vec![16, 16]));
+        // T0 and T1 concurrent, both before T2: two edges, T2's session matching T0's
+        let (s, d, m) = realtime(&[0.0, 1.0, 4.0], &[2.0, 3.0, 5.0], &[0, 1, 0],
+                                 &[true, true, true], 16, 24);
+        assert_eq!((s, d, m), (vec![0, 1], vec![2, 2], vec![24, 16]));
+    }
+
+    #[test]
     fn stale_read_gives_an_rw_edge_and_an_incompatible_read_declines() {
         // T0 appends 1 to x; T1 reads x empty; T2 reads [1]
         let mut la = ListAppend::default();
