@@ -21,7 +21,7 @@ from splitbrain.harness.dbs import NAMES as DBS  # noqa: F401
 from splitbrain.harness.errors import InputError
 from splitbrain.workloads import NAMES as WORKLOADS  # noqa: F401
 
-TOPOLOGIES = ("replication", "sentinel")
+TOPOLOGIES = ("replication", "sentinel", "cluster")
 CONSISTENCY = ("ONE", "TWO", "THREE", "QUORUM", "ALL", "LOCAL_ONE", "LOCAL_QUORUM", "EACH_QUORUM")
 TIMESTAMPS = ("server", "client")
 READ_FROM = ("primary", "replicas", "any")

@@ -48,6 +48,8 @@ from splitbrain.harness.dbs.resp import Ambiguous, NotSent, ReplyError, RespConn
 from splitbrain.harness.errors import EnvironmentProblem, InputError
 
 TOPOLOGIES = ("replication", "sentinel")
+# RedisClusterDB (harness/dbs/redis_cluster.py); RedisOptions accepts it too
+OPTION_TOPOLOGIES = (*TOPOLOGIES, "cluster")
 READ_FROM = ("primary", "replicas", "any")
 
 
@@ -511,13 +513,24 @@ class RedisOptions:
     topology: str = "replication"
     read_from: str = "replicas"
     appendfsync: str | None = None  # None: no persistence; always, everysec, no: the AOF
+    # cluster: a write is acknowledged only once WAIT says this many replicas have it
+    wait_replicas: int = 0
 
     def validate(self, nodes: int) -> None:
+        if not isinstance(self.wait_replicas, int) or not 0 <= self.wait_replicas <= 1 or (
+                self.wait_replicas and self.topology != "cluster"):
+            raise InputError(f"--db-opt wait-replicas={self.wait_replicas}: 0 or 1, and "
+                             f"only with --topology cluster (one replica per shard)")
         if self.appendfsync not in (None, *APPENDFSYNC):
             raise InputError(f"--redis-appendfsync {self.appendfsync!r}: allowed: "
                              f"{', '.join(APPENDFSYNC)}")
-        if self.topology not in TOPOLOGIES:
-            raise InputError(f"--topology {self.topology!r}: allowed: {', '.join(TOPOLOGIES)}")
+        if self.topology not in OPTION_TOPOLOGIES:
+            raise InputError(f"--topology {self.topology!r}: allowed: "
+                             f"{', '.join(OPTION_TOPOLOGIES)}")
+        if self.topology == "cluster":
+            from splitbrain.harness.dbs.redis_cluster import layout
+
+            layout(nodes)  # InputError naming the rule
         if self.read_from not in READ_FROM:
             raise InputError(f"--read-from {self.read_from!r}: allowed: {', '.join(READ_FROM)}")
         if self.topology == "sentinel" and nodes < 3:
@@ -541,6 +554,16 @@ def _stream_workload(model) -> str | None:
 def _rules(test, opts: RedisOptions) -> None:
     """What the propagation workloads need: the relay and consumer follow n1, the primary
     of the replication topology, inside the netns cluster."""
+    if opts.topology != "cluster" and "slot-migrate" in str(getattr(test, "nemesis", "")):
+        raise InputError("--nemesis slot-migrate needs --topology cluster (hash slots)")
+    if opts.topology == "cluster":
+        from splitbrain.harness.dbs.redis_cluster import CLUSTER_MODELS
+        from splitbrain.workloads import get_workload
+
+        model = getattr(get_workload(test.workload), "model", None)
+        if model is not None and model not in CLUSTER_MODELS:
+            raise InputError(f"--workload {test.workload} does not run on --topology cluster "
+                             f"(single-key models only: {', '.join(CLUSTER_MODELS)})")
     if str(getattr(test, "workload", "")).startswith("propagation") and (
             opts.topology, getattr(test, "backend", "netns")) != ("replication", "netns"):
         raise InputError(f"--workload {test.workload} runs on --db redis --topology replication "
@@ -548,6 +571,12 @@ def _rules(test, opts: RedisOptions) -> None:
 
 
 def _make(nodes, ctx, opts: RedisOptions) -> RedisDB:
+    if opts.topology == "cluster":
+        from splitbrain.harness.dbs.redis_cluster import RedisClusterDB
+
+        return RedisClusterDB(nodes, read_from=opts.read_from, store_dir=ctx.store_dir,
+                              prefix=ctx.prefix, extra_env_fn=ctx.node_env,
+                              appendfsync=opts.appendfsync, wait_replicas=opts.wait_replicas)
     return RedisDB(nodes, topology=opts.topology, read_from=opts.read_from,
                    store_dir=ctx.store_dir, prefix=ctx.prefix, extra_env_fn=ctx.node_env,
                    appendfsync=opts.appendfsync)
