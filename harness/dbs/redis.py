@@ -186,6 +186,8 @@ def txn_claim(topology: str, read_from: str) -> tuple[str | None, str]:
     if topology == "sentinel":
         return None, ("Sentinel failover promotes an asynchronous replica, which may lack "
                       "acknowledged txns")
+    if topology != "replication":  # e.g. cluster: multi-key txns would cross hash slots
+        return None, f"no txn claim for the {topology} topology"
     if read_from == "primary":
         return "strict-serializable", ("each txn is one Lua script on the single-threaded "
                                        "primary: atomic, alone, at an instant inside its call")
