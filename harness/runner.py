@@ -716,6 +716,12 @@ def analyse(run_dir: str, test: Test, figures: dict | None = None, *,
         # Redis with every op on the primary, etcd with linearizable reads;
         # linearizability.md §7.2): check that claim too
         names = [*(names or []), "linearizable"]
+    if "transactions" in claims and not opts.consistency_models:
+        # the model the store claims for txns in this configuration is what they are
+        # judged against (transactions.md §5.4); none claimed: the checker's default
+        from dataclasses import replace as _replace
+        opts = _replace(opts, txn_claim=(claims["transactions"],
+                                         str(claims.get("transactions_why", ""))))
     results = run_checks(hist, opts, names)
     results["run"] = {"dir": run_dir, "seed": test.seed, "test": test.test_name,
                       **(figures or {})}
