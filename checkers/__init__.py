@@ -34,7 +34,8 @@ FAMILIES: dict[str, str] = {
     "queue": "splitbrain.checkers.queue",
     "queue-lag": "splitbrain.checkers.queue",
     **{n: "splitbrain.checkers.propagation" for n in ("lost-event", "orphan-effect", "duplicate-effect",
-                                           "derived-regression", "propagation-lag")},
+                                           "derived-regression", "propagation-lag",
+                                           "dlq-conservation")},
     "linearizable": "splitbrain.checkers.linearizable",
     "transactions": "splitbrain.checkers.transactions",
 }
@@ -50,7 +51,7 @@ DEFAULTS: dict[str, list[str]] = {
     "counter": ["lost-updates", "convergence"],
     "queue": ["queue", "queue-lag"],
     "propagation": ["lost-event", "orphan-effect", "duplicate-effect", "derived-regression",
-                    "propagation-lag"],
+                    "propagation-lag", "dlq-conservation"],  # not applicable without dead letters
 }
 # Workloads whose histories are another workload's shape (checked as that one).
 DEFAULTS["txn-list-append"] = ["transactions"]

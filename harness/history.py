@@ -255,6 +255,14 @@ _MOP_KEY_T = frozenset((int, str))
 _MOP_VAL_T = frozenset((int, str, float, _NONE))  # freeze(v) is v
 
 
+try:  # the same for the narrowest common shape, in the Rust core (None: ask _txn_ok_fast)
+    from splitbrain._native import txn_ok_fast as _txn_ok_native
+except Exception:  # absent, or an older build without it
+    _txn_ok_native = None
+if os.environ.get("SPLITBRAIN_TXN_ENGINE") == "python":  # the pure-Python reference
+    _txn_ok_native = None
+
+
 def _txn_ok_fast(ivalue: Any, cvalue: Any) -> tuple | None:
     """`txn_mops(cvalue)` for an ok txn whose invocation `ivalue` matches it, when both
     have the common shape (lists of 3-element lists, string/int keys, the same f and key
@@ -516,7 +524,11 @@ class _Pairer:
         if typ == "ok":
             # the common well-formed pair in one pass; anything else (and every error)
             # takes the checked path below, which owns the messages
-            mops = _txn_ok_fast(inv.get("value"), comp.get("value"))
+            iv, cv = inv.get("value"), comp.get("value")
+            if _txn_ok_native is not None:
+                mops = _txn_ok_native(iv, cv)
+            if mops is None:
+                mops = _txn_ok_fast(iv, cv)
         if mops is None:
             where = f"{self.source}: op index {(comp or inv)['index']}"
             mops = txn_mops(inv.get("value"), where)

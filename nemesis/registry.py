@@ -19,6 +19,7 @@ MODULES = (
     "splitbrain.nemesis.netem",
     "splitbrain.nemesis.disk",
     "splitbrain.nemesis.slot_migrate",
+    "splitbrain.nemesis.pipeline",
 )
 
 

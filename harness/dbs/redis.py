@@ -166,6 +166,36 @@ def redis_clock_offset(address: str, port: int, timeout: float = 0.5) -> float:
         r.close()
 
 
+def txn_claim(topology: str, read_from: str) -> tuple[str | None, str]:
+    """The consistency model Redis claims for txn-* transactions (one Lua script each,
+    harness/dbs/redis_txn.py) in this configuration, and why (transactions.md §7.1):
+
+    * replication, reads from the primary: strict-serializable. Every txn runs on the one
+      single-threaded primary, as a script no other command interleaves with, at an
+      instant inside its request. (Without persistence a killed primary restarts empty:
+      Redis promises nothing across that, and the checker reports what it lost.)
+    * replication, reads from replicas (or any node): serializable, not strict. Writing
+      txns still run on the primary; a read-only txn may run on a replica, which applies
+      the primary's replication stream in order, so it sees a prefix of the primary's
+      serial order — but possibly a stale one (no real-time or session order).
+    * sentinel: none. A failover promotes an asynchronous replica that may have missed
+      acknowledged txns, and the old primary's later writes are discarded: Redis claims no
+      isolation across that, so the checker's default (strict-serializable) is used and its
+      findings say what broke.
+    """
+    if topology == "sentinel":
+        return None, ("Sentinel failover promotes an asynchronous replica, which may lack "
+                      "acknowledged txns")
+    if topology != "replication":  # e.g. cluster: multi-key txns would cross hash slots
+        return None, f"no txn claim for the {topology} topology"
+    if read_from == "primary":
+        return "strict-serializable", ("each txn is one Lua script on the single-threaded "
+                                       "primary: atomic, alone, at an instant inside its call")
+    return "serializable", ("writing txns run as scripts on the primary; read-only txns may "
+                            "run on an asynchronous replica, which shows a prefix of the "
+                            "primary's order, possibly stale (no real-time or session order)")
+
+
 class RedisDB:
     """Lifecycle of Redis on the nodes (harness/dbs/base.py DB). Thread-safe: the nemesis
     thread and the runner may call it concurrently."""
@@ -317,7 +347,9 @@ class RedisDB:
     def claims(self) -> dict:
         """Claims: asynchronous replication promises no real-time order across nodes, and
         a failover (sentinel) may drop acknowledged writes."""
+        model, why = txn_claim(self.topology, self.read_from)
         return {"writes": "asynchronously replicated", "reads": f"from {self.read_from}",
+                "transactions": model, "transactions_why": why,
                 # every op on the one primary: its registers are linearizable
                 "linearizable_registers": self.read_from == "primary",
                 "realtime": False, "summary": (
