@@ -75,8 +75,9 @@ def _final_rank(op: Op) -> tuple:
     return (isinstance(v, int), v if isinstance(v, int) else 0, op.index)
 
 
-def check(history: History, options: CheckOptions | None = None) -> dict[str, CheckResult]:
-    options = options or CheckOptions()
+def _collect(history: History) -> tuple:
+    """One pass over the history: the maps every named result (and the report's
+    propagation panel, `event_series`) is computed from."""
     writes: dict[Any, Op] = {}
     applies: dict[Any, list[Op]] = {}
     dlq: dict[Any, Op] = {}
@@ -142,6 +143,46 @@ def check(history: History, options: CheckOptions | None = None) -> dict[str, Ch
             finals_of[k] = finals
     final_derived: dict[Any, Op] = {k: max(fs, key=_final_rank)
                                     for k, fs in finals_of.items()}
+    return (writes, applies, dlq, downstream, derived, final_source, backlog, dlq_ops,
+            dlq_final, committed, version_of, finals_of, final_derived)
+
+
+def _unreflected(committed, dlq, version_of, finals_of, final_derived) -> list:
+    """Committed events, never dead-lettered, that no final derived read of their key
+    reflects (lost, or late when the queue had not drained); events of keys without a
+    final derived read are not judged."""
+    return [e for e, w in committed.items()
+            if final_derived.get(w.key) is not None and e not in dlq
+            and not any(_reflects(r, version_of[e], e) for r in finals_of[w.key])]
+
+
+def _lag_bounds(committed, derived) -> list[tuple[Any, Op, int, int]]:
+    """(event, its ok source write, lower bound ns, upper bound ns) per measured event,
+    in commit order (see `propagation-lag` in the module docstring)."""
+    out = []
+    for e, w in committed.items():
+        if w.type != "ok":
+            continue
+        t0 = w.t_ret
+        first = None
+        misses = []
+        for r in derived.get(w.key, ()):
+            if _reflects(r, w.version, e):
+                if r.t_ret >= t0 and (first is None or r.t_ret < first):
+                    first = r.t_ret
+            elif r.t_inv > t0:
+                misses.append(r.t_inv)
+        if first is not None:
+            # the last read begun after the commit that still missed it, before `first`
+            out.append((e, w, max((m - t0 for m in misses if m < first), default=0),
+                        first - t0))
+    return out
+
+
+def check(history: History, options: CheckOptions | None = None) -> dict[str, CheckResult]:
+    options = options or CheckOptions()
+    (writes, applies, dlq, downstream, derived, final_source, backlog, dlq_ops,
+     dlq_final, committed, version_of, finals_of, final_derived) = _collect(history)
     stats = {"events_written": len(writes), "events_committed": len(committed),
              "applies": sum(map(len, applies.values())), "dead_lettered": len(dlq),
              "derived_reads": sum(map(len, derived.values())),
@@ -150,11 +191,9 @@ def check(history: History, options: CheckOptions | None = None) -> dict[str, Ch
 
     # lost-event
     lost = []
-    for e, w in committed.items():
-        fin = final_derived.get(w.key)
-        if fin is None or e in dlq or any(_reflects(r, version_of[e], e)
-                                          for r in finals_of[w.key]):
-            continue
+    for e in _unreflected(committed, dlq, version_of, finals_of, final_derived):
+        w = committed[e]
+        fin = final_derived[w.key]
         lost.append(Anomaly("lost-event",
                             f"Event {e!r} was committed at the source by {w.describe()} but the "
                             f"final derived read {fin.index} of key {w.key} does not reflect it "
@@ -292,23 +331,9 @@ def check(history: History, options: CheckOptions | None = None) -> dict[str, Ch
     out["derived-regression"] = _result("derived-regression", regs, reg_stats, reason)
 
     # propagation lag
-    upper, lower = [], []
-    for e, w in committed.items():
-        if w.type != "ok":
-            continue
-        t0 = w.t_ret
-        first = None
-        misses = []
-        for r in derived.get(w.key, ()):
-            if _reflects(r, w.version, e):
-                if r.t_ret >= t0 and (first is None or r.t_ret < first):
-                    first = r.t_ret
-            elif r.t_inv > t0:
-                misses.append(r.t_inv)
-        if first is not None:
-            upper.append(first - t0)
-            # the last read begun after the commit that still missed it, before `first`
-            lower.append(max((m - t0 for m in misses if m < first), default=0))
+    bounds = _lag_bounds(committed, derived)
+    upper = [b[3] for b in bounds]
+    lower = [b[2] for b in bounds]
     lag_stats = {"events_measured": len(upper), "events_unmeasured": len(committed) - len(upper)}
     anomalies = []
     if upper:
@@ -409,3 +434,48 @@ def _result(name: str, anomalies: list[Anomaly], stats: dict, reason: str | None
     valid = False if anomalies else (UNKNOWN if reason else True)
     return CheckResult(name=name, valid=valid, anomalies=anomalies, stats=dict(stats),
                        reason=None if anomalies else reason)
+
+
+# Funnel outcomes of a committed event, in the order the report stacks them.
+OUTCOMES = ("applied", "dead-lettered", "lost", "still queued", "unresolved")
+
+
+def event_series(history: History) -> dict | None:
+    """Per-event data for the report's propagation panel, from the same maps and the
+    same rules as `check` (so it agrees with its verdicts and lag stats): None when the
+    history has no `write-source` op, else
+
+    * `lags`: [(event, commit time ns, lower bound ns, upper bound ns)] per measured
+      event (the `propagation-lag` series, in commit order);
+    * `outcome`: {event: one of OUTCOMES} for every committed event — dead-lettered; else
+      lost (no final derived read of its key reflects it; "still queued" instead when a
+      final `queue-backlog` said the queue had not drained); else applied (reflected by
+      a final derived read, or — for a key without one — by an ok apply or any derived
+      read); else unresolved (its key had no final derived read and nothing showed it
+      applied);
+    * `published`: committed events a `relay` op published (None when the history has
+      no relay op at all, e.g. dual write, where the writer publishes itself).
+    """
+    (writes, applies, dlq, downstream, derived, final_source, backlog, dlq_ops,
+     dlq_final, committed, version_of, finals_of, final_derived) = _collect(history)
+    if not writes:
+        return None
+    relayed = {op.value for op in history.ops if op.f == "relay" and op.type != "fail"}
+    has_relay = any(op.f == "relay" for op in history.ops)
+    unref = set(_unreflected(committed, dlq, version_of, finals_of, final_derived))
+    outcome: dict[Any, str] = {}
+    for e, w in committed.items():
+        if e in dlq:
+            outcome[e] = "dead-lettered"
+        elif e in unref:
+            outcome[e] = "still queued" if backlog else "lost"
+        elif w.key in final_derived:
+            outcome[e] = "applied"
+        elif (any(a.type == "ok" for a in applies.get(e, ()))
+              or any(_reflects(r, version_of[e], e) for r in derived.get(w.key, ()))):
+            outcome[e] = "applied"
+        else:
+            outcome[e] = "unresolved"
+    return {"lags": [(e, w.t_ret, lo, up) for e, w, lo, up in _lag_bounds(committed, derived)],
+            "outcome": outcome, "committed": len(committed), "backlog": backlog,
+            "published": sum(1 for e in committed if e in relayed) if has_relay else None}
