@@ -169,6 +169,7 @@ def build_context(results: dict, history: History | None = None, test: dict | No
     clock = {}
     nemesis_rows: list[dict] = []
     convergence = None
+    propagation = None
     if history is not None and history.ops:
         _, hi = plots.history_span_ns(history)
         windows = plots.nemesis_windows(history.nemesis, hi)
@@ -186,6 +187,9 @@ def build_context(results: dict, history: History | None = None, test: dict | No
         qfig = offsets_figure(history, windows, plots._layout)
         if qfig is not None:
             figures["queue-offsets"] = qfig
+        from splitbrain.reports.propagation_plots import propagation_panel
+
+        propagation = propagation_panel(history, results, windows, plots._layout, figures)
     elif history is not None:
         windows = []
 
@@ -247,6 +251,7 @@ def build_context(results: dict, history: History | None = None, test: dict | No
         "nemesis_total": len(history.nemesis) if history is not None else 0,
         "staleness": staleness,
         "queue_offsets": "queue-offsets" in figures,
+        "propagation": propagation,
         "convergence": convergence,
         "linearizable": linearizable,
         "log_links": log_links,
