@@ -143,6 +143,8 @@ def propagation_panel(history: History, results: dict, windows: list, layout_fn,
              for k, n in counts.items() if n]
     figures["prop-funnel"] = {"data": data, "layout": layout_fn(
         "Events: committed → published → outcome", [], height=260, barmode="stack",
+        legend={"orientation": "h", "y": 1.0, "yanchor": "bottom", "x": 0.45,
+                "traceorder": "normal"},
         xaxis={"title": {"text": "events"}},
         yaxis={"autorange": "reversed", "automargin": True})}
 

@@ -456,10 +456,10 @@ def event_series(history: History) -> dict | None:
     * `published`: committed events a `relay` op published (None when the history has
       no relay op at all, e.g. dual write, where the writer publishes itself).
     """
+    if not any(op.f == "write-source" for op in history.ops):
+        return None  # not a propagation history: skip the full pass
     (writes, applies, dlq, downstream, derived, final_source, backlog, dlq_ops,
      dlq_final, committed, version_of, finals_of, final_derived) = _collect(history)
-    if not writes:
-        return None
     relayed = {op.value for op in history.ops if op.f == "relay" and op.type != "fail"}
     has_relay = any(op.f == "relay" for op in history.ops)
     unref = set(_unreflected(committed, dlq, version_of, finals_of, final_derived))
