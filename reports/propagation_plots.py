@@ -99,9 +99,9 @@ def propagation_panel(history: History, results: dict, windows: list, layout_fn,
             cut |= c
             data.append({"type": "scatter", "mode": "lines", "line": {"shape": "hv",
                          "color": col}, "name": name, "x": x, "y": y})
-    title = "Propagation lag CDF per event: lower and upper bounds"
+    title = "Lag CDF per event (lower, upper bound)"
     if cut:
-        title += f" — {CDF_POINTS} quantiles per curve"
+        title += f" — {CDF_POINTS} quantiles"
     figures["prop-lag-cdf"] = {"data": data, "layout": layout_fn(
         title, [], height=320, xaxis={"title": {"text": "lag (ms)"}, "zeroline": False},
         yaxis={"title": {"text": "fraction of measured events"}, "range": [0, 1.02]})}

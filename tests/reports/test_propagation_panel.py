@@ -77,11 +77,60 @@ def test_panel_data_agrees_with_the_checker(seed, case):
     assert next(t for t in bars if t["y"] == ["committed"])["x"] == [st["events_committed"]]
     # every propagation checker with an anomaly has its first witness linked
     failing = [n for n, r in results["checkers"].items() if r.get("anomalies")]
+    panel = page[page.index('id="propagation-section"'):]
+    panel = panel[:panel.index("</section>")]
     for n in failing:
-        assert f'<a href="#c-{n}">{n}</a>' in page and f'id="c-{n}"' in page
+        assert f'<a href="#c-{n}">{n}</a>' in panel and f'id="c-{n}"' in page
     marks = [t for t in figs["prop-lag-time"]["data"] if t["name"] == "first witness"]
     with_ops = [n for n in failing if results["checkers"][n]["anomalies"][0].get("ops")]
     assert (len(marks[0]["x"]) if marks else 0) == len(with_ops)
+
+
+def _spec_history(backlog: bool):
+    ev = []
+
+    def op(p, f, typ="ok", **kw):
+        t = (len(ev) + 1) * 1_000_000
+        ev.append({"index": len(ev), "time": t, "process": p, "type": "invoke", "f": f,
+                   **{k: v for k, v in kw.items() if k in ("key", "final")}})
+        ev.append({"index": len(ev), "time": t + 500_000, "process": p, "type": typ, "f": f,
+                   **kw})
+
+    op(0, "write-source", key=0, value=1, version=1)  # applied (a final read holds it)
+    op(0, "write-source", key=0, value=2, version=2)  # lost (or still queued: backlog)
+    op(0, "write-source", key=1, value=3, version=1, poison=True)  # dead-lettered
+    op(0, "write-source", key=2, value=4, version=1)  # unresolved: key 2 has no final read
+    op(0, "write-source", key=3, value=5, version=1)  # applied, seen by an apply only
+    op(0, "write-source", "fail", key=0, value=6)     # never committed
+    op(3, "read-derived", key=0, value={"version": 0, "events": []})  # misses e1
+    for e in (1, 2, 3, 4):
+        op(1, "relay", value=e)
+    op(2, "apply", key=0, value=1, version=1, decision="applied")
+    op(2, "apply", "fail", key=1, value=3, version=1, error="poison")
+    op(2, "dlq", key=1, value=3, version=1)
+    op(2, "apply", key=3, value=5, version=1, decision="applied")
+    op(3, "read-derived", key=0, value={"version": 1, "events": [1]})
+    op(4, "queue-backlog", value=backlog, final=True)
+    op(4, "read-dlq", value=[3], final=True)
+    op(4, "read-derived", key=0, value={"version": 1, "events": [1]}, final=True)
+    return history_from_events(ev)
+
+
+@pytest.mark.parametrize("backlog", [False, True])
+def test_each_outcome_of_a_hand_built_history(backlog):
+    hist = _spec_history(backlog)
+    series = event_series(hist)
+    assert series["outcome"] == {1: "applied", 2: "still queued" if backlog else "lost",
+                                 3: "dead-lettered", 4: "unresolved", 5: "applied"}
+    assert series["committed"] == 5 and series["published"] == 4
+    # e1: committed at 1.5 ms, missed by the read invoked at 13 ms, first reflected by
+    # the read completing at 31.5 ms
+    assert series["lags"] == [(1, 1_500_000, 11_500_000, 30_000_000)]
+    page = render_html(run_checks(hist), history=hist)
+    assert ("lost 0, still queued 1" if backlog else "lost 1, still queued 0") in page
+    panel = page[page.index('id="propagation-section"'):]
+    panel = panel[:panel.index("</section>")]
+    assert ('<a href="#c-lost-event">lost-event</a>' in panel) is not backlog
 
 
 def test_panel_points_are_bounded(monkeypatch):
