@@ -158,24 +158,45 @@ def _unreflected(committed, dlq, version_of, finals_of, final_derived) -> list:
 
 def _lag_bounds(committed, derived) -> list[tuple[Any, Op, int, int]]:
     """(event, its ok source write, lower bound ns, upper bound ns) per measured event,
-    in commit order (see `propagation-lag` in the module docstring)."""
+    in commit order (see `propagation-lag` in the module docstring).
+
+    Per key the derived reads are sorted once by completion and by invocation, so each
+    event scans only the reads around its own propagation window (not all of its key's):
+    the upper bound is the first read completing at or after the commit that reflects
+    it, the lower bound the latest read invoked after the commit, before that one
+    completed, that does not."""
+    from bisect import bisect_left, bisect_right
+
+    by_ret: dict[Any, tuple[list, list]] = {}
+    by_inv: dict[Any, tuple[list, list]] = {}
     out = []
     for e, w in committed.items():
         if w.type != "ok":
             continue
+        reads = derived.get(w.key, ())
+        if not reads:
+            continue
+        if w.key not in by_ret:
+            rs = sorted(reads, key=lambda r: r.t_ret)
+            by_ret[w.key] = ([r.t_ret for r in rs], rs)
+            rs = sorted(reads, key=lambda r: r.t_inv)
+            by_inv[w.key] = ([r.t_inv for r in rs], rs)
         t0 = w.t_ret
+        rets, rs = by_ret[w.key]
         first = None
-        misses = []
-        for r in derived.get(w.key, ()):
-            if _reflects(r, w.version, e):
-                if r.t_ret >= t0 and (first is None or r.t_ret < first):
-                    first = r.t_ret
-            elif r.t_inv > t0:
-                misses.append(r.t_inv)
-        if first is not None:
-            # the last read begun after the commit that still missed it, before `first`
-            out.append((e, w, max((m - t0 for m in misses if m < first), default=0),
-                        first - t0))
+        for i in range(bisect_left(rets, t0), len(rs)):
+            if _reflects(rs[i], w.version, e):
+                first = rets[i]
+                break
+        if first is None:
+            continue
+        invs, ris = by_inv[w.key]
+        lower = 0
+        for i in range(bisect_left(invs, first) - 1, bisect_right(invs, t0) - 1, -1):
+            if not _reflects(ris[i], w.version, e):
+                lower = invs[i] - t0
+                break
+        out.append((e, w, lower, first - t0))
     return out
 
 
