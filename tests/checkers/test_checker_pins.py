@@ -95,7 +95,16 @@ def _results(workload: str, events: list[dict]) -> str:
 
     res = run_checks(history_from_events(events, source="<pin>"), CheckOptions(workload=workload))
     res.pop("timings_s", None)
-    return json.dumps(res, sort_keys=True, default=str)
+    return json.dumps(_untimed(res), sort_keys=True, default=str)
+
+
+def _untimed(x):
+    """x without wall-clock figures (`time_s` stats), which differ run to run."""
+    if isinstance(x, dict):
+        return {k: _untimed(v) for k, v in x.items() if k != "time_s"}
+    if isinstance(x, list):
+        return [_untimed(v) for v in x]
+    return x
 
 
 _CACHE: dict = {}
