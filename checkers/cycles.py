@@ -20,9 +20,9 @@ def strongly_connected(succ: Mapping[Hashable, Iterable[Hashable]]) -> list[set]
     stack: list = []
     out: list[set] = []
     counter = 0
-    nodes = set(succ)
+    nodes = dict.fromkeys(succ)  # insertion order, not hash order: deterministic output
     for vs in succ.values():
-        nodes.update(vs)
+        nodes.update(dict.fromkeys(vs))
     for root in nodes:
         if root in index:
             continue
@@ -65,10 +65,16 @@ def strongly_connected(succ: Mapping[Hashable, Iterable[Hashable]]) -> list[set]
     return out
 
 
+def _node_order(n: Hashable) -> tuple[str, str]:
+    return (type(n).__name__, repr(n))
+
+
 def shortest_cycle(succ: Mapping[Hashable, Iterable[Hashable]], comp: set) -> list | None:
     """A shortest cycle inside `comp`, as its list of nodes (first node not repeated)."""
     best: list | None = None
-    for start in comp:
+    # a fixed start order: iterating the set would follow string hashing, which differs
+    # per process (PYTHONHASHSEED), and so would the cycle reported
+    for start in sorted(comp, key=_node_order):
         parent: dict = {start: None}
         q = deque([start])
         found = None

@@ -136,8 +136,9 @@ def _analyse(history: History, options: CheckOptions) -> _Found:
             _pass_floors(found, ix, s, ops, options)
     for k, sess in set_groups.items():
         _pass_set_visibility(found, indexes[k], sess, set_mem.get(k, {}))
-    plain_keys = {k for (s, k) in groups if k not in skip and k in indexes
-                  and indexes[k].kind == "plain"}
+    # in first-touch order, not hash order: notices are listed in the order found
+    plain_keys = dict.fromkeys(k for (s, k) in groups if k not in skip and k in indexes
+                               and indexes[k].kind == "plain")
     if plain_keys:
         _pass_cycles(found, indexes, groups, plain_keys)
     if snapshots:
