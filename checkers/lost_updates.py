@@ -253,32 +253,22 @@ class _Job:
         atoms = _ATOMS
         members = [frozenset(r.value) if atoms.issuperset(map(type, r.value))
                    else frozenset(_fz(e) for e in r.value) for r in reads]
-        present_in: dict[Any, list[int]] = {}
-        get = present_in.get
-        for i, m in enumerate(members):
-            for e in m:
-                lst = get(e)
-                if lst is None:
-                    present_in[e] = [i]
-                else:
-                    lst.append(i)
+        first, last, last_absent = _presence(members)
+        n = len(reads)
+        tail = members[-1] if members else frozenset()
         stable_lat, lost_lat = [], []
         never_read = 0
         for e, w in attempts.items():
             if w.type == "fail":
                 continue
-            pres = present_in.get(e, [])
+            p0 = first.get(e)
             known_t = w.t_ret if w.type == "ok" else float("inf")
             known_i = w.ret_index
-            if pres and reads[pres[0]].ret_index < known_i:
-                known_t, known_i = reads[pres[0]].t_ret, reads[pres[0]].ret_index
-            last_p = pres[-1] if pres else None
-            # last absent: walk back from the end skipping reads that contain e
-            j = len(reads) - 1
-            k = len(pres) - 1
-            while j >= 0 and k >= 0 and pres[k] == j:
-                j -= 1
-                k -= 1
+            if p0 is not None and reads[p0].ret_index < known_i:
+                known_t, known_i = reads[p0].t_ret, reads[p0].ret_index
+            last_p = last.get(e)
+            # the last read that does not contain e
+            j = last_absent.get(e, -1) if e in tail else n - 1
             last_a = j if j >= 0 and reads[j].inv_index > w.inv_index else None
             if last_p is not None and (last_a is None or last_a < last_p):
                 t_stable = reads[last_a].t_inv + 1 if last_a is not None else 0
@@ -620,3 +610,34 @@ def _summarise(elements: list) -> Any:
         out.append(f"{start}..{prev}" if start != prev else str(start))
         return out[:SUMMARY_LIMIT] + (["…"] if len(out) > SUMMARY_LIMIT else [])
     return elements[:SUMMARY_LIMIT] + ["…"]
+
+
+def _presence(members: list[frozenset]) -> tuple[dict, dict, dict]:
+    """Per element: the first and the last read (position in `members`) containing it, and,
+    for elements of the last read, the last read *not* containing it (absent: -1 when every
+    read from its first on does). O(Σ|read|) with set operations instead of one Python
+    step per element of every read."""
+    first: dict = {}
+    seen: set = set()
+    for i, m in enumerate(members):
+        new = m.difference(seen)  # usually empty or one element
+        if new:
+            seen.update(new)
+            first.update(dict.fromkeys(new, i))
+    last: dict = {}
+    seen = set()
+    for i in range(len(members) - 1, -1, -1):
+        new = members[i].difference(seen)
+        if new:
+            seen.update(new)
+            last.update(dict.fromkeys(new, i))
+    last_absent: dict = {}
+    run = set(members[-1]) if members else set()
+    j = len(members) - 2
+    while run and j >= 0:
+        gone = run.difference(members[j])
+        if gone:
+            last_absent.update(dict.fromkeys(gone, j))
+            run.difference_update(gone)
+        j -= 1
+    return first, last, last_absent

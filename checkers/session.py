@@ -26,14 +26,14 @@ counted as `replay_dropped`.
 
 from __future__ import annotations
 
-from itertools import chain, cycle, filterfalse, islice
+from itertools import chain, cycle, filterfalse, islice, repeat
 from operator import attrgetter, itemgetter, lt
 from typing import Any
 
 from splitbrain.checkers.cycles import shortest_cycle, strongly_connected
 from splitbrain.checkers.options import CheckOptions
 from splitbrain.checkers.result import Anomaly, CheckResult, nothing_checked_reason, result_from_anomalies
-from splitbrain.checkers.versions import BOTTOM, VersionIndex, build_indexes, gc_paused, txn_count
+from splitbrain.checkers.versions import BOTTOM, VersionIndex, _fz, build_indexes, gc_paused, txn_count
 from splitbrain.harness.history import History, Op
 
 RYW, MR, MW, WFR = ("read-your-writes", "monotonic-reads", "monotonic-writes",
@@ -465,73 +465,129 @@ def _j(v: Any) -> Any:
 
 def _pass_set_session(found: _Found, ix: VersionIndex, s: Any, ops: list[Op],
                       mem: dict) -> None:
-    """RYW (own acked adds not yet seen by the session ⊆ read) and MR (floor ⊆ read)."""
+    """RYW (own acked adds not yet seen by the session ⊆ read) and MR (floor ⊆ read).
+
+    checker-spec §3.1c/§3.2 for sets. A read is judged at its invocation against what the
+    session had completed before it (§3.5); its completion then raises the floor.
+    """
     pending: dict = {}            # element -> own acked add not yet seen in a session read
     own_seen: dict = {}           # element -> own acked add a session read has shown
     floor: set = set()
     floor_src: dict = {}          # element -> first session read that showed it
-    st = found.stats
-    for op, done in _steps(ops):
-        if op.f == "read":
-            if op.index in ix.corrupt:
-                continue
-            if not done:
-                m = mem[op.index] = ix.members(op)  # ix.members is pure: once per read
+    corrupt = ix.corrupt
+    members = ix.members
+    n_reads = 0
+    if _sequential(ops):
+        # each op is judged and completes before the next one: one step per op
+        for op in ops:
+            f = op.f
+            if f == "read":
+                if op.index in corrupt:
+                    continue
+                m = mem[op.index] = members(op)  # ix.members is pure: once per read
                 if m is None:
                     continue
-                st[RYW]["reads_checked"] += 1
-                st[MR]["reads_checked"] += 1
+                n_reads += 1
                 if pending:
-                    for e in [e for e in pending if e not in m]:
-                        w = pending.pop(e)
-                        found.add(RYW, Anomaly(
-                            RYW, f"Process {w.process} added {e!r} to {ix.key!r} (op {w.index}, ok); "
-                                 f"its later read op {op.index} does not contain it.",
-                            [w.index, op.index], key=ix.key, process=op.process,
-                            details={"roles": {"write": w.index, "read": op.index}, "missing": e}))
-                if floor and not floor <= m:
-                    miss = [e for e in floor if e not in m]
-                    for e in miss:
-                        w = own_seen.pop(e, None)
-                        if w is not None:  # an own acked add, seen before, now missing
-                            found.add(RYW, Anomaly(
-                                RYW, f"Process {w.process} added {e!r} to {ix.key!r} (op {w.index}, "
-                                     f"ok); its later read op {op.index} does not contain it.",
-                                [w.index, op.index], key=ix.key, process=op.process,
-                                details={"roles": {"write": w.index, "read": op.index},
-                                         "missing": e}))
-                    r1 = floor_src[miss[0]]
-                    w = ix.writer(miss[0])
-                    found.add(MR, Anomaly(
-                        MR, f"Process {op.process} read {ix.key!r} containing {miss[0]!r} "
-                            f"(op {r1.index}), then a read without it (op {op.index})"
-                            + (f"; {len(miss)} elements vanished" if len(miss) > 1 else "") + ".",
-                        _uniq([r1.index, op.index, w.index if w else None]), key=ix.key,
-                        process=op.process,
-                        details={"roles": {"r1": r1.index, "r2": op.index},
-                                 "missing": miss[:16], "missing_count": len(miss), "count": 1}))
-            else:
-                m = mem[op.index] if op.index in mem else ix.members(op)
-                if m is None:
-                    continue
+                    _set_ryw_pending(found, ix, op, m, pending)
+                below = floor <= m
+                if not below:
+                    _set_floor_broken(found, ix, op, m, floor, floor_src, own_seen)
                 if pending:  # own_seen is only looked up by element: pop order is free
                     for e in [e for e in pending if e in m]:
                         own_seen[e] = pending.pop(e)
-                # floor's iteration order names MR's first missing element: insert the new
-                # elements in m's order, as one-by-one adds did
-                new = list(filterfalse(floor.__contains__, m))
-                if new:
-                    floor.update(new)
-                    floor_src.update(dict.fromkeys(new, op))
-        elif op.f == "add" and done and op.type == "ok":
-            e = _val(ix, op, False)
-            if e is not None:
-                from splitbrain.checkers.versions import _fz
-                fe = _fz(e)
-                if fe not in floor:
-                    pending[fe] = op
+                # |m| - |floor| new elements when the floor held (the common case)
+                if not below or len(m) > len(floor):
+                    _raise_floor(floor, floor_src, m, op)
+            elif f == "add" and op.type == "ok":
+                _own_add(op, floor, pending, own_seen)
+    else:
+        for op, done in _steps(ops):
+            if op.f == "read":
+                if op.index in corrupt:
+                    continue
+                if not done:
+                    m = mem[op.index] = members(op)
+                    if m is None:
+                        continue
+                    n_reads += 1
+                    if pending:
+                        _set_ryw_pending(found, ix, op, m, pending)
+                    if floor and not floor <= m:
+                        _set_floor_broken(found, ix, op, m, floor, floor_src, own_seen)
                 else:
-                    own_seen[fe] = op
+                    m = mem[op.index] if op.index in mem else members(op)
+                    if m is None:
+                        continue
+                    if pending:
+                        for e in [e for e in pending if e in m]:
+                            own_seen[e] = pending.pop(e)
+                    _raise_floor(floor, floor_src, m, op)
+            elif op.f == "add" and done and op.type == "ok":
+                _own_add(op, floor, pending, own_seen)
+    st = found.stats
+    st[RYW]["reads_checked"] += n_reads
+    st[MR]["reads_checked"] += n_reads
+
+
+def _own_add(op: Op, floor: set, pending: dict, own_seen: dict) -> None:
+    """An own acked add: pending until a session read shows it (or already shown)."""
+    e = op.value
+    if e is not None:
+        fe = _fz(e)
+        if fe not in floor:
+            pending[fe] = op
+        else:
+            own_seen[fe] = op
+
+
+def _raise_floor(floor: set, floor_src: dict, m: frozenset, op: Op) -> None:
+    # floor's iteration order names MR's first missing element: insert the new elements
+    # in m's order, as one-by-one adds did
+    new = m.difference(floor)
+    if new:
+        if len(new) > 1:
+            new = [e for e in m if e in new]
+        floor.update(new)
+        floor_src.update(dict.fromkeys(new, op))
+
+
+def _set_ryw_pending(found: _Found, ix: VersionIndex, op: Op, m: frozenset,
+                     pending: dict) -> None:
+    """§3.1c: an own acked add the session has not seen yet is missing from this read."""
+    for e in [e for e in pending if e not in m]:
+        w = pending.pop(e)
+        found.add(RYW, Anomaly(
+            RYW, f"Process {w.process} added {e!r} to {ix.key!r} (op {w.index}, ok); "
+                 f"its later read op {op.index} does not contain it.",
+            [w.index, op.index], key=ix.key, process=op.process,
+            details={"roles": {"write": w.index, "read": op.index}, "missing": e}))
+
+
+def _set_floor_broken(found: _Found, ix: VersionIndex, op: Op, m: frozenset, floor: set,
+                      floor_src: dict, own_seen: dict) -> None:
+    """§3.2 for sets: elements an earlier session read showed are missing (MR), and an
+    own acked add seen before and missing now is a RYW violation too (§3.1c)."""
+    miss = [e for e in floor if e not in m]
+    for e in miss:
+        w = own_seen.pop(e, None)
+        if w is not None:  # an own acked add, seen before, now missing
+            found.add(RYW, Anomaly(
+                RYW, f"Process {w.process} added {e!r} to {ix.key!r} (op {w.index}, "
+                     f"ok); its later read op {op.index} does not contain it.",
+                [w.index, op.index], key=ix.key, process=op.process,
+                details={"roles": {"write": w.index, "read": op.index},
+                         "missing": e}))
+    r1 = floor_src[miss[0]]
+    w = ix.writer(miss[0])
+    found.add(MR, Anomaly(
+        MR, f"Process {op.process} read {ix.key!r} containing {miss[0]!r} "
+            f"(op {r1.index}), then a read without it (op {op.index})"
+            + (f"; {len(miss)} elements vanished" if len(miss) > 1 else "") + ".",
+        _uniq([r1.index, op.index, w.index if w else None]), key=ix.key,
+        process=op.process,
+        details={"roles": {"r1": r1.index, "r2": op.index},
+                 "missing": miss[:16], "missing_count": len(miss), "count": 1}))
 
 
 def _set_visibility_tables(ix: VersionIndex, sessions: list, mem: dict) -> tuple:
@@ -594,13 +650,22 @@ def _pass_set_visibility(found: _Found, ix: VersionIndex, sessions: list, mem: d
     # event before its completion can have no MW/WFR finding: proven once per read in C,
     # and the per-session tables are built only if some read needs them (issue 16: this
     # pass dominated the checkers).
+    #
+    # Sharper still: both rules bind R only through an add w2 ∈ R of these sessions and
+    # only to elements whose event precedes w2's invocation, so the elements due before
+    # the latest invocation of any add whose element R shows are enough (a stale read
+    # that misses only newer adds needs no tables).
     events: list = []
     rd_all = []
+    add_inv: dict = {}  # element -> latest invocation index of an add of it (any type)
     for s, ops in sessions:
         for o in ops:
             if o.f == "add":
+                fe = _fz(o.value)
                 if o.type == "ok":
-                    events.append((_fz(o.value), o.ret_index))
+                    events.append((fe, o.ret_index))
+                if o.value is not None and add_inv.get(fe, -1) < o.inv_index:
+                    add_inv[fe] = o.inv_index
             elif o.f == "read" and o.index not in corrupt:
                 rd_all.append(o)
     rd_all.sort(key=_RET)
@@ -624,6 +689,7 @@ def _pass_set_visibility(found: _Found, ix: VersionIndex, sessions: list, mem: d
     earliest = sorted(dict(reversed(events)).items(), key=_SECOND)
     due = [e for e, _ in earliest]
     due_at = [t for _, t in earliest]
+    add_inv_get = add_inv.get
     for R in ix.reads:
         if R.index in ix.corrupt:
             continue
@@ -632,7 +698,8 @@ def _pass_set_visibility(found: _Found, ix: VersionIndex, sessions: list, mem: d
             continue
         st[MW]["reads_checked"] += 1
         st[WFR]["reads_checked"] += 1
-        if m.issuperset(islice(due, bisect.bisect_left(due_at, R.ret_index))):
+        bound = max(map(add_inv_get, m, repeat(-1)))
+        if m.issuperset(islice(due, bisect.bisect_left(due_at, bound))):
             continue
         if not tables:
             tables.append(_set_visibility_tables(ix, sessions, mem))
