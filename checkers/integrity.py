@@ -25,7 +25,8 @@ from typing import Any
 from splitbrain.checkers.options import CheckOptions
 from splitbrain.checkers.result import Anomaly, CheckResult, nothing_checked_reason, result_from_anomalies
 from splitbrain.harness.history import _short
-from splitbrain.checkers.versions import WRITE_FS, _fz, build_indexes, single_key_ops, txn_count
+from splitbrain.checkers.versions import WRITE_FS, build_indexes, single_key_ops, txn_count
+from splitbrain.checkers.versions import frozen as _fz
 from splitbrain.harness.history import History
 
 NAME = "integrity"

@@ -351,7 +351,8 @@ class _Job:
         if best is None:
             return set()
         final_ids = [r.index for r in finals]
-        lost = [(ix.ver(w), w) for w in acked if ix.ver(w) is not None and ix.ver(w) > best
+        wver = ix.write_versions.get  # == ix.ver(w): acked holds write-like ops only
+        lost = [(v, w) for w in acked if (v := wver(w.index)) is not None and v > best
                 and self.fin.covers(key, w)]
         lost.sort(key=lambda t: t[0])
         for v, w in lost:
@@ -408,8 +409,10 @@ class _Job:
         final_vals = {freeze(r.value) for r in finals if r.type == "ok"}
         floor: dict[Any, tuple[int, Op]] = {}  # session -> (highest version read, its read)
         pending: dict[Any, list[Op]] = {}      # reads not yet known to precede later ops
+        rver = ix.read_versions.get
+        corrupt = ix.corrupt
         for op in ix.ops:
-            if op.type != "ok" or op.index in ix.corrupt:
+            if op.type != "ok" or op.index in corrupt:
                 continue
             s = op.session
             waiting = pending.get(s)
@@ -418,7 +421,7 @@ class _Job:
                 keep = []
                 for r in waiting:
                     if r.ret_index < op.inv_index:
-                        v = ix.ver(r)
+                        v = rver(r.index)  # == ix.ver(r): r is a read
                         if v is not None and (s not in floor or v > floor[s][0]):
                             floor[s] = (v, r)
                     else:

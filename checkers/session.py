@@ -33,7 +33,8 @@ from typing import Any
 from splitbrain.checkers.cycles import shortest_cycle, strongly_connected
 from splitbrain.checkers.options import CheckOptions
 from splitbrain.checkers.result import Anomaly, CheckResult, nothing_checked_reason, result_from_anomalies
-from splitbrain.checkers.versions import BOTTOM, VersionIndex, _fz, build_indexes, gc_paused, txn_count
+from splitbrain.checkers.versions import BOTTOM, VersionIndex, build_indexes, gc_paused, txn_count
+from splitbrain.checkers.versions import frozen as _fz
 from splitbrain.harness.history import History, Op
 
 RYW, MR, MW, WFR = ("read-your-writes", "monotonic-reads", "monotonic-writes",
@@ -105,13 +106,13 @@ def _analyse(history: History, options: CheckOptions) -> _Found:
                 by_p[op.process] = [op]
             else:
                 g.append(op)
-        if ix._obs:
+        if ix.snapshot_values:
             snapshots = True
             for op in ix.reads:
-                if op.index in ix._obs:
+                if op.index in ix.snapshot_values:
                     by_p.setdefault(op.process, []).append(op)
         for p, g in by_p.items():
-            if ix._obs:
+            if ix.snapshot_values:
                 g.sort(key=_inv)
             if by_session_ops or g[0].session == g[-1].session:
                 groups[(g[0].session if not by_session_ops else p, k)] = g
@@ -216,9 +217,9 @@ def _pass_floors(found: _Found, ix: VersionIndex, s: Any, ops: list[Op],
     total = ix.total
     is_list = ix.kind == "list"
     corrupt = ix.corrupt
-    cmp = ix.cmp if ix._succ or ix.kind != "plain" else _cmp_flat
-    rget = ix._rver.get
-    wget = ix._wver.get
+    cmp = ix.cmp if ix.data_successors or ix.kind != "plain" else _cmp_flat
+    rget = ix.read_versions.get
+    wget = ix.write_versions.get
     flagged = found.flagged
     top_w = top_r = None          # ops
     top_w_v = top_r_v = None      # their versions
@@ -596,8 +597,6 @@ def _set_visibility_tables(ix: VersionIndex, sessions: list, mem: dict) -> tuple
     elements its reads showed (every session read's members are in `mem`)."""
     import bisect
 
-    from splitbrain.checkers.versions import _fz
-
     info: dict = {}  # element -> (session id, number, add op)
     per_session: dict = {}
     for s, ops in sessions:
@@ -639,8 +638,6 @@ def _pass_set_visibility(found: _Found, ix: VersionIndex, sessions: list, mem: d
     contain the whole floor: a count over R's elements, O(|R|) per session in R.
     """
     import bisect
-
-    from splitbrain.checkers.versions import _fz
 
     corrupt = ix.corrupt
     # (element, index) of every event that can oblige a read to contain the element: an
@@ -797,7 +794,7 @@ def _data_edges(ix: VersionIndex, nodes: set) -> dict:
     for n in nodes:
         if n is not BOTTOM:
             edges.setdefault(BOTTOM, {})[n] = ("data", None, None)
-    for a, bs in ix._succ.items():
+    for a, bs in ix.data_successors.items():
         for b in bs:
             edges.setdefault(a, {}).setdefault(b, ("data", None, None))
     return edges
@@ -841,14 +838,14 @@ def _maybe_cyclic(ix: VersionIndex, flat: list) -> bool:
     A cheap certificate of acyclicity: most keys of a well-behaved history pass it, so
     the SCC search runs only where a session edge points backwards.
     """
-    pos = {v: w.inv_index for v, w in ix._writer.items()}
+    pos = {v: w.inv_index for v, w in ix.sole_writers.items()}
     pos[BOTTOM] = -1
     pg = pos.get
     for e in flat:
         pa, pb = pg(e[0]), pg(e[1])
         if pa is None or pb is None or pa >= pb:
             return True
-    for a, bs in ix._succ.items():
+    for a, bs in ix.data_successors.items():
         pa = pg(a)
         for b in bs:
             pb = pg(b)
@@ -966,8 +963,6 @@ def _pass_cross_key(found: _Found, history: History, indexes: dict, skip: set,
             continue
         sessions.setdefault(op.process if by_process else op.session, []).append(op)
     deps: dict = {}   # (key, frozen value) -> (w2, {k: read op}, {k: write op})
-    from splitbrain.checkers.versions import _fz
-
     for s, ops in sessions.items():
         top_r: dict = {}
         top_w: dict = {}

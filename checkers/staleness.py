@@ -137,8 +137,8 @@ def _measure_key(ix, acc: _Accumulator, anomalies: list[Anomaly],
                  t_bound: int | None, k_bound: int | None) -> None:
     corrupt = ix.corrupt
     # ix.ver, inlined: writes (f != read) look up the created version, reads the observed
-    wver_get = ix._wver.get
-    rver_get = ix._rver.get
+    wver_get = ix.write_versions.get
+    rver_get = ix.read_versions.get
     # W: ok writes with a known rank, as (ret_index, rank, t_ret, op)
     W = []
     W_append = W.append
