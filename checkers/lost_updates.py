@@ -33,7 +33,7 @@ Obligations:
 from __future__ import annotations
 
 from itertools import filterfalse
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from splitbrain.checkers.final_state import FinalReads, final_reads
 from splitbrain.checkers.options import CheckOptions
@@ -41,20 +41,24 @@ from splitbrain.checkers.result import Anomaly, CheckResult, UNKNOWN, nothing_ch
 from splitbrain.checkers.versions import build_indexes, single_key_ops
 from splitbrain.harness.history import History, Op, freeze
 
+if TYPE_CHECKING:
+    from splitbrain.checkers.analysis import Analysis
+
 NAME = "lost-updates"
 COUNTER_FS = ("add", "incr")
 SUMMARY_LIMIT = 50  # element lists longer than this are summarised as intervals (§5.1(e))
 TIMELINE_BUDGET = 5_000_000  # Σ|read| above which the set-full timeline stats are skipped
 
 
-def check(history: History, options: CheckOptions | None = None) -> dict[str, CheckResult]:
+def check(history: History, options: CheckOptions | None = None, *,
+          analysis: "Analysis | None" = None) -> dict[str, CheckResult]:
     options = options or CheckOptions()
-    workload = options.workload
+    workload = analysis.workload if analysis is not None else options.workload
     if workload is None:
         from splitbrain.checkers import infer_workload
 
         workload = infer_workload(history)
-    fin = final_reads(history)
+    fin = analysis.final_reads if analysis is not None else final_reads(history)
     job = _Job(history, options, fin)
     if workload == "counter":
         job.counters()

@@ -28,7 +28,7 @@ from __future__ import annotations
 
 from itertools import chain, cycle, filterfalse, islice, repeat
 from operator import attrgetter, itemgetter, lt
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from splitbrain.checkers.cycles import shortest_cycle, strongly_connected
 from splitbrain.checkers.options import CheckOptions
@@ -36,6 +36,9 @@ from splitbrain.checkers.result import Anomaly, CheckResult, nothing_checked_rea
 from splitbrain.checkers.versions import BOTTOM, VersionIndex, build_indexes, gc_paused, txn_count
 from splitbrain.checkers.versions import frozen as _fz
 from splitbrain.harness.history import History, Op
+
+if TYPE_CHECKING:
+    from splitbrain.checkers.analysis import Analysis
 
 RYW, MR, MW, WFR = ("read-your-writes", "monotonic-reads", "monotonic-writes",
                     "writes-follow-reads")
@@ -48,9 +51,10 @@ SHORT = {RYW: "RYW", MR: "MR", MW: "MW", WFR: "WFR"}
 REPLAY_LIMIT = 256  # per checker; beyond it findings are kept unreplayed (counted)
 
 
-def check(history: History, options: CheckOptions | None = None) -> dict[str, CheckResult]:
+def check(history: History, options: CheckOptions | None = None, *,
+          analysis: "Analysis | None" = None) -> dict[str, CheckResult]:
     options = options or CheckOptions()
-    found = analyse(history, options)
+    found = analyse(history, options, analysis.indexes if analysis is not None else None)
     return _results(history, options, found)
 
 
@@ -80,13 +84,15 @@ class _Found:
             self.anoms[name].append(a)
 
 
-def analyse(history: History, options: CheckOptions) -> _Found:
+def analyse(history: History, options: CheckOptions, indexes: dict | None = None) -> _Found:
+    """Every session finding of `history`; `indexes`: its version indexes, if built."""
     with gc_paused():
-        return _analyse(history, options)
+        return _analyse(history, options, indexes)
 
 
-def _analyse(history: History, options: CheckOptions) -> _Found:
-    indexes = build_indexes(history, options.workload)
+def _analyse(history: History, options: CheckOptions, indexes: dict | None = None) -> _Found:
+    if indexes is None:
+        indexes = build_indexes(history, options.workload)
     by_session_ops = options.continue_session_after_info
     found = _Found()
     groups: dict[tuple, list[Op]] = {}
@@ -545,10 +551,15 @@ def _own_add(op: Op, floor: set, pending: dict, own_seen: dict) -> None:
 def _raise_floor(floor: set, floor_src: dict, m: frozenset, op: Op) -> None:
     # floor's iteration order names MR's first missing element: insert the new elements
     # in m's order, as one-by-one adds did
+    # (a list, so the set is built by single inserts exactly as before)
     new = m.difference(floor)
     if new:
-        if len(new) > 1:
+        if len(new) == len(m):
+            new = list(m)
+        elif len(new) > 1:
             new = [e for e in m if e in new]
+        else:
+            new = list(new)
         floor.update(new)
         floor_src.update(dict.fromkeys(new, op))
 
@@ -667,13 +678,14 @@ def _pass_set_visibility(found: _Found, ix: VersionIndex, sessions: list, mem: d
                 rd_all.append(o)
     rd_all.sort(key=_RET)
     first: dict = {}  # element -> completion index of the earliest session read showing it
-    seen_before = first.__contains__
+    shown: set = set()  # first's keys (only the certificate below reads either)
     for r in rd_all:
         m = mem[r.index] if r.index in mem else ix.members(r)
         mem[r.index] = m
         if m:
-            new = list(filterfalse(seen_before, m))
+            new = m.difference(shown)
             if new:
+                shown.update(new)
                 first.update(dict.fromkeys(new, r.ret_index))
     events.extend(first.items())
     seen_mw: set = set()
