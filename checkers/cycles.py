@@ -4,6 +4,10 @@ checker-spec §3.6 and §2.2 (cyclic-versions): Tarjan's SCC algorithm, then a B
 each non-trivial component for a shortest cycle (as Elle does). Graphs are plain
 adjacency dicts `{node: iterable of successors}`; nodes are any hashable values.
 Iterative, so deep chains do not hit Python's recursion limit.
+
+Not networkx (which the transactional checker uses): its SCCs, graph construction
+included, took 3.6 s against 0.9 s for this Tarjan on a 200,000-node cycle (issue 16
+item 5 measured it), and a cas-register history runs an SCC search on every key.
 """
 
 from __future__ import annotations
