@@ -203,7 +203,9 @@ def main(argv=None) -> None:
           f"cpu {res['cpu_s']} s   peak RSS {res['peak_rss_mb']} MB   load avg {load1:.2f}")
     print(f"verdict {res['valid']}  anomaly types {res['anomaly_types']}")
     st = res["stats"]
-    print(f"edges {st['edges']}  sccs {st['sccs']}  largest {st['largest_scc']}")
+    print(f"edges {st['edges']}  sccs {st['sccs']}  largest {st['largest_scc']}  "
+          f"inference engine {st.get('engine')} (SPLITBRAIN_TXN_ENGINE=python for the "
+          "pure-Python reference)")
     if "networkx" in res:
         nxr = res["networkx"]
         print(f"networkx: DiGraph of {nxr['edges']:,} edges built in {nxr['build_s']} s cpu, "

@@ -35,7 +35,8 @@ FAMILIES: dict[str, str] = {
     "queue": "splitbrain.checkers.queue",
     "queue-lag": "splitbrain.checkers.queue",
     **{n: "splitbrain.checkers.propagation" for n in ("lost-event", "orphan-effect", "duplicate-effect",
-                                           "derived-regression", "propagation-lag")},
+                                           "derived-regression", "propagation-lag",
+                                           "dlq-conservation")},
     "linearizable": "splitbrain.checkers.linearizable",
     "transactions": "splitbrain.checkers.transactions",
 }
@@ -51,7 +52,7 @@ DEFAULTS: dict[str, list[str]] = {
     "counter": ["lost-updates", "convergence"],
     "queue": ["queue", "queue-lag"],
     "propagation": ["lost-event", "orphan-effect", "duplicate-effect", "derived-regression",
-                    "propagation-lag"],
+                    "propagation-lag", "dlq-conservation"],  # not applicable without dead letters
 }
 # Workloads whose histories are another workload's shape (checked as that one).
 DEFAULTS["txn-list-append"] = ["transactions"]
@@ -68,6 +69,7 @@ TXN_FAMILIES = frozenset(("splitbrain.checkers.transactions",))
 ANALYSIS_FAMILIES = frozenset(f"splitbrain.checkers.{m}" for m in (
     "integrity", "session", "staleness", "lost_updates", "convergence"))
 DEFAULTS["cas-register"] = [*DEFAULTS["register"], "linearizable"]
+DEFAULTS["mutex"] = ["linearizable"]
 
 
 def infer_workload(history: History) -> str:
@@ -101,6 +103,12 @@ def infer_workload(history: History) -> str:
         return "counter" if read_int > read_list else "set"
     if fs.get("incr"):
         return "counter"
+    if fs.get("acquire") or fs.get("release"):
+        return "mutex"  # Knossos' lock histories: only linearizability judges them
+    if fs.get("cas"):
+        # a register with compare-and-set: what Knossos/Jepsen cas-register tests record;
+        # the linearizable checker judges it (values repeat there, session checkers can't)
+        return "cas-register"
     if not (fs.get("write") or fs.get("cas")) and any(
             op.f == "read" and op.type == "ok" and isinstance(op.value, (list, tuple))
             for op in history.ops):
@@ -154,11 +162,18 @@ def run_checks(history: History, options: CheckOptions | None = None,
     chosen = {n: results[n] for n in wanted if n in results}
     # Checkers the user did not name and that cannot apply to this history (staleness of
     # a plain register) say so, but do not turn a checked history's verdict unknown.
-    judged = [r.valid for r in chosen.values() if r.applicable or names]
+    implied = _implied_by_linearizable(chosen)
+    judged = [r.valid for n, r in chosen.items() if (r.applicable or names) and n not in implied]
+    checkers_json = {n: r.to_json(options.anomaly_cap) for n, r in chosen.items()}
+    for n in implied:
+        c = checkers_json[n]
+        c["implied_by"] = "linearizable"
+        c["reason"] = (f"{c.get('reason') or 'not checkable on its own'}; linearizable is "
+                       "valid on this history, which implies this property")
     out = {
         "valid": merge_valid(judged) if judged else "unknown",
         "workload": workload,
-        "checkers": {n: r.to_json(options.anomaly_cap) for n, r in chosen.items()},
+        "checkers": checkers_json,
         "stats": history.stats(),
         "timings_s": {k: round(v, 4) for k, v in timings.items()},
     }
@@ -168,6 +183,23 @@ def run_checks(history: History, options: CheckOptions | None = None,
     if groups is not None:
         out["anomaly_groups"] = groups
     return out
+
+
+# Properties a linearizable single-object history has by definition: every read sees the
+# latest write (no garbage, no stale or out-of-session read, nothing acknowledged lost).
+# Convergence of replicas is not among them (info writes may land between final reads).
+IMPLIED_BY_LINEARIZABLE = frozenset(("integrity", *SESSION, "staleness", "lost-updates"))
+
+
+def _implied_by_linearizable(chosen: dict[str, CheckResult]) -> set[str]:
+    """Checkers that could not judge on their own (repeated values, keyless histories:
+    `unknown`) while the linearizable checker proved the history linearizable: they do
+    not turn the overall verdict unknown. An INVALID one stays INVALID."""
+    lin = chosen.get("linearizable")
+    if lin is None or lin.valid is not True:
+        return set()
+    return {n for n, r in chosen.items()
+            if n in IMPLIED_BY_LINEARIZABLE and r.valid == "unknown"}
 
 
 def _run_families(history: History, options: CheckOptions,

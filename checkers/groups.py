@@ -32,8 +32,9 @@ _ENDS = ("stop", "heal", "resume", "restart", "reset", "recover", "unpause")
 
 
 def fault_windows(nemesis: list[dict], end_ns: float) -> list[tuple[float, float, str]]:
-    """(start ns, end ns, label) of every fault: `start-X` (or kill/pause/...) opens X,
-    `stop-X` / `heal` / resume / restart closes it; one still open ends with the history.
+    """(start ns, end ns, label) of every fault: an event's `family` and `phase` when it
+    has them, else its words: `start-X` (or kill/pause/...) opens X, `stop-X` / `heal` /
+    resume / restart closes it; one still open ends with the history.
     Labels number the faults of a kind: "partition #2"."""
     open_: dict[str, float] = {}
     seen: dict[str, int] = {}
@@ -42,9 +43,19 @@ def fault_windows(nemesis: list[dict], end_ns: float) -> list[tuple[float, float
         t, f = ev.get("time"), ev.get("f")
         if not isinstance(t, (int, float)) or not isinstance(f, str):
             continue
+        fam, phase = ev.get("family"), ev.get("phase")
         low = f.lower()
         head, _, rest = low.partition("-")
-        if low in ("heal", "stop-all", "heal-all", "reset") or head == "heal":
+        if isinstance(fam, str) and phase in ("start", "stop", "sample"):
+            # our histories say which family an op belongs to and whether it starts or
+            # ends it (start-consumer ends kill-consumer); words in `f` are for imports
+            if phase == "start":
+                open_.setdefault(fam, t)
+                continue
+            if phase == "sample":
+                continue
+            kinds = [fam] if fam in open_ else []
+        elif low in ("heal", "stop-all", "heal-all", "reset") or head == "heal":
             kinds = list(open_)
         elif head in _ENDS:
             kind = rest or head

@@ -9,7 +9,7 @@ from typing import Any
 from splitbrain.harness.errors import InputError
 
 WORKLOADS = ("register", "cas-register", "list-append", "set", "counter", "txn-list-append",
-             "txn-rw-register", "queue", "propagation")
+             "txn-rw-register", "queue", "propagation", "mutex")
 
 
 @dataclass(frozen=True)
@@ -45,6 +45,9 @@ class CheckOptions:
     txn_assume: tuple[str, ...] = ()
     cycle_search_timeout_s: float = 1.0
     txn_anomalies: tuple[str, ...] = ()  # Elle's :anomalies: those and all implying them
+    # (model or None, why): what the store claims for txns in its configuration (its
+    # Claims "transactions" / "transactions_why"); the default when no model is given
+    txn_claim: tuple[str | None, str] | None = None
 
     @classmethod
     def from_test(cls, test, *, history: str | None = None, **overrides) -> "CheckOptions":

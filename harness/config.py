@@ -21,7 +21,7 @@ from splitbrain.harness.dbs import NAMES as DBS  # noqa: F401
 from splitbrain.harness.errors import InputError
 from splitbrain.workloads import NAMES as WORKLOADS  # noqa: F401
 
-TOPOLOGIES = ("replication", "sentinel")
+TOPOLOGIES = ("replication", "sentinel", "cluster")
 CONSISTENCY = ("ONE", "TWO", "THREE", "QUORUM", "ALL", "LOCAL_ONE", "LOCAL_QUORUM", "EACH_QUORUM")
 TIMESTAMPS = ("server", "client")
 READ_FROM = ("primary", "replicas", "any")
@@ -56,6 +56,8 @@ class Test:
     staleness_bound: str | None = None
     max_lag: str | None = None  # queue: the queue-lag gate (checkers/queue/lag.py)
     max_propagation_lag: str | None = None  # propagation: the p99 lag gate
+    consumer_idempotency: str | None = None  # propagation: none|dedupe|version (None: the workload's)
+    queue: str = "redis"  # propagation: the events queue, redis (Streams) or kafka
     checkers: tuple[str, ...] | None = None
     keys_active: int = 10
     max_writes_per_key: int | None = None
@@ -294,6 +296,14 @@ def validate(test: Test) -> Test:
         from splitbrain.checkers.options import parse_max_lag
 
         parse_max_lag(test.max_lag)
+    if test.consumer_idempotency is not None:
+        _choice("consumer_idempotency", test.consumer_idempotency, ("none", "dedupe", "version"))
+        if not str(test.workload).startswith("propagation"):
+            raise InputError(f"--consumer-idempotency is an option of the propagation "
+                             f"workloads, not of --workload {test.workload}")
+    from splitbrain.nemesis.pipeline import check_workload
+
+    check_workload(families, test.workload, test.queue)  # pipeline faults need its agents
     if test.max_propagation_lag:
         from splitbrain.checkers.options import parse_max_lag
 

@@ -49,7 +49,7 @@ MODELS: dict[str, DataModel] = {m.name: m for m in (
     # event propagation (outbox / dual write): a source write, its derived state read
     # back on any node, and the final check that the event queue has drained
     DataModel("propagation", frozenset({"write-source", "read-source", "read-derived",
-                                        "queue-backlog"}), "propagation",
+                                        "queue-backlog", "read-dlq"}), "propagation",
               "the source or derived value (None when unset)"),
 )}
 

@@ -227,7 +227,10 @@ def _make_workload(test: Test):
     opts: dict[str, Any] = {"keys_active": test.keys_active}
     if test.max_writes_per_key:
         opts["max_writes_per_key"] = test.max_writes_per_key
-    return get_workload(test.workload, **opts)
+    wl = get_workload(test.workload, **opts)
+    if callable(getattr(wl, "configure", None)):
+        wl.configure(test)  # run options of its own (propagation: --consumer-idempotency)
+    return wl
 
 
 def _make_nemesis(test: Test, nodes, db, prefix: str, rng: random.Random):
@@ -611,6 +614,8 @@ def _run_phases(test: Test, prefix: str, run_dir: str, history_path: str, stats:
         start_agents = getattr(workload, "start_agents", None)  # propagation: relay, consumer
         if start_agents is not None:
             stack.callback(start_agents(nodes, db, rec, prefix, run_dir))
+            if pkg.pipeline is not None:  # the pipeline faults act on the workload's agents
+                pkg.pipeline.attach(workload.agents)
         figures["time_to_first_op_s"] = round(time.monotonic() - t_begin, 3)
 
         deadline = time.monotonic() + test.time_limit
@@ -711,6 +716,12 @@ def analyse(run_dir: str, test: Test, figures: dict | None = None, *,
         # Redis with every op on the primary, etcd with linearizable reads;
         # linearizability.md §7.2): check that claim too
         names = [*(names or []), "linearizable"]
+    if "transactions" in claims and not opts.consistency_models:
+        # the model the store claims for txns in this configuration is what they are
+        # judged against (transactions.md §5.4); none claimed: the checker's default
+        from dataclasses import replace as _replace
+        opts = _replace(opts, txn_claim=(claims["transactions"],
+                                         str(claims.get("transactions_why", ""))))
     results = run_checks(hist, opts, names)
     results["run"] = {"dir": run_dir, "seed": test.seed, "test": test.test_name,
                       **(figures or {})}

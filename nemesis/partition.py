@@ -19,6 +19,9 @@ Shapes (the fault's `value`; a string, or {"shape": str} / {"grudge": {node: [no
   random-halves     the same after a shuffle
   one               one random node isolated from all others
   primaries         every current primary (from `primaries_fn()`) isolated on its own
+  one-primary       one random current primary isolated, every other node together (a
+                    sharded store, e.g. Redis Cluster: the other primaries are a majority
+                    and promote its replica); not in the default random pool
   majority|minority a random strict minority (⌊(n-1)/2⌋ nodes, ≥1) cut off from the rest
   minority-third    a random ⌊(n-1)/3⌋ nodes (≥1) cut off (Jepsen's :minority-third)
   majorities-ring   every node sees a majority, no two see the same one (Jepsen's ring)
@@ -51,6 +54,11 @@ Grudge = dict[str, frozenset[str]]
 
 NAMED_SHAPES = ("halves", "random-halves", "one", "primaries", "majority", "minority",
                 "minority-third", "majorities-ring", "bridge", "one-way")
+# Valid but not drawn by a plain `--nemesis partition` (that pool, and so every seeded
+# schedule, stays as it was): only `partition-one-primary` or `shapes = [...]` choose it.
+EXTRA_SHAPES = ("one-primary",)
+SHAPES = NAMED_SHAPES + EXTRA_SHAPES
+PRIMARY_SHAPES = ("primaries", "one-primary")
 
 
 # -- pure grudge builders ----------------------------------------------------------------
@@ -99,6 +107,14 @@ def grudge_primaries(nodes: Sequence[str], primaries: Iterable[str]) -> Grudge:
     """Each primary alone; the other nodes together."""
     ps = [p for p in nodes if p in set(primaries)]
     return complete_grudge([[p] for p in ps] + [[n for n in nodes if n not in ps]])
+
+
+def grudge_one_primary(nodes: Sequence[str], primaries: Iterable[str],
+                       rng: random.Random) -> Grudge:
+    """One random primary alone; every other node together."""
+    ps = [p for p in nodes if p in set(primaries)]
+    loner = rng.choice(ps)
+    return complete_grudge([[loner], [n for n in nodes if n != loner]])
 
 
 def _split_off(nodes: Sequence[str], k: int, rng: random.Random) -> Grudge:
@@ -235,12 +251,14 @@ def build_grudge(shape: Any, nodes: Sequence[str], rng: random.Random,
         "bridge": lambda: grudge_bridge(nodes, rng),
         "one-way": lambda: grudge_random_one_way(nodes, rng),
     }
-    if shape == "primaries":
+    if shape in PRIMARY_SHAPES:
         if primaries is None:
-            raise InputError("partition 'primaries' needs a DB that reports its primaries")
-        ps = list(primaries)
+            raise InputError(f"partition {shape!r} needs a DB that reports its primaries")
+        ps = [p for p in primaries if p in set(nodes)]
         if not ps:
-            raise InputError("partition 'primaries': the DB reports no primary right now")
+            raise InputError(f"partition {shape!r}: the DB reports no primary right now")
+        if shape == "one-primary":
+            return grudge_one_primary(nodes, ps, rng), shape
         return grudge_primaries(nodes, ps), shape
     if shape not in builders:
         raise InputError(f"partition shape {shape!r} is not one of {', '.join(NAMED_SHAPES)}, "
@@ -258,7 +276,7 @@ def validate_fault(fault: Mapping[str, Any], node_names: Sequence[str]) -> None:
         raise InputError(f"partition nemesis has no fault {f!r} "
                          "(expected start-partition or stop-partition)")
     value = fault.get("value")
-    if value == "primaries" or (isinstance(value, Mapping) and value.get("shape") == "primaries"):
+    if _wants_primaries(value):
         return
     build_grudge(value, node_names, random.Random(0))
 
@@ -417,7 +435,8 @@ class PartitionNemesis:
 
 
 def _wants_primaries(value: Any) -> bool:
-    return value == "primaries" or (isinstance(value, Mapping) and value.get("shape") == "primaries")
+    return value in PRIMARY_SHAPES or (isinstance(value, Mapping)
+                                       and value.get("shape") in PRIMARY_SHAPES)
 
 
 def _info(value: dict[str, Any], error: str | None = None) -> dict[str, Any]:
@@ -444,10 +463,10 @@ def _check_options(opts: Mapping[str, Any]) -> None:
     if "shapes" in opts:
         # explicit grudges ("n1,n2|n3", "n1>n2") are checked against node names by the
         # config (harness/config.py) and by PartitionNemesis itself
-        bad = {x for x in opts["shapes"] if not is_explicit_grudge(x)} - set(NAMED_SHAPES)
+        bad = {x for x in opts["shapes"] if not is_explicit_grudge(x)} - set(SHAPES)
         if bad:
             raise InputError(f"nemesis option partition.shapes: unknown {sorted(bad)}; "
-                             f"allowed: {', '.join(NAMED_SHAPES)}")
+                             f"allowed: {', '.join(SHAPES)}")
 
 
 def _start(ctx, variants, opts) -> dict[str, Any]:
@@ -465,6 +484,6 @@ def _build(ctx) -> "PartitionNemesis":
 FAMILIES = (FaultFamily(
     name="partition", nemesis="partition", starts=("start-partition",),
     stop="stop-partition", start_template=_start, build=_build,
-    variants=NAMED_SHAPES, aliases=PARTITION_ALIASES, option_keys=frozenset({"shapes"}),
+    variants=SHAPES, aliases=PARTITION_ALIASES, option_keys=frozenset({"shapes"}),
     validate_options=_check_options, heal_rank=30,
     summary="network partitions (iptables DROP inside each node)"),)

@@ -18,6 +18,8 @@ MODULES = (
     "splitbrain.nemesis.process",
     "splitbrain.nemesis.netem",
     "splitbrain.nemesis.disk",
+    "splitbrain.nemesis.slot_migrate",
+    "splitbrain.nemesis.pipeline",
 )
 
 

@@ -100,6 +100,11 @@ def _checker_rows(results: dict) -> list[dict]:
             note = first.get("explanation") or first.get("type", "")
         elif res.get("reason"):
             note = res["reason"]
+        if res.get("consistency_model") and res.get("claim_reason"):
+            # transactions: the model judged against, and why (the flag, the store, default)
+            checked = (f"checked as {', '.join(map(str, res['consistency_model']))}: "
+                       f"{res['claim_reason']}")
+            note = f"{note} ({checked})" if note else checked
         rows.append({"name": name, "anchor": "c-" + quote(name, safe=""), "valid": res.get("valid"),
                      "count": res.get("anomaly_count", len(anomalies)), "shown": len(anomalies),
                      "note": note, "res": res})

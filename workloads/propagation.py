@@ -13,14 +13,19 @@ derived store, all on the Redis cluster under test (issue 13 item 4, first slice
   not yet acked are redelivered and applied again (duplicate effects).
 
 Relay and consumer are real processes (workloads/propagation_agent.py) started inside
-the first node's namespace by `start_agents`; their relays and applies become history
-ops (processes `relay`, `consumer`). Workers write sources (unique event ids) and read
-both stores; the final phase waits for the queue to drain, then reads every key's source
-and derived state on every node (`final`). Checked by checkers/propagation. Not yet: the
-`--nemesis` forms of kill-consumer and the `pause-consumer` / `kill-relay` / `replay` /
-`poison` faults, a DLQ,
-Kafka as the queue, Cassandra as the source, `dedupe` idempotency, Sentinel (the agents
-follow n1).
+the first node's namespace by `start_agents` (`Agents`: by role, signalled only by
+recorded pid); their relays, applies and dead letters become history ops (processes
+`relay`, `consumer`). The pipeline faults (`--nemesis kill-consumer, pause-consumer,
+kill-relay, replay, poison`, nemesis/pipeline.py) act on the same `Agents`, which the
+runner attaches to them; `--consumer-idempotency none|dedupe|version` overrides the
+workload's consumer (`configure`). Workers write sources (unique event ids; a poison flag
+while the poison fault is on) and read both stores; the final phase waits for the queue
+to drain, records whether it did (`queue-backlog`) and the `dlq` stream (`read-dlq`),
+then reads every key's source and derived state on every node (`final`). Checked by
+checkers/propagation. `--queue kafka` (outbox workloads): a KRaft Kafka on the same
+nodes carries the events instead of the `events` stream (`_start_kafka`; the final phase
+also waits for the consumer group's committed offset to reach the topic's end). Not
+yet: Cassandra as the source, Sentinel (the agents follow n1).
 """
 
 from __future__ import annotations
@@ -62,49 +67,65 @@ class PropagationWorkload:
 
     # checkers/__init__.py DEFAULTS["propagation"] (workloads do not import the checkers)
     checkers = ("lost-event", "orphan-effect", "duplicate-effect", "derived-regression",
-                "propagation-lag")
+                "propagation-lag", "dlq-conservation")
 
     def next_op(self, process: int, rng: random.Random) -> dict[str, Any]:
         with self.pool.lock:
             key = self.pool.pick(rng)
             if rng.random() < self.write_ratio:
                 self.pool.wrote(key)
-                return {"f": "write-source", "key": key, "value": self.pool.next_value()}
+                op = {"f": "write-source", "key": key, "value": self.pool.next_value()}
+                agents = getattr(self, "agents", None)
+                if agents is not None and agents.poison_p and rng.random() < agents.poison_p:
+                    op["poison"] = True  # the poison fault: the consumer will fail on it
+                return op
         return {"f": "read-derived" if rng.random() < 0.75 else "read-source", "key": key}
 
     def final_keys(self) -> list[Any]:
         return self.pool.all_keys()
 
+    # -- run options (harness/runner.py calls configure with the Test) ---------------------
+
+    def configure(self, test) -> None:
+        """Take the run's `--consumer-idempotency`; keep the dead-letter conservation
+        checker only when the run injects `poison` (a run without dead letters has
+        nothing for it to judge, and a named checker that cannot judge is unknown)."""
+        mode = getattr(test, "consumer_idempotency", None)
+        if mode:
+            self.consumer = mode
+        self.queue = getattr(test, "queue", None) or "redis"
+        fams = {x.strip().lower() for x in str(getattr(test, "nemesis", "") or "").split(",")}
+        if "poison" not in fams:
+            self.checkers = tuple(c for c in self.checkers if c != "dlq-conservation")
+
     # -- the relay and consumer processes ------------------------------------------------
 
     def start_agents(self, nodes, db, rec, prefix: str, run_dir: str):
-        """Start relay + consumer in the first node's namespace; returns their stop."""
-        from splitbrain.harness.dbs import daemons
-
-        node = nodes[0]
-        port = getattr(db, "port", 6379)
-        env = {"PYTHONPATH": ROOT}
-        agents = []
+        """Start relay + consumer in the first node's namespace; returns their stop. The
+        runner hands `self.agents` to the pipeline faults (nemesis/pipeline.py)."""
         roles = (["relay"] if self.name != "propagation-dual-write" else []) + ["consumer"]
-        for role in roles:
-            path = os.path.join(run_dir, "agents", f"{role}.log")
-            os.makedirs(os.path.dirname(path), exist_ok=True)
-            argv = [sys.executable, "-m", "splitbrain.workloads.propagation_agent", role, node.address,
-                    str(port), "--consumer", self.consumer]
-            d = daemons.spawn(node, argv, prefix=prefix, what=f"propagation {role}",
-                              log_path=path, env=env)
-            agents.append((role, d, path))
+        self.kafka = kafka = _start_kafka(nodes, prefix, run_dir) \
+            if getattr(self, "queue", "redis") == "kafka" else None
+        extra = ["--queue", "kafka", "--bootstrap", kafka.settings.bootstrap] if kafka else []
+        agents = Agents(nodes[0], getattr(db, "port", 6379), prefix, run_dir, self.consumer,
+                        roles, extra)
+        self.agents = agents
+        try:
+            agents.start_all()
+        except BaseException:
+            agents.stop_all()
+            _stop_kafka(kafka, nodes)
+            raise
         stop = threading.Event()
-        tails = [threading.Thread(target=_tail, args=(path, role, rec, stop), daemon=True,
-                                  name=f"tail-{role}") for role, _, path in agents]
+        tails = [threading.Thread(target=_tail, args=(agents.log_path(role), role, rec, stop),
+                                  daemon=True, name=f"tail-{role}") for role in roles]
         for t in tails:
             t.start()
-        self._agents = (node, agents)
         killer_stop = threading.Event()
         killer = None
         if getattr(self, "kill_every", None):
             killer = threading.Thread(target=self._kill_consumer_loop, name="kill-consumer",
-                                      args=(node, agents, rec, prefix, killer_stop), daemon=True)
+                                      args=(agents, rec, killer_stop), daemon=True)
             killer.start()
 
         def stop_killer() -> None:
@@ -113,45 +134,38 @@ class PropagationWorkload:
             killer_stop.set()
             if killer is not None:
                 killer.join(timeout=15)
+            agents.ensure_running()
         self._stop_killer = stop_killer
 
         def stop_all() -> None:
-            stop_killer()
-            for _role, d, _ in agents:
-                daemons.stop(node, d, grace=2.0)
-                daemons.unregister(prefix, d)
+            killer_stop.set()
+            if killer is not None:
+                killer.join(timeout=15)
+            try:
+                agents.stop_all()
+            finally:
+                _stop_kafka(kafka, nodes)
             time.sleep(0.3)
             stop.set()
             for t in tails:
                 t.join(timeout=5)
         return stop_all
 
-    def _kill_consumer_loop(self, node, agents, rec, prefix, stop: threading.Event) -> None:
-        """kill-consumer: SIGKILL the consumer by its pid, restart it after 1 s."""
-        from splitbrain.harness.dbs import daemons
-
-        i = next(j for j, a in enumerate(agents) if a[0] == "consumer")
+    def _kill_consumer_loop(self, agents: "Agents", rec, stop: threading.Event) -> None:
+        """propagation-none's built-in kill-consumer: SIGKILL the consumer by its pid every
+        `kill_every` s, restart it 1 s later; recorded like the kill-consumer fault."""
         while not stop.wait(self.kill_every):
-            role, d, path = agents[i]
-            op = {"f": "kill-consumer", "value": node.name}
-            rec.invoke("nemesis", op)
-            daemons.signal(node, d, "KILL")
-            daemons.wait_gone(node, d, 5.0)
-            daemons.unregister(prefix, d)
-            rec.complete("nemesis", op, {"type": "info", "value": {"pid": d.pid}})
+            op = {"f": "kill-consumer", "value": agents.node.name}
+            tags = {"family": "kill-consumer", "phase": "start"}
+            rec.invoke("nemesis", op, **tags)
+            rec.complete("nemesis", op, agents.kill("consumer"), **tags)
             if stop.wait(1.0):
                 break
-            op = {"f": "start-consumer", "value": node.name}
-            rec.invoke("nemesis", op)
-            d = daemons.spawn(node, list(d.argv), prefix=prefix, what="propagation consumer",
-                              log_path=path, env={"PYTHONPATH": ROOT})
-            agents[i] = (role, d, path)
-            rec.complete("nemesis", op, {"type": "info", "value": {"pid": d.pid}})
-        role, d, path = agents[i]
-        if not daemons.alive(node, d):  # stopped while killed: drain with a fresh one
-            agents[i] = (role, daemons.spawn(node, list(d.argv), prefix=prefix,
-                                             what="propagation consumer", log_path=path,
-                                             env={"PYTHONPATH": ROOT}), path)
+            op = {"f": "start-consumer", "value": agents.node.name}
+            tags = {"family": "kill-consumer", "phase": "stop"}
+            rec.invoke("nemesis", op, **tags)
+            rec.complete("nemesis", op, agents.start("consumer"), **tags)
+        agents.ensure_running()  # stopped while killed: drain with a fresh one
 
     def final_phase(self, test, nodes, db, workload, rec, *, first_process: int,
                     deadline: float) -> None:
@@ -161,7 +175,7 @@ class PropagationWorkload:
 
         stop_killer = getattr(self, "_stop_killer", None)
         if stop_killer is not None:
-            stop_killer()
+            stop_killer()  # also restarts / resumes an agent a fault left down
         node = nodes[0]
         end = time.monotonic() + 60.0
         busy = True
@@ -173,6 +187,8 @@ class PropagationWorkload:
                     busy = _backlog(conn)
                 finally:
                     conn.close()
+                if not busy and getattr(self, "kafka", None) is not None:
+                    busy = _kafka_backlog(self.kafka.settings.bootstrap)
             except Exception:
                 busy = True
             if not busy:
@@ -185,6 +201,10 @@ class PropagationWorkload:
         op = {"f": "queue-backlog", "value": None, "final": True}
         rec.invoke(first_process, op, final=True)
         rec.complete(first_process, op, {"type": "ok", "value": bool(busy)}, final=True)
+        # the dead-letter stream as it ends: which events were dead-lettered, how often
+        op = {"f": "read-dlq", "value": None, "final": True}
+        rec.invoke(first_process, op, final=True, node=node.name)
+        rec.complete(first_process, op, _read_dlq(node, getattr(db, "port", 6379)), final=True)
         for j, n in enumerate(nodes):
             p = first_process + j
             c = db.final_client(n, self.spec, p)
@@ -223,13 +243,271 @@ def _backlog(conn) -> bool:
     for stream in ("outbox", "events"):
         try:
             groups = conn.call("XINFO", "GROUPS", stream)
+            last = None
         except Exception:
             continue
         for g in groups or ():
             d = {g[i].decode(): g[i + 1] for i in range(0, len(g) - 1, 2)}
             if int(d.get("pending") or 0) > 0 or int(d.get("lag") or 0) > 0:
                 return True
+            if d.get("lag") is None:
+                # a rewound group (replay) has no lag figure: compare its position with
+                # the stream's last entry
+                if last is None:
+                    info = conn.call("XINFO", "STREAM", stream)
+                    last = _field(info, "last-generated-id")
+                if _id(d.get("last-delivered-id")) < _id(last):
+                    return True
     return False
+
+
+def _start_kafka(nodes, prefix: str, run_dir: str):
+    """`--queue kafka`: a KRaft Kafka on the same nodes (their namespaces, so the
+    partition faults cut it too), topic `queue` with one partition, RF 3, min.insync 2."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from splitbrain.harness.dbs.kafka.db import KafkaDB
+
+    kafka = KafkaDB(list(nodes), store_dir=os.path.join(run_dir, "kafka"), prefix=prefix,
+                    partitions=1)
+    try:
+        with ThreadPoolExecutor(max_workers=len(nodes)) as ex:
+            list(ex.map(kafka.setup, nodes))
+            list(ex.map(kafka.start, nodes))
+        kafka.wait_ready(120.0)
+    except BaseException:
+        _stop_kafka(kafka, nodes)
+        raise
+    return kafka
+
+
+def _stop_kafka(kafka, nodes) -> None:
+    if kafka is None:
+        return
+    for n in nodes:
+        try:
+            kafka.teardown(n)
+        except Exception as e:  # the others still go; cleanup finds recorded pids
+            log.warning("kafka teardown on %s failed: %s", n.name, e)
+
+
+def _kafka_backlog(bootstrap: str) -> bool:
+    """True while the consumer group has not committed up to the topic's end."""
+    try:
+        from confluent_kafka import Consumer, TopicPartition
+
+        c = Consumer({"bootstrap.servers": bootstrap, "group.id": "consumers",
+                      "enable.auto.commit": False, "log_level": 2})
+        try:
+            tp = TopicPartition("queue", 0)
+            committed = c.committed([tp], timeout=5)[0].offset
+            lo, hi = c.get_watermark_offsets(tp, timeout=5)
+        finally:
+            c.close()
+    except Exception:
+        return True
+    return (hi > lo) if committed < 0 else committed < hi
+
+
+def _field(flat, name: str):
+    for i in range(0, len(flat or ()) - 1, 2):
+        k = flat[i].decode() if isinstance(flat[i], bytes) else flat[i]
+        if k == name:
+            return flat[i + 1]
+    return None
+
+
+def _id(x) -> tuple[int, int]:
+    """A stream ID as a comparable (ms, seq); (0, 0) for none."""
+    if x is None:
+        return (0, 0)
+    s = x.decode() if isinstance(x, bytes) else str(x)
+    ms, _, seq = s.partition("-")
+    return (int(ms or 0), int(seq or 0))
+
+
+def _read_dlq(node, port: int) -> dict:
+    """The final read of the `dlq` stream: ok value [event ids, in DLQ order]."""
+    from splitbrain.harness.dbs.resp import RespConnection
+
+    try:
+        conn = RespConnection(node.address, port, connect_timeout=1, op_timeout=5)
+        try:
+            ents = conn.call("XRANGE", "dlq", "-", "+")
+        finally:
+            conn.close()
+    except Exception as e:
+        return {"type": "fail", "error": f"{type(e).__name__}: {e}"}
+    out = []
+    for _ident, raw in ents or ():
+        f = _field(raw, "eid")
+        if f is not None:
+            out.append(int(f))
+    return {"type": "ok", "value": out}
+
+
+class Agents:
+    """The relay and consumer processes of one run, by role, on one node.
+
+    Obligations: every process is started through daemons.spawn (its pid registered with
+    the run prefix before anything else can lose it) and signalled only by that recorded
+    pid; kill/start/pause/resume never raise (a completion with `error` instead);
+    `start` never runs two processes of one role; `ensure_running` resumes a paused and
+    restarts a dead agent (the heal before the final phase); `stop_all` stops all.
+    """
+
+    def __init__(self, node, port: int, prefix: str, run_dir: str, consumer: str,
+                 roles: list[str], extra_args: list[str] | None = None):
+        self.node = node
+        self.port = port
+        self.prefix = prefix
+        self.run_dir = run_dir
+        self.consumer = consumer
+        self.roles = list(roles)
+        self.extra_args = list(extra_args or ())  # --queue kafka --bootstrap …
+        self.procs: dict[str, Any] = {}
+        self.paused: set[str] = set()
+        self.poison_p = 0.0  # the share of writes the poison fault marks
+        self.lock = threading.RLock()
+
+    def log_path(self, role: str) -> str:
+        return os.path.join(self.run_dir, "agents", f"{role}.log")
+
+    def _spawn(self, role: str):
+        from splitbrain.harness.dbs import daemons
+
+        path = self.log_path(role)
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        argv = [sys.executable, "-m", "splitbrain.workloads.propagation_agent", role,
+                self.node.address, str(self.port), "--consumer", self.consumer,
+                *self.extra_args]
+        return daemons.spawn(self.node, argv, prefix=self.prefix, what=f"propagation {role}",
+                             log_path=path, env={"PYTHONPATH": ROOT})
+
+    def start_all(self) -> None:
+        for role in self.roles:
+            self.procs[role] = self._spawn(role)
+
+    def has(self, role: str) -> bool:
+        return role in self.roles
+
+    def kill(self, role: str) -> dict:
+        from splitbrain.harness.dbs import daemons
+
+        with self.lock:
+            d = self.procs.get(role)
+            if d is None:
+                return {"type": "info", "error": f"no {role} in this run"}
+            try:
+                daemons.signal(self.node, d, "KILL")
+                gone = daemons.wait_gone(self.node, d, 5.0)
+                daemons.unregister(self.prefix, d)
+            except Exception as e:
+                return {"type": "info", "error": f"{type(e).__name__}: {e}"}
+            self.paused.discard(role)  # SIGKILL ends a stopped process too
+            out = {"type": "info", "value": {"role": role, "pid": d.pid, "node": self.node.name}}
+            if not gone:
+                out["error"] = f"{role} pid {d.pid} still alive 5 s after SIGKILL"
+            return out
+
+    def start(self, role: str) -> dict:
+        """Restart `role` if its process is gone (no-op while it runs)."""
+        from splitbrain.harness.dbs import daemons
+
+        with self.lock:
+            d = self.procs.get(role)
+            if d is None:
+                return {"type": "info", "error": f"no {role} in this run"}
+            try:
+                if daemons.alive(self.node, d):
+                    return {"type": "info", "value": {"role": role, "pid": d.pid,
+                                                      "already_running": True}}
+                self.procs[role] = d = self._spawn(role)
+            except Exception as e:
+                return {"type": "info", "error": f"{type(e).__name__}: {e}"}
+            return {"type": "info", "value": {"role": role, "pid": d.pid, "node": self.node.name}}
+
+    def pause(self, role: str) -> dict:
+        return self._signal(role, "STOP")
+
+    def resume(self, role: str) -> dict:
+        return self._signal(role, "CONT")
+
+    def _signal(self, role: str, sig: str) -> dict:
+        from splitbrain.harness.dbs import daemons
+
+        with self.lock:
+            d = self.procs.get(role)
+            if d is None:
+                return {"type": "info", "error": f"no {role} in this run"}
+            try:
+                ok = daemons.signal(self.node, d, sig)
+            except Exception as e:
+                ok, err = False, f"{type(e).__name__}: {e}"
+            else:
+                err = None if ok else f"SIG{sig} to {role} pid {d.pid} was not delivered"
+            (self.paused.add if sig == "STOP" else self.paused.discard)(role)
+            out = {"type": "info", "value": {"role": role, "pid": d.pid, "node": self.node.name}}
+            if err:
+                out["error"] = err
+            return out
+
+    def ensure_running(self) -> None:
+        with self.lock:
+            for role in list(self.paused):
+                self.resume(role)
+            for role in self.roles:
+                self.start(role)
+
+    def replay(self, count: int) -> dict:
+        """Rewind the consumer group `count` entries behind its delivery position (XGROUP
+        SETID), so those events are delivered again. Never moves it forward: the new id
+        is an entry at or before the position it had."""
+        from splitbrain.harness.dbs.resp import RespConnection
+
+        if "kafka" in self.extra_args:
+            # Kafka offsets are the consumer's own: it seeks back when it finds the request
+            try:
+                conn = RespConnection(self.node.address, self.port, connect_timeout=1,
+                                      op_timeout=3)
+                try:
+                    conn.call("INCRBY", "replay:request", count)
+                finally:
+                    conn.close()
+            except Exception as e:
+                return {"type": "info", "error": f"{type(e).__name__}: {e}"}
+            return {"type": "info", "value": {"queue": "kafka", "requested": count}}
+        try:
+            conn = RespConnection(self.node.address, self.port, connect_timeout=1, op_timeout=3)
+            try:
+                pos = None
+                for g in conn.call("XINFO", "GROUPS", "events") or ():
+                    if _field(g, "name") in (b"consumers", "consumers"):
+                        pos = _field(g, "last-delivered-id")
+                if pos is None:
+                    return {"type": "info", "error": "no consumer group on events yet"}
+                back = conn.call("XREVRANGE", "events", pos, "-", "COUNT", count + 1)
+                to = back[count][0] if len(back or ()) > count else b"0"
+                conn.call("XGROUP", "SETID", "events", "consumers", to)
+            finally:
+                conn.close()
+        except Exception as e:
+            return {"type": "info", "error": f"{type(e).__name__}: {e}"}
+        dec = lambda x: x.decode() if isinstance(x, bytes) else str(x)
+        return {"type": "info", "value": {"from": dec(pos), "to": dec(to),
+                                          "redelivered": min(count, len(back or ()))}}
+
+    def stop_all(self) -> None:
+        from splitbrain.harness.dbs import daemons
+
+        with self.lock:
+            for role, d in self.procs.items():
+                try:
+                    daemons.stop(self.node, d, grace=2.0)
+                except Exception as e:  # keep stopping the others; cleanup finds the pid
+                    log.warning("stopping the propagation %s (pid %s) failed: %s", role, d.pid, e)
+                    continue
+                daemons.unregister(self.prefix, d)
 
 
 def _wait_replicas_caught_up(node, port: int, timeout: float) -> bool:
@@ -281,9 +559,10 @@ def _tail(path: str, role: str, rec, stop: threading.Event) -> None:
             if not isinstance(ev, dict) or "f" not in ev:
                 continue
             op = {"f": ev.pop("f"), "key": ev.get("key"), "value": ev.get("value")}
+            typ = ev.pop("type", "ok")
             rec.invoke(role, op)
-            rec.complete(role, op, {"type": "ok", "value": ev.get("value"),
-                                    "version": ev.get("version"),
+            rec.complete(role, op, {"type": typ, "value": ev.get("value"),
+                                    "version": ev.get("version"), "error": ev.pop("error", None),
                                     "extra": {k: v for k, v in ev.items()
                                               if k not in ("key", "value", "version")}})
         if done:

@@ -22,7 +22,17 @@ Named results (each with witnesses and one-sentence explanations):
 * `duplicate-effect` — an event's id twice in one derived read, or applied twice
   (duplicate delivery alone is allowed: at-least-once).
 * `derived-regression` — a reader's derived version of a key going back; and
-  `stale-final`: the final derived version below the final source version.
+  `stale-final`: the final derived version below the final source version (unknown,
+  not invalid, when the queue had not drained; versions of dead-lettered events do not
+  count).
+* `dlq-conservation` — dead-letter handling: every committed poison event (its
+  write-source carries `poison: true`) dead-lettered exactly once, and every
+  dead-lettered event committed and poisoned (`dead-lettered-twice`,
+  `dead-lettered-uncommitted`, `dead-lettered-healthy`, `poison-not-dead-lettered`).
+  Which events are dead-lettered, and how often, comes from the final `read-dlq` (the
+  `dlq` stream's event ids) when there is one, else from the `dlq` ops. A poison event
+  not yet dead-lettered when the queue had not drained is late: unknown, never invalid.
+  Not applicable (unknown) to a run with neither poison nor dead letters.
 * `propagation-lag` — per event: the upper bound (first completed derived read that
   reflects it − the source write's completion) and the lower bound (last derived read
   invoked after the commit that did not reflect it − the commit); p50/p95/p99/max;
@@ -41,7 +51,7 @@ from splitbrain.checkers.result import Anomaly, CheckResult, UNKNOWN
 from splitbrain.harness.history import History, Op
 
 NAMES = ("lost-event", "orphan-effect", "duplicate-effect", "derived-regression",
-         "propagation-lag")
+         "propagation-lag", "dlq-conservation")
 
 
 def _derived(op: Op) -> tuple[int | None, list | None]:
@@ -74,6 +84,8 @@ def check(history: History, options: CheckOptions | None = None) -> dict[str, Ch
     derived: dict[Any, list[Op]] = {}
     final_source: dict[Any, Op] = {}
     backlog = False  # the final reads began while the queue still held events
+    dlq_ops: list[Op] = []
+    dlq_final: Op | None = None  # the final read of the dlq stream
     for op in history.ops:
         f = op.f
         if f == "write-source":
@@ -86,8 +98,15 @@ def check(history: History, options: CheckOptions | None = None) -> dict[str, Ch
             if op.type != "fail":
                 downstream.add(op.value)
         elif f == "dlq":
+            if op.type == "fail":
+                continue
             dlq.setdefault(op.value, op)
+            dlq_ops.append(op)
             downstream.add(op.value)
+        elif f == "read-dlq" and op.type == "ok" and op.final:
+            dlq_final = op
+            for e in op.value or ():
+                downstream.add(e)
         elif f == "read-derived" and op.type == "ok":
             derived.setdefault(op.key, []).append(op)
             _, evs = _derived(op)
@@ -98,6 +117,9 @@ def check(history: History, options: CheckOptions | None = None) -> dict[str, Ch
             prev = final_source.get(op.key)
             if prev is None or _final_rank(op) > _final_rank(prev):
                 final_source[op.key] = op
+    if dlq_final is not None:
+        for e in dlq_final.value or ():
+            dlq.setdefault(e, dlq_final)
     committed = {e: w for e, w in writes.items()
                  if w.type == "ok" or (w.type == "info" and e in downstream)}
     # an info write has no version of its own; the consumer's apply of it carries it
@@ -210,8 +232,15 @@ def check(history: History, options: CheckOptions | None = None) -> dict[str, Ch
                                 f"{[a.index for a in done][:4]}).", [a.index for a in done],
                                 key=done[0].key, details={"event": e, "count": len(done)}))
     n_checked = sum(map(len, derived.values())) + sum(map(len, applies.values()))
+    # duplicate *delivery* (allowed: at-least-once) for scale: events the consumer
+    # handled more than once, and how many of those handlings it recognised and skipped
+    redelivered = sum(1 for ops in applies.values() if len(ops) > 1)
+    skipped = sum(1 for ops in applies.values() for a in ops
+                  if a.type == "ok" and (a.extra or {}).get("decision", "applied") != "applied")
     out["duplicate-effect"] = _result("duplicate-effect", dups,
-                                      {**stats, "reads_and_applies_checked": n_checked},
+                                      {**stats, "reads_and_applies_checked": n_checked,
+                                       "events_redelivered": redelivered,
+                                       "applies_skipped": skipped},
                                       None if n_checked else "no apply or derived read")
 
     # derived-regression and stale-final
@@ -230,11 +259,19 @@ def check(history: History, options: CheckOptions | None = None) -> dict[str, Ch
                                     f"(op {r.index}).", [prev[1].index, r.index], key=k,
                                     process=r.process, details={"versions": [prev[0], ver]}))
             by_proc[r.session] = (ver, r)
+    # versions of a key whose events were dead-lettered: a derived store that stops below
+    # them has not fallen behind (the consumer gave those events up, by design)
+    dead_versions: dict[Any, set] = {}
+    for e in dlq:
+        w = committed.get(e)
+        if w is not None and version_of.get(e) is not None:
+            dead_versions.setdefault(w.key, set()).add(version_of[e])
     for k, fin in final_derived.items():
         fs = final_source.get(k)
         dv = _derived(fin)[0]
         sv = (fs.value or {}).get("version") if fs is not None and isinstance(fs.value, dict) else None
-        if isinstance(dv, int) and isinstance(sv, int) and dv < sv:
+        if (isinstance(dv, int) and isinstance(sv, int) and dv < sv
+                and not set(range(dv + 1, sv + 1)) <= dead_versions.get(k, set())):
             regs.append(Anomaly("stale-final",
                                 f"The final derived read {fin.index} of key {k} is at version "
                                 f"{dv}, the final source read {fs.index} at {sv}: the derived "
@@ -242,9 +279,17 @@ def check(history: History, options: CheckOptions | None = None) -> dict[str, Ch
                                 details={"derived_version": dv, "source_version": sv}))
     versioned = sum(1 for reads in derived.values() for r in reads
                     if _derived(r)[0] is not None)
-    out["derived-regression"] = _result("derived-regression", regs,
-                                        {**stats, "reads_checked": versioned},
-                                        None if versioned else "no derived read with a version")
+    reg_stats = {**stats, "reads_checked": versioned}
+    reason = None if versioned else "no derived read with a version"
+    stale = [a for a in regs if a.type == "stale-final"]
+    if backlog and stale:
+        # the queue still held events when the final reads began: a derived store behind
+        # the source may yet catch up — late, not "never caught up"
+        regs = [a for a in regs if a.type != "stale-final"]
+        reg_stats["stale_final_while_queued"] = len(stale)
+        reason = (f"the queue had not drained when the final reads began: {len(stale)} "
+                  f"key(s) whose derived store was behind the source may be late")
+    out["derived-regression"] = _result("derived-regression", regs, reg_stats, reason)
 
     # propagation lag
     upper, lower = [], []
@@ -282,7 +327,81 @@ def check(history: History, options: CheckOptions | None = None) -> dict[str, Ch
     out["propagation-lag"] = _result("propagation-lag", anomalies, {**stats, **lag_stats},
                                      None if upper else "no committed event was seen in a derived read")
     out["lost-event"].stats["committed_without_final_read"] = unmeasured
+    out["dlq-conservation"] = _dead_letters(writes, committed, dlq, dlq_ops, dlq_final,
+                                            backlog, stats)
     return out
+
+
+def _poisoned(w: Op) -> bool:
+    return bool((w.extra or {}).get("poison"))
+
+
+def _dead_letters(writes, committed, dlq, dlq_ops, dlq_final, backlog, stats) -> CheckResult:
+    """dlq-conservation (see the module docstring)."""
+    name = "dlq-conservation"
+    poisoned = {e for e, w in committed.items() if _poisoned(w)}
+    # how often each event was dead-lettered: the dlq stream itself when it was read at
+    # the end (authoritative: an agent killed after its dead-letter script and before it
+    # reported it still left the entry), else the consumer's reports
+    counts: dict[Any, int] = {}
+    for e in (dlq_final.value or () if dlq_final is not None else (o.value for o in dlq_ops)):
+        counts[e] = counts.get(e, 0) + 1
+    if dlq_final is not None:
+        for o in dlq_ops:
+            counts.setdefault(o.value, 1)  # reported but not in the stream: still counted
+    where = {e: dlq.get(e) for e in counts}
+    anomalies = []
+    for e, n in counts.items():
+        op = where[e]
+        idx = [op.index] if op is not None else []
+        w = writes.get(e)
+        if n > 1:
+            anomalies.append(Anomaly("dead-lettered-twice",
+                                     f"Event {e!r} is in the dead-letter stream {n} times.",
+                                     idx, key=getattr(op, "key", None),
+                                     details={"event": e, "count": n}))
+        if e not in committed:
+            why = "was never written" if w is None else f"was not committed ({w.describe()})"
+            anomalies.append(Anomaly("dead-lettered-uncommitted",
+                                     f"Event {e!r} was dead-lettered (op "
+                                     f"{idx[0] if idx else '?'}) but {why}.",
+                                     idx + ([w.index] if w is not None else []),
+                                     key=w.key if w is not None else None,
+                                     details={"event": e}))
+        elif not _poisoned(committed[e]):
+            w = committed[e]
+            anomalies.append(Anomaly("dead-lettered-healthy",
+                                     f"Event {e!r} was dead-lettered (op "
+                                     f"{idx[0] if idx else '?'}) although it was not a poison "
+                                     f"event ({w.describe()}): the consumer gave up on a good "
+                                     f"event.", idx + [w.index], key=w.key,
+                                     details={"event": e}))
+    missing = sorted((e for e in poisoned if e not in counts), key=lambda e: committed[e].index)
+    late = 0
+    if missing and (backlog or dlq_final is None):
+        late = len(missing)  # still queued, or the dlq never read at the end: unknown
+    else:
+        for e in missing:
+            w = committed[e]
+            anomalies.append(Anomaly("poison-not-dead-lettered",
+                                     f"Poison event {e!r} was committed ({w.describe()}) and "
+                                     f"the queue drained, but it never reached the "
+                                     f"dead-letter stream.", [w.index]
+                                     + ([dlq_final.index] if dlq_final is not None else []),
+                                     key=w.key, details={"event": e}))
+    st = {**stats, "poisoned_committed": len(poisoned), "dead_lettered": len(counts),
+          "dlq_reports": len(dlq_ops), "dlq_final_read": dlq_final is not None,
+          "poisoned_not_dead_lettered_late": late}
+    if not poisoned and not counts:
+        return CheckResult(name=name, valid=UNKNOWN, stats=st, applicable=False,
+                           reason="no poison event and no dead letter: nothing to check")
+    reason = None
+    if late and not anomalies:
+        reason = (f"{late} poison event(s) not dead-lettered by the final reads, but "
+                  + ("the queue had not drained: they may be late"
+                     if backlog else "the dead-letter stream was not read at the end"))
+    res = _result(name, anomalies, st, reason)
+    return res
 
 
 def _result(name: str, anomalies: list[Anomaly], stats: dict, reason: str | None) -> CheckResult:

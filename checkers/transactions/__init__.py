@@ -18,6 +18,7 @@ import time
 from splitbrain.checkers.options import CheckOptions
 from splitbrain.checkers.result import Anomaly, CheckResult
 from splitbrain.checkers.transactions import models as M
+from splitbrain.checkers.transactions import native
 from splitbrain.checkers.transactions.graph import (DATA, LABELS, PROCESS, REALTIME, RW, WR, WW,
                                          add_process_edges, add_realtime_edges, cycle_classes,
                                          search_scc)
@@ -42,14 +43,22 @@ def check(history, options: CheckOptions | None = None) -> dict[str, CheckResult
     timings: dict[str, float] = {}
     requested = tuple(getattr(options, "consistency_models", ()) or ())
     asked = tuple(getattr(options, "txn_anomalies", ()) or ())
+    store_model, store_why = getattr(options, "txn_claim", None) or (None, "")
     if requested:
         claim, claim_source = M.canonical(requested), "flag"
+        why = "given with --consistency-model"
     elif asked:
         claim, claim_source = (), "anomalies"
+        why = "only the anomalies asked for (and those implying them) are judged"
+    elif store_model:
+        claim, claim_source = (M.canonical_name(store_model),), "store"
+        why = f"the store's claim: {store_why}" if store_why else "the store's claim"
     else:
         claim, claim_source = (M.canonical_name(DEFAULT_MODEL),), "default"
+        why = (f"the store claims no transactional model ({store_why}), so the strongest"
+               if store_why else "no model given and none claimed by the store, so the strongest")
     details = {"consistency_model": [M.friendly_name(m) for m in claim],
-               "claim_source": claim_source}
+               "claim_source": claim_source, "claim_reason": why}
     try:
         txns = Txns(history)
     except Precondition as p:
@@ -82,9 +91,13 @@ def check(history, options: CheckOptions | None = None) -> dict[str, CheckResult
     t1 = time.perf_counter()
     try:
         if kind == "list-append":
-            inf = ListAppend(txns).run()
+            inf = native.list_append(txns) or ListAppend(txns).run()
+            stats["engine"] = "native" if isinstance(inf, native.NativeListAppend) else "python"
+            if native.NATIVE is None:  # why the Rust core was not used (absent, stale, env)
+                stats["engine_note"] = native.NATIVE_PROBLEM
         else:
             inf = RWRegister(txns, frozenset(getattr(options, "txn_assume", ()) or ())).run()
+            stats["engine"] = "python"
     except Precondition as p:
         return _unknown(f"{p.reason}: {p.message}", stats, p.ops, details)
     timings["infer"] = time.perf_counter() - t1

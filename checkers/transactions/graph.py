@@ -68,6 +68,11 @@ class Edges:
         """CSR with duplicate (src, dst) pairs merged (their masks OR-ed)."""
         from itertools import accumulate
 
+        from splitbrain.checkers.transactions import native
+
+        if native.freeze(self):  # the same counting sort in the Rust core
+            return
+
         n = self.n
         counts = [0] * (n + 1)
         for a in self.src:
@@ -114,6 +119,11 @@ class Edges:
 
     def sccs(self, allowed: int) -> list[list[int]]:
         """Non-trivial SCCs over edges carrying any `allowed` label (iterative Tarjan)."""
+        from splitbrain.checkers.transactions import native
+
+        got = native.sccs(self, allowed)  # the same Tarjan in the Rust core
+        if got is not None:
+            return got
         n = self.n
         off, tgt, lab = self.off, self.tgt, self.lab
         index = [-1] * n
@@ -196,8 +206,14 @@ def add_realtime_edges(edges: Edges, txns: list, ok_flags: bytearray) -> None:
     inv = [op.inv_index for op in txns]
     ret = [op.ret_index for op in txns]
     sessions = [op.session for op in txns]
+    from splitbrain.checkers.transactions import native
+
+    if native.realtime(edges, inv, ret, sessions, ok_flags):  # the same walk in Rust
+        return
     done = sorted((v for v in range(n) if ok_flags[v]), key=ret.__getitem__)
-    frontier: set[int] = set()
+    # an insertion-ordered set (a dict), so the edge order is defined (the Rust core
+    # reproduces it exactly)
+    frontier: dict[int, None] = {}
     linked: dict[int, list[int]] = {}
     src_extend, dst_extend, mask_extend = edges.src.extend, edges.dst.extend, edges.mask.extend
     both, rt = REALTIME | PROCESS, REALTIME
@@ -209,8 +225,10 @@ def add_realtime_edges(edges: Edges, txns: list, ok_flags: bytearray) -> None:
             j += 1
             got = linked.pop(d, None)
             if got:
-                frontier.difference_update(got)
-            frontier.add(d)
+                drop = frontier.pop
+                for a in got:
+                    drop(a, None)
+            frontier[d] = None
         if frontier:
             fl = list(frontier)
             src_extend(fl)

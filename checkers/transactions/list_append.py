@@ -41,7 +41,7 @@ class ListAppend:
                                       details=details))
 
     # -- inference ---------------------------------------------------------------
-    def run(self) -> "ListAppend":
+    def run(self, index_only: bool = False) -> "ListAppend":
         t = self.t
         writer = self.writer
         intermediate = self.intermediate
@@ -106,6 +106,8 @@ class ListAppend:
         pos = self.pos
         for k, lst in order.items():
             pos[k] = dict(zip(lst, range(len(lst))))
+        if index_only:  # what explain() needs (writers, orders, positions), no more
+            return self
         # 3. incompatible orders, aborted and intermediate reads, readers per state
         readers: dict = {}  # (key, state) -> [vertices reading it externally]
         reported_incompat: set = set()
@@ -262,9 +264,13 @@ class ListAppend:
                 else:
                     run = []
 
-    def _internal(self) -> None:
+    def _internal(self, candidates=None) -> None:
+        """internal / future-read anomalies of ok txns (of `candidates` only, if given:
+        vertex ids in increasing order, as the Rust core names them)."""
         t = self.t
-        for v, op in enumerate(t.vertices):
+        vs = range(len(t.vertices)) if candidates is None else candidates
+        for v in vs:
+            op = t.vertices[v]
             if not t.ok[v]:
                 continue
             mops = op.value

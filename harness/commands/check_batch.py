@@ -92,7 +92,8 @@ def batch_files(paths: tuple[str, ...]) -> list[str] | None:
 def check_batch(files: list[str], options_for, names, fmt, out, fail_on: str, quiet: bool) -> int:
     """`options_for(path)` gives each file's CheckOptions (a run's test.json may say more)."""
     from splitbrain.checkers import run_checks
-    from splitbrain.harness.history import dumps, read_history
+    from splitbrain.checkers import ALIASES, infer_workload
+    from splitbrain.harness.history import check_value_shapes, dumps, read_history
     from splitbrain.reports.terminal import first_anomaly_line
 
     rows = []
@@ -101,6 +102,8 @@ def check_batch(files: list[str], options_for, names, fmt, out, fail_on: str, qu
         t0 = time.perf_counter()
         try:
             hist = read_history(path, fmt)
+            wl = options_for(path).workload
+            check_value_shapes(hist, ALIASES.get(wl, wl) if wl else infer_workload(hist))
             t1 = time.perf_counter()
             res = run_checks(hist, options_for(path), names)
             verdict: Any = res["valid"]

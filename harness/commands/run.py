@@ -122,6 +122,10 @@ class PartsCommand(click.Command):
               help="Report reads staler than this: 250ms, 1.5s, 3v, or 1s,3v.  [default: none]")
 @click.option("--max-lag", default=None, help="queue: polls further behind than this (500ms, 2s) are invalid.  [default: none]")
 @click.option("--max-propagation-lag", default=None, help="propagation: a p99 event lag over this (2s) is invalid.  [default: none]")
+@click.option("--consumer-idempotency", type=click.Choice(["none", "dedupe", "version"]), default=None,
+              help="propagation: how the consumer applies events: none (append), dedupe (processed-id set), version (newer only).  [default: the workload's]")
+@click.option("--queue", type=click.Choice(["redis", "kafka"]), default=None,
+              help="propagation: the events queue, Redis Streams or a KRaft Kafka on the same nodes.  [default: redis]")
 @click.option("--checkers", default=None, help="Comma-separated checkers.  [default: the workload's]")
 @click.option("--name", default=None, help="Test name in the store.  [default: <db>-<topology>-<workload>]")
 @click.option("--image", default=None, help="docker: node image to use.  [default: build splitbrain's offline]")

@@ -56,6 +56,8 @@ from splitbrain.harness.dbs.cassandra_install import (CassandraDist, ensure_inst
 from splitbrain.harness.errors import EnvironmentProblem, InputError
 from splitbrain.harness.models import as_spec
 
+TXN_MODES = ("lwt", "plain")
+
 log = logging.getLogger(__name__)
 
 MAX_NODES = 5
@@ -104,7 +106,7 @@ class CassandraDB:
                  timestamps: str = "server", version: str | None = None,
                  home: str | None = None, heap_mb: int = 512, ready_timeout: float = 180.0,
                  install_log: Callable[[str], None] | None = None,
-                 commitlog_sync: str = "periodic"):
+                 commitlog_sync: str = "periodic", txn_mode: str = "lwt"):
         if not 1 <= len(nodes) <= MAX_NODES:
             raise InputError(f"cassandra runs on 1 to {MAX_NODES} nodes, not {len(nodes)}")
         for name, cl in (("read", read_consistency), ("write", write_consistency)):
@@ -126,9 +128,9 @@ class CassandraDB:
         self.ready_timeout = ready_timeout  # the runner passes this to wait_ready
         self.settings = ClientSettings(read_consistency=read_consistency,
                                        write_consistency=write_consistency,
-                                       timestamps=timestamps)
+                                       timestamps=timestamps, txn_mode=txn_mode)
         self.final_settings = ClientSettings(read_consistency="ONE", write_consistency="ONE",
-                                             timestamps=timestamps)
+                                             timestamps=timestamps, txn_mode=txn_mode)
         self.replication = min(3, len(self.nodes))
         self.install_log = install_log or (lambda msg: log.info("%s", msg))
         self.figures: dict[str, float] = {}
@@ -335,8 +337,18 @@ class CassandraDB:
         """Claims: last-write-wins replicas; reads and writes at the configured levels
         promise no real-time order (lightweight transactions do, per key)."""
         s = self.settings
+        # txn-list-append: one conditional (Paxos) batch per txn on one partition
+        # (harness/dbs/cassandra_txn.py): linearizable per partition, and there is one
+        txn = ("strict-serializable", "each txn is one conditional (Paxos) batch on a single "
+               "partition after a SERIAL read: lightweight transactions are linearizable per "
+               "partition") if s.write_consistency != "ANY" else (
+               None, "a Paxos commit at ANY promises nothing")
+        if s.txn_mode == "plain":
+            txn = (None, "txn_mode=plain: a read, then an unconditional batch; nothing "
+                   "isolates a txn's reads from its writes (the negative control)")
         return {"writes": f"{s.write_consistency}, last write wins",
-                "reads": s.read_consistency, "realtime": False, "summary": (
+                "reads": s.read_consistency, "realtime": False,
+                "transactions": txn[0], "transactions_why": txn[1], "summary": (
             f"Cassandra RF={self.replication}, reads {s.read_consistency}, writes "
             f"{s.write_consistency}, {s.timestamps} timestamps: last write wins")}
 
@@ -571,8 +583,14 @@ class CassandraOptions:
     version: str | None = None
     home: str | None = None
     commitlog_sync: str = "periodic"
+    # txn-list-append: "lwt" (a SERIAL read, then one conditional Paxos batch: isolated) or
+    # "plain" (a read at --read-consistency, then an unconditional batch: the negative
+    # control, nothing isolates the read from the write); harness/dbs/cassandra_txn.py
+    txn_mode: str = "lwt"
 
     def validate(self, nodes: int) -> None:
+        if self.txn_mode not in TXN_MODES:
+            raise InputError(f"txn_mode {self.txn_mode!r}: allowed: {', '.join(TXN_MODES)}")
         if self.commitlog_sync not in cfg.COMMITLOG_SYNC:
             raise InputError(f"--cassandra-commitlog-sync {self.commitlog_sync!r}: allowed: "
                              f"{', '.join(cfg.COMMITLOG_SYNC)}")
@@ -590,7 +608,7 @@ def _make(nodes, ctx, opts: CassandraOptions) -> "CassandraDB":
                        extra_env_fn=ctx.node_env, read_consistency=opts.read_consistency,
                        write_consistency=opts.write_consistency, timestamps=opts.timestamps,
                        version=opts.version, home=opts.home,
-                       commitlog_sync=opts.commitlog_sync)
+                       commitlog_sync=opts.commitlog_sync, txn_mode=opts.txn_mode)
 
 
 def _spec():
@@ -608,6 +626,7 @@ def _spec():
                "cassandra_home", "cassandra_commitlog_sync"),
         # equal WRITETIMEs: Cassandra keeps the greater serialised value (checkers/versions)
         check_options={"version_tiebreak": "cassandra"},
+        models=MODELS,  # txn-list: harness/dbs/cassandra_txn.py
         db_class=lambda: CassandraDB)
 
 

@@ -61,9 +61,12 @@ TABLES = {
              f"{_TABLE_OPTS}",
     "probe": f"CREATE TABLE IF NOT EXISTS {KEYSPACE}.probe (k int PRIMARY KEY, v int)",
 }
+from splitbrain.harness.dbs import cassandra_txn as _txn  # noqa: E402 (needs KEYSPACE)
+
+TABLES[_txn.TABLE] = _txn.schema(KEYSPACE, _TABLE_OPTS)
 
 # The data models this client speaks (harness/models.py).
-MODELS = ("register", "counter", "set", "list")
+MODELS = ("register", "counter", "set", "list", "txn-list")
 
 REQUEST_TIMEOUT_S = 6.0    # above the server's 2 s request timeouts (cassandra_config)
 VERSION_LOOKUP_TIMEOUT_S = 1.0
@@ -83,6 +86,7 @@ class ClientSettings:
     write_consistency: str = "QUORUM"
     timestamps: str = "server"  # "server": coordinators pick; "client": we do
     request_timeout: float = REQUEST_TIMEOUT_S
+    txn_mode: str = "lwt"  # txn-list-append: "lwt" or "plain" (harness/dbs/cassandra_txn.py)
 
 
 class TimestampSource:
@@ -313,6 +317,12 @@ class CassandraClient:
         write = f != "read"
         lwt = f == "cas" or (self.lwt and write)
         try:
+            if self.spec.model == "txn-list":  # harness/dbs/cassandra_txn.py
+                if f == "txn":
+                    return _txn.invoke_txn(self, op, KEYSPACE)
+                out = _txn.plain_read(self, op.get("key"), KEYSPACE)
+                out.setdefault("node", self.node.name)
+                return out
             out = self._execute(f, op.get("key"), value)
         except NoSession as e:
             time.sleep(NOT_SENT_BACKOFF_S)

@@ -48,6 +48,8 @@ from splitbrain.harness.dbs.resp import Ambiguous, NotSent, ReplyError, RespConn
 from splitbrain.harness.errors import EnvironmentProblem, InputError
 
 TOPOLOGIES = ("replication", "sentinel")
+# RedisClusterDB (harness/dbs/redis_cluster.py); RedisOptions accepts it too
+OPTION_TOPOLOGIES = (*TOPOLOGIES, "cluster")
 READ_FROM = ("primary", "replicas", "any")
 
 
@@ -162,6 +164,36 @@ def redis_clock_offset(address: str, port: int, timeout: float = 0.5) -> float:
         return sec + usec / 1e6 - (t0 + t1) / 2
     finally:
         r.close()
+
+
+def txn_claim(topology: str, read_from: str) -> tuple[str | None, str]:
+    """The consistency model Redis claims for txn-* transactions (one Lua script each,
+    harness/dbs/redis_txn.py) in this configuration, and why (transactions.md §7.1):
+
+    * replication, reads from the primary: strict-serializable. Every txn runs on the one
+      single-threaded primary, as a script no other command interleaves with, at an
+      instant inside its request. (Without persistence a killed primary restarts empty:
+      Redis promises nothing across that, and the checker reports what it lost.)
+    * replication, reads from replicas (or any node): serializable, not strict. Writing
+      txns still run on the primary; a read-only txn may run on a replica, which applies
+      the primary's replication stream in order, so it sees a prefix of the primary's
+      serial order — but possibly a stale one (no real-time or session order).
+    * sentinel: none. A failover promotes an asynchronous replica that may have missed
+      acknowledged txns, and the old primary's later writes are discarded: Redis claims no
+      isolation across that, so the checker's default (strict-serializable) is used and its
+      findings say what broke.
+    """
+    if topology == "sentinel":
+        return None, ("Sentinel failover promotes an asynchronous replica, which may lack "
+                      "acknowledged txns")
+    if topology != "replication":  # e.g. cluster: multi-key txns would cross hash slots
+        return None, f"no txn claim for the {topology} topology"
+    if read_from == "primary":
+        return "strict-serializable", ("each txn is one Lua script on the single-threaded "
+                                       "primary: atomic, alone, at an instant inside its call")
+    return "serializable", ("writing txns run as scripts on the primary; read-only txns may "
+                            "run on an asynchronous replica, which shows a prefix of the "
+                            "primary's order, possibly stale (no real-time or session order)")
 
 
 class RedisDB:
@@ -315,7 +347,9 @@ class RedisDB:
     def claims(self) -> dict:
         """Claims: asynchronous replication promises no real-time order across nodes, and
         a failover (sentinel) may drop acknowledged writes."""
+        model, why = txn_claim(self.topology, self.read_from)
         return {"writes": "asynchronously replicated", "reads": f"from {self.read_from}",
+                "transactions": model, "transactions_why": why,
                 # every op on the one primary: its registers are linearizable
                 "linearizable_registers": self.read_from == "primary",
                 "realtime": False, "summary": (
@@ -481,13 +515,24 @@ class RedisOptions:
     topology: str = "replication"
     read_from: str = "replicas"
     appendfsync: str | None = None  # None: no persistence; always, everysec, no: the AOF
+    # cluster: a write is acknowledged only once WAIT says this many replicas have it
+    wait_replicas: int = 0
 
     def validate(self, nodes: int) -> None:
+        if not isinstance(self.wait_replicas, int) or not 0 <= self.wait_replicas <= 1 or (
+                self.wait_replicas and self.topology != "cluster"):
+            raise InputError(f"--db-opt wait-replicas={self.wait_replicas}: 0 or 1, and "
+                             f"only with --topology cluster (one replica per shard)")
         if self.appendfsync not in (None, *APPENDFSYNC):
             raise InputError(f"--redis-appendfsync {self.appendfsync!r}: allowed: "
                              f"{', '.join(APPENDFSYNC)}")
-        if self.topology not in TOPOLOGIES:
-            raise InputError(f"--topology {self.topology!r}: allowed: {', '.join(TOPOLOGIES)}")
+        if self.topology not in OPTION_TOPOLOGIES:
+            raise InputError(f"--topology {self.topology!r}: allowed: "
+                             f"{', '.join(OPTION_TOPOLOGIES)}")
+        if self.topology == "cluster":
+            from splitbrain.harness.dbs.redis_cluster import layout
+
+            layout(nodes)  # InputError naming the rule
         if self.read_from not in READ_FROM:
             raise InputError(f"--read-from {self.read_from!r}: allowed: {', '.join(READ_FROM)}")
         if self.topology == "sentinel" and nodes < 3:
@@ -511,6 +556,16 @@ def _stream_workload(model) -> str | None:
 def _rules(test, opts: RedisOptions) -> None:
     """What the propagation workloads need: the relay and consumer follow n1, the primary
     of the replication topology, inside the netns cluster."""
+    if opts.topology != "cluster" and "slot-migrate" in str(getattr(test, "nemesis", "")):
+        raise InputError("--nemesis slot-migrate needs --topology cluster (hash slots)")
+    if opts.topology == "cluster":
+        from splitbrain.harness.dbs.redis_cluster import CLUSTER_MODELS
+        from splitbrain.workloads import get_workload
+
+        model = getattr(get_workload(test.workload), "model", None)
+        if model is not None and model not in CLUSTER_MODELS:
+            raise InputError(f"--workload {test.workload} does not run on --topology cluster "
+                             f"(single-key models only: {', '.join(CLUSTER_MODELS)})")
     if str(getattr(test, "workload", "")).startswith("propagation") and (
             opts.topology, getattr(test, "backend", "netns")) != ("replication", "netns"):
         raise InputError(f"--workload {test.workload} runs on --db redis --topology replication "
@@ -518,6 +573,12 @@ def _rules(test, opts: RedisOptions) -> None:
 
 
 def _make(nodes, ctx, opts: RedisOptions) -> RedisDB:
+    if opts.topology == "cluster":
+        from splitbrain.harness.dbs.redis_cluster import RedisClusterDB
+
+        return RedisClusterDB(nodes, read_from=opts.read_from, store_dir=ctx.store_dir,
+                              prefix=ctx.prefix, extra_env_fn=ctx.node_env,
+                              appendfsync=opts.appendfsync, wait_replicas=opts.wait_replicas)
     return RedisDB(nodes, topology=opts.topology, read_from=opts.read_from,
                    store_dir=ctx.store_dir, prefix=ctx.prefix, extra_env_fn=ctx.node_env,
                    appendfsync=opts.appendfsync)

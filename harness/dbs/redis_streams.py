@@ -203,7 +203,11 @@ class StreamsClient(RedisClient):
 WRITE_OUTBOX = """#!lua
 local ver = redis.call('HINCRBY', KEYS[1], 'ver', 1)
 redis.call('HSET', KEYS[1], 'val', ARGV[1])
-redis.call('XADD', 'outbox', '*', 'eid', ARGV[1], 'key', ARGV[2], 'ver', ver)
+if ARGV[3] == '1' then
+  redis.call('XADD', 'outbox', '*', 'eid', ARGV[1], 'key', ARGV[2], 'ver', ver, 'poison', '1')
+else
+  redis.call('XADD', 'outbox', '*', 'eid', ARGV[1], 'key', ARGV[2], 'ver', ver)
+end
 return ver
 """
 
@@ -222,7 +226,9 @@ class PropagationClient(RedisClient):
     `propagation`: the source write and the outbox entry in one script (the outbox
     pattern); `propagation-dual-write`: the source write, then a separate XADD to
     `events` — skipped with probability `crash_p` (the client "crashes" in between),
-    which is the anti-pattern's lost event. Errors map as RedisClient's.
+    which is the anti-pattern's lost event. A write op with `poison: true` (the poison
+    fault) marks its event so the consumer fails on it; the completion says `poison`.
+    Errors map as RedisClient's.
     """
 
     crash_p = 0.1
@@ -233,7 +239,7 @@ class PropagationClient(RedisClient):
 
         self._rng = random.Random(self.process)
 
-    def invoke(self, op: dict) -> dict:
+    def _invoke(self, op: dict) -> dict:
         f = op.get("f")
         read = f in ("read-source", "read-derived")
         target = self._target({"f": "read" if read else f, "final": op.get("final")})
@@ -264,10 +270,17 @@ class PropagationClient(RedisClient):
             return {"type": kind, "value": op.get("value"), "error": e.message}
         return {"type": "fail", "error": f"unsupported op {f!r} for the propagation workload"}
 
+    def invoke(self, op: dict) -> dict:
+        out = self._invoke(op)
+        if op.get("poison") and op.get("f") == "write-source":
+            out.setdefault("extra", {})["poison"] = True  # on every outcome: ok, info, fail
+        return out
+
     def _write(self, conn, op: dict, target) -> dict:
         k, v = op["key"], op["value"]
+        poison = "1" if op.get("poison") else "0"
         if self.workload != "propagation-dual-write":
-            ver = self._script(conn, WRITE_OUTBOX, f"src:{k}", v, k)
+            ver = self._script(conn, WRITE_OUTBOX, f"src:{k}", v, k, poison)
             return {"type": "ok", "value": v, "version": int(ver), "node": target.name}
         ver = self._script(conn, WRITE_SOURCE, f"src:{k}", v)
         out = {"type": "ok", "value": v, "version": int(ver), "node": target.name}
@@ -275,7 +288,8 @@ class PropagationClient(RedisClient):
             out["extra"] = {"published": False}  # crashed between the two writes
             return out
         try:
-            conn.call("XADD", "events", "*", "eid", v, "key", k, "ver", ver)
+            conn.call("XADD", "events", "*", "eid", v, "key", k, "ver", ver,
+                      *(("poison", "1") if op.get("poison") else ()))
             out["extra"] = {"published": True}
         except (NotSent, Ambiguous, ReplyError) as e:
             out["extra"] = {"published": False, "publish_error": str(e)}

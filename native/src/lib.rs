@@ -12,6 +12,8 @@ use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 
+pub mod txn;
+
 pub const WRITE: u32 = 0;
 pub const READ: u32 = 1;
 pub const CAS: u32 = 2;
@@ -534,6 +536,7 @@ mod py {
     fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
         m.add("ABI", 2)?;
         m.add_function(wrap_pyfunction!(check, m)?)?;
+        crate::txn::py::register(m)?;
         Ok(())
     }
 }

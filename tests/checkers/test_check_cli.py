@@ -242,3 +242,11 @@ def test_fuzzed_histories_exit_cleanly(tmp_path, capsys, seed, base):
         res = json.loads((tmp_path / f"r{seed}.json").read_text())
         for name, c in res["checkers"].items():  # a checker crash surfaces as unknown
             assert "checker error" not in (c.get("reason") or ""), (name, c["reason"], lines)
+
+
+def test_a_history_of_ops_no_checker_understands_is_an_input_error(capsys):
+    bank = os.path.join(os.path.dirname(__file__), "data", "peers", "bank-mini.edn")
+    code, out, err = cli(capsys, bank)
+    assert code == 254 and "op 3 (process 1) is a 'transfer'" in err, err
+    code, out, err = cli(capsys, bank, "--workload", "set")
+    assert code == 254 and "'transfer'" in err and "set checkers" in err, err

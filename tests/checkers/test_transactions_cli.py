@@ -135,3 +135,30 @@ def test_report_shows_incompatible_orders_as_a_table(tmp_path):
     html = (rep / "report.html").read_text()
     assert '<table class="ops incompatible">' in html
     assert html.count("background:#d6aa9d") == 2  # position 1 of both reads
+
+
+def test_the_stores_claim_is_the_default_model_and_results_say_why():
+    """Redis's transactional claim per configuration (harness/dbs/redis.py txn_claim) is
+    what the checker judges against when no model is given; a flag overrides it; a store
+    claiming none leaves the strongest model, with the store's reason."""
+    from splitbrain.checkers.options import CheckOptions
+    from splitbrain.checkers.transactions import check
+    from splitbrain.harness.dbs.redis import txn_claim
+    from splitbrain.harness.history import history_from_events
+
+    assert txn_claim("replication", "primary")[0] == "strict-serializable"
+    assert txn_claim("replication", "replicas")[0] == "serializable"
+    assert txn_claim("replication", "any")[0] == "serializable"
+    assert txn_claim("sentinel", "primary")[0] is None
+    h = history_from_events(DEMO)  # a G1c: invalid under every claim
+    store = check(h, CheckOptions(txn_claim=txn_claim("replication", "replicas")))
+    t = store["transactions"].to_json()
+    assert (t["consistency_model"], t["claim_source"]) == (["serializable"], "store")
+    assert "prefix of the primary's order" in t["claim_reason"] and t["valid"] is False
+    flag = check(h, CheckOptions(consistency_models=("read-uncommitted",),
+                                 txn_claim=("serializable", "x")))["transactions"].to_json()
+    assert (flag["claim_source"], flag["valid"]) == ("flag", True)
+    none = check(h, CheckOptions(txn_claim=txn_claim("sentinel", "primary")))
+    n = none["transactions"].to_json()
+    assert (n["consistency_model"], n["claim_source"]) == (["strict-serializable"], "default")
+    assert "Sentinel failover" in n["claim_reason"]

@@ -242,15 +242,32 @@ def test_keyless_history_is_one_register(tmp_path):
 
 def test_ops_no_checker_understands_are_unknown(tmp_path):
     h = _edn(tmp_path, """[
-{:process 0, :type :invoke, :f :acquire, :value nil}
-{:process 0, :type :ok, :f :acquire, :value nil}
-{:process 0, :type :invoke, :f :release, :value nil}
-{:process 0, :type :ok, :f :release, :value nil}
+{:process 0, :type :invoke, :f :frob, :value nil}
+{:process 0, :type :ok, :f :frob, :value nil}
+{:process 0, :type :invoke, :f :twiddle, :value nil}
+{:process 0, :type :ok, :f :twiddle, :value nil}
 ]""")
     res = run_checks(h)
     assert res["valid"] == "unknown"  # before: valid
     for name, r in res["checkers"].items():
         assert r["valid"] == "unknown" and r["reason"], (name, r)
+
+
+def test_lock_histories_are_judged_by_linearizability(tmp_path):
+    lock = """[
+{:process 0, :type :invoke, :f :acquire, :value nil}
+{:process 0, :type :ok, :f :acquire, :value nil}
+{:process 1, :type :invoke, :f :acquire, :value nil}
+{:process 1, :type :ok, :f :acquire, :value nil}
+]"""
+    bad = run_checks(_edn(tmp_path, lock))  # two holders at once
+    assert bad["workload"] == "mutex" and bad["valid"] is False
+    assert list(bad["checkers"]) == ["linearizable"]
+    good = run_checks(_edn(tmp_path, lock.replace(
+        "{:process 1, :type :invoke, :f :acquire", "{:process 0, :type :invoke, :f :release, "
+        ":value nil}\n{:process 0, :type :ok, :f :release, :value nil}\n"
+        "{:process 1, :type :invoke, :f :acquire")))
+    assert good["valid"] is True and good["checkers"]["linearizable"]["stats"]
 
 
 def test_independent_read_invocations_may_carry_a_value(tmp_path):
@@ -359,3 +376,35 @@ def test_not_applicable_checker_is_skipped_not_failed_in_junit():
     root = tree.getroot() if hasattr(tree, "getroot") else tree
     tc = [t for t in root.iter("testcase") if t.get("name") == "staleness"][0]
     assert tc.find("skipped") is not None and tc.find("error") is None
+
+
+CAS_GOOD = """[
+{:process 0, :type :invoke, :f :write, :value 1}
+{:process 0, :type :ok, :f :write, :value 1}
+{:process 1, :type :invoke, :f :cas, :value [1 2]}
+{:process 1, :type :ok, :f :cas, :value [1 2]}
+{:process 2, :type :invoke, :f :write, :value 1}
+{:process 2, :type :ok, :f :write, :value 1}
+{:process 0, :type :invoke, :f :read, :value nil}
+{:process 0, :type :ok, :f :read, :value 1}
+]"""
+
+
+def test_a_linearizable_history_is_valid_though_values_repeat(tmp_path):
+    # value 1 is written twice: the session checkers cannot tell the writes apart
+    # (unknown), but linearizability is proven, and it implies what they check
+    res = run_checks(_edn(tmp_path, CAS_GOOD))
+    assert res["workload"] == "cas-register"
+    assert res["checkers"]["linearizable"]["valid"] is True
+    implied = [n for n, c in res["checkers"].items() if c.get("implied_by") == "linearizable"]
+    assert "read-your-writes" in implied
+    for n in implied:
+        assert res["checkers"][n]["valid"] == "unknown" and "implies" in res["checkers"][n]["reason"]
+    assert res["valid"] is True
+
+
+def test_nothing_is_implied_by_a_linearizable_checker_that_did_not_prove_it(tmp_path):
+    bad = CAS_GOOD.replace(":type :ok, :f :read, :value 1}", ":type :ok, :f :read, :value 2}")
+    res = run_checks(_edn(tmp_path, bad))
+    assert res["checkers"]["linearizable"]["valid"] is False and res["valid"] is False
+    assert not any(c.get("implied_by") for c in res["checkers"].values())

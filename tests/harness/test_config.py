@@ -24,7 +24,8 @@ def test_toml_then_flags_win(tmp_path):
 
 @pytest.mark.parametrize("flags, needle", [
     ({"nodes": 12}, "allowed: 1 to 9"),
-    ({"topology": "cluster"}, "allowed: replication, sentinel"),
+    ({"topology": "mesh"}, "allowed: replication, sentinel, cluster"),
+    ({"topology": "cluster", "nodes": 4}, "even --nodes of 6 or more"),
     ({"topology": "sentinel", "nodes": 2}, "Sentinel majority"),
     ({"subnet": "8.8.8.0/24"}, "private IPv4"),
     ({"subnet": "nonsense"}, "private IPv4"),

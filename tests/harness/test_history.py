@@ -152,3 +152,13 @@ def test_bad_edn_is_input_error(tmp_path):
     p.write_text('{:type :invoke, :f :read :process 0}\n{:type :ok, :f\n')
     with pytest.raises(InputError, match="bad.edn:2"):
         read_history(str(p))
+
+
+def test_an_event_appended_after_close_is_counted_not_raised(tmp_path):
+    p = tmp_path / "h.jsonl"
+    w = HistoryWriter(p)
+    w.append({"process": 0, "type": "invoke", "f": "read", "key": 1, "value": None})
+    w.close()
+    w.append({"process": "nemesis", "type": "info", "f": "stop-partition", "value": None})
+    assert w.dropped == 1 and w.count == 1
+    assert len(p.read_text().splitlines()) == 1

@@ -15,7 +15,12 @@ def test_cas_register_with_replica_reads_is_not_linearizable_with_a_witness(tmp_
     assert lin["stats"]["engine"] in ("native", "python")
     a = lin["anomalies"][0]
     assert a["type"] == "nonlinearizable" and a["stuck_op"] in a["ops"]
-    # usually a write and the stale read; a single read is seen now and then (a read of a
-    # value whose only writer was dropped from the search) — noted in the session notes
     assert a["witness"]["replayed"] is True and len(a["ops"]) >= 1
+    if len(a["ops"]) == 1:
+        # a stale read alone: the witness was cut at a quiescent point whose state every
+        # order of the earlier ops agrees on (e.g. "holds 1497 after op 5041"), and from
+        # that state the read is impossible on its own
+        assert "from_state" in a["witness"] and "after_index" in a["witness"], a["witness"]
+    else:  # usually a write and the stale read
+        assert any(i != a["stuck_op"] for i in a["ops"])
     assert_witnesses_are_real(out.run_dir, out.results, "linearizable")

@@ -230,14 +230,17 @@ def test_families_are_self_describing():
     from splitbrain.nemesis.registry import families
 
     fams = families()
-    assert list(fams) == ["partition", "clock", "kill", "pause", "packet", "disk"]
+    assert list(fams) == ["partition", "clock", "kill", "pause", "packet", "disk", "slot-migrate",
+                          "kill-consumer", "pause-consumer", "kill-relay", "replay", "poison"]
     for fam in fams.values():
         assert fam.stop not in fam.starts and fam.faults
         assert fam.start_template and fam.build
     # routing and heal order come from the packages, not from tables kept by hand
     assert FAMILY_OF_F["clock-bump"] == "clock" and STOP_OF["pause"] == "resume"
     from splitbrain.nemesis.schedule import FINAL_ORDER
-    assert FINAL_ORDER == ("disk", "pause", "kill", "partition", "packet", "clock")
+    assert FINAL_ORDER == ("disk", "pause", "kill", "partition", "pause-consumer", "packet",
+                           "kill-consumer", "kill-relay", "slot-migrate", "replay", "poison",
+                           "clock")
 
 
 def test_a_family_needs_its_capability():

@@ -139,3 +139,21 @@ def test_staleness_stats_render_whatever_shape():
     assert figs[0]["data"][0]["x"] == ["p50_ms", "nested.T_p50", "p99_ms"]
     assert plots.staleness_figures({}) == []
     assert plots.staleness_figures({"histogram": "not a list"}) == []
+
+
+def test_transactions_row_says_which_model_was_checked_and_why():
+    from splitbrain.checkers.options import CheckOptions
+    from splitbrain.checkers.transactions import check
+
+    evs = []
+    for p, (inv, ok) in enumerate([([["append", "x", None]], [["append", "x", 1]]),
+                                   ([["r", "x", None]], [["r", "x", [1]]])]):
+        inv = [[f, k, 1 if f == "append" else None] for f, k, _ in inv]
+        evs += [dict(index=2 * p, time=2 * p, process=p, type="invoke", f="txn", value=inv),
+                dict(index=2 * p + 1, time=2 * p + 1, process=p, type="ok", f="txn", value=ok)]
+    hist = history_from_events(evs)
+    r = check(hist, CheckOptions(txn_claim=("serializable", "a replica shows a prefix")))
+    results = {"valid": True, "checkers": {"transactions": r["transactions"].to_json()}}
+    page = render_html(results, history=hist, test={"name": "t"})
+    assert "checked as serializable: the store&#39;s claim: a replica shows a prefix" in page \
+        or "checked as serializable: the store's claim: a replica shows a prefix" in page
