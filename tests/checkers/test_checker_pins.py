@@ -51,13 +51,14 @@ def _perturbed(events: list[dict], seed: int, p: float) -> list[dict]:
 
 
 def _bench_events(workload: str, n: int, seed: int) -> list[dict]:
+    import importlib.util
     import tempfile
 
-    sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "..", "bench"))
-    try:
-        import checkers as bench  # bench/checkers.py
-    finally:
-        sys.path.pop(0)
+    # bench/checkers.py by path, under its own name: "checkers" may name another module
+    path = os.path.join(os.path.dirname(__file__), "..", "..", "bench", "checkers.py")
+    spec = importlib.util.spec_from_file_location("sb_bench_checkers", path)
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
     with tempfile.TemporaryDirectory() as d:
         path = os.path.join(d, "h.jsonl")
         bench.generate(workload, n, path, seed)
