@@ -60,8 +60,6 @@ def check(history: History, options: CheckOptions | None = None, *,
         workload = infer_workload(history)
     fin = analysis.final_reads if analysis is not None else final_reads(history)
     job = _Job(history, options, fin)
-    if analysis is not None and workload == "set":
-        job.indexes = analysis.indexes  # their read element sets, built once
     if workload == "counter":
         job.counters()
     elif workload == "set":
@@ -99,7 +97,6 @@ class _Job:
         self.h = history
         self.o = options
         self.fin = fin
-        self.indexes: dict | None = None  # the version indexes, when run_checks built them
         self.anomalies: list[Anomaly] = []
         self.stats: dict[str, Any] = {"keys": 0, "keys_judged": 0, "keys_without_final_read": 0,
                                       "keys_with_duplicate_values": 0, "acked": 0, "lost": 0,
@@ -200,7 +197,7 @@ class _Job:
         acked = [w for w in attempts.values() if w.type == "ok"]
         self.stats["acked"] += len(acked)
         if timeline:
-            self._set_timeline(key, ops, attempts)
+            self._set_timeline(ops, attempts)
         got = self._final_union(key)
         if got is None:
             self._no_final(key)
@@ -249,7 +246,7 @@ class _Job:
             elif w.type == "info":
                 self.stats["recovered"] += 1
 
-    def _set_timeline(self, key: Any, ops: list[Op], attempts: dict[Any, Op]) -> None:
+    def _set_timeline(self, ops: list[Op], attempts: dict[Any, Op]) -> None:
         """set-full's per-element stable/lost latencies, as stats (§5.1(a), O(Σ|read|))."""
         reads = [r for r in ops if r.f == "read" and r.type == "ok"
                  and isinstance(r.value, (list, tuple))]
@@ -258,11 +255,8 @@ class _Job:
             return
         reads.sort(key=lambda r: r.inv_index)
         atoms = _ATOMS
-        ix = self.indexes.get(key) if self.indexes is not None else None
-        known = ix.read_members if ix is not None and ix.kind == "set" else {}
-        members = [known.get(r.index) or (frozenset(r.value) if atoms.issuperset(map(type, r.value))
-                                          else frozenset(_fz(e) for e in r.value))
-                   for r in reads]
+        members = [frozenset(r.value) if atoms.issuperset(map(type, r.value))
+                   else frozenset(_fz(e) for e in r.value) for r in reads]
         first, last, last_absent = _presence(members)
         n = len(reads)
         tail = members[-1] if members else frozenset()

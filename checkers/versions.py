@@ -34,8 +34,7 @@ API (what other checkers call)
     ix.write_versions  # {op index: ver}          │ observed / cmp / writer, read-only, for
     ix.snapshot_values # {op index: component}    │ hot loops that must not pay a method
     ix.data_successors # plain: {a: [b...]} (cas) │ call per op
-    ix.sole_writers    # {frozen value: op}       │
-    ix.read_members    # set: {op index: members} ┘
+    ix.sole_writers    # {frozen value: op}       ┘
     ix.ops             # every single-key op on this key (any f/type), inv order
     ix.writes          # write-like ops on this key (ok, info and fail), inv order
     ix.reads           # ok reads (and ok cas) observing this key, inv order
@@ -166,7 +165,6 @@ class VersionIndex:
         self.tiebreak: str | None = None           # the store's rule for equal versions
         self.ties: list[tuple[Any, list[Op]]] = []  # (version, ops of different values)
         self.append_counts: dict[Any, list[int]] = {}  # list kind: element -> inv indices
-        self._members: dict[int, frozenset] = {}   # set kind: read index -> its elements
 
     # -- the index's tables, read-only (what session, staleness and lost-updates walk
     # in their hot loops; the same dicts, so reading them costs nothing extra)
@@ -190,12 +188,6 @@ class VersionIndex:
     def data_successors(self) -> dict[Any, list]:
         """plain kind: version -> the versions an ok cas replaced it by (data edges)."""
         return self._succ
-
-    @property
-    def read_members(self) -> dict[int, frozenset]:
-        """set kind: op index of a read -> the elements it observed (`members`), for every
-        read in `reads` whose value is a collection (corrupt ones included)."""
-        return self._members
 
     @property
     def sole_writers(self) -> dict[Any, Op]:
@@ -239,9 +231,6 @@ class VersionIndex:
         return self._evidence[rank]
 
     def members(self, op: Op) -> frozenset | None:
-        got = self._members.get(op.index)
-        if got is not None:  # sets: built with the index (every pass reads them)
-            return got
         if self.kind not in ("list", "set"):
             return None
         v = self.observed(op)
@@ -630,24 +619,17 @@ class _ValueAudit:
 # -- A: list-append ----------------------------------------------------------------------
 
 
-def _read_elements(ix: VersionIndex, r: Op, simple: frozenset, snap,
-                   members: dict | None = None) -> tuple | None:
+def _read_elements(ix: VersionIndex, r: Op, simple: frozenset, snap) -> tuple | None:
     """The elements a list/set read observed, or None (read marked corrupt) when the value
-    is not a collection or holds an element twice (duplicate-element, §2.2). `members`:
-    where to keep the read's element set (`ix.members`), built here for the check anyway."""
+    is not a collection or holds an element twice (duplicate-element, §2.2)."""
     v = r.value if r.f == "read" and r.index not in snap else ix.observed(r)
     if v is None:
-        if members is not None:
-            members[r.index] = frozenset()
         return ()
     if not isinstance(v, (list, tuple)):
         ix.corrupt.add(r.index)
         return None
     elems = tuple(v) if simple.issuperset(map(type, v)) else tuple(_fz(e) for e in v)
-    fs = frozenset(elems)  # the same construction as `members`: an identical set
-    if members is not None:
-        members[r.index] = fs
-    if len(fs) != len(elems):
+    if len(set(elems)) != len(elems):
         dup, copies, could = _excess_copy(ix, r, elems)
         if dup is None:
             return elems  # each copy has its own append (issue 10 item 3)
@@ -808,9 +790,8 @@ def _build_set(ix: VersionIndex) -> None:
     winv_get = winv.get
     simple = _SIMPLE_T
     snap = ix._obs
-    kept = ix._members
     for r in ix.reads:
-        elems = _read_elements(ix, r, simple, snap, kept)
+        elems = _read_elements(ix, r, simple, snap)
         if elems is None:
             continue
         _elements_audit(audit, winv_get, r, elems)
