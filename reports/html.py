@@ -181,6 +181,11 @@ def build_context(results: dict, history: History | None = None, test: dict | No
         if clock:
             figures["clock"] = plots.clock_figure(clock, windows)
         nemesis_rows = plots.nemesis_table(history.nemesis)
+        from splitbrain.reports.queue_plots import offsets_figure
+
+        qfig = offsets_figure(history, windows, plots._layout)
+        if qfig is not None:
+            figures["queue-offsets"] = qfig
     elif history is not None:
         windows = []
 
@@ -241,6 +246,7 @@ def build_context(results: dict, history: History | None = None, test: dict | No
         "nemesis_rows": nemesis_rows,
         "nemesis_total": len(history.nemesis) if history is not None else 0,
         "staleness": staleness,
+        "queue_offsets": "queue-offsets" in figures,
         "convergence": convergence,
         "linearizable": linearizable,
         "log_links": log_links,

@@ -15,6 +15,7 @@ only when `max_lag_ns` is given and exceeded; unknown when there is nothing to m
 
 from __future__ import annotations
 
+import bisect
 import math
 
 from splitbrain.checkers.queue.log import KeyLog
@@ -63,15 +64,19 @@ def realtime_lags(qh: QueueHistory, logs: dict[str, KeyLog],
     return out
 
 
-def _walk(qh: QueueHistory, logs: dict[str, KeyLog], dense, emit) -> None:
-    """Calls emit((time, process, key, lag_ns, op index)) for every measured poll and key.
-    The hot loop of this checker: one visit per poll and key, nothing else."""
+def _walk(qh: QueueHistory, logs: dict[str, KeyLog], dense, emit=None):
+    """Calls emit((time, process, key, lag_ns, op index)) for every measured poll and key;
+    without `emit`, returns (lags in ns, the worst such tuple, polls measured) instead —
+    the hot loop of this checker: one visit per poll and key, nothing else."""
     if dense is None:
         from splitbrain.checkers.queue.log import dense_reads
         dense = dense_reads(qh, logs)
     known = known_times(qh, logs, dense)
     per_op = dense.per_op
     empty: dict = {}
+    lags: list = []
+    add = lags.append
+    worst, worst_lag, polls = None, -1, 0
     for proc, ops in qh.by_process.items():
         pos: dict[str, int] = {}
         assigned: list[str] = []
@@ -97,13 +102,30 @@ def _walk(qh: QueueHistory, logs: dict[str, KeyLog], dense, emit) -> None:
                 pos[k] = s[2]
             t = op.t_inv
             keys = assigned + [k for k in polled if k not in assigned] if assigned else polled
+            if emit is not None:
+                for k in keys:
+                    arr = known.get(k)
+                    nxt = pos.get(k, -1) + 1
+                    if arr is not None and nxt < len(arr) and arr[nxt] < t:
+                        emit((t, proc, k, t - arr[nxt], op.index))
+                    else:
+                        emit((t, proc, k, 0, op.index))
+                continue
+            if keys:
+                polls += 1
             for k in keys:
                 arr = known.get(k)
                 nxt = pos.get(k, -1) + 1
                 if arr is not None and nxt < len(arr) and arr[nxt] < t:
-                    emit((t, proc, k, t - arr[nxt], op.index))
+                    lag = t - arr[nxt]
+                    add(lag)
+                    if lag > worst_lag:
+                        worst_lag, worst = lag, (t, proc, k, lag, op.index)
                 else:
-                    emit((t, proc, k, 0, op.index))
+                    add(0)
+                    if worst is None:
+                        worst_lag, worst = 0, (t, proc, k, 0, op.index)
+    return lags, worst, polls
 
 
 def _pct(sorted_vals: list, p: float) -> float:
@@ -113,23 +135,27 @@ def _pct(sorted_vals: list, p: float) -> float:
 
 def check_lag(qh: QueueHistory, logs: dict[str, KeyLog], max_lag_ns: int | None,
               dense=None) -> CheckResult:
-    lags = realtime_lags(qh, logs, dense)
+    if dense is None:
+        from splitbrain.checkers.queue.log import dense_reads
+        dense = dense_reads(qh, logs)
+    vals, worst, polls = _walk(qh, logs, dense)
     names = qh.names
-    if not lags:
+    if not vals:
         return CheckResult(name=NAME, valid=UNKNOWN, stats={"polls_measured": 0},
                            reason="no ok poll to measure a lag on (lag needs `poll` ops)")
-    vals = sorted(l[3] for l in lags)
+    vals.sort()
     ms = lambda ns: round(ns / 1e6, 3)
-    worst = max(lags, key=lambda l: l[3])
-    stats = {"polls_measured": len({l[4] for l in lags}), "poll_keys_measured": len(lags), "p50_ms": ms(_pct(vals, .5)),
+    stats = {"polls_measured": polls, "poll_keys_measured": len(vals), "p50_ms": ms(_pct(vals, .5)),
              "p95_ms": ms(_pct(vals, .95)), "p99_ms": ms(_pct(vals, .99)), "max_ms": ms(vals[-1]),
              "worst": {"time": worst[0], "process": worst[1], "key": names.get(worst[2], worst[2]),
                        "lag_ms": ms(worst[3]), "op": worst[4]}}
     anomalies = []
     if max_lag_ns is not None:
         stats["max_lag_ms"] = ms(max_lag_ns)
-        over = [l for l in lags if l[3] > max_lag_ns]
-        stats["polls_over"] = len(over)
+        # the sorted lags say how many are over; only then walk again for their witnesses
+        n_over = len(vals) - bisect.bisect_right(vals, max_lag_ns)
+        stats["polls_over"] = n_over
+        over = [l for l in realtime_lags(qh, logs, dense) if l[3] > max_lag_ns] if n_over else []
         for t, proc, k, lag, idx in sorted(over, key=lambda l: -l[3])[:64]:
             k = names.get(k, k)
             anomalies.append(Anomaly(

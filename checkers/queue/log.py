@@ -17,10 +17,12 @@ Obligations (README "queue checker"; definitions as in jepsen.tests.kafka):
   no send ever attempted;
 * poll-skip / nonmonotonic-poll: per process, a read of key k starting > 1 / < 1 index
   after the last value of k its previous ok read ended on (state kept across assigns
-  that still cover k, dropped by assigns that do not, by subscribe-mode rebalances and
-  by crashes); only ok reads move the state; allowed (notices) under subscribe;
+  that still cover k, dropped by assigns that do not, by subscribe-mode rebalances, by
+  crashes and by a poll's `reset` list: the client recorded that its library re-seeked
+  k's partition during that poll); only ok reads move the state; allowed (notices)
+  under subscribe;
 * int-poll-skip / int-nonmonotonic-poll: the same inside one read (keys in the op's
-  `rebalanced` list exempt); nonmonotonic-send / int-nonmonotonic-send for sends;
+  `rebalanced` or `reset` list exempt); nonmonotonic-send / int-nonmonotonic-send;
 * unseen: acknowledged values no ok read returned — an anomaly only after a final
   phase (a `final` read), else a notice (it cannot tell lost from late).
 """
@@ -39,7 +41,7 @@ _ALLOWED_UNDER_SUBSCRIBE = ("poll-skip", "nonmonotonic-poll")
 class KeyLog:
     """One key's version order: offset -> {value: first op index}, dense indices."""
 
-    __slots__ = ("at", "offsets", "index_of", "first", "last")
+    __slots__ = ("at", "offsets", "index_of", "first", "last", "single")
 
     def __init__(self) -> None:
         self.at: dict[tuple, dict[Any, int]] = {}
@@ -52,8 +54,21 @@ class KeyLog:
             vals[value] = op_index
 
     def freeze(self, where: str = "history") -> None:
-        self.offsets = sorted(self.at, key=lambda o: offset_key(o, where))
-        self.index_of = {o: i for i, o in enumerate(self.offsets)}
+        at = self.at
+        if all(type(o) is int for o in at):
+            self.offsets = offsets = sorted(at)  # Kafka: integers order as themselves
+        else:
+            self.offsets = offsets = sorted(at, key=lambda o: offset_key(o, where))
+        n = len(offsets)
+        self.index_of = dict(zip(offsets, range(n)))
+        # the usual log: one value per offset, each value once (C-level; first is last)
+        self.single = sum(map(len, at.values())) == n
+        if self.single:
+            vals = list(map(next, map(iter, map(at.__getitem__, offsets))))
+            first = dict(zip(vals, range(n)))
+            if len(first) == n:
+                self.first = self.last = first
+                return
         first: dict[Any, int] = {}
         last: dict[Any, int] = {}
         for i, o in enumerate(self.offsets):
@@ -177,6 +192,8 @@ def check_log(qh: QueueHistory, logs: dict[str, KeyLog], committed: set[int],
 
     # inconsistent offsets and duplicates
     for k, lg in logs.items():
+        if lg.first is lg.last:
+            continue  # one value per offset, each value once (KeyLog.freeze)
         for i, off in enumerate(lg.offsets):
             vals = lg.at[off]
             if len(vals) > 1:
@@ -316,13 +333,20 @@ def check_log(qh: QueueHistory, logs: dict[str, KeyLog], committed: set[int],
     return {"unseen": sum(len(v) for v in unseen.values()), "final_phase": had_final}
 
 
+def _exempt(extra: dict) -> set[str]:
+    """Keys a read names as repositioned during it: `rebalanced` (Jepsen's rebalance log)
+    and `reset` (the client library re-seeked the partition, e.g. librdkafka's offset
+    validation after a leader change)."""
+    return {str(k) for f in ("rebalanced", "reset") for k in (extra.get(f) or ())}
+
+
 def check_intra(qh: QueueHistory, logs: dict[str, KeyLog], out: LogFindings,
                 dense: ReadSummary) -> None:
     """int-poll-skip / int-nonmonotonic-poll: consecutive messages of one key in one read."""
     name = qh.names
     for op, k, pi, pv, i, v in dense.intra:
         ex = op.extra
-        if ex and k in set(map(str, ex.get("rebalanced") or ())):
+        if ex and k in _exempt(ex):
             continue
         d = i - pi
         if d > 1:
@@ -342,6 +366,31 @@ def check_intra(qh: QueueHistory, logs: dict[str, KeyLog], out: LogFindings,
                 key=name[k], process=op.process, details={"values": [pv, v], "delta": d}))
 
 
+def _order_finding(out: LogFindings, logs, name, proc, k: str, lr: tuple, s: list, op: Op,
+                   allow: bool) -> None:
+    """poll-skip / nonmonotonic-poll on key k: the previous ok read `lr` = (index, value,
+    op) ended at lr[0]; this read `op` (summary `s`) starts at s[0], not lr[0] + 1."""
+    i, v = s[0], s[1]
+    d = i - lr[0]
+    if d > 1:
+        lg = logs[k]
+        skipped = [x for j in range(lr[0] + 1, i) for x in lg.values_at(j)]
+        out.add(Anomaly(
+            "poll-skip",
+            f"Process {proc} read {lr[1]!r} of key {name[k]} in op "
+            f"{lr[2].index}, then started at {v!r} in op {op.index}, skipping "
+            f"{skipped[:8]}.", [lr[2].index, op.index], key=name[k],
+            process=proc,
+            details={"delta": d, "skipped": skipped[:32]}), allowed=allow)
+    elif d < 1:
+        out.add(Anomaly(
+            "nonmonotonic-poll",
+            f"Process {proc} read {lr[1]!r} of key {name[k]} in op "
+            f"{lr[2].index}, then went back to {v!r} in op {op.index}.",
+            [lr[2].index, op.index], key=name[k], process=proc,
+            details={"delta": d, "values": [lr[1], v]}), allowed=allow)
+
+
 def check_processes(qh: QueueHistory, logs: dict[str, KeyLog], out: LogFindings,
                     dense: ReadSummary) -> None:
     """Per-process order checks: poll-skip, nonmonotonic-poll, sends, intra-op forms."""
@@ -350,6 +399,7 @@ def check_processes(qh: QueueHistory, logs: dict[str, KeyLog], out: LogFindings,
     allow = qh.subscribed
     empty = KeyLog()
     empty.offsets, empty.index_of, empty.first, empty.last, empty.at = [], {}, {}, {}, {}
+    empty.single = True
 
     def idx(lg: KeyLog, off: tuple | None, v: Any) -> int | None:
         if off is not None:
@@ -358,11 +408,27 @@ def check_processes(qh: QueueHistory, logs: dict[str, KeyLog], out: LogFindings,
                 return i
         return lg.first.get(v)
 
+    per_op_get = dense.per_op.get
+    op_sends_get = qh.op_sends.get
     for proc, ops in qh.by_process.items():
         last_read: dict[str, tuple[int, Any, Op]] = {}   # key -> (index, value, op)
         last_send: dict[str, tuple[int, Any, Op]] = {}
+        lr_get = last_read.get
         for op in ops:
             f = op.f
+            if f == "poll" and not op.extra:
+                # the hot path: a plain poll (same checks as below, fewer lookups)
+                summ = per_op_get(op.index)
+                if summ is None:
+                    continue
+                ok = op.type == "ok"
+                for k, s in summ.items():
+                    lr = lr_get(k)
+                    if lr is not None and s[0] - lr[0] != 1:
+                        _order_finding(out, logs, name, proc, k, lr, s, op, allow)
+                    if ok:
+                        last_read[k] = (s[2], s[3], op)
+                continue
             if f in ("assign", "subscribe"):
                 # positions on keys the new assignment still covers survive (Jepsen)
                 keep = set(qh.assigned_keys(op))
@@ -375,30 +441,20 @@ def check_processes(qh: QueueHistory, logs: dict[str, KeyLog], out: LogFindings,
                 last_send.clear()
                 continue
             summ = dense.per_op.get(op.index)
+            ex = op.extra
+            if ex and f == "poll" and ex.get("reset"):
+                # the consumer was re-seeked during this poll: a fresh position on those
+                # keys (data the re-read contradicts is still caught by the log checks)
+                for k in _exempt({"reset": ex["reset"]}):
+                    last_read.pop(k, None)
             if summ is not None and op.f == "poll":  # group dequeues share the log
-                for k, (i, v, li, lv, _mx) in summ.items():
+                ok = op.type == "ok"
+                for k, s in summ.items():
                     lr = last_read.get(k)
-                    if lr is not None:
-                        d = i - lr[0]
-                        if d > 1:
-                            lg = logs[k]
-                            skipped = [x for j in range(lr[0] + 1, i) for x in lg.values_at(j)]
-                            out.add(Anomaly(
-                                "poll-skip",
-                                f"Process {proc} read {lr[1]!r} of key {name[k]} in op "
-                                f"{lr[2].index}, then started at {v!r} in op {op.index}, skipping "
-                                f"{skipped[:8]}.", [lr[2].index, op.index], key=name[k],
-                                process=proc,
-                                details={"delta": d, "skipped": skipped[:32]}), allowed=allow)
-                        elif d < 1:
-                            out.add(Anomaly(
-                                "nonmonotonic-poll",
-                                f"Process {proc} read {lr[1]!r} of key {name[k]} in op "
-                                f"{lr[2].index}, then went back to {v!r} in op {op.index}.",
-                                [lr[2].index, op.index], key=name[k], process=proc,
-                                details={"delta": d, "values": [lr[1], v]}), allowed=allow)
-                    if op.type == "ok":
-                        last_read[k] = (li, lv, op)
+                    if lr is not None and s[0] - lr[0] != 1:
+                        _order_finding(out, logs, name, proc, k, lr, s, op, allow)
+                    if ok:
+                        last_read[k] = (s[2], s[3], op)
             sends = qh.op_sends.get(op.index)
             if sends and op.type in ("ok", "info"):
                 first_s: dict[str, tuple[int, Any]] = {}

@@ -182,20 +182,22 @@ class QueueHistory:
                 seen = read_ok.get(ck)
                 if seen is None:
                     seen = read_ok[ck] = {}
+            at_get = at.get
             for it in items:
                 try:
                     off, val = it[0], it[1]
                 except (TypeError, IndexError, KeyError):
                     raise InputError(f"{where}: message {it!r} of key {k!r} is not [offset, value]") from None
-                if type(off) is not str and type(off) is not int and off is not None:
+                t = type(off)
+                if t is not str and t is not int and off is not None:
                     off = raw_offset(off, where)
                 append((ck, off, val))
-                if off is not None:
-                    vals = at.get(off)
-                    if vals is None:
+                vals = at_get(off)
+                if vals is None:
+                    if off is not None:
                         at[off] = {val: idx}
-                    elif val not in vals:
-                        vals[val] = idx
+                elif val not in vals:
+                    vals[val] = idx
                 if ok and val not in seen:
                     seen[val] = op
         self.reads.append((op, pairs))

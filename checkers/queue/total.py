@@ -12,7 +12,11 @@ sends, and the multiset of values returned by ok dequeues/drains:
 * recovered = info sends whose value came out (a stat);
 * per writer process, lost values ordered by that writer's send order are split into
   prefix (before its first dequeued value), middle (between, the worst case: values
-  on both sides came out) and suffix (after its last: possibly a slow reader).
+  on both sides came out) and suffix (after its last: possibly a slow reader);
+* lost-on-node: the lost values grouped by the node that acknowledged their enqueue
+  (the send's `node`), one anomaly per node naming its first 8 sends — which node's
+  acknowledgements were not worth anything (a failed-over primary, a diverged replica).
+  Sends without a `node` are counted in `lost_unattributed`, never guessed.
 """
 
 from __future__ import annotations
@@ -55,7 +59,21 @@ def check_total(qh: QueueHistory, out: LogFindings) -> dict | None:
                             [attempts[(k, v)].index, r.index], key=name[k],
                             details={"value": v, "count": n}), allowed=True)
     lost = [(op, k, v) for op, k, v in enq if (k, v) not in got]
+    by_node: dict[Any, list] = {}
     if lost and drained:
+        for op, k, v in lost:
+            by_node.setdefault(op.node, []).append((op, k, v))
+        for node, items in sorted(((n, i) for n, i in by_node.items() if n is not None),
+                                  key=lambda x: str(x[0])):
+            first = items[0]
+            out.add(Anomaly(
+                "lost-on-node",
+                f"Node {node} acknowledged {len(items)} enqueue(s) that were never dequeued, "
+                f"not even by the final drain (first: value {first[2]!r} of key "
+                f"{name[first[1]]} by {first[0].describe()}).",
+                [op.index for op, _, _ in items[:8]], key=name[first[1]],
+                details={"node": node, "count": len(items),
+                         "values": [v for _, _, v in items[:32]]}))
         by_writer: dict[Any, list] = {}
         for op, k, v in enq:
             by_writer.setdefault(op.process, []).append((op, k, v))
@@ -71,7 +89,9 @@ def check_total(qh: QueueHistory, out: LogFindings) -> dict | None:
                     f"Value {v!r} of key {name[k]} was acknowledged by {op.describe()} but never "
                     f"dequeued, not even by the final drain (lost-{part} of writer {proc}).",
                     [op.index], key=name[k], process=proc,
-                    details={"value": v, "writer_part": part}))
+                    details={"value": v, "writer_part": part, "node": op.node}))
     return {"dequeue_ops": len(deq), "dequeued": sum(got.values()), "enqueued": len(enq),
             "attempted": len(attempts), "recovered": recovered, "drained": drained,
-            "lost_undrained": 0 if drained else len(lost)}
+            "lost_undrained": 0 if drained else len(lost),
+            "lost_by_node": {str(n): len(i) for n, i in by_node.items() if n is not None},
+            "lost_unattributed": len(by_node.get(None, ()))}

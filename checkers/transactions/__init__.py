@@ -224,6 +224,8 @@ def _replay(history, a: Anomaly, kind: str, options, order: int) -> bool:
     elif order & PROCESS:
         add_process_edges(inf.edges, t.vertices, t.ok)
     inf.edges.freeze()
+    if _steps_hold(inf.edges, t, a):
+        return True
     deadline = time.monotonic() + 1.0
     classes = cycle_classes(order)
     for comp in inf.edges.sccs(DATA | order):
@@ -231,6 +233,24 @@ def _replay(history, a: Anomaly, kind: str, options, order: int) -> bool:
         if any(a.type in implied_anomalies([c]) for c in cycles):
             return True
     return False
+
+
+def _steps_hold(edges, t, a: Anomaly) -> bool:
+    """Every step of the witness cycle is an edge of the same kind among the witness ops
+    alone: the cycle, and so its class, is reproduced. (A search of the small graph may
+    name another cycle first when an edge carries two kinds — rw and process, say.)"""
+    steps = (a.details or {}).get("steps")
+    if not steps:
+        return False
+    bit = {name: b for b, name in LABELS.items()}
+    vert = {op.index: v for v, op in enumerate(t.vertices)}
+    for st in steps:
+        u, w, lab = vert.get(st["from"]), vert.get(st["to"]), bit.get(st["label"])
+        if u is None or w is None or lab is None:
+            return False
+        if not any(x == w and m & lab for x, m in edges.out(u)):
+            return False
+    return True
 
 
 def _cycle_anomaly(cls: str, cyc: list[int], labels: list[int], inf, txns, scc_size) -> Anomaly:

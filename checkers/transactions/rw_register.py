@@ -60,6 +60,7 @@ class RWRegister:
         self.sources_used: set[str] = set()
         # (key, v1, v2) -> the two txns whose session / real-time order gave v1 < v2
         self.order_evidence: dict = {}
+        self.version_evidence: dict = {}
 
     def _add(self, typ, explanation, ops, key=None, **details):
         self.anomalies.append(Anomaly(type=typ, explanation=explanation, ops=ops, key=key,
@@ -185,6 +186,7 @@ class RWRegister:
             per_key.setdefault(k, {})["initial-state"] = {(INIT, x) for x in xs}
         # D: recorded versions
         vers: dict = {}
+        vers_by: dict = {}  # (k, x) -> the first txn that recorded x's version: evidence
         for v, op in enumerate(t.vertices):
             if not t.ok[v]:
                 continue
@@ -195,10 +197,15 @@ class RWRegister:
                 if n is None or x is None or isinstance(n, bool):
                     continue
                 vers.setdefault(k, {})[x] = n
+                vers_by.setdefault((k, x), v)
         for k, m in vers.items():
             chain = sorted(m.items(), key=lambda kv: kv[1])
-            per_key.setdefault(k, {})["versions"] = {
-                (a[0], b[0]) for a, b in zip(chain, chain[1:]) if a[1] != b[1]}
+            pairs = {(a[0], b[0]) for a, b in zip(chain, chain[1:]) if a[1] != b[1]}
+            per_key.setdefault(k, {})["versions"] = pairs
+            for a, b in pairs:
+                # a witness resting on recorded versions carries the txns that recorded
+                # them, so it replays on its own (they may be readers outside the cycle)
+                self.version_evidence[(k, a, b)] = (vers_by[(k, a)], vers_by[(k, b)])
         if "wfr" in self.assume:
             for v in range(len(t.vertices)):
                 if not t.ok[v]:
@@ -325,6 +332,9 @@ class RWRegister:
                        }[src]
                 ev = [self.t.vertices[u].index
                       for u in self.order_evidence.get((k, p, q), ())]
+                if src == "versions":
+                    ev += [self.t.vertices[u].index
+                           for u in self.version_evidence.get((k, p, q), ())]
                 if label == WW and p is not None and self.ext_writer.get((k, p)) == a:
                     return (f"T{{a}} set {k} = {p} and T{{b}} set it to {x}, later in the version "
                             f"order [{why}]", ev, k)

@@ -339,3 +339,15 @@ def test_timeout_on_a_forbidden_class_is_unknown():
     found = [Anomaly(type="cycle-search-timeout", explanation="x", ops=[])]
     res = _verdict(found, frozenset({"G2-item"}), (), {}, {}, {}, 0.0)
     assert res.valid == "unknown" and res.details["anomaly_types"] == ["cycle-search-timeout"]
+
+
+@pytest.mark.parametrize("seed,n,concurrency,keys", [(9464, 65, 2, 6), (608357, 68, 2, 2)])
+def test_stale_read_witnesses_replay_on_their_own(seed, n, concurrency, keys):
+    # once `witness-replay-failed`: the witness lacked the readers whose recorded
+    # versions ordered it; and an rw+process edge let the small search name a G2 first
+    r = run(simulate("stale-reads", seed, n, concurrency, keys, "rw-register"),
+            "strict-serializable", cycle_search_timeout_s=5.0)
+    assert r["valid"] is False
+    assert "witness-replay-failed" not in all_types(r), r
+    assert all(a.get("witness_replay") == "confirmed" for a in r["anomalies"]
+               if "witness_replay" in a)

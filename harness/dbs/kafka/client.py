@@ -12,6 +12,18 @@ messages of the keys the process is assigned, per key in delivery order.
   watermark (else it keeps consuming, then `fail`s): an empty final poll means "read to
   the end", which the checker relies on.
 
+Positions are the client's (`next_off`), and the history must say when the consumer
+moved them itself: librdkafka silently re-seeks a partition after a leader change when
+its KIP-320 offset validation returns an end offset below the fetch position, or resets
+it by `auto.offset.reset` after OFFSET_OUT_OF_RANGE. A message below the partition's
+next offset is such a rewind; the poll then carries `reset: [the keys of that partition
+it is assigned]` (the checker starts those keys afresh, as Jepsen does after a seek) and
+`reset_from: {key: [expected next offset, offset delivered]}`. A poll that fails drops
+its batch, so the consumer is torn down and rebuilt at `next_off` (which the dropped
+batch did not move): a failed poll never makes the next one look like a skip.
+Non-fatal consumer error events are informational (librdkafka retries by itself): they
+are counted in `consumer_errors` and the poll stays ok.
+
 Error mapping (design/queues.md §(d); no per-message persistence status in Python):
 `fail` only for errors raised before any attempt can have been appended (queue full,
 unknown partition, size, auth, config); everything else — timeouts (`_MSG_TIMED_OUT` may
@@ -122,7 +134,15 @@ class KafkaQueueClient:
                 "isolation.level": "read_committed", "enable.partition.eof": False,
                 "socket.connection.setup.timeout.ms": 3000, "fetch.wait.max.ms": 100,
                 "log_level": 2})
+            if self.assigned:  # rebuilt after a failed poll: resume at the client's positions
+                self._consumer.assign(self._partitions())
         return self._consumer
+
+    def _partitions(self) -> list:
+        from confluent_kafka import OFFSET_BEGINNING, TopicPartition
+
+        parts = sorted({self.partition(k) for k in self.assigned})
+        return [TopicPartition(TOPIC, p, self.next_off.get(p, OFFSET_BEGINNING)) for p in parts]
 
     def partition(self, key: Any) -> int:
         return int(key) % self.s.partitions
@@ -175,37 +195,75 @@ class KafkaQueueClient:
         return {"type": kind, "value": value, "error": f"kafka:{err.name()}"}
 
     def _assign(self, op: dict) -> dict:
-        from confluent_kafka import OFFSET_BEGINNING, TopicPartition
-
         keys = list(op.get("value") or [])
         parts = sorted({self.partition(k) for k in keys})
         if op.get("seek") == "beginning":
             self.next_off = {}
         self.next_off = {p: o for p, o in self.next_off.items() if p in parts}
-        self.consumer().assign([TopicPartition(TOPIC, p, self.next_off.get(p, OFFSET_BEGINNING))
-                                for p in parts])
+        c = self.consumer()
         self.assigned = keys
+        c.assign(self._partitions())
         return {"type": "ok", "value": keys}
 
-    def _consume(self, timeout: float) -> dict[str, list]:
+    def _consume(self, timeout: float, note: dict) -> dict[str, list]:
+        """One consume(); positions move only once the whole batch is accepted."""
         wanted = {str(k) for k in self.assigned}
         out: dict[str, list] = {}
-        for m in self.consumer().consume(num_messages=200, timeout=timeout):
-            if m.error():
-                raise RuntimeError(f"kafka:{m.error().name()}")
-            self.next_off[m.partition()] = m.offset() + 1
+        nxt = dict(self.next_off)
+        try:
+            msgs = self.consumer().consume(num_messages=200, timeout=timeout)
+        except Exception:
+            self._drop_consumer()
+            raise
+        for m in msgs:
+            err = m.error()
+            if err is not None:
+                if err.fatal():
+                    self._drop_consumer()  # the batch is dropped: re-read from next_off
+                    raise RuntimeError(f"kafka:{err.name()}")
+                note["consumer_errors"] = note.get("consumer_errors", 0) + 1
+                continue
+            p, off = m.partition(), m.offset()
+            expect = nxt.get(p)
+            if expect is not None and off < expect:
+                # the library re-seeked this partition (see the module docstring)
+                for k in self.assigned:
+                    if self.partition(k) == p:
+                        ks = str(k)
+                        note.setdefault("reset", {})[ks] = True
+                        note.setdefault("reset_from", {}).setdefault(ks, [expect, off])
+            nxt[p] = off + 1
             k = (m.key() or b"").decode()
             if k in wanted:
                 raw = (m.value() or b"").decode()
-                out.setdefault(k, []).append([m.offset(), int(raw) if raw.lstrip("-").isdigit() else raw])
+                out.setdefault(k, []).append([off, int(raw) if raw.lstrip("-").isdigit() else raw])
+        self.next_off = nxt
         return out
+
+    def _drop_consumer(self) -> None:
+        c, self._consumer = self._consumer, None
+        if c is not None:
+            try:
+                c.close()
+            except Exception:
+                pass
+
+    def _done(self, out: dict, note: dict) -> dict:
+        comp: dict = {"type": "ok", "value": out}
+        if note:
+            extra = dict(note)
+            if "reset" in extra:
+                extra["reset"] = sorted(extra["reset"])
+            comp["extra"] = extra
+        return comp
 
     def _poll(self, op: dict) -> dict:
         if not self.assigned:
             return {"type": "ok", "value": {}}
-        out = self._consume(0.1)
+        note: dict = {}
+        out = self._consume(0.1, note)
         if out or not (self.final or op.get("final")):
-            return {"type": "ok", "value": out}
+            return self._done(out, note)
         # a final poll may only say "nothing left" once it has read to the high watermark
         from confluent_kafka import TopicPartition
 
@@ -217,10 +275,10 @@ class KafkaQueueClient:
                 if self.next_off.get(p, 0) < hi:
                     behind.append(p)
             if not behind:
-                return {"type": "ok", "value": {}}
-            out = self._consume(0.5)
+                return self._done({}, note)
+            out = self._consume(0.5, note)
             if out:
-                return {"type": "ok", "value": out}
+                return self._done(out, note)
         return {"type": "fail", "error": f"final poll still behind the high watermark of {behind}"}
 
     def close(self) -> None:
