@@ -14,6 +14,7 @@ from collections import Counter
 from operator import attrgetter
 from typing import Iterable
 
+from splitbrain.checkers.analysis import Analysis
 from splitbrain.checkers.options import WORKLOADS, CheckOptions
 from splitbrain.checkers.result import CheckResult, merge_valid
 from splitbrain.checkers.versions import gc_paused
@@ -64,6 +65,9 @@ DEFAULTS["propagation-dual-write"] = list(DEFAULTS["propagation"])
 DEFAULTS["propagation-none"] = list(DEFAULTS["propagation"])
 TXN_BASE = {"txn-list-append": "list-append", "txn-rw-register": "register"}
 TXN_FAMILIES = frozenset(("splitbrain.checkers.transactions",))
+# Families whose check takes the shared Analysis (checkers/analysis.py) as `analysis=`.
+ANALYSIS_FAMILIES = frozenset(f"splitbrain.checkers.{m}" for m in (
+    "integrity", "session", "staleness", "lost_updates", "convergence"))
 DEFAULTS["cas-register"] = [*DEFAULTS["register"], "linearizable"]
 DEFAULTS["mutex"] = ["linearizable"]
 
@@ -208,6 +212,7 @@ def _run_families(history: History, options: CheckOptions,
     # (what transactions wrote counts as written); only `transactions` reads txn-*.
     base = TXN_BASE.get(options.workload)
     single = replace(options, workload=base) if base else options
+    full, one_key = Analysis(history, options), None  # built once, shared by the families
     for name in wanted:
         mod_name = FAMILIES[name]
         if mod_name in done:
@@ -216,7 +221,13 @@ def _run_families(history: History, options: CheckOptions,
         t0 = time.perf_counter()
         try:
             mod = importlib.import_module(mod_name)
-            family = mod.check(history, options if mod_name in TXN_FAMILIES else single)
+            opts = options if mod_name in TXN_FAMILIES else single
+            if mod_name in ANALYSIS_FAMILIES:
+                if opts is not options and one_key is None:
+                    one_key = full.for_options(opts)
+                family = mod.check(history, opts, analysis=full if opts is options else one_key)
+            else:
+                family = mod.check(history, opts)
         except Exception as e:  # a checker bug must never read as "valid"
             family = {n: CheckResult(name=n, valid="unknown",
                                      reason=f"checker error: {type(e).__name__}: {e}")

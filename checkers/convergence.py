@@ -25,7 +25,7 @@ legitimately revisit a value while increments arrive, so they are not judged for
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from splitbrain.checkers.distribution import percentile
 from splitbrain.checkers.final_state import final_reads
@@ -34,25 +34,30 @@ from splitbrain.checkers.result import Anomaly, CheckResult, UNKNOWN
 from splitbrain.checkers.versions import build_indexes, single_key_ops
 from splitbrain.harness.history import History, Op, freeze
 
+if TYPE_CHECKING:
+    from splitbrain.checkers.analysis import Analysis
+
 NAME = "convergence"
 WRITE_FS = ("write", "cas", "append", "add", "incr")
 
 
-def check(history: History, options: CheckOptions | None = None) -> dict[str, CheckResult]:
+def check(history: History, options: CheckOptions | None = None, *,
+          analysis: "Analysis | None" = None) -> dict[str, CheckResult]:
     options = options or CheckOptions()
-    workload = options.workload
+    workload = analysis.workload if analysis is not None else options.workload
     if workload is None:
         from splitbrain.checkers import infer_workload
 
         workload = infer_workload(history)
-    fin = final_reads(history)
+    fin = analysis.final_reads if analysis is not None else final_reads(history)
     if not fin.any:
         return {NAME: CheckResult(
             NAME, UNKNOWN, stats={"keys": 0},
             reason="no ok final read (final: true) in the history, so convergence cannot be "
                    "judged; final reads on every node after healing are needed (P15)")}
     t0 = _quiet_time(history)
-    indexes = build_indexes(history, workload) if workload in ("register", "list-append") else {}
+    indexes = ((analysis.indexes if analysis is not None else build_indexes(history, workload))
+               if workload in ("register", "list-append") else {})
     writes_by_key = _writes_by_key(history) if workload in ("set", "counter") else {}
     anomalies: list[Anomaly] = []
     notices: list[Anomaly] = []

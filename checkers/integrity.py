@@ -20,13 +20,17 @@ usable version, so one corruption is not reported five times (P17).
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from splitbrain.checkers.options import CheckOptions
 from splitbrain.checkers.result import Anomaly, CheckResult, nothing_checked_reason, result_from_anomalies
 from splitbrain.harness.history import _short
-from splitbrain.checkers.versions import WRITE_FS, _fz, build_indexes, single_key_ops, txn_count
+from splitbrain.checkers.versions import WRITE_FS, build_indexes, single_key_ops, txn_count
+from splitbrain.checkers.versions import frozen as _fz
 from splitbrain.harness.history import History
+
+if TYPE_CHECKING:
+    from splitbrain.checkers.analysis import Analysis
 
 NAME = "integrity"
 
@@ -53,9 +57,10 @@ def duplicate_reason(indexes: dict) -> str | None:
             f"write (P1)")
 
 
-def check(history: History, options: CheckOptions | None = None) -> dict[str, CheckResult]:
+def check(history: History, options: CheckOptions | None = None, *,
+          analysis: "Analysis | None" = None) -> dict[str, CheckResult]:
     options = options or CheckOptions()
-    indexes = build_indexes(history, options.workload)
+    indexes = analysis.indexes if analysis is not None else build_indexes(history, options.workload)
     anomalies: list[Anomaly] = []
     by_type: dict[str, int] = {}
     reads = corrupt = 0

@@ -33,7 +33,7 @@ Obligations:
 from __future__ import annotations
 
 from itertools import filterfalse
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from splitbrain.checkers.final_state import FinalReads, final_reads
 from splitbrain.checkers.options import CheckOptions
@@ -41,20 +41,24 @@ from splitbrain.checkers.result import Anomaly, CheckResult, UNKNOWN, nothing_ch
 from splitbrain.checkers.versions import build_indexes, single_key_ops
 from splitbrain.harness.history import History, Op, freeze
 
+if TYPE_CHECKING:
+    from splitbrain.checkers.analysis import Analysis
+
 NAME = "lost-updates"
 COUNTER_FS = ("add", "incr")
 SUMMARY_LIMIT = 50  # element lists longer than this are summarised as intervals (§5.1(e))
 TIMELINE_BUDGET = 5_000_000  # Σ|read| above which the set-full timeline stats are skipped
 
 
-def check(history: History, options: CheckOptions | None = None) -> dict[str, CheckResult]:
+def check(history: History, options: CheckOptions | None = None, *,
+          analysis: "Analysis | None" = None) -> dict[str, CheckResult]:
     options = options or CheckOptions()
-    workload = options.workload
+    workload = analysis.workload if analysis is not None else options.workload
     if workload is None:
         from splitbrain.checkers import infer_workload
 
         workload = infer_workload(history)
-    fin = final_reads(history)
+    fin = analysis.final_reads if analysis is not None else final_reads(history)
     job = _Job(history, options, fin)
     if workload == "counter":
         job.counters()
@@ -253,32 +257,22 @@ class _Job:
         atoms = _ATOMS
         members = [frozenset(r.value) if atoms.issuperset(map(type, r.value))
                    else frozenset(_fz(e) for e in r.value) for r in reads]
-        present_in: dict[Any, list[int]] = {}
-        get = present_in.get
-        for i, m in enumerate(members):
-            for e in m:
-                lst = get(e)
-                if lst is None:
-                    present_in[e] = [i]
-                else:
-                    lst.append(i)
+        first, last, last_absent = _presence(members)
+        n = len(reads)
+        tail = members[-1] if members else frozenset()
         stable_lat, lost_lat = [], []
         never_read = 0
         for e, w in attempts.items():
             if w.type == "fail":
                 continue
-            pres = present_in.get(e, [])
+            p0 = first.get(e)
             known_t = w.t_ret if w.type == "ok" else float("inf")
             known_i = w.ret_index
-            if pres and reads[pres[0]].ret_index < known_i:
-                known_t, known_i = reads[pres[0]].t_ret, reads[pres[0]].ret_index
-            last_p = pres[-1] if pres else None
-            # last absent: walk back from the end skipping reads that contain e
-            j = len(reads) - 1
-            k = len(pres) - 1
-            while j >= 0 and k >= 0 and pres[k] == j:
-                j -= 1
-                k -= 1
+            if p0 is not None and reads[p0].ret_index < known_i:
+                known_t, known_i = reads[p0].t_ret, reads[p0].ret_index
+            last_p = last.get(e)
+            # the last read that does not contain e
+            j = last_absent.get(e, -1) if e in tail else n - 1
             last_a = j if j >= 0 and reads[j].inv_index > w.inv_index else None
             if last_p is not None and (last_a is None or last_a < last_p):
                 t_stable = reads[last_a].t_inv + 1 if last_a is not None else 0
@@ -361,7 +355,8 @@ class _Job:
         if best is None:
             return set()
         final_ids = [r.index for r in finals]
-        lost = [(ix.ver(w), w) for w in acked if ix.ver(w) is not None and ix.ver(w) > best
+        wver = ix.write_versions.get  # == ix.ver(w): acked holds write-like ops only
+        lost = [(v, w) for w in acked if (v := wver(w.index)) is not None and v > best
                 and self.fin.covers(key, w)]
         lost.sort(key=lambda t: t[0])
         for v, w in lost:
@@ -418,8 +413,10 @@ class _Job:
         final_vals = {freeze(r.value) for r in finals if r.type == "ok"}
         floor: dict[Any, tuple[int, Op]] = {}  # session -> (highest version read, its read)
         pending: dict[Any, list[Op]] = {}      # reads not yet known to precede later ops
+        rver = ix.read_versions.get
+        corrupt = ix.corrupt
         for op in ix.ops:
-            if op.type != "ok" or op.index in ix.corrupt:
+            if op.type != "ok" or op.index in corrupt:
                 continue
             s = op.session
             waiting = pending.get(s)
@@ -428,7 +425,7 @@ class _Job:
                 keep = []
                 for r in waiting:
                     if r.ret_index < op.inv_index:
-                        v = ix.ver(r)
+                        v = rver(r.index)  # == ix.ver(r): r is a read
                         if v is not None and (s not in floor or v > floor[s][0]):
                             floor[s] = (v, r)
                     else:
@@ -620,3 +617,34 @@ def _summarise(elements: list) -> Any:
         out.append(f"{start}..{prev}" if start != prev else str(start))
         return out[:SUMMARY_LIMIT] + (["…"] if len(out) > SUMMARY_LIMIT else [])
     return elements[:SUMMARY_LIMIT] + ["…"]
+
+
+def _presence(members: list[frozenset]) -> tuple[dict, dict, dict]:
+    """Per element: the first and the last read (position in `members`) containing it, and,
+    for elements of the last read, the last read *not* containing it (absent: -1 when every
+    read from its first on does). O(Σ|read|) with set operations instead of one Python
+    step per element of every read."""
+    first: dict = {}
+    seen: set = set()
+    for i, m in enumerate(members):
+        new = m.difference(seen)  # usually empty or one element
+        if new:
+            seen.update(new)
+            first.update(dict.fromkeys(new, i))
+    last: dict = {}
+    seen = set()
+    for i in range(len(members) - 1, -1, -1):
+        new = members[i].difference(seen)
+        if new:
+            seen.update(new)
+            last.update(dict.fromkeys(new, i))
+    last_absent: dict = {}
+    run = set(members[-1]) if members else set()
+    j = len(members) - 2
+    while run and j >= 0:
+        gone = run.difference(members[j])
+        if gone:
+            last_absent.update(dict.fromkeys(gone, j))
+            run.difference_update(gone)
+        j -= 1
+    return first, last, last_absent

@@ -31,7 +31,7 @@ from __future__ import annotations
 
 from bisect import bisect_left, bisect_right
 from operator import itemgetter
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import math
 
@@ -40,16 +40,20 @@ from splitbrain.checkers.result import Anomaly, CheckResult, UNKNOWN, nothing_ch
 from splitbrain.checkers.versions import build_indexes, txn_count
 from splitbrain.harness.history import History, Op
 
+if TYPE_CHECKING:
+    from splitbrain.checkers.analysis import Analysis
+
 NAME = "staleness"
 _first, _second = itemgetter(0), itemgetter(1)
 NOT_MEASURABLE = "not measurable: no total version order"
 
 
-def check(history: History, options: CheckOptions | None = None) -> dict[str, CheckResult]:
+def check(history: History, options: CheckOptions | None = None, *,
+          analysis: "Analysis | None" = None) -> dict[str, CheckResult]:
     options = options or CheckOptions()
     t_bound, k_bound = options.staleness_bound_ns, options.staleness_bound_versions
     bounded = t_bound is not None or k_bound is not None
-    indexes = build_indexes(history, options.workload)
+    indexes = analysis.indexes if analysis is not None else build_indexes(history, options.workload)
     totals = [ix for ix in indexes.values() if ix.total]
     if not totals:
         stats = {"measurable": NOT_MEASURABLE, "reads_measured": 0}
@@ -137,8 +141,8 @@ def _measure_key(ix, acc: _Accumulator, anomalies: list[Anomaly],
                  t_bound: int | None, k_bound: int | None) -> None:
     corrupt = ix.corrupt
     # ix.ver, inlined: writes (f != read) look up the created version, reads the observed
-    wver_get = ix._wver.get
-    rver_get = ix._rver.get
+    wver_get = ix.write_versions.get
+    rver_get = ix.read_versions.get
     # W: ok writes with a known rank, as (ret_index, rank, t_ret, op)
     W = []
     W_append = W.append

@@ -30,6 +30,11 @@ API (what other checkers call)
                        #   containing it, or the op that carried the version number)
     ix.members(op)     # frozenset of elements a list/set read observed (None if not a read)
     ix.observed(op)    # the raw value a read observed on this key (snapshot-aware)
+    ix.read_versions   # {op index: ver_observed} ┐ the tables behind ver / ver_observed /
+    ix.write_versions  # {op index: ver}          │ observed / cmp / writer, read-only, for
+    ix.snapshot_values # {op index: component}    │ hot loops that must not pay a method
+    ix.data_successors # plain: {a: [b...]} (cas) │ call per op
+    ix.sole_writers    # {frozen value: op}       ┘
     ix.ops             # every single-key op on this key (any f/type), inv order
     ix.writes          # write-like ops on this key (ok, info and fail), inv order
     ix.reads           # ok reads (and ok cas) observing this key, inv order
@@ -87,8 +92,13 @@ class _Bottom:
 BOTTOM = _Bottom()
 
 
-def _fz(v: Any) -> Any:
+def frozen(v: Any) -> Any:
+    """`freeze(v)` (lists -> tuples, hashable), skipping the call for atoms: how values
+    and elements key the index's tables."""
     return v if type(v) in _SIMPLE_T else freeze(v)
+
+
+_fz = frozen
 
 
 def _snapshot_component(value: Any, key: Any) -> tuple[bool, Any]:
@@ -155,6 +165,34 @@ class VersionIndex:
         self.tiebreak: str | None = None           # the store's rule for equal versions
         self.ties: list[tuple[Any, list[Op]]] = []  # (version, ops of different values)
         self.append_counts: dict[Any, list[int]] = {}  # list kind: element -> inv indices
+
+    # -- the index's tables, read-only (what session, staleness and lost-updates walk
+    # in their hot loops; the same dicts, so reading them costs nothing extra)
+
+    @property
+    def read_versions(self) -> dict[int, Any]:
+        """op index -> the version a read (or ok cas) observed; absent = unknown."""
+        return self._rver
+
+    @property
+    def write_versions(self) -> dict[int, Any]:
+        """op index -> the version a write-like op created; absent = unknown."""
+        return self._wver
+
+    @property
+    def snapshot_values(self) -> dict[int, Any]:
+        """op index of a multi-key snapshot read -> this key's component of its value."""
+        return self._obs
+
+    @property
+    def data_successors(self) -> dict[Any, list]:
+        """plain kind: version -> the versions an ok cas replaced it by (data edges)."""
+        return self._succ
+
+    @property
+    def sole_writers(self) -> dict[Any, Op]:
+        """frozen value/element -> the one op that wrote it (values written twice: absent)."""
+        return self._writer
 
     # -- queries -------------------------------------------------------------------
 
