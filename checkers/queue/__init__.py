@@ -24,6 +24,7 @@ from __future__ import annotations
 import gc
 
 from splitbrain.checkers.options import CheckOptions
+from splitbrain.checkers.queue import native
 from splitbrain.checkers.queue.lag import check_lag
 from splitbrain.checkers.queue.log import (LogFindings, build_logs, check_log, check_processes,
                                 committed_ops, dense_reads)
@@ -63,7 +64,8 @@ def _check(history: History, options: CheckOptions) -> dict[str, CheckResult]:
              "sends_checked": sends_ok, "keys": len(logs), "assigns": qh.assigns,
              "acks": qh.acks, "crashes": qh.crashes, "subscribe_mode": qh.subscribed,
              "consumer_resets": sum(1 for op, _ in qh.reads if op.extra and op.extra.get("reset")),
-             **log_stats, "counts": dict(sorted(out.counts.items()))}
+             **log_stats, "counts": dict(sorted(out.counts.items())),
+             "engine": native.engine()}  # Rust message passes (queue/native.py) or Python
     if total_stats is not None:
         stats["unordered"] = total_stats
     assumptions = ["unique-values"]

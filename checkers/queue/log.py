@@ -31,6 +31,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from splitbrain.checkers.queue import native
 from splitbrain.checkers.queue.model import QueueHistory, offset_key, show_offset
 from splitbrain.checkers.result import Anomaly
 from splitbrain.harness.history import Op
@@ -132,6 +133,11 @@ class ReadSummary:
     def __init__(self, qh: QueueHistory, logs: dict[str, "KeyLog"]):
         per_op: dict[int, dict] = {}
         intra: list = []
+        if native.DENSE is not None:  # the same pass in Rust (native/src/queue.rs)
+            maps = {k: (lg.index_of, lg.first) for k, lg in logs.items()}
+            native.DENSE(qh.reads, maps, per_op, intra)
+            self.per_op, self.intra = per_op, intra
+            return
         add_intra = intra.append
         for op, pairs in qh.reads:
             summ: dict[str, list] = {}

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from splitbrain.checkers.queue import native
 from splitbrain.harness.errors import InputError
 from splitbrain.harness.history import History, Op
 
@@ -171,6 +172,12 @@ class QueueHistory:
         read_at, read_ok = self.read_at, self.read_ok
         ok = op.type == "ok"
         idx = op.index
+        nat = native.READ
+        if nat is not None and nat(v, names, read_at, read_ok, ok, idx, op, pairs):
+            # the same loop in Rust; it declines (touching nothing) on unusual shapes
+            self.reads.append((op, pairs))
+            self.op_reads[op.index] = pairs
+            return
         for k, items in v.items():
             ck = k if (type(k) is str and k in names) else self.canon(k)
             if type(items) is not list:

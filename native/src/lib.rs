@@ -13,6 +13,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 
 pub mod txn;
+pub mod queue;
 
 pub const WRITE: u32 = 0;
 pub const READ: u32 = 1;
@@ -537,6 +538,7 @@ mod py {
         m.add("ABI", 2)?;
         m.add_function(wrap_pyfunction!(check, m)?)?;
         crate::txn::py::register(m)?;
+        crate::queue::py::register(m)?;
         Ok(())
     }
 }

@@ -1,0 +1,35 @@
+"""The queue checker's use of the Rust core (`splitbrain._native`, native/src/queue.rs).
+
+Obligations:
+* `READ` / `DENSE` are the compiled `queue_read` / `queue_dense` when the module imports
+  and has both; otherwise None and `PROBLEM` says why (an older .so, no build): callers
+  then take the pure-Python loops, which stay the reference (tests compare both on the
+  same histories, result for result);
+* the Rust functions only place messages (offsets -> dense indices); every anomaly and
+  explanation is built in Python from what they return;
+* `SPLITBRAIN_QUEUE_ENGINE=python` in the environment forces the Python path.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+
+READ = DENSE = None
+PROBLEM: str | None = None
+try:  # by module name, as checkers/transactions/native.py does
+    _mod = importlib.import_module("splitbrain._native")
+    if not all(hasattr(_mod, f) for f in ("queue_read", "queue_dense")):
+        PROBLEM = "splitbrain._native has no queue functions (rebuild it)"
+    else:
+        READ, DENSE = _mod.queue_read, _mod.queue_dense
+except Exception as e:  # ImportError, or a broken .so
+    PROBLEM = f"the native core is not available ({type(e).__name__}: {e})"
+
+if os.environ.get("SPLITBRAIN_QUEUE_ENGINE") == "python":
+    READ = DENSE = None
+    PROBLEM = "SPLITBRAIN_QUEUE_ENGINE=python"
+
+
+def engine() -> str:
+    return "native" if READ is not None else "python"
