@@ -2,7 +2,8 @@
 the primary must check strict-serializable (positive control); read-only txns served by
 partitioned replicas are judged against what Redis claims for them (serializable) and are
 clean, while the same history checked as strict-serializable must show stale-read cycles,
-and only those (negative control)."""
+and only those (negative control); with Sentinel failover, acknowledged txns of the
+demoted primary show as anomalies (negative control)."""
 
 from __future__ import annotations
 
