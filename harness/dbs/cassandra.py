@@ -56,7 +56,7 @@ from splitbrain.harness.dbs.cassandra_install import (CassandraDist, ensure_inst
 from splitbrain.harness.errors import EnvironmentProblem, InputError
 from splitbrain.harness.models import as_spec
 
-TXN_MODES = ("lwt", "plain")
+TXN_MODES = ("lwt", "plain", "batch")
 
 log = logging.getLogger(__name__)
 
@@ -346,6 +346,11 @@ class CassandraDB:
         if s.txn_mode == "plain":
             txn = (None, "txn_mode=plain: a read, then an unconditional batch; nothing "
                    "isolates a txn's reads from its writes (the negative control)")
+        elif s.txn_mode == "batch":
+            txn = (None, "txn_mode=batch: separate per-partition reads, then one logged batch "
+                   "across partitions; logged batches are eventually atomic but not isolated, "
+                   "so readers see a batch on one partition and not another (the negative "
+                   "control)")
         return {"writes": f"{s.write_consistency}, last write wins",
                 "reads": s.read_consistency, "realtime": False,
                 "transactions": txn[0], "transactions_why": txn[1], "summary": (
@@ -585,7 +590,9 @@ class CassandraOptions:
     commitlog_sync: str = "periodic"
     # txn-list-append: "lwt" (a SERIAL read, then one conditional Paxos batch: isolated) or
     # "plain" (a read at --read-consistency, then an unconditional batch: the negative
-    # control, nothing isolates the read from the write); harness/dbs/cassandra_txn.py
+    # control, nothing isolates the read from the write) or "batch" (per-partition reads,
+    # one logged multi-partition batch of list appends: not isolated, the other negative
+    # control); harness/dbs/cassandra_txn.py
     txn_mode: str = "lwt"
 
     def validate(self, nodes: int) -> None:

@@ -64,6 +64,7 @@ TABLES = {
 from splitbrain.harness.dbs import cassandra_txn as _txn  # noqa: E402 (needs KEYSPACE)
 
 TABLES[_txn.TABLE] = _txn.schema(KEYSPACE, _TABLE_OPTS)
+TABLES[_txn.BATCH_TABLE] = _txn.batch_schema(KEYSPACE, _TABLE_OPTS)
 
 # The data models this client speaks (harness/models.py).
 MODELS = ("register", "counter", "set", "list", "txn-list")
@@ -86,7 +87,7 @@ class ClientSettings:
     write_consistency: str = "QUORUM"
     timestamps: str = "server"  # "server": coordinators pick; "client": we do
     request_timeout: float = REQUEST_TIMEOUT_S
-    txn_mode: str = "lwt"  # txn-list-append: "lwt" or "plain" (harness/dbs/cassandra_txn.py)
+    txn_mode: str = "lwt"  # txn-list-append: lwt, plain or batch (harness/dbs/cassandra_txn.py)
 
 
 class TimestampSource:

@@ -82,3 +82,54 @@ def test_claims_follow_txn_mode():
     assert plain["transactions"] is None and "plain" in plain["transactions_why"]
     with pytest.raises(InputError):
         CassandraOptions(txn_mode="paxos").validate(3)
+
+
+class FakeBatchClient(FakeClient):
+    """txn_mode=batch: rows holds k -> list (one partition per key)."""
+
+    def _run(self, cql, params, cl, serial=False, timeout=None):
+        self.calls.append((cql, params, cl, serial))
+        if cql.startswith("SELECT"):
+            got = self.rows.get(params[0])
+            return SimpleNamespace(one=lambda: None if got is None else (got,))
+        if self.fail_write:
+            raise self.fail_write
+        return SimpleNamespace(was_applied=True)
+
+
+def test_batch_mode_reads_each_key_alone_then_one_logged_batch_of_list_appends():
+    c = FakeBatchClient({1: [5, 6]}, mode="batch")
+    op = {"f": "txn", "value": [["r", 1, None], ["append", 2, 9], ["append", 1, 7],
+                                ["r", 2, None], ["r", 1, None], ["append", 2, 10]]}
+    out = T.invoke_txn(c, op, "ks")
+    assert out["type"] == "ok"
+    # own appends seen client-side; a key read twice is read from the store once
+    assert out["value"] == [["r", 1, [5, 6]], ["append", 2, 9], ["append", 1, 7],
+                            ["r", 2, [9]], ["r", 1, [5, 6, 7]], ["append", 2, 10]]
+    reads, (batch, bp, bcl, bser) = c.calls[:-1], c.calls[-1]
+    assert [(p, cl, s) for _, p, cl, s in reads] == [((1,), "QUORUM", False),
+                                                     ((2,), "QUORUM", False)]
+    assert all("WHERE k = %s" in q and T.BATCH_TABLE in q for q, *_ in reads)
+    # one LOGGED batch, one commutative append per key, values in the txn's order
+    assert batch.startswith("BEGIN BATCH") and "UNLOGGED" not in batch and " IF " not in batch
+    assert batch.count("SET l = l + %s") == 2 and not bser and bcl == "QUORUM"
+    assert bp == ([9, 10], 2, [7], 1)
+
+
+def test_batch_mode_read_only_txns_write_nothing_and_a_batch_timeout_is_info():
+    import cassandra
+
+    c = FakeBatchClient({}, mode="batch")
+    assert T.invoke_txn(c, {"f": "txn", "value": [["r", 3, None]]}, "ks")["value"] == [
+        ["r", 3, []]]
+    assert len(c.calls) == 1
+    assert T.plain_read(c, 3, "ks") == {"type": "ok", "value": []}
+    e = cassandra.WriteTimeout("timeout", write_type=cassandra.WriteType.BATCH_LOG)
+    c = FakeBatchClient({}, mode="batch", fail_write=e)
+    assert T.invoke_txn(c, {"f": "txn", "value": [["append", 1, 2]]}, "ks")["type"] == "info"
+
+
+def test_batch_mode_claims_nothing():
+    nodes = [Node(f"n{i}", f"10.0.0.{i}", None, "/nonexistent") for i in (1, 2, 3)]
+    b = CassandraDB(nodes, store_dir="/s", prefix="sbx", txn_mode="batch").claims
+    assert b["transactions"] is None and "not isolated" in b["transactions_why"]
