@@ -94,6 +94,10 @@ class Test:
     # any datastore option by name (`--db-opt key=value`, TOML `[db-options]`); the
     # datastore's own flags above are aliases of these
     db_options: dict = field(default_factory=dict)
+    # the backend's options by name (`--backend-opt key=value`, TOML `[backend-options]`):
+    # what was given that way, applied to the backend's own settings above (image,
+    # docker_host, ssh_user, …), which stay the flags' names
+    backend_options: dict = field(default_factory=dict)
     # what the config adjusted, one sentence each (printed by `run`, kept in test.json)
     notices: tuple[str, ...] = ()
 
@@ -361,6 +365,8 @@ def build_test(flags: dict[str, Any], config_path: str | None = None) -> Test:
             values["nodes"] = len(hosts)
     if isinstance(values.get("db_options"), (list, tuple)):  # --db-opt key=value, repeatable
         values["db_options"] = parse_kv(values["db_options"], "--db-opt")
+    if values.get("backend_options"):
+        values = _apply_backend_options(values)
     if isinstance(values.get("checkers"), str):
         values["checkers"] = tuple(c.strip() for c in values["checkers"].split(",") if c.strip())
     elif isinstance(values.get("checkers"), list):
@@ -372,6 +378,59 @@ def build_test(flags: dict[str, Any], config_path: str | None = None) -> Test:
     check_types(values)
     values = _fit_interval(values)
     return validate(Test(**values))
+
+
+def _apply_backend_options(values: dict[str, Any]) -> dict[str, Any]:
+    """`--backend-opt key=value` (repeatable) or TOML `[backend-options]`: each key must
+    be one of the chosen backend's settings (its BackendSpec.flags); a value given both
+    ways must agree. Strings from the command line take the setting's type."""
+    from splitbrain.harness.cluster import backend
+
+    raw = values["backend_options"]
+    opts = parse_kv(raw, "--backend-opt") if isinstance(raw, (list, tuple)) else raw
+    if not isinstance(opts, dict):
+        raise InputError("--backend-opt: expected key=value pairs (TOML: a table)")
+    name = values.get("backend", Test.backend)
+    spec = backend(name)
+    allowed = ", ".join(f.replace("_", "-") for f in spec.flags) or "none"
+    types = {f.name: f.type for f in fields(Test)}
+    out = dict(values)
+    for key, v in opts.items():
+        f = str(key).strip().replace("-", "_")
+        if f not in spec.flags:
+            raise InputError(f"--backend-opt {key}: not an option of the {name} backend "
+                             f"(its options: {allowed})")
+        v = _typed_option(f, v, types[f])
+        if f in values and values[f] != v:
+            raise InputError(f"--backend-opt {key}={opts[key]} contradicts --{f.replace('_', '-')} "
+                             f"{values[f]!r}; give it once")
+        out[f] = v
+    out["backend_options"] = {str(k).strip().replace("-", "_"): v for k, v in opts.items()}
+    if out.get("backend") == "ssh" and "ssh_nodes" in out and isinstance(out["ssh_nodes"], tuple):
+        out["nodes"] = len(out["ssh_nodes"]) or out.get("nodes", Test.nodes)
+    return out
+
+
+def _typed_option(name: str, v: Any, typ: str) -> Any:
+    if not isinstance(v, str):
+        return tuple(v) if isinstance(v, list) else v
+    base = typ.replace(" | None", "")
+    if base == "bool":
+        low = v.lower()
+        if low in ("true", "yes", "1", "on"):
+            return True
+        if low in ("false", "no", "0", "off"):
+            return False
+        raise InputError(f"--backend-opt {name.replace('_', '-')}={v}: expected true or false")
+    if base.startswith("tuple"):
+        return tuple(x.strip() for x in v.split(",") if x.strip())
+    if base == "int":
+        try:
+            return int(v)
+        except ValueError:
+            raise InputError(f"--backend-opt {name.replace('_', '-')}={v}: expected a whole "
+                             "number") from None
+    return v
 
 
 def _fit_interval(values: dict[str, Any]) -> dict[str, Any]:

@@ -148,6 +148,8 @@ class PartsCommand(click.Command):
               help=f"etcd: linearizable or serializable ranges.  [default: {D.read_mode}]")
 @click.option("--db-opt", "db_options", multiple=True, metavar="KEY=VALUE",
               help="Any datastore option by name (repeatable), e.g. read_consistency=ONE; the datastore flags below are aliases.")
+@click.option("--backend-opt", "backend_options", multiple=True, metavar="KEY=VALUE",
+              help="Any option of the chosen backend by name (repeatable), e.g. image=my/node:1 (docker) or ssh-user=admin (ssh); the backend flags are aliases.")
 @click.option("--kafka-acks", type=click.Choice(["all", "1", "0"]), default=None, help="kafka: producer acks.  [default: all]")
 @click.option("--kafka-min-insync", type=int, default=None, help="kafka: the topic's min.insync.replicas.  [default: 2]")
 @click.option("--kafka-idempotence/--no-kafka-idempotence", default=None, help="kafka: idempotent producer.  [default: on]")
@@ -169,6 +171,8 @@ def run_cmd(config_path, **flags):
         flags["ssh_nodes"] = None
     if not flags.get("db_options"):
         flags["db_options"] = None
+    if not flags.get("backend_options"):
+        flags["backend_options"] = None
     for k in ("read_consistency", "write_consistency"):
         if flags.get(k):
             flags[k] = flags[k].upper()

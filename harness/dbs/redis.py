@@ -453,7 +453,14 @@ class RedisDB:
         if self.topology != "sentinel":
             return self.initial_primary
         others = [n for n in self.nodes if n.name != node.name]
-        return ask_sentinels_for_primary(self.topo, others + [node])
+        # No answer (sentinels busy on a loaded machine) must not restart the node as a
+        # standalone primary beside the real one: ask again for a few seconds first.
+        deadline = time.monotonic() + 5.0
+        while True:
+            found = ask_sentinels_for_primary(self.topo, others + [node])
+            if found is not None or time.monotonic() >= deadline:
+                return found
+            time.sleep(0.25)
 
     def _call(self, node: Node, port: int, *args, timeout: float = 1.0):
         conn = RespConnection(node.address, port, connect_timeout=timeout, op_timeout=timeout)

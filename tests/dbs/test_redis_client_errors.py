@@ -89,11 +89,14 @@ def peer_factory():
         p.close()
 
 
-def _client(port: int, workload: str = "register", **kw) -> RedisClient:
+def _client(port: int, workload: str = "register", *, op_timeout: float = 3.0,
+            **kw) -> RedisClient:
+    # 3 s: a scripted peer on a loaded machine may take longer than 0.5 s to answer,
+    # which turned an error reply into a timeout (info) once; the timeout test sets 0.5
     node = Node("n1", "127.0.0.1", LocalRemote("n1"), "/nonexistent")
     topo = RedisTopology(nodes=(node,), kind="replication", read_from="primary",
-                         master_name="sbtest", port=port, connect_timeout=0.5,
-                         op_timeout=0.5, **kw)
+                         master_name="sbtest", port=port, connect_timeout=3.0,
+                         op_timeout=op_timeout, **kw)
     return RedisClient(topo, node, workload, 0)
 
 
@@ -143,7 +146,7 @@ def test_connection_refused_is_fail_and_nothing_sent():
 def test_no_reply_is_info_after_op_timeout(peer_factory):
     p = peer_factory(lambda conn, data: None)  # swallows the command
     t0 = time.monotonic()
-    comp = _client(p.port).invoke({"f": "write", "key": 1, "value": 5})
+    comp = _client(p.port, op_timeout=0.5).invoke({"f": "write", "key": 1, "value": 5})
     assert comp["type"] == "info" and "timeout" in comp["error"], comp
     assert 0.4 <= time.monotonic() - t0 < 2.0
     assert b"EVALSHA" in p.received  # the command did reach the server: info is right
