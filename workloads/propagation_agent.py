@@ -111,6 +111,18 @@ def ensure_group(conn, stream: str, group: str) -> None:
             raise
 
 
+def apply_event(conn, mode: str, k, eid, ver) -> tuple[int, str]:
+    """Apply one event to the derived store by the consumer's idempotency mode (one Lua
+    script each, so effect and bookkeeping are atomic); returns (applied?, the decision
+    recorded when it was not)."""
+    if mode == "version":
+        return conn.call("EVAL", APPLY_VERSION, 1, f"derv:{k}", eid, ver), "skipped-older"
+    if mode == "dedupe":
+        return (conn.call("EVAL", APPLY_DEDUPE, 3, f"derv:{k}", f"der:{k}", "processed", eid,
+                          ver), "skipped-duplicate")
+    return conn.call("EVAL", APPLY_NONE, 2, f"derv:{k}", f"der:{k}", eid, ver), "skipped-older"
+
+
 def relay(conn, state: dict) -> None:
     ensure_group(conn, "outbox", "relay")
     # after a start or an error, our own pending entries first: a read whose reply was
@@ -158,16 +170,7 @@ def consume(conn, mode: str, state: dict) -> None:
                      error="poison event: the consumer failed on it")
                 failed.append((ident, eid, k, ver))
                 continue
-            if mode == "version":
-                done = conn.call("EVAL", APPLY_VERSION, 1, f"derv:{k}", eid, ver)
-                skipped = "skipped-older"
-            elif mode == "dedupe":
-                done = conn.call("EVAL", APPLY_DEDUPE, 3, f"derv:{k}", f"der:{k}", "processed",
-                                 eid, ver)
-                skipped = "skipped-duplicate"
-            else:
-                done = conn.call("EVAL", APPLY_NONE, 2, f"derv:{k}", f"der:{k}", eid, ver)
-                skipped = "skipped-older"
+            done, skipped = apply_event(conn, mode, k, eid, ver)
             emit(f="apply", value=int(eid), key=int(k), version=int(ver),
                  decision="applied" if int(done) else skipped)
             done_ids.append(ident)
@@ -276,16 +279,7 @@ def consume_kafka(conn, consumer, mode: str, state: dict) -> None:
                 emit(f="dlq", value=int(eid), key=int(k), version=int(ver), attempts=got,
                      reason="poison")
             continue
-        if mode == "version":
-            done = conn.call("EVAL", APPLY_VERSION, 1, f"derv:{k}", eid, ver)
-            skipped = "skipped-older"
-        elif mode == "dedupe":
-            done = conn.call("EVAL", APPLY_DEDUPE, 3, f"derv:{k}", f"der:{k}", "processed",
-                             eid, ver)
-            skipped = "skipped-duplicate"
-        else:
-            done = conn.call("EVAL", APPLY_NONE, 2, f"derv:{k}", f"der:{k}", eid, ver)
-            skipped = "skipped-older"
+        done, skipped = apply_event(conn, mode, k, eid, ver)
         emit(f="apply", value=int(eid), key=int(k), version=int(ver), offset=m.offset(),
              decision="applied" if int(done) else skipped)
         time.sleep(WORK_S)
