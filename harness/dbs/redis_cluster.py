@@ -162,17 +162,8 @@ class RedisClusterDB(RedisDB):
         if not self._created:
             self._create(deadline)
             self._created = True
-        reason = "not checked"
-        while True:
-            reason = self._not_ready_reason()
-            if reason is None:
-                return
-            if time.monotonic() >= deadline:
-                break
-            time.sleep(0.2)
-        tails = "; ".join(f"{n.name}: {self._log_tail(n)}" for n in self.nodes)
-        raise EnvironmentProblem(f"redis cluster not ready after {timeout:g}s: {reason} "
-                                 f"(logs: {tails})")
+        # the parent's polling loop, over this topology's _not_ready_reason
+        super().wait_ready(max(0.0, deadline - time.monotonic()))
 
     def _must(self, node: Node, *args, deadline: float, what: str):
         """Call until it succeeds (a node still starting) or the deadline passes."""

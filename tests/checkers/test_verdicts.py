@@ -337,7 +337,7 @@ HISTORIES = {
 }
 
 
-@pytest.mark.parametrize("workload", ["register", "list-append", "set", "counter"])
+@pytest.mark.parametrize("workload", ["register", "cas-register", "list-append", "set", "counter"])
 @pytest.mark.parametrize("hist", sorted(HISTORIES))
 def test_valid_only_when_something_was_checked(workload, hist):
     res = checks(HISTORIES[hist], workload, names=list(FAMILIES))
