@@ -208,12 +208,19 @@ class KafkaDB:
             return None
 
     def primaries(self) -> list[Node]:
-        """The nodes leading a partition of the topic (targets of `kill primaries`)."""
-        md = self._metadata()
-        if md is None or TOPIC not in md.topics:
-            return []
-        leaders = {p.leader for p in md.topics[TOPIC].partitions.values() if p.leader >= 0}
-        return [n for i, n in enumerate(self.nodes) if i + 1 in leaders]
+        """The nodes leading a partition of the topic (targets of `kill primaries`, and
+        the pool of `partition-one-primary`: one partition leader cut off from its
+        followers). A metadata request can time out on a loaded machine; it is asked up
+        to three times, because a fault aimed at a leader that finds none is not applied."""
+        for _ in range(3):
+            md = self._metadata()
+            if md is not None and TOPIC in md.topics:
+                leaders = {p.leader for p in md.topics[TOPIC].partitions.values()
+                           if p.leader >= 0}
+                if leaders:
+                    return [n for i, n in enumerate(self.nodes) if i + 1 in leaders]
+            time.sleep(0.5)
+        return []
 
     def _unhealthy(self) -> str | None:
         md = self._metadata()
