@@ -57,6 +57,25 @@ def test_test_name_says_acks_and_isr():
     assert t.test_name == "kafka-acks1-isr2-queue"
 
 
+def test_primaries_asks_again_when_metadata_times_out(monkeypatch):
+    """`partition-one-primary` needs a leader: a metadata request that timed out on a
+    loaded machine is retried, not taken as "no leader" (which skips the fault)."""
+    from types import SimpleNamespace as NS
+
+    from splitbrain.harness.dbs.kafka.client import TOPIC
+    from splitbrain.harness.dbs.kafka.db import KafkaDB
+
+    nodes = [NS(name=f"n{i}", address=f"10.9.0.{i}") for i in (1, 2, 3)]
+    db = KafkaDB(nodes, store_dir="/nonexistent", prefix="sbtest")
+    parts = {0: NS(leader=2), 1: NS(leader=3), 2: NS(leader=-1)}
+    answers = [None, None, NS(topics={TOPIC: NS(partitions=parts)})]
+    monkeypatch.setattr(db, "_metadata", lambda timeout=3.0: answers.pop(0))
+    monkeypatch.setattr("splitbrain.harness.dbs.kafka.db.time.sleep", lambda s: None)
+    assert [n.name for n in db.primaries()] == ["n2", "n3"]
+    answers[:] = [None] * 3
+    assert db.primaries() == []
+
+
 _RUN = dict(db="kafka", workload="queue", concurrency=8, rate=400, quiesce=5.0)
 
 
