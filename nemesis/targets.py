@@ -1,5 +1,7 @@
 """Which nodes a fault hits: Jepsen's target specs (`one`, `minority`, `majority`,
-`primaries`, `all`) plus explicit node names, resolved with the run's seeded rng.
+`primaries`, `all`), `one-primary` (one of the primaries: a store whose partitions have
+different leaders, as Kafka's, would lose every node to `primaries`), plus explicit node
+names, resolved with the run's seeded rng.
 
     choose_targets("minority", nodes, rng)            # e.g. [n3, n1] of five
     choose_targets(["n2"], nodes, rng)                # exactly n2
@@ -12,7 +14,7 @@ from typing import Callable, Sequence
 
 from splitbrain.harness.errors import InputError
 
-TARGET_SPECS = ("one", "minority", "majority", "primaries", "all")
+TARGET_SPECS = ("one", "minority", "majority", "primaries", "one-primary", "all")
 
 
 def choose_targets(spec, nodes: Sequence, rng: random.Random,
@@ -22,7 +24,8 @@ def choose_targets(spec, nodes: Sequence, rng: random.Random,
     spec: one of TARGET_SPECS, or a list of node names. `minority` is 1..⌊(n-1)/2⌋ nodes
     (at least one), `majority` ⌊n/2⌋+1..n-1 (but at least one); `primaries` asks
     `primaries_fn` and falls back to one random node when there is none or it fails,
-    because "hit the primary" must still hit something.
+    because "hit the primary" must still hit something; `one-primary` is one random node
+    of those.
     """
     nodes = list(nodes)
     if not nodes:
@@ -43,7 +46,7 @@ def choose_targets(spec, nodes: Sequence, rng: random.Random,
         picked = rng.sample(nodes, rng.randint(min(low, n), max(min(low, n), n - 1)))
     elif spec == "all":
         picked = nodes
-    elif spec == "primaries":
+    elif spec in ("primaries", "one-primary"):
         prim = []
         if primaries_fn is not None:
             try:
@@ -52,6 +55,8 @@ def choose_targets(spec, nodes: Sequence, rng: random.Random,
                 prim = []
         names = {p.name if hasattr(p, "name") else str(p) for p in prim}
         picked = [x for x in nodes if x.name in names] or rng.sample(nodes, 1)
+        if spec == "one-primary":
+            picked = rng.sample(picked, 1)
     else:
         raise InputError(f"unknown target {spec!r}; use one of {', '.join(TARGET_SPECS)} "
                          f"or a list of node names")
@@ -71,9 +76,10 @@ def pick_target(rng: random.Random, options, default: Sequence[str]):
 
 
 def target_names(spec, nodes: Sequence, rng: random.Random) -> list[str]:
-    """Node names for a template built before the fault runs. `primaries` becomes one
-    random node here: who leads is only known when the fault is applied."""
-    if spec == "primaries":
+    """Node names for a template built before the fault runs. `primaries` (and
+    `one-primary`) becomes one random node here: who leads is only known when the fault
+    is applied."""
+    if spec in ("primaries", "one-primary"):
         return [rng.choice(list(nodes)).name]
     return [n.name for n in choose_targets(spec, nodes, rng, None)]
 

@@ -11,7 +11,10 @@ Units need no JVM; the runs start 3 real broker+controller JVMs in network names
   client did not record it; it now records the poll's `reset` (client.py), which the
   checker honours, so this run is no longer xfail;
 * acks=1 and one partition leader cut off from its followers until a follower replaces
-  it (`partition-one-primary`) -> lost-write, every run (a plain kill: 3 of 4).
+  it (`partition-one-primary`) -> lost-write, every run (a plain kill: 3 of 4);
+* acks=1 and a SIGKILL of one partition leader (`kill`, target `one-primary`) with
+  followers that fetch once per 1.5 s (`--db-opt follower-fetch-wait-ms=1500`) ->
+  lost-write, every run.
 """
 
 from __future__ import annotations
@@ -40,12 +43,30 @@ def test_server_properties_static_quorum_and_safety_settings():
     assert len(cid) == 22 and "=" not in cid
 
 
+def test_follower_fetch_wait_renders_replica_fetch_settings_only_when_set():
+    p = cfg.NodePaths("/r/n1/kafka")
+    kw = dict(node_id=1, address="10.0.0.2", voters=[(1, "10.0.0.2")], paths=p,
+              replication=1, min_insync=1)
+    assert "replica.fetch" not in cfg.render_properties(**kw)
+    text = cfg.render_properties(**kw, follower_fetch_wait_ms=1500)
+    assert "replica.fetch.wait.max.ms=1500" in text
+    assert "replica.fetch.min.bytes=1048576" in text
+    # the wait stays under the ISR lag limit, or the followers would leave the ISR
+    assert 1500 <= cfg.MAX_FOLLOWER_FETCH_WAIT_MS < cfg.REPLICA_LAG_TIME_MAX_MS
+    assert f"replica.lag.time.max.ms={cfg.REPLICA_LAG_TIME_MAX_MS}" in text
+    t = build_test({"db": "kafka", "workload": "queue",
+                    "db_options": {"follower-fetch-wait-ms": "1500"}})
+    assert t.db_settings.follower_fetch_wait_ms == 1500
+
+
 @pytest.mark.parametrize("flags,needle", [
     ({"db": "kafka", "workload": "register"}, "queue workload"),
     ({"db": "kafka", "workload": "queue", "kafka_min_insync": 4}, "--kafka-min-insync"),
     ({"db": "kafka", "workload": "queue", "kafka_acks": "2"}, "--kafka-acks"),
     ({"db": "cassandra", "workload": "queue"}, "its queue model"),
     ({"db": "kafka", "workload": "queue", "backend": "docker"}, "netns backend only"),
+    ({"db": "kafka", "workload": "queue", "db_options": {"follower-fetch-wait-ms": "9000"}},
+     "follower-fetch-wait-ms"),
 ])
 def test_bad_kafka_settings_are_input_errors(flags, needle):
     with pytest.raises(InputError, match=needle):
@@ -159,6 +180,58 @@ def test_acks_1_with_an_isolated_leader_replaced_loses_acknowledged_writes(tmp_p
     t0 = min(o["time"] for o in nem if o["f"] == "start-partition")
     t1 = max(o["time"] for o in nem if o["f"] == "stop-partition")
     assert any(t0 <= sends[a["writer"]].t_ret <= t1 for a in lost)
+
+
+@pytest.mark.root
+@pytest.mark.kafka
+@pytest.mark.slow
+@pytest.mark.timeout(900)
+def test_acks_1_with_the_leader_killed_loses_acknowledged_writes(tmp_path):
+    """acks=1 + a SIGKILL of a partition leader -> lost-write, every run.
+
+    With Kafka's default follower fetching (a fetch returns as soon as one byte is
+    there) followers are milliseconds behind, so a kill loses only the in-flight tail:
+    3 of 4 runs here. `follower-fetch-wait-ms=1500` (`replica.fetch.min.bytes` 1 MiB,
+    `replica.fetch.wait.max.ms` 1500) makes followers fetch once per 1.5 s, a lagging
+    follower as on a busy or distant replica: an acks=1 leader has then always
+    acknowledged up to 1.5 s of sends its followers lack. The kill at ~12 s takes one
+    broker that leads partitions down (`one-primary`: with 8 partitions every broker
+    leads some, and `primaries` would kill all three); the followers are still in the ISR
+    (the wait is under replica.lag.time.max.ms, 5 s), so the controller elects one
+    cleanly once the killed broker's session lapses (6 s), and the restarted broker
+    truncates to the new leader's log. The final re-read of each partition no longer
+    holds the acknowledged tail. From the CLI (kill-leader.toml holds
+    `[nemesis_options.kill] targets = ["one-primary"]`):
+    `splitbrain run --db kafka --workload queue --kafka-acks 1 --no-kafka-idempotence
+    --db-opt follower-fetch-wait-ms=1500 --nemesis kill --nemesis-interval 12
+    --time-limit 27 --config kill-leader.toml`."""
+    out = run_in(tmp_path, nemesis="kill", nemesis_interval=12, time_limit=27,
+                 nemesis_options={"kill": {"targets": ["one-primary"]}},
+                 db_options={"follower-fetch-wait-ms": 1500},
+                 kafka_acks="1", kafka_idempotence=False, **_RUN)
+    res = out.results
+    assert res is not None
+    q = res["checkers"]["queue"]
+    lost = [a for a in q["anomalies"] if a["type"] == "lost-write"]
+    assert lost, f"no lost-write; found {sorted({a['type'] for a in q['anomalies']})}"
+    assert q["valid"] is False and res["valid"] is False
+    assert_witnesses_are_real(out.run_dir, res, "queue")
+    # one kill ran, of one partition leader, and the node was restarted
+    nem = _nemesis(out.run_dir)
+    kills = [o for o in nem if o["f"] == "kill" and o["type"] == "info"]
+    assert len(kills) == 1 and "error" not in kills[0], kills
+    assert kills[0]["value"]["targets"] == "one-primary"
+    assert len(kills[0]["value"]["nodes"]) == 1
+    assert any(o["f"] == "start" and o["type"] == "info" for o in nem)
+    # each witness is an acknowledged send of that very value, and some was acknowledged
+    # in the last 2 s before the kill (the tail only the dead leader had; times in ns)
+    hist = read_history(os.path.join(out.run_dir, "history.jsonl"))
+    sends = {o.index: o for o in hist.ops if o.f == "send"}
+    for a in lost:
+        w = sends[a["writer"]]
+        assert w.type == "ok" and w.value == a["value"] and w.key == a["key"]
+    t_kill = min(o["time"] for o in kills)
+    assert any(t_kill - 2e9 <= sends[a["writer"]].t_ret <= t_kill for a in lost)
 
 
 def _nemesis(run_dir):

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 from splitbrain.harness.cluster.base import NodeNeeds
 from splitbrain.harness.dbs.base import DatastoreSpec
+from splitbrain.harness.dbs.kafka import config as cfg
 from splitbrain.harness.dbs.kafka.db import KafkaDB
 from splitbrain.harness.errors import InputError
 
@@ -20,11 +21,15 @@ ACKS_CHOICES = ("all", "1", "0")
 @dataclass(frozen=True)
 class KafkaOptions:
     """acks: the producer's acks; min_insync: the topic's min.insync.replicas (at most
-    the replication factor, min(3, nodes)); idempotence: the idempotent producer."""
+    the replication factor, min(3, nodes)); idempotence: the idempotent producer;
+    follower_fetch_wait_ms: when > 0, followers fetch at most once per that many ms
+    (`replica.fetch.wait.max.ms`, with `replica.fetch.min.bytes` 1 MiB), a lagging
+    follower on purpose; below the ISR lag limit (config.py), so they stay in sync."""
 
     acks: str = "all"
     min_insync: int = 2
     idempotence: bool = True
+    follower_fetch_wait_ms: int = 0
 
     def validate(self, nodes: int) -> None:
         if self.acks not in ACKS_CHOICES:
@@ -33,6 +38,9 @@ class KafkaOptions:
             raise InputError(f"--nodes {nodes}: Kafka runs 1 to 5 nodes")
         if not 1 <= self.min_insync <= min(3, nodes):
             raise InputError(f"--kafka-min-insync {self.min_insync}: allowed 1 to {min(3, nodes)}")
+        if not 0 <= self.follower_fetch_wait_ms <= cfg.MAX_FOLLOWER_FETCH_WAIT_MS:
+            raise InputError(f"--db-opt follower-fetch-wait-ms={self.follower_fetch_wait_ms}: "
+                             f"allowed 0 to {cfg.MAX_FOLLOWER_FETCH_WAIT_MS}")
 
 
 def _rules(test, opts: KafkaOptions) -> None:
@@ -52,7 +60,8 @@ SPEC = DatastoreSpec(
                     "bash scripts/setup.sh --cassandra (Debian: openjdk-17-jre-headless maven)"),
     make=lambda nodes, ctx, o: KafkaDB(nodes, store_dir=ctx.store_dir, prefix=ctx.prefix,
                                        extra_env_fn=ctx.node_env, acks=o.acks,
-                                       min_insync=o.min_insync, idempotence=o.idempotence),
+                                       min_insync=o.min_insync, idempotence=o.idempotence,
+                                       follower_fetch_wait_ms=o.follower_fetch_wait_ms),
     label=lambda o, workload: f"kafka-acks{o.acks}-isr{o.min_insync}-{workload}",
     aliases={"kafka_acks": "acks", "kafka_min_insync": "min_insync",
              "kafka_idempotence": "idempotence"},

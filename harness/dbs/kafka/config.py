@@ -16,6 +16,9 @@ from dataclasses import dataclass
 
 CLIENT_PORT = 9092
 CONTROLLER_PORT = 9093
+REPLICA_LAG_TIME_MAX_MS = 5000
+# a follower that fetches less often than the ISR lag limit would drop out of the ISR
+MAX_FOLLOWER_FETCH_WAIT_MS = REPLICA_LAG_TIME_MAX_MS // 2
 
 LOG4J2 = """status = warn
 appender.file.type = File
@@ -65,7 +68,8 @@ def cluster_id() -> str:
 
 
 def render_properties(*, node_id: int, address: str, voters: list[tuple[int, str]],
-                      paths: NodePaths, replication: int, min_insync: int) -> str:
+                      paths: NodePaths, replication: int, min_insync: int,
+                      follower_fetch_wait_ms: int = 0) -> str:
     quorum = ",".join(f"{i}@{a}:{CONTROLLER_PORT}" for i, a in voters)
     lines = [
         "process.roles=broker,controller",
@@ -90,7 +94,7 @@ def render_properties(*, node_id: int, address: str, voters: list[tuple[int, str
         "group.initial.rebalance.delay.ms=0",
         "group.min.session.timeout.ms=1000",
         # a follower cut off for longer than this leaves the ISR (default 30 s)
-        "replica.lag.time.max.ms=5000",
+        f"replica.lag.time.max.ms={REPLICA_LAG_TIME_MAX_MS}",
         # KRaft fences a broker that misses heartbeats this long (default 9 s)
         "broker.session.timeout.ms=6000",
         "num.network.threads=2",
@@ -98,6 +102,12 @@ def render_properties(*, node_id: int, address: str, voters: list[tuple[int, str
         "num.recovery.threads.per.data.dir=1",
         "log.segment.bytes=67108864",
     ]
+    if follower_fetch_wait_ms > 0:
+        # a follower's fetch is held at the leader until 1 MiB is there or the wait is
+        # up: the queue's sends never fill 1 MiB, so followers lag by up to the wait
+        # (an acks=1 leader acknowledges that much its followers do not have yet)
+        lines += ["replica.fetch.min.bytes=1048576",
+                  f"replica.fetch.wait.max.ms={follower_fetch_wait_ms}"]
     return "\n".join(lines) + "\n"
 
 

@@ -55,7 +55,7 @@ class KafkaDB:
                  extra_env_fn: Callable[[Node], Mapping[str, str]] | None = None,
                  acks: str = "all", min_insync: int = 2, idempotence: bool = True,
                  version: str | None = None, heap_mb: int = 384, partitions: int = 8,
-                 ready_timeout: float = 180.0):
+                 ready_timeout: float = 180.0, follower_fetch_wait_ms: int = 0):
         if not 1 <= len(nodes) <= 5:
             raise InputError(f"kafka runs on 1 to 5 nodes, not {len(nodes)}")
         if acks not in ACKS:
@@ -69,6 +69,7 @@ class KafkaDB:
         self.extra_env_fn = extra_env_fn
         self.min_insync, self.heap_mb, self.partitions = min_insync, heap_mb, partitions
         self.ready_timeout = ready_timeout
+        self.follower_fetch_wait_ms = follower_fetch_wait_ms
         self.settings = KafkaSettings(
             bootstrap=",".join(f"{n.address}:{cfg.CLIENT_PORT}" for n in self.nodes),
             partitions=partitions, acks=acks, idempotence=idempotence)
@@ -101,7 +102,8 @@ class KafkaDB:
         voters = [(i + 1, n.address) for i, n in enumerate(self.nodes)]
         daemons.put_text(node, p.props, cfg.render_properties(
             node_id=self._index(node) + 1, address=node.address, voters=voters, paths=p,
-            replication=self.replication, min_insync=self.min_insync))
+            replication=self.replication, min_insync=self.min_insync,
+            follower_fetch_wait_ms=self.follower_fetch_wait_ms))
         daemons.put_text(node, p.log4j, cfg.LOG4J2)
         res = node.remote.exec(cfg.format_argv(self._java, dist.classpath, p, self.cid),
                                timeout=120, check=False)
