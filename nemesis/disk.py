@@ -330,8 +330,9 @@ def _start_template(ctx, variants, opts) -> dict:
 
     kind = ctx.rng.choice(variants or tuple(opts.get("kinds") or DISK_KINDS))
     spec = pick_target(ctx.rng, opts, ("one", "minority", "primaries"))
-    # "primaries" is resolved when the fault runs (DiskNemesis asks the DB)
-    names = spec if spec == "primaries" else target_names(spec, ctx.nodes, ctx.rng)
+    # "primaries", "one-primary" are resolved when the fault runs (DiskNemesis asks the DB)
+    live = spec in ("primaries", "one-primary")
+    names = spec if live else target_names(spec, ctx.nodes, ctx.rng)
     if kind == "slow":
         return {"f": "disk-slow", "value": {"targets": names,
                                             "fsync_ms": opts.get("fsync_ms", 100),

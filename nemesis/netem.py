@@ -345,8 +345,9 @@ def _start_template(ctx, variants, opts) -> dict:
     kind = ctx.rng.choice(sorted(set(kinds)))
     behaviour = dict(opts.get("behaviours", {}).get(kind, DEFAULT_BEHAVIOURS[kind]))
     spec = pick_target(ctx.rng, opts, ("one", "minority", "majority", "all"))
-    # "primaries" is resolved when the fault runs (PacketNemesis asks the DB)
-    names = spec if spec == "primaries" else target_names(spec, ctx.nodes, ctx.rng)
+    # "primaries", "one-primary" are resolved when the fault runs (PacketNemesis asks the DB)
+    live = spec in ("primaries", "one-primary")
+    names = spec if live else target_names(spec, ctx.nodes, ctx.rng)
     return {"f": "start-packet", "value": {"targets": names, "behaviours": {kind: behaviour}}}
 
 
