@@ -17,8 +17,9 @@ from dataclasses import dataclass
 CLIENT_PORT = 9092
 CONTROLLER_PORT = 9093
 REPLICA_LAG_TIME_MAX_MS = 5000
-# a follower that fetches less often than the ISR lag limit would drop out of the ISR
-MAX_FOLLOWER_FETCH_WAIT_MS = REPLICA_LAG_TIME_MAX_MS // 2
+# a follower counts as caught up as of its previous fetch, so it can look up to two
+# waits behind: the wait stays well under half the ISR lag limit, or followers drop out
+MAX_FOLLOWER_FETCH_WAIT_MS = 2000
 
 LOG4J2 = """status = warn
 appender.file.type = File
