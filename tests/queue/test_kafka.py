@@ -195,21 +195,22 @@ def test_acks_1_with_the_leader_killed_loses_acknowledged_writes(tmp_path):
     3 of 4 runs here. `follower-fetch-wait-ms=1500` (`replica.fetch.min.bytes` 1 MiB,
     `replica.fetch.wait.max.ms` 1500) makes followers fetch once per 1.5 s, a lagging
     follower as on a busy or distant replica: an acks=1 leader has then always
-    acknowledged up to 1.5 s of sends its followers lack. Each kill (at ~10 s and
-    ~30 s, a restart between) takes one
+    acknowledged up to 1.5 s of sends its followers lack. Each kill (at ~8, ~24 and
+    ~40 s, a restart 8 s after each) takes one
     broker that leads partitions down (`one-primary`: with 8 partitions every broker
     leads some, and `primaries` would kill all three); the followers are still in the ISR
     (the wait is under replica.lag.time.max.ms, 5 s), so the controller elects one
     cleanly once the killed broker's session lapses (6 s), and the restarted broker
     truncates to the new leader's log. The final re-read of each partition no longer
-    holds the acknowledged tail: 5 to 32 lost sends per run here. One kill finds none
-    only if it lands just after a follower fetch (a few % of kills), hence two. From
-    the CLI (kill-leader.toml holds
+    holds the acknowledged tail: 4 to 65 lost sends per run here. One kill finds none
+    when the killed broker leads none of the (at most 4) partitions being written, or
+    a fetch had just returned: 2 of 12 kills here, none of them a first kill; hence
+    three. From the CLI (kill-leader.toml holds
     `[nemesis_options.kill] targets = ["one-primary"]`):
     `splitbrain run --db kafka --workload queue --kafka-acks 1 --no-kafka-idempotence
-    --db-opt follower-fetch-wait-ms=1500 --nemesis kill --nemesis-interval 10
-    --time-limit 33 --config kill-leader.toml`."""
-    out = run_in(tmp_path, nemesis="kill", nemesis_interval=10, time_limit=33,
+    --db-opt follower-fetch-wait-ms=1500 --nemesis kill --nemesis-interval 8
+    --time-limit 42 --config kill-leader.toml`."""
+    out = run_in(tmp_path, nemesis="kill", nemesis_interval=8, time_limit=42,
                  nemesis_options={"kill": {"targets": ["one-primary"]}},
                  db_options={"follower-fetch-wait-ms": 1500},
                  kafka_acks="1", kafka_idempotence=False, **_RUN)
@@ -220,10 +221,11 @@ def test_acks_1_with_the_leader_killed_loses_acknowledged_writes(tmp_path):
     assert lost, f"no lost-write; found {sorted({a['type'] for a in q['anomalies']})}"
     assert q["valid"] is False and res["valid"] is False
     assert_witnesses_are_real(out.run_dir, res, "queue")
-    # two kills ran, each of one partition leader, and the nodes were restarted
+    # two or three kills ran (the third lands near the end), each of one partition
+    # leader, and the nodes were restarted
     nem = _nemesis(out.run_dir)
     kills = [o for o in nem if o["f"] == "kill" and o["type"] == "info"]
-    assert len(kills) == 2 and all("error" not in o for o in kills), kills
+    assert len(kills) >= 2 and all("error" not in o for o in kills), kills
     assert all(o["value"]["targets"] == "one-primary" and len(o["value"]["nodes"]) == 1
                for o in kills), kills
     assert any(o["f"] == "start" and o["type"] == "info" for o in nem)
@@ -249,7 +251,7 @@ def test_acks_all_with_lagging_followers_and_the_leader_killed_loses_nothing(tmp
     waits for a follower fetch (up to 1.5 s), so throughput is low (30-50 sends here).
     The one finding allowed is the known idempotent-producer `duplicate` (see
     test_acks_all_min_insync_2_idempotent_under_faults_is_valid; 1 of 2 runs here)."""
-    out = run_in(tmp_path, nemesis="kill", nemesis_interval=10, time_limit=33,
+    out = run_in(tmp_path, nemesis="kill", nemesis_interval=8, time_limit=18,
                  nemesis_options={"kill": {"targets": ["one-primary"]}},
                  db_options={"follower-fetch-wait-ms": 1500},
                  kafka_acks="all", kafka_min_insync=2, kafka_idempotence=True, **_RUN)
@@ -262,7 +264,7 @@ def test_acks_all_with_lagging_followers_and_the_leader_killed_loses_nothing(tmp
     if not kinds:
         assert q["valid"] is True
     kills = [o for o in _nemesis(out.run_dir) if o["f"] == "kill" and o["type"] == "info"]
-    assert len(kills) == 2, kills
+    assert len(kills) == 1, kills
     assert all("error" not in o and len(o["value"]["nodes"]) == 1 for o in kills), kills
 
 
