@@ -1054,9 +1054,33 @@ def _edn_event(m: dict, independent: bool, where: str, keep_txns: bool = False) 
     return ev
 
 
-def read_edn(path: str) -> History:
-    """Import a Jepsen `history.edn` or a Knossos data file (checker-spec §1, peers §1.4)."""
-    maps = _edn_maps(path)
+def _json_array_maps(path: str) -> list[tuple[dict, int]] | None:
+    """A `.json` file holding ONE JSON array of op maps (elle-cli's JSON form of a Jepsen
+    history), or None when the file is JSONL (one event a line). Such a file is the EDN
+    history's data written as JSON, so it takes the same import (`read_edn(maps=...)`)."""
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(4096).lstrip()
+            if not head.startswith(b"["):
+                return None
+            data = head + fh.read()
+    except OSError as e:
+        raise InputError(f"{path}: cannot read history: {e.strerror or e}") from None
+    try:
+        coll = _loads(data)
+    except Exception as e:
+        raise InputError(f"{path}: not valid JSON (a file starting with '[' must be one "
+                         f"array of op objects): {str(e).splitlines()[0]}") from None
+    if not isinstance(coll, list):
+        raise InputError(f"{path}: expected a JSON array of op objects")
+    return [(m, n) for n, m in enumerate(coll, 1)]
+
+
+def read_edn(path: str, maps: list[tuple[dict, int]] | None = None) -> History:
+    """Import a Jepsen `history.edn` or a Knossos data file (checker-spec §1, peers §1.4);
+    `maps` given: the same import of op maps already parsed (a JSON array)."""
+    if maps is None:
+        maps = _edn_maps(path)
     plain = []
     for m, n in maps:
         try:
@@ -1128,4 +1152,7 @@ def read_history(path: str, fmt: str | None = None) -> History:
     if not os.path.exists(path):
         raise InputError(f"{path}: no such file")
     kind = detect_format(path, fmt)
-    return read_edn(path) if kind == "edn" else read_jsonl(path)
+    if kind == "edn":
+        return read_edn(path)
+    arr = _json_array_maps(path)
+    return read_jsonl(path) if arr is None else read_edn(path, arr)

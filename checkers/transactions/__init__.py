@@ -99,6 +99,11 @@ def check(history, options: CheckOptions | None = None) -> dict[str, CheckResult
             inf = RWRegister(txns, frozenset(getattr(options, "txn_assume", ()) or ())).run()
             stats["engine"] = "python"
     except Precondition as p:
+        if p.reason == "duplicate-writes" and kind == "rw-register":
+            from splitbrain.checkers.transactions import by_linearizability
+
+            return {NAME: by_linearizability.check(history, txns, options, claim, details,
+                                                   stats, p.message, NAME)}
         return _unknown(f"{p.reason}: {p.message}", stats, p.ops, details)
     timings["infer"] = time.perf_counter() - t1
     edges = inf.edges
