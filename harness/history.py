@@ -1007,6 +1007,35 @@ def _is_mops(v: Any) -> bool:
                     and x[0] in _TXN_F for x in v))
 
 
+def _order_by_index(plain: list[tuple[dict, int]]) -> str | None:
+    """Hand-written EDN histories may number events out of order or twice (elle-cli's
+    samples give both halves of an op the same :index per process). Unique indices still
+    define the order: sort by them. Colliding ones define nothing: the file order is the
+    order, and the :index values are dropped (renumbered). None if nothing changed."""
+    idx = [m.get("index") for m, _ in plain]
+    if all(type(i) is int for i in idx) and all(a < b for a, b in zip(idx, idx[1:])):
+        return None
+    if not any(type(i) is int for i in idx):
+        return None
+    if all(type(i) is int for i in idx) and len(set(idx)) == len(idx):
+        plain.sort(key=lambda t: t[0]["index"])
+        return "events sorted by their :index (the file listed them out of order)"
+    for m, _ in plain:
+        m.pop("index", None)
+    return "events renumbered in file order (their :index values repeat)"
+
+
+def _fill_read_mops(m: dict) -> None:
+    """An invocation may write a read micro-op without its value, `[:r x]` (elle-cli's
+    sample histories do): it is `[:r x nil]`, as Elle reads it."""
+    v = m.get("value")
+    if (isinstance(v, list) and v and any(isinstance(x, list) and len(x) == 2 for x in v)
+            and all(isinstance(x, list) and isinstance(x[0] if x else None, str)
+                    and (len(x) == 3 and x[0] in _TXN_F or len(x) == 2 and x[0] in ("r", "read"))
+                    for x in v)):
+        m["value"] = [x if len(x) == 3 else [x[0], x[1], None] for x in v]
+
+
 def _txns_by_value(maps: list[dict]) -> bool:
     """Elle judges an op by its value, not its :f: a history whose every client op holds
     a micro-op list is transactional whatever its :f says (TiDB's list-append histories
@@ -1090,6 +1119,7 @@ def read_edn(path: str, maps: list[tuple[dict, int]] | None = None) -> History:
                              "deep; values must be scalars or shallow collections") from None
         if not isinstance(pm, dict):
             raise InputError(f"{path}:{n}: expected an op map, got {type(pm).__name__}")
+        _fill_read_mops(pm)
         plain.append((pm, n))
     if _txns_by_value([m for m, _ in plain]):
         for m, _ in plain:
@@ -1097,6 +1127,7 @@ def read_edn(path: str, maps: list[tuple[dict, int]] | None = None) -> History:
                 if "f" in m:
                     m["txn_f"] = m["f"]  # kept for the reader; Elle ignores it too
                 m["f"] = "txn"
+    reindexed = _order_by_index(plain)
     independent = _is_independent([m for m, _ in plain])
     # transactions.md §1.4: if any :txn has more than one micro-op, every :txn stays a txn.
     keep_txns = any(m.get("f") == "txn" and isinstance(m.get("value"), list)
@@ -1116,8 +1147,10 @@ def read_edn(path: str, maps: list[tuple[dict, int]] | None = None) -> History:
         if ev["process"] == NEMESIS and ev["type"] not in TYPES:
             ev["type"] = "info"
         pairer.add(validate_event(ev, where), n)
-    return pairer.finish(meta={"format": "edn", "independent": independent,
-                               "txn": keep_txns})
+    meta = {"format": "edn", "independent": independent, "txn": keep_txns}
+    if reindexed:
+        meta["reindexed"] = reindexed
+    return pairer.finish(meta=meta)
 
 
 def detect_format(path: str, fmt: str | None = None) -> str:
