@@ -13,7 +13,9 @@ Topology for prefix P (names and labels carry P, so cleanup finds everything):
   (removed at start: the engine's internal network still installs one), label
   `splitbrain.prefix=P`, `cap_add=NET_ADMIN` (iptables and tc inside), IPv6 off, the
   engine's init (docker-init) as pid 1 reaping daemons, and a shell idling as the
-  command; the node's workdir is `/srv/splitbrain/P/n<i>` *inside* the container.
+  command; the node's workdir is `/srv/splitbrain/P/n<i>` *inside* the container; the
+  datastore's `NodeNeeds.host_dirs` (Kafka: its cached jars and this machine's JVM)
+  bind-mounted read-only at their own paths, listed in `node.meta["host_dirs"]`.
 
 Where the controller must be: the DB clients connect from the controller to the node
 addresses, so the controller must route to the network's bridge. That holds for a local
