@@ -134,3 +134,17 @@ def test_nodes_sharing_this_machines_files_run_the_install_in_place(tmp_path):
     db._dist = dist
     assert db._shares_files(local) and db._shares_files(mounted)
     assert not db._shares_files(ssh)
+
+
+def test_docker_refuses_to_mount_what_is_not_there(tmp_path):
+    from splitbrain.harness.cluster.base import NodeNeeds
+    from splitbrain.harness.cluster.docker import DockerCluster
+
+    there = tmp_path / "jars"
+    there.mkdir()
+    ok = DockerCluster("sbtest02", db=NodeNeeds(host_dirs=lambda: [str(there), str(there)]))
+    assert ok._host_dirs() == [str(there)]  # each once; nothing is created before up()
+    bad = DockerCluster("sbtest02", db=NodeNeeds(host_dirs=lambda: [str(tmp_path / "gone")]))
+    with pytest.raises(EnvironmentProblem, match="cannot share .*gone"):
+        bad._host_dirs()  # the engine would mount an empty dir in its place
+    assert DockerCluster("sbtest02", db="redis")._host_dirs() == []
