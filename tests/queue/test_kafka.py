@@ -45,7 +45,6 @@ def test_server_properties_static_quorum_and_safety_settings():
     ({"db": "kafka", "workload": "queue", "kafka_min_insync": 4}, "--kafka-min-insync"),
     ({"db": "kafka", "workload": "queue", "kafka_acks": "2"}, "--kafka-acks"),
     ({"db": "cassandra", "workload": "queue"}, "its queue model"),
-    ({"db": "kafka", "workload": "queue", "backend": "docker"}, "netns backend only"),
 ])
 def test_bad_kafka_settings_are_input_errors(flags, needle):
     with pytest.raises(InputError, match=needle):
