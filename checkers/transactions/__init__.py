@@ -173,7 +173,15 @@ def check(history, options: CheckOptions | None = None) -> dict[str, CheckResult
                          "not_searched": unfinished}))
     timings["search"] = time.perf_counter() - t4
     stats["timeouts"] = timeouts
-    return {NAME: _verdict(found, forbidden, claim, details, stats, timings, t0)}
+    result = _verdict(found, forbidden, claim, details, stats, timings, t0)
+    if result.valid is True and kind == "rw-register" and "PL-SS" in claim:
+        from splitbrain.checkers.transactions import by_linearizability
+
+        more, stats["completeness"] = by_linearizability.completeness(history, txns, options)
+        if more:
+            forbidden = forbidden | {"strict-serializability-violation"}
+            result = _verdict(found + more, forbidden, claim, details, stats, timings, t0)
+    return {NAME: result}
 
 
 def _verdict(found, forbidden, claim, details, stats, timings, t0) -> CheckResult:
