@@ -228,7 +228,9 @@ class PropagationClient(RedisClient):
     `events` — skipped with probability `crash_p` (the client "crashes" in between),
     which is the anti-pattern's lost event. A write op with `poison: true` (the poison
     fault) marks its event so the consumer fails on it; the completion says `poison`.
-    Errors map as RedisClient's.
+    Errors map as RedisClient's. With a `source` (`--source cassandra`), write-source and
+    read-source go to Cassandra through the worker's node (harness/dbs/cassandra_outbox.py:
+    its outbox row in the same conditional batch; dual write XADDs here afterwards).
     """
 
     crash_p = 0.1
