@@ -65,7 +65,6 @@ def test_follower_fetch_wait_renders_replica_fetch_settings_only_when_set():
     ({"db": "kafka", "workload": "queue", "kafka_min_insync": 4}, "--kafka-min-insync"),
     ({"db": "kafka", "workload": "queue", "kafka_acks": "2"}, "--kafka-acks"),
     ({"db": "cassandra", "workload": "queue"}, "its queue model"),
-    ({"db": "kafka", "workload": "queue", "backend": "docker"}, "netns backend only"),
     ({"db": "kafka", "workload": "queue", "db_options": {"follower-fetch-wait-ms": "9000"}},
      "follower-fetch-wait-ms"),
 ])
