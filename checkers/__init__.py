@@ -154,9 +154,6 @@ def run_checks(history: History, options: CheckOptions | None = None,
     wanted = resolve_names(workload, names)
     if not names and requested in ALIASES:  # an alias may add checkers (cas-register)
         wanted = list(DEFAULTS[requested])
-    # the version indexes every family shares read the store's tie-break from the history
-    if history.meta.get("version_tiebreak") != options.version_tiebreak:
-        history.meta["version_tiebreak"] = options.version_tiebreak
     with gc_paused():
         results, timings = _run_families(history, options, wanted)
     chosen = {n: results[n] for n in wanted if n in results}

@@ -2,14 +2,16 @@
 
 checker-spec §2.3 (sources A/B/C) and §2.4 (interface). Staleness, lost updates,
 convergence, integrity and the session checkers all read the same indexes, built once
-per history and cached in `history.meta["_version_index"]`.
+per `run_checks` in its analysis context (checkers/analysis.py `Analysis.indexes`); nothing
+is cached in `History.meta`.
 
 API (what other checkers call)
 ------------------------------
 
     from splitbrain.checkers.versions import build_indexes, BOTTOM
 
-    indexes = build_indexes(history, workload)      # dict[key, VersionIndex], cached
+    indexes = build_indexes(history, workload)      # dict[key, VersionIndex], built afresh
+    indexes = analysis.indexes                      # run_checks' shared, built once
     ix = indexes[key]
     ix.kind            # "list" (A), "versioned" (B), "plain" (C) or "set"
     ix.total           # True for "list" and "versioned": ranks are a total order
@@ -48,8 +50,8 @@ API (what other checkers call)
     txn_count(history)       # how many f == "txn" ops the history holds
 
 Keyless histories (no op names a key: Knossos data, many Jepsen histories) are one
-register with key None. With `history.meta["version_tiebreak"]` (set by `run_checks`
-from `CheckOptions.version_tiebreak`), versions become (version, tie-break key): equal
+register with key None. With a tie-break (`CheckOptions.version_tiebreak`, passed as
+`build_indexes(..., tiebreak)`), versions become (version, tie-break key): equal
 versions of different values are ordered by the store's own rule (Cassandra: the greater
 serialised value wins) instead of being a version-conflict.
 
@@ -67,6 +69,7 @@ from __future__ import annotations
 import bisect
 import gc
 from contextlib import contextmanager
+from operator import attrgetter
 from typing import Any, Iterable
 
 from splitbrain.checkers.result import Anomaly
@@ -284,21 +287,16 @@ class VersionIndex:
 # Building
 
 
-def build_indexes(history: History, workload: str | None = None) -> dict[Any, VersionIndex]:
-    """Per-key VersionIndex for every single key the history touches (cached).
+def build_indexes(history: History, workload: str | None = None, tiebreak: str | None = None,
+                  *, analysis: Any = None) -> dict[Any, VersionIndex]:
+    """Per-key VersionIndex for every single key the history touches, built afresh (the
+    shared, built-once copy is `Analysis.indexes`; `analysis` lends its op groups).
 
     Multi-key snapshot reads (key = tuple, value = dict) feed each component key's index.
     """
-    cache = history.meta.setdefault("_version_index", {})
-    tiebreak = history.meta.get("version_tiebreak")
-    ck = (workload, tiebreak)
-    got = cache.get(ck)
-    if got is not None and got[0] == len(history.ops):
-        return got[1]
     with gc_paused():
-        out = _build_all(history, workload, tiebreak)
-    cache[ck] = (len(history.ops), out)
-    return out
+        groups = analysis.groups if analysis is not None else group_by_key(single_key_ops(history))
+        return _build_all(groups, workload, tiebreak)
 
 
 TXN_WRITE_FS = {"w": "write", "write": "write", "append": "append", "add": "add"}
@@ -306,14 +304,10 @@ TXN_WRITE_FS = {"w": "write", "write": "write", "append": "append", "add": "add"
 
 def txn_count(history: History) -> int:
     """How many multi-micro-op transactions (`f == "txn"`) the history holds."""
-    got = history.meta.get("_txn_count")
-    if got is None or got[0] != len(history.ops):
-        n = sum(1 for op in history.ops if op.f == "txn")
-        got = history.meta["_txn_count"] = (len(history.ops), n)
-    return got[1]
+    return sum(map("txn".__eq__, map(attrgetter("f"), history.ops)))  # counted in C
 
 
-def single_key_ops(history: History) -> list[Op]:
+def single_key_ops(history: History, n_txn: int | None = None) -> list[Op]:
     """The history's ops with every transaction replaced by its *write* micro-ops.
 
     Issue 10 item 4: until a transactional checker judges them, what transactions wrote
@@ -321,32 +315,52 @@ def single_key_ops(history: History) -> list[Op]:
     lost-by-omission); their reads are left out (a read inside a transaction may see the
     transaction's own uncommitted writes, so it is no observation of a committed state).
     A synthetic op keeps the transaction's index, type and times, its micro-op's f, key
-    and value, and `extra["txn_of"]` = the transaction's index. Cached; read-only.
+    and value, and `extra["txn_of"]` = the transaction's index. Read-only (without
+    transactions it is `history.ops` itself); `Analysis.single_key_ops` keeps one.
+    `n_txn`: `txn_count(history)` when the caller knows it.
     """
-    got = history.meta.get("_single_key_ops")
-    if got is not None and got[0] == len(history.ops):
-        return got[1]
-    if not txn_count(history):
-        out = history.ops
-    else:
-        out = []
-        for op in history.ops:
-            if op.f != "txn":
-                out.append(op)
+    if not (txn_count(history) if n_txn is None else n_txn):
+        return history.ops
+    out = []
+    for op in history.ops:
+        if op.f != "txn":
+            out.append(op)
+            continue
+        mops = op.value if isinstance(op.value, (list, tuple)) else ()
+        for m in mops:
+            if not (isinstance(m, (list, tuple)) and len(m) == 3):
                 continue
-            mops = op.value if isinstance(op.value, (list, tuple)) else ()
-            for m in mops:
-                if not (isinstance(m, (list, tuple)) and len(m) == 3):
-                    continue
-                f = TXN_WRITE_FS.get(m[0])
-                if f is None:
-                    continue
-                k = m[1]
-                out.append(op._replace(f=f, key=tuple(k) if type(k) is list else k,
-                                       value=m[2], version=None,
-                                       extra={**(op.extra or {}), "txn_of": op.index}))
-    history.meta["_single_key_ops"] = (len(history.ops), out)
+            f = TXN_WRITE_FS.get(m[0])
+            if f is None:
+                continue
+            k = m[1]
+            out.append(op._replace(f=f, key=tuple(k) if type(k) is list else k,
+                                   value=m[2], version=None,
+                                   extra={**(op.extra or {}), "txn_of": op.index}))
     return out
+
+
+def group_by_key(ops: list[Op]) -> tuple[dict[Any, list[Op]], list[Op], int]:
+    """(key -> its ops in the given order, the keyless key None included; the ok reads of
+    multi-key snapshots, whose tuple keys are no group; how many ops name a tuple key).
+    Read-only once returned."""
+    groups: dict[Any, list[Op]] = {}
+    snapshots: list[Op] = []
+    multi = 0
+    get = groups.get
+    for op in ops:
+        k = op.key
+        if type(k) is tuple:
+            multi += 1
+            if op.f == "read" and op.type == "ok":
+                snapshots.append(op)
+            continue
+        g = get(k)
+        if g is None:
+            groups[k] = [op]
+        else:
+            g.append(op)
+    return groups, snapshots, multi
 
 
 def keyless(ops: Iterable[Op]) -> bool:
@@ -376,35 +390,25 @@ def gc_paused():
             gc.enable()
 
 
-def _build_all(history: History, workload: str | None,
+def _build_all(grouped: tuple[dict[Any, list[Op]], list[Op], int], workload: str | None,
                tiebreak: str | None = None) -> dict[Any, VersionIndex]:
-    groups: dict[Any, list[Op]] = {}
-    snapshots: list[Op] = []
-    ops_all = single_key_ops(history)
-    one_register = keyless(ops_all)
-    for op in ops_all:
-        k = op.key
-        if type(k) is tuple:
-            if op.f == "read" and op.type == "ok":
-                snapshots.append(op)
-            continue
-        g = groups.get(k)
-        if g is None:
-            groups[k] = [op]
-        else:
-            g.append(op)
+    groups, snapshots, multi = grouped
+    # keyless (`keyless`): no op names a key, so every op is in the None key's group
+    one_register = not multi and len(groups) == 1 and None in groups
     extra: dict[Any, list[tuple[Op, Any]]] = {}
     for op in snapshots:
         for k in op.key:
             present, v = _snapshot_component(op.value, k)
             if present:
                 extra.setdefault(k, []).append((op, v))
-                groups.setdefault(k, [])
     out: dict[Any, VersionIndex] = {}
     for k, ops in groups.items():
         if k is None and not one_register:
             continue  # keyless ops inside a keyed history name no object
         out[k] = build_index(k, ops, workload, extra.get(k, ()), tiebreak)
+    for k, comps in extra.items():  # keys only snapshot reads name
+        if k not in groups:
+            out[k] = build_index(k, [], workload, comps, tiebreak)
     return out
 
 
