@@ -58,6 +58,12 @@ class Analysis:
         """The store's rule for equal versions of different values (options)."""
         return self.options.version_tiebreak
 
+    def built(self, name: str) -> Any:
+        """The table `name` ("indexes", "final_reads", ...) if some family already had it
+        built, else None: for a pass that can reuse it but need not pay for it."""
+        got = self._built.get(name, _MISSING)
+        return None if got is _MISSING else got
+
     def _get(self, name: str, build) -> Any:
         got = self._built.get(name, _MISSING)
         if got is _MISSING:

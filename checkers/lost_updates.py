@@ -193,7 +193,7 @@ class _Job:
         acked = [w for w in attempts.values() if w.type == "ok"]
         self.stats["acked"] += len(acked)
         if timeline:
-            self._set_timeline(ops, attempts)
+            self._set_timeline(key, ops, attempts)
         got = self._final_union(key)
         if got is None:
             self._no_final(key)
@@ -242,7 +242,7 @@ class _Job:
             elif w.type == "info":
                 self.stats["recovered"] += 1
 
-    def _set_timeline(self, ops: list[Op], attempts: dict[Any, Op]) -> None:
+    def _set_timeline(self, key: Any, ops: list[Op], attempts: dict[Any, Op]) -> None:
         """set-full's per-element stable/lost latencies, as stats (§5.1(a), O(Σ|read|))."""
         reads = [r for r in ops if r.f == "read" and r.type == "ok"
                  and isinstance(r.value, (list, tuple))]
@@ -251,8 +251,13 @@ class _Job:
             return
         reads.sort(key=lambda r: r.inv_index)
         atoms = _ATOMS
-        members = [frozenset(r.value) if atoms.issuperset(map(type, r.value))
-                   else frozenset(_fz(e) for e in r.value) for r in reads]
+        # the set index's members of each read when the analysis built them (the same
+        # frozensets, built once), else built here
+        ix = (self.a.built("indexes") or {}).get(key)
+        known = ix._members if ix is not None and ix._members is not None else {}
+        members = [known.get(r.index) or (
+                   frozenset(r.value) if atoms.issuperset(map(type, r.value))
+                   else frozenset(_fz(e) for e in r.value)) for r in reads]
         first, last, last_absent = _presence(members)
         n = len(reads)
         tail = members[-1] if members else frozenset()

@@ -69,7 +69,8 @@ from __future__ import annotations
 import bisect
 import gc
 from contextlib import contextmanager
-from operator import attrgetter
+from itertools import compress, repeat
+from operator import attrgetter, gt
 from typing import Any, Iterable
 
 from splitbrain.checkers.result import Anomaly
@@ -102,6 +103,7 @@ def frozen(v: Any) -> Any:
 
 
 _fz = frozen
+_NOT_READ = object()
 
 
 def _snapshot_component(value: Any, key: Any) -> tuple[bool, Any]:
@@ -168,6 +170,9 @@ class VersionIndex:
         self.tiebreak: str | None = None           # the store's rule for equal versions
         self.ties: list[tuple[Any, list[Op]]] = []  # (version, ops of different values)
         self.append_counts: dict[Any, list[int]] = {}  # list kind: element -> inv indices
+        # set kind: read index -> members(read), computed once while building (the session,
+        # lost-updates and convergence passes all ask for the same frozensets)
+        self._members: dict[int, frozenset | None] | None = None
 
     # -- the index's tables, read-only (what session, staleness and lost-updates walk
     # in their hot loops; the same dicts, so reading them costs nothing extra)
@@ -234,6 +239,11 @@ class VersionIndex:
         return self._evidence[rank]
 
     def members(self, op: Op) -> frozenset | None:
+        known = self._members
+        if known is not None:
+            got = known.get(op.index, _NOT_READ)
+            if got is not _NOT_READ:
+                return got
         if self.kind not in ("list", "set"):
             return None
         v = self.observed(op)
@@ -788,17 +798,42 @@ def _dirty_updates(ix: VersionIndex, pos: dict) -> None:
 
 
 def _build_set(ix: VersionIndex) -> None:
+    """Audit every read's elements and keep its members (`ix.members`, built once here).
+
+    Same findings as `_read_elements` + `_elements_audit` per read, with the frozenset
+    (what `members` returns) as the duplicate test and the fast C-level audit; the
+    element-order paths only for the rare read that needs them."""
     audit = _ValueAudit(ix)
     # see _build_list: the C-level test that every `audit.check` would pass
     winv = {e: w.inv_index for e, w in ix._writer.items() if w.type != "fail"}
     winv_get = winv.get
     simple = _SIMPLE_T
     snap = ix._obs
+    mem: dict[int, frozenset | None] = {}
+    empty = frozenset()
     for r in ix.reads:
-        elems = _read_elements(ix, r, simple, snap)
-        if elems is None:
+        i = r.index
+        v = r.value if r.f == "read" and i not in snap else ix.observed(r)
+        if v is None:
+            mem[i] = empty
             continue
-        _elements_audit(audit, winv_get, r, elems)
+        if not isinstance(v, (list, tuple)):
+            mem[i] = None
+            ix.corrupt.add(i)
+            continue
+        atoms = simple.issuperset(map(type, v))
+        m = mem[i] = frozenset(v) if atoms else frozenset(map(_fz, v))
+        if len(m) != len(v):  # an element twice: _read_elements reports and marks it
+            elems = _read_elements(ix, r, simple, snap)
+            if elems is not None:
+                _elements_audit(audit, winv_get, r, elems)
+            continue
+        if m:
+            invs = list(map(winv_get, m))
+            if None in invs or max(invs) > r.ret_index:
+                for e in (v if atoms else map(_fz, v)):
+                    audit.check(r, e)  # reported; the read stays usable
+    ix._members = mem
     audit.flush()
 
 
@@ -806,117 +841,179 @@ def _build_set(ix: VersionIndex) -> None:
 
 
 def _build_versioned(ix: VersionIndex) -> None:
+    """§2.3-B: ranks from version numbers. Every step has a C-level fast path for the
+    common history (each read's value has a live writer invoked before the read ended;
+    each value carries one version and each version one value); the per-op Python loop
+    of each step runs only when its fast test fails, and decides exactly as before."""
     audit = _ValueAudit(ix)
     key = ix.key
     # observations: (frozen value, version, op) from ok ops that carry a version
     val_vers: dict[Any, dict[int, Op]] = {}
     ver_vals: dict[int, dict[Any, Op]] = {}
-    good_read: list[tuple[Op, Any]] = []
-    obs: list[tuple] = []
     writer_get = ix._writer.get
     snap = ix._obs
     rver = ix._rver
     simple = _SIMPLE_T
-    good_append = good_read.append
-    obs_append = obs.append
-    for r in ix.reads:
-        # ix.observed(r), inlined: plain reads are by far the most common
-        if r.f == "read" and r.index not in snap:
-            v = r.value
-        else:
-            v = ix.observed(r)
-        if v is None:
-            rver[r.index] = 0
-            continue
-        fv = v if type(v) in simple else freeze(v)
-        w = writer_get(fv)
-        if not (w is not None and w.type != "fail" and not r.ret_index < w.inv_index) \
-                and not audit.check(r, fv):
-            ix.corrupt.add(r.index)
-            continue
-        good_append((r, fv))
-        if r.version is not None and r.f == "read" and r.index not in snap:
-            obs_append((fv, r.version, r))
+    reads = ix.reads
+    good = None
+    if not snap and "cas" not in set(map(_F, reads)):
+        good = _versioned_reads_fast(ix, reads, rver)
+    if good is not None:
+        good_reads, good_fvs = good
+        obs_fv = [fv for fv, ver in zip(good_fvs, map(_VERSION, good_reads)) if ver is not None]
+        obs_ver = [ver for ver in map(_VERSION, good_reads) if ver is not None]
+        obs_op = [r for r in good_reads if r.version is not None]
+    else:
+        good_reads, good_fvs = [], []
+        obs_fv, obs_ver, obs_op = [], [], []
+        for r in reads:
+            # ix.observed(r), inlined: plain reads are by far the most common
+            if r.f == "read" and r.index not in snap:
+                v = r.value
+            else:
+                v = ix.observed(r)
+            if v is None:
+                rver[r.index] = 0
+                continue
+            fv = v if type(v) in simple else freeze(v)
+            w = writer_get(fv)
+            if not (w is not None and w.type != "fail" and not r.ret_index < w.inv_index) \
+                    and not audit.check(r, fv):
+                ix.corrupt.add(r.index)
+                continue
+            good_reads.append(r)
+            good_fvs.append(fv)
+            if r.version is not None and r.f == "read" and r.index not in snap:
+                obs_fv.append(fv)
+                obs_ver.append(r.version)
+                obs_op.append(r)
     audit.flush()
     for w, fv in zip(ix.writes, ix._wvals):
         if w.type != "ok" or w.version is None or fv is None:
             continue
-        obs.append((fv, w.version, w))
-    # value -> {version: first op}, version -> {value: first op}; second entries are rare
-    first_ver: dict = {}
-    first_val: dict = {}
-    for fv, ver, op in obs:
-        got = first_ver.get(fv)
-        if got is None:
-            first_ver[fv] = (ver, op)
-            val_vers[fv] = None
-        elif got[0] != ver:
-            d = val_vers[fv] or {got[0]: got[1]}
-            d.setdefault(ver, op)
-            val_vers[fv] = d
-        got = first_val.get(ver)
-        if got is None:
-            first_val[ver] = (fv, op)
-        elif got[0] != fv:
-            d = ver_vals.get(ver) or {got[0]: got[1]}
-            d.setdefault(fv, op)
-            ver_vals[ver] = d
-    bad_vals: set = set()
-    for ver, vals in ver_vals.items():
-        if len(vals) > 1:
-            items = list(vals.items())[:2]
-            (a, oa), (b, ob) = items
-            bad_vals.update(vals)
-            ix.anomalies.append(_anomaly(
-                "version-conflict",
-                f"{key!r} version {ver} was observed with two different values: {a!r} "
-                f"({oa.describe()}) and {b!r} ({ob.describe()}), the signature of two "
-                f"leaders assigning the same version",
-                sorted((oa.index, ob.index)), key, version=ver, values=[a, b]))
-    for val, vers in val_vers.items():
-        if vers is not None and len(vers) > 1:
-            items = sorted(vers.items())[:2]
-            (va, oa), (vb, ob) = items
-            bad_vals.add(val)
-            ix.anomalies.append(_anomaly(
-                "version-mismatch",
-                f"value {val!r} of {key!r} was observed with version {va} ({oa.describe()}) "
-                f"and version {vb} ({ob.describe()}): the write was applied twice",
-                sorted((oa.index, ob.index)), key, value=val, versions=[va, vb]))
+        obs_fv.append(fv)
+        obs_ver.append(w.version)
+        obs_op.append(w)
     dups = _dup_values(ix)
-    value_ver: dict[Any, int] = {}
-    for val, (ver, _) in first_ver.items():
-        if val not in bad_vals and val not in dups and val in ix._writer:
-            value_ver[val] = ver
+    bad_vals: set = set()
+    n_pairs = len(set(zip(obs_fv, obs_ver)))
+    if n_pairs == len(set(obs_fv)) == len(set(obs_ver)):
+        # one version per value and one value per version: no conflict, no mismatch
+        first_op = dict(zip(reversed(obs_fv), reversed(obs_op)))  # value -> first op
+        value_ver = {val: ver for val, ver in zip(obs_fv, obs_ver)
+                     if val not in dups and val in ix._writer}
+        evidence_of = first_op.__getitem__
+    else:
+        first_ver: dict = {}
+        first_val: dict = {}
+        # value -> {version: first op}, version -> {value: first op}; second entries rare
+        for fv, ver, op in zip(obs_fv, obs_ver, obs_op):
+            got = first_ver.get(fv)
+            if got is None:
+                first_ver[fv] = (ver, op)
+                val_vers[fv] = None
+            elif got[0] != ver:
+                d = val_vers[fv] or {got[0]: got[1]}
+                d.setdefault(ver, op)
+                val_vers[fv] = d
+            got = first_val.get(ver)
+            if got is None:
+                first_val[ver] = (fv, op)
+            elif got[0] != fv:
+                d = ver_vals.get(ver) or {got[0]: got[1]}
+                d.setdefault(fv, op)
+                ver_vals[ver] = d
+        for ver, vals in ver_vals.items():
+            if len(vals) > 1:
+                items = list(vals.items())[:2]
+                (a, oa), (b, ob) = items
+                bad_vals.update(vals)
+                ix.anomalies.append(_anomaly(
+                    "version-conflict",
+                    f"{key!r} version {ver} was observed with two different values: {a!r} "
+                    f"({oa.describe()}) and {b!r} ({ob.describe()}), the signature of two "
+                    f"leaders assigning the same version",
+                    sorted((oa.index, ob.index)), key, version=ver, values=[a, b]))
+        for val, vers in val_vers.items():
+            if vers is not None and len(vers) > 1:
+                items = sorted(vers.items())[:2]
+                (va, oa), (vb, ob) = items
+                bad_vals.add(val)
+                ix.anomalies.append(_anomaly(
+                    "version-mismatch",
+                    f"value {val!r} of {key!r} was observed with version {va} "
+                    f"({oa.describe()}) and version {vb} ({ob.describe()}): the write was "
+                    f"applied twice",
+                    sorted((oa.index, ob.index)), key, value=val, versions=[va, vb]))
+        value_ver = {}
+        for val, (ver, _) in first_ver.items():
+            if val not in bad_vals and val not in dups and val in ix._writer:
+                value_ver[val] = ver
+        evidence_of = lambda val: first_ver[val][1]  # noqa: E731
     distinct = sorted(set(value_ver.values()))
     dense = {v: i + 1 for i, v in enumerate(distinct)}
     ix.max_rank = len(distinct)
     by_rank: list[Op | None] = [None] * (len(distinct) + 1)
     ev: list[int | None] = [None] * (len(distinct) + 1)
+    rank_of: dict = {}  # value -> dense rank
     for val, v in value_ver.items():
-        rk = dense[v]
+        rk = rank_of[val] = dense[v]
         by_rank[rk] = ix._writer[val]
-        ev[rk] = first_ver[val][1].index
+        ev[rk] = evidence_of(val).index
     ix._by_rank, ix._evidence = by_rank, ev
-    vv_get = value_ver.get
-    for r, fv in good_read:
-        rk = vv_get(fv)
-        if rk is None:
-            if fv in bad_vals:
-                ix.corrupt.add(r.index)
-            continue
-        rver[r.index] = dense[rk]
+    rks = list(map(rank_of.get, good_fvs))
+    if not bad_vals:
+        rver.update((r.index, rk) for r, rk in zip(good_reads, rks) if rk is not None)
+    else:
+        corrupt_add = ix.corrupt.add
+        for r, fv, rk in zip(good_reads, good_fvs, rks):
+            if rk is None:
+                if fv in bad_vals:
+                    corrupt_add(r.index)
+                continue
+            rver[r.index] = rk
     wver = ix._wver
+    rank_get = rank_of.get
     for w, fv in zip(ix.writes, ix._wvals):
         if w.type == "fail" or fv is None:
             continue
-        rk = vv_get(fv)
+        rk = rank_get(fv)
         if rk is not None and writer_get(fv) is w:
-            wver[w.index] = dense[rk]
+            wver[w.index] = rk
         elif w.type == "ok":
             ix.unverifiable_writes += 1
             if fv in bad_vals:
                 ix.corrupt.add(w.index)
+
+
+def _versioned_reads_fast(ix: VersionIndex, reads: list[Op], rver: dict):
+    """(good reads, their frozen values) when every plain read (no snapshot, no cas)
+    with a value has a non-failed sole writer invoked no later than the read completed,
+    so no `audit.check` would run; ⊥ reads get version 0 in `rver` (read order, as the
+    per-read loop does). None: some read needs the per-read loop (nothing written)."""
+    vals = list(map(_VALUE, reads))
+    simple = _SIMPLE_T
+    fvs = vals if simple.issuperset(map(type, vals)) else [
+        v if type(v) in simple else freeze(v) for v in vals]
+    winv = {e: w.inv_index for e, w in ix._writer.items() if w.type != "fail"}
+    keep = None
+    if None in fvs:
+        keep = [v is not None for v in fvs]
+        good_reads = list(compress(reads, keep))
+        fvs = list(compress(fvs, keep))
+    else:
+        good_reads = reads
+    if any(map(gt, map(winv.get, fvs, repeat(_INF)), map(_RET, good_reads))):
+        return None
+    if keep is not None:
+        for r, k in zip(reads, keep):
+            if not k:
+                rver[r.index] = 0
+    return good_reads, fvs
+
+
+_F, _VALUE, _VERSION, _RET = (attrgetter(a) for a in ("f", "value", "version", "ret_index"))
+_INF = float("inf")
 
 
 # -- C: plain unique-value registers ---------------------------------------------------
