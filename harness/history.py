@@ -714,8 +714,8 @@ _NUMBER_T = (int, float)
 def _op_vocabulary(workload: str) -> frozenset[str] | None:
     from splitbrain.harness.models import BY_HISTORY
 
-    if workload == "cas-register":
-        workload = "register"
+    """The ops `workload`'s checkers understand (a history shape: checkers.shape_of), or
+    None when its checkers take any op."""
     if workload == "mutex":
         return frozenset({"acquire", "release"})
     m = BY_HISTORY.get(workload)

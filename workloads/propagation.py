@@ -65,7 +65,7 @@ class PropagationWorkload:
         self.pool = KeyPool(min(keys_active, 5), max_writes_per_key or 1_000_000)
         self.write_ratio = write_ratio
 
-    # checkers/__init__.py DEFAULTS["propagation"] (workloads do not import the checkers)
+    # checkers/options.py JUDGED["propagation"] (workloads do not import the checkers)
     checkers = ("lost-event", "orphan-effect", "duplicate-effect", "derived-regression",
                 "propagation-lag", "dlq-conservation")
 
