@@ -20,6 +20,7 @@ usable version, so one corruption is not reported five times (P17).
 
 from __future__ import annotations
 
+from operator import attrgetter
 from typing import TYPE_CHECKING, Any
 
 from splitbrain.checkers.options import CheckOptions
@@ -34,6 +35,7 @@ if TYPE_CHECKING:
     from splitbrain.checkers.analysis import Analysis
 
 NAME = "integrity"
+_TYPE = attrgetter("type")
 
 
 def corrupt_ops(history: History, workload: str | None = None, *,
@@ -85,7 +87,7 @@ def check(history: History, options: CheckOptions | None = None, *,
             continue
         kept.append(a)
     anomalies = kept
-    writes = sum(1 for ix in indexes.values() for w in ix.writes if w.type != "fail")
+    writes = sum(sum(map("fail".__ne__, map(_TYPE, ix.writes))) for ix in indexes.values())
     stats: dict[str, Any] = {"keys": len(indexes), "reads_checked": reads,
                              "writes_checked": writes,
                              "replay_dropped": dropped,

@@ -438,6 +438,15 @@ def build_index(key: Any, ops: list[Op], workload: str | None = None,
     wvals_append = ix._wvals.append  # frozen written value per write (None: no value)
     simple = _SIMPLE_T
     write_fs = WRITE_FS
+    fs = list(map(_F, ops))
+    if "cas" not in set(fs):
+        # the loop below without cas, as comprehensions (same lists, same order)
+        reads.extend([op for op, f in zip(ops, fs) if f == "read" and op.type == "ok"])
+        ix.writes = [op for op, f in zip(ops, fs) if f in write_fs]
+        wv = list(map(_VALUE, ix.writes))
+        ix._wvals = wv if simple.issuperset(map(type, wv)) else [
+            v if type(v) in simple else freeze(v) for v in wv]
+        ops = ()
     for op in ops:
         f = op.f
         if f == "read":
@@ -888,12 +897,11 @@ def _build_versioned(ix: VersionIndex) -> None:
                 obs_ver.append(r.version)
                 obs_op.append(r)
     audit.flush()
-    for w, fv in zip(ix.writes, ix._wvals):
-        if w.type != "ok" or w.version is None or fv is None:
-            continue
-        obs_fv.append(fv)
-        obs_ver.append(w.version)
-        obs_op.append(w)
+    wobs = [(w, fv) for w, fv in zip(ix.writes, ix._wvals)
+            if w.type == "ok" and w.version is not None and fv is not None]
+    obs_fv.extend([fv for _, fv in wobs])
+    obs_ver.extend([w.version for w, _ in wobs])
+    obs_op.extend([w for w, _ in wobs])
     dups = _dup_values(ix)
     bad_vals: set = set()
     n_pairs = len(set(zip(obs_fv, obs_ver)))
@@ -973,17 +981,19 @@ def _build_versioned(ix: VersionIndex) -> None:
                 continue
             rver[r.index] = rk
     wver = ix._wver
-    rank_get = rank_of.get
-    for w, fv in zip(ix.writes, ix._wvals):
-        if w.type == "fail" or fv is None:
-            continue
-        rk = rank_get(fv)
-        if rk is not None and writer_get(fv) is w:
-            wver[w.index] = rk
-        elif w.type == "ok":
-            ix.unverifiable_writes += 1
-            if fv in bad_vals:
-                ix.corrupt.add(w.index)
+    # per write: its rank when it is its value's sole writer (C-level lookups first)
+    wvals = ix._wvals
+    ranked = [(w, rk) for w, fv, rk, sole in zip(ix.writes, wvals, map(rank_of.get, wvals),
+                                                map(writer_get, wvals))
+              if rk is not None and sole is w and fv is not None and w.type != "fail"]
+    wver.update([(w.index, rk) for w, rk in ranked])
+    if len(ranked) != len(ix.writes):
+        done = {id(w) for w, _ in ranked}
+        for w, fv in zip(ix.writes, wvals):
+            if w.type == "ok" and fv is not None and id(w) not in done:
+                ix.unverifiable_writes += 1
+                if fv in bad_vals:
+                    ix.corrupt.add(w.index)
 
 
 def _versioned_reads_fast(ix: VersionIndex, reads: list[Op], rver: dict):
