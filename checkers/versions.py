@@ -904,8 +904,7 @@ def _build_versioned(ix: VersionIndex) -> None:
     obs_op.extend([w for w, _ in wobs])
     dups = _dup_values(ix)
     bad_vals: set = set()
-    n_pairs = len(set(zip(obs_fv, obs_ver)))
-    if n_pairs == len(set(obs_fv)) == len(set(obs_ver)):
+    if _one_to_one(obs_fv, obs_ver):
         # one version per value and one value per version: no conflict, no mismatch
         first_op = dict(zip(reversed(obs_fv), reversed(obs_op)))  # value -> first op
         value_ver = {val: ver for val, ver in zip(obs_fv, obs_ver)
@@ -994,6 +993,12 @@ def _build_versioned(ix: VersionIndex) -> None:
                 ix.unverifiable_writes += 1
                 if fv in bad_vals:
                     ix.corrupt.add(w.index)
+
+
+def _one_to_one(values: list, versions: list) -> bool:
+    """One version per value and one value per version (no conflict, no mismatch)."""
+    n_pairs = len(set(zip(values, versions)))
+    return n_pairs == len(set(values)) == len(set(versions))
 
 
 def _versioned_reads_fast(ix: VersionIndex, reads: list[Op], rver: dict):
