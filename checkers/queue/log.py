@@ -414,13 +414,44 @@ def check_processes(qh: QueueHistory, logs: dict[str, KeyLog], out: LogFindings,
                 return i
         return lg.first.get(v)
 
-    per_op_get = dense.per_op.get
-    op_sends_get = qh.op_sends.get
+    per_op = dense.per_op
+    per_op_get = per_op.get
+    steps = native.STEPS
+    maps = {k: (lg.index_of, lg.first) for k, lg in logs.items()} if steps is not None else None
     for proc, ops in qh.by_process.items():
         last_read: dict[str, tuple[int, Any, Op]] = {}   # key -> (index, value, op)
         last_send: dict[str, tuple[int, Any, Op]] = {}
         lr_get = last_read.get
-        for op in ops:
+        found = (lambda k, lr, s, op, proc=proc:
+                 _order_finding(out, logs, name, proc, k, lr, s, op, allow))
+
+        def int_send(op, k, p, v, i, proc=proc):
+            out.add(Anomaly(
+                "int-nonmonotonic-send",
+                f"{op.describe()} sent {p[1]!r} then {v!r} to key {name[k]}, but the "
+                f"log orders {v!r} first.", [op.index], key=name[k], process=proc,
+                details={"values": [p[1], v], "delta": i - p[0]}))
+
+        def mono_send(op, k, ls, v, i, proc=proc):
+            out.add(Anomaly(
+                "nonmonotonic-send",
+                f"Process {proc} sent {ls[1]!r} to key {name[k]} in op {ls[2].index}, "
+                f"then {v!r} in op {op.index}, but the log puts {v!r} at or before it.",
+                [ls[2].index, op.index], key=name[k], process=proc,
+                details={"values": [ls[1], v], "delta": i - ls[0]}))
+
+        n, j = len(ops), 0
+        while j < n:
+            if steps is not None:
+                # plain polls and sends from j on, in Rust (native/src/queue.rs): the same
+                # checks as below, the findings made by the same functions; it stops at
+                # the first other op
+                j = steps(ops, j, per_op, last_read, last_send, qh.op_sends, maps, found,
+                          int_send, mono_send)
+                if j >= n:
+                    break
+            op = ops[j]
+            j += 1
             f = op.f
             if f == "poll" and not op.extra:
                 # the hot path: a plain poll (same checks as below, fewer lookups)
@@ -473,20 +504,11 @@ def check_processes(qh: QueueHistory, logs: dict[str, KeyLog], out: LogFindings,
                     first_s.setdefault(k, (i, v))
                     p = prev_s.get(k)
                     if p is not None and i - p[0] < 1:
-                        out.add(Anomaly(
-                            "int-nonmonotonic-send",
-                            f"{op.describe()} sent {p[1]!r} then {v!r} to key {name[k]}, but the "
-                            f"log orders {v!r} first.", [op.index], key=name[k], process=proc,
-                            details={"values": [p[1], v], "delta": i - p[0]}))
+                        int_send(op, k, p, v, i)
                     prev_s[k] = (i, v)
                 for k, (i, v) in first_s.items():
                     ls = last_send.get(k)
                     if ls is not None and i - ls[0] < 1:
-                        out.add(Anomaly(
-                            "nonmonotonic-send",
-                            f"Process {proc} sent {ls[1]!r} to key {name[k]} in op {ls[2].index}, "
-                            f"then {v!r} in op {op.index}, but the log puts {v!r} at or before it.",
-                            [ls[2].index, op.index], key=name[k], process=proc,
-                            details={"values": [ls[1], v], "delta": i - ls[0]}))
+                        mono_send(op, k, ls, v, i)
                 for k, (i, v) in prev_s.items():
                     last_send[k] = (i, v, op)

@@ -213,9 +213,384 @@ pub mod py {
         Ok(())
     }
 
+    // Op is a NamedTuple (harness/history.py); checkers/queue/native.py checks these
+    // field positions against `Op._fields` before it enables the functions below.
+    const OP_INDEX: usize = 0;
+    const OP_TYPE: usize = 5;
+    const OP_F: usize = 6;
+    const OP_T_INV: usize = 11;
+    const OP_T_RET_SEEN: usize = 13;
+    const OP_FINAL: usize = 15;
+    const OP_EXTRA: usize = 16;
+
+    fn field<'py>(op: &Bound<'py, PyTuple>, i: usize) -> PyResult<Bound<'py, PyAny>> {
+        op.get_item(i)
+    }
+
+    fn str_is(o: &Bound<'_, PyAny>, s: &str) -> bool {
+        match o.downcast::<PyString>() {
+            Ok(x) => x.to_str().map(|t| t == s).unwrap_or(false),
+            Err(_) => false,
+        }
+    }
+
+    /// log.py `check_processes`' hot path for one process: from `start`, every plain
+    /// poll (f == "poll", no extra) in `ops` is checked against `last_read` (key ->
+    /// (index, value, op)) and moves it when ok, and every `send` op is checked against
+    /// `last_send` (key -> (index, value, op)) and moves it when ok/info. The callbacks
+    /// are called, in order, where the Python loop adds its findings:
+    /// `found(k, lr, s, op)` (`_order_finding`), `int_send(op, k, (pi, pv), v, i)` and
+    /// `mono_send(op, k, ls, v, i)`. Returns the position of the first other op
+    /// (len(ops) at the end): Python handles it.
+    #[pyfunction]
+    #[allow(clippy::too_many_arguments)]
+    fn queue_steps<'py>(
+        py: Python<'py>,
+        ops: &Bound<'py, PyList>,
+        start: usize,
+        per_op: &Bound<'py, PyDict>,
+        last_read: &Bound<'py, PyDict>,
+        last_send: &Bound<'py, PyDict>,
+        op_sends: &Bound<'py, PyDict>,
+        maps: &Bound<'py, PyDict>,
+        found: &Bound<'py, PyAny>,
+        int_send: &Bound<'py, PyAny>,
+        mono_send: &Bound<'py, PyAny>,
+    ) -> PyResult<usize> {
+        let n = ops.len();
+        let mut pos = start;
+        while pos < n {
+            let op_any = ops.get_item(pos)?;
+            let op = op_any.downcast::<PyTuple>()?;
+            let f = field(op, OP_F)?;
+            if str_is(&f, "send") {
+                pos += 1;
+                let ty = field(op, OP_TYPE)?;
+                if !(str_is(&ty, "ok") || str_is(&ty, "info")) {
+                    continue;
+                }
+                let sends = match op_sends.get_item(field(op, OP_INDEX)?)? {
+                    None => continue,
+                    Some(x) => x.downcast_into::<PyList>()?,
+                };
+                // (key, first (i, v), last (i, v)) in first-occurrence order
+                let mut per_key: Vec<(Bound<'py, PyAny>, (i64, Bound<'py, PyAny>), (i64, Bound<'py, PyAny>))> = Vec::new();
+                for sd in sends.iter() {
+                    let sd = sd.downcast_into::<PyTuple>()?;
+                    let k = sd.get_item(1)?;
+                    let v = sd.get_item(2)?;
+                    let off = sd.get_item(3)?;
+                    let lg = match maps.get_item(&k)? {
+                        None => continue,
+                        Some(t) => t.downcast_into::<PyTuple>()?,
+                    };
+                    let mut i = None;
+                    if !off.is_none() {
+                        i = lg.get_item(0)?.downcast_into::<PyDict>()?.get_item(&off)?;
+                    }
+                    if i.is_none() {
+                        i = lg.get_item(1)?.downcast_into::<PyDict>()?.get_item(&v)?;
+                    }
+                    let i: i64 = match i {
+                        None => continue,
+                        Some(i) => i.extract()?,
+                    };
+                    let mut slot = None;
+                    for (j, e) in per_key.iter().enumerate() {
+                        if e.0.is(&k) || e.0.eq(&k)? {
+                            slot = Some(j);
+                            break;
+                        }
+                    }
+                    match slot {
+                        None => per_key.push((k, (i, v.clone()), (i, v))),
+                        Some(j) => {
+                            let p = &per_key[j].2;
+                            if i - p.0 < 1 {
+                                let pt = PyTuple::new(py, [p.0.into_pyobject(py)?.into_any(), p.1.clone()])?;
+                                int_send.call1((&op_any, &k, pt, &v, i))?;
+                            }
+                            per_key[j].2 = (i, v);
+                        }
+                    }
+                }
+                for (k, (i, v), _) in &per_key {
+                    if let Some(ls) = last_send.get_item(k)? {
+                        let l0: i64 = ls.downcast::<PyTuple>()?.get_item(0)?.extract()?;
+                        if i - l0 < 1 {
+                            mono_send.call1((&op_any, k, &ls, v, *i))?;
+                        }
+                    }
+                }
+                for (k, _, (i, v)) in per_key {
+                    let t = PyTuple::new(py, [i.into_pyobject(py)?.into_any(), v, op_any.clone()])?;
+                    last_send.set_item(k, t)?;
+                }
+                continue;
+            }
+            if !str_is(&f, "poll") || field(op, OP_EXTRA)?.is_truthy()? {
+                return Ok(pos);
+            }
+            pos += 1;
+            let summ = match per_op.get_item(field(op, OP_INDEX)?)? {
+                None => continue,
+                Some(d) => d,
+            };
+            let summ = summ.downcast_into::<PyDict>()?;
+            let ok = str_is(&field(op, OP_TYPE)?, "ok");
+            for (k, s) in summ.iter() {
+                let s = s.downcast_into::<PyList>()?;
+                if let Some(lr) = last_read.get_item(&k)? {
+                    let lr = lr.downcast_into::<PyTuple>()?;
+                    let a: i64 = s.get_item(0)?.extract()?;
+                    let b: i64 = lr.get_item(0)?.extract()?;
+                    if a - b != 1 {
+                        found.call1((&k, &lr, &s, &op_any))?;
+                    }
+                }
+                if ok {
+                    let t = PyTuple::new(py, [s.get_item(2)?, s.get_item(3)?, op_any.clone()])?;
+                    last_read.set_item(&k, t)?;
+                }
+            }
+        }
+        Ok(pos)
+    }
+
+    fn pct(sorted: &[i64], p: f64) -> i64 {
+        let n = sorted.len();
+        let c = (p * n as f64).ceil() as i64 - 1;
+        let i = (c.max(0) as usize).min(n - 1);
+        sorted[i]
+    }
+
+    /// lag.py `known_times` + `_walk` (the stats form) + the percentiles of `check_lag`,
+    /// on integer times. Returns None (Python then runs its loops) when a time is not an
+    /// int; else (count, p50, p95, p99, max, count over `max_lag`, worst tuple | None,
+    /// polls measured). `maps` is key -> (index_of, first) of the key's log.
+    #[pyfunction]
+    #[pyo3(signature = (sends, reads, maps, per_op, by_process, assigned_keys, max_lag=None))]
+    #[allow(clippy::too_many_arguments, clippy::type_complexity)]
+    fn queue_lag<'py>(
+        py: Python<'py>,
+        sends: &Bound<'py, PyList>,
+        reads: &Bound<'py, PyList>,
+        maps: &Bound<'py, PyDict>,
+        per_op: &Bound<'py, PyDict>,
+        by_process: &Bound<'py, PyDict>,
+        assigned_keys: &Bound<'py, PyAny>,
+        max_lag: Option<i64>,
+    ) -> PyResult<Option<Bound<'py, PyTuple>>> {
+        const INF: i64 = i64::MAX;
+        // key -> its position in `at`
+        let kidx = PyDict::new(py);
+        let mut at: Vec<Vec<i64>> = Vec::with_capacity(maps.len());
+        let mut lgs: Vec<(Bound<'py, PyDict>, Bound<'py, PyDict>)> = Vec::with_capacity(maps.len());
+        for (k, t) in maps.iter() {
+            let t = t.downcast_into::<PyTuple>()?;
+            let index_of = t.get_item(0)?.downcast_into::<PyDict>()?;
+            let first = t.get_item(1)?.downcast_into::<PyDict>()?;
+            kidx.set_item(&k, at.len())?;
+            at.push(vec![INF; index_of.len()]);
+            lgs.push((index_of, first));
+        }
+        for sd in sends.iter() {
+            let sd = sd.downcast_into::<PyTuple>()?;
+            let op_any = sd.get_item(0)?;
+            let op = op_any.downcast::<PyTuple>()?;
+            let t = field(op, OP_T_RET_SEEN)?;
+            if t.is_none() || str_is(&field(op, OP_TYPE)?, "fail") {
+                continue;
+            }
+            let t: i64 = match t.extract() {
+                Ok(t) => t,
+                Err(_) => return Ok(None),
+            };
+            let kid: usize = match kidx.get_item(sd.get_item(1)?)? {
+                None => continue,
+                Some(x) => x.extract()?,
+            };
+            let (index_of, first) = &lgs[kid];
+            let off = sd.get_item(3)?;
+            let mut i = if off.is_none() { None } else { index_of.get_item(&off)? };
+            if i.is_none() {
+                i = first.get_item(sd.get_item(2)?)?;
+            }
+            if let Some(i) = i {
+                let i: usize = i.extract()?;
+                if t < at[kid][i] {
+                    at[kid][i] = t;
+                }
+            }
+        }
+        for r in reads.iter() {
+            let r = r.downcast_into::<PyTuple>()?;
+            let op_any = r.get_item(0)?;
+            let op = op_any.downcast::<PyTuple>()?;
+            let t = field(op, OP_T_RET_SEEN)?;
+            if t.is_none() {
+                continue;
+            }
+            let t: i64 = match t.extract() {
+                Ok(t) => t,
+                Err(_) => return Ok(None),
+            };
+            if let Some(summ) = per_op.get_item(field(op, OP_INDEX)?)? {
+                let summ = summ.downcast_into::<PyDict>()?;
+                for (k, s) in summ.iter() {
+                    let kid: usize = kidx.get_item(&k)?.ok_or_else(|| {
+                        pyo3::exceptions::PyKeyError::new_err("read key without a log")
+                    })?.extract()?;
+                    let i: usize = s.downcast_into::<PyList>()?.get_item(4)?.extract()?;
+                    if t < at[kid][i] {
+                        at[kid][i] = t;
+                    }
+                }
+            }
+        }
+        for arr in at.iter_mut() {
+            for i in (0..arr.len().saturating_sub(1)).rev() {
+                if arr[i + 1] < arr[i] {
+                    arr[i] = arr[i + 1];
+                }
+            }
+        }
+        // the walk, process by process
+        let mut lags: Vec<i64> = Vec::new();
+        let mut worst: Option<(i64, Bound<'py, PyAny>, Bound<'py, PyAny>, i64, Bound<'py, PyAny>)> = None;
+        let mut worst_lag: i64 = -1;
+        let mut polls: u64 = 0;
+        let mut pos: std::collections::HashMap<usize, i64> = std::collections::HashMap::new();
+        for (proc, ops) in by_process.iter() {
+            pos.clear();
+            let mut assigned: Vec<Bound<'py, PyAny>> = Vec::new();
+            let ops = ops.downcast_into::<PyList>()?;
+            for op_any in ops.iter() {
+                let op = op_any.downcast::<PyTuple>()?;
+                let f = field(op, OP_F)?;
+                if str_is(&f, "poll") {
+                    if !str_is(&field(op, OP_TYPE)?, "ok") || field(op, OP_FINAL)?.is_truthy()? {
+                        continue;
+                    }
+                } else if str_is(&f, "assign") {
+                    let keys = assigned_keys.call1((&op_any,))?;
+                    let keys: Vec<Bound<'py, PyAny>> = keys.try_iter()?.collect::<PyResult<_>>()?;
+                    let mut keep = std::collections::HashSet::new();
+                    for k in &keys {
+                        if let Some(x) = kidx.get_item(k)? {
+                            keep.insert(x.extract::<usize>()?);
+                        }
+                    }
+                    pos.retain(|kid, _| keep.contains(kid));
+                    assigned = keys;
+                    continue;
+                } else if str_is(&f, "subscribe") || str_is(&f, "crash") {
+                    pos.clear();
+                    assigned.clear();
+                    continue;
+                } else {
+                    continue;
+                }
+                let summ = per_op.get_item(field(op, OP_INDEX)?)?;
+                let summ = match summ {
+                    Some(d) => Some(d.downcast_into::<PyDict>()?),
+                    None => None,
+                };
+                let mut polled: Vec<(Bound<'py, PyAny>, usize)> = Vec::new();
+                if let Some(summ) = &summ {
+                    for (k, s) in summ.iter() {
+                        let kid: usize = kidx.get_item(&k)?.ok_or_else(|| {
+                            pyo3::exceptions::PyKeyError::new_err("read key without a log")
+                        })?.extract()?;
+                        let i: i64 = s.downcast_into::<PyList>()?.get_item(2)?.extract()?;
+                        pos.insert(kid, i);
+                        polled.push((k, kid));
+                    }
+                }
+                let t: i64 = match field(op, OP_T_INV)?.extract() {
+                    Ok(t) => t,
+                    Err(_) => return Ok(None),
+                };
+                // keys = assigned + the polled keys not in it (or the polled keys)
+                let mut keys: Vec<(Bound<'py, PyAny>, Option<usize>)> = Vec::new();
+                if !assigned.is_empty() {
+                    for k in &assigned {
+                        let kid = match kidx.get_item(k)? {
+                            Some(x) => Some(x.extract::<usize>()?),
+                            None => None,
+                        };
+                        keys.push((k.clone(), kid));
+                    }
+                    for (k, kid) in polled {
+                        let mut inside = false;
+                        for a in &assigned {
+                            if a.eq(&k)? {
+                                inside = true;
+                                break;
+                            }
+                        }
+                        if !inside {
+                            keys.push((k, Some(kid)));
+                        }
+                    }
+                } else {
+                    keys = polled.into_iter().map(|(k, kid)| (k, Some(kid))).collect();
+                }
+                if !keys.is_empty() {
+                    polls += 1;
+                }
+                for (k, kid) in keys {
+                    let mut lag = 0i64;
+                    let mut late = false;
+                    if let Some(kid) = kid {
+                        let arr = &at[kid];
+                        let nxt = pos.get(&kid).copied().unwrap_or(-1) + 1;
+                        if nxt >= 0 && (nxt as usize) < arr.len() && arr[nxt as usize] < t {
+                            lag = t - arr[nxt as usize];
+                            late = true;
+                        }
+                    }
+                    lags.push(lag);
+                    if late {
+                        if lag > worst_lag {
+                            worst_lag = lag;
+                            worst = Some((t, proc.clone(), k, lag, field(op, OP_INDEX)?));
+                        }
+                    } else if worst.is_none() {
+                        worst_lag = 0;
+                        worst = Some((t, proc.clone(), k, 0, field(op, OP_INDEX)?));
+                    }
+                }
+            }
+        }
+        let n = lags.len();
+        let worst = match worst {
+            None => py.None().into_bound(py),
+            Some((t, p, k, l, i)) => PyTuple::new(py, [t.into_pyobject(py)?.into_any(), p, k,
+                                                      l.into_pyobject(py)?.into_any(), i])?.into_any(),
+        };
+        let none = || py.None().into_bound(py);
+        if n == 0 {
+            return Ok(Some(PyTuple::new(py, [0i64.into_pyobject(py)?.into_any(), none(), none(),
+                                             none(), none(), none(), worst,
+                                             polls.into_pyobject(py)?.into_any()])?));
+        }
+        lags.sort_unstable();
+        let over = match max_lag {
+            None => none(),
+            Some(m) => (n - lags.partition_point(|&l| l <= m)).into_pyobject(py)?.into_any(),
+        };
+        let v = |x: i64| x.into_pyobject(py).map(|o| o.into_any());
+        Ok(Some(PyTuple::new(py, [n.into_pyobject(py)?.into_any(), v(pct(&lags, 0.5))?,
+                                  v(pct(&lags, 0.95))?, v(pct(&lags, 0.99))?, v(lags[n - 1])?,
+                                  over, worst, polls.into_pyobject(py)?.into_any()])?))
+    }
+
     pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
         m.add_function(wrap_pyfunction!(queue_read, m)?)?;
         m.add_function(wrap_pyfunction!(queue_dense, m)?)?;
+        m.add_function(wrap_pyfunction!(queue_steps, m)?)?;
+        m.add_function(wrap_pyfunction!(queue_lag, m)?)?;
         Ok(())
     }
 }

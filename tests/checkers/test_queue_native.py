@@ -24,13 +24,13 @@ needs_native = pytest.mark.skipif(native.READ is None, reason=f"no Rust queue pa
 def full(events, engine):
     """Every result of the family as JSON, with the engine field checked and dropped."""
     hist = history_from_events(json.loads(json.dumps(events)))  # fresh objects per run
-    saved = native.READ, native.DENSE
+    saved = native.READ, native.DENSE, native.STEPS, native.LAG
     if engine == "python":
-        native.READ = native.DENSE = None
+        native.READ = native.DENSE = native.STEPS = native.LAG = None
     try:
         res = check(hist, OPTS)
     finally:
-        native.READ, native.DENSE = saved
+        native.READ, native.DENSE, native.STEPS, native.LAG = saved
     out = {n: r.to_json(10**6) for n, r in res.items()}
     assert out["queue"]["stats"].pop("engine") == engine
     return json.loads(json.dumps(out, default=repr, sort_keys=True))
