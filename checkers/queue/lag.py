@@ -151,11 +151,12 @@ def check_lag(qh: QueueHistory, logs: dict[str, KeyLog], max_lag_ns: int | None,
         from splitbrain.checkers.queue.log import dense_reads
         dense = dense_reads(qh, logs)
     summary = None
-    if native.LAG is not None and (max_lag_ns is None or type(max_lag_ns) is int):
-        # known_times + the walk + the percentiles in Rust (native/src/queue.rs); None
-        # when a time is not an int, and then the Python loops below
-        summary = native.LAG(qh.sends, qh.reads, {k: (lg.index_of, lg.first) for k, lg in logs.items()},
-                             dense.per_op, qh.by_process, qh.assigned_keys, max_lag_ns)
+    if (native.LAG is not None and type(dense.per_op) is not dict
+            and (max_lag_ns is None or type(max_lag_ns) is int)):
+        # known_times + the walk + the percentiles in Rust (native/src/queue.rs), on the
+        # compact index; None when a time is not an int, and then the Python loops below
+        summary = native.LAG(dense.per_op, qh.sends, qh.reads, qh.by_process,
+                             qh.assigned_keys, max_lag_ns)
     if summary is None:
         summary = _summarise(*_walk(qh, logs, dense), max_lag_ns)
     n, p50, p95, p99, top, n_over, worst, polls = summary

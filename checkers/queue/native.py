@@ -1,7 +1,7 @@
 """The queue checker's use of the Rust core (`splitbrain._native`, native/src/queue.rs).
 
 Obligations:
-* `READ` / `DENSE` are the compiled `queue_read` / `queue_dense` when the module imports
+* `READ` / `DENSE` are the compiled `queue_read` / `queue_index` when the module imports
   and has both; otherwise None and `PROBLEM` says why (an older .so, no build): callers
   then take the pure-Python loops, which stay the reference (tests compare both on the
   same histories, result for result);
@@ -24,10 +24,10 @@ PROBLEM: str | None = None
 _FIELDS = {"index": 0, "type": 5, "f": 6, "t_inv": 11, "t_ret_seen": 13, "final": 15, "extra": 16}
 try:  # by module name, as checkers/transactions/native.py does
     _mod = importlib.import_module("splitbrain._native")
-    if not all(hasattr(_mod, f) for f in ("queue_read", "queue_dense")):
+    if not all(hasattr(_mod, f) for f in ("queue_read", "queue_index")):
         PROBLEM = "splitbrain._native has no queue functions (rebuild it)"
     else:
-        READ, DENSE = _mod.queue_read, _mod.queue_dense
+        READ, DENSE = _mod.queue_read, _mod.queue_index
         from splitbrain.harness.history import Op
 
         if (issubclass(Op, tuple) and len(Op._fields) > max(_FIELDS.values())

@@ -15,7 +15,7 @@ pub mod py {
     }
 
     /// model.py `QueueHistory._read`'s message loop for one read op: appends
-    /// (key, offset, value) to `pairs`, places each message in `read_at` and records
+    /// (key, messages) to `pairs` (the recorded list, not a copy), places each message in `read_at` and records
     /// the first ok reader in `read_ok`. False (nothing changed) when any key is not a
     /// str already in `names`, or a message list / message / offset is not plain.
     #[pyfunction]
@@ -80,6 +80,8 @@ pub mod py {
                 None
             };
             let items = items.downcast_exact::<PyList>()?;
+            // the recorded message list itself: its messages are plain [offset, value]
+            pairs.append(PyTuple::new(py, [k.as_any(), items.as_any()])?)?;
             for it in items.iter() {
                 let (off, val) = if let Ok(l) = it.downcast_exact::<PyList>() {
                     (l.get_item(0)?, l.get_item(1)?)
@@ -87,7 +89,6 @@ pub mod py {
                     let t = it.downcast_exact::<PyTuple>()?;
                     (t.get_item(0)?, t.get_item(1)?)
                 };
-                pairs.append(PyTuple::new(py, [&k, &off, &val])?)?;
                 if !off.is_none() {
                     match at.get_item(&off)? {
                         None => {
@@ -113,106 +114,6 @@ pub mod py {
         Ok(true)
     }
 
-    struct Summ<'py> {
-        key: Bound<'py, PyAny>,
-        first_i: Bound<'py, PyAny>,
-        first_v: Bound<'py, PyAny>,
-        last_i: i64,
-        last_v: Bound<'py, PyAny>,
-        max_i: i64,
-    }
-
-    /// log.py `ReadSummary` over every read: `maps` is key -> (index_of, first) of the
-    /// key's log; fills `per_op` (op index -> {key: [first index, first value, last
-    /// index, last value, max index]}) and `intra` (op, key, previous index, previous
-    /// value, index, value) for consecutive messages of a poll not one index apart.
-    #[pyfunction]
-    fn queue_dense<'py>(
-        py: Python<'py>,
-        reads: &Bound<'py, PyList>,
-        maps: &Bound<'py, PyDict>,
-        per_op: &Bound<'py, PyDict>,
-        intra: &Bound<'py, PyList>,
-    ) -> PyResult<()> {
-        let s_index = pyo3::intern!(py, "index");
-        let s_f = pyo3::intern!(py, "f");
-        for r in reads.iter() {
-            let r = r.downcast_into::<PyTuple>()?;
-            let op = r.get_item(0)?;
-            let pairs = r.get_item(1)?;
-            let pairs = pairs.downcast::<PyList>()?;
-            let is_poll = op.getattr(s_f)?.eq("poll")?;
-            let mut summ: Vec<Summ<'py>> = Vec::new();
-            let mut last_k: Option<Bound<'py, PyAny>> = None;
-            let mut lg: Option<(Bound<'py, PyDict>, Bound<'py, PyDict>)> = None;
-            let mut s: Option<usize> = None;
-            for p in pairs.iter() {
-                let p = p.downcast_into::<PyTuple>()?;
-                let k = p.get_item(0)?;
-                let off = p.get_item(1)?;
-                let v = p.get_item(2)?;
-                let same = matches!(&last_k, Some(l) if l.is(&k));
-                if !same {
-                    lg = match maps.get_item(&k)? {
-                        None => None,
-                        Some(t) => {
-                            let t = t.downcast_into::<PyTuple>()?;
-                            Some((t.get_item(0)?.downcast_into::<PyDict>()?,
-                                  t.get_item(1)?.downcast_into::<PyDict>()?))
-                        }
-                    };
-                    s = None;
-                    for (j, e) in summ.iter().enumerate() {
-                        if e.key.is(&k) || e.key.eq(&k)? {
-                            s = Some(j);
-                            break;
-                        }
-                    }
-                    last_k = Some(k.clone());
-                }
-                let (index_of, first) = match &lg {
-                    None => continue,
-                    Some(x) => x,
-                };
-                let i = if !off.is_none() { index_of.get_item(&off)? } else { first.get_item(&v)? };
-                let i = match i {
-                    None => continue,
-                    Some(i) => i,
-                };
-                match s {
-                    None => {
-                        let n: i64 = i.extract()?;
-                        summ.push(Summ { key: k, first_i: i, first_v: v.clone(), last_i: n,
-                                         last_v: v, max_i: n });
-                        s = Some(summ.len() - 1);
-                    }
-                    Some(j) => {
-                        let n: i64 = i.extract()?;
-                        let e = &mut summ[j];
-                        if n - e.last_i != 1 && is_poll {
-                            intra.append(PyTuple::new(py, [op.clone(), k, e.last_i.into_pyobject(py)?.into_any(),
-                                                           e.last_v.clone(), i, v.clone()])?)?;
-                        }
-                        e.last_i = n;
-                        e.last_v = v;
-                        if n > e.max_i {
-                            e.max_i = n;
-                        }
-                    }
-                }
-            }
-            let d = PyDict::new(py);
-            for e in summ {
-                let l = PyList::new(py, [e.first_i, e.first_v,
-                                         e.last_i.into_pyobject(py)?.into_any(), e.last_v,
-                                         e.max_i.into_pyobject(py)?.into_any()])?;
-                d.set_item(e.key, l)?;
-            }
-            per_op.set_item(op.getattr(s_index)?, d)?;
-        }
-        Ok(())
-    }
-
     // Op is a NamedTuple (harness/history.py); checkers/queue/native.py checks these
     // field positions against `Op._fields` before it enables the functions below.
     const OP_INDEX: usize = 0;
@@ -234,11 +135,224 @@ pub mod py {
         }
     }
 
+
+    /// One key's placement inside one read: log.py `ReadSummary`'s
+    /// [first index, first value, last index, last value, max index].
+    struct Entry {
+        kid: u32,
+        fi: i64,
+        li: i64,
+        mi: i64,
+        key: Py<PyAny>,
+        fv: Py<PyAny>,
+        lv: Py<PyAny>,
+    }
+
+    /// log.py `ReadSummary` in compact form: every read's per-key summaries by op index,
+    /// keys numbered (kid) in the order of `maps`. `get(op index, default)` renders one
+    /// read's summaries as the Python form ({key: [fi, fv, li, lv, mi]}) for the Python
+    /// paths; `queue_steps` and `queue_lag` read the entries directly.
+    #[pyclass(module = "splitbrain._native")]
+    pub struct QueueIndex {
+        kidx: Py<PyDict>,
+        lgs: Vec<(Py<PyDict>, Py<PyDict>)>,
+        reads: std::collections::HashMap<i64, (usize, usize)>,
+        entries: Vec<Entry>,
+    }
+
+    fn summ_list<'py>(py: Python<'py>, e: &Entry) -> PyResult<Bound<'py, PyList>> {
+        PyList::new(py, [e.fi.into_pyobject(py)?.into_any(), e.fv.bind(py).clone(),
+                         e.li.into_pyobject(py)?.into_any(), e.lv.bind(py).clone(),
+                         e.mi.into_pyobject(py)?.into_any()])
+    }
+
+    #[pymethods]
+    impl QueueIndex {
+        #[pyo3(signature = (op_index, default=None))]
+        fn get<'py>(&self, py: Python<'py>, op_index: &Bound<'py, PyAny>,
+                    default: Option<Bound<'py, PyAny>>) -> PyResult<Bound<'py, PyAny>> {
+            let none = || default.clone().unwrap_or_else(|| py.None().into_bound(py));
+            let i: i64 = match op_index.extract() {
+                Ok(i) => i,
+                Err(_) => return Ok(none()),
+            };
+            match self.reads.get(&i) {
+                None => Ok(none()),
+                Some(&(a, b)) => {
+                    let d = PyDict::new(py);
+                    for e in &self.entries[a..b] {
+                        d.set_item(e.key.bind(py), summ_list(py, e)?)?;
+                    }
+                    Ok(d.into_any())
+                }
+            }
+        }
+
+        fn __len__(&self) -> usize {
+            self.reads.len()
+        }
+    }
+
+    impl QueueIndex {
+        fn kid(&self, py: Python<'_>, k: &Bound<'_, PyAny>) -> PyResult<Option<usize>> {
+            match self.kidx.bind(py).get_item(k)? {
+                None => Ok(None),
+                Some(x) => Ok(Some(x.extract()?)),
+            }
+        }
+
+        /// A send's dense index (log.py `idx`): by offset, else by value.
+        fn send_index(&self, py: Python<'_>, kid: usize, off: &Bound<'_, PyAny>,
+                      v: &Bound<'_, PyAny>) -> PyResult<Option<i64>> {
+            let (index_of, first) = &self.lgs[kid];
+            let mut i = None;
+            if !off.is_none() {
+                i = index_of.bind(py).get_item(off)?;
+            }
+            if i.is_none() {
+                i = first.bind(py).get_item(v)?;
+            }
+            match i {
+                None => Ok(None),
+                Some(i) => Ok(Some(i.extract()?)),
+            }
+        }
+    }
+
+    /// log.py `ReadSummary` over every read: `maps` is key -> (index_of, first) of the
+    /// key's log; returns the QueueIndex and fills `intra` (op, key, previous index,
+    /// previous value, index, value) for consecutive messages of a poll not one index
+    /// apart.
+    #[pyfunction]
+    fn queue_index<'py>(
+        py: Python<'py>,
+        reads: &Bound<'py, PyList>,
+        maps: &Bound<'py, PyDict>,
+        intra: &Bound<'py, PyList>,
+    ) -> PyResult<QueueIndex> {
+        let s_index = pyo3::intern!(py, "index");
+        let s_f = pyo3::intern!(py, "f");
+        let kidx = PyDict::new(py);
+        let mut lgs = Vec::with_capacity(maps.len());
+        for (k, t) in maps.iter() {
+            let t = t.downcast_into::<PyTuple>()?;
+            kidx.set_item(&k, lgs.len())?;
+            lgs.push((t.get_item(0)?.downcast_into::<PyDict>()?.unbind(),
+                      t.get_item(1)?.downcast_into::<PyDict>()?.unbind()));
+        }
+        let mut entries: Vec<Entry> = Vec::new();
+        let mut index = std::collections::HashMap::with_capacity(reads.len());
+        for r in reads.iter() {
+            let r = r.downcast_into::<PyTuple>()?;
+            let op = r.get_item(0)?;
+            let groups = r.get_item(1)?;
+            let groups = groups.downcast::<PyList>()?;
+            let is_poll = op.getattr(s_f)?.eq("poll")?;
+            let start = entries.len();
+            for g in groups.iter() {
+                let g = g.downcast_into::<PyTuple>()?;
+                let k = g.get_item(0)?;
+                let msgs = g.get_item(1)?;
+                let kid: usize = match kidx.get_item(&k)? {
+                    None => continue,
+                    Some(x) => x.extract()?,
+                };
+                let index_of = lgs[kid].0.bind(py);
+                let first = lgs[kid].1.bind(py);
+                let mut s: Option<usize> = None;
+                for j in start..entries.len() {
+                    let ek = entries[j].key.bind(py);
+                    if ek.is(&k) || ek.eq(&k)? {
+                        s = Some(j);
+                        break;
+                    }
+                }
+                let msgs = msgs.downcast_into::<PyList>()?;
+                for it in msgs.iter() {
+                    let (off, v) = if let Ok(l) = it.downcast::<PyList>() {
+                        (l.get_item(0)?, l.get_item(1)?)
+                    } else {
+                        let t = it.downcast::<PyTuple>()?;
+                        (t.get_item(0)?, t.get_item(1)?)
+                    };
+                    let i = if !off.is_none() { index_of.get_item(&off)? } else { first.get_item(&v)? };
+                    let i: i64 = match i {
+                        None => continue,
+                        Some(i) => i.extract()?,
+                    };
+                    match s {
+                        None => {
+                            entries.push(Entry { kid: kid as u32, fi: i, li: i, mi: i,
+                                                 key: k.clone().unbind(), fv: v.clone().unbind(),
+                                                 lv: v.unbind() });
+                            s = Some(entries.len() - 1);
+                        }
+                        Some(j) => {
+                            let e = &mut entries[j];
+                            if i - e.li != 1 && is_poll {
+                                intra.append(PyTuple::new(py, [op.clone(), k.clone(),
+                                    e.li.into_pyobject(py)?.into_any(), e.lv.bind(py).clone(),
+                                    i.into_pyobject(py)?.into_any(), v.clone()])?)?;
+                            }
+                            e.li = i;
+                            e.lv = v.unbind();
+                            if i > e.mi {
+                                e.mi = i;
+                            }
+                        }
+                    }
+                }
+            }
+            let oi: i64 = op.getattr(s_index)?.extract()?;
+            index.insert(oi, (start, entries.len()));
+        }
+        Ok(QueueIndex { kidx: kidx.unbind(), lgs, reads: index, entries })
+    }
+
+    /// A position kept per key: (index, value, op) as log.py's last_read / last_send.
+    struct Pos {
+        i: i64,
+        key: Py<PyAny>,
+        v: Py<PyAny>,
+        op: Py<PyAny>,
+    }
+
+    fn load_state(py: Python<'_>, qi: &QueueIndex, d: &Bound<'_, PyDict>)
+                  -> PyResult<Option<std::collections::HashMap<usize, Pos>>> {
+        let mut m = std::collections::HashMap::with_capacity(d.len());
+        for (k, t) in d.iter() {
+            let kid = match qi.kid(py, &k)? {
+                None => return Ok(None), // a key without a log: leave it to Python
+                Some(x) => x,
+            };
+            let t = t.downcast_into::<PyTuple>()?;
+            m.insert(kid, Pos { i: t.get_item(0)?.extract()?, key: k.unbind(),
+                                v: t.get_item(1)?.unbind(), op: t.get_item(2)?.unbind() });
+        }
+        Ok(Some(m))
+    }
+
+    fn pos_tuple<'py>(py: Python<'py>, p: &Pos) -> PyResult<Bound<'py, PyTuple>> {
+        PyTuple::new(py, [p.i.into_pyobject(py)?.into_any(), p.v.bind(py).clone(), p.op.bind(py).clone()])
+    }
+
+    fn store_state(py: Python<'_>, m: std::collections::HashMap<usize, Pos>,
+                   d: &Bound<'_, PyDict>) -> PyResult<()> {
+        d.clear();
+        let mut v: Vec<(usize, Pos)> = m.into_iter().collect();
+        v.sort_by_key(|x| x.0);
+        for (_, p) in v {
+            d.set_item(p.key.bind(py), pos_tuple(py, &p)?)?;
+        }
+        Ok(())
+    }
+
     /// log.py `check_processes`' hot path for one process: from `start`, every plain
-    /// poll (f == "poll", no extra) in `ops` is checked against `last_read` (key ->
-    /// (index, value, op)) and moves it when ok, and every `send` op is checked against
-    /// `last_send` (key -> (index, value, op)) and moves it when ok/info. The callbacks
-    /// are called, in order, where the Python loop adds its findings:
+    /// poll (f == "poll", no extra) in `ops` is checked against the process's last read
+    /// positions and moves them when ok, and every `send` op is checked against its last
+    /// send positions and moves them when ok/info. The positions come from and go back to
+    /// the Python dicts `last_read` / `last_send` (key -> (index, value, op)). The
+    /// callbacks are called, in order, where the Python loop adds its findings:
     /// `found(k, lr, s, op)` (`_order_finding`), `int_send(op, k, (pi, pv), v, i)` and
     /// `mono_send(op, k, ls, v, i)`. Returns the position of the first other op
     /// (len(ops) at the end): Python handles it.
@@ -246,17 +360,20 @@ pub mod py {
     #[allow(clippy::too_many_arguments)]
     fn queue_steps<'py>(
         py: Python<'py>,
+        qi: PyRef<'py, QueueIndex>,
         ops: &Bound<'py, PyList>,
         start: usize,
-        per_op: &Bound<'py, PyDict>,
         last_read: &Bound<'py, PyDict>,
         last_send: &Bound<'py, PyDict>,
         op_sends: &Bound<'py, PyDict>,
-        maps: &Bound<'py, PyDict>,
         found: &Bound<'py, PyAny>,
         int_send: &Bound<'py, PyAny>,
         mono_send: &Bound<'py, PyAny>,
     ) -> PyResult<usize> {
+        let (mut lr_m, mut ls_m) = match (load_state(py, &qi, last_read)?, load_state(py, &qi, last_send)?) {
+            (Some(a), Some(b)) => (a, b),
+            _ => return Ok(start),
+        };
         let n = ops.len();
         let mut pos = start;
         while pos < n {
@@ -273,87 +390,79 @@ pub mod py {
                     None => continue,
                     Some(x) => x.downcast_into::<PyList>()?,
                 };
-                // (key, first (i, v), last (i, v)) in first-occurrence order
-                let mut per_key: Vec<(Bound<'py, PyAny>, (i64, Bound<'py, PyAny>), (i64, Bound<'py, PyAny>))> = Vec::new();
+                // (kid, key, first (i, v), last (i, v)) in first-occurrence order
+                let mut per_key: Vec<(usize, Bound<'py, PyAny>, (i64, Bound<'py, PyAny>), (i64, Bound<'py, PyAny>))> = Vec::new();
                 for sd in sends.iter() {
                     let sd = sd.downcast_into::<PyTuple>()?;
                     let k = sd.get_item(1)?;
                     let v = sd.get_item(2)?;
-                    let off = sd.get_item(3)?;
-                    let lg = match maps.get_item(&k)? {
+                    let kid = match qi.kid(py, &k)? {
                         None => continue,
-                        Some(t) => t.downcast_into::<PyTuple>()?,
+                        Some(x) => x,
                     };
-                    let mut i = None;
-                    if !off.is_none() {
-                        i = lg.get_item(0)?.downcast_into::<PyDict>()?.get_item(&off)?;
-                    }
-                    if i.is_none() {
-                        i = lg.get_item(1)?.downcast_into::<PyDict>()?.get_item(&v)?;
-                    }
-                    let i: i64 = match i {
+                    let i = match qi.send_index(py, kid, &sd.get_item(3)?, &v)? {
                         None => continue,
-                        Some(i) => i.extract()?,
+                        Some(i) => i,
                     };
-                    let mut slot = None;
-                    for (j, e) in per_key.iter().enumerate() {
-                        if e.0.is(&k) || e.0.eq(&k)? {
-                            slot = Some(j);
-                            break;
-                        }
-                    }
-                    match slot {
-                        None => per_key.push((k, (i, v.clone()), (i, v))),
+                    match per_key.iter().position(|e| e.0 == kid) {
+                        None => per_key.push((kid, k, (i, v.clone()), (i, v))),
                         Some(j) => {
-                            let p = &per_key[j].2;
+                            let p = &per_key[j].3;
                             if i - p.0 < 1 {
                                 let pt = PyTuple::new(py, [p.0.into_pyobject(py)?.into_any(), p.1.clone()])?;
                                 int_send.call1((&op_any, &k, pt, &v, i))?;
                             }
-                            per_key[j].2 = (i, v);
+                            per_key[j].3 = (i, v);
                         }
                     }
                 }
-                for (k, (i, v), _) in &per_key {
-                    if let Some(ls) = last_send.get_item(k)? {
-                        let l0: i64 = ls.downcast::<PyTuple>()?.get_item(0)?.extract()?;
-                        if i - l0 < 1 {
-                            mono_send.call1((&op_any, k, &ls, v, *i))?;
+                for (kid, k, (i, v), _) in &per_key {
+                    if let Some(ls) = ls_m.get(kid) {
+                        if i - ls.i < 1 {
+                            mono_send.call1((&op_any, k, pos_tuple(py, ls)?, v, *i))?;
                         }
                     }
                 }
-                for (k, _, (i, v)) in per_key {
-                    let t = PyTuple::new(py, [i.into_pyobject(py)?.into_any(), v, op_any.clone()])?;
-                    last_send.set_item(k, t)?;
+                for (kid, k, _, (i, v)) in per_key {
+                    ls_m.insert(kid, Pos { i, key: k.unbind(), v: v.unbind(), op: op_any.clone().unbind() });
                 }
                 continue;
             }
             if !str_is(&f, "poll") || field(op, OP_EXTRA)?.is_truthy()? {
-                return Ok(pos);
+                break;
             }
             pos += 1;
-            let summ = match per_op.get_item(field(op, OP_INDEX)?)? {
+            let oi: i64 = field(op, OP_INDEX)?.extract()?;
+            let (a, b) = match qi.reads.get(&oi) {
                 None => continue,
-                Some(d) => d,
+                Some(&r) => r,
             };
-            let summ = summ.downcast_into::<PyDict>()?;
             let ok = str_is(&field(op, OP_TYPE)?, "ok");
-            for (k, s) in summ.iter() {
-                let s = s.downcast_into::<PyList>()?;
-                if let Some(lr) = last_read.get_item(&k)? {
-                    let lr = lr.downcast_into::<PyTuple>()?;
-                    let a: i64 = s.get_item(0)?.extract()?;
-                    let b: i64 = lr.get_item(0)?.extract()?;
-                    if a - b != 1 {
-                        found.call1((&k, &lr, &s, &op_any))?;
+            for e in &qi.entries[a..b] {
+                let kid = e.kid as usize;
+                if let Some(lr) = lr_m.get(&kid) {
+                    if e.fi - lr.i != 1 {
+                        found.call1((e.key.bind(py), pos_tuple(py, lr)?, summ_list(py, e)?, &op_any))?;
                     }
                 }
                 if ok {
-                    let t = PyTuple::new(py, [s.get_item(2)?, s.get_item(3)?, op_any.clone()])?;
-                    last_read.set_item(&k, t)?;
+                    match lr_m.get_mut(&kid) {
+                        Some(p) => {
+                            p.i = e.li;
+                            p.v = e.lv.clone_ref(py);
+                            p.op = op_any.clone().unbind();
+                            p.key = e.key.clone_ref(py);
+                        }
+                        None => {
+                            lr_m.insert(kid, Pos { i: e.li, key: e.key.clone_ref(py),
+                                                   v: e.lv.clone_ref(py), op: op_any.clone().unbind() });
+                        }
+                    }
                 }
             }
         }
+        store_state(py, lr_m, last_read)?;
+        store_state(py, ls_m, last_send)?;
         Ok(pos)
     }
 
@@ -367,33 +476,21 @@ pub mod py {
     /// lag.py `known_times` + `_walk` (the stats form) + the percentiles of `check_lag`,
     /// on integer times. Returns None (Python then runs its loops) when a time is not an
     /// int; else (count, p50, p95, p99, max, count over `max_lag`, worst tuple | None,
-    /// polls measured). `maps` is key -> (index_of, first) of the key's log.
+    /// polls measured).
     #[pyfunction]
-    #[pyo3(signature = (sends, reads, maps, per_op, by_process, assigned_keys, max_lag=None))]
+    #[pyo3(signature = (qi, sends, reads, by_process, assigned_keys, max_lag=None))]
     #[allow(clippy::too_many_arguments, clippy::type_complexity)]
     fn queue_lag<'py>(
         py: Python<'py>,
+        qi: PyRef<'py, QueueIndex>,
         sends: &Bound<'py, PyList>,
         reads: &Bound<'py, PyList>,
-        maps: &Bound<'py, PyDict>,
-        per_op: &Bound<'py, PyDict>,
         by_process: &Bound<'py, PyDict>,
         assigned_keys: &Bound<'py, PyAny>,
         max_lag: Option<i64>,
     ) -> PyResult<Option<Bound<'py, PyTuple>>> {
         const INF: i64 = i64::MAX;
-        // key -> its position in `at`
-        let kidx = PyDict::new(py);
-        let mut at: Vec<Vec<i64>> = Vec::with_capacity(maps.len());
-        let mut lgs: Vec<(Bound<'py, PyDict>, Bound<'py, PyDict>)> = Vec::with_capacity(maps.len());
-        for (k, t) in maps.iter() {
-            let t = t.downcast_into::<PyTuple>()?;
-            let index_of = t.get_item(0)?.downcast_into::<PyDict>()?;
-            let first = t.get_item(1)?.downcast_into::<PyDict>()?;
-            kidx.set_item(&k, at.len())?;
-            at.push(vec![INF; index_of.len()]);
-            lgs.push((index_of, first));
-        }
+        let mut at: Vec<Vec<i64>> = qi.lgs.iter().map(|(ix, _)| vec![INF; ix.bind(py).len()]).collect();
         for sd in sends.iter() {
             let sd = sd.downcast_into::<PyTuple>()?;
             let op_any = sd.get_item(0)?;
@@ -406,18 +503,12 @@ pub mod py {
                 Ok(t) => t,
                 Err(_) => return Ok(None),
             };
-            let kid: usize = match kidx.get_item(sd.get_item(1)?)? {
+            let kid = match qi.kid(py, &sd.get_item(1)?)? {
                 None => continue,
-                Some(x) => x.extract()?,
+                Some(x) => x,
             };
-            let (index_of, first) = &lgs[kid];
-            let off = sd.get_item(3)?;
-            let mut i = if off.is_none() { None } else { index_of.get_item(&off)? };
-            if i.is_none() {
-                i = first.get_item(sd.get_item(2)?)?;
-            }
-            if let Some(i) = i {
-                let i: usize = i.extract()?;
+            if let Some(i) = qi.send_index(py, kid, &sd.get_item(3)?, &sd.get_item(2)?)? {
+                let i = i as usize;
                 if t < at[kid][i] {
                     at[kid][i] = t;
                 }
@@ -435,13 +526,10 @@ pub mod py {
                 Ok(t) => t,
                 Err(_) => return Ok(None),
             };
-            if let Some(summ) = per_op.get_item(field(op, OP_INDEX)?)? {
-                let summ = summ.downcast_into::<PyDict>()?;
-                for (k, s) in summ.iter() {
-                    let kid: usize = kidx.get_item(&k)?.ok_or_else(|| {
-                        pyo3::exceptions::PyKeyError::new_err("read key without a log")
-                    })?.extract()?;
-                    let i: usize = s.downcast_into::<PyList>()?.get_item(4)?.extract()?;
+            let oi: i64 = field(op, OP_INDEX)?.extract()?;
+            if let Some(&(a, b)) = qi.reads.get(&oi) {
+                for e in &qi.entries[a..b] {
+                    let (kid, i) = (e.kid as usize, e.mi as usize);
                     if t < at[kid][i] {
                         at[kid][i] = t;
                     }
@@ -457,13 +545,14 @@ pub mod py {
         }
         // the walk, process by process
         let mut lags: Vec<i64> = Vec::new();
-        let mut worst: Option<(i64, Bound<'py, PyAny>, Bound<'py, PyAny>, i64, Bound<'py, PyAny>)> = None;
+        let mut worst: Option<(i64, Bound<'py, PyAny>, Py<PyAny>, i64, Bound<'py, PyAny>)> = None;
         let mut worst_lag: i64 = -1;
         let mut polls: u64 = 0;
         let mut pos: std::collections::HashMap<usize, i64> = std::collections::HashMap::new();
+        let mut keys: Vec<(Py<PyAny>, Option<usize>)> = Vec::new();
         for (proc, ops) in by_process.iter() {
             pos.clear();
-            let mut assigned: Vec<Bound<'py, PyAny>> = Vec::new();
+            let mut assigned: Vec<(Py<PyAny>, Option<usize>)> = Vec::new();
             let ops = ops.downcast_into::<PyList>()?;
             for op_any in ops.iter() {
                 let op = op_any.downcast::<PyTuple>()?;
@@ -473,16 +562,15 @@ pub mod py {
                         continue;
                     }
                 } else if str_is(&f, "assign") {
-                    let keys = assigned_keys.call1((&op_any,))?;
-                    let keys: Vec<Bound<'py, PyAny>> = keys.try_iter()?.collect::<PyResult<_>>()?;
-                    let mut keep = std::collections::HashSet::new();
-                    for k in &keys {
-                        if let Some(x) = kidx.get_item(k)? {
-                            keep.insert(x.extract::<usize>()?);
-                        }
+                    let ks = assigned_keys.call1((&op_any,))?;
+                    assigned.clear();
+                    for k in ks.try_iter()? {
+                        let k = k?;
+                        let kid = qi.kid(py, &k)?;
+                        assigned.push((k.unbind(), kid));
                     }
+                    let keep: std::collections::HashSet<usize> = assigned.iter().filter_map(|x| x.1).collect();
                     pos.retain(|kid, _| keep.contains(kid));
-                    assigned = keys;
                     continue;
                 } else if str_is(&f, "subscribe") || str_is(&f, "crash") {
                     pos.clear();
@@ -491,55 +579,37 @@ pub mod py {
                 } else {
                     continue;
                 }
-                let summ = per_op.get_item(field(op, OP_INDEX)?)?;
-                let summ = match summ {
-                    Some(d) => Some(d.downcast_into::<PyDict>()?),
-                    None => None,
-                };
-                let mut polled: Vec<(Bound<'py, PyAny>, usize)> = Vec::new();
-                if let Some(summ) = &summ {
-                    for (k, s) in summ.iter() {
-                        let kid: usize = kidx.get_item(&k)?.ok_or_else(|| {
-                            pyo3::exceptions::PyKeyError::new_err("read key without a log")
-                        })?.extract()?;
-                        let i: i64 = s.downcast_into::<PyList>()?.get_item(2)?.extract()?;
-                        pos.insert(kid, i);
-                        polled.push((k, kid));
-                    }
+                let oi: i64 = field(op, OP_INDEX)?.extract()?;
+                let (a, b) = qi.reads.get(&oi).copied().unwrap_or((0, 0));
+                let polled = &qi.entries[a..b];
+                for e in polled {
+                    pos.insert(e.kid as usize, e.li);
                 }
                 let t: i64 = match field(op, OP_T_INV)?.extract() {
                     Ok(t) => t,
                     Err(_) => return Ok(None),
                 };
                 // keys = assigned + the polled keys not in it (or the polled keys)
-                let mut keys: Vec<(Bound<'py, PyAny>, Option<usize>)> = Vec::new();
+                keys.clear();
                 if !assigned.is_empty() {
-                    for k in &assigned {
-                        let kid = match kidx.get_item(k)? {
-                            Some(x) => Some(x.extract::<usize>()?),
-                            None => None,
-                        };
-                        keys.push((k.clone(), kid));
+                    for (k, kid) in &assigned {
+                        keys.push((k.clone_ref(py), *kid));
                     }
-                    for (k, kid) in polled {
-                        let mut inside = false;
-                        for a in &assigned {
-                            if a.eq(&k)? {
-                                inside = true;
-                                break;
-                            }
-                        }
-                        if !inside {
-                            keys.push((k, Some(kid)));
+                    for e in polled {
+                        // kids are equal exactly when keys are (both come from `maps`)
+                        if !assigned.iter().any(|x| x.1 == Some(e.kid as usize)) {
+                            keys.push((e.key.clone_ref(py), Some(e.kid as usize)));
                         }
                     }
                 } else {
-                    keys = polled.into_iter().map(|(k, kid)| (k, Some(kid))).collect();
+                    for e in polled {
+                        keys.push((e.key.clone_ref(py), Some(e.kid as usize)));
+                    }
                 }
                 if !keys.is_empty() {
                     polls += 1;
                 }
-                for (k, kid) in keys {
+                for (k, kid) in keys.drain(..) {
                     let mut lag = 0i64;
                     let mut late = false;
                     if let Some(kid) = kid {
@@ -566,7 +636,7 @@ pub mod py {
         let n = lags.len();
         let worst = match worst {
             None => py.None().into_bound(py),
-            Some((t, p, k, l, i)) => PyTuple::new(py, [t.into_pyobject(py)?.into_any(), p, k,
+            Some((t, p, k, l, i)) => PyTuple::new(py, [t.into_pyobject(py)?.into_any(), p, k.into_bound(py),
                                                       l.into_pyobject(py)?.into_any(), i])?.into_any(),
         };
         let none = || py.None().into_bound(py);
@@ -588,7 +658,8 @@ pub mod py {
 
     pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
         m.add_function(wrap_pyfunction!(queue_read, m)?)?;
-        m.add_function(wrap_pyfunction!(queue_dense, m)?)?;
+        m.add_function(wrap_pyfunction!(queue_index, m)?)?;
+        m.add_class::<QueueIndex>()?;
         m.add_function(wrap_pyfunction!(queue_steps, m)?)?;
         m.add_function(wrap_pyfunction!(queue_lag, m)?)?;
         Ok(())
