@@ -136,6 +136,27 @@ pub mod py {
     }
 
 
+    /// Maps keyed by small integers (kids): FxHash's multiply, not SipHash.
+    #[derive(Default, Clone, Copy)]
+    pub struct Fx(u64);
+    impl std::hash::Hasher for Fx {
+        fn finish(&self) -> u64 {
+            self.0
+        }
+        fn write(&mut self, bytes: &[u8]) {
+            for b in bytes {
+                self.0 = (self.0.rotate_left(5) ^ (*b as u64)).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
+            }
+        }
+        fn write_usize(&mut self, i: usize) {
+            self.0 = (self.0.rotate_left(5) ^ (i as u64)).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
+        }
+        fn write_i64(&mut self, i: i64) {
+            self.write_usize(i as usize);
+        }
+    }
+    type FxMap<K, V> = std::collections::HashMap<K, V, std::hash::BuildHasherDefault<Fx>>;
+
     /// One key's placement inside one read: log.py `ReadSummary`'s
     /// [first index, first value, last index, last value, max index].
     struct Entry {
@@ -156,7 +177,7 @@ pub mod py {
     pub struct QueueIndex {
         kidx: Py<PyDict>,
         lgs: Vec<(Py<PyDict>, Py<PyDict>)>,
-        reads: std::collections::HashMap<i64, (usize, usize)>,
+        reads: FxMap<i64, (usize, usize)>,
         entries: Vec<Entry>,
     }
 
@@ -241,7 +262,8 @@ pub mod py {
                       t.get_item(1)?.downcast_into::<PyDict>()?.unbind()));
         }
         let mut entries: Vec<Entry> = Vec::new();
-        let mut index = std::collections::HashMap::with_capacity(reads.len());
+        let mut index: FxMap<i64, (usize, usize)> = FxMap::default();
+        index.reserve(reads.len());
         for r in reads.iter() {
             let r = r.downcast_into::<PyTuple>()?;
             let op = r.get_item(0)?;
@@ -309,40 +331,58 @@ pub mod py {
         Ok(QueueIndex { kidx: kidx.unbind(), lgs, reads: index, entries })
     }
 
-    /// A position kept per key: (index, value, op) as log.py's last_read / last_send.
-    struct Pos {
-        i: i64,
-        key: Py<PyAny>,
-        v: Py<PyAny>,
-        op: Py<PyAny>,
+    /// A position kept per key: (index, value, op) as log.py's last_read / last_send,
+    /// the value and op either held (loaded from Python, a send) or named by position
+    /// (entry e of the index, op at position p of the process's ops): no reference
+    /// counting on the hot path.
+    enum Src {
+        Held { key: Py<PyAny>, v: Py<PyAny>, op: Py<PyAny> },
+        Entry { e: usize, p: usize },
     }
 
-    fn load_state(py: Python<'_>, qi: &QueueIndex, d: &Bound<'_, PyDict>)
-                  -> PyResult<Option<std::collections::HashMap<usize, Pos>>> {
-        let mut m = std::collections::HashMap::with_capacity(d.len());
+    struct Pos {
+        i: i64,
+        src: Src,
+    }
+
+    type State = FxMap<usize, Pos>;
+
+    fn load_state(py: Python<'_>, qi: &QueueIndex, d: &Bound<'_, PyDict>) -> PyResult<Option<State>> {
+        let mut m = State::default();
         for (k, t) in d.iter() {
             let kid = match qi.kid(py, &k)? {
                 None => return Ok(None), // a key without a log: leave it to Python
                 Some(x) => x,
             };
             let t = t.downcast_into::<PyTuple>()?;
-            m.insert(kid, Pos { i: t.get_item(0)?.extract()?, key: k.unbind(),
-                                v: t.get_item(1)?.unbind(), op: t.get_item(2)?.unbind() });
+            m.insert(kid, Pos { i: t.get_item(0)?.extract()?,
+                                src: Src::Held { key: k.unbind(), v: t.get_item(1)?.unbind(),
+                                                 op: t.get_item(2)?.unbind() } });
         }
         Ok(Some(m))
     }
 
-    fn pos_tuple<'py>(py: Python<'py>, p: &Pos) -> PyResult<Bound<'py, PyTuple>> {
-        PyTuple::new(py, [p.i.into_pyobject(py)?.into_any(), p.v.bind(py).clone(), p.op.bind(py).clone()])
+    /// (key, (index, value, op)) of a position.
+    fn pos_parts<'py>(py: Python<'py>, qi: &QueueIndex, ops: &Bound<'py, PyList>, p: &Pos)
+                      -> PyResult<(Bound<'py, PyAny>, Bound<'py, PyTuple>)> {
+        let (k, v, op) = match &p.src {
+            Src::Held { key, v, op } => (key.bind(py).clone(), v.bind(py).clone(), op.bind(py).clone()),
+            Src::Entry { e, p } => {
+                let e = &qi.entries[*e];
+                (e.key.bind(py).clone(), e.lv.bind(py).clone(), ops.get_item(*p)?)
+            }
+        };
+        Ok((k, PyTuple::new(py, [p.i.into_pyobject(py)?.into_any(), v, op])?))
     }
 
-    fn store_state(py: Python<'_>, m: std::collections::HashMap<usize, Pos>,
+    fn store_state(py: Python<'_>, qi: &QueueIndex, ops: &Bound<'_, PyList>, m: State,
                    d: &Bound<'_, PyDict>) -> PyResult<()> {
         d.clear();
         let mut v: Vec<(usize, Pos)> = m.into_iter().collect();
         v.sort_by_key(|x| x.0);
         for (_, p) in v {
-            d.set_item(p.key.bind(py), pos_tuple(py, &p)?)?;
+            let (k, t) = pos_parts(py, qi, ops, &p)?;
+            d.set_item(k, t)?;
         }
         Ok(())
     }
@@ -419,12 +459,14 @@ pub mod py {
                 for (kid, k, (i, v), _) in &per_key {
                     if let Some(ls) = ls_m.get(kid) {
                         if i - ls.i < 1 {
-                            mono_send.call1((&op_any, k, pos_tuple(py, ls)?, v, *i))?;
+                            let (_, lt) = pos_parts(py, &qi, ops, ls)?;
+                            mono_send.call1((&op_any, k, lt, v, *i))?;
                         }
                     }
                 }
                 for (kid, k, _, (i, v)) in per_key {
-                    ls_m.insert(kid, Pos { i, key: k.unbind(), v: v.unbind(), op: op_any.clone().unbind() });
+                    ls_m.insert(kid, Pos { i, src: Src::Held { key: k.unbind(), v: v.unbind(),
+                                                               op: op_any.clone().unbind() } });
                 }
                 continue;
             }
@@ -438,31 +480,22 @@ pub mod py {
                 Some(&r) => r,
             };
             let ok = str_is(&field(op, OP_TYPE)?, "ok");
-            for e in &qi.entries[a..b] {
+            for (ei, e) in qi.entries[a..b].iter().enumerate() {
                 let kid = e.kid as usize;
                 if let Some(lr) = lr_m.get(&kid) {
                     if e.fi - lr.i != 1 {
-                        found.call1((e.key.bind(py), pos_tuple(py, lr)?, summ_list(py, e)?, &op_any))?;
+                        let (_, lt) = pos_parts(py, &qi, ops, lr)?;
+                        found.call1((e.key.bind(py), lt, summ_list(py, e)?, &op_any))?;
                     }
                 }
                 if ok {
-                    match lr_m.get_mut(&kid) {
-                        Some(p) => {
-                            p.i = e.li;
-                            p.v = e.lv.clone_ref(py);
-                            p.op = op_any.clone().unbind();
-                            p.key = e.key.clone_ref(py);
-                        }
-                        None => {
-                            lr_m.insert(kid, Pos { i: e.li, key: e.key.clone_ref(py),
-                                                   v: e.lv.clone_ref(py), op: op_any.clone().unbind() });
-                        }
-                    }
+                    // the op is at pos - 1 (pos was advanced above)
+                    lr_m.insert(kid, Pos { i: e.li, src: Src::Entry { e: a + ei, p: pos - 1 } });
                 }
             }
         }
-        store_state(py, lr_m, last_read)?;
-        store_state(py, ls_m, last_send)?;
+        store_state(py, &qi, ops, lr_m, last_read)?;
+        store_state(py, &qi, ops, ls_m, last_send)?;
         Ok(pos)
     }
 
@@ -548,8 +581,9 @@ pub mod py {
         let mut worst: Option<(i64, Bound<'py, PyAny>, Py<PyAny>, i64, Bound<'py, PyAny>)> = None;
         let mut worst_lag: i64 = -1;
         let mut polls: u64 = 0;
-        let mut pos: std::collections::HashMap<usize, i64> = std::collections::HashMap::new();
-        let mut keys: Vec<(Py<PyAny>, Option<usize>)> = Vec::new();
+        let mut pos: FxMap<usize, i64> = FxMap::default();
+        // the keys measured at one poll: assigned[j] (Ok) or entry e (Err), and the kid
+        let mut keys: Vec<(Result<usize, usize>, Option<usize>)> = Vec::new();
         for (proc, ops) in by_process.iter() {
             pos.clear();
             let mut assigned: Vec<(Py<PyAny>, Option<usize>)> = Vec::new();
@@ -592,24 +626,28 @@ pub mod py {
                 // keys = assigned + the polled keys not in it (or the polled keys)
                 keys.clear();
                 if !assigned.is_empty() {
-                    for (k, kid) in &assigned {
-                        keys.push((k.clone_ref(py), *kid));
+                    for (j, (_, kid)) in assigned.iter().enumerate() {
+                        keys.push((Ok(j), *kid));
                     }
-                    for e in polled {
+                    for (ei, e) in polled.iter().enumerate() {
                         // kids are equal exactly when keys are (both come from `maps`)
                         if !assigned.iter().any(|x| x.1 == Some(e.kid as usize)) {
-                            keys.push((e.key.clone_ref(py), Some(e.kid as usize)));
+                            keys.push((Err(a + ei), Some(e.kid as usize)));
                         }
                     }
                 } else {
-                    for e in polled {
-                        keys.push((e.key.clone_ref(py), Some(e.kid as usize)));
+                    for (ei, e) in polled.iter().enumerate() {
+                        keys.push((Err(a + ei), Some(e.kid as usize)));
                     }
                 }
                 if !keys.is_empty() {
                     polls += 1;
                 }
-                for (k, kid) in keys.drain(..) {
+                for (kr, kid) in keys.drain(..) {
+                    let key_of = |kr: Result<usize, usize>| match kr {
+                        Ok(j) => assigned[j].0.clone_ref(py),
+                        Err(e) => qi.entries[e].key.clone_ref(py),
+                    };
                     let mut lag = 0i64;
                     let mut late = false;
                     if let Some(kid) = kid {
@@ -624,11 +662,11 @@ pub mod py {
                     if late {
                         if lag > worst_lag {
                             worst_lag = lag;
-                            worst = Some((t, proc.clone(), k, lag, field(op, OP_INDEX)?));
+                            worst = Some((t, proc.clone(), key_of(kr), lag, field(op, OP_INDEX)?));
                         }
                     } else if worst.is_none() {
                         worst_lag = 0;
-                        worst = Some((t, proc.clone(), k, 0, field(op, OP_INDEX)?));
+                        worst = Some((t, proc.clone(), key_of(kr), 0, field(op, OP_INDEX)?));
                     }
                 }
             }
