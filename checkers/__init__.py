@@ -15,7 +15,7 @@ from operator import attrgetter
 from typing import Iterable
 
 from splitbrain.checkers.analysis import Analysis
-from splitbrain.checkers.options import WORKLOADS, CheckOptions
+from splitbrain.checkers.options import _SESSION, JUDGED, WORKLOADS, CheckOptions, shape_of  # noqa: F401
 from splitbrain.checkers.result import CheckResult, merge_valid
 from splitbrain.checkers.versions import gc_paused
 from splitbrain.harness.errors import InputError
@@ -41,35 +41,15 @@ FAMILIES: dict[str, str] = {
     "transactions": "splitbrain.checkers.transactions",
 }
 
-SESSION = ["read-your-writes", "monotonic-reads", "monotonic-writes", "writes-follow-reads",
-           "session"]
+SESSION = list(_SESSION)
 
-# The checkers each workload runs by default (checker-spec §8).
-DEFAULTS: dict[str, list[str]] = {
-    "register": ["integrity", *SESSION, "staleness", "lost-updates", "convergence"],
-    "list-append": ["integrity", *SESSION, "staleness", "lost-updates", "convergence"],
-    "set": ["integrity", *SESSION, "lost-updates", "convergence"],
-    "counter": ["lost-updates", "convergence"],
-    "queue": ["queue", "queue-lag"],
-    "propagation": ["lost-event", "orphan-effect", "duplicate-effect", "derived-regression",
-                    "propagation-lag", "dlq-conservation"],  # not applicable without dead letters
-}
-# Workloads whose histories are another workload's shape (checked as that one).
-DEFAULTS["txn-list-append"] = ["transactions"]
-DEFAULTS["txn-rw-register"] = ["transactions"]
-ALIASES: dict[str, str] = {"cas-register": "register", "queue-group": "queue",
-                           "propagation-dual-write": "propagation",
-                           "propagation-none": "propagation"}
-DEFAULTS["queue-group"] = list(DEFAULTS["queue"])
-DEFAULTS["propagation-dual-write"] = list(DEFAULTS["propagation"])
-DEFAULTS["propagation-none"] = list(DEFAULTS["propagation"])
-TXN_BASE = {"txn-list-append": "list-append", "txn-rw-register": "register"}
+# Derived views of JUDGED (checkers/options.py), kept for callers that read them.
+DEFAULTS: dict[str, list[str]] = {w: list(j.defaults) for w, j in JUDGED.items()}
+ALIASES: dict[str, str] = {w: j.shape for w, j in JUDGED.items() if j.shape != w}
 TXN_FAMILIES = frozenset(("splitbrain.checkers.transactions",))
 # Families whose check takes the shared Analysis (checkers/analysis.py) as `analysis=`.
 ANALYSIS_FAMILIES = frozenset(f"splitbrain.checkers.{m}" for m in (
     "integrity", "session", "staleness", "lost_updates", "convergence"))
-DEFAULTS["cas-register"] = [*DEFAULTS["register"], "linearizable"]
-DEFAULTS["mutex"] = ["linearizable"]
 
 
 def infer_workload(history: History) -> str:
@@ -119,10 +99,11 @@ def infer_workload(history: History) -> str:
 
 
 def resolve_names(workload: str, names: Iterable[str] | None) -> list[str]:
-    if workload not in WORKLOADS:
+    """The checker names to run: `names` validated, else `workload`'s defaults."""
+    if workload not in JUDGED:
         raise InputError(f"--workload {workload!r}: allowed: {', '.join(WORKLOADS)}")
     if not names:
-        return list(DEFAULTS[workload])
+        return list(JUDGED[workload].defaults)
     out = []
     for n in names:
         n = n.strip()
@@ -141,24 +122,19 @@ def run_checks(history: History, options: CheckOptions | None = None,
     A checker that raises is reported as unknown with the error, never as valid.
     """
     options = options or CheckOptions()
-    requested = options.workload
-    if options.workload in ALIASES:
-        from dataclasses import replace
-
-        options = replace(options, workload=ALIASES[options.workload])
-    workload = options.workload or infer_workload(history)
-    if options.workload is None:
-        from dataclasses import replace
-
-        options = replace(options, workload=workload)
-    wanted = resolve_names(workload, names)
-    if not names and requested in ALIASES:  # an alias may add checkers (cas-register)
-        wanted = list(DEFAULTS[requested])
+    requested = options.workload or infer_workload(history)
+    wanted = resolve_names(requested, names)  # refuses an unknown workload
+    judged = JUDGED[requested]
+    # results name the shape judged; an inferred workload is named as inferred (a
+    # history with cas ops says "cas-register", which is what picked the linearizable
+    # checker). The families are told the shape they read.
+    workload = judged.shape if options.workload else requested
+    options = replace(options, workload=judged.shape)
     # the version indexes every family shares read the store's tie-break from the history
     if history.meta.get("version_tiebreak") != options.version_tiebreak:
         history.meta["version_tiebreak"] = options.version_tiebreak
     with gc_paused():
-        results, timings = _run_families(history, options, wanted)
+        results, timings = _run_families(history, options, wanted, judged.micro)
     chosen = {n: results[n] for n in wanted if n in results}
     # Checkers the user did not name and that cannot apply to this history (staleness of
     # a plain register) say so, but do not turn a checked history's verdict unknown.
@@ -202,16 +178,16 @@ def _implied_by_linearizable(chosen: dict[str, CheckResult]) -> set[str]:
             if n in IMPLIED_BY_LINEARIZABLE and r.valid == "unknown"}
 
 
-def _run_families(history: History, options: CheckOptions,
-                  wanted: list[str]) -> tuple[dict[str, CheckResult], dict[str, float]]:
-    """Each wanted family once, in order; a checker that raises is reported unknown."""
+def _run_families(history: History, options: CheckOptions, wanted: list[str],
+                  micro: str | None) -> tuple[dict[str, CheckResult], dict[str, float]]:
+    """Each wanted family once, in order; a checker that raises is reported unknown.
+    micro: a transactional history's micro-op shape, which the single-key families read."""
     results: dict[str, CheckResult] = {}
     timings: dict[str, float] = {}
     done: set[str] = set()
     # The single-key families judge a transactional history by its micro-ops' data model
     # (what transactions wrote counts as written); only `transactions` reads txn-*.
-    base = TXN_BASE.get(options.workload)
-    single = replace(options, workload=base) if base else options
+    single = replace(options, workload=micro) if micro else options
     full, one_key = Analysis(history, options), None  # built once, shared by the families
     for name in wanted:
         mod_name = FAMILIES[name]

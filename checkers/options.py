@@ -8,8 +8,53 @@ from typing import Any
 
 from splitbrain.harness.errors import InputError
 
-WORKLOADS = ("register", "cas-register", "list-append", "set", "counter", "txn-list-append",
-             "txn-rw-register", "queue", "propagation", "mutex")
+
+@dataclass(frozen=True)
+class Judged:
+    """How one workload's history is judged: the single place a workload name meets the
+    checkers (no alias table, no per-name special case).
+
+    shape: the history shape the checkers read (`results.json["workload"]`); a workload
+      may share another's shape (cas-register is a register, queue-group a queue).
+    defaults: the checker names it runs when none are asked for (checker-spec §8).
+    micro: transactional workloads only — the shape of their micro-ops, which the
+      single-key families judge (what a txn wrote counts as written)."""
+
+    shape: str
+    defaults: tuple[str, ...]
+    micro: str | None = None
+
+
+_SESSION = ("read-your-writes", "monotonic-reads", "monotonic-writes", "writes-follow-reads",
+            "session")
+_REGISTER = ("integrity", *_SESSION, "staleness", "lost-updates", "convergence")
+_QUEUE = ("queue", "queue-lag")
+_PROPAGATION = ("lost-event", "orphan-effect", "duplicate-effect", "derived-regression",
+                "propagation-lag", "dlq-conservation")  # not applicable without dead letters
+JUDGED: dict[str, Judged] = {
+    "register": Judged("register", _REGISTER),
+    # a register with compare-and-set (Knossos/Jepsen cas-register): values repeat there,
+    # so the linearizable checker judges it beside the register checkers
+    "cas-register": Judged("register", (*_REGISTER, "linearizable")),
+    "list-append": Judged("list-append", _REGISTER),
+    "set": Judged("set", ("integrity", *_SESSION, "lost-updates", "convergence")),
+    "counter": Judged("counter", ("lost-updates", "convergence")),
+    "txn-list-append": Judged("txn-list-append", ("transactions",), micro="list-append"),
+    "txn-rw-register": Judged("txn-rw-register", ("transactions",), micro="register"),
+    "queue": Judged("queue", _QUEUE),
+    "queue-group": Judged("queue", _QUEUE),
+    "propagation": Judged("propagation", _PROPAGATION),
+    "propagation-dual-write": Judged("propagation", _PROPAGATION),
+    "propagation-none": Judged("propagation", _PROPAGATION),
+    "mutex": Judged("mutex", ("linearizable",)),  # Knossos' lock histories
+}
+WORKLOADS = tuple(JUDGED)
+
+
+def shape_of(workload: str) -> str:
+    """The history shape `workload` is checked as (a shape is its own)."""
+    j = JUDGED.get(workload)
+    return j.shape if j else workload
 
 
 @dataclass(frozen=True)

@@ -58,6 +58,7 @@ class Test:
     max_propagation_lag: str | None = None  # propagation: the p99 lag gate
     consumer_idempotency: str | None = None  # propagation: none|dedupe|version (None: the workload's)
     queue: str = "redis"  # propagation: the events queue, redis (Streams) or kafka
+    source: str = "redis"  # propagation: the source store, redis or cassandra (co-hosted)
     checkers: tuple[str, ...] | None = None
     keys_active: int = 10
     max_writes_per_key: int | None = None
@@ -305,9 +306,10 @@ def validate(test: Test) -> Test:
         if not str(test.workload).startswith("propagation"):
             raise InputError(f"--consumer-idempotency is an option of the propagation "
                              f"workloads, not of --workload {test.workload}")
-    from splitbrain.nemesis.pipeline import check_workload
+    from splitbrain.nemesis.pipeline import check_source, check_workload
 
     check_workload(families, test.workload, test.queue)  # pipeline faults need its agents
+    check_source(test.source, test.workload, test.queue)
     if test.max_propagation_lag:
         from splitbrain.checkers.options import parse_max_lag
 

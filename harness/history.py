@@ -714,8 +714,8 @@ _NUMBER_T = (int, float)
 def _op_vocabulary(workload: str) -> frozenset[str] | None:
     from splitbrain.harness.models import BY_HISTORY
 
-    if workload == "cas-register":
-        workload = "register"
+    """The ops `workload`'s checkers understand (a history shape: checkers.shape_of), or
+    None when its checkers take any op."""
     if workload == "mutex":
         return frozenset({"acquire", "release"})
     m = BY_HISTORY.get(workload)
@@ -1007,6 +1007,35 @@ def _is_mops(v: Any) -> bool:
                     and x[0] in _TXN_F for x in v))
 
 
+def _order_by_index(plain: list[tuple[dict, int]]) -> str | None:
+    """Hand-written EDN histories may number events out of order or twice (elle-cli's
+    samples give both halves of an op the same :index per process). Unique indices still
+    define the order: sort by them. Colliding ones define nothing: the file order is the
+    order, and the :index values are dropped (renumbered). None if nothing changed."""
+    idx = [m.get("index") for m, _ in plain]
+    if all(type(i) is int for i in idx) and all(a < b for a, b in zip(idx, idx[1:])):
+        return None
+    if not any(type(i) is int for i in idx):
+        return None
+    if all(type(i) is int for i in idx) and len(set(idx)) == len(idx):
+        plain.sort(key=lambda t: t[0]["index"])
+        return "events sorted by their :index (the file listed them out of order)"
+    for m, _ in plain:
+        m.pop("index", None)
+    return "events renumbered in file order (their :index values repeat)"
+
+
+def _fill_read_mops(m: dict) -> None:
+    """An invocation may write a read micro-op without its value, `[:r x]` (elle-cli's
+    sample histories do): it is `[:r x nil]`, as Elle reads it."""
+    v = m.get("value")
+    if (isinstance(v, list) and v and any(isinstance(x, list) and len(x) == 2 for x in v)
+            and all(isinstance(x, list) and isinstance(x[0] if x else None, str)
+                    and (len(x) == 3 and x[0] in _TXN_F or len(x) == 2 and x[0] in ("r", "read"))
+                    for x in v)):
+        m["value"] = [x if len(x) == 3 else [x[0], x[1], None] for x in v]
+
+
 def _txns_by_value(maps: list[dict]) -> bool:
     """Elle judges an op by its value, not its :f: a history whose every client op holds
     a micro-op list is transactional whatever its :f says (TiDB's list-append histories
@@ -1054,9 +1083,33 @@ def _edn_event(m: dict, independent: bool, where: str, keep_txns: bool = False) 
     return ev
 
 
-def read_edn(path: str) -> History:
-    """Import a Jepsen `history.edn` or a Knossos data file (checker-spec §1, peers §1.4)."""
-    maps = _edn_maps(path)
+def _json_array_maps(path: str) -> list[tuple[dict, int]] | None:
+    """A `.json` file holding ONE JSON array of op maps (elle-cli's JSON form of a Jepsen
+    history), or None when the file is JSONL (one event a line). Such a file is the EDN
+    history's data written as JSON, so it takes the same import (`read_edn(maps=...)`)."""
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(4096).lstrip()
+            if not head.startswith(b"["):
+                return None
+            data = head + fh.read()
+    except OSError as e:
+        raise InputError(f"{path}: cannot read history: {e.strerror or e}") from None
+    try:
+        coll = _loads(data)
+    except Exception as e:
+        raise InputError(f"{path}: not valid JSON (a file starting with '[' must be one "
+                         f"array of op objects): {str(e).splitlines()[0]}") from None
+    if not isinstance(coll, list):
+        raise InputError(f"{path}: expected a JSON array of op objects")
+    return [(m, n) for n, m in enumerate(coll, 1)]
+
+
+def read_edn(path: str, maps: list[tuple[dict, int]] | None = None) -> History:
+    """Import a Jepsen `history.edn` or a Knossos data file (checker-spec §1, peers §1.4);
+    `maps` given: the same import of op maps already parsed (a JSON array)."""
+    if maps is None:
+        maps = _edn_maps(path)
     plain = []
     for m, n in maps:
         try:
@@ -1066,6 +1119,7 @@ def read_edn(path: str) -> History:
                              "deep; values must be scalars or shallow collections") from None
         if not isinstance(pm, dict):
             raise InputError(f"{path}:{n}: expected an op map, got {type(pm).__name__}")
+        _fill_read_mops(pm)
         plain.append((pm, n))
     if _txns_by_value([m for m, _ in plain]):
         for m, _ in plain:
@@ -1073,6 +1127,7 @@ def read_edn(path: str) -> History:
                 if "f" in m:
                     m["txn_f"] = m["f"]  # kept for the reader; Elle ignores it too
                 m["f"] = "txn"
+    reindexed = _order_by_index(plain)
     independent = _is_independent([m for m, _ in plain])
     # transactions.md §1.4: if any :txn has more than one micro-op, every :txn stays a txn.
     keep_txns = any(m.get("f") == "txn" and isinstance(m.get("value"), list)
@@ -1092,8 +1147,10 @@ def read_edn(path: str) -> History:
         if ev["process"] == NEMESIS and ev["type"] not in TYPES:
             ev["type"] = "info"
         pairer.add(validate_event(ev, where), n)
-    return pairer.finish(meta={"format": "edn", "independent": independent,
-                               "txn": keep_txns})
+    meta = {"format": "edn", "independent": independent, "txn": keep_txns}
+    if reindexed:
+        meta["reindexed"] = reindexed
+    return pairer.finish(meta=meta)
 
 
 def detect_format(path: str, fmt: str | None = None) -> str:
@@ -1128,4 +1185,7 @@ def read_history(path: str, fmt: str | None = None) -> History:
     if not os.path.exists(path):
         raise InputError(f"{path}: no such file")
     kind = detect_format(path, fmt)
-    return read_edn(path) if kind == "edn" else read_jsonl(path)
+    if kind == "edn":
+        return read_edn(path)
+    arr = _json_array_maps(path)
+    return read_jsonl(path) if arr is None else read_edn(path, arr)

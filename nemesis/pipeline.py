@@ -57,6 +57,21 @@ def check_workload(families, workload: str, queue: str = "redis") -> None:
                          "propagation-dual-write has none (clients publish themselves)")
 
 
+def check_source(source: str, workload: str, queue: str = "redis") -> None:
+    """InputError unless `--source` names a source this workload can run on: Cassandra
+    (the outbox in its partitions, harness/dbs/cassandra_outbox.py) for the propagation
+    workloads, with the Redis Streams queue."""
+    if source not in ("redis", "cassandra"):
+        raise InputError(f"--source {source!r}: allowed: redis, cassandra")
+    if source == "cassandra":
+        if workload not in WORKLOADS:
+            raise InputError(f"--source cassandra is for the propagation workloads "
+                             f"({', '.join(WORKLOADS)}), not --workload {workload}")
+        if queue != "redis":
+            raise InputError("--source cassandra publishes to Redis Streams: not with "
+                             f"--queue {queue}")
+
+
 class PipelineNemesis:
     """Kills, pauses, rewinds and poisons the pipeline of run `prefix`.
 

@@ -24,8 +24,13 @@ to drain, records whether it did (`queue-backlog`) and the `dlq` stream (`read-d
 then reads every key's source and derived state on every node (`final`). Checked by
 checkers/propagation. `--queue kafka` (outbox workloads): a KRaft Kafka on the same
 nodes carries the events instead of the `events` stream (`_start_kafka`; the final phase
-also waits for the consumer group's committed offset to reach the topic's end). Not
-yet: Cassandra as the source, Sentinel (the agents follow n1).
+also waits for the consumer group's committed offset to reach the topic's end).
+`--source cassandra`: a 3-node Cassandra on the same nodes holds the source and the outbox
+(`_start_cassandra`, harness/dbs/cassandra_outbox.py: one conditional single-partition
+batch per write); the workers' write-source / read-source go there (`db.propagation_source`),
+the relay polls its outbox partitions into the `events` stream, and the final phase first
+lets Cassandra deliver its hints, then also waits for the relay's cursors to reach every
+key's source version. Not yet: Sentinel (the agents follow n1).
 """
 
 from __future__ import annotations
@@ -65,7 +70,7 @@ class PropagationWorkload:
         self.pool = KeyPool(min(keys_active, 5), max_writes_per_key or 1_000_000)
         self.write_ratio = write_ratio
 
-    # checkers/__init__.py DEFAULTS["propagation"] (workloads do not import the checkers)
+    # checkers/options.py JUDGED["propagation"] (workloads do not import the checkers)
     checkers = ("lost-event", "orphan-effect", "duplicate-effect", "derived-regression",
                 "propagation-lag", "dlq-conservation")
 
@@ -94,6 +99,7 @@ class PropagationWorkload:
         if mode:
             self.consumer = mode
         self.queue = getattr(test, "queue", None) or "redis"
+        self.source = getattr(test, "source", None) or "redis"
         fams = {x.strip().lower() for x in str(getattr(test, "nemesis", "") or "").split(",")}
         if "poison" not in fams:
             self.checkers = tuple(c for c in self.checkers if c != "dlq-conservation")
@@ -107,6 +113,16 @@ class PropagationWorkload:
         self.kafka = kafka = _start_kafka(nodes, prefix, run_dir) \
             if getattr(self, "queue", "redis") == "kafka" else None
         extra = ["--queue", "kafka", "--bootstrap", kafka.settings.bootstrap] if kafka else []
+        self.cassandra = cass = None
+        if getattr(self, "source", "redis") == "cassandra":
+            try:
+                self.cassandra = cass = _start_cassandra(nodes, prefix, run_dir)
+            except BaseException:
+                _stop_kafka(kafka, nodes)
+                raise
+            # the workers' clients send write-source / read-source there (redis_streams.py)
+            db.propagation_source = cass
+            extra += ["--source", "cassandra", "--cassandra", nodes[0].address]
         agents = Agents(nodes[0], getattr(db, "port", 6379), prefix, run_dir, self.consumer,
                         roles, extra)
         self.agents = agents
@@ -115,6 +131,8 @@ class PropagationWorkload:
         except BaseException:
             agents.stop_all()
             _stop_kafka(kafka, nodes)
+            if cass is not None:
+                cass.stop()
             raise
         stop = threading.Event()
         tails = [threading.Thread(target=_tail, args=(agents.log_path(role), role, rec, stop),
@@ -145,6 +163,9 @@ class PropagationWorkload:
                 agents.stop_all()
             finally:
                 _stop_kafka(kafka, nodes)
+                if cass is not None:
+                    db.propagation_source = None
+                    cass.stop()
             time.sleep(0.3)
             stop.set()
             for t in tails:
@@ -177,6 +198,14 @@ class PropagationWorkload:
         if stop_killer is not None:
             stop_killer()  # also restarts / resumes an agent a fault left down
         node = nodes[0]
+        cass = getattr(self, "cassandra", None)
+        if cass is not None:
+            # hints first: an outbox row a partitioned coordinator holds as a hint reaches
+            # the relay's quorum only once delivered
+            t0 = time.monotonic()
+            unsettled = cass.settle(20.0)
+            log.info("propagation source (cassandra) settled in %.1f s%s",
+                     time.monotonic() - t0, f": still {unsettled}" if unsettled else "")
         end = time.monotonic() + 60.0
         busy = True
         while time.monotonic() < end:
@@ -185,6 +214,9 @@ class PropagationWorkload:
                                       connect_timeout=1, op_timeout=2)
                 try:
                     busy = _backlog(conn)
+                    if not busy and cass is not None and self.name != "propagation-dual-write":
+                        # the relay's cursors (dual write has no relay: clients publish)
+                        busy = cass.relay_behind(conn)
                 finally:
                     conn.close()
                 if not busy and getattr(self, "kafka", None) is not None:
@@ -194,6 +226,8 @@ class PropagationWorkload:
             if not busy:
                 break
             time.sleep(0.5)
+        log.info("propagation drain: backlog %s after %.1f s", "left" if busy else "empty",
+                 60.0 - (end - time.monotonic()))
         time.sleep(0.5)
         # the last applies must reach the replicas before their final reads (≤ 10 s)
         _wait_replicas_caught_up(node, getattr(db, "port", 6379), 10.0)
@@ -279,6 +313,17 @@ def _start_kafka(nodes, prefix: str, run_dir: str):
         _stop_kafka(kafka, nodes)
         raise
     return kafka
+
+
+def _start_cassandra(nodes, prefix: str, run_dir: str):
+    """`--source cassandra`: a Cassandra cluster on the same nodes (their namespaces, so
+    the partition faults cut it too) holding the source and the outbox
+    (harness/dbs/cassandra_outbox.py)."""
+    from splitbrain.harness.dbs.cassandra_outbox import CassandraSource
+
+    src = CassandraSource(nodes, prefix, run_dir)
+    src.start()
+    return src
 
 
 def _stop_kafka(kafka, nodes) -> None:

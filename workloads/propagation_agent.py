@@ -30,6 +30,11 @@ Kafka has no delivery count: the consumer counts a poison event's attempts in th
 then dead-letters it to the same `dlq` stream, once (`dlq:ids`). A replay is a request
 the consumer finds in `replay:request` and answers by seeking back that many offsets.
 
+With `--source cassandra --cassandra HOST` the relay reads the outbox from Cassandra
+instead of the `outbox` stream (harness/dbs/cassandra_outbox.py `relay_step`: it polls
+every key's outbox partition above its cursor and publishes each row exactly once); the
+consumer is unchanged.
+
 Every relay/apply is printed as one JSON line on stdout (the runner turns them into
 history ops). Errors are retried after a short sleep; SIGTERM ends the loop.
 """
@@ -192,6 +197,15 @@ def consume(conn, mode: str, state: dict) -> None:
         state["fresh"] = False
 
 
+def relay_cassandra(conn, session, state: dict) -> None:
+    """`--source cassandra`: publish the Cassandra outbox (harness/dbs/cassandra_outbox.py:
+    per-key cursors in `relay:pos`, advanced atomically with each XADD)."""
+    from splitbrain.harness.dbs.cassandra_outbox import relay_step
+
+    if not relay_step(conn, session, state, emit):
+        time.sleep(0.1)
+
+
 KAFKA_TOPIC = "queue"  # harness/dbs/kafka/client.py TOPIC: what KafkaDB creates
 
 
@@ -313,15 +327,24 @@ def main(argv: list[str]) -> int:
         return 254
     queue = argv[argv.index("--queue") + 1] if "--queue" in argv else "redis"
     bootstrap = argv[argv.index("--bootstrap") + 1] if "--bootstrap" in argv else ""
+    source = argv[argv.index("--source") + 1] if "--source" in argv else "redis"
+    cass_host = argv[argv.index("--cassandra") + 1] if "--cassandra" in argv else host
     signal.signal(signal.SIGTERM, _term)
     conn = None
     state: dict = {}
     kafka = _kafka_client(role, bootstrap) if queue == "kafka" else None
+    cass = None
+    if source == "cassandra" and role == "relay":
+        from splitbrain.harness.dbs.cassandra_outbox import relay_session
+
+        cass = relay_session(cass_host)
     while not _stop:
         try:
             if conn is None:
                 conn = RespConnection(host, port, connect_timeout=1.0, op_timeout=2.0)
-            if kafka is not None:
+            if cass is not None:
+                relay_cassandra(conn, cass, state)
+            elif kafka is not None:
                 if role == "relay":
                     relay_kafka(conn, kafka, state)
                 else:

@@ -53,7 +53,7 @@ class QueueWorkload:
         self.send_ratio = send_ratio
         self._assigned: dict[Any, tuple[tuple, int]] = {}  # process -> (keys, ops since)
 
-    # checkers/__init__.py DEFAULTS["queue"] (workloads do not import the checkers)
+    # checkers/options.py JUDGED["queue"] (workloads do not import the checkers)
     checkers = ("queue", "queue-lag")
 
     def next_op(self, process: int, rng: random.Random) -> dict[str, Any]:

@@ -274,11 +274,34 @@ class Mutex(CasRegister):
 _MR = {"r": "r", "read": "r", "w": "w", "write": "w"}
 
 
+class _Unset:
+    """A register's value once known to be absent, in a state whose missing keys mean
+    "initial value not known yet" (MultiRegister.unknown_initial)."""
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "<absent>"
+
+    def __reduce__(self):
+        return "ABSENT_KNOWN"
+
+
+ABSENT_KNOWN = _Unset()
+
+
 class MultiRegister(Model):
-    """State: tuple of (key, value) pairs sorted by key (missing = absent)."""
+    """State: tuple of (key, value) pairs sorted by key (missing = absent).
+
+    `unknown_initial` (set by the checker when the history does not give the initial
+    state): a key missing from the state has an initial value not yet observed; the
+    first read of it fixes it (ABSENT_KNOWN for a nil read). A history that fails under
+    this model fails from every initial state; one that passes passes from *some*
+    initial state, which the checker must not report as valid on its own."""
 
     name = "multi-register"
     fs = ("txn", "read", "write")
+    unknown_initial = False
 
     def _mops(self, op: Op) -> list[tuple[str, Any, Any]]:
         if op.f != "txn":
@@ -311,7 +334,9 @@ class MultiRegister(Model):
                 mops.append(("r", k, freeze(v)))
             else:
                 mops.append(("w", k, freeze(v)))
-        observer = all(m[0] == "r" for m in mops)
+        # with an unknown initial state a read may fix a register's value: not an observer
+        observer = all(m[0] == "r" for m in mops) and not (
+            self.unknown_initial and role == "required" and mops)
         return tuple(mops), observer
 
     def initial(self, part: Partition) -> Any:
@@ -323,6 +348,32 @@ class MultiRegister(Model):
                              f"got {init!r}")
         return tuple(sorted(((freeze(k), freeze(v)) for k, v in init.items()
                              if v is not None), key=repr))
+
+    def set_unknown_initial(self) -> None:
+        self.unknown_initial = True
+        self.step = self.lazy_step  # type: ignore[method-assign]
+
+    @staticmethod
+    def lazy_step(s: Any, p: Any) -> Any:
+        """`step` with unknown initial values: a key missing from `s` takes the value
+        its first read sees; a nil write / nil read makes it ABSENT_KNOWN."""
+        d = dict(s)
+        changed = False
+        for f, k, v in p:
+            if f == "r":
+                want = ABSENT_KNOWN if v is None else v
+                have = d.get(k)
+                if have is None:
+                    d[k] = want
+                    changed = True
+                elif have != want:
+                    return None
+            else:
+                d[k] = ABSENT_KNOWN if v is None else v
+                changed = True
+        if not changed:
+            return s
+        return tuple(sorted(d.items(), key=repr))
 
     @staticmethod
     def step(s: Any, p: Any) -> Any:
@@ -343,7 +394,10 @@ class MultiRegister(Model):
         return tuple(sorted(d.items(), key=repr))
 
     def describe_state(self, part: Partition, state: Any) -> str:
-        return "{" + ", ".join(f"{k}={_fmt(v)}" for k, v in state) + "}" if state else "{}"
+        body = ", ".join(f"{k}={_fmt(None if v is ABSENT_KNOWN else v)}" for k, v in state)
+        if self.unknown_initial:
+            return "{" + body + (", others not yet read}" if body else "nothing read yet}")
+        return "{" + body + "}" if state else "{}"
 
     def describe_payload(self, part: Partition, p: Any) -> str:
         return "txn [" + ", ".join(f"{f} {k} {_fmt(v)}" for f, k, v in p) + "]"
@@ -351,10 +405,17 @@ class MultiRegister(Model):
     def why_illegal(self, part: Partition, state: Any, p: Any) -> str:
         d = dict(state)
         for f, k, v in p:
-            if f == "r" and d.get(k) != v:
-                return f"read {k}={_fmt(v)}, the registers hold {self.describe_state(part, state)}"
+            if f == "r":
+                want = v
+                if self.unknown_initial:
+                    want = ABSENT_KNOWN if v is None else v
+                    if k not in d:
+                        d[k] = want
+                        continue
+                if d.get(k) != want:
+                    return f"read {k}={_fmt(v)}, the registers hold {self.describe_state(part, state)}"
             if f == "w":
-                d[k] = v
+                d[k] = (ABSENT_KNOWN if v is None else v) if self.unknown_initial else v
         return "illegal"
 
 

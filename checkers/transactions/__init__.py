@@ -99,6 +99,11 @@ def check(history, options: CheckOptions | None = None) -> dict[str, CheckResult
             inf = RWRegister(txns, frozenset(getattr(options, "txn_assume", ()) or ())).run()
             stats["engine"] = "python"
     except Precondition as p:
+        if p.reason == "duplicate-writes" and kind == "rw-register":
+            from splitbrain.checkers.transactions import by_linearizability
+
+            return {NAME: by_linearizability.check(history, txns, options, claim, details,
+                                                   stats, p.message, NAME)}
         return _unknown(f"{p.reason}: {p.message}", stats, p.ops, details)
     timings["infer"] = time.perf_counter() - t1
     edges = inf.edges
@@ -168,7 +173,15 @@ def check(history, options: CheckOptions | None = None) -> dict[str, CheckResult
                          "not_searched": unfinished}))
     timings["search"] = time.perf_counter() - t4
     stats["timeouts"] = timeouts
-    return {NAME: _verdict(found, forbidden, claim, details, stats, timings, t0)}
+    result = _verdict(found, forbidden, claim, details, stats, timings, t0)
+    if result.valid is True and kind == "rw-register" and "PL-SS" in claim:
+        from splitbrain.checkers.transactions import by_linearizability
+
+        more, stats["completeness"] = by_linearizability.completeness(history, txns, options)
+        if more:
+            forbidden = forbidden | {"strict-serializability-violation"}
+            result = _verdict(found + more, forbidden, claim, details, stats, timings, t0)
+    return {NAME: result}
 
 
 def _verdict(found, forbidden, claim, details, stats, timings, t0) -> CheckResult:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Mapping, Protocol
+from typing import Any, Callable, Mapping, Protocol, Sequence
 
 from splitbrain.harness.control.base import Remote
 
@@ -50,6 +50,13 @@ class NodeNeeds:
 
     tools: Mapping[str, str] = field(default_factory=dict)
     hint: str = ""  # how to install them on this machine (one sentence)
+    # A datastore that runs this machine's cached install (Kafka: the Maven jars and the
+    # JVM) names its directories here, as a function called when the cluster comes up
+    # (it may install them first). A backend that sees the controller's files (docker on
+    # the local engine, which the docker backend requires anyway) bind-mounts them
+    # read-only at the same paths, so its image then needs none of `tools`; the others
+    # ignore it (ssh hosts get `tools` installed; netns shares the files).
+    host_dirs: Callable[[], Sequence[str]] | None = None
 
     @property
     def commands(self) -> tuple[str, ...]:
@@ -58,6 +65,10 @@ class NodeNeeds:
     @property
     def packages(self) -> tuple[str, ...]:
         return tuple(sorted(set(self.tools.values())))
+
+    def in_image(self) -> "NodeNeeds":
+        """What a docker image must carry itself: nothing when `host_dirs` brings it."""
+        return NodeNeeds() if self.host_dirs is not None else self
 
 
 # The built-in datastores' needs, for callers that name a datastore instead of passing

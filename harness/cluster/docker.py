@@ -13,7 +13,9 @@ Topology for prefix P (names and labels carry P, so cleanup finds everything):
   (removed at start: the engine's internal network still installs one), label
   `splitbrain.prefix=P`, `cap_add=NET_ADMIN` (iptables and tc inside), IPv6 off, the
   engine's init (docker-init) as pid 1 reaping daemons, and a shell idling as the
-  command; the node's workdir is `/srv/splitbrain/P/n<i>` *inside* the container.
+  command; the node's workdir is `/srv/splitbrain/P/n<i>` *inside* the container; the
+  datastore's `NodeNeeds.host_dirs` (Kafka: its cached jars and this machine's JVM)
+  bind-mounted read-only at their own paths, listed in `node.meta["host_dirs"]`.
 
 Where the controller must be: the DB clients connect from the controller to the node
 addresses, so the controller must route to the network's bridge. That holds for a local
@@ -92,6 +94,7 @@ class DockerCluster:
         self.client = client
         self.network = network_name(self.prefix)
         self.nodes: list[Node] = []
+        self.host_dirs: list[str] = []
         self.timings: dict[str, float] = {}
 
     # -- Cluster protocol ----------------------------------------------------------------
@@ -101,6 +104,7 @@ class DockerCluster:
             self.client = docker_client(self.docker_host)
         image = self._resolve_image()
         self.timings["image_s"] = round(time.monotonic() - t0, 3)
+        self.host_dirs = self._host_dirs()
         claimed = False
         try:
             self._claim()
@@ -151,17 +155,29 @@ class DockerCluster:
     def _resolve_image(self) -> str:
         from splitbrain.harness.cluster import docker_image
 
+        needs = needs_of(self.db or "redis").in_image()  # host_dirs bring the rest
         if self.image:
-            docker_image.require_tools(self.client, self.image, self.db)
+            docker_image.require_tools(self.client, self.image, needs)
             return self.image
-        tag = docker_image.default_image(self.db or "redis")
+        tag = docker_image.default_image(needs)
         if docker_image.image_present(self.client, tag):
             return tag
         log.info("node image %s missing: building it (debootstrap, a minute or two)", tag)
-        res = docker_image.build_image(self.client,
-                                       extra_packages=needs_of(self.db or "redis").packages,
+        res = docker_image.build_image(self.client, extra_packages=needs.packages,
                                        log=log.info)
         return res.tag
+
+    def _host_dirs(self) -> list[str]:
+        """The datastore's controller directories (NodeNeeds.host_dirs), each bind-mounted
+        read-only at the same path in every container: the engine is local (see
+        _check_reachable), so these are this machine's files."""
+        fn = needs_of(self.db or "redis").host_dirs
+        dirs = [os.path.realpath(d) for d in (fn() if fn else ())]
+        missing = [d for d in dirs if not os.path.isdir(d)]
+        if missing:  # the engine would create an empty dir in their place
+            raise EnvironmentProblem(f"cannot share {', '.join(missing)} with the docker "
+                                     "nodes: not a directory on this machine")
+        return sorted(set(dirs))
 
     def _claim(self) -> None:
         rec = registry.load(self.prefix)
@@ -216,8 +232,10 @@ class DockerCluster:
                    "net.ipv6.conf.default.disable_ipv6": "1"}
 
         def create(init: bool) -> str:
-            host_cfg = api.create_host_config(cap_add=["NET_ADMIN"], init=init or None,
-                                              network_mode=self.network, sysctls=sysctls)
+            host_cfg = api.create_host_config(
+                cap_add=["NET_ADMIN"], init=init or None, network_mode=self.network,
+                sysctls=sysctls,
+                binds={d: {"bind": d, "mode": "ro"} for d in self.host_dirs} or None)
             return api.create_container(image, command=IDLE[1:], entrypoint=IDLE[:1],
                                         name=cname, hostname=name, labels=labels,
                                         host_config=host_cfg, networking_config=netcfg,
@@ -243,7 +261,8 @@ class DockerCluster:
         return Node(name=name, address=address, remote=remote, workdir=workdir, iface="eth0",
                     meta={"container": cname, "container_id": cid, "network": self.network,
                           "prefix": self.prefix, "subnet": self.subnet, "image": image,
-                          "docker_host": self.docker_host})
+                          "docker_host": self.docker_host,
+                          "host_dirs": list(self.host_dirs)})
 
     def _check_reachable(self) -> None:
         """The controller must route to the nodes through the network's bridge."""

@@ -110,10 +110,10 @@ def check_cmd(histories, workload, checker_names, staleness_bound, fmt, out, rea
     if hist.meta.get("torn_lines"):
         click.echo(f"warning: {hist.source}:{hist.meta['torn_final_line']}: the last line is "
                    "torn (a history cut by a crash or a full disk); ignored", err=True)
-    from splitbrain.checkers import ALIASES, infer_workload
+    from splitbrain.checkers import infer_workload, shape_of
     from splitbrain.harness.history import check_value_shapes
 
-    check_value_shapes(hist, ALIASES.get(workload, workload) if workload else infer_workload(hist))
+    check_value_shapes(hist, shape_of(workload or infer_workload(hist)))
     opts = options_for(history)
     results = run_checks(hist, opts, names)
     if out:

@@ -92,7 +92,7 @@ def batch_files(paths: tuple[str, ...]) -> list[str] | None:
 def check_batch(files: list[str], options_for, names, fmt, out, fail_on: str, quiet: bool) -> int:
     """`options_for(path)` gives each file's CheckOptions (a run's test.json may say more)."""
     from splitbrain.checkers import run_checks
-    from splitbrain.checkers import ALIASES, infer_workload
+    from splitbrain.checkers import infer_workload, shape_of
     from splitbrain.harness.history import check_value_shapes, dumps, read_history
     from splitbrain.reports.terminal import first_anomaly_line
 
@@ -103,7 +103,7 @@ def check_batch(files: list[str], options_for, names, fmt, out, fail_on: str, qu
         try:
             hist = read_history(path, fmt)
             wl = options_for(path).workload
-            check_value_shapes(hist, ALIASES.get(wl, wl) if wl else infer_workload(hist))
+            check_value_shapes(hist, shape_of(wl or infer_workload(hist)))
             t1 = time.perf_counter()
             res = run_checks(hist, options_for(path), names)
             verdict: Any = res["valid"]

@@ -88,6 +88,6 @@ def check_cmd(image, db, docker_host):
     from splitbrain.harness.dbs import datastore
 
     client = docker_client(docker_host)
-    docker_image.require_tools(client, image, datastore(db).needs)
+    docker_image.require_tools(client, image, datastore(db).needs.in_image())  # host_dirs: mounted
     click.echo(f"{image}: has everything a {db} node needs")
     return 0

@@ -126,6 +126,8 @@ class PartsCommand(click.Command):
               help="propagation: how the consumer applies events: none (append), dedupe (processed-id set), version (newer only).  [default: the workload's]")
 @click.option("--queue", type=click.Choice(["redis", "kafka"]), default=None,
               help="propagation: the events queue, Redis Streams or a KRaft Kafka on the same nodes.  [default: redis]")
+@click.option("--source", type=click.Choice(["redis", "cassandra"]), default=None,
+              help="propagation: the source store (and its outbox), Redis or a 3-node Cassandra on the same nodes.  [default: redis]")
 @click.option("--checkers", default=None, help="Comma-separated checkers.  [default: the workload's]")
 @click.option("--name", default=None, help="Test name in the store.  [default: <db>-<topology>-<workload>]")
 @click.option("--image", default=None, help="docker: node image to use.  [default: build splitbrain's offline]")

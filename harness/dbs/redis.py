@@ -379,7 +379,10 @@ class RedisDB:
         if wl in STREAM_WORKLOADS:
             return StreamsClient(self.topo, node, wl, process, pinned=final)
         if wl in PROPAGATION_WORKLOADS:
-            return PropagationClient(self.topo, node, wl, process, pinned=final)
+            c = PropagationClient(self.topo, node, wl, process, pinned=final)
+            # `--source cassandra`: the workload's co-hosted source (workloads/propagation.py)
+            c.source = getattr(self, "propagation_source", None)
+            return c
         return RedisClient(self.topo, node, model, process, pinned=final)
 
     def final_client(self, node: Node, model, process: int) -> RedisClient:

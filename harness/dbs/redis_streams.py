@@ -228,10 +228,15 @@ class PropagationClient(RedisClient):
     `events` — skipped with probability `crash_p` (the client "crashes" in between),
     which is the anti-pattern's lost event. A write op with `poison: true` (the poison
     fault) marks its event so the consumer fails on it; the completion says `poison`.
-    Errors map as RedisClient's.
+    Errors map as RedisClient's. With a `source` (`--source cassandra`), write-source and
+    read-source go to Cassandra through the worker's node (harness/dbs/cassandra_outbox.py:
+    its outbox row in the same conditional batch; dual write XADDs here afterwards).
     """
 
     crash_p = 0.1
+    # `--source cassandra`: the co-hosted source (harness/dbs/cassandra_outbox.py) that
+    # write-source / read-source go to; the events and the derived store stay on Redis
+    source = None
 
     def __post_init__(self) -> None:
         self.sticky = self._sticky_node()
@@ -245,6 +250,8 @@ class PropagationClient(RedisClient):
         target = self._target({"f": "read" if read else f, "final": op.get("final")})
         if target is None:
             return {"type": "fail", "value": op.get("value"), "error": "no-primary-known"}
+        if self.source is not None and f == "read-source":
+            return self._source(target).read(op)
         conn = self._conn(target)
         try:
             if f == "write-source":
@@ -276,14 +283,31 @@ class PropagationClient(RedisClient):
             out.setdefault("extra", {})["poison"] = True  # on every outcome: ok, info, fail
         return out
 
+    def _source(self, target):
+        """The Cassandra source client with this worker's node as coordinator (a final
+        client's: CL ONE reads of that node's replica)."""
+        c = getattr(self, "_source_client", None)
+        if c is None:
+            c = self._source_client = self.source.client(self.node, self.process,
+                                                         final=self.pinned)
+        return c
+
     def _write(self, conn, op: dict, target) -> dict:
         k, v = op["key"], op["value"]
         poison = "1" if op.get("poison") else "0"
-        if self.workload != "propagation-dual-write":
+        dual = self.workload == "propagation-dual-write"
+        if self.source is not None:
+            out = self._source(target).write(op, outbox=not dual)
+            if not dual or out.get("type") != "ok":
+                return out
+            ver = out["version"]
+        elif not dual:
             ver = self._script(conn, WRITE_OUTBOX, f"src:{k}", v, k, poison)
             return {"type": "ok", "value": v, "version": int(ver), "node": target.name}
-        ver = self._script(conn, WRITE_SOURCE, f"src:{k}", v)
-        out = {"type": "ok", "value": v, "version": int(ver), "node": target.name}
+        else:
+            ver = self._script(conn, WRITE_SOURCE, f"src:{k}", v)
+        out = {"type": "ok", "value": v, "version": int(ver),
+               "node": out["node"] if self.source is not None else target.name}
         if self._rng.random() < self.crash_p:
             out["extra"] = {"published": False}  # crashed between the two writes
             return out

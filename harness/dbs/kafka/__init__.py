@@ -36,20 +36,31 @@ class KafkaOptions:
 
 
 def _rules(test, opts: KafkaOptions) -> None:
-    """Kafka runs the queue workload (one consumer per process, no groups yet), and its
-    JVMs run this machine's cached jars: the netns backend only."""
+    """Kafka runs the queue workload (one consumer per process, no groups yet), on every
+    backend (netns, docker, ssh: see db.py for how the jars and the JVM reach a node)."""
     if getattr(test, "workload", "queue") != "queue":
         raise InputError(f"--db kafka runs the queue workload, not {test.workload!r}")
-    if getattr(test, "backend", "netns") != "netns":
-        raise InputError("--db kafka runs on the netns backend only (the JVMs run this "
-                         "machine's cached jars)")
+
+
+def _host_dirs() -> list[str]:
+    # imported late: `splitbrain check` never needs the installer
+    from splitbrain.harness.dbs.kafka.install import host_dirs
+
+    return host_dirs()
+
+
+# `java` on every node: netns checks this machine, ssh hosts get the package installed
+# where they may; docker nodes bind-mount the cached jars and this machine's JVM instead
+# (host_dirs), so the standard node image serves and no Java image is built.
+NEEDS = NodeNeeds({"java": "openjdk-17-jre-headless"},
+                  "bash scripts/setup.sh --cassandra (Debian: openjdk-17-jre-headless maven)",
+                  host_dirs=_host_dirs)
 
 
 SPEC = DatastoreSpec(
     name="kafka", summary="Apache Kafka 4.x (KRaft), acks/min.insync.replicas/idempotence",
     options=KafkaOptions,
-    needs=NodeNeeds({"java": "openjdk-17-jre-headless"},
-                    "bash scripts/setup.sh --cassandra (Debian: openjdk-17-jre-headless maven)"),
+    needs=NEEDS,
     make=lambda nodes, ctx, o: KafkaDB(nodes, store_dir=ctx.store_dir, prefix=ctx.prefix,
                                        extra_env_fn=ctx.node_env, acks=o.acks,
                                        min_insync=o.min_insync, idempotence=o.idempotence),

@@ -12,6 +12,16 @@ Every node runs one JVM that is both broker and controller (a static 3-voter quo
     db.wait_ready(120)                   # 3 brokers registered, topic created, ISR full
     db.kill(node); db.start(node)        # SIGKILL by pid; a restart keeps the data dir
 
+Where the JVM and the jars come from, per node (`_runtime`): a node that sees this
+machine's files — netns (the same filesystem) and docker (the cluster bind-mounts the
+cached install and this machine's Java read-only at the same paths, NodeNeeds.host_dirs
+in harness/dbs/kafka/__init__.py) — runs them in place; any other node (ssh hosts, a
+docker node without the mounts) runs `java` from its PATH (the ssh backend installs
+openjdk-17-jre-headless where it may) and gets the jars uploaded once into
+`<remote root>-cache/kafka/<version>-<fingerprint>/`, kept across runs and found again
+by the jars' content hash. Either way the node's Java is checked (17 or newer) before
+anything starts, and a missing one is an EnvironmentProblem naming the node and package.
+
 Obligations: processes are signalled only by their recorded pid; data survives `kill`
 (Kafka's log is on disk; page cache survives a process kill); `settle` waits for every
 partition's ISR to be whole again so the final phase reads a healed cluster; teardown
@@ -22,6 +32,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import threading
 import time
 from dataclasses import dataclass
@@ -44,6 +55,27 @@ WORKLOADS = ("queue",)
 class _NodeState:
     daemon: Daemon | None = None
     paused: bool = False
+
+
+@dataclass(frozen=True)
+class _Runtime:
+    """How one node runs Kafka: its java and the jars' classpath there."""
+
+    java: str
+    classpath: str
+
+
+_JAVA_VERSION_RE = re.compile(r'version "(\d+)(?:\.(\d+))?')
+# $1 staged dir, $2 final dir: the first complete copy wins, a later one is dropped, so
+# nodes sharing one host (or one cache) may install concurrently.
+_PUBLISH = ('if [ -e "$2/fingerprint" ]; then rm -rf "$1"; '
+            'else mkdir -p "$(dirname "$2")" && mv -T "$1" "$2" || rm -rf "$1"; fi')
+
+
+def remote_cache(node: Node) -> str:
+    """Where a node keeps uploaded installs across runs: beside the run root (a node's
+    workdir is <remote root>/<prefix>/<node>), e.g. /var/tmp/splitbrain-cache."""
+    return os.path.dirname(os.path.dirname(node.workdir.rstrip("/"))) + "-cache"
 
 
 class KafkaDB:
@@ -77,7 +109,10 @@ class KafkaDB:
         self._state = {n.name: _NodeState() for n in self.nodes}
         self._locks = {n.name: threading.RLock() for n in self.nodes}
         self._dist: KafkaDist | None = None
-        self._java: str | None = None
+        self._java: str | None = None  # this machine's (for nodes that share its files)
+        self._fingerprint: str | None = None
+        self._runtimes: dict[str, _Runtime] = {}
+        self._install_lock = threading.Lock()
         self._admin = None
         self.figures: dict[str, float] = {}
 
@@ -85,16 +120,100 @@ class KafkaDB:
         return cfg.NodePaths(os.path.join(node.workdir, "kafka"))
 
     def dist(self) -> KafkaDist:
-        if self._dist is None:
-            self._java = find_java()
-            self._dist = ensure_installed(self.version, log=lambda m: log.info("%s", m))
-        return self._dist
+        with self._install_lock:
+            if self._dist is None:
+                self._dist = ensure_installed(self.version, log=lambda m: log.info("%s", m))
+            return self._dist
+
+    # -- the JVM and jars on a node ------------------------------------------------------
+
+    def _shares_files(self, node: Node) -> bool:
+        """The node sees this machine's cached install at its own path."""
+        if getattr(node.remote, "shares_pid_namespace", False):
+            return True  # netns / local: the same filesystem
+        return self.dist().root in (node.meta or {}).get("host_dirs", ())
+
+    def runtime(self, node: Node) -> _Runtime:
+        """The node's java and classpath, checked (and the jars installed) on first use."""
+        rt = self._runtimes.get(node.name)
+        if rt is not None:
+            return rt
+        dist = self.dist()
+        if self._shares_files(node):
+            with self._install_lock:
+                if self._java is None:
+                    # the real path: a docker node has the JVM's dir, not /usr/bin
+                    self._java = os.path.realpath(find_java())
+            java, lib = self._java, dist.lib_dir
+        else:
+            java, lib = "java", self._upload_jars(node, dist)
+        self._check_java(node, java)
+        rt = self._runtimes[node.name] = _Runtime(java, os.path.join(lib, "*"))
+        return rt
+
+    def _check_java(self, node: Node, java: str) -> None:
+        try:
+            res = node.remote.exec([java, "-version"], timeout=60, check=False)
+        except RemoteError as e:
+            res, why = None, str(e)
+        text = (res.stdout + res.stderr) if res is not None else ""
+        m = _JAVA_VERSION_RE.search(text)
+        if res is None or res.exit_code != 0 or m is None:
+            why = (text.strip().splitlines() or ["no output"])[-1][:200] if res else why
+            raise EnvironmentProblem(
+                f"{node.name}: Kafka needs Java 17 or newer on the node and `{java} -version` "
+                f"failed ({why}); Debian: apt-get install openjdk-17-jre-headless")
+        major = int(m.group(2) if m.group(1) == "1" else m.group(1))
+        if major < 17:
+            raise EnvironmentProblem(
+                f"{node.name}: Kafka 4.x needs Java 17 or newer; `{java}` is Java {major}. "
+                "Debian: apt-get install openjdk-17-jre-headless")
+
+    def _upload_jars(self, node: Node, dist: KafkaDist) -> str:
+        """Copy the jars into the node's cache once (by content hash); their lib dir."""
+        with self._install_lock:
+            if self._fingerprint is None:
+                self._fingerprint = dist.fingerprint()
+        fp = self._fingerprint
+        final = f"{remote_cache(node)}/kafka/{dist.version}-{fp}"
+        if self._cached(node, final, fp):
+            return f"{final}/lib"
+        staged = f"{final}.part-{self.prefix}-{node.name}"  # the run prefix: ours to remove
+        t0 = time.monotonic()
+        try:
+            node.remote.exec(["sh", "-c", 'rm -rf "$1" && mkdir -p "$1/lib"', "sb", staged],
+                             timeout=60)
+            for jar in dist.jars():
+                node.remote.upload(os.path.join(dist.lib_dir, jar), f"{staged}/lib/{jar}")
+            daemons.put_text(node, f"{staged}/fingerprint", fp + "\n")
+            node.remote.exec(["sh", "-c", _PUBLISH, "sb", staged, final], timeout=60)
+        except BaseException:
+            try:
+                node.remote.exec(["rm", "-rf", staged], timeout=60, check=False)
+            except Exception:  # noqa: BLE001 - the upload's error is the news
+                pass
+            raise
+        if not self._cached(node, final, fp):
+            raise EnvironmentProblem(f"{node.name}: the Kafka jars uploaded to {final} are "
+                                     "not there afterwards")
+        self.figures[f"jars_upload_s_{node.name}"] = round(time.monotonic() - t0, 1)
+        log.info("kafka jars uploaded to %s:%s in %.1f s", node.name, final,
+                 time.monotonic() - t0)
+        return f"{final}/lib"
+
+    @staticmethod
+    def _cached(node: Node, final: str, fp: str) -> bool:
+        try:
+            res = node.remote.exec(["cat", f"{final}/fingerprint"], timeout=30, check=False)
+        except RemoteError:
+            return False
+        return res.exit_code == 0 and res.stdout.strip() == fp
 
     # -- lifecycle ---------------------------------------------------------------------------
 
     def setup(self, node: Node) -> None:
         """Fresh dirs, server.properties, log4j2; format the storage (idempotent)."""
-        dist = self.dist()
+        rt = self.runtime(node)
         p = self.paths(node)
         node.remote.exec(["rm", "-rf", p.data], timeout=60)
         node.remote.exec(["mkdir", "-p", p.root, p.logs, p.data], timeout=10)
@@ -103,14 +222,14 @@ class KafkaDB:
             node_id=self._index(node) + 1, address=node.address, voters=voters, paths=p,
             replication=self.replication, min_insync=self.min_insync))
         daemons.put_text(node, p.log4j, cfg.LOG4J2)
-        res = node.remote.exec(cfg.format_argv(self._java, dist.classpath, p, self.cid),
+        res = node.remote.exec(cfg.format_argv(rt.java, rt.classpath, p, self.cid),
                                timeout=120, check=False)
         if res.exit_code != 0:
             raise EnvironmentProblem(f"kafka storage format on {node.name} failed: "
                                      f"{(res.stdout + res.stderr).strip()[-400:]}")
 
     def start(self, node: Node) -> None:
-        dist = self.dist()
+        rt = self.runtime(node)
         with self._locks[node.name]:
             st = self._state[node.name]
             if st.daemon is not None and daemons.alive(node, st.daemon):
@@ -119,7 +238,7 @@ class KafkaDB:
                 daemons.unregister(self.prefix, st.daemon)
             p = self.paths(node)
             env = dict(self.extra_env_fn(node)) if self.extra_env_fn else {}
-            st.daemon = daemons.spawn(node, cfg.server_argv(self._java, dist.classpath, p,
+            st.daemon = daemons.spawn(node, cfg.server_argv(rt.java, rt.classpath, p,
                                                             self.heap_mb),
                                       prefix=self.prefix, what="kafka", log_path=p.stdout,
                                       env=env)
@@ -208,12 +327,19 @@ class KafkaDB:
             return None
 
     def primaries(self) -> list[Node]:
-        """The nodes leading a partition of the topic (targets of `kill primaries`)."""
-        md = self._metadata()
-        if md is None or TOPIC not in md.topics:
-            return []
-        leaders = {p.leader for p in md.topics[TOPIC].partitions.values() if p.leader >= 0}
-        return [n for i, n in enumerate(self.nodes) if i + 1 in leaders]
+        """The nodes leading a partition of the topic (targets of `kill primaries`, and
+        the pool of `partition-one-primary`: one partition leader cut off from its
+        followers). A metadata request can time out on a loaded machine; it is asked up
+        to three times, because a fault aimed at a leader that finds none is not applied."""
+        for _ in range(3):
+            md = self._metadata()
+            if md is not None and TOPIC in md.topics:
+                leaders = {p.leader for p in md.topics[TOPIC].partitions.values()
+                           if p.leader >= 0}
+                if leaders:
+                    return [n for i, n in enumerate(self.nodes) if i + 1 in leaders]
+            time.sleep(0.5)
+        return []
 
     def _unhealthy(self) -> str | None:
         md = self._metadata()

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import fcntl
 import glob
+import hashlib
 import json
 import os
 import re
@@ -26,7 +27,7 @@ import time
 from dataclasses import dataclass
 from typing import Callable
 
-from splitbrain.harness.dbs.cassandra_install import find_java  # one Java 17 finder for every JVM store
+from splitbrain.harness.dbs.cassandra_install import find_java as _find_java17
 from splitbrain.harness.errors import EnvironmentProblem, InputError
 
 DEFAULT_VERSION = "4.4.0"
@@ -55,8 +56,17 @@ POM = """<project xmlns="http://maven.apache.org/POM/4.0.0">
 </project>
 """
 
-__all__ = ["KafkaDist", "cache_root", "ensure_installed", "find_java", "install", "installed",
-           "validate_version"]
+__all__ = ["KafkaDist", "cache_root", "ensure_installed", "find_java", "host_dirs", "install",
+           "installed", "java_dirs", "validate_version"]
+
+
+def find_java() -> str:
+    """This machine's Java 17 (the one finder every JVM store uses), with Kafka named in
+    the error."""
+    try:
+        return _find_java17()
+    except EnvironmentProblem as e:
+        raise EnvironmentProblem(f"Kafka 4.x runs on Java 17 here: {e}") from None
 
 
 @dataclass(frozen=True)
@@ -68,6 +78,52 @@ class KafkaDist:
     def classpath(self) -> str:
         return os.path.join(self.lib_dir, "*")
 
+    @property
+    def root(self) -> str:
+        """The version's directory (lib/ and installed.json)."""
+        return os.path.dirname(self.lib_dir)
+
+    def jars(self) -> list[str]:
+        return sorted(f for f in os.listdir(self.lib_dir) if f.endswith(".jar"))
+
+    def fingerprint(self) -> str:
+        """16 hex digits of the jars' names and contents: the name under which an ssh host
+        caches its copy, so a changed install is never mistaken for the old one."""
+        h = hashlib.sha256(self.version.encode())
+        for name in self.jars():
+            h.update(b"\0" + name.encode() + b"\0")
+            with open(os.path.join(self.lib_dir, name), "rb") as f:
+                for chunk in iter(lambda: f.read(1 << 20), b""):
+                    h.update(chunk)
+        return h.hexdigest()[:16]
+
+
+def java_dirs(java: str) -> list[str]:
+    """The directories a JVM runs from: its home (bin/java's grandparent) and the targets
+    of its absolute symlinks (Debian keeps jvm.cfg and the security files in
+    /etc/java-17-openjdk), each once, with no dir inside another."""
+    home = os.path.dirname(os.path.dirname(os.path.realpath(java)))
+    dirs = {home}
+    for d, subdirs, files in os.walk(home):
+        for name in subdirs + files:
+            link = os.path.join(d, name)
+            if os.path.islink(link) and os.path.isabs(os.readlink(link)):
+                target = os.path.realpath(link)
+                if os.path.exists(target) and not target.startswith(home + "/"):
+                    dirs.add(os.path.dirname(target) if not os.path.isdir(target) else target)
+    keep = sorted(dirs, key=len)
+    out: list[str] = []
+    for x in keep:
+        if not any(x == o or x.startswith(o + "/") for o in out):
+            out.append(x)
+    return sorted(out)
+
+
+def host_dirs(version: str | None = None) -> list[str]:
+    """What a docker node bind-mounts to run Kafka (NodeNeeds.host_dirs): the cached
+    install (resolved from Maven Central first if missing) and this machine's Java 17."""
+    dist = ensure_installed(version)
+    return [dist.root, *java_dirs(find_java())]
 
 def cache_root() -> str:
     """`$SPLITBRAIN_CACHE/kafka`, else /var/lib/splitbrain/kafka as root, else
