@@ -5,8 +5,8 @@
 
 For each workload: generate a seeded history (JSONL in a temp dir), then in a fresh
 subprocess (so peak RSS is per workload) load it, run the workload's default checkers
-and report load time, time per checker family (`run_checks` → `timings_s`), CPU seconds,
-ops/s, peak RSS (`ru_maxrss`, and of any children) and the 1-minute load average (the
+and report load time, time per checker family (`run_checks` → `timings_s`), CPU seconds
+(load + check, and check alone), ops/s (wall and per check CPU-second), peak RSS (`ru_maxrss`, and of any children) and the 1-minute load average (the
 machine is shared, so wall figures need it). Prints figures; asserts nothing about time
 (architecture §2).
 """
@@ -152,6 +152,9 @@ def measure(path: str, workload: str) -> dict:
             "check_s": round(check_s, 3), "total_s": round(load_s + check_s, 3),
             "load_cpu_s": round(load_cpu, 3), "check_cpu_s": round(check_cpu, 3),
             "ops_per_s": round(len(hist.ops) / max(check_s, 1e-9)),
+            # check-only throughput per CPU-second: what the checkers cost, whatever else
+            # runs on the (shared) machine
+            "ops_per_cpu_s": round(len(hist.ops) / max(check_cpu, 1e-9)),
             "peak_rss_mb": round(rss_mb, 1), "children_peak_rss_mb": round(child_mb, 1),
             "loadavg_1m": round(max(load_avg, os.getloadavg()[0]), 2),
             "timings_s": res["timings_s"], "valid": res["valid"],
@@ -177,11 +180,12 @@ def run_one(workload: str, n_ops: int, tmp: str, seed: int) -> dict:
 def print_table(rows: list[dict]) -> None:
     fams = sorted({f for r in rows for f in r["timings_s"]})
     short = [f.split(".")[-1] for f in fams]
-    head = ["workload", "ops", "load s", "check s", "total s", "cpu s", "ops/s", "RSS MB",
+    head = ["workload", "ops", "load s", "check s", "total s", "cpu s", "check cpu s", "ops/s",
+            "ops/cpu-s", "RSS MB",
             "loadavg", "valid"] + short
     table = [[r["workload"], str(r["ops"]), f"{r['load_s']:.2f}", f"{r['check_s']:.2f}",
               f"{r['total_s']:.2f}", f"{r['load_cpu_s'] + r['check_cpu_s']:.2f}",
-              str(r["ops_per_s"]), f"{r['peak_rss_mb']:.0f}", f"{r['loadavg_1m']:.1f}",
+              f"{r['check_cpu_s']:.2f}", str(r["ops_per_s"]), str(r["ops_per_cpu_s"]), f"{r['peak_rss_mb']:.0f}", f"{r['loadavg_1m']:.1f}",
               str(r["valid"])]
              + [f"{r['timings_s'][f]:.2f}" if f in r["timings_s"] else "-" for f in fams]
              for r in rows]

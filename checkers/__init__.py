@@ -130,9 +130,6 @@ def run_checks(history: History, options: CheckOptions | None = None,
     # checker). The families are told the shape they read.
     workload = judged.shape if options.workload else requested
     options = replace(options, workload=judged.shape)
-    # the version indexes every family shares read the store's tie-break from the history
-    if history.meta.get("version_tiebreak") != options.version_tiebreak:
-        history.meta["version_tiebreak"] = options.version_tiebreak
     with gc_paused():
         results, timings = _run_families(history, options, wanted, judged.micro)
     chosen = {n: results[n] for n in wanted if n in results}

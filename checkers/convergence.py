@@ -27,11 +27,12 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from dataclasses import replace
+
+from splitbrain.checkers.analysis import Analysis
 from splitbrain.checkers.distribution import percentile
-from splitbrain.checkers.final_state import final_reads
 from splitbrain.checkers.options import CheckOptions
 from splitbrain.checkers.result import Anomaly, CheckResult, UNKNOWN
-from splitbrain.checkers.versions import build_indexes, single_key_ops
 from splitbrain.harness.history import History, Op, freeze
 
 if TYPE_CHECKING:
@@ -44,21 +45,23 @@ WRITE_FS = ("write", "cas", "append", "add", "incr")
 def check(history: History, options: CheckOptions | None = None, *,
           analysis: "Analysis | None" = None) -> dict[str, CheckResult]:
     options = options or CheckOptions()
-    workload = analysis.workload if analysis is not None else options.workload
+    analysis = Analysis.of(history, options, analysis)
+    workload = analysis.workload
     if workload is None:
         from splitbrain.checkers import infer_workload
 
         workload = infer_workload(history)
-    fin = analysis.final_reads if analysis is not None else final_reads(history)
+    fin = analysis.final_reads
     if not fin.any:
         return {NAME: CheckResult(
             NAME, UNKNOWN, stats={"keys": 0},
             reason="no ok final read (final: true) in the history, so convergence cannot be "
                    "judged; final reads on every node after healing are needed (P15)")}
     t0 = _quiet_time(history)
-    indexes = ((analysis.indexes if analysis is not None else build_indexes(history, workload))
-               if workload in ("register", "list-append") else {})
-    writes_by_key = _writes_by_key(history) if workload in ("set", "counter") else {}
+    if workload != analysis.workload:  # inferred here: index by the inferred shape
+        analysis = Analysis(history, replace(analysis.options, workload=workload))
+    indexes = analysis.indexes if workload in ("register", "list-append") else {}
+    writes_by_key = _writes_by_key(analysis.single_key_ops) if workload in ("set", "counter") else {}
     anomalies: list[Anomaly] = []
     notices: list[Anomaly] = []
     lat_lo: list[float] = []
@@ -152,9 +155,9 @@ def _quiet_time(history: History) -> float:
     return t
 
 
-def _writes_by_key(history: History) -> dict[Any, list[Op]]:
+def _writes_by_key(ops: list[Op]) -> dict[Any, list[Op]]:
     out: dict[Any, list[Op]] = {}
-    for op in single_key_ops(history):  # transactions' writes count (issue 10 item 4)
+    for op in ops:  # transactions' writes count (issue 10 item 4)
         if op.f in WRITE_FS and type(op.key) is not tuple:
             out.setdefault(op.key, []).append(op)
     return out

@@ -57,14 +57,9 @@ class FinalReads:
 def final_reads(history: History) -> FinalReads:
     """Collect the final reads of a history (see the module docstring for the rules).
 
-    Cached in `history.meta` (lost-updates and convergence both ask); callers must treat
-    the result as read-only."""
-    got = history.meta.get("_final_reads")
-    if got is not None and got[0] == len(history.ops):
-        return got[1]
-    fin = _collect(history)
-    history.meta["_final_reads"] = (len(history.ops), fin)
-    return fin
+    Built afresh; `Analysis.final_reads` keeps the one lost-updates and convergence
+    share. Callers must treat the result as read-only."""
+    return _collect(history)
 
 
 def _collect(history: History) -> FinalReads:

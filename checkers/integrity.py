@@ -20,12 +20,14 @@ usable version, so one corruption is not reported five times (P17).
 
 from __future__ import annotations
 
+from operator import attrgetter
 from typing import TYPE_CHECKING, Any
 
 from splitbrain.checkers.options import CheckOptions
 from splitbrain.checkers.result import Anomaly, CheckResult, nothing_checked_reason, result_from_anomalies
 from splitbrain.harness.history import _short
-from splitbrain.checkers.versions import WRITE_FS, build_indexes, single_key_ops, txn_count
+from splitbrain.checkers.analysis import Analysis
+from splitbrain.checkers.versions import WRITE_FS, build_indexes
 from splitbrain.checkers.versions import frozen as _fz
 from splitbrain.harness.history import History
 
@@ -33,12 +35,15 @@ if TYPE_CHECKING:
     from splitbrain.checkers.analysis import Analysis
 
 NAME = "integrity"
+_TYPE = attrgetter("type")
 
 
-def corrupt_ops(history: History, workload: str | None = None) -> set[int]:
+def corrupt_ops(history: History, workload: str | None = None, *,
+                analysis: "Analysis | None" = None) -> set[int]:
     """Indices of ops whose observation is corrupt on some key (garbage, aborted, ...)."""
     out: set[int] = set()
-    for ix in build_indexes(history, workload).values():
+    indexes = analysis.indexes if analysis is not None else build_indexes(history, workload)
+    for ix in indexes.values():
         out |= ix.corrupt
     return out
 
@@ -60,7 +65,8 @@ def duplicate_reason(indexes: dict) -> str | None:
 def check(history: History, options: CheckOptions | None = None, *,
           analysis: "Analysis | None" = None) -> dict[str, CheckResult]:
     options = options or CheckOptions()
-    indexes = analysis.indexes if analysis is not None else build_indexes(history, options.workload)
+    analysis = Analysis.of(history, options, analysis)
+    indexes = analysis.indexes
     anomalies: list[Anomaly] = []
     by_type: dict[str, int] = {}
     reads = corrupt = 0
@@ -72,22 +78,22 @@ def check(history: History, options: CheckOptions | None = None, *,
             by_type[a.type] = by_type.get(a.type, 0) + 1
     anomalies.sort(key=lambda a: (a.ops[0] if a.ops else -1, a.type))
     kept, dropped = [], 0
-    by_index = _by_index(history) if anomalies else {}
+    by_index = _by_index(analysis.single_key_ops) if anomalies else {}
     cache: dict = {}  # witness op set -> anomaly types its sub-history shows
     for i, a in enumerate(anomalies):
         if i < REPLAY_LIMIT and not replay(a, by_index, options.workload, cache,
-                                           history.meta.get("version_tiebreak"), indexes):
+                                           options.version_tiebreak, indexes):
             dropped += 1
             continue
         kept.append(a)
     anomalies = kept
-    writes = sum(1 for ix in indexes.values() for w in ix.writes if w.type != "fail")
+    writes = sum(sum(map("fail".__ne__, map(_TYPE, ix.writes))) for ix in indexes.values())
     stats: dict[str, Any] = {"keys": len(indexes), "reads_checked": reads,
                              "writes_checked": writes,
                              "replay_dropped": dropped,
                              "corrupt_ops": corrupt, "by_type": by_type,
                              "duplicate_values": sum(len(ix.duplicates) for ix in indexes.values())}
-    n_txn = txn_count(history)
+    n_txn = analysis.txn_count
     if n_txn:
         stats["transactions"] = n_txn
     notices = _tie_notices(indexes, stats)
@@ -96,7 +102,7 @@ def check(history: History, options: CheckOptions | None = None, *,
         reason = nothing_checked_reason(history, "reads")
     assumptions = ["unique-values"]
     if stats.get("version_ties"):
-        assumptions.append(f"tiebreak:{history.meta.get('version_tiebreak')}")
+        assumptions.append(f"tiebreak:{options.version_tiebreak}")
     res = result_from_anomalies(NAME, anomalies, stats=stats, assumptions=assumptions,
                                 unknown_reason=reason)
     res.notices = notices
@@ -164,11 +170,11 @@ def _recheck_value(a: Anomaly, by_index: dict, cache: dict) -> bool:
     return bool(ws) and all(r.ret_index < w.inv_index for w in ws)  # future-read
 
 
-def _by_index(history: History) -> dict:
-    """index -> op, over the single-key view (a transaction's write micro-ops share its
-    index, so a witness naming it replays all of them)."""
+def _by_index(ops: list) -> dict:
+    """index -> op, over the single-key view `ops` (a transaction's write micro-ops share
+    its index, so a witness naming it replays all of them)."""
     out: dict = {}
-    for op in single_key_ops(history):
+    for op in ops:
         out.setdefault(op.index, []).append(op)
     return out
 
@@ -213,9 +219,8 @@ def replay(a: Anomaly, by_index: dict, workload: str | None, cache: dict | None 
                             ops.append(w)
         if types is None:
             ops.sort(key=lambda o: o.inv_index)
-            sub = History(ops=ops, source="<witness>",
-                          meta={"version_tiebreak": tiebreak} if tiebreak else {})
-            types = frozenset(x.type for ix in build_indexes(sub, workload).values()
+            sub = History(ops=ops, source="<witness>")
+            types = frozenset(x.type for ix in build_indexes(sub, workload, tiebreak).values()
                               for x in ix.anomalies)
         if cache is not None:
             cache[ck] = types

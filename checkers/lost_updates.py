@@ -32,13 +32,14 @@ Obligations:
 
 from __future__ import annotations
 
+from dataclasses import replace
 from itertools import filterfalse
 from typing import TYPE_CHECKING, Any
 
-from splitbrain.checkers.final_state import FinalReads, final_reads
+from splitbrain.checkers.final_state import FinalReads
 from splitbrain.checkers.options import CheckOptions
 from splitbrain.checkers.result import Anomaly, CheckResult, UNKNOWN, nothing_checked_reason
-from splitbrain.checkers.versions import build_indexes, single_key_ops
+from splitbrain.checkers.analysis import Analysis
 from splitbrain.harness.history import History, Op, freeze
 
 if TYPE_CHECKING:
@@ -53,13 +54,15 @@ TIMELINE_BUDGET = 5_000_000  # Σ|read| above which the set-full timeline stats 
 def check(history: History, options: CheckOptions | None = None, *,
           analysis: "Analysis | None" = None) -> dict[str, CheckResult]:
     options = options or CheckOptions()
-    workload = analysis.workload if analysis is not None else options.workload
+    analysis = Analysis.of(history, options, analysis)
+    workload = analysis.workload
     if workload is None:
         from splitbrain.checkers import infer_workload
 
         workload = infer_workload(history)
-    fin = analysis.final_reads if analysis is not None else final_reads(history)
-    job = _Job(history, options, fin)
+    if workload != analysis.workload:  # inferred here: index by the inferred shape
+        analysis = Analysis(history, replace(analysis.options, workload=workload))
+    job = _Job(history, options, analysis.final_reads, analysis)
     if workload == "counter":
         job.counters()
     elif workload == "set":
@@ -78,23 +81,16 @@ def _fz(v: Any) -> Any:
 _ATOMS = frozenset((int, str, float, bool, type(None)))  # _fz(x) is x for these types
 
 
-def _group(history: History) -> dict[Any, list[Op]]:
-    groups: dict[Any, list[Op]] = {}
-    for op in single_key_ops(history):  # transactions' writes count (issue 10 item 4)
-        k = op.key
-        if type(k) is tuple:
-            continue
-        g = groups.get(k)
-        if g is None:
-            groups[k] = [op]
-        else:
-            g.append(op)
-    return groups
+def _group(analysis: "Analysis") -> dict[Any, list[Op]]:
+    """key -> its single-key ops (transactions' writes count, issue 10 item 4)."""
+    return analysis.groups[0]
 
 
 class _Job:
-    def __init__(self, history: History, options: CheckOptions, fin: FinalReads):
+    def __init__(self, history: History, options: CheckOptions, fin: FinalReads,
+                 analysis: "Analysis"):
         self.h = history
+        self.a = analysis
         self.o = options
         self.fin = fin
         self.anomalies: list[Anomaly] = []
@@ -169,11 +165,11 @@ class _Job:
     # -- sets and lists (§5.1, §5.2) ---------------------------------------------------
 
     def sets(self) -> None:
-        for key, ops in _group(self.h).items():
+        for key, ops in _group(self.a).items():
             self._collection(key, ops, "add", timeline=True)
 
     def lists(self) -> None:
-        for key, ops in _group(self.h).items():
+        for key, ops in _group(self.a).items():
             self._collection(key, ops, "append", timeline=False)
 
     def _collection(self, key: Any, ops: list[Op], f: str, timeline: bool) -> None:
@@ -197,7 +193,7 @@ class _Job:
         acked = [w for w in attempts.values() if w.type == "ok"]
         self.stats["acked"] += len(acked)
         if timeline:
-            self._set_timeline(ops, attempts)
+            self._set_timeline(key, ops, attempts)
         got = self._final_union(key)
         if got is None:
             self._no_final(key)
@@ -246,7 +242,7 @@ class _Job:
             elif w.type == "info":
                 self.stats["recovered"] += 1
 
-    def _set_timeline(self, ops: list[Op], attempts: dict[Any, Op]) -> None:
+    def _set_timeline(self, key: Any, ops: list[Op], attempts: dict[Any, Op]) -> None:
         """set-full's per-element stable/lost latencies, as stats (§5.1(a), O(Σ|read|))."""
         reads = [r for r in ops if r.f == "read" and r.type == "ok"
                  and isinstance(r.value, (list, tuple))]
@@ -255,8 +251,13 @@ class _Job:
             return
         reads.sort(key=lambda r: r.inv_index)
         atoms = _ATOMS
-        members = [frozenset(r.value) if atoms.issuperset(map(type, r.value))
-                   else frozenset(_fz(e) for e in r.value) for r in reads]
+        # the set index's members of each read when the analysis built them (the same
+        # frozensets, built once), else built here
+        ix = (self.a.built("indexes") or {}).get(key)
+        known = ix._members if ix is not None and ix._members is not None else {}
+        members = [known.get(r.index) or (
+                   frozenset(r.value) if atoms.issuperset(map(type, r.value))
+                   else frozenset(_fz(e) for e in r.value)) for r in reads]
         first, last, last_absent = _presence(members)
         n = len(reads)
         tail = members[-1] if members else frozenset()
@@ -291,7 +292,10 @@ class _Job:
     # -- registers (§5.2, §5.3) ------------------------------------------------------------
 
     def registers(self) -> None:
-        indexes = build_indexes(self.h, self.o.workload or "register")
+        a = self.a
+        if a.workload != (self.o.workload or "register"):
+            a = Analysis(self.h, replace(self.o, workload=self.o.workload or "register"))
+        indexes = a.indexes
         for key, ix in indexes.items():
             if not ix.writes:
                 continue
@@ -494,7 +498,7 @@ class _Job:
     # -- counters (§5.4) -----------------------------------------------------------------------
 
     def counters(self) -> None:
-        for key, ops in _group(self.h).items():
+        for key, ops in _group(self.a).items():
             if any(op.f in COUNTER_FS for op in ops):
                 self.stats["keys"] += 1
                 self._counter(key, ops)

@@ -37,7 +37,7 @@ import math
 
 from splitbrain.checkers.options import CheckOptions
 from splitbrain.checkers.result import Anomaly, CheckResult, UNKNOWN, nothing_checked_reason
-from splitbrain.checkers.versions import build_indexes, txn_count
+from splitbrain.checkers.analysis import Analysis
 from splitbrain.harness.history import History, Op
 
 if TYPE_CHECKING:
@@ -53,7 +53,8 @@ def check(history: History, options: CheckOptions | None = None, *,
     options = options or CheckOptions()
     t_bound, k_bound = options.staleness_bound_ns, options.staleness_bound_versions
     bounded = t_bound is not None or k_bound is not None
-    indexes = analysis.indexes if analysis is not None else build_indexes(history, options.workload)
+    analysis = Analysis.of(history, options, analysis)
+    indexes = analysis.indexes
     totals = [ix for ix in indexes.values() if ix.total]
     if not totals:
         stats = {"measurable": NOT_MEASURABLE, "reads_measured": 0}
@@ -80,7 +81,7 @@ def check(history: History, options: CheckOptions | None = None, *,
     anomalies.sort(key=lambda a: a.ops[0])
     res = CheckResult(name=NAME, valid=not anomalies, anomalies=anomalies, stats=stats,
                       assumptions=["unique-values"])
-    n_txn = txn_count(history)
+    n_txn = analysis.txn_count
     if not anomalies and n_txn:
         stats["transactions"] = n_txn
         res.valid, res.reason = UNKNOWN, (

@@ -57,7 +57,7 @@ def _check(history: History, options: CheckOptions) -> dict[str, CheckResult]:
     dense = dense_reads(qh, logs)
     check_processes(qh, logs, out, dense)
     total_stats = check_total(qh, out)
-    messages_read = sum(len(p) for _, p in qh.reads)
+    messages_read = sum(len(m) for _, groups in qh.reads for _, m in groups)
     sends_ok = sum(1 for op, *_ in qh.sends if op.type == "ok")
     stats = {"sends": len(qh.sends), "sends_ok": sends_ok, "read_ops": len(qh.reads),
              "messages_read": messages_read, "messages_checked": messages_read,

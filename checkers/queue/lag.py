@@ -18,6 +18,7 @@ from __future__ import annotations
 import bisect
 import math
 
+from splitbrain.checkers.queue import native
 from splitbrain.checkers.queue.log import KeyLog
 from splitbrain.checkers.queue.model import QueueHistory
 from splitbrain.checkers.result import Anomaly, CheckResult, UNKNOWN
@@ -128,6 +129,17 @@ def _walk(qh: QueueHistory, logs: dict[str, KeyLog], dense, emit=None):
     return lags, worst, polls
 
 
+def _summarise(vals: list, worst, polls: int, max_lag_ns) -> tuple:
+    """(count, p50, p95, p99, max, count over max_lag_ns | None, worst, polls): what
+    check_lag reports of the lags (native/src/queue.rs `queue_lag` returns the same)."""
+    if not vals:
+        return 0, None, None, None, None, None, worst, polls
+    vals.sort()
+    over = None if max_lag_ns is None else len(vals) - bisect.bisect_right(vals, max_lag_ns)
+    return (len(vals), _pct(vals, .5), _pct(vals, .95), _pct(vals, .99), vals[-1], over,
+            worst, polls)
+
+
 def _pct(sorted_vals: list, p: float) -> float:
     i = min(len(sorted_vals) - 1, max(0, math.ceil(p * len(sorted_vals)) - 1))
     return sorted_vals[i]
@@ -138,22 +150,29 @@ def check_lag(qh: QueueHistory, logs: dict[str, KeyLog], max_lag_ns: int | None,
     if dense is None:
         from splitbrain.checkers.queue.log import dense_reads
         dense = dense_reads(qh, logs)
-    vals, worst, polls = _walk(qh, logs, dense)
+    summary = None
+    if (native.LAG is not None and type(dense.per_op) is not dict
+            and (max_lag_ns is None or type(max_lag_ns) is int)):
+        # known_times + the walk + the percentiles in Rust (native/src/queue.rs), on the
+        # compact index; None when a time is not an int, and then the Python loops below
+        summary = native.LAG(dense.per_op, qh.sends, qh.reads, qh.by_process,
+                             qh.assigned_keys, max_lag_ns)
+    if summary is None:
+        summary = _summarise(*_walk(qh, logs, dense), max_lag_ns)
+    n, p50, p95, p99, top, n_over, worst, polls = summary
     names = qh.names
-    if not vals:
+    if not n:
         return CheckResult(name=NAME, valid=UNKNOWN, stats={"polls_measured": 0},
                            reason="no ok poll to measure a lag on (lag needs `poll` ops)")
-    vals.sort()
     ms = lambda ns: round(ns / 1e6, 3)
-    stats = {"polls_measured": polls, "poll_keys_measured": len(vals), "p50_ms": ms(_pct(vals, .5)),
-             "p95_ms": ms(_pct(vals, .95)), "p99_ms": ms(_pct(vals, .99)), "max_ms": ms(vals[-1]),
+    stats = {"polls_measured": polls, "poll_keys_measured": n, "p50_ms": ms(p50),
+             "p95_ms": ms(p95), "p99_ms": ms(p99), "max_ms": ms(top),
              "worst": {"time": worst[0], "process": worst[1], "key": names.get(worst[2], worst[2]),
                        "lag_ms": ms(worst[3]), "op": worst[4]}}
     anomalies = []
     if max_lag_ns is not None:
         stats["max_lag_ms"] = ms(max_lag_ns)
         # the sorted lags say how many are over; only then walk again for their witnesses
-        n_over = len(vals) - bisect.bisect_right(vals, max_lag_ns)
         stats["polls_over"] = n_over
         over = [l for l in realtime_lags(qh, logs, dense) if l[3] > max_lag_ns] if n_over else []
         for t, proc, k, lag, idx in sorted(over, key=lambda l: -l[3])[:64]:

@@ -29,6 +29,7 @@ Obligations (README "queue checker"; definitions as in jepsen.tests.kafka):
 
 from __future__ import annotations
 
+from collections import Counter
 from typing import Any
 
 from splitbrain.checkers.queue import native
@@ -114,7 +115,11 @@ def build_logs(qh: QueueHistory, committed: set[int]) -> dict[str, KeyLog]:
             lg = logs.get(k)
             if lg is None:
                 lg = logs[k] = KeyLog()
-            lg.add(off, v, op.index)
+            vals = lg.at.get(off)  # KeyLog.add, inline (once per committed send)
+            if vals is None:
+                lg.at[off] = {v: op.index}
+            elif v not in vals:
+                vals[v] = op.index
     for k, lg in logs.items():
         lg.freeze(f"{qh.source}: key {k}")
     return logs
@@ -124,6 +129,7 @@ class ReadSummary:
     """One pass over every read message, placed in the version order.
 
     per_op: op index -> {key: [first index, first value, last index, last value, max index]}
+      (a dict, or with the Rust pass a QueueIndex answering .get(op index[, default]) alike)
     intra: (op, key, previous index, previous value, index, value) for each pair of
       consecutive messages of one key inside one read that are not one index apart.
     """
@@ -133,37 +139,38 @@ class ReadSummary:
     def __init__(self, qh: QueueHistory, logs: dict[str, "KeyLog"]):
         per_op: dict[int, dict] = {}
         intra: list = []
-        if native.DENSE is not None:  # the same pass in Rust (native/src/queue.rs)
+        if native.DENSE is not None:
+            # the same pass in Rust (native/src/queue.rs): per_op is then a compact
+            # QueueIndex whose .get renders one read's summaries in the dict form below
             maps = {k: (lg.index_of, lg.first) for k, lg in logs.items()}
-            native.DENSE(qh.reads, maps, per_op, intra)
-            self.per_op, self.intra = per_op, intra
+            self.per_op, self.intra = native.DENSE(qh.reads, maps, intra), intra
             return
         add_intra = intra.append
         for op, pairs in qh.reads:
             summ: dict[str, list] = {}
             is_poll = op.f == "poll"
-            last_k = lg = s = None
-            for k, off, v in pairs:
-                if k is not last_k:
-                    lg = logs.get(k)
-                    last_k = k
-                    s = summ.get(k)
+            for k, msgs in pairs:
+                lg = logs.get(k)
                 if lg is None:
                     continue
-                i = lg.index_of.get(off) if off is not None else lg.first.get(v)
-                if i is None:
-                    continue
-                if s is None:
-                    s = summ[k] = [i, v, i, v, i]
-                    continue
-                if i - s[2] != 1 and is_poll:
-                    # only a log consumer's read is contiguous; a group read (dequeue,
-                    # drain) skips what the group gave others and mixes in reclaims
-                    add_intra((op, k, s[2], s[3], i, v))
-                s[2] = i
-                s[3] = v
-                if i > s[4]:
-                    s[4] = i
+                s = summ.get(k)
+                index_of, first = lg.index_of, lg.first
+                for it in msgs:
+                    off, v = it[0], it[1]
+                    i = index_of.get(off) if off is not None else first.get(v)
+                    if i is None:
+                        continue
+                    if s is None:
+                        s = summ[k] = [i, v, i, v, i]
+                        continue
+                    if i - s[2] != 1 and is_poll:
+                        # only a log consumer's read is contiguous; a group read (dequeue,
+                        # drain) skips what the group gave others and mixes in reclaims
+                        add_intra((op, k, s[2], s[3], i, v))
+                    s[2] = i
+                    s[3] = v
+                    if i > s[4]:
+                        s[4] = i
             per_op[op.index] = summ
         self.per_op, self.intra = per_op, intra
 
@@ -188,12 +195,18 @@ class LogFindings:
 def check_log(qh: QueueHistory, logs: dict[str, KeyLog], committed: set[int],
               out: LogFindings) -> dict:
     name = qh.names
-    writer: dict[tuple[str, Any], Op] = {}
-    sends_of: dict[tuple[str, Any], int] = {}
-    for op, k, v, _ in qh.sends:
-        writer.setdefault((k, v), op)
-        sends_of[(k, v)] = sends_of.get((k, v), 0) + 1
-    qh.repeated_values = sum(1 for n in sends_of.values() if n > 1)
+    sends = qh.sends
+    kvs = [(k, v) for _, k, v, _ in sends]
+    # (key, value) -> its first send: reversed so that the first one wins (C-level loops)
+    writer: dict[tuple[str, Any], Op] = dict(zip(reversed(kvs), [s[0] for s in reversed(sends)]))
+    # (key, value) -> times sent, for the values sent more than once (usually none)
+    repeated = ({kv: n for kv, n in Counter(kvs).items() if n > 1}
+                if len(writer) != len(kvs) else {})
+    del kvs
+    qh.repeated_values = len(repeated)
+
+    def sends_of(kv) -> int:
+        return repeated.get(kv, 1 if kv in writer else 0)
     read_ok = read_ok_index(qh)  # key -> value -> first ok reader
 
     # inconsistent offsets and duplicates
@@ -218,11 +231,11 @@ def check_log(qh: QueueHistory, logs: dict[str, KeyLog], committed: set[int],
             if len(places) > 1:
                 offs = [show_offset(o) for o, _ in places]
                 w = writer.get((k, v))
-                if len(places) <= sends_of.get((k, v), 0):
+                if len(places) <= sends_of((k, v)):
                     # the history sent this value that many times itself: not a duplicate
                     out.add(Anomaly("repeated-value",
                                     f"Value {v!r} of key {name[k]} was sent "
-                                    f"{sends_of[(k, v)]} times, so its {len(places)} offsets "
+                                    f"{sends_of((k, v))} times, so its {len(places)} offsets "
                                     f"are not a duplicate; values should be unique per key.",
                                     [w.index] if w else [], key=name[k],
                                     details={"value": v, "offsets": offs}), allowed=True)
@@ -287,8 +300,9 @@ def check_log(qh: QueueHistory, logs: dict[str, KeyLog], committed: set[int],
     final_reads: dict[str, dict[Any, Op]] = {}
     for op, pairs in qh.reads:
         if op.final and op.type == "ok":
-            for k, _, v in pairs:
-                final_reads.setdefault(k, {}).setdefault(v, op)
+            for k, msgs in pairs:
+                for it in msgs:
+                    final_reads.setdefault(k, {}).setdefault(it[1], op)
     for k in qh.final_assigned:
         lg = logs.get(k)
         fr = final_reads.get(k, {})
@@ -323,8 +337,10 @@ def check_log(qh: QueueHistory, logs: dict[str, KeyLog], committed: set[int],
     had_final = any(op.final for op, _ in qh.reads)
     unseen: dict[str, list] = {}
     unseen_ops: dict[str, list] = {}
-    for op, k, v, _ in qh.sends:
-        if op.type == "ok" and v not in read_ok.get(k, ()) and (k, v) not in lost_seen:
+    ro_get = read_ok.get
+    for op, k, v, _ in sends:
+        if (op.type == "ok" and v not in ro_get(k, ())
+                and (not lost_seen or (k, v) not in lost_seen)):
             unseen.setdefault(k, []).append(v)
             unseen_ops.setdefault(k, []).append(op.index)
     for k, vals in unseen.items():
@@ -414,13 +430,44 @@ def check_processes(qh: QueueHistory, logs: dict[str, KeyLog], out: LogFindings,
                 return i
         return lg.first.get(v)
 
-    per_op_get = dense.per_op.get
-    op_sends_get = qh.op_sends.get
+    per_op = dense.per_op
+    per_op_get = per_op.get
+    # the Rust steps read the compact index (a dict per_op: the Python pass ran)
+    steps = native.STEPS if type(per_op) is not dict else None
     for proc, ops in qh.by_process.items():
         last_read: dict[str, tuple[int, Any, Op]] = {}   # key -> (index, value, op)
         last_send: dict[str, tuple[int, Any, Op]] = {}
         lr_get = last_read.get
-        for op in ops:
+        found = (lambda k, lr, s, op, proc=proc:
+                 _order_finding(out, logs, name, proc, k, lr, s, op, allow))
+
+        def int_send(op, k, p, v, i, proc=proc):
+            out.add(Anomaly(
+                "int-nonmonotonic-send",
+                f"{op.describe()} sent {p[1]!r} then {v!r} to key {name[k]}, but the "
+                f"log orders {v!r} first.", [op.index], key=name[k], process=proc,
+                details={"values": [p[1], v], "delta": i - p[0]}))
+
+        def mono_send(op, k, ls, v, i, proc=proc):
+            out.add(Anomaly(
+                "nonmonotonic-send",
+                f"Process {proc} sent {ls[1]!r} to key {name[k]} in op {ls[2].index}, "
+                f"then {v!r} in op {op.index}, but the log puts {v!r} at or before it.",
+                [ls[2].index, op.index], key=name[k], process=proc,
+                details={"values": [ls[1], v], "delta": i - ls[0]}))
+
+        n, j = len(ops), 0
+        while j < n:
+            if steps is not None:
+                # plain polls and sends from j on, in Rust (native/src/queue.rs): the same
+                # checks as below, the findings made by the same functions; it stops at
+                # the first other op
+                j = steps(per_op, ops, j, last_read, last_send, qh.op_sends, found,
+                          int_send, mono_send)
+                if j >= n:
+                    break
+            op = ops[j]
+            j += 1
             f = op.f
             if f == "poll" and not op.extra:
                 # the hot path: a plain poll (same checks as below, fewer lookups)
@@ -473,20 +520,11 @@ def check_processes(qh: QueueHistory, logs: dict[str, KeyLog], out: LogFindings,
                     first_s.setdefault(k, (i, v))
                     p = prev_s.get(k)
                     if p is not None and i - p[0] < 1:
-                        out.add(Anomaly(
-                            "int-nonmonotonic-send",
-                            f"{op.describe()} sent {p[1]!r} then {v!r} to key {name[k]}, but the "
-                            f"log orders {v!r} first.", [op.index], key=name[k], process=proc,
-                            details={"values": [p[1], v], "delta": i - p[0]}))
+                        int_send(op, k, p, v, i)
                     prev_s[k] = (i, v)
                 for k, (i, v) in first_s.items():
                     ls = last_send.get(k)
                     if ls is not None and i - ls[0] < 1:
-                        out.add(Anomaly(
-                            "nonmonotonic-send",
-                            f"Process {proc} sent {ls[1]!r} to key {name[k]} in op {ls[2].index}, "
-                            f"then {v!r} in op {op.index}, but the log puts {v!r} at or before it.",
-                            [ls[2].index, op.index], key=name[k], process=proc,
-                            details={"values": [ls[1], v], "delta": i - ls[0]}))
+                        mono_send(op, k, ls, v, i)
                 for k, (i, v) in prev_s.items():
                     last_send[k] = (i, v, op)

@@ -72,7 +72,9 @@ class QueueHistory:
     """The queue ops of a history.
 
     sends: (op, key, value, offset tuple|None) per send, in op order.
-    reads: (op, [(key, offset tuple|None, value), ...]) per poll/dequeue/drain, in op order.
+    reads: (op, [(key, messages), ...]) per poll/dequeue/drain, in op order: per key in the
+      read's order its messages, each indexable as [offset, value] (offset as recorded,
+      made hashable; the recorded message lists themselves when they are plain JSON).
     by_process: process -> its queue ops in program order (invocation order).
     names: canonical key -> display key.
     """
@@ -95,6 +97,7 @@ class QueueHistory:
         self.read_ok: dict[str, dict] = {}    # key -> value -> first ok read
         self.source = src = history.source
         by_process = self.by_process
+        names, op_sends, sends_append = self.names, self.op_sends, self.sends.append
         for op in history.ops:
             f = op.f
             if f not in QUEUE_FS:
@@ -103,6 +106,21 @@ class QueueHistory:
             if procs is None:
                 procs = by_process[op.process] = []
             procs.append(op)
+            if f == "send":
+                key, extra = op.key, op.extra
+                off = extra.get("offset") if extra else None
+                t = type(off)
+                if key is not None and (t is int or t is str or off is None):
+                    # the usual send (one key, a plain offset): _send's first branch inline
+                    k = key if type(key) is str else str(key)
+                    if k not in names or type(names[k]) is str:
+                        names[k] = key
+                    s = (op, k, op.value, off)
+                    sends_append(s)
+                    op_sends[op.index] = [s]
+                else:
+                    self._send(op, _Where(src, op.index))
+                continue
             where = _Where(src, op.index)
             if f == "send":
                 self._send(op, where)
@@ -190,6 +208,9 @@ class QueueHistory:
                 if seen is None:
                     seen = read_ok[ck] = {}
             at_get = at.get
+            msgs = []
+            add = msgs.append
+            append((ck, msgs))
             for it in items:
                 try:
                     off, val = it[0], it[1]
@@ -198,7 +219,7 @@ class QueueHistory:
                 t = type(off)
                 if t is not str and t is not int and off is not None:
                     off = raw_offset(off, where)
-                append((ck, off, val))
+                add((off, val))
                 vals = at_get(off)
                 if vals is None:
                     if off is not None:

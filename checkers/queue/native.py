@@ -1,12 +1,15 @@
 """The queue checker's use of the Rust core (`splitbrain._native`, native/src/queue.rs).
 
 Obligations:
-* `READ` / `DENSE` are the compiled `queue_read` / `queue_dense` when the module imports
+* `READ` / `DENSE` are the compiled `queue_read` / `queue_index` when the module imports
   and has both; otherwise None and `PROBLEM` says why (an older .so, no build): callers
   then take the pure-Python loops, which stay the reference (tests compare both on the
   same histories, result for result);
 * the Rust functions only place messages (offsets -> dense indices); every anomaly and
   explanation is built in Python from what they return;
+* `STEPS` / `LAG` (`queue_steps`, `queue_lag`: the plain-poll and send order checks and the lag
+  pass) are used only when the module has them and `Op` is still the NamedTuple whose
+  field positions native/src/queue.rs reads; each may be None on its own (an older .so);
 * `SPLITBRAIN_QUEUE_ENGINE=python` in the environment forces the Python path.
 """
 
@@ -15,19 +18,27 @@ from __future__ import annotations
 import importlib
 import os
 
-READ = DENSE = None
+READ = DENSE = STEPS = LAG = None
 PROBLEM: str | None = None
+# the Op fields queue.rs reads by position (OP_* constants there)
+_FIELDS = {"index": 0, "type": 5, "f": 6, "t_inv": 11, "t_ret_seen": 13, "final": 15, "extra": 16}
 try:  # by module name, as checkers/transactions/native.py does
     _mod = importlib.import_module("splitbrain._native")
-    if not all(hasattr(_mod, f) for f in ("queue_read", "queue_dense")):
+    if not all(hasattr(_mod, f) for f in ("queue_read", "queue_index")):
         PROBLEM = "splitbrain._native has no queue functions (rebuild it)"
     else:
-        READ, DENSE = _mod.queue_read, _mod.queue_dense
+        READ, DENSE = _mod.queue_read, _mod.queue_index
+        from splitbrain.harness.history import Op
+
+        if (issubclass(Op, tuple) and len(Op._fields) > max(_FIELDS.values())
+                and all(Op._fields[i] == n for n, i in _FIELDS.items())):
+            STEPS = getattr(_mod, "queue_steps", None)
+            LAG = getattr(_mod, "queue_lag", None)
 except Exception as e:  # ImportError, or a broken .so
     PROBLEM = f"the native core is not available ({type(e).__name__}: {e})"
 
 if os.environ.get("SPLITBRAIN_QUEUE_ENGINE") == "python":
-    READ = DENSE = None
+    READ = DENSE = STEPS = LAG = None
     PROBLEM = "SPLITBRAIN_QUEUE_ENGINE=python"
 
 

@@ -40,9 +40,11 @@ def check_total(qh: QueueHistory, out: LogFindings) -> dict | None:
     for op, pairs in deq:
         if op.type != "ok":
             continue
-        for k, _, v in pairs:
-            got[(k, v)] += 1
-            first_reader.setdefault((k, v), op)
+        for k, msgs in pairs:
+            for it in msgs:
+                v = it[1]
+                got[(k, v)] += 1
+                first_reader.setdefault((k, v), op)
     attempts = {}
     for op, k, v, _ in qh.sends:
         attempts.setdefault((k, v), op)

@@ -52,5 +52,8 @@ def check(history: History, options: CheckOptions | None = None, *,
     `analysis.indexes` when run_checks hands them over, else builds them.
     """
     options = options or CheckOptions()
-    found = analyse(history, options, analysis.indexes if analysis is not None else None)
-    return _results(history, options, found)
+    from splitbrain.checkers.analysis import Analysis
+
+    analysis = Analysis.of(history, options, analysis)
+    found = analyse(history, options, analysis.indexes)
+    return _results(history, options, found, analysis)

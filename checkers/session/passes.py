@@ -22,7 +22,7 @@ def analyse(history: History, options: CheckOptions, indexes: dict | None = None
 
 def _analyse(history: History, options: CheckOptions, indexes: dict | None = None) -> _Found:
     if indexes is None:
-        indexes = build_indexes(history, options.workload)
+        indexes = build_indexes(history, options.workload, options.version_tiebreak)
     by_session_ops = options.continue_session_after_info
     found = _Found()
     groups: dict[tuple, list[Op]] = {}

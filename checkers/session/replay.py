@@ -15,14 +15,18 @@ from splitbrain.checkers.session.passes import analyse
 REPLAY_LIMIT = 256  # per checker; beyond it findings are kept unreplayed (counted)
 
 
-def _results(history: History, options: CheckOptions, found: _Found) -> dict[str, CheckResult]:
+def _results(history: History, options: CheckOptions, found: _Found,
+             analysis=None) -> dict[str, CheckResult]:
+    """The family's results from `found`; `analysis`: the indexes and counts it came from
+    (else rebuilt)."""
     by_index = None
     out: dict[str, CheckResult] = {}
     reason = None
     if found.skipped_keys:
         reason = (f"{len(found.skipped_keys)} key(s) skipped because written values are not "
                   f"unique (P1), e.g. {found.skipped_keys[0]}")
-    n_txn = txn_count(history)
+    n_txn = analysis.txn_count if analysis is not None else txn_count(history)
+    indexes = analysis.indexes if analysis is not None else None
     st_all = found.stats[SESSION]
     for name in NAMES:
         for k in ("reads_checked", "writes_checked", "unverifiable"):
@@ -37,7 +41,9 @@ def _results(history: History, options: CheckOptions, found: _Found) -> dict[str
                 continue
             if by_index is None:
                 by_index = history.by_index()
-            if replay(history, options, name, a, by_index):
+            if indexes is None:
+                indexes = build_indexes(history, options.workload, options.version_tiebreak)
+            if replay(history, options, name, a, by_index, indexes):
                 kept.append(a)
             else:
                 dropped += 1
@@ -74,14 +80,16 @@ def _assumptions(found: _Found, name: str) -> list[str]:
 
 
 def replay(history: History, options: CheckOptions, name: str, a: Anomaly,
-           by_index: dict | None = None) -> bool:
-    """Does the anomaly's witness sub-history alone still violate `name`? (§9)"""
+           by_index: dict | None = None, indexes: dict | None = None) -> bool:
+    """Does the anomaly's witness sub-history alone still violate `name`? (§9)
+    `indexes`: the history's version indexes (built when not given)."""
     by_index = by_index if by_index is not None else history.by_index()
     sub = [by_index[i] for i in a.ops if i in by_index]
     if len(sub) != len(a.ops):
         return False
     # plus the writers the witness references: those of every value its reads observed
-    indexes = build_indexes(history, options.workload)
+    if indexes is None:
+        indexes = build_indexes(history, options.workload, options.version_tiebreak)
     have = {o.index for o in sub}
     for op in list(sub):
         if op.f not in ("read", "cas") or op.type != "ok":
@@ -101,9 +109,7 @@ def replay(history: History, options: CheckOptions, name: str, a: Anomaly,
                     tag = ("witness-writer", w.index)
                     sub.append(w._replace(process=tag, session=tag))
     sub.sort(key=lambda o: o.inv_index)
-    tb = history.meta.get("version_tiebreak")
-    h = History(ops=sub, source=f"{history.source}#witness",
-                meta={"version_tiebreak": tb} if tb else {})
+    h = History(ops=sub, source=f"{history.source}#witness")  # tie-break: in options
     f2 = analyse(h, options)
     return bool(f2.anoms[name]) or bool(f2.notices[name] and a.details.get("confidence", "").startswith("suspect"))
 

@@ -56,5 +56,14 @@ def test_inferred_workload_is_told_to_the_families(monkeypatch):
 def test_a_family_alone_builds_the_same_indexes():
     h = history_from_events(_events())
     a = Analysis(h, CheckOptions(workload="register"))
-    assert a.indexes is build_indexes(h, "register")
+    assert a.indexes is a.indexes and repr(a.indexes) == repr(build_indexes(h, "register"))
     assert a.for_options(a.options) is a
+
+
+def test_run_checks_leaves_history_meta_as_read():
+    # issue 16 item 5: no hidden cache in History.meta; a tie-break lives in the options
+    h = history_from_events(_events())
+    before = dict(h.meta)
+    run_checks(h, CheckOptions(workload="register", version_tiebreak="cassandra"))
+    run_checks(h, CheckOptions(workload="register"))
+    assert h.meta == before

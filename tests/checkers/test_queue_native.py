@@ -24,13 +24,13 @@ needs_native = pytest.mark.skipif(native.READ is None, reason=f"no Rust queue pa
 def full(events, engine):
     """Every result of the family as JSON, with the engine field checked and dropped."""
     hist = history_from_events(json.loads(json.dumps(events)))  # fresh objects per run
-    saved = native.READ, native.DENSE
+    saved = native.READ, native.DENSE, native.STEPS, native.LAG
     if engine == "python":
-        native.READ = native.DENSE = None
+        native.READ = native.DENSE = native.STEPS = native.LAG = None
     try:
         res = check(hist, OPTS)
     finally:
-        native.READ, native.DENSE = saved
+        native.READ, native.DENSE, native.STEPS, native.LAG = saved
     out = {n: r.to_json(10**6) for n, r in res.items()}
     assert out["queue"]["stats"].pop("engine") == engine
     return json.loads(json.dumps(out, default=repr, sort_keys=True))
@@ -93,3 +93,44 @@ def test_engine_can_be_forced_to_python(monkeypatch):
     finally:
         monkeypatch.undo()
         importlib.reload(native)
+
+
+def _mutate(events: list, seed: int) -> list:
+    """A simulated history roughened so every branch of the Rust passes runs: completions
+    turned info/fail, polls re-ordered, a `reset` or `rebalanced` extra, sends re-pointed
+    at other offsets (nonmonotonic sends), subscribes, string and float-free times."""
+    import random
+
+    rng = random.Random(seed)
+    out = []
+    subscribing: set = set()
+    for ev in events:
+        ev = dict(ev)
+        r = rng.random()
+        if ev["type"] == "ok" and ev["f"] in ("poll", "send") and r < 0.08:
+            ev["type"] = rng.choice(["info", "fail"])
+        elif ev["type"] == "ok" and ev["f"] == "poll" and r < 0.16 and ev.get("value"):
+            v = {k: list(m) for k, m in ev["value"].items()}
+            k = rng.choice(sorted(v))
+            rng.shuffle(v[k])
+            if rng.random() < 0.5:
+                ev[rng.choice(["reset", "rebalanced"])] = [k]
+            ev["value"] = v
+        elif ev["type"] == "ok" and ev["f"] == "send" and r < 0.22 and isinstance(ev.get("offset"), int):
+            ev["offset"] = max(0, ev["offset"] - rng.choice([2, 4, 6]))
+        elif ev["f"] == "assign" and not ev.get("final") and (
+                ev["process"] in subscribing if ev["type"] != "invoke" else r < 0.3):
+            ev["f"] = "subscribe"  # the invocation and its completion alike
+            (subscribing.add if ev["type"] == "invoke" else subscribing.discard)(ev["process"])
+        out.append(ev)
+    return out
+
+
+@needs_native
+@settings(max_examples=60, deadline=None)
+@given(st.integers(0, 10**6), st.sampled_from([None, "lose", "duplicate", "reorder", "skip"]),
+       st.booleans(), st.integers(0, 10**6))
+def test_native_equals_python_on_roughened_histories(seed, fault, group, mseed):
+    events, _ = simulate(seed, fault, group=group, n_ops=160, procs=4)
+    events = _mutate(events, mseed)
+    assert full(events, "native") == full(events, "python")

@@ -95,10 +95,16 @@ def test_snapshot_reads_feed_each_key():
     assert ixs["x"].observed(snap) == "a"
 
 
-def test_indexes_are_cached_on_the_history():
+def test_indexes_are_kept_by_the_analysis_not_the_history():
+    # issue 16 item 5: derived tables live in the analysis context, History.meta holds
+    # only facts of the input
+    from splitbrain.checkers.analysis import Analysis
+    from splitbrain.checkers.options import CheckOptions
+
     h, ixs = idx(op2(0, 0, "write", "a"))
-    assert build_indexes(h, None) is ixs
-    assert "_version_index" in h.meta
+    a = Analysis(h, CheckOptions())
+    assert a.indexes is a.indexes and repr(a.indexes) == repr(ixs)
+    assert not any(k.startswith("_") or k == "version_tiebreak" for k in h.meta)
 
 
 def test_keys_never_mix():
