@@ -254,13 +254,17 @@ def test_metamorphic_renaming_keys_and_values():
 # Soundness oracle: a brute-force serial explanation means no cycle may be reported
 
 
-def _serial_explains(ok_txns, info_txns, register: bool = False) -> bool:
+def _serial_explains(ok_txns, info_txns, register: bool = False, admits=None) -> bool:
+    """Some serial order of the ok txns and a subset of the info ones explains every ok
+    read. Txns are (is_ok, micro-ops, ...); `admits(order)` may refuse orders."""
     for r in range(len(info_txns) + 1):
         for chosen in itertools.combinations(info_txns, r):
             for order in itertools.permutations(list(ok_txns) + list(chosen)):
+                if admits is not None and not admits(order):
+                    continue
                 state: dict = {}
                 good = True
-                for is_ok, mops in order:
+                for is_ok, mops, *_ in order:
                     for f, k, v in mops:
                         if f == "append":
                             state[k] = state.get(k, ()) + (v,)
@@ -365,32 +369,16 @@ def test_stale_read_witnesses_replay_on_their_own(seed, n, concurrency, keys):
 
 
 def _strict_explains(h) -> bool:
-    """Some serial order of the ok txns (plus any subset of the info ones) that respects
-    real time (a txn that completed before another was invoked comes first) explains
-    every ok read; nil reads see an absent register."""
-    ok = [op for op in h.ops if op.type == "ok" and op.f == "txn"]
-    info = [op for op in h.ops if op.type == "info" and op.f == "txn"]
-    for r in range(len(info) + 1):
-        for chosen in itertools.combinations(info, r):
-            txns = ok + list(chosen)
-            for order in itertools.permutations(txns):
-                if any(a.ret_index < b.inv_index for i, b in enumerate(order)
-                       for a in order[i + 1:]):
-                    continue  # a later txn in the order completed before b was invoked
-                state: dict = {}
-                good = True
-                for op in order:
-                    for f, k, v in op.value:
-                        if f in ("w", "write"):
-                            state[k] = v
-                        elif op.type == "ok" and state.get(k) != v:
-                            good = False
-                            break
-                    if not good:
-                        break
-                if good:
-                    return True
-    return False
+    """A serial order that also respects real time (a txn that completed before another
+    was invoked comes first) explains every ok read; nil reads see an absent register."""
+    txns = [(op.type == "ok", op.value, op.inv_index, op.ret_index) for op in h.ops
+            if op.f == "txn" and op.type in ("ok", "info")]
+
+    def real_time(order) -> bool:
+        return not any(a[3] < b[2] for i, b in enumerate(order) for a in order[i + 1:])
+
+    return _serial_explains([t for t in txns if t[0]], [t for t in txns if not t[0]],
+                            register=True, admits=real_time)
 
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])

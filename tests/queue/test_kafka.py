@@ -157,26 +157,14 @@ def test_acks_1_with_an_isolated_leader_replaced_loses_acknowledged_writes(tmp_p
     --nemesis partition-one-primary --nemesis-interval 12 --time-limit 27`."""
     out = run_in(tmp_path, nemesis="partition-one-primary", nemesis_interval=12,
                  time_limit=27, kafka_acks="1", kafka_idempotence=False, **_RUN)
-    res = out.results
-    assert res is not None
-    q = res["checkers"]["queue"]
-    lost = [a for a in q["anomalies"] if a["type"] == "lost-write"]
-    assert lost, f"no lost-write; found {sorted({a['type'] for a in q['anomalies']})}"
-    assert q["valid"] is False and res["valid"] is False
-    assert_witnesses_are_real(out.run_dir, res, "queue")
+    lost, sends = _acknowledged_sends_lost(out)
     # the fault ran once, on a node that led a partition, and healed
     nem = _nemesis(out.run_dir)
     started = [o for o in nem if o["f"] == "start-partition" and o["type"] == "info"]
     assert len(started) == 1 and "error" not in started[0], started
     assert started[0]["value"]["shape"] == "one-primary"
     assert any(o["f"] == "stop-partition" and o["type"] == "info" for o in nem)
-    # each witness is an acknowledged send of that very value, and the loss is this
-    # fault's: some lost send was acknowledged while the leader was cut off
-    hist = read_history(os.path.join(out.run_dir, "history.jsonl"))
-    sends = {o.index: o for o in hist.ops if o.f == "send"}
-    for a in lost:
-        w = sends[a["writer"]]
-        assert w.type == "ok" and w.value == a["value"] and w.key == a["key"]
+    # the loss is this fault's: some lost send was acknowledged while the leader was cut off
     t0 = min(o["time"] for o in nem if o["f"] == "start-partition")
     t1 = max(o["time"] for o in nem if o["f"] == "stop-partition")
     assert any(t0 <= sends[a["writer"]].t_ret <= t1 for a in lost)
@@ -213,13 +201,7 @@ def test_acks_1_with_the_leader_killed_loses_acknowledged_writes(tmp_path):
                  nemesis_options={"kill": {"targets": ["one-primary"]}},
                  db_options={"follower-fetch-wait-ms": 1500},
                  kafka_acks="1", kafka_idempotence=False, **_RUN)
-    res = out.results
-    assert res is not None
-    q = res["checkers"]["queue"]
-    lost = [a for a in q["anomalies"] if a["type"] == "lost-write"]
-    assert lost, f"no lost-write; found {sorted({a['type'] for a in q['anomalies']})}"
-    assert q["valid"] is False and res["valid"] is False
-    assert_witnesses_are_real(out.run_dir, res, "queue")
+    lost, sends = _acknowledged_sends_lost(out)
     # two or three kills ran (the third lands near the end), each of one partition
     # leader, and the nodes were restarted
     nem = _nemesis(out.run_dir)
@@ -228,13 +210,8 @@ def test_acks_1_with_the_leader_killed_loses_acknowledged_writes(tmp_path):
     assert all(o["value"]["targets"] == "one-primary" and len(o["value"]["nodes"]) == 1
                for o in kills), kills
     assert any(o["f"] == "start" and o["type"] == "info" for o in nem)
-    # each witness is an acknowledged send of that very value, and some was acknowledged
-    # in the last 2 s before a kill (the tail only the dead leader had; times in ns)
-    hist = read_history(os.path.join(out.run_dir, "history.jsonl"))
-    sends = {o.index: o for o in hist.ops if o.f == "send"}
-    for a in lost:
-        w = sends[a["writer"]]
-        assert w.type == "ok" and w.value == a["value"] and w.key == a["key"]
+    # some lost send was acknowledged in the last 2 s before a kill (the tail only the
+    # dead leader had; times in ns)
     assert any(o["time"] - 2e9 <= sends[a["writer"]].t_ret <= o["time"]
                for a in lost for o in kills)
 
@@ -286,3 +263,21 @@ def test_send_error_mapping_fail_only_before_append():
                             KafkaError.NOT_ENOUGH_REPLICAS_AFTER_APPEND,
                             KafkaError.NOT_LEADER_FOR_PARTITION, KafkaError._TRANSPORT):
         assert maybe_committed not in codes
+
+
+def _acknowledged_sends_lost(out):
+    """The run is INVALID with lost-writes whose witnesses are real ops, each the
+    acknowledged send of that key and value. Returns (the lost-writes, sends by index)."""
+    res = out.results
+    assert res is not None
+    q = res["checkers"]["queue"]
+    lost = [a for a in q["anomalies"] if a["type"] == "lost-write"]
+    assert lost, f"no lost-write; found {sorted({a['type'] for a in q['anomalies']})}"
+    assert q["valid"] is False and res["valid"] is False
+    assert_witnesses_are_real(out.run_dir, res, "queue")
+    hist = read_history(os.path.join(out.run_dir, "history.jsonl"))
+    sends = {o.index: o for o in hist.ops if o.f == "send"}
+    for a in lost:
+        w = sends[a["writer"]]
+        assert w.type == "ok" and w.value == a["value"] and w.key == a["key"]
+    return lost, sends
