@@ -25,6 +25,7 @@ class ListAppend:
         self.t = t
         self.anomalies: list[Anomaly] = []
         self.order: dict = {}  # key -> tuple: the longest read (the version order)
+        self.off_order: dict = {}  # key -> elements read only in reads incompatible with it
         self.order_by: dict = {}  # key -> op index of the read defining the order
         self.pos: dict = {}  # key -> {element: position in order}
         self.writer: dict = {}  # key -> {element: vertex (>=0) or ~fail position (<0)}
@@ -117,6 +118,12 @@ class ListAppend:
                 full = order[k]
                 n = len(lst)
                 if n != len(full) and full[:n] != lst or n == len(full) and full != lst:
+                    # elements this read saw that the chosen order lacks: an append of
+                    # one was observed, so "never read, hence after the last element"
+                    # must not be inferred for it (_edges)
+                    kpos = pos[k]
+                    self.off_order.setdefault(k, set()).update(
+                        x for x in lst if x not in kpos)
                     if (k, lst) not in reported_incompat:
                         reported_incompat.add((k, lst))
                         self._incompatible(t.vertices[v], k, lst, full)
@@ -339,7 +346,7 @@ class ListAppend:
     def _edges(self, readers: dict, reads: list) -> None:
         t = self.t
         add = self.edges.adder()
-        order, pos, writer = self.order, self.pos, self.writer
+        order, pos, writer, off_order = self.order, self.pos, self.writer, self.off_order
         for v, op in enumerate(t.vertices):
             for f, k, x in op.value:
                 if f != "append":
@@ -347,6 +354,8 @@ class ListAppend:
                 o = order.get(k, ())
                 p = pos.get(k, {}).get(x)
                 if p is None:
+                    if x in off_order.get(k, ()):
+                        continue  # read, but only in a read incompatible with the order
                     prev = o[-1] if o else INIT
                 else:
                     prev = o[p - 1] if p > 0 else INIT

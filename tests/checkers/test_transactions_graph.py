@@ -124,3 +124,29 @@ def test_elle_realtime_graph_cases(order, expected):
     for a, b in _rt(ops):
         got.setdefault(name_of[a], []).append(name_of[b])
     assert {k: sorted(v) for k, v in got.items()} == {k: sorted(v) for k, v in expected.items()}
+
+
+def test_an_append_read_only_in_an_incompatible_read_gets_no_after_the_last_edge():
+    """Failover shape (a real Sentinel run): the longest read of k is [2, 3], another
+    read saw [1]. Append 1 is not in the chosen order, but it *was* read, so "never read,
+    hence after the last observed element 3" is no basis for a ww (or rw) edge: a cycle
+    through it was reported whose witness could not be replayed."""
+    from splitbrain.checkers.transactions.list_append import ListAppend
+    from splitbrain.checkers.transactions.txn import Txns
+    from splitbrain.harness.history import history_from_events
+
+    txns = [(0, [["append", "k", 1]]), (1, [["append", "k", 2]]),
+            (2, [["append", "k", 3]]), (3, [["r", "k", [2, 3]]]), (4, [["r", "k", [1]]])]
+    evs = []
+    for p, v in txns:
+        evs.append({"index": len(evs), "process": p, "type": "invoke", "f": "txn",
+                    "value": [[f, k, None if f == "r" else x] for f, k, x in v]})
+        evs.append({"index": len(evs), "process": p, "type": "ok", "f": "txn", "value": v})
+    t = Txns(history_from_events(evs))
+    inf = ListAppend(t).run()
+    assert "incompatible-order" in {a.type for a in inf.anomalies}
+    inf.edges.freeze()
+    v1 = next(v for v, op in enumerate(t.vertices) if op.value[0][2] == 1
+              and op.value[0][0] == "append")
+    into_v1 = [u for u in range(len(t.vertices)) for x, _ in inf.edges.out(u) if x == v1]
+    assert into_v1 == [], into_v1
