@@ -96,3 +96,15 @@ def netns_redis_cluster(tmp_path, n: int = 3, **kw):
     finally:
         cluster.down()
         registry.forget(prefix)
+
+
+def port_closed(host: str, port: int) -> bool:
+    """Nothing accepts on host:port (a killed server's listening socket can outlive its
+    pid by a few ms; tests that need "connection refused" wait for this)."""
+    import socket
+
+    try:
+        socket.create_connection((host, port), timeout=0.5).close()
+        return False
+    except OSError:
+        return True

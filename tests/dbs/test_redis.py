@@ -13,7 +13,7 @@ import pytest
 
 from splitbrain.harness import registry
 from splitbrain.harness.dbs.resp import RespConnection
-from tests.dbs.local_cluster import netns_redis_cluster, redis_cluster
+from tests.dbs.local_cluster import netns_redis_cluster, port_closed, redis_cluster
 
 pytestmark = [pytest.mark.redis, pytest.mark.timeout(60)]
 
@@ -35,16 +35,6 @@ def _until(pred, timeout: float, interval: float = 0.05):
         if time.monotonic() > deadline:
             return got
         time.sleep(interval)
-
-
-def _port_closed(host: str, port: int) -> bool:
-    import socket
-
-    try:
-        socket.create_connection((host, port), timeout=0.5).close()
-        return False
-    except OSError:
-        return True
 
 
 def _read_on(db, node, workload, key):
@@ -162,7 +152,7 @@ def test_connection_refused_is_fail_then_restart(tmp_path):
         db.kill(nodes[0])
         # the killed server's listening socket can outlive its pid by a few ms: a connect
         # then is accepted and reset, an honest info (as in the etcd kill test)
-        assert _until(lambda: _port_closed(nodes[0].address, db.port), 5)
+        assert _until(lambda: port_closed(nodes[0].address, db.port), 5)
         comp = c.invoke({"f": "add", "key": 1, "value": 1})
         assert comp["type"] == "fail" and "not-sent" in comp["error"], comp
         db.start(nodes[0])

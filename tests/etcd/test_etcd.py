@@ -9,6 +9,7 @@ from dataclasses import replace
 import pytest
 
 from splitbrain.harness import registry
+from tests.dbs.local_cluster import port_closed
 from tests.etcd.local_etcd import etcd_cluster
 
 pytestmark = [pytest.mark.etcd, pytest.mark.timeout(120)]
@@ -53,16 +54,6 @@ def test_register_and_cas_with_mod_revision_versions(tmp_path):
             x.close()
 
 
-def _port_closed(host: str, port: int) -> bool:
-    import socket
-
-    try:
-        socket.create_connection((host, port), timeout=0.5).close()
-        return False
-    except OSError:
-        return True
-
-
 def test_kill_restart_keeps_data_and_leadership_moves(tmp_path):
     with etcd_cluster(tmp_path) as (db, nodes):
         c = db.client(nodes[0], "register", 0)
@@ -74,7 +65,7 @@ def test_kill_restart_keeps_data_and_leadership_moves(tmp_path):
         # SIGKILL of a many-threaded Go process: its listening socket may outlive the pid
         # the supervisor waited for by a few ms, and a connect then gets accepted and reset
         # (an honest `info`); the mapping under test is the closed port's
-        assert _until(lambda: _port_closed(victim.address, db.opts.client_port), 5, 0.05)
+        assert _until(lambda: port_closed(victim.address, db.opts.client_port), 5, 0.05)
         vc = db.client(victim, "register", 1)
         comp = vc.invoke({"f": "write", "key": 5, "value": 51})
         assert comp["type"] == "fail" and "not-sent" in comp["error"], comp  # port closed
