@@ -102,8 +102,15 @@ def check(history, options: CheckOptions | None = None) -> dict[str, CheckResult
         if p.reason == "duplicate-writes" and kind == "rw-register":
             from splitbrain.checkers.transactions import by_linearizability
 
-            return {NAME: by_linearizability.check(history, txns, options, claim, details,
-                                                   stats, p.message, NAME)}
+            r = by_linearizability.check(history, txns, options, claim, details, stats,
+                                         p.message, NAME)
+            why = _realtime_unknown(history)
+            if r.valid is False and why:  # every finding there is a real-time one
+                r = CheckResult(name=NAME, valid="unknown", stats=r.stats, details=r.details,
+                                notices=[*r.anomalies, *r.notices], reason=(
+                                    "realtime-order-assumed: " + _assumed(
+                                        ["strict-serializability-violation"], why)))
+            return {NAME: r}
         return _unknown(f"{p.reason}: {p.message}", stats, p.ops, details)
     timings["infer"] = time.perf_counter() - t1
     edges = inf.edges
@@ -173,15 +180,50 @@ def check(history, options: CheckOptions | None = None) -> dict[str, CheckResult
                          "not_searched": unfinished}))
     timings["search"] = time.perf_counter() - t4
     stats["timeouts"] = timeouts
-    result = _verdict(found, forbidden, claim, details, stats, timings, t0)
+    result = _verdict(*_unassumed(history, found, forbidden), claim, details, stats, timings, t0)
     if result.valid is True and kind == "rw-register" and "PL-SS" in claim:
         from splitbrain.checkers.transactions import by_linearizability
 
         more, stats["completeness"] = by_linearizability.completeness(history, txns, options)
         if more:
             forbidden = forbidden | {"strict-serializability-violation"}
-            result = _verdict(found + more, forbidden, claim, details, stats, timings, t0)
+            result = _verdict(*_unassumed(history, found + more, forbidden), claim, details,
+                              stats, timings, t0)
     return {NAME: result}
+
+
+def _realtime_unknown(history) -> str | None:
+    """Why the order between processes' ops is not known, or None. An imported file whose
+    :index values repeat (elle-cli's hand-written samples number each process's events
+    1, 2, 3 …) was read in line order, but its author did not mean that order as real
+    time: elle-cli's rwregister-ok.edn, named ok, is not strict-serializable in it."""
+    why = (getattr(history, "meta", None) or {}).get("reindexed") or ""
+    return why if "renumbered" in why else None
+
+
+def _needs_realtime(t: str) -> bool:
+    return t.endswith("-realtime") or t == "strict-serializability-violation"
+
+
+def _unassumed(history, found: list[Anomaly], forbidden) -> tuple[list[Anomaly], set]:
+    """`found` and `forbidden` for the verdict: with the real-time order unknown, findings
+    that rest on it are no longer prohibited (they stay as notices) and one unknown-class
+    `realtime-order-assumed` says so; the verdict is unknown, never False, on them alone
+    (an anomaly without real-time edges still decides)."""
+    why = _realtime_unknown(history)
+    shaky = sorted({a.type for a in found if a.type in forbidden and _needs_realtime(a.type)})
+    if not why or not shaky:
+        return found, forbidden
+    first = next(a for a in found if a.type == shaky[0])
+    note = Anomaly(type="realtime-order-assumed", ops=list(first.ops),
+                   explanation=_assumed(shaky, why))
+    return [*found, note], set(forbidden) - set(shaky)
+
+
+def _assumed(types: list[str], why: str) -> str:
+    return (f"the findings ({', '.join(types)}) rest on the real-time order between "
+            f"processes, which this history does not record ({why}): its line order is "
+            "only an assumption")
 
 
 def _verdict(found, forbidden, claim, details, stats, timings, t0) -> CheckResult:

@@ -149,7 +149,8 @@ DIRECT_PROSCRIBED: dict[str, list[str]] = {
 }
 
 # Alone, these make a verdict unknown rather than valid (Elle's unknown-anomaly-types).
-UNKNOWN_TYPES = frozenset(("empty-transaction-graph", "cycle-search-timeout"))
+UNKNOWN_TYPES = frozenset(("empty-transaction-graph", "cycle-search-timeout",
+                           "realtime-order-assumed"))
 
 # splitbrain additions (transactions.md D3): a value nobody wrote is at least an aborted read.
 IMPLIED_ANOMALIES["garbage-read"] = ["G1a"]

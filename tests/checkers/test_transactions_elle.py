@@ -85,12 +85,10 @@ def test_elle_fixtures_via_jepsen_edn_import(case, tmp_path):
 
     evs = events(case["spec"], "list-append", case.get("layout", "completion"),
                  case.get("processes"))
-    single = all(len(e["value"]) == 1 for e in evs)  # imported as plain ops (§1.4)
     p = tmp_path / "history.edn"
     p.write_text(_to_edn(evs))
     h = read_history(str(p))
-    if single:
-        assert all(op.f != "txn" for op in h.ops)
+    assert all(op.f == "txn" for op in h.ops)  # one-micro-op txns too (§1.4, amended)
     opts = CheckOptions(workload="txn-list-append",
                         consistency_models=tuple(case.get("models", ())),
                         txn_anomalies=tuple(case.get("anomalies", ())))
