@@ -17,9 +17,10 @@ DATA = os.path.join(os.path.dirname(__file__), "data", "jepsen-checker")
 EXPECTED = json.load(open(os.path.join(DATA, "expected.json")))
 
 
-@pytest.mark.parametrize("workload", [None, "counter"])
+@pytest.mark.parametrize("named", [False, True])
 @pytest.mark.parametrize("name", sorted(EXPECTED))
-def test_never_the_opposite_verdict(name, workload):
+def test_never_the_opposite_verdict(name, named):
+    workload = EXPECTED[name]["workload"] if named else None  # as `--workload` or inferred
     res = run_checks(read_history(os.path.join(DATA, name)), CheckOptions(workload=workload))
     assert res["valid"] in (EXPECTED[name]["valid"], "unknown"), res
 
@@ -32,7 +33,8 @@ def test_reads_alone_are_unknown_not_garbage():
     assert res["workload"] == "counter" and res["valid"] == "unknown"
 
 
-def test_changed_histories_keep_their_verdict():
-    # with writes, the counter checker decides: Jepsen's invalid stays INVALID
-    for name in ("counter-interleaved-concurrent.edn", "counter-rolling-reads-and-writes.edn"):
+def test_decided_where_the_checkers_read_the_shape():
+    # with writes, the counter and set checkers decide: Jepsen's invalid stays INVALID
+    for name in ("counter-interleaved-concurrent.edn", "counter-rolling-reads-and-writes.edn",
+                 "set-final-read.edn"):
         assert run_checks(read_history(os.path.join(DATA, name)))["valid"] is False
