@@ -19,6 +19,7 @@ import gc
 import logging
 import math
 import os
+import re
 from collections import Counter
 from dataclasses import dataclass, field
 from operator import itemgetter
@@ -1168,6 +1169,49 @@ def detect_format(path: str, fmt: str | None = None) -> str:
     return "jsonl"
 
 
+_JEPSEN_LOG = re.compile(r"^\S+\s+jepsen\.util - (\S+)\t(:\S+)\t(:\S+)\t(.*)$")
+
+
+def _jepsen_log_maps(path: str) -> list[tuple[dict, int]] | None:
+    """The op lines of a Jepsen console log (`INFO  jepsen.util - 3\t:ok\t:read\t2`,
+    the form porcupine's test_data/jepsen/*.log keep) as EDN op maps, or None when the
+    first non-blank line is not one. Other lines are skipped. An `:info` completion logs
+    its error (`:timed-out`) where the value goes: it gets its invocation's value, as a
+    Jepsen history records it."""
+    import edn_format
+
+    try:
+        with open(path, "r", encoding="utf-8", errors="replace") as fh:
+            first = next((ln for ln in fh.read(4096).splitlines() if ln.strip()), "")
+            if not _JEPSEN_LOG.match(first):
+                return None
+            fh.seek(0)
+            lines = fh.read().splitlines()
+    except OSError:
+        return None
+    out: list[tuple[dict, int]] = []
+    open_value: dict[str, str] = {}
+    for n, line in enumerate(lines, 1):
+        m = _JEPSEN_LOG.match(line)
+        if not m:
+            continue
+        proc, typ, f, value = m.groups()
+        if typ == ":invoke":
+            open_value[proc] = value
+        elif typ == ":info" and proc in open_value:
+            value = open_value.pop(proc)
+        else:
+            open_value.pop(proc, None)
+        try:
+            op = edn_format.loads(f"{{:process {proc}, :type {typ}, :f {f}, "
+                                  f":value {value or 'nil'}, :index {len(out)}}}")
+        except Exception as e:
+            raise InputError(f"{path}:{n}: not a Jepsen op line: {str(e).splitlines()[0]}") \
+                from None
+        out.append((op, n))
+    return out
+
+
 def read_history(path: str, fmt: str | None = None) -> History:
     """Read a history file (JSONL or Jepsen EDN); InputError on anything malformed."""
     if os.path.isdir(path):
@@ -1178,6 +1222,9 @@ def read_history(path: str, fmt: str | None = None) -> History:
             raise InputError(f"{path}: is a directory with no history.jsonl in it")
     if not os.path.exists(path):
         raise InputError(f"{path}: no such file")
+    log = None if fmt else _jepsen_log_maps(path)
+    if log is not None:
+        return read_edn(path, log)
     kind = detect_format(path, fmt)
     if kind == "edn":
         return read_edn(path)
