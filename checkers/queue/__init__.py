@@ -22,6 +22,8 @@ orders, one runs the per-process checks (≥ 100k ops/s, bench/queue_checker.py)
 from __future__ import annotations
 
 import gc
+from itertools import chain
+from operator import attrgetter, itemgetter
 
 from splitbrain.checkers.options import CheckOptions
 from splitbrain.checkers.queue import native
@@ -34,6 +36,8 @@ from splitbrain.checkers.result import CheckResult, UNKNOWN
 from splitbrain.harness.history import History
 
 NAME = "queue"
+_first, _second = itemgetter(0), itemgetter(1)
+_type, _extra = attrgetter("type"), attrgetter("extra")
 
 
 def check(history: History, options: CheckOptions | None = None) -> dict[str, CheckResult]:
@@ -57,13 +61,15 @@ def _check(history: History, options: CheckOptions) -> dict[str, CheckResult]:
     dense = dense_reads(qh, logs)
     check_processes(qh, logs, out, dense)
     total_stats = check_total(qh, out)
-    messages_read = sum(len(m) for _, groups in qh.reads for _, m in groups)
-    sends_ok = sum(1 for op, *_ in qh.sends if op.type == "ok")
+    # C-level counts (a million reads and sends): messages of every (key, messages) pair
+    read_ops = list(map(_first, qh.reads))
+    messages_read = sum(map(len, map(_second, chain.from_iterable(map(_second, qh.reads)))))
+    sends_ok = list(map(_type, map(_first, qh.sends))).count("ok")
     stats = {"sends": len(qh.sends), "sends_ok": sends_ok, "read_ops": len(qh.reads),
              "messages_read": messages_read, "messages_checked": messages_read,
              "sends_checked": sends_ok, "keys": len(logs), "assigns": qh.assigns,
              "acks": qh.acks, "crashes": qh.crashes, "subscribe_mode": qh.subscribed,
-             "consumer_resets": sum(1 for op, _ in qh.reads if op.extra and op.extra.get("reset")),
+             "consumer_resets": sum(1 for ex in filter(None, map(_extra, read_ops)) if ex.get("reset")),
              **log_stats, "counts": dict(sorted(out.counts.items())),
              "engine": native.engine()}  # Rust message passes (queue/native.py) or Python
     if total_stats is not None:

@@ -35,6 +35,7 @@ from typing import Any
 from splitbrain.checkers.queue import native
 from splitbrain.checkers.queue.model import QueueHistory, offset_key, show_offset
 from splitbrain.checkers.result import Anomaly
+from splitbrain.harness.errors import InputError
 from splitbrain.harness.history import Op
 
 _ALLOWED_UNDER_SUBSCRIBE = ("poll-skip", "nonmonotonic-poll")
@@ -60,7 +61,10 @@ class KeyLog:
         if all(type(o) is int for o in at):
             self.offsets = offsets = sorted(at)  # Kafka: integers order as themselves
         else:
-            self.offsets = offsets = sorted(at, key=lambda o: offset_key(o, where))
+            try:  # no per-offset lambda (half a million Redis IDs); on a bad offset
+                self.offsets = offsets = sorted(at, key=offset_key)
+            except InputError:  # ... sorted again, for the message naming `where`
+                self.offsets = offsets = sorted(at, key=lambda o: offset_key(o, where))
         n = len(offsets)
         self.index_of = dict(zip(offsets, range(n)))
         # the usual log: one value per offset, each value once (C-level; first is last)

@@ -98,6 +98,9 @@ class QueueHistory:
         self.source = src = history.source
         by_process = self.by_process
         names, op_sends, sends_append = self.names, self.op_sends, self.sends.append
+        reads_append, op_reads, read_at, read_ok = (self.reads.append, self.op_reads,
+                                                    self.read_at, self.read_ok)
+        nat = native.READ
         for op in history.ops:
             f = op.f
             if f not in QUEUE_FS:
@@ -121,11 +124,19 @@ class QueueHistory:
                 else:
                     self._send(op, _Where(src, op.index))
                 continue
-            where = _Where(src, op.index)
-            if f == "send":
-                self._send(op, where)
-            elif f in READS:
-                self._read(op, where)
+            if f in READS:
+                v = op.value
+                if nat is not None and type(v) is dict:
+                    # _read's Rust loop, inline (half a million reads); it declines,
+                    # touching nothing, on unusual shapes: _read then runs and raises
+                    pairs = []
+                    if nat(v, names, read_at, read_ok, op.type == "ok", op.index, op, pairs):
+                        reads_append((op, pairs))
+                        op_reads[op.index] = pairs
+                    else:
+                        self._read(op, _Where(src, op.index))
+                else:
+                    self._read(op, _Where(src, op.index))
                 if (f == "poll" and op.final and op.type == "ok" and not op.value
                         and op.process in final_keys_of):
                     # an empty final poll after the rewind: this re-read reached the end
@@ -190,12 +201,7 @@ class QueueHistory:
         read_at, read_ok = self.read_at, self.read_ok
         ok = op.type == "ok"
         idx = op.index
-        nat = native.READ
-        if nat is not None and nat(v, names, read_at, read_ok, ok, idx, op, pairs):
-            # the same loop in Rust; it declines (touching nothing) on unusual shapes
-            self.reads.append((op, pairs))
-            self.op_reads[op.index] = pairs
-            return
+        # (the same loop in Rust runs first, from __init__, when native.READ is built)
         for k, items in v.items():
             ck = k if (type(k) is str and k in names) else self.canon(k)
             if type(items) is not list:

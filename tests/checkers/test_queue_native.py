@@ -13,6 +13,7 @@ from hypothesis import given, settings, strategies as st
 
 from splitbrain.checkers.options import CheckOptions
 from splitbrain.checkers.queue import check, native
+from splitbrain.harness.errors import InputError
 from splitbrain.harness.history import history_from_events
 from tests.checkers.queue_sim import simulate
 from tests.checkers.test_queue_fixtures import FIX, case_rows, events_of
@@ -134,3 +135,13 @@ def test_native_equals_python_on_roughened_histories(seed, fault, group, mseed):
     events, _ = simulate(seed, fault, group=group, n_ops=160, procs=4)
     events = _mutate(events, mseed)
     assert full(events, "native") == full(events, "python")
+
+
+@pytest.mark.parametrize("engine", ["native", "python"])
+def test_a_malformed_stream_id_names_its_key(engine):
+    # KeyLog.freeze sorts without naming the key, then again to name it in the error
+    events = [{"index": 0, "time": 0, "process": 0, "type": "invoke", "f": "poll"},
+              {"index": 1, "time": 1, "process": 0, "type": "ok", "f": "poll",
+               "value": {"k": [["1-2", 1], ["x-y", 2]]}}]
+    with pytest.raises(InputError, match=r"key k: offset 'x-y' is neither"):
+        full(events, engine)

@@ -6,6 +6,7 @@ import subprocess
 import sys
 
 import pytest
+from hypothesis import given, settings, strategies as st
 
 from splitbrain.harness.errors import InputError
 from splitbrain.harness.history import MAX_DEPTH, history_from_events, read_history
@@ -139,3 +140,22 @@ def test_check_cli_completion_before_invocation_with_report_exits_254(tmp_path):
     p = _write(tmp_path / "h.jsonl", [INV, dict(OK, time=1)])
     r = _check(p, "--report", str(tmp_path / "rep"))
     assert r.returncode == 254 and "before its invocation" in r.stderr
+
+
+_JSON = st.recursive(st.one_of(st.none(), st.booleans(), st.integers(), st.text(max_size=3)),
+                     lambda c: st.one_of(st.lists(c, max_size=3),
+                                         st.dictionaries(st.text(max_size=2), c, max_size=3)),
+                     max_leaves=12)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.dictionaries(st.text(max_size=2), _JSON, max_size=3), st.integers(1, 4))
+def test_poll_value_fast_path_agrees_with_the_depth_walk(value, limit):
+    """history._polled (the queue poll shape's C-level check) only ever accepts values
+    the iterative walk finds within three levels, so _shallow's verdict is unchanged."""
+    from splitbrain.harness.history import _depth_over, _polled
+
+    if _polled(value):
+        assert not _depth_over(value, 3)
+    poll = {"1": [[0, 5], ["1700-1", None]], "2": []}
+    assert _polled(poll) and not _polled({"1": [[0, [5]]]}) and not _polled({"1": [(0, 5)]})
