@@ -23,7 +23,8 @@ def test_kafka_on_docker_acks_all_under_clock_skew(tmp_path, docker_client, node
     before = resource_counts(docker_client)
     out = run_in(tmp_path, backend="docker", db="kafka", workload="queue",
                  nemesis="clock-bump", nemesis_interval=4, time_limit=15,
-                 nemesis_options={"clock": {"min_bump_ms": HOUR_MS, "max_bump_ms": HOUR_MS}},
+                 nemesis_options={"clock": {"min_bump_ms": HOUR_MS, "max_bump_ms": HOUR_MS,
+                                            "targets": ["all"]}},
                  kafka_acks="all", kafka_min_insync=2, kafka_idempotence=True,
                  concurrency=6, rate=200, quiesce=3.0, seed=11)
     res = out.results

@@ -14,6 +14,7 @@ from splitbrain.harness.history import read_history
 
 HOUR_MS = 3_600_000  # a clock bump no log line near the run's real time can be mistaken for
 _STAMP = re.compile(rb"^\[(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d),\d+\]", re.M)
+_AGED = re.compile(rb"elapsed time since creation: (\d+)ms")
 
 
 def assert_only_duplicates(out, q: dict) -> None:
@@ -53,19 +54,24 @@ def assert_clock_faults_applied(out) -> list[dict]:
 
 
 def assert_jvm_clock_moved(out, done: list[dict]) -> None:
-    """A bumped broker logged with its skewed clock: some line of a bumped node's
-    server.log (log4j's `[%d]`, the JVM's wall clock, UTC) lies ≥ 30 min outside the
-    run's real time span (the history file's creation to its last write, ± 10 min),
-    while others lie inside it. Needs bumps of HOUR_MS (offsets are whole hours)."""
+    """The bumped brokers' JVMs ran on the shim's clock, as their server.log shows: a line
+    stamped (log4j's `[%d]`, the JVM's wall clock, UTC) ≥ 30 min outside the run's real
+    time span (the history file's creation to its last write, ± 10 min), or a request the
+    JVM found an hour old (`elapsed time since creation: N ms`, N ≥ 50 min: Kafka's
+    NetworkClient times requests by the wall clock, so a forward jump — a bump, or the
+    reset after a negative one — expires the in-flight ones). Needs bumps of HOUR_MS on
+    every node (targets all), so some broker has a request in flight when it jumps."""
     hist = os.path.join(out.run_dir, "history.jsonl")
     t0, t1 = os.path.getctime(hist) - 600, os.path.getmtime(hist) + 600
     bumped = {n for e in done for n in e["value"]["nodes"]}
-    skewed = real = 0
+    skewed = real = aged = 0
     for n in sorted(bumped):
         with open(os.path.join(out.run_dir, "nodes", n, "server.log"), "rb") as f:
-            for m in _STAMP.finditer(f.read()):
-                t = datetime.strptime(m.group(1).decode(), "%Y-%m-%d %H:%M:%S").replace(
-                    tzinfo=timezone.utc).timestamp()
-                real += t0 <= t <= t1
-                skewed += t < t0 - 1800 or t > t1 + 1800
-    assert real > 0 and skewed > 0, (sorted(bumped), real, skewed)
+            text = f.read()
+        for m in _STAMP.finditer(text):
+            t = datetime.strptime(m.group(1).decode(), "%Y-%m-%d %H:%M:%S").replace(
+                tzinfo=timezone.utc).timestamp()
+            real += t0 <= t <= t1
+            skewed += t < t0 - 1800 or t > t1 + 1800
+        aged += sum(int(ms) >= 3_000_000 for ms in _AGED.findall(text))
+    assert real > 0 and skewed + aged > 0, (sorted(bumped), real, skewed, aged)

@@ -55,7 +55,8 @@ def test_kafka_over_ssh_acks_all_under_clock_skew(hosts, home, tmp_path):  # noq
     nodes, farm = hosts
     out = _run(tmp_path / "run", nodes, farm, db="kafka", workload="queue",
                nemesis="clock-bump", nemesis_interval=4, time_limit=15,
-               nemesis_options={"clock": {"min_bump_ms": HOUR_MS, "max_bump_ms": HOUR_MS}},
+               nemesis_options={"clock": {"min_bump_ms": HOUR_MS, "max_bump_ms": HOUR_MS,
+                                            "targets": ["all"]}},
                kafka_acks="all", kafka_min_insync=2, kafka_idempotence=True,
                concurrency=6, rate=200, quiesce=3.0, seed=12)
     res = out.results
