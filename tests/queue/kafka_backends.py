@@ -13,6 +13,18 @@ from datetime import datetime, timezone
 from splitbrain.harness.history import read_history
 
 HOUR_MS = 3_600_000  # a clock bump no log line near the run's real time can be mistaken for
+# `--db kafka --nemesis clock` on a backend: hour-long bumps of every node, acks=all
+CLOCK_RUN = dict(db="kafka", workload="queue", nemesis="clock-bump", nemesis_interval=4,
+                 time_limit=15, nemesis_options={"clock": {"min_bump_ms": HOUR_MS,
+                                                           "max_bump_ms": HOUR_MS,
+                                                           "targets": ["all"]}},
+                 kafka_acks="all", kafka_min_insync=2, kafka_idempotence=True,
+                 concurrency=6, rate=200, quiesce=3.0)
+# `--workload propagation --queue kafka` on a backend: one partition (5 s to 10 s)
+PROPAGATION_RUN = dict(workload="propagation", queue="kafka", nemesis="partition",
+                       nemesis_interval=5, time_limit=15,
+                       nemesis_options={"partition": {"shapes": ["one"]}},
+                       concurrency=4, rate=100, quiesce=2.0)
 _STAMP = re.compile(rb"^\[(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d),\d+\]", re.M)
 _AGED = re.compile(rb"elapsed time since creation: (\d+)ms")
 
@@ -37,6 +49,35 @@ def assert_faults_applied(res: dict, at_least: int) -> set[str]:
     ran = {f for f, n in nem["applied"].items() if n > 0}
     assert len(ran) >= at_least, nem
     return ran
+
+
+def assert_clock_run(out) -> list[dict]:
+    """A CLOCK_RUN's result: acks=all valid (only duplicates), the clock faults applied
+    and healed, the JVMs on the shim's clock; the clock fault completions."""
+    res = out.results
+    assert res is not None, out
+    q = res["checkers"]["queue"]
+    assert q["stats"]["sends_ok"] >= 5 and q["stats"]["messages_read"] > 0, q["stats"]
+    assert_only_duplicates(out, q)
+    assert assert_faults_applied(res, 1) == {"clock"}
+    done = assert_clock_faults_applied(out)
+    assert_jvm_clock_moved(out, done)
+    return done
+
+
+def assert_propagation_through_kafka(out, faults: set[str], events: int = 20) -> None:
+    """The netns verdict of propagation through Kafka (tests/queue/test_propagation_kafka.py):
+    every checker valid, lag measured for more than `events` events, exactly `faults`
+    applied, and every apply names its topic offset (the events came through Kafka)."""
+    res = out.results
+    assert res is not None, out
+    for name, c in res["checkers"].items():
+        assert c["valid"] is True, (name, c["anomalies"][:2], c.get("reason"))
+    assert res["checkers"]["propagation-lag"]["stats"]["events_measured"] > events
+    assert assert_faults_applied(res, 1) == faults
+    hist = read_history(os.path.join(out.run_dir, "history.jsonl"))
+    applies = [o for o in hist.ops if o.f == "apply" and o.type == "ok"]
+    assert applies and all(isinstance((o.extra or {}).get("offset"), int) for o in applies)
 
 
 def assert_clock_faults_applied(out) -> list[dict]:

@@ -13,10 +13,10 @@ import pytest
 
 from splitbrain.harness.dbs.kafka import db as kafka_db
 from splitbrain.harness.dbs.kafka.install import ensure_installed
-from splitbrain.harness.history import read_history
-from tests.queue.kafka_backends import (HOUR_MS, assert_clock_faults_applied,
-                                        assert_faults_applied, assert_jvm_clock_moved,
-                                        assert_only_duplicates)
+from tests.queue.kafka_backends import (CLOCK_RUN, PROPAGATION_RUN, assert_clock_run,
+                                        assert_faults_applied,
+                                        assert_only_duplicates,
+                                        assert_propagation_through_kafka)
 from tests.ssh.test_ssh_backend import _only_sshd_left, _run, home, hosts  # noqa: F401
 
 pytestmark = [pytest.mark.root, pytest.mark.kafka, pytest.mark.slow, pytest.mark.timeout(600)]
@@ -53,20 +53,8 @@ def test_kafka_over_ssh_acks_all_under_kills(hosts, home, tmp_path,  # noqa: F81
 
 def test_kafka_over_ssh_acks_all_under_clock_skew(hosts, home, tmp_path):  # noqa: F811
     nodes, farm = hosts
-    out = _run(tmp_path / "run", nodes, farm, db="kafka", workload="queue",
-               nemesis="clock-bump", nemesis_interval=4, time_limit=15,
-               nemesis_options={"clock": {"min_bump_ms": HOUR_MS, "max_bump_ms": HOUR_MS,
-                                            "targets": ["all"]}},
-               kafka_acks="all", kafka_min_insync=2, kafka_idempotence=True,
-               concurrency=6, rate=200, quiesce=3.0, seed=12)
-    res = out.results
-    assert res is not None, out
-    q = res["checkers"]["queue"]
-    assert q["stats"]["sends_ok"] >= 5 and q["stats"]["messages_read"] > 0, q["stats"]
-    assert_only_duplicates(out, q)
-    assert assert_faults_applied(res, 1) == {"clock"}
-    done = assert_clock_faults_applied(out)
-    assert_jvm_clock_moved(out, done)  # the shim went over SFTP and into the hosts' JVMs
+    # the shim goes over SFTP to the hosts and into their JVMs
+    done = assert_clock_run(_run(tmp_path / "run", nodes, farm, seed=12, **CLOCK_RUN))
     print(f"\n[figure] kafka clock over ssh: {[(e['f'], e['value']) for e in done]}")
     assert _only_sshd_left(nodes) == []
 
@@ -75,17 +63,6 @@ def test_kafka_over_ssh_acks_all_under_clock_skew(hosts, home, tmp_path):  # noq
 def test_outbox_through_kafka_over_ssh_under_a_partition_is_valid(hosts, home,  # noqa: F811
                                                                    tmp_path):
     nodes, farm = hosts
-    out = _run(tmp_path / "run", nodes, farm, workload="propagation", queue="kafka",
-               nemesis="partition", nemesis_interval=5, time_limit=15,
-               nemesis_options={"partition": {"shapes": ["one"]}},
-               concurrency=4, rate=100, quiesce=2.0, seed=7)
-    res = out.results
-    assert res is not None, out
-    for name, c in res["checkers"].items():  # the netns run's verdict
-        assert c["valid"] is True, (name, c["anomalies"][:2], c.get("reason"))
-    assert res["checkers"]["propagation-lag"]["stats"]["events_measured"] > 20
-    assert assert_faults_applied(res, 1) == {"partition"}
-    hist = read_history(os.path.join(out.run_dir, "history.jsonl"))
-    applies = [o for o in hist.ops if o.f == "apply" and o.type == "ok"]
-    assert applies and all(isinstance((o.extra or {}).get("offset"), int) for o in applies)
+    out = _run(tmp_path / "run", nodes, farm, seed=7, **PROPAGATION_RUN)
+    assert_propagation_through_kafka(out, {"partition"})
     assert _only_sshd_left(nodes) == []
