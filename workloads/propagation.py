@@ -301,14 +301,15 @@ def agent_host(nodes, prefix: str, run_dir: str):
     have neither splitbrain nor its Python packages: the controller, beside the clients,
     reaching n1 (Redis) and the brokers over the network like them — partitions then cut
     the stores from each other, not the agents from n1."""
-    from splitbrain.harness.cluster.base import Node
+    from dataclasses import replace
+
     from splitbrain.harness.control.local import LocalRemote
 
     n1 = nodes[0]
     if getattr(n1.remote, "shares_pid_namespace", False):
         return n1
-    return Node(name="controller", address=n1.address, workdir=run_dir,
-                remote=LocalRemote("controller", run_prefix=prefix), meta={"prefix": prefix})
+    return replace(n1, name="controller", workdir=run_dir, meta={"prefix": prefix},
+                   remote=LocalRemote("controller", run_prefix=prefix))
 
 
 def node_needs(test, needs):
