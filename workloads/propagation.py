@@ -12,8 +12,9 @@ derived store, all on the Redis cluster under test (issue 13 item 4, first slice
   (SIGKILL every 2 s, restart 1 s later, recorded as nemesis ops): batches applied but
   not yet acked are redelivered and applied again (duplicate effects).
 
-Relay and consumer are real processes (workloads/propagation_agent.py) started inside
-the first node's namespace by `start_agents` (`Agents`: by role, signalled only by
+Relay and consumer are real processes (workloads/propagation_agent.py) started by
+`start_agents` in the first node's namespace on netns, on the controller on docker and
+ssh (`agent_host`; with `--queue kafka` the nodes also get Kafka's needs: `node_needs`) (`Agents`: by role, signalled only by
 recorded pid); their relays, applies and dead letters become history ops (processes
 `relay`, `consumer`). The pipeline faults (`--nemesis kill-consumer, pause-consumer,
 kill-relay, replay, poison`, nemesis/pipeline.py) act on the same `Agents`, which the
