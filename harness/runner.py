@@ -200,8 +200,10 @@ class _QuietFileHandler(logging.FileHandler):
 def _make_cluster(test: Test, prefix: str, run_dir: str):
     from splitbrain.harness.cluster import backend
 
+    from splitbrain.workloads.propagation import node_needs
+
     return backend(test.backend).make(test, prefix, os.path.join(run_dir, "nodes"),
-                                      test.datastore.needs)
+                                      node_needs(test, test.datastore.needs))
 
 
 def _make_db(test: Test, nodes, run_dir: str, prefix: str, env_fn: Callable):

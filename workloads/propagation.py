@@ -12,8 +12,9 @@ derived store, all on the Redis cluster under test (issue 13 item 4, first slice
   (SIGKILL every 2 s, restart 1 s later, recorded as nemesis ops): batches applied but
   not yet acked are redelivered and applied again (duplicate effects).
 
-Relay and consumer are real processes (workloads/propagation_agent.py) started inside
-the first node's namespace by `start_agents` (`Agents`: by role, signalled only by
+Relay and consumer are real processes (workloads/propagation_agent.py) started by
+`start_agents` in the first node's namespace on netns, on the controller on docker and
+ssh (`agent_host`; with `--queue kafka` the nodes also get Kafka's needs: `node_needs`) (`Agents`: by role, signalled only by
 recorded pid); their relays, applies and dead letters become history ops (processes
 `relay`, `consumer`). The pipeline faults (`--nemesis kill-consumer, pause-consumer,
 kill-relay, replay, poison`, nemesis/pipeline.py) act on the same `Agents`, which the
@@ -123,8 +124,8 @@ class PropagationWorkload:
             # the workers' clients send write-source / read-source there (redis_streams.py)
             db.propagation_source = cass
             extra += ["--source", "cassandra", "--cassandra", nodes[0].address]
-        agents = Agents(nodes[0], getattr(db, "port", 6379), prefix, run_dir, self.consumer,
-                        roles, extra)
+        agents = Agents(agent_host(nodes, prefix, run_dir), getattr(db, "port", 6379), prefix,
+                        run_dir, self.consumer, roles, extra, address=nodes[0].address)
         self.agents = agents
         try:
             agents.start_all()
@@ -295,6 +296,37 @@ def _backlog(conn) -> bool:
     return False
 
 
+def agent_host(nodes, prefix: str, run_dir: str):
+    """Where relay and consumer run. netns nodes share this machine's processes and files:
+    n1's namespace, so a partition cuts them off with n1. Docker containers and ssh hosts
+    have neither splitbrain nor its Python packages: the controller, beside the clients,
+    reaching n1 (Redis) and the brokers over the network like them — partitions then cut
+    the stores from each other, not the agents from n1."""
+    from dataclasses import replace
+
+    from splitbrain.harness.control.local import LocalRemote
+
+    n1 = nodes[0]
+    if getattr(n1.remote, "shares_pid_namespace", False):
+        return n1
+    return replace(n1, name="controller", workdir=run_dir, meta={"prefix": prefix},
+                   remote=LocalRemote("controller", run_prefix=prefix))
+
+
+def node_needs(test, needs):
+    """The nodes' NodeNeeds for this run: the datastore's, plus Kafka's with `--queue
+    kafka` (its java, and the jars and JVM a docker node bind-mounts: host_dirs)."""
+    from dataclasses import replace
+
+    if getattr(test, "queue", "redis") != "kafka":
+        return needs
+    from splitbrain.harness.dbs.kafka import NEEDS as KAFKA
+
+    return replace(needs, tools={**needs.tools, **KAFKA.tools},
+                   hint=f"{needs.hint}; {KAFKA.hint}" if needs.hint else KAFKA.hint,
+                   host_dirs=KAFKA.host_dirs)
+
+
 def _start_kafka(nodes, prefix: str, run_dir: str):
     """`--queue kafka`: a KRaft Kafka on the same nodes (their namespaces, so the
     partition faults cut it too), topic `queue` with one partition, RF 3, min.insync 2."""
@@ -402,8 +434,10 @@ class Agents:
     """
 
     def __init__(self, node, port: int, prefix: str, run_dir: str, consumer: str,
-                 roles: list[str], extra_args: list[str] | None = None):
-        self.node = node
+                 roles: list[str], extra_args: list[str] | None = None, *,
+                 address: str | None = None):
+        self.node = node  # where the agents run (agent_host)
+        self.address = address or node.address  # n1's Redis
         self.port = port
         self.prefix = prefix
         self.run_dir = run_dir
@@ -424,7 +458,7 @@ class Agents:
         path = self.log_path(role)
         os.makedirs(os.path.dirname(path), exist_ok=True)
         argv = [sys.executable, "-m", "splitbrain.workloads.propagation_agent", role,
-                self.node.address, str(self.port), "--consumer", self.consumer,
+                self.address, str(self.port), "--consumer", self.consumer,
                 *self.extra_args]
         return daemons.spawn(self.node, argv, prefix=self.prefix, what=f"propagation {role}",
                              log_path=path, env={"PYTHONPATH": ROOT})
@@ -513,7 +547,7 @@ class Agents:
         if "kafka" in self.extra_args:
             # Kafka offsets are the consumer's own: it seeks back when it finds the request
             try:
-                conn = RespConnection(self.node.address, self.port, connect_timeout=1,
+                conn = RespConnection(self.address, self.port, connect_timeout=1,
                                       op_timeout=3)
                 try:
                     conn.call("INCRBY", "replay:request", count)
@@ -523,7 +557,7 @@ class Agents:
                 return {"type": "info", "error": f"{type(e).__name__}: {e}"}
             return {"type": "info", "value": {"queue": "kafka", "requested": count}}
         try:
-            conn = RespConnection(self.node.address, self.port, connect_timeout=1, op_timeout=3)
+            conn = RespConnection(self.address, self.port, connect_timeout=1, op_timeout=3)
             try:
                 pos = None
                 for g in conn.call("XINFO", "GROUPS", "events") or ():

@@ -18,25 +18,20 @@ errors name what is missing and how to get it (EnvironmentProblem / InputError).
 
 from __future__ import annotations
 
-import fcntl
 import glob
-import json
 import os
 import re
 import shutil
 import subprocess
-import tempfile
-import time
 from dataclasses import dataclass
 from typing import Callable
 
+from splitbrain.harness.dbs.maven_install import resolve_cached
 from splitbrain.harness.errors import EnvironmentProblem, InputError
 
 DEFAULT_VERSION = "5.0.8"
 # 5.0 is the first line that supports Java 17 (design/cassandra.md §1); 4.1 crashes on it.
 VERSION_RE = re.compile(r"^5\.0\.\d{1,3}$")
-DEPENDENCY_PLUGIN = "org.apache.maven.plugins:maven-dependency-plugin:3.8.1"
-MVN_TIMEOUT_S = 1200
 JAVA_MAJOR = 17
 
 POM = """<project xmlns="http://maven.apache.org/POM/4.0.0">
@@ -138,66 +133,15 @@ def install(version: str | None = None, *, force: bool = False,
     """Resolve `cassandra-all:<version>` and its runtime dependencies with Maven into the
     cache. Idempotent (a cached install is returned at once unless `force`)."""
     version = validate_version(version)
-    root = cache_root()
-    os.makedirs(root, exist_ok=True)
-    with open(os.path.join(root, f".{version}.lock"), "a") as lf:
-        fcntl.flock(lf, fcntl.LOCK_EX)  # a second run waits here, then finds the cache
-        try:
-            if not force:
-                got = installed(version)
-                if got is not None:
-                    return got
-            mvn = shutil.which("mvn")
-            if mvn is None:
-                raise EnvironmentProblem(
-                    "installing Cassandra needs Maven (`mvn`) to fetch the jars from Maven "
-                    "Central; Debian: apt-get install maven (or pass --cassandra-home with "
-                    "an unpacked apache-cassandra-5.0.x tarball)")
-            find_java()  # Maven runs on it too; fail with the clearer message first
-            tmp = tempfile.mkdtemp(prefix=f".{version}-", dir=root)
-            try:
-                with open(os.path.join(tmp, "pom.xml"), "w") as f:
-                    f.write(POM.format(version=version))
-                if log:
-                    log(f"resolving org.apache.cassandra:cassandra-all:{version} from Maven "
-                        f"Central into {root}/{version} …")
-                t0 = time.monotonic()
-                argv = [mvn, "-B", "-q", f"{DEPENDENCY_PLUGIN}:copy-dependencies",
-                        f"-DoutputDirectory={os.path.join(tmp, 'lib')}",
-                        "-DincludeScope=runtime"]
-                try:
-                    res = subprocess.run(argv, cwd=tmp, capture_output=True, text=True,
-                                         timeout=MVN_TIMEOUT_S)
-                except subprocess.TimeoutExpired:
-                    raise EnvironmentProblem(
-                        f"Maven did not finish resolving Cassandra {version} within "
-                        f"{MVN_TIMEOUT_S}s; is Maven Central reachable?") from None
-                dist = _dist_in(os.path.join(tmp, "lib"), version, "maven")
-                if res.returncode != 0 or dist is None:
-                    tail = (res.stdout + res.stderr).strip().splitlines()[-15:]
-                    raise EnvironmentProblem(
-                        f"Maven could not resolve org.apache.cassandra:cassandra-all:{version} "
-                        f"(exit {res.returncode}): " + " | ".join(tail))
-                jars = sorted(os.listdir(os.path.join(tmp, "lib")))
-                with open(os.path.join(tmp, "installed.json"), "w") as f:
-                    json.dump({"version": version, "jars": jars,
-                               "seconds": round(time.monotonic() - t0, 1),
-                               "installed_at": time.time()}, f, indent=1)
-                final = os.path.join(root, version)
-                if os.path.exists(final):
-                    shutil.rmtree(final)
-                os.replace(tmp, final)
-                if log:
-                    log(f"installed Cassandra {version}: {len(jars)} jars in "
-                        f"{time.monotonic() - t0:.0f}s")
-            finally:
-                if os.path.exists(tmp):
-                    shutil.rmtree(tmp, ignore_errors=True)
-            got = installed(version)
-            assert got is not None
-            return got
-        finally:
-            fcntl.flock(lf, fcntl.LOCK_UN)
+    return resolve_cached(
+        root=cache_root(), version=version, name="Cassandra",
+        coords="org.apache.cassandra:cassandra-all", pom=POM.format(version=version),
+        no_maven="installing Cassandra needs Maven (`mvn`) to fetch the jars from Maven "
+                 "Central; Debian: apt-get install maven (or pass --cassandra-home with an "
+                 "unpacked apache-cassandra-5.0.x tarball)",
+        installed=lambda: installed(version),
+        dist_in=lambda lib: _dist_in(lib, version, "maven"), check_java=find_java,
+        force=force, log=log)
 
 
 def ensure_installed(version: str | None = None, home: str | None = None,

@@ -565,7 +565,8 @@ def _stream_workload(model) -> str | None:
 
 def _rules(test, opts: RedisOptions) -> None:
     """What the propagation workloads need: the relay and consumer follow n1, the primary
-    of the replication topology, inside the netns cluster."""
+    of the replication topology (in n1's namespace on netns, on the controller on docker
+    and ssh: workloads/propagation.py agent_host); `--source cassandra` only on netns."""
     if opts.topology != "cluster" and "slot-migrate" in str(getattr(test, "nemesis", "")):
         raise InputError("--nemesis slot-migrate needs --topology cluster (hash slots)")
     if opts.topology == "cluster":
@@ -576,10 +577,14 @@ def _rules(test, opts: RedisOptions) -> None:
         if model is not None and model not in CLUSTER_MODELS:
             raise InputError(f"--workload {test.workload} does not run on --topology cluster "
                              f"(single-key models only: {', '.join(CLUSTER_MODELS)})")
-    if str(getattr(test, "workload", "")).startswith("propagation") and (
-            opts.topology, getattr(test, "backend", "netns")) != ("replication", "netns"):
-        raise InputError(f"--workload {test.workload} runs on --db redis --topology replication "
-                         f"with the netns backend (its relay and consumer follow n1)")
+    if str(getattr(test, "workload", "")).startswith("propagation"):
+        if opts.topology != "replication":
+            raise InputError(f"--workload {test.workload} runs on --db redis --topology "
+                             f"replication (its relay and consumer follow n1)")
+        if getattr(test, "source", "redis") == "cassandra" and \
+                getattr(test, "backend", "netns") != "netns":
+            raise InputError("--source cassandra runs with the netns backend only (its "
+                             "Cassandra nodes are not provisioned on docker or ssh nodes)")
 
 
 def _make(nodes, ctx, opts: RedisOptions) -> RedisDB:

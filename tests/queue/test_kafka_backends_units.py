@@ -148,3 +148,51 @@ def test_docker_refuses_to_mount_what_is_not_there(tmp_path):
     with pytest.raises(EnvironmentProblem, match="cannot share .*gone"):
         bad._host_dirs()  # the engine would mount an empty dir in its place
     assert DockerCluster("sbtest02", db="redis")._host_dirs() == []
+
+
+# -- `--workload propagation --queue kafka` off netns ------------------------------------
+
+SSH3 = {"ssh_nodes": ("10.0.0.2", "10.0.0.3", "10.0.0.4")}
+
+
+@pytest.mark.parametrize("backend, extra", [("docker", {}), ("ssh", SSH3)])
+def test_propagation_through_kafka_runs_on_docker_and_ssh(backend, extra):
+    t = build_test({"workload": "propagation", "queue": "kafka", "backend": backend, **extra})
+    assert (t.backend, t.queue) == (backend, "kafka")
+
+
+@pytest.mark.parametrize("backend, extra", [("docker", {}), ("ssh", SSH3)])
+def test_cassandra_source_is_refused_off_netns(backend, extra):
+    from splitbrain.harness.errors import InputError
+
+    with pytest.raises(InputError, match="netns backend only"):
+        build_test({"workload": "propagation", "source": "cassandra", "backend": backend,
+                    **extra})
+
+
+def test_the_queue_adds_kafkas_needs_to_the_nodes():
+    from splitbrain.harness.dbs.kafka import NEEDS
+    from splitbrain.harness.dbs.redis import SPEC as REDIS
+    from splitbrain.workloads.propagation import node_needs
+
+    redis = REDIS.needs
+    assert node_needs(build_test({"workload": "propagation"}), redis) is redis
+    both = node_needs(build_test({"workload": "propagation", "queue": "kafka"}), redis)
+    assert both.tools == {**redis.tools, "java": "openjdk-17-jre-headless"}
+    assert both.host_dirs is NEEDS.host_dirs  # docker: the jars and JVM bind-mounted
+    # the docker image stays the standard one (Redis is in the base packages)
+    assert docker_image.default_image(both.in_image()) == docker_image.default_image(redis)
+
+
+def test_agents_run_in_n1_on_netns_and_on_the_controller_elsewhere(tmp_path):
+    from splitbrain.workloads.propagation import agent_host
+
+    class _Ssh:  # a remote of another machine: no shared pids or files
+        pass
+
+    shared = [Node("n1", "10.0.0.2", LocalRemote("n1"), str(tmp_path))]
+    assert agent_host(shared, "sbunit", str(tmp_path)) is shared[0]
+    there = agent_host([Node("n1", "10.0.0.2", _Ssh(), "/srv/x")], "sbunit", str(tmp_path))
+    assert (there.name, there.address, there.workdir) == ("controller", "10.0.0.2",
+                                                          str(tmp_path))
+    assert isinstance(there.remote, LocalRemote) and there.remote.run_prefix == "sbunit"

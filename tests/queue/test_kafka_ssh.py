@@ -1,7 +1,9 @@
 """Kafka over the ssh backend: a real sshd per netns host (tests/ssh), three KRaft JVMs
 started through SSH, the jars uploaded over SFTP into the hosts' cache, kills by pid on
 the hosts and restarts (partitions by iptables on the hosts work as for etcd). The same acceptance result as on netns (issue 13:
-acks=all, min.insync 2, idempotence -> nothing acknowledged lost or reordered)."""
+acks=all, min.insync 2, idempotence -> nothing acknowledged lost or reordered), under
+kills and under clock skew (the shim uploaded to the hosts and preloaded into the JVM);
+and `--workload propagation --queue kafka` over ssh (relay and consumer on the controller)."""
 
 from __future__ import annotations
 
@@ -11,7 +13,10 @@ import pytest
 
 from splitbrain.harness.dbs.kafka import db as kafka_db
 from splitbrain.harness.dbs.kafka.install import ensure_installed
-from tests.queue.kafka_backends import assert_faults_applied, assert_only_duplicates
+from tests.queue.kafka_backends import (CLOCK_RUN, PROPAGATION_RUN, assert_clock_run,
+                                        assert_faults_applied,
+                                        assert_only_duplicates,
+                                        assert_propagation_through_kafka)
 from tests.ssh.test_ssh_backend import _only_sshd_left, _run, home, hosts  # noqa: F401
 
 pytestmark = [pytest.mark.root, pytest.mark.kafka, pytest.mark.slow, pytest.mark.timeout(600)]
@@ -43,4 +48,21 @@ def test_kafka_over_ssh_acks_all_under_kills(hosts, home, tmp_path,  # noqa: F81
     for n in ("n1", "n2", "n3"):  # broker logs came back over ssh
         assert os.path.getsize(os.path.join(out.run_dir, "nodes", n, "server.log")) > 0
     print(f"\n[figure] kafka over ssh: {out.figures}")
+    assert _only_sshd_left(nodes) == []
+
+
+def test_kafka_over_ssh_acks_all_under_clock_skew(hosts, home, tmp_path):  # noqa: F811
+    nodes, farm = hosts
+    # the shim goes over SFTP to the hosts and into their JVMs
+    done = assert_clock_run(_run(tmp_path / "run", nodes, farm, seed=12, **CLOCK_RUN))
+    print(f"\n[figure] kafka clock over ssh: {[(e['f'], e['value']) for e in done]}")
+    assert _only_sshd_left(nodes) == []
+
+
+@pytest.mark.redis
+def test_outbox_through_kafka_over_ssh_under_a_partition_is_valid(hosts, home,  # noqa: F811
+                                                                   tmp_path):
+    nodes, farm = hosts
+    out = _run(tmp_path / "run", nodes, farm, seed=7, **PROPAGATION_RUN)
+    assert_propagation_through_kafka(out, {"partition"})
     assert _only_sshd_left(nodes) == []

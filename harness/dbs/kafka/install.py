@@ -14,27 +14,20 @@ errors name what is missing and how to get it (EnvironmentProblem / InputError).
 
 from __future__ import annotations
 
-import fcntl
 import glob
 import hashlib
-import json
 import os
 import re
-import shutil
-import subprocess
-import tempfile
-import time
 from dataclasses import dataclass
 from typing import Callable
 
 from splitbrain.harness.dbs.cassandra_install import find_java as _find_java17
+from splitbrain.harness.dbs.maven_install import resolve_cached
 from splitbrain.harness.errors import EnvironmentProblem, InputError
 
 DEFAULT_VERSION = "4.4.0"
 VERSION_RE = re.compile(r"^4\.\d{1,2}\.\d{1,3}$")  # 4.x: KRaft only, Java 17 is fine
 LOG4J_BINDING = "2.25.5"
-DEPENDENCY_PLUGIN = "org.apache.maven.plugins:maven-dependency-plugin:3.8.1"
-MVN_TIMEOUT_S = 1200
 
 POM = """<project xmlns="http://maven.apache.org/POM/4.0.0">
   <modelVersion>4.0.0</modelVersion>
@@ -160,62 +153,13 @@ def install(version: str | None = None, *, force: bool = False,
             log: Callable[[str], None] | None = None) -> KafkaDist:
     """Resolve kafka_2.13:<version> and its runtime closure into the cache (idempotent)."""
     version = validate_version(version)
-    root = cache_root()
-    os.makedirs(root, exist_ok=True)
-    with open(os.path.join(root, f".{version}.lock"), "a") as lf:
-        fcntl.flock(lf, fcntl.LOCK_EX)  # a second run waits here, then finds the cache
-        try:
-            if not force:
-                got = installed(version)
-                if got is not None:
-                    return got
-            mvn = shutil.which("mvn")
-            if mvn is None:
-                raise EnvironmentProblem(
-                    "installing Kafka needs Maven (`mvn`) to fetch the jars from Maven Central; "
-                    "Debian: apt-get install maven (bash scripts/setup.sh --kafka)")
-            find_java()
-            tmp = tempfile.mkdtemp(prefix=f".{version}-", dir=root)
-            try:
-                with open(os.path.join(tmp, "pom.xml"), "w") as f:
-                    f.write(POM.format(version=version, log4j=LOG4J_BINDING))
-                if log:
-                    log(f"resolving org.apache.kafka:kafka_2.13:{version} from Maven Central "
-                        f"into {root}/{version} …")
-                t0 = time.monotonic()
-                argv = [mvn, "-B", "-q", f"{DEPENDENCY_PLUGIN}:copy-dependencies",
-                        f"-DoutputDirectory={os.path.join(tmp, 'lib')}", "-DincludeScope=runtime"]
-                try:
-                    res = subprocess.run(argv, cwd=tmp, capture_output=True, text=True,
-                                         timeout=MVN_TIMEOUT_S)
-                except subprocess.TimeoutExpired:
-                    raise EnvironmentProblem(f"Maven did not finish resolving Kafka {version} "
-                                             f"within {MVN_TIMEOUT_S}s; is Maven Central reachable?") from None
-                dist = _dist_in(os.path.join(tmp, "lib"), version)
-                if res.returncode != 0 or dist is None:
-                    tail = (res.stdout + res.stderr).strip().splitlines()[-15:]
-                    raise EnvironmentProblem(
-                        f"Maven could not resolve org.apache.kafka:kafka_2.13:{version} "
-                        f"(exit {res.returncode}): " + " | ".join(tail))
-                jars = sorted(os.listdir(os.path.join(tmp, "lib")))
-                with open(os.path.join(tmp, "installed.json"), "w") as f:
-                    json.dump({"version": version, "jars": jars,
-                               "seconds": round(time.monotonic() - t0, 1),
-                               "installed_at": time.time()}, f, indent=1)
-                final = os.path.join(root, version)
-                if os.path.exists(final):
-                    shutil.rmtree(final)
-                os.replace(tmp, final)
-                if log:
-                    log(f"installed Kafka {version}: {len(jars)} jars in {time.monotonic() - t0:.0f}s")
-            finally:
-                if os.path.exists(tmp):
-                    shutil.rmtree(tmp, ignore_errors=True)
-            got = installed(version)
-            assert got is not None
-            return got
-        finally:
-            fcntl.flock(lf, fcntl.LOCK_UN)
+    return resolve_cached(
+        root=cache_root(), version=version, name="Kafka", coords="org.apache.kafka:kafka_2.13",
+        pom=POM.format(version=version, log4j=LOG4J_BINDING),
+        no_maven="installing Kafka needs Maven (`mvn`) to fetch the jars from Maven Central; "
+                 "Debian: apt-get install maven (bash scripts/setup.sh --kafka)",
+        installed=lambda: installed(version), dist_in=lambda lib: _dist_in(lib, version),
+        check_java=find_java, force=force, log=log)
 
 
 def ensure_installed(version: str | None = None,
