@@ -32,15 +32,16 @@ def tmp_path():
         shutil.rmtree(d, ignore_errors=True)
 
 
-@pytest.mark.parametrize("mode,loses", [("periodic", True), ("batch", False)])
-def test_whole_cluster_crash_loses_acked_writes_only_with_periodic_commitlog(tmp_path, mode,
-                                                                              loses):
+def _crash_run(tmp_path, mode: str, attempt: int):
+    """One 20 s set run whose disk nemesis power-fails every node's commitlog at once;
+    (the run's outcome, its lost-updates result)."""
     from splitbrain.harness.runner import run_test
 
     out = run_test(build_test({
         "db": "cassandra", "workload": "set", "nemesis": "disk-lose-unsynced",
         "nemesis_interval": 8, "time_limit": 20, "rate": 200, "concurrency": 5,
-        "quiesce": 1.0, "store": str(tmp_path / "store"), "cassandra_commitlog_sync": mode,
+        "quiesce": 1.0, "store": str(tmp_path / f"store{attempt}"),
+        "cassandra_commitlog_sync": mode,
         "nemesis_options": {"disk": {"targets": ["all"]}}}))
     assert out.results is not None, out
     _no_jvm_left(tmp_path)
@@ -50,7 +51,19 @@ def test_whole_cluster_crash_loses_acked_writes_only_with_periodic_commitlog(tmp
              and e["f"] == "disk-lose-unsynced"]
     assert crash and "error" not in crash[0], crash
     assert set(crash[0]["value"]["nodes"]) == {"n1", "n2", "n3"}
-    lost = out.results["checkers"]["lost-updates"]
+    return out, out.results["checkers"]["lost-updates"]
+
+
+# periodic: acknowledged writes are lost unless a 10 s periodic fsync happened to land
+# just before the crash (one CI run in many lost nothing), so it gets a second run; a
+# store that never loses them still fails. batch: one run, nothing may be lost.
+@pytest.mark.parametrize("mode,loses", [("periodic", True), ("batch", False)])
+def test_whole_cluster_crash_loses_acked_writes_only_with_periodic_commitlog(tmp_path, mode,
+                                                                              loses):
+    for attempt in range(2 if loses else 1):
+        out, lost = _crash_run(tmp_path, mode, attempt)
+        if not loses or lost["valid"] is False:
+            break
     if loses:
         assert lost["valid"] is False, lost
         assert any(a["type"] == "lost" for a in lost["anomalies"])
