@@ -44,6 +44,18 @@ def test_server_properties_static_quorum_and_safety_settings():
     assert len(cid) == 22 and "=" not in cid
 
 
+def test_cluster_id_never_starts_with_a_dash(monkeypatch):
+    # A leading '-' made kafka-storage read the id as an option (one CI run in 64).
+    import uuid
+    dashed = uuid.UUID(bytes=bytes([0xF8]) + bytes(15))
+    plain = uuid.UUID(bytes=bytes([0x10]) + bytes(15))
+    draws = iter([dashed, dashed, plain])
+    monkeypatch.setattr(cfg.uuid, "uuid4", lambda: next(draws))
+    cid = cfg.cluster_id()
+    assert cid.startswith("E") and len(cid) == 22
+    assert next(draws, None) is None
+
+
 def test_follower_fetch_wait_renders_replica_fetch_settings_only_when_set():
     p = cfg.NodePaths("/r/n1/kafka")
     kw = dict(node_id=1, address="10.0.0.2", voters=[(1, "10.0.0.2")], paths=p,

@@ -64,8 +64,16 @@ class NodePaths:
 
 
 def cluster_id() -> str:
-    """A 22-character URL-safe base64 UUID, as `StorageTool random-uuid` prints."""
-    return base64.urlsafe_b64encode(uuid.uuid4().bytes).rstrip(b"=").decode()
+    """A 22-character URL-safe base64 UUID, as `StorageTool random-uuid` prints.
+
+    Like Kafka's own `Uuid.randomUuid()`, never one that starts with '-': the
+    storage tool's argument parser would read it as an option (`--cluster-id:
+    expected one argument`), which failed one CI run in 64.
+    """
+    while True:
+        cid = base64.urlsafe_b64encode(uuid.uuid4().bytes).rstrip(b"=").decode()
+        if not cid.startswith("-"):
+            return cid
 
 
 def render_properties(*, node_id: int, address: str, voters: list[tuple[int, str]],
