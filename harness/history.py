@@ -1068,7 +1068,45 @@ def _txns_by_value(maps: list[dict]) -> bool:
     return seen
 
 
-def _edn_event(m: dict, independent: bool, where: str) -> dict:
+# Jepsen's queue workloads (`jepsen.checker/total-queue`, knossos' unordered queue):
+# `:enqueue v`, `:dequeue` completing with one element, `:drain` with all that is left.
+_JEPSEN_QUEUE_FS = frozenset(("enqueue", "dequeue", "drain"))
+JEPSEN_QUEUE_KEY = "queue"  # the key a keyless Jepsen queue history's messages get
+
+
+def _is_jepsen_queue(maps: list[dict]) -> bool:
+    """Every client op is an enqueue, dequeue or drain (and there is an enqueue or a
+    dequeue): a Jepsen queue history, whose bare elements carry no offsets."""
+    fs = {m.get("f") for m in maps if m.get("process") != NEMESIS}
+    return bool(fs & {"enqueue", "dequeue"}) and fs <= _JEPSEN_QUEUE_FS
+
+
+def _jepsen_queue_event(ev: dict) -> dict:
+    """A Jepsen queue op in the history contract's shapes (README "Queue ops"): enqueue
+    -> `send` of `key`; an ok dequeue -> a `dequeue` of that one element, an ok drain ->
+    a `drain` of its elements, each as `[null, value]` (Jepsen records no offsets, so the
+    queue checker places them by value). A dequeue or drain that did not complete ok
+    returned nothing; nor did an ok dequeue of nil (an empty queue, as some clients
+    record it; Jepsen's own clients fail such a dequeue)."""
+    key = ev.pop("key", JEPSEN_QUEUE_KEY)
+    f, v = ev["f"], ev.get("value")
+    if f == "enqueue":
+        ev["f"], ev["key"] = "send", key
+        return ev
+    if ev["type"] == "invoke":  # what it returned is the completion's (_Pairer._make)
+        ev["value"] = None
+        return ev
+    got = []
+    if ev["type"] == "ok":
+        if f == "drain":
+            got = list(v) if isinstance(v, (list, tuple)) else []
+        elif v is not None:
+            got = [v]
+    ev["value"] = {str(key): [[None, x] for x in got]} if got else {}
+    return ev
+
+
+def _edn_event(m: dict, independent: bool, where: str, queue: bool = False) -> dict:
     """One EDN op map as a history event. A `:txn` stays a txn whatever its number of
     micro-ops (transactions.md §1.4, amended): a file of one-micro-op txns comes from a
     transactional test, which Jepsen and elle-cli judge as transactions (strict-
@@ -1092,6 +1130,8 @@ def _edn_event(m: dict, independent: bool, where: str) -> dict:
         elif len(ev["value"]) == 3 and f == "cas":
             ev["key"], old, new = ev["value"]
             ev["value"] = [old, new]
+    if queue:
+        return _jepsen_queue_event(ev)
     if f in _READ_FS:
         ev["f"] = "read"
     return ev
@@ -1144,12 +1184,13 @@ def read_edn(path: str, maps: list[tuple[dict, int]] | None = None) -> History:
     reindexed = _order_by_index(plain)
     independent = _is_independent([m for m, _ in plain])
     txns = any(m.get("f") == "txn" for m, _ in plain)
+    queue = _is_jepsen_queue([m for m, _ in plain])
     pairer = _Pairer(path)
     next_index = 0
     t_fallback = 0
     for m, n in plain:
         where = f"{path}:{n}" if len(plain) else path
-        ev = _edn_event(m, independent, where)
+        ev = _edn_event(m, independent, where, queue)
         if "index" not in ev:
             ev["index"] = next_index
         next_index = ev["index"] + 1 if isinstance(ev["index"], int) else next_index + 1
@@ -1160,6 +1201,8 @@ def read_edn(path: str, maps: list[tuple[dict, int]] | None = None) -> History:
             ev["type"] = "info"
         pairer.add(validate_event(ev, where), n)
     meta = {"format": "edn", "independent": independent, "txn": txns}
+    if queue:
+        meta["jepsen_queue"] = True
     if reindexed:
         meta["reindexed"] = reindexed
     return pairer.finish(meta=meta)
