@@ -13,8 +13,9 @@ Two named results:
   ones because a dequeue history has no final drain. Allowed findings (duplicated
   deliveries, poll-skip/nonmonotonic-poll under subscribe, unseen without a final
   phase) are notices, never anomalies.
-* `queue-lag` — checkers/queue/lag.py; only when the history has `poll` ops or a
-  `--max-lag` gate is set (a lag is a poller's distance behind its log).
+* `queue-lag` — checkers/queue/lag.py; not applicable (the verdict ignores it) when the
+  history has no `poll` ops and no `--max-lag` gate (a lag is a poller's distance
+  behind its log).
 
 Pure: reads only the History. One pass normalises, one builds the per-key version
 orders, one runs the per-process checks (≥ 100k ops/s, bench/queue_checker.py).
@@ -96,9 +97,10 @@ def _check(history: History, options: CheckOptions) -> dict[str, CheckResult]:
     result = CheckResult(name=NAME, valid=False if out.anomalies else (UNKNOWN if reason else True),
                          anomalies=out.anomalies, stats=stats, reason=reason,
                          assumptions=assumptions, notices=out.notices)
-    results = {NAME: result}
-    # lag is a consumer's position behind its log: defined for `poll`s only. A history of
-    # bare dequeues (Jepsen's queue tests) gets no queue-lag result unless a gate asks.
-    if options.max_lag_ns is not None or any(op.f == "poll" for op in read_ops):
-        results["queue-lag"] = check_lag(qh, logs, options.max_lag_ns, dense)
-    return results
+    lag = check_lag(qh, logs, options.max_lag_ns, dense)
+    if options.max_lag_ns is None and not any(op.f == "poll" for op in read_ops):
+        # lag is a poller's distance behind its log: a history of bare dequeues (Jepsen's
+        # queue tests) has none to measure, which says nothing about its verdict
+        lag.applicable = False
+        lag.reason = "no `poll` ops: a lag is a poller's distance behind its log"
+    return {NAME: result, "queue-lag": lag}
