@@ -1106,6 +1106,76 @@ def _jepsen_queue_event(ev: dict) -> dict:
     return ev
 
 
+# Jepsen's Kafka workload (jepsen.tests.kafka: Kafka, Redpanda, Bufstream): ops whose
+# value is a list of `[:send k v]` / `[:poll]` micro-ops (completed as `[:send k [offset
+# v]]` and `[:poll {k [[offset v] ...]}]`), plus assign / subscribe / crash.
+_JEPSEN_KAFKA_FS = frozenset(("send", "poll", "txn", "assign", "subscribe", "crash",
+                              "debug-topic-partitions"))
+
+
+def _kafka_mops(v: Any) -> bool:
+    return (isinstance(v, list) and len(v) > 0
+            and all(isinstance(x, list) and x and x[0] in ("send", "poll") for x in v))
+
+
+def _is_jepsen_kafka(maps: list[dict]) -> bool:
+    """Every client op is one of jepsen.tests.kafka's, and some op carries its micro-ops."""
+    client = [m for m in maps if m.get("process") != NEMESIS]
+    return (bool(client) and all(m.get("f") in _JEPSEN_KAFKA_FS for m in client)
+            and any(_kafka_mops(m.get("value")) for m in client))
+
+
+def _jepsen_kafka_event(ev: dict, where: str) -> dict | None:
+    """A jepsen.tests.kafka op in the history contract's queue shapes (README "Queue
+    ops"): sends -> a batch `send` (`value` [[key, value], ...], the completion's
+    `offsets`), polls -> a `poll` of their messages (several poll micro-ops concatenated
+    per key), `:seek-to-beginning?` -> `seek: "beginning"`. None for ops the checkers do
+    not read (`:debug-topic-partitions`, an op without micro-ops)."""
+    f = ev["f"]
+    if f == "debug-topic-partitions":
+        return None
+    if f in ("assign", "subscribe"):
+        if ev.pop("seek-to-beginning?", None):
+            ev["seek"] = "beginning"
+        return ev
+    if f == "crash":
+        return ev
+    mops = ev.get("value")
+    if not _kafka_mops(mops):
+        if ev["type"] == "invoke":
+            return None  # nothing sent or polled (its completion is dropped with it)
+        mops = []
+    kinds = {m[0] for m in mops}
+    if kinds == {"send", "poll"}:
+        raise InputError(f"{where}: a :txn mixing :send and :poll micro-ops (Jepsen's "
+                         "transactional Kafka test) is not supported: splitbrain's queue "
+                         "ops are sends or polls")
+    if "send" in kinds:
+        pairs, offsets = [], []
+        for m in mops:
+            k, v = (m + [None, None])[1:3]
+            off = None
+            if ev["type"] != "invoke" and isinstance(v, list) and len(v) == 2:
+                off, v = v
+            pairs.append([k, v])
+            offsets.append(off)
+        ev["f"], ev["value"] = "send", pairs
+        if ev["type"] != "invoke" and any(o is not None for o in offsets):
+            ev["offsets"] = offsets  # an info send may know some (Jepsen records them)
+        return ev
+    ev["f"] = "poll"
+    if ev["type"] == "invoke" or not kinds:
+        ev["value"] = None if ev["type"] == "invoke" else {}
+        return ev
+    got: dict = {}
+    for m in mops:
+        polled = m[1] if len(m) > 1 and isinstance(m[1], dict) else {}
+        for k, msgs in polled.items():
+            got.setdefault(k, []).extend(msgs if isinstance(msgs, list) else [])
+    ev["value"] = got
+    return ev
+
+
 def _edn_event(m: dict, independent: bool, where: str, queue: bool = False) -> dict:
     """One EDN op map as a history event. A `:txn` stays a txn whatever its number of
     micro-ops (transactions.md §1.4, amended): a file of one-micro-op txns comes from a
@@ -1185,12 +1255,20 @@ def read_edn(path: str, maps: list[tuple[dict, int]] | None = None) -> History:
     independent = _is_independent([m for m, _ in plain])
     txns = any(m.get("f") == "txn" for m, _ in plain)
     queue = _is_jepsen_queue([m for m, _ in plain])
+    kafka = not queue and _is_jepsen_kafka([m for m, _ in plain])
+    if kafka:
+        independent = txns = False  # its `[k v]`-looking values are micro-op lists
     pairer = _Pairer(path)
     next_index = 0
     t_fallback = 0
     for m, n in plain:
         where = f"{path}:{n}" if len(plain) else path
-        ev = _edn_event(m, independent, where, queue)
+        if kafka and m.get("process") != NEMESIS:
+            ev = _jepsen_kafka_event(dict(m), where)
+            if ev is None:
+                continue
+        else:
+            ev = _edn_event(m, independent, where, queue)
         if "index" not in ev:
             ev["index"] = next_index
         next_index = ev["index"] + 1 if isinstance(ev["index"], int) else next_index + 1
@@ -1203,6 +1281,8 @@ def read_edn(path: str, maps: list[tuple[dict, int]] | None = None) -> History:
     meta = {"format": "edn", "independent": independent, "txn": txns}
     if queue:
         meta["jepsen_queue"] = True
+    if kafka:
+        meta["jepsen_kafka"] = True
     if reindexed:
         meta["reindexed"] = reindexed
     return pairer.finish(meta=meta)
