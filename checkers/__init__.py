@@ -39,6 +39,7 @@ FAMILIES: dict[str, str] = {
                                            "dlq-conservation")},
     "linearizable": "splitbrain.checkers.linearizable",
     "transactions": "splitbrain.checkers.transactions",
+    "bank": "splitbrain.checkers.bank",
 }
 
 SESSION = list(_SESSION)
@@ -59,6 +60,8 @@ def infer_workload(history: History) -> str:
         return "propagation"
     if fs.get("send") or fs.get("poll") or fs.get("dequeue"):
         return "queue"
+    if fs.get("transfer"):
+        return "bank"  # Jepsen's bank workload: transfers and snapshot reads
     if fs.get("txn"):  # transactions.md §1.3: the micro-op kinds pick the workload
         kinds = {m[0] for op in history.ops if op.f == "txn" and op.value for m in op.value
                  if isinstance(m, (list, tuple)) and m}

@@ -736,6 +736,8 @@ def _op_vocabulary(workload: str) -> frozenset[str] | None:
     None when its checkers take any op."""
     if workload == "mutex":
         return frozenset({"acquire", "release"})
+    if workload == "bank":
+        return frozenset({"transfer", "read"})
     m = BY_HISTORY.get(workload)
     if m is None or workload not in ("register", "list-append", "set", "counter"):
         return None
@@ -752,8 +754,9 @@ def _check_op_vocabulary(history: History, workload: str) -> None:
                 f"{history.source}: op {op.index} (process {op.process}) is a {op.f!r}, "
                 f"which the {workload} checkers do not understand (they know "
                 f"{', '.join(sorted(vocab))}); splitbrain checks register, cas-register, "
-                "list-append, set, counter, txn-list-append, txn-rw-register, queue and "
-                "propagation histories — name one with --workload if it was guessed wrong")
+                "list-append, set, counter, txn-list-append, txn-rw-register, queue, "
+                "propagation, mutex and bank histories — name one with --workload if it "
+                "was guessed wrong")
 
 
 def check_value_shapes(history: History, workload: str) -> None:
