@@ -40,7 +40,8 @@ def test_decided_where_the_checkers_read_the_shape():
         assert run_checks(read_history(os.path.join(DATA, name)))["valid"] is False
 
 
-EXACT = sorted(n for n in EXPECTED if n.startswith(("set-full-", "total-queue-", "queue-")))
+EXACT = sorted(n for n in EXPECTED if n.startswith(("set-full-", "total-queue-", "queue-"))
+               and n != "queue-possible-enqueue.edn")  # unknown: nothing to examine
 
 
 @pytest.mark.parametrize("name", EXACT)
