@@ -185,3 +185,20 @@ def test_verdicts_match_jepsens_multiset_accounting(tmp_path_factory, h):
     path = write_edn(tmp_path_factory.mktemp("q") / "h.edn", ops)
     res = judge(path)
     assert res["checkers"]["queue"]["valid"] == jepsen_reference(ops, drained), res["checkers"]
+
+
+def test_independent_queues_keep_their_keys(tmp_path):
+    # jepsen.independent: [k v] tuples; key 2's drain comes back empty, so 20 was lost
+    p = tmp_path / "iq.edn"
+    p.write_text("\n".join([
+        "{:type :invoke, :f :enqueue, :value [1 10], :process 0, :index 0}",
+        "{:type :ok, :f :enqueue, :value [1 10], :process 0, :index 1}",
+        "{:type :invoke, :f :enqueue, :value [2 20], :process 0, :index 2}",
+        "{:type :ok, :f :enqueue, :value [2 20], :process 0, :index 3}",
+        "{:type :invoke, :f :dequeue, :value [1 nil], :process 1, :index 4}",
+        "{:type :ok, :f :dequeue, :value [1 10], :process 1, :index 5}",
+        "{:type :invoke, :f :drain, :value [2 nil], :process 1, :index 6}",
+        "{:type :ok, :f :drain, :value [2 []], :process 1, :index 7}"]) + "\n")
+    q = judge(str(p))["checkers"]["queue"]
+    assert q["valid"] is False
+    assert [(a["type"], a["key"], a["value"]) for a in q["anomalies"]] == [("lost", 2, 20)]
