@@ -28,23 +28,8 @@ pub mod py {
     /// No element: the id of an acked add of None (never in a read) in event tables.
     const NO_ELEM: u32 = u32::MAX;
 
-    #[derive(Default, Clone, Copy)]
-    struct Fx(u64);
-    impl std::hash::Hasher for Fx {
-        fn finish(&self) -> u64 {
-            self.0
-        }
-        fn write(&mut self, bytes: &[u8]) {
-            for b in bytes {
-                self.0 = (self.0.rotate_left(5) ^ (*b as u64)).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
-            }
-        }
-        fn write_i64(&mut self, i: i64) {
-            // hashbrown picks buckets by the low bits and tags by the high ones: mix both
-            let h = (i as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15);
-            self.0 = h ^ (h >> 29);
-        }
-    }
+    // queue.rs's FxHash: the element and process maps are keyed by ints
+    use crate::queue::py::Fx;
     type FxMap<K, V> = std::collections::HashMap<K, V, std::hash::BuildHasherDefault<Fx>>;
 
     #[derive(Clone, Copy, PartialEq)]
