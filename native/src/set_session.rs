@@ -179,143 +179,108 @@ pub mod py {
         true
     }
 
-    /// set_session_key(ops, reads, members, corrupt, by_session_ops)
-    ///   -> None (declined) or (sessions, dirty, n_reads, vis_checked, vis_fail):
-    /// `sessions` the session ids of passes.py's groups of this key in order, `dirty` the
-    /// positions of the groups `_pass_set_session` may report on, `n_reads` the reads it
-    /// counts in the others, `vis_checked` the reads `_pass_set_visibility` counts and
-    /// `vis_fail` the positions in `reads` of those failing its certificate.
-    #[pyfunction]
-    #[allow(clippy::type_complexity)]
-    fn set_session_key<'py>(
-        py: Python<'py>,
-        ops: &Bound<'py, PyList>,
-        reads: &Bound<'py, PyList>,
-        members: &Bound<'py, PyDict>,
-        corrupt: &Bound<'py, PySet>,
-        by_session_ops: bool,
-    ) -> PyResult<Option<(Vec<PyObject>, Vec<usize>, u64, u64, Vec<usize>)>> {
-        let mut it = Interner { ids: FxMap::default(), add_inv: Vec::new(), earliest: Vec::new() };
-        let mut read_elems: Vec<Vec<u32>> = Vec::new();
-        let mut read_slot: FxMap<i64, Option<usize>> = FxMap::default(); // None: skip
+    /// The members of every read of ix.reads as element ids (session reads are among
+    /// them): `slots[i]` for reads[i], `by_index` by op index; None = a read both passes
+    /// skip (corrupt, or members None).
+    struct Reads {
+        elems: Vec<Vec<u32>>,
+        slots: Vec<Option<usize>>,
+        by_index: FxMap<i64, Option<usize>>,
+    }
+
+    fn read_members(reads: &Bound<'_, PyList>, members: &Bound<'_, PyDict>,
+                    corrupt: &Bound<'_, PySet>, it: &mut Interner) -> PyResult<Option<Reads>> {
+        let mut rs = Reads { elems: Vec::new(), slots: Vec::with_capacity(reads.len()),
+                             by_index: FxMap::default() };
         let check_corrupt = !corrupt.is_empty();
-        // members of every read of ix.reads (session reads are among them)
-        let mut rslots: Vec<Option<usize>> = Vec::with_capacity(reads.len());
         for r in reads.iter() {
             let r = r.downcast::<PyTuple>()?;
             if r.len() <= OP_EXTRA {
                 return Ok(None);
             }
             let idx_o = fld(r, OP_INDEX);
-            let idx = match as_index(&idx_o) {
-                Some(i) => i,
-                None => return Ok(None),
-            };
-            if check_corrupt && corrupt.contains(&idx_o)? {
-                read_slot.insert(idx, None);
-                rslots.push(None);
-                continue;
+            let Some(idx) = as_index(&idx_o) else { return Ok(None) };
+            let mut slot = None;
+            if !(check_corrupt && corrupt.contains(&idx_o)?) {
+                let Some(m) = members.get_item(&idx_o)? else { return Ok(None) };
+                if !m.is_none() {
+                    let Ok(fs) = m.downcast_exact::<PyFrozenSet>() else { return Ok(None) };
+                    let Some(v) = elems(fs, it) else { return Ok(None) };
+                    slot = Some(rs.elems.len());
+                    rs.elems.push(v);
+                }
             }
-            let m = match members.get_item(&idx_o)? {
-                Some(m) => m,
-                None => return Ok(None),
-            };
-            if m.is_none() {
-                read_slot.insert(idx, None);
-                rslots.push(None);
-                continue;
-            }
-            let fs = match m.downcast_exact::<PyFrozenSet>() {
-                Ok(f) => f,
-                Err(_) => return Ok(None),
-            };
-            let v = match elems(fs, &mut it) {
-                Some(v) => v,
-                None => return Ok(None),
-            };
-            read_slot.insert(idx, Some(read_elems.len()));
-            rslots.push(Some(read_elems.len()));
-            read_elems.push(v);
+            rs.by_index.insert(idx, slot);
+            rs.slots.push(slot);
         }
-        // passes.py's grouping: by process in first-touch order (session ops only)
-        let mut procs: FxMap<i64, usize> = FxMap::default();
-        let mut by_p: Vec<Vec<(SOp, usize)>> = Vec::new(); // (op, position in ops)
-        for (pos, op) in ops.iter().enumerate() {
-            let op = op.downcast::<PyTuple>()?;
-            if op.len() <= OP_EXTRA {
-                return Ok(None);
-            }
-            let t = fld(op, OP_TYPE);
-            let f = fld(op, OP_F);
-            let (t, f) = match (str_of(&t), str_of(&f)) {
-                (Some(t), Some(f)) => (t, f),
-                _ => return Ok(None),
-            };
-            if t == "fail" || (t != "ok" && f == "read")
-                || !matches!(&*f, "read" | "write" | "cas" | "append" | "add") {
-                continue;
-            }
-            let extra = fld(op, OP_EXTRA);
-            if !extra.is_none() {
-                match extra.downcast_exact::<PyDict>() {
-                    Ok(d) => {
-                        if d.contains("txn_of")? {
-                            continue;
-                        }
-                    }
-                    Err(_) => return Ok(None),
-                }
-            }
-            let (inv, ret) = match (as_index(&fld(op, OP_INV)), as_index(&fld(op, OP_RET))) {
-                (Some(a), Some(b)) => (a, b),
-                _ => return Ok(None),
-            };
-            let p = fld(op, OP_PROCESS);
-            if !p.is_exact_instance_of::<PyInt>() {
-                return Ok(None);
-            }
-            let p = match p.extract::<i64>() {
-                Ok(p) => p,
-                Err(_) => return Ok(None),
-            };
-            let mut so = SOp { inv, ret, kind: Kind::Other, is_add: false, elem: NO_ELEM, slot: 0 };
-            if f == "read" {
-                let idx = match as_index(&fld(op, OP_INDEX)) {
-                    Some(i) => i,
-                    None => return Ok(None),
-                };
-                match read_slot.get(&idx) {
-                    None => return Ok(None), // a session read not in ix.reads
-                    Some(None) => so.kind = Kind::Skip,
-                    Some(Some(s)) => {
-                        so.kind = Kind::Read;
-                        so.slot = *s;
-                    }
-                }
-            } else if f == "add" {
-                so.is_add = true;
-                let v = fld(op, OP_VALUE);
-                if !v.is_none() {
-                    if !v.is_exact_instance_of::<PyInt>() {
-                        return Ok(None);
-                    }
-                    let e = match v.extract::<i64>() {
-                        Ok(e) => e,
-                        Err(_) => return Ok(None),
-                    };
-                    so.elem = it.id(e);
-                }
-                if t == "ok" {
-                    so.kind = Kind::OkAdd;
-                }
-            }
-            let g = *procs.entry(p).or_insert_with(|| {
-                by_p.push(Vec::new());
-                by_p.len() - 1
-            });
-            by_p[g].push((so, pos));
+        Ok(Some(rs))
+    }
+
+    enum Step {
+        Decline,           // a shape only the Python walk judges
+        Skip,              // not a session op (passes.py's filter)
+        Op(i64, SOp),      // its process and what the passes need of it
+    }
+
+    /// One op of ix.ops as passes.py's grouping and the set passes see it.
+    fn session_op(op: &Bound<'_, PyTuple>, rs: &Reads, it: &mut Interner) -> PyResult<Step> {
+        if op.len() <= OP_EXTRA {
+            return Ok(Step::Decline);
         }
-        // split each process's ops into its sessions (epochs)
+        let (t, f) = (fld(op, OP_TYPE), fld(op, OP_F));
+        let (Some(t), Some(f)) = (str_of(&t), str_of(&f)) else { return Ok(Step::Decline) };
+        if t == "fail" || (t != "ok" && f == "read")
+            || !matches!(&*f, "read" | "write" | "cas" | "append" | "add") {
+            return Ok(Step::Skip);
+        }
+        let extra = fld(op, OP_EXTRA);
+        if !extra.is_none() {
+            let Ok(d) = extra.downcast_exact::<PyDict>() else { return Ok(Step::Decline) };
+            if d.contains("txn_of")? {
+                return Ok(Step::Skip); // a transaction's write
+            }
+        }
+        let (Some(inv), Some(ret)) = (as_index(&fld(op, OP_INV)), as_index(&fld(op, OP_RET)))
+        else { return Ok(Step::Decline) };
+        let p = fld(op, OP_PROCESS);
+        if !p.is_exact_instance_of::<PyInt>() {
+            return Ok(Step::Decline);
+        }
+        let Ok(p) = p.extract::<i64>() else { return Ok(Step::Decline) };
+        let mut so = SOp { inv, ret, kind: Kind::Other, is_add: false, elem: NO_ELEM, slot: 0 };
+        if f == "read" {
+            let Some(idx) = as_index(&fld(op, OP_INDEX)) else { return Ok(Step::Decline) };
+            match rs.by_index.get(&idx) {
+                None => return Ok(Step::Decline), // a session read not in ix.reads
+                Some(None) => so.kind = Kind::Skip,
+                Some(Some(s)) => {
+                    so.kind = Kind::Read;
+                    so.slot = *s;
+                }
+            }
+        } else if f == "add" {
+            so.is_add = true;
+            let v = fld(op, OP_VALUE);
+            if !v.is_none() {
+                if !v.is_exact_instance_of::<PyInt>() {
+                    return Ok(Step::Decline);
+                }
+                let Ok(e) = v.extract::<i64>() else { return Ok(Step::Decline) };
+                so.elem = it.id(e);
+            }
+            if t == "ok" {
+                so.kind = Kind::OkAdd;
+            }
+        }
+        Ok(Step::Op(p, so))
+    }
+
+    /// Each process's ops (first-touch order) split into its sessions as passes.py does:
+    /// one group when by_session_ops or its first and last ops share a session, else
+    /// one group per session in order of first appearance. (sessions, groups).
+    fn split_sessions<'py>(py: Python<'py>, ops: &Bound<'py, PyList>,
+                           by_p: Vec<Vec<(SOp, usize)>>, by_session_ops: bool)
+                           -> PyResult<(Vec<PyObject>, Vec<Vec<SOp>>)> {
         let mut sessions: Vec<PyObject> = Vec::new();
         let mut groups: Vec<Vec<SOp>> = Vec::new();
         let field = |pos: usize, i: usize| -> PyResult<Bound<'py, PyAny>> {
@@ -347,44 +312,32 @@ pub mod py {
                 }
             }
         }
-        // the session certificate per group
-        let n_el = it.add_inv.len();
-        let mut mark = vec![0u32; n_el];
-        let mut inu = vec![0u32; n_el];
-        let mut serial = 0u32;
-        let mut dirty: Vec<usize> = Vec::new();
-        let mut n_reads: u64 = 0;
-        for (gi, g) in groups.iter().enumerate() {
-            if session_clean(g, &read_elems, &mut mark, &mut serial, &mut inu, gi as u32 + 1) {
-                n_reads += g.iter().filter(|o| o.kind == Kind::Read).count() as u64;
-            } else {
-                dirty.push(gi);
-            }
-        }
-        // visibility: latest add invocation per element, earliest obliging event per
-        // element (an acked add's completion, a session read's completion showing it)
-        let mut none_earliest = i64::MAX;
+        Ok((sessions, groups))
+    }
+
+    /// `_pass_set_visibility`'s certificate: (reads it counts, positions in ix.reads of
+    /// those failing it). A read R passes when it contains every element whose earliest
+    /// obliging event (an acked add's completion, a session read's completion showing
+    /// it) precedes the latest invocation of an add of any element R shows.
+    fn visibility_fail(groups: &[Vec<SOp>], rs: &Reads, it: &mut Interner) -> (u64, Vec<usize>) {
+        let mut none_earliest = i64::MAX; // acked adds of None: due, never in a read
         for o in groups.iter().flatten() {
             if o.is_add && o.elem != NO_ELEM {
                 let a = &mut it.add_inv[o.elem as usize];
-                if *a < o.inv {
-                    *a = o.inv;
-                }
+                *a = (*a).max(o.inv);
             }
-            let ev_elems: &[u32] = match o.kind {
+            let shown: &[u32] = match o.kind {
                 Kind::OkAdd if o.elem == NO_ELEM => {
                     none_earliest = none_earliest.min(o.ret);
                     &[]
                 }
                 Kind::OkAdd => std::slice::from_ref(&o.elem),
-                Kind::Read => &read_elems[o.slot],
+                Kind::Read => &rs.elems[o.slot],
                 _ => &[],
             };
-            for &e in ev_elems {
+            for &e in shown {
                 let x = &mut it.earliest[e as usize];
-                if o.ret < *x {
-                    *x = o.ret;
-                }
+                *x = (*x).min(o.ret);
             }
         }
         let mut due_at: Vec<i64> = it.earliest.iter().copied().filter(|&t| t != i64::MAX).collect();
@@ -392,21 +345,71 @@ pub mod py {
             due_at.push(none_earliest);
         }
         due_at.sort_unstable();
-        let mut vis_checked: u64 = 0;
-        let mut vis_fail: Vec<usize> = Vec::new();
-        for (ri, slot) in rslots.iter().enumerate() {
+        let mut checked: u64 = 0;
+        let mut fail: Vec<usize> = Vec::new();
+        for (ri, slot) in rs.slots.iter().enumerate() {
             let m = match slot {
-                Some(s) if !read_elems[*s].is_empty() => &read_elems[*s],
+                Some(s) if !rs.elems[*s].is_empty() => &rs.elems[*s],
                 _ => continue,
             };
-            vis_checked += 1;
+            checked += 1;
             let bound = m.iter().map(|&e| it.add_inv[e as usize]).max().unwrap_or(-1);
             let need = due_at.partition_point(|&t| t < bound);
             let have = m.iter().filter(|&&e| it.earliest[e as usize] < bound).count();
             if have != need {
-                vis_fail.push(ri);
+                fail.push(ri);
             }
         }
+        (checked, fail)
+    }
+
+    /// set_session_key(ops, reads, members, corrupt, by_session_ops)
+    ///   -> None (declined) or (sessions, dirty, n_reads, vis_checked, vis_fail):
+    /// `sessions` the session ids of passes.py's groups of this key in order, `dirty` the
+    /// positions of the groups `_pass_set_session` may report on, `n_reads` the reads it
+    /// counts in the others, `vis_checked` the reads `_pass_set_visibility` counts and
+    /// `vis_fail` the positions in `reads` of those failing its certificate.
+    #[pyfunction]
+    #[allow(clippy::type_complexity)]
+    fn set_session_key<'py>(
+        py: Python<'py>,
+        ops: &Bound<'py, PyList>,
+        reads: &Bound<'py, PyList>,
+        members: &Bound<'py, PyDict>,
+        corrupt: &Bound<'py, PySet>,
+        by_session_ops: bool,
+    ) -> PyResult<Option<(Vec<PyObject>, Vec<usize>, u64, u64, Vec<usize>)>> {
+        let mut it = Interner { ids: FxMap::default(), add_inv: Vec::new(), earliest: Vec::new() };
+        let Some(rs) = read_members(reads, members, corrupt, &mut it)? else { return Ok(None) };
+        // passes.py's grouping: by process in first-touch order (session ops only)
+        let mut procs: FxMap<i64, usize> = FxMap::default();
+        let mut by_p: Vec<Vec<(SOp, usize)>> = Vec::new(); // (op, position in ops)
+        for (pos, op) in ops.iter().enumerate() {
+            let (p, so) = match session_op(op.downcast::<PyTuple>()?, &rs, &mut it)? {
+                Step::Decline => return Ok(None),
+                Step::Skip => continue,
+                Step::Op(p, so) => (p, so),
+            };
+            let g = *procs.entry(p).or_insert_with(|| {
+                by_p.push(Vec::new());
+                by_p.len() - 1
+            });
+            by_p[g].push((so, pos));
+        }
+        let (sessions, groups) = split_sessions(py, ops, by_p, by_session_ops)?;
+        let n_el = it.add_inv.len();
+        let (mut mark, mut inu) = (vec![0u32; n_el], vec![0u32; n_el]);
+        let mut serial = 0u32;
+        let mut dirty: Vec<usize> = Vec::new();
+        let mut n_reads: u64 = 0;
+        for (gi, g) in groups.iter().enumerate() {
+            if session_clean(g, &rs.elems, &mut mark, &mut serial, &mut inu, gi as u32 + 1) {
+                n_reads += g.iter().filter(|o| o.kind == Kind::Read).count() as u64;
+            } else {
+                dirty.push(gi);
+            }
+        }
+        let (vis_checked, vis_fail) = visibility_fail(&groups, &rs, &mut it);
         Ok(Some((sessions, dirty, n_reads, vis_checked, vis_fail)))
     }
 

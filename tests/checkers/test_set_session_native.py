@@ -287,3 +287,13 @@ def test_non_int_elements_decline_and_still_agree(monkeypatch):
     assert _same(h, monkeypatch) == 0  # declined: the Python passes judged it
     found = passes.analyse(h, CheckOptions(workload="set"))
     assert found.anoms[session.RYW]  # own add "a" missing from the later read
+
+
+def test_env_forces_the_python_path():
+    import subprocess
+    import sys
+
+    code = "from splitbrain.checkers.session import native; print(native.engine(), native.PROBLEM)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                         env={**os.environ, "SPLITBRAIN_SET_ENGINE": "python"}).stdout
+    assert out.split()[0] == "python" and "SPLITBRAIN_SET_ENGINE" in out
