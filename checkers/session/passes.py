@@ -7,6 +7,7 @@ from typing import Any, NamedTuple
 from splitbrain.checkers.options import CheckOptions
 from splitbrain.checkers.versions import VersionIndex, build_indexes, gc_paused
 from splitbrain.harness.history import History, Op
+from splitbrain.checkers.session import native
 from splitbrain.checkers.session.findings import MR, MW, RYW, WFR, _Found, _inv
 from splitbrain.checkers.session.cross_key import _pass_cross_key
 from splitbrain.checkers.session.floors import _pass_floors
@@ -119,8 +120,6 @@ class _Plan(NamedTuple):
 
 def _native_plan(ix: VersionIndex, by_session_ops: bool) -> _Plan | None:
     """The Rust core's certificate for one set key, or None (Python judges the key)."""
-    from splitbrain.checkers.session import native
-
     if (native.KEY is None or ix.duplicates or ix.snapshot_values
             or type(ix._members) is not dict or type(ix.ops) is not list
             or type(ix.reads) is not list or type(ix.corrupt) is not set):
