@@ -337,8 +337,8 @@ class _Job:
             finals = sorted(last.values(), key=lambda o: o.index)
             self._final_register_values(key, ix, finals)
             if ix.kind == "versioned":
-                reported = self._versioned_lost(key, ix, [w for w in acked
-                                                          if w.index not in tie_lost], finals)
+                judged = [w for w in acked if w.index not in tie_lost] if tie_lost else acked
+                reported = self._versioned_lost(key, ix, judged, finals)
                 reported |= tie_lost
                 self._wfr_lost(key, ix, finals, reported)
 
