@@ -8,7 +8,9 @@ staleness percentiles — with every shortcut refused.
 The shortcuts compared here: `VersionIndex.has_cas` (a key without cas skips the scans
 for one in `_build_versioned` and lost-updates' `_rmw`) and lost-updates'
 `_no_write_below_an_earlier_read` (a key no write of which is ranked below an earlier
-read skips the `_wfr_lost` walk); the version pass of
+read skips the `_wfr_lost` walk) and the session floors' `_clean_total_sequential` (a
+sequential session on a total order — versioned registers, lists — that breaks no floor
+is only counted); the version pass of
 `_build_versioned`'s fast path is compared with its per-read loop in
 test_versions_fast_paths.py.
 """
@@ -23,6 +25,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import splitbrain.checkers.lost_updates as L
+import splitbrain.checkers.session.floors as F
 import splitbrain.checkers.versions as V
 from tests.checkers import sim
 from splitbrain.checkers import run_checks
@@ -42,9 +45,11 @@ def _results(workload: str, events: list[dict]) -> str:
 
 def _reference(workload: str, events: list[dict]) -> str:
     """The full result with every shortcut refused: every key may hold a cas (the scans
-    run) and `_wfr_lost` walks every versioned key's ops."""
+    run), `_wfr_lost` walks every versioned key's ops and `_pass_floors` runs its
+    general loop on every session."""
     with pytest.MonkeyPatch.context() as m:
         m.setattr(L, "_no_write_below_an_earlier_read", lambda ix: False)
+        m.setattr(F, "_clean_total_sequential", lambda found, ix, ops: False)
         m.setattr(V.VersionIndex, "has_cas", property(lambda self: True, lambda self, v: None),
                   raising=False)
         return _results(workload, events)
