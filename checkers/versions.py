@@ -69,7 +69,7 @@ from __future__ import annotations
 import bisect
 import gc
 from contextlib import contextmanager
-from itertools import compress, repeat
+from itertools import accumulate, compress, repeat
 from operator import attrgetter, gt
 from typing import Any, Iterable
 
@@ -698,7 +698,89 @@ def _elements_audit(audit, winv_get, r: Op, elems: tuple) -> None:
                 audit.check(r, e)  # reported; the read stays usable
 
 
+# The fast scan of `_build_list` (False: every key takes the per-read reference path;
+# the differential tests flip it to compare the two)
+_LIST_FAST = True
+
+
 def _build_list(ix: VersionIndex) -> None:
+    """§2.3-A: the order is the longest read, every other read must be its prefix.
+
+    The fast scan decides the common key (every read a clean prefix of one growing list)
+    with C-level prefix comparisons, each element looked at once; any key it declines
+    goes through the per-read reference path, which decides and reports exactly."""
+    scan = _list_reads_fast(ix) if _LIST_FAST else None
+    if scan is None:
+        longest, shortest_for_len = _list_reads(ix)
+    else:
+        longest, shortest_for_len, lens = scan
+        ix._rver.update(zip(map(_INDEX, ix.reads), lens))
+    _list_ranks(ix, longest, shortest_for_len)
+
+
+def _list_reads_fast(ix: VersionIndex) -> tuple[tuple, dict[int, Op], list[int]] | None:
+    """(longest read's elements, length -> first read of that length, each read's
+    length) when every read
+    of the key is a clean prefix of one growing list, else None (nothing changed).
+
+    Clean: a plain `read` whose value is a list of atoms (or None), with no element
+    twice, each element appended by one non-failed op invoked before the read
+    completed, no snapshot component and no element appended twice in the key: exactly
+    the reads on which the reference path reports nothing, marks nothing corrupt and
+    finds every read compatible. One reference list grows by each longer read; a read
+    is checked against it by a C-level slice comparison, and a new suffix's elements
+    once each (prefix maxima of the writers' invocation indices stand for the per-read
+    `max(invs) <= ret_index` test)."""
+    if ix.duplicates or ix._obs:
+        return None
+    winv_get = {e: w.inv_index for e, w in ix._writer.items() if w.type != "fail"}.get
+    simple = _SIMPLE_T
+    ref: list = []
+    seen: set = set()
+    pmax = [-1]  # pmax[i]: the latest writer invocation among ref[:i]
+    shortest_for_len: dict[int, Op] = {}
+    longest_op = None
+    lens: list[int] = []
+    for r in ix.reads:
+        if r.f != "read":
+            return None
+        v = r.value
+        if v is None:
+            m = 0
+        elif type(v) is not list:
+            return None
+        else:
+            m = len(v)
+            n = len(ref)
+            if m <= n:
+                if v != ref[:m]:
+                    return None
+            else:
+                if n and v[:n] != ref:
+                    return None
+                new = v[n:]
+                if not simple.issuperset(map(type, new)):
+                    return None
+                seen.update(new)
+                invs = list(map(winv_get, new))
+                if len(seen) != m or None in invs:
+                    return None
+                pmax.extend(accumulate(invs, max, initial=pmax[-1]))
+                del pmax[n + 1]  # accumulate repeats its initial value
+                ref = v
+                longest_op = r
+            if pmax[m] > r.ret_index:
+                return None
+        lens.append(m)
+        if m not in shortest_for_len:
+            shortest_for_len[m] = r
+    longest = () if longest_op is None else _read_elements(ix, longest_op, simple, {})
+    return longest, shortest_for_len, lens
+
+
+def _list_reads(ix: VersionIndex) -> tuple[tuple, dict[int, Op]]:
+    """The reference path of `_build_list`: every read's elements audited and compared
+    with the longest; (longest read's elements, length -> first compatible read)."""
     audit = _ValueAudit(ix)
     if ix.duplicates:
         # elements appended more than once: how many copies a read may hold (item 3)
@@ -754,6 +836,13 @@ def _build_list(ix: VersionIndex) -> None:
         ix._rver[r.index] = m
         if m not in shortest_for_len:
             shortest_for_len[m] = r
+    return longest, shortest_for_len
+
+
+def _list_ranks(ix: VersionIndex, longest: tuple, shortest_for_len: dict[int, Op]) -> None:
+    """Ranks, writers, evidence and dirty updates from the order (`longest`) and the
+    compatible reads (`shortest_for_len`)."""
+    n = len(longest)
     ix.order = list(longest)
     ix.max_rank = n
     pos = {e: i + 1 for i, e in enumerate(longest)}
@@ -1027,7 +1116,7 @@ def _versioned_reads_fast(ix: VersionIndex, reads: list[Op], rver: dict):
     return good_reads, fvs
 
 
-_F, _VALUE, _VERSION, _RET = (attrgetter(a) for a in ("f", "value", "version", "ret_index"))
+_F, _VALUE, _VERSION, _RET, _INDEX = (attrgetter(a) for a in ("f", "value", "version", "ret_index", "index"))
 _INF = float("inf")
 
 
