@@ -70,7 +70,7 @@ import bisect
 import gc
 from contextlib import contextmanager
 from itertools import accumulate, compress, repeat
-from operator import attrgetter, gt
+from operator import attrgetter, gt, itemgetter
 from typing import Any, Iterable
 
 from splitbrain.checkers.result import Anomaly
@@ -709,13 +709,31 @@ def _build_list(ix: VersionIndex) -> None:
     The fast scan decides the common key (every read a clean prefix of one growing list)
     with C-level prefix comparisons, each element looked at once; any key it declines
     goes through the per-read reference path, which decides and reports exactly."""
-    scan = _list_reads_fast(ix) if _LIST_FAST else None
+    scan = (_list_reads_native(ix) or _list_reads_fast(ix)) if _LIST_FAST else None
     if scan is None:
         longest, shortest_for_len = _list_reads(ix)
     else:
         longest, shortest_for_len, lens = scan
         ix._rver.update(zip(map(_INDEX, ix.reads), lens))
-    _list_ranks(ix, longest, shortest_for_len)
+    pos = _list_ranks(ix, longest, shortest_for_len, clean=scan is not None)
+    if scan is None:  # the fast scan saw no failed append in the order: none to find
+        _dirty_updates(ix, pos)
+
+
+def _list_reads_native(ix: VersionIndex) -> tuple[tuple, dict[int, Op], list[int]] | None:
+    """`_list_reads_fast` by the Rust core (native/src/lists.rs) for keys of plain int
+    elements; None when it is not available or declines."""
+    from splitbrain.checkers import lists_native
+
+    if lists_native.SCAN is None or ix.duplicates or ix._obs:
+        return None
+    reads = ix.reads
+    got = lists_native.SCAN(reads, ix._writer)
+    if got is None:
+        return None
+    lens, at, firsts = got
+    longest = () if at is None else _read_elements(ix, reads[at], _SIMPLE_T, {})
+    return longest, {m: reads[p] for m, p in firsts}, lens
 
 
 def _list_reads_fast(ix: VersionIndex) -> tuple[tuple, dict[int, Op], list[int]] | None:
@@ -839,35 +857,60 @@ def _list_reads(ix: VersionIndex) -> tuple[tuple, dict[int, Op]]:
     return longest, shortest_for_len
 
 
-def _list_ranks(ix: VersionIndex, longest: tuple, shortest_for_len: dict[int, Op]) -> None:
-    """Ranks, writers, evidence and dirty updates from the order (`longest`) and the
-    compatible reads (`shortest_for_len`)."""
+def _list_ranks(ix: VersionIndex, longest: tuple, shortest_for_len: dict[int, Op],
+                clean: bool = False) -> dict:
+    """Ranks, writers and evidence from the order (`longest`) and the compatible reads
+    (`shortest_for_len`); returns element -> rank. clean: a fast scan accepted the
+    reads (every element of the order has a sole writer that did not fail)."""
     n = len(longest)
     ix.order = list(longest)
     ix.max_rank = n
-    pos = {e: i + 1 for i, e in enumerate(longest)}
+    pos = dict(zip(longest, range(1, n + 1)))
+    ix._evidence = _list_evidence(n, shortest_for_len)
+    writes = ix.writes
+    if clean and len(ix._writer) == len(writes) == n:
+        ps = list(map(pos.get, ix._wvals))
+        if None not in ps:
+            # each write the sole writer of its own element and the order exactly the
+            # written elements (none of whose writers failed, or the scan would not be
+            # clean): the loop below would verify every write, in this order
+            ix._wver.update(zip(map(_INDEX, writes), ps))
+            ix._by_rank = [None, *map(itemgetter(1), sorted(zip(ps, writes)))]
+            return pos
     by_rank: list[Op | None] = [None] * (n + 1)
+    wver = ix._wver
+    writer_get = ix._writer.get
+    pos_get = pos.get
+    unverifiable = 0
     for w, e in zip(ix.writes, ix._wvals):
         if e is None:
             continue
-        p = pos.get(e)
-        if p is not None and ix._writer.get(e) is w and w.type != "fail":
-            ix._wver[w.index] = p
+        p = pos_get(e)
+        if p is not None and writer_get(e) is w and w.type != "fail":
+            wver[w.index] = p
             by_rank[p] = w
         elif w.type == "ok":
-            ix.unverifiable_writes += 1
-    for e, p in pos.items():
-        if by_rank[p] is None:
-            by_rank[p] = ix._writer.get(e)
+            unverifiable += 1
+    ix.unverifiable_writes += unverifiable
+    if None in by_rank[1:]:
+        for e, p in pos.items():
+            if by_rank[p] is None:
+                by_rank[p] = writer_get(e)
     ix._by_rank = by_rank
-    # evidence(rank): the shortest compatible read of length >= rank
-    ev: list[int | None] = [None] * (n + 1)
-    lens = sorted(shortest_for_len)
-    for p in range(1, n + 1):
-        j = bisect.bisect_left(lens, p)
-        ev[p] = shortest_for_len[lens[j]].index if j < len(lens) else None
-    ix._evidence = ev
-    _dirty_updates(ix, pos)
+    return pos
+
+
+def _list_evidence(n: int, shortest_for_len: dict[int, Op]) -> list[int | None]:
+    """evidence(rank) for ranks 0..n: the shortest compatible read of length >= rank
+    (rank 0: None); runs of ranks share one read, so each run is one C-level extend."""
+    ev: list[int | None] = [None]
+    done = 0  # ranks 1..done are filled
+    for m in sorted(shortest_for_len):
+        if m > done:
+            ev.extend(repeat(shortest_for_len[m].index, m - done))
+            done = m
+    ev.extend(repeat(None, n - done))
+    return ev
 
 
 def _dirty_updates(ix: VersionIndex, pos: dict) -> None:
@@ -1116,7 +1159,8 @@ def _versioned_reads_fast(ix: VersionIndex, reads: list[Op], rver: dict):
     return good_reads, fvs
 
 
-_F, _VALUE, _VERSION, _RET, _INDEX = (attrgetter(a) for a in ("f", "value", "version", "ret_index", "index"))
+_F, _VALUE, _VERSION, _RET, _INDEX = (
+    attrgetter(a) for a in ("f", "value", "version", "ret_index", "index"))
 _INF = float("inf")
 
 
