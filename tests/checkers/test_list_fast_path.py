@@ -19,7 +19,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import splitbrain.checkers.versions as V
-from splitbrain.checkers import lists_native
+from splitbrain.checkers import convergence, lists_native, lost_updates
 from splitbrain.checkers import run_checks
 from splitbrain.checkers.options import CheckOptions
 from splitbrain.harness.history import History, history_from_events, read_history
@@ -32,7 +32,8 @@ from splitbrain.harness.history import History, history_from_events, read_histor
 def reference_paths():
     """Every list fast path refused: the per-read reference loops decide."""
     with pytest.MonkeyPatch.context() as m:
-        m.setattr(V, "_LIST_FAST", False)
+        for mod in (V, lost_updates, convergence):
+            m.setattr(mod, "_LIST_FAST", False)
         yield
 
 
