@@ -738,8 +738,8 @@ def _list_reads_native(ix: VersionIndex) -> tuple[tuple, dict[int, Op], list[int
 
 def _list_reads_fast(ix: VersionIndex) -> tuple[tuple, dict[int, Op], list[int]] | None:
     """(longest read's elements, length -> first read of that length, each read's
-    length) when every read
-    of the key is a clean prefix of one growing list, else None (nothing changed).
+    length) when every read of the key is a clean prefix of one growing list, else None
+    (nothing changed).
 
     Clean: a plain `read` whose value is a list of atoms (or None), with no element
     twice, each element appended by one non-failed op invoked before the read
