@@ -265,3 +265,16 @@ def test_generated_histories(h, workload, engine):
 @given(h=list_histories(keyless=True))
 def test_generated_keyless_histories(h, engine):
     assert_same(h)
+
+
+def test_engine_env_forces_python():
+    """SPLITBRAIN_LIST_ENGINE=python: the native scan is never called."""
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "SPLITBRAIN_LIST_ENGINE": "python"}
+    out = subprocess.run([sys.executable, "-c", "from splitbrain.checkers import lists_native as n;"
+                          "print(n.engine(), n.SCAN, n.PROBLEM)"],
+                         env=env, capture_output=True, text=True, check=True).stdout.split()
+    assert out[:2] == ["python", "None"]
