@@ -5,8 +5,8 @@ Obligations:
   the NamedTuple whose field positions lists.rs reads; otherwise None and `PROBLEM` says
   why (an older .so, no build): versions.py then takes its Python scan, which stays the
   reference (tests compare both on the same histories, result for result);
-* `list_scan` only measures reads (lengths, which read is the longest, the first read of
-  each length) and declines with None on any shape it does not handle; every table of
+* `list_scan` only measures reads (lengths, which read is the longest, which read is
+  each rank's evidence) and declines with None on any shape it does not handle; every table of
   the VersionIndex, every anomaly and explanation is built in Python;
 * `SPLITBRAIN_LIST_ENGINE=python` in the environment forces the Python path.
 """
@@ -19,7 +19,7 @@ import os
 SCAN = None
 PROBLEM: str | None = None
 # the Op fields lists.rs reads by position (OP_* constants there)
-_FIELDS = {"inv_index": 1, "ret_index": 2, "type": 5, "f": 6, "value": 8}
+_FIELDS = {"index": 0, "inv_index": 1, "ret_index": 2, "type": 5, "f": 6, "value": 8}
 try:  # by module name, as checkers/queue/native.py does
     _mod = importlib.import_module("splitbrain._native")
     from splitbrain.harness.history import Op

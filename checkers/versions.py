@@ -712,15 +712,16 @@ def _build_list(ix: VersionIndex) -> None:
     scan = (_list_reads_native(ix) or _list_reads_fast(ix)) if _LIST_FAST else None
     if scan is None:
         longest, shortest_for_len = _list_reads(ix)
+        evidence = _list_evidence(len(longest), shortest_for_len)
     else:
-        longest, shortest_for_len, lens = scan
+        longest, evidence, lens = scan
         ix._rver.update(zip(map(_INDEX, ix.reads), lens))
-    pos = _list_ranks(ix, longest, shortest_for_len, clean=scan is not None)
+    pos = _list_ranks(ix, longest, evidence, clean=scan is not None)
     if scan is None:  # the fast scan saw no failed append in the order: none to find
         _dirty_updates(ix, pos)
 
 
-def _list_reads_native(ix: VersionIndex) -> tuple[tuple, dict[int, Op], list[int]] | None:
+def _list_reads_native(ix: VersionIndex) -> tuple[tuple, list[int | None], list[int]] | None:
     """`_list_reads_fast` by the Rust core (native/src/lists.rs) for keys of plain int
     elements; None when it is not available or declines."""
     from splitbrain.checkers import lists_native
@@ -731,13 +732,13 @@ def _list_reads_native(ix: VersionIndex) -> tuple[tuple, dict[int, Op], list[int
     got = lists_native.SCAN(reads, ix._writer)
     if got is None:
         return None
-    lens, at, firsts = got
+    lens, at, evidence = got
     longest = () if at is None else _read_elements(ix, reads[at], _SIMPLE_T, {})
-    return longest, {m: reads[p] for m, p in firsts}, lens
+    return longest, evidence, lens
 
 
-def _list_reads_fast(ix: VersionIndex) -> tuple[tuple, dict[int, Op], list[int]] | None:
-    """(longest read's elements, length -> first read of that length, each read's
+def _list_reads_fast(ix: VersionIndex) -> tuple[tuple, list[int | None], list[int]] | None:
+    """(longest read's elements, each rank's evidence (`_list_evidence`), each read's
     length) when every read of the key is a clean prefix of one growing list, else None
     (nothing changed).
 
@@ -793,7 +794,7 @@ def _list_reads_fast(ix: VersionIndex) -> tuple[tuple, dict[int, Op], list[int]]
         if m not in shortest_for_len:
             shortest_for_len[m] = r
     longest = () if longest_op is None else _read_elements(ix, longest_op, simple, {})
-    return longest, shortest_for_len, lens
+    return longest, _list_evidence(len(longest), shortest_for_len), lens
 
 
 def _list_reads(ix: VersionIndex) -> tuple[tuple, dict[int, Op]]:
@@ -857,16 +858,16 @@ def _list_reads(ix: VersionIndex) -> tuple[tuple, dict[int, Op]]:
     return longest, shortest_for_len
 
 
-def _list_ranks(ix: VersionIndex, longest: tuple, shortest_for_len: dict[int, Op],
+def _list_ranks(ix: VersionIndex, longest: tuple, evidence: list[int | None],
                 clean: bool = False) -> dict:
-    """Ranks, writers and evidence from the order (`longest`) and the compatible reads
-    (`shortest_for_len`); returns element -> rank. clean: a fast scan accepted the
-    reads (every element of the order has a sole writer that did not fail)."""
+    """Ranks and writers from the order (`longest`), and the evidence of each rank
+    (`_list_evidence`); returns element -> rank. clean: a fast scan accepted the reads
+    (every element of the order has a sole writer that did not fail)."""
     n = len(longest)
     ix.order = list(longest)
     ix.max_rank = n
     pos = dict(zip(longest, range(1, n + 1)))
-    ix._evidence = _list_evidence(n, shortest_for_len)
+    ix._evidence = evidence
     writes = ix.writes
     if clean and len(ix._writer) == len(writes) == n:
         ps = list(map(pos.get, ix._wvals))

@@ -15,6 +15,7 @@ pub mod py {
 
     // Op is a NamedTuple (harness/history.py); checkers/versions.py checks these field
     // positions against `Op._fields` before it uses `list_scan`.
+    const OP_INDEX: usize = 0;
     const OP_INV_INDEX: usize = 1;
     const OP_RET_INDEX: usize = 2;
     const OP_TYPE: usize = 5;
@@ -71,14 +72,15 @@ pub mod py {
 
     /// `_list_reads_fast` over `reads` (one key's ok reads, invocation order) with the
     /// key's `writer` table (element -> sole writer op): (each read's length, position of
-    /// the longest read or None, [(length, position of the first read of that length)]
-    /// in first-seen order), or None when the Python scan must decide.
+    /// the longest read or None, each rank's evidence: rank 0 None, rank p the index of
+    /// the first read of the shortest length >= p), or None when the Python scan must
+    /// decide.
     #[pyfunction]
     #[allow(clippy::type_complexity)]
-    fn list_scan(
-        reads: &Bound<'_, PyList>,
-        writer: &Bound<'_, PyDict>,
-    ) -> PyResult<Option<(Vec<usize>, Option<usize>, Vec<(usize, usize)>)>> {
+    fn list_scan<'py>(
+        reads: &Bound<'py, PyList>,
+        writer: &Bound<'py, PyDict>,
+    ) -> PyResult<Option<(Vec<usize>, Option<usize>, Vec<Option<Bound<'py, PyAny>>>)>> {
         let Some(winv) = writer_invocations(writer)? else { return Ok(None) };
         let mut reference: Vec<i64> = Vec::new();
         let mut seen: HashSet<i64> = HashSet::new();
@@ -133,7 +135,29 @@ pub mod py {
                 firsts.push((m, pos));
             }
         }
-        Ok(Some((lens, longest, firsts)))
+        Ok(Some((lens, longest, evidence(reads, firsts, reference.len())?)))
+    }
+
+    /// versions.py `_list_evidence` from (length, position of its first read) pairs:
+    /// ranks 0..n, each run of ranks sharing one read's index.
+    fn evidence<'py>(
+        reads: &Bound<'py, PyList>,
+        mut firsts: Vec<(usize, usize)>,
+        n: usize,
+    ) -> PyResult<Vec<Option<Bound<'py, PyAny>>>> {
+        firsts.sort_unstable();
+        let mut ev = Vec::with_capacity(n + 1);
+        ev.push(None);
+        let mut done = 0;
+        for (m, pos) in firsts {
+            if m > done {
+                let index = reads.get_item(pos)?.downcast::<PyTuple>()?.get_item(OP_INDEX)?;
+                ev.extend(std::iter::repeat(Some(index)).take(m - done));
+                done = m;
+            }
+        }
+        ev.resize(n + 1, None);
+        Ok(ev)
     }
 
     pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
