@@ -10,24 +10,17 @@
 pub mod py {
     use pyo3::ffi;
     use pyo3::prelude::*;
-    use pyo3::types::{PyDict, PyList, PyString, PyTuple};
+    use pyo3::types::{PyDict, PyList, PyTuple};
     use std::collections::{HashMap, HashSet};
 
-    // Op is a NamedTuple (harness/history.py); checkers/versions.py checks these field
-    // positions against `Op._fields` before it uses `list_scan`.
-    const OP_INDEX: usize = 0;
+    use crate::queue::py::{str_is, OP_F, OP_INDEX, OP_TYPE};
+
+    // Op is a NamedTuple (harness/history.py); checkers/lists_native.py checks these
+    // field positions (and queue.rs's OP_*) against `Op._fields` before it uses
+    // `list_scan`.
     const OP_INV_INDEX: usize = 1;
     const OP_RET_INDEX: usize = 2;
-    const OP_TYPE: usize = 5;
-    const OP_F: usize = 6;
     const OP_VALUE: usize = 8;
-
-    fn str_is(o: &Bound<'_, PyAny>, s: &str) -> bool {
-        match o.downcast::<PyString>() {
-            Ok(x) => x.to_str().map(|t| t == s).unwrap_or(false),
-            Err(_) => false,
-        }
-    }
 
     /// A plain int's value (not a bool, not beyond i64), else None.
     fn plain_int(o: &Bound<'_, PyAny>) -> Option<i64> {
