@@ -15,6 +15,7 @@ use std::sync::Mutex;
 pub mod txn;
 pub mod queue;
 pub mod set_session;
+pub mod lists;
 
 pub const WRITE: u32 = 0;
 pub const READ: u32 = 1;
@@ -541,6 +542,7 @@ mod py {
         crate::txn::py::register(m)?;
         crate::queue::py::register(m)?;
         crate::set_session::py::register(m)?;
+        crate::lists::py::register(m)?;
         Ok(())
     }
 }
