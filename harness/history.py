@@ -1312,15 +1312,17 @@ def detect_format(path: str, fmt: str | None = None) -> str:
     return "jsonl"
 
 
-_JEPSEN_LOG = re.compile(r"^\S+\s+jepsen\.util - (\S+)\t(:\S+)\t(:\S+)\t(.*)$")
+# Fields are tab-separated as Jepsen logs them, or space-padded where an editor or pager
+# expanded the tabs (porcupine's etcd_100..102.log); a value may itself hold spaces.
+_JEPSEN_LOG = re.compile(r"^\S+\s+jepsen\.util\s+-\s+(\S+)\s+(:\S+)\s+(:\S+)\s+(.*)$")
 
 
 def _jepsen_log_maps(path: str) -> list[tuple[dict, int]] | None:
     """The op lines of a Jepsen console log (`INFO  jepsen.util - 3\t:ok\t:read\t2`,
-    the form porcupine's test_data/jepsen/*.log keep) as EDN op maps, or None when the
-    first non-blank line is not one. Other lines are skipped. An `:info` completion logs
-    its error (`:timed-out`) where the value goes: it gets its invocation's value, as a
-    Jepsen history records it."""
+    tabs or runs of spaces between fields: the forms porcupine's test_data/jepsen/*.log
+    keep) as EDN op maps, or None when the first non-blank line is not one. Other lines
+    are skipped. An `:info` completion logs its error (`:timed-out`) where the value
+    goes: it gets its invocation's value, as a Jepsen history records it."""
     import edn_format
 
     try:
