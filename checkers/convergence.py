@@ -33,6 +33,8 @@ from splitbrain.checkers.analysis import Analysis
 from splitbrain.checkers.distribution import percentile
 from splitbrain.checkers.options import CheckOptions
 from splitbrain.checkers.result import Anomaly, CheckResult, UNKNOWN
+from operator import attrgetter
+
 from splitbrain.harness.history import History, Op, freeze
 
 if TYPE_CHECKING:
@@ -174,14 +176,27 @@ def _normaliser(workload: str):
 
 
 _ATOMS = frozenset((int, str, float, bool, type(None)))  # freeze(x) is x for these types
+_VALUE = attrgetter("value")
 
 
 def _norm_set(v: Any) -> Any:
     if isinstance(v, (list, tuple)):
-        if _ATOMS.issuperset(map(type, v)):
-            return frozenset(v)  # nothing to freeze: built in C
-        return frozenset(freeze(e) for e in v)
+        return _frozen_set(v)
     return frozenset() if v is None else freeze(v)
+
+
+def _frozen_set(v: list | tuple) -> frozenset:
+    """frozenset(map(freeze, v)), built in C when every element is hashable as it is:
+    `freeze` only rewrites lists and dicts, exactly the unhashable elements."""
+    try:
+        return frozenset(v)
+    except TypeError:
+        return frozenset(map(freeze, v))
+
+
+def _fz(v: Any) -> Any:
+    """freeze(v), skipping the call for atoms (freeze returns them as they are)."""
+    return v if type(v) in _ATOMS else freeze(v)
 
 
 def _show(op: Op) -> str:
@@ -288,7 +303,7 @@ def _admissible_indexed(key, ix, finals: list[Op], options: CheckOptions,
 def _admissible_set(key, writes: list[Op], finals: list[Op], anomalies: list[Anomaly],
                     covers=lambda w: True) -> None:
     v = finals[0].value
-    members = frozenset(freeze(e) for e in v) if isinstance(v, (list, tuple)) else frozenset()
+    members = _frozen_set(v) if isinstance(v, (list, tuple)) else frozenset()
     _admissible_members(key, [w for w in writes if w.f == "add"], members, finals, anomalies,
                         "add", covers)
 
@@ -297,14 +312,15 @@ def _admissible_members(key, writes: list[Op], members: frozenset, finals: list[
                         anomalies: list[Anomaly], f: str, covers=lambda w: True) -> None:
     ids = [o.index for o in finals]
     attempted: dict[Any, Op] = {}
-    for w in writes:
-        e = freeze(w.value)
-        prev = attempted.get(e)
+    get = attempted.get
+    for w, e in zip(writes, map(_fz, map(_VALUE, writes))):
+        prev = get(e)
         if prev is not None and "retry_of" not in (w.extra or {}) and "retry_of" not in (prev.extra or {}):
             return  # duplicate values: unjudgeable (P1), the integrity checker says so
         if prev is None or w.type == "ok":
             attempted[e] = w
-    missing = [w for w in attempted.values() if w.type == "ok" and freeze(w.value) not in members
+    # attempted[e] holds a write of e (retries re-send the same value), so e is its frozen value
+    missing = [w for e, w in attempted.items() if w.type == "ok" and e not in members
                and covers(w)]
     if missing:
         anomalies.append(Anomaly(

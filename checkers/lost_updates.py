@@ -626,29 +626,32 @@ def _summarise(elements: list) -> Any:
 def _presence(members: list[frozenset]) -> tuple[dict, dict, dict]:
     """Per element: the first and the last read (position in `members`) containing it, and,
     for elements of the last read, the last read *not* containing it (absent: -1 when every
-    read from its first on does). O(Σ|read|) with set operations instead of one Python
-    step per element of every read."""
+    read from its first on does).
+
+    One C-level set difference per read: consecutive reads of a key differ by a few
+    elements, so the elements each read adds or drops say everything (an element's first
+    read is its first addition, its last read the one before its last drop, its last
+    absence the read before its last addition); what a read drops is computed only when
+    the sizes show it dropped something."""
     first: dict = {}
-    seen: set = set()
-    for i, m in enumerate(members):
-        new = m.difference(seen)  # usually empty or one element
-        if new:
-            seen.update(new)
-            first.update(dict.fromkeys(new, i))
     last: dict = {}
-    seen = set()
-    for i in range(len(members) - 1, -1, -1):
-        new = members[i].difference(seen)
+    added_after: dict = {}  # element -> the read before its last addition
+    if not members:
+        return first, last, {}
+    prev = members[0]
+    first.update(dict.fromkeys(prev, 0))
+    for i in range(1, len(members)):
+        m = members[i]
+        new = m.difference(prev)
+        if len(m) - len(new) != len(prev):  # prev holds elements m lacks
+            last.update(dict.fromkeys(prev.difference(m), i - 1))
         if new:
-            seen.update(new)
-            last.update(dict.fromkeys(new, i))
-    last_absent: dict = {}
-    run = set(members[-1]) if members else set()
-    j = len(members) - 2
-    while run and j >= 0:
-        gone = run.difference(members[j])
-        if gone:
-            last_absent.update(dict.fromkeys(gone, j))
-            run.difference_update(gone)
-        j -= 1
+            fresh = new.difference(first)
+            if fresh:
+                first.update(dict.fromkeys(fresh, i))
+            added_after.update(dict.fromkeys(new, i - 1))
+        prev = m
+    last.update(dict.fromkeys(prev, len(members) - 1))
+    get = added_after.get
+    last_absent = {e: j for e in prev if (j := get(e)) is not None}
     return first, last, last_absent

@@ -820,6 +820,10 @@ def _build_set(ix: VersionIndex) -> None:
     snap = ix._obs
     mem: dict[int, frozenset | None] = {}
     empty = frozenset()
+    # the members of the last read the fast test cleared, and when that read completed:
+    # its elements all have a live writer invoked by then, so a read completing no
+    # earlier need only test the elements it adds (usually none or one)
+    cleared, cleared_ret = empty, -1
     for r in ix.reads:
         i = r.index
         v = r.value if r.f == "read" and i not in snap else ix.observed(r)
@@ -830,20 +834,33 @@ def _build_set(ix: VersionIndex) -> None:
             mem[i] = None
             ix.corrupt.add(i)
             continue
-        atoms = simple.issuperset(map(type, v))
-        m = mem[i] = frozenset(v) if atoms else frozenset(map(_fz, v))
+        m = mem[i] = _frozen_set(v)
         if len(m) != len(v):  # an element twice: _read_elements reports and marks it
             elems = _read_elements(ix, r, simple, snap)
             if elems is not None:
                 _elements_audit(audit, winv_get, r, elems)
             continue
-        if m:
-            invs = list(map(winv_get, m))
-            if None in invs or max(invs) > r.ret_index:
-                for e in (v if atoms else map(_fz, v)):
+        ret = r.ret_index
+        new = m.difference(cleared) if cleared_ret <= ret else m
+        if new:
+            invs = list(map(winv_get, new))
+            if None in invs or max(invs) > ret:
+                for e in map(_fz, v):
                     audit.check(r, e)  # reported; the read stays usable
+                continue
+        cleared, cleared_ret = m, ret
     ix._members = mem
     audit.flush()
+
+
+def _frozen_set(v: list | tuple) -> frozenset:
+    """frozenset(map(frozen, v)), built in C when every element is hashable as it is:
+    `freeze` only rewrites lists and dicts, which are exactly the unhashable elements
+    (a tuple holding one raises in both forms alike)."""
+    try:
+        return frozenset(v)
+    except TypeError:
+        return frozenset(map(_fz, v))
 
 
 # -- B: version numbers -----------------------------------------------------------------
