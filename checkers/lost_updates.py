@@ -39,6 +39,7 @@ from typing import TYPE_CHECKING, Any
 from splitbrain.checkers.final_state import FinalReads
 from splitbrain.checkers.options import CheckOptions
 from splitbrain.checkers.result import Anomaly, CheckResult, UNKNOWN, nothing_checked_reason
+from splitbrain.checkers import set_native
 from splitbrain.checkers.analysis import Analysis
 from splitbrain.harness.history import History, Op, freeze
 
@@ -250,6 +251,43 @@ class _Job:
             self.stats["set_full"] = "skipped: reads too large"
             return
         reads.sort(key=lambda r: r.inv_index)
+        live = [(e, w) for e, w in attempts.items() if w.type != "fail"]
+        firsts, lasts, absents = (self._native_presence(reads, live)
+                                  or self._python_presence(key, reads, live))
+        stable_lat, lost_lat = [], []
+        never_read = 0
+        for (e, w), p0, last_p, j in zip(live, firsts, lasts, absents):
+            known_t = w.t_ret if w.type == "ok" else float("inf")
+            known_i = w.ret_index
+            if p0 >= 0 and reads[p0].ret_index < known_i:
+                known_t, known_i = reads[p0].t_ret, reads[p0].ret_index
+            # j: the last read that does not contain e
+            last_a = j if j >= 0 and reads[j].inv_index > w.inv_index else None
+            if last_p >= 0 and (last_a is None or last_a < last_p):
+                t_stable = reads[last_a].t_inv + 1 if last_a is not None else 0
+                stable_lat.append(max(0, t_stable - known_t) if known_t != float("inf") else 0)
+            elif (known_t != float("inf") and last_a is not None
+                  and reads[last_a].inv_index > known_i):
+                t_lost = reads[last_p].t_inv + 1 if last_p >= 0 else 0
+                lost_lat.append(max(0, t_lost - known_t))
+            else:
+                never_read += 1
+        self.stable_lat.extend(stable_lat)
+        self.lost_lat.extend(lost_lat)
+        self.never_read += never_read
+        self.timeline_done = True
+
+    @staticmethod
+    def _native_presence(reads: list[Op], live: list[tuple[Any, Op]]) -> tuple | None:
+        """`_python_presence` from the Rust core (integer elements only), else None."""
+        if set_native.PRESENCE is None:
+            return None
+        return set_native.PRESENCE([r.value for r in reads], [e for e, _ in live])
+
+    def _python_presence(self, key: Any, reads: list[Op], live: list[tuple[Any, Op]]) -> tuple:
+        """Per live attempt (element e): the first and last read position holding e and
+        the last one not holding it (for e in the last read: the last earlier read
+        without it; otherwise the last read), -1 for none."""
         atoms = _ATOMS
         # the set index's members of each read when the analysis built them (the same
         # frozensets, built once), else built here
@@ -261,33 +299,9 @@ class _Job:
         first, last, last_absent = _presence(members)
         n = len(reads)
         tail = members[-1] if members else frozenset()
-        stable_lat, lost_lat = [], []
-        never_read = 0
-        for e, w in attempts.items():
-            if w.type == "fail":
-                continue
-            p0 = first.get(e)
-            known_t = w.t_ret if w.type == "ok" else float("inf")
-            known_i = w.ret_index
-            if p0 is not None and reads[p0].ret_index < known_i:
-                known_t, known_i = reads[p0].t_ret, reads[p0].ret_index
-            last_p = last.get(e)
-            # the last read that does not contain e
-            j = last_absent.get(e, -1) if e in tail else n - 1
-            last_a = j if j >= 0 and reads[j].inv_index > w.inv_index else None
-            if last_p is not None and (last_a is None or last_a < last_p):
-                t_stable = reads[last_a].t_inv + 1 if last_a is not None else 0
-                stable_lat.append(max(0, t_stable - known_t) if known_t != float("inf") else 0)
-            elif (known_t != float("inf") and last_a is not None
-                  and reads[last_a].inv_index > known_i):
-                t_lost = reads[last_p].t_inv + 1 if last_p is not None else 0
-                lost_lat.append(max(0, t_lost - known_t))
-            else:
-                never_read += 1
-        self.stable_lat.extend(stable_lat)
-        self.lost_lat.extend(lost_lat)
-        self.never_read += never_read
-        self.timeline_done = True
+        elems = [e for e, _ in live]
+        return ([first.get(e, -1) for e in elems], [last.get(e, -1) for e in elems],
+                [last_absent.get(e, -1) if e in tail else n - 1 for e in elems])
 
     # -- registers (§5.2, §5.3) ------------------------------------------------------------
 

@@ -14,6 +14,7 @@ use std::sync::Mutex;
 
 pub mod txn;
 pub mod queue;
+pub mod sets;
 
 pub const WRITE: u32 = 0;
 pub const READ: u32 = 1;
@@ -539,6 +540,7 @@ mod py {
         m.add_function(wrap_pyfunction!(check, m)?)?;
         crate::txn::py::register(m)?;
         crate::queue::py::register(m)?;
+        crate::sets::py::register(m)?;
         Ok(())
     }
 }

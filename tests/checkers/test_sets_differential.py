@@ -23,7 +23,7 @@ from contextlib import contextmanager
 import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
-from splitbrain.checkers import convergence, lost_updates, run_checks, versions
+from splitbrain.checkers import convergence, lost_updates, run_checks, set_native, versions
 from splitbrain.checkers.options import CheckOptions
 from splitbrain.checkers.versions import build_indexes
 from splitbrain.harness.history import History, history_from_events, read_history
@@ -74,11 +74,25 @@ def _full(history: History, workload: str | None = "set") -> str:
     return json.dumps(facts, sort_keys=True, default=repr)
 
 
+@contextmanager
+def python_engine():
+    """The fast path without the Rust core (as SPLITBRAIN_SET_ENGINE=python or an older .so)."""
+    saved = set_native.PRESENCE
+    set_native.PRESENCE = None
+    try:
+        yield
+    finally:
+        set_native.PRESENCE = saved
+
+
 def assert_same(history: History, workload: str | None = "set") -> None:
     fast = _full(history, workload)
+    with python_engine():
+        fast_python = _full(history, workload)
     with reference_paths():
         slow = _full(history, workload)
     assert fast == slow
+    assert fast_python == slow
 
 
 # -- seeded bench histories with anomalies injected ---------------------------------------
@@ -232,3 +246,35 @@ def test_hypothesis_set_histories(events):
 def test_presence_matches_reference(members):
     assert lost_updates._presence(members) == ref.presence(members)
 
+
+
+needs_native = pytest.mark.skipif(set_native.PRESENCE is None,
+                                  reason=f"no Rust set core: {set_native.PROBLEM}")
+
+
+def _python_positions(reads: list[list], elems: list) -> tuple:
+    members = [frozenset(r) for r in reads]
+    first, last, absent = ref.presence(members)
+    tail = members[-1] if members else frozenset()
+    n = len(members)
+    return ([first.get(e, -1) for e in elems], [last.get(e, -1) for e in elems],
+            [absent.get(e, -1) if e in tail else n - 1 for e in elems])
+
+
+@needs_native
+@settings(max_examples=500, deadline=None)
+@given(st.lists(st.lists(st.integers(-3, 9), max_size=7), max_size=12),
+       st.lists(st.integers(-3, 12), max_size=10, unique=True))
+def test_native_presence_matches_python(reads, elems):
+    got = set_native.PRESENCE(reads, elems)
+    assert got is not None
+    assert tuple(map(list, got)) == _python_positions(reads, elems)
+
+
+@needs_native
+def test_native_presence_declines_non_int_elements():
+    assert set_native.PRESENCE([[1, 2.0]], [1]) is None
+    assert set_native.PRESENCE([[1, True]], [1]) is None
+    assert set_native.PRESENCE([[1, 2**70]], [1]) is None
+    assert set_native.PRESENCE([[1]], ["a"]) is None
+    assert set_native.PRESENCE([(1, 2)], [2]) == ([0], [0], [-1])
