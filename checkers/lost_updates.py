@@ -33,6 +33,7 @@ Obligations:
 from __future__ import annotations
 
 from dataclasses import replace
+from operator import attrgetter
 from itertools import filterfalse
 from typing import TYPE_CHECKING, Any
 
@@ -80,6 +81,8 @@ def _fz(v: Any) -> Any:
 
 
 _ATOMS = frozenset((int, str, float, bool, type(None)))  # _fz(x) is x for these types
+_VALUE = attrgetter("value")
+_INV = attrgetter("inv_index")
 
 
 def _group(analysis: "Analysis") -> dict[Any, list[Op]]:
@@ -247,10 +250,10 @@ class _Job:
         """set-full's per-element stable/lost latencies, as stats (§5.1(a), O(Σ|read|))."""
         reads = [r for r in ops if r.f == "read" and r.type == "ok"
                  and isinstance(r.value, (list, tuple))]
-        if sum(len(r.value) for r in reads) > TIMELINE_BUDGET:
+        if sum(map(len, map(_VALUE, reads))) > TIMELINE_BUDGET:
             self.stats["set_full"] = "skipped: reads too large"
             return
-        reads.sort(key=lambda r: r.inv_index)
+        reads.sort(key=_INV)
         live = [(e, w) for e, w in attempts.items() if w.type != "fail"]
         firsts, lasts, absents = (self._native_presence(reads, live)
                                   or self._python_presence(key, reads, live))
@@ -282,7 +285,7 @@ class _Job:
         """`_python_presence` from the Rust core (integer elements only), else None."""
         if set_native.PRESENCE is None:
             return None
-        return set_native.PRESENCE([r.value for r in reads], [e for e, _ in live])
+        return set_native.PRESENCE(list(map(_VALUE, reads)), [e for e, _ in live])
 
     def _python_presence(self, key: Any, reads: list[Op], live: list[tuple[Any, Op]]) -> tuple:
         """Per live attempt (element e): the first and last read position holding e and

@@ -14,49 +14,74 @@ use std::hash::{BuildHasherDefault, Hasher};
 /// last read not containing it as `_set_timeline` asks: for an element of the last read,
 /// the last earlier read without it, -1 when none; otherwise the last read), -1 = none.
 pub fn presence(reads: &[Vec<i64>], elems: &[i64]) -> (Vec<i64>, Vec<i64>, Vec<i64>) {
-    let k = elems.len();
-    let mut at: HashMap<i64, usize, BuildHasherDefault<MixHasher>> = HashMap::default();
-    at.reserve(k);
-    for (i, &e) in elems.iter().enumerate() {
-        at.entry(e).or_insert(i);
+    let mut p = Presence::new(elems);
+    for r in reads {
+        for &e in r {
+            p.saw(e);
+        }
+        p.next_read();
     }
-    let mut first = vec![-1i64; k];
-    let mut last = vec![-1i64; k];
-    let mut gap = vec![-1i64; k]; // the read before its latest (re)appearance
-    for (i, r) in reads.iter().enumerate() {
-        let i = i as i64;
-        for e in r {
-            if let Some(&a) = at.get(e) {
-                if last[a] == i {
-                    continue; // the element twice in one read
-                }
-                if first[a] < 0 {
-                    first[a] = i;
-                }
-                if last[a] != i - 1 && i > 0 {
-                    gap[a] = i - 1;
-                }
-                last[a] = i;
+    p.finish()
+}
+
+/// `presence`, fed one element at a time (so the Python side needs no copy of the reads).
+pub struct Presence {
+    elems: Vec<i64>,
+    at: HashMap<i64, usize, BuildHasherDefault<MixHasher>>,
+    first: Vec<i64>,
+    last: Vec<i64>,
+    gap: Vec<i64>, // the read before the element's latest (re)appearance
+    i: i64,         // the current read's position
+}
+
+impl Presence {
+    pub fn new(elems: &[i64]) -> Self {
+        let k = elems.len();
+        let mut at: HashMap<i64, usize, BuildHasherDefault<MixHasher>> = HashMap::default();
+        at.reserve(k);
+        for (i, &e) in elems.iter().enumerate() {
+            at.entry(e).or_insert(i);
+        }
+        Presence { elems: elems.to_vec(), at, first: vec![-1; k], last: vec![-1; k],
+                   gap: vec![-1; k], i: 0 }
+    }
+
+    #[inline]
+    pub fn saw(&mut self, e: i64) {
+        let i = self.i;
+        if let Some(&a) = self.at.get(&e) {
+            if self.last[a] == i {
+                return; // the element twice in one read
             }
+            if self.first[a] < 0 {
+                self.first[a] = i;
+            }
+            if self.last[a] != i - 1 && i > 0 {
+                self.gap[a] = i - 1;
+            }
+            self.last[a] = i;
         }
     }
-    let n = reads.len() as i64;
-    let absent = (0..k)
-        .map(|a| if n > 0 && last[a] == n - 1 { gap[a] } else { n - 1 })
-        .collect();
-    // attempted elements listed twice share the first one's positions
-    let mut out_first = first;
-    let mut out_last = last;
-    let mut out_absent: Vec<i64> = absent;
-    for (i, e) in elems.iter().enumerate() {
-        let a = at[e];
-        if a != i {
-            out_first[i] = out_first[a];
-            out_last[i] = out_last[a];
-            out_absent[i] = out_absent[a];
-        }
+
+    pub fn next_read(&mut self) {
+        self.i += 1;
     }
-    (out_first, out_last, out_absent)
+
+    pub fn finish(self) -> (Vec<i64>, Vec<i64>, Vec<i64>) {
+        let n = self.i;
+        let (at, first, last, gap) = (self.at, self.first, self.last, self.gap);
+        // attempted elements listed twice share the first one's positions
+        let mut f = Vec::with_capacity(first.len());
+        let mut l = Vec::with_capacity(first.len());
+        let mut a = Vec::with_capacity(first.len());
+        for e in self.elems.iter() {
+            let j = at[e];
+            f.push(first[j]);
+            l.push(last[j]);
+            a.push(if n > 0 && last[j] == n - 1 { gap[j] } else { n - 1 });
+        }
+        (f, l, a)
+    }
 }
 
 #[derive(Default)]
@@ -79,54 +104,71 @@ impl Hasher for MixHasher {
 
 #[cfg(feature = "python")]
 pub mod py {
+    use pyo3::ffi;
     use pyo3::prelude::*;
-    use pyo3::types::{PyInt, PyList, PyTuple};
+    use pyo3::types::{PyList, PyTuple};
 
-    fn exact_int(x: &Bound<'_, PyAny>) -> Option<i64> {
-        if !x.is_exact_instance_of::<PyInt>() {
+    /// The value of an exact `int` that fits in i64 (borrowed pointer, GIL held).
+    unsafe fn exact_int(x: *mut ffi::PyObject) -> Option<i64> {
+        if ffi::Py_TYPE(x) != std::ptr::addr_of_mut!(ffi::PyLong_Type) {
             return None;
         }
-        x.extract::<i64>().ok()
+        let mut overflow: std::os::raw::c_int = 0;
+        let v = ffi::PyLong_AsLongLongAndOverflow(x, &mut overflow);
+        if overflow != 0 || (v == -1 && !ffi::PyErr_Occurred().is_null()) {
+            ffi::PyErr_Clear();
+            return None;
+        }
+        Some(v)
     }
 
-    fn ints(v: &Bound<'_, PyAny>) -> Option<Vec<i64>> {
-        let mut out = Vec::new();
-        if let Ok(l) = v.downcast_exact::<PyList>() {
-            out.reserve(l.len());
-            for x in l.iter() {
-                out.push(exact_int(&x)?);
+    /// Feed every element of an exact list or tuple of exact ints to `each`; false (some
+    /// elements maybe fed) on any other shape.
+    fn each_int(v: &Bound<'_, PyAny>, mut each: impl FnMut(i64)) -> bool {
+        let p = v.as_ptr();
+        // SAFETY: the GIL is held; the container is an exact list/tuple, only read here,
+        // and its items are borrowed for the duration of the loop (nothing runs Python)
+        unsafe {
+            if let Ok(l) = v.downcast_exact::<PyList>() {
+                for i in 0..l.len() {
+                    match exact_int(ffi::PyList_GET_ITEM(p, i as ffi::Py_ssize_t)) {
+                        Some(x) => each(x),
+                        None => return false,
+                    }
+                }
+            } else if let Ok(t) = v.downcast_exact::<PyTuple>() {
+                for i in 0..t.len() {
+                    match exact_int(ffi::PyTuple_GET_ITEM(p, i as ffi::Py_ssize_t)) {
+                        Some(x) => each(x),
+                        None => return false,
+                    }
+                }
+            } else {
+                return false;
             }
-        } else if let Ok(t) = v.downcast_exact::<PyTuple>() {
-            out.reserve(t.len());
-            for x in t.iter() {
-                out.push(exact_int(&x)?);
-            }
-        } else {
-            return None;
         }
-        Some(out)
+        true
     }
 
     /// set_presence(values, elements) -> (first, last, absent) lists parallel to
     /// `elements` (see `presence`), or None (declined: an element that is not an int).
     #[pyfunction]
     fn set_presence(
-        py: Python<'_>,
         values: &Bound<'_, PyList>,
         elements: &Bound<'_, PyList>,
     ) -> PyResult<Option<(Vec<i64>, Vec<i64>, Vec<i64>)>> {
-        let mut reads = Vec::with_capacity(values.len());
-        for v in values.iter() {
-            match ints(&v) {
-                Some(r) => reads.push(r),
-                None => return Ok(None),
-            }
+        let mut elems = Vec::with_capacity(elements.len());
+        if !each_int(elements.as_any(), |e| elems.push(e)) {
+            return Ok(None);
         }
-        let elems = match ints(elements.as_any()) {
-            Some(e) => e,
-            None => return Ok(None),
-        };
-        Ok(Some(py.allow_threads(|| super::presence(&reads, &elems))))
+        let mut p = super::Presence::new(&elems);
+        for v in values.iter() {
+            if !each_int(&v, |e| p.saw(e)) {
+                return Ok(None);
+            }
+            p.next_read();
+        }
+        Ok(Some(p.finish()))
     }
 
     pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
