@@ -73,6 +73,7 @@ from itertools import compress, repeat
 from operator import attrgetter, gt
 from typing import Any, Iterable
 
+from splitbrain.checkers import set_native
 from splitbrain.checkers.result import Anomaly
 from splitbrain.harness.history import History, Op, _short, freeze
 
@@ -818,13 +819,14 @@ def _build_set(ix: VersionIndex) -> None:
     winv_get = winv.get
     simple = _SIMPLE_T
     snap = ix._obs
-    mem: dict[int, frozenset | None] = {}
     empty = frozenset()
+    reads = ix.reads
+    mem, todo = _set_scan(ix, reads, winv)
     # the members of the last read the fast test cleared, and when that read completed:
     # its elements all have a live writer invoked by then, so a read completing no
     # earlier need only test the elements it adds (usually none or one)
     cleared, cleared_ret = empty, -1
-    for r in ix.reads:
+    for r in (reads if todo is None else map(reads.__getitem__, todo)):
         i = r.index
         v = r.value if r.f == "read" and i not in snap else ix.observed(r)
         if v is None:
@@ -851,6 +853,21 @@ def _build_set(ix: VersionIndex) -> None:
         cleared, cleared_ret = m, ret
     ix._members = mem
     audit.flush()
+
+
+def _set_scan(ix: VersionIndex, reads: list[Op], winv: dict) -> tuple[dict, list | None]:
+    """(read index -> members, the positions in `reads` the Python loop must still visit,
+    None = all) from the Rust core's `set_scan`: it builds every read's frozenset and
+    clears the reads its audit proves silent; only for plain reads (no snapshot or cas
+    observations, whose observed value is not `op.value`)."""
+    scan = set_native.SCAN
+    if scan is None or ix._obs or not reads or set(map(_F, reads)) != {"read"}:
+        return {}, None
+    got = scan(list(map(_VALUE, reads)), list(map(_RET, reads)), winv)
+    if got is None:
+        return {}, None
+    members, todo = got
+    return dict(zip(map(_INDEX, reads), members)), todo
 
 
 def _frozen_set(v: list | tuple) -> frozenset:
@@ -1045,6 +1062,7 @@ def _versioned_reads_fast(ix: VersionIndex, reads: list[Op], rver: dict):
 
 
 _F, _VALUE, _VERSION, _RET = (attrgetter(a) for a in ("f", "value", "version", "ret_index"))
+_INDEX = attrgetter("index")
 _INF = float("inf")
 
 

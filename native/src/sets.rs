@@ -106,7 +106,11 @@ impl Hasher for MixHasher {
 pub mod py {
     use pyo3::ffi;
     use pyo3::prelude::*;
-    use pyo3::types::{PyList, PyTuple};
+    use pyo3::types::{PyDict, PyList, PyTuple};
+    use std::collections::HashMap;
+    use std::hash::BuildHasherDefault;
+
+    use super::MixHasher;
 
     /// The value of an exact `int` that fits in i64 (borrowed pointer, GIL held).
     unsafe fn exact_int(x: *mut ffi::PyObject) -> Option<i64> {
@@ -171,8 +175,83 @@ pub mod py {
         Ok(Some(p.finish()))
     }
 
+    /// versions.py `_build_set`'s per-read frozensets and its fast audit, for reads of one
+    /// key: set_scan(values, rets, winv) -> (members, slow), `members[p]` the read's
+    /// frozenset (None: not a list or tuple, or an unhashable element) and `slow` the
+    /// positions Python must handle itself: every read that is not a list of distinct
+    /// exact ints each with an exact-int entry in `winv` (element -> invocation index of
+    /// its live sole writer) no greater than `rets[p]` (the read's completion index).
+    /// Flagging more than needed is safe: for a read that passes, Python's own audit of
+    /// it reports nothing.
+    #[pyfunction]
+    fn set_scan<'py>(
+        py: Python<'py>,
+        values: &Bound<'py, PyList>,
+        rets: &Bound<'py, PyList>,
+        winv: &Bound<'py, PyDict>,
+    ) -> PyResult<Option<(Bound<'py, PyList>, Vec<usize>)>> {
+        if rets.len() != values.len() {
+            return Ok(None);
+        }
+        let mut inv: HashMap<i64, i64, BuildHasherDefault<MixHasher>> = HashMap::default();
+        inv.reserve(winv.len());
+        for (k, v) in winv.iter() {
+            // SAFETY: GIL held, borrowed pointers of live objects
+            let (k, v) = unsafe { (exact_int(k.as_ptr()), exact_int(v.as_ptr())) };
+            if let (Some(k), Some(v)) = (k, v) {
+                inv.insert(k, v);
+            }
+        }
+        let members = PyList::empty(py);
+        let mut slow = Vec::new();
+        for p in 0..values.len() {
+            let v = values.get_item(p)?;
+            let ret = unsafe { exact_int(rets.get_item(p)?.as_ptr()) };
+            let n = if let Ok(l) = v.downcast_exact::<PyList>() {
+                l.len()
+            } else if let Ok(t) = v.downcast_exact::<PyTuple>() {
+                t.len()
+            } else {
+                members.append(py.None())?;
+                slow.push(p);
+                continue;
+            };
+            // SAFETY: GIL held; PyFrozenSet_New returns a new reference or NULL with an
+            // exception set (an unhashable element), cleared here: Python redoes that read
+            let fs = unsafe { ffi::PyFrozenSet_New(v.as_ptr()) };
+            if fs.is_null() {
+                unsafe { ffi::PyErr_Clear() };
+                members.append(py.None())?;
+                slow.push(p);
+                continue;
+            }
+            let fs = unsafe { Bound::from_owned_ptr(py, fs) };
+            let distinct = fs.len()? == n;
+            members.append(&fs)?;
+            let ret = match ret {
+                Some(r) if distinct => r,
+                _ => {
+                    slow.push(p);
+                    continue;
+                }
+            };
+            let mut fine = true;
+            let ints = each_int(&v, |e| {
+                if fine && inv.get(&e).map_or(true, |&w| w > ret) {
+                    fine = false;
+                }
+            });
+            let ok = ints && fine;
+            if !ok {
+                slow.push(p);
+            }
+        }
+        Ok(Some((members, slow)))
+    }
+
     pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
         m.add_function(wrap_pyfunction!(set_presence, m)?)?;
+        m.add_function(wrap_pyfunction!(set_scan, m)?)?;
         Ok(())
     }
 }

@@ -77,12 +77,12 @@ def _full(history: History, workload: str | None = "set") -> str:
 @contextmanager
 def python_engine():
     """The fast path without the Rust core (as SPLITBRAIN_SET_ENGINE=python or an older .so)."""
-    saved = set_native.PRESENCE
-    set_native.PRESENCE = None
+    saved = set_native.PRESENCE, set_native.SCAN
+    set_native.PRESENCE = set_native.SCAN = None
     try:
         yield
     finally:
-        set_native.PRESENCE = saved
+        set_native.PRESENCE, set_native.SCAN = saved
 
 
 def assert_same(history: History, workload: str | None = "set") -> None:
