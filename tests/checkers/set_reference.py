@@ -185,3 +185,14 @@ def admissible_members(key, writes: list[Op], members: frozenset, finals: list[O
             f"{f} ({aborted[0].describe()}) failed", [aborted[0].index] + ids, key, None,
             {"roles": {"write": aborted[0].index, "final_reads": ids},
              "aborted_count": len(aborted)}))
+
+
+def writes_by_key(ops: list[Op]) -> dict[Any, list[Op]]:
+    """convergence._writes_by_key as it was (over single_key_ops, not the groups)."""
+    from splitbrain.checkers.convergence import WRITE_FS
+
+    out: dict[Any, list[Op]] = {}
+    for op in ops:  # transactions' writes count (issue 10 item 4)
+        if op.f in WRITE_FS and type(op.key) is not tuple:
+            out.setdefault(op.key, []).append(op)
+    return out

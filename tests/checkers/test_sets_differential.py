@@ -85,7 +85,16 @@ def python_engine():
         set_native.PRESENCE, set_native.SCAN = saved
 
 
+def assert_same_writes_by_key(history: History) -> None:
+    """convergence's per-key writes, from the groups, against the old scan of all ops."""
+    from splitbrain.checkers.analysis import Analysis
+
+    a = Analysis(history, CheckOptions(workload="set"))
+    assert convergence._writes_by_key(a.groups[0]) == ref.writes_by_key(a.single_key_ops)
+
+
 def assert_same(history: History, workload: str | None = "set") -> None:
+    assert_same_writes_by_key(history)
     fast = _full(history, workload)
     with python_engine():
         fast_python = _full(history, workload)
@@ -98,7 +107,7 @@ def assert_same(history: History, workload: str | None = "set") -> None:
 # -- seeded bench histories with anomalies injected ---------------------------------------
 
 
-def _bench_events(seed: int, n_ops: int) -> list[dict]:
+def _bench_events(seed: int, n_ops: int, workload: str = "set") -> list[dict]:
     sys.path.insert(0, os.path.join(ROOT, "bench"))
     try:
         import checkers as bench  # bench/checkers.py
@@ -106,7 +115,7 @@ def _bench_events(seed: int, n_ops: int) -> list[dict]:
         sys.path.pop(0)
     with tempfile.TemporaryDirectory() as tmp:
         path = os.path.join(tmp, "h.jsonl")
-        bench.generate("set", n_ops, path, seed)
+        bench.generate(workload, n_ops, path, seed)
         with open(path) as fh:
             return [json.loads(line) for line in fh if line.strip()]
 
@@ -143,6 +152,20 @@ def test_bench_histories_with_anomalies(seed):
     events = _bench_events(seed, 6000)
     assert_same(history_from_events(events))
     assert_same(history_from_events(_inject(events, seed)))
+
+
+def test_writes_by_key_on_counter_and_txn_histories():
+    for workload in ("counter", "register"):
+        assert_same_writes_by_key(history_from_events(_bench_events(5, 2000, workload)))
+    txn = [{"index": 0, "process": 0, "type": "invoke", "f": "txn", "time": 0,
+            "value": [["append", "x", 1], ["r", "y", None], ["w", "z", 2]]},
+           {"index": 1, "process": 0, "type": "ok", "f": "txn", "time": 1,
+            "value": [["append", "x", 1], ["r", "y", [3]], ["w", "z", 2]]},
+           {"index": 2, "process": 1, "type": "invoke", "f": "add", "key": "x", "value": 4,
+            "time": 2},
+           {"index": 3, "process": 1, "type": "ok", "f": "add", "key": "x", "value": 4,
+            "time": 3}]
+    assert_same_writes_by_key(history_from_events(txn))
 
 
 def test_bench_history_clean_large():
