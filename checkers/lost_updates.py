@@ -34,7 +34,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 from operator import attrgetter
-from itertools import filterfalse
+from itertools import compress, filterfalse, repeat
 from typing import TYPE_CHECKING, Any
 
 from splitbrain.checkers.final_state import FinalReads
@@ -83,6 +83,7 @@ def _fz(v: Any) -> Any:
 _ATOMS = frozenset((int, str, float, bool, type(None)))  # _fz(x) is x for these types
 _VALUE = attrgetter("value")
 _INV = attrgetter("inv_index")
+_F = attrgetter("f")
 
 
 def _group(analysis: "Analysis") -> dict[Any, list[Op]]:
@@ -248,8 +249,7 @@ class _Job:
 
     def _set_timeline(self, key: Any, ops: list[Op], attempts: dict[Any, Op]) -> None:
         """set-full's per-element stable/lost latencies, as stats (§5.1(a), O(Σ|read|))."""
-        reads = [r for r in ops if r.f == "read" and r.type == "ok"
-                 and isinstance(r.value, (list, tuple))]
+        reads = self._collection_reads(key, ops)
         if sum(map(len, map(_VALUE, reads))) > TIMELINE_BUDGET:
             self.stats["set_full"] = "skipped: reads too large"
             return
@@ -279,6 +279,19 @@ class _Job:
         self.lost_lat.extend(lost_lat)
         self.never_read += never_read
         self.timeline_done = True
+
+    def _collection_reads(self, key: Any, ops: list[Op]) -> list[Op]:
+        """The key's ok reads whose value is a list or tuple, in `ops` order: from the set
+        index's reads when it was built and holds exactly the key's ok `read`s (no
+        snapshot or cas observations), the selection then done in C."""
+        ix = (self.a.built("indexes") or {}).get(key)
+        if ix is not None and ix.ops is ops and not ix._obs and ix.kind == "set":
+            reads = ix.reads
+            if set(map(_F, reads)) <= {"read"}:
+                return list(compress(reads, map(isinstance, map(_VALUE, reads),
+                                                repeat((list, tuple)))))
+        return [r for r in ops if r.f == "read" and r.type == "ok"
+                and isinstance(r.value, (list, tuple))]
 
     @staticmethod
     def _native_presence(reads: list[Op], live: list[tuple[Any, Op]]) -> tuple | None:
