@@ -14,10 +14,7 @@ missing final reads, keyless histories, non-list and nested values).
 from __future__ import annotations
 
 import json
-import os
 import random
-import sys
-import tempfile
 from contextlib import contextmanager
 
 import pytest
@@ -26,11 +23,8 @@ from hypothesis import HealthCheck, given, settings, strategies as st
 from splitbrain.checkers import convergence, lost_updates, run_checks, set_native, versions
 from splitbrain.checkers.options import CheckOptions
 from splitbrain.checkers.versions import build_indexes
-from splitbrain.harness.history import History, history_from_events, read_history
+from splitbrain.harness.history import History, history_from_events
 from tests.checkers import set_reference as ref
-
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
 
 @contextmanager
 def reference_paths():
@@ -108,16 +102,9 @@ def assert_same(history: History, workload: str | None = "set") -> None:
 
 
 def _bench_events(seed: int, n_ops: int, workload: str = "set") -> list[dict]:
-    sys.path.insert(0, os.path.join(ROOT, "bench"))
-    try:
-        import checkers as bench  # bench/checkers.py
-    finally:
-        sys.path.pop(0)
-    with tempfile.TemporaryDirectory() as tmp:
-        path = os.path.join(tmp, "h.jsonl")
-        bench.generate(workload, n_ops, path, seed)
-        with open(path) as fh:
-            return [json.loads(line) for line in fh if line.strip()]
+    from tests.checkers.test_checker_pins import _bench_events as bench_events
+
+    return bench_events(workload, n_ops, seed)
 
 
 def _inject(events: list[dict], seed: int) -> list[dict]:
