@@ -174,6 +174,9 @@ class VersionIndex:
         # set kind: read index -> members(read), computed once while building (the session,
         # lost-updates and convergence passes all ask for the same frozensets)
         self._members: dict[int, frozenset | None] | None = None
+        # False when no op on this key is a cas (build_index knows it for free): lets the
+        # register passes skip a scan of every op looking for one
+        self.has_cas = True
 
     # -- the index's tables, read-only (what session, staleness and lost-updates walk
     # in their hot loops; the same dicts, so reading them costs nothing extra)
@@ -440,7 +443,8 @@ def build_index(key: Any, ops: list[Op], workload: str | None = None,
     simple = _SIMPLE_T
     write_fs = WRITE_FS
     fs = list(map(_F, ops))
-    if "cas" not in set(fs):
+    ix.has_cas = "cas" in set(fs)
+    if not ix.has_cas:
         # the loop below without cas, as comprehensions (same lists, same order)
         reads.extend([op for op, f in zip(ops, fs) if f == "read" and op.type == "ok"])
         ix.writes = [op for op, f in zip(ops, fs) if f in write_fs]
@@ -899,13 +903,19 @@ def _build_versioned(ix: VersionIndex) -> None:
     simple = _SIMPLE_T
     reads = ix.reads
     good = None
-    if not snap and "cas" not in set(map(_F, reads)):
+    if not snap and (not ix.has_cas or "cas" not in set(map(_F, reads))):
         good = _versioned_reads_fast(ix, reads, rver)
     if good is not None:
         good_reads, good_fvs = good
-        obs_fv = [fv for fv, ver in zip(good_fvs, map(_VERSION, good_reads)) if ver is not None]
-        obs_ver = [ver for ver in map(_VERSION, good_reads) if ver is not None]
-        obs_op = [r for r in good_reads if r.version is not None]
+        # one pass over the reads' versions (an Op is a cache miss each time it is touched)
+        obs_ver = list(map(_VERSION, good_reads))
+        if None in obs_ver:
+            carries = [ver is not None for ver in obs_ver]
+            obs_fv = list(compress(good_fvs, carries))
+            obs_op = list(compress(good_reads, carries))
+            obs_ver = list(compress(obs_ver, carries))
+        else:
+            obs_fv, obs_op = list(good_fvs), list(good_reads)
     else:
         good_reads, good_fvs = [], []
         obs_fv, obs_ver, obs_op = [], [], []

@@ -14,6 +14,7 @@ use std::sync::Mutex;
 
 pub mod txn;
 pub mod queue;
+pub mod set_session;
 pub mod sets;
 
 pub const WRITE: u32 = 0;
@@ -540,6 +541,7 @@ mod py {
         m.add_function(wrap_pyfunction!(check, m)?)?;
         crate::txn::py::register(m)?;
         crate::queue::py::register(m)?;
+        crate::set_session::py::register(m)?;
         crate::sets::py::register(m)?;
         Ok(())
     }
