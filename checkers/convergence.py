@@ -34,6 +34,9 @@ from splitbrain.checkers.analysis import Analysis
 from splitbrain.checkers.distribution import percentile
 from splitbrain.checkers.options import CheckOptions
 from splitbrain.checkers.result import Anomaly, CheckResult, UNKNOWN
+from itertools import compress
+from operator import attrgetter
+
 from splitbrain.harness.history import History, Op, freeze
 
 if TYPE_CHECKING:
@@ -41,6 +44,7 @@ if TYPE_CHECKING:
 
 NAME = "convergence"
 WRITE_FS = ("write", "cas", "append", "add", "incr")
+_WRITE_F = frozenset(WRITE_FS)
 
 
 def check(history: History, options: CheckOptions | None = None, *,
@@ -62,7 +66,7 @@ def check(history: History, options: CheckOptions | None = None, *,
     if workload != analysis.workload:  # inferred here: index by the inferred shape
         analysis = Analysis(history, replace(analysis.options, workload=workload))
     indexes = analysis.indexes if workload in ("register", "list-append") else {}
-    writes_by_key = _writes_by_key(analysis.single_key_ops) if workload in ("set", "counter") else {}
+    writes_by_key = _writes_by_key(analysis.groups[0]) if workload in ("set", "counter") else {}
     anomalies: list[Anomaly] = []
     notices: list[Anomaly] = []
     lat_lo: list[float] = []
@@ -156,11 +160,16 @@ def _quiet_time(history: History) -> float:
     return t
 
 
-def _writes_by_key(ops: list[Op]) -> dict[Any, list[Op]]:
+def _writes_by_key(groups: dict[Any, list[Op]]) -> dict[Any, list[Op]]:
+    """key -> its write-like ops, in order, for keys that have some. `groups` is the
+    analysis' single-key op groups (transactions' writes count, issue 10 item 4; tuple
+    keys are no group); the selection runs in C."""
     out: dict[Any, list[Op]] = {}
-    for op in ops:  # transactions' writes count (issue 10 item 4)
-        if op.f in WRITE_FS and type(op.key) is not tuple:
-            out.setdefault(op.key, []).append(op)
+    is_write = _WRITE_F.__contains__
+    for key, ops in groups.items():
+        ws = list(compress(ops, map(is_write, map(_F, ops))))
+        if ws:
+            out[key] = ws
     return out
 
 
@@ -175,14 +184,28 @@ def _normaliser(workload: str):
 
 
 _ATOMS = frozenset((int, str, float, bool, type(None)))  # freeze(x) is x for these types
+_VALUE = attrgetter("value")
+_F = attrgetter("f")
 
 
 def _norm_set(v: Any) -> Any:
     if isinstance(v, (list, tuple)):
-        if _ATOMS.issuperset(map(type, v)):
-            return frozenset(v)  # nothing to freeze: built in C
-        return frozenset(freeze(e) for e in v)
+        return _frozen_set(v)
     return frozenset() if v is None else freeze(v)
+
+
+def _frozen_set(v: list | tuple) -> frozenset:
+    """frozenset(map(freeze, v)), built in C when every element is hashable as it is:
+    `freeze` only rewrites lists and dicts, exactly the unhashable elements."""
+    try:
+        return frozenset(v)
+    except TypeError:
+        return frozenset(map(freeze, v))
+
+
+def _fz(v: Any) -> Any:
+    """freeze(v), skipping the call for atoms (freeze returns them as they are)."""
+    return v if type(v) in _ATOMS else freeze(v)
 
 
 def _show(op: Op) -> str:
@@ -307,23 +330,29 @@ _VALUE, _TYPE = attrgetter("value"), attrgetter("type")
 def _admissible_set(key, writes: list[Op], finals: list[Op], anomalies: list[Anomaly],
                     covers=lambda w: True) -> None:
     v = finals[0].value
-    members = frozenset(freeze(e) for e in v) if isinstance(v, (list, tuple)) else frozenset()
-    _admissible_members(key, [w for w in writes if w.f == "add"], members, finals, anomalies,
-                        "add", covers)
+    members = _frozen_set(v) if isinstance(v, (list, tuple)) else frozenset()
+    adds = list(compress(writes, map("add".__eq__, map(_F, writes))))
+    _admissible_members(key, adds, members, finals, anomalies, "add", covers)
 
 
 def _admissible_members(key, writes: list[Op], members: frozenset, finals: list[Op],
                         anomalies: list[Anomaly], f: str, covers=lambda w: True) -> None:
     ids = [o.index for o in finals]
-    attempted: dict[Any, Op] = {}
-    for w in writes:
-        e = freeze(w.value)
-        prev = attempted.get(e)
-        if prev is not None and "retry_of" not in (w.extra or {}) and "retry_of" not in (prev.extra or {}):
-            return  # duplicate values: unjudgeable (P1), the integrity checker says so
-        if prev is None or w.type == "ok":
-            attempted[e] = w
-    missing = [w for w in attempted.values() if w.type == "ok" and freeze(w.value) not in members
+    values = list(map(_VALUE, writes))
+    if not _ATOMS.issuperset(map(type, values)):
+        values = list(map(_fz, values))
+    attempted: dict[Any, Op] = dict(zip(values, writes))
+    if len(attempted) != len(writes):  # some value written twice: retries, or P1
+        attempted = {}
+        get = attempted.get
+        for w, e in zip(writes, values):
+            prev = get(e)
+            if prev is not None and "retry_of" not in (w.extra or {}) and "retry_of" not in (prev.extra or {}):
+                return  # duplicate values: unjudgeable (P1), the integrity checker says so
+            if prev is None or w.type == "ok":
+                attempted[e] = w
+    # attempted[e] holds a write of e (retries re-send the same value), so e is its frozen value
+    missing = [w for e, w in attempted.items() if w.type == "ok" and e not in members
                and covers(w)]
     if missing:
         anomalies.append(Anomaly(

@@ -33,13 +33,14 @@ Obligations:
 from __future__ import annotations
 
 from dataclasses import replace
-from itertools import accumulate, filterfalse, repeat
+from itertools import accumulate, compress, filterfalse, repeat
 from operator import attrgetter, ge
 from typing import TYPE_CHECKING, Any
 
 from splitbrain.checkers.final_state import FinalReads
 from splitbrain.checkers.options import CheckOptions
 from splitbrain.checkers.result import Anomaly, CheckResult, UNKNOWN, nothing_checked_reason
+from splitbrain.checkers import set_native
 from splitbrain.checkers.analysis import Analysis
 from splitbrain.harness.history import History, Op, freeze
 
@@ -101,6 +102,9 @@ def _fz(v: Any) -> Any:
 
 
 _ATOMS = frozenset((int, str, float, bool, type(None)))  # _fz(x) is x for these types
+_VALUE = attrgetter("value")
+_INV = attrgetter("inv_index")
+_F = attrgetter("f")
 
 
 def _group(analysis: "Analysis") -> dict[Any, list[Op]]:
@@ -289,12 +293,61 @@ class _Job:
 
     def _set_timeline(self, key: Any, ops: list[Op], attempts: dict[Any, Op]) -> None:
         """set-full's per-element stable/lost latencies, as stats (§5.1(a), O(Σ|read|))."""
-        reads = [r for r in ops if r.f == "read" and r.type == "ok"
-                 and isinstance(r.value, (list, tuple))]
-        if sum(len(r.value) for r in reads) > TIMELINE_BUDGET:
+        reads = self._collection_reads(key, ops)
+        if sum(map(len, map(_VALUE, reads))) > TIMELINE_BUDGET:
             self.stats["set_full"] = "skipped: reads too large"
             return
-        reads.sort(key=lambda r: r.inv_index)
+        reads.sort(key=_INV)
+        live = [(e, w) for e, w in attempts.items() if w.type != "fail"]
+        firsts, lasts, absents = (self._native_presence(reads, live)
+                                  or self._python_presence(key, reads, live))
+        stable_lat, lost_lat = [], []
+        never_read = 0
+        for (e, w), p0, last_p, j in zip(live, firsts, lasts, absents):
+            known_t = w.t_ret if w.type == "ok" else float("inf")
+            known_i = w.ret_index
+            if p0 >= 0 and reads[p0].ret_index < known_i:
+                known_t, known_i = reads[p0].t_ret, reads[p0].ret_index
+            # j: the last read that does not contain e
+            last_a = j if j >= 0 and reads[j].inv_index > w.inv_index else None
+            if last_p >= 0 and (last_a is None or last_a < last_p):
+                t_stable = reads[last_a].t_inv + 1 if last_a is not None else 0
+                stable_lat.append(max(0, t_stable - known_t) if known_t != float("inf") else 0)
+            elif (known_t != float("inf") and last_a is not None
+                  and reads[last_a].inv_index > known_i):
+                t_lost = reads[last_p].t_inv + 1 if last_p >= 0 else 0
+                lost_lat.append(max(0, t_lost - known_t))
+            else:
+                never_read += 1
+        self.stable_lat.extend(stable_lat)
+        self.lost_lat.extend(lost_lat)
+        self.never_read += never_read
+        self.timeline_done = True
+
+    def _collection_reads(self, key: Any, ops: list[Op]) -> list[Op]:
+        """The key's ok reads whose value is a list or tuple, in `ops` order: from the set
+        index's reads when it was built and holds exactly the key's ok `read`s (no
+        snapshot or cas observations), the selection then done in C."""
+        ix = (self.a.built("indexes") or {}).get(key)
+        if ix is not None and ix.ops is ops and not ix._obs and ix.kind == "set":
+            reads = ix.reads
+            if set(map(_F, reads)) <= {"read"}:
+                return list(compress(reads, map(isinstance, map(_VALUE, reads),
+                                                repeat((list, tuple)))))
+        return [r for r in ops if r.f == "read" and r.type == "ok"
+                and isinstance(r.value, (list, tuple))]
+
+    @staticmethod
+    def _native_presence(reads: list[Op], live: list[tuple[Any, Op]]) -> tuple | None:
+        """`_python_presence` from the Rust core (integer elements only), else None."""
+        if set_native.PRESENCE is None:
+            return None
+        return set_native.PRESENCE(list(map(_VALUE, reads)), [e for e, _ in live])
+
+    def _python_presence(self, key: Any, reads: list[Op], live: list[tuple[Any, Op]]) -> tuple:
+        """Per live attempt (element e): the first and last read position holding e and
+        the last one not holding it (for e in the last read: the last earlier read
+        without it; otherwise the last read), -1 for none."""
         atoms = _ATOMS
         # the set index's members of each read when the analysis built them (the same
         # frozensets, built once), else built here
@@ -306,33 +359,9 @@ class _Job:
         first, last, last_absent = _presence(members)
         n = len(reads)
         tail = members[-1] if members else frozenset()
-        stable_lat, lost_lat = [], []
-        never_read = 0
-        for e, w in attempts.items():
-            if w.type == "fail":
-                continue
-            p0 = first.get(e)
-            known_t = w.t_ret if w.type == "ok" else float("inf")
-            known_i = w.ret_index
-            if p0 is not None and reads[p0].ret_index < known_i:
-                known_t, known_i = reads[p0].t_ret, reads[p0].ret_index
-            last_p = last.get(e)
-            # the last read that does not contain e
-            j = last_absent.get(e, -1) if e in tail else n - 1
-            last_a = j if j >= 0 and reads[j].inv_index > w.inv_index else None
-            if last_p is not None and (last_a is None or last_a < last_p):
-                t_stable = reads[last_a].t_inv + 1 if last_a is not None else 0
-                stable_lat.append(max(0, t_stable - known_t) if known_t != float("inf") else 0)
-            elif (known_t != float("inf") and last_a is not None
-                  and reads[last_a].inv_index > known_i):
-                t_lost = reads[last_p].t_inv + 1 if last_p is not None else 0
-                lost_lat.append(max(0, t_lost - known_t))
-            else:
-                never_read += 1
-        self.stable_lat.extend(stable_lat)
-        self.lost_lat.extend(lost_lat)
-        self.never_read += never_read
-        self.timeline_done = True
+        elems = [e for e, _ in live]
+        return ([first.get(e, -1) for e in elems], [last.get(e, -1) for e in elems],
+                [last_absent.get(e, -1) if e in tail else n - 1 for e in elems])
 
     # -- registers (§5.2, §5.3) ------------------------------------------------------------
 
@@ -676,29 +705,32 @@ def _summarise(elements: list) -> Any:
 def _presence(members: list[frozenset]) -> tuple[dict, dict, dict]:
     """Per element: the first and the last read (position in `members`) containing it, and,
     for elements of the last read, the last read *not* containing it (absent: -1 when every
-    read from its first on does). O(Σ|read|) with set operations instead of one Python
-    step per element of every read."""
+    read from its first on does).
+
+    One C-level set difference per read: consecutive reads of a key differ by a few
+    elements, so the elements each read adds or drops say everything (an element's first
+    read is its first addition, its last read the one before its last drop, its last
+    absence the read before its last addition); what a read drops is computed only when
+    the sizes show it dropped something."""
     first: dict = {}
-    seen: set = set()
-    for i, m in enumerate(members):
-        new = m.difference(seen)  # usually empty or one element
-        if new:
-            seen.update(new)
-            first.update(dict.fromkeys(new, i))
     last: dict = {}
-    seen = set()
-    for i in range(len(members) - 1, -1, -1):
-        new = members[i].difference(seen)
+    added_after: dict = {}  # element -> the read before its last addition
+    if not members:
+        return first, last, {}
+    prev = members[0]
+    first.update(dict.fromkeys(prev, 0))
+    for i in range(1, len(members)):
+        m = members[i]
+        new = m.difference(prev)
+        if len(m) - len(new) != len(prev):  # prev holds elements m lacks
+            last.update(dict.fromkeys(prev.difference(m), i - 1))
         if new:
-            seen.update(new)
-            last.update(dict.fromkeys(new, i))
-    last_absent: dict = {}
-    run = set(members[-1]) if members else set()
-    j = len(members) - 2
-    while run and j >= 0:
-        gone = run.difference(members[j])
-        if gone:
-            last_absent.update(dict.fromkeys(gone, j))
-            run.difference_update(gone)
-        j -= 1
+            fresh = new.difference(first)
+            if fresh:
+                first.update(dict.fromkeys(fresh, i))
+            added_after.update(dict.fromkeys(new, i - 1))
+        prev = m
+    last.update(dict.fromkeys(prev, len(members) - 1))
+    get = added_after.get
+    last_absent = {e: j for e in prev if (j := get(e)) is not None}
     return first, last, last_absent

@@ -73,6 +73,7 @@ from itertools import accumulate, compress, repeat
 from operator import attrgetter, gt, itemgetter
 from typing import Any, Iterable
 
+from splitbrain.checkers import set_native
 from splitbrain.checkers.result import Anomaly
 from splitbrain.harness.history import History, Op, _short, freeze
 
@@ -955,9 +956,14 @@ def _build_set(ix: VersionIndex) -> None:
     winv_get = winv.get
     simple = _SIMPLE_T
     snap = ix._obs
-    mem: dict[int, frozenset | None] = {}
     empty = frozenset()
-    for r in ix.reads:
+    reads = ix.reads
+    mem, todo = _set_scan(ix, reads, winv)
+    # the members of the last read the fast test cleared, and when that read completed:
+    # its elements all have a live writer invoked by then, so a read completing no
+    # earlier need only test the elements it adds (usually none or one)
+    cleared, cleared_ret = empty, -1
+    for r in (reads if todo is None else map(reads.__getitem__, todo)):
         i = r.index
         v = r.value if r.f == "read" and i not in snap else ix.observed(r)
         if v is None:
@@ -967,20 +973,48 @@ def _build_set(ix: VersionIndex) -> None:
             mem[i] = None
             ix.corrupt.add(i)
             continue
-        atoms = simple.issuperset(map(type, v))
-        m = mem[i] = frozenset(v) if atoms else frozenset(map(_fz, v))
+        m = mem[i] = _frozen_set(v)
         if len(m) != len(v):  # an element twice: _read_elements reports and marks it
             elems = _read_elements(ix, r, simple, snap)
             if elems is not None:
                 _elements_audit(audit, winv_get, r, elems)
             continue
-        if m:
-            invs = list(map(winv_get, m))
-            if None in invs or max(invs) > r.ret_index:
-                for e in (v if atoms else map(_fz, v)):
+        ret = r.ret_index
+        new = m.difference(cleared) if cleared_ret <= ret else m
+        if new:
+            invs = list(map(winv_get, new))
+            if None in invs or max(invs) > ret:
+                for e in map(_fz, v):
                     audit.check(r, e)  # reported; the read stays usable
+                continue
+        cleared, cleared_ret = m, ret
     ix._members = mem
     audit.flush()
+
+
+def _set_scan(ix: VersionIndex, reads: list[Op], winv: dict) -> tuple[dict, list | None]:
+    """(read index -> members, the positions in `reads` the Python loop must still visit,
+    None = all) from the Rust core's `set_scan`: it builds every read's frozenset and
+    clears the reads its audit proves silent; only for plain reads (no snapshot or cas
+    observations, whose observed value is not `op.value`)."""
+    scan = set_native.SCAN
+    if scan is None or ix._obs or not reads or set(map(_F, reads)) != {"read"}:
+        return {}, None
+    got = scan(list(map(_VALUE, reads)), list(map(_RET, reads)), winv)
+    if got is None:
+        return {}, None
+    members, todo = got
+    return dict(zip(map(_INDEX, reads), members)), todo
+
+
+def _frozen_set(v: list | tuple) -> frozenset:
+    """frozenset(map(frozen, v)), built in C when every element is hashable as it is:
+    `freeze` only rewrites lists and dicts, which are exactly the unhashable elements
+    (a tuple holding one raises in both forms alike)."""
+    try:
+        return frozenset(v)
+    except TypeError:
+        return frozenset(map(_fz, v))
 
 
 # -- B: version numbers -----------------------------------------------------------------

@@ -16,6 +16,7 @@ pub mod txn;
 pub mod queue;
 pub mod set_session;
 pub mod lists;
+pub mod sets;
 
 pub const WRITE: u32 = 0;
 pub const READ: u32 = 1;
@@ -543,6 +544,7 @@ mod py {
         crate::queue::py::register(m)?;
         crate::set_session::py::register(m)?;
         crate::lists::py::register(m)?;
+        crate::sets::py::register(m)?;
         Ok(())
     }
 }

@@ -1,0 +1,38 @@
+"""The set checkers' use of the Rust core (`splitbrain._native`, native/src/sets.rs).
+
+Obligations:
+* `PRESENCE` / `SCAN` are the compiled `set_presence` / `set_scan` when the module
+  imports and has them; otherwise None and `PROBLEM` says why (an older .so, no build):
+  callers then take the pure-Python paths (lost_updates.py `_presence`, versions.py
+  `_build_set`'s loop), which stay the reference (tests compare both on the same
+  histories, result for result);
+* `set_presence` declines (None) unless every element is an exact int, and only returns
+  read positions; `set_scan` builds each read's frozenset and names the reads Python
+  must still audit (every read it cannot prove silent); every statistic, anomaly and
+  explanation is built in Python;
+* `SPLITBRAIN_SET_ENGINE=python` in the environment forces the Python path.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+
+PRESENCE = SCAN = None
+PROBLEM: str | None = None
+try:  # by module name, as checkers/queue/native.py does
+    _mod = importlib.import_module("splitbrain._native")
+    PRESENCE = getattr(_mod, "set_presence", None)
+    SCAN = getattr(_mod, "set_scan", None)
+    if PRESENCE is None or SCAN is None:
+        PROBLEM = "splitbrain._native lacks set functions (rebuild it)"
+except Exception as e:  # ImportError, or a broken .so
+    PROBLEM = f"the native core is not available ({type(e).__name__}: {e})"
+
+if os.environ.get("SPLITBRAIN_SET_ENGINE") == "python":
+    PRESENCE = SCAN = None
+    PROBLEM = "SPLITBRAIN_SET_ENGINE=python"
+
+
+def engine() -> str:
+    return "native" if PRESENCE is not None or SCAN is not None else "python"
