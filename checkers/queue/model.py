@@ -16,6 +16,7 @@ Offsets are compared as the broker orders them: Kafka ints, Redis stream IDs `"m
 
 from __future__ import annotations
 
+from operator import itemgetter
 from typing import Any
 
 from splitbrain.checkers.queue import native
@@ -25,6 +26,7 @@ from splitbrain.harness.history import History, Op
 READS = frozenset(("poll", "dequeue", "drain"))
 ASSIGNS = frozenset(("assign", "subscribe"))
 QUEUE_FS = READS | ASSIGNS | {"send", "ack", "crash"}
+_second = itemgetter(1)
 
 
 def raw_offset(off: Any, where: Any) -> Any:
@@ -75,7 +77,7 @@ class QueueHistory:
     reads: (op, [(key, messages), ...]) per poll/dequeue/drain, in op order: per key in the
       read's order its messages, each indexable as [offset, value] (offset as recorded,
       made hashable; the recorded message lists themselves when they are plain JSON).
-    finals: the reads of `final` ops, in op order.
+    finals: the reads of `final` ops, in op order; messages: how many messages `reads` hold.
     by_process: process -> its queue ops in program order (invocation order).
     names: canonical key -> display key.
     """
@@ -84,6 +86,7 @@ class QueueHistory:
         self.sends: list[tuple[Op, str, Any, tuple | None]] = []
         self.reads: list[tuple[Op, list]] = []
         self.finals: list[tuple[Op, list]] = []  # the reads of `final` ops
+        self.messages = 0  # messages of every read, counted as they are placed
         self.by_process: dict[Any, list[Op]] = {}
         self.names: dict[str, Any] = {}
         self.acks = 0
@@ -110,8 +113,9 @@ class QueueHistory:
                 # the usual ops from j on, in Rust (native/src/queue.rs `queue_ops`): this
                 # loop's send branch and Rust read pass, filling the same containers; it
                 # stops at the first other op, which the loop below handles
-                j = fast(ops, j, by_process, names, self.sends, op_sends, self.reads, op_reads,
-                         read_at, read_ok)
+                j, m = fast(ops, j, by_process, names, self.sends, op_sends, self.reads,
+                            op_reads, read_at, read_ok)
+                self.messages += m
                 if j >= n:
                     break
             op = ops[j]
@@ -148,6 +152,7 @@ class QueueHistory:
                     if nat(v, names, read_at, read_ok, op.type == "ok", op.index, op, pairs):
                         reads_append((op, pairs))
                         op_reads[op.index] = pairs
+                        self.messages += sum(map(len, map(_second, pairs)))
                     else:
                         self._read(op, _Where(src, op.index))
                 else:
@@ -254,3 +259,4 @@ class QueueHistory:
                     seen[val] = op
         self.reads.append((op, pairs))
         self.op_reads[op.index] = pairs
+        self.messages += sum(map(len, map(_second, pairs)))

@@ -204,7 +204,8 @@ pub mod py {
     /// ops: ops of other families (skipped), single-key sends with a plain offset, and
     /// non-final reads whose value is None or a dict `queue_read` takes. Fills the same
     /// containers as the Python loop, in the same order; returns the position of the
-    /// first other op (len(ops) at the end), touching nothing of it: Python handles it.
+    /// first other op (len(ops) at the end), touching nothing of it: Python handles it,
+    /// and the number of messages of the reads it added.
     #[pyfunction]
     #[allow(clippy::too_many_arguments)]
     fn queue_ops<'py>(
@@ -219,21 +220,22 @@ pub mod py {
         op_reads: &Bound<'py, PyDict>,
         read_at: &Bound<'py, PyDict>,
         read_ok: &Bound<'py, PyDict>,
-    ) -> PyResult<usize> {
+    ) -> PyResult<(usize, usize)> {
         let n = ops.len();
         let mut pos = start;
+        let mut messages = 0usize;
         while pos < n {
             let op_any = ops.get_item(pos)?;
             let op = op_any.downcast::<PyTuple>()?;
             let f = field(op, OP_F)?;
             let f = match f.downcast_exact::<PyString>() {
                 Ok(s) => s,
-                Err(_) => return Ok(pos),
+                Err(_) => return Ok((pos, messages)),
             };
             match f.to_str()? {
                 "send" => {
                     let (key, k, off) = match plain_send(op)? {
-                        None => return Ok(pos),
+                        None => return Ok((pos, messages)),
                         Some(x) => x,
                     };
                     add_to_process(py, by_process, op)?;
@@ -250,7 +252,7 @@ pub mod py {
                 }
                 "poll" | "dequeue" | "drain" => {
                     if field(op, OP_FINAL)?.is_truthy()? {
-                        return Ok(pos); // the final phase's bookkeeping stays in Python
+                        return Ok((pos, messages)); // the final phase's bookkeeping stays in Python
                     }
                     let v = field(op, OP_VALUE)?;
                     if v.is_none() {
@@ -258,26 +260,29 @@ pub mod py {
                     } else {
                         let v = match v.downcast_exact::<PyDict>() {
                             Ok(d) => d,
-                            Err(_) => return Ok(pos),
+                            Err(_) => return Ok((pos, messages)),
                         };
                         if !read_shape_ok(v, names)? {
-                            return Ok(pos);
+                            return Ok((pos, messages));
                         }
                         add_to_process(py, by_process, op)?;
                         let idx = field(op, OP_INDEX)?;
                         let ok = str_is(&field(op, OP_TYPE)?, "ok");
                         let pairs = PyList::empty(py);
                         read_place(py, v, read_at, read_ok, ok, &idx, &op_any, &pairs)?;
+                        for (_, items) in v.iter() {
+                            messages += items.len()?;
+                        }
                         reads.append(PyTuple::new(py, [op_any.clone(), pairs.clone().into_any()])?)?;
                         op_reads.set_item(idx, pairs)?;
                     }
                 }
-                "assign" | "subscribe" | "ack" | "crash" => return Ok(pos),
+                "assign" | "subscribe" | "ack" | "crash" => return Ok((pos, messages)),
                 _ => {} // not a queue op
             }
             pos += 1;
         }
-        Ok(pos)
+        Ok((pos, messages))
     }
 
     /// log.py `build_logs`' send loop: every send (op, key, value, offset) with an
@@ -735,14 +740,8 @@ pub mod py {
                 };
                 let index_of = lgs[kid].0.bind(py);
                 let first = lgs[kid].1.bind(py);
-                let mut s: Option<usize> = None;
-                for j in start..entries.len() {
-                    let ek = entries[j].key.bind(py);
-                    if ek.is(&k) || ek.eq(&k)? {
-                        s = Some(j);
-                        break;
-                    }
-                }
+                // kids are equal exactly when keys are (both come from `maps`)
+                let mut s: Option<usize> = (start..entries.len()).find(|&j| entries[j].kid as usize == kid);
                 let msgs = msgs.downcast_into::<PyList>()?;
                 for it in msgs.iter() {
                     let (off, v) = if let Ok(l) = it.downcast::<PyList>() {
