@@ -14,6 +14,38 @@ pub mod py {
         off.is_none() || off.is_exact_instance_of::<PyString>() || off.is_exact_instance_of::<PyInt>()
     }
 
+    /// d[k], a new dict stored there first when k is missing (`d.setdefault(k, {})`).
+    fn dict_at<'py>(d: &Bound<'py, PyDict>, k: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyDict>> {
+        match d.get_item(k)? {
+            Some(x) => Ok(x.downcast_into::<PyDict>()?),
+            None => {
+                let x = PyDict::new(d.py());
+                d.set_item(k, &x)?;
+                Ok(x)
+            }
+        }
+    }
+
+    /// log.py `KeyLog.add`: value `val` placed at offset `off` of `at` (offset -> {value:
+    /// first op index}), `idx` kept when the value was there already.
+    fn place<'py>(at: &Bound<'py, PyDict>, off: &Bound<'py, PyAny>, val: &Bound<'py, PyAny>,
+                  idx: &Bound<'py, PyAny>) -> PyResult<()> {
+        match at.get_item(off)? {
+            None => {
+                let d = PyDict::new(at.py());
+                d.set_item(val, idx)?;
+                at.set_item(off, d)
+            }
+            Some(vals) => {
+                let vals = vals.downcast_into::<PyDict>()?;
+                if !vals.contains(val)? {
+                    vals.set_item(val, idx)?;
+                }
+                Ok(())
+            }
+        }
+    }
+
     /// The shapes `queue_read` handles: every key a str already in `names`, every
     /// message list a list of [offset, value] lists/tuples with a plain offset.
     fn read_shape_ok(v: &Bound<'_, PyDict>, names: &Bound<'_, PyDict>) -> PyResult<bool> {
@@ -49,7 +81,6 @@ pub mod py {
     #[pyfunction]
     #[allow(clippy::too_many_arguments)]
     fn queue_read<'py>(
-        py: Python<'py>,
         v: &Bound<'py, PyDict>,
         names: &Bound<'py, PyDict>,
         read_at: &Bound<'py, PyDict>,
@@ -63,43 +94,24 @@ pub mod py {
         if !v.is_exact_instance_of::<PyDict>() || !read_shape_ok(v, names)? {
             return Ok(false);
         }
-        read_place(py, v, read_at, read_ok, ok, idx, op, pairs)?;
+        read_place(v, &ReadInto { read_at, read_ok, pairs }, ok, idx, op)?;
         Ok(true)
     }
 
+    /// Where a read's messages go: QueueHistory's `read_at` / `read_ok` and the read's pairs.
+    struct ReadInto<'a, 'py> {
+        read_at: &'a Bound<'py, PyDict>,
+        read_ok: &'a Bound<'py, PyDict>,
+        pairs: &'a Bound<'py, PyList>,
+    }
+
     /// `queue_read` once the shapes are checked: the Python loop.
-    #[allow(clippy::too_many_arguments)]
-    fn read_place<'py>(
-        py: Python<'py>,
-        v: &Bound<'py, PyDict>,
-        read_at: &Bound<'py, PyDict>,
-        read_ok: &Bound<'py, PyDict>,
-        ok: bool,
-        idx: &Bound<'py, PyAny>,
-        op: &Bound<'py, PyAny>,
-        pairs: &Bound<'py, PyList>,
-    ) -> PyResult<()> {
+    fn read_place<'py>(v: &Bound<'py, PyDict>, into: &ReadInto<'_, 'py>, ok: bool,
+                       idx: &Bound<'py, PyAny>, op: &Bound<'py, PyAny>) -> PyResult<()> {
+        let (py, read_at, read_ok, pairs) = (v.py(), into.read_at, into.read_ok, into.pairs);
         for (k, items) in v.iter() {
-            let at = match read_at.get_item(&k)? {
-                Some(a) => a.downcast_into::<PyDict>()?,
-                None => {
-                    let a = PyDict::new(py);
-                    read_at.set_item(&k, &a)?;
-                    a
-                }
-            };
-            let seen = if ok {
-                Some(match read_ok.get_item(&k)? {
-                    Some(s) => s.downcast_into::<PyDict>()?,
-                    None => {
-                        let s = PyDict::new(py);
-                        read_ok.set_item(&k, &s)?;
-                        s
-                    }
-                })
-            } else {
-                None
-            };
+            let at = dict_at(read_at, &k)?;
+            let seen = if ok { Some(dict_at(read_ok, &k)?) } else { None };
             let items = items.downcast_exact::<PyList>()?;
             // the recorded message list itself: its messages are plain [offset, value]
             pairs.append(PyTuple::new(py, [k.as_any(), items.as_any()])?)?;
@@ -111,19 +123,7 @@ pub mod py {
                     (t.get_item(0)?, t.get_item(1)?)
                 };
                 if !off.is_none() {
-                    match at.get_item(&off)? {
-                        None => {
-                            let d = PyDict::new(py);
-                            d.set_item(&val, idx)?;
-                            at.set_item(&off, d)?;
-                        }
-                        Some(vals) => {
-                            let vals = vals.downcast_into::<PyDict>()?;
-                            if !vals.contains(&val)? {
-                                vals.set_item(&val, idx)?;
-                            }
-                        }
-                    }
+                    place(&at, &off, &val, idx)?;
                 }
                 if let Some(seen) = &seen {
                     if !seen.contains(&val)? {
@@ -269,7 +269,7 @@ pub mod py {
                         let idx = field(op, OP_INDEX)?;
                         let ok = str_is(&field(op, OP_TYPE)?, "ok");
                         let pairs = PyList::empty(py);
-                        read_place(py, v, read_at, read_ok, ok, &idx, &op_any, &pairs)?;
+                        read_place(v, &ReadInto { read_at, read_ok, pairs: &pairs }, ok, &idx, &op_any)?;
                         for (_, items) in v.iter() {
                             messages += items.len()?;
                         }
@@ -290,7 +290,6 @@ pub mod py {
     /// {value: first op index}), a new key's dict appended to `ats`.
     #[pyfunction]
     fn queue_commit<'py>(
-        py: Python<'py>,
         sends: &Bound<'py, PyList>,
         committed: &Bound<'py, PySet>,
         ats: &Bound<'py, PyDict>,
@@ -306,29 +305,7 @@ pub mod py {
             if !committed.contains(&idx)? {
                 continue;
             }
-            let k = sd.get_item(1)?;
-            let v = sd.get_item(2)?;
-            let at = match ats.get_item(&k)? {
-                Some(a) => a.downcast_into::<PyDict>()?,
-                None => {
-                    let a = PyDict::new(py);
-                    ats.set_item(&k, &a)?;
-                    a
-                }
-            };
-            match at.get_item(&off)? {
-                None => {
-                    let d = PyDict::new(py);
-                    d.set_item(&v, &idx)?;
-                    at.set_item(&off, d)?;
-                }
-                Some(vals) => {
-                    let vals = vals.downcast_into::<PyDict>()?;
-                    if !vals.contains(&v)? {
-                        vals.set_item(&v, &idx)?;
-                    }
-                }
-            }
+            place(&dict_at(ats, &sd.get_item(1)?)?, &off, &sd.get_item(2)?, &idx)?;
         }
         Ok(())
     }
@@ -533,15 +510,7 @@ pub mod py {
             }
             for g in r.get_item(1)?.downcast_into::<PyList>()?.iter() {
                 let g = g.downcast_into::<PyTuple>()?;
-                let k = g.get_item(0)?;
-                let fr = match final_reads.get_item(&k)? {
-                    Some(d) => d.downcast_into::<PyDict>()?,
-                    None => {
-                        let d = PyDict::new(py);
-                        final_reads.set_item(&k, &d)?;
-                        d
-                    }
-                };
+                let fr = dict_at(&final_reads, &g.get_item(0)?)?;
                 for it in g.get_item(1)?.try_iter()? {
                     let v = it?.get_item(1)?;
                     if !fr.contains(&v)? {
