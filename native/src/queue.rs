@@ -138,15 +138,16 @@ pub mod py {
     // Op is a NamedTuple (harness/history.py); checkers/queue/native.py checks these
     // field positions against `Op._fields` before it enables the functions below.
     const OP_INDEX: usize = 0;
-    const OP_PROCESS: usize = 3;
     const OP_TYPE: usize = 5;
     const OP_F: usize = 6;
-    const OP_KEY: usize = 7;
-    const OP_VALUE: usize = 8;
     const OP_T_INV: usize = 11;
     const OP_T_RET_SEEN: usize = 13;
     const OP_FINAL: usize = 15;
     const OP_EXTRA: usize = 16;
+    // (queue_ops reads these three too)
+    const OP_PROCESS: usize = 3;
+    const OP_KEY: usize = 7;
+    const OP_VALUE: usize = 8;
 
     fn field<'py>(op: &Bound<'py, PyTuple>, i: usize) -> PyResult<Bound<'py, PyAny>> {
         op.get_item(i)
