@@ -16,7 +16,7 @@ from typing import Iterable
 
 from splitbrain.checkers.analysis import Analysis
 from splitbrain.checkers.options import _SESSION, JUDGED, WORKLOADS, CheckOptions, shape_of  # noqa: F401
-from splitbrain.checkers.result import CheckResult, merge_valid
+from splitbrain.checkers.result import UNKNOWN, CheckResult, merge_valid
 from splitbrain.checkers.versions import gc_paused
 from splitbrain.harness.errors import InputError
 from splitbrain.harness.history import History
@@ -39,6 +39,7 @@ FAMILIES: dict[str, str] = {
                                            "dlq-conservation")},
     "linearizable": "splitbrain.checkers.linearizable",
     "transactions": "splitbrain.checkers.transactions",
+    "bank": "splitbrain.checkers.bank",
 }
 
 SESSION = list(_SESSION)
@@ -59,6 +60,8 @@ def infer_workload(history: History) -> str:
         return "propagation"
     if fs.get("send") or fs.get("poll") or fs.get("dequeue"):
         return "queue"
+    if fs.get("transfer"):
+        return "bank"  # Jepsen's bank workload: transfers and snapshot reads
     if fs.get("txn"):  # transactions.md §1.3: the micro-op kinds pick the workload
         kinds = {m[0] for op in history.ops if op.f == "txn" and op.value for m in op.value
                  if isinstance(m, (list, tuple)) and m}
@@ -146,6 +149,7 @@ def run_checks(history: History, options: CheckOptions | None = None,
     with gc_paused():
         results, timings = _run_families(history, options, wanted, judged.micro)
     chosen = {n: results[n] for n in wanted if n in results}
+    _realtime_assumed(history, chosen)
     # Checkers the user did not name and that cannot apply to this history (staleness of
     # a plain register) say so, but do not turn a checked history's verdict unknown.
     implied = _implied_by_linearizable(chosen)
@@ -169,6 +173,31 @@ def run_checks(history: History, options: CheckOptions | None = None,
     if groups is not None:
         out["anomaly_groups"] = groups
     return out
+
+
+# Single-key checkers whose findings rest on the real-time order between processes (which
+# op completed before which began); the session checkers need only each process's order.
+REALTIME_CHECKERS = ("linearizable", "staleness", "lost-updates", "convergence")
+
+
+def _realtime_assumed(history: History, chosen: dict[str, CheckResult]) -> None:
+    """A file whose :index values repeat (hand-written samples numbering each process's
+    events 1, 2, 3 ...) was read in line order, which its author did not mean as real
+    time (checkers/transactions does the same for its *-realtime findings): what the
+    real-time checkers found there is a notice, and their verdict unknown, not INVALID."""
+    why = (getattr(history, "meta", None) or {}).get("reindexed") or ""
+    if "renumbered" not in why:
+        return
+    for name in REALTIME_CHECKERS:
+        r = chosen.get(name)
+        if r is None or r.valid is not False:
+            continue
+        types = sorted({a.type for a in r.anomalies})
+        r.notices = [*r.anomalies, *r.notices]
+        r.anomalies, r.anomaly_count, r.valid = [], 0, UNKNOWN
+        r.reason = (f"realtime-order-assumed: the findings ({', '.join(types)}) rest on the "
+                    f"real-time order between processes, which this history does not record "
+                    f"({why}): its line order is only an assumption")
 
 
 # Properties a linearizable single-object history has by definition: every read sees the

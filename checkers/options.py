@@ -47,6 +47,7 @@ JUDGED: dict[str, Judged] = {
     "propagation-dual-write": Judged("propagation", _PROPAGATION),
     "propagation-none": Judged("propagation", _PROPAGATION),
     "mutex": Judged("mutex", ("linearizable",)),  # Knossos' lock histories
+    "bank": Judged("bank", ("bank",)),  # Jepsen's bank workload (histories of other tools)
 }
 WORKLOADS = tuple(JUDGED)
 
@@ -72,6 +73,8 @@ class CheckOptions:
       ("cassandra": equal WRITETIMEs are reconciled by the greater serialised value,
       `Cells.resolveRegular`). Without it such a pair is a version-conflict.
     max_lag_ns: the `--max-lag` gate of the queue-lag checker (checkers/queue/lag.py).
+    bank_total / bank_negative: the bank test's total and whether negative balances were
+      allowed (`--bank-total`, `--bank-negative forbid|allow`; checkers/bank.py).
     """
 
     workload: str | None = None
@@ -93,6 +96,8 @@ class CheckOptions:
     # (model or None, why): what the store claims for txns in its configuration (its
     # Claims "transactions" / "transactions_why"); the default when no model is given
     txn_claim: tuple[str | None, str] | None = None
+    bank_total: int | float | None = None  # bank: what every read must sum to (None: unknown)
+    bank_negative: str | None = None  # bank: "forbid" / "allow" negative balances (None: unknown)
 
     @classmethod
     def from_test(cls, test, *, history: str | None = None, **overrides) -> "CheckOptions":

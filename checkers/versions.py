@@ -69,8 +69,8 @@ from __future__ import annotations
 import bisect
 import gc
 from contextlib import contextmanager
-from itertools import compress, repeat
-from operator import attrgetter, gt
+from itertools import accumulate, compress, repeat
+from operator import attrgetter, gt, itemgetter
 from typing import Any, Iterable
 
 from splitbrain.checkers.result import Anomaly
@@ -173,6 +173,9 @@ class VersionIndex:
         # set kind: read index -> members(read), computed once while building (the session,
         # lost-updates and convergence passes all ask for the same frozensets)
         self._members: dict[int, frozenset | None] | None = None
+        # False when no op on this key is a cas (build_index knows it for free): lets the
+        # register passes skip a scan of every op looking for one
+        self.has_cas = True
 
     # -- the index's tables, read-only (what session, staleness and lost-updates walk
     # in their hot loops; the same dicts, so reading them costs nothing extra)
@@ -439,7 +442,8 @@ def build_index(key: Any, ops: list[Op], workload: str | None = None,
     simple = _SIMPLE_T
     write_fs = WRITE_FS
     fs = list(map(_F, ops))
-    if "cas" not in set(fs):
+    ix.has_cas = "cas" in set(fs)
+    if not ix.has_cas:
         # the loop below without cas, as comprehensions (same lists, same order)
         reads.extend([op for op, f in zip(ops, fs) if f == "read" and op.type == "ok"])
         ix.writes = [op for op, f in zip(ops, fs) if f in write_fs]
@@ -698,7 +702,108 @@ def _elements_audit(audit, winv_get, r: Op, elems: tuple) -> None:
                 audit.check(r, e)  # reported; the read stays usable
 
 
+# The fast scan of `_build_list` (False: every key takes the per-read reference path;
+# the differential tests flip it to compare the two)
+_LIST_FAST = True
+
+
 def _build_list(ix: VersionIndex) -> None:
+    """§2.3-A: the order is the longest read, every other read must be its prefix.
+
+    The fast scan decides the common key (every read a clean prefix of one growing list)
+    with C-level prefix comparisons, each element looked at once; any key it declines
+    goes through the per-read reference path, which decides and reports exactly."""
+    scan = (_list_reads_native(ix) or _list_reads_fast(ix)) if _LIST_FAST else None
+    if scan is None:
+        longest, shortest_for_len = _list_reads(ix)
+        evidence = _list_evidence(len(longest), shortest_for_len)
+    else:
+        longest, evidence, lens = scan
+        ix._rver.update(zip(map(_INDEX, ix.reads), lens))
+    pos = _list_ranks(ix, longest, evidence, clean=scan is not None)
+    if scan is None:  # the fast scan saw no failed append in the order: none to find
+        _dirty_updates(ix, pos)
+
+
+def _list_reads_native(ix: VersionIndex) -> tuple[tuple, list[int | None], list[int]] | None:
+    """`_list_reads_fast` by the Rust core (native/src/lists.rs) for keys of plain int
+    elements; None when it is not available or declines."""
+    from splitbrain.checkers import lists_native
+
+    if lists_native.SCAN is None or ix.duplicates or ix._obs:
+        return None
+    reads = ix.reads
+    got = lists_native.SCAN(reads, ix._writer)
+    if got is None:
+        return None
+    lens, at, evidence = got
+    longest = () if at is None else _read_elements(ix, reads[at], _SIMPLE_T, {})
+    return longest, evidence, lens
+
+
+def _list_reads_fast(ix: VersionIndex) -> tuple[tuple, list[int | None], list[int]] | None:
+    """(longest read's elements, each rank's evidence (`_list_evidence`), each read's
+    length) when every read of the key is a clean prefix of one growing list, else None
+    (nothing changed).
+
+    Clean: a plain `read` whose value is a list of atoms (or None), with no element
+    twice, each element appended by one non-failed op invoked before the read
+    completed, no snapshot component and no element appended twice in the key: exactly
+    the reads on which the reference path reports nothing, marks nothing corrupt and
+    finds every read compatible. One reference list grows by each longer read; a read
+    is checked against it by a C-level slice comparison, and a new suffix's elements
+    once each (prefix maxima of the writers' invocation indices stand for the per-read
+    `max(invs) <= ret_index` test)."""
+    if ix.duplicates or ix._obs:
+        return None
+    winv_get = {e: w.inv_index for e, w in ix._writer.items() if w.type != "fail"}.get
+    simple = _SIMPLE_T
+    ref: list = []
+    seen: set = set()
+    pmax = [-1]  # pmax[i]: the latest writer invocation among ref[:i]
+    shortest_for_len: dict[int, Op] = {}
+    longest_op = None
+    lens: list[int] = []
+    for r in ix.reads:
+        if r.f != "read":
+            return None
+        v = r.value
+        if v is None:
+            m = 0
+        elif type(v) is not list:
+            return None
+        else:
+            m = len(v)
+            n = len(ref)
+            if m <= n:
+                if v != ref[:m]:
+                    return None
+            else:
+                if n and v[:n] != ref:
+                    return None
+                new = v[n:]
+                if not simple.issuperset(map(type, new)):
+                    return None
+                seen.update(new)
+                invs = list(map(winv_get, new))
+                if len(seen) != m or None in invs:
+                    return None
+                pmax.extend(accumulate(invs, max, initial=pmax[-1]))
+                del pmax[n + 1]  # accumulate repeats its initial value
+                ref = v
+                longest_op = r
+            if pmax[m] > r.ret_index:
+                return None
+        lens.append(m)
+        if m not in shortest_for_len:
+            shortest_for_len[m] = r
+    longest = () if longest_op is None else _read_elements(ix, longest_op, simple, {})
+    return longest, _list_evidence(len(longest), shortest_for_len), lens
+
+
+def _list_reads(ix: VersionIndex) -> tuple[tuple, dict[int, Op]]:
+    """The reference path of `_build_list`: every read's elements audited and compared
+    with the longest; (longest read's elements, length -> first compatible read)."""
     audit = _ValueAudit(ix)
     if ix.duplicates:
         # elements appended more than once: how many copies a read may hold (item 3)
@@ -754,31 +859,63 @@ def _build_list(ix: VersionIndex) -> None:
         ix._rver[r.index] = m
         if m not in shortest_for_len:
             shortest_for_len[m] = r
+    return longest, shortest_for_len
+
+
+def _list_ranks(ix: VersionIndex, longest: tuple, evidence: list[int | None],
+                clean: bool = False) -> dict:
+    """Ranks and writers from the order (`longest`), and the evidence of each rank
+    (`_list_evidence`); returns element -> rank. clean: a fast scan accepted the reads
+    (every element of the order has a sole writer that did not fail)."""
+    n = len(longest)
     ix.order = list(longest)
     ix.max_rank = n
-    pos = {e: i + 1 for i, e in enumerate(longest)}
+    pos = dict(zip(longest, range(1, n + 1)))
+    ix._evidence = evidence
+    writes = ix.writes
+    if clean and len(ix._writer) == len(writes) == n:
+        ps = list(map(pos.get, ix._wvals))
+        if None not in ps:
+            # each write the sole writer of its own element and the order exactly the
+            # written elements (none of whose writers failed, or the scan would not be
+            # clean): the loop below would verify every write, in this order
+            ix._wver.update(zip(map(_INDEX, writes), ps))
+            ix._by_rank = [None, *map(itemgetter(1), sorted(zip(ps, writes)))]
+            return pos
     by_rank: list[Op | None] = [None] * (n + 1)
+    wver = ix._wver
+    writer_get = ix._writer.get
+    pos_get = pos.get
+    unverifiable = 0
     for w, e in zip(ix.writes, ix._wvals):
         if e is None:
             continue
-        p = pos.get(e)
-        if p is not None and ix._writer.get(e) is w and w.type != "fail":
-            ix._wver[w.index] = p
+        p = pos_get(e)
+        if p is not None and writer_get(e) is w and w.type != "fail":
+            wver[w.index] = p
             by_rank[p] = w
         elif w.type == "ok":
-            ix.unverifiable_writes += 1
-    for e, p in pos.items():
-        if by_rank[p] is None:
-            by_rank[p] = ix._writer.get(e)
+            unverifiable += 1
+    ix.unverifiable_writes += unverifiable
+    if None in by_rank[1:]:
+        for e, p in pos.items():
+            if by_rank[p] is None:
+                by_rank[p] = writer_get(e)
     ix._by_rank = by_rank
-    # evidence(rank): the shortest compatible read of length >= rank
-    ev: list[int | None] = [None] * (n + 1)
-    lens = sorted(shortest_for_len)
-    for p in range(1, n + 1):
-        j = bisect.bisect_left(lens, p)
-        ev[p] = shortest_for_len[lens[j]].index if j < len(lens) else None
-    ix._evidence = ev
-    _dirty_updates(ix, pos)
+    return pos
+
+
+def _list_evidence(n: int, shortest_for_len: dict[int, Op]) -> list[int | None]:
+    """evidence(rank) for ranks 0..n: the shortest compatible read of length >= rank
+    (rank 0: None); runs of ranks share one read, so each run is one C-level extend."""
+    ev: list[int | None] = [None]
+    done = 0  # ranks 1..done are filled
+    for m in sorted(shortest_for_len):
+        if m > done:
+            ev.extend(repeat(shortest_for_len[m].index, m - done))
+            done = m
+    ev.extend(repeat(None, n - done))
+    return ev
 
 
 def _dirty_updates(ix: VersionIndex, pos: dict) -> None:
@@ -865,13 +1002,19 @@ def _build_versioned(ix: VersionIndex) -> None:
     simple = _SIMPLE_T
     reads = ix.reads
     good = None
-    if not snap and "cas" not in set(map(_F, reads)):
+    if not snap and (not ix.has_cas or "cas" not in set(map(_F, reads))):
         good = _versioned_reads_fast(ix, reads, rver)
     if good is not None:
         good_reads, good_fvs = good
-        obs_fv = [fv for fv, ver in zip(good_fvs, map(_VERSION, good_reads)) if ver is not None]
-        obs_ver = [ver for ver in map(_VERSION, good_reads) if ver is not None]
-        obs_op = [r for r in good_reads if r.version is not None]
+        # one pass over the reads' versions (an Op is a cache miss each time it is touched)
+        obs_ver = list(map(_VERSION, good_reads))
+        if None in obs_ver:
+            carries = [ver is not None for ver in obs_ver]
+            obs_fv = list(compress(good_fvs, carries))
+            obs_op = list(compress(good_reads, carries))
+            obs_ver = list(compress(obs_ver, carries))
+        else:
+            obs_fv, obs_op = list(good_fvs), list(good_reads)
     else:
         good_reads, good_fvs = [], []
         obs_fv, obs_ver, obs_op = [], [], []
@@ -1027,7 +1170,8 @@ def _versioned_reads_fast(ix: VersionIndex, reads: list[Op], rver: dict):
     return good_reads, fvs
 
 
-_F, _VALUE, _VERSION, _RET = (attrgetter(a) for a in ("f", "value", "version", "ret_index"))
+_F, _VALUE, _VERSION, _RET, _INDEX = (
+    attrgetter(a) for a in ("f", "value", "version", "ret_index", "index"))
 _INF = float("inf")
 
 

@@ -736,6 +736,8 @@ def _op_vocabulary(workload: str) -> frozenset[str] | None:
     None when its checkers take any op."""
     if workload == "mutex":
         return frozenset({"acquire", "release"})
+    if workload == "bank":
+        return frozenset({"transfer", "read"})
     m = BY_HISTORY.get(workload)
     if m is None or workload not in ("register", "list-append", "set", "counter"):
         return None
@@ -752,8 +754,9 @@ def _check_op_vocabulary(history: History, workload: str) -> None:
                 f"{history.source}: op {op.index} (process {op.process}) is a {op.f!r}, "
                 f"which the {workload} checkers do not understand (they know "
                 f"{', '.join(sorted(vocab))}); splitbrain checks register, cas-register, "
-                "list-append, set, counter, txn-list-append, txn-rw-register, queue and "
-                "propagation histories — name one with --workload if it was guessed wrong")
+                "list-append, set, counter, txn-list-append, txn-rw-register, queue, "
+                "propagation, mutex and bank histories — name one with --workload if it "
+                "was guessed wrong")
 
 
 def check_value_shapes(history: History, workload: str) -> None:
@@ -1068,7 +1071,115 @@ def _txns_by_value(maps: list[dict]) -> bool:
     return seen
 
 
-def _edn_event(m: dict, independent: bool, where: str) -> dict:
+# Jepsen's queue workloads (`jepsen.checker/total-queue`, knossos' unordered queue):
+# `:enqueue v`, `:dequeue` completing with one element, `:drain` with all that is left.
+_JEPSEN_QUEUE_FS = frozenset(("enqueue", "dequeue", "drain"))
+JEPSEN_QUEUE_KEY = "queue"  # the key a keyless Jepsen queue history's messages get
+
+
+def _is_jepsen_queue(maps: list[dict]) -> bool:
+    """Every client op is an enqueue, dequeue or drain (and there is an enqueue or a
+    dequeue): a Jepsen queue history, whose bare elements carry no offsets."""
+    fs = {m.get("f") for m in maps if m.get("process") != NEMESIS}
+    return bool(fs & {"enqueue", "dequeue"}) and fs <= _JEPSEN_QUEUE_FS
+
+
+def _jepsen_queue_event(ev: dict) -> dict:
+    """A Jepsen queue op in the history contract's shapes (README "Queue ops"): enqueue
+    -> `send` of `key`; an ok dequeue -> a `dequeue` of that one element, an ok drain ->
+    a `drain` of its elements, each as `[null, value]` (Jepsen records no offsets, so the
+    queue checker places them by value). A dequeue or drain that did not complete ok
+    returned nothing; nor did an ok dequeue of nil (an empty queue, as some clients
+    record it; Jepsen's own clients fail such a dequeue)."""
+    key = ev.pop("key", JEPSEN_QUEUE_KEY)
+    f, v = ev["f"], ev.get("value")
+    if f == "enqueue":
+        ev["f"], ev["key"] = "send", key
+        return ev
+    if ev["type"] == "invoke":  # what it returned is the completion's (_Pairer._make)
+        ev["value"] = None
+        return ev
+    got = []
+    if ev["type"] == "ok":
+        if f == "drain":
+            got = list(v) if isinstance(v, (list, tuple)) else []
+        elif v is not None:
+            got = [v]
+    ev["value"] = {str(key): [[None, x] for x in got]} if got else {}
+    return ev
+
+
+# Jepsen's Kafka workload (jepsen.tests.kafka: Kafka, Redpanda, Bufstream): ops whose
+# value is a list of `[:send k v]` / `[:poll]` micro-ops (completed as `[:send k [offset
+# v]]` and `[:poll {k [[offset v] ...]}]`), plus assign / subscribe / crash.
+_JEPSEN_KAFKA_FS = frozenset(("send", "poll", "txn", "assign", "subscribe", "crash",
+                              "debug-topic-partitions"))
+
+
+def _kafka_mops(v: Any) -> bool:
+    return (isinstance(v, list) and len(v) > 0
+            and all(isinstance(x, list) and x and x[0] in ("send", "poll") for x in v))
+
+
+def _is_jepsen_kafka(maps: list[dict]) -> bool:
+    """Every client op is one of jepsen.tests.kafka's, and some op carries its micro-ops."""
+    client = [m for m in maps if m.get("process") != NEMESIS]
+    return (bool(client) and all(m.get("f") in _JEPSEN_KAFKA_FS for m in client)
+            and any(_kafka_mops(m.get("value")) for m in client))
+
+
+def _jepsen_kafka_event(ev: dict, where: str) -> dict | None:
+    """A jepsen.tests.kafka op in the history contract's queue shapes (README "Queue
+    ops"): sends -> a batch `send` (`value` [[key, value], ...], the completion's
+    `offsets`), polls -> a `poll` of their messages (several poll micro-ops concatenated
+    per key), `:seek-to-beginning?` -> `seek: "beginning"`. None for ops the checkers do
+    not read (`:debug-topic-partitions`, an op without micro-ops)."""
+    f = ev["f"]
+    if f == "debug-topic-partitions":
+        return None
+    if f in ("assign", "subscribe"):
+        if ev.pop("seek-to-beginning?", None):
+            ev["seek"] = "beginning"
+        return ev
+    if f == "crash":
+        return ev
+    mops = ev.get("value")
+    if not _kafka_mops(mops):
+        if ev["type"] == "invoke":
+            return None  # nothing sent or polled (its completion is dropped with it)
+        mops = []
+    kinds = {m[0] for m in mops}
+    if kinds == {"send", "poll"}:
+        raise InputError(f"{where}: a :txn mixing :send and :poll micro-ops (Jepsen's "
+                         "transactional Kafka test) is not supported: splitbrain's queue "
+                         "ops are sends or polls")
+    if "send" in kinds:
+        pairs, offsets = [], []
+        for m in mops:
+            k, v = (m + [None, None])[1:3]
+            off = None
+            if ev["type"] != "invoke" and isinstance(v, list) and len(v) == 2:
+                off, v = v
+            pairs.append([k, v])
+            offsets.append(off)
+        ev["f"], ev["value"] = "send", pairs
+        if ev["type"] != "invoke" and any(o is not None for o in offsets):
+            ev["offsets"] = offsets  # an info send may know some (Jepsen records them)
+        return ev
+    ev["f"] = "poll"
+    if ev["type"] == "invoke" or not kinds:
+        ev["value"] = None if ev["type"] == "invoke" else {}
+        return ev
+    got: dict = {}
+    for m in mops:
+        polled = m[1] if len(m) > 1 and isinstance(m[1], dict) else {}
+        for k, msgs in polled.items():
+            got.setdefault(k, []).extend(msgs if isinstance(msgs, list) else [])
+    ev["value"] = got
+    return ev
+
+
+def _edn_event(m: dict, independent: bool, where: str, queue: bool = False) -> dict:
     """One EDN op map as a history event. A `:txn` stays a txn whatever its number of
     micro-ops (transactions.md §1.4, amended): a file of one-micro-op txns comes from a
     transactional test, which Jepsen and elle-cli judge as transactions (strict-
@@ -1092,6 +1203,8 @@ def _edn_event(m: dict, independent: bool, where: str) -> dict:
         elif len(ev["value"]) == 3 and f == "cas":
             ev["key"], old, new = ev["value"]
             ev["value"] = [old, new]
+    if queue:
+        return _jepsen_queue_event(ev)
     if f in _READ_FS:
         ev["f"] = "read"
     return ev
@@ -1144,12 +1257,21 @@ def read_edn(path: str, maps: list[tuple[dict, int]] | None = None) -> History:
     reindexed = _order_by_index(plain)
     independent = _is_independent([m for m, _ in plain])
     txns = any(m.get("f") == "txn" for m, _ in plain)
+    queue = _is_jepsen_queue([m for m, _ in plain])
+    kafka = not queue and _is_jepsen_kafka([m for m, _ in plain])
+    if kafka:
+        independent = txns = False  # its `[k v]`-looking values are micro-op lists
     pairer = _Pairer(path)
     next_index = 0
     t_fallback = 0
     for m, n in plain:
         where = f"{path}:{n}" if len(plain) else path
-        ev = _edn_event(m, independent, where)
+        if kafka and m.get("process") != NEMESIS:
+            ev = _jepsen_kafka_event(dict(m), where)
+            if ev is None:
+                continue
+        else:
+            ev = _edn_event(m, independent, where, queue)
         if "index" not in ev:
             ev["index"] = next_index
         next_index = ev["index"] + 1 if isinstance(ev["index"], int) else next_index + 1
@@ -1160,6 +1282,10 @@ def read_edn(path: str, maps: list[tuple[dict, int]] | None = None) -> History:
             ev["type"] = "info"
         pairer.add(validate_event(ev, where), n)
     meta = {"format": "edn", "independent": independent, "txn": txns}
+    if queue:
+        meta["jepsen_queue"] = True
+    if kafka:
+        meta["jepsen_kafka"] = True
     if reindexed:
         meta["reindexed"] = reindexed
     return pairer.finish(meta=meta)

@@ -262,7 +262,9 @@ def check_log(qh: QueueHistory, logs: dict[str, KeyLog], committed: set[int],
                     details={"value": v, "count": len(places), "offsets": offs,
                              "writer": w.index if w else None}))
 
-    # aborted reads and unexpected values (once per distinct value, first ok reader)
+    # aborted reads and unexpected values (once per distinct value, first ok reader);
+    # a value sent more than once is aborted only when every send of it failed
+    unfailed = ({(k, v) for op, k, v, _ in sends if op.type != "fail"} if repeated else None)
     for k, v, op, w in _unwritten_reads(read_ok, writer):
         if w is None:
             out.add(Anomaly(
@@ -270,7 +272,7 @@ def check_log(qh: QueueHistory, logs: dict[str, KeyLog], committed: set[int],
                 f"{op.describe()} read value {v!r} of key {name[k]}, which no send ever "
                 f"attempted.", [op.index], key=name[k], process=op.process,
                 details={"value": v}))
-        elif w.type == "fail":
+        elif unfailed is None or (k, v) not in unfailed:  # (its first send failed)
             out.add(Anomaly(
                 "aborted-read",
                 f"{op.describe()} read value {v!r} of key {name[k]}, whose send "

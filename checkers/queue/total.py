@@ -46,21 +46,26 @@ def check_total(qh: QueueHistory, out: LogFindings) -> dict | None:
                 got[(k, v)] += 1
                 first_reader.setdefault((k, v), op)
     attempts = {}
+    tries: Counter = Counter()  # sends of each (key, value): values may repeat (multisets)
     for op, k, v, _ in qh.sends:
         attempts.setdefault((k, v), op)
+        tries[(k, v)] += 1
     enq = [(op, k, v) for op, k, v, _ in qh.sends if op.type == "ok"]
     recovered = sum(1 for (k, v), op in attempts.items() if op.type == "info" and (k, v) in got)
     for (k, v), n in got.items():
         if (k, v) not in attempts:
             continue  # reported once, as `unexpected`, by the log checks over every read
-        elif n > 1:
+        elif n > tries[(k, v)]:
             r = first_reader[(k, v)]
+            sent = tries[(k, v)]
             out.add(Anomaly("duplicated",
-                            f"Value {v!r} of key {name[k]} was dequeued {n} times (first by op "
-                            f"{r.index}); at-least-once delivery allows it.",
+                            f"Value {v!r} of key {name[k]} was dequeued {n} times but sent "
+                            f"{sent} time(s) (first dequeue by op {r.index}); at-least-once "
+                            f"delivery allows it.",
                             [attempts[(k, v)].index, r.index], key=name[k],
-                            details={"value": v, "count": n}), allowed=True)
-    lost = [(op, k, v) for op, k, v in enq if (k, v) not in got]
+                            details={"value": v, "count": n, "sent": sent}), allowed=True)
+    delivered = _delivered(enq, got)
+    lost = [e for e, came_out in zip(enq, delivered) if not came_out]
     by_node: dict[Any, list] = {}
     if lost and drained:
         for op, k, v in lost:
@@ -77,13 +82,13 @@ def check_total(qh: QueueHistory, out: LogFindings) -> dict | None:
                 details={"node": node, "count": len(items),
                          "values": [v for _, _, v in items[:32]]}))
         by_writer: dict[Any, list] = {}
-        for op, k, v in enq:
-            by_writer.setdefault(op.process, []).append((op, k, v))
+        for e, came_out in zip(enq, delivered):
+            by_writer.setdefault(e[0].process, []).append((e, came_out))
         for proc, sends in by_writer.items():
-            pos = [i for i, (_, k, v) in enumerate(sends) if (k, v) in got]
+            pos = [i for i, (_, came_out) in enumerate(sends) if came_out]
             lo, hi = (pos[0], pos[-1]) if pos else (len(sends), -1)
-            for i, (op, k, v) in enumerate(sends):
-                if (k, v) in got:
+            for i, ((op, k, v), came_out) in enumerate(sends):
+                if came_out:
                     continue
                 part = "prefix" if i < lo else ("middle" if i < hi else "suffix")
                 out.add(Anomaly(
@@ -97,3 +102,20 @@ def check_total(qh: QueueHistory, out: LogFindings) -> dict | None:
             "lost_undrained": 0 if drained else len(lost),
             "lost_by_node": {str(n): len(i) for n, i in by_node.items() if n is not None},
             "lost_unattributed": len(by_node.get(None, ()))}
+
+
+def _delivered(enq: list[tuple], got: Counter) -> list[bool]:
+    """Per acknowledged send, in order: did its message come out? A value sent n times
+    and dequeued m < n times lost n − m copies (Jepsen's multiset `enqueues − dequeues`);
+    which copies is not recorded, so the last n − m sends of it are named."""
+    left = Counter()
+    for _, k, v in enq:
+        left[(k, v)] += 1
+    flags = [False] * len(enq)
+    for i in range(len(enq) - 1, -1, -1):
+        _, k, v = enq[i]
+        kv = (k, v)
+        # the send is the left[kv]-th of its value; copies past the dequeued count are lost
+        flags[i] = left[kv] <= got.get(kv, 0)
+        left[kv] -= 1
+    return flags

@@ -25,7 +25,8 @@ counted as `replay_dropped`.
 
 The package is split by what each part judges: `floors` (total orders and plain floors),
 `sets` (set membership), `graph` (the plain-register session graph), `cross_key`
-(snapshot reads), composed by `passes.analyse`; `replay` re-checks witnesses.
+(snapshot reads), composed by `passes.analyse`; `replay` re-checks witnesses; `native`
+is the Rust certificate of the set passes (Python re-judges what it cannot clear).
 """
 
 from __future__ import annotations

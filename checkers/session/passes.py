@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, NamedTuple
 
 from splitbrain.checkers.options import CheckOptions
-from splitbrain.checkers.versions import build_indexes, gc_paused
+from splitbrain.checkers.versions import VersionIndex, build_indexes, gc_paused
 from splitbrain.harness.history import History, Op
-from splitbrain.checkers.session.findings import _Found, _inv
+from splitbrain.checkers.session import native
+from splitbrain.checkers.session.findings import MR, MW, RYW, WFR, _Found, _inv
 from splitbrain.checkers.session.cross_key import _pass_cross_key
 from splitbrain.checkers.session.floors import _pass_floors
 from splitbrain.checkers.session.graph import _pass_cycles
-from splitbrain.checkers.session.sets import _pass_set_session, _pass_set_visibility
+from splitbrain.checkers.session.sets import (
+    _pass_set_session, _pass_set_visibility, _set_visibility_judge)
 
 
 def analyse(history: History, options: CheckOptions, indexes: dict | None = None) -> _Found:
@@ -27,52 +29,41 @@ def _analyse(history: History, options: CheckOptions, indexes: dict | None = Non
     found = _Found()
     groups: dict[tuple, list[Op]] = {}
     snapshots = False
+    plans: dict = {}  # set key -> what the Rust core proved (session/native.py)
     for k, ix in indexes.items():
-        # group by process (cheap int hash), then split epochs when a process has several
-        by_p: dict = {}
-        get = by_p.get
-        for op in ix.ops:
-            t = op.type
-            if t == "fail" or (t != "ok" and op.f == "read") or op.f not in _SESSION_FS:
-                continue
-            if op.extra is not None and "txn_of" in op.extra:
-                continue  # a transaction's write: the transactional checker's business
-            g = get(op.process)
-            if g is None:
-                by_p[op.process] = [op]
-            else:
-                g.append(op)
+        plan = _native_plan(ix, by_session_ops) if ix.kind == "set" else None
+        if plan is not None:
+            plans[k] = plan
+            continue
         if ix.snapshot_values:
             snapshots = True
-            for op in ix.reads:
-                if op.index in ix.snapshot_values:
-                    by_p.setdefault(op.process, []).append(op)
-        for p, g in by_p.items():
-            if ix.snapshot_values:
-                g.sort(key=_inv)
-            if by_session_ops or g[0].session == g[-1].session:
-                groups[(g[0].session if not by_session_ops else p, k)] = g
-            else:
-                for op in g:
-                    groups.setdefault((op.session, k), []).append(op)
+        _group_key(ix, k, by_session_ops, groups)
     skip = {k for k, ix in indexes.items() if ix.duplicates}
     found.skipped_keys = sorted(map(repr, skip))
     set_groups: dict[Any, list] = {}
     set_mem: dict[Any, dict] = {}  # key -> read index -> members, shared by both set passes
+    by_key: dict[Any, list] = {}   # groups is contiguous per key, keys in index order
     for (s, k), ops in groups.items():
+        by_key.setdefault(k, []).append((s, ops))
+    # key by key in index order, so findings keep the order of one walk over `groups`
+    for k, ix in indexes.items():
         if k in skip:
             continue
-        ix = indexes.get(k)
-        if ix is None:
+        if k in plans:
+            _native_set_session(found, ix, plans[k])
             continue
-        found.sessions.add(s)
-        if ix.kind == "set":
-            set_groups.setdefault(k, []).append((s, ops))
-            _pass_set_session(found, ix, s, ops, set_mem.setdefault(k, {}))
-        else:
-            _pass_floors(found, ix, s, ops, options)
-    for k, sess in set_groups.items():
-        _pass_set_visibility(found, indexes[k], sess, set_mem.get(k, {}))
+        for s, ops in by_key.get(k, ()):
+            found.sessions.add(s)
+            if ix.kind == "set":
+                set_groups.setdefault(k, []).append((s, ops))
+                _pass_set_session(found, ix, s, ops, set_mem.setdefault(k, {}))
+            else:
+                _pass_floors(found, ix, s, ops, options)
+    for k, ix in indexes.items():
+        if k in plans:
+            _native_set_visibility(found, ix, plans[k])
+        elif k in set_groups:
+            _pass_set_visibility(found, ix, set_groups[k], set_mem.get(k, {}))
     # in first-touch order, not hash order: notices are listed in the order found
     plain_keys = dict.fromkeys(k for (s, k) in groups if k not in skip and k in indexes
                                and indexes[k].kind == "plain")
@@ -84,4 +75,94 @@ def _analyse(history: History, options: CheckOptions, indexes: dict | None = Non
 
 
 _SESSION_FS = frozenset(("read", "write", "cas", "append", "add"))
+
+
+def _group_key(ix: VersionIndex, k: Any, by_session_ops: bool, groups: dict) -> None:
+    """One key's session ops into `groups[(session, k)]` (by process, then epochs)."""
+    # group by process (cheap int hash), then split epochs when a process has several
+    by_p: dict = {}
+    get = by_p.get
+    for op in ix.ops:
+        t = op.type
+        if t == "fail" or (t != "ok" and op.f == "read") or op.f not in _SESSION_FS:
+            continue
+        if op.extra is not None and "txn_of" in op.extra:
+            continue  # a transaction's write: the transactional checker's business
+        g = get(op.process)
+        if g is None:
+            by_p[op.process] = [op]
+        else:
+            g.append(op)
+    if ix.snapshot_values:
+        for op in ix.reads:
+            if op.index in ix.snapshot_values:
+                by_p.setdefault(op.process, []).append(op)
+    for p, g in by_p.items():
+        if ix.snapshot_values:
+            g.sort(key=_inv)
+        if by_session_ops or g[0].session == g[-1].session:
+            groups[(g[0].session if not by_session_ops else p, k)] = g
+        else:
+            for op in g:
+                groups.setdefault((op.session, k), []).append(op)
+
+
+class _Plan(NamedTuple):
+    """What set_session_key proved for one set key, and the groups it could not clear."""
+
+    sessions: list    # the session of each of the key's groups, in grouping order
+    dirty: list       # positions of the groups `_pass_set_session` must judge
+    n_reads: int      # reads the other groups count
+    vis_checked: int  # reads `_pass_set_visibility` counts
+    vis_fail: list    # positions in ix.reads failing its certificate
+    groups: list      # [(session, ops)] as _group_key makes them, when anything failed
+
+
+def _native_plan(ix: VersionIndex, by_session_ops: bool) -> _Plan | None:
+    """The Rust core's certificate for one set key, or None (Python judges the key)."""
+    if (native.KEY is None or ix.duplicates or ix.snapshot_values
+            or type(ix._members) is not dict or type(ix.ops) is not list
+            or type(ix.reads) is not list or type(ix.corrupt) is not set):
+        return None
+    got = native.KEY(ix.ops, ix.reads, ix._members, ix.corrupt, by_session_ops)
+    if got is None:
+        return None
+    sessions, dirty, n_reads, vis_checked, vis_fail = got
+    if len(set(sessions)) != len(sessions):
+        return None  # groups merged under one session id: only the Python walk says how
+    groups: list = []
+    if dirty or vis_fail:
+        g: dict = {}
+        _group_key(ix, ix.key, by_session_ops, g)
+        groups = [(s, ops) for (s, _), ops in g.items()]
+        if [s for s, _ in groups] != sessions:
+            return None  # never expected: the Python walk is the reference
+    return _Plan(sessions, dirty, n_reads, vis_checked, vis_fail, groups)
+
+
+def _native_set_session(found: _Found, ix: VersionIndex, plan: _Plan) -> None:
+    """`_pass_set_session` of every group of a planned key: counts for the proven-clean
+    groups, the Python pass itself on the others (in grouping order)."""
+    found.sessions.update(plan.sessions)
+    st = found.stats
+    st[RYW]["reads_checked"] += plan.n_reads
+    st[MR]["reads_checked"] += plan.n_reads
+    mem: dict = {}
+    for i in plan.dirty:
+        s, ops = plan.groups[i]
+        _pass_set_session(found, ix, s, ops, mem)
+
+
+def _native_set_visibility(found: _Found, ix: VersionIndex, plan: _Plan) -> None:
+    """`_pass_set_visibility` of a planned key: its findings come only from the reads
+    failing the certificate (the others are counted), judged by the Python tables."""
+    if not plan.sessions:
+        return  # no session ops: passes.py never ran the pass on such a key
+    st = found.stats
+    st[MW]["reads_checked"] += plan.vis_checked
+    st[WFR]["reads_checked"] += plan.vis_checked
+    if plan.vis_fail:
+        reads = ix.reads
+        failing = [(reads[i], ix.members(reads[i])) for i in plan.vis_fail]
+        _set_visibility_judge(found, ix, plan.groups, ix._members, failing)
 

@@ -233,10 +233,8 @@ def _pass_set_visibility(found: _Found, ix: VersionIndex, sessions: list, mem: d
                 shown.update(new)
                 first.update(dict.fromkeys(new, r.ret_index))
     events.extend(first.items())
-    seen_mw: set = set()
-    seen_wfr: set = set()
     st = found.stats
-    tables: list = []
+    failing: list = []
     # earliest event per element (reversed: the earliest assignment is the last), then the
     # elements in the order of their earliest event
     events.sort(key=_SECOND)
@@ -255,9 +253,19 @@ def _pass_set_visibility(found: _Found, ix: VersionIndex, sessions: list, mem: d
         bound = max(map(add_inv_get, m, repeat(-1)))
         if m.issuperset(islice(due, bisect.bisect_left(due_at, bound))):
             continue
-        if not tables:
-            tables.append(_set_visibility_tables(ix, sessions, mem))
-        info_get, per_session = tables[0]
+        failing.append((R, m))
+    if failing:
+        _set_visibility_judge(found, ix, sessions, mem, failing)
+
+
+def _set_visibility_judge(found: _Found, ix: VersionIndex, sessions: list, mem: dict,
+                          failing: list) -> None:
+    """The MW/WFR findings of the reads `(R, members)` that failed the certificate of
+    `_pass_set_visibility`, in ix.reads order (`mem`: members of every session read)."""
+    info_get, per_session = _set_visibility_tables(ix, sessions, mem)
+    seen_mw: set = set()
+    seen_wfr: set = set()
+    for R, m in failing:
         best: dict = {}
         best_get = best.get
         present_ok: dict = {}

@@ -10,6 +10,11 @@ from splitbrain.checkers.options import WORKLOADS, CheckOptions, parse_max_lag, 
 from splitbrain.harness.errors import InputError
 
 
+def _number(x: float | None) -> int | float | None:
+    """--bank-total 100 is the integer 100 (balances are usually integers)."""
+    return int(x) if x is not None and float(x).is_integer() else x
+
+
 def _write_json(path: str, obj) -> None:
     from splitbrain.harness.history import dumps
 
@@ -37,6 +42,10 @@ from splitbrain.harness.commands.check_batch import batch_files, check_batch, li
               help="queue: polls further behind than this (500ms, 2s) make queue-lag invalid.")
 @click.option("--max-propagation-lag", default=None,
               help="propagation: a p99 event lag (source commit -> derived read) over this is invalid.")
+@click.option("--bank-total", type=float, default=None,
+              help="bank: the total every read's balances must sum to (the test's initial total).")
+@click.option("--bank-negative", type=click.Choice(["forbid", "allow"]), default=None,
+              help="bank: whether the test forbade negative balances (Jepsen's default) or allowed them.")
 @click.option("--format", "fmt", type=click.Choice(["jsonl", "edn"]), default=None,
               help="History format (inferred from the extension).")
 @click.option("--out", "out", default=None, type=click.Path(dir_okay=False),
@@ -65,7 +74,7 @@ from splitbrain.harness.commands.check_batch import batch_files, check_batch, li
 def check_cmd(histories, workload, checker_names, staleness_bound, fmt, out, realtime_claim,
               report_dir, fail_on, quiet, version_tiebreak=None, consistency_models=(),
               txn_anomalies=None, txn_assume=None, cycle_search_timeout=1.0, max_lag=None,
-              max_propagation_lag=None, **lin):
+              max_propagation_lag=None, bank_total=None, bank_negative=None, **lin):
     """Check recorded HISTORIES (JSONL, or Jepsen history.edn) and print the verdict.
 
     Several files or a directory: one table (file, verdict, time), exit code the worst
@@ -98,7 +107,8 @@ def check_cmd(histories, workload, checker_names, staleness_bound, fmt, out, rea
                             linearizable=lin_opts,
                             max_lag_ns=parse_max_lag(max_lag),
                             max_propagation_lag_ns=parse_max_lag(max_propagation_lag,
-                                                                 "--max-propagation-lag"))
+                                                                 "--max-propagation-lag"),
+                            bank_total=_number(bank_total), bank_negative=bank_negative)
 
     files = batch_files(histories)
     if files is not None:

@@ -14,6 +14,8 @@ use std::sync::Mutex;
 
 pub mod txn;
 pub mod queue;
+pub mod set_session;
+pub mod lists;
 
 pub const WRITE: u32 = 0;
 pub const READ: u32 = 1;
@@ -539,6 +541,8 @@ mod py {
         m.add_function(wrap_pyfunction!(check, m)?)?;
         crate::txn::py::register(m)?;
         crate::queue::py::register(m)?;
+        crate::set_session::py::register(m)?;
+        crate::lists::py::register(m)?;
         Ok(())
     }
 }

@@ -136,10 +136,11 @@ pub mod py {
     }
 
     // Op is a NamedTuple (harness/history.py); checkers/queue/native.py checks these
-    // field positions against `Op._fields` before it enables the functions below.
-    const OP_INDEX: usize = 0;
-    const OP_TYPE: usize = 5;
-    const OP_F: usize = 6;
+    // field positions against `Op._fields` before it enables the functions below
+    // (lists.rs reads the first three too).
+    pub(crate) const OP_INDEX: usize = 0;
+    pub(crate) const OP_TYPE: usize = 5;
+    pub(crate) const OP_F: usize = 6;
     const OP_T_INV: usize = 11;
     const OP_T_RET_SEEN: usize = 13;
     const OP_FINAL: usize = 15;
@@ -153,7 +154,7 @@ pub mod py {
         op.get_item(i)
     }
 
-    fn str_is(o: &Bound<'_, PyAny>, s: &str) -> bool {
+    pub(crate) fn str_is(o: &Bound<'_, PyAny>, s: &str) -> bool {
         match o.downcast::<PyString>() {
             Ok(x) => x.to_str().map(|t| t == s).unwrap_or(false),
             Err(_) => false,

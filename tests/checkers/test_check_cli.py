@@ -244,9 +244,15 @@ def test_fuzzed_histories_exit_cleanly(tmp_path, capsys, seed, base):
             assert "checker error" not in (c.get("reason") or ""), (name, c["reason"], lines)
 
 
-def test_a_history_of_ops_no_checker_understands_is_an_input_error(capsys):
+def test_a_history_of_ops_no_checker_understands_is_an_input_error(capsys, tmp_path):
+    odd = tmp_path / "odd.edn"
+    odd.write_text("{:type :invoke, :f :read, :process 0, :index 0}\n"
+                   "{:type :ok, :f :read, :value 1, :process 0, :index 1}\n"
+                   "{:type :invoke, :f :frobnicate, :value 2, :process 1, :index 2}\n"
+                   "{:type :ok, :f :frobnicate, :value 2, :process 1, :index 3}\n")
+    code, out, err = cli(capsys, str(odd))
+    assert code == 254 and "op 3 (process 1) is a 'frobnicate'" in err, err
+    # a bank's transfers are read by the bank checker, and by nothing else
     bank = os.path.join(os.path.dirname(__file__), "data", "peers", "bank-mini.edn")
-    code, out, err = cli(capsys, bank)
-    assert code == 254 and "op 3 (process 1) is a 'transfer'" in err, err
     code, out, err = cli(capsys, bank, "--workload", "set")
     assert code == 254 and "'transfer'" in err and "set checkers" in err, err

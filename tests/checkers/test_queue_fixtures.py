@@ -127,3 +127,82 @@ def test_check_cli_max_lag_gate(tmp_path):
     assert run("--max-lag", "10ns").returncode == 1
     bad = run("--max-lag", "3v")
     assert bad.returncode == 254 and "--max-lag" in bad.stderr and "Traceback" not in bad.stderr
+
+
+# --- the same cases as Jepsen wrote them: jepsen.tests.kafka EDN, imported -------------------
+
+def _edn(x) -> str:
+    if x is None:
+        return "nil"
+    if isinstance(x, bool):
+        return "true" if x else "false"
+    if isinstance(x, str):
+        return json.dumps(x)
+    if isinstance(x, (list, tuple)):
+        return "[" + " ".join(map(_edn, x)) + "]"
+    if isinstance(x, dict):
+        return "{" + " ".join(f"{_edn(k)} {_edn(v)}" for k, v in x.items()) + "}"
+    return str(x)
+
+
+def jepsen_kafka_edn(rows) -> str | None:
+    """Fixture rows back in jepsen.tests.kafka's own shape (`[:send k v]` micro-ops,
+    completed `[:send k [offset v]]`; `[[:poll {k [[offset v] ...]}]]`), or None for a
+    case that shape cannot state (dequeues, `final` marks)."""
+    lines = []
+    for row in rows:
+        i, p, typ, f, key, value = row[:6]
+        extra = row[6] if len(row) > 6 else {}
+        if f not in ("send", "poll", "assign", "subscribe") or set(extra) - {"offsets", "time"}:
+            return None
+        t = extra.get("time", i)
+        if f == "send":
+            pairs = [[key, value]] if key is not None else value
+            offs = extra.get("offsets") if typ != "invoke" else None
+            mops = [[":send", k, [o, v] if offs is not None else v]
+                    for (k, v), o in zip(pairs, offs or [None] * len(pairs))]
+        elif f == "poll":
+            mops = [[":poll"]] if typ == "invoke" or not value else [[":poll", value]]
+        else:
+            mops = value
+        body = _edn(mops).replace('":send"', ":send").replace('":poll"', ":poll")
+        lines.append(f"{{:type :{typ}, :f :{f}, :value {body}, :process {p}, "
+                     f":index {i}, :time {t}}}")
+    return "\n".join(lines) + "\n"
+
+
+EDN_CASES = [c for c in FIX["cases"] if jepsen_kafka_edn(case_rows(c)) is not None]
+
+
+def _shape(res):
+    return sorted((a["type"], a.get("key"), tuple(a["ops"])) for a in findings(res))
+
+
+@pytest.mark.parametrize("case", EDN_CASES, ids=[c["name"] for c in EDN_CASES])
+def test_jepsen_kafka_edn_imports_as_the_transcription(case, tmp_path):
+    from splitbrain.harness.history import read_history
+
+    path = tmp_path / "history.edn"
+    path.write_text(jepsen_kafka_edn(case_rows(case)))
+    hist = read_history(str(path))
+    if any(r[3] in ("send", "poll") for r in case_rows(case)):
+        assert hist.meta.get("jepsen_kafka") is True
+    ours = check(hist, CheckOptions(workload="queue"))["queue"]
+    theirs = check(history_from_events(events_of(case_rows(case))),
+                   CheckOptions(workload="queue"))["queue"]
+    assert (ours.valid, _shape(ours)) == (theirs.valid, _shape(theirs))
+
+
+def test_enough_jepsen_kafka_cases_are_stated_as_edn():
+    assert len(EDN_CASES) >= 25, len(EDN_CASES)
+
+
+def test_a_mixed_send_poll_txn_is_refused_with_its_line(tmp_path):
+    from splitbrain.harness.errors import InputError
+    from splitbrain.harness.history import read_history
+
+    path = tmp_path / "txn.edn"
+    path.write_text('{:type :invoke, :f :txn, :value [[:send 0 1] [:poll]], :process 0, '
+                    ':index 0, :time 0}\n')
+    with pytest.raises(InputError, match=r"txn.edn:1: a :txn mixing :send and :poll"):
+        read_history(str(path))

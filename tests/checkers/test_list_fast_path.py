@@ -1,0 +1,280 @@
+"""The list-append fast paths (issue 16 item 5: throughput) decide exactly as the
+reference paths: every list history is checked both ways — the fast paths on, and every
+one refused — and the version indexes and the full `run_checks` results (verdicts,
+anomaly types, witnesses, explanations, counts) must be equal.
+
+Histories: the benchmark's seeded list-append histories with anomalies injected (lost
+appends, duplicated elements, reordered prefixes, garbage and future elements, reads
+going back, failed and info appends, missing final reads), and hypothesis-generated ones
+(repeated elements, info ops, failed appends, keyless histories)."""
+
+from __future__ import annotations
+
+import random
+from contextlib import contextmanager
+
+import pytest
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+import splitbrain.checkers.versions as V
+from splitbrain.checkers import convergence, lists_native, lost_updates
+from splitbrain.checkers import run_checks
+from splitbrain.checkers.options import CheckOptions
+from splitbrain.harness.history import History, history_from_events, read_history
+
+# ------------------------------------------------------------------------------------
+# the two paths
+
+
+@contextmanager
+def reference_paths():
+    """Every list fast path refused: the per-read reference loops decide."""
+    with pytest.MonkeyPatch.context() as m:
+        for mod in (V, lost_updates, convergence):
+            m.setattr(mod, "_LIST_FAST", False)
+        yield
+
+
+@pytest.fixture(params=["native", "python"])
+def engine(request):
+    """The fast path under test: the Rust scan (skipped when the .so lacks it), or the
+    Python scan alone."""
+    if request.param == "native" and lists_native.SCAN is None:
+        pytest.skip(f"no native list scan: {lists_native.PROBLEM}")
+    with pytest.MonkeyPatch.context() as m:
+        if request.param == "python":
+            m.setattr(lists_native, "SCAN", None)
+        yield request.param
+
+
+def _explained(a) -> str:
+    return str(a.explanation() if callable(a.explanation) else a.explanation)
+
+
+def _index_tables(ixs: dict) -> dict:
+    """Everything later checkers can read from a list VersionIndex, in its order."""
+    return {k: (ix.kind, list(ix.read_versions.items()), list(ix.write_versions.items()),
+                list(ix.snapshot_values.items()), sorted(ix.corrupt), ix.max_rank,
+                ix.unverifiable_writes, list(ix.order),
+                [o.index if o is not None else None for o in ix._by_rank], ix._evidence,
+                [o.index for o in ix.reads], [o.index for o in ix.writes],
+                [(v, [o.index for o in ops]) for v, ops in ix.duplicates],
+                {v: o.index for v, o in ix.sole_writers.items()},
+                dict(ix.append_counts),
+                [(a.type, a.ops, a.key, _explained(a), a.details) for a in ix.anomalies],
+                {o.index: ix.members(o) for o in ix.reads})
+            for k, ix in ixs.items()}
+
+
+def _both(h: History, workload: str | None = "list-append") -> tuple:
+    """(fast, reference): index tables and the full results, both ways."""
+    opts = CheckOptions(workload=workload)
+
+    def once():
+        res = run_checks(h, opts)
+        res.pop("timings_s")
+        return _index_tables(V.build_indexes(h, workload)), res
+
+    fast = once()
+    with reference_paths():
+        ref = once()
+    return fast, ref
+
+
+def assert_same(h: History, workload: str | None = "list-append") -> None:
+    fast, ref = _both(h, workload)
+    assert fast[0] == ref[0]
+    assert fast[1] == ref[1]
+
+
+# ------------------------------------------------------------------------------------
+# seeded benchmark histories, anomalies injected
+
+
+def _bench_history(tmp_path, seed: int, ops: int = 3000) -> History:
+    from bench.checkers import generate
+
+    path = str(tmp_path / f"la-{seed}.jsonl")
+    generate("list-append", ops, path, seed)
+    return read_history(path)
+
+
+def _inject(h: History, seed: int, faults: tuple[str, ...]) -> History:
+    """The history with some reads (and appends) altered by each named fault."""
+    rng = random.Random(seed)
+    later = _later_reads(h)
+    ops = []
+    for op in h.ops:
+        v = op.value
+        if (faults and op.f == "read" and op.type == "ok" and isinstance(v, list)
+                and rng.random() < 0.05):
+            fault = rng.choice(faults)
+            v = list(v)
+            if fault == "lost" and v:
+                del v[rng.randrange(len(v))]
+            elif fault == "dup" and v:
+                v.insert(rng.randrange(len(v) + 1), rng.choice(v))
+            elif fault == "reorder" and len(v) > 1:
+                i = rng.randrange(len(v) - 1)
+                v[i], v[i + 1] = v[i + 1], v[i]
+            elif fault == "garbage":
+                v.insert(rng.randrange(len(v) + 1), rng.choice((-7, "junk", 10 ** 9)))
+            elif fault == "future":
+                v.append(op.index + rng.randrange(1, 400))
+            elif fault == "ahead":  # what a later read saw: appends not yet invoked
+                v = list(later.get(op.index, v))
+            elif fault == "back":
+                v = v[:rng.randrange(len(v) + 1)]
+            elif fault == "shape":
+                v = rng.choice(("text", 3, {"a": 1}, [[1, 2]], None))
+            op = op._replace(value=v)
+        elif op.f == "append" and op.type == "ok" and rng.random() < 0.02:
+            fault = rng.choice(("fail", "info", "again"))
+            if fault == "again":
+                op = op._replace(value=op.value - 1)  # an element appended twice
+            else:
+                op = op._replace(type=fault)
+        elif op.extra and op.extra.get("final") and "no-final" in faults and rng.random() < 0.3:
+            continue  # a missing final read
+        ops.append(op)
+    return History(ops=ops, source=h.source)
+
+
+def _later_reads(h: History) -> dict:
+    """ok read index -> the value of the ok read of its key 40 reads later."""
+    by_key: dict = {}
+    for op in h.ops:
+        if op.f == "read" and op.type == "ok" and isinstance(op.value, list):
+            by_key.setdefault(op.key, []).append(op)
+    return {r.index: rs[min(i + 40, len(rs) - 1)].value
+            for rs in by_key.values() for i, r in enumerate(rs)}
+
+
+FAULT_SETS = [(), ("lost",), ("dup",), ("reorder",), ("garbage",), ("future",), ("ahead",),
+              ("back",), ("shape",), ("no-final", "back"),
+              ("lost", "dup", "reorder", "garbage", "future", "ahead", "back", "shape")]
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_bench_histories_clean(tmp_path, seed, engine):
+    h = _bench_history(tmp_path, seed)
+    assert_same(h)
+
+
+def test_fast_scans_take_the_clean_bench_keys(tmp_path):
+    """Not vacuous: on a valid history both scans accept every key (and agree)."""
+    ixs = V.build_indexes(_bench_history(tmp_path, 1), "list-append")
+    assert len(ixs) > 10
+    for ix in ixs.values():
+        py = V._list_reads_fast(ix)
+        assert py is not None
+        if lists_native.SCAN is not None:
+            assert V._list_reads_native(ix) == py
+
+
+@pytest.mark.parametrize("faults", FAULT_SETS, ids=lambda f: "+".join(f) or "appends")
+def test_bench_histories_with_anomalies(tmp_path, faults, engine):
+    h = _inject(_bench_history(tmp_path, 7), 11, faults)
+    fast, ref = _both(h)
+    assert fast == ref
+    if faults:  # the injection did reach the checkers
+        assert ref[1]["valid"] is not True
+
+
+# ------------------------------------------------------------------------------------
+# hypothesis-generated list histories
+
+# the `engine` fixture's patch holds for every example of a test
+SLOW_OK = [HealthCheck.too_slow, HealthCheck.function_scoped_fixture]
+ELEMENTS = st.one_of(st.integers(0, 12), st.sampled_from(["a", "b", 1.0, True, None]))
+
+
+@st.composite
+def list_histories(draw, keyless: bool = False):
+    """Concurrent appends and reads on a few keys of a stored list per key; reads see the
+    list, an older prefix, or a corrupted copy; ops complete ok, info or fail."""
+    n_proc = draw(st.integers(1, 4))
+    keys = [None] if keyless else draw(st.lists(st.sampled_from(["x", "y", "z"]),
+                                                min_size=1, max_size=3, unique=True))
+    state = {k: [] for k in keys}
+    history_of = {k: [[]] for k in keys}
+    pending: dict = {}
+    events: list = []
+    t = 0
+
+    def emit(ev):
+        nonlocal t
+        t += 1
+        events.append({**ev, "index": len(events), "time": t})
+
+    for _ in range(draw(st.integers(0, 40))):
+        p = draw(st.integers(0, n_proc - 1))
+        if p in pending:  # complete it
+            inv = pending.pop(p)
+            typ = draw(st.sampled_from(["ok", "ok", "ok", "info", "fail"]))
+            comp = {k: v for k, v in inv.items() if k != "type"}
+            if inv["f"] == "append" and typ != "fail" and draw(st.booleans()):
+                state[inv.get("key")].append(inv["value"])
+                history_of[inv.get("key")].append(list(state[inv.get("key")]))
+            if inv["f"] == "read":
+                past = history_of[inv.get("key")]
+                obs = list(draw(st.sampled_from(past)))
+                mut = draw(st.sampled_from(["none"] * 4 + ["dup", "swap", "junk", "drop", "nil",
+                                                           "ahead"]))
+                if mut == "dup" and obs:
+                    obs.append(obs[0])
+                elif mut == "swap" and len(obs) > 1:
+                    obs[0], obs[1] = obs[1], obs[0]
+                elif mut == "junk":
+                    obs.append(draw(ELEMENTS))
+                elif mut == "drop" and obs:
+                    obs.pop(draw(st.integers(0, len(obs) - 1)))
+                # ahead: the key's final list, filled in at the end (a future read)
+                ahead = (inv.get("key"),)  # filled in below
+                comp["value"] = None if mut == "nil" else ahead if mut == "ahead" else obs
+            emit({**comp, "type": typ})
+        else:
+            k = draw(st.sampled_from(keys))
+            f = draw(st.sampled_from(["append", "read"]))
+            inv = {"process": p, "f": f, "value": draw(ELEMENTS) if f == "append" else None}
+            if k is not None:
+                inv["key"] = k
+            pending[p] = {**inv, "type": "invoke"}
+            emit(pending[p])
+    for k in keys if draw(st.booleans()) else ():  # final reads (sometimes missing)
+        ev = {"process": 100, "f": "read", "value": None, "final": True}
+        if k is not None:
+            ev["key"] = k
+        emit({**ev, "type": "invoke"})
+        emit({**ev, "type": "ok", "value": list(state[k])})
+    for ev in events:
+        if type(ev["value"]) is tuple:
+            ev["value"] = list(state[ev["value"][0]])
+    return history_from_events(events)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=SLOW_OK)
+@given(h=list_histories(), workload=st.sampled_from(["list-append", None]))
+def test_generated_histories(h, workload, engine):
+    assert_same(h, workload)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=SLOW_OK)
+@given(h=list_histories(keyless=True))
+def test_generated_keyless_histories(h, engine):
+    assert_same(h)
+
+
+def test_engine_env_forces_python():
+    """SPLITBRAIN_LIST_ENGINE=python: the native scan is never called."""
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "SPLITBRAIN_LIST_ENGINE": "python"}
+    out = subprocess.run([sys.executable, "-c", "from splitbrain.checkers import lists_native as n;"
+                          "print(n.engine(), n.SCAN, n.PROBLEM)"],
+                         env=env, capture_output=True, text=True, check=True).stdout.split()
+    assert out[:2] == ["python", "None"]
