@@ -60,6 +60,8 @@ class KeyLog:
         at = self.at
         if all(type(o) is int for o in at):
             self.offsets = offsets = sorted(at)  # Kafka: integers order as themselves
+        elif native.ORDER is not None and (ordered := native.ORDER(at)) is not None:
+            self.offsets = offsets = ordered  # sorted(at, key=offset_key), in Rust
         else:
             try:  # no per-offset lambda (half a million Redis IDs); on a bad offset
                 self.offsets = offsets = sorted(at, key=offset_key)
@@ -96,6 +98,8 @@ def read_ok_index(qh: QueueHistory) -> dict[str, dict[Any, Op]]:
 def committed_ops(qh: QueueHistory) -> set[int]:
     """Indices of send ops that must have committed: ok, or info with a value read ok."""
     read_ok = read_ok_index(qh)
+    if native.COMMITTED is not None:
+        return native.COMMITTED(qh.op_sends, read_ok)  # the loop below, in Rust
     out = set()
     for idx, sends in qh.op_sends.items():
         op = sends[0][0] if sends else None
@@ -109,22 +113,26 @@ def committed_ops(qh: QueueHistory) -> set[int]:
 
 
 def build_logs(qh: QueueHistory, committed: set[int]) -> dict[str, KeyLog]:
+    # the reads' placements, gathered while parsing, adopted (not copied): the committed
+    # sends are added to them, a key only sends placed appended after them
+    ats = {k: at for k, at in qh.read_at.items() if at}
+    if native.COMMIT is not None and type(qh.sends) is list and type(committed) is set:
+        native.COMMIT(qh.sends, committed, ats)  # the loop below, in Rust
+    else:
+        for op, k, v, off in qh.sends:
+            if off is not None and op.index in committed:
+                at = ats.get(k)
+                if at is None:
+                    at = ats[k] = {}
+                vals = at.get(off)  # KeyLog.add, inline (once per committed send)
+                if vals is None:
+                    at[off] = {v: op.index}
+                elif v not in vals:
+                    vals[v] = op.index
     logs: dict[str, KeyLog] = {}
-    for k, at in qh.read_at.items():  # the reads' placements, gathered while parsing
-        if at:
-            lg = logs[k] = KeyLog()
-            lg.at = at  # adopted, not copied: sends are added to it below
-    for op, k, v, off in qh.sends:
-        if off is not None and op.index in committed:
-            lg = logs.get(k)
-            if lg is None:
-                lg = logs[k] = KeyLog()
-            vals = lg.at.get(off)  # KeyLog.add, inline (once per committed send)
-            if vals is None:
-                lg.at[off] = {v: op.index}
-            elif v not in vals:
-                vals[v] = op.index
-    for k, lg in logs.items():
+    for k, at in ats.items():
+        lg = logs[k] = KeyLog()
+        lg.at = at
         lg.freeze(f"{qh.source}: key {k}")
     return logs
 
@@ -257,25 +265,105 @@ def check_log(qh: QueueHistory, logs: dict[str, KeyLog], committed: set[int],
     # aborted reads and unexpected values (once per distinct value, first ok reader);
     # a value sent more than once is aborted only when every send of it failed
     unfailed = ({(k, v) for op, k, v, _ in sends if op.type != "fail"} if repeated else None)
-    for k, reads in read_ok.items():
-        for v, op in reads.items():
-            w = writer.get((k, v))
-            if w is None:
-                out.add(Anomaly(
-                    "unexpected",
-                    f"{op.describe()} read value {v!r} of key {name[k]}, which no send ever "
-                    f"attempted.", [op.index], key=name[k], process=op.process,
-                    details={"value": v}))
-            elif w.type == "fail" and (unfailed is None or (k, v) not in unfailed):
-                out.add(Anomaly(
-                    "aborted-read",
-                    f"{op.describe()} read value {v!r} of key {name[k]}, whose send "
-                    f"{w.describe()} failed.", [w.index, op.index], key=name[k],
-                    process=op.process, details={"value": v, "reader": op.index,
-                                                 "writer": w.index}))
+    for k, v, op, w in _unwritten_reads(read_ok, writer):
+        if w is None:
+            out.add(Anomaly(
+                "unexpected",
+                f"{op.describe()} read value {v!r} of key {name[k]}, which no send ever "
+                f"attempted.", [op.index], key=name[k], process=op.process,
+                details={"value": v}))
+        elif unfailed is None or (k, v) not in unfailed:  # (its first send failed)
+            out.add(Anomaly(
+                "aborted-read",
+                f"{op.describe()} read value {v!r} of key {name[k]}, whose send "
+                f"{w.describe()} failed.", [w.index, op.index], key=name[k],
+                process=op.process, details={"value": v, "reader": op.index,
+                                             "writer": w.index}))
 
     # lost writes (Jepsen's bound) ...
     lost_seen: set[tuple[str, Any]] = set()
+    for k, v, li, bound, bound_op in _lost_candidates(logs, read_ok):
+        w = writer.get((k, v))
+        if w is None or w.index not in committed:
+            continue
+        lost_seen.add((k, v))
+        out.add(Anomaly(
+            "lost-write",
+            f"Value {v!r} of key {name[k]} was committed by {w.describe()} at index {li}, "
+            f"but no ok read returned it although {bound_op.describe()} read index {bound} "
+            f"beyond it.", [w.index, bound_op.index], key=name[k],
+            details={"value": v, "index": li, "max_read_index": bound,
+                     "writer": w.index, "max_read": bound_op.index}))
+
+    # ... and values gone from the final re-read of the whole log
+    final_reads, vanished = _vanished_candidates(qh, logs, lost_seen)
+    for k, v, li, top in vanished:
+        fr = final_reads.get(k, {})
+        w = writer.get((k, v))
+        if w is None or w.index not in committed:
+            continue
+        lost_seen.add((k, v))
+        ops = [w.index] + ([reads_op.index] if (reads_op := read_ok.get(k, {}).get(v)) else [])
+        last_final = max(fr.values(), key=lambda o: o.index) if fr else None
+        if last_final is not None:
+            ops.append(last_final.index)
+        where = ("to the end of the log" if k in qh.final_complete
+                 else f"below index {top}")
+        seen = "and read earlier" if reads_op else "(never read)"
+        out.add(Anomaly(
+            "lost-write",
+            f"Value {v!r} of key {name[k]} was committed by {w.describe()} {seen}, but the "
+            f"final re-read of the whole log, {where}, no longer holds it: the log lost it.",
+            ops, key=name[k],
+            details={"value": v, "index": li, "max_read_index": top, "writer": w.index,
+                     "vanished": True, "read_earlier": bool(reads_op)}))
+
+    # unseen: acknowledged, never read (final phase decides anomaly vs notice)
+    had_final = bool(qh.finals)
+    unseen: dict[str, list] = {}
+    unseen_ops: dict[str, list] = {}
+    if native.UNSEEN is not None and type(sends) is list:
+        native.UNSEEN(sends, read_ok, lost_seen, unseen, unseen_ops)  # the loop below, in Rust
+    else:
+        ro_get = read_ok.get
+        for op, k, v, _ in sends:
+            if (op.type == "ok" and v not in ro_get(k, ())
+                    and (not lost_seen or (k, v) not in lost_seen)):
+                unseen.setdefault(k, []).append(v)
+                unseen_ops.setdefault(k, []).append(op.index)
+    for k, vals in unseen.items():
+        a = Anomaly(
+            "unseen",
+            f"{len(vals)} acknowledged value(s) of key {name[k]} (first {vals[0]!r}) were never "
+            f"returned by any ok read" + (" even after the final drain." if had_final else
+                                          "; with no final drain they may only be late."),
+            unseen_ops[k][:8], key=name[k],
+            details={"count": len(vals), "values": vals[:32]})
+        out.add(a, allowed=not had_final)
+    return {"unseen": sum(len(v) for v in unseen.values()), "final_phase": had_final}
+
+
+def _unwritten_reads(read_ok: dict[str, dict], writer: dict) -> list:
+    """(key, value, first ok reader, writer | None) of each value read ok, in read_ok's
+    order, that no send attempted (None) or whose first send failed."""
+    if native.UNEXPECTED is not None:
+        return native.UNEXPECTED(read_ok, writer)  # the loop below, in Rust
+    out = []
+    for k, reads in read_ok.items():
+        for v, op in reads.items():
+            w = writer.get((k, v))
+            if w is None or w.type == "fail":
+                out.append((k, v, op, w))
+    return out
+
+
+def _lost_candidates(logs: dict[str, KeyLog], read_ok: dict[str, dict]) -> list:
+    """(key, value, last index, bound, bound_op) of each value of a key's log, in log
+    order, never read ok and at or below Jepsen's bound: the highest first index of a
+    value read ok (bound_op: the first reader of the first value reaching it)."""
+    if native.LOST is not None:  # the loop below, in Rust
+        return native.LOST([(k, lg.first, lg.last) for k, lg in logs.items()], read_ok)
+    out = []
     for k, lg in logs.items():
         reads = read_ok.get(k)
         if not reads:
@@ -290,25 +378,28 @@ def check_log(qh: QueueHistory, logs: dict[str, KeyLog], committed: set[int],
         for v, li in lg.last.items():
             if li > bound or v in reads:
                 continue
-            w = writer.get((k, v))
-            if w is None or w.index not in committed:
-                continue
-            lost_seen.add((k, v))
-            out.add(Anomaly(
-                "lost-write",
-                f"Value {v!r} of key {name[k]} was committed by {w.describe()} at index {li}, "
-                f"but no ok read returned it although {bound_op.describe()} read index {bound} "
-                f"beyond it.", [w.index, bound_op.index], key=name[k],
-                details={"value": v, "index": li, "max_read_index": bound,
-                         "writer": w.index, "max_read": bound_op.index}))
+            out.append((k, v, li, bound, bound_op))
+    return out
 
-    # ... and values gone from the final re-read of the whole log
+
+def _vanished_candidates(qh: QueueHistory, logs: dict[str, KeyLog],
+                         lost_seen: set) -> tuple[dict[str, dict[Any, Op]], list]:
+    """(final_reads: key -> value -> its first ok final reader, candidates): for each key
+    re-read from the beginning at the end (in `final_assigned` order) with a log,
+    (key, value, last index, top) of each value of its log, in order, that the final
+    re-read did not return, at or below top (the highest first index re-read, or the
+    log's length when the re-read reached the end) and not already in `lost_seen`."""
+    if native.VANISHED is not None and type(qh.finals) is list:  # the loops below, in Rust
+        return native.VANISHED(qh.finals, qh.final_assigned,
+                               {k: (lg.first, lg.last, len(lg.offsets)) for k, lg in logs.items()},
+                               qh.final_complete, lost_seen)
     final_reads: dict[str, dict[Any, Op]] = {}
-    for op, pairs in qh.reads:
-        if op.final and op.type == "ok":
+    for op, pairs in qh.finals:
+        if op.type == "ok":
             for k, msgs in pairs:
                 for it in msgs:
                     final_reads.setdefault(k, {}).setdefault(it[1], op)
+    out = []
     for k in qh.final_assigned:
         lg = logs.get(k)
         fr = final_reads.get(k, {})
@@ -320,45 +411,8 @@ def check_log(qh: QueueHistory, logs: dict[str, KeyLog], committed: set[int],
         for v, li in lg.last.items():
             if v in fr or li > top or (k, v) in lost_seen:
                 continue
-            w = writer.get((k, v))
-            if w is None or w.index not in committed:
-                continue
-            lost_seen.add((k, v))
-            ops = [w.index] + ([reads_op.index] if (reads_op := read_ok.get(k, {}).get(v)) else [])
-            last_final = max(fr.values(), key=lambda o: o.index) if fr else None
-            if last_final is not None:
-                ops.append(last_final.index)
-            where = ("to the end of the log" if k in qh.final_complete
-                     else f"below index {top}")
-            seen = "and read earlier" if reads_op else "(never read)"
-            out.add(Anomaly(
-                "lost-write",
-                f"Value {v!r} of key {name[k]} was committed by {w.describe()} {seen}, but the "
-                f"final re-read of the whole log, {where}, no longer holds it: the log lost it.",
-                ops, key=name[k],
-                details={"value": v, "index": li, "max_read_index": top, "writer": w.index,
-                         "vanished": True, "read_earlier": bool(reads_op)}))
-
-    # unseen: acknowledged, never read (final phase decides anomaly vs notice)
-    had_final = any(op.final for op, _ in qh.reads)
-    unseen: dict[str, list] = {}
-    unseen_ops: dict[str, list] = {}
-    ro_get = read_ok.get
-    for op, k, v, _ in sends:
-        if (op.type == "ok" and v not in ro_get(k, ())
-                and (not lost_seen or (k, v) not in lost_seen)):
-            unseen.setdefault(k, []).append(v)
-            unseen_ops.setdefault(k, []).append(op.index)
-    for k, vals in unseen.items():
-        a = Anomaly(
-            "unseen",
-            f"{len(vals)} acknowledged value(s) of key {name[k]} (first {vals[0]!r}) were never "
-            f"returned by any ok read" + (" even after the final drain." if had_final else
-                                          "; with no final drain they may only be late."),
-            unseen_ops[k][:8], key=name[k],
-            details={"count": len(vals), "values": vals[:32]})
-        out.add(a, allowed=not had_final)
-    return {"unseen": sum(len(v) for v in unseen.values()), "final_phase": had_final}
+            out.append((k, v, li, top))
+    return final_reads, out
 
 
 def _exempt(extra: dict) -> set[str]:

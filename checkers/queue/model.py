@@ -16,6 +16,7 @@ Offsets are compared as the broker orders them: Kafka ints, Redis stream IDs `"m
 
 from __future__ import annotations
 
+from operator import itemgetter
 from typing import Any
 
 from splitbrain.checkers.queue import native
@@ -25,6 +26,7 @@ from splitbrain.harness.history import History, Op
 READS = frozenset(("poll", "dequeue", "drain"))
 ASSIGNS = frozenset(("assign", "subscribe"))
 QUEUE_FS = READS | ASSIGNS | {"send", "ack", "crash"}
+_second = itemgetter(1)
 
 
 def raw_offset(off: Any, where: Any) -> Any:
@@ -75,6 +77,7 @@ class QueueHistory:
     reads: (op, [(key, messages), ...]) per poll/dequeue/drain, in op order: per key in the
       read's order its messages, each indexable as [offset, value] (offset as recorded,
       made hashable; the recorded message lists themselves when they are plain JSON).
+    finals: the reads of `final` ops, in op order; messages: how many messages `reads` hold.
     by_process: process -> its queue ops in program order (invocation order).
     names: canonical key -> display key.
     """
@@ -82,6 +85,8 @@ class QueueHistory:
     def __init__(self, history: History):
         self.sends: list[tuple[Op, str, Any, tuple | None]] = []
         self.reads: list[tuple[Op, list]] = []
+        self.finals: list[tuple[Op, list]] = []  # the reads of `final` ops
+        self.messages = 0  # messages of every read, counted as they are placed
         self.by_process: dict[Any, list[Op]] = {}
         self.names: dict[str, Any] = {}
         self.acks = 0
@@ -100,8 +105,21 @@ class QueueHistory:
         names, op_sends, sends_append = self.names, self.op_sends, self.sends.append
         reads_append, op_reads, read_at, read_ok = (self.reads.append, self.op_reads,
                                                     self.read_at, self.read_ok)
-        nat = native.READ
-        for op in history.ops:
+        ops = history.ops
+        nat, fast = native.READ, (native.OPS if type(ops) is list else None)
+        n, j = len(ops), 0
+        while j < n:
+            if fast is not None:
+                # the usual ops from j on, in Rust (native/src/queue.rs `queue_ops`): this
+                # loop's send branch and Rust read pass, filling the same containers; it
+                # stops at the first other op, which the loop below handles
+                j, m = fast(ops, j, by_process, names, self.sends, op_sends, self.reads,
+                            op_reads, read_at, read_ok)
+                self.messages += m
+                if j >= n:
+                    break
+            op = ops[j]
+            j += 1
             f = op.f
             if f not in QUEUE_FS:
                 continue
@@ -125,6 +143,7 @@ class QueueHistory:
                     self._send(op, _Where(src, op.index))
                 continue
             if f in READS:
+                before = len(self.reads)
                 v = op.value
                 if nat is not None and type(v) is dict:
                     # _read's Rust loop, inline (half a million reads); it declines,
@@ -133,10 +152,14 @@ class QueueHistory:
                     if nat(v, names, read_at, read_ok, op.type == "ok", op.index, op, pairs):
                         reads_append((op, pairs))
                         op_reads[op.index] = pairs
+                        self.messages += sum(map(len, map(_second, pairs)))
                     else:
                         self._read(op, _Where(src, op.index))
                 else:
                     self._read(op, _Where(src, op.index))
+                if op.final and len(self.reads) > before:
+                    # (queue_ops leaves every final read to this loop)
+                    self.finals.append(self.reads[-1])
                 if (f == "poll" and op.final and op.type == "ok" and not op.value
                         and op.process in final_keys_of):
                     # an empty final poll after the rewind: this re-read reached the end
@@ -236,3 +259,4 @@ class QueueHistory:
                     seen[val] = op
         self.reads.append((op, pairs))
         self.op_reads[op.index] = pairs
+        self.messages += sum(map(len, map(_second, pairs)))

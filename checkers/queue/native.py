@@ -8,8 +8,14 @@ Obligations:
 * the Rust functions only place messages (offsets -> dense indices); every anomaly and
   explanation is built in Python from what they return;
 * `STEPS` / `LAG` (`queue_steps`, `queue_lag`: the plain-poll and send order checks and the lag
-  pass) are used only when the module has them and `Op` is still the NamedTuple whose
-  field positions native/src/queue.rs reads; each may be None on its own (an older .so);
+  pass), `OPS` (`queue_ops`: model.py's loop over the usual ops) and `COMMIT`
+  (`queue_commit`: build_logs' committed sends) are used only when the module has them and
+  `Op` is still the NamedTuple whose field positions native/src/queue.rs reads; each may
+  be None on its own (an older .so), as may `UNEXPECTED` / `UNSEEN` (`queue_unexpected`,
+  `queue_unseen`: check_log's scans of the ok reads and the ok sends, Op positions too),
+  `COMMITTED` / `VANISHED` (`queue_committed`: committed_ops; `queue_vanished`: the
+  final re-read's candidates), `LOST` (`queue_lost`: its lost-write candidates) and `ORDER` (`queue_order`:
+  KeyLog.freeze's offset sort, None from it on an offset it does not parse);
 * `SPLITBRAIN_QUEUE_ENGINE=python` in the environment forces the Python path.
 """
 
@@ -18,27 +24,39 @@ from __future__ import annotations
 import importlib
 import os
 
-READ = DENSE = STEPS = LAG = None
+READ = DENSE = STEPS = LAG = OPS = COMMIT = ORDER = UNEXPECTED = LOST = UNSEEN = COMMITTED = VANISHED = None
+# every optional function above, by name (tests switch them off one by one)
+FUNCTIONS = ("READ", "DENSE", "STEPS", "LAG", "OPS", "COMMIT", "ORDER", "UNEXPECTED", "LOST",
+             "UNSEEN", "COMMITTED", "VANISHED")
 PROBLEM: str | None = None
 # the Op fields queue.rs reads by position (OP_* constants there)
-_FIELDS = {"index": 0, "type": 5, "f": 6, "t_inv": 11, "t_ret_seen": 13, "final": 15, "extra": 16}
+_FIELDS = {"index": 0, "process": 3, "type": 5, "f": 6, "key": 7, "value": 8, "t_inv": 11,
+           "t_ret_seen": 13, "final": 15, "extra": 16}
 try:  # by module name, as checkers/transactions/native.py does
     _mod = importlib.import_module("splitbrain._native")
     if not all(hasattr(_mod, f) for f in ("queue_read", "queue_index")):
         PROBLEM = "splitbrain._native has no queue functions (rebuild it)"
     else:
         READ, DENSE = _mod.queue_read, _mod.queue_index
+        ORDER = getattr(_mod, "queue_order", None)
+        LOST = getattr(_mod, "queue_lost", None)
         from splitbrain.harness.history import Op
 
         if (issubclass(Op, tuple) and len(Op._fields) > max(_FIELDS.values())
                 and all(Op._fields[i] == n for n, i in _FIELDS.items())):
             STEPS = getattr(_mod, "queue_steps", None)
             LAG = getattr(_mod, "queue_lag", None)
+            OPS = getattr(_mod, "queue_ops", None)
+            COMMIT = getattr(_mod, "queue_commit", None)
+            UNEXPECTED = getattr(_mod, "queue_unexpected", None)
+            UNSEEN = getattr(_mod, "queue_unseen", None)
+            COMMITTED = getattr(_mod, "queue_committed", None)
+            VANISHED = getattr(_mod, "queue_vanished", None)
 except Exception as e:  # ImportError, or a broken .so
     PROBLEM = f"the native core is not available ({type(e).__name__}: {e})"
 
 if os.environ.get("SPLITBRAIN_QUEUE_ENGINE") == "python":
-    READ = DENSE = STEPS = LAG = None
+    READ = DENSE = STEPS = LAG = OPS = COMMIT = ORDER = UNEXPECTED = LOST = UNSEEN = COMMITTED = VANISHED = None
     PROBLEM = "SPLITBRAIN_QUEUE_ENGINE=python"
 
 

@@ -8,33 +8,47 @@
 #[cfg(feature = "python")]
 pub mod py {
     use pyo3::prelude::*;
-    use pyo3::types::{PyDict, PyInt, PyList, PyString, PyTuple};
+    use pyo3::types::{PyDict, PyInt, PyList, PySet, PyString, PyTuple};
 
     fn plain_offset(off: &Bound<'_, PyAny>) -> bool {
         off.is_none() || off.is_exact_instance_of::<PyString>() || off.is_exact_instance_of::<PyInt>()
     }
 
-    /// model.py `QueueHistory._read`'s message loop for one read op: appends
-    /// (key, messages) to `pairs` (the recorded list, not a copy), places each message in `read_at` and records
-    /// the first ok reader in `read_ok`. False (nothing changed) when any key is not a
-    /// str already in `names`, or a message list / message / offset is not plain.
-    #[pyfunction]
-    #[allow(clippy::too_many_arguments)]
-    fn queue_read<'py>(
-        py: Python<'py>,
-        v: &Bound<'py, PyDict>,
-        names: &Bound<'py, PyDict>,
-        read_at: &Bound<'py, PyDict>,
-        read_ok: &Bound<'py, PyDict>,
-        ok: bool,
-        idx: &Bound<'py, PyAny>,
-        op: &Bound<'py, PyAny>,
-        pairs: &Bound<'py, PyList>,
-    ) -> PyResult<bool> {
-        if !v.is_exact_instance_of::<PyDict>() {
-            return Ok(false);
+    /// d[k], a new dict stored there first when k is missing (`d.setdefault(k, {})`).
+    fn dict_at<'py>(d: &Bound<'py, PyDict>, k: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyDict>> {
+        match d.get_item(k)? {
+            Some(x) => Ok(x.downcast_into::<PyDict>()?),
+            None => {
+                let x = PyDict::new(d.py());
+                d.set_item(k, &x)?;
+                Ok(x)
+            }
         }
-        // pass 1: only check shapes, so that declining leaves everything untouched
+    }
+
+    /// log.py `KeyLog.add`: value `val` placed at offset `off` of `at` (offset -> {value:
+    /// first op index}), `idx` kept when the value was there already.
+    fn place<'py>(at: &Bound<'py, PyDict>, off: &Bound<'py, PyAny>, val: &Bound<'py, PyAny>,
+                  idx: &Bound<'py, PyAny>) -> PyResult<()> {
+        match at.get_item(off)? {
+            None => {
+                let d = PyDict::new(at.py());
+                d.set_item(val, idx)?;
+                at.set_item(off, d)
+            }
+            Some(vals) => {
+                let vals = vals.downcast_into::<PyDict>()?;
+                if !vals.contains(val)? {
+                    vals.set_item(val, idx)?;
+                }
+                Ok(())
+            }
+        }
+    }
+
+    /// The shapes `queue_read` handles: every key a str already in `names`, every
+    /// message list a list of [offset, value] lists/tuples with a plain offset.
+    fn read_shape_ok(v: &Bound<'_, PyDict>, names: &Bound<'_, PyDict>) -> PyResult<bool> {
         for (k, items) in v.iter() {
             if !k.is_exact_instance_of::<PyString>() || !names.contains(&k)? {
                 return Ok(false);
@@ -57,28 +71,47 @@ pub mod py {
                 }
             }
         }
-        // pass 2: the Python loop
+        Ok(true)
+    }
+
+    /// model.py `QueueHistory._read`'s message loop for one read op: appends
+    /// (key, messages) to `pairs` (the recorded list, not a copy), places each message in `read_at` and records
+    /// the first ok reader in `read_ok`. False (nothing changed) when any key is not a
+    /// str already in `names`, or a message list / message / offset is not plain.
+    #[pyfunction]
+    #[allow(clippy::too_many_arguments)]
+    fn queue_read<'py>(
+        v: &Bound<'py, PyDict>,
+        names: &Bound<'py, PyDict>,
+        read_at: &Bound<'py, PyDict>,
+        read_ok: &Bound<'py, PyDict>,
+        ok: bool,
+        idx: &Bound<'py, PyAny>,
+        op: &Bound<'py, PyAny>,
+        pairs: &Bound<'py, PyList>,
+    ) -> PyResult<bool> {
+        // only shapes first, so that declining leaves everything untouched
+        if !v.is_exact_instance_of::<PyDict>() || !read_shape_ok(v, names)? {
+            return Ok(false);
+        }
+        read_place(v, &ReadInto { read_at, read_ok, pairs }, ok, idx, op)?;
+        Ok(true)
+    }
+
+    /// Where a read's messages go: QueueHistory's `read_at` / `read_ok` and the read's pairs.
+    struct ReadInto<'a, 'py> {
+        read_at: &'a Bound<'py, PyDict>,
+        read_ok: &'a Bound<'py, PyDict>,
+        pairs: &'a Bound<'py, PyList>,
+    }
+
+    /// `queue_read` once the shapes are checked: the Python loop.
+    fn read_place<'py>(v: &Bound<'py, PyDict>, into: &ReadInto<'_, 'py>, ok: bool,
+                       idx: &Bound<'py, PyAny>, op: &Bound<'py, PyAny>) -> PyResult<()> {
+        let (py, read_at, read_ok, pairs) = (v.py(), into.read_at, into.read_ok, into.pairs);
         for (k, items) in v.iter() {
-            let at = match read_at.get_item(&k)? {
-                Some(a) => a.downcast_into::<PyDict>()?,
-                None => {
-                    let a = PyDict::new(py);
-                    read_at.set_item(&k, &a)?;
-                    a
-                }
-            };
-            let seen = if ok {
-                Some(match read_ok.get_item(&k)? {
-                    Some(s) => s.downcast_into::<PyDict>()?,
-                    None => {
-                        let s = PyDict::new(py);
-                        read_ok.set_item(&k, &s)?;
-                        s
-                    }
-                })
-            } else {
-                None
-            };
+            let at = dict_at(read_at, &k)?;
+            let seen = if ok { Some(dict_at(read_ok, &k)?) } else { None };
             let items = items.downcast_exact::<PyList>()?;
             // the recorded message list itself: its messages are plain [offset, value]
             pairs.append(PyTuple::new(py, [k.as_any(), items.as_any()])?)?;
@@ -90,19 +123,7 @@ pub mod py {
                     (t.get_item(0)?, t.get_item(1)?)
                 };
                 if !off.is_none() {
-                    match at.get_item(&off)? {
-                        None => {
-                            let d = PyDict::new(py);
-                            d.set_item(&val, idx)?;
-                            at.set_item(&off, d)?;
-                        }
-                        Some(vals) => {
-                            let vals = vals.downcast_into::<PyDict>()?;
-                            if !vals.contains(&val)? {
-                                vals.set_item(&val, idx)?;
-                            }
-                        }
-                    }
+                    place(&at, &off, &val, idx)?;
                 }
                 if let Some(seen) = &seen {
                     if !seen.contains(&val)? {
@@ -111,7 +132,7 @@ pub mod py {
                 }
             }
         }
-        Ok(true)
+        Ok(())
     }
 
     // Op is a NamedTuple (harness/history.py); checkers/queue/native.py checks these
@@ -124,6 +145,10 @@ pub mod py {
     const OP_T_RET_SEEN: usize = 13;
     const OP_FINAL: usize = 15;
     const OP_EXTRA: usize = 16;
+    // (queue_ops reads these three too)
+    const OP_PROCESS: usize = 3;
+    const OP_KEY: usize = 7;
+    const OP_VALUE: usize = 8;
 
     fn field<'py>(op: &Bound<'py, PyTuple>, i: usize) -> PyResult<Bound<'py, PyAny>> {
         op.get_item(i)
@@ -136,6 +161,410 @@ pub mod py {
         }
     }
 
+
+    /// Appends `op` to its process's list in `by_process` (model.py's first step).
+    fn add_to_process<'py>(py: Python<'py>, by_process: &Bound<'py, PyDict>,
+                           op: &Bound<'py, PyTuple>) -> PyResult<()> {
+        let p = field(op, OP_PROCESS)?;
+        match by_process.get_item(&p)? {
+            Some(l) => l.downcast_into::<PyList>()?.append(op),
+            None => by_process.set_item(p, PyList::new(py, [op])?),
+        }
+    }
+
+    /// A send model.py's inline branch takes: (canonical key, offset), or None when the
+    /// send is not the usual one (no key, a non-str/int key, extra not a dict, an offset
+    /// that is neither int, str nor None): Python's `_send` handles it.
+    fn plain_send<'py>(op: &Bound<'py, PyTuple>)
+                       -> PyResult<Option<(Bound<'py, PyAny>, Bound<'py, PyAny>, Bound<'py, PyAny>)>> {
+        let key = field(op, OP_KEY)?;
+        let extra = field(op, OP_EXTRA)?;
+        let off = if extra.is_none() {
+            extra.clone()
+        } else if let Ok(d) = extra.downcast_exact::<PyDict>() {
+            match d.get_item("offset")? {
+                Some(o) => o,
+                None => op.py().None().into_bound(op.py()),
+            }
+        } else {
+            return Ok(None);
+        };
+        if !plain_offset(&off) {
+            return Ok(None);
+        }
+        let k = if key.is_exact_instance_of::<PyString>() {
+            key.clone()
+        } else if key.is_exact_instance_of::<PyInt>() {
+            key.str()?.into_any()
+        } else {
+            return Ok(None);
+        };
+        Ok(Some((key, k, off)))
+    }
+
+    /// model.py `QueueHistory.__init__`'s loop over `ops` from `start`, for the usual
+    /// ops: ops of other families (skipped), single-key sends with a plain offset, and
+    /// non-final reads whose value is None or a dict `queue_read` takes. Fills the same
+    /// containers as the Python loop, in the same order; returns the position of the
+    /// first other op (len(ops) at the end), touching nothing of it: Python handles it,
+    /// and the number of messages of the reads it added.
+    #[pyfunction]
+    #[allow(clippy::too_many_arguments)]
+    fn queue_ops<'py>(
+        py: Python<'py>,
+        ops: &Bound<'py, PyList>,
+        start: usize,
+        by_process: &Bound<'py, PyDict>,
+        names: &Bound<'py, PyDict>,
+        sends: &Bound<'py, PyList>,
+        op_sends: &Bound<'py, PyDict>,
+        reads: &Bound<'py, PyList>,
+        op_reads: &Bound<'py, PyDict>,
+        read_at: &Bound<'py, PyDict>,
+        read_ok: &Bound<'py, PyDict>,
+    ) -> PyResult<(usize, usize)> {
+        let n = ops.len();
+        let mut pos = start;
+        let mut messages = 0usize;
+        while pos < n {
+            let op_any = ops.get_item(pos)?;
+            let op = op_any.downcast::<PyTuple>()?;
+            let f = field(op, OP_F)?;
+            let f = match f.downcast_exact::<PyString>() {
+                Ok(s) => s,
+                Err(_) => return Ok((pos, messages)),
+            };
+            match f.to_str()? {
+                "send" => {
+                    let (key, k, off) = match plain_send(op)? {
+                        None => return Ok((pos, messages)),
+                        Some(x) => x,
+                    };
+                    add_to_process(py, by_process, op)?;
+                    let keep = match names.get_item(&k)? {
+                        None => false,
+                        Some(x) => !x.is_exact_instance_of::<PyString>(),
+                    };
+                    if !keep {
+                        names.set_item(&k, &key)?;
+                    }
+                    let s = PyTuple::new(py, [op_any.clone(), k, field(op, OP_VALUE)?, off])?;
+                    sends.append(&s)?;
+                    op_sends.set_item(field(op, OP_INDEX)?, PyList::new(py, [s])?)?;
+                }
+                "poll" | "dequeue" | "drain" => {
+                    if field(op, OP_FINAL)?.is_truthy()? {
+                        return Ok((pos, messages)); // the final phase's bookkeeping stays in Python
+                    }
+                    let v = field(op, OP_VALUE)?;
+                    if v.is_none() {
+                        add_to_process(py, by_process, op)?;
+                    } else {
+                        let v = match v.downcast_exact::<PyDict>() {
+                            Ok(d) => d,
+                            Err(_) => return Ok((pos, messages)),
+                        };
+                        if !read_shape_ok(v, names)? {
+                            return Ok((pos, messages));
+                        }
+                        add_to_process(py, by_process, op)?;
+                        let idx = field(op, OP_INDEX)?;
+                        let ok = str_is(&field(op, OP_TYPE)?, "ok");
+                        let pairs = PyList::empty(py);
+                        read_place(v, &ReadInto { read_at, read_ok, pairs: &pairs }, ok, &idx, &op_any)?;
+                        for (_, items) in v.iter() {
+                            messages += items.len()?;
+                        }
+                        reads.append(PyTuple::new(py, [op_any.clone(), pairs.clone().into_any()])?)?;
+                        op_reads.set_item(idx, pairs)?;
+                    }
+                }
+                "assign" | "subscribe" | "ack" | "crash" => return Ok((pos, messages)),
+                _ => {} // not a queue op
+            }
+            pos += 1;
+        }
+        Ok((pos, messages))
+    }
+
+    /// log.py `build_logs`' send loop: every send (op, key, value, offset) with an
+    /// offset whose op index is in `committed` placed in `ats` (key -> offset ->
+    /// {value: first op index}), a new key's dict appended to `ats`.
+    #[pyfunction]
+    fn queue_commit<'py>(
+        sends: &Bound<'py, PyList>,
+        committed: &Bound<'py, PySet>,
+        ats: &Bound<'py, PyDict>,
+    ) -> PyResult<()> {
+        for sd in sends.iter() {
+            let sd = sd.downcast_into::<PyTuple>()?;
+            let off = sd.get_item(3)?;
+            if off.is_none() {
+                continue;
+            }
+            let op = sd.get_item(0)?;
+            let idx = field(op.downcast::<PyTuple>()?, OP_INDEX)?;
+            if !committed.contains(&idx)? {
+                continue;
+            }
+            place(&dict_at(ats, &sd.get_item(1)?)?, &off, &sd.get_item(2)?, &idx)?;
+        }
+        Ok(())
+    }
+
+    /// model.py `offset_key` for the shapes it reads without doubt: an int fitting i64
+    /// -> (n, None), "digits" -> (n, None), "digits-digits" -> (a, Some(b)) (ASCII
+    /// digits only, each fitting i64). None for anything else (Python then sorts, and
+    /// raises on a malformed offset).
+    fn offset_order(off: &Bound<'_, PyAny>) -> Option<(i64, Option<i64>)> {
+        if off.is_exact_instance_of::<PyInt>() {
+            return off.extract::<i64>().ok().map(|n| (n, None));
+        }
+        let s = off.downcast_exact::<PyString>().ok()?;
+        let s = s.to_str().ok()?;
+        let num = |t: &str| -> Option<i64> {
+            if t.is_empty() || !t.bytes().all(|b| b.is_ascii_digit()) {
+                return None;
+            }
+            t.parse::<i64>().ok()
+        };
+        match s.split_once('-') {
+            None => num(s).map(|a| (a, None)),
+            Some((a, b)) => Some((num(a)?, Some(num(b)?))),
+        }
+    }
+
+    /// log.py `KeyLog.freeze`'s `sorted(at, key=offset_key)`: the keys of `at` in
+    /// offset order (a stable sort, as Python's), or None when an offset is not one of
+    /// `offset_order`'s shapes.
+    #[pyfunction]
+    fn queue_order<'py>(py: Python<'py>, at: &Bound<'py, PyDict>) -> PyResult<Option<Bound<'py, PyList>>> {
+        let mut keyed: Vec<((i64, Option<i64>), Bound<'py, PyAny>)> = Vec::with_capacity(at.len());
+        for off in at.keys().iter() {
+            match offset_order(&off) {
+                None => return Ok(None),
+                Some(o) => keyed.push((o, off)),
+            }
+        }
+        keyed.sort_by(|a, b| a.0.cmp(&b.0));
+        Ok(Some(PyList::new(py, keyed.into_iter().map(|x| x.1))?))
+    }
+
+    /// log.py `check_log`'s aborted-read / unexpected scan: for each key of `read_ok`
+    /// (key -> value -> first ok reader) and each value, in order, (key, value, reader,
+    /// writer | None) when `writer` ((key, value) -> first send op) has no send of it or
+    /// its first send failed. Python builds the anomalies.
+    #[pyfunction]
+    fn queue_unexpected<'py>(py: Python<'py>, read_ok: &Bound<'py, PyDict>,
+                             writer: &Bound<'py, PyDict>) -> PyResult<Bound<'py, PyList>> {
+        let out = PyList::empty(py);
+        for (k, reads) in read_ok.iter() {
+            let reads = reads.downcast_into::<PyDict>()?;
+            for (v, op) in reads.iter() {
+                let kv = PyTuple::new(py, [k.clone(), v.clone()])?;
+                match writer.get_item(&kv)? {
+                    None => out.append(PyTuple::new(py, [k.clone(), v, op, py.None().into_bound(py)])?)?,
+                    Some(w) => {
+                        if str_is(&field(w.downcast::<PyTuple>()?, OP_TYPE)?, "fail") {
+                            out.append(PyTuple::new(py, [k.clone(), v, op, w])?)?;
+                        }
+                    }
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// log.py `check_log`'s lost-write candidates (Jepsen's bound): `logs` is
+    /// [(key, first, last)] in log order (value -> first / last dense index). For a key
+    /// with ok reads, bound = the highest first index of a value read ok (the first
+    /// reader reaching it: bound_op); then (key, value, last index, bound, bound_op) for
+    /// each value of `last`, in order, at or below the bound and never read ok. Python
+    /// decides (writer, committed) and builds the anomalies.
+    #[pyfunction]
+    fn queue_lost<'py>(py: Python<'py>, logs: &Bound<'py, PyList>,
+                       read_ok: &Bound<'py, PyDict>) -> PyResult<Bound<'py, PyList>> {
+        let out = PyList::empty(py);
+        for t in logs.iter() {
+            let t = t.downcast_into::<PyTuple>()?;
+            let k = t.get_item(0)?;
+            let reads = match read_ok.get_item(&k)? {
+                None => continue,
+                Some(r) => r.downcast_into::<PyDict>()?,
+            };
+            if reads.is_empty() {
+                continue;
+            }
+            let first = t.get_item(1)?.downcast_into::<PyDict>()?;
+            let last = t.get_item(2)?.downcast_into::<PyDict>()?;
+            let mut bound: i64 = -1;
+            let mut bound_op: Option<Bound<'py, PyAny>> = None;
+            for (v, rop) in reads.iter() {
+                if let Some(fi) = first.get_item(&v)? {
+                    let fi: i64 = fi.extract()?;
+                    if fi > bound {
+                        bound = fi;
+                        bound_op = Some(rop);
+                    }
+                }
+            }
+            let bop = match bound_op {
+                None => continue,
+                Some(b) => b,
+            };
+            for (v, li) in last.iter() {
+                let l: i64 = li.extract()?;
+                if l > bound || reads.contains(&v)? {
+                    continue;
+                }
+                out.append(PyTuple::new(py, [k.clone(), v, li, bound.into_pyobject(py)?.into_any(),
+                                             bop.clone()])?)?;
+            }
+        }
+        Ok(out)
+    }
+
+    /// log.py `check_log`'s unseen scan: for each send (op, key, value, offset) of an ok
+    /// op whose value no ok read of its key returned (`read_ok`) and that is not in
+    /// `lost_seen` ((key, value) pairs), the value appended to unseen[key] and the op's
+    /// index to unseen_ops[key] (dicts filled in send order).
+    #[pyfunction]
+    fn queue_unseen<'py>(py: Python<'py>, sends: &Bound<'py, PyList>, read_ok: &Bound<'py, PyDict>,
+                         lost_seen: &Bound<'py, PySet>, unseen: &Bound<'py, PyDict>,
+                         unseen_ops: &Bound<'py, PyDict>) -> PyResult<()> {
+        let check_lost = !lost_seen.is_empty();
+        for sd in sends.iter() {
+            let sd = sd.downcast_into::<PyTuple>()?;
+            let op_any = sd.get_item(0)?;
+            let op = op_any.downcast::<PyTuple>()?;
+            if !str_is(&field(op, OP_TYPE)?, "ok") {
+                continue;
+            }
+            let k = sd.get_item(1)?;
+            let v = sd.get_item(2)?;
+            if let Some(r) = read_ok.get_item(&k)? {
+                if r.contains(&v)? {
+                    continue;
+                }
+            }
+            if check_lost && lost_seen.contains(PyTuple::new(py, [k.clone(), v.clone()])?)? {
+                continue;
+            }
+            for (d, x) in [(unseen, v), (unseen_ops, field(op, OP_INDEX)?)] {
+                match d.get_item(&k)? {
+                    Some(l) => l.downcast_into::<PyList>()?.append(x)?,
+                    None => d.set_item(&k, PyList::new(py, [x])?)?,
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// log.py `committed_ops`: the op indices of `op_sends` (op index -> its sends
+    /// (op, key, value, offset)) whose op is ok, or info with a value read ok
+    /// (`read_ok`: key -> value -> first ok reader).
+    #[pyfunction]
+    fn queue_committed<'py>(py: Python<'py>, op_sends: &Bound<'py, PyDict>,
+                            read_ok: &Bound<'py, PyDict>) -> PyResult<Bound<'py, PySet>> {
+        let out = PySet::empty(py)?;
+        for (idx, sends) in op_sends.iter() {
+            let sends = sends.downcast_into::<PyList>()?;
+            if sends.is_empty() {
+                continue;
+            }
+            let s0 = sends.get_item(0)?.downcast_into::<PyTuple>()?;
+            let ty = field(s0.get_item(0)?.downcast::<PyTuple>()?, OP_TYPE)?;
+            if str_is(&ty, "ok") {
+                out.add(idx)?;
+            } else if str_is(&ty, "info") {
+                for sd in sends.iter() {
+                    let sd = sd.downcast_into::<PyTuple>()?;
+                    if let Some(r) = read_ok.get_item(sd.get_item(1)?)? {
+                        if r.contains(sd.get_item(2)?)? {
+                            out.add(&idx)?;
+                            break;
+                        }
+                    }
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// log.py `check_log`'s final re-read scan: `finals` the reads (op, [(key, msgs)])
+    /// of final ops; final_reads = key -> value -> first ok final reader; then for each
+    /// key of `final_assigned` with a log in `logs` (key -> (first, last, len(offsets))):
+    /// top = the highest first index of a value re-read (-1 when none), or the log's
+    /// length when the key is in `final_complete`, and (key, value, last index, top) for
+    /// each value of `last`, in order, not re-read, at or below top and not in
+    /// `lost_seen`. Returns (final_reads, candidates); Python decides and builds.
+    #[pyfunction]
+    fn queue_vanished<'py>(py: Python<'py>, finals: &Bound<'py, PyList>,
+                           final_assigned: &Bound<'py, PySet>, logs: &Bound<'py, PyDict>,
+                           final_complete: &Bound<'py, PySet>, lost_seen: &Bound<'py, PySet>)
+                           -> PyResult<Bound<'py, PyTuple>> {
+        let final_reads = PyDict::new(py);
+        for r in finals.iter() {
+            let r = r.downcast_into::<PyTuple>()?;
+            let op = r.get_item(0)?;
+            if !str_is(&field(op.downcast::<PyTuple>()?, OP_TYPE)?, "ok") {
+                continue;
+            }
+            for g in r.get_item(1)?.downcast_into::<PyList>()?.iter() {
+                let g = g.downcast_into::<PyTuple>()?;
+                let fr = dict_at(&final_reads, &g.get_item(0)?)?;
+                for it in g.get_item(1)?.try_iter()? {
+                    let v = it?.get_item(1)?;
+                    if !fr.contains(&v)? {
+                        fr.set_item(v, &op)?;
+                    }
+                }
+            }
+        }
+        let out = PyList::empty(py);
+        let check_lost = !lost_seen.is_empty();
+        for k in final_assigned.iter() {
+            let lg = match logs.get_item(&k)? {
+                None => continue,
+                Some(t) => t.downcast_into::<PyTuple>()?,
+            };
+            let first = lg.get_item(0)?.downcast_into::<PyDict>()?;
+            let last = lg.get_item(1)?.downcast_into::<PyDict>()?;
+            let fr = match final_reads.get_item(&k)? {
+                Some(d) => Some(d.downcast_into::<PyDict>()?),
+                None => None,
+            };
+            let top: Bound<'py, PyAny> = if final_complete.contains(&k)? {
+                lg.get_item(2)?
+            } else {
+                let mut top: i64 = -1;
+                if let Some(fr) = &fr {
+                    for v in fr.keys().iter() {
+                        if let Some(fi) = first.get_item(&v)? {
+                            top = top.max(fi.extract()?);
+                        }
+                    }
+                }
+                top.into_pyobject(py)?.into_any()
+            };
+            let t: i64 = top.extract()?;
+            for (v, li) in last.iter() {
+                if let Some(fr) = &fr {
+                    if fr.contains(&v)? {
+                        continue;
+                    }
+                }
+                if li.extract::<i64>()? > t {
+                    continue;
+                }
+                if check_lost && lost_seen.contains(PyTuple::new(py, [k.clone(), v.clone()])?)? {
+                    continue;
+                }
+                out.append(PyTuple::new(py, [k.clone(), v, li, top.clone()])?)?;
+            }
+        }
+        PyTuple::new(py, [final_reads.into_any(), out.into_any()])
+    }
 
     /// Maps keyed by small integers (kids): FxHash's multiply, not SipHash.
     #[derive(Default, Clone, Copy)]
@@ -282,14 +711,8 @@ pub mod py {
                 };
                 let index_of = lgs[kid].0.bind(py);
                 let first = lgs[kid].1.bind(py);
-                let mut s: Option<usize> = None;
-                for j in start..entries.len() {
-                    let ek = entries[j].key.bind(py);
-                    if ek.is(&k) || ek.eq(&k)? {
-                        s = Some(j);
-                        break;
-                    }
-                }
+                // kids are equal exactly when keys are (both come from `maps`)
+                let mut s: Option<usize> = (start..entries.len()).find(|&j| entries[j].kid as usize == kid);
                 let msgs = msgs.downcast_into::<PyList>()?;
                 for it in msgs.iter() {
                     let (off, v) = if let Ok(l) = it.downcast::<PyList>() {
@@ -701,6 +1124,14 @@ pub mod py {
         m.add_class::<QueueIndex>()?;
         m.add_function(wrap_pyfunction!(queue_steps, m)?)?;
         m.add_function(wrap_pyfunction!(queue_lag, m)?)?;
+        m.add_function(wrap_pyfunction!(queue_ops, m)?)?;
+        m.add_function(wrap_pyfunction!(queue_commit, m)?)?;
+        m.add_function(wrap_pyfunction!(queue_order, m)?)?;
+        m.add_function(wrap_pyfunction!(queue_unexpected, m)?)?;
+        m.add_function(wrap_pyfunction!(queue_lost, m)?)?;
+        m.add_function(wrap_pyfunction!(queue_unseen, m)?)?;
+        m.add_function(wrap_pyfunction!(queue_committed, m)?)?;
+        m.add_function(wrap_pyfunction!(queue_vanished, m)?)?;
         Ok(())
     }
 }

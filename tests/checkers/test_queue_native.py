@@ -22,19 +22,47 @@ OPTS = CheckOptions(workload="queue", max_lag_ns=10**6)
 needs_native = pytest.mark.skipif(native.READ is None, reason=f"no Rust queue passes: {native.PROBLEM}")
 
 
+# the Rust functions that need the compact index (DENSE) to run at all
+_NEEDS_DENSE = {"STEPS", "LAG"}
+
+
 def full(events, engine):
-    """Every result of the family as JSON, with the engine field checked and dropped."""
+    """Every result of the family as JSON, with the engine field checked and dropped.
+    engine: "native" (every Rust function), "python" (none), or the name of one function
+    of native.FUNCTIONS to run alone (with DENSE when it needs the compact index), the
+    others switched off: each Rust function is then compared with Python on its own."""
     hist = history_from_events(json.loads(json.dumps(events)))  # fresh objects per run
-    saved = native.READ, native.DENSE, native.STEPS, native.LAG
-    if engine == "python":
-        native.READ = native.DENSE = native.STEPS = native.LAG = None
+    saved = {f: getattr(native, f) for f in native.FUNCTIONS}
+    keep = (set(native.FUNCTIONS) if engine == "native" else set() if engine == "python"
+            else {engine} | ({"DENSE"} if engine in _NEEDS_DENSE else set()))
+    for f in native.FUNCTIONS:
+        if f not in keep:
+            setattr(native, f, None)
     try:
         res = check(hist, OPTS)
     finally:
-        native.READ, native.DENSE, native.STEPS, native.LAG = saved
+        for f, fn in saved.items():
+            setattr(native, f, fn)
     out = {n: r.to_json(10**6) for n, r in res.items()}
-    assert out["queue"]["stats"].pop("engine") == engine
+    assert out["queue"]["stats"].pop("engine") == ("native" if "READ" in keep else "python")
     return json.loads(json.dumps(out, default=repr, sort_keys=True))
+
+
+def outcome(events, engine):
+    """`full`, or the InputError's message when the history is refused."""
+    try:
+        return full(events, engine)
+    except InputError as e:
+        return ("InputError", str(e))
+
+
+def assert_engines_agree(events):
+    """All Rust functions, and each alone, give the Python path's result."""
+    ref = outcome(events, "python")
+    assert outcome(events, "native") == ref
+    for f in native.FUNCTIONS:
+        if getattr(native, f) is not None:
+            assert outcome(events, f) == ref, f"native.{f} alone differs from Python"
 
 
 @needs_native
@@ -145,3 +173,115 @@ def test_a_malformed_stream_id_names_its_key(engine):
                "value": {"k": [["1-2", 1], ["x-y", 2]]}}]
     with pytest.raises(InputError, match=r"key k: offset 'x-y' is neither"):
         full(events, engine)
+
+
+def _roughen_more(events: list, seed: int, drop_final: bool, rate: float = 1.0) -> list:
+    """Shapes `_mutate` leaves out: values sent twice to one key (repeated values), poll
+    messages no send attempted (unexpected), offset-less messages, str spellings of int
+    keys, `ack` ops, info sends whose value is read, and (drop_final) no final phase at
+    all; `rate` scales how often (0: only drop_final)."""
+    import random
+
+    rng = random.Random(seed)
+    sent: dict = {}
+    out = []
+    for ev in events:
+        if drop_final and ev.get("final"):
+            continue
+        ev = json.loads(json.dumps(ev))
+        r = rng.random() / rate if rate else 1.0
+        if ev["f"] == "send" and ev.get("key") is not None:
+            prev = sent.setdefault(ev["key"], [])
+            if ev["type"] == "invoke":
+                if prev and r < 0.05:
+                    ev["value"] = rng.choice(prev)  # a repeated value
+                prev.append(ev["value"])
+            elif prev:
+                ev["value"] = prev[-1]  # the completion names the invocation's value
+            if ev["type"] == "ok" and 0.05 <= r < 0.1:
+                ev["type"] = "info"  # its value may still be read: committed
+            if r > 0.97 and isinstance(ev["key"], int):
+                ev["key"] = str(ev["key"]) if rng.random() < 0.5 else ev["key"]
+        elif ev["f"] in ("poll", "dequeue") and ev["type"] == "ok" and ev.get("value"):
+            v = ev["value"]
+            k = rng.choice(sorted(v))
+            if r < 0.04:
+                v[k].append([None, v[k][-1][1]])  # no offset: placed by value
+            elif r < 0.06:
+                v[k].insert(0, [v[k][0][0], 10**9 + rng.randrange(5)])  # unexpected, offset taken
+            elif r < 0.08 and isinstance(v[k][-1][0], int):
+                v[k].append([v[k][-1][0] + 1, 10**9 + rng.randrange(5)])  # unexpected, new offset
+        out.append(ev)
+        if rate and r > 0.985 and ev["type"] == "ok" and ev["f"] == "poll":
+            p = ev["process"]
+            out.append({"process": p, "type": "invoke", "f": "ack", "time": ev["time"]})
+            out.append({"process": p, "type": "ok", "f": "ack", "time": ev["time"]})
+    for i, ev in enumerate(out):
+        ev["index"] = i
+    return out
+
+
+@needs_native
+@settings(max_examples=40, deadline=None)
+@given(st.integers(0, 10**6), st.sampled_from([None, "lose", "duplicate", "reorder", "skip"]),
+       st.booleans(), st.booleans(), st.integers(0, 10**6), st.booleans(),
+       st.sampled_from([0.0, 0.2, 1.0]), st.booleans())
+def test_each_native_function_equals_python(seed, fault, group, redis_ids, mseed, drop_final,
+                                            rate, mutate):
+    """Every Rust function, alone and together, on simulated brokers (log-ordered and
+    group queues, Redis IDs, injected losses/duplicates/reorders/skips) roughened with
+    info/fail completions, subscribes, resets, repeated and unexpected values, and with
+    or without the final phase."""
+    events, _ = simulate(seed, fault, group=group, redis_ids=redis_ids, n_ops=160, procs=4)
+    events = _roughen_more(_mutate(events, mseed) if mutate else events, mseed, drop_final, rate)
+    assert_engines_agree(events)
+
+
+def _bench_events(n_ops: int, seed: int) -> list:
+    """bench/queue_checker.py's history (sends with Redis IDs, assign-mode polls, keys
+    retired, a final re-read) as events."""
+    import os
+    import tempfile
+
+    sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "..", "bench"))
+    try:
+        from queue_checker import generate
+    finally:
+        sys.path.pop(0)
+    with tempfile.TemporaryDirectory() as d:
+        path = os.path.join(d, "h.jsonl")
+        generate(n_ops, path, seed=seed)
+        with open(path) as f:
+            return [json.loads(line) for line in f]
+
+
+@needs_native
+@pytest.mark.parametrize("seed,fault", [(1, None), (2, "lose"), (3, "duplicate"), (4, "reorder"),
+                                        (5, "drop-final"), (6, "mutate")])
+def test_native_equals_python_on_bench_histories(seed, fault):
+    import random
+
+    events = _bench_events(1500, seed)
+    rng = random.Random(seed)
+    polls = [ev for ev in events if ev["f"] == "poll" and ev["type"] == "ok" and ev.get("value")
+             and not ev.get("final")]
+    finals = [ev for ev in events if ev.get("final") and ev["f"] == "poll" and ev["type"] == "ok"]
+    if fault == "lose":  # an acknowledged message gone from the final re-read and a poll
+        msgs = finals[0]["value"][next(iter(finals[0]["value"]))]
+        gone = msgs.pop(len(msgs) // 2)
+        for ev in polls:
+            for m in ev["value"].values():
+                if gone in m:
+                    m.remove(gone)
+    elif fault == "duplicate":  # one value at a second offset
+        msgs = finals[1]["value"][next(iter(finals[1]["value"]))]
+        msgs.append([msgs[-1][0] + "9", msgs[0][1]])
+    elif fault == "reorder":
+        for ev in rng.sample(polls, 5):
+            m = next(iter(ev["value"].values()))
+            m.reverse()
+    elif fault == "drop-final":
+        events = [ev for ev in events if not ev.get("final")]
+    elif fault == "mutate":
+        events = _roughen_more(_mutate(events, seed), seed, False)
+    assert_engines_agree(events)
