@@ -13,30 +13,11 @@ Obligations:
 
 from __future__ import annotations
 
-import importlib
-import os
+from splitbrain.checkers.native_core import load
 
-SCAN = None
-PROBLEM: str | None = None
-# the Op fields lists.rs reads by position (OP_* constants there)
+# the Op fields the Rust side reads by position (OP_* constants there)
 _FIELDS = {"index": 0, "inv_index": 1, "ret_index": 2, "type": 5, "f": 6, "value": 8}
-try:  # by module name, as checkers/queue/native.py does
-    _mod = importlib.import_module("splitbrain._native")
-    from splitbrain.harness.history import Op
-
-    if not hasattr(_mod, "list_scan"):
-        PROBLEM = "splitbrain._native has no list_scan (rebuild it)"
-    elif not (issubclass(Op, tuple) and len(Op._fields) > max(_FIELDS.values())
-              and all(Op._fields[i] == n for n, i in _FIELDS.items())):
-        PROBLEM = "Op's fields moved: native/src/lists.rs reads them by position"
-    else:
-        SCAN = _mod.list_scan
-except Exception as e:  # ImportError, or a broken .so
-    PROBLEM = f"the native core is not available ({type(e).__name__}: {e})"
-
-if os.environ.get("SPLITBRAIN_LIST_ENGINE") == "python":
-    SCAN = None
-    PROBLEM = "SPLITBRAIN_LIST_ENGINE=python"
+SCAN, PROBLEM = load("list_scan", _FIELDS, "SPLITBRAIN_LIST_ENGINE")
 
 
 def engine() -> str:
