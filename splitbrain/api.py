@@ -5,7 +5,9 @@
     assert result.valid, result.summary
 
 `run` takes the same settings as `splitbrain run` (underscores for dashes) and returns a
-`RunResult`; `check` runs the checkers on a saved history.
+`RunResult`; `check` runs the checkers on a saved history. A run stopped by Ctrl-C or
+SIGTERM cleans up first, then raises KeyboardInterrupt (its history so far stays in the run
+dir), so the caller, a pytest session gating CI say, stops too instead of going on.
 """
 
 from __future__ import annotations
@@ -53,7 +55,11 @@ def run(config: str | None = None, **settings: Any) -> RunResult:
     settings.setdefault("test_count", 1)
     test = build_test(settings, config)
     out = run_test(test)
-    return RunResult(valid=out.valid if not out.interrupted else "unknown", results=out.results,
+    if out.interrupted:
+        # run_test has cleaned up and kept the history; the signal is the caller's too
+        raise KeyboardInterrupt(f"splitbrain run interrupted (cleaned up); the history so far "
+                                f"is in {out.run_dir}")
+    return RunResult(valid=out.valid, results=out.results,
                      run_dir=out.run_dir, report_path=out.report_path, exit_code=out.exit_code)
 
 
