@@ -19,6 +19,14 @@ PEER_HISTORIES = os.path.join(SHARED, "peer-histories")
 if ROOT not in sys.path:
     sys.path.insert(0, ROOT)
 
+# No hypothesis example deadline anywhere: the suite shares its 2 cores between two lanes
+# (scripts/test.sh), and a slow example is not a failure (no timing assertions in tests).
+# A test's own @settings still wins for everything else.
+from hypothesis import settings as _hyp_settings  # noqa: E402
+
+_hyp_settings.register_profile("splitbrain", deadline=None)
+_hyp_settings.load_profile("splitbrain")
+
 
 def is_root() -> bool:
     return hasattr(os, "geteuid") and os.geteuid() == 0
