@@ -22,6 +22,7 @@ import splitbrain.checkers.versions as V
 from splitbrain.checkers import convergence, lists_native, lost_updates
 from splitbrain.checkers import run_checks
 from splitbrain.checkers.options import CheckOptions
+from splitbrain.checkers.session import lists as session_lists
 from splitbrain.harness.history import History, history_from_events, read_history
 
 # ------------------------------------------------------------------------------------
@@ -32,7 +33,7 @@ from splitbrain.harness.history import History, history_from_events, read_histor
 def reference_paths():
     """Every list fast path refused: the per-read reference loops decide."""
     with pytest.MonkeyPatch.context() as m:
-        for mod in (V, lost_updates, convergence):
+        for mod in (V, lost_updates, convergence, session_lists):
             m.setattr(mod, "_LIST_FAST", False)
         yield
 
@@ -46,6 +47,7 @@ def engine(request):
     with pytest.MonkeyPatch.context() as m:
         if request.param == "python":
             m.setattr(lists_native, "SCAN", None)
+            m.setattr(lists_native, "SESSION", None)
         yield request.param
 
 

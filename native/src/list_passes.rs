@@ -1,0 +1,265 @@
+//! The list-append session floors (checkers/session/floors.py), one key per call.
+//!
+//! `list_session_key` groups one list key's ops into sessions exactly as
+//! session/passes.py `_group_key` does and proves, per session, what
+//! `_clean_total_sequential` proves: the session is sequential and breaks no floor, so
+//! `_pass_floors` would only count it. It returns the counts of those sessions and the
+//! positions of the others; Python runs `_pass_floors` itself on exactly those, and
+//! builds every anomaly. It declines (returns None, having touched nothing) on any shape
+//! but plain op fields, exact-int processes and int versions, and on a process whose ops
+//! span several sessions (passes.py splits those; only the Python walk does here).
+
+#[cfg(feature = "python")]
+pub mod py {
+    use pyo3::ffi;
+    use pyo3::prelude::*;
+    use pyo3::types::{PyDict, PyFloat, PyList, PySet, PyString, PyTuple};
+
+    use crate::queue::py::Fx;
+    type FxMap<K, V> = std::collections::HashMap<K, V, std::hash::BuildHasherDefault<Fx>>;
+
+    // Op field positions (harness/history.py; checked by checkers/lists_native.py)
+    const OP_INDEX: usize = 0;
+    const OP_INV: usize = 1;
+    const OP_RET: usize = 2;
+    const OP_PROCESS: usize = 3;
+    const OP_SESSION: usize = 4;
+    const OP_TYPE: usize = 5;
+    const OP_F: usize = 6;
+    const OP_EXTRA: usize = 16;
+
+    /// No version (absent from the index's table).
+    const NONE: i64 = i64::MIN;
+
+    #[derive(Clone, Copy, PartialEq)]
+    enum Kind {
+        Read,  // an ok read
+        Cas,   // an ok/info cas: only the general loop judges it
+        Write, // write / append / add, ok or info
+    }
+
+    struct LOp {
+        inv: i64,
+        ret: i64,
+        kind: Kind,
+        ok: bool,
+        corrupt: bool,
+        ver: i64, // read: version observed; write: version created; NONE: unknown
+    }
+
+    /// Field `i` of an op already known to have every field (borrowed: no refcounting).
+    fn fld<'a, 'py>(op: &'a Bound<'py, PyTuple>, i: usize) -> pyo3::Borrowed<'a, 'py, PyAny> {
+        debug_assert!(i < op.len());
+        // SAFETY: callers checked op.len() > OP_EXTRA >= i; the tuple outlives the borrow
+        unsafe { op.get_borrowed_item_unchecked(i) }
+    }
+
+    /// An exact int's value, or None.
+    #[inline]
+    fn exact_int(o: &Bound<'_, PyAny>) -> Option<i64> {
+        // SAFETY: a live object, the GIL held (we hold a Bound)
+        unsafe {
+            let p = o.as_ptr();
+            if ffi::PyLong_CheckExact(p) == 0 {
+                return None;
+            }
+            let mut overflow: std::os::raw::c_int = 0;
+            let v = ffi::PyLong_AsLongLongAndOverflow(p, &mut overflow);
+            if overflow != 0 || v == NONE {
+                return None;
+            }
+            Some(v)
+        }
+    }
+
+    /// An op index: an exact int, or a float that is integral or +inf (info ops).
+    fn as_index(o: &Bound<'_, PyAny>) -> Option<i64> {
+        if let Some(v) = exact_int(o) {
+            return Some(v);
+        }
+        if o.is_exact_instance_of::<PyFloat>() {
+            let f = o.extract::<f64>().ok()?;
+            if f == f64::INFINITY {
+                return Some(i64::MAX);
+            }
+            if f.fract() == 0.0 && f.abs() < 9.0e15 {
+                return Some(f as i64);
+            }
+        }
+        None
+    }
+
+    fn str_of<'a>(o: &'a Bound<'_, PyAny>) -> Option<&'a str> {
+        o.downcast::<PyString>().ok()?.to_str().ok()
+    }
+
+    /// The version `table` (read_versions / write_versions) holds for op index `idx`:
+    /// Some(NONE) when absent, None (decline) when it is not an int.
+    fn version(table: &Bound<'_, PyDict>, idx: &Bound<'_, PyAny>) -> PyResult<Option<i64>> {
+        Ok(match table.get_item(idx)? {
+            None => Some(NONE),
+            Some(v) => exact_int(&v),
+        })
+    }
+
+    enum Step {
+        Decline,
+        Skip,
+        Op(i64, LOp),
+    }
+
+    /// One op of ix.ops as passes.py's `_group_key` and `_clean_total_sequential` see it.
+    fn session_op(op: &Bound<'_, PyTuple>, rver: &Bound<'_, PyDict>, wver: &Bound<'_, PyDict>,
+                  corrupt: &Bound<'_, PySet>, check_corrupt: bool) -> PyResult<Step> {
+        if op.len() <= OP_EXTRA {
+            return Ok(Step::Decline);
+        }
+        let (t, f) = (fld(op, OP_TYPE), fld(op, OP_F));
+        let (Some(t), Some(f)) = (str_of(&t), str_of(&f)) else { return Ok(Step::Decline) };
+        let kind = match f {
+            "read" => Kind::Read,
+            "cas" => Kind::Cas,
+            "write" | "append" | "add" => Kind::Write,
+            _ => return Ok(Step::Skip),
+        };
+        if t == "fail" || (t != "ok" && kind == Kind::Read) {
+            return Ok(Step::Skip);
+        }
+        let extra = fld(op, OP_EXTRA);
+        if !extra.is_none() {
+            let Ok(d) = extra.downcast_exact::<PyDict>() else { return Ok(Step::Decline) };
+            if d.contains("txn_of")? {
+                return Ok(Step::Skip); // a transaction's write
+            }
+        }
+        let (Some(inv), Some(ret)) = (as_index(&fld(op, OP_INV)), as_index(&fld(op, OP_RET)))
+        else { return Ok(Step::Decline) };
+        let Some(p) = exact_int(&fld(op, OP_PROCESS)) else { return Ok(Step::Decline) };
+        let idx = fld(op, OP_INDEX);
+        if exact_int(&idx).is_none() {
+            return Ok(Step::Decline);
+        }
+        let corrupt = check_corrupt && corrupt.contains(&*idx)?;
+        let ver = match kind {
+            Kind::Read => version(rver, &idx)?,
+            Kind::Write => version(wver, &idx)?,
+            Kind::Cas => Some(NONE),
+        };
+        let Some(ver) = ver else { return Ok(Step::Decline) };
+        Ok(Step::Op(p, LOp { inv, ret, kind, ok: t == "ok", corrupt, ver }))
+    }
+
+    /// `_sequential` and then `_clean_total_sequential` (list kind) on one session: its
+    /// counts (n_r, un_r, n_w, un_w), or None when `_pass_floors` must walk it.
+    fn clean(ops: &[LOp]) -> Option<[u64; 4]> {
+        if !ops.windows(2).all(|w| w[0].ret < w[1].inv) {
+            return None;
+        }
+        let (mut top_r, mut top_w) = (-1i64, -1i64);
+        let mut c = [0u64; 4];
+        for o in ops {
+            match o.kind {
+                Kind::Read => {
+                    if o.corrupt {
+                        continue;
+                    }
+                    if o.ver == NONE {
+                        c[1] += 1;
+                        continue;
+                    }
+                    if o.ver < top_w || o.ver < top_r {
+                        return None; // read-your-writes or monotonic-reads
+                    }
+                    c[0] += 1;
+                    if o.ver > top_r && o.ok {
+                        top_r = o.ver;
+                    }
+                }
+                Kind::Cas => return None,
+                Kind::Write => {
+                    if o.ver == NONE {
+                        if o.ok {
+                            if !o.corrupt {
+                                return None; // an append no read saw
+                            }
+                            c[3] += 1;
+                        }
+                        continue;
+                    }
+                    if o.ver < top_w || o.ver <= top_r {
+                        return None; // monotonic-writes or writes-follow-reads
+                    }
+                    c[2] += 1;
+                    if o.ver > top_w && o.ok {
+                        top_w = o.ver;
+                    }
+                }
+            }
+        }
+        Some(c)
+    }
+
+    /// list_session_key(ops, read_versions, write_versions, corrupt, by_session_ops)
+    ///   -> None (declined) or (sessions, counts, dirty): `sessions` the session ids of
+    /// passes.py's groups of this key in order, `counts` the summed (n_r, un_r, n_w,
+    /// un_w) of the groups proven clean, `dirty` the positions of the others.
+    #[pyfunction]
+    #[allow(clippy::type_complexity)]
+    fn list_session_key<'py>(
+        ops: &Bound<'py, PyList>,
+        rver: &Bound<'py, PyDict>,
+        wver: &Bound<'py, PyDict>,
+        corrupt: &Bound<'py, PySet>,
+        by_session_ops: bool,
+    ) -> PyResult<Option<(Vec<Bound<'py, PyAny>>, (u64, u64, u64, u64), Vec<usize>)>> {
+        let check_corrupt = !corrupt.is_empty();
+        let mut procs: FxMap<i64, usize> = FxMap::default();
+        // per process (first-touch order): its ops, its first and last op's position
+        let mut by_p: Vec<(Vec<LOp>, usize, usize)> = Vec::new();
+        for (pos, op) in ops.iter().enumerate() {
+            let (p, lo) = match session_op(op.downcast::<PyTuple>()?, rver, wver, corrupt,
+                                           check_corrupt)? {
+                Step::Decline => return Ok(None),
+                Step::Skip => continue,
+                Step::Op(p, lo) => (p, lo),
+            };
+            let g = *procs.entry(p).or_insert_with(|| {
+                by_p.push((Vec::new(), pos, pos));
+                by_p.len() - 1
+            });
+            by_p[g].0.push(lo);
+            by_p[g].2 = pos;
+        }
+        let field = |pos: usize, i: usize| -> PyResult<Bound<'py, PyAny>> {
+            ops.get_item(pos)?.downcast_into::<PyTuple>()?.get_item(i)
+        };
+        let mut sessions = Vec::with_capacity(by_p.len());
+        let mut dirty = Vec::new();
+        let mut c = [0u64; 4];
+        for (gi, (g, first, last)) in by_p.iter().enumerate() {
+            if by_session_ops {
+                sessions.push(field(*first, OP_PROCESS)?);
+            } else {
+                let s = field(*first, OP_SESSION)?;
+                if !s.eq(field(*last, OP_SESSION)?)? {
+                    return Ok(None); // a process reused after info: passes.py splits it
+                }
+                sessions.push(s);
+            }
+            match clean(g) {
+                Some(x) => {
+                    for i in 0..4 {
+                        c[i] += x[i];
+                    }
+                }
+                None => dirty.push(gi),
+            }
+        }
+        Ok(Some((sessions, (c[0], c[1], c[2], c[3]), dirty)))
+    }
+
+    pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
+        m.add_function(wrap_pyfunction!(list_session_key, m)?)?;
+        Ok(())
+    }
+}
