@@ -11,6 +11,8 @@ Obligations:
 * `SESSION` is the compiled `list_session_key` (native/src/list_passes.rs) on the same
   terms: it only groups a list key's session ops and proves sessions clean (counts);
   session/lists.py runs `_pass_floors` on every session it cannot clear;
+* `STALENESS` is the compiled `list_staleness_key`: staleness.py `_measure_key`'s figures
+  for one list key (no anomaly: it declines when a read breaks a bound);
 * `SPLITBRAIN_LIST_ENGINE=python` in the environment forces the Python paths.
 """
 
@@ -25,6 +27,10 @@ SCAN, PROBLEM = load("list_scan", _FIELDS, "SPLITBRAIN_LIST_ENGINE")
 # session/lists.py: the list session floors (native/src/list_passes.rs `list_session_key`)
 _SESSION_FIELDS = {**_FIELDS, "process": 3, "session": 4, "extra": 16}
 SESSION, SESSION_PROBLEM = load("list_session_key", _SESSION_FIELDS, "SPLITBRAIN_LIST_ENGINE")
+# staleness.py: one list key's measurement (list_passes.rs `list_staleness_key`)
+_STALENESS_FIELDS = {**_FIELDS, "t_inv": 11, "t_ret": 12, "extra": 16}
+STALENESS, STALENESS_PROBLEM = load("list_staleness_key", _STALENESS_FIELDS,
+                                    "SPLITBRAIN_LIST_ENGINE")
 
 
 def engine() -> str:

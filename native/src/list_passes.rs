@@ -258,7 +258,180 @@ pub mod py {
         Ok(Some((sessions, (c[0], c[1], c[2], c[3]), dirty)))
     }
 
+    const OP_T_INV: usize = 11;
+    const OP_T_RET: usize = 12;
+
+    /// What `_measure_key` adds to staleness's `_Accumulator` for one key:
+    /// (writes unverifiable, reads skipped, fresh reads, T of each stale read, K of each
+    /// stale read, positive visibility lags, writes with no lag).
+    type Measured = (u64, u64, u64, Vec<i64>, Vec<i64>, Vec<i64>, u64);
+
+    /// list_staleness_key(writes, reads, write_versions, read_versions, corrupt, t_bound,
+    /// k_bound) -> None (declined) or `Measured`: staleness.py `_measure_key`, step for
+    /// step, for a key whose op times, indices and versions are all exact ints (info
+    /// writes, never measured, may end at +inf). Declines when a read breaks a bound:
+    /// the anomaly is Python's to build.
+    #[pyfunction]
+    #[pyo3(signature = (writes, reads, wver, rver, corrupt, t_bound=None, k_bound=None))]
+    fn list_staleness_key<'py>(
+        writes: &Bound<'py, PyList>,
+        reads: &Bound<'py, PyList>,
+        wver: &Bound<'py, PyDict>,
+        rver: &Bound<'py, PyDict>,
+        corrupt: &Bound<'py, PySet>,
+        t_bound: Option<f64>,
+        k_bound: Option<f64>,
+    ) -> PyResult<Option<Measured>> {
+        let check_corrupt = !corrupt.is_empty();
+        // W: ok writes with a known rank, as (ret_index, rank, t_ret)
+        let mut w: Vec<(i64, i64, i64)> = Vec::with_capacity(writes.len());
+        let mut unverifiable = 0u64;
+        for op in writes.iter() {
+            let op = op.downcast::<PyTuple>()?;
+            if op.len() <= OP_EXTRA {
+                return Ok(None);
+            }
+            let t = fld(op, OP_TYPE);
+            let Some(t) = str_of(&t) else { return Ok(None) };
+            if t != "ok" {
+                continue;
+            }
+            let idx = fld(op, OP_INDEX);
+            match version(wver, &idx)? {
+                None => return Ok(None),
+                Some(NONE) => unverifiable += 1,
+                Some(rk) if rk < 0 => return Ok(None), // no Fenwick position
+                Some(rk) => {
+                    let (Some(ret), Some(t_ret)) =
+                        (exact_int(&fld(op, OP_RET)), exact_int(&fld(op, OP_T_RET)))
+                    else { return Ok(None) };
+                    w.push((ret, rk, t_ret));
+                }
+            }
+        }
+        // R: (inv_index, rank, t_inv)
+        let mut r: Vec<(i64, i64, i64)> = Vec::with_capacity(reads.len());
+        let mut skipped = 0u64;
+        for op in reads.iter() {
+            let op = op.downcast::<PyTuple>()?;
+            if op.len() <= OP_EXTRA {
+                return Ok(None);
+            }
+            let f = fld(op, OP_F);
+            let Some(f) = str_of(&f) else { return Ok(None) };
+            if f != "read" {
+                continue; // a cas observes too, but staleness is about reads
+            }
+            let idx = fld(op, OP_INDEX);
+            let rk = if check_corrupt && corrupt.contains(&*idx)? {
+                NONE
+            } else {
+                match version(rver, &idx)? {
+                    None => return Ok(None),
+                    Some(v) => v,
+                }
+            };
+            if rk == NONE {
+                skipped += 1;
+                continue;
+            }
+            if rk < 0 {
+                return Ok(None);
+            }
+            let (Some(inv), Some(t_inv)) =
+                (exact_int(&fld(op, OP_INV)), exact_int(&fld(op, OP_T_INV)))
+            else { return Ok(None) };
+            r.push((inv, rk, t_inv));
+        }
+        let (mut tt, mut kk, mut lags) = (Vec::new(), Vec::new(), Vec::new());
+        if r.is_empty() {
+            return Ok(Some((unverifiable, skipped, 0, tt, kk, lags, 0)));
+        }
+        if w.is_empty() {
+            return Ok(Some((unverifiable, skipped, r.len() as u64, tt, kk, lags, 0)));
+        }
+        // A: writes by completion, prefix max of rank
+        w.sort_by_key(|x| x.0); // stable, as Python's sort
+        let mut pm = Vec::with_capacity(w.len());
+        let mut best = -1i64;
+        for x in &w {
+            best = best.max(x.1);
+            pm.push(best);
+        }
+        // B: writes by rank, suffix min of completion (its t_ret)
+        let mut b = w.clone();
+        b.sort_by_key(|x| x.1);
+        let mut sm = vec![0i64; b.len()];
+        let mut cur: Option<(i64, i64)> = None;
+        for j in (0..b.len()).rev() {
+            if cur.map_or(true, |c| b[j].0 < c.0) {
+                cur = Some((b[j].0, b[j].2));
+            }
+            sm[j] = cur.unwrap().1;
+        }
+        let mut fresh = 0u64;
+        let mut stale: Vec<(i64, i64, i64)> = Vec::new();
+        for &(inv, x, t_inv) in &r {
+            let i = w.partition_point(|y| y.0 < inv); // bisect_left(a_ret, inv)
+            if i == 0 || pm[i - 1] <= x {
+                fresh += 1;
+                continue;
+            }
+            let k = pm[i - 1] - x;
+            let first = sm[b.partition_point(|y| y.1 <= x)]; // bisect_right(b_rank, x)
+            let t = (t_inv - first).max(0);
+            if t_bound.is_some_and(|bd| t as f64 > bd) || k_bound.is_some_and(|bd| k as f64 > bd) {
+                return Ok(None);
+            }
+            tt.push(t);
+            kk.push(k);
+            stale.push((inv, x, t_inv));
+        }
+        if stale.is_empty() {
+            return Ok(Some((unverifiable, skipped, fresh, tt, kk, lags, w.len() as u64)));
+        }
+        // `_visibility_lags`: Fenwick over rank+1, prefix max of stale reads' t_inv
+        let max_rank = (w.iter().map(|x| x.1).max().unwrap())
+            .max(stale.iter().map(|x| x.1).max().unwrap()) + 1;
+        if max_rank < 0 || max_rank > (1 << 32) {
+            return Ok(None);
+        }
+        let max_rank = max_rank as usize;
+        // -1 below every time, as Python's -1.0 (a read time below it never counts)
+        let mut tree: Vec<i64> = vec![-1; max_rank + 1];
+        stale.sort_by(|a, b| b.0.cmp(&a.0)); // by inv_index, newest first
+        let mut j = 0;
+        let mut zeros = 0u64;
+        for &(ret, rk, t_ret) in w.iter().rev() {
+            while j < stale.len() && stale[j].0 > ret {
+                let mut i = (stale[j].1 + 1) as usize;
+                let tv = stale[j].2;
+                while i <= max_rank {
+                    if tree[i] < tv {
+                        tree[i] = tv;
+                    }
+                    i += i & i.wrapping_neg();
+                }
+                j += 1;
+            }
+            let mut best = -1i64;
+            let mut i = rk.max(0) as usize;
+            while i > 0 {
+                best = best.max(tree[i]);
+                i -= i & i.wrapping_neg();
+            }
+            let lag = if best >= 0 { best - t_ret } else { 0 };
+            if lag > 0 {
+                lags.push(lag);
+            } else {
+                zeros += 1;
+            }
+        }
+        Ok(Some((unverifiable, skipped, fresh, tt, kk, lags, zeros)))
+    }
+
     pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
+        m.add_function(wrap_pyfunction!(list_staleness_key, m)?)?;
         m.add_function(wrap_pyfunction!(list_session_key, m)?)?;
         Ok(())
     }

@@ -19,7 +19,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import splitbrain.checkers.versions as V
-from splitbrain.checkers import convergence, lists_native, lost_updates
+from splitbrain.checkers import convergence, lists_native, lost_updates, staleness
 from splitbrain.checkers import run_checks
 from splitbrain.checkers.options import CheckOptions
 from splitbrain.checkers.session import lists as session_lists
@@ -33,7 +33,7 @@ from splitbrain.harness.history import History, history_from_events, read_histor
 def reference_paths():
     """Every list fast path refused: the per-read reference loops decide."""
     with pytest.MonkeyPatch.context() as m:
-        for mod in (V, lost_updates, convergence, session_lists):
+        for mod in (V, lost_updates, convergence, session_lists, staleness):
             m.setattr(mod, "_LIST_FAST", False)
         yield
 
@@ -48,6 +48,7 @@ def engine(request):
         if request.param == "python":
             m.setattr(lists_native, "SCAN", None)
             m.setattr(lists_native, "SESSION", None)
+            m.setattr(lists_native, "STALENESS", None)
         yield request.param
 
 
