@@ -13,20 +13,15 @@
 pub mod py {
     use pyo3::ffi;
     use pyo3::prelude::*;
-    use pyo3::types::{PyDict, PyFloat, PyList, PySet, PyString, PyTuple};
+    use pyo3::types::{PyDict, PyList, PySet, PyString, PyTuple};
 
     use crate::queue::py::Fx;
     type FxMap<K, V> = std::collections::HashMap<K, V, std::hash::BuildHasherDefault<Fx>>;
 
-    // Op field positions (harness/history.py; checked by checkers/lists_native.py)
-    const OP_INDEX: usize = 0;
-    const OP_INV: usize = 1;
-    const OP_RET: usize = 2;
-    const OP_PROCESS: usize = 3;
-    const OP_SESSION: usize = 4;
-    const OP_TYPE: usize = 5;
-    const OP_F: usize = 6;
-    const OP_EXTRA: usize = 16;
+    // Op field positions and readers shared with set_session.rs (checked by
+    // checkers/lists_native.py against Op._fields)
+    use crate::set_session::py::{
+        as_index, fld, OP_EXTRA, OP_F, OP_INDEX, OP_INV, OP_PROCESS, OP_RET, OP_SESSION, OP_TYPE};
 
     /// No version (absent from the index's table).
     const NONE: i64 = i64::MIN;
@@ -47,13 +42,6 @@ pub mod py {
         ver: i64, // read: version observed; write: version created; NONE: unknown
     }
 
-    /// Field `i` of an op already known to have every field (borrowed: no refcounting).
-    fn fld<'a, 'py>(op: &'a Bound<'py, PyTuple>, i: usize) -> pyo3::Borrowed<'a, 'py, PyAny> {
-        debug_assert!(i < op.len());
-        // SAFETY: callers checked op.len() > OP_EXTRA >= i; the tuple outlives the borrow
-        unsafe { op.get_borrowed_item_unchecked(i) }
-    }
-
     /// An exact int's value, or None.
     #[inline]
     fn exact_int(o: &Bound<'_, PyAny>) -> Option<i64> {
@@ -70,23 +58,6 @@ pub mod py {
             }
             Some(v)
         }
-    }
-
-    /// An op index: an exact int, or a float that is integral or +inf (info ops).
-    fn as_index(o: &Bound<'_, PyAny>) -> Option<i64> {
-        if let Some(v) = exact_int(o) {
-            return Some(v);
-        }
-        if o.is_exact_instance_of::<PyFloat>() {
-            let f = o.extract::<f64>().ok()?;
-            if f == f64::INFINITY {
-                return Some(i64::MAX);
-            }
-            if f.fract() == 0.0 && f.abs() < 9.0e15 {
-                return Some(f as i64);
-            }
-        }
-        None
     }
 
     fn str_of<'a>(o: &'a Bound<'_, PyAny>) -> Option<&'a str> {
