@@ -8,7 +8,12 @@ Obligations:
 * `list_scan` only measures reads (lengths, which read is the longest, which read is
   each rank's evidence) and declines with None on any shape it does not handle; every table of
   the VersionIndex, every anomaly and explanation is built in Python;
-* `SPLITBRAIN_LIST_ENGINE=python` in the environment forces the Python path.
+* `SESSION` is the compiled `list_session_key` (native/src/list_passes.rs) on the same
+  terms: it only groups a list key's session ops and proves sessions clean (counts);
+  session/lists.py runs `_pass_floors` on every session it cannot clear;
+* `STALENESS` is the compiled `list_staleness_key`: staleness.py `_measure_key`'s figures
+  for one list key (no anomaly: it declines when a read breaks a bound);
+* `SPLITBRAIN_LIST_ENGINE=python` in the environment forces the Python paths.
 """
 
 from __future__ import annotations
@@ -18,6 +23,14 @@ from splitbrain.checkers.native_core import load
 # the Op fields the Rust side reads by position (OP_* constants there)
 _FIELDS = {"index": 0, "inv_index": 1, "ret_index": 2, "type": 5, "f": 6, "value": 8}
 SCAN, PROBLEM = load("list_scan", _FIELDS, "SPLITBRAIN_LIST_ENGINE")
+
+# session/lists.py: the list session floors (native/src/list_passes.rs `list_session_key`)
+_SESSION_FIELDS = {**_FIELDS, "process": 3, "session": 4, "extra": 16}
+SESSION, SESSION_PROBLEM = load("list_session_key", _SESSION_FIELDS, "SPLITBRAIN_LIST_ENGINE")
+# staleness.py: one list key's measurement (list_passes.rs `list_staleness_key`)
+_STALENESS_FIELDS = {**_FIELDS, "t_inv": 11, "t_ret": 12, "extra": 16}
+STALENESS, STALENESS_PROBLEM = load("list_staleness_key", _STALENESS_FIELDS,
+                                    "SPLITBRAIN_LIST_ENGINE")
 
 
 def engine() -> str:

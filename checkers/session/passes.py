@@ -12,6 +12,7 @@ from splitbrain.checkers.session.findings import MR, MW, RYW, WFR, _Found, _inv
 from splitbrain.checkers.session.cross_key import _pass_cross_key
 from splitbrain.checkers.session.floors import _pass_floors
 from splitbrain.checkers.session.graph import _pass_cycles
+from splitbrain.checkers.session.lists import list_floors, list_plan
 from splitbrain.checkers.session.sets import (
     _pass_set_session, _pass_set_visibility, _set_visibility_judge)
 
@@ -30,10 +31,15 @@ def _analyse(history: History, options: CheckOptions, indexes: dict | None = Non
     groups: dict[tuple, list[Op]] = {}
     snapshots = False
     plans: dict = {}  # set key -> what the Rust core proved (session/native.py)
+    lplans: dict = {}  # list key -> what the Rust core proved (session/lists.py)
     for k, ix in indexes.items():
         plan = _native_plan(ix, by_session_ops) if ix.kind == "set" else None
         if plan is not None:
             plans[k] = plan
+            continue
+        lplan = list_plan(ix, by_session_ops) if ix.kind == "list" else None
+        if lplan is not None:  # session/lists.py: the Rust list floors
+            lplans[k] = lplan
             continue
         if ix.snapshot_values:
             snapshots = True
@@ -51,6 +57,9 @@ def _analyse(history: History, options: CheckOptions, indexes: dict | None = Non
             continue
         if k in plans:
             _native_set_session(found, ix, plans[k])
+            continue
+        if k in lplans:
+            list_floors(found, ix, lplans[k], options)
             continue
         for s, ops in by_key.get(k, ()):
             found.sessions.add(s)

@@ -16,6 +16,7 @@ pub mod txn;
 pub mod queue;
 pub mod set_session;
 pub mod lists;
+pub mod list_passes;
 pub mod sets;
 
 pub const WRITE: u32 = 0;
@@ -544,6 +545,7 @@ mod py {
         crate::queue::py::register(m)?;
         crate::set_session::py::register(m)?;
         crate::lists::py::register(m)?;
+        crate::list_passes::py::register(m)?;
         crate::sets::py::register(m)?;
         Ok(())
     }

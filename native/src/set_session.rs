@@ -15,15 +15,15 @@ pub mod py {
     use pyo3::types::{PyDict, PyFloat, PyFrozenSet, PyInt, PyList, PySet, PyString, PyTuple};
 
     // Op field positions (harness/history.py; checked by checkers/session/native.py)
-    const OP_INDEX: usize = 0;
-    const OP_INV: usize = 1;
-    const OP_RET: usize = 2;
-    const OP_PROCESS: usize = 3;
-    const OP_SESSION: usize = 4;
-    const OP_TYPE: usize = 5;
-    const OP_F: usize = 6;
-    const OP_VALUE: usize = 8;
-    const OP_EXTRA: usize = 16;
+    pub(crate) const OP_INDEX: usize = 0;
+    pub(crate) const OP_INV: usize = 1;
+    pub(crate) const OP_RET: usize = 2;
+    pub(crate) const OP_PROCESS: usize = 3;
+    pub(crate) const OP_SESSION: usize = 4;
+    pub(crate) const OP_TYPE: usize = 5;
+    pub(crate) const OP_F: usize = 6;
+    pub(crate) const OP_VALUE: usize = 8;
+    pub(crate) const OP_EXTRA: usize = 16;
 
     /// No element: the id of an acked add of None (never in a read) in event tables.
     const NO_ELEM: u32 = u32::MAX;
@@ -50,13 +50,13 @@ pub mod py {
     }
 
     /// Field `i` of an op already known to have every field (borrowed: no refcounting).
-    fn fld<'a, 'py>(op: &'a Bound<'py, PyTuple>, i: usize) -> pyo3::Borrowed<'a, 'py, PyAny> {
+    pub(crate) fn fld<'a, 'py>(op: &'a Bound<'py, PyTuple>, i: usize) -> pyo3::Borrowed<'a, 'py, PyAny> {
         debug_assert!(i < op.len());
         // SAFETY: callers checked op.len() > OP_EXTRA >= i; the tuple outlives the borrow
         unsafe { op.get_borrowed_item_unchecked(i) }
     }
 
-    fn as_index(o: &Bound<'_, PyAny>) -> Option<i64> {
+    pub(crate) fn as_index(o: &Bound<'_, PyAny>) -> Option<i64> {
         if o.is_exact_instance_of::<PyInt>() {
             return o.extract::<i64>().ok();
         }

@@ -19,9 +19,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import splitbrain.checkers.versions as V
-from splitbrain.checkers import convergence, lists_native, lost_updates
+from splitbrain.checkers import convergence, lists_native, lost_updates, staleness
 from splitbrain.checkers import run_checks
 from splitbrain.checkers.options import CheckOptions
+from splitbrain.checkers.session import lists as session_lists
 from splitbrain.harness.history import History, history_from_events, read_history
 
 # ------------------------------------------------------------------------------------
@@ -32,7 +33,7 @@ from splitbrain.harness.history import History, history_from_events, read_histor
 def reference_paths():
     """Every list fast path refused: the per-read reference loops decide."""
     with pytest.MonkeyPatch.context() as m:
-        for mod in (V, lost_updates, convergence):
+        for mod in (V, lost_updates, convergence, session_lists, staleness):
             m.setattr(mod, "_LIST_FAST", False)
         yield
 
@@ -46,6 +47,8 @@ def engine(request):
     with pytest.MonkeyPatch.context() as m:
         if request.param == "python":
             m.setattr(lists_native, "SCAN", None)
+            m.setattr(lists_native, "SESSION", None)
+            m.setattr(lists_native, "STALENESS", None)
         yield request.param
 
 
@@ -68,9 +71,9 @@ def _index_tables(ixs: dict) -> dict:
             for k, ix in ixs.items()}
 
 
-def _both(h: History, workload: str | None = "list-append") -> tuple:
+def _both(h: History, workload: str | None = "list-append", **options) -> tuple:
     """(fast, reference): index tables and the full results, both ways."""
-    opts = CheckOptions(workload=workload)
+    opts = CheckOptions(workload=workload, **options)
 
     def once():
         res = run_checks(h, opts)
@@ -278,3 +281,86 @@ def test_engine_env_forces_python():
                           "print(n.engine(), n.SCAN, n.PROBLEM)"],
                          env=env, capture_output=True, text=True, check=True).stdout.split()
     assert out[:2] == ["python", "None"]
+    out = subprocess.run([sys.executable, "-c", "from splitbrain.checkers import lists_native as n;"
+                          "print(n.SESSION, n.STALENESS)"],
+                         env=env, capture_output=True, text=True, check=True).stdout.split()
+    assert out == ["None", "None"]
+
+
+# ------------------------------------------------------------------------------------
+# the Rust session floors and staleness, key by key against the Python passes
+
+NATIVE = pytest.mark.skipif(lists_native.SESSION is None or lists_native.STALENESS is None,
+                            reason=f"no native list passes: {lists_native.SESSION_PROBLEM}")
+
+
+def _python_plan(ix, by_session_ops: bool):
+    """What `session_lists.list_plan` must say, by the Python passes: (sessions, summed
+    counts of the groups `_clean_total_sequential` clears, positions of the others)."""
+    from splitbrain.checkers.session.findings import MR, MW, _Found, _sequential
+    from splitbrain.checkers.session.floors import _clean_total_sequential
+    from splitbrain.checkers.session.passes import _group_key
+
+    g: dict = {}
+    _group_key(ix, ix.key, by_session_ops, g)
+    found = _Found()
+    dirty = [i for i, ops in enumerate(g.values())
+             if not (_sequential(ops) and _clean_total_sequential(found, ix, ops))]
+    st = found.stats
+    counts = (st[MR]["reads_checked"], st[MR]["unverifiable"], st[MW]["writes_checked"],
+              st[MW]["unverifiable"])
+    return [s for s, _ in g], counts, dirty
+
+
+@NATIVE
+@pytest.mark.parametrize("faults", FAULT_SETS, ids=lambda f: "+".join(f) or "appends")
+@pytest.mark.parametrize("by_session_ops", [False, True])
+def test_native_session_plan_is_the_python_one(tmp_path, faults, by_session_ops):
+    h = _inject(_bench_history(tmp_path, 5), 3, faults)
+    planned = dirty = 0
+    for ix in V.build_indexes(h, "list-append").values():
+        plan = session_lists.list_plan(ix, by_session_ops)
+        if plan is None:
+            assert ix.duplicates or ix.snapshot_values
+            continue
+        planned += 1
+        dirty += bool(plan.dirty)
+        assert (plan.sessions, plan.counts, plan.dirty) == _python_plan(ix, by_session_ops)
+    assert planned > 10
+    if set(faults) & {"back", "lost", "reorder"}:
+        assert dirty  # not vacuous: some sessions were left to `_pass_floors`
+
+
+def _measured(ixs, measure) -> dict:
+    acc = staleness._Accumulator()
+    for ix in ixs:
+        measure(ix, acc)
+    return {k: sorted(v) if isinstance(v, list) else v for k, v in vars(acc).items()}
+
+
+@NATIVE
+@pytest.mark.parametrize("faults", FAULT_SETS, ids=lambda f: "+".join(f) or "appends")
+def test_native_staleness_is_the_python_one(tmp_path, faults):
+    h = _inject(_bench_history(tmp_path, 6), 4, faults)
+    ixs = list(V.build_indexes(h, "list-append").values())
+    taken = [ix for ix in ixs if staleness._measure_list_native(ix, staleness._Accumulator(),
+                                                                None, None)]
+    assert len(taken) == len(ixs)  # not vacuous: every key of these histories is taken
+    fast = _measured(ixs, lambda ix, acc: staleness._measure_list_native(ix, acc, None, None))
+    ref = _measured(ixs, lambda ix, acc: staleness._measure_key(ix, acc, [], None, None))
+    assert fast == ref
+    assert ref["T"]  # the bench histories' lagging first reads are stale
+
+
+@pytest.mark.parametrize("bounds", [{"staleness_bound_versions": 0},
+                                    {"staleness_bound_versions": 2},
+                                    {"staleness_bound_ns": 10 ** 5},
+                                    {"staleness_bound_ns": 10 ** 12}])
+@pytest.mark.parametrize("faults", [(), ("back",), ("ahead", "lost")],
+                         ids=lambda f: "+".join(f) or "appends")
+def test_bounded_staleness(tmp_path, bounds, faults, engine):
+    """With a bound, keys whose reads break it decline to `_measure_key` (the anomalies
+    are Python's); the others stay native: the same results either way."""
+    h = _inject(_bench_history(tmp_path, 8), 9, faults)
+    fast, ref = _both(h, **bounds)
+    assert fast == ref
