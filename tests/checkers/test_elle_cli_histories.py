@@ -77,3 +77,24 @@ def test_knossos_files_as_json_arrays_get_the_same_verdict(rel, tmp_path):
     a, b = run_checks(read_history(src)), run_checks(read_history(str(p)))
     assert a["valid"] == b["valid"] and a["workload"] == b["workload"]
     assert a["checkers"]["linearizable"]["valid"] == (rel.split("/")[1] == "good")
+
+
+@pytest.mark.parametrize("model,want", [("strong-session-serializable", False),
+                                        ("strict-serializable", False),
+                                        ("serializable", True),
+                                        ("strong-session-snapshot-isolation", True)])
+def test_rwregister_fail_breaks_session_order_only(model, want):
+    # P1: r nil, w 100, r 200; P2: r nil, w 200, r 100. Elle's graph has no cycle (no
+    # version order is known), yet no serial order keeps both sessions' own orders;
+    # serializable alone it is (r, r, w200, r200, w100, r100)
+    from splitbrain.checkers.options import CheckOptions
+
+    res = run_checks(read_history(os.path.join(DATA, "rwregister-fail.edn")),
+                     CheckOptions(consistency_models=(model,)))
+    t = res["checkers"]["transactions"]
+    assert t["valid"] is want, t
+    if want is False:
+        assert [a["type"] for a in t["anomalies"]] == ["strong-session-serializability-violation"]
+    ok = run_checks(read_history(os.path.join(DATA, "rwregister-ok.edn")),
+                    CheckOptions(consistency_models=(model,)))["checkers"]["transactions"]
+    assert ok["valid"] is not False
