@@ -98,6 +98,7 @@ class CheckOptions:
     txn_claim: tuple[str | None, str] | None = None
     bank_total: int | float | None = None  # bank: what every read must sum to (None: unknown)
     bank_negative: str | None = None  # bank: "forbid" / "allow" negative balances (None: unknown)
+    bank_accounts: tuple | None = None  # bank: the test's accounts (None: unknown)
 
     @classmethod
     def from_test(cls, test, *, history: str | None = None, **overrides) -> "CheckOptions":
