@@ -141,10 +141,11 @@ def run_checks(history: History, options: CheckOptions | None = None,
     requested = options.workload or infer_workload(history)
     wanted = resolve_names(requested, names)  # refuses an unknown workload
     judged = JUDGED[requested]
-    # results name the shape judged; an inferred workload is named as inferred (a
-    # history with cas ops says "cas-register", which is what picked the linearizable
-    # checker). The families are told the shape they read.
-    workload = judged.shape if options.workload else requested
+    # results name the workload asked for (`--workload cas-register` says
+    # "cas-register", not the "register" shape it is read as), an inferred one as
+    # inferred (a history with cas ops says "cas-register", which is what picked the
+    # linearizable checker). The families are told the shape they read.
+    workload = requested
     options = replace(options, workload=judged.shape)
     with gc_paused():
         results, timings = _run_families(history, options, wanted, judged.micro)
