@@ -98,3 +98,16 @@ def test_rwregister_fail_breaks_session_order_only(model, want):
     ok = run_checks(read_history(os.path.join(DATA, "rwregister-ok.edn")),
                     CheckOptions(consistency_models=(model,)))["checkers"]["transactions"]
     assert ok["valid"] is not False
+
+
+def test_bank_snapshot_reads_alone_are_a_bank_history():
+    # elle-cli's bank-negative-balances.json: two reads of account -> balance maps, no
+    # transfer. Once inferred a register: every read a "garbage read" (INVALID)
+    from splitbrain.checkers.options import CheckOptions
+
+    h = read_history(os.path.join(DATA, "bank-negative-balances.json"))
+    res = run_checks(h)
+    assert res["workload"] == "bank" and res["valid"] == "unknown", res
+    assert res["checkers"]["bank"]["notices"][0]["type"] == "negative-value"
+    forbid = run_checks(h, CheckOptions(bank_negative="forbid"))["checkers"]["bank"]
+    assert forbid["valid"] is False and forbid["anomalies"][0]["type"] == "negative-value"
