@@ -111,3 +111,9 @@ def test_bank_snapshot_reads_alone_are_a_bank_history():
     assert res["checkers"]["bank"]["notices"][0]["type"] == "negative-value"
     forbid = run_checks(h, CheckOptions(bank_negative="forbid"))["checkers"]["bank"]
     assert forbid["valid"] is False and forbid["anomalies"][0]["type"] == "negative-value"
+
+
+def test_paper_example_names_elles_boundary():
+    t = run_checks(read_history(os.path.join(DATA, "paper-example.edn")))["checkers"]["transactions"]
+    assert t["anomaly_types"] == ["G-single-item"]
+    assert t["not"] == ["consistent-view", "repeatable-read"]
