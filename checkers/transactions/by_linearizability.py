@@ -111,7 +111,7 @@ def completeness(history: Any, txns: Any, options: Any) -> tuple[list[Anomaly], 
 
 SESSION = "strong-session-serializable"
 SESSION_MAX_INFO = 8  # info txns float freely (2^n subsets): more, and it is not searched
-SESSION_BUDGET = 200_000  # search states; over it the graph's verdict stands
+SESSION_BUDGET = 50_000  # search states; over it the graph's verdict stands
 
 
 def session_completeness(txns: Any) -> tuple[list[Anomaly], dict]:
@@ -157,6 +157,53 @@ def session_completeness(txns: Any) -> tuple[list[Anomaly], dict]:
     goal = tuple(len(s) for s in seqs)
     seen: set = set()
     budget = [SESSION_BUDGET]
+    # who can still (re)write (k, x): (process, position) of ok txns, or ("info", j)
+    writers: dict = {}
+    for p, sq in enumerate(seqs):
+        for i in range(len(sq)):
+            for f, k, x in comp[starts[p] + i]:
+                if f != "r":
+                    writers.setdefault((k, x), []).append((p, i))
+    for j, ws in enumerate(info_w):
+        for k, x in ws:
+            writers.setdefault((k, x), []).append((-1, j))
+    # each txn's external reads: (k, x) read before the txn itself writes k
+    ext = []
+    for t in comp:
+        own, out = set(), []
+        for f, k, x in t:
+            if f == "r" and k not in own:
+                out.append((k, x))
+            elif f != "r":
+                own.add(k)
+        ext.append(out)
+
+    # per process position: the external reads of all its txns from there on
+    ahead = []
+    for p, sq in enumerate(seqs):
+        acc: list = []
+        rows = [None] * (len(sq) + 1)
+        rows[len(sq)] = ()
+        for i in range(len(sq) - 1, -1, -1):
+            acc = ext[starts[p] + i] + acc
+            rows[i] = tuple(dict.fromkeys(acc))
+        ahead.append(rows)
+
+    def stuck(pos: tuple, used: int, state: tuple) -> bool:
+        """Some process has a txn that can never run: it reads a value the registers can
+        no longer hold (overwritten, and nobody left to write it again; nil once
+        written)."""
+        for p, i in enumerate(pos):
+            for k, x in ahead[p][i]:
+                cur = state[k]
+                if x is None:
+                    if cur is not absent:
+                        return True
+                elif cur is absent or cur != x:
+                    if not any((q >= 0 and pos[q] <= w) or (q < 0 and not used >> w & 1)
+                               for q, w in writers.get((k, x), ())):
+                        return True
+        return False
 
     def dfs(pos: tuple, used: int, state: tuple) -> bool | None:
         if pos == goal:
@@ -168,6 +215,8 @@ def session_completeness(txns: Any) -> tuple[list[Anomaly], dict]:
         budget[0] -= 1
         if budget[0] < 0:
             return None
+        if stuck(pos, used, state):
+            return False
         for p, i in enumerate(pos):
             if i < goal[p]:
                 nxt = apply(state, comp[starts[p] + i])
