@@ -98,12 +98,26 @@ def infer_workload(history: History) -> str:
         # reads of collections and no write at all: an empty list is ⊥ of a list, not a
         # register value nobody wrote
         return "list-append"
+    if not (fs.get("write") or fs.get("cas")) and _only_balance_reads(history):
+        # reads of account -> balance maps and no write: a bank test's snapshot reads
+        # (elle-cli's bank-negative-balances.json); as a register's, every read would
+        # be a "garbage read" of a map nobody wrote
+        return "bank"
     if (history.meta or {}).get("format") == "edn" and _only_int_reads(history, fs):
         # a Jepsen file of reads alone, of numbers: a counter read 0 is its initial state,
         # and a Knossos register may start at 0 too, so a register's "nobody wrote 0"
         # (garbage read) would be a guess; the counter checkers say what they can
         return "counter"
     return "register"
+
+
+def _only_balance_reads(history: History) -> bool:
+    """Some ok read, and every ok read returned a non-empty map of numbers (or nils)."""
+    oks = [op.value for op in history.ops if op.f == "read" and op.type == "ok"]
+    return bool(oks) and all(
+        isinstance(v, dict) and v and all(
+            b is None or (isinstance(b, (int, float)) and not isinstance(b, bool))
+            for b in v.values()) for v in oks)
 
 
 def _only_int_reads(history: History, fs: Counter) -> bool:
@@ -141,10 +155,11 @@ def run_checks(history: History, options: CheckOptions | None = None,
     requested = options.workload or infer_workload(history)
     wanted = resolve_names(requested, names)  # refuses an unknown workload
     judged = JUDGED[requested]
-    # results name the shape judged; an inferred workload is named as inferred (a
-    # history with cas ops says "cas-register", which is what picked the linearizable
-    # checker). The families are told the shape they read.
-    workload = judged.shape if options.workload else requested
+    # results name the workload asked for (`--workload cas-register` says
+    # "cas-register", not the "register" shape it is read as), an inferred one as
+    # inferred (a history with cas ops says "cas-register", which is what picked the
+    # linearizable checker). The families are told the shape they read.
+    workload = requested
     options = replace(options, workload=judged.shape)
     with gc_paused():
         results, timings = _run_families(history, options, wanted, judged.micro)

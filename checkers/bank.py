@@ -14,10 +14,15 @@ Obligations, per ok read (Jepsen's error types):
   initial total was, so the pair is the witness;
 * `negative-value`: a negative balance — an anomaly with `bank_negative="forbid"`
   (Jepsen's default), allowed with `"allow"`; undecided (the history does not say which
-  the test meant) it is a notice and the verdict is unknown.
+  the test meant) it is a notice and the verdict is unknown;
+* `unexpected-key`: with the test's accounts given (`bank_accounts`, `--bank-accounts`),
+  a read naming an account not among them. Without them it is checkable only in one
+  direction: a transfer's `from` / `to` were drawn from the accounts, so a read key that
+  some transfer names is an account; a read key no transfer names may or may not be one,
+  so it is never called unexpected, and the verdict is unknown (not valid) for it.
 
 Verdict: INVALID on any anomaly. Valid only when every ok read was checked against a
-known total (`bank_total`). Without one, snapshots that all agree are unknown, naming
+known total (`bank_total`) and every read key is a known account. Without one, snapshots that all agree are unknown, naming
 the total they agree on: the history never records the initial balances, so an equal
 wrong total in every read (a lost initial write) cannot be told from a right one.
 Unknown too when there is no ok read. Keys are compared by their string form (JSON
@@ -57,6 +62,8 @@ def check(history: History, options: CheckOptions | None = None) -> dict[str, Ch
         if not nil:
             sums.append((op, total))
     reason = _totals(sums, options.bank_total, anomalies)
+    keys_why = _keys(history, reads, getattr(options, "bank_accounts", None), anomalies)
+    reason = reason or keys_why
     if any(n.type == "negative-value" for n in notices) and not anomalies:
         reason = ("a read returned a negative balance: an anomaly unless the test allowed "
                   "negative balances, which the history does not say (--bank-negative "
@@ -71,6 +78,9 @@ def check(history: History, options: CheckOptions | None = None) -> dict[str, Ch
              "accounts": len({str(a) for op in reads for a in op.value})}
     if options.bank_total is not None:
         stats["bank_total"] = options.bank_total
+    stats["unexpected_key"] = ("checked against --bank-accounts"
+                               if getattr(options, "bank_accounts", None) is not None
+                               else keys_why or "every read key is named by a transfer")
     valid = False if anomalies else (UNKNOWN if reason else True)
     return {NAME: CheckResult(name=NAME, valid=valid, anomalies=anomalies, notices=notices,
                               stats=stats, reason=None if anomalies else reason)}
@@ -97,6 +107,38 @@ def _balances(op: Op, anomalies: list, notices: list, negative: str | None) -> t
                         details={"account": acct, "balance": bal})
             (anomalies if negative == "forbid" else notices).append(a)
     return total, nil
+
+
+def _keys(history: History, reads: list[Op], accounts, anomalies: list) -> str | None:
+    """unexpected-key anomalies against the known accounts; without them, the reason
+    the check could not be made (read keys no transfer names), or None."""
+    if accounts is not None:
+        known = {str(a) for a in accounts}
+        for op in reads:
+            bad = sorted((str(a) for a in op.value if str(a) not in known), key=_natural)
+            if bad:
+                anomalies.append(Anomaly(
+                    "unexpected-key", f"{op.describe()} returned account(s) "
+                    f"{', '.join(bad)}, which are not among the test's accounts "
+                    f"({', '.join(sorted(known, key=_natural))}).", [op.index],
+                    process=op.process, details={"unexpected": bad}))
+        return None
+    named = set()
+    for op in history.ops:
+        if op.f == "transfer" and isinstance(op.value, dict):
+            for end in ("from", "to"):
+                if end in op.value:
+                    named.add(str(op.value[end]))
+    unnamed = sorted({str(a) for op in reads for a in op.value} - named, key=_natural)
+    if not unnamed:
+        return None
+    return (f"read key(s) {', '.join(unnamed[:8])}{' …' if len(unnamed) > 8 else ''} are "
+            "named by no transfer, and the history does not record the test's accounts: "
+            "whether they are unexpected keys is not checkable (--bank-accounts decides)")
+
+
+def _natural(k: str):
+    return (0, int(k), "") if k.lstrip("-").isdigit() else (1, 0, k)
 
 
 def _totals(sums: list[tuple[Op, Any]], known: Any, anomalies: list) -> str | None:

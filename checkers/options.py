@@ -14,8 +14,9 @@ class Judged:
     """How one workload's history is judged: the single place a workload name meets the
     checkers (no alias table, no per-name special case).
 
-    shape: the history shape the checkers read (`results.json["workload"]`); a workload
-      may share another's shape (cas-register is a register, queue-group a queue).
+    shape: the history shape the checkers read (`results.json["workload"]` names the
+      workload itself); a workload may share another's shape (cas-register is a
+      register, queue-group a queue).
     defaults: the checker names it runs when none are asked for (checker-spec §8).
     micro: transactional workloads only — the shape of their micro-ops, which the
       single-key families judge (what a txn wrote counts as written)."""
@@ -98,6 +99,7 @@ class CheckOptions:
     txn_claim: tuple[str | None, str] | None = None
     bank_total: int | float | None = None  # bank: what every read must sum to (None: unknown)
     bank_negative: str | None = None  # bank: "forbid" / "allow" negative balances (None: unknown)
+    bank_accounts: tuple | None = None  # bank: the test's accounts (None: unknown)
 
     @classmethod
     def from_test(cls, test, *, history: str | None = None, **overrides) -> "CheckOptions":

@@ -1128,6 +1128,55 @@ def _is_jepsen_kafka(maps: list[dict]) -> bool:
             and any(_kafka_mops(m.get("value")) for m in client))
 
 
+_KAFKA_FINAL_FS = frozenset(("poll", "crash", "assign", "debug-topic-partitions"))
+
+
+def _jepsen_kafka_finals(plain: list) -> set[int]:
+    """Positions in `plain` of the polls of jepsen.tests.kafka's final phase, only where
+    the history proves that phase ran to its end. Jepsen's `final-polls` generator (after
+    the nemesis heals) crashes each client, assigns it every key with
+    `:seek-to-beginning? true` and polls until every key has been polled up to its
+    highest known offset; Jepsen's own plot takes the final polls to be the history's
+    tail of :poll / :crash / :assign / :debug-topic-partitions ops. Here: that tail, the
+    polls in it after an ok rewinding assign by the same process, and only if those
+    polls reached, in every key, the highest offset any ok send acknowledged (the
+    generator's stop condition; an ok send without an offset could lie beyond them).
+    Otherwise none: unseen stays undecided."""
+    tail = len(plain)
+    while tail > 0 and plain[tail - 1][0].get("f") in _KAFKA_FINAL_FS:
+        tail -= 1
+    rewound: set = set()
+    finals: set[int] = set()
+    reached: dict = {}
+    for i in range(tail, len(plain)):
+        m = plain[i][0]
+        f, typ, p = m.get("f"), m.get("type"), m.get("process")
+        if f == "assign" and typ == "ok" and m.get("seek-to-beginning?"):
+            rewound.add(p)
+        elif f == "crash":
+            rewound.discard(p)
+        elif f == "poll" and p in rewound:
+            finals.add(i)
+            if typ == "ok" and _kafka_mops(m.get("value")):
+                for mop in m["value"]:
+                    polled = mop[1] if len(mop) > 1 and isinstance(mop[1], dict) else {}
+                    for k, pairs in polled.items():
+                        for pair in pairs if isinstance(pairs, list) else ():
+                            if isinstance(pair, list) and pair and isinstance(pair[0], int):
+                                reached[k] = max(reached.get(k, -1), pair[0])
+    if not finals:
+        return set()
+    for m, _ in plain[:tail]:
+        if m.get("type") == "ok" and _kafka_mops(m.get("value")):
+            for mop in m["value"]:
+                if mop[0] != "send":
+                    continue
+                off = mop[2][0] if len(mop) > 2 and isinstance(mop[2], list) and mop[2] else None
+                if not isinstance(off, int) or reached.get(mop[1], -1) < off:
+                    return set()  # an acked offset unknown, or not reached by the polls
+    return finals
+
+
 def _jepsen_kafka_event(ev: dict, where: str) -> dict | None:
     """A jepsen.tests.kafka op in the history contract's queue shapes (README "Queue
     ops"): sends -> a batch `send` (`value` [[key, value], ...], the completion's
@@ -1264,12 +1313,15 @@ def read_edn(path: str, maps: list[tuple[dict, int]] | None = None) -> History:
     pairer = _Pairer(path)
     next_index = 0
     t_fallback = 0
-    for m, n in plain:
+    finals = _jepsen_kafka_finals(plain) if kafka else ()
+    for pos, (m, n) in enumerate(plain):
         where = f"{path}:{n}" if len(plain) else path
         if kafka and m.get("process") != NEMESIS:
             ev = _jepsen_kafka_event(dict(m), where)
             if ev is None:
                 continue
+            if pos in finals:
+                ev["final"] = True
         else:
             ev = _edn_event(m, independent, where, queue)
         if "index" not in ev:

@@ -151,7 +151,8 @@ def check(history, options: CheckOptions | None = None) -> dict[str, CheckResult
     for comp in comps:
         now = time.monotonic()
         deadline = min(now + budget, analysis_deadline)
-        cycles, completed, timed_out = search_scc(edges, comp, classes, deadline, allowed)
+        cycles, completed, timed_out = search_scc(edges, comp, classes, deadline, allowed,
+                                                   forbidden)
         for cls, (cyc, labels) in cycles.items():
             a = _cycle_anomaly(cls, cyc, labels, inf, txns, len(comp))
             if replays < REPLAY_CAP:
@@ -186,10 +187,29 @@ def check(history, options: CheckOptions | None = None) -> dict[str, CheckResult
 
         more, stats["completeness"] = by_linearizability.completeness(history, txns, options)
         if more:
+            found = found + more
             forbidden = forbidden | {"strict-serializability-violation"}
+            result = _verdict(*_unassumed(history, found, forbidden), claim, details,
+                              stats, timings, t0)
+    if (result.valid is not False and kind == "rw-register"
+            and _session_search_needed(history, claim)):
+        from splitbrain.checkers.transactions import by_linearizability
+
+        more, stats["session_completeness"] = by_linearizability.session_completeness(txns)
+        if more:
+            forbidden = forbidden | {"strong-session-serializability-violation"}
             result = _verdict(*_unassumed(history, found + more, forbidden), claim, details,
                               stats, timings, t0)
     return {NAME: result}
+
+
+def _session_search_needed(history, claim) -> bool:
+    """The claim implies strong-session-serializable, and the stronger linearizability
+    search did not decide it: the claim is weaker than strict-serializable, or the
+    history records no real-time order between processes (each process's own order it
+    still records)."""
+    return "strong-session-serializable" in M.implied_models(claim) and (
+        "PL-SS" not in claim or _realtime_unknown(history) is not None)
 
 
 def _realtime_unknown(history) -> str | None:

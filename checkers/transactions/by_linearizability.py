@@ -107,3 +107,151 @@ def completeness(history: Any, txns: Any, options: Any) -> tuple[list[Anomaly], 
                         "no cycle in the dependency graph, but no real-time-respecting order "
                         f"of the committed transactions explains their reads: {a.explanation}"),
                     details=dict(a.details or {})) for a in lin.anomalies], info
+
+
+SESSION = "strong-session-serializable"
+SESSION_MAX_INFO = 8  # info txns float freely (2^n subsets): more, and it is not searched
+SESSION_BUDGET = 50_000  # search states; over it the graph's verdict stands
+
+
+def session_completeness(txns: Any) -> tuple[list[Anomaly], dict]:
+    """The strong-session-serializable twin of `completeness`: without a known version
+    order Elle's graph misses that two sessions each read the other's write after their
+    own (elle-cli's rwregister-fail.edn: no serial order keeps both sessions' orders).
+    On a small history whose graph showed no cycle, search serial orders of the
+    committed transactions that keep each process's order, every read seeing the latest
+    write before it (nil: never written). ok txns must all take effect; an info txn may
+    take effect at any point or never (not bound to its process's order: never a false
+    finding); failed ones never. Returns the violation (empty when an order exists, or
+    the search was skipped or ran over budget) and what was searched."""
+    oks = [op for v, op in enumerate(txns.vertices) if txns.ok[v]]
+    infos = [op for v, op in enumerate(txns.vertices) if not txns.ok[v]]
+    n = len(txns.vertices) + len(txns.fails)
+    if n > COMPLETE_MAX_TXNS:
+        return [], {"searched": False, "why": f"{n} txns > {COMPLETE_MAX_TXNS}"}
+    if len(infos) > SESSION_MAX_INFO:
+        return [], {"searched": False, "why": f"{len(infos)} info txns > {SESSION_MAX_INFO}"}
+    chains: dict[Any, list] = {}
+    for op in oks:  # completion order = each single-threaded process's order
+        chains.setdefault(op.process, []).append(op.value)
+    seqs = list(chains.values())
+    keys = sorted({k for op in txns.vertices for _, k, _ in op.value}, key=repr)
+    kidx = {k: i for i, k in enumerate(keys)}
+    comp = [[(f, kidx[k], x) for f, k, x in t] for s in seqs for t in s]
+    starts = [0]
+    for s in seqs:
+        starts.append(starts[-1] + len(s))
+    info_w = [[(kidx[k], x) for f, k, x in op.value if f != "r"] for op in infos]
+    absent = object()
+
+    def apply(state: tuple, mops) -> tuple | None:
+        st = list(state)
+        for f, k, x in mops:
+            if f == "r":
+                if (st[k] is absent and x is not None) or (st[k] is not absent and st[k] != x):
+                    return None
+            else:
+                st[k] = x
+        return tuple(st)
+
+    goal = tuple(len(s) for s in seqs)
+    seen: set = set()
+    budget = [SESSION_BUDGET]
+    # who can still (re)write (k, x): (process, position) of ok txns, or ("info", j)
+    writers: dict = {}
+    for p, sq in enumerate(seqs):
+        for i in range(len(sq)):
+            for f, k, x in comp[starts[p] + i]:
+                if f != "r":
+                    writers.setdefault((k, x), []).append((p, i))
+    for j, ws in enumerate(info_w):
+        for k, x in ws:
+            writers.setdefault((k, x), []).append((-1, j))
+    # each txn's external reads: (k, x) read before the txn itself writes k
+    ext = []
+    for t in comp:
+        own, out = set(), []
+        for f, k, x in t:
+            if f == "r" and k not in own:
+                out.append((k, x))
+            elif f != "r":
+                own.add(k)
+        ext.append(out)
+
+    # per process position: the external reads of all its txns from there on
+    ahead = []
+    for p, sq in enumerate(seqs):
+        acc: list = []
+        rows = [None] * (len(sq) + 1)
+        rows[len(sq)] = ()
+        for i in range(len(sq) - 1, -1, -1):
+            acc = ext[starts[p] + i] + acc
+            rows[i] = tuple(dict.fromkeys(acc))
+        ahead.append(rows)
+
+    def stuck(pos: tuple, used: int, state: tuple) -> bool:
+        """Some process has a txn that can never run: it reads a value the registers can
+        no longer hold (overwritten, and nobody left to write it again; nil once
+        written)."""
+        for p, i in enumerate(pos):
+            for k, x in ahead[p][i]:
+                cur = state[k]
+                if x is None:
+                    if cur is not absent:
+                        return True
+                elif cur is absent or cur != x:
+                    if not any((q >= 0 and pos[q] <= w) or (q < 0 and not used >> w & 1)
+                               for q, w in writers.get((k, x), ())):
+                        return True
+        return False
+
+    def dfs(pos: tuple, used: int, state: tuple) -> bool | None:
+        if pos == goal:
+            return True
+        key = (pos, used, state)
+        if key in seen:
+            return False
+        seen.add(key)
+        budget[0] -= 1
+        if budget[0] < 0:
+            return None
+        if stuck(pos, used, state):
+            return False
+        for p, i in enumerate(pos):
+            if i < goal[p]:
+                nxt = apply(state, comp[starts[p] + i])
+                if nxt is not None:
+                    r = dfs(pos[:p] + (i + 1,) + pos[p + 1:], used, nxt)
+                    if r is not False:
+                        return r
+        for j, ws in enumerate(info_w):
+            if not used >> j & 1:
+                st = list(state)
+                for k, x in ws:
+                    st[k] = x
+                r = dfs(pos, used | 1 << j, tuple(st))
+                if r is not False:
+                    return r
+        return False
+
+    import sys
+
+    old = sys.getrecursionlimit()
+    sys.setrecursionlimit(max(old, 4 * (n + SESSION_MAX_INFO) + 200))
+    try:
+        found = dfs(tuple(0 for _ in seqs), 0, tuple(absent for _ in keys))
+    finally:
+        sys.setrecursionlimit(old)
+    info = {"searched": True, "states": len(seen), "serializable_in_session_order": (
+        "undecided (over budget)" if found is None else found)}
+    if found is not False:
+        return [], info
+    return [Anomaly(type="strong-session-serializability-violation",
+                    ops=[op.index for op in oks], explanation=(
+                        "no cycle in the dependency graph, but no serial order of the "
+                        f"{len(oks)} committed transactions that keeps each of the "
+                        f"{len(seqs)} processes' own order explains their reads (each read "
+                        "seeing the latest write before it, nil only before any write; "
+                        f"{len(infos)} indeterminate txns allowed to take effect anywhere "
+                        "or never)"),
+                    details={"processes": len(seqs), "states": len(seen)})], info

@@ -373,9 +373,11 @@ class SCCSearch:
         return [step_label(self.edges.mask_of(cyc[i], cyc[(i + 1) % n]), allowed)
                 for i in range(n)]
 
-    def search(self, cls: str, max_extra_starts: int = 8) -> list[tuple[str, list[int], list[int]]]:
+    def search(self, cls: str, max_extra_starts: int = 8,
+               alt: list | None = None) -> list[tuple[str, list[int], list[int]]]:
         """Simple cycles found while looking for `cls`: [(class, cycle, labels)], the one of
-        class `cls` (if any) first and shortest among the starts tried."""
+        class `cls` (if any) first and shortest among the starts tried. Cycles of class
+        `cls` only under the labels the search chose go to `alt` (if given)."""
         base, allowed, required = _spec(cls)
         if base in ("G0",):
             first_bits = WW if not required else required
@@ -400,12 +402,21 @@ class SCCSearch:
                     first = first_bits
                 else:
                     first = REALTIME if m & REALTIME & first_bits else PROCESS
-                walk = self._bfs(a, b, first, base, allowed, required, sub, ca)
-                if walk is None:
+                got = self._bfs(a, b, first, base, allowed, required, sub, ca)
+                if got is None:
                     continue
-                for cyc in _split_walk(walk):
+                walk, walk_labels = got
+                cycles = _split_walk(walk)
+                for cyc in cycles:
                     labels = self.labels_of(cyc, allowed)
                     c = classify(labels)
+                    if (c != cls and len(cycles) == 1 and alt is not None
+                            and classify(walk_labels) == cls):
+                        # an edge that is both rw and real-time (or process) order is
+                        # either: t1 -rt-> t2 -rw-> t1 is also a G-single-item-realtime,
+                        # though labelled most severely (rw first) it is a G2-item
+                        # (Elle's g-single-misattribution note)
+                        alt.append((cls, cyc, walk_labels))
                     if c is None:
                         continue
                     if c == cls:
@@ -420,8 +431,10 @@ class SCCSearch:
         return ([best] if best else []) + found
 
     def _bfs(self, s: int, b: int, first: int, base: str, allowed: int,
-             required: int, sub: dict[int, int], comp_id: int) -> list[int] | None:
-        """Shortest product-state walk s -first-> b -> ... -> s accepted by the class."""
+             required: int, sub: dict[int, int], comp_id: int
+             ) -> tuple[list[int], list[int]] | None:
+        """Shortest product-state walk s -first-> b -> ... -> s accepted by the class, with
+        the label chosen for each of its steps."""
         # state flags: bit0-1 n_rw (0..2), bit2 last step rw, bit3 wr seen, bit4 order seen
         rw_classes = base in ("G-single-item", "G-nonadjacent-item", "G2-item")
 
@@ -461,7 +474,7 @@ class SCCSearch:
         if f0 < 0:
             return None
         start = (b, f0)
-        parent: dict[tuple[int, int], tuple[int, int] | None] = {start: None}
+        parent: dict[tuple[int, int], tuple[tuple[int, int], int] | None] = {start: None}
         q = deque([start])
         adj = self.adj
         tick = self._tick
@@ -488,18 +501,21 @@ class SCCSearch:
                         continue
                     if w == s:
                         if accept(nf):
-                            walk = [v]
-                            p = parent[state]
-                            while p is not None:
+                            walk, labels = [v], [lab]
+                            p = state
+                            while parent[p] is not None:
+                                p, plab = parent[p]
                                 walk.append(p[0])
-                                p = parent[p]
+                                labels.append(plab)
                             walk.append(s)
+                            labels.append(first)
                             walk.reverse()
-                            return walk
+                            labels.reverse()
+                            return walk, labels
                         continue
                     ns = (w, nf)
                     if ns not in parent:
-                        parent[ns] = state
+                        parent[ns] = (state, lab)
                         q.append(ns)
         return None
 
@@ -520,21 +536,29 @@ def fallback_cycle(edges: Edges, comp: list[int], allowed: int) -> list[int] | N
 
 
 def search_scc(edges: Edges, comp: list[int], classes: list[str], deadline: float,
-               allowed: int) -> tuple[dict[str, tuple[list[int], list[int]]], list[str], bool]:
-    """Search one SCC: ({class: (cycle, labels)}, classes completed, timed_out)."""
+               allowed: int, forbidden=None
+               ) -> tuple[dict[str, tuple[list[int], list[int]]], list[str], bool]:
+    """Search one SCC: ({class: (cycle, labels)}, classes completed, timed_out). A cycle
+    whose class (most severe labels) the claim permits, but which is of a `forbidden`
+    class under other labels its edges carry, is reported as that class when nothing
+    forbidden was found otherwise (Elle reports such SCCs as `<model>-cycle-exists`)."""
     s = SCCSearch(edges, comp, deadline)
     found: dict[str, tuple[list[int], list[int]]] = {}
     skip: set[str] = set()
     completed: list[str] = []
+    alt: list | None = [] if forbidden else None
     try:
         for cls in classes:
             if cls in skip or cls in found:
                 continue
-            for c, cyc, labels in s.search(cls):
+            for c, cyc, labels in s.search(cls, alt=alt):
                 if c not in found:
                     found[c] = (cyc, labels)
                     skip |= implied_anomalies([c]) - {c}
             completed.append(cls)
+        for c, cyc, labels in alt or ():
+            if c in forbidden and c not in found and not forbidden.intersection(found):
+                found[c] = (cyc, labels)
         return found, completed, False
     except Budget:
         completed.extend(c for c in classes if (c in skip or c in found) and c not in completed)

@@ -46,6 +46,9 @@ from splitbrain.harness.commands.check_batch import batch_files, check_batch, li
               help="bank: the total every read's balances must sum to (the test's initial total).")
 @click.option("--bank-negative", type=click.Choice(["forbid", "allow"]), default=None,
               help="bank: whether the test forbade negative balances (Jepsen's default) or allowed them.")
+@click.option("--bank-accounts", default=None,
+              help="bank: the test's accounts, comma-separated (a read naming another is an "
+                   "unexpected-key).")
 @click.option("--format", "fmt", type=click.Choice(["jsonl", "edn"]), default=None,
               help="History format (inferred from the extension).")
 @click.option("--out", "out", default=None, type=click.Path(dir_okay=False),
@@ -74,7 +77,8 @@ from splitbrain.harness.commands.check_batch import batch_files, check_batch, li
 def check_cmd(histories, workload, checker_names, staleness_bound, fmt, out, realtime_claim,
               report_dir, fail_on, quiet, version_tiebreak=None, consistency_models=(),
               txn_anomalies=None, txn_assume=None, cycle_search_timeout=1.0, max_lag=None,
-              max_propagation_lag=None, bank_total=None, bank_negative=None, **lin):
+              max_propagation_lag=None, bank_total=None, bank_negative=None, bank_accounts=None,
+              **lin):
     """Check recorded HISTORIES (JSONL, or Jepsen history.edn) and print the verdict.
 
     Several files or a directory: one table (file, verdict, time), exit code the worst
@@ -108,7 +112,8 @@ def check_cmd(histories, workload, checker_names, staleness_bound, fmt, out, rea
                             max_lag_ns=parse_max_lag(max_lag),
                             max_propagation_lag_ns=parse_max_lag(max_propagation_lag,
                                                                  "--max-propagation-lag"),
-                            bank_total=_number(bank_total), bank_negative=bank_negative)
+                            bank_total=_number(bank_total), bank_negative=bank_negative,
+                            bank_accounts=_split([bank_accounts]) if bank_accounts else None)
 
     files = batch_files(histories)
     if files is not None:

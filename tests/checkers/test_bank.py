@@ -65,7 +65,7 @@ def test_nil_balance_and_negative_values():
     assert bank([(0, "read", {"0": None, "1": 20}, "ok")])["anomalies"][0]["type"] == "nil-balance"
     neg = [(0, "read", {"0": -1, "1": 21}, "ok")]
     assert bank(neg, bank_total=20, bank_negative="forbid")["valid"] is False
-    assert bank(neg, bank_total=20, bank_negative="allow")["valid"] is True
+    assert bank(neg, bank_total=20, bank_negative="allow", bank_accounts=("0", "1"))["valid"] is True
     undecided = bank(neg, bank_total=20)
     assert undecided["valid"] == "unknown" and undecided["notices"][0]["type"] == "negative-value"
 
@@ -132,11 +132,13 @@ def completion_index(ops, pos):
             return i - 1
 
 
-def jepsen_valid(ops, total, negative_ok):
-    """jepsen.tests.bank/check-op over every ok read (accounts: all the reads name)."""
+def jepsen_valid(ops, total, negative_ok, accounts=("0", "1", "2")):
+    """jepsen.tests.bank/check-op over every ok read."""
     for _, f, v, typ in ops:
         if f != "read" or typ != "ok":
             continue
+        if not set(v) <= set(accounts):
+            return False
         if any(b is None for b in v.values()) or sum(v.values()) != total:
             return False
         if not negative_ok and any(b < 0 for b in v.values()):
@@ -148,7 +150,7 @@ def jepsen_valid(ops, total, negative_ok):
 @given(bank_histories(), st.sampled_from(["forbid", "allow"]))
 def test_matches_jepsens_check_op_when_the_test_is_known(h, negative):
     ops, torn = h
-    r = bank(ops, bank_total=30, bank_negative=negative)
+    r = bank(ops, bank_total=30, bank_negative=negative, bank_accounts=("0", "1", "2"))
     expect = jepsen_valid(ops, 30, negative == "allow")
     if not any(f == "read" for _, f, _, _ in ops):
         assert r["valid"] == "unknown"
@@ -188,5 +190,42 @@ def test_simulated_bank_without_faults_has_no_anomalies():
                     ops.append((rng.randint(0, 4), "transfer", {"from": a, "to": b, "amount": amt}, "fail"))
             else:
                 ops.append((rng.randint(0, 4), "read", dict(bal), "ok"))
-        r = bank(ops, bank_total=100, bank_negative="forbid")
+        r = bank(ops, bank_total=100, bank_negative="forbid", bank_accounts=tuple(bal))
         assert r["valid"] is True and not r.get("anomalies")
+
+
+# --- unexpected-key (jepsen.tests.bank/check-op's first case) -----------------------------
+
+def test_unexpected_key_against_the_known_accounts():
+    # Jepsen: {:accounts [0 1]} and a read naming account 2 is :unexpected-key, even when
+    # the balances sum to the total
+    ops = [(1, "transfer", T, "ok"), (0, "read", {"0": 7, "1": 13, "2": 0}, "ok")]
+    r = bank(ops, bank_total=20, bank_negative="forbid", bank_accounts=("0", "1"))
+    assert r["valid"] is False
+    [a] = r["anomalies"]
+    assert a["type"] == "unexpected-key" and a["unexpected"] == ["2"] and a["ops"] == [3]
+    assert bank(ops, bank_total=20, bank_negative="forbid",
+                bank_accounts=("0", "1", "2"))["valid"] is True
+
+
+def test_unexpected_key_not_checkable_without_the_accounts():
+    # account 2 is named by no transfer: it may be an account the test never moved money
+    # through, or a key that should not be there; never an anomaly, but never valid either
+    ops = [(1, "transfer", T, "ok"), (0, "read", {"0": 7, "1": 13, "2": 0}, "ok")]
+    r = bank(ops, bank_total=20, bank_negative="forbid")
+    assert r["valid"] == "unknown" and not r["anomalies"]
+    assert "2" in r["reason"] and "--bank-accounts" in r["reason"]
+    # every read key named by some transfer (from/to are drawn from the accounts): valid
+    ops2 = [(1, "transfer", T, "ok"), (0, "read", {"0": 7, "1": 13}, "ok")]
+    r2 = bank(ops2, bank_total=20, bank_negative="forbid")
+    assert r2["valid"] is True
+    assert r2["stats"]["unexpected_key"] == "every read key is named by a transfer"
+
+
+def test_check_cli_bank_accounts_flag():
+    def run(*argv):
+        return subprocess.run([sys.executable, "-m", "splitbrain", "check", BANK_MINI, "-q",
+                               "--bank-total", "20", *argv], capture_output=True, text=True,
+                              timeout=120, env={**os.environ, "PYTHONPATH": ROOT})
+    assert run("--bank-accounts", "0,1").returncode == 0
+    assert run("--bank-accounts", "0").returncode == 1  # the reads name account 1

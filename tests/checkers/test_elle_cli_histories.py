@@ -77,3 +77,43 @@ def test_knossos_files_as_json_arrays_get_the_same_verdict(rel, tmp_path):
     a, b = run_checks(read_history(src)), run_checks(read_history(str(p)))
     assert a["valid"] == b["valid"] and a["workload"] == b["workload"]
     assert a["checkers"]["linearizable"]["valid"] == (rel.split("/")[1] == "good")
+
+
+@pytest.mark.parametrize("model,want", [("strong-session-serializable", False),
+                                        ("strict-serializable", False),
+                                        ("serializable", True),
+                                        ("strong-session-snapshot-isolation", True)])
+def test_rwregister_fail_breaks_session_order_only(model, want):
+    # P1: r nil, w 100, r 200; P2: r nil, w 200, r 100. Elle's graph has no cycle (no
+    # version order is known), yet no serial order keeps both sessions' own orders;
+    # serializable alone it is (r, r, w200, r200, w100, r100)
+    from splitbrain.checkers.options import CheckOptions
+
+    res = run_checks(read_history(os.path.join(DATA, "rwregister-fail.edn")),
+                     CheckOptions(consistency_models=(model,)))
+    t = res["checkers"]["transactions"]
+    assert t["valid"] is want, t
+    if want is False:
+        assert [a["type"] for a in t["anomalies"]] == ["strong-session-serializability-violation"]
+    ok = run_checks(read_history(os.path.join(DATA, "rwregister-ok.edn")),
+                    CheckOptions(consistency_models=(model,)))["checkers"]["transactions"]
+    assert ok["valid"] is not False
+
+
+def test_bank_snapshot_reads_alone_are_a_bank_history():
+    # elle-cli's bank-negative-balances.json: two reads of account -> balance maps, no
+    # transfer. Once inferred a register: every read a "garbage read" (INVALID)
+    from splitbrain.checkers.options import CheckOptions
+
+    h = read_history(os.path.join(DATA, "bank-negative-balances.json"))
+    res = run_checks(h)
+    assert res["workload"] == "bank" and res["valid"] == "unknown", res
+    assert res["checkers"]["bank"]["notices"][0]["type"] == "negative-value"
+    forbid = run_checks(h, CheckOptions(bank_negative="forbid"))["checkers"]["bank"]
+    assert forbid["valid"] is False and forbid["anomalies"][0]["type"] == "negative-value"
+
+
+def test_paper_example_names_elles_boundary():
+    t = run_checks(read_history(os.path.join(DATA, "paper-example.edn")))["checkers"]["transactions"]
+    assert t["anomaly_types"] == ["G-single-item"]
+    assert t["not"] == ["consistent-view", "repeatable-read"]

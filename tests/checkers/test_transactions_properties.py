@@ -55,8 +55,12 @@ def test_stale_reads_are_serializable_not_strict(seed, n, concurrency, keys, wor
     assert run(evs, "serializable")["valid"] in (True, "unknown")
     r = run(evs, "strict-serializable", cycle_search_timeout_s=5.0)
     # a loaded machine may run a search out of its budget: that is a reason, not a finding
+    # (a small rw-register history the graph finds clean goes to the exact search, which
+    # names a stale read a strict-serializability-violation: seed=1, n=8, concurrency=4)
     assert all_types(r) <= _ORDER_ONLY | {"empty-transaction-graph", "cycle-search-timeout",
-                                          "cycle-search-incomplete"}, r
+                                          "cycle-search-incomplete",
+                                          *(("strict-serializability-violation",)
+                                            if workload == "rw-register" else ())}, r
 
 
 @SETTINGS
