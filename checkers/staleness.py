@@ -35,6 +35,7 @@ from typing import TYPE_CHECKING, Any
 
 import math
 
+from splitbrain.checkers import registers_native
 from splitbrain.checkers.options import CheckOptions
 from splitbrain.checkers.result import Anomaly, CheckResult, UNKNOWN, nothing_checked_reason
 from splitbrain.checkers.analysis import Analysis
@@ -140,6 +141,8 @@ def _ms(ns: float) -> float:
 
 def _measure_key(ix, acc: _Accumulator, anomalies: list[Anomaly],
                  t_bound: int | None, k_bound: int | None) -> None:
+    if t_bound is None and k_bound is None and ix.kind == "versioned" and _native_key(ix, acc):
+        return
     corrupt = ix.corrupt
     # ix.ver, inlined: writes (f != read) look up the created version, reads the observed
     wver_get = ix.write_versions.get
@@ -222,6 +225,27 @@ def _measure_key(ix, acc: _Accumulator, anomalies: list[Anomaly],
         acc.lag_zero += _visibility_lags(W, stale, acc.lags)
     else:
         acc.lag_zero += len(W)
+
+
+def _native_key(ix, acc: _Accumulator) -> bool:
+    """`_measure_key` without bounds (so without anomalies) by the Rust core
+    (native/src/registers.rs); False when it is not available or declines."""
+    measure = registers_native.STALENESS
+    if measure is None or not (type(ix.writes) is type(ix.reads) is list) \
+            or type(ix.corrupt) is not set:
+        return False
+    got = measure(ix.writes, ix.reads, ix.write_versions, ix.read_versions, ix.corrupt)
+    if got is None:
+        return False
+    unverifiable, skipped, fresh, T, K, lags, lag_zero = got
+    acc.unverifiable_writes += unverifiable
+    acc.skipped += skipped
+    acc.fresh += fresh
+    acc.T.extend(T)
+    acc.K.extend(K)
+    acc.lags.extend(lags)
+    acc.lag_zero += lag_zero
+    return True
 
 
 def _anomaly(ix, r: Op, x: int, wstar: Op, star_rank: int, wfirst: Op, k: int, t: float,

@@ -73,7 +73,7 @@ from itertools import accumulate, compress, repeat
 from operator import attrgetter, gt, itemgetter
 from typing import Any, Iterable
 
-from splitbrain.checkers import set_native
+from splitbrain.checkers import registers_native, set_native
 from splitbrain.checkers.result import Anomaly
 from splitbrain.harness.history import History, Op, _short, freeze
 
@@ -436,6 +436,8 @@ def build_index(key: Any, ops: list[Op], workload: str | None = None,
         ops = _extend_versions(ix, ops, tiebreak)
     ix.tiebreak = tiebreak
     ix.ops = ops
+    if kind == "versioned" and not tiebreak and not snapshot_reads and _native_versioned(ix):
+        return ix
     writes_append = ix.writes.append
     reads = ix.reads
     reads_append = reads.append
@@ -1170,6 +1172,23 @@ def _build_versioned(ix: VersionIndex) -> None:
                 ix.unverifiable_writes += 1
                 if fv in bad_vals:
                     ix.corrupt.add(w.index)
+
+
+def _native_versioned(ix: VersionIndex) -> bool:
+    """`build_index` of a versioned key by the Rust core (native/src/registers.rs) when it
+    takes the key's shape (plain reads and writes of int/str values, each written once,
+    every read explained, one version per value and one value per version: where the
+    Python build reports nothing and marks nothing corrupt); False: nothing changed."""
+    build = registers_native.INDEX
+    if build is None or type(ix.ops) is not list:
+        return False
+    got = build(ix.ops)
+    if got is None:
+        return False
+    (ix.reads, ix.writes, ix._wvals, ix._writer, ix._rver, ix._wver, ix._by_rank,
+     ix._evidence, ix.max_rank, ix.unverifiable_writes) = got
+    ix.has_cas = False
+    return True
 
 
 def _one_to_one(values: list, versions: list) -> bool:

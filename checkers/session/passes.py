@@ -7,10 +7,11 @@ from typing import Any, NamedTuple
 from splitbrain.checkers.options import CheckOptions
 from splitbrain.checkers.versions import VersionIndex, build_indexes, gc_paused
 from splitbrain.harness.history import History, Op
+from splitbrain.checkers import registers_native
 from splitbrain.checkers.session import native
 from splitbrain.checkers.session.findings import MR, MW, RYW, WFR, _Found, _inv
 from splitbrain.checkers.session.cross_key import _pass_cross_key
-from splitbrain.checkers.session.floors import _pass_floors
+from splitbrain.checkers.session.floors import _count, _pass_floors
 from splitbrain.checkers.session.graph import _pass_cycles
 from splitbrain.checkers.session.sets import (
     _pass_set_session, _pass_set_visibility, _set_visibility_judge)
@@ -30,11 +31,17 @@ def _analyse(history: History, options: CheckOptions, indexes: dict | None = Non
     groups: dict[tuple, list[Op]] = {}
     snapshots = False
     plans: dict = {}  # set key -> what the Rust core proved (session/native.py)
+    counted: dict = {}  # versioned key -> what register_session_key proved (its counts)
     for k, ix in indexes.items():
         plan = _native_plan(ix, by_session_ops) if ix.kind == "set" else None
         if plan is not None:
             plans[k] = plan
             continue
+        if ix.kind == "versioned" and not ix.snapshot_values and not ix.duplicates:
+            got = _native_register(ix, by_session_ops)
+            if got is not None:
+                counted[k] = got
+                continue
         if ix.snapshot_values:
             snapshots = True
         _group_key(ix, k, by_session_ops, groups)
@@ -51,6 +58,11 @@ def _analyse(history: History, options: CheckOptions, indexes: dict | None = Non
             continue
         if k in plans:
             _native_set_session(found, ix, plans[k])
+            continue
+        if k in counted:
+            sessions, n_r, un_r, n_w, un_w = counted[k]
+            found.sessions.update(sessions)
+            _count(found, n_r, un_r, n_w, un_w)
             continue
         for s, ops in by_key.get(k, ()):
             found.sessions.add(s)
@@ -105,6 +117,17 @@ def _group_key(ix: VersionIndex, k: Any, by_session_ops: bool, groups: dict) -> 
         else:
             for op in g:
                 groups.setdefault((op.session, k), []).append(op)
+
+
+def _native_register(ix: VersionIndex, by_session_ops: bool) -> tuple | None:
+    """(sessions, reads checked, reads unverifiable, writes checked, writes unverifiable)
+    when the Rust core (native/src/registers.rs) proves every group `_group_key` makes of
+    this versioned key sequential and cleared by `_clean_total_sequential` (whose counts
+    these are: `_pass_floors` would report nothing); None: Python judges the key."""
+    native = registers_native.SESSION
+    if native is None or type(ix.ops) is not list or type(ix.corrupt) is not set:
+        return None
+    return native(ix.ops, ix.read_versions, ix.write_versions, ix.corrupt, by_session_ops)
 
 
 class _Plan(NamedTuple):

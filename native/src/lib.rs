@@ -17,6 +17,7 @@ pub mod queue;
 pub mod set_session;
 pub mod lists;
 pub mod sets;
+pub mod registers;
 
 pub const WRITE: u32 = 0;
 pub const READ: u32 = 1;
@@ -545,6 +546,7 @@ mod py {
         crate::set_session::py::register(m)?;
         crate::lists::py::register(m)?;
         crate::sets::py::register(m)?;
+        crate::registers::py::register(m)?;
         Ok(())
     }
 }
