@@ -40,7 +40,7 @@ from typing import TYPE_CHECKING, Any
 from splitbrain.checkers.final_state import FinalReads
 from splitbrain.checkers.options import CheckOptions
 from splitbrain.checkers.result import Anomaly, CheckResult, UNKNOWN, nothing_checked_reason
-from splitbrain.checkers import registers_native, set_native
+from splitbrain.checkers import set_native
 from splitbrain.checkers.analysis import Analysis
 from splitbrain.harness.history import History, Op, freeze
 
@@ -80,13 +80,10 @@ def _no_write_below_an_earlier_read(ix) -> bool:
     """True when no write of a versioned key is ranked below a read of it earlier in its
     op order, whatever the session, type or corruption: a session's floor in `_wfr_lost`
     only holds reads earlier in that order, so no write can fall below one. C-level,
-    one touch of each op (the per-op loop reads five of its fields); by the Rust core
-    (native/src/registers.rs) when it takes the key."""
-    native = registers_native.NO_WRITE_BELOW
-    if native is not None and type(ix.ops) is list:
-        got = native(ix.ops, ix.read_versions, ix.write_versions)
-        if got is not None:
-            return got
+    one touch of each op (the per-op loop reads five of its fields); computed by the
+    Rust core while building the index when it built it (registers_native.Facts)."""
+    if ix.native is not None:
+        return ix.native.no_write_below
     idx = list(map(_INDEX, ix.ops))
     read_rank = map(ix.read_versions.get, idx, repeat(-1))
     # before[i]: the highest rank read by ops[:i] (-1: none); writes compare against it

@@ -35,7 +35,6 @@ from typing import TYPE_CHECKING, Any
 
 import math
 
-from splitbrain.checkers import registers_native
 from splitbrain.checkers.options import CheckOptions
 from splitbrain.checkers.result import Anomaly, CheckResult, UNKNOWN, nothing_checked_reason
 from splitbrain.checkers.analysis import Analysis
@@ -141,7 +140,7 @@ def _ms(ns: float) -> float:
 
 def _measure_key(ix, acc: _Accumulator, anomalies: list[Anomaly],
                  t_bound: int | None, k_bound: int | None) -> None:
-    if t_bound is None and k_bound is None and ix.kind == "versioned" and _native_key(ix, acc):
+    if t_bound is None and k_bound is None and _native_key(ix, acc):
         return
     corrupt = ix.corrupt
     # ix.ver, inlined: writes (f != read) look up the created version, reads the observed
@@ -228,13 +227,9 @@ def _measure_key(ix, acc: _Accumulator, anomalies: list[Anomaly],
 
 
 def _native_key(ix, acc: _Accumulator) -> bool:
-    """`_measure_key` without bounds (so without anomalies) by the Rust core
-    (native/src/registers.rs); False when it is not available or declines."""
-    measure = registers_native.STALENESS
-    if measure is None or not (type(ix.writes) is type(ix.reads) is list) \
-            or type(ix.corrupt) is not set:
-        return False
-    got = measure(ix.writes, ix.reads, ix.write_versions, ix.read_versions, ix.corrupt)
+    """`_measure_key` without bounds (so without anomalies) from what the Rust core
+    computed while building the index (registers_native.Facts); False: not computed."""
+    got = ix.native.staleness if ix.native is not None else None
     if got is None:
         return False
     unverifiable, skipped, fresh, T, K, lags, lag_zero = got

@@ -177,6 +177,9 @@ class VersionIndex:
         # False when no op on this key is a cas (build_index knows it for free): lets the
         # register passes skip a scan of every op looking for one
         self.has_cas = True
+        # versioned keys the Rust core built: what the other families need of the key's
+        # ops (registers_native.Facts), so they need not walk them again
+        self.native = None
 
     # -- the index's tables, read-only (what session, staleness and lost-updates walk
     # in their hot loops; the same dicts, so reading them costs nothing extra)
@@ -1186,7 +1189,8 @@ def _native_versioned(ix: VersionIndex) -> bool:
     if got is None:
         return False
     (ix.reads, ix.writes, ix._wvals, ix._writer, ix._rver, ix._wver, ix._by_rank,
-     ix._evidence, ix.max_rank, ix.unverifiable_writes) = got
+     ix._evidence, ix.max_rank, ix.unverifiable_writes, facts) = got
+    ix.native = registers_native.Facts(*facts)
     ix.has_cas = False
     return True
 

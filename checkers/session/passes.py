@@ -7,7 +7,6 @@ from typing import Any, NamedTuple
 from splitbrain.checkers.options import CheckOptions
 from splitbrain.checkers.versions import VersionIndex, build_indexes, gc_paused
 from splitbrain.harness.history import History, Op
-from splitbrain.checkers import registers_native
 from splitbrain.checkers.session import native
 from splitbrain.checkers.session.findings import MR, MW, RYW, WFR, _Found, _inv
 from splitbrain.checkers.session.cross_key import _pass_cross_key
@@ -121,13 +120,16 @@ def _group_key(ix: VersionIndex, k: Any, by_session_ops: bool, groups: dict) -> 
 
 def _native_register(ix: VersionIndex, by_session_ops: bool) -> tuple | None:
     """(sessions, reads checked, reads unverifiable, writes checked, writes unverifiable)
-    when the Rust core (native/src/registers.rs) proves every group `_group_key` makes of
-    this versioned key sequential and cleared by `_clean_total_sequential` (whose counts
-    these are: `_pass_floors` would report nothing); None: Python judges the key."""
-    native = registers_native.SESSION
-    if native is None or type(ix.ops) is not list or type(ix.corrupt) is not set:
+    when the Rust core proved, while building this versioned key's index
+    (registers_native.Facts), every group `_group_key` makes of it sequential and
+    cleared by `_clean_total_sequential` (whose counts these are: `_pass_floors` would
+    report nothing); None: Python judges the key."""
+    got = ix.native.session if ix.native is not None else None
+    if got is None:
         return None
-    return native(ix.ops, ix.read_versions, ix.write_versions, ix.corrupt, by_session_ops)
+    by_session, by_process, *counts = got
+    sessions = by_process if by_session_ops else by_session
+    return None if sessions is None else (sessions, *counts)
 
 
 class _Plan(NamedTuple):

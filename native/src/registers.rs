@@ -1,21 +1,18 @@
-//! The register workload's hot per-key passes, one key per call (checkers/registers_native.py).
+//! The register workload's hot per-key pass, one key per call (checkers/registers_native.py).
 //!
-//! * `register_index(ops)`: versions.py `build_index` + `_build_versioned` for a key whose
-//!   every op is a plain read or write (no extra, no cas), with int/str/None values, each
-//!   value written once, every read's value written by a non-failed op invoked no later
-//!   than the read completed, and one version per value and one value per version: the
-//!   shape on which the Python code reports nothing, marks nothing corrupt and takes its
-//!   C-level fast paths. It returns the index's tables; anything else declines (None).
-//! * `register_staleness(writes, reads, wver, rver, corrupt)`: staleness.py `_measure_key`
-//!   without bounds (no anomalies), its counts and distributions.
-//! * `register_session_key(ops, rver, wver, corrupt, by_session_ops)`: session/passes.py
-//!   `_group_key` + `_clean_total_sequential` of every group of a total-order key; None
-//!   unless every group is sequential and clean (the Python passes then judge the key).
-//! * `register_no_write_below(ops, rver, wver)`: lost_updates.py
-//!   `_no_write_below_an_earlier_read`.
-//!
-//! Each only proves or counts; every anomaly and explanation is built in Python, which
-//! stays the reference (tests compare both, result for result).
+//! `register_index(ops)` is versions.py `build_index` + `_build_versioned` for a key whose
+//! every op is a plain read or write (no extra, so no retry or transaction), with
+//! int/str/None values, each value written once, every read's value written by a
+//! non-failed op invoked no later than the read completed, and one version per value and
+//! one value per version: the shape on which the Python build reports nothing, marks
+//! nothing corrupt and takes its C-level fast paths. It returns the index's tables and,
+//! computed while the key's ops are at hand (touching a million ops again per family
+//! costs more than the work), what the other families need of them: staleness.py
+//! `_measure_key` without bounds, the session groups `_group_key` makes when each is
+//! sequential and cleared by floors.py `_clean_total_sequential` (with its counts), and
+//! lost_updates.py `_no_write_below_an_earlier_read`. Anything else declines (None).
+//! It only builds tables, counts and proves keys clean; every anomaly and explanation is
+//! built in Python, which stays the reference (tests compare both, result for result).
 
 #[cfg(feature = "python")]
 pub mod py {
@@ -114,251 +111,142 @@ pub mod py {
         }
     }
 
-    struct W {
+    /// One op of the key as every pass needs it (ops order).
+    struct Rec {
         pos: usize,
+        is_read: bool,   // an ok read (other reads are not recorded)
         ty: u8,
         val: Option<u32>,
         version: Option<i64>,
         inv: i64,
-    }
-
-    struct R {
-        pos: usize,
-        val: Option<u32>,
-        version: Option<i64>,
         ret: i64,
+        t: Option<i64>,       // reads: t_inv; writes: t_ret (None: not an exact int)
+        process: Option<i64>, // None: not an exact int
     }
 
-    type IndexOut = (Py<PyList>, Py<PyList>, Py<PyList>, Py<PyDict>, Py<PyDict>, Py<PyDict>,
-                     Py<PyList>, Py<PyList>, usize, u64);
+    /// The session facts of the key: the sessions of passes.py's groups (as
+    /// `_group_key` names them without / with `continue_session_after_info`; None when
+    /// the Python grouping must decide) and `_clean_total_sequential`'s counts, when every
+    /// group is sequential and clean.
+    type SessionFacts = (Option<Vec<PyObject>>, Option<Vec<PyObject>>, u64, u64, u64, u64);
 
-    /// register_index(ops) -> None (declined) or (reads, writes, wvals, writer, rver, wver,
-    /// by_rank, evidence, max_rank, unverifiable_writes): the VersionIndex tables of one
-    /// versioned key (see the module doc for the shape it takes).
-    #[pyfunction]
-    fn register_index<'py>(py: Python<'py>, ops: &Bound<'py, PyList>) -> PyResult<Option<IndexOut>> {
-        let mut ids: FxMap<Val, u32> = FxMap::default();
-        let mut writes: Vec<W> = Vec::new();
-        let mut reads: Vec<R> = Vec::new();
-        let mut writer: Vec<Option<usize>> = Vec::new(); // value id -> slot in `writes`
-        for (pos, o) in ops.iter().enumerate() {
-            let Some(op) = op_tuple(&o) else { return Ok(None) };
-            if !fld(op, OP_EXTRA).is_none() {
-                return Ok(None); // retries, transactions: the Python build's
+    fn session_facts<'py>(py: Python<'py>, ops: &Bound<'py, PyList>, recs: &[Rec],
+                          rrank: &[Option<i64>], wrank: &[Option<i64>])
+                          -> PyResult<Option<SessionFacts>> {
+        struct G {
+            first: usize,
+            last: usize,
+            prev_ret: Option<i64>,
+            top_r: i64,
+            top_w: i64,
+        }
+        let mut procs: FxMap<i64, usize> = FxMap::default();
+        let mut groups: Vec<G> = Vec::new();
+        let (mut n_r, mut un_r, mut n_w, mut un_w) = (0u64, 0u64, 0u64, 0u64);
+        for (j, r) in recs.iter().enumerate() {
+            if r.ty == FAIL {
+                continue; // passes.py's filter (non-ok reads were never recorded)
             }
-            let Some(ty) = type_of(&fld(op, OP_TYPE)) else { return Ok(None) };
-            let f = fld(op, OP_F);
-            let is_read = match str_eq(&f, "read") {
-                Some(true) => true,
-                Some(false) if str_eq(&f, "write") == Some(true) => false,
-                _ => return Ok(None),
+            let Some(p) = r.process else { return Ok(None) };
+            let gi = *procs.entry(p).or_insert_with(|| {
+                groups.push(G { first: r.pos, last: r.pos, prev_ret: None, top_r: -1, top_w: -1 });
+                groups.len() - 1
+            });
+            let g = &mut groups[gi];
+            if g.prev_ret.is_some_and(|x| x >= r.inv) {
+                return Ok(None); // a pipelined session: the general loop's
+            }
+            g.prev_ret = Some(r.ret);
+            g.last = r.pos;
+            if r.is_read {
+                let Some(v) = rrank[j] else {
+                    un_r += 1;
+                    continue;
+                };
+                if v < g.top_w || v < g.top_r {
+                    return Ok(None); // read-your-writes or monotonic-reads
+                }
+                n_r += 1;
+                g.top_r = g.top_r.max(v);
+                continue;
+            }
+            let Some(v) = wrank[j] else {
+                if r.ty == OK {
+                    un_w += 1;
+                }
+                continue;
             };
-            if is_read && ty != OK {
-                continue; // info/fail reads carry no value
+            if v < g.top_w || v <= g.top_r {
+                return Ok(None); // monotonic-writes or writes-follow-reads
             }
-            let Some(val) = val_of(&fld(op, OP_VALUE)) else { return Ok(None) };
-            let vo = fld(op, OP_VERSION);
-            let version = if vo.is_none() {
-                None
-            } else if is_read || ty == OK {
-                let Some(v) = int_of(&vo) else { return Ok(None) };
-                Some(v)
-            } else {
-                None // an info/fail write's version is never read
-            };
-            let id = match val {
-                None => None,
-                Some(v) => {
-                    let n = ids.len() as u32;
-                    let id = *ids.entry(v).or_insert(n);
-                    if id == n {
-                        writer.push(None);
-                    }
-                    Some(id)
-                }
-            };
-            if is_read {
-                let Some(ret) = index_of(&fld(op, OP_RET)) else { return Ok(None) };
-                reads.push(R { pos, val: id, version, ret });
-            } else {
-                let Some(inv) = index_of(&fld(op, OP_INV)) else { return Ok(None) };
-                if let Some(i) = id {
-                    if writer[i as usize].is_some() {
-                        return Ok(None); // written twice (P1): duplicates, the Python build's
-                    }
-                    writer[i as usize] = Some(writes.len());
-                }
-                writes.push(W { pos, ty, val: id, version, inv });
+            n_w += 1;
+            if r.ty == OK {
+                g.top_w = g.top_w.max(v);
             }
         }
-        // every read's value: a non-failed sole writer invoked no later than the read ended
-        for r in &reads {
-            if let Some(i) = r.val {
-                match writer[i as usize] {
-                    Some(w) if writes[w].ty != FAIL && writes[w].inv <= r.ret => {}
-                    _ => return Ok(None), // garbage / aborted / future: the audit's
-                }
-            }
-        }
-        // observations (value, version, op position) in _build_versioned's order
-        let mut obs: Vec<(u32, i64, usize)> = Vec::new();
-        for r in &reads {
-            if let (Some(i), Some(v)) = (r.val, r.version) {
-                obs.push((i, v, r.pos));
-            }
-        }
-        for w in &writes {
-            if let (Some(i), Some(v), OK) = (w.val, w.version, w.ty) {
-                obs.push((i, v, w.pos));
-            }
-        }
-        let n_vals = writer.len();
-        let mut ver_of: Vec<Option<i64>> = vec![None; n_vals];
-        let mut first: Vec<usize> = vec![usize::MAX; n_vals];
-        let mut val_of_ver: FxMap<i64, u32> = FxMap::default();
-        for &(i, v, pos) in &obs {
-            match ver_of[i as usize] {
-                None => {
-                    ver_of[i as usize] = Some(v);
-                    first[i as usize] = pos;
-                }
-                Some(x) if x != v => return Ok(None), // version-mismatch: Python's
-                _ => {}
-            }
-            if *val_of_ver.entry(v).or_insert(i) != i {
-                return Ok(None); // version-conflict: Python's
-            }
-        }
-        let mut distinct: Vec<i64> = val_of_ver.keys().copied().collect();
-        distinct.sort_unstable();
-        let dense: FxMap<i64, usize> = distinct.iter().enumerate().map(|(k, &v)| (v, k + 1)).collect();
-        let rank: Vec<Option<usize>> = ver_of.iter().map(|v| v.map(|v| dense[&v])).collect();
-        let max_rank = distinct.len();
-        let item = |pos: usize, i: usize| -> PyResult<Bound<'py, PyAny>> {
+        let field = |pos: usize, i: usize| -> PyResult<Bound<'py, PyAny>> {
             ops.get_item(pos)?.downcast_into::<PyTuple>()?.get_item(i)
         };
-        let none = py.None();
-        let mut by_rank: Vec<PyObject> = (0..=max_rank).map(|_| none.clone_ref(py)).collect();
-        let mut evidence: Vec<PyObject> = (0..=max_rank).map(|_| none.clone_ref(py)).collect();
-        for i in 0..n_vals {
-            if let Some(rk) = rank[i] {
-                by_rank[rk] = ops.get_item(writes[writer[i].unwrap()].pos)?.unbind();
-                evidence[rk] = item(first[i], OP_INDEX)?.unbind();
-            }
-        }
-        let py_reads = PyList::empty(py);
-        let rver = PyDict::new(py);
-        for r in &reads {
-            let op = ops.get_item(r.pos)?;
-            if r.val.is_none() {
-                rver.set_item(op.downcast::<PyTuple>()?.get_item(OP_INDEX)?, 0)?;
-            }
-            py_reads.append(op)?;
-        }
-        for r in &reads {
-            if let Some(rk) = r.val.and_then(|i| rank[i as usize]) {
-                rver.set_item(item(r.pos, OP_INDEX)?, rk)?;
-            }
-        }
-        let py_writes = PyList::empty(py);
-        let wvals = PyList::empty(py);
-        let writer_d = PyDict::new(py);
-        let wver = PyDict::new(py);
-        let mut unverifiable: u64 = 0;
-        for w in &writes {
-            let op = ops.get_item(w.pos)?;
-            let t = op.downcast::<PyTuple>()?;
-            let v = t.get_item(OP_VALUE)?;
-            if let Some(i) = w.val {
-                writer_d.set_item(&v, &op)?;
-                match rank[i as usize] {
-                    Some(rk) if w.ty != FAIL => wver.set_item(t.get_item(OP_INDEX)?, rk)?,
-                    _ if w.ty == OK => unverifiable += 1,
-                    _ => {}
+        // one name per group, distinct (else the Python dict merges groups: its walk's)
+        let unique = |names: &Vec<PyObject>| -> PyResult<bool> {
+            let seen = PySet::empty(py)?;
+            for s in names {
+                if seen.add(s.bind(py)).is_err() {
+                    return Ok(false);
                 }
             }
-            wvals.append(v)?;
-            py_writes.append(op)?;
+            Ok(seen.len() == names.len())
+        };
+        let mut by_session: Option<Vec<PyObject>> = Some(Vec::with_capacity(groups.len()));
+        let mut by_process: Vec<PyObject> = Vec::with_capacity(groups.len());
+        for g in &groups {
+            by_process.push(field(g.first, OP_PROCESS)?.unbind());
+            if let Some(names) = by_session.as_mut() {
+                let s = field(g.first, OP_SESSION)?;
+                if s.eq(field(g.last, OP_SESSION)?)? {
+                    names.push(s.unbind());
+                } else {
+                    by_session = None; // epochs: the Python grouping splits them
+                }
+            }
         }
-        Ok(Some((py_reads.unbind(), py_writes.unbind(), wvals.unbind(), writer_d.unbind(),
-                 rver.unbind(), wver.unbind(), PyList::new(py, by_rank)?.unbind(),
-                 PyList::new(py, evidence)?.unbind(), max_rank, unverifiable)))
-    }
-
-    /// A rank from a version table: an exact non-negative int, Ok(None) when absent,
-    /// Err(()) (decline) for anything else.
-    fn rank_in(d: &Bound<'_, PyDict>, idx: &Bound<'_, PyAny>) -> PyResult<Result<Option<i64>, ()>> {
-        Ok(match d.get_item(idx)? {
-            None => Ok(None),
-            Some(v) => match int_of(&v) {
-                Some(x) if x >= 0 => Ok(Some(x)),
-                _ => Err(()),
-            },
-        })
+        if let Some(names) = &by_session {
+            if !unique(names)? {
+                by_session = None;
+            }
+        }
+        let by_process = if unique(&by_process)? { Some(by_process) } else { None };
+        Ok(Some((by_session, by_process, n_r, un_r, n_w, un_w)))
     }
 
     type StaleOut = (u64, u64, u64, Vec<i64>, Vec<i64>, Vec<i64>, u64);
 
-    /// register_staleness(writes, reads, wver, rver, corrupt) -> None (declined) or
-    /// (unverifiable writes, reads skipped, fresh reads, T of stale reads, K of stale
-    /// reads, positive visibility lags, writes with no lag): `_measure_key` unbounded.
-    #[pyfunction]
-    fn register_staleness(writes: &Bound<'_, PyList>, reads: &Bound<'_, PyList>,
-                          wver: &Bound<'_, PyDict>, rver: &Bound<'_, PyDict>,
-                          corrupt: &Bound<'_, PySet>) -> PyResult<Option<StaleOut>> {
+    /// staleness.py `_measure_key` without bounds (no anomalies): (unverifiable writes,
+    /// reads skipped, fresh reads, T of stale reads, K of stale reads, positive
+    /// visibility lags, writes with no lag); None when a time is not an exact int.
+    fn staleness(recs: &[Rec], rrank: &[Option<i64>], wrank: &[Option<i64>]) -> Option<StaleOut> {
         let mut unverifiable = 0u64;
-        let mut w_: Vec<(i64, i64, i64)> = Vec::new(); // (ret_index, rank, t_ret)
-        for o in writes.iter() {
-            let Some(w) = op_tuple(&o) else { return Ok(None) };
-            match type_of(&fld(w, OP_TYPE)) {
-                Some(OK) => {}
-                Some(_) => continue,
-                None => return Ok(None),
-            }
-            let rk = match rank_in(wver, &fld(w, OP_INDEX))? {
-                Err(()) => return Ok(None),
-                Ok(None) => {
-                    unverifiable += 1;
-                    continue;
-                }
-                Ok(Some(rk)) => rk,
-            };
-            let (Some(ret), Some(t)) = (index_of(&fld(w, OP_RET)), int_of(&fld(w, OP_T_RET)))
-            else { return Ok(None) };
-            w_.push((ret, rk, t));
-        }
-        let check_corrupt = !corrupt.is_empty();
         let mut skipped = 0u64;
+        let mut w_: Vec<(i64, i64, i64)> = Vec::new(); // (ret_index, rank, t_ret)
         let mut r_: Vec<(i64, i64, i64)> = Vec::new(); // (inv_index, rank, t_inv)
-        for o in reads.iter() {
-            let Some(r) = op_tuple(&o) else { return Ok(None) };
-            match str_eq(&fld(r, OP_F), "read") {
-                Some(true) => {}
-                Some(false) => continue,
-                None => return Ok(None),
-            }
-            let idx = fld(r, OP_INDEX);
-            if check_corrupt && corrupt.contains(&idx)? {
-                skipped += 1;
-                continue;
-            }
-            let rk = match rank_in(rver, &idx)? {
-                Err(()) => return Ok(None),
-                Ok(None) => {
-                    skipped += 1;
-                    continue;
+        for (j, r) in recs.iter().enumerate() {
+            if r.is_read {
+                match rrank[j] {
+                    None => skipped += 1,
+                    Some(rk) => r_.push((r.inv, rk, r.t?)),
                 }
-                Ok(Some(rk)) => rk,
-            };
-            let (Some(inv), Some(t)) = (index_of(&fld(r, OP_INV)), int_of(&fld(r, OP_T_INV)))
-            else { return Ok(None) };
-            r_.push((inv, rk, t));
+            } else if r.ty == OK {
+                match wrank[j] {
+                    None => unverifiable += 1,
+                    Some(rk) => w_.push((r.ret, rk, r.t?)),
+                }
+            }
         }
         if r_.is_empty() {
-            return Ok(Some((unverifiable, skipped, 0, vec![], vec![], vec![], 0)));
+            return Some((unverifiable, skipped, 0, vec![], vec![], vec![], 0));
         }
         if w_.is_empty() {
-            return Ok(Some((unverifiable, skipped, r_.len() as u64, vec![], vec![], vec![], 0)));
+            return Some((unverifiable, skipped, r_.len() as u64, vec![], vec![], vec![], 0));
         }
         w_.sort_by_key(|t| t.0); // stable, as Python's sort
         let a_ret: Vec<i64> = w_.iter().map(|t| t.0).collect();
@@ -430,157 +318,202 @@ pub mod py {
                 }
             }
         }
-        Ok(Some((unverifiable, skipped, fresh, tt, kk, lags, lag_zero)))
+        Some((unverifiable, skipped, fresh, tt, kk, lags, lag_zero))
     }
 
-    /// register_session_key(ops, rver, wver, corrupt, by_session_ops) -> None (declined:
-    /// the Python passes judge the key) or (sessions, reads checked, reads unverifiable,
-    /// writes checked, writes unverifiable): passes.py's groups of this key (their
-    /// session ids in order) when each is sequential and `_clean_total_sequential`
-    /// clears it, with that function's counts summed.
+    type Facts = (Option<StaleOut>, Option<SessionFacts>, bool, i64, u64);
+    type IndexOut = (Py<PyList>, Py<PyList>, Py<PyList>, Py<PyDict>, Py<PyDict>, Py<PyDict>,
+                     Py<PyList>, Py<PyList>, usize, u64, Facts);
+
+    /// register_index(ops) -> None (declined) or (reads, writes, wvals, writer, rver, wver,
+    /// by_rank, evidence, max_rank, unverifiable_writes, facts): the VersionIndex tables
+    /// of one versioned key (see the module doc for the shape it takes) and what the
+    /// other families need of its ops, computed while they are at hand: facts =
+    /// (staleness, session facts, no write below an earlier read, the highest rank of an
+    /// ok write (-1: none), writes that did not fail).
     #[pyfunction]
-    #[allow(clippy::type_complexity)]
-    fn register_session_key<'py>(py: Python<'py>, ops: &Bound<'py, PyList>, rver: &Bound<'py, PyDict>,
-                                 wver: &Bound<'py, PyDict>, corrupt: &Bound<'py, PySet>,
-                                 by_session_ops: bool)
-                                 -> PyResult<Option<(Vec<PyObject>, u64, u64, u64, u64)>> {
-        struct G {
-            first: usize,
-            last: usize,
-            prev_ret: i64,
-            sequential: bool,
-            top_r: i64,
-            top_w: i64,
-        }
-        let check_corrupt = !corrupt.is_empty();
-        let mut procs: FxMap<i64, usize> = FxMap::default();
-        let mut groups: Vec<G> = Vec::new();
-        let (mut n_r, mut un_r, mut n_w, mut un_w) = (0u64, 0u64, 0u64, 0u64);
+    fn register_index<'py>(py: Python<'py>, ops: &Bound<'py, PyList>) -> PyResult<Option<IndexOut>> {
+        let mut ids: FxMap<Val, u32> = FxMap::default();
+        let mut recs: Vec<Rec> = Vec::with_capacity(ops.len());
+        let mut writer: Vec<Option<usize>> = Vec::new(); // value id -> its write's rec
         for (pos, o) in ops.iter().enumerate() {
             let Some(op) = op_tuple(&o) else { return Ok(None) };
+            if !fld(op, OP_EXTRA).is_none() {
+                return Ok(None); // retries, transactions: the Python build's
+            }
             let Some(ty) = type_of(&fld(op, OP_TYPE)) else { return Ok(None) };
             let f = fld(op, OP_F);
             let is_read = match str_eq(&f, "read") {
                 Some(true) => true,
                 Some(false) if str_eq(&f, "write") == Some(true) => false,
-                Some(false) if matches!(str_eq(&f, "cas"), Some(true))
-                    || matches!(str_eq(&f, "append"), Some(true))
-                    || matches!(str_eq(&f, "add"), Some(true)) => return Ok(None),
-                Some(false) => continue, // not a session op
-                None => return Ok(None),
+                _ => return Ok(None),
             };
-            if ty == FAIL || (ty != OK && is_read) {
-                continue;
+            if is_read && ty != OK {
+                continue; // info/fail reads carry no value
             }
-            let extra = fld(op, OP_EXTRA);
-            if !extra.is_none() {
-                let Ok(d) = extra.downcast_exact::<PyDict>() else { return Ok(None) };
-                if d.contains("txn_of")? {
-                    continue; // a transaction's write
+            let Some(val) = val_of(&fld(op, OP_VALUE)) else { return Ok(None) };
+            let vo = fld(op, OP_VERSION);
+            let version = if vo.is_none() {
+                None
+            } else if is_read || ty == OK {
+                let Some(v) = int_of(&vo) else { return Ok(None) };
+                Some(v)
+            } else {
+                None // an info/fail write's version is never read
+            };
+            let id = match val {
+                None => None,
+                Some(v) => {
+                    let n = ids.len() as u32;
+                    let id = *ids.entry(v).or_insert(n);
+                    if id == n {
+                        writer.push(None);
+                    }
+                    Some(id)
                 }
-            }
-            let Some(p) = int_of(&fld(op, OP_PROCESS)) else { return Ok(None) };
+            };
             let (Some(inv), Some(ret)) = (index_of(&fld(op, OP_INV)), index_of(&fld(op, OP_RET)))
             else { return Ok(None) };
-            let gi = *procs.entry(p).or_insert_with(|| {
-                groups.push(G { first: pos, last: pos, prev_ret: i64::MIN, sequential: true,
-                                top_r: -1, top_w: -1 });
-                groups.len() - 1
-            });
-            let g = &mut groups[gi];
-            if !g.sequential || !(g.prev_ret < inv || g.prev_ret == i64::MIN) {
-                return Ok(None); // a pipelined session: the general loop's
-            }
-            g.prev_ret = ret;
-            g.last = pos;
-            let idx = fld(op, OP_INDEX);
-            if is_read {
-                if check_corrupt && corrupt.contains(&idx)? {
-                    continue;
+            let t = int_of(&fld(op, if is_read { OP_T_INV } else { OP_T_RET }));
+            let process = int_of(&fld(op, OP_PROCESS));
+            if let (false, Some(i)) = (is_read, id) {
+                if writer[i as usize].is_some() {
+                    return Ok(None); // written twice (P1): duplicates, the Python build's
                 }
-                let v = match rank_in(rver, &idx)? {
-                    Err(()) => return Ok(None),
-                    Ok(None) => {
-                        un_r += 1;
-                        continue;
-                    }
-                    Ok(Some(v)) => v,
-                };
-                if v < g.top_w || v < g.top_r {
-                    return Ok(None); // read-your-writes or monotonic-reads
-                }
-                n_r += 1;
-                g.top_r = g.top_r.max(v);
-                continue;
+                writer[i as usize] = Some(recs.len());
             }
-            let v = match rank_in(wver, &idx)? {
-                Err(()) => return Ok(None),
-                Ok(None) => {
-                    if ty == OK {
-                        un_w += 1;
-                    }
-                    continue;
+            recs.push(Rec { pos, is_read, ty, val: id, version, inv, ret, t, process });
+        }
+        // every read's value: a non-failed sole writer invoked no later than the read ended
+        for r in recs.iter().filter(|r| r.is_read) {
+            if let Some(i) = r.val {
+                match writer[i as usize] {
+                    Some(w) if recs[w].ty != FAIL && recs[w].inv <= r.ret => {}
+                    _ => return Ok(None), // garbage / aborted / future: the audit's
                 }
-                Ok(Some(v)) => v,
-            };
-            if v < g.top_w || v <= g.top_r {
-                return Ok(None); // monotonic-writes or writes-follow-reads
-            }
-            n_w += 1;
-            if ty == OK {
-                g.top_w = g.top_w.max(v);
             }
         }
-        // session ids as passes.py names the groups; one session per process group
-        let field = |pos: usize, i: usize| -> PyResult<Bound<'py, PyAny>> {
-            ops.get_item(pos)?.downcast_into::<PyTuple>()?.get_item(i)
-        };
-        let mut sessions: Vec<PyObject> = Vec::with_capacity(groups.len());
-        let seen = PySet::empty(py)?;
-        for g in &groups {
-            let s = field(g.first, if by_session_ops { OP_PROCESS } else { OP_SESSION })?;
-            if !by_session_ops && !s.eq(field(g.last, OP_SESSION)?)? {
-                return Ok(None); // epochs: the Python grouping splits them
+        // observations (value, version, op position) in _build_versioned's order
+        let mut obs: Vec<(u32, i64, usize)> = Vec::new();
+        for r in recs.iter().filter(|r| r.is_read) {
+            if let (Some(i), Some(v)) = (r.val, r.version) {
+                obs.push((i, v, r.pos));
             }
-            if seen.add(&s).is_err() {
-                return Ok(None);
+        }
+        for w in recs.iter().filter(|r| !r.is_read) {
+            if let (Some(i), Some(v), OK) = (w.val, w.version, w.ty) {
+                obs.push((i, v, w.pos));
             }
-            sessions.push(s.unbind());
         }
-        if seen.len() != sessions.len() {
-            return Ok(None); // two groups under one session id: only the Python walk says how
-        }
-        Ok(Some((sessions, n_r, un_r, n_w, un_w)))
-    }
-
-    /// register_no_write_below(ops, rver, wver) -> None (declined) or whether no op's
-    /// write version is below a read version of an op earlier in `ops`.
-    #[pyfunction]
-    fn register_no_write_below(ops: &Bound<'_, PyList>, rver: &Bound<'_, PyDict>,
-                               wver: &Bound<'_, PyDict>) -> PyResult<Option<bool>> {
-        let mut before = -1i64;
-        for o in ops.iter() {
-            let Some(op) = op_tuple(&o) else { return Ok(None) };
-            let idx = fld(op, OP_INDEX);
-            match rank_in(wver, &idx)? {
-                Err(()) => return Ok(None),
-                Ok(Some(w)) if w < before => return Ok(Some(false)),
+        let n_vals = writer.len();
+        let mut ver_of: Vec<Option<i64>> = vec![None; n_vals];
+        let mut first: Vec<usize> = vec![usize::MAX; n_vals];
+        let mut val_of_ver: FxMap<i64, u32> = FxMap::default();
+        for &(i, v, pos) in &obs {
+            match ver_of[i as usize] {
+                None => {
+                    ver_of[i as usize] = Some(v);
+                    first[i as usize] = pos;
+                }
+                Some(x) if x != v => return Ok(None), // version-mismatch: Python's
                 _ => {}
             }
-            match rank_in(rver, &idx)? {
-                Err(()) => return Ok(None),
-                Ok(Some(r)) => before = before.max(r),
-                Ok(None) => {}
+            if *val_of_ver.entry(v).or_insert(i) != i {
+                return Ok(None); // version-conflict: Python's
             }
         }
-        Ok(Some(true))
+        let mut distinct: Vec<i64> = val_of_ver.keys().copied().collect();
+        distinct.sort_unstable();
+        let dense: FxMap<i64, usize> = distinct.iter().enumerate().map(|(k, &v)| (v, k + 1)).collect();
+        let rank: Vec<Option<usize>> = ver_of.iter().map(|v| v.map(|v| dense[&v])).collect();
+        let max_rank = distinct.len();
+        // each op's observed (read) and created (write) rank, as rver / wver hold them
+        let rrank: Vec<Option<i64>> = recs.iter().map(|r| match (r.is_read, r.val) {
+            (false, _) => None,
+            (true, None) => Some(0),
+            (true, Some(i)) => rank[i as usize].map(|x| x as i64),
+        }).collect();
+        let wrank: Vec<Option<i64>> = recs.iter().map(|r| match (r.is_read, r.val) {
+            (false, Some(i)) if r.ty != FAIL => rank[i as usize].map(|x| x as i64),
+            _ => None,
+        }).collect();
+        let item = |pos: usize, i: usize| -> PyResult<Bound<'py, PyAny>> {
+            ops.get_item(pos)?.downcast_into::<PyTuple>()?.get_item(i)
+        };
+        let none = py.None();
+        let mut by_rank: Vec<PyObject> = (0..=max_rank).map(|_| none.clone_ref(py)).collect();
+        let mut evidence: Vec<PyObject> = (0..=max_rank).map(|_| none.clone_ref(py)).collect();
+        for i in 0..n_vals {
+            if let Some(rk) = rank[i] {
+                by_rank[rk] = ops.get_item(recs[writer[i].unwrap()].pos)?.unbind();
+                evidence[rk] = item(first[i], OP_INDEX)?.unbind();
+            }
+        }
+        let py_reads = PyList::empty(py);
+        let rver = PyDict::new(py);
+        for r in recs.iter().filter(|r| r.is_read) {
+            let op = ops.get_item(r.pos)?;
+            if r.val.is_none() {
+                rver.set_item(op.downcast::<PyTuple>()?.get_item(OP_INDEX)?, 0)?;
+            }
+            py_reads.append(op)?;
+        }
+        for r in recs.iter().filter(|r| r.is_read) {
+            if let Some(rk) = r.val.and_then(|i| rank[i as usize]) {
+                rver.set_item(item(r.pos, OP_INDEX)?, rk)?;
+            }
+        }
+        let py_writes = PyList::empty(py);
+        let wvals = PyList::empty(py);
+        let writer_d = PyDict::new(py);
+        let wver = PyDict::new(py);
+        let mut unverifiable: u64 = 0;
+        let (mut max_ok, mut nonfail) = (-1i64, 0u64);
+        for (j, w) in recs.iter().enumerate().filter(|(_, r)| !r.is_read) {
+            let op = ops.get_item(w.pos)?;
+            let t = op.downcast::<PyTuple>()?;
+            let v = t.get_item(OP_VALUE)?;
+            if w.ty != FAIL {
+                nonfail += 1;
+            }
+            if w.val.is_some() {
+                writer_d.set_item(&v, &op)?;
+                match wrank[j] {
+                    Some(rk) => {
+                        wver.set_item(t.get_item(OP_INDEX)?, rk)?;
+                        if w.ty == OK {
+                            max_ok = max_ok.max(rk);
+                        }
+                    }
+                    None if w.ty == OK => unverifiable += 1,
+                    None => {}
+                }
+            }
+            wvals.append(v)?;
+            py_writes.append(op)?;
+        }
+        // lost_updates.py `_no_write_below_an_earlier_read`, over every op in order
+        let mut before = -1i64;
+        let mut no_write_below = true;
+        for j in 0..recs.len() {
+            if wrank[j].is_some_and(|w| w < before) {
+                no_write_below = false;
+                break;
+            }
+            if let Some(r) = rrank[j] {
+                before = before.max(r);
+            }
+        }
+        let facts = (staleness(&recs, &rrank, &wrank),
+                     session_facts(py, ops, &recs, &rrank, &wrank)?, no_write_below, max_ok,
+                     nonfail);
+        Ok(Some((py_reads.unbind(), py_writes.unbind(), wvals.unbind(), writer_d.unbind(),
+                 rver.unbind(), wver.unbind(), PyList::new(py, by_rank)?.unbind(),
+                 PyList::new(py, evidence)?.unbind(), max_rank, unverifiable, facts)))
     }
 
     pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
         m.add_function(wrap_pyfunction!(register_index, m)?)?;
-        m.add_function(wrap_pyfunction!(register_staleness, m)?)?;
-        m.add_function(wrap_pyfunction!(register_session_key, m)?)?;
-        m.add_function(wrap_pyfunction!(register_no_write_below, m)?)?;
         Ok(())
     }
 }
