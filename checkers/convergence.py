@@ -254,6 +254,14 @@ def _admissible_indexed(key, ix, finals: list[Op], options: CheckOptions,
         if not (_LIST_FAST and _list_converged_clean(ix.writes, members)):
             _admissible_members(key, ix.writes, members, finals, anomalies, "append", covers)
         return
+    if ix.native is not None and r.value is not None:
+        # a versioned key the Rust core built (registers_native.Facts): no ok write ranked
+        # above the converged version means no newer acked write, so nothing below applies
+        wv = ix.writer(r.value)
+        if wv is not None and wv.type != "fail":
+            v = ix.ver(r)
+            if v is None or ix.native.max_ok_rank <= v:
+                return
     # only writes the final state testifies about can be missing from it (item 5)
     acked = [w for w in ix.writes if w.type == "ok" and covers(w)]
     if r.value is None:

@@ -40,6 +40,7 @@ class Facts(NamedTuple):
     no_write_below: bool      # lost_updates.py _no_write_below_an_earlier_read
     max_ok_rank: int          # the highest rank an ok write created (-1: none)
     nonfail_writes: int       # writes whose type is not fail
+    ok_writes: int            # writes whose type is ok
 
 
 def engine() -> str:

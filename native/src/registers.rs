@@ -321,7 +321,7 @@ pub mod py {
         Some((unverifiable, skipped, fresh, tt, kk, lags, lag_zero))
     }
 
-    type Facts = (Option<StaleOut>, Option<SessionFacts>, bool, i64, u64);
+    type Facts = (Option<StaleOut>, Option<SessionFacts>, bool, i64, u64, u64);
     type IndexOut = (Py<PyList>, Py<PyList>, Py<PyList>, Py<PyDict>, Py<PyDict>, Py<PyDict>,
                      Py<PyList>, Py<PyList>, usize, u64, Facts);
 
@@ -330,7 +330,7 @@ pub mod py {
     /// of one versioned key (see the module doc for the shape it takes) and what the
     /// other families need of its ops, computed while they are at hand: facts =
     /// (staleness, session facts, no write below an earlier read, the highest rank of an
-    /// ok write (-1: none), writes that did not fail).
+    /// ok write (-1: none), writes that did not fail, ok writes).
     #[pyfunction]
     fn register_index<'py>(py: Python<'py>, ops: &Bound<'py, PyList>) -> PyResult<Option<IndexOut>> {
         let mut ids: FxMap<Val, u32> = FxMap::default();
@@ -468,13 +468,16 @@ pub mod py {
         let writer_d = PyDict::new(py);
         let wver = PyDict::new(py);
         let mut unverifiable: u64 = 0;
-        let (mut max_ok, mut nonfail) = (-1i64, 0u64);
+        let (mut max_ok, mut nonfail, mut n_ok) = (-1i64, 0u64, 0u64);
         for (j, w) in recs.iter().enumerate().filter(|(_, r)| !r.is_read) {
             let op = ops.get_item(w.pos)?;
             let t = op.downcast::<PyTuple>()?;
             let v = t.get_item(OP_VALUE)?;
             if w.ty != FAIL {
                 nonfail += 1;
+            }
+            if w.ty == OK {
+                n_ok += 1;
             }
             if w.val.is_some() {
                 writer_d.set_item(&v, &op)?;
@@ -506,7 +509,7 @@ pub mod py {
         }
         let facts = (staleness(&recs, &rrank, &wrank),
                      session_facts(py, ops, &recs, &rrank, &wrank)?, no_write_below, max_ok,
-                     nonfail);
+                     nonfail, n_ok);
         Ok(Some((py_reads.unbind(), py_writes.unbind(), wvals.unbind(), writer_d.unbind(),
                  rver.unbind(), wver.unbind(), PyList::new(py, by_rank)?.unbind(),
                  PyList::new(py, evidence)?.unbind(), max_rank, unverifiable, facts)))
