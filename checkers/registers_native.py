@@ -27,6 +27,8 @@ _FIELDS = {"index": 0, "inv_index": 1, "ret_index": 2, "process": 3, "session": 
            "extra": 16}
 _ENV = "SPLITBRAIN_REGISTER_ENGINE"
 INDEX, PROBLEM = load("register_index", _FIELDS, _ENV)
+# versions.py `group_by_key` (any workload): the same dict, filled from Rust
+GROUP = load("group_ops_by_key", {**_FIELDS, "key": 7}, _ENV)[0]
 
 
 class Facts(NamedTuple):

@@ -515,7 +515,38 @@ pub mod py {
                  PyList::new(py, evidence)?.unbind(), max_rank, unverifiable, facts)))
     }
 
+    const OP_KEY: usize = 7;
+
+    /// group_ops_by_key(ops) -> (groups, snapshots, multi): versions.py `group_by_key`
+    /// (key -> its ops in order; the ok reads of tuple keys; how many ops name a tuple
+    /// key), with Python's own dict doing every hash and comparison.
+    #[pyfunction]
+    fn group_ops_by_key<'py>(py: Python<'py>, ops: &Bound<'py, PyList>)
+                             -> PyResult<(Bound<'py, PyDict>, Bound<'py, PyList>, u64)> {
+        let groups = PyDict::new(py);
+        let snapshots = PyList::empty(py);
+        let mut multi = 0u64;
+        for o in ops.iter() {
+            let op = o.downcast::<PyTuple>()?;
+            let k = op.get_item(OP_KEY)?;
+            if k.is_exact_instance_of::<PyTuple>() {
+                multi += 1;
+                if str_eq(&op.get_item(OP_F)?, "read") == Some(true)
+                    && str_eq(&op.get_item(OP_TYPE)?, "ok") == Some(true) {
+                    snapshots.append(&o)?;
+                }
+                continue;
+            }
+            match groups.get_item(&k)? {
+                Some(g) => g.downcast::<PyList>()?.append(&o)?,
+                None => groups.set_item(&k, PyList::new(py, [&o])?)?,
+            }
+        }
+        Ok((groups, snapshots, multi))
+    }
+
     pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
+        m.add_function(wrap_pyfunction!(group_ops_by_key, m)?)?;
         m.add_function(wrap_pyfunction!(register_index, m)?)?;
         Ok(())
     }
