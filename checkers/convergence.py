@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING, Any
 from dataclasses import replace
 from operator import attrgetter
 
+from splitbrain.checkers import registers_native
 from splitbrain.checkers.analysis import Analysis
 from splitbrain.checkers.distribution import percentile
 from splitbrain.checkers.options import CheckOptions
@@ -152,6 +153,11 @@ def _quiet_time(history: History) -> float:
         tv = ev.get("time")
         if isinstance(tv, (int, float)) and tv > t:
             t = tv
+    native = registers_native.LAST_WRITE_TIME
+    got = native(history.ops) if native is not None and type(history.ops) is list else None
+    if got is not None:  # the loop below, by the Rust core (native/src/registers.rs)
+        found, tv = got
+        return tv if found and tv > t else t
     for op in history.ops:
         if op.f in WRITE_FS:
             tv = op.t_ret_seen if op.t_ret_seen is not None else op.t_inv

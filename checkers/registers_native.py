@@ -29,6 +29,8 @@ _ENV = "SPLITBRAIN_REGISTER_ENGINE"
 INDEX, PROBLEM = load("register_index", _FIELDS, _ENV)
 # versions.py `group_by_key` (any workload): the same dict, filled from Rust
 GROUP = load("group_ops_by_key", {**_FIELDS, "key": 7}, _ENV)[0]
+# convergence.py `_quiet_time`'s loop over the ops (any workload)
+LAST_WRITE_TIME = load("last_write_time", {**_FIELDS, "t_ret_seen": 13}, _ENV)[0]
 
 
 class Facts(NamedTuple):

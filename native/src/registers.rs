@@ -545,7 +545,37 @@ pub mod py {
         Ok((groups, snapshots, multi))
     }
 
+    const OP_T_RET_SEEN: usize = 13;
+
+    /// last_write_time(ops) -> None (declined: a time that is not an exact int) or
+    /// (found, time): convergence.py `_quiet_time`'s loop over the ops, the latest
+    /// `t_ret_seen` (else `t_inv`) of a write-like op, as the op's own object.
+    #[pyfunction]
+    fn last_write_time<'py>(py: Python<'py>, ops: &Bound<'py, PyList>)
+                            -> PyResult<Option<(bool, PyObject)>> {
+        let mut best: Option<(i64, PyObject)> = None;
+        for o in ops.iter() {
+            let Some(op) = op_tuple(&o) else { return Ok(None) };
+            let f = fld(op, OP_F);
+            let Ok(f) = f.downcast_exact::<PyString>() else { return Ok(None) };
+            if !matches!(f.to_str()?, "write" | "cas" | "append" | "add") {
+                continue;
+            }
+            let seen = fld(op, OP_T_RET_SEEN);
+            let tv = if seen.is_none() { fld(op, OP_T_INV) } else { seen };
+            let Some(t) = int_of(&tv) else { return Ok(None) };
+            if best.as_ref().map_or(true, |b| t > b.0) {
+                best = Some((t, tv.to_owned().unbind()));
+            }
+        }
+        Ok(Some(match best {
+            None => (false, py.None()),
+            Some((_, o)) => (true, o),
+        }))
+    }
+
     pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
+        m.add_function(wrap_pyfunction!(last_write_time, m)?)?;
         m.add_function(wrap_pyfunction!(group_ops_by_key, m)?)?;
         m.add_function(wrap_pyfunction!(register_index, m)?)?;
         Ok(())

@@ -4,9 +4,9 @@ reference, result for result (issue 16 item 5).
 Both paths run `run_checks` on the same history and options; the full results must be
 identical: verdicts, every anomaly and notice (type, explanation, witnesses, details) in
 order, and every statistic (staleness percentiles, session counts, ...), minus wall-clock
-timings. The reference is `registers_native.INDEX = None` (what a missing or older .so,
-or SPLITBRAIN_REGISTER_ENGINE=python, gives): every versioned key is then built and
-judged by the Python code. Histories: seeded bench register histories, clean and with
+timings. The reference is `registers_native.INDEX = GROUP = LAST_WRITE_TIME = None` (what a
+missing or older .so, or SPLITBRAIN_REGISTER_ENGINE=python, gives): the ops are grouped,
+every versioned key built and judged, and the quiet time found by the Python code. Histories: seeded bench register histories, clean and with
 injected faults (stale and regressing reads, garbage values, repeated values, cas,
 failed and info writes, skewed versions, missing final reads), the shapes
 register_index declines one by one, and hypothesis-made raw histories.
@@ -49,6 +49,9 @@ def _results(events: list[dict], native: bool, **opts) -> tuple[str, int, int]:
 
     with pytest.MonkeyPatch.context() as m:
         m.setattr(registers_native, "INDEX", counting if native else None)
+        if not native:
+            m.setattr(registers_native, "GROUP", None)
+            m.setattr(registers_native, "LAST_WRITE_TIME", None)
         res = run_checks(history_from_events(events, source="<register-native>"),
                          CheckOptions(workload="register", **opts))
     res.pop("timings_s", None)
@@ -265,3 +268,26 @@ def test_hypothesis_histories(events, bounded, by_session):
     if bounded:
         opts["staleness_bound_versions"] = 0
     _same(events, **opts)
+
+
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(events=_histories())
+def test_grouping_and_quiet_time(events):
+    """group_ops_by_key and last_write_time alone against their Python loops (also on
+    histories with tuple keys and float times)."""
+    from splitbrain.checkers import convergence, versions
+
+    rnd = random.Random(len(events))
+    for e in events:
+        if rnd.random() < 0.1:
+            e["key"] = ["x", "y"]  # a multi-key snapshot read's key (a tuple once loaded)
+        if rnd.random() < 0.05:
+            e["time"] = e["time"] + 0.5
+    h = history_from_events(events)
+    got = (versions.group_by_key(h.ops), convergence._quiet_time(h))
+    with pytest.MonkeyPatch.context() as m:
+        m.setattr(registers_native, "GROUP", None)
+        m.setattr(registers_native, "LAST_WRITE_TIME", None)
+        ref = (versions.group_by_key(h.ops), convergence._quiet_time(h))
+    assert got == ref
+    assert type(got[1]) is type(ref[1])
