@@ -17,19 +17,19 @@
 #[cfg(feature = "python")]
 pub mod py {
     use pyo3::prelude::*;
-    use pyo3::types::{PyDict, PyFloat, PyInt, PyList, PySet, PyString, PyTuple};
+    use pyo3::types::{PyDict, PyInt, PyList, PySet, PyString, PyTuple};
 
-    use crate::queue::py::Fx;
+    use crate::queue::py::{Fx, OP_F, OP_INDEX, OP_TYPE};
+    // an op index: an exact int, or float infinity (an info op's completion) as i64::MAX
+    use crate::set_session::py::as_index;
     type FxMap<K, V> = std::collections::HashMap<K, V, std::hash::BuildHasherDefault<Fx>>;
 
-    // Op field positions (harness/history.py; checked by checkers/registers_native.py)
-    const OP_INDEX: usize = 0;
+    // Op field positions beyond queue.rs's (harness/history.py; checked by
+    // checkers/registers_native.py)
     const OP_INV: usize = 1;
     const OP_RET: usize = 2;
     const OP_PROCESS: usize = 3;
     const OP_SESSION: usize = 4;
-    const OP_TYPE: usize = 5;
-    const OP_F: usize = 6;
     const OP_VALUE: usize = 8;
     const OP_VERSION: usize = 9;
     const OP_T_INV: usize = 11;
@@ -54,20 +54,6 @@ pub mod py {
     fn int_of(o: &Bound<'_, PyAny>) -> Option<i64> {
         if o.is_exact_instance_of::<PyInt>() {
             return o.extract::<i64>().ok();
-        }
-        None
-    }
-
-    /// An op index: an exact int, or float infinity (an info op's completion) as i64::MAX.
-    fn index_of(o: &Bound<'_, PyAny>) -> Option<i64> {
-        if o.is_exact_instance_of::<PyInt>() {
-            return o.extract::<i64>().ok();
-        }
-        if o.is_exact_instance_of::<PyFloat>() {
-            let f = o.extract::<f64>().ok()?;
-            if f == f64::INFINITY {
-                return Some(i64::MAX);
-            }
         }
         None
     }
@@ -372,7 +358,7 @@ pub mod py {
                     Some(id)
                 }
             };
-            let (Some(inv), Some(ret)) = (index_of(&fld(op, OP_INV)), index_of(&fld(op, OP_RET)))
+            let (Some(inv), Some(ret)) = (as_index(&fld(op, OP_INV)), as_index(&fld(op, OP_RET)))
             else { return Ok(None) };
             let t = int_of(&fld(op, if is_read { OP_T_INV } else { OP_T_RET }));
             let process = int_of(&fld(op, OP_PROCESS));

@@ -56,7 +56,7 @@ pub mod py {
         unsafe { op.get_borrowed_item_unchecked(i) }
     }
 
-    fn as_index(o: &Bound<'_, PyAny>) -> Option<i64> {
+    pub(crate) fn as_index(o: &Bound<'_, PyAny>) -> Option<i64> {
         if o.is_exact_instance_of::<PyInt>() {
             return o.extract::<i64>().ok();
         }
