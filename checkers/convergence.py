@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING, Any
 from dataclasses import replace
 from operator import attrgetter
 
+from splitbrain.checkers import registers_native
 from splitbrain.checkers.analysis import Analysis
 from splitbrain.checkers.distribution import percentile
 from splitbrain.checkers.options import CheckOptions
@@ -152,6 +153,11 @@ def _quiet_time(history: History) -> float:
         tv = ev.get("time")
         if isinstance(tv, (int, float)) and tv > t:
             t = tv
+    native = registers_native.LAST_WRITE_TIME
+    got = native(history.ops) if native is not None and type(history.ops) is list else None
+    if got is not None:  # the loop below, by the Rust core (native/src/registers.rs)
+        found, tv = got
+        return tv if found and tv > t else t
     for op in history.ops:
         if op.f in WRITE_FS:
             tv = op.t_ret_seen if op.t_ret_seen is not None else op.t_inv
@@ -254,6 +260,14 @@ def _admissible_indexed(key, ix, finals: list[Op], options: CheckOptions,
         if not (_LIST_FAST and _list_converged_clean(ix.writes, members)):
             _admissible_members(key, ix.writes, members, finals, anomalies, "append", covers)
         return
+    if ix.native is not None and r.value is not None:
+        # a versioned key the Rust core built (registers_native.Facts): no ok write ranked
+        # above the converged version means no newer acked write, so nothing below applies
+        wv = ix.writer(r.value)
+        if wv is not None and wv.type != "fail":
+            v = ix.ver(r)
+            if v is None or ix.native.max_ok_rank <= v:
+                return
     # only writes the final state testifies about can be missing from it (item 5)
     acked = [w for w in ix.writes if w.type == "ok" and covers(w)]
     if r.value is None:

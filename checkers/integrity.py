@@ -87,7 +87,8 @@ def check(history: History, options: CheckOptions | None = None, *,
             continue
         kept.append(a)
     anomalies = kept
-    writes = sum(sum(map("fail".__ne__, map(_TYPE, ix.writes))) for ix in indexes.values())
+    writes = sum(sum(map("fail".__ne__, map(_TYPE, ix.writes))) if ix.native is None
+                 else ix.native.nonfail_writes for ix in indexes.values())
     stats: dict[str, Any] = {"keys": len(indexes), "reads_checked": reads,
                              "writes_checked": writes,
                              "replay_dropped": dropped,

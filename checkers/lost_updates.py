@@ -80,7 +80,10 @@ def _no_write_below_an_earlier_read(ix) -> bool:
     """True when no write of a versioned key is ranked below a read of it earlier in its
     op order, whatever the session, type or corruption: a session's floor in `_wfr_lost`
     only holds reads earlier in that order, so no write can fall below one. C-level,
-    one touch of each op (the per-op loop reads five of its fields)."""
+    one touch of each op (the per-op loop reads five of its fields); computed by the
+    Rust core while building the index when it built it (registers_native.Facts)."""
+    if ix.native is not None:
+        return ix.native.no_write_below
     idx = list(map(_INDEX, ix.ops))
     read_rank = map(ix.read_versions.get, idx, repeat(-1))
     # before[i]: the highest rank read by ops[:i] (-1: none); writes compare against it
@@ -379,14 +382,16 @@ class _Job:
                 v, ops = ix.duplicates[0]
                 self._duplicates(key, v, ops)
                 continue
-            acked = [w for w in ix.writes if w.type == "ok"]
-            self.stats["acked"] += len(acked)
+            # a key the Rust core built counted its ok writes (registers_native.Facts);
+            # _versioned_lost lists them only when one may be lost
+            acked = None if ix.native is not None else [w for w in ix.writes if w.type == "ok"]
+            self.stats["acked"] += len(acked) if acked is not None else ix.native.ok_writes
             tie_lost = self._tie_lost(key, ix, set()) if ix.kind == "versioned" else set()
             if tie_lost:
                 self.stats["keys_judged"] += 1  # judged without a final read
             last = self.fin.last_per_node(key)
             if not last:
-                if acked and not tie_lost:
+                if (ix.native.ok_writes if acked is None else acked) and not tie_lost:
                     self._no_final(key)
                 continue
             if not tie_lost:
@@ -394,7 +399,8 @@ class _Job:
             finals = sorted(last.values(), key=lambda o: o.index)
             self._final_register_values(key, ix, finals)
             if ix.kind == "versioned":
-                judged = [w for w in acked if w.index not in tie_lost] if tie_lost else acked
+                judged = [w for w in (acked if acked is not None else ix.writes)
+                          if w.type == "ok" and w.index not in tie_lost] if tie_lost else acked
                 reported = self._versioned_lost(key, ix, judged, finals)
                 reported |= tie_lost
                 self._wfr_lost(key, ix, finals, reported)
@@ -421,8 +427,9 @@ class _Job:
             elif w.type == "info":
                 self.stats["recovered"] += 1
 
-    def _versioned_lost(self, key: Any, ix, acked: list[Op], finals: list[Op]) -> set[int]:
-        """§5.2: the converged final version must be ≥ every acknowledged write's."""
+    def _versioned_lost(self, key: Any, ix, acked: list[Op] | None, finals: list[Op]) -> set[int]:
+        """§5.2: the converged final version must be ≥ every acknowledged write's.
+        acked None: the key's ok writes, listed here only if one may be lost."""
         best, best_r = None, None
         for r in finals:
             if r.index in ix.corrupt:
@@ -432,6 +439,10 @@ class _Job:
                 best, best_r = v, r
         if best is None:
             return set()
+        if acked is None:
+            if ix.native.max_ok_rank <= best:
+                return set()
+            acked = [w for w in ix.writes if w.type == "ok"]
         final_ids = [r.index for r in finals]
         wver = ix.write_versions.get  # == ix.ver(w): acked holds write-like ops only
         lost = [(v, w) for w in acked if (v := wver(w.index)) is not None and v > best

@@ -141,6 +141,8 @@ def _ms(ns: float) -> float:
 
 def _measure_key(ix, acc: _Accumulator, anomalies: list[Anomaly],
                  t_bound: int | None, k_bound: int | None) -> None:
+    if t_bound is None and k_bound is None and _native_key(ix, acc):
+        return
     corrupt = ix.corrupt
     # ix.ver, inlined: writes (f != read) look up the created version, reads the observed
     wver_get = ix.write_versions.get
@@ -240,17 +242,27 @@ def _measure_list_native(ix, acc: _Accumulator, t_bound: int | None,
     if (fn is None or not _LIST_FAST or type(ix.writes) is not list
             or type(ix.reads) is not list or type(ix.corrupt) is not set):
         return False
-    got = fn(ix.writes, ix.reads, ix.write_versions, ix.read_versions, ix.corrupt,
-             t_bound, k_bound)
+    return _add_native(acc, fn(ix.writes, ix.reads, ix.write_versions, ix.read_versions,
+                               ix.corrupt, t_bound, k_bound))
+
+
+def _native_key(ix, acc: _Accumulator) -> bool:
+    """`_measure_key` without bounds (so without anomalies) from what the Rust core
+    computed while building the index (registers_native.Facts); False: not computed."""
+    return _add_native(acc, ix.native.staleness if ix.native is not None else None)
+
+
+def _add_native(acc: _Accumulator, got) -> bool:
+    """A Rust core's figures for one key added to `acc`; False (nothing added) for None."""
     if got is None:
         return False
     unverifiable, skipped, fresh, T, K, lags, lag_zero = got
     acc.unverifiable_writes += unverifiable
     acc.skipped += skipped
     acc.fresh += fresh
-    acc.T += T
-    acc.K += K
-    acc.lags += lags
+    acc.T.extend(T)
+    acc.K.extend(K)
+    acc.lags.extend(lags)
     acc.lag_zero += lag_zero
     return True
 

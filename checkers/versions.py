@@ -73,7 +73,7 @@ from itertools import accumulate, compress, repeat
 from operator import attrgetter, gt, itemgetter
 from typing import Any, Iterable
 
-from splitbrain.checkers import set_native
+from splitbrain.checkers import registers_native, set_native
 from splitbrain.checkers.result import Anomaly
 from splitbrain.harness.history import History, Op, _short, freeze
 
@@ -177,6 +177,9 @@ class VersionIndex:
         # False when no op on this key is a cas (build_index knows it for free): lets the
         # register passes skip a scan of every op looking for one
         self.has_cas = True
+        # versioned keys the Rust core built: what the other families need of the key's
+        # ops (registers_native.Facts), so they need not walk them again
+        self.native = None
 
     # -- the index's tables, read-only (what session, staleness and lost-updates walk
     # in their hot loops; the same dicts, so reading them costs nothing extra)
@@ -357,7 +360,11 @@ def single_key_ops(history: History, n_txn: int | None = None) -> list[Op]:
 def group_by_key(ops: list[Op]) -> tuple[dict[Any, list[Op]], list[Op], int]:
     """(key -> its ops in the given order, the keyless key None included; the ok reads of
     multi-key snapshots, whose tuple keys are no group; how many ops name a tuple key).
-    Read-only once returned."""
+    Read-only once returned. By the Rust core when it is there (registers_native.GROUP,
+    the same dict operations in the same order)."""
+    if registers_native.GROUP is not None and type(ops) is list:
+        groups, snapshots, multi = registers_native.GROUP(ops)
+        return groups, snapshots, multi
     groups: dict[Any, list[Op]] = {}
     snapshots: list[Op] = []
     multi = 0
@@ -436,6 +443,8 @@ def build_index(key: Any, ops: list[Op], workload: str | None = None,
         ops = _extend_versions(ix, ops, tiebreak)
     ix.tiebreak = tiebreak
     ix.ops = ops
+    if kind == "versioned" and not tiebreak and not snapshot_reads and _native_versioned(ix):
+        return ix
     writes_append = ix.writes.append
     reads = ix.reads
     reads_append = reads.append
@@ -1170,6 +1179,24 @@ def _build_versioned(ix: VersionIndex) -> None:
                 ix.unverifiable_writes += 1
                 if fv in bad_vals:
                     ix.corrupt.add(w.index)
+
+
+def _native_versioned(ix: VersionIndex) -> bool:
+    """`build_index` of a versioned key by the Rust core (native/src/registers.rs) when it
+    takes the key's shape (plain reads and writes of int/str values, each written once,
+    every read explained, one version per value and one value per version: where the
+    Python build reports nothing and marks nothing corrupt); False: nothing changed."""
+    build = registers_native.INDEX
+    if build is None or type(ix.ops) is not list:
+        return False
+    got = build(ix.ops)
+    if got is None:
+        return False
+    (ix.reads, ix.writes, ix._wvals, ix._writer, ix._rver, ix._wver, ix._by_rank,
+     ix._evidence, ix.max_rank, ix.unverifiable_writes, facts) = got
+    ix.native = registers_native.Facts(*facts)
+    ix.has_cas = False
+    return True
 
 
 def _one_to_one(values: list, versions: list) -> bool:

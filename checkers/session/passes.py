@@ -10,7 +10,7 @@ from splitbrain.harness.history import History, Op
 from splitbrain.checkers.session import native
 from splitbrain.checkers.session.findings import MR, MW, RYW, WFR, _Found, _inv
 from splitbrain.checkers.session.cross_key import _pass_cross_key
-from splitbrain.checkers.session.floors import _pass_floors
+from splitbrain.checkers.session.floors import _count, _pass_floors
 from splitbrain.checkers.session.graph import _pass_cycles
 from splitbrain.checkers.session.lists import list_floors, list_plan
 from splitbrain.checkers.session.sets import (
@@ -32,6 +32,7 @@ def _analyse(history: History, options: CheckOptions, indexes: dict | None = Non
     snapshots = False
     plans: dict = {}  # set key -> what the Rust core proved (session/native.py)
     lplans: dict = {}  # list key -> what the Rust core proved (session/lists.py)
+    counted: dict = {}  # versioned key -> what register_session_key proved (its counts)
     for k, ix in indexes.items():
         plan = _native_plan(ix, by_session_ops) if ix.kind == "set" else None
         if plan is not None:
@@ -41,6 +42,11 @@ def _analyse(history: History, options: CheckOptions, indexes: dict | None = Non
         if lplan is not None:  # session/lists.py: the Rust list floors
             lplans[k] = lplan
             continue
+        if ix.kind == "versioned" and not ix.snapshot_values and not ix.duplicates:
+            got = _native_register(ix, by_session_ops)
+            if got is not None:
+                counted[k] = got
+                continue
         if ix.snapshot_values:
             snapshots = True
         _group_key(ix, k, by_session_ops, groups)
@@ -60,6 +66,11 @@ def _analyse(history: History, options: CheckOptions, indexes: dict | None = Non
             continue
         if k in lplans:
             list_floors(found, ix, lplans[k], options)
+            continue
+        if k in counted:
+            sessions, n_r, un_r, n_w, un_w = counted[k]
+            found.sessions.update(sessions)
+            _count(found, n_r, un_r, n_w, un_w)
             continue
         for s, ops in by_key.get(k, ()):
             found.sessions.add(s)
@@ -114,6 +125,20 @@ def _group_key(ix: VersionIndex, k: Any, by_session_ops: bool, groups: dict) -> 
         else:
             for op in g:
                 groups.setdefault((op.session, k), []).append(op)
+
+
+def _native_register(ix: VersionIndex, by_session_ops: bool) -> tuple | None:
+    """(sessions, reads checked, reads unverifiable, writes checked, writes unverifiable)
+    when the Rust core proved, while building this versioned key's index
+    (registers_native.Facts), every group `_group_key` makes of it sequential and
+    cleared by `_clean_total_sequential` (whose counts these are: `_pass_floors` would
+    report nothing); None: Python judges the key."""
+    got = ix.native.session if ix.native is not None else None
+    if got is None:
+        return None
+    by_session, by_process, *counts = got
+    sessions = by_process if by_session_ops else by_session
+    return None if sessions is None else (sessions, *counts)
 
 
 class _Plan(NamedTuple):

@@ -18,6 +18,7 @@ pub mod set_session;
 pub mod lists;
 pub mod list_passes;
 pub mod sets;
+pub mod registers;
 
 pub const WRITE: u32 = 0;
 pub const READ: u32 = 1;
@@ -547,6 +548,7 @@ mod py {
         crate::lists::py::register(m)?;
         crate::list_passes::py::register(m)?;
         crate::sets::py::register(m)?;
+        crate::registers::py::register(m)?;
         Ok(())
     }
 }
