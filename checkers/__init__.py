@@ -260,7 +260,8 @@ def _run_families(history: History, options: CheckOptions, wanted: list[str],
         except Exception:
             pass  # the family that needs the table meets the error itself, as when serial
         timings["splitbrain.checkers.analysis"] = time.perf_counter() - t0
-        families, secs = parallel.run_forked(jobs, workers, run_one, _unknown_family)
+        families, secs = parallel.run_forked(jobs, workers, run_one, _unknown_family,
+                                             ship=_texts_now)
         for mod_name in jobs:
             timings[mod_name] = secs.get(mod_name, 0.0)
             results.update(families[mod_name])
@@ -271,6 +272,14 @@ def _run_families(history: History, options: CheckOptions, wanted: list[str],
         timings[mod_name] = time.perf_counter() - t0
         results.update(family)
     return results, timings
+
+
+def _texts_now(family: dict[str, CheckResult]) -> None:
+    """Build the explanations given lazily (callables do not pickle): what a forked
+    worker does before sending its results back, only when they do not pickle as they are."""
+    for r in family.values():
+        for a in (*r.anomalies, *r.notices):
+            a.text()
 
 
 def _unknown_family(mod_name: str, reason: str) -> dict[str, CheckResult]:

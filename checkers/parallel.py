@@ -10,9 +10,10 @@ results are the serial ones.
 
 Safety: a worker resets SIGINT/SIGTERM to their defaults and always leaves with
 `os._exit` (it never unwinds into the caller's finally blocks or atexit handlers); a
-family whose result does not come back (the worker died, was killed, or the result
-could not be pickled) is `unknown` with the reason, never valid. A family that raises in
-a worker is unknown with the error, as in the serial loop.
+family whose result does not come back (the worker died or was killed) is `unknown`
+with the reason, never valid; one whose results do not pickle (even with their lazy
+explanations built) is run again in the parent. A family that raises in a worker is
+unknown with the error, as in the serial loop.
 
 When: `CheckOptions.check_workers` (1: serial; N: up to N workers, whatever the history's
 size); otherwise automatically for histories of at least MIN_OPS ops on a machine with
@@ -78,12 +79,15 @@ def cost(mod_name: str) -> int:
 
 
 def run_forked(jobs: list[str], workers: int, run_one: Callable[[str], dict],
-               died: Callable[[str, str], dict]) -> tuple[dict[str, dict], dict[str, float]]:
+               died: Callable[[str, str], dict], parent_works: bool = True,
+               ship: Callable[[dict], None] | None = None
+               ) -> tuple[dict[str, dict], dict[str, float]]:
     """Run each job (a family module name) through run_one in `workers` processes: this
-    one and workers - 1 forked ones.
+    one and workers - 1 forked ones (parent_works False: `workers` forked ones).
 
     Returns (job -> its family results, job -> seconds). A job whose results did not come
-    back gets died(job, reason) instead."""
+    back gets died(job, reason) instead. ship(results): makes a worker's results picklable
+    when they are not (tried only then); a result that still is not is run again here."""
     order = sorted(range(len(jobs)), key=lambda i: -cost(jobs[i]))
     tok_r, tok_w = os.pipe()
     os.write(tok_w, bytes(order))  # < 256 jobs: one byte each; reads of 1 byte are atomic
@@ -94,18 +98,18 @@ def run_forked(jobs: list[str], workers: int, run_one: Callable[[str], dict],
     mine: dict[int, dict] = {}
     my_secs: dict[int, float] = {}
     try:
-        for _ in range(workers - 1):
+        for _ in range(workers - 1 if parent_works else workers):
             r, w = os.pipe()
             _big_pipe(w)
             pid = os.fork()
             if pid == 0:  # the worker: never returns
                 os.close(r)
-                _child(tok_r, w, jobs, run_one)
+                _child(tok_r, w, jobs, run_one, ship)
             os.close(w)
             children[pid] = r
         # The parent is a worker too (one fewer copy-on-write copy of what it touches);
         # its families' results stay objects of this process.
-        while True:
+        while parent_works:
             b = os.read(tok_r, 1)
             if not b:
                 break
@@ -114,7 +118,7 @@ def run_forked(jobs: list[str], workers: int, run_one: Callable[[str], dict],
             my_secs[b[0]] = time.perf_counter() - t0
         os.close(tok_r)
         tok_r = -1
-        got, secs, rss = _collect(children)
+        got, secs, rss, unsent = _collect(children)
         got.update(mine)
         secs.update(my_secs)
         status = {}
@@ -131,6 +135,10 @@ def run_forked(jobs: list[str], workers: int, run_one: Callable[[str], dict],
                 os.waitpid(pid, 0)
             except OSError:
                 pass
+    for i in sorted(unsent - got.keys()):  # deterministic, so the same results as there
+        t0 = time.perf_counter()
+        got[i] = run_one(jobs[i])
+        secs[i] = time.perf_counter() - t0
     bad = [_describe(st) for st in status.values() if os.waitstatus_to_exitcode(st) != 0]
     results: dict[str, dict] = {}
     for i, job in enumerate(jobs):
@@ -166,7 +174,8 @@ def _describe(st: int) -> str:
     return f"exit status {code}"
 
 
-def _collect(children: dict[int, int]) -> tuple[dict[int, dict], dict[int, float], list[int]]:
+def _collect(children: dict[int, int]
+             ) -> tuple[dict[int, dict], dict[int, float], list[int], set[int]]:
     """Read every worker's frames until each closes its pipe."""
     sel = selectors.DefaultSelector()
     bufs: dict[int, bytearray] = {}
@@ -186,6 +195,7 @@ def _collect(children: dict[int, int]) -> tuple[dict[int, dict], dict[int, float
     got: dict[int, dict] = {}
     secs: dict[int, float] = {}
     rss: list[int] = []
+    unsent: set[int] = set()
     for buf in bufs.values():
         pos = 0
         while pos + _HDR.size <= len(buf):
@@ -196,12 +206,15 @@ def _collect(children: dict[int, int]) -> tuple[dict[int, dict], dict[int, float
             pos += _HDR.size + n
             if frame[0] == "done":
                 got[frame[1]], secs[frame[1]] = frame[2], frame[3]
+            elif frame[0] == "unsent":
+                unsent.add(frame[1])
             elif frame[0] == "rss":
                 rss.append(frame[1])
-    return got, secs, rss
+    return got, secs, rss, unsent
 
 
-def _child(tok_r: int, w: int, jobs: list[str], run_one: Callable[[str], dict]) -> None:
+def _child(tok_r: int, w: int, jobs: list[str], run_one: Callable[[str], dict],
+           ship: Callable[[dict], None] | None) -> None:
     code = 1
     try:
         signal.signal(signal.SIGINT, signal.SIG_DFL)
@@ -213,11 +226,18 @@ def _child(tok_r: int, w: int, jobs: list[str], run_one: Callable[[str], dict]) 
             i = b[0]
             t0 = time.perf_counter()
             family = run_one(jobs[i])
-            frame = ("done", i, family, time.perf_counter() - t0)
+            secs = time.perf_counter() - t0
             try:
-                data = pickle.dumps(frame, protocol=pickle.HIGHEST_PROTOCOL)
+                data = pickle.dumps(("done", i, family, secs), protocol=pickle.HIGHEST_PROTOCOL)
             except Exception:
-                continue  # unpicklable: the parent reports this family unknown
+                try:
+                    if ship is None:
+                        raise
+                    ship(family)  # e.g. build the lazily given explanations now
+                    data = pickle.dumps(("done", i, family, secs),
+                                        protocol=pickle.HIGHEST_PROTOCOL)
+                except Exception:
+                    data = pickle.dumps(("unsent", i))  # the parent runs it again itself
             _write_all(w, _HDR.pack(len(data)) + data)
         data = pickle.dumps(("rss", resource.getrusage(resource.RUSAGE_SELF).ru_maxrss))
         _write_all(w, _HDR.pack(len(data)) + data)
