@@ -46,6 +46,7 @@ _COST = {"linearizable": 9, "transactions": 9, "lost_updates": 4, "integrity": 3
 LAST_RUN: dict[str, Any] = {}
 
 _HDR = struct.Struct("<Q")
+_STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
 
 def _cpus() -> int:
@@ -57,7 +58,8 @@ def _cpus() -> int:
 
 def workers_for(n_ops: int, option: int | None, n_jobs: int) -> int:
     """How many worker processes to fork for n_jobs families (1: run them serially)."""
-    if n_jobs < 2 or not hasattr(os, "fork") or threading.active_count() > 1:
+    if (n_jobs < 2 or not hasattr(os, "fork") or not hasattr(signal, "pthread_sigmask")
+            or threading.active_count() > 1):
         return 1
     if option is not None:
         return max(1, min(int(option), n_jobs))
@@ -101,10 +103,15 @@ def run_forked(jobs: list[str], workers: int, run_one: Callable[[str], dict],
         for _ in range(workers - 1 if parent_works else workers):
             r, w = os.pipe()
             _big_pipe(w)
-            pid = os.fork()
-            if pid == 0:  # the worker: never returns
-                os.close(r)
-                _child(tok_r, w, jobs, run_one, ship)
+            # no Python signal handler may run in the child before it resets them (a
+            # KeyboardInterrupt there would unwind into the caller's cleanup code)
+            old_mask = signal.pthread_sigmask(signal.SIG_BLOCK, _STOP_SIGNALS)
+            try:
+                pid = os.fork()
+                if pid == 0:  # the worker: never returns
+                    _child(tok_r, w, r, jobs, run_one, ship, old_mask)
+            finally:
+                signal.pthread_sigmask(signal.SIG_SETMASK, old_mask)
             os.close(w)
             children[pid] = r
         # The parent is a worker too (one fewer copy-on-write copy of what it touches);
@@ -213,12 +220,14 @@ def _collect(children: dict[int, int]
     return got, secs, rss, unsent
 
 
-def _child(tok_r: int, w: int, jobs: list[str], run_one: Callable[[str], dict],
-           ship: Callable[[dict], None] | None) -> None:
+def _child(tok_r: int, w: int, r: int, jobs: list[str], run_one: Callable[[str], dict],
+           ship: Callable[[dict], None] | None, mask) -> None:
     code = 1
     try:
-        signal.signal(signal.SIGINT, signal.SIG_DFL)
-        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        for sig in _STOP_SIGNALS:
+            signal.signal(sig, signal.SIG_DFL)
+        signal.pthread_sigmask(signal.SIG_SETMASK, mask)  # a pending SIGINT ends us here
+        os.close(r)
         while True:
             b = os.read(tok_r, 1)
             if not b:

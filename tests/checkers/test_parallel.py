@@ -330,3 +330,21 @@ def test_the_cli_freezes_what_check_loads(tmp_path, argv, frozen):
     p = subprocess.run([sys.executable, "-c", _PROBE, *args], capture_output=True, text=True,
                        cwd=ROOT, env={**os.environ, "PYTHONPATH": ROOT}, timeout=120)
     assert p.stderr.strip().splitlines()[-1] == f"{frozen} {frozen}"
+
+
+def test_workers_take_the_default_action_on_sigterm():
+    """The harness turns SIGTERM into KeyboardInterrupt (harness/cli.py); a worker must
+    not: it dies, and never runs the caller's cleanup."""
+    def handler(signum, frame):
+        raise KeyboardInterrupt
+
+    old = signal.signal(signal.SIGTERM, handler)
+    try:
+        def run_one(job):
+            os.kill(os.getpid(), signal.SIGTERM)
+            return {"ok": job}
+
+        got, _ = parallel.run_forked(["a"], 1, run_one, _died, parent_works=False)
+    finally:
+        signal.signal(signal.SIGTERM, old)
+    assert "killed by SIGTERM" in got["a"]["reason"]
