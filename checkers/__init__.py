@@ -260,12 +260,16 @@ def _run_families(history: History, options: CheckOptions, wanted: list[str],
         except Exception:
             pass  # the family that needs the table meets the error itself, as when serial
         timings["splitbrain.checkers.analysis"] = time.perf_counter() - t0
-        families, secs = parallel.run_forked(jobs, workers, run_one, _unknown_family,
-                                             ship=_texts_now)
-        for mod_name in jobs:
-            timings[mod_name] = secs.get(mod_name, 0.0)
-            results.update(families[mod_name])
-        return results, timings
+        try:
+            families, secs = parallel.run_forked(jobs, workers, run_one, _unknown_family,
+                                                 ship=_texts_now)
+        except OSError:  # no pipe or fork to be had (limits): the serial loop below
+            timings.clear()
+        else:
+            for mod_name in jobs:
+                timings[mod_name] = secs.get(mod_name, 0.0)
+                results.update(families[mod_name])
+            return results, timings
     for mod_name in jobs:
         t0 = time.perf_counter()
         family = run_one(mod_name)

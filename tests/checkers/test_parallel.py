@@ -348,3 +348,16 @@ def test_workers_take_the_default_action_on_sigterm():
     finally:
         signal.signal(signal.SIGTERM, old)
     assert "killed by SIGTERM" in got["a"]["reason"]
+
+
+def test_serial_when_fork_fails(monkeypatch):
+    def no_fork():
+        raise BlockingIOError(11, "Resource temporarily unavailable")
+
+    monkeypatch.setattr(parallel.os, "fork", no_fork)
+    hist = history_from_events(sim.simulate("set", "lagging", seed=3, ops=40,
+                                            final_reads=True).events)
+    f = run_checks(hist, CheckOptions(workload="set", check_workers=2))
+    s = run_checks(hist, CheckOptions(workload="set", check_workers=1))
+    assert "splitbrain.checkers.analysis" not in f["timings_s"]
+    assert _strip(f) == _strip(s)
