@@ -9,6 +9,15 @@ and report load time, time per checker family (`run_checks` → `timings_s`), CP
 (load + check, and check alone), ops/s (wall and per check CPU-second), peak RSS (`ru_maxrss`, and of any children) and the 1-minute load average (the
 machine is shared, so wall figures need it). Prints figures; asserts nothing about time
 (architecture §2).
+
+The child measures what `splitbrain check` does: it is a one-shot process
+(`history.one_shot_process`, so the loaded history is frozen out of the GC) and
+`run_checks` forks its checker workers for big histories (checkers/parallel.py;
+`SPLITBRAIN_CHECK_WORKERS=1` runs them serially). "check cpu s" counts the workers' CPU
+time too (`RUSAGE_CHILDREN`), so ops/cpu-s stays the cost of checking; "ops/s" is wall
+throughput; "RSS MB" is the parent's peak, "kid MB" the largest worker's (copy-on-write
+pages shared with the parent count in both). `--library` measures a library call instead
+(no GC freeze, as in pytest or `splitbrain.run()`).
 """
 
 from __future__ import annotations
@@ -133,19 +142,29 @@ def _observed(workload: str, s) -> dict:
     return {"value": list(s) if s else []}
 
 
-def measure(path: str, workload: str) -> dict:
-    """Load + run_checks in this process; the figures for one workload."""
-    from splitbrain.checkers import run_checks
-    from splitbrain.checkers.options import CheckOptions
-    from splitbrain.harness.history import read_history
+def _children_cpu() -> float:
+    ru = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return ru.ru_utime + ru.ru_stime
 
+
+def measure(path: str, workload: str, library: bool = False) -> dict:
+    """Load + run_checks in this process, as `splitbrain check` does (unless `library`);
+    the figures for one workload."""
+    from splitbrain.checkers import parallel, run_checks
+    from splitbrain.checkers.options import CheckOptions
+    from splitbrain.harness.history import one_shot_process, read_history
+
+    if not library:
+        one_shot_process()
     load_avg = os.getloadavg()[0]  # the machine is shared: figures mean little without it
     t0, c0 = time.perf_counter(), time.process_time()
     hist = read_history(path)
     load_s, load_cpu = time.perf_counter() - t0, time.process_time() - c0
-    t1, c1 = time.perf_counter(), time.process_time()
+    t1, c1, k1 = time.perf_counter(), time.process_time(), _children_cpu()
     res = run_checks(hist, CheckOptions(workload=workload))
-    check_s, check_cpu = time.perf_counter() - t1, time.process_time() - c1
+    check_s = time.perf_counter() - t1
+    # the forked checker workers' CPU counts: ops/cpu-s is what checking costs
+    check_cpu = time.process_time() - c1 + _children_cpu() - k1
     rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     child_mb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
     return {"workload": workload, "ops": len(hist.ops), "load_s": round(load_s, 3),
@@ -156,17 +175,20 @@ def measure(path: str, workload: str) -> dict:
             # runs on the (shared) machine
             "ops_per_cpu_s": round(len(hist.ops) / max(check_cpu, 1e-9)),
             "peak_rss_mb": round(rss_mb, 1), "children_peak_rss_mb": round(child_mb, 1),
+            "workers": parallel.LAST_RUN.get("workers", 1) if "splitbrain.checkers.analysis"
+            in res["timings_s"] else 1,
             "loadavg_1m": round(max(load_avg, os.getloadavg()[0]), 2),
             "timings_s": res["timings_s"], "valid": res["valid"],
             "verdicts": {k: v["valid"] for k, v in res["checkers"].items()}}
 
 
-def run_one(workload: str, n_ops: int, tmp: str, seed: int) -> dict:
+def run_one(workload: str, n_ops: int, tmp: str, seed: int, library: bool = False) -> dict:
     path = os.path.join(tmp, f"sb-bench-{workload}.jsonl")
     t0 = time.perf_counter()
     generate(workload, n_ops, path, seed)
     gen_s = time.perf_counter() - t0
-    proc = subprocess.run([sys.executable, os.path.abspath(__file__), "--child", path, workload],
+    proc = subprocess.run([sys.executable, os.path.abspath(__file__), "--child", path, workload,
+                           *(["--library"] if library else [])],
                           capture_output=True, text=True, timeout=3600)
     if proc.returncode != 0:
         raise SystemExit(f"benchmark child failed for {workload}:\n{proc.stderr}")
@@ -181,11 +203,12 @@ def print_table(rows: list[dict]) -> None:
     fams = sorted({f for r in rows for f in r["timings_s"]})
     short = [f.split(".")[-1] for f in fams]
     head = ["workload", "ops", "load s", "check s", "total s", "cpu s", "check cpu s", "ops/s",
-            "ops/cpu-s", "RSS MB",
+            "ops/cpu-s", "RSS MB", "kid MB", "workers",
             "loadavg", "valid"] + short
     table = [[r["workload"], str(r["ops"]), f"{r['load_s']:.2f}", f"{r['check_s']:.2f}",
               f"{r['total_s']:.2f}", f"{r['load_cpu_s'] + r['check_cpu_s']:.2f}",
-              f"{r['check_cpu_s']:.2f}", str(r["ops_per_s"]), str(r["ops_per_cpu_s"]), f"{r['peak_rss_mb']:.0f}", f"{r['loadavg_1m']:.1f}",
+              f"{r['check_cpu_s']:.2f}", str(r["ops_per_s"]), str(r["ops_per_cpu_s"]), f"{r['peak_rss_mb']:.0f}",
+              f"{r['children_peak_rss_mb']:.0f}", str(r["workers"]), f"{r['loadavg_1m']:.1f}",
               str(r["valid"])]
              + [f"{r['timings_s'][f]:.2f}" if f in r["timings_s"] else "-" for f in fams]
              for r in rows]
@@ -202,15 +225,17 @@ def main(argv=None) -> int:
     ap.add_argument("--smoke", action="store_true", help="10k ops, every workload")
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--json", action="store_true", help="print rows as JSON too")
+    ap.add_argument("--library", action="store_true",
+                    help="measure a library call (no GC freeze) instead of the CLI")
     ap.add_argument("--child", nargs=2, metavar=("PATH", "WORKLOAD"), help=argparse.SUPPRESS)
     a = ap.parse_args(argv)
     if a.child:
-        print(json.dumps(measure(*a.child)))
+        print(json.dumps(measure(*a.child, library=a.library)))
         return 0
     n = 10_000 if a.smoke else a.ops
     chosen = WORKLOADS if (a.smoke or a.workload == "all") else (a.workload,)
     with tempfile.TemporaryDirectory(prefix="sb-bench-") as tmp:
-        rows = [run_one(w, n, tmp, a.seed) for w in chosen]
+        rows = [run_one(w, n, tmp, a.seed, a.library) for w in chosen]
     print_table(rows)
     if a.json:
         print(json.dumps(rows))

@@ -235,33 +235,97 @@ def _implied_by_linearizable(chosen: dict[str, CheckResult]) -> set[str]:
 def _run_families(history: History, options: CheckOptions, wanted: list[str],
                   micro: str | None) -> tuple[dict[str, CheckResult], dict[str, float]]:
     """Each wanted family once, in order; a checker that raises is reported unknown.
-    micro: a transactional history's micro-op shape, which the single-key families read."""
-    results: dict[str, CheckResult] = {}
-    timings: dict[str, float] = {}
-    done: set[str] = set()
+    micro: a transactional history's micro-op shape, which the single-key families read.
+
+    Big histories run their families in forked workers (checkers/parallel.py) once the
+    tables they share are built; the results are the serial loop's."""
+    from splitbrain.checkers import parallel
+
     # The single-key families judge a transactional history by its micro-ops' data model
     # (what transactions wrote counts as written); only `transactions` reads txn-*.
     single = replace(options, workload=micro) if micro else options
-    full, one_key = Analysis(history, options), None  # built once, shared by the families
-    for name in wanted:
-        mod_name = FAMILIES[name]
-        if mod_name in done:
-            continue
-        done.add(mod_name)
-        t0 = time.perf_counter()
+    full = Analysis(history, options)  # built once, shared by the families
+    shared = {"one_key": None}
+
+    def analysis_for(opts: CheckOptions) -> Analysis:
+        if opts is options:
+            return full
+        if shared["one_key"] is None:
+            shared["one_key"] = full.for_options(opts)
+        return shared["one_key"]
+
+    def run_one(mod_name: str) -> dict[str, CheckResult]:
         try:
             mod = importlib.import_module(mod_name)
             opts = options if mod_name in TXN_FAMILIES else single
             if mod_name in ANALYSIS_FAMILIES:
-                if opts is not options and one_key is None:
-                    one_key = full.for_options(opts)
-                family = mod.check(history, opts, analysis=full if opts is options else one_key)
-            else:
-                family = mod.check(history, opts)
+                return mod.check(history, opts, analysis=analysis_for(opts))
+            return mod.check(history, opts)
         except Exception as e:  # a checker bug must never read as "valid"
-            family = {n: CheckResult(name=n, valid="unknown",
-                                     reason=f"checker error: {type(e).__name__}: {e}")
-                      for n, m in FAMILIES.items() if m == mod_name}
+            return _unknown_family(mod_name, f"checker error: {type(e).__name__}: {e}")
+
+    jobs = list(dict.fromkeys(FAMILIES[n] for n in wanted))
+    results: dict[str, CheckResult] = {}
+    timings: dict[str, float] = {}
+    workers = parallel.workers_for(len(history.ops), options.check_workers, len(jobs))
+    if workers > 1:
+        t0 = time.perf_counter()
+        try:
+            _prebuild(jobs, options, single, analysis_for)
+        except Exception:
+            pass  # the family that needs the table meets the error itself, as when serial
+        timings["splitbrain.checkers.analysis"] = time.perf_counter() - t0
+        try:
+            families, secs = parallel.run_forked(jobs, workers, run_one, _unknown_family,
+                                                 ship=_texts_now)
+        except OSError:  # no pipe or fork to be had (limits): the serial loop below
+            timings.clear()
+        else:
+            for mod_name in jobs:
+                timings[mod_name] = secs.get(mod_name, 0.0)
+                results.update(families[mod_name])
+            return results, timings
+    for mod_name in jobs:
+        t0 = time.perf_counter()
+        family = run_one(mod_name)
         timings[mod_name] = time.perf_counter() - t0
         results.update(family)
     return results, timings
+
+
+def _texts_now(family: dict[str, CheckResult]) -> None:
+    """Build the explanations given lazily (callables do not pickle): what a forked
+    worker does before sending its results back, only when they do not pickle as they are."""
+    for r in family.values():
+        for a in (*r.anomalies, *r.notices):
+            a.text()
+
+
+def _unknown_family(mod_name: str, reason: str) -> dict[str, CheckResult]:
+    """Every checker of one family, unknown for `reason`."""
+    return {n: CheckResult(name=n, valid="unknown", reason=reason)
+            for n, m in FAMILIES.items() if m == mod_name}
+
+
+# The shared Analysis tables each family reads (checkers/analysis.py); the parallel path
+# builds them in the parent so the workers inherit them instead of each building its own.
+_READS = {
+    "splitbrain.checkers.integrity": ("indexes",),
+    "splitbrain.checkers.session": ("indexes",),
+    "splitbrain.checkers.staleness": ("indexes",),
+    "splitbrain.checkers.lost_updates": ("final_reads", "groups"),
+    "splitbrain.checkers.convergence": ("final_reads", "groups"),
+}
+
+
+def _prebuild(jobs: list[str], options: CheckOptions, single: CheckOptions, analysis_for) -> None:
+    for mod_name in jobs:
+        if mod_name not in ANALYSIS_FAMILIES:
+            continue
+        opts = options if mod_name in TXN_FAMILIES else single
+        a = analysis_for(opts)
+        names = _READS.get(mod_name, ())
+        if mod_name.endswith(".convergence") and opts.workload in ("register", "list-append"):
+            names = (*names, "indexes")
+        for name in names:
+            getattr(a, name)

@@ -30,6 +30,9 @@ VERBS = {
     "install": "splitbrain.harness.commands.install:install_cmd",
 }
 
+# Verbs that load histories, check them and exit (the GC may ignore what they loaded).
+ONE_SHOT_VERBS = ("check", "run", "report")
+
 
 def exit_code_for(valid) -> int:
     """Kept for callers of the old name: harness.verdict.exit_code without --fail-on."""
@@ -81,7 +84,16 @@ def _sigterm_as_interrupt() -> None:
 
 
 def main(argv=None) -> None:
-    """Console entry point: maps every outcome onto the exit-code contract."""
+    """Console entry point: maps every outcome onto the exit-code contract.
+
+    argv None: this is the `splitbrain` program itself (console script, `python -m
+    splitbrain`); its check/run/report verbs exit after checking, so the histories they
+    load may be frozen out of the GC (harness/history.py `one_shot_process`). Callers in
+    a longer-lived process (tests) pass argv; `serve` lives on."""
+    if argv is None and next((a for a in sys.argv[1:] if not a.startswith("-")), None) in ONE_SHOT_VERBS:
+        from splitbrain.harness.history import one_shot_process
+
+        one_shot_process()
     _sigterm_as_interrupt()
     try:
         rv = cli.main(args=argv, prog_name="splitbrain", standalone_mode=False)

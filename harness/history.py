@@ -1409,8 +1409,41 @@ def _jepsen_log_maps(path: str) -> list[tuple[dict, int]] | None:
     return out
 
 
+# Set by the command line (harness/cli.py `main` run as the `splitbrain` program): this
+# process checks histories and exits, so what it loads may be frozen out of the GC.
+_ONE_SHOT = False
+
+
+def one_shot_process() -> None:
+    """Mark this process as a one-shot command (`splitbrain check`/`run`/`report`): from
+    now on `read_history` moves the loaded history into the GC's permanent generation
+    (`gc.freeze`), so no later collection traverses its million objects (a young-gen
+    collection right after a 10^6-op load costs ~0.3-0.8 CPU-s, and the fork workers of
+    checkers/parallel.py would copy every page it touches). The price, fine in a process
+    that ends after the check: cyclic garbage alive before the freeze is never collected.
+    Never called by library code (pytest, `splitbrain.run()`), whose processes live on."""
+    global _ONE_SHOT
+    _ONE_SHOT = True
+
+
 def read_history(path: str, fmt: str | None = None) -> History:
-    """Read a history file (JSONL or Jepsen EDN); InputError on anything malformed."""
+    """Read a history file (JSONL or Jepsen EDN); InputError on anything malformed.
+
+    In a one-shot process (`one_shot_process`) the history is frozen out of the GC."""
+    if not _ONE_SHOT:
+        return _read_history(path, fmt)
+    was = gc.isenabled()
+    gc.disable()
+    try:
+        hist = _read_history(path, fmt)
+        gc.freeze()  # before the GC is back on: the loaded objects are never scanned
+        return hist
+    finally:
+        if was:
+            gc.enable()
+
+
+def _read_history(path: str, fmt: str | None) -> History:
     if os.path.isdir(path):
         cand = os.path.join(path, "history.jsonl")
         if os.path.exists(cand):
