@@ -762,8 +762,16 @@ def _check_op_vocabulary(history: History, workload: str) -> None:
 def check_value_shapes(history: History, workload: str) -> None:
     """Values a workload's checkers can read at all (InputError naming the op otherwise):
     a counter's reads and increments are numbers; a set's or list's ok reads are lists
-    (or null) of scalars. Called once the workload is known (given or inferred)."""
+    (or null) of scalars; a register's cas is an [expected, new] pair. Called once the
+    workload is known (given or inferred)."""
     _check_op_vocabulary(history, workload)
+    if workload == "register":
+        for op in history.ops:
+            if op.f == "cas" and not (isinstance(op.value, (list, tuple)) and len(op.value) == 2):
+                raise InputError(f"{history.source}: op {op.index} (cas of key "
+                                 f"{_short(op.key)}): a cas value must be [expected, new], "
+                                 f"got {_kind(op.value)}")
+        return
     counter = workload == "counter"
     collection = workload in ("set", "list-append")
     if not (counter or collection):

@@ -256,3 +256,17 @@ def test_a_history_of_ops_no_checker_understands_is_an_input_error(capsys, tmp_p
     bank = os.path.join(os.path.dirname(__file__), "data", "peers", "bank-mini.edn")
     code, out, err = cli(capsys, bank, "--workload", "set")
     assert code == 254 and "'transfer'" in err and "set checkers" in err, err
+
+
+@pytest.mark.parametrize("value", [7, None, ["a"], ["a", "b", "c"], {"a": 1}])
+def test_a_cas_that_is_not_a_pair_is_an_input_error(capsys, tmp_path, value):
+    """(A fuzzed history, seed 2860 of the test above: the linearizable checker raised on
+    it and the verdict was unknown with a "checker error"; it is malformed input.)"""
+    events = [ev(0, 0, "invoke", "write", 1, 0), ev(1, 0, "ok", "write", 1, 1),
+              ev(2, 1, "invoke", "cas", value, 2), ev(3, 1, "ok", "cas", value, 3),
+              ev(4, 2, "invoke", "read", None, 4), ev(5, 2, "ok", "read", 1, 5)]
+    p = tmp_path / "h.jsonl"
+    p.write_text("\n".join(json.dumps(e) for e in events) + "\n")
+    code, out, err = cli(capsys, p, "--workload", "cas-register")
+    assert code == 254, (code, out, err)
+    assert str(p) in err and "op 3" in err and "[expected, new]" in err, err
