@@ -31,6 +31,7 @@ def reference_paths():
     """The pre-speed-up functions in place of the fast ones, for the duration."""
     saved = [(versions, "_build_set", ref.build_set),
              (lost_updates._Job, "_set_timeline", ref.set_timeline),
+             (lost_updates._Job, "_collection", ref.collection),
              (lost_updates, "_presence", ref.presence),
              (convergence, "_admissible_set", ref.admissible_set),
              (convergence, "_admissible_members", ref.admissible_members),
@@ -71,12 +72,12 @@ def _full(history: History, workload: str | None = "set") -> str:
 @contextmanager
 def python_engine():
     """The fast path without the Rust core (as SPLITBRAIN_SET_ENGINE=python or an older .so)."""
-    saved = set_native.PRESENCE, set_native.SCAN
-    set_native.PRESENCE = set_native.SCAN = None
+    saved = set_native.PRESENCE, set_native.SCAN, set_native.TIMELINE
+    set_native.PRESENCE = set_native.SCAN = set_native.TIMELINE = None
     try:
         yield
     finally:
-        set_native.PRESENCE, set_native.SCAN = saved
+        set_native.PRESENCE, set_native.SCAN, set_native.TIMELINE = saved
 
 
 def assert_same_writes_by_key(history: History) -> None:
