@@ -269,3 +269,20 @@ def collection(self, key: Any, ops: list[Op], f: str, timeline: bool) -> None:
                 {"roles": {"write": w.index, "final_read": r.index}, "element": e}))
         elif w.type == "info":
             self.stats["recovered"] += 1
+
+
+def quiet_time(history) -> float:
+    """convergence._quiet_time before the C-level max."""
+    from splitbrain.checkers.convergence import WRITE_FS
+
+    t = 0
+    for ev in history.nemesis:
+        tv = ev.get("time")
+        if isinstance(tv, (int, float)) and tv > t:
+            t = tv
+    for op in history.ops:
+        if op.f in WRITE_FS:
+            tv = op.t_ret_seen if op.t_ret_seen is not None else op.t_inv
+            if tv > t:
+                t = tv
+    return t

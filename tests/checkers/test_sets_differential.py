@@ -35,7 +35,8 @@ def reference_paths():
              (lost_updates, "_presence", ref.presence),
              (convergence, "_admissible_set", ref.admissible_set),
              (convergence, "_admissible_members", ref.admissible_members),
-             (convergence, "_norm_set", ref.norm_set)]
+             (convergence, "_norm_set", ref.norm_set),
+             (convergence, "_quiet_time", ref.quiet_time)]
     old = [(obj, name, getattr(obj, name)) for obj, name, _ in saved]
     for obj, name, fn in saved:
         setattr(obj, name, fn)
