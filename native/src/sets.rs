@@ -292,7 +292,7 @@ pub mod py {
         let mut rd: Vec<(i64, i64, i64, i64)> = Vec::with_capacity(reads.len());
         let mut p = super::Presence::new(&elems);
         for r in reads.iter() {
-            let Ok(t) = r.downcast_exact::<PyTuple>() else { return Ok(None) };
+            let Ok(t) = r.downcast::<PyTuple>() else { return Ok(None) }; // Op: a tuple subclass
             let (Some(inv), Some(ret), Some(ti), Some(tr)) = (int_field(t, 1, false),
                 int_field(t, 2, false), int_field(t, 11, false), int_field(t, 12, false))
             else {
@@ -308,7 +308,7 @@ pub mod py {
         // writes: (ok, inv_index, ret_index, t_ret); ret/t_ret may be +inf (info)
         let mut ws: Vec<(bool, i64, i64, i64)> = Vec::with_capacity(writes.len());
         for w in writes.iter() {
-            let Ok(t) = w.downcast_exact::<PyTuple>() else { return Ok(None) };
+            let Ok(t) = w.downcast::<PyTuple>() else { return Ok(None) };
             let Ok(ty) = t.get_borrowed_item(5) else { return Ok(None) };
             let ok = match ty.downcast_exact::<pyo3::types::PyString>() {
                 Ok(s) => s.to_str()? == "ok",

@@ -290,3 +290,39 @@ def test_native_presence_declines_non_int_elements():
     assert set_native.PRESENCE([[1, 2**70]], [1]) is None
     assert set_native.PRESENCE([[1]], ["a"]) is None
     assert set_native.PRESENCE([(1, 2)], [2]) == ([0], [0], [-1])
+
+
+@needs_native
+def test_native_timeline_is_taken_on_bench_histories(monkeypatch):
+    """The Rust set_timeline answers (does not decline) on the bench's int histories, so
+    the differential cases above really compare it with the reference."""
+    calls = []
+    real = set_native.TIMELINE
+
+    def spy(*a):
+        got = real(*a)
+        calls.append(got is not None)
+        return got
+
+    monkeypatch.setattr(set_native, "TIMELINE", spy)
+    run_checks(history_from_events(_bench_events(3, 3000)), CheckOptions(workload="set"))
+    assert calls and all(calls)
+
+
+@needs_native
+def test_native_timeline_declines_other_shapes():
+    from splitbrain.harness.history import Op
+
+    def op(i, f, value, typ="ok", t_ret=None, ret=None):
+        return Op(i, i, i if ret is None else ret, 0, 0, typ, f, "x", value, None, None, i,
+                  i if t_ret is None else t_ret, i)
+
+    w, r = op(0, "add", 1), op(1, "read", [1])
+    assert set_native.TIMELINE([r], [1], [w]) == ([0], [], 0)
+    assert set_native.TIMELINE([op(1, "read", [1.0])], [1], [w]) is None      # float element
+    assert set_native.TIMELINE([r], [1], [op(0, "add", 1, t_ret=0.5)]) is None  # float time
+    assert set_native.TIMELINE([op(1, "read", [1], t_ret=2.5)], [1], [w]) is None
+    assert set_native.TIMELINE([r], ["a"], [w]) is None
+    info = op(0, "add", 1, typ="info", t_ret=float("inf"), ret=float("inf"))
+    assert set_native.TIMELINE([r], [1], [info]) is not None
+    assert set_native.TIMELINE([r], [1], [(0,)]) is None                        # not an Op
