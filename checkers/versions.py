@@ -548,6 +548,13 @@ def _index_writers(ix: VersionIndex) -> None:
     (P11): the retry chain is one logical write, represented by its ok/info member.
     """
     writer = ix._writer
+    if not writer:
+        # distinct values, none None (the common key): the loop below stores each value's
+        # one writer in order, i.e. this dict, built in C
+        fast = dict(zip(ix._wvals, ix.writes))
+        if len(fast) == len(ix._wvals) and None not in fast:
+            writer.update(fast)
+            return
     get = writer.get
     dups: dict[Any, list[Op]] = {}
     for op, v in zip(ix.writes, ix._wvals):

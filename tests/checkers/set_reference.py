@@ -286,3 +286,27 @@ def quiet_time(history) -> float:
             if tv > t:
                 t = tv
     return t
+
+
+def index_writers(ix: VersionIndex) -> None:
+    """versions._index_writers before the C-level dict of distinct values."""
+    from splitbrain.checkers.versions import _is_retry, _strength
+
+    writer = ix._writer
+    get = writer.get
+    dups: dict[Any, list[Op]] = {}
+    for op, v in zip(ix.writes, ix._wvals):
+        if v is None:
+            continue
+        prev = get(v)
+        if prev is None:
+            writer[v] = op
+            continue
+        if _is_retry(prev, op):
+            if _strength(op) > _strength(prev):
+                writer[v] = op
+            continue
+        dups.setdefault(v, [prev]).append(op)
+    for v, ops in dups.items():
+        del writer[v]
+        ix.duplicates.append((v, ops))

@@ -30,6 +30,7 @@ from tests.checkers import set_reference as ref
 def reference_paths():
     """The pre-speed-up functions in place of the fast ones, for the duration."""
     saved = [(versions, "_build_set", ref.build_set),
+             (versions, "_index_writers", ref.index_writers),
              (lost_updates._Job, "_set_timeline", ref.set_timeline),
              (lost_updates._Job, "_collection", ref.collection),
              (lost_updates, "_presence", ref.presence),
