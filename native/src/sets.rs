@@ -183,12 +183,18 @@ pub mod py {
     /// its live sole writer) no greater than `rets[p]` (the read's completion index).
     /// Flagging more than needed is safe: for a read that passes, Python's own audit of
     /// it reports nothing.
+    ///
+    /// `lazy`: build no frozenset for the reads that pass (a list or tuple of distinct
+    /// exact ints, each with a live writer invoked by the read's completion, tested on
+    /// the ints themselves); `members` then holds only the reads of `slow`, in order.
     #[pyfunction]
+    #[pyo3(signature = (values, rets, winv, lazy=false))]
     fn set_scan<'py>(
         py: Python<'py>,
         values: &Bound<'py, PyList>,
         rets: &Bound<'py, PyList>,
         winv: &Bound<'py, PyDict>,
+        lazy: bool,
     ) -> PyResult<Option<(Bound<'py, PyList>, Vec<usize>)>> {
         if rets.len() != values.len() {
             return Ok(None);
@@ -204,9 +210,25 @@ pub mod py {
         }
         let members = PyList::empty(py);
         let mut slow = Vec::new();
+        let mut seen: std::collections::HashSet<i64, BuildHasherDefault<MixHasher>> =
+            Default::default();
         for p in 0..values.len() {
             let v = values.get_item(p)?;
             let ret = unsafe { exact_int(rets.get_item(p)?.as_ptr()) };
+            if lazy {
+                if let Some(r) = ret {
+                    seen.clear();
+                    let mut fine = true;
+                    let ints = each_int(&v, |e| {
+                        if fine && (!seen.insert(e) || inv.get(&e).map_or(true, |&w| w > r)) {
+                            fine = false;
+                        }
+                    });
+                    if ints && fine {
+                        continue; // passes: no frozenset, no entry
+                    }
+                }
+            }
             let n = if let Ok(l) = v.downcast_exact::<PyList>() {
                 l.len()
             } else if let Ok(t) = v.downcast_exact::<PyTuple>() {
