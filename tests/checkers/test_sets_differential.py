@@ -95,10 +95,24 @@ def assert_same(history: History, workload: str | None = "set") -> None:
     fast = _full(history, workload)
     with python_engine():
         fast_python = _full(history, workload)
+    with eager_members():
+        fast_eager = _full(history, workload)
     with reference_paths():
         slow = _full(history, workload)
     assert fast == slow
     assert fast_python == slow
+    assert fast_eager == slow
+
+
+@contextmanager
+def eager_members():
+    """The Rust set scan building every read's frozenset (`versions._SET_LAZY` off)."""
+    saved = versions._SET_LAZY
+    versions._SET_LAZY = False
+    try:
+        yield
+    finally:
+        versions._SET_LAZY = saved
 
 
 # -- seeded bench histories with anomalies injected ---------------------------------------
