@@ -225,24 +225,16 @@ class _Job:
         return True
 
     def _collection(self, key: Any, ops: list[Op], f: str, timeline: bool) -> None:
-        writes = [op for op in ops if op.f == f]
+        writes = list(compress(ops, map(f.__eq__, map(_F, ops))))
         if not writes:
             return
         self.stats["keys"] += 1
-        attempts: dict[Any, Op] = {}
-        dup = None
-        for w in writes:
-            e = _fz(w.value)
-            prev = attempts.get(e)
-            if prev is not None and not _retry(prev, w):
-                dup = (e, [prev, w])
-                break
-            if prev is None or _strength(w) > _strength(prev):
-                attempts[e] = w
+        attempts, dup = _attempts(writes)
         if dup is not None:
             self._duplicates(key, *dup)
             return
-        acked = [w for w in attempts.values() if w.type == "ok"]
+        wtypes = list(map(_TYPE, attempts.values()))
+        acked = list(compress(attempts.values(), map("ok".__eq__, wtypes)))
         self.stats["acked"] += len(acked)
         if timeline:
             self._set_timeline(key, ops, attempts)
@@ -254,7 +246,11 @@ class _Job:
         self.stats["keys_judged"] += 1
         final_ids = [r.index for r in finals]
         covers = self.fin.covers
-        lost = [w for w in acked if _fz(w.value) not in present and covers(key, w)]
+        # attempts[e] is a write of e, so the acked writes missing from present are the
+        # ok attempts whose element is not there (none when present covers them all)
+        lost = ([] if present.keys() >= attempts.keys() else
+                [w for e, w in attempts.items()
+                 if w.type == "ok" and e not in present and covers(key, w)])
         if lost:
             last_seen = _last_containing(ops, {_fz(w.value) for w in lost})
             for w in lost:
@@ -274,6 +270,8 @@ class _Job:
                                "final_reads": final_ids}, "element": e}))
             self.stats["lost"] += len(lost)
             self.lost_elements.extend(_fz(w.value) for w in lost)
+        if present.keys() <= attempts.keys() and set(wtypes) == {"ok"}:
+            return  # every present element an ok attempt: nothing unexpected, aborted or recovered
         for e, r in present.items():
             w = attempts.get(e)
             if w is None:
@@ -301,6 +299,19 @@ class _Job:
             self.stats["set_full"] = "skipped: reads too large"
             return
         reads.sort(key=_INV)
+        if set_native.TIMELINE is not None:
+            elems, ws = list(attempts), list(attempts.values())
+            if "fail" in set(map(_TYPE, ws)):
+                live_ = [(e, w) for e, w in zip(elems, ws) if w.type != "fail"]
+                elems, ws = [e for e, _ in live_], [w for _, w in live_]
+            got = set_native.TIMELINE(reads, elems, ws)
+            if got is not None:  # the loop below, in Rust (integer elements and times)
+                stable_lat, lost_lat, never_read = got
+                self.stable_lat.extend(stable_lat)
+                self.lost_lat.extend(lost_lat)
+                self.never_read += never_read
+                self.timeline_done = True
+                return
         live = [(e, w) for e, w in attempts.items() if w.type != "fail"]
         firsts, lasts, absents = (self._native_presence(reads, live)
                                   or self._python_presence(key, reads, live))
@@ -675,6 +686,25 @@ class _Job:
             [r.index] + [o.index for o in acked[:10]], key, r.process,
             {"lower": lower, "upper": upper, "value": value, "bounds": mode,
              "acked_before": len(acked)}))
+
+
+def _attempts(writes: list[Op]) -> tuple[dict[Any, Op], tuple | None]:
+    """(frozen element -> its strongest write, retries folded; the first duplicate as
+    (element, [earlier write, write]) or None)."""
+    vals = list(map(_VALUE, writes))
+    if _ATOMS.issuperset(map(type, vals)):
+        attempts = dict(zip(vals, writes))  # distinct atoms, the common key: built in C
+        if len(attempts) == len(writes):
+            return attempts, None
+    attempts = {}
+    for w in writes:
+        e = _fz(w.value)
+        prev = attempts.get(e)
+        if prev is not None and not _retry(prev, w):
+            return attempts, (e, [prev, w])
+        if prev is None or _strength(w) > _strength(prev):
+            attempts[e] = w
+    return attempts, None
 
 
 def _retry(a: Op, b: Op) -> bool:

@@ -10,6 +10,9 @@ Obligations:
   read positions; `set_scan` builds each read's frozenset and names the reads Python
   must still audit (every read it cannot prove silent); every statistic, anomaly and
   explanation is built in Python;
+* `TIMELINE` is `set_timeline` (lost_updates.py `_set_timeline`'s per-element latency
+  loop after the presence timeline), None when Op's fields moved (it reads them by
+  position); it declines (None) on non-int elements or times;
 * `SPLITBRAIN_SET_ENGINE=python` in the environment forces the Python path.
 """
 
@@ -18,21 +21,28 @@ from __future__ import annotations
 import importlib
 import os
 
-PRESENCE = SCAN = None
+PRESENCE = SCAN = TIMELINE = None
 PROBLEM: str | None = None
 try:  # by module name, as checkers/queue/native.py does
     _mod = importlib.import_module("splitbrain._native")
     PRESENCE = getattr(_mod, "set_presence", None)
     SCAN = getattr(_mod, "set_scan", None)
+    TIMELINE = getattr(_mod, "set_timeline", None)  # reads Op fields by position
+    from splitbrain.harness.history import Op as _Op
+
+    if _Op._fields[1:3] + _Op._fields[5:6] + _Op._fields[8:9] + _Op._fields[11:13] != (
+            "inv_index", "ret_index", "type", "value", "t_inv", "t_ret"):
+        TIMELINE = None
     if PRESENCE is None or SCAN is None:
         PROBLEM = "splitbrain._native lacks set functions (rebuild it)"
 except Exception as e:  # ImportError, or a broken .so
     PROBLEM = f"the native core is not available ({type(e).__name__}: {e})"
 
 if os.environ.get("SPLITBRAIN_SET_ENGINE") == "python":
-    PRESENCE = SCAN = None
+    PRESENCE = SCAN = TIMELINE = None
     PROBLEM = "SPLITBRAIN_SET_ENGINE=python"
 
 
 def engine() -> str:
-    return "native" if PRESENCE is not None or SCAN is not None else "python"
+    return ("native" if PRESENCE is not None or SCAN is not None or TIMELINE is not None
+            else "python")

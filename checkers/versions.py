@@ -246,6 +246,8 @@ class VersionIndex:
         return self._evidence[rank]
 
     def members(self, op: Op) -> frozenset | None:
+        """The read's elements as a frozenset (None: not a list/set read, or corrupt).
+        `_members` may omit a set read the scan cleared (`_SET_LAZY`): built here."""
         known = self._members
         if known is not None:
             got = known.get(op.index, _NOT_READ)
@@ -557,6 +559,13 @@ def _index_writers(ix: VersionIndex) -> None:
     (P11): the retry chain is one logical write, represented by its ok/info member.
     """
     writer = ix._writer
+    if not writer:
+        # distinct values, none None (the common key): the loop below stores each value's
+        # one writer in order, i.e. this dict, built in C
+        fast = dict(zip(ix._wvals, ix.writes))
+        if len(fast) == len(ix._wvals) and None not in fast:
+            writer.update(fast)
+            return
     get = writer.get
     dups: dict[Any, list[Op]] = {}
     for op, v in zip(ix.writes, ix._wvals):
@@ -1009,11 +1018,18 @@ def _set_scan(ix: VersionIndex, reads: list[Op], winv: dict) -> tuple[dict, list
     scan = set_native.SCAN
     if scan is None or ix._obs or not reads or set(map(_F, reads)) != {"read"}:
         return {}, None
-    got = scan(list(map(_VALUE, reads)), list(map(_RET, reads)), winv)
+    got = scan(list(map(_VALUE, reads)), list(map(_RET, reads)), winv, _SET_LAZY)
     if got is None:
         return {}, None
     members, todo = got
+    if _SET_LAZY:  # members of the `todo` reads only: `ix.members` builds the others'
+        return dict(zip(map(_INDEX, map(reads.__getitem__, todo)), members)), todo
     return dict(zip(map(_INDEX, reads), members)), todo
+
+
+# True: the reads set_scan clears keep no frozenset in `ix._members` (a list of distinct
+# exact ints: `ix.members` builds it on demand, the Rust session pass reads the list)
+_SET_LAZY = True
 
 
 def _frozen_set(v: list | tuple) -> frozenset:

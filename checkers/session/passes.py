@@ -198,5 +198,9 @@ def _native_set_visibility(found: _Found, ix: VersionIndex, plan: _Plan) -> None
     if plan.vis_fail:
         reads = ix.reads
         failing = [(reads[i], ix.members(reads[i])) for i in plan.vis_fail]
-        _set_visibility_judge(found, ix, plan.groups, ix._members, failing)
+        mem = ix._members  # every read's members (the lazy set scan left some out)
+        for r in reads:
+            if r.index not in mem:
+                mem[r.index] = ix.members(r)
+        _set_visibility_judge(found, ix, plan.groups, mem, failing)
 

@@ -119,6 +119,42 @@ pub mod py {
         Some(out)
     }
 
+    /// An exact list or tuple of distinct exact ints as ids, or None (decline: another
+    /// shape, or an element twice, which a frozenset would have merged).
+    fn list_elems(v: &Bound<'_, PyAny>, it: &mut Interner) -> Option<Vec<u32>> {
+        let items: Vec<*mut ffi::PyObject> = if let Ok(l) = v.downcast_exact::<PyList>() {
+            // SAFETY: GIL held; the list is only read while the borrowed items are used
+            (0..l.len()).map(|i| unsafe { ffi::PyList_GET_ITEM(v.as_ptr(), i as ffi::Py_ssize_t) })
+                .collect()
+        } else if let Ok(t) = v.downcast_exact::<PyTuple>() {
+            (0..t.len()).map(|i| unsafe { ffi::PyTuple_GET_ITEM(v.as_ptr(), i as ffi::Py_ssize_t) })
+                .collect()
+        } else {
+            return None;
+        };
+        let mut out = Vec::with_capacity(items.len());
+        for &key in &items {
+            // SAFETY: borrowed item of the live container, GIL held
+            unsafe {
+                if ffi::PyLong_CheckExact(key) == 0 {
+                    return None;
+                }
+                let mut overflow: std::os::raw::c_int = 0;
+                let x = ffi::PyLong_AsLongLongAndOverflow(key, &mut overflow);
+                if overflow != 0 {
+                    return None;
+                }
+                out.push(it.id(x));
+            }
+        }
+        let mut sorted = out.clone();
+        sorted.sort_unstable();
+        if sorted.windows(2).any(|w| w[0] == w[1]) {
+            return None;
+        }
+        Some(out)
+    }
+
     /// Does `_pass_set_session` find nothing on this session? The walk of §3.5: a read is
     /// judged at its invocation against the union of the members of session reads and
     /// the elements of own acked adds completed before it.
@@ -202,7 +238,16 @@ pub mod py {
             let Some(idx) = as_index(&idx_o) else { return Ok(None) };
             let mut slot = None;
             if !(check_corrupt && corrupt.contains(&idx_o)?) {
-                let Some(m) = members.get_item(&idx_o)? else { return Ok(None) };
+                let Some(m) = members.get_item(&idx_o)? else {
+                    // omitted by versions.py's lazy set scan: a list of distinct exact
+                    // ints, whose members are its elements
+                    let Some(v) = list_elems(&fld(r, OP_VALUE), it) else { return Ok(None) };
+                    slot = Some(rs.elems.len());
+                    rs.elems.push(v);
+                    rs.by_index.insert(idx, slot);
+                    rs.slots.push(slot);
+                    continue;
+                };
                 if !m.is_none() {
                     let Ok(fs) = m.downcast_exact::<PyFrozenSet>() else { return Ok(None) };
                     let Some(v) = elems(fs, it) else { return Ok(None) };

@@ -183,12 +183,18 @@ pub mod py {
     /// its live sole writer) no greater than `rets[p]` (the read's completion index).
     /// Flagging more than needed is safe: for a read that passes, Python's own audit of
     /// it reports nothing.
+    ///
+    /// `lazy`: build no frozenset for the reads that pass (a list or tuple of distinct
+    /// exact ints, each with a live writer invoked by the read's completion, tested on
+    /// the ints themselves); `members` then holds only the reads of `slow`, in order.
     #[pyfunction]
+    #[pyo3(signature = (values, rets, winv, lazy=false))]
     fn set_scan<'py>(
         py: Python<'py>,
         values: &Bound<'py, PyList>,
         rets: &Bound<'py, PyList>,
         winv: &Bound<'py, PyDict>,
+        lazy: bool,
     ) -> PyResult<Option<(Bound<'py, PyList>, Vec<usize>)>> {
         if rets.len() != values.len() {
             return Ok(None);
@@ -204,9 +210,25 @@ pub mod py {
         }
         let members = PyList::empty(py);
         let mut slow = Vec::new();
+        let mut seen: std::collections::HashSet<i64, BuildHasherDefault<MixHasher>> =
+            Default::default();
         for p in 0..values.len() {
             let v = values.get_item(p)?;
             let ret = unsafe { exact_int(rets.get_item(p)?.as_ptr()) };
+            if lazy {
+                if let Some(r) = ret {
+                    seen.clear();
+                    let mut fine = true;
+                    let ints = each_int(&v, |e| {
+                        if fine && (!seen.insert(e) || inv.get(&e).map_or(true, |&w| w > r)) {
+                            fine = false;
+                        }
+                    });
+                    if ints && fine {
+                        continue; // passes: no frozenset, no entry
+                    }
+                }
+            }
             let n = if let Ok(l) = v.downcast_exact::<PyList>() {
                 l.len()
             } else if let Ok(t) = v.downcast_exact::<PyTuple>() {
@@ -249,8 +271,125 @@ pub mod py {
         Ok(Some((members, slow)))
     }
 
+    /// An exact int field of an Op tuple, or for `inf_ok` the float +inf (an info op's
+    /// ret_index / t_ret) as i64::MAX; None on any other value.
+    fn int_field(op: &Bound<'_, PyTuple>, i: usize, inf_ok: bool) -> Option<i64> {
+        let x = op.get_borrowed_item(i).ok()?;
+        // SAFETY: GIL held, borrowed pointer of a live object
+        if let Some(v) = unsafe { exact_int(x.as_ptr()) } {
+            return (v != i64::MAX).then_some(v); // i64::MAX stands for +inf
+        }
+        if inf_ok {
+            if let Ok(f) = x.downcast_exact::<pyo3::types::PyFloat>() {
+                if f.value() == f64::INFINITY {
+                    return Some(i64::MAX);
+                }
+            }
+        }
+        None
+    }
+
+    /// lost_updates.py `_Job._set_timeline`'s per-element latencies after the presence
+    /// timeline, for one key: set_timeline(reads, elements, writes) -> (stable latencies,
+    /// lost latencies, never read) or None (declined: a non-int element, a time or index
+    /// that is not an exact int, +inf allowed only for a write's ret_index/t_ret, or an Op
+    /// that is no tuple). `reads`: the key's ok list/tuple reads sorted by invocation;
+    /// `elements`/`writes`: the live attempts (element, its strongest write), in order.
+    /// Op fields by position: inv_index 1, ret_index 2, type 5, value 8, t_inv 11, t_ret 12.
+    #[pyfunction]
+    fn set_timeline(
+        reads: &Bound<'_, PyList>,
+        elements: &Bound<'_, PyList>,
+        writes: &Bound<'_, PyList>,
+    ) -> PyResult<Option<(Vec<i64>, Vec<i64>, i64)>> {
+        const INF: i64 = i64::MAX;
+        if elements.len() != writes.len() {
+            return Ok(None);
+        }
+        let mut elems = Vec::with_capacity(elements.len());
+        if !each_int(elements.as_any(), |e| elems.push(e)) {
+            return Ok(None);
+        }
+        // reads: (inv_index, ret_index, t_inv, t_ret); all exact ints (ok reads)
+        let mut rd: Vec<(i64, i64, i64, i64)> = Vec::with_capacity(reads.len());
+        let mut p = super::Presence::new(&elems);
+        for r in reads.iter() {
+            let Ok(t) = r.downcast::<PyTuple>() else { return Ok(None) }; // Op: a tuple subclass
+            let (Some(inv), Some(ret), Some(ti), Some(tr)) = (int_field(t, 1, false),
+                int_field(t, 2, false), int_field(t, 11, false), int_field(t, 12, false))
+            else {
+                return Ok(None);
+            };
+            let Ok(v) = t.get_borrowed_item(8) else { return Ok(None) };
+            if !each_int(&v, |e| p.saw(e)) {
+                return Ok(None);
+            }
+            p.next_read();
+            rd.push((inv, ret, ti, tr));
+        }
+        // writes: (ok, inv_index, ret_index, t_ret); ret/t_ret may be +inf (info)
+        let mut ws: Vec<(bool, i64, i64, i64)> = Vec::with_capacity(writes.len());
+        for w in writes.iter() {
+            let Ok(t) = w.downcast::<PyTuple>() else { return Ok(None) };
+            let Ok(ty) = t.get_borrowed_item(5) else { return Ok(None) };
+            let ok = match ty.downcast_exact::<pyo3::types::PyString>() {
+                Ok(s) => s.to_str()? == "ok",
+                Err(_) => return Ok(None),
+            };
+            let (Some(inv), Some(ret)) = (int_field(t, 1, false), int_field(t, 2, true))
+            else {
+                return Ok(None);
+            };
+            let tr = if ok {
+                match int_field(t, 12, false) {
+                    Some(x) => x,
+                    None => return Ok(None),
+                }
+            } else {
+                INF
+            };
+            ws.push((ok, inv, ret, tr));
+        }
+        let (firsts, lasts, absents) = p.finish();
+        let mut stable = Vec::new();
+        let mut lost = Vec::new();
+        let mut never = 0i64;
+        for (k, &(_ok, winv, wret, wtret)) in ws.iter().enumerate() {
+            let (p0, last_p, j) = (firsts[k], lasts[k], absents[k]);
+            let (mut known_t, mut known_i) = (wtret, wret);
+            if p0 >= 0 && rd[p0 as usize].1 < known_i {
+                known_t = rd[p0 as usize].3;
+                known_i = rd[p0 as usize].1;
+            }
+            let last_a = if j >= 0 && rd[j as usize].0 > winv { Some(j) } else { None };
+            if last_p >= 0 && last_a.map_or(true, |a| a < last_p) {
+                let t_stable = match last_a {
+                    Some(a) => rd[a as usize].2.checked_add(1),
+                    None => Some(0),
+                };
+                let lat = if known_t != INF {
+                    t_stable.and_then(|t| t.checked_sub(known_t)).map(|d| d.max(0))
+                } else {
+                    Some(0)
+                };
+                let Some(lat) = lat else { return Ok(None) }; // beyond i64: Python's ints
+                stable.push(lat);
+            } else if known_t != INF && last_a.map_or(false, |a| rd[a as usize].0 > known_i) {
+                let t_lost = if last_p >= 0 { rd[last_p as usize].2.checked_add(1) } else { Some(0) };
+                let Some(lat) = t_lost.and_then(|t| t.checked_sub(known_t)) else {
+                    return Ok(None);
+                };
+                lost.push(lat.max(0));
+            } else {
+                never += 1;
+            }
+        }
+        Ok(Some((stable, lost, never)))
+    }
+
     pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
         m.add_function(wrap_pyfunction!(set_presence, m)?)?;
+        m.add_function(wrap_pyfunction!(set_timeline, m)?)?;
         m.add_function(wrap_pyfunction!(set_scan, m)?)?;
         Ok(())
     }

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from splitbrain.checkers import lost_updates as _lu
 from splitbrain.checkers.lost_updates import TIMELINE_BUDGET, _ATOMS, _fz as _lu_fz
 from splitbrain.checkers.result import Anomaly
 from splitbrain.checkers.versions import (_SIMPLE_T, VersionIndex, _ValueAudit,
@@ -196,3 +197,116 @@ def writes_by_key(ops: list[Op]) -> dict[Any, list[Op]]:
         if op.f in WRITE_FS and type(op.key) is not tuple:
             out.setdefault(op.key, []).append(op)
     return out
+
+
+def collection(self, key: Any, ops: list[Op], f: str, timeline: bool) -> None:
+    """lost_updates._Job._collection before the C-level fast paths."""
+    writes = [op for op in ops if op.f == f]
+    if not writes:
+        return
+    self.stats["keys"] += 1
+    attempts: dict[Any, Op] = {}
+    dup = None
+    for w in writes:
+        e = _lu_fz(w.value)
+        prev = attempts.get(e)
+        if prev is not None and not _lu._retry(prev, w):
+            dup = (e, [prev, w])
+            break
+        if prev is None or _lu._strength(w) > _lu._strength(prev):
+            attempts[e] = w
+    if dup is not None:
+        self._duplicates(key, *dup)
+        return
+    acked = [w for w in attempts.values() if w.type == "ok"]
+    self.stats["acked"] += len(acked)
+    if timeline:
+        self._set_timeline(key, ops, attempts)
+    got = self._final_union(key)
+    if got is None:
+        self._no_final(key)
+        return
+    present, finals = got
+    self.stats["keys_judged"] += 1
+    final_ids = [r.index for r in finals]
+    covers = self.fin.covers
+    lost = [w for w in acked if _lu_fz(w.value) not in present and covers(key, w)]
+    if lost:
+        last_seen = _lu._last_containing(ops, {_lu_fz(w.value) for w in lost})
+        for w in lost:
+            e = _lu_fz(w.value)
+            seen = last_seen.get(e)
+            ops_ = [w.index] + ([seen.index] if seen is not None else []) + final_ids
+            what = "added" if f == "add" else "appended"
+            self.anomalies.append(Anomaly(
+                "lost",
+                f"{w.describe()} {what} {e!r} to {key!r} and was acknowledged, but no "
+                f"node's final read contains it (final reads: ops "
+                f"{', '.join(map(str, final_ids))})"
+                + (f"; it was last seen by op {seen.index}" if seen is not None
+                   else "; no read ever saw it"),
+                ops_, key, w.process,
+                {"roles": {"write": w.index, "last_present": seen.index if seen else None,
+                           "final_reads": final_ids}, "element": e}))
+        self.stats["lost"] += len(lost)
+        self.lost_elements.extend(_lu_fz(w.value) for w in lost)
+    for e, r in present.items():
+        w = attempts.get(e)
+        if w is None:
+            self.stats["unexpected"] += 1
+            self.anomalies.append(Anomaly(
+                "unexpected",
+                f"final read {r.describe()} of {key!r} contains {e!r}, which no "
+                f"operation ever tried to {f}", [r.index], key, r.process,
+                {"roles": {"final_read": r.index}, "element": e}))
+        elif w.type == "fail":
+            self.stats["aborted_present"] += 1
+            self.anomalies.append(Anomaly(
+                "aborted-present",
+                f"final read {r.describe()} of {key!r} contains {e!r}, but its "
+                f"{f} ({w.describe()}) failed, i.e. definitely did not take effect",
+                [w.index, r.index], key, r.process,
+                {"roles": {"write": w.index, "final_read": r.index}, "element": e}))
+        elif w.type == "info":
+            self.stats["recovered"] += 1
+
+
+def quiet_time(history) -> float:
+    """convergence._quiet_time before the C-level max."""
+    from splitbrain.checkers.convergence import WRITE_FS
+
+    t = 0
+    for ev in history.nemesis:
+        tv = ev.get("time")
+        if isinstance(tv, (int, float)) and tv > t:
+            t = tv
+    for op in history.ops:
+        if op.f in WRITE_FS:
+            tv = op.t_ret_seen if op.t_ret_seen is not None else op.t_inv
+            if tv > t:
+                t = tv
+    return t
+
+
+def index_writers(ix: VersionIndex) -> None:
+    """versions._index_writers before the C-level dict of distinct values."""
+    from splitbrain.checkers.versions import _is_retry, _strength
+
+    writer = ix._writer
+    get = writer.get
+    dups: dict[Any, list[Op]] = {}
+    for op, v in zip(ix.writes, ix._wvals):
+        if v is None:
+            continue
+        prev = get(v)
+        if prev is None:
+            writer[v] = op
+            continue
+        if _is_retry(prev, op):
+            if _strength(op) > _strength(prev):
+                writer[v] = op
+            continue
+        dups.setdefault(v, [prev]).append(op)
+    for v, ops in dups.items():
+        del writer[v]
+        ix.duplicates.append((v, ops))

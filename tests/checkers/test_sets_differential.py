@@ -30,11 +30,14 @@ from tests.checkers import set_reference as ref
 def reference_paths():
     """The pre-speed-up functions in place of the fast ones, for the duration."""
     saved = [(versions, "_build_set", ref.build_set),
+             (versions, "_index_writers", ref.index_writers),
              (lost_updates._Job, "_set_timeline", ref.set_timeline),
+             (lost_updates._Job, "_collection", ref.collection),
              (lost_updates, "_presence", ref.presence),
              (convergence, "_admissible_set", ref.admissible_set),
              (convergence, "_admissible_members", ref.admissible_members),
-             (convergence, "_norm_set", ref.norm_set)]
+             (convergence, "_norm_set", ref.norm_set),
+             (convergence, "_quiet_time", ref.quiet_time)]
     old = [(obj, name, getattr(obj, name)) for obj, name, _ in saved]
     for obj, name, fn in saved:
         setattr(obj, name, fn)
@@ -71,12 +74,12 @@ def _full(history: History, workload: str | None = "set") -> str:
 @contextmanager
 def python_engine():
     """The fast path without the Rust core (as SPLITBRAIN_SET_ENGINE=python or an older .so)."""
-    saved = set_native.PRESENCE, set_native.SCAN
-    set_native.PRESENCE = set_native.SCAN = None
+    saved = set_native.PRESENCE, set_native.SCAN, set_native.TIMELINE
+    set_native.PRESENCE = set_native.SCAN = set_native.TIMELINE = None
     try:
         yield
     finally:
-        set_native.PRESENCE, set_native.SCAN = saved
+        set_native.PRESENCE, set_native.SCAN, set_native.TIMELINE = saved
 
 
 def assert_same_writes_by_key(history: History) -> None:
@@ -92,10 +95,24 @@ def assert_same(history: History, workload: str | None = "set") -> None:
     fast = _full(history, workload)
     with python_engine():
         fast_python = _full(history, workload)
+    with eager_members():
+        fast_eager = _full(history, workload)
     with reference_paths():
         slow = _full(history, workload)
     assert fast == slow
     assert fast_python == slow
+    assert fast_eager == slow
+
+
+@contextmanager
+def eager_members():
+    """The Rust set scan building every read's frozenset (`versions._SET_LAZY` off)."""
+    saved = versions._SET_LAZY
+    versions._SET_LAZY = False
+    try:
+        yield
+    finally:
+        versions._SET_LAZY = saved
 
 
 # -- seeded bench histories with anomalies injected ---------------------------------------
@@ -288,3 +305,39 @@ def test_native_presence_declines_non_int_elements():
     assert set_native.PRESENCE([[1, 2**70]], [1]) is None
     assert set_native.PRESENCE([[1]], ["a"]) is None
     assert set_native.PRESENCE([(1, 2)], [2]) == ([0], [0], [-1])
+
+
+@needs_native
+def test_native_timeline_is_taken_on_bench_histories(monkeypatch):
+    """The Rust set_timeline answers (does not decline) on the bench's int histories, so
+    the differential cases above really compare it with the reference."""
+    calls = []
+    real = set_native.TIMELINE
+
+    def spy(*a):
+        got = real(*a)
+        calls.append(got is not None)
+        return got
+
+    monkeypatch.setattr(set_native, "TIMELINE", spy)
+    run_checks(history_from_events(_bench_events(3, 3000)), CheckOptions(workload="set"))
+    assert calls and all(calls)
+
+
+@needs_native
+def test_native_timeline_declines_other_shapes():
+    from splitbrain.harness.history import Op
+
+    def op(i, f, value, typ="ok", t_ret=None, ret=None):
+        return Op(i, i, i if ret is None else ret, 0, 0, typ, f, "x", value, None, None, i,
+                  i if t_ret is None else t_ret, i)
+
+    w, r = op(0, "add", 1), op(1, "read", [1])
+    assert set_native.TIMELINE([r], [1], [w]) == ([0], [], 0)
+    assert set_native.TIMELINE([op(1, "read", [1.0])], [1], [w]) is None      # float element
+    assert set_native.TIMELINE([r], [1], [op(0, "add", 1, t_ret=0.5)]) is None  # float time
+    assert set_native.TIMELINE([op(1, "read", [1], t_ret=2.5)], [1], [w]) is None
+    assert set_native.TIMELINE([r], ["a"], [w]) is None
+    info = op(0, "add", 1, typ="info", t_ret=float("inf"), ret=float("inf"))
+    assert set_native.TIMELINE([r], [1], [info]) is not None
+    assert set_native.TIMELINE([r], [1], [(0,)]) is None                        # not an Op
