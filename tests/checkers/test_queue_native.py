@@ -22,19 +22,20 @@ OPTS = CheckOptions(workload="queue", max_lag_ns=10**6)
 needs_native = pytest.mark.skipif(native.READ is None, reason=f"no Rust queue passes: {native.PROBLEM}")
 
 
-# the Rust functions that need the compact index (DENSE) to run at all
-_NEEDS_DENSE = {"STEPS", "LAG"}
+# the Rust functions that need others to run at all: the compact index (DENSE), and
+# for the send table (SENDS) the passes that read it
+_NEEDS = {"STEPS": {"DENSE"}, "LAG": {"DENSE"}, "SENDS": {"DENSE", "STEPS", "LAG"}}
 
 
 def full(events, engine):
     """Every result of the family as JSON, with the engine field checked and dropped.
     engine: "native" (every Rust function), "python" (none), or the name of one function
-    of native.FUNCTIONS to run alone (with DENSE when it needs the compact index), the
+    of native.FUNCTIONS to run alone (with what it needs, `_NEEDS`), the
     others switched off: each Rust function is then compared with Python on its own."""
     hist = history_from_events(json.loads(json.dumps(events)))  # fresh objects per run
     saved = {f: getattr(native, f) for f in native.FUNCTIONS}
     keep = (set(native.FUNCTIONS) if engine == "native" else set() if engine == "python"
-            else {engine} | ({"DENSE"} if engine in _NEEDS_DENSE else set()))
+            else {engine} | _NEEDS.get(engine, set()))
     for f in native.FUNCTIONS:
         if f not in keep:
             setattr(native, f, None)
