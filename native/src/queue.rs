@@ -613,6 +613,17 @@ pub mod py {
         entries: Vec<Entry>,
         /// `queue_sends`' table, when it ran: every send placed once for the passes
         sends: Option<SendTable>,
+        /// per read of `reads`, in order: its entries and its op's `t_ret_seen` (read
+        /// while the op is at hand, for `queue_lag`)
+        read_times: Vec<(usize, usize, Tret)>,
+    }
+
+    /// An op's `t_ret_seen`: None, an int, or anything else (queue_lag then declines).
+    #[derive(Clone, Copy)]
+    enum Tret {
+        Missing,
+        Int(i64),
+        Other,
     }
 
     /// One send (model.py's (op, key, value, offset)) placed once: its key's kid (None:
@@ -704,6 +715,8 @@ pub mod py {
     ) -> PyResult<QueueIndex> {
         let s_index = pyo3::intern!(py, "index");
         let s_f = pyo3::intern!(py, "f");
+        let s_t_ret = pyo3::intern!(py, "t_ret_seen");
+        let mut read_times: Vec<(usize, usize, Tret)> = Vec::with_capacity(reads.len());
         let kidx = PyDict::new(py);
         let mut lgs = Vec::with_capacity(maps.len());
         for (k, t) in maps.iter() {
@@ -772,8 +785,15 @@ pub mod py {
             }
             let oi: i64 = op.getattr(s_index)?.extract()?;
             index.insert(oi, (start, entries.len()));
+            let t = op.getattr(s_t_ret)?;
+            let t = if t.is_none() {
+                Tret::Missing
+            } else {
+                t.extract::<i64>().map(Tret::Int).unwrap_or(Tret::Other)
+            };
+            read_times.push((start, entries.len(), t));
         }
-        Ok(QueueIndex { kidx: kidx.unbind(), lgs, reads: index, entries, sends: None })
+        Ok(QueueIndex { kidx: kidx.unbind(), lgs, reads: index, entries, sends: None, read_times })
     }
 
     /// Places every send of `sends` (model.py's (op, key, value, offset) tuples, in op
@@ -1062,25 +1082,41 @@ pub mod py {
                 }
             }
         }
-        for r in reads.iter() {
-            let r = r.downcast_into::<PyTuple>()?;
-            let op_any = r.get_item(0)?;
-            let op = op_any.downcast::<PyTuple>()?;
-            let t = field(op, OP_T_RET_SEEN)?;
-            if t.is_none() {
-                continue;
+        // each read's time at the highest index it read of each key
+        let mut place_read = |t: i64, a: usize, b: usize| {
+            for e in &qi.entries[a..b] {
+                let (kid, i) = (e.kid as usize, e.mi as usize);
+                if t < at[kid][i] {
+                    at[kid][i] = t;
+                }
             }
-            let t: i64 = match t.extract() {
-                Ok(t) => t,
-                Err(_) => return Ok(None),
-            };
-            let oi: i64 = field(op, OP_INDEX)?.extract()?;
-            if let Some(&(a, b)) = qi.reads.get(&oi) {
-                for e in &qi.entries[a..b] {
-                    let (kid, i) = (e.kid as usize, e.mi as usize);
-                    if t < at[kid][i] {
-                        at[kid][i] = t;
-                    }
+        };
+        if qi.read_times.len() == reads.len() {
+            // the index was built from these reads: their times and entries, as read then
+            // (each read its own entries: op indices are unique in a History)
+            for &(a, b, t) in &qi.read_times {
+                match t {
+                    Tret::Missing => {}
+                    Tret::Other => return Ok(None),
+                    Tret::Int(t) => place_read(t, a, b),
+                }
+            }
+        } else {
+            for r in reads.iter() {
+                let r = r.downcast_into::<PyTuple>()?;
+                let op_any = r.get_item(0)?;
+                let op = op_any.downcast::<PyTuple>()?;
+                let t = field(op, OP_T_RET_SEEN)?;
+                if t.is_none() {
+                    continue;
+                }
+                let t: i64 = match t.extract() {
+                    Ok(t) => t,
+                    Err(_) => return Ok(None),
+                };
+                let oi: i64 = field(op, OP_INDEX)?.extract()?;
+                if let Some(&(a, b)) = qi.reads.get(&oi) {
+                    place_read(t, a, b);
                 }
             }
         }
