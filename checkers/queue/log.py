@@ -156,6 +156,8 @@ class ReadSummary:
             # QueueIndex whose .get renders one read's summaries in the dict form below
             maps = {k: (lg.index_of, lg.first) for k, lg in logs.items()}
             self.per_op, self.intra = native.DENSE(qh.reads, maps, intra), intra
+            if native.SENDS is not None and type(qh.sends) is list:
+                native.SENDS(self.per_op, qh.sends)  # the sends' indices, once (STEPS, LAG)
             return
         add_intra = intra.append
         for op, pairs in qh.reads:

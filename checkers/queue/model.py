@@ -97,14 +97,12 @@ class QueueHistory:
         self.final_complete: set[str] = set()  # ... by a process whose re-read reached the end
         final_keys_of: dict = {}
         self.op_sends: dict[int, list] = {}   # op.index -> its sends
-        self.op_reads: dict[int, list] = {}   # op.index -> its read pairs
         self.read_at: dict[str, dict] = {}    # key -> offset -> {value: first op index}
         self.read_ok: dict[str, dict] = {}    # key -> value -> first ok read
         self.source = src = history.source
         by_process = self.by_process
         names, op_sends, sends_append = self.names, self.op_sends, self.sends.append
-        reads_append, op_reads, read_at, read_ok = (self.reads.append, self.op_reads,
-                                                    self.read_at, self.read_ok)
+        reads_append, read_at, read_ok = self.reads.append, self.read_at, self.read_ok
         ops = history.ops
         nat, fast = native.READ, (native.OPS if type(ops) is list else None)
         n, j = len(ops), 0
@@ -114,7 +112,7 @@ class QueueHistory:
                 # loop's send branch and Rust read pass, filling the same containers; it
                 # stops at the first other op, which the loop below handles
                 j, m = fast(ops, j, by_process, names, self.sends, op_sends, self.reads,
-                            op_reads, read_at, read_ok)
+                            None, read_at, read_ok)  # (None: no op index -> read map)
                 self.messages += m
                 if j >= n:
                     break
@@ -151,7 +149,6 @@ class QueueHistory:
                     pairs = []
                     if nat(v, names, read_at, read_ok, op.type == "ok", op.index, op, pairs):
                         reads_append((op, pairs))
-                        op_reads[op.index] = pairs
                         self.messages += sum(map(len, map(_second, pairs)))
                     else:
                         self._read(op, _Where(src, op.index))
@@ -258,5 +255,4 @@ class QueueHistory:
                 if ok and val not in seen:
                     seen[val] = op
         self.reads.append((op, pairs))
-        self.op_reads[op.index] = pairs
         self.messages += sum(map(len, map(_second, pairs)))

@@ -15,7 +15,9 @@ Obligations:
   `queue_unseen`: check_log's scans of the ok reads and the ok sends, Op positions too),
   `COMMITTED` / `VANISHED` (`queue_committed`: committed_ops; `queue_vanished`: the
   final re-read's candidates), `LOST` (`queue_lost`: its lost-write candidates) and `ORDER` (`queue_order`:
-  KeyLog.freeze's offset sort, None from it on an offset it does not parse);
+  KeyLog.freeze's offset sort, None from it on an offset it does not parse) and `SENDS`
+  (`queue_sends`: every send placed once in the compact index, which STEPS / LAG then
+  read instead of looking each send up again);
 * `SPLITBRAIN_QUEUE_ENGINE=python` in the environment forces the Python path.
 """
 
@@ -24,10 +26,10 @@ from __future__ import annotations
 import importlib
 import os
 
-READ = DENSE = STEPS = LAG = OPS = COMMIT = ORDER = UNEXPECTED = LOST = UNSEEN = COMMITTED = VANISHED = None
+READ = DENSE = STEPS = LAG = OPS = COMMIT = ORDER = UNEXPECTED = LOST = UNSEEN = COMMITTED = VANISHED = SENDS = None
 # every optional function above, by name (tests switch them off one by one)
 FUNCTIONS = ("READ", "DENSE", "STEPS", "LAG", "OPS", "COMMIT", "ORDER", "UNEXPECTED", "LOST",
-             "UNSEEN", "COMMITTED", "VANISHED")
+             "UNSEEN", "COMMITTED", "VANISHED", "SENDS")
 PROBLEM: str | None = None
 # the Op fields queue.rs reads by position (OP_* constants there)
 _FIELDS = {"index": 0, "process": 3, "type": 5, "f": 6, "key": 7, "value": 8, "t_inv": 11,
@@ -46,17 +48,19 @@ try:  # by module name, as checkers/transactions/native.py does
                 and all(Op._fields[i] == n for n, i in _FIELDS.items())):
             STEPS = getattr(_mod, "queue_steps", None)
             LAG = getattr(_mod, "queue_lag", None)
-            OPS = getattr(_mod, "queue_ops", None)
+            # (queue_ops' op_reads may be None only from the build that has queue_sends)
+            OPS = getattr(_mod, "queue_ops", None) if hasattr(_mod, "queue_sends") else None
             COMMIT = getattr(_mod, "queue_commit", None)
             UNEXPECTED = getattr(_mod, "queue_unexpected", None)
             UNSEEN = getattr(_mod, "queue_unseen", None)
             COMMITTED = getattr(_mod, "queue_committed", None)
             VANISHED = getattr(_mod, "queue_vanished", None)
+            SENDS = getattr(_mod, "queue_sends", None)
 except Exception as e:  # ImportError, or a broken .so
     PROBLEM = f"the native core is not available ({type(e).__name__}: {e})"
 
 if os.environ.get("SPLITBRAIN_QUEUE_ENGINE") == "python":
-    READ = DENSE = STEPS = LAG = OPS = COMMIT = ORDER = UNEXPECTED = LOST = UNSEEN = COMMITTED = VANISHED = None
+    READ = DENSE = STEPS = LAG = OPS = COMMIT = ORDER = UNEXPECTED = LOST = UNSEEN = COMMITTED = VANISHED = SENDS = None
     PROBLEM = "SPLITBRAIN_QUEUE_ENGINE=python"
 
 

@@ -219,7 +219,7 @@ pub mod py {
         sends: &Bound<'py, PyList>,
         op_sends: &Bound<'py, PyDict>,
         reads: &Bound<'py, PyList>,
-        op_reads: &Bound<'py, PyDict>,
+        op_reads: &Bound<'py, PyAny>, // a dict, or None: not kept
         read_at: &Bound<'py, PyDict>,
         read_ok: &Bound<'py, PyDict>,
     ) -> PyResult<(usize, usize)> {
@@ -276,7 +276,9 @@ pub mod py {
                             messages += items.len()?;
                         }
                         reads.append(PyTuple::new(py, [op_any.clone(), pairs.clone().into_any()])?)?;
-                        op_reads.set_item(idx, pairs)?;
+                        if !op_reads.is_none() {
+                            op_reads.set_item(idx, pairs)?;
+                        }
                     }
                 }
                 "assign" | "subscribe" | "ack" | "crash" => return Ok((pos, messages)),
@@ -609,6 +611,36 @@ pub mod py {
         lgs: Vec<(Py<PyDict>, Py<PyDict>)>,
         reads: FxMap<i64, (usize, usize)>,
         entries: Vec<Entry>,
+        /// `queue_sends`' table, when it ran: every send placed once for the passes
+        sends: Option<SendTable>,
+        /// per read of `reads`, in order: its entries and its op's `t_ret_seen` (read
+        /// while the op is at hand, for `queue_lag`)
+        read_times: Vec<(usize, usize, Tret)>,
+    }
+
+    /// An op's `t_ret_seen`: None, an int, or anything else (queue_lag then declines).
+    #[derive(Clone, Copy)]
+    enum Tret {
+        Missing,
+        Int(i64),
+        Other,
+    }
+
+    /// One send (model.py's (op, key, value, offset)) placed once: its key's kid (None:
+    /// the key has no log) and dense index (log.py `idx`; None: not placed).
+    struct SendRow {
+        kid: Option<usize>,
+        i: Option<i64>,
+        op: Py<PyAny>,
+        key: Py<PyAny>,
+        v: Py<PyAny>,
+    }
+
+    /// Every send of `qh.sends`, in order, and op index -> its rows (the rows of one op
+    /// are contiguous; a repeated op index names the last op, as `op_sends` does).
+    struct SendTable {
+        rows: Vec<SendRow>,
+        by_op: FxMap<i64, (usize, usize)>,
     }
 
     fn summ_list<'py>(py: Python<'py>, e: &Entry) -> PyResult<Bound<'py, PyList>> {
@@ -683,6 +715,8 @@ pub mod py {
     ) -> PyResult<QueueIndex> {
         let s_index = pyo3::intern!(py, "index");
         let s_f = pyo3::intern!(py, "f");
+        let s_t_ret = pyo3::intern!(py, "t_ret_seen");
+        let mut read_times: Vec<(usize, usize, Tret)> = Vec::with_capacity(reads.len());
         let kidx = PyDict::new(py);
         let mut lgs = Vec::with_capacity(maps.len());
         for (k, t) in maps.iter() {
@@ -751,8 +785,54 @@ pub mod py {
             }
             let oi: i64 = op.getattr(s_index)?.extract()?;
             index.insert(oi, (start, entries.len()));
+            let t = op.getattr(s_t_ret)?;
+            let t = if t.is_none() {
+                Tret::Missing
+            } else {
+                t.extract::<i64>().map(Tret::Int).unwrap_or(Tret::Other)
+            };
+            read_times.push((start, entries.len(), t));
         }
-        Ok(QueueIndex { kidx: kidx.unbind(), lgs, reads: index, entries })
+        Ok(QueueIndex { kidx: kidx.unbind(), lgs, reads: index, entries, sends: None, read_times })
+    }
+
+    /// Places every send of `sends` (model.py's (op, key, value, offset) tuples, in op
+    /// order) once in `qi`, for `queue_steps` and `queue_lag` (which otherwise look each
+    /// send up again, in `op_sends` and the logs' dicts).
+    #[pyfunction]
+    fn queue_sends<'py>(py: Python<'py>, mut qi: PyRefMut<'py, QueueIndex>,
+                        sends: &Bound<'py, PyList>) -> PyResult<()> {
+        let mut rows: Vec<SendRow> = Vec::with_capacity(sends.len());
+        let mut by_op: FxMap<i64, (usize, usize)> = FxMap::default();
+        let mut cur: Option<(i64, usize)> = None; // the op of the rows from usize on
+        for sd in sends.iter() {
+            let sd = sd.downcast_into::<PyTuple>()?;
+            let op = sd.get_item(0)?;
+            let oi: i64 = field(op.downcast::<PyTuple>()?, OP_INDEX)?.extract()?;
+            let n = rows.len();
+            match cur {
+                Some((c, _)) if c == oi && rows.last().map(|r| r.op.is(&op)).unwrap_or(false) => {}
+                _ => {
+                    if let Some((c, a)) = cur {
+                        by_op.insert(c, (a, n));
+                    }
+                    cur = Some((oi, n));
+                }
+            }
+            let k = sd.get_item(1)?;
+            let v = sd.get_item(2)?;
+            let kid = qi.kid(py, &k)?;
+            let i = match kid {
+                None => None,
+                Some(kid) => qi.send_index(py, kid, &sd.get_item(3)?, &v)?,
+            };
+            rows.push(SendRow { kid, i, op: op.unbind(), key: k.unbind(), v: v.unbind() });
+        }
+        if let Some((c, a)) = cur {
+            by_op.insert(c, (a, rows.len()));
+        }
+        qi.sends = Some(SendTable { rows, by_op });
+        Ok(())
     }
 
     /// A position kept per key: (index, value, op) as log.py's last_read / last_send,
@@ -850,24 +930,39 @@ pub mod py {
                 if !(str_is(&ty, "ok") || str_is(&ty, "info")) {
                     continue;
                 }
-                let sends = match op_sends.get_item(field(op, OP_INDEX)?)? {
-                    None => continue,
-                    Some(x) => x.downcast_into::<PyList>()?,
-                };
+                // (kid, key, value, dense index) of the op's placed sends, in order:
+                // from `queue_sends`' table when it ran, else looked up here
+                let mut placed: Vec<(usize, Bound<'py, PyAny>, Bound<'py, PyAny>, i64)> = Vec::new();
+                if let Some(tab) = &qi.sends {
+                    let oi: i64 = field(op, OP_INDEX)?.extract()?;
+                    if let Some(&(a, b)) = tab.by_op.get(&oi) {
+                        for r in &tab.rows[a..b] {
+                            if let (Some(kid), Some(i)) = (r.kid, r.i) {
+                                placed.push((kid, r.key.bind(py).clone(), r.v.bind(py).clone(), i));
+                            }
+                        }
+                    }
+                } else {
+                    let sends = match op_sends.get_item(field(op, OP_INDEX)?)? {
+                        None => continue,
+                        Some(x) => x.downcast_into::<PyList>()?,
+                    };
+                    for sd in sends.iter() {
+                        let sd = sd.downcast_into::<PyTuple>()?;
+                        let k = sd.get_item(1)?;
+                        let v = sd.get_item(2)?;
+                        let kid = match qi.kid(py, &k)? {
+                            None => continue,
+                            Some(x) => x,
+                        };
+                        if let Some(i) = qi.send_index(py, kid, &sd.get_item(3)?, &v)? {
+                            placed.push((kid, k, v, i));
+                        }
+                    }
+                }
                 // (kid, key, first (i, v), last (i, v)) in first-occurrence order
                 let mut per_key: Vec<(usize, Bound<'py, PyAny>, (i64, Bound<'py, PyAny>), (i64, Bound<'py, PyAny>))> = Vec::new();
-                for sd in sends.iter() {
-                    let sd = sd.downcast_into::<PyTuple>()?;
-                    let k = sd.get_item(1)?;
-                    let v = sd.get_item(2)?;
-                    let kid = match qi.kid(py, &k)? {
-                        None => continue,
-                        Some(x) => x,
-                    };
-                    let i = match qi.send_index(py, kid, &sd.get_item(3)?, &v)? {
-                        None => continue,
-                        Some(i) => i,
-                    };
+                for (kid, k, v, i) in placed {
                     match per_key.iter().position(|e| e.0 == kid) {
                         None => per_key.push((kid, k, (i, v.clone()), (i, v))),
                         Some(j) => {
@@ -948,48 +1043,80 @@ pub mod py {
     ) -> PyResult<Option<Bound<'py, PyTuple>>> {
         const INF: i64 = i64::MAX;
         let mut at: Vec<Vec<i64>> = qi.lgs.iter().map(|(ix, _)| vec![INF; ix.bind(py).len()]).collect();
-        for sd in sends.iter() {
-            let sd = sd.downcast_into::<PyTuple>()?;
-            let op_any = sd.get_item(0)?;
-            let op = op_any.downcast::<PyTuple>()?;
+        // each send's time at its placed index: from `queue_sends`' table when it ran
+        let mut place_send = |op: &Bound<'py, PyTuple>, kid: usize, i: i64| -> PyResult<bool> {
             let t = field(op, OP_T_RET_SEEN)?;
             if t.is_none() || str_is(&field(op, OP_TYPE)?, "fail") {
-                continue;
+                return Ok(true);
             }
             let t: i64 = match t.extract() {
                 Ok(t) => t,
-                Err(_) => return Ok(None),
+                Err(_) => return Ok(false),
             };
-            let kid = match qi.kid(py, &sd.get_item(1)?)? {
-                None => continue,
-                Some(x) => x,
-            };
-            if let Some(i) = qi.send_index(py, kid, &sd.get_item(3)?, &sd.get_item(2)?)? {
-                let i = i as usize;
+            let i = i as usize;
+            if t < at[kid][i] {
+                at[kid][i] = t;
+            }
+            Ok(true)
+        };
+        if let Some(tab) = &qi.sends {
+            for r in &tab.rows {
+                if let (Some(kid), Some(i)) = (r.kid, r.i) {
+                    if !place_send(r.op.bind(py).downcast::<PyTuple>()?, kid, i)? {
+                        return Ok(None);
+                    }
+                }
+            }
+        } else {
+            for sd in sends.iter() {
+                let sd = sd.downcast_into::<PyTuple>()?;
+                let op_any = sd.get_item(0)?;
+                let kid = match qi.kid(py, &sd.get_item(1)?)? {
+                    None => continue,
+                    Some(x) => x,
+                };
+                if let Some(i) = qi.send_index(py, kid, &sd.get_item(3)?, &sd.get_item(2)?)? {
+                    if !place_send(op_any.downcast::<PyTuple>()?, kid, i)? {
+                        return Ok(None);
+                    }
+                }
+            }
+        }
+        // each read's time at the highest index it read of each key
+        let mut place_read = |t: i64, a: usize, b: usize| {
+            for e in &qi.entries[a..b] {
+                let (kid, i) = (e.kid as usize, e.mi as usize);
                 if t < at[kid][i] {
                     at[kid][i] = t;
                 }
             }
-        }
-        for r in reads.iter() {
-            let r = r.downcast_into::<PyTuple>()?;
-            let op_any = r.get_item(0)?;
-            let op = op_any.downcast::<PyTuple>()?;
-            let t = field(op, OP_T_RET_SEEN)?;
-            if t.is_none() {
-                continue;
+        };
+        if qi.read_times.len() == reads.len() {
+            // the index was built from these reads: their times and entries, as read then
+            // (each read its own entries: op indices are unique in a History)
+            for &(a, b, t) in &qi.read_times {
+                match t {
+                    Tret::Missing => {}
+                    Tret::Other => return Ok(None),
+                    Tret::Int(t) => place_read(t, a, b),
+                }
             }
-            let t: i64 = match t.extract() {
-                Ok(t) => t,
-                Err(_) => return Ok(None),
-            };
-            let oi: i64 = field(op, OP_INDEX)?.extract()?;
-            if let Some(&(a, b)) = qi.reads.get(&oi) {
-                for e in &qi.entries[a..b] {
-                    let (kid, i) = (e.kid as usize, e.mi as usize);
-                    if t < at[kid][i] {
-                        at[kid][i] = t;
-                    }
+        } else {
+            for r in reads.iter() {
+                let r = r.downcast_into::<PyTuple>()?;
+                let op_any = r.get_item(0)?;
+                let op = op_any.downcast::<PyTuple>()?;
+                let t = field(op, OP_T_RET_SEEN)?;
+                if t.is_none() {
+                    continue;
+                }
+                let t: i64 = match t.extract() {
+                    Ok(t) => t,
+                    Err(_) => return Ok(None),
+                };
+                let oi: i64 = field(op, OP_INDEX)?.extract()?;
+                if let Some(&(a, b)) = qi.reads.get(&oi) {
+                    place_read(t, a, b);
                 }
             }
         }
@@ -1132,6 +1259,7 @@ pub mod py {
         m.add_function(wrap_pyfunction!(queue_unseen, m)?)?;
         m.add_function(wrap_pyfunction!(queue_committed, m)?)?;
         m.add_function(wrap_pyfunction!(queue_vanished, m)?)?;
+        m.add_function(wrap_pyfunction!(queue_sends, m)?)?;
         Ok(())
     }
 }

@@ -22,19 +22,20 @@ OPTS = CheckOptions(workload="queue", max_lag_ns=10**6)
 needs_native = pytest.mark.skipif(native.READ is None, reason=f"no Rust queue passes: {native.PROBLEM}")
 
 
-# the Rust functions that need the compact index (DENSE) to run at all
-_NEEDS_DENSE = {"STEPS", "LAG"}
+# the Rust functions that need others to run at all: the compact index (DENSE), and
+# for the send table (SENDS) the passes that read it
+_NEEDS = {"STEPS": {"DENSE"}, "LAG": {"DENSE"}, "SENDS": {"DENSE", "STEPS", "LAG"}}
 
 
 def full(events, engine):
     """Every result of the family as JSON, with the engine field checked and dropped.
     engine: "native" (every Rust function), "python" (none), or the name of one function
-    of native.FUNCTIONS to run alone (with DENSE when it needs the compact index), the
+    of native.FUNCTIONS to run alone (with what it needs, `_NEEDS`), the
     others switched off: each Rust function is then compared with Python on its own."""
     hist = history_from_events(json.loads(json.dumps(events)))  # fresh objects per run
     saved = {f: getattr(native, f) for f in native.FUNCTIONS}
     keep = (set(native.FUNCTIONS) if engine == "native" else set() if engine == "python"
-            else {engine} | ({"DENSE"} if engine in _NEEDS_DENSE else set()))
+            else {engine} | _NEEDS.get(engine, set()))
     for f in native.FUNCTIONS:
         if f not in keep:
             setattr(native, f, None)
@@ -285,3 +286,54 @@ def test_native_equals_python_on_bench_histories(seed, fault):
     elif fault == "mutate":
         events = _roughen_more(_mutate(events, seed), seed, False)
     assert_engines_agree(events)
+
+
+def _batch_sends(events: list, seed: int, odd_times: bool) -> list:
+    """Sends turned into batch sends (no `key`, value [[key, value], ...], `offsets`):
+    the recorded pair plus, some of the time, a second message to another key or the
+    same key (offset null or the pair's own: int-nonmonotonic-send), or to a key no
+    read ever shows (no log); `odd_times`: some completion times floats (queue_lag
+    declines, Python measures). queue_sends places such sends row by row."""
+    import random
+
+    rng = random.Random(seed)
+    out = []
+    batched: dict = {}  # process -> the draw of its pending send (invocation and completion alike)
+    for ev in events:
+        ev = json.loads(json.dumps(ev))
+        if ev["f"] == "send" and ev["type"] == "invoke":
+            batched[ev["process"]] = rng.random() if rng.random() < 0.4 else None
+        r = batched.get(ev["process"]) if ev["f"] == "send" else None
+        if r is not None and ev.get("key") is not None:
+            k, v = ev.pop("key"), ev["value"]
+            pairs, offs = [[k, v]], [ev.pop("offset", None)]
+            if r < 0.3:
+                pairs.append([k, -v - 1])  # same key, offset taken or none
+                offs.append(offs[0] if r < 0.15 else None)
+            elif r < 0.6:
+                pairs.append(["nolog", v])  # a key without a log
+                offs.append(None if r < 0.45 else 7)
+            elif r < 0.8:
+                pairs.insert(0, [k, v])  # the pair twice (a repeated value)
+                offs.insert(0, offs[0])
+            ev["value"] = pairs
+            if ev["type"] != "invoke":
+                ev["offsets"] = offs
+        if odd_times and ev["type"] != "invoke" and rng.random() < 0.05:
+            ev["time"] = ev["time"] + 0.5
+        out.append(ev)
+    return out
+
+
+@needs_native
+@settings(max_examples=15, deadline=None)
+@given(st.integers(0, 10**6), st.sampled_from([None, "lose", "duplicate", "reorder", "skip"]),
+       st.booleans(), st.integers(0, 10**6), st.booleans(), st.booleans())
+def test_send_table_equals_python_on_batch_sends(seed, fault, group, mseed, odd_times, mutate):
+    """queue_sends' table (read by queue_steps / queue_lag) on batch sends, sends to
+    keys without a log, repeated pairs and non-int times: every Rust function alone and
+    together give the Python result."""
+    events, _ = simulate(seed, fault, group=group, n_ops=120, procs=3)
+    if mutate:
+        events = _mutate(events, mseed)
+    assert_engines_agree(_batch_sends(events, mseed, odd_times))
