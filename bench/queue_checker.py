@@ -7,9 +7,11 @@ Generates a correct broker's history (sends with offsets, assign-mode polls from
 per-process cursors, keys retired after 200 sends, a final re-read phase), writes it as
 JSONL (in a child process, so that the checking process holds only the loaded history, as
 `splitbrain check` does), then times loading and the `queue` family (wall and CPU seconds, the check's figures
-exclude loading; the cyclic gc's share of the check's CPU is printed too: read_jsonl pauses
-the gc while it loads, so the first collection after it, which visits every loaded object
-once, falls in the check's window). Prints figures; asserts nothing.
+exclude loading; the cyclic gc's share of the check's CPU is printed too). It loads as
+`splitbrain check` does (`history.one_shot_process`: the loaded history is frozen out of the
+GC); `--library` loads as a library call does (pytest, `splitbrain.run()`): the loader
+pauses the gc while it loads, so the first collection after it, which visits every loaded
+object once, falls in the check's window. Prints figures; asserts nothing.
 """
 
 from __future__ import annotations
@@ -101,6 +103,8 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--ops", type=int, default=200_000)
     ap.add_argument("--smoke", action="store_true")
+    ap.add_argument("--library", action="store_true",
+                    help="load as a library call (no GC freeze), not as `splitbrain check`")
     ap.add_argument("--generate-to", help=argparse.SUPPRESS)  # the child's job (below)
     args = ap.parse_args()
     n = 10_000 if args.smoke else args.ops
@@ -109,7 +113,10 @@ def main() -> None:
         return
     from splitbrain.checkers import run_checks
     from splitbrain.checkers.options import CheckOptions
-    from splitbrain.harness.history import read_jsonl
+    from splitbrain.harness.history import one_shot_process, read_history
+
+    if not args.library:
+        one_shot_process()
 
     with tempfile.TemporaryDirectory() as d:
         path = os.path.join(d, "history.jsonl")
@@ -123,7 +130,7 @@ def main() -> None:
         t1 = time.perf_counter()
         c1 = time.process_time()
         gc.callbacks.append(_gc_timer)
-        hist = read_jsonl(path)
+        hist = read_history(path)
         t2 = time.perf_counter()
         load_cpu = time.process_time() - c1
         _gc["cpu"] = 0.0
@@ -131,7 +138,7 @@ def main() -> None:
         res = run_checks(hist, CheckOptions(workload="queue", max_lag_ns=10**9))
         t3 = time.perf_counter()
         cpu = time.process_time() - c2
-        gc_cpu = _gc["cpu"]  # read_jsonl pauses the gc: its first collection falls in here
+        gc_cpu = _gc["cpu"]  # without the freeze, the first collection after loading falls here
         gc.callbacks.remove(_gc_timer)
     q = res["checkers"]["queue"]
     import resource
@@ -146,7 +153,8 @@ def main() -> None:
           f"messages read {q['stats']['messages_read']}, anomalies {q['anomaly_count']}, "
           f"lag p99 {res['checkers']['queue-lag']['stats'].get('p99_ms')} ms; "
           f"engine {q['stats'].get('engine')}, peak RSS {rss:,.0f} MB; "
-          f"load average {os.getloadavg()[0]:.2f}")
+          f"load average {os.getloadavg()[0]:.2f}; "
+          f"{'library load (no GC freeze)' if args.library else 'loaded as splitbrain check'}")
 
 
 if __name__ == "__main__":
