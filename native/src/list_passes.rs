@@ -314,7 +314,7 @@ pub mod py {
             else { return Ok(None) };
             r.push((inv, rk, t_inv));
         }
-        let (mut tt, mut kk, mut lags) = (Vec::new(), Vec::new(), Vec::new());
+        let (mut tt, mut kk, lags) = (Vec::new(), Vec::new(), Vec::new());
         if r.is_empty() {
             return Ok(Some((unverifiable, skipped, 0, tt, kk, lags, 0)));
         }
@@ -361,43 +361,10 @@ pub mod py {
         if stale.is_empty() {
             return Ok(Some((unverifiable, skipped, fresh, tt, kk, lags, w.len() as u64)));
         }
-        // `_visibility_lags`: Fenwick over rank+1, prefix max of stale reads' t_inv
-        let max_rank = (w.iter().map(|x| x.1).max().unwrap())
-            .max(stale.iter().map(|x| x.1).max().unwrap()) + 1;
-        if max_rank < 0 || max_rank > (1 << 32) {
+        // `_visibility_lags` (registers.rs); a rank outside 0..2^32: declined
+        let Some((lags, zeros)) = crate::registers::visibility_lags(&w, &mut stale) else {
             return Ok(None);
-        }
-        let max_rank = max_rank as usize;
-        // -1 below every time, as Python's -1.0 (a read time below it never counts)
-        let mut tree: Vec<i64> = vec![-1; max_rank + 1];
-        stale.sort_by(|a, b| b.0.cmp(&a.0)); // by inv_index, newest first
-        let mut j = 0;
-        let mut zeros = 0u64;
-        for &(ret, rk, t_ret) in w.iter().rev() {
-            while j < stale.len() && stale[j].0 > ret {
-                let mut i = (stale[j].1 + 1) as usize;
-                let tv = stale[j].2;
-                while i <= max_rank {
-                    if tree[i] < tv {
-                        tree[i] = tv;
-                    }
-                    i += i & i.wrapping_neg();
-                }
-                j += 1;
-            }
-            let mut best = -1i64;
-            let mut i = rk.max(0) as usize;
-            while i > 0 {
-                best = best.max(tree[i]);
-                i -= i & i.wrapping_neg();
-            }
-            let lag = if best >= 0 { best - t_ret } else { 0 };
-            if lag > 0 {
-                lags.push(lag);
-            } else {
-                zeros += 1;
-            }
-        }
+        };
         Ok(Some((unverifiable, skipped, fresh, tt, kk, lags, zeros)))
     }
 

@@ -14,6 +14,52 @@
 //! It only builds tables, counts and proves keys clean; every anomaly and explanation is
 //! built in Python, which stays the reference (tests compare both, result for result).
 
+/// staleness.py `_visibility_lags` for one key: `writes` are (ret index, rank, t_ret) in
+/// ret order, `stale` the stale reads' (inv index, rank read, t_inv) (sorted here); a
+/// Fenwick tree over rank+1 keeps the prefix max of the stale reads' t_inv. Returns the
+/// positive lags and the count of writes with none; None when a rank is outside
+/// 0..2^32 (the caller declines to the Python code). Shared by the register and list
+/// staleness passes (list_passes.rs).
+pub(crate) fn visibility_lags(writes: &[(i64, i64, i64)], stale: &mut [(i64, i64, i64)])
+                              -> Option<(Vec<i64>, u64)> {
+    let top = writes.iter().chain(stale.iter()).map(|x| x.1).max()?;
+    let low = writes.iter().chain(stale.iter()).map(|x| x.1).min()?;
+    if low < 0 || top + 1 > (1 << 32) {
+        return None;
+    }
+    let max_rank = (top + 1) as usize;
+    // -1 below every time, as Python's -1.0 (a read time below it never counts)
+    let mut tree = vec![-1i64; max_rank + 1];
+    stale.sort_by(|a, b| b.0.cmp(&a.0)); // newest invocation first
+    let (mut lags, mut zeros, mut j) = (Vec::new(), 0u64, 0);
+    for &(ret, rk, t_ret) in writes.iter().rev() {
+        while j < stale.len() && stale[j].0 > ret {
+            let mut i = stale[j].1 as usize + 1;
+            let tv = stale[j].2;
+            while i <= max_rank {
+                if tree[i] < tv {
+                    tree[i] = tv;
+                }
+                i += i & i.wrapping_neg();
+            }
+            j += 1;
+        }
+        let mut best = -1i64;
+        let mut i = rk as usize;
+        while i > 0 {
+            best = best.max(tree[i]);
+            i -= i & i.wrapping_neg();
+        }
+        let lag = if best >= 0 { best - t_ret } else { 0 };
+        if lag > 0 {
+            lags.push(lag);
+        } else {
+            zeros += 1;
+        }
+    }
+    Some((lags, zeros))
+}
+
 #[cfg(feature = "python")]
 pub mod py {
     use pyo3::prelude::*;
@@ -267,43 +313,11 @@ pub mod py {
             tt.push((t_inv - sm_t[j]).max(0));
             kk.push(pm_rank[n - 1] - x);
         }
-        let mut lags = Vec::new();
-        let mut lag_zero = 0u64;
-        if stale.is_empty() {
-            lag_zero = w_.len() as u64;
+        let (lags, lag_zero) = if stale.is_empty() {
+            (Vec::new(), w_.len() as u64)
         } else {
-            // staleness.py `_visibility_lags`: Fenwick over rank+1, prefix max of read t_inv
-            let max_rank = (w_.iter().map(|t| t.1).max().unwrap())
-                .max(stale.iter().map(|t| t.1).max().unwrap()) as usize + 1;
-            let mut tree = vec![-1i64; max_rank + 1];
-            stale.sort_by(|a, b| b.0.cmp(&a.0)); // newest invocation first
-            let mut j = 0;
-            for &(ret, rk, t_ret) in w_.iter().rev() {
-                while j < stale.len() && stale[j].0 > ret {
-                    let mut i = stale[j].1 as usize + 1;
-                    let tv = stale[j].2;
-                    while i <= max_rank {
-                        if tree[i] < tv {
-                            tree[i] = tv;
-                        }
-                        i += i & i.wrapping_neg();
-                    }
-                    j += 1;
-                }
-                let mut best = -1i64;
-                let mut i = rk as usize;
-                while i > 0 {
-                    best = best.max(tree[i]);
-                    i -= i & i.wrapping_neg();
-                }
-                let lag = if best >= 0 { best - t_ret } else { 0 };
-                if lag > 0 {
-                    lags.push(lag);
-                } else {
-                    lag_zero += 1;
-                }
-            }
-        }
+            crate::registers::visibility_lags(&w_, &mut stale)?
+        };
         Some((unverifiable, skipped, fresh, tt, kk, lags, lag_zero))
     }
 
