@@ -190,6 +190,20 @@ def run_checks(history: History, options: CheckOptions | None = None,
     return out
 
 
+CHECKER_INPUT_ERROR = "checker error: InputError: "  # a family's reason when it met bad input
+
+
+def input_error(results: dict) -> str | None:
+    """The message of the first checker that found the history malformed where it looked
+    (it raised InputError, so its verdict is unknown), or None. `splitbrain check` turns
+    it into exit 254, as for a malformed line the loader finds."""
+    for c in results.get("checkers", {}).values():
+        reason = c.get("reason") or ""
+        if reason.startswith(CHECKER_INPUT_ERROR):
+            return reason[len(CHECKER_INPUT_ERROR):]
+    return None
+
+
 # Single-key checkers whose findings rest on the real-time order between processes (which
 # op completed before which began); the session checkers need only each process's order.
 REALTIME_CHECKERS = ("linearizable", "staleness", "lost-updates", "convergence")

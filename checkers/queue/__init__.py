@@ -31,9 +31,10 @@ from splitbrain.checkers.queue import native
 from splitbrain.checkers.queue.lag import check_lag
 from splitbrain.checkers.queue.log import (LogFindings, build_logs, check_log, check_processes,
                                 committed_ops, dense_reads)
-from splitbrain.checkers.queue.model import QueueHistory
+from splitbrain.checkers.queue.model import READS, QueueHistory
 from splitbrain.checkers.queue.total import check_total
 from splitbrain.checkers.result import CheckResult, UNKNOWN
+from splitbrain.harness.errors import InputError
 from splitbrain.harness.history import History
 
 NAME = "queue"
@@ -54,6 +55,37 @@ def check(history: History, options: CheckOptions | None = None) -> dict[str, Ch
 
 
 def _check(history: History, options: CheckOptions) -> dict[str, CheckResult]:
+    try:
+        return _check_values(history, options)
+    except TypeError:
+        bad = _unhashable_message(history)  # the history's fault, or a checker bug?
+        if bad is None:
+            raise
+        raise InputError(bad) from None
+
+
+def _unhashable_message(history: History) -> str | None:
+    """The first queue op carrying a message value that is a list or an object, which no
+    broker message is (they are compared and counted as values), named; None if none."""
+    def odd(v) -> bool:
+        return isinstance(v, (list, dict))
+
+    for op in history.ops:
+        v, bad = op.value, False
+        if op.f == "send":
+            bad = (odd(v) if op.key is not None else isinstance(v, list) and any(
+                isinstance(p, list) and len(p) == 2 and odd(p[1]) for p in v))
+        elif op.f in READS and isinstance(v, dict):
+            bad = any(isinstance(items, list) and any(
+                isinstance(m, (list, tuple)) and len(m) >= 2 and odd(m[1]) for m in items)
+                for items in v.values())
+        if bad:
+            return (f"{history.source}: op {op.index} ({op.f} of process {op.process}): a "
+                    "message value must be a string or a number, not a list or an object")
+    return None
+
+
+def _check_values(history: History, options: CheckOptions) -> dict[str, CheckResult]:
     qh = QueueHistory(history)
     committed = committed_ops(qh)
     logs = build_logs(qh, committed)

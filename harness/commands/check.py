@@ -131,6 +131,11 @@ def check_cmd(histories, workload, checker_names, staleness_bound, fmt, out, rea
     check_value_shapes(hist, shape_of(workload or infer_workload(hist)))
     opts = options_for(history)
     results = run_checks(hist, opts, names)
+    from splitbrain.checkers import input_error
+
+    bad = input_error(results)
+    if bad:
+        raise InputError(bad)
     if out:
         _write_json(out, results)
     report_path = None

@@ -92,7 +92,7 @@ def batch_files(paths: tuple[str, ...]) -> list[str] | None:
 def check_batch(files: list[str], options_for, names, fmt, out, fail_on: str, quiet: bool) -> int:
     """`options_for(path)` gives each file's CheckOptions (a run's test.json may say more)."""
     from splitbrain.checkers import run_checks
-    from splitbrain.checkers import infer_workload, shape_of
+    from splitbrain.checkers import infer_workload, input_error, shape_of
     from splitbrain.harness.history import check_value_shapes, dumps, read_history
     from splitbrain.reports.terminal import first_anomaly_line
 
@@ -106,6 +106,9 @@ def check_batch(files: list[str], options_for, names, fmt, out, fail_on: str, qu
             check_value_shapes(hist, shape_of(wl or infer_workload(hist)))
             t1 = time.perf_counter()
             res = run_checks(hist, options_for(path), names)
+            bad = input_error(res)
+            if bad:
+                raise InputError(bad)
             verdict: Any = res["valid"]
             note = ""
             for r in res["checkers"].values():

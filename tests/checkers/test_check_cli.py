@@ -270,3 +270,56 @@ def test_a_cas_that_is_not_a_pair_is_an_input_error(capsys, tmp_path, value):
     code, out, err = cli(capsys, p, "--workload", "cas-register")
     assert code == 254, (code, out, err)
     assert str(p) in err and "op 3" in err and "[expected, new]" in err, err
+
+
+def _queue_events(send_value, message):
+    return [{"index": 0, "time": 0, "process": 0, "type": "invoke", "f": "send", "key": "a",
+             "value": send_value},
+            {"index": 1, "time": 1, "process": 0, "type": "ok", "f": "send", "key": "a",
+             "value": send_value, "extra": {"offset": 0}},
+            {"index": 2, "time": 2, "process": 1, "type": "invoke", "f": "poll"},
+            {"index": 3, "time": 3, "process": 1, "type": "ok", "f": "poll",
+             "value": {"a": message}}]
+
+
+@pytest.mark.parametrize("send_value,message,op", [
+    ([1, 2], [[0, [1, 2]]], "op 1"),          # a list as a message value (was a TypeError)
+    (1, [[0, {"x": 1}]], "op 3"),              # an object as a polled message value
+    (1, "zz", "op 3"),                         # a poll's messages not a list
+])
+def test_a_malformed_queue_op_is_an_input_error(capsys, tmp_path, send_value, message, op):
+    """The queue checker finds these while it reads the ops: `splitbrain check` says so
+    with exit 254 naming file and op (it said unknown: "checker error"); the library call
+    keeps the unknown verdict with the reason."""
+    from splitbrain.checkers import run_checks
+    from splitbrain.checkers.options import CheckOptions
+    from splitbrain.harness.history import read_history
+
+    p = tmp_path / "q.jsonl"
+    p.write_text("\n".join(json.dumps(e) for e in _queue_events(send_value, message)) + "\n")
+    code, out, err = cli(capsys, p)
+    assert code == 254, (code, out, err)
+    assert str(p) in err and op in err and "Traceback" not in err, err
+    res = run_checks(read_history(str(p)), CheckOptions(workload="queue"))
+    assert res["valid"] == "unknown"
+    assert res["checkers"]["queue"]["reason"].startswith("checker error: InputError: ")
+    # several files at once: that file is an error, the others are judged
+    good = tmp_path / "good.jsonl"
+    good.write_text("\n".join(json.dumps(e) for e in _queue_events(1, [[0, 1]])) + "\n")
+    out_json = tmp_path / "batch.json"
+    code, out, err = cli(capsys, p, good, "-q", "--out", out_json)
+    got = json.loads(out_json.read_text())["histories"]
+    assert got[str(p)]["valid"] == "error" and op in got[str(p)]["error"]
+    assert got[str(good)]["valid"] is not None and got[str(good)]["valid"] != "error"
+
+
+def test_a_checker_option_error_is_exit_254(capsys, tmp_path):
+    """A flag a checker reads and refuses (here --lin-model) was an unknown verdict with a
+    "checker error"; bad flags say what is allowed, with exit 254."""
+    events = [ev(0, 0, "invoke", "write", 1, 0), ev(1, 0, "ok", "write", 1, 1),
+              ev(2, 1, "invoke", "cas", [1, 2], 2), ev(3, 1, "ok", "cas", [1, 2], 3)]
+    p = tmp_path / "h.jsonl"
+    p.write_text("\n".join(json.dumps(e) for e in events) + "\n")
+    code, out, err = cli(capsys, p, "--lin-model", "register")
+    assert code == 254, (code, out, err)
+    assert "cas" in err and "--lin-model" in err, err
