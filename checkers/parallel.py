@@ -110,10 +110,13 @@ def run_forked(jobs: list[str], workers: int, run_one: Callable[[str], dict],
                 pid = os.fork()
                 if pid == 0:  # the worker: never returns
                     _child(tok_r, w, r, jobs, run_one, ship, old_mask)
+                # recorded while the signals are still blocked: one that arrived during
+                # the fork is raised when they are unblocked below, and the `finally`
+                # further down must then know this worker to end it
+                children[pid] = r
+                os.close(w)
             finally:
                 signal.pthread_sigmask(signal.SIG_SETMASK, old_mask)
-            os.close(w)
-            children[pid] = r
         # The parent is a worker too (one fewer copy-on-write copy of what it touches);
         # its families' results stay objects of this process.
         while parent_works:
