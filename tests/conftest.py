@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import sys
 
 import pytest
@@ -26,6 +27,12 @@ from hypothesis import settings as _hyp_settings  # noqa: E402
 
 _hyp_settings.register_profile("splitbrain", deadline=None)
 _hyp_settings.load_profile("splitbrain")
+
+# A lane that a non-interactive shell starts in the background (scripts/test.sh's pure lane,
+# CI) inherits SIGINT ignored, and so would every CLI process a test starts: the Ctrl-C
+# tests would then see the check run to its end. The suite wants SIGINT to mean Ctrl-C.
+if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 def is_root() -> bool:
