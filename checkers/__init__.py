@@ -160,7 +160,8 @@ def run_checks(history: History, options: CheckOptions | None = None,
     # inferred (a history with cas ops says "cas-register", which is what picked the
     # linearizable checker). The families are told the shape they read.
     workload = requested
-    options = replace(options, workload=judged.shape)
+    options = replace(options, workload=judged.shape,
+                      workload_inferred=options.workload is None)
     with gc_paused():
         results, timings = _run_families(history, options, wanted, judged.micro)
     chosen = {n: results[n] for n in wanted if n in results}

@@ -11,7 +11,10 @@ Obligations, per ok read (Jepsen's error types):
 * `wrong-total`: with `bank_total` given (`--bank-total`), a read whose balances do not sum
   to it; without it, a read whose sum differs from the sum most reads agree on (ties: the
   earliest read's) — two snapshots with different sums cannot both be right, whatever the
-  initial total was, so the pair is the witness;
+  initial total was, so the pair is the witness. A history with no transfer at all is a
+  bank only by its shape (reads of maps of numbers, also what Elle's monotonic-key tests
+  record): inferred so (`--workload bank` not given), disagreeing sums are a notice and
+  the verdict unknown, unless `bank_total` is given;
 * `negative-value`: a negative balance — an anomaly with `bank_negative="forbid"`
   (Jepsen's default), allowed with `"allow"`; undecided (the history does not say which
   the test meant) it is a notice and the verdict is unknown;
@@ -61,7 +64,21 @@ def check(history: History, options: CheckOptions | None = None) -> dict[str, Ch
         total, nil = _balances(op, anomalies, notices, options.bank_negative)
         if not nil:
             sums.append((op, total))
-    reason = _totals(sums, options.bank_total, anomalies)
+    transfers = any(op.f == "transfer" for op in history.ops)
+    if transfers or options.bank_total is not None or not options.workload_inferred:
+        reason = _totals(sums, options.bank_total, anomalies)
+    else:
+        # reads of maps, no transfer, workload not named: only their shape says "bank"
+        # (Elle's monotonic-key histories are reads of counter maps that grow), so two
+        # sums that disagree prove nothing about a conserved total: shown, not judged
+        guessed: list[Anomaly] = []
+        reason = _totals(sums, None, guessed)
+        notices.extend(guessed)
+        if guessed:
+            reason = ("the reads' balances do not all sum to one total, but the history has "
+                      "no transfer: nothing says they are one bank's conserved total (reads "
+                      "of growing counters look the same); --workload bank or --bank-total "
+                      "decides")
     keys_why = _keys(history, reads, getattr(options, "bank_accounts", None), anomalies)
     reason = reason or keys_why
     if any(n.type == "negative-value" for n in notices) and not anomalies:

@@ -100,6 +100,9 @@ class CheckOptions:
     bank_total: int | float | None = None  # bank: what every read must sum to (None: unknown)
     bank_negative: str | None = None  # bank: "forbid" / "allow" negative balances (None: unknown)
     bank_accounts: tuple | None = None  # bank: the test's accounts (None: unknown)
+    # set by run_checks: the workload was inferred from the ops' shapes, not named; a
+    # checker whose workload a shape only suggests (bank from reads of maps) says less
+    workload_inferred: bool = False
     # run_checks' forked family workers (checkers/parallel.py): None = automatic (big
     # histories, >= 2 CPUs, env SPLITBRAIN_CHECK_WORKERS), 1 = serial, N = at most N
     check_workers: int | None = None

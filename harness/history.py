@@ -759,6 +759,35 @@ def _check_op_vocabulary(history: History, workload: str) -> None:
                 "was guessed wrong")
 
 
+def _check_register_reads(history: History) -> None:
+    """In a Jepsen EDN history, a register read that returned a collection (list or map)
+    while no op wrote one is not a register's history: Jepsen's causal-reverse test
+    records inserts as `write`s of numbers and reads the whole table as a list, and every
+    such read would be a garbage read, "a value no operation ever wrote" (a valid history
+    came out INVALID). splitbrain's own JSONL registers are judged as before."""
+    if (history.meta or {}).get("format") != "edn":
+        return
+    coll = (list, tuple, dict)
+    read = None
+    for op in history.ops:
+        v = op.value
+        if op.f == "write" and isinstance(v, coll):
+            return
+        if op.f == "cas" and isinstance(v, (list, tuple)) and len(v) == 2 and (
+                isinstance(v[0], coll) or isinstance(v[1], coll)):
+            return
+        if read is None and op.f == "read" and op.type == "ok" and isinstance(v, coll):
+            read = op
+    if read is not None:
+        raise InputError(
+            f"{history.source}: op {read.index} (process {read.process}, read of "
+            f"{'the register' if read.key is None else 'key ' + _short(read.key)}) returned "
+            f"{_kind(read.value)}, but no op wrote a list or "
+            "map: not a register's history (Jepsen's causal-reverse writes numbers into a "
+            "table and reads the table as a list, which splitbrain does not check); a set "
+            "records its inserts as `add`")
+
+
 def check_value_shapes(history: History, workload: str) -> None:
     """Values a workload's checkers can read at all (InputError naming the op otherwise):
     a counter's reads and increments are numbers; a set's or list's ok reads are lists
@@ -771,6 +800,7 @@ def check_value_shapes(history: History, workload: str) -> None:
                 raise InputError(f"{history.source}: op {op.index} (cas of key "
                                  f"{_short(op.key)}): a cas value must be [expected, new], "
                                  f"got {_kind(op.value)}")
+        _check_register_reads(history)
         return
     counter = workload == "counter"
     collection = workload in ("set", "list-append")

@@ -229,3 +229,35 @@ def test_check_cli_bank_accounts_flag():
                               timeout=120, env={**os.environ, "PYTHONPATH": ROOT})
     assert run("--bank-accounts", "0,1").returncode == 0
     assert run("--bank-accounts", "0").returncode == 1  # the reads name account 1
+
+
+# --- reads of maps and no transfer: the bank workload is a guess from their shape -----
+
+ELLE_MONOTONIC_KEY = [  # elle core_test.clj checker-test "invalid": reads of two counters
+    (0, "read", {"x": 0, "y": 0}, "ok"), (0, "read", {"x": 1, "y": 0}, "ok"),
+    (0, "read", {"x": 1, "y": 1}, "ok"), (0, "read", {"x": 0, "y": 1}, "ok")]
+
+
+def test_reads_of_maps_without_transfers_are_not_a_wrong_total():
+    """Elle's monotonic-key histories (core_test.clj) are reads of {key: counter} maps and
+    nothing else, the shape of a bank test's snapshot reads: inferred as bank, they came
+    out INVALID wrong-total ("transfers neither create nor destroy money"), though no
+    transfer exists. The first three reads are a valid monotonic-key history (counters
+    only grow, no cycle; Elle's graph has none). With no transfer recorded, nothing says
+    the reads are one bank's conserved total: unknown, naming --bank-total; with it, with
+    --workload bank, or with a transfer in the history the totals are judged as before."""
+    h = history(ELLE_MONOTONIC_KEY[:3])
+    res = run_checks(h)
+    assert res["workload"] == "bank"
+    b = res["checkers"]["bank"]
+    assert b["valid"] == "unknown" and b["anomaly_count"] == 0, b
+    assert "transfer" in b["reason"] and "--bank-total" in b["reason"]
+    assert {n["type"] for n in b["notices"]} == {"wrong-total"}  # still shown
+    # Elle: invalid (a monotonic-key cycle); splitbrain cannot tell which semantics
+    assert run_checks(history(ELLE_MONOTONIC_KEY))["checkers"]["bank"]["valid"] == "unknown"
+    # the user names the workload, or states the total: judged as before
+    assert bank(ELLE_MONOTONIC_KEY[:3])["valid"] is False
+    assert run_checks(h, CheckOptions(bank_total=0))["checkers"]["bank"]["valid"] is False
+    # one transfer in the history makes it a bank test: disagreeing sums are INVALID
+    ops = ELLE_MONOTONIC_KEY[:2] + [(1, "transfer", T, "fail")]
+    assert bank(ops)["valid"] is False

@@ -163,3 +163,42 @@ def test_an_event_appended_after_close_is_counted_not_raised(tmp_path):
     w.append({"process": "nemesis", "type": "info", "f": "stop-partition", "value": None})
     assert w.dropped == 1 and w.count == 1
     assert len(p.read_text().splitlines()) == 1
+
+
+def test_register_reads_of_lists_nobody_wrote_are_refused_as_input(tmp_path):
+    """Jepsen's causal-reverse histories (`write` a number into a table, `read` the table
+    as a list) were judged as a register's: every read "a value no operation ever
+    wrote", INVALID on a valid history. A register whose writes are all scalars cannot
+    return a list: the history is refused, naming the read; a register that was written
+    lists (or a cas to one) is a register whose values are lists, checked as before; so is
+    a JSONL history (splitbrain's own registers: a list read there is a garbage read)."""
+    from splitbrain.harness.history import check_value_shapes
+
+    def edn(x):
+        if isinstance(x, dict):
+            return "{" + " ".join(f":{k} {edn(v)}" for k, v in x.items()) + "}"
+        if isinstance(x, list):
+            return "[" + " ".join(map(edn, x)) + "]"
+        return "nil" if x is None else str(x)
+
+    def h(write_value, read_value, f="write"):
+        p = tmp_path / f"h{len(list(tmp_path.iterdir()))}.edn"
+        p.write_text("".join(
+            f"{{:index {i}, :process 0, :type :{t}, :f :{g}, :value {edn(v)}}}\n"
+            for i, (t, g, v) in enumerate([("invoke", f, write_value), ("ok", f, write_value),
+                                           ("invoke", "read", None), ("ok", "read", read_value)])))
+        return read_history(str(p))
+
+    with pytest.raises(InputError, match=r"op 3 .*no op wrote a list or map"):
+        check_value_shapes(h(1, [1]), "register")
+    with pytest.raises(InputError, match="no op wrote a list or map"):
+        check_value_shapes(h(1, {"a": 1}), "register")
+    check_value_shapes(h([1], [1]), "register")
+    check_value_shapes(h([None, [1]], [1], f="cas"), "register")
+    check_value_shapes(h(1, 1), "register")
+    jsonl = history_from_events([
+        {"index": 0, "process": 0, "type": "invoke", "f": "write", "value": 1},
+        {"index": 1, "process": 0, "type": "ok", "f": "write", "value": 1},
+        {"index": 2, "process": 0, "type": "invoke", "f": "read", "value": None},
+        {"index": 3, "process": 0, "type": "ok", "f": "read", "value": [1]}])
+    check_value_shapes(jsonl, "register")
