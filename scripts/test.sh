@@ -7,6 +7,8 @@
 #     Chromium), one test at a time, streamed; it mostly waits on clusters and time limits;
 #   - the pure lane (everything else: checkers, property tests, units), which is CPU-bound
 #     and fills the other core meanwhile; its output is printed when both are done.
+# The real-system lane's 25 slowest setups/tests (pytest --durations=25) are printed again
+# at the very end, so a CI log's tail shows where that lane's time went.
 # The real-system lane starts with the Redis runs and leaves the JVM stores (Cassandra,
 # Kafka) for last, when the pure lane has usually finished.
 set -euo pipefail
@@ -30,10 +32,11 @@ if [ "$#" -gt 0 ]; then
 fi
 
 pure_log=$(mktemp /tmp/splitbrain-pure-lane.XXXXXX)
+real_log=$(mktemp /tmp/splitbrain-real-lane.XXXXXX)
 start=$(date +%s)
 "$PY" -m pytest -q -p no:cacheprovider -m "not ($REAL)" tests > "$pure_log" 2>&1 &
 pure_pid=$!
-trap 'kill -INT "$pure_pid" 2>/dev/null; wait "$pure_pid" 2>/dev/null; rm -f "$pure_log"; exit 130' INT TERM
+trap 'kill -INT "$pure_pid" 2>/dev/null; wait "$pure_pid" 2>/dev/null; rm -f "$pure_log" "$real_log"; exit 130' INT TERM
 # the lane's order: the Redis-based folders first, then every other one (Cassandra, docker,
 # queue/Kafka ...) alphabetically, then the top-level test files; each path once
 first="tests/integration tests/harness tests/nemesis tests/ssh tests/etcd tests/reports"
@@ -45,9 +48,10 @@ for d in tests/*/; do
 done
 for f in tests/test_*.py; do paths="$paths $f"; done
 echo "== real-system lane (markers: $REAL), streamed; the pure lane runs alongside =="
+# streamed and kept (tee -i: a Ctrl-C reaches pytest, which still prints its summary)
 # shellcheck disable=SC2086
-"$PY" -m pytest -q -p no:cacheprovider -m "$REAL" $paths
-real_rc=$?
+"$PY" -m pytest -q -p no:cacheprovider --durations=25 -m "$REAL" $paths | tee -i "$real_log"
+real_rc=${PIPESTATUS[0]}
 wait "$pure_pid"
 pure_rc=$?
 trap - INT TERM
@@ -57,6 +61,13 @@ cat "$pure_log"
 rm -f "$pure_log"
 echo
 echo "== both lanes done in $(( $(date +%s) - start )) s: real-system lane exit $real_rc, pure lane exit $pure_rc =="
+echo
+echo "== real-system lane: slowest durations (again) =="
+awk '/^=+ slowest [0-9]+ durations =+$/ {on = 1; next} on && /^=/ {exit}
+     on && /^([0-9.]+s (setup|call|teardown) |\([0-9]+ durations)/' "$real_log" | grep . ||
+  echo "(none: the real-system lane did not get to its summary)"
+echo "real-system lane: $(tail -n 1 "$real_log")"
+rm -f "$real_log"
 set -e
 verdict "$real_rc" "real-system lane" || exit $?
 verdict "$pure_rc" "pure lane" || exit $?
