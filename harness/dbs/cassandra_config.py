@@ -180,6 +180,9 @@ def jvm_argv(java: str, dist: CassandraDist, paths: NodePaths, *, heap_mb: int =
         f"-Xms{heap_mb}m", f"-Xmx{heap_mb}m", "-Xss256k",
         "-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1", "-XX:-UsePerfData",
         "-XX:+ExitOnOutOfMemoryError",
+        # a JVM crash report (hs_err_pid*.log) goes with the node's logs, which the run
+        # keeps, never into the working directory (a SIGBUS under the disk nemesis)
+        f"-XX:ErrorFile={os.path.join(paths.logs, 'hs_err_pid%p.log')}",
         "-ea", "-da:net.openhft...",
         "-Djava.net.preferIPv4Stack=true",
         f"-javaagent:{dist.jamm_jar}", "-Djdk.attach.allowAttachSelf=true",

@@ -124,6 +124,7 @@ def java_base(java: str, classpath: str, paths: NodePaths, heap_mb: int) -> list
     return [java, f"-Xms{heap_mb}m", f"-Xmx{heap_mb}m", "-XX:+UseG1GC",
             "-XX:MaxGCPauseMillis=20", "-XX:InitiatingHeapOccupancyPercent=35",
             "-XX:+ExplicitGCInvokesConcurrent", "-XX:ActiveProcessorCount=1",
+            f"-XX:ErrorFile={os.path.join(paths.logs, 'hs_err_pid%p.log')}",  # not into the cwd
             "-Djava.awt.headless=true", f"-Dlog4j2.configurationFile={paths.log4j}",
             f"-Dkafka.logs.dir={paths.logs}", "-cp", classpath]
 
