@@ -166,6 +166,7 @@ def run_checks(history: History, options: CheckOptions | None = None,
         results, timings = _run_families(history, options, wanted, judged.micro)
     chosen = {n: results[n] for n in wanted if n in results}
     _realtime_assumed(history, chosen)
+    _excerpt_absences(history, chosen)
     # Checkers the user did not name and that cannot apply to this history (staleness of
     # a plain register) say so, but do not turn a checked history's verdict unknown.
     implied = _implied_by_linearizable(chosen)
@@ -228,6 +229,52 @@ def _realtime_assumed(history: History, chosen: dict[str, CheckResult]) -> None:
         r.reason = (f"realtime-order-assumed: the findings ({', '.join(types)}) rest on the "
                     f"real-time order between processes, which this history does not record "
                     f"({why}): its line order is only an assumption")
+
+
+# Findings that something is NOT in the history: a value read that no op wrote, an element
+# or message nobody added, a write no read ever saw. In an excerpt (checkers see
+# `meta["excerpt"]`, from an EDN file whose :index values jump) the missing ops may hold it.
+ABSENCE_TYPES = frozenset(("garbage-read", "unexpected", "unexpected-key", "lost",
+                           "lost-write", "unseen", "lost-on-node"))
+
+
+def _excerpt_absences(history: History, chosen: dict[str, CheckResult]) -> None:
+    """In an excerpt, what rests on absence is a notice, not an anomaly: a checker left
+    with nothing else is unknown (never INVALID, never valid); one that found more stays
+    INVALID on the rest (a cycle between ops in the file is in the file)."""
+    why = (getattr(history, "meta", None) or {}).get("excerpt")
+    if not why:
+        return
+    for r in chosen.values():
+        if r.valid is not False:
+            continue
+        absent = [a for a in r.anomalies if a.type in ABSENCE_TYPES]
+        if not absent:
+            continue
+        rest = [a for a in r.anomalies if a.type not in ABSENCE_TYPES]
+        types = sorted({a.type for a in absent})
+        r.notices = [*absent, *r.notices]
+        said = (f"excerpt: the findings ({', '.join(types)}) rest on ops being absent "
+                f"from the history, and {why}")
+        if rest:
+            r.anomalies, r.anomaly_count = rest, max(len(rest), r.anomaly_count - len(absent))
+            r.assumptions = [*r.assumptions, said]
+        else:
+            r.anomalies, r.anomaly_count, r.valid, r.reason = [], 0, UNKNOWN, said
+        if "anomaly_types" in r.details:  # the transactions family's summary of its finds
+            _retype_txn_details(r.details, set(types))
+
+
+def _retype_txn_details(details: dict, moved: set[str]) -> None:
+    """The transactions family's anomaly_types / notice_types and the models its finds
+    rule out (`not`, `also_not`), without the findings that became notices."""
+    from splitbrain.checkers.transactions import models as M
+
+    found = set(details["anomaly_types"]) | set(details.get("notice_types", ()))
+    details["anomaly_types"] = sorted(set(details["anomaly_types"]) - moved)
+    details["notice_types"] = sorted(set(details.get("notice_types", ())) | moved)
+    b = M.boundary(found - moved - M.UNKNOWN_TYPES)
+    details["not"], details["also_not"] = b["not"], b["also_not"]
 
 
 # Properties a linearizable single-object history has by definition: every read sees the

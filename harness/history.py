@@ -1342,6 +1342,7 @@ def read_edn(path: str, maps: list[tuple[dict, int]] | None = None) -> History:
                     m["txn_f"] = m["f"]  # kept for the reader; Elle ignores it too
                 m["f"] = "txn"
     reindexed = _order_by_index(plain)
+    excerpt = None if reindexed and "renumbered" in reindexed else _index_gap(plain)
     independent = _is_independent([m for m, _ in plain])
     txns = any(m.get("f") == "txn" for m, _ in plain)
     queue = _is_jepsen_queue([m for m, _ in plain])
@@ -1378,7 +1379,22 @@ def read_edn(path: str, maps: list[tuple[dict, int]] | None = None) -> History:
         meta["jepsen_kafka"] = True
     if reindexed:
         meta["reindexed"] = reindexed
+    if excerpt:
+        meta["excerpt"] = excerpt
     return pairer.finish(meta=meta)
+
+
+def _index_gap(plain: list[tuple[dict, int]]) -> str | None:
+    """A Jepsen history numbers its events 0, 1, 2 ... without a hole; a file whose :index
+    values jump (3 -> 962) is an excerpt: ops between them are not in it. What the file
+    lacks (the write of a value read, a later read of a value written) is then unknown,
+    not absent. None when the explicit indices are contiguous (or there are none)."""
+    idx = [m["index"] for m, _ in plain if type(m.get("index")) is int]
+    for a, b in zip(idx, idx[1:]):
+        if b > a + 1:
+            return (f"its :index values jump from {a} to {b}: the file is an excerpt, ops "
+                    "of the history are missing from it")
+    return None
 
 
 def detect_format(path: str, fmt: str | None = None) -> str:
