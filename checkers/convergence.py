@@ -256,6 +256,12 @@ def _admissible_indexed(key, ix, finals: list[Op], options: CheckOptions,
     r = finals[0]
     ids = [o.index for o in finals]
     if ix.kind == "list":
+        if (_LIST_FAST and ix.native is not None and ix.native.nonfail_writes == len(ix.writes)
+                and ix.read_versions.get(r.index) == len(ix.writes)):
+            # list_index built the key (lists_native.ListFacts): r is one of its clean
+            # reads (distinct elements, each appended by one of its writes, none failed),
+            # so holding as many elements as there are writes, it holds exactly them
+            return
         members = ix.members(r) or frozenset()
         if not (_LIST_FAST and _list_converged_clean(ix.writes, members)):
             _admissible_members(key, ix.writes, members, finals, anomalies, "append", covers)

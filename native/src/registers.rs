@@ -60,6 +60,62 @@ pub(crate) fn visibility_lags(writes: &[(i64, i64, i64)], stale: &mut [(i64, i64
     Some((lags, zeros))
 }
 
+/// staleness.py `_measure_key` without bounds, from a key's ok writes with a known rank
+/// (ret index, rank, t_ret), in op order, and its measured reads (inv index, rank, t_inv),
+/// in op order: (unverifiable writes, reads skipped, fresh reads, T of stale reads, K of
+/// stale reads, positive visibility lags, writes with no lag); None when a rank is
+/// outside 0..2^32. Shared by the register and list index passes.
+pub(crate) fn measure(mut w_: Vec<(i64, i64, i64)>, r_: Vec<(i64, i64, i64)>, unverifiable: u64,
+                      skipped: u64) -> Option<StaleOut> {
+    if r_.is_empty() {
+        return Some((unverifiable, skipped, 0, vec![], vec![], vec![], 0));
+    }
+    if w_.is_empty() {
+        return Some((unverifiable, skipped, r_.len() as u64, vec![], vec![], vec![], 0));
+    }
+    w_.sort_by_key(|t| t.0); // stable, as Python's sort
+    let a_ret: Vec<i64> = w_.iter().map(|t| t.0).collect();
+    let mut pm_rank: Vec<i64> = Vec::with_capacity(w_.len());
+    let mut best = -1i64;
+    for t in &w_ {
+        best = best.max(t.1);
+        pm_rank.push(best);
+    }
+    let mut b = w_.clone();
+    b.sort_by_key(|t| t.1);
+    let b_rank: Vec<i64> = b.iter().map(|t| t.1).collect();
+    let mut sm_t: Vec<i64> = vec![0; b.len()]; // t_ret of the earliest-completing write
+    let mut cur: Option<(i64, i64)> = None;
+    for j in (0..b.len()).rev() {
+        if cur.map_or(true, |c| b[j].0 < c.0) {
+            cur = Some((b[j].0, b[j].2));
+        }
+        sm_t[j] = cur.unwrap().1;
+    }
+    let (mut tt, mut kk) = (Vec::new(), Vec::new());
+    let mut stale: Vec<(i64, i64, i64)> = Vec::new();
+    let mut fresh = 0u64;
+    for &(inv, x, t_inv) in &r_ {
+        let n = a_ret.partition_point(|&a| a < inv);
+        if n == 0 || pm_rank[n - 1] <= x {
+            fresh += 1;
+            continue;
+        }
+        stale.push((inv, x, t_inv));
+        let j = b_rank.partition_point(|&r| r <= x);
+        tt.push((t_inv - sm_t[j]).max(0));
+        kk.push(pm_rank[n - 1] - x);
+    }
+    let (lags, lag_zero) = if stale.is_empty() {
+        (Vec::new(), w_.len() as u64)
+    } else {
+        crate::registers::visibility_lags(&w_, &mut stale)?
+    };
+    Some((unverifiable, skipped, fresh, tt, kk, lags, lag_zero))
+}
+
+pub(crate) type StaleOut = (u64, u64, u64, Vec<i64>, Vec<i64>, Vec<i64>, u64);
+
 #[cfg(feature = "python")]
 pub mod py {
     use pyo3::prelude::*;
@@ -251,7 +307,7 @@ pub mod py {
         Ok(Some((by_session, by_process, n_r, un_r, n_w, un_w)))
     }
 
-    type StaleOut = (u64, u64, u64, Vec<i64>, Vec<i64>, Vec<i64>, u64);
+    use crate::registers::StaleOut;
 
     /// staleness.py `_measure_key` without bounds (no anomalies): (unverifiable writes,
     /// reads skipped, fresh reads, T of stale reads, K of stale reads, positive
@@ -274,51 +330,7 @@ pub mod py {
                 }
             }
         }
-        if r_.is_empty() {
-            return Some((unverifiable, skipped, 0, vec![], vec![], vec![], 0));
-        }
-        if w_.is_empty() {
-            return Some((unverifiable, skipped, r_.len() as u64, vec![], vec![], vec![], 0));
-        }
-        w_.sort_by_key(|t| t.0); // stable, as Python's sort
-        let a_ret: Vec<i64> = w_.iter().map(|t| t.0).collect();
-        let mut pm_rank: Vec<i64> = Vec::with_capacity(w_.len());
-        let mut best = -1i64;
-        for t in &w_ {
-            best = best.max(t.1);
-            pm_rank.push(best);
-        }
-        let mut b = w_.clone();
-        b.sort_by_key(|t| t.1);
-        let b_rank: Vec<i64> = b.iter().map(|t| t.1).collect();
-        let mut sm_t: Vec<i64> = vec![0; b.len()]; // t_ret of the earliest-completing write
-        let mut cur: Option<(i64, i64)> = None;
-        for j in (0..b.len()).rev() {
-            if cur.map_or(true, |c| b[j].0 < c.0) {
-                cur = Some((b[j].0, b[j].2));
-            }
-            sm_t[j] = cur.unwrap().1;
-        }
-        let (mut tt, mut kk) = (Vec::new(), Vec::new());
-        let mut stale: Vec<(i64, i64, i64)> = Vec::new();
-        let mut fresh = 0u64;
-        for &(inv, x, t_inv) in &r_ {
-            let n = a_ret.partition_point(|&a| a < inv);
-            if n == 0 || pm_rank[n - 1] <= x {
-                fresh += 1;
-                continue;
-            }
-            stale.push((inv, x, t_inv));
-            let j = b_rank.partition_point(|&r| r <= x);
-            tt.push((t_inv - sm_t[j]).max(0));
-            kk.push(pm_rank[n - 1] - x);
-        }
-        let (lags, lag_zero) = if stale.is_empty() {
-            (Vec::new(), w_.len() as u64)
-        } else {
-            crate::registers::visibility_lags(&w_, &mut stale)?
-        };
-        Some((unverifiable, skipped, fresh, tt, kk, lags, lag_zero))
+        crate::registers::measure(w_, r_, unverifiable, skipped)
     }
 
     type Facts = (Option<StaleOut>, Option<SessionFacts>, bool, i64, u64, u64);
