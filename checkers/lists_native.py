@@ -55,6 +55,8 @@ class ListFacts(NamedTuple):
     nonfail_writes: int      # appends whose type is not fail
     final_clean: bool        # lost_updates `_clean_list` holds with final_state's rules
     #                          (every append ok, the nodes' last final reads hold them all)
+    final_same: tuple | None  # (the least t_inv, the length) of the key's ok final reads
+    #                          when every one is as long (so, prefixes of one list, equal)
 
 
 def engine() -> str:

@@ -194,14 +194,15 @@ pub mod py {
         crate::registers::measure(w_, r_, unverifiable, 0)
     }
 
-    type Facts = (Option<StaleOut>, Option<SessionFacts>, u64, bool);
+    type Facts = (Option<StaleOut>, Option<SessionFacts>, u64, bool, Option<(i64, usize)>);
     type IndexOut = (Py<PyList>, Py<PyList>, Py<PyList>, Py<PyDict>, Py<PyDict>, Py<PyDict>,
                      Py<PyList>, Py<PyList>, Py<PyList>, usize, u64, Facts);
 
     /// list_index(ops) -> None (declined) or (reads, writes, wvals, writer, rver, wver,
     /// by_rank, evidence, order, max_rank, unverifiable_writes, facts): the VersionIndex
     /// tables of one list key (see the module doc for the shape it takes) and facts =
-    /// (staleness, session facts, appends that did not fail, lost_updates' clean key).
+    /// (staleness, session facts, appends that did not fail, lost_updates' clean key,
+    /// (least t_inv, length) of the ok final reads when all are as long).
     #[pyfunction]
     fn list_index<'py>(py: Python<'py>, ops: &Bound<'py, PyList>) -> PyResult<Option<IndexOut>> {
         let mut recs: Vec<Rec> = Vec::with_capacity(ops.len());
@@ -212,6 +213,9 @@ pub mod py {
         // final flag or node is not of a shape the grouping here mirrors
         let mut last_final: Vec<(Option<String>, Last)> = Vec::new();
         let mut finals_ok = true;
+        // every ok final read: (the least t_inv, its read number) and whether all are as long
+        let mut first_final: Option<(i64, usize)> = None;
+        let mut final_reads: Vec<usize> = Vec::new();
         for (pos, o) in ops.iter().enumerate() {
             let Ok(op) = o.downcast::<PyTuple>() else { return Ok(None) };
             if op.len() <= OP_EXTRA || !fld(op, OP_EXTRA).is_none() {
@@ -272,6 +276,10 @@ pub mod py {
                 match (name, t) {
                     (Some(name), Some(t_inv)) => {
                         let me: Last = (t_inv, inv, pos, read_vals.len() - 1);
+                        final_reads.push(me.3);
+                        if first_final.map_or(true, |(t0, _)| t_inv < t0) {
+                            first_final = Some((t_inv, me.3));
+                        }
                         match last_final.iter_mut().find(|(n, _)| *n == name) {
                             // Python's stable sort by (t_inv, inv_index), then its last
                             Some((_, l)) => if (me.0, me.1) >= (l.0, l.1) { *l = me },
@@ -406,17 +414,25 @@ pub mod py {
         // lost_updates `_clean_list`: every append ok and the union of each node's last
         // final read (prefixes of the order, so the longest one's elements) all of them
         let final_clean = finals_ok && n_writes > 0 && n_ok == n_writes && !last_final.is_empty()
-            && last_final.iter().map(|(_, l)| recs_len(&recs, &read_vals, l.3)).max()
+            && last_final.iter().map(|(_, l)| read_len(&read_vals, l.3)).max()
                 == Some(n_writes as usize);
+        // convergence.py: every ok final read as long as the others (prefixes of one list:
+        // the same value), so (the earliest one's t_inv, their length)
+        let same = |k: &usize| read_len(&read_vals, *k);
+        let final_same = match (finals_ok, first_final) {
+            (true, Some((t_first, k))) if final_reads.iter().all(|j| same(j) == same(&k)) =>
+                Some((t_first, same(&k))),
+            _ => None,
+        };
         let facts = (staleness(&recs, &wrank), session_facts(py, ops, &recs, &wrank)?, nonfail,
-                     final_clean);
+                     final_clean, final_same);
         Ok(Some((py_reads.unbind(), py_writes.unbind(), wvals.unbind(), writer.unbind(),
                  rver.unbind(), wver.unbind(), PyList::new(py, by_rank)?.unbind(),
                  PyList::new(py, evidence)?.unbind(), order.unbind(), n, unverifiable, facts)))
     }
 
     /// The length of read number `k` (in read order).
-    fn recs_len(_recs: &[Rec], read_vals: &[Option<Bound<'_, PyList>>], k: usize) -> usize {
+    fn read_len(read_vals: &[Option<Bound<'_, PyList>>], k: usize) -> usize {
         read_vals[k].as_ref().map_or(0, |l| l.len())
     }
 

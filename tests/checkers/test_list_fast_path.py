@@ -244,6 +244,10 @@ def test_native_index_facts_are_the_python_ones(tmp_path, faults, by_session_ops
             with pytest.MonkeyPatch.context() as m:
                 m.setattr(job, "stats", dict(job.stats))  # counts of this key only
                 assert facts.final_clean == job._clean_list(key, ix.ops)
+            finals = [r for rs in a.final_reads.reads.get(key, {}).values() for r in rs]
+            lens = {len(r.value or ()) for r in finals}
+            assert facts.final_same == (
+                (min(r.t_inv for r in finals), lens.pop()) if len(lens) == 1 else None)
         finally:
             ix.native = facts
     assert taken > 10
