@@ -18,14 +18,15 @@
 
 #[cfg(feature = "python")]
 pub mod py {
-    use pyo3::ffi;
     use pyo3::prelude::*;
-    use pyo3::types::{PyBool, PyDict, PyList, PySet, PyString, PyTuple};
+    use pyo3::types::{PyBool, PyDict, PyList, PyString, PyTuple};
 
     use crate::queue::py::Fx;
+    use crate::lists::py::Prefix;
+    use crate::registers::py::{int_of, session_groups, type_of, SessOp, SessionFacts, FAIL, INFO, OK};
     use crate::registers::StaleOut;
     use crate::set_session::py::{
-        as_index, fld, OP_EXTRA, OP_F, OP_INDEX, OP_INV, OP_PROCESS, OP_RET, OP_SESSION, OP_TYPE,
+        as_index, fld, OP_EXTRA, OP_F, OP_INDEX, OP_INV, OP_PROCESS, OP_RET, OP_TYPE,
         OP_VALUE};
     type FxMap<K, V> = std::collections::HashMap<K, V, std::hash::BuildHasherDefault<Fx>>;
 
@@ -33,42 +34,6 @@ pub mod py {
     const OP_T_INV: usize = 11;
     const OP_T_RET: usize = 12;
     const OP_FINAL: usize = 15;
-
-    const OK: u8 = 0;
-    const INFO: u8 = 1;
-    const FAIL: u8 = 2;
-
-    /// An exact int (not bool) that fits i64.
-    ///
-    /// SAFETY: `o` is a live object and the GIL is held.
-    #[inline]
-    unsafe fn raw_int(o: *mut ffi::PyObject) -> Option<i64> {
-        if ffi::Py_TYPE(o) != std::ptr::addr_of_mut!(ffi::PyLong_Type) {
-            return None;
-        }
-        let mut overflow: std::os::raw::c_int = 0;
-        let x = ffi::PyLong_AsLongLongAndOverflow(o, &mut overflow);
-        if overflow != 0 || (x == -1 && !ffi::PyErr_Occurred().is_null()) {
-            ffi::PyErr_Clear();
-            return None;
-        }
-        Some(x)
-    }
-
-    fn int_of(o: &Bound<'_, PyAny>) -> Option<i64> {
-        // SAFETY: a live object, the GIL held (we hold a Bound)
-        unsafe { raw_int(o.as_ptr()) }
-    }
-
-    fn type_of(o: &Bound<'_, PyAny>) -> Option<u8> {
-        let s = o.downcast_exact::<PyString>().ok()?;
-        match s.to_str().ok()? {
-            "ok" => Some(OK),
-            "info" => Some(INFO),
-            "fail" => Some(FAIL),
-            _ => None,
-        }
-    }
 
     /// One op of the key (ok reads and appends; other reads are not recorded).
     struct Rec {
@@ -86,94 +51,15 @@ pub mod py {
     /// A final read's place in its node's order: (t_inv, inv index, position, length).
     type Last = (i64, i64, usize, usize);
 
-    /// (by session or None, by process or None, n_r, un_r, n_w, un_w), as registers.rs's.
-    type SessionFacts = (Option<Vec<PyObject>>, Option<Vec<PyObject>>, u64, u64, u64, u64);
-
     /// The session groups of the key when each is sequential and `_clean_total_sequential`
     /// (list kind, nothing corrupt) clears it; None when the Python passes must decide.
     fn session_facts<'py>(py: Python<'py>, ops: &Bound<'py, PyList>, recs: &[Rec],
                           wrank: &[Option<i64>]) -> PyResult<Option<SessionFacts>> {
-        struct G {
-            first: usize,
-            last: usize,
-            prev_ret: Option<i64>,
-            top_r: i64,
-            top_w: i64,
-        }
-        let mut procs: FxMap<i64, usize> = FxMap::default();
-        let mut groups: Vec<G> = Vec::new();
-        let (mut n_r, mut n_w) = (0u64, 0u64);
-        for (j, r) in recs.iter().enumerate() {
-            if r.ty == FAIL {
-                continue; // passes.py's filter (non-ok reads were never recorded)
-            }
-            let Some(p) = r.process else { return Ok(None) };
-            let gi = *procs.entry(p).or_insert_with(|| {
-                groups.push(G { first: r.pos, last: r.pos, prev_ret: None, top_r: -1, top_w: -1 });
-                groups.len() - 1
-            });
-            let g = &mut groups[gi];
-            if g.prev_ret.is_some_and(|x| x >= r.inv) {
-                return Ok(None); // a pipelined session: the general loop's
-            }
-            g.prev_ret = Some(r.ret);
-            g.last = r.pos;
-            if r.is_read {
-                let v = r.len as i64;
-                if v < g.top_w || v < g.top_r {
-                    return Ok(None); // read-your-writes or monotonic-reads
-                }
-                n_r += 1;
-                g.top_r = g.top_r.max(v);
-                continue;
-            }
-            let Some(v) = wrank[j] else {
-                if r.ty == OK {
-                    return Ok(None); // an ok append no read saw: _pass_floors judges it
-                }
-                continue;
-            };
-            if v < g.top_w || v <= g.top_r {
-                return Ok(None); // monotonic-writes or writes-follow-reads
-            }
-            n_w += 1;
-            if r.ty == OK {
-                g.top_w = g.top_w.max(v);
-            }
-        }
-        let field = |pos: usize, i: usize| -> PyResult<Bound<'py, PyAny>> {
-            ops.get_item(pos)?.downcast_into::<PyTuple>()?.get_item(i)
-        };
-        // one name per group, distinct (else the Python dict merges groups: its walk's)
-        let unique = |names: &Vec<PyObject>| -> PyResult<bool> {
-            let seen = PySet::empty(py)?;
-            for s in names {
-                if seen.add(s.bind(py)).is_err() {
-                    return Ok(false);
-                }
-            }
-            Ok(seen.len() == names.len())
-        };
-        let mut by_session: Option<Vec<PyObject>> = Some(Vec::with_capacity(groups.len()));
-        let mut by_process: Vec<PyObject> = Vec::with_capacity(groups.len());
-        for g in &groups {
-            by_process.push(field(g.first, OP_PROCESS)?.unbind());
-            if let Some(names) = by_session.as_mut() {
-                let s = field(g.first, OP_SESSION)?;
-                if s.eq(field(g.last, OP_SESSION)?)? {
-                    names.push(s.unbind());
-                } else {
-                    by_session = None; // epochs: the Python grouping splits them
-                }
-            }
-        }
-        if let Some(names) = &by_session {
-            if !unique(names)? {
-                by_session = None;
-            }
-        }
-        let by_process = if unique(&by_process)? { Some(by_process) } else { None };
-        Ok(Some((by_session, by_process, n_r, 0, n_w, 0)))
+        let sops: Vec<SessOp> = recs.iter().zip(wrank).map(|(r, &w)| SessOp {
+            pos: r.pos, ty: r.ty, process: r.process, inv: r.inv, ret: r.ret,
+            is_read: r.is_read, rank: if r.is_read { Some(r.len as i64) } else { w },
+        }).collect();
+        session_groups(py, ops, &sops, true)
     }
 
     /// staleness.py `_measure_key` without bounds; None when a time is not an exact int.
@@ -292,13 +178,10 @@ pub mod py {
             recs.push(Rec { pos, is_read, ty, elem, inv, ret, t, process, len: 0 });
         }
         // `_list_reads_fast`: every read a clean prefix of one growing reference list
-        let mut reference: Vec<i64> = Vec::new();
-        let mut pmax: Vec<i64> = vec![i64::MIN]; // pmax[i]: latest writer invocation in ref[..i]
+        let mut prefix = Prefix::new();
         let mut longest: Option<usize> = None; // the read rec holding the longest list
         let mut first_of_len: FxMap<usize, usize> = FxMap::default(); // length -> first read rec
         let mut firsts: Vec<(usize, usize)> = Vec::new();
-        let mut seen: std::collections::HashSet<i64, std::hash::BuildHasherDefault<Fx>> =
-            Default::default();
         let mut ri = 0usize;
         for (j, r) in recs.iter_mut().enumerate() {
             if !r.is_read {
@@ -309,33 +192,12 @@ pub mod py {
             let m = match val {
                 None => 0,
                 Some(l) => {
-                    let m = l.len();
-                    let n = reference.len();
-                    let list = l.as_ptr();
-                    for i in 0..m {
-                        // SAFETY: i < len(l), the list is alive (bound above) and the GIL
-                        // held; nothing here runs Python code that could resize it
-                        let e = unsafe { ffi::PyList_GET_ITEM(list, i as ffi::Py_ssize_t) };
-                        let Some(x) = (unsafe { raw_int(e) }) else { return Ok(None) };
-                        if i < n {
-                            if x != reference[i] {
-                                return Ok(None);
-                            }
-                            continue;
-                        }
-                        let Some(&inv) = winv.get(&x) else { return Ok(None) };
-                        if !seen.insert(x) {
-                            return Ok(None); // an element twice in one read
-                        }
-                        reference.push(x);
-                        let last = pmax[pmax.len() - 1];
-                        pmax.push(last.max(inv));
-                    }
+                    let n = prefix.reference.len();
+                    let Some(m) = prefix.read(l, r.ret, |x| winv.get(&x).copied()) else {
+                        return Ok(None);
+                    };
                     if m > n {
                         longest = Some(j);
-                    }
-                    if pmax[m] > r.ret {
-                        return Ok(None); // an element whose append began after the read ended
                     }
                     m
                 }
@@ -346,6 +208,7 @@ pub mod py {
                 firsts.push((m, j));
             }
         }
+        let reference = prefix.reference;
         let n = reference.len();
         let rank: FxMap<i64, usize> = reference.iter().enumerate().map(|(i, &e)| (e, i + 1)).collect();
         let item = |pos: usize, i: usize| -> PyResult<Bound<'py, PyAny>> {

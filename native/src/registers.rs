@@ -153,7 +153,7 @@ pub mod py {
     }
 
     /// An exact int (not bool) that fits i64.
-    fn int_of(o: &Bound<'_, PyAny>) -> Option<i64> {
+    pub(crate) fn int_of(o: &Bound<'_, PyAny>) -> Option<i64> {
         if o.is_exact_instance_of::<PyInt>() {
             return o.extract::<i64>().ok();
         }
@@ -185,11 +185,11 @@ pub mod py {
         None
     }
 
-    const OK: u8 = 0;
-    const INFO: u8 = 1;
-    const FAIL: u8 = 2;
+    pub(crate) const OK: u8 = 0;
+    pub(crate) const INFO: u8 = 1;
+    pub(crate) const FAIL: u8 = 2;
 
-    fn type_of(o: &Bound<'_, PyAny>) -> Option<u8> {
+    pub(crate) fn type_of(o: &Bound<'_, PyAny>) -> Option<u8> {
         let s = o.downcast_exact::<PyString>().ok()?;
         match s.to_str().ok()? {
             "ok" => Some(OK),
@@ -216,11 +216,38 @@ pub mod py {
     /// `_group_key` names them without / with `continue_session_after_info`; None when
     /// the Python grouping must decide) and `_clean_total_sequential`'s counts, when every
     /// group is sequential and clean.
-    type SessionFacts = (Option<Vec<PyObject>>, Option<Vec<PyObject>>, u64, u64, u64, u64);
+    pub(crate) type SessionFacts = (Option<Vec<PyObject>>, Option<Vec<PyObject>>, u64, u64, u64, u64);
+
+    /// One session op of a key for `session_groups`: its position in the key's ops, type,
+    /// process (None: not an exact int), inv and ret indices, whether it is an ok read,
+    /// and the rank it observed (reads) or created (writes), None when unknown.
+    pub(crate) struct SessOp {
+        pub pos: usize,
+        pub ty: u8,
+        pub process: Option<i64>,
+        pub inv: i64,
+        pub ret: i64,
+        pub is_read: bool,
+        pub rank: Option<i64>,
+    }
 
     fn session_facts<'py>(py: Python<'py>, ops: &Bound<'py, PyList>, recs: &[Rec],
                           rrank: &[Option<i64>], wrank: &[Option<i64>])
                           -> PyResult<Option<SessionFacts>> {
+        let sops: Vec<SessOp> = recs.iter().enumerate().map(|(j, r)| SessOp {
+            pos: r.pos, ty: r.ty, process: r.process, inv: r.inv, ret: r.ret,
+            is_read: r.is_read, rank: if r.is_read { rrank[j] } else { wrank[j] },
+        }).collect();
+        session_groups(py, ops, &sops, false)
+    }
+
+    /// The session facts of one key's ops (see `SessionFacts`), shared by the register and
+    /// list index passes: `_clean_total_sequential` of the register kind, or of the list
+    /// kind (`unranked_ok_write_dirty`: an ok write without a rank leaves the session to
+    /// `_pass_floors` instead of counting it unverifiable).
+    pub(crate) fn session_groups<'py>(py: Python<'py>, ops: &Bound<'py, PyList>,
+                                      sops: &[SessOp], unranked_ok_write_dirty: bool)
+                                      -> PyResult<Option<SessionFacts>> {
         struct G {
             first: usize,
             last: usize,
@@ -231,7 +258,7 @@ pub mod py {
         let mut procs: FxMap<i64, usize> = FxMap::default();
         let mut groups: Vec<G> = Vec::new();
         let (mut n_r, mut un_r, mut n_w, mut un_w) = (0u64, 0u64, 0u64, 0u64);
-        for (j, r) in recs.iter().enumerate() {
+        for r in sops {
             if r.ty == FAIL {
                 continue; // passes.py's filter (non-ok reads were never recorded)
             }
@@ -247,7 +274,7 @@ pub mod py {
             g.prev_ret = Some(r.ret);
             g.last = r.pos;
             if r.is_read {
-                let Some(v) = rrank[j] else {
+                let Some(v) = r.rank else {
                     un_r += 1;
                     continue;
                 };
@@ -258,8 +285,11 @@ pub mod py {
                 g.top_r = g.top_r.max(v);
                 continue;
             }
-            let Some(v) = wrank[j] else {
+            let Some(v) = r.rank else {
                 if r.ty == OK {
+                    if unranked_ok_write_dirty {
+                        return Ok(None); // an ok append no read saw: _pass_floors judges it
+                    }
                     un_w += 1;
                 }
                 continue;
