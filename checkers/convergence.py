@@ -77,11 +77,33 @@ def check(history: History, options: CheckOptions | None = None, *,
     negative_counter = workload == "counter" and any(
         isinstance(w.value, (int, float)) and w.value < 0
         for ws in writes_by_key.values() for w in ws)
+    list_norm = _normaliser(workload)
     for key, per_node in fin.reads.items():
         st["keys"] += 1
         missing = fin.nodes - set(per_node)
         st["unknown_node_keys"] += len(missing)
-        norm = _normaliser(workload)
+        norm = list_norm
+        if workload == "list-append" and _LIST_FAST:
+            ix = indexes.get(key)
+            if ix is not None and ix.native is not None:
+                # list_index built the key (lists_native.ListFacts): every ok read of it,
+                # so every final read, is a prefix of one list, so two of them are equal
+                # exactly when they are as long (norm only ever compares, within a key)
+                norm = _length
+                same = ix.native.final_same if fin.assumption is None else None
+                if same is not None:
+                    # every final read of the key as long as the others: one value, so no
+                    # flapping, converged, and `_latency` finds no disagreeing read
+                    t_first, length = same
+                    st["converged"] += 1
+                    lat_lo.append(0)
+                    lat_hi.append(max(0, t_first - t0))
+                    if not (ix.native.nonfail_writes == len(ix.writes) == length):
+                        finals = sorted((rs[-1] for rs in per_node.values()),
+                                        key=lambda o: o.index)
+                        _admissible_indexed(key, ix, finals, options, anomalies, notices,
+                                            lambda w, key=key: fin.covers(key, w))
+                    continue
         if not (workload == "counter" and negative_counter):
             for node, rs in per_node.items():
                 flap = _flap(rs, norm)
@@ -179,6 +201,12 @@ def _writes_by_key(groups: dict[Any, list[Op]]) -> dict[Any, list[Op]]:
     return out
 
 
+def _length(v: Any) -> int:
+    """A list read's length (None: empty), the list normaliser of a key whose reads are
+    all prefixes of one list."""
+    return 0 if v is None else len(v)
+
+
 def _normaliser(workload: str):
     if workload == "set":
         return _norm_set
@@ -256,6 +284,12 @@ def _admissible_indexed(key, ix, finals: list[Op], options: CheckOptions,
     r = finals[0]
     ids = [o.index for o in finals]
     if ix.kind == "list":
+        if (_LIST_FAST and ix.native is not None and ix.native.nonfail_writes == len(ix.writes)
+                and ix.read_versions.get(r.index) == len(ix.writes)):
+            # list_index built the key (lists_native.ListFacts): r is one of its clean
+            # reads (distinct elements, each appended by one of its writes, none failed),
+            # so holding as many elements as there are writes, it holds exactly them
+            return
         members = ix.members(r) or frozenset()
         if not (_LIST_FAST and _list_converged_clean(ix.writes, members)):
             _admissible_members(key, ix.writes, members, finals, anomalies, "append", covers)

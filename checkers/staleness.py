@@ -74,8 +74,10 @@ def check(history: History, options: CheckOptions | None = None, *,
     acc = _Accumulator()
     anomalies: list[Anomaly] = []
     for ix in totals:
-        if not (ix.kind == "list" and _measure_list_native(ix, acc, t_bound, k_bound)):
-            _measure_key(ix, acc, anomalies, t_bound, k_bound)
+        if ix.kind == "list" and ((not bounded and _native_key(ix, acc))
+                                  or _measure_list_native(ix, acc, t_bound, k_bound)):
+            continue
+        _measure_key(ix, acc, anomalies, t_bound, k_bound)
     stats = acc.stats(t_bound, k_bound)
     stats["keys_measured"] = len(totals)
     stats["keys_not_measurable"] = len(indexes) - len(totals)

@@ -447,6 +447,8 @@ def build_index(key: Any, ops: list[Op], workload: str | None = None,
     ix.ops = ops
     if kind == "versioned" and not tiebreak and not snapshot_reads and _native_versioned(ix):
         return ix
+    if kind == "list" and not snapshot_reads and _native_list(ix):
+        return ix
     writes_append = ix.writes.append
     reads = ix.reads
     reads_append = reads.append
@@ -1211,6 +1213,26 @@ def _native_versioned(ix: VersionIndex) -> bool:
     (ix.reads, ix.writes, ix._wvals, ix._writer, ix._rver, ix._wver, ix._by_rank,
      ix._evidence, ix.max_rank, ix.unverifiable_writes, facts) = got
     ix.native = registers_native.Facts(*facts)
+    ix.has_cas = False
+    return True
+
+
+def _native_list(ix: VersionIndex) -> bool:
+    """`build_index` of a list key by the Rust core (native/src/list_index.rs) when it
+    takes the key's shape (plain reads and appends of exact ints, each appended once,
+    every read a clean prefix of one growing list: where the Python build reports
+    nothing and marks nothing corrupt); False: nothing changed."""
+    from splitbrain.checkers import lists_native
+
+    build = lists_native.INDEX
+    if build is None or not _LIST_FAST or type(ix.ops) is not list:
+        return False
+    got = build(ix.ops)
+    if got is None:
+        return False
+    (ix.reads, ix.writes, ix._wvals, ix._writer, ix._rver, ix._wver, ix._by_rank,
+     ix._evidence, ix.order, ix.max_rank, ix.unverifiable_writes, facts) = got
+    ix.native = lists_native.ListFacts(*facts)
     ix.has_cas = False
     return True
 

@@ -32,12 +32,17 @@ def _analyse(history: History, options: CheckOptions, indexes: dict | None = Non
     snapshots = False
     plans: dict = {}  # set key -> what the Rust core proved (session/native.py)
     lplans: dict = {}  # list key -> what the Rust core proved (session/lists.py)
-    counted: dict = {}  # versioned key -> what register_session_key proved (its counts)
+    counted: dict = {}  # versioned/list key -> what its Rust index build proved (counts)
     for k, ix in indexes.items():
         plan = _native_plan(ix, by_session_ops) if ix.kind == "set" else None
         if plan is not None:
             plans[k] = plan
             continue
+        if ix.kind == "list" and ix.native is not None:  # list_index proved it (its counts)
+            got = _native_register(ix, by_session_ops)
+            if got is not None:
+                counted[k] = got
+                continue
         lplan = list_plan(ix, by_session_ops) if ix.kind == "list" else None
         if lplan is not None:  # session/lists.py: the Rust list floors
             lplans[k] = lplan
@@ -129,8 +134,8 @@ def _group_key(ix: VersionIndex, k: Any, by_session_ops: bool, groups: dict) -> 
 
 def _native_register(ix: VersionIndex, by_session_ops: bool) -> tuple | None:
     """(sessions, reads checked, reads unverifiable, writes checked, writes unverifiable)
-    when the Rust core proved, while building this versioned key's index
-    (registers_native.Facts), every group `_group_key` makes of it sequential and
+    when the Rust core proved, while building this versioned or list key's index
+    (registers_native.Facts, lists_native.ListFacts), every group `_group_key` makes of it sequential and
     cleared by `_clean_total_sequential` (whose counts these are: `_pass_floors` would
     report nothing); None: Python judges the key."""
     got = ix.native.session if ix.native is not None else None

@@ -17,6 +17,7 @@ pub mod queue;
 pub mod set_session;
 pub mod lists;
 pub mod list_passes;
+pub mod list_index;
 pub mod sets;
 pub mod registers;
 
@@ -547,6 +548,7 @@ mod py {
         crate::set_session::py::register(m)?;
         crate::lists::py::register(m)?;
         crate::list_passes::py::register(m)?;
+        crate::list_index::py::register(m)?;
         crate::sets::py::register(m)?;
         crate::registers::py::register(m)?;
         Ok(())

@@ -33,7 +33,7 @@ pub mod py {
     ///
     /// SAFETY: `o` is a live object and the GIL is held.
     #[inline]
-    unsafe fn raw_int(o: *mut ffi::PyObject) -> Option<i64> {
+    pub(crate) unsafe fn raw_int(o: *mut ffi::PyObject) -> Option<i64> {
         if ffi::Py_TYPE(o) != std::ptr::addr_of_mut!(ffi::PyLong_Type) {
             return None;
         }
@@ -43,6 +43,53 @@ pub mod py {
             return None;
         }
         Some(x as i64)
+    }
+
+    /// The reference list of `_list_reads_fast`: each read must be a prefix of it or
+    /// extend it with new elements, each appended by a non-failed writer (`winv`: element
+    /// -> its invocation index) invoked no later than the read ended.
+    pub(crate) struct Prefix {
+        pub reference: Vec<i64>,
+        seen: HashSet<i64>,
+        pmax: Vec<i64>, // pmax[i]: latest writer invocation in reference[..i]
+    }
+
+    impl Prefix {
+        pub(crate) fn new() -> Self {
+            Prefix { reference: Vec::new(), seen: HashSet::new(), pmax: vec![i64::MIN] }
+        }
+
+        /// One read's list (ended at `ret`) against the reference, extending it: its
+        /// length, or None when the Python scan must decide.
+        pub(crate) fn read(&mut self, v: &Bound<'_, PyList>, ret: i64,
+                           winv: impl Fn(i64) -> Option<i64>) -> Option<usize> {
+            let m = v.len();
+            let n = self.reference.len();
+            let list = v.as_ptr();
+            for i in 0..m {
+                // SAFETY: i < len(v), the list is alive (bound by the caller) and the GIL
+                // held; nothing here runs Python code that could resize it
+                let e = unsafe { ffi::PyList_GET_ITEM(list, i as ffi::Py_ssize_t) };
+                let x = unsafe { raw_int(e) }?;
+                if i < n {
+                    if x != self.reference[i] {
+                        return None;
+                    }
+                    continue;
+                }
+                let inv = winv(x)?;
+                if !self.seen.insert(x) {
+                    return None; // an element twice in one read
+                }
+                self.reference.push(x);
+                let last = self.pmax[self.pmax.len() - 1];
+                self.pmax.push(last.max(inv));
+            }
+            if self.pmax[m] > ret {
+                return None; // an element whose append began after the read ended
+            }
+            Some(m)
+        }
     }
 
     /// element -> invocation index of its sole writer when that writer did not fail
@@ -75,9 +122,7 @@ pub mod py {
         writer: &Bound<'py, PyDict>,
     ) -> PyResult<Option<(Vec<usize>, Option<usize>, Vec<Option<Bound<'py, PyAny>>>)>> {
         let Some(winv) = writer_invocations(writer)? else { return Ok(None) };
-        let mut reference: Vec<i64> = Vec::new();
-        let mut seen: HashSet<i64> = HashSet::new();
-        let mut pmax: Vec<i64> = vec![i64::MIN]; // pmax[i]: latest writer invocation in ref[..i]
+        let mut prefix = Prefix::new();
         let mut lens = Vec::with_capacity(reads.len());
         let mut firsts: Vec<(usize, usize)> = Vec::new();
         let mut first_seen: HashSet<usize> = HashSet::new();
@@ -93,34 +138,14 @@ pub mod py {
                 m = 0;
             } else {
                 let Ok(v) = v.downcast_exact::<PyList>() else { return Ok(None) };
-                m = v.len();
-                let n = reference.len();
-                let list = v.as_ptr();
-                for i in 0..m {
-                    // SAFETY: i < len(v), the list is alive (bound above) and the GIL held;
-                    // nothing here runs Python code that could resize it
-                    let e = unsafe { ffi::PyList_GET_ITEM(list, i as ffi::Py_ssize_t) };
-                    let Some(x) = (unsafe { raw_int(e) }) else { return Ok(None) };
-                    if i < n {
-                        if x != reference[i] {
-                            return Ok(None);
-                        }
-                        continue;
-                    }
-                    let Some(&inv) = winv.get(&x) else { return Ok(None) };
-                    if !seen.insert(x) {
-                        return Ok(None); // an element twice in one read
-                    }
-                    reference.push(x);
-                    let last = pmax[pmax.len() - 1];
-                    pmax.push(last.max(inv));
-                }
+                let Some(ret) = plain_int(&r.get_item(OP_RET_INDEX)?) else { return Ok(None) };
+                let n = prefix.reference.len();
+                let Some(len) = prefix.read(v, ret, |x| winv.get(&x).copied()) else {
+                    return Ok(None);
+                };
+                m = len;
                 if m > n {
                     longest = Some(pos);
-                }
-                let Some(ret) = plain_int(&r.get_item(OP_RET_INDEX)?) else { return Ok(None) };
-                if pmax[m] > ret {
-                    return Ok(None); // an element whose append began after the read ended
                 }
             }
             lens.push(m);
@@ -128,7 +153,7 @@ pub mod py {
                 firsts.push((m, pos));
             }
         }
-        Ok(Some((lens, longest, evidence(reads, firsts, reference.len())?)))
+        Ok(Some((lens, longest, evidence(reads, firsts, prefix.reference.len())?)))
     }
 
     /// versions.py `_list_evidence` from (length, position of its first read) pairs:

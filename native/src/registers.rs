@@ -60,6 +60,62 @@ pub(crate) fn visibility_lags(writes: &[(i64, i64, i64)], stale: &mut [(i64, i64
     Some((lags, zeros))
 }
 
+/// staleness.py `_measure_key` without bounds, from a key's ok writes with a known rank
+/// (ret index, rank, t_ret), in op order, and its measured reads (inv index, rank, t_inv),
+/// in op order: (unverifiable writes, reads skipped, fresh reads, T of stale reads, K of
+/// stale reads, positive visibility lags, writes with no lag); None when a rank is
+/// outside 0..2^32. Shared by the register and list index passes.
+pub(crate) fn measure(mut w_: Vec<(i64, i64, i64)>, r_: Vec<(i64, i64, i64)>, unverifiable: u64,
+                      skipped: u64) -> Option<StaleOut> {
+    if r_.is_empty() {
+        return Some((unverifiable, skipped, 0, vec![], vec![], vec![], 0));
+    }
+    if w_.is_empty() {
+        return Some((unverifiable, skipped, r_.len() as u64, vec![], vec![], vec![], 0));
+    }
+    w_.sort_by_key(|t| t.0); // stable, as Python's sort
+    let a_ret: Vec<i64> = w_.iter().map(|t| t.0).collect();
+    let mut pm_rank: Vec<i64> = Vec::with_capacity(w_.len());
+    let mut best = -1i64;
+    for t in &w_ {
+        best = best.max(t.1);
+        pm_rank.push(best);
+    }
+    let mut b = w_.clone();
+    b.sort_by_key(|t| t.1);
+    let b_rank: Vec<i64> = b.iter().map(|t| t.1).collect();
+    let mut sm_t: Vec<i64> = vec![0; b.len()]; // t_ret of the earliest-completing write
+    let mut cur: Option<(i64, i64)> = None;
+    for j in (0..b.len()).rev() {
+        if cur.map_or(true, |c| b[j].0 < c.0) {
+            cur = Some((b[j].0, b[j].2));
+        }
+        sm_t[j] = cur.unwrap().1;
+    }
+    let (mut tt, mut kk) = (Vec::new(), Vec::new());
+    let mut stale: Vec<(i64, i64, i64)> = Vec::new();
+    let mut fresh = 0u64;
+    for &(inv, x, t_inv) in &r_ {
+        let n = a_ret.partition_point(|&a| a < inv);
+        if n == 0 || pm_rank[n - 1] <= x {
+            fresh += 1;
+            continue;
+        }
+        stale.push((inv, x, t_inv));
+        let j = b_rank.partition_point(|&r| r <= x);
+        tt.push((t_inv - sm_t[j]).max(0));
+        kk.push(pm_rank[n - 1] - x);
+    }
+    let (lags, lag_zero) = if stale.is_empty() {
+        (Vec::new(), w_.len() as u64)
+    } else {
+        crate::registers::visibility_lags(&w_, &mut stale)?
+    };
+    Some((unverifiable, skipped, fresh, tt, kk, lags, lag_zero))
+}
+
+pub(crate) type StaleOut = (u64, u64, u64, Vec<i64>, Vec<i64>, Vec<i64>, u64);
+
 #[cfg(feature = "python")]
 pub mod py {
     use pyo3::prelude::*;
@@ -97,7 +153,7 @@ pub mod py {
     }
 
     /// An exact int (not bool) that fits i64.
-    fn int_of(o: &Bound<'_, PyAny>) -> Option<i64> {
+    pub(crate) fn int_of(o: &Bound<'_, PyAny>) -> Option<i64> {
         if o.is_exact_instance_of::<PyInt>() {
             return o.extract::<i64>().ok();
         }
@@ -129,11 +185,11 @@ pub mod py {
         None
     }
 
-    const OK: u8 = 0;
-    const INFO: u8 = 1;
-    const FAIL: u8 = 2;
+    pub(crate) const OK: u8 = 0;
+    pub(crate) const INFO: u8 = 1;
+    pub(crate) const FAIL: u8 = 2;
 
-    fn type_of(o: &Bound<'_, PyAny>) -> Option<u8> {
+    pub(crate) fn type_of(o: &Bound<'_, PyAny>) -> Option<u8> {
         let s = o.downcast_exact::<PyString>().ok()?;
         match s.to_str().ok()? {
             "ok" => Some(OK),
@@ -160,11 +216,38 @@ pub mod py {
     /// `_group_key` names them without / with `continue_session_after_info`; None when
     /// the Python grouping must decide) and `_clean_total_sequential`'s counts, when every
     /// group is sequential and clean.
-    type SessionFacts = (Option<Vec<PyObject>>, Option<Vec<PyObject>>, u64, u64, u64, u64);
+    pub(crate) type SessionFacts = (Option<Vec<PyObject>>, Option<Vec<PyObject>>, u64, u64, u64, u64);
+
+    /// One session op of a key for `session_groups`: its position in the key's ops, type,
+    /// process (None: not an exact int), inv and ret indices, whether it is an ok read,
+    /// and the rank it observed (reads) or created (writes), None when unknown.
+    pub(crate) struct SessOp {
+        pub pos: usize,
+        pub ty: u8,
+        pub process: Option<i64>,
+        pub inv: i64,
+        pub ret: i64,
+        pub is_read: bool,
+        pub rank: Option<i64>,
+    }
 
     fn session_facts<'py>(py: Python<'py>, ops: &Bound<'py, PyList>, recs: &[Rec],
                           rrank: &[Option<i64>], wrank: &[Option<i64>])
                           -> PyResult<Option<SessionFacts>> {
+        let sops: Vec<SessOp> = recs.iter().enumerate().map(|(j, r)| SessOp {
+            pos: r.pos, ty: r.ty, process: r.process, inv: r.inv, ret: r.ret,
+            is_read: r.is_read, rank: if r.is_read { rrank[j] } else { wrank[j] },
+        }).collect();
+        session_groups(py, ops, &sops, false)
+    }
+
+    /// The session facts of one key's ops (see `SessionFacts`), shared by the register and
+    /// list index passes: `_clean_total_sequential` of the register kind, or of the list
+    /// kind (`unranked_ok_write_dirty`: an ok write without a rank leaves the session to
+    /// `_pass_floors` instead of counting it unverifiable).
+    pub(crate) fn session_groups<'py>(py: Python<'py>, ops: &Bound<'py, PyList>,
+                                      sops: &[SessOp], unranked_ok_write_dirty: bool)
+                                      -> PyResult<Option<SessionFacts>> {
         struct G {
             first: usize,
             last: usize,
@@ -175,7 +258,7 @@ pub mod py {
         let mut procs: FxMap<i64, usize> = FxMap::default();
         let mut groups: Vec<G> = Vec::new();
         let (mut n_r, mut un_r, mut n_w, mut un_w) = (0u64, 0u64, 0u64, 0u64);
-        for (j, r) in recs.iter().enumerate() {
+        for r in sops {
             if r.ty == FAIL {
                 continue; // passes.py's filter (non-ok reads were never recorded)
             }
@@ -191,7 +274,7 @@ pub mod py {
             g.prev_ret = Some(r.ret);
             g.last = r.pos;
             if r.is_read {
-                let Some(v) = rrank[j] else {
+                let Some(v) = r.rank else {
                     un_r += 1;
                     continue;
                 };
@@ -202,8 +285,11 @@ pub mod py {
                 g.top_r = g.top_r.max(v);
                 continue;
             }
-            let Some(v) = wrank[j] else {
+            let Some(v) = r.rank else {
                 if r.ty == OK {
+                    if unranked_ok_write_dirty {
+                        return Ok(None); // an ok append no read saw: _pass_floors judges it
+                    }
                     un_w += 1;
                 }
                 continue;
@@ -251,7 +337,7 @@ pub mod py {
         Ok(Some((by_session, by_process, n_r, un_r, n_w, un_w)))
     }
 
-    type StaleOut = (u64, u64, u64, Vec<i64>, Vec<i64>, Vec<i64>, u64);
+    use crate::registers::StaleOut;
 
     /// staleness.py `_measure_key` without bounds (no anomalies): (unverifiable writes,
     /// reads skipped, fresh reads, T of stale reads, K of stale reads, positive
@@ -274,51 +360,7 @@ pub mod py {
                 }
             }
         }
-        if r_.is_empty() {
-            return Some((unverifiable, skipped, 0, vec![], vec![], vec![], 0));
-        }
-        if w_.is_empty() {
-            return Some((unverifiable, skipped, r_.len() as u64, vec![], vec![], vec![], 0));
-        }
-        w_.sort_by_key(|t| t.0); // stable, as Python's sort
-        let a_ret: Vec<i64> = w_.iter().map(|t| t.0).collect();
-        let mut pm_rank: Vec<i64> = Vec::with_capacity(w_.len());
-        let mut best = -1i64;
-        for t in &w_ {
-            best = best.max(t.1);
-            pm_rank.push(best);
-        }
-        let mut b = w_.clone();
-        b.sort_by_key(|t| t.1);
-        let b_rank: Vec<i64> = b.iter().map(|t| t.1).collect();
-        let mut sm_t: Vec<i64> = vec![0; b.len()]; // t_ret of the earliest-completing write
-        let mut cur: Option<(i64, i64)> = None;
-        for j in (0..b.len()).rev() {
-            if cur.map_or(true, |c| b[j].0 < c.0) {
-                cur = Some((b[j].0, b[j].2));
-            }
-            sm_t[j] = cur.unwrap().1;
-        }
-        let (mut tt, mut kk) = (Vec::new(), Vec::new());
-        let mut stale: Vec<(i64, i64, i64)> = Vec::new();
-        let mut fresh = 0u64;
-        for &(inv, x, t_inv) in &r_ {
-            let n = a_ret.partition_point(|&a| a < inv);
-            if n == 0 || pm_rank[n - 1] <= x {
-                fresh += 1;
-                continue;
-            }
-            stale.push((inv, x, t_inv));
-            let j = b_rank.partition_point(|&r| r <= x);
-            tt.push((t_inv - sm_t[j]).max(0));
-            kk.push(pm_rank[n - 1] - x);
-        }
-        let (lags, lag_zero) = if stale.is_empty() {
-            (Vec::new(), w_.len() as u64)
-        } else {
-            crate::registers::visibility_lags(&w_, &mut stale)?
-        };
-        Some((unverifiable, skipped, fresh, tt, kk, lags, lag_zero))
+        crate::registers::measure(w_, r_, unverifiable, skipped)
     }
 
     type Facts = (Option<StaleOut>, Option<SessionFacts>, bool, i64, u64, u64);

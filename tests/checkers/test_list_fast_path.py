@@ -38,13 +38,19 @@ def reference_paths():
         yield
 
 
-@pytest.fixture(params=["native", "python"])
+@pytest.fixture(params=["native", "passes", "python"])
 def engine(request):
-    """The fast path under test: the Rust scan (skipped when the .so lacks it), or the
-    Python scan alone."""
-    if request.param == "native" and lists_native.SCAN is None:
+    """The fast path under test: the Rust whole-key index (`list_index`, and behind it
+    the per-pass Rust scan and passes for the keys it declines), the per-pass Rust scan
+    and passes alone (no `list_index`), or the Python scan alone; skipped when the .so
+    lacks them."""
+    if request.param == "native" and lists_native.INDEX is None:
+        pytest.skip(f"no native list index: {lists_native.INDEX_PROBLEM}")
+    if request.param == "passes" and lists_native.SCAN is None:
         pytest.skip(f"no native list scan: {lists_native.PROBLEM}")
     with pytest.MonkeyPatch.context() as m:
+        if request.param != "native":
+            m.setattr(lists_native, "INDEX", None)
         if request.param == "python":
             m.setattr(lists_native, "SCAN", None)
             m.setattr(lists_native, "SESSION", None)
@@ -177,6 +183,76 @@ def test_fast_scans_take_the_clean_bench_keys(tmp_path):
             assert V._list_reads_native(ix) == py
 
 
+def test_native_index_takes_the_clean_bench_keys(tmp_path):
+    """Not vacuous: on a valid bench history `list_index` builds every key and proves
+    every fact (staleness, session, lost-updates) without the Python passes."""
+    if lists_native.INDEX is None:
+        pytest.skip(f"no native list index: {lists_native.INDEX_PROBLEM}")
+    ixs = V.build_indexes(_bench_history(tmp_path, 1), "list-append")
+    assert len(ixs) > 10
+    for ix in ixs.values():
+        assert isinstance(ix.native, lists_native.ListFacts)
+        assert ix.native.staleness is not None and ix.native.session is not None
+        assert ix.native.final_clean == bool(ix.writes)  # no appends: nothing to judge
+
+
+def test_native_index_declines_the_keys_it_must(tmp_path):
+    """With anomalies injected some keys are built by `list_index` and some by Python:
+    the differential tests above exercise both sides of each history."""
+    if lists_native.INDEX is None:
+        pytest.skip(f"no native list index: {lists_native.INDEX_PROBLEM}")
+    h = _inject(_bench_history(tmp_path, 7), 11, FAULT_SETS[-1])
+    kinds = {ix.native is not None for ix in V.build_indexes(h, "list-append").values()}
+    assert kinds == {True, False}
+
+
+@pytest.mark.parametrize("faults", FAULT_SETS, ids=lambda f: "+".join(f) or "appends")
+@pytest.mark.parametrize("by_session_ops", [False, True])
+def test_native_index_facts_are_the_python_ones(tmp_path, faults, by_session_ops):
+    """`ListFacts` key by key against the Python passes on the same index: staleness
+    (`_measure_key`), the session groups and counts (`_group_key` +
+    `_clean_total_sequential`, which must clear every group when the facts say so),
+    the non-failed appends, and lost-updates' `_clean_list`."""
+    if lists_native.INDEX is None:
+        pytest.skip(f"no native list index: {lists_native.INDEX_PROBLEM}")
+    from splitbrain.checkers.analysis import Analysis
+
+    h = _inject(_bench_history(tmp_path, 12), 13, faults)
+    opts = CheckOptions(workload="list-append")
+    a = Analysis(h, opts)
+    job = lost_updates._Job(h, opts, a.final_reads, a)
+    taken = 0
+    for key, ix in a.indexes.items():
+        facts = ix.native
+        if facts is None:
+            continue
+        taken += 1
+        ix.native = None  # the Python passes below must not read the facts
+        try:
+            acc = staleness._Accumulator()
+            staleness._measure_key(ix, acc, [], None, None)
+            assert facts.staleness == (acc.unverifiable_writes, acc.skipped, acc.fresh,
+                                       acc.T, acc.K, acc.lags, acc.lag_zero)
+            sessions, counts, dirty = _python_plan(ix, by_session_ops)
+            if facts.session is None:
+                assert dirty or len(set(sessions)) != len(sessions)
+            else:
+                by_session, by_process, *got = facts.session
+                assert (by_process if by_session_ops else by_session) in (sessions, None)
+                assert not dirty and tuple(got) == counts
+            assert facts.nonfail_writes == sum(w.type != "fail" for w in ix.writes)
+            with pytest.MonkeyPatch.context() as m:
+                m.setattr(job, "stats", dict(job.stats))  # counts of this key only
+                assert facts.final_clean == job._clean_list(key, ix.ops)
+            finals = [r for rs in a.final_reads.reads.get(key, {}).values() for r in rs]
+            lens = {len(r.value or ()) for r in finals}
+            assert facts.final_same == (
+                (min(r.t_inv for r in finals), lens.pop()) if len(lens) == 1 else None)
+        finally:
+            ix.native = facts
+    assert taken > 10
+
+
 @pytest.mark.parametrize("faults", FAULT_SETS, ids=lambda f: "+".join(f) or "appends")
 def test_bench_histories_with_anomalies(tmp_path, faults, engine):
     h = _inject(_bench_history(tmp_path, 7), 11, faults)
@@ -270,6 +346,63 @@ def test_generated_keyless_histories(h, engine):
     assert_same(h)
 
 
+@st.composite
+def clean_list_histories(draw):
+    """The shape `list_index` takes (distinct int appends, reads of clean prefixes), with
+    what it must still judge exactly: appends that fail, stay pending (info) or are
+    acknowledged but never applied (lost), reads lagging behind, and final reads on several nodes (some tied in time, some nodes stale, some
+    missing), the final flag on other ops too."""
+    keys = draw(st.lists(st.sampled_from(["x", "y"]), min_size=1, max_size=2, unique=True))
+    state = {k: [] for k in keys}
+    past = {k: [[]] for k in keys}
+    events: list = []
+    t = 0
+    nxt = 0
+    gen = [0] * 4  # a process whose append stays pending goes on as a new process
+
+    def emit(ev, dt=1):
+        nonlocal t
+        t += dt
+        events.append({**ev, "index": len(events), "time": t})
+
+    for _ in range(draw(st.integers(0, 30))):
+        p = draw(st.integers(0, 3))
+        k = draw(st.sampled_from(keys))
+        base = {"process": p + 10 * gen[p], "key": k}
+        if draw(st.booleans()):
+            nxt += 1
+            emit({**base, "type": "invoke", "f": "append", "value": nxt})
+            typ = draw(st.sampled_from(["ok"] * 5 + ["info", "fail", "lost"]))
+            if typ in ("ok", "info"):
+                state[k].append(nxt)
+                past[k].append(list(state[k]))
+            if typ != "info" or draw(st.booleans()):
+                emit({**base, "type": "ok" if typ == "lost" else typ, "f": "append",
+                      "value": nxt})
+            else:  # an info append left pending
+                gen[p] += 1
+        else:
+            emit({**base, "type": "invoke", "f": "read", "value": None})
+            obs = draw(st.sampled_from(past[k][-3:]))
+            emit({**base, "type": draw(st.sampled_from(["ok"] * 6 + ["info", "fail"])),
+                  "f": "read", "value": list(obs)})
+    for k in keys:
+        for node in draw(st.lists(st.sampled_from(["n1", "n2", "n3"]), max_size=4)):
+            obs = state[k] if draw(st.integers(0, 3)) else past[k][-2 if len(past[k]) > 1 else -1]
+            dt = draw(st.sampled_from([0, 1]))  # 0: ties with the previous final read
+            base = {"process": 50, "key": k, "node": node, "final": True}
+            emit({**base, "type": "invoke", "f": "read", "value": None}, dt)
+            emit({**base, "type": draw(st.sampled_from(["ok"] * 5 + ["fail"])), "f": "read",
+                  "value": list(obs)}, 0)
+    return history_from_events(events)
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=SLOW_OK)
+@given(h=clean_list_histories())
+def test_generated_clean_shape_histories(h, engine):
+    assert_same(h)
+
+
 def test_engine_env_forces_python():
     """SPLITBRAIN_LIST_ENGINE=python: the native scan is never called."""
     import os
@@ -331,6 +464,15 @@ def test_native_session_plan_is_the_python_one(tmp_path, faults, by_session_ops)
         assert dirty  # not vacuous: some sessions were left to `_pass_floors`
 
 
+def _without_facts(ix, run):
+    """run() with ix.native (list_index's facts) hidden: the Python pass itself."""
+    facts, ix.native = ix.native, None
+    try:
+        return run()
+    finally:
+        ix.native = facts
+
+
 def _measured(ixs, measure) -> dict:
     acc = staleness._Accumulator()
     for ix in ixs:
@@ -347,7 +489,8 @@ def test_native_staleness_is_the_python_one(tmp_path, faults):
                                                                 None, None)]
     assert len(taken) == len(ixs)  # not vacuous: every key of these histories is taken
     fast = _measured(ixs, lambda ix, acc: staleness._measure_list_native(ix, acc, None, None))
-    ref = _measured(ixs, lambda ix, acc: staleness._measure_key(ix, acc, [], None, None))
+    ref = _measured(ixs, lambda ix, acc: _without_facts(
+        ix, lambda: staleness._measure_key(ix, acc, [], None, None)))
     assert fast == ref
     assert ref["T"]  # the bench histories' lagging first reads are stale
 
