@@ -294,17 +294,15 @@ class _Job:
 
     def _set_timeline(self, key: Any, ops: list[Op], attempts: dict[Any, Op]) -> None:
         """set-full's per-element stable/lost latencies, as stats (§5.1(a), O(Σ|read|))."""
+        if self._kept_timeline(key, ops, attempts):
+            return
         reads = self._collection_reads(key, ops)
         if sum(map(len, map(_VALUE, reads))) > TIMELINE_BUDGET:
             self.stats["set_full"] = "skipped: reads too large"
             return
         reads.sort(key=_INV)
         if set_native.TIMELINE is not None:
-            elems, ws = list(attempts), list(attempts.values())
-            if "fail" in set(map(_TYPE, ws)):
-                live_ = [(e, w) for e, w in zip(elems, ws) if w.type != "fail"]
-                elems, ws = [e for e, _ in live_], [w for _, w in live_]
-            got = set_native.TIMELINE(reads, elems, ws)
+            got = set_native.TIMELINE(reads, *self._live(attempts))
             if got is not None:  # the loop below, in Rust (integer elements and times)
                 stable_lat, lost_lat, never_read = got
                 self.stable_lat.extend(stable_lat)
@@ -337,6 +335,38 @@ class _Job:
         self.lost_lat.extend(lost_lat)
         self.never_read += never_read
         self.timeline_done = True
+
+    @staticmethod
+    def _live(attempts: dict[Any, Op]) -> tuple[list, list]:
+        """(elements, their strongest writes) of the attempts that did not fail."""
+        elems, ws = list(attempts), list(attempts.values())
+        if "fail" in set(map(_TYPE, ws)):
+            live_ = [(e, w) for e, w in zip(elems, ws) if w.type != "fail"]
+            elems, ws = [e for e, _ in live_], [w for _, w in live_]
+        return elems, ws
+
+    def _kept_timeline(self, key: Any, ops: list[Op], attempts: dict[Any, Op]) -> bool:
+        """`_set_timeline` from what the index's Rust scan kept of the reads
+        (set_native.TIMELINE_KEY), when it holds exactly the reads `_collection_reads`
+        would select; False (nothing changed) when it cannot say."""
+        if set_native.TIMELINE_KEY is None:
+            return False
+        ix = (self.a.built("indexes") or {}).get(key)
+        if (ix is None or ix._set_reads is None or ix.ops is not ops or ix._obs
+                or ix.kind != "set"):
+            return False
+        got = set_native.TIMELINE_KEY(ix._set_reads, *self._live(attempts), TIMELINE_BUDGET)
+        if got is None:
+            return False
+        skipped, stable_lat, lost_lat, never_read = got
+        if skipped:
+            self.stats["set_full"] = "skipped: reads too large"
+            return True
+        self.stable_lat.extend(stable_lat)
+        self.lost_lat.extend(lost_lat)
+        self.never_read += never_read
+        self.timeline_done = True
+        return True
 
     def _collection_reads(self, key: Any, ops: list[Op]) -> list[Op]:
         """The key's ok reads whose value is a list or tuple, in `ops` order: from the set

@@ -302,7 +302,6 @@ pub mod py {
         elements: &Bound<'_, PyList>,
         writes: &Bound<'_, PyList>,
     ) -> PyResult<Option<(Vec<i64>, Vec<i64>, i64)>> {
-        const INF: i64 = i64::MAX;
         if elements.len() != writes.len() {
             return Ok(None);
         }
@@ -327,6 +326,17 @@ pub mod py {
             p.next_read();
             rd.push((inv, ret, ti, tr));
         }
+        timeline_core(&rd, p, writes)
+    }
+
+
+    type Timeline = Option<(Vec<i64>, Vec<i64>, i64)>;
+
+    /// set_timeline's per-element latencies from the reads' (inv_index, ret_index, t_inv,
+    /// t_ret) and their presence timeline (fed already), for the live attempts `writes`.
+    fn timeline_core(rd: &[(i64, i64, i64, i64)], p: super::Presence,
+                     writes: &Bound<'_, PyList>) -> PyResult<Timeline> {
+        const INF: i64 = i64::MAX;
         // writes: (ok, inv_index, ret_index, t_ret); ret/t_ret may be +inf (info)
         let mut ws: Vec<(bool, i64, i64, i64)> = Vec::with_capacity(writes.len());
         for w in writes.iter() {
@@ -387,10 +397,184 @@ pub mod py {
         Ok(Some((stable, lost, never)))
     }
 
+    /// What `set_scan_ops` read of one key's reads, kept so the later passes (the session
+    /// certificate, the set-full timeline) need not touch every element object again:
+    /// each element of a 10^6-op history is its own heap object, and a pass over them
+    /// costs a cache miss per element. Read-only once built; `reads` is the list it was
+    /// built from (callers check they hold that very list).
+    #[pyclass(frozen, module = "splitbrain._native")]
+    pub struct SetReads {
+        pub(crate) reads: Py<PyList>,
+        /// per read: its elements when the value is an exact list or tuple of exact ints
+        /// fitting in i64 (as `each_int` takes them), else None
+        pub(crate) elems: Vec<Option<Vec<i64>>>,
+        /// per read: Some(len) when the value is an exact list or tuple
+        pub(crate) seq_len: Vec<Option<usize>>,
+        /// some value is a list or tuple subclass (isinstance holds, the exact tests don't)
+        pub(crate) odd_seq: bool,
+        /// per read: (inv_index, ret_index, t_inv, t_ret) as `int_field(.., false)` reads
+        /// them, None when any is not an exact int below i64::MAX
+        pub(crate) times: Vec<Option<(i64, i64, i64, i64)>>,
+    }
+
+    /// `each_int` collecting the ints (None: another shape, or a non-int element).
+    fn ints_of(v: &Bound<'_, PyAny>) -> Option<Vec<i64>> {
+        let mut out = Vec::new();
+        each_int(v, |e| out.push(e)).then_some(out)
+    }
+
+    /// set_scan over the reads themselves (Op tuples: value 8, ret_index 2, and the
+    /// times set_timeline reads): set_scan_ops(reads, winv, lazy) -> (members, slow,
+    /// SetReads), `members`/`slow` exactly as set_scan(values, rets, winv, lazy) gives
+    /// them for values = [r.value], rets = [r.ret_index]; None when a read is no tuple
+    /// with every field.
+    #[pyfunction]
+    #[pyo3(signature = (reads, winv, lazy=false))]
+    fn set_scan_ops<'py>(
+        py: Python<'py>,
+        reads: &Bound<'py, PyList>,
+        winv: &Bound<'py, PyDict>,
+        lazy: bool,
+    ) -> PyResult<Option<(Bound<'py, PyList>, Vec<usize>, SetReads)>> {
+        let mut inv: HashMap<i64, i64, BuildHasherDefault<MixHasher>> = HashMap::default();
+        inv.reserve(winv.len());
+        for (k, v) in winv.iter() {
+            // SAFETY: GIL held, borrowed pointers of live objects
+            let (k, v) = unsafe { (exact_int(k.as_ptr()), exact_int(v.as_ptr())) };
+            if let (Some(k), Some(v)) = (k, v) {
+                inv.insert(k, v);
+            }
+        }
+        let n = reads.len();
+        let mut cache = SetReads { reads: reads.clone().unbind(), elems: Vec::with_capacity(n),
+                                   seq_len: Vec::with_capacity(n), odd_seq: false,
+                                   times: Vec::with_capacity(n) };
+        let members = PyList::empty(py);
+        let mut slow = Vec::new();
+        let mut seen: std::collections::HashSet<i64, BuildHasherDefault<MixHasher>> =
+            Default::default();
+        for p in 0..n {
+            let r = reads.get_item(p)?;
+            let Ok(t) = r.downcast::<PyTuple>() else { return Ok(None) };
+            if t.len() <= 12 {
+                return Ok(None);
+            }
+            let v = t.get_item(8)?;
+            // SAFETY: GIL held, borrowed pointer of a live object
+            let ret = unsafe { exact_int(t.get_borrowed_item(2)?.as_ptr()) };
+            cache.times.push(match (int_field(t, 1, false), int_field(t, 2, false),
+                                    int_field(t, 11, false), int_field(t, 12, false)) {
+                (Some(a), Some(b), Some(c), Some(d)) => Some((a, b, c, d)),
+                _ => None,
+            });
+            let seq = if let Ok(l) = v.downcast_exact::<PyList>() {
+                Some(l.len())
+            } else if let Ok(t) = v.downcast_exact::<PyTuple>() {
+                Some(t.len())
+            } else {
+                if v.downcast::<PyList>().is_ok() || v.downcast::<PyTuple>().is_ok() {
+                    cache.odd_seq = true;
+                }
+                None
+            };
+            cache.seq_len.push(seq);
+            let ints = if seq.is_some() { ints_of(&v) } else { None };
+            if lazy {
+                if let (Some(r), Some(es)) = (ret, &ints) {
+                    seen.clear();
+                    let fine = es.iter().all(|e| seen.insert(*e)
+                                             && inv.get(e).map_or(false, |&w| w <= r));
+                    if fine {
+                        cache.elems.push(ints);
+                        continue; // passes: no frozenset, no entry
+                    }
+                }
+            }
+            let Some(n_el) = seq else {
+                cache.elems.push(None);
+                members.append(py.None())?;
+                slow.push(p);
+                continue;
+            };
+            // SAFETY: as in set_scan
+            let fs = unsafe { ffi::PyFrozenSet_New(v.as_ptr()) };
+            if fs.is_null() {
+                unsafe { ffi::PyErr_Clear() };
+                cache.elems.push(ints);
+                members.append(py.None())?;
+                slow.push(p);
+                continue;
+            }
+            let fs = unsafe { Bound::from_owned_ptr(py, fs) };
+            let distinct = fs.len()? == n_el;
+            members.append(&fs)?;
+            let ok = match (ret, &ints) {
+                (Some(r), Some(es)) if distinct => {
+                    es.iter().all(|e| inv.get(e).map_or(false, |&w| w <= r))
+                }
+                _ => false,
+            };
+            if !ok {
+                slow.push(p);
+            }
+            cache.elems.push(ints);
+        }
+        Ok(Some((members, slow, cache)))
+    }
+
+    /// lost_updates.py `_set_timeline` of a key whose reads `set_scan_ops` kept, from the
+    /// kept tables alone: set_timeline_key(cache, elements, writes, budget) -> None
+    /// (declined: take the Op path), (True, [], [], 0) when the reads' Σ|value| exceeds
+    /// `budget` (the stats say skipped), else (False, stable, lost, never) as set_timeline
+    /// gives for the reads `_collection_reads` selects (list/tuple values) sorted by
+    /// invocation.
+    #[pyfunction]
+    #[allow(clippy::type_complexity)]
+    fn set_timeline_key(
+        cache: &Bound<'_, SetReads>,
+        elements: &Bound<'_, PyList>,
+        writes: &Bound<'_, PyList>,
+        budget: i64,
+    ) -> PyResult<Option<(bool, Vec<i64>, Vec<i64>, i64)>> {
+        let c = cache.get();
+        if c.odd_seq {
+            return Ok(None);
+        }
+        let mut pos: Vec<usize> = (0..c.seq_len.len()).filter(|&i| c.seq_len[i].is_some()).collect();
+        let total: u64 = pos.iter().map(|&i| c.seq_len[i].unwrap_or(0) as u64).sum();
+        if total > budget.max(0) as u64 {
+            return Ok(Some((true, Vec::new(), Vec::new(), 0)));
+        }
+        if pos.iter().any(|&i| c.times[i].is_none() || c.elems[i].is_none()) {
+            return Ok(None);
+        }
+        pos.sort_by_key(|&i| c.times[i].map_or(0, |t| t.0)); // stable, as list.sort
+        if elements.len() != writes.len() {
+            return Ok(None);
+        }
+        let mut elems = Vec::with_capacity(elements.len());
+        if !each_int(elements.as_any(), |e| elems.push(e)) {
+            return Ok(None);
+        }
+        let mut p = super::Presence::new(&elems);
+        let mut rd: Vec<(i64, i64, i64, i64)> = Vec::with_capacity(pos.len());
+        for &i in &pos {
+            for &e in c.elems[i].as_deref().unwrap_or(&[]) {
+                p.saw(e);
+            }
+            p.next_read();
+            rd.push(c.times[i].unwrap_or((0, 0, 0, 0)));
+        }
+        Ok(timeline_core(&rd, p, writes)?.map(|(s, l, n)| (false, s, l, n)))
+    }
+
     pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
         m.add_function(wrap_pyfunction!(set_presence, m)?)?;
         m.add_function(wrap_pyfunction!(set_timeline, m)?)?;
         m.add_function(wrap_pyfunction!(set_scan, m)?)?;
+        m.add_function(wrap_pyfunction!(set_scan_ops, m)?)?;
+        m.add_function(wrap_pyfunction!(set_timeline_key, m)?)?;
+        m.add_class::<SetReads>()?;
         Ok(())
     }
 }
