@@ -202,14 +202,21 @@ class _Job:
             if not (_LIST_FAST and self._clean_list(key, ops)):
                 self._collection(key, ops, "append", timeline=False)
 
+    def _index_writes(self, key: Any, ops: list[Op], f: str) -> list[Op] | None:
+        """The key's `f` ops in order from its index's writes, when the analysis built
+        it from these ops and every write it holds is an `f` (no pass over ops), else None.
+        Read-only (the index's own list)."""
+        ix = (self.a.built("indexes") or {}).get(key)
+        if ix is not None and ix.ops is ops and set(map(_F, ix.writes)) == {f}:
+            return ix.writes
+        return None
+
     def _clean_list(self, key: Any, ops: list[Op]) -> bool:
         """`_collection` for the common list key, in C-level tests: every append ok, of
         its own atom, and the final reads' union exactly the appended elements (nothing
         lost, unexpected or aborted). False, having changed nothing, for any other key."""
-        ix = (self.a.built("indexes") or {}).get(key)  # its writes: no pass over ops
-        if ix is not None and ix.ops is ops and set(map(_F, ix.writes)) == {"append"}:
-            writes = ix.writes
-        else:
+        writes = self._index_writes(key, ops, "append")  # no pass over ops
+        if writes is None:
             writes = [op for op in ops if op.f == "append"]
         vals = list(map(_VALUE, writes))
         if (not writes or not _ATOMS.issuperset(map(type, vals)) or len(set(vals)) != len(vals)
@@ -225,7 +232,9 @@ class _Job:
         return True
 
     def _collection(self, key: Any, ops: list[Op], f: str, timeline: bool) -> None:
-        writes = list(compress(ops, map(f.__eq__, map(_F, ops))))
+        writes = self._index_writes(key, ops, f)
+        if writes is None:
+            writes = list(compress(ops, map(f.__eq__, map(_F, ops))))
         if not writes:
             return
         self.stats["keys"] += 1

@@ -175,6 +175,82 @@ pub mod py {
         Ok(Some(p.finish()))
     }
 
+    type MixSet = std::collections::HashSet<i64, BuildHasherDefault<MixHasher>>;
+    type MixMap = HashMap<i64, i64, BuildHasherDefault<MixHasher>>;
+
+    /// `winv`'s exact-int entries (element -> invocation index of its live writer).
+    fn int_map(winv: &Bound<'_, PyDict>) -> MixMap {
+        let mut inv = MixMap::default();
+        inv.reserve(winv.len());
+        for (k, v) in winv.iter() {
+            // SAFETY: GIL held, borrowed pointers of live objects
+            let (k, v) = unsafe { (exact_int(k.as_ptr()), exact_int(v.as_ptr())) };
+            if let (Some(k), Some(v)) = (k, v) {
+                inv.insert(k, v);
+            }
+        }
+        inv
+    }
+
+    /// (len, false) of an exact list or tuple; (0, true) for a list or tuple subclass
+    /// (`isinstance` holds, the exact tests do not); None for anything else.
+    fn seq_len(v: &Bound<'_, PyAny>) -> Option<(usize, bool)> {
+        if let Ok(l) = v.downcast_exact::<PyList>() {
+            Some((l.len(), false))
+        } else if let Ok(t) = v.downcast_exact::<PyTuple>() {
+            Some((t.len(), false))
+        } else if v.downcast::<PyList>().is_ok() || v.downcast::<PyTuple>().is_ok() {
+            Some((0, true))
+        } else {
+            None
+        }
+    }
+
+    /// One read of set_scan at position `p` (`seq`: its exact list/tuple length): its
+    /// frozenset appended to `members` and `p` to `slow` as set_scan decides; returns its
+    /// ints (`each_int`'s, None: another shape) for set_scan_ops to keep.
+    #[allow(clippy::too_many_arguments)]
+    fn scan_read<'py>(py: Python<'py>, v: &Bound<'py, PyAny>, seq: Option<usize>,
+                      ret: Option<i64>, p: usize, lazy: bool,
+                      inv: &MixMap,
+                      seen: &mut MixSet, members: &Bound<'py, PyList>, slow: &mut Vec<usize>)
+                      -> PyResult<Option<Vec<i64>>> {
+        let ints = if seq.is_some() { ints_of(v) } else { None };
+        if lazy {
+            if let (Some(r), Some(es)) = (ret, &ints) {
+                seen.clear();
+                if es.iter().all(|e| seen.insert(*e) && inv.get(e).is_some_and(|&w| w <= r)) {
+                    return Ok(ints); // passes: no frozenset, no entry
+                }
+            }
+        }
+        let Some(n) = seq else {
+            members.append(py.None())?;
+            slow.push(p);
+            return Ok(ints);
+        };
+        // SAFETY: GIL held; PyFrozenSet_New returns a new reference or NULL with an
+        // exception set (an unhashable element), cleared here: Python redoes that read
+        let fs = unsafe { ffi::PyFrozenSet_New(v.as_ptr()) };
+        if fs.is_null() {
+            unsafe { ffi::PyErr_Clear() };
+            members.append(py.None())?;
+            slow.push(p);
+            return Ok(ints);
+        }
+        let fs = unsafe { Bound::from_owned_ptr(py, fs) };
+        let distinct = fs.len()? == n;
+        members.append(&fs)?;
+        let ok = match (ret, &ints) {
+            (Some(r), Some(es)) if distinct => es.iter().all(|e| inv.get(e).is_some_and(|&w| w <= r)),
+            _ => false,
+        };
+        if !ok {
+            slow.push(p);
+        }
+        Ok(ints)
+    }
+
     /// versions.py `_build_set`'s per-read frozensets and its fast audit, for reads of one
     /// key: set_scan(values, rets, winv) -> (members, slow), `members[p]` the read's
     /// frozenset (None: not a list or tuple, or an unhashable element) and `slow` the
@@ -199,74 +275,19 @@ pub mod py {
         if rets.len() != values.len() {
             return Ok(None);
         }
-        let mut inv: HashMap<i64, i64, BuildHasherDefault<MixHasher>> = HashMap::default();
-        inv.reserve(winv.len());
-        for (k, v) in winv.iter() {
-            // SAFETY: GIL held, borrowed pointers of live objects
-            let (k, v) = unsafe { (exact_int(k.as_ptr()), exact_int(v.as_ptr())) };
-            if let (Some(k), Some(v)) = (k, v) {
-                inv.insert(k, v);
-            }
-        }
+        let inv = int_map(winv);
         let members = PyList::empty(py);
         let mut slow = Vec::new();
-        let mut seen: std::collections::HashSet<i64, BuildHasherDefault<MixHasher>> =
-            Default::default();
+        let mut seen = Default::default();
         for p in 0..values.len() {
             let v = values.get_item(p)?;
+            // SAFETY: GIL held, borrowed pointer of a live object
             let ret = unsafe { exact_int(rets.get_item(p)?.as_ptr()) };
-            if lazy {
-                if let Some(r) = ret {
-                    seen.clear();
-                    let mut fine = true;
-                    let ints = each_int(&v, |e| {
-                        if fine && (!seen.insert(e) || inv.get(&e).map_or(true, |&w| w > r)) {
-                            fine = false;
-                        }
-                    });
-                    if ints && fine {
-                        continue; // passes: no frozenset, no entry
-                    }
-                }
-            }
-            let n = if let Ok(l) = v.downcast_exact::<PyList>() {
-                l.len()
-            } else if let Ok(t) = v.downcast_exact::<PyTuple>() {
-                t.len()
-            } else {
-                members.append(py.None())?;
-                slow.push(p);
-                continue;
+            let seq = match seq_len(&v) {
+                Some((n, false)) => Some(n),
+                _ => None, // a subclass: not taken, as an exact type only
             };
-            // SAFETY: GIL held; PyFrozenSet_New returns a new reference or NULL with an
-            // exception set (an unhashable element), cleared here: Python redoes that read
-            let fs = unsafe { ffi::PyFrozenSet_New(v.as_ptr()) };
-            if fs.is_null() {
-                unsafe { ffi::PyErr_Clear() };
-                members.append(py.None())?;
-                slow.push(p);
-                continue;
-            }
-            let fs = unsafe { Bound::from_owned_ptr(py, fs) };
-            let distinct = fs.len()? == n;
-            members.append(&fs)?;
-            let ret = match ret {
-                Some(r) if distinct => r,
-                _ => {
-                    slow.push(p);
-                    continue;
-                }
-            };
-            let mut fine = true;
-            let ints = each_int(&v, |e| {
-                if fine && inv.get(&e).map_or(true, |&w| w > ret) {
-                    fine = false;
-                }
-            });
-            let ok = ints && fine;
-            if !ok {
-                slow.push(p);
-            }
+            scan_read(py, &v, seq, ret, p, lazy, &inv, &mut seen, &members, &mut slow)?;
         }
         Ok(Some((members, slow)))
     }
@@ -436,23 +457,14 @@ pub mod py {
         winv: &Bound<'py, PyDict>,
         lazy: bool,
     ) -> PyResult<Option<(Bound<'py, PyList>, Vec<usize>, SetReads)>> {
-        let mut inv: HashMap<i64, i64, BuildHasherDefault<MixHasher>> = HashMap::default();
-        inv.reserve(winv.len());
-        for (k, v) in winv.iter() {
-            // SAFETY: GIL held, borrowed pointers of live objects
-            let (k, v) = unsafe { (exact_int(k.as_ptr()), exact_int(v.as_ptr())) };
-            if let (Some(k), Some(v)) = (k, v) {
-                inv.insert(k, v);
-            }
-        }
+        let inv = int_map(winv);
         let n = reads.len();
         let mut cache = SetReads { reads: reads.clone().unbind(), elems: Vec::with_capacity(n),
                                    seq_len: Vec::with_capacity(n), odd_seq: false,
                                    times: Vec::with_capacity(n) };
         let members = PyList::empty(py);
         let mut slow = Vec::new();
-        let mut seen: std::collections::HashSet<i64, BuildHasherDefault<MixHasher>> =
-            Default::default();
+        let mut seen = Default::default();
         for p in 0..n {
             let r = reads.get_item(p)?;
             let Ok(t) = r.downcast::<PyTuple>() else { return Ok(None) };
@@ -467,56 +479,14 @@ pub mod py {
                 (Some(a), Some(b), Some(c), Some(d)) => Some((a, b, c, d)),
                 _ => None,
             });
-            let seq = if let Ok(l) = v.downcast_exact::<PyList>() {
-                Some(l.len())
-            } else if let Ok(t) = v.downcast_exact::<PyTuple>() {
-                Some(t.len())
-            } else {
-                if v.downcast::<PyList>().is_ok() || v.downcast::<PyTuple>().is_ok() {
-                    cache.odd_seq = true;
-                }
-                None
+            let (seq, odd) = match seq_len(&v) {
+                Some((n, false)) => (Some(n), false),
+                Some((_, true)) => (None, true),
+                None => (None, false),
             };
+            cache.odd_seq |= odd;
             cache.seq_len.push(seq);
-            let ints = if seq.is_some() { ints_of(&v) } else { None };
-            if lazy {
-                if let (Some(r), Some(es)) = (ret, &ints) {
-                    seen.clear();
-                    let fine = es.iter().all(|e| seen.insert(*e)
-                                             && inv.get(e).map_or(false, |&w| w <= r));
-                    if fine {
-                        cache.elems.push(ints);
-                        continue; // passes: no frozenset, no entry
-                    }
-                }
-            }
-            let Some(n_el) = seq else {
-                cache.elems.push(None);
-                members.append(py.None())?;
-                slow.push(p);
-                continue;
-            };
-            // SAFETY: as in set_scan
-            let fs = unsafe { ffi::PyFrozenSet_New(v.as_ptr()) };
-            if fs.is_null() {
-                unsafe { ffi::PyErr_Clear() };
-                cache.elems.push(ints);
-                members.append(py.None())?;
-                slow.push(p);
-                continue;
-            }
-            let fs = unsafe { Bound::from_owned_ptr(py, fs) };
-            let distinct = fs.len()? == n_el;
-            members.append(&fs)?;
-            let ok = match (ret, &ints) {
-                (Some(r), Some(es)) if distinct => {
-                    es.iter().all(|e| inv.get(e).map_or(false, |&w| w <= r))
-                }
-                _ => false,
-            };
-            if !ok {
-                slow.push(p);
-            }
+            let ints = scan_read(py, &v, seq, ret, p, lazy, &inv, &mut seen, &members, &mut slow)?;
             cache.elems.push(ints);
         }
         Ok(Some((members, slow, cache)))
