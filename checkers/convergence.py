@@ -67,7 +67,10 @@ def check(history: History, options: CheckOptions | None = None, *,
     if workload != analysis.workload:  # inferred here: index by the inferred shape
         analysis = Analysis(history, replace(analysis.options, workload=workload))
     indexes = analysis.indexes if workload in ("register", "list-append") else {}
-    writes_by_key = _writes_by_key(analysis.groups[0]) if workload in ("set", "counter") else {}
+    # set keys take their writes from the built indexes where they can (`_set_writes`)
+    set_ix = analysis.built("indexes") if workload == "set" else None
+    writes_by_key = (_writes_by_key(analysis.groups[0])
+                     if workload == "counter" or (workload == "set" and set_ix is None) else {})
     anomalies: list[Anomaly] = []
     notices: list[Anomaly] = []
     lat_lo: list[float] = []
@@ -146,7 +149,9 @@ def check(history: History, options: CheckOptions | None = None, *,
             if ix is not None:
                 _admissible_indexed(key, ix, finals, options, anomalies, notices, covers)
         elif workload == "set":
-            _admissible_set(key, writes_by_key.get(key, []), finals, anomalies, covers)
+            ws = (writes_by_key.get(key, []) if set_ix is None
+                  else _set_writes(key, analysis.groups[0], set_ix))
+            _admissible_set(key, ws, finals, anomalies, covers)
     lat_lo.sort()
     lat_hi.sort()
     st["latency_p50_ms"] = [_ms(percentile(lat_lo, 50)), _ms(percentile(lat_hi, 50))]
@@ -205,6 +210,19 @@ def _length(v: Any) -> int:
     """A list read's length (None: empty), the list normaliser of a key whose reads are
     all prefixes of one list."""
     return 0 if v is None else len(v)
+
+
+def _set_writes(key: Any, groups: dict[Any, list[Op]], indexes: dict) -> list[Op]:
+    """`_writes_by_key(groups).get(key, [])` as `_admissible_set` reads it (its adds, in
+    order): the key's index's writes when the index was built from the key's group (they
+    hold every add; an `incr` is no add), else the selection itself. Read-only."""
+    ops = groups.get(key)
+    if not ops:
+        return []
+    ix = indexes.get(key)
+    if ix is not None and ix.ops is ops and ix.kind == "set":
+        return ix.writes
+    return list(compress(ops, map(_WRITE_F.__contains__, map(_F, ops))))
 
 
 def _normaliser(workload: str):

@@ -202,6 +202,15 @@ class _Job:
             if not (_LIST_FAST and self._clean_list(key, ops)):
                 self._collection(key, ops, "append", timeline=False)
 
+    def _index_writes(self, key: Any, ops: list[Op], f: str) -> list[Op] | None:
+        """The key's `f` ops in order from its index's writes, when the analysis built
+        it from these ops and every write it holds is an `f` (no pass over ops), else None.
+        Read-only (the index's own list)."""
+        ix = (self.a.built("indexes") or {}).get(key)
+        if ix is not None and ix.ops is ops and set(map(_F, ix.writes)) == {f}:
+            return ix.writes
+        return None
+
     def _clean_list(self, key: Any, ops: list[Op]) -> bool:
         """`_collection` for the common list key, in C-level tests: every append ok, of
         its own atom, and the final reads' union exactly the appended elements (nothing
@@ -217,9 +226,8 @@ class _Job:
             st["acked"] += len(ix.writes)
             st["keys_judged"] += 1
             return True
-        if ix is not None and ix.ops is ops and set(map(_F, ix.writes)) == {"append"}:
-            writes = ix.writes
-        else:
+        writes = self._index_writes(key, ops, "append")  # no pass over ops
+        if writes is None:
             writes = [op for op in ops if op.f == "append"]
         vals = list(map(_VALUE, writes))
         if (not writes or not _ATOMS.issuperset(map(type, vals)) or len(set(vals)) != len(vals)
@@ -235,7 +243,9 @@ class _Job:
         return True
 
     def _collection(self, key: Any, ops: list[Op], f: str, timeline: bool) -> None:
-        writes = list(compress(ops, map(f.__eq__, map(_F, ops))))
+        writes = self._index_writes(key, ops, f)
+        if writes is None:
+            writes = list(compress(ops, map(f.__eq__, map(_F, ops))))
         if not writes:
             return
         self.stats["keys"] += 1
@@ -304,17 +314,15 @@ class _Job:
 
     def _set_timeline(self, key: Any, ops: list[Op], attempts: dict[Any, Op]) -> None:
         """set-full's per-element stable/lost latencies, as stats (§5.1(a), O(Σ|read|))."""
+        if self._kept_timeline(key, ops, attempts):
+            return
         reads = self._collection_reads(key, ops)
         if sum(map(len, map(_VALUE, reads))) > TIMELINE_BUDGET:
             self.stats["set_full"] = "skipped: reads too large"
             return
         reads.sort(key=_INV)
         if set_native.TIMELINE is not None:
-            elems, ws = list(attempts), list(attempts.values())
-            if "fail" in set(map(_TYPE, ws)):
-                live_ = [(e, w) for e, w in zip(elems, ws) if w.type != "fail"]
-                elems, ws = [e for e, _ in live_], [w for _, w in live_]
-            got = set_native.TIMELINE(reads, elems, ws)
+            got = set_native.TIMELINE(reads, *self._live(attempts))
             if got is not None:  # the loop below, in Rust (integer elements and times)
                 stable_lat, lost_lat, never_read = got
                 self.stable_lat.extend(stable_lat)
@@ -347,6 +355,38 @@ class _Job:
         self.lost_lat.extend(lost_lat)
         self.never_read += never_read
         self.timeline_done = True
+
+    @staticmethod
+    def _live(attempts: dict[Any, Op]) -> tuple[list, list]:
+        """(elements, their strongest writes) of the attempts that did not fail."""
+        elems, ws = list(attempts), list(attempts.values())
+        if "fail" in set(map(_TYPE, ws)):
+            live_ = [(e, w) for e, w in zip(elems, ws) if w.type != "fail"]
+            elems, ws = [e for e, _ in live_], [w for _, w in live_]
+        return elems, ws
+
+    def _kept_timeline(self, key: Any, ops: list[Op], attempts: dict[Any, Op]) -> bool:
+        """`_set_timeline` from what the index's Rust scan kept of the reads
+        (set_native.TIMELINE_KEY), when it holds exactly the reads `_collection_reads`
+        would select; False (nothing changed) when it cannot say."""
+        if set_native.TIMELINE_KEY is None:
+            return False
+        ix = (self.a.built("indexes") or {}).get(key)
+        if (ix is None or ix._set_reads is None or ix.ops is not ops or ix._obs
+                or ix.kind != "set"):
+            return False
+        got = set_native.TIMELINE_KEY(ix._set_reads, *self._live(attempts), TIMELINE_BUDGET)
+        if got is None:
+            return False
+        skipped, stable_lat, lost_lat, never_read = got
+        if skipped:
+            self.stats["set_full"] = "skipped: reads too large"
+            return True
+        self.stable_lat.extend(stable_lat)
+        self.lost_lat.extend(lost_lat)
+        self.never_read += never_read
+        self.timeline_done = True
+        return True
 
     def _collection_reads(self, key: Any, ops: list[Op]) -> list[Op]:
         """The key's ok reads whose value is a list or tuple, in `ops` order: from the set

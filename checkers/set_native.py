@@ -13,6 +13,12 @@ Obligations:
 * `TIMELINE` is `set_timeline` (lost_updates.py `_set_timeline`'s per-element latency
   loop after the presence timeline), None when Op's fields moved (it reads them by
   position); it declines (None) on non-int elements or times;
+* `SCAN_OPS` is `set_scan_ops`: `set_scan` reading the reads (Op tuples) themselves,
+  returning beside members and todo a `SetReads` of every read's int elements and times,
+  kept on the index (`VersionIndex._set_reads`) so the session certificate
+  (`set_session_key`'s `kept`) and `TIMELINE_KEY` (`set_timeline_key`: `_set_timeline`
+  from those tables alone) do not walk every element object again; both decline (None)
+  where the kept tables do not hold what the Op path would read;
 * `SPLITBRAIN_SET_ENGINE=python` in the environment forces the Python path.
 """
 
@@ -37,6 +43,12 @@ try:  # by module name, as checkers/queue/native.py does
         PROBLEM = "splitbrain._native lacks set functions (rebuild it)"
 except Exception as e:  # ImportError, or a broken .so
     PROBLEM = f"the native core is not available ({type(e).__name__}: {e})"
+
+from splitbrain.checkers.native_core import load  # noqa: E402
+
+_FIELDS = {"inv_index": 1, "ret_index": 2, "type": 5, "value": 8, "t_inv": 11, "t_ret": 12}
+SCAN_OPS = load("set_scan_ops", _FIELDS, "SPLITBRAIN_SET_ENGINE")[0]
+TIMELINE_KEY = load("set_timeline_key", _FIELDS, "SPLITBRAIN_SET_ENGINE")[0]
 
 if os.environ.get("SPLITBRAIN_SET_ENGINE") == "python":
     PRESENCE = SCAN = TIMELINE = None

@@ -174,6 +174,8 @@ class VersionIndex:
         # set kind: read index -> members(read), computed once while building (the session,
         # lost-updates and convergence passes all ask for the same frozensets)
         self._members: dict[int, frozenset | None] | None = None
+        # set kind: what the Rust scan kept of the reads (set_native.SCAN_OPS), or None
+        self._set_reads = None
         # False when no op on this key is a cas (build_index knows it for free): lets the
         # register passes skip a scan of every op looking for one
         self.has_cas = True
@@ -1020,7 +1022,15 @@ def _set_scan(ix: VersionIndex, reads: list[Op], winv: dict) -> tuple[dict, list
     scan = set_native.SCAN
     if scan is None or ix._obs or not reads or set(map(_F, reads)) != {"read"}:
         return {}, None
-    got = scan(list(map(_VALUE, reads)), list(map(_RET, reads)), winv, _SET_LAZY)
+    if set_native.SCAN_OPS is not None and type(reads) is list:
+        got = set_native.SCAN_OPS(reads, winv, _SET_LAZY)
+        if got is not None:
+            ix._set_reads = got[2]
+            got = got[:2]
+    else:
+        got = None
+    if got is None:
+        got = scan(list(map(_VALUE, reads)), list(map(_RET, reads)), winv, _SET_LAZY)
     if got is None:
         return {}, None
     members, todo = got

@@ -163,7 +163,9 @@ def _native_plan(ix: VersionIndex, by_session_ops: bool) -> _Plan | None:
             or type(ix._members) is not dict or type(ix.ops) is not list
             or type(ix.reads) is not list or type(ix.corrupt) is not set):
         return None
-    got = native.KEY(ix.ops, ix.reads, ix._members, ix.corrupt, by_session_ops)
+    got = (native.KEY(ix.ops, ix.reads, ix._members, ix.corrupt, by_session_ops)
+           if ix._set_reads is None else
+           native.KEY(ix.ops, ix.reads, ix._members, ix.corrupt, by_session_ops, ix._set_reads))
     if got is None:
         return None
     sessions, dirty, n_reads, vis_checked, vis_fail = got

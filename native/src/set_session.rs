@@ -155,6 +155,17 @@ pub mod py {
         Some(out)
     }
 
+    /// `list_elems` of ints already read (sets.rs `SetReads`): ids, None on a repeat.
+    fn kept_elems(v: &[i64], it: &mut Interner) -> Option<Vec<u32>> {
+        let out: Vec<u32> = v.iter().map(|&x| it.id(x)).collect();
+        let mut sorted = out.clone();
+        sorted.sort_unstable();
+        if sorted.windows(2).any(|w| w[0] == w[1]) {
+            return None;
+        }
+        Some(out)
+    }
+
     /// Does `_pass_set_session` find nothing on this session? The walk of §3.5: a read is
     /// judged at its invocation against the union of the members of session reads and
     /// the elements of own acked adds completed before it.
@@ -225,11 +236,15 @@ pub mod py {
     }
 
     fn read_members(reads: &Bound<'_, PyList>, members: &Bound<'_, PyDict>,
-                    corrupt: &Bound<'_, PySet>, it: &mut Interner) -> PyResult<Option<Reads>> {
+                    corrupt: &Bound<'_, PySet>, kept: Option<&crate::sets::py::SetReads>,
+                    it: &mut Interner) -> PyResult<Option<Reads>> {
+        // the scan's kept elements, when they are of this very list
+        let kept = kept.filter(|k| k.reads.bind(reads.py()).is(reads)
+                               && k.elems.len() == reads.len());
         let mut rs = Reads { elems: Vec::new(), slots: Vec::with_capacity(reads.len()),
                              by_index: FxMap::default() };
         let check_corrupt = !corrupt.is_empty();
-        for r in reads.iter() {
+        for (pos, r) in reads.iter().enumerate() {
             let r = r.downcast::<PyTuple>()?;
             if r.len() <= OP_EXTRA {
                 return Ok(None);
@@ -241,7 +256,11 @@ pub mod py {
                 let Some(m) = members.get_item(&idx_o)? else {
                     // omitted by versions.py's lazy set scan: a list of distinct exact
                     // ints, whose members are its elements
-                    let Some(v) = list_elems(&fld(r, OP_VALUE), it) else { return Ok(None) };
+                    let got = match kept.and_then(|k| k.elems[pos].as_deref()) {
+                        Some(v) => kept_elems(v, it),
+                        None => list_elems(&fld(r, OP_VALUE), it),
+                    };
+                    let Some(v) = got else { return Ok(None) };
                     slot = Some(rs.elems.len());
                     rs.elems.push(v);
                     rs.by_index.insert(idx, slot);
@@ -408,13 +427,14 @@ pub mod py {
         (checked, fail)
     }
 
-    /// set_session_key(ops, reads, members, corrupt, by_session_ops)
+    /// set_session_key(ops, reads, members, corrupt, by_session_ops, kept=None)
     ///   -> None (declined) or (sessions, dirty, n_reads, vis_checked, vis_fail):
     /// `sessions` the session ids of passes.py's groups of this key in order, `dirty` the
     /// positions of the groups `_pass_set_session` may report on, `n_reads` the reads it
     /// counts in the others, `vis_checked` the reads `_pass_set_visibility` counts and
     /// `vis_fail` the positions in `reads` of those failing its certificate.
     #[pyfunction]
+    #[pyo3(signature = (ops, reads, members, corrupt, by_session_ops, kept=None))]
     #[allow(clippy::type_complexity)]
     fn set_session_key<'py>(
         py: Python<'py>,
@@ -423,9 +443,11 @@ pub mod py {
         members: &Bound<'py, PyDict>,
         corrupt: &Bound<'py, PySet>,
         by_session_ops: bool,
+        kept: Option<Bound<'py, crate::sets::py::SetReads>>,
     ) -> PyResult<Option<(Vec<PyObject>, Vec<usize>, u64, u64, Vec<usize>)>> {
         let mut it = Interner { ids: FxMap::default(), add_inv: Vec::new(), earliest: Vec::new() };
-        let Some(rs) = read_members(reads, members, corrupt, &mut it)? else { return Ok(None) };
+        let kept = kept.as_ref().map(|k| k.get());
+        let Some(rs) = read_members(reads, members, corrupt, kept, &mut it)? else { return Ok(None) };
         // passes.py's grouping: by process in first-touch order (session ops only)
         let mut procs: FxMap<i64, usize> = FxMap::default();
         let mut by_p: Vec<Vec<(SOp, usize)>> = Vec::new(); // (op, position in ops)

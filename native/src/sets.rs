@@ -175,6 +175,82 @@ pub mod py {
         Ok(Some(p.finish()))
     }
 
+    type MixSet = std::collections::HashSet<i64, BuildHasherDefault<MixHasher>>;
+    type MixMap = HashMap<i64, i64, BuildHasherDefault<MixHasher>>;
+
+    /// `winv`'s exact-int entries (element -> invocation index of its live writer).
+    fn int_map(winv: &Bound<'_, PyDict>) -> MixMap {
+        let mut inv = MixMap::default();
+        inv.reserve(winv.len());
+        for (k, v) in winv.iter() {
+            // SAFETY: GIL held, borrowed pointers of live objects
+            let (k, v) = unsafe { (exact_int(k.as_ptr()), exact_int(v.as_ptr())) };
+            if let (Some(k), Some(v)) = (k, v) {
+                inv.insert(k, v);
+            }
+        }
+        inv
+    }
+
+    /// (len, false) of an exact list or tuple; (0, true) for a list or tuple subclass
+    /// (`isinstance` holds, the exact tests do not); None for anything else.
+    fn seq_len(v: &Bound<'_, PyAny>) -> Option<(usize, bool)> {
+        if let Ok(l) = v.downcast_exact::<PyList>() {
+            Some((l.len(), false))
+        } else if let Ok(t) = v.downcast_exact::<PyTuple>() {
+            Some((t.len(), false))
+        } else if v.downcast::<PyList>().is_ok() || v.downcast::<PyTuple>().is_ok() {
+            Some((0, true))
+        } else {
+            None
+        }
+    }
+
+    /// One read of set_scan at position `p` (`seq`: its exact list/tuple length): its
+    /// frozenset appended to `members` and `p` to `slow` as set_scan decides; returns its
+    /// ints (`each_int`'s, None: another shape) for set_scan_ops to keep.
+    #[allow(clippy::too_many_arguments)]
+    fn scan_read<'py>(py: Python<'py>, v: &Bound<'py, PyAny>, seq: Option<usize>,
+                      ret: Option<i64>, p: usize, lazy: bool,
+                      inv: &MixMap,
+                      seen: &mut MixSet, members: &Bound<'py, PyList>, slow: &mut Vec<usize>)
+                      -> PyResult<Option<Vec<i64>>> {
+        let ints = if seq.is_some() { ints_of(v) } else { None };
+        if lazy {
+            if let (Some(r), Some(es)) = (ret, &ints) {
+                seen.clear();
+                if es.iter().all(|e| seen.insert(*e) && inv.get(e).is_some_and(|&w| w <= r)) {
+                    return Ok(ints); // passes: no frozenset, no entry
+                }
+            }
+        }
+        let Some(n) = seq else {
+            members.append(py.None())?;
+            slow.push(p);
+            return Ok(ints);
+        };
+        // SAFETY: GIL held; PyFrozenSet_New returns a new reference or NULL with an
+        // exception set (an unhashable element), cleared here: Python redoes that read
+        let fs = unsafe { ffi::PyFrozenSet_New(v.as_ptr()) };
+        if fs.is_null() {
+            unsafe { ffi::PyErr_Clear() };
+            members.append(py.None())?;
+            slow.push(p);
+            return Ok(ints);
+        }
+        let fs = unsafe { Bound::from_owned_ptr(py, fs) };
+        let distinct = fs.len()? == n;
+        members.append(&fs)?;
+        let ok = match (ret, &ints) {
+            (Some(r), Some(es)) if distinct => es.iter().all(|e| inv.get(e).is_some_and(|&w| w <= r)),
+            _ => false,
+        };
+        if !ok {
+            slow.push(p);
+        }
+        Ok(ints)
+    }
+
     /// versions.py `_build_set`'s per-read frozensets and its fast audit, for reads of one
     /// key: set_scan(values, rets, winv) -> (members, slow), `members[p]` the read's
     /// frozenset (None: not a list or tuple, or an unhashable element) and `slow` the
@@ -199,74 +275,19 @@ pub mod py {
         if rets.len() != values.len() {
             return Ok(None);
         }
-        let mut inv: HashMap<i64, i64, BuildHasherDefault<MixHasher>> = HashMap::default();
-        inv.reserve(winv.len());
-        for (k, v) in winv.iter() {
-            // SAFETY: GIL held, borrowed pointers of live objects
-            let (k, v) = unsafe { (exact_int(k.as_ptr()), exact_int(v.as_ptr())) };
-            if let (Some(k), Some(v)) = (k, v) {
-                inv.insert(k, v);
-            }
-        }
+        let inv = int_map(winv);
         let members = PyList::empty(py);
         let mut slow = Vec::new();
-        let mut seen: std::collections::HashSet<i64, BuildHasherDefault<MixHasher>> =
-            Default::default();
+        let mut seen = Default::default();
         for p in 0..values.len() {
             let v = values.get_item(p)?;
+            // SAFETY: GIL held, borrowed pointer of a live object
             let ret = unsafe { exact_int(rets.get_item(p)?.as_ptr()) };
-            if lazy {
-                if let Some(r) = ret {
-                    seen.clear();
-                    let mut fine = true;
-                    let ints = each_int(&v, |e| {
-                        if fine && (!seen.insert(e) || inv.get(&e).map_or(true, |&w| w > r)) {
-                            fine = false;
-                        }
-                    });
-                    if ints && fine {
-                        continue; // passes: no frozenset, no entry
-                    }
-                }
-            }
-            let n = if let Ok(l) = v.downcast_exact::<PyList>() {
-                l.len()
-            } else if let Ok(t) = v.downcast_exact::<PyTuple>() {
-                t.len()
-            } else {
-                members.append(py.None())?;
-                slow.push(p);
-                continue;
+            let seq = match seq_len(&v) {
+                Some((n, false)) => Some(n),
+                _ => None, // a subclass: not taken, as an exact type only
             };
-            // SAFETY: GIL held; PyFrozenSet_New returns a new reference or NULL with an
-            // exception set (an unhashable element), cleared here: Python redoes that read
-            let fs = unsafe { ffi::PyFrozenSet_New(v.as_ptr()) };
-            if fs.is_null() {
-                unsafe { ffi::PyErr_Clear() };
-                members.append(py.None())?;
-                slow.push(p);
-                continue;
-            }
-            let fs = unsafe { Bound::from_owned_ptr(py, fs) };
-            let distinct = fs.len()? == n;
-            members.append(&fs)?;
-            let ret = match ret {
-                Some(r) if distinct => r,
-                _ => {
-                    slow.push(p);
-                    continue;
-                }
-            };
-            let mut fine = true;
-            let ints = each_int(&v, |e| {
-                if fine && inv.get(&e).map_or(true, |&w| w > ret) {
-                    fine = false;
-                }
-            });
-            let ok = ints && fine;
-            if !ok {
-                slow.push(p);
-            }
+            scan_read(py, &v, seq, ret, p, lazy, &inv, &mut seen, &members, &mut slow)?;
         }
         Ok(Some((members, slow)))
     }
@@ -302,7 +323,6 @@ pub mod py {
         elements: &Bound<'_, PyList>,
         writes: &Bound<'_, PyList>,
     ) -> PyResult<Option<(Vec<i64>, Vec<i64>, i64)>> {
-        const INF: i64 = i64::MAX;
         if elements.len() != writes.len() {
             return Ok(None);
         }
@@ -327,6 +347,17 @@ pub mod py {
             p.next_read();
             rd.push((inv, ret, ti, tr));
         }
+        timeline_core(&rd, p, writes)
+    }
+
+
+    type Timeline = Option<(Vec<i64>, Vec<i64>, i64)>;
+
+    /// set_timeline's per-element latencies from the reads' (inv_index, ret_index, t_inv,
+    /// t_ret) and their presence timeline (fed already), for the live attempts `writes`.
+    fn timeline_core(rd: &[(i64, i64, i64, i64)], p: super::Presence,
+                     writes: &Bound<'_, PyList>) -> PyResult<Timeline> {
+        const INF: i64 = i64::MAX;
         // writes: (ok, inv_index, ret_index, t_ret); ret/t_ret may be +inf (info)
         let mut ws: Vec<(bool, i64, i64, i64)> = Vec::with_capacity(writes.len());
         for w in writes.iter() {
@@ -387,10 +418,133 @@ pub mod py {
         Ok(Some((stable, lost, never)))
     }
 
+    /// What `set_scan_ops` read of one key's reads, kept so the later passes (the session
+    /// certificate, the set-full timeline) need not touch every element object again:
+    /// each element of a 10^6-op history is its own heap object, and a pass over them
+    /// costs a cache miss per element. Read-only once built; `reads` is the list it was
+    /// built from (callers check they hold that very list).
+    #[pyclass(frozen, module = "splitbrain._native")]
+    pub struct SetReads {
+        pub(crate) reads: Py<PyList>,
+        /// per read: its elements when the value is an exact list or tuple of exact ints
+        /// fitting in i64 (as `each_int` takes them), else None
+        pub(crate) elems: Vec<Option<Vec<i64>>>,
+        /// per read: Some(len) when the value is an exact list or tuple
+        pub(crate) seq_len: Vec<Option<usize>>,
+        /// some value is a list or tuple subclass (isinstance holds, the exact tests don't)
+        pub(crate) odd_seq: bool,
+        /// per read: (inv_index, ret_index, t_inv, t_ret) as `int_field(.., false)` reads
+        /// them, None when any is not an exact int below i64::MAX
+        pub(crate) times: Vec<Option<(i64, i64, i64, i64)>>,
+    }
+
+    /// `each_int` collecting the ints (None: another shape, or a non-int element).
+    fn ints_of(v: &Bound<'_, PyAny>) -> Option<Vec<i64>> {
+        let mut out = Vec::new();
+        each_int(v, |e| out.push(e)).then_some(out)
+    }
+
+    /// set_scan over the reads themselves (Op tuples: value 8, ret_index 2, and the
+    /// times set_timeline reads): set_scan_ops(reads, winv, lazy) -> (members, slow,
+    /// SetReads), `members`/`slow` exactly as set_scan(values, rets, winv, lazy) gives
+    /// them for values = [r.value], rets = [r.ret_index]; None when a read is no tuple
+    /// with every field.
+    #[pyfunction]
+    #[pyo3(signature = (reads, winv, lazy=false))]
+    fn set_scan_ops<'py>(
+        py: Python<'py>,
+        reads: &Bound<'py, PyList>,
+        winv: &Bound<'py, PyDict>,
+        lazy: bool,
+    ) -> PyResult<Option<(Bound<'py, PyList>, Vec<usize>, SetReads)>> {
+        let inv = int_map(winv);
+        let n = reads.len();
+        let mut cache = SetReads { reads: reads.clone().unbind(), elems: Vec::with_capacity(n),
+                                   seq_len: Vec::with_capacity(n), odd_seq: false,
+                                   times: Vec::with_capacity(n) };
+        let members = PyList::empty(py);
+        let mut slow = Vec::new();
+        let mut seen = Default::default();
+        for p in 0..n {
+            let r = reads.get_item(p)?;
+            let Ok(t) = r.downcast::<PyTuple>() else { return Ok(None) };
+            if t.len() <= 12 {
+                return Ok(None);
+            }
+            let v = t.get_item(8)?;
+            // SAFETY: GIL held, borrowed pointer of a live object
+            let ret = unsafe { exact_int(t.get_borrowed_item(2)?.as_ptr()) };
+            cache.times.push(match (int_field(t, 1, false), int_field(t, 2, false),
+                                    int_field(t, 11, false), int_field(t, 12, false)) {
+                (Some(a), Some(b), Some(c), Some(d)) => Some((a, b, c, d)),
+                _ => None,
+            });
+            let (seq, odd) = match seq_len(&v) {
+                Some((n, false)) => (Some(n), false),
+                Some((_, true)) => (None, true),
+                None => (None, false),
+            };
+            cache.odd_seq |= odd;
+            cache.seq_len.push(seq);
+            let ints = scan_read(py, &v, seq, ret, p, lazy, &inv, &mut seen, &members, &mut slow)?;
+            cache.elems.push(ints);
+        }
+        Ok(Some((members, slow, cache)))
+    }
+
+    /// lost_updates.py `_set_timeline` of a key whose reads `set_scan_ops` kept, from the
+    /// kept tables alone: set_timeline_key(cache, elements, writes, budget) -> None
+    /// (declined: take the Op path), (True, [], [], 0) when the reads' Σ|value| exceeds
+    /// `budget` (the stats say skipped), else (False, stable, lost, never) as set_timeline
+    /// gives for the reads `_collection_reads` selects (list/tuple values) sorted by
+    /// invocation.
+    #[pyfunction]
+    #[allow(clippy::type_complexity)]
+    fn set_timeline_key(
+        cache: &Bound<'_, SetReads>,
+        elements: &Bound<'_, PyList>,
+        writes: &Bound<'_, PyList>,
+        budget: i64,
+    ) -> PyResult<Option<(bool, Vec<i64>, Vec<i64>, i64)>> {
+        let c = cache.get();
+        if c.odd_seq {
+            return Ok(None);
+        }
+        let mut pos: Vec<usize> = (0..c.seq_len.len()).filter(|&i| c.seq_len[i].is_some()).collect();
+        let total: u64 = pos.iter().map(|&i| c.seq_len[i].unwrap_or(0) as u64).sum();
+        if total > budget.max(0) as u64 {
+            return Ok(Some((true, Vec::new(), Vec::new(), 0)));
+        }
+        if pos.iter().any(|&i| c.times[i].is_none() || c.elems[i].is_none()) {
+            return Ok(None);
+        }
+        pos.sort_by_key(|&i| c.times[i].map_or(0, |t| t.0)); // stable, as list.sort
+        if elements.len() != writes.len() {
+            return Ok(None);
+        }
+        let mut elems = Vec::with_capacity(elements.len());
+        if !each_int(elements.as_any(), |e| elems.push(e)) {
+            return Ok(None);
+        }
+        let mut p = super::Presence::new(&elems);
+        let mut rd: Vec<(i64, i64, i64, i64)> = Vec::with_capacity(pos.len());
+        for &i in &pos {
+            for &e in c.elems[i].as_deref().unwrap_or(&[]) {
+                p.saw(e);
+            }
+            p.next_read();
+            rd.push(c.times[i].unwrap_or((0, 0, 0, 0)));
+        }
+        Ok(timeline_core(&rd, p, writes)?.map(|(s, l, n)| (false, s, l, n)))
+    }
+
     pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
         m.add_function(wrap_pyfunction!(set_presence, m)?)?;
         m.add_function(wrap_pyfunction!(set_timeline, m)?)?;
         m.add_function(wrap_pyfunction!(set_scan, m)?)?;
+        m.add_function(wrap_pyfunction!(set_scan_ops, m)?)?;
+        m.add_function(wrap_pyfunction!(set_timeline_key, m)?)?;
+        m.add_class::<SetReads>()?;
         Ok(())
     }
 }

@@ -74,12 +74,27 @@ def _full(history: History, workload: str | None = "set") -> str:
 @contextmanager
 def python_engine():
     """The fast path without the Rust core (as SPLITBRAIN_SET_ENGINE=python or an older .so)."""
-    saved = set_native.PRESENCE, set_native.SCAN, set_native.TIMELINE
+    saved = (set_native.PRESENCE, set_native.SCAN, set_native.TIMELINE, set_native.SCAN_OPS,
+             set_native.TIMELINE_KEY)
     set_native.PRESENCE = set_native.SCAN = set_native.TIMELINE = None
+    set_native.SCAN_OPS = set_native.TIMELINE_KEY = None
     try:
         yield
     finally:
-        set_native.PRESENCE, set_native.SCAN, set_native.TIMELINE = saved
+        (set_native.PRESENCE, set_native.SCAN, set_native.TIMELINE, set_native.SCAN_OPS,
+         set_native.TIMELINE_KEY) = saved
+
+
+@contextmanager
+def unkept():
+    """The Rust set scan and timeline over the Op fields, keeping nothing on the index
+    (set_scan / set_timeline, as before set_scan_ops / set_timeline_key)."""
+    saved = set_native.SCAN_OPS, set_native.TIMELINE_KEY
+    set_native.SCAN_OPS = set_native.TIMELINE_KEY = None
+    try:
+        yield
+    finally:
+        set_native.SCAN_OPS, set_native.TIMELINE_KEY = saved
 
 
 def assert_same_writes_by_key(history: History) -> None:
@@ -97,11 +112,14 @@ def assert_same(history: History, workload: str | None = "set") -> None:
         fast_python = _full(history, workload)
     with eager_members():
         fast_eager = _full(history, workload)
+    with unkept():
+        fast_unkept = _full(history, workload)
     with reference_paths():
         slow = _full(history, workload)
     assert fast == slow
     assert fast_python == slow
     assert fast_eager == slow
+    assert fast_unkept == slow
 
 
 @contextmanager
@@ -309,19 +327,42 @@ def test_native_presence_declines_non_int_elements():
 
 @needs_native
 def test_native_timeline_is_taken_on_bench_histories(monkeypatch):
-    """The Rust set_timeline answers (does not decline) on the bench's int histories, so
-    the differential cases above really compare it with the reference."""
-    calls = []
-    real = set_native.TIMELINE
+    """The Rust set_timeline and set_timeline_key answer (do not decline) on the bench's
+    int histories, so the differential cases above really compare them with the
+    reference."""
+    for name, off in (("TIMELINE_KEY", None), ("TIMELINE", "TIMELINE_KEY")):
+        calls = []
+        real = getattr(set_native, name)
+
+        def spy(*a, real=real, calls=calls):
+            got = real(*a)
+            calls.append(got is not None)
+            return got
+
+        with monkeypatch.context() as m:
+            m.setattr(set_native, name, spy)
+            if off:
+                m.setattr(set_native, off, None)
+            run_checks(history_from_events(_bench_events(3, 3000)), CheckOptions(workload="set"))
+        assert calls and all(calls), name
+
+
+@needs_native
+def test_kept_reads_feed_the_session_certificate(monkeypatch):
+    """The Rust scan keeps its reads on the index and the session certificate takes them
+    (`kept`), so the cases above compare that path with the reference too."""
+    from splitbrain.checkers.session import native
+
+    kept = []
+    real = native.KEY
 
     def spy(*a):
-        got = real(*a)
-        calls.append(got is not None)
-        return got
+        kept.append(len(a) == 6 and a[5] is not None)
+        return real(*a)
 
-    monkeypatch.setattr(set_native, "TIMELINE", spy)
+    monkeypatch.setattr(native, "KEY", spy)
     run_checks(history_from_events(_bench_events(3, 3000)), CheckOptions(workload="set"))
-    assert calls and all(calls)
+    assert kept and all(kept)
 
 
 @needs_native
@@ -341,3 +382,76 @@ def test_native_timeline_declines_other_shapes():
     info = op(0, "add", 1, typ="info", t_ret=float("inf"), ret=float("inf"))
     assert set_native.TIMELINE([r], [1], [info]) is not None
     assert set_native.TIMELINE([r], [1], [(0,)]) is None                        # not an Op
+
+
+def _read_op(i, value, ret=None):
+    from splitbrain.harness.history import Op
+
+    return Op(i, i, 2 * i + 1 if ret is None else ret, 0, 0, "ok", "read", "x", value, None,
+              None, 10 * i, 10 * i + 5, 10 * i + 5)
+
+
+@needs_native
+@settings(max_examples=400, deadline=None)
+@given(st.lists(st.one_of(st.lists(ELEMENT, max_size=6), st.lists(st.integers(0, 12), max_size=6),
+                          st.tuples(st.integers(0, 5)), st.just("bad"), st.none()), max_size=10),
+       st.dictionaries(st.integers(0, 12), st.integers(0, 30), max_size=12), st.booleans())
+def test_scan_ops_matches_scan(values, winv, lazy):
+    """set_scan_ops over the reads gives set_scan's members and todo, result for result."""
+    ops = [_read_op(i, v) for i, v in enumerate(values)]
+    got = set_native.SCAN_OPS(ops, winv, lazy)
+    want = set_native.SCAN(values, [o.ret_index for o in ops], winv, lazy)
+    assert got is not None and want is not None
+    assert (list(got[0]), got[1]) == (list(want[0]), want[1])
+
+
+@needs_native
+@settings(max_examples=400, deadline=None)
+@given(st.lists(st.tuples(st.lists(st.integers(0, 9), max_size=6, unique=True),
+                          st.integers(0, 40)), max_size=10),
+       st.lists(st.integers(0, 11), max_size=8, unique=True), st.integers(0, 30))
+def test_timeline_key_matches_timeline(reads, elems, budget):
+    """set_timeline_key from the kept tables: set_timeline's answer on the same reads
+    (sorted by invocation, as `_set_timeline` sorts them), or skipped past the budget."""
+    from splitbrain.harness.history import Op
+
+    ops = [_read_op(i, v)._replace(inv_index=inv) for i, (v, inv) in enumerate(reads)]
+    kept = set_native.SCAN_OPS(ops, {}, True)[2]
+    ws = [Op(100 + k, k, 2 * k + 1, 0, 0, "ok" if k % 3 else "info", "add", "x", e, None, None,
+             k, 2 * k + 1 if k % 3 else float("inf"), k) for k, e in enumerate(elems)]
+    ws = [w._replace(ret_index=float("inf")) if w.type == "info" else w for w in ws]
+    got = set_native.TIMELINE_KEY(kept, list(elems), ws, budget)
+    if sum(len(v) for v, _ in reads) > budget:
+        assert got == (True, [], [], 0)
+        return
+    want = set_native.TIMELINE(sorted(ops, key=lambda o: o.inv_index), list(elems), ws)
+    assert got is not None and want is not None
+    assert got == (False, *want)
+
+
+@needs_native
+def test_timeline_key_declines_what_it_did_not_keep():
+    class L(list):
+        pass
+
+    kept = set_native.SCAN_OPS([_read_op(0, L([1]))], {}, True)[2]  # a list subclass
+    assert set_native.TIMELINE_KEY(kept, [1], [_read_op(1, 1)._replace(f="add")], 10) is None
+    kept = set_native.SCAN_OPS([_read_op(0, [1.0])], {}, True)[2]   # a float element
+    assert set_native.TIMELINE_KEY(kept, [1], [_read_op(1, 1)._replace(f="add")], 10) is None
+    kept = set_native.SCAN_OPS([_read_op(0, [1])._replace(t_inv=0.5)], {}, True)[2]
+    assert set_native.TIMELINE_KEY(kept, [1], [_read_op(1, 1)._replace(f="add")], 10) is None
+
+
+@needs_native
+def test_scans_take_list_subclasses_as_python_does():
+    """A read whose value is a list subclass is no exact list: both scans leave it to the
+    Python audit (member None, in todo), lazy or not."""
+    class L(list):
+        pass
+
+    for lazy in (False, True):
+        got = set_native.SCAN([L([1]), [1]], [5, 5], {1: 0}, lazy)
+        assert (list(got[0]), got[1]) == ([None] + ([] if lazy else [frozenset({1})]), [0])
+        ops = [_read_op(0, L([1]), ret=5), _read_op(1, [1], ret=5)]
+        got = set_native.SCAN_OPS(ops, {1: 0}, lazy)
+        assert (list(got[0]), got[1]) == ([None] + ([] if lazy else [frozenset({1})]), [0])
