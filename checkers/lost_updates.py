@@ -32,6 +32,7 @@ Obligations:
 
 from __future__ import annotations
 
+from bisect import bisect_left, bisect_right
 from dataclasses import replace
 from itertools import accumulate, compress, filterfalse, repeat
 from operator import attrgetter, ge
@@ -703,24 +704,33 @@ class _Job:
         elif n_ok:
             self._no_final(key)
         linear = self.o.realtime_claim
+        # deltas of ±1 reach every sum between the bounds; others leave gaps (Maelstrom's
+        # pn-counter: 10 acked, +5 -1 -1 indeterminate, a final read of 11 is no subset)
+        subsets = _SubsetSums(ops, self.stats) if any(
+            op.f in COUNTER_FS and op.type != "fail" and isinstance(op.value, int)
+            and not isinstance(op.value, bool) and abs(op.value) != 1 for op in ops) else None
         for i, r in enumerate(reads):
             value = r.value or 0
             (ap_i, an_i), (pp_r, pn_r) = at_inv[i], at_ret[i]
             if r.index in last or linear:
                 lower, upper, mode = ap_i + pn_r, pp_r + an_i, (
                     "final" if r.index in last else "linearizable")
-            elif r.final:
-                continue  # an earlier final read may predate convergence (P15)
-            else:
+            else:  # an earlier final read may predate convergence (P15): no final bounds
                 lower, upper, mode = pn_r, pp_r, "any-subset"
             if lower <= value <= upper:
-                continue
+                if subsets is None or subsets.reachable(r, value, definite=mode != "any-subset"):
+                    continue
+                mode += "+sums"
             self._counter_anomaly(key, r, value, lower, upper, mode, ops)
 
     def _counter_anomaly(self, key, r: Op, value, lower, upper, mode: str, ops: list[Op]) -> None:
         acked = [o for o in ops if o.f in COUNTER_FS and o.type == "ok"
                  and o.ret_index < r.inv_index]
-        if value < lower:
+        subset = mode.endswith("+sums")
+        mode = mode.removesuffix("+sums")
+        if subset:
+            what = "no subset of the possible adds sums to it"
+        elif value < lower:
             what = f"at least {lower - value} increment(s) lost"
             self.stats["lost"] += 1
         else:
@@ -728,14 +738,99 @@ class _Job:
         basis = {"final": "after quiescence every acknowledged add must be visible",
                  "linearizable": "the store claims real-time order",
                  "any-subset": "even a replica that saw any subset of the adds"}[mode]
+        if subset:
+            basis += ("; the value is within the bounds but no set of the adds that may "
+                      "have been applied, each applied at most once, sums to it")
         self.anomalies.append(Anomaly(
             "counter-bounds",
-            f"read {r.describe()} returned {value}, outside [{lower}, {upper}] ({basis}): "
+            f"read {r.describe()} returned {value}, {'within' if subset else 'outside'} "
+            f"[{lower}, {upper}] ({basis}): "
             f"{what}; {len(acked)} add(s) were acknowledged before it, summing to "
             f"{sum(o.value if o.value is not None else 1 for o in acked)}",
             [r.index] + [o.index for o in acked[:10]], key, r.process,
             {"lower": lower, "upper": upper, "value": value, "bounds": mode,
-             "acked_before": len(acked)}))
+             "acked_before": len(acked), **({"subset_sums": True} if subset else {})}))
+
+
+class _SubsetSums:
+    """Which values a counter read can return when each add is applied at most once and
+    whole: the sum of the adds that must be visible plus the sum of some subset of those
+    that may be (checker-spec §5.4). The bounds alone are exact when the possible deltas
+    of each sign, taken smallest first, never jump past the sum so far plus one (any
+    number of ±1s, say); otherwise the sums are a bitset (bit i: sum `low + i`), each
+    distinct delta folded in by binary splitting of its count. Past SUBSET_BUDGET bits of
+    work a read keeps the bounds alone (stats `counter_reads_bounds_only`)."""
+
+    SUBSET_BUDGET = 50_000_000
+
+    def __init__(self, ops: list[Op], stats: dict) -> None:
+        adds = [o for o in ops if o.f in COUNTER_FS and o.type != "fail"]
+        ints = [o for o in adds if o.value is None or (isinstance(o.value, int)
+                                                       and not isinstance(o.value, bool))]
+        self.exact = len(ints) == len(adds)  # a float delta: the bounds alone
+        invs: dict[int, list[int]] = {}  # delta -> sorted invocation indices
+        acks: dict[int, list[int]] = {}  # delta -> sorted ok return indices
+        for o in ints:
+            d = 1 if o.value is None else o.value
+            invs.setdefault(d, []).append(o.inv_index)
+            if o.type == "ok":
+                acks.setdefault(d, []).append(o.ret_index)
+        self.invs = {d: sorted(v) for d, v in invs.items() if d}
+        self.acks = {d: sorted(v) for d, v in acks.items() if d}
+        self.stats = stats
+        self.work = 0
+
+    def reachable(self, r: Op, value: Any, *, definite: bool) -> bool:
+        """False only when no subset reaches `value` (never on a guess: non-integer
+        deltas or values, or a spent budget, answer True)."""
+        if not self.exact or not isinstance(value, int) or isinstance(value, bool):
+            return True
+        must = 0
+        maybe: dict[int, int] = {}
+        for d, inv in self.invs.items():
+            n = bisect_right(inv, r.ret_index)  # invoked before the read returned
+            k = bisect_left(self.acks.get(d, ()), r.inv_index) if definite else 0
+            must += d * k  # acknowledged before the read began
+            if n > k:
+                maybe[d] = n - k
+        low = sum(d * c for d, c in maybe.items() if d < 0)
+        high = sum(d * c for d, c in maybe.items() if d > 0)
+        target = value - must
+        if not low <= target <= high:
+            return False
+        if _contiguous(maybe, 1) and _contiguous(maybe, -1):
+            return True
+        parts = [d * k for d, c in maybe.items() for k in _binary_parts(c)]
+        self.work += len(parts) * (high - low + 1)
+        if self.work > self.SUBSET_BUDGET:
+            self.stats["counter_reads_bounds_only"] = (
+                self.stats.get("counter_reads_bounds_only", 0) + 1)
+            return True
+        bits = 1 << -low  # the empty subset: sum 0
+        for s in parts:
+            bits |= bits << s if s > 0 else bits >> -s
+        return bool(bits >> (target - low) & 1)
+
+
+def _contiguous(counts: dict[int, int], sign: int) -> bool:
+    """Whether the subset sums of the deltas of `sign` are every integer from 0 to their
+    total: taken by size, each is at most the total so far plus one."""
+    total = 0
+    for d in sorted(x * sign for x in counts if x * sign > 0):
+        if d > total + 1:
+            return False
+        total += d * counts[d * sign]
+    return True
+
+
+def _binary_parts(c: int) -> list[int]:
+    """1, 2, 4, ..., rest: their subset sums are exactly 0..c."""
+    out, k = [], 1
+    while c > 0:
+        out.append(min(k, c))
+        c -= k
+        k *= 2
+    return out
 
 
 def _attempts(writes: list[Op]) -> tuple[dict[Any, Op], tuple | None]:

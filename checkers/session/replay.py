@@ -65,11 +65,23 @@ def _results(history: History, options: CheckOptions, found: _Found,
                    f"check single-key ops; transactions are the transactional checker's)")
         if why is None and stats["reads_checked"] + stats["writes_checked"] == 0:
             why = nothing_checked_reason(history, "reads or writes with a known version")
+        if why is None and not stats["reads_checked"] and not _observed(history):
+            # writes alone order nothing: without an ok read (or a version the store
+            # returned) no guarantee of the four can fail, so none was examined
+            why = ("nothing to check: no ok read and no versioned write in the history; "
+                   "the session guarantees are observed only through what reads return")
         res = result_from_anomalies(name, kept, stats=stats, assumptions=_assumptions(found, name),
                                     unknown_reason=why)
         res.notices = found.notices[name]
         out[name] = res
     return out
+
+
+def _observed(history: History) -> bool:
+    """Whether any op shows the store's state: an ok read or cas, or a version the store
+    returned with a write (versioned registers order writes without reads)."""
+    return any((o.type == "ok" and o.f in ("read", "cas")) or o.version is not None
+               for o in history.ops)
 
 
 def _assumptions(found: _Found, name: str) -> list[str]:
