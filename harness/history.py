@@ -1050,6 +1050,10 @@ def _is_independent(maps: list[dict]) -> bool:
         # [k v] tuples; a cas may flatten its pair as [k old new] (seen in the wild)
         if not (isinstance(v, list) and (len(v) == 2 or (len(v) == 3 and m.get("f") == "cas"))):
             return False
+        if m.get("f") == "cas" and len(v) == 2 and not (isinstance(v[1], list)
+                                                       and len(v[1]) == 2):
+            # [k [old new]]: a pair of scalars is the plain cas's own [old new]
+            return False
         # a read invocation may carry its key with any value ([k nil] or [k v]): accepted
         seen += 1
     return seen > 0

@@ -328,3 +328,33 @@ def test_jepsen_long_fork():
         assert t["valid"] is False and t["anomaly_types"] == ["G-nonadjacent-item"], t
     t = run_checks(h, CheckOptions(consistency_models=("read-committed",)))
     assert t["checkers"]["transactions"]["valid"] is not False  # a long fork is RC
+
+
+# -- Elle's consistency-model lattice (test/elle/consistency_model_test.clj) ---------------
+
+_MODELS = _load(os.path.join(DATA, "elle-consistency-models.json"))
+
+
+def _friendly(xs):
+    # Elle's newer friendly name for strict serializability
+    return sorted({"strict-serializable" if x == "strong-serializable" else x for x in xs})
+
+
+@pytest.mark.parametrize("case", _MODELS["cases"], ids=lambda c: c["name"])
+def test_elle_consistency_model_lattice(case):
+    """Which anomalies a model forbids, which models an anomaly rules out, and the
+    boundary (`not`: the weakest ruled out, `also_not`: the rest) `transactions` reports:
+    Elle's own answers, plus only what the case names as splitbrain's (`ours_also`)."""
+    from splitbrain.checkers.transactions import models as m
+    fn, arg = case["fn"], case["arg"]
+    if fn == "prohibited":
+        got = _friendly(m.prohibited(arg))
+    elif fn == "impossible":
+        got = _friendly(m.friendly_name(x) for x in m.impossible_models(arg))
+    elif fn == "boundary-not":
+        got = _friendly(m.boundary(arg)["not"])
+    else:
+        got = {k: _friendly(v) for k, v in m.boundary(arg).items()}
+        assert got == {k: _friendly(v) for k, v in case["expect"].items()}
+        return
+    assert got == _friendly(case["expect"] + case.get("ours_also", []))
