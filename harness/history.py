@@ -788,12 +788,47 @@ def _check_register_reads(history: History) -> None:
             "records its inserts as `add`")
 
 
+def _check_txn_register_reads(history: History) -> None:
+    """In a Jepsen EDN rw-register transaction history, a read micro-op that returned a
+    collection while no write micro-op wrote one is not a register's: nurturenature's
+    jepsen-causal-consistency records a grow-only set as `[:w k v]` adds and `[:r k #{..}]`
+    reads of the whole set, and every such read would be a garbage read (its valid
+    histories came out INVALID). splitbrain has no set-add transactions (Elle's `add`
+    micro-op is refused too)."""
+    if (history.meta or {}).get("format") != "edn":
+        return
+    coll = (list, tuple, dict)
+    read = None
+    for op in history.ops:
+        if op.f != "txn" or not isinstance(op.value, (list, tuple)):
+            continue
+        for mop in op.value:
+            if not (isinstance(mop, (list, tuple)) and len(mop) == 3):
+                continue
+            f, k, v = mop
+            if f in ("w", "write") and isinstance(v, coll):
+                return
+            if read is None and f in ("r", "read") and op.type == "ok" and isinstance(v, coll):
+                read = (op, k, v)
+    if read is not None:
+        op, k, v = read
+        raise InputError(
+            f"{history.source}: op {op.index} (process {op.process}, txn read of key "
+            f"{_short(k)}) returned {_kind(v)}, but no write micro-op wrote a list, set or "
+            "map: not a register's transactions (a grow-only set recorded as [:w k v] adds "
+            "and whole-set reads, as jepsen-causal-consistency's gset does, is not a "
+            "workload splitbrain checks)")
+
+
 def check_value_shapes(history: History, workload: str) -> None:
     """Values a workload's checkers can read at all (InputError naming the op otherwise):
     a counter's reads and increments are numbers; a set's or list's ok reads are lists
     (or null) of scalars; a register's cas is an [expected, new] pair. Called once the
     workload is known (given or inferred)."""
     _check_op_vocabulary(history, workload)
+    if workload == "txn-rw-register":
+        _check_txn_register_reads(history)
+        return
     if workload == "register":
         for op in history.ops:
             if op.f == "cas" and not (isinstance(op.value, (list, tuple)) and len(op.value) == 2):
