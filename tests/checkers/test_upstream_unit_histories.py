@@ -7,7 +7,10 @@ proves for each (see tests/checkers/data/upstream-unit/README.md):
   zero-duration and set models, Jepsen's checker_test queue cases,
   tests/monotonic_cycle_test and causal_reverse_test, Elle's core_test monotonic-key
   histories (data/upstream-unit/cases.json), Jepsen's long fork (long-fork*.edn);
-* Porcupine's kv logs c01-ok / c01-bad (data/porcupine-kv/, byte for byte).
+* Porcupine's kv logs c01-ok / c01-bad (data/porcupine-kv/, byte for byte);
+* Maelstrom's pn-counter checker test (cases.json), Elle's consistency_model_test
+  (elle-consistency-models.json) and closed_predicate_test (elle-closed-predicate.json),
+  jepsen-causal-consistency's gset checker test (causal-gset.json).
 
 Each case pins splitbrain's verdict; where it is not upstream's, the case says why
 (`mapping`): a semantics that differs (registers start absent, not at 0) or an `unknown`
