@@ -18,114 +18,95 @@ from splitbrain.checkers import run_checks
 from splitbrain.checkers.options import CheckOptions
 from splitbrain.harness.history import read_history
 
-H = {
-    "all-reads-fail": """{:type :invoke, :f :write, :value 1, :process 0, :index 0}
-{:type :ok, :f :write, :value 1, :process 0, :index 1}
-{:type :invoke, :f :read, :value nil, :process 1, :index 2}
-{:type :fail, :f :read, :value nil, :process 1, :index 3}
-""",
-    "cas-only": """{:type :invoke, :f :cas, :value [0 1], :process 0, :index 0}
-{:type :ok, :f :cas, :value [0 1], :process 0, :index 1}
-""",
-    "cas-write-cas-fail-read": """{:type :invoke, :f :write, :value 1, :process 0, :index 0}
-{:type :ok, :f :write, :value 1, :process 0, :index 1}
-{:type :invoke, :f :cas, :value [1 2], :process 0, :index 2}
-{:type :fail, :f :cas, :value [1 2], :process 0, :index 3}
-{:type :invoke, :f :read, :value nil, :process 0, :index 4}
-{:type :ok, :f :read, :value 1, :process 0, :index 5}
-""",
-    "counter-info-only-read0": """{:type :invoke, :f :add, :value 1, :process 0, :index 0}
-{:type :info, :f :add, :value 1, :process 0, :index 1}
-{:type :invoke, :f :read, :value nil, :process 1, :index 2}
-{:type :ok, :f :read, :value 0, :process 1, :index 3}
-""",
-    "counter-no-reads": """{:type :invoke, :f :add, :value 1, :process 0, :index 0}
-{:type :ok, :f :add, :value 1, :process 0, :index 1}
-""",
-    "info-only-writes": """{:type :invoke, :f :write, :value 1, :process 0, :index 0}
-{:type :info, :f :write, :value 1, :process 0, :index 1}
-{:type :invoke, :f :write, :value 2, :process 1, :index 2}
-{:type :info, :f :write, :value 2, :process 1, :index 3}
-""",
-    "queue-dup-dequeue": """{:type :invoke, :f :enqueue, :value 1, :process 0, :index 0}
-{:type :ok, :f :enqueue, :value 1, :process 0, :index 1}
-{:type :invoke, :f :dequeue, :value nil, :process 1, :index 2}
-{:type :ok, :f :dequeue, :value 1, :process 1, :index 3}
-{:type :invoke, :f :dequeue, :value nil, :process 1, :index 4}
-{:type :ok, :f :dequeue, :value 1, :process 1, :index 5}
-""",
-    "queue-info-enqueue-dequeued": """{:type :invoke, :f :enqueue, :value 1, :process 0, :index 0}
-{:type :info, :f :enqueue, :value 1, :process 0, :index 1}
-{:type :invoke, :f :dequeue, :value nil, :process 1, :index 2}
-{:type :ok, :f :dequeue, :value 1, :process 1, :index 3}
-""",
-    "reg-dup-values-stale": """{:type :invoke, :f :write, :value 1, :process 0, :index 0}
-{:type :ok, :f :write, :value 1, :process 0, :index 1}
-{:type :invoke, :f :write, :value 2, :process 0, :index 2}
-{:type :ok, :f :write, :value 2, :process 0, :index 3}
-{:type :invoke, :f :write, :value 1, :process 0, :index 4}
-{:type :ok, :f :write, :value 1, :process 0, :index 5}
-{:type :invoke, :f :read, :value nil, :process 0, :index 6}
-{:type :ok, :f :read, :value 1, :process 0, :index 7}
-""",
-    "reg-ryw-violation": """{:type :invoke, :f :write, :value 1, :process 0, :index 0}
-{:type :ok, :f :write, :value 1, :process 0, :index 1}
-{:type :invoke, :f :write, :value 2, :process 0, :index 2}
-{:type :ok, :f :write, :value 2, :process 0, :index 3}
-{:type :invoke, :f :read, :value nil, :process 0, :index 4}
-{:type :ok, :f :read, :value 1, :process 0, :index 5}
-""",
-    "rw-dup-values": """{:type :invoke, :f :txn, :value [[:w :x 1]], :process 0, :index 0}
-{:type :ok, :f :txn, :value [[:w :x 1]], :process 0, :index 1}
-{:type :invoke, :f :txn, :value [[:w :x 1]], :process 1, :index 2}
-{:type :ok, :f :txn, :value [[:w :x 1]], :process 1, :index 3}
-{:type :invoke, :f :txn, :value [[:r :x nil]], :process 2, :index 4}
-{:type :ok, :f :txn, :value [[:r :x 1]], :process 2, :index 5}
-""",
-    "set-all-reads-fail": """{:type :invoke, :f :add, :value 1, :process 0, :index 0}
-{:type :ok, :f :add, :value 1, :process 0, :index 1}
-{:type :invoke, :f :read, :value nil, :process 1, :index 2}
-{:type :fail, :f :read, :value nil, :process 1, :index 3}
-""",
-    "set-dup-add-read": """{:type :invoke, :f :add, :value 1, :process 0, :index 0}
-{:type :ok, :f :add, :value 1, :process 0, :index 1}
-{:type :invoke, :f :add, :value 1, :process 1, :index 2}
-{:type :ok, :f :add, :value 1, :process 1, :index 3}
-{:type :invoke, :f :read, :value nil, :process 2, :index 4}
-{:type :ok, :f :read, :value #{}, :process 2, :index 5}
-""",
-    "set-info-read": """{:type :invoke, :f :add, :value 1, :process 0, :index 0}
-{:type :ok, :f :add, :value 1, :process 0, :index 1}
-{:type :invoke, :f :read, :value nil, :process 1, :index 2}
-{:type :info, :f :read, :value nil, :process 1, :index 3}
-""",
-    "set-no-reads": """{:type :invoke, :f :add, :value 1, :process 0, :index 0}
-{:type :ok, :f :add, :value 1, :process 0, :index 1}
-{:type :invoke, :f :add, :value 2, :process 0, :index 2}
-{:type :ok, :f :add, :value 2, :process 0, :index 3}
-""",
-    "txn-all-fail": """{:type :invoke, :f :txn, :value [[:append :x 1] [:r :x nil]], :process 0, :index 0}
-{:type :fail, :f :txn, :value [[:append :x 1] [:r :x nil]], :process 0, :index 1}
-{:type :invoke, :f :txn, :value [[:append :x 2] [:r :x nil]], :process 1, :index 2}
-{:type :fail, :f :txn, :value [[:append :x 2] [:r :x nil]], :process 1, :index 3}
-""",
-    "txn-info-only": """{:type :invoke, :f :txn, :value [[:append :x 1] [:r :x nil]], :process 0, :index 0}
-{:type :info, :f :txn, :value [[:append :x 1] [:r :x nil]], :process 0, :index 1}
-""",
-    "txn-info-read-seen": """{:type :invoke, :f :txn, :value [[:append :x 1]], :process 0, :index 0}
-{:type :info, :f :txn, :value [[:append :x 1]], :process 0, :index 1}
-{:type :invoke, :f :txn, :value [[:r :x nil]], :process 1, :index 2}
-{:type :ok, :f :txn, :value [[:r :x [1]]], :process 1, :index 3}
-""",
-    "txn-info-read-values-ignored": """{:type :invoke, :f :txn, :value [[:append :x 1]], :process 0, :index 0}
-{:type :ok, :f :txn, :value [[:append :x 1]], :process 0, :index 1}
-{:type :invoke, :f :txn, :value [[:r :x nil]], :process 1, :index 2}
-{:type :info, :f :txn, :value [[:r :x [7 8]]], :process 1, :index 3}
-""",
-    "txn-only-reads-nil": """{:type :invoke, :f :txn, :value [[:r :x nil]], :process 0, :index 0}
-{:type :ok, :f :txn, :value [[:r :x nil]], :process 0, :index 1}
-""",
+# [process, type, f, value] rows, EDN values as written; invocations included
+ROWS = {
+    'all-reads-fail': [
+        (0, 'invoke', 'write', '1'), (0, 'ok', 'write', '1'), (1, 'invoke', 'read', 'nil'),
+        (1, 'fail', 'read', 'nil')
+    ],
+    'cas-only': [(0, 'invoke', 'cas', '[0 1]'), (0, 'ok', 'cas', '[0 1]')],
+    'cas-write-cas-fail-read': [
+        (0, 'invoke', 'write', '1'), (0, 'ok', 'write', '1'), (0, 'invoke', 'cas', '[1 2]'),
+        (0, 'fail', 'cas', '[1 2]'), (0, 'invoke', 'read', 'nil'), (0, 'ok', 'read', '1')
+    ],
+    'counter-info-only-read0': [
+        (0, 'invoke', 'add', '1'), (0, 'info', 'add', '1'), (1, 'invoke', 'read', 'nil'),
+        (1, 'ok', 'read', '0')
+    ],
+    'counter-no-reads': [(0, 'invoke', 'add', '1'), (0, 'ok', 'add', '1')],
+    'info-only-writes': [
+        (0, 'invoke', 'write', '1'), (0, 'info', 'write', '1'), (1, 'invoke', 'write', '2'),
+        (1, 'info', 'write', '2')
+    ],
+    'queue-dup-dequeue': [
+        (0, 'invoke', 'enqueue', '1'), (0, 'ok', 'enqueue', '1'),
+        (1, 'invoke', 'dequeue', 'nil'), (1, 'ok', 'dequeue', '1'),
+        (1, 'invoke', 'dequeue', 'nil'), (1, 'ok', 'dequeue', '1')
+    ],
+    'queue-info-enqueue-dequeued': [
+        (0, 'invoke', 'enqueue', '1'), (0, 'info', 'enqueue', '1'),
+        (1, 'invoke', 'dequeue', 'nil'), (1, 'ok', 'dequeue', '1')
+    ],
+    'reg-dup-values-stale': [
+        (0, 'invoke', 'write', '1'), (0, 'ok', 'write', '1'), (0, 'invoke', 'write', '2'),
+        (0, 'ok', 'write', '2'), (0, 'invoke', 'write', '1'), (0, 'ok', 'write', '1'),
+        (0, 'invoke', 'read', 'nil'), (0, 'ok', 'read', '1')
+    ],
+    'reg-ryw-violation': [
+        (0, 'invoke', 'write', '1'), (0, 'ok', 'write', '1'), (0, 'invoke', 'write', '2'),
+        (0, 'ok', 'write', '2'), (0, 'invoke', 'read', 'nil'), (0, 'ok', 'read', '1')
+    ],
+    'rw-dup-values': [
+        (0, 'invoke', 'txn', '[[:w :x 1]]'), (0, 'ok', 'txn', '[[:w :x 1]]'),
+        (1, 'invoke', 'txn', '[[:w :x 1]]'), (1, 'ok', 'txn', '[[:w :x 1]]'),
+        (2, 'invoke', 'txn', '[[:r :x nil]]'), (2, 'ok', 'txn', '[[:r :x 1]]')
+    ],
+    'set-all-reads-fail': [
+        (0, 'invoke', 'add', '1'), (0, 'ok', 'add', '1'), (1, 'invoke', 'read', 'nil'),
+        (1, 'fail', 'read', 'nil')
+    ],
+    'set-dup-add-read': [
+        (0, 'invoke', 'add', '1'), (0, 'ok', 'add', '1'), (1, 'invoke', 'add', '1'),
+        (1, 'ok', 'add', '1'), (2, 'invoke', 'read', 'nil'), (2, 'ok', 'read', '#{}')
+    ],
+    'set-info-read': [
+        (0, 'invoke', 'add', '1'), (0, 'ok', 'add', '1'), (1, 'invoke', 'read', 'nil'),
+        (1, 'info', 'read', 'nil')
+    ],
+    'set-no-reads': [
+        (0, 'invoke', 'add', '1'), (0, 'ok', 'add', '1'), (0, 'invoke', 'add', '2'),
+        (0, 'ok', 'add', '2')
+    ],
+    'txn-all-fail': [
+        (0, 'invoke', 'txn', '[[:append :x 1] [:r :x nil]]'),
+        (0, 'fail', 'txn', '[[:append :x 1] [:r :x nil]]'),
+        (1, 'invoke', 'txn', '[[:append :x 2] [:r :x nil]]'),
+        (1, 'fail', 'txn', '[[:append :x 2] [:r :x nil]]')
+    ],
+    'txn-info-only': [
+        (0, 'invoke', 'txn', '[[:append :x 1] [:r :x nil]]'),
+        (0, 'info', 'txn', '[[:append :x 1] [:r :x nil]]')
+    ],
+    'txn-info-read-seen': [
+        (0, 'invoke', 'txn', '[[:append :x 1]]'), (0, 'info', 'txn', '[[:append :x 1]]'),
+        (1, 'invoke', 'txn', '[[:r :x nil]]'), (1, 'ok', 'txn', '[[:r :x [1]]]')
+    ],
+    'txn-info-read-values-ignored': [
+        (0, 'invoke', 'txn', '[[:append :x 1]]'), (0, 'ok', 'txn', '[[:append :x 1]]'),
+        (1, 'invoke', 'txn', '[[:r :x nil]]'), (1, 'info', 'txn', '[[:r :x [7 8]]]')
+    ],
+    'txn-only-reads-nil': [
+        (0, 'invoke', 'txn', '[[:r :x nil]]'), (0, 'ok', 'txn', '[[:r :x nil]]')
+    ],
 }
+
+
+def _edn(rows) -> str:
+    return "".join(f"{{:type :{t}, :f :{f}, :value {v}, :process {p}, :index {i}}}\n"
+                   for i, (p, t, f, v) in enumerate(rows))
+
+
+H = {name: _edn(rows) for name, rows in ROWS.items()}
 
 # nothing to judge: no checker may say valid, and the verdict is unknown
 NOTHING = ["all-reads-fail", "info-only-writes", "set-all-reads-fail", "set-info-read",
