@@ -12,101 +12,59 @@ errored)."""
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from splitbrain.checkers import run_checks
 from splitbrain.checkers.options import CheckOptions
 from splitbrain.harness.history import read_history
 
-# [process, type, f, value] rows, EDN values as written; invocations included
-ROWS = {
-    'all-reads-fail': [
-        (0, 'invoke', 'write', '1'), (0, 'ok', 'write', '1'), (1, 'invoke', 'read', 'nil'),
-        (1, 'fail', 'read', 'nil')
-    ],
-    'cas-only': [(0, 'invoke', 'cas', '[0 1]'), (0, 'ok', 'cas', '[0 1]')],
-    'cas-write-cas-fail-read': [
-        (0, 'invoke', 'write', '1'), (0, 'ok', 'write', '1'), (0, 'invoke', 'cas', '[1 2]'),
-        (0, 'fail', 'cas', '[1 2]'), (0, 'invoke', 'read', 'nil'), (0, 'ok', 'read', '1')
-    ],
-    'counter-info-only-read0': [
-        (0, 'invoke', 'add', '1'), (0, 'info', 'add', '1'), (1, 'invoke', 'read', 'nil'),
-        (1, 'ok', 'read', '0')
-    ],
-    'counter-no-reads': [(0, 'invoke', 'add', '1'), (0, 'ok', 'add', '1')],
-    'info-only-writes': [
-        (0, 'invoke', 'write', '1'), (0, 'info', 'write', '1'), (1, 'invoke', 'write', '2'),
-        (1, 'info', 'write', '2')
-    ],
-    'queue-dup-dequeue': [
-        (0, 'invoke', 'enqueue', '1'), (0, 'ok', 'enqueue', '1'),
-        (1, 'invoke', 'dequeue', 'nil'), (1, 'ok', 'dequeue', '1'),
-        (1, 'invoke', 'dequeue', 'nil'), (1, 'ok', 'dequeue', '1')
-    ],
-    'queue-info-enqueue-dequeued': [
-        (0, 'invoke', 'enqueue', '1'), (0, 'info', 'enqueue', '1'),
-        (1, 'invoke', 'dequeue', 'nil'), (1, 'ok', 'dequeue', '1')
-    ],
-    'reg-dup-values-stale': [
-        (0, 'invoke', 'write', '1'), (0, 'ok', 'write', '1'), (0, 'invoke', 'write', '2'),
-        (0, 'ok', 'write', '2'), (0, 'invoke', 'write', '1'), (0, 'ok', 'write', '1'),
-        (0, 'invoke', 'read', 'nil'), (0, 'ok', 'read', '1')
-    ],
-    'reg-ryw-violation': [
-        (0, 'invoke', 'write', '1'), (0, 'ok', 'write', '1'), (0, 'invoke', 'write', '2'),
-        (0, 'ok', 'write', '2'), (0, 'invoke', 'read', 'nil'), (0, 'ok', 'read', '1')
-    ],
-    'rw-dup-values': [
-        (0, 'invoke', 'txn', '[[:w :x 1]]'), (0, 'ok', 'txn', '[[:w :x 1]]'),
-        (1, 'invoke', 'txn', '[[:w :x 1]]'), (1, 'ok', 'txn', '[[:w :x 1]]'),
-        (2, 'invoke', 'txn', '[[:r :x nil]]'), (2, 'ok', 'txn', '[[:r :x 1]]')
-    ],
-    'set-all-reads-fail': [
-        (0, 'invoke', 'add', '1'), (0, 'ok', 'add', '1'), (1, 'invoke', 'read', 'nil'),
-        (1, 'fail', 'read', 'nil')
-    ],
-    'set-dup-add-read': [
-        (0, 'invoke', 'add', '1'), (0, 'ok', 'add', '1'), (1, 'invoke', 'add', '1'),
-        (1, 'ok', 'add', '1'), (2, 'invoke', 'read', 'nil'), (2, 'ok', 'read', '#{}')
-    ],
-    'set-info-read': [
-        (0, 'invoke', 'add', '1'), (0, 'ok', 'add', '1'), (1, 'invoke', 'read', 'nil'),
-        (1, 'info', 'read', 'nil')
-    ],
-    'set-no-reads': [
-        (0, 'invoke', 'add', '1'), (0, 'ok', 'add', '1'), (0, 'invoke', 'add', '2'),
-        (0, 'ok', 'add', '2')
-    ],
-    'txn-all-fail': [
-        (0, 'invoke', 'txn', '[[:append :x 1] [:r :x nil]]'),
-        (0, 'fail', 'txn', '[[:append :x 1] [:r :x nil]]'),
-        (1, 'invoke', 'txn', '[[:append :x 2] [:r :x nil]]'),
-        (1, 'fail', 'txn', '[[:append :x 2] [:r :x nil]]')
-    ],
-    'txn-info-only': [
-        (0, 'invoke', 'txn', '[[:append :x 1] [:r :x nil]]'),
-        (0, 'info', 'txn', '[[:append :x 1] [:r :x nil]]')
-    ],
-    'txn-info-read-seen': [
-        (0, 'invoke', 'txn', '[[:append :x 1]]'), (0, 'info', 'txn', '[[:append :x 1]]'),
-        (1, 'invoke', 'txn', '[[:r :x nil]]'), (1, 'ok', 'txn', '[[:r :x [1]]]')
-    ],
-    'txn-info-read-values-ignored': [
-        (0, 'invoke', 'txn', '[[:append :x 1]]'), (0, 'ok', 'txn', '[[:append :x 1]]'),
-        (1, 'invoke', 'txn', '[[:r :x nil]]'), (1, 'info', 'txn', '[[:r :x [7 8]]]')
-    ],
-    'txn-only-reads-nil': [
-        (0, 'invoke', 'txn', '[[:r :x nil]]'), (0, 'ok', 'txn', '[[:r :x nil]]')
-    ],
+# each op: `process completion-type f value` (its invocation carries the same value,
+# reads nil), ops separated by `;`
+OPS = {
+    'all-reads-fail': '0 ok write 1; 1 fail read nil',
+    'cas-only': '0 ok cas [0 1]',
+    'cas-write-cas-fail-read': '0 ok write 1; 0 fail cas [1 2]; 0 ok read 1',
+    'counter-info-only-read0': '0 info add 1; 1 ok read 0',
+    'counter-no-reads': '0 ok add 1',
+    'info-only-writes': '0 info write 1; 1 info write 2',
+    'queue-dup-dequeue': '0 ok enqueue 1; 1 ok dequeue 1; 1 ok dequeue 1',
+    'queue-info-enqueue-dequeued': '0 info enqueue 1; 1 ok dequeue 1',
+    'reg-dup-values-stale': '0 ok write 1; 0 ok write 2; 0 ok write 1; 0 ok read 1',
+    'reg-ryw-violation': '0 ok write 1; 0 ok write 2; 0 ok read 1',
+    'rw-dup-values': '0 ok txn [[:w :x 1]]; 1 ok txn [[:w :x 1]]; 2 ok txn [[:r :x 1]]',
+    'set-all-reads-fail': '0 ok add 1; 1 fail read nil',
+    'set-dup-add-read': '0 ok add 1; 1 ok add 1; 2 ok read #{}',
+    'set-info-read': '0 ok add 1; 1 info read nil',
+    'set-no-reads': '0 ok add 1; 0 ok add 2',
+    'txn-all-fail': ('0 fail txn [[:append :x 1] [:r :x nil]]; '
+                     '1 fail txn [[:append :x 2] [:r :x nil]]'),
+    'txn-info-only': '0 info txn [[:append :x 1] [:r :x nil]]',
+    'txn-info-read-seen': '0 info txn [[:append :x 1]]; 1 ok txn [[:r :x [1]]]',
+    'txn-info-read-values-ignored': '0 ok txn [[:append :x 1]]; 1 info txn [[:r :x [7 8]]]',
+    'txn-only-reads-nil': '0 ok txn [[:r :x nil]]',
 }
 
 
-def _edn(rows) -> str:
+def _invocation_value(f: str, v: str) -> str:
+    if f in ("read", "dequeue"):
+        return "nil"
+    if f == "txn":  # a read micro-op's value is what it returned
+        return re.sub(r"\[:r (\S+) (?:\[[^\]]*\]|[^\[\]\s]+)\]", r"[:r \1 nil]", v)
+    return v
+
+
+def _edn(ops: str) -> str:
+    rows = []
+    for op in ops.split("; "):
+        p, t, f, v = op.split(" ", 3)
+        rows += [(p, "invoke", f, _invocation_value(f, v)), (p, t, f, v)]
     return "".join(f"{{:type :{t}, :f :{f}, :value {v}, :process {p}, :index {i}}}\n"
                    for i, (p, t, f, v) in enumerate(rows))
 
 
-H = {name: _edn(rows) for name, rows in ROWS.items()}
+H = {name: _edn(ops) for name, ops in OPS.items()}
 
 # nothing to judge: no checker may say valid, and the verdict is unknown
 NOTHING = ["all-reads-fail", "info-only-writes", "set-all-reads-fail", "set-info-read",
