@@ -42,7 +42,7 @@ import os
 import socket
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Callable, Mapping
 
 from splitbrain.harness.cluster.base import Node
@@ -497,6 +497,10 @@ class CassandraDB:
                 self._query(first, cql, "ONE", timeout=30.0)
             return True
 
+        # The admin sessions do not wait for schema agreement after each statement (the
+        # driver's default: up to 10 s each, ~1 s per table on a loaded 2-core machine);
+        # agreement is checked once here instead: every node has every table, and every
+        # node's own schema version is the same.
         self._until(deadline, first, "creating the keyspace failed", create)
         want = set(TABLES)
         for node in self.nodes:
@@ -504,6 +508,9 @@ class CassandraDB:
                         lambda n=node: {r[0] for r in self._query(
                             n, "SELECT table_name FROM system_schema.tables WHERE "
                                "keyspace_name=%s", "ONE", (KEYSPACE,)).all()} >= want)
+        self._until(deadline, first, "the nodes do not agree on the schema",
+                    lambda: len({self._query(n, "SELECT schema_version FROM system.local",
+                                             "ONE").one()[0] for n in self.nodes}) == 1)
         self._schema_ready = True
 
     def _probe_all(self, node: Node, i: int) -> bool:
@@ -536,7 +543,9 @@ class CassandraDB:
         with self._sessions_lock:
             s = self._sessions.get(key)
             if s is None:
-                settings = self.final_settings if purpose == "final" else self.settings
+                settings = (self.final_settings if purpose == "final" else
+                            replace(self.settings, schema_agreement_wait=0)
+                            if purpose == "admin" else self.settings)
                 s = self._sessions[key] = NodeSession(node, settings, port=cfg.CQL_PORT)
             return s
 

@@ -88,6 +88,9 @@ class ClientSettings:
     timestamps: str = "server"  # "server": coordinators pick; "client": we do
     request_timeout: float = REQUEST_TIMEOUT_S
     txn_mode: str = "lwt"  # txn-list-append: lwt, plain or batch (harness/dbs/cassandra_txn.py)
+    # seconds the driver waits for schema agreement after each DDL (its default is 10);
+    # 0: none, for a caller that checks agreement itself once after all its DDL
+    schema_agreement_wait: float = 10.0
 
 
 class TimestampSource:
@@ -237,7 +240,8 @@ def _connect(address: str, port: int, settings: ClientSettings):
                       control_connection_timeout=CONNECT_TIMEOUT_S,
                       schema_metadata_enabled=False, token_metadata_enabled=False,
                       protocol_version=5, executor_threads=2, idle_heartbeat_interval=5,
-                      idle_heartbeat_timeout=5)
+                      idle_heartbeat_timeout=5,
+                      max_schema_agreement_wait=settings.schema_agreement_wait)
     try:
         session = cluster.connect()
     except BaseException:

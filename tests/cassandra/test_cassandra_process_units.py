@@ -161,3 +161,54 @@ def test_kill_that_does_not_end_the_process_keeps_the_pid_recorded():
     with pytest.raises(EnvironmentProblem, match="still runs"):
         db.kill(NODES[0])
     assert db._state["n1"].daemon is d    # teardown will signal it again
+
+
+class _Rows:
+    def __init__(self, rows):
+        self.rows = rows
+
+    def all(self):
+        return self.rows
+
+    def one(self):
+        return self.rows[0]
+
+
+def test_schema_is_ready_only_once_every_node_has_every_table_and_one_version(monkeypatch):
+    """The readiness DDL skips the driver's per-statement agreement wait (admin sessions
+    only); _create_schema itself waits until every node has the tables and every node's
+    own schema_version is the same."""
+    from splitbrain.harness.dbs import cassandra as mod
+    from splitbrain.harness.dbs.cassandra_client import TABLES
+
+    db = CassandraDB(NODES, store_dir="/nonexistent", prefix="sbunit", home="/c")
+    assert db._session(NODES[0], "admin").settings.schema_agreement_wait == 0
+    assert db._session(NODES[0], "run").settings.schema_agreement_wait > 0
+    assert db._session(NODES[0], "final").settings.schema_agreement_wait > 0
+    versions = {"n1": "v2", "n2": "v1", "n3": "v2"}  # n2 has not applied the last change
+    asked = []
+
+    def query(node, cql, cl, params=(), timeout=5.0):
+        if cql.startswith("SELECT table_name"):
+            return _Rows([(t,) for t in TABLES])
+        if "schema_version" in cql:
+            asked.append(node.name)
+            if len(asked) == 6:  # the second round: n2 caught up
+                versions["n2"] = "v2"
+            return _Rows([(versions[node.name],)])
+        return _Rows([])
+
+    monkeypatch.setattr(db, "_query", query)
+    monkeypatch.setattr(mod.time, "sleep", lambda s: None)
+    db._create_schema(time.monotonic() + 5)
+    assert db._schema_ready and len(asked) >= 6
+
+    db2 = CassandraDB(NODES, store_dir="/nonexistent", prefix="sbunit", home="/c")
+    db2._log_tail = lambda node, lines=4: "(fake)"
+    versions["n2"] = "v1"
+    asked.clear()
+    asked.extend(range(100))  # never catches up
+    monkeypatch.setattr(db2, "_query", query)
+    with pytest.raises(EnvironmentProblem, match="do not agree on the schema"):
+        db2._create_schema(time.monotonic() + 0.2)
+    assert not db2._schema_ready
