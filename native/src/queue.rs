@@ -94,7 +94,7 @@ pub mod py {
         if !v.is_exact_instance_of::<PyDict>() || !read_shape_ok(v, names)? {
             return Ok(false);
         }
-        read_place(v, &ReadInto { read_at, read_ok, pairs }, ok, idx, op)?;
+        read_place(v, &ReadInto { read_at, read_ok, pairs: Some(pairs) }, ok, idx, op)?;
         Ok(true)
     }
 
@@ -102,7 +102,7 @@ pub mod py {
     struct ReadInto<'a, 'py> {
         read_at: &'a Bound<'py, PyDict>,
         read_ok: &'a Bound<'py, PyDict>,
-        pairs: &'a Bound<'py, PyList>,
+        pairs: Option<&'a Bound<'py, PyList>>, // None: the caller keeps the items view
     }
 
     /// `queue_read` once the shapes are checked: the Python loop.
@@ -114,7 +114,9 @@ pub mod py {
             let seen = if ok { Some(dict_at(read_ok, &k)?) } else { None };
             let items = items.downcast_exact::<PyList>()?;
             // the recorded message list itself: its messages are plain [offset, value]
-            pairs.append(PyTuple::new(py, [k.as_any(), items.as_any()])?)?;
+            if let Some(pairs) = pairs {
+                pairs.append(PyTuple::new(py, [k.as_any(), items.as_any()])?)?;
+            }
             for it in items.iter() {
                 let (off, val) = if let Ok(l) = it.downcast_exact::<PyList>() {
                     (l.get_item(0)?, l.get_item(1)?)
@@ -270,12 +272,15 @@ pub mod py {
                         add_to_process(py, by_process, op)?;
                         let idx = field(op, OP_INDEX)?;
                         let ok = str_is(&field(op, OP_TYPE)?, "ok");
-                        let pairs = PyList::empty(py);
-                        read_place(v, &ReadInto { read_at, read_ok, pairs: &pairs }, ok, &idx, &op_any)?;
+                        read_place(v, &ReadInto { read_at, read_ok, pairs: None }, ok, &idx, &op_any)?;
                         for (_, items) in v.iter() {
                             messages += items.len()?;
                         }
-                        reads.append(PyTuple::new(py, [op_any.clone(), pairs.clone().into_any()])?)?;
+                        // the read's (key, messages) pairs are exactly its value's items (every
+                        // key a str in `names`, each message list the recorded one): the dict's
+                        // items view, not a list of new tuples (millions at 10^6 ops)
+                        let pairs = v.call_method0(pyo3::intern!(py, "items"))?;
+                        reads.append(PyTuple::new(py, [op_any.clone(), pairs.clone()])?)?;
                         if !op_reads.is_none() {
                             op_reads.set_item(idx, pairs)?;
                         }
@@ -375,6 +380,60 @@ pub mod py {
             }
         }
         Ok(out)
+    }
+
+    /// log.py `check_log`'s writer index and aborted-read / unexpected scan in one call,
+    /// without a (key, value) tuple per send: `by_key` = key -> value -> the first send op
+    /// of it (sends (op, key, value, offset) in op order: the first wins, as check_log's
+    /// `writer`), the number of distinct (key, value) pairs sent, and `queue_unexpected`'s
+    /// list (key, value, reader, writer | None) over `read_ok` against that index.
+    #[pyfunction]
+    fn queue_writers<'py>(py: Python<'py>, sends: &Bound<'py, PyList>, read_ok: &Bound<'py, PyDict>)
+                          -> PyResult<(Bound<'py, PyDict>, usize, Bound<'py, PyList>)> {
+        let by_key = PyDict::new(py);
+        let mut distinct = 0usize;
+        // the last key's dict, reused while consecutive sends share the key object
+        let mut cur: Option<(Bound<'py, PyAny>, Bound<'py, PyDict>)> = None;
+        for sd in sends.iter() {
+            let sd = sd.downcast_into::<PyTuple>()?;
+            let k = sd.get_item(1)?;
+            let d = match &cur {
+                Some((ck, d)) if ck.is(&k) => d.clone(),
+                _ => {
+                    let d = dict_at(&by_key, &k)?;
+                    cur = Some((k, d.clone()));
+                    d
+                }
+            };
+            let v = sd.get_item(2)?;
+            if !d.contains(&v)? {
+                d.set_item(v, sd.get_item(0)?)?;
+                distinct += 1;
+            }
+        }
+        let out = PyList::empty(py);
+        for (k, reads) in read_ok.iter() {
+            let reads = reads.downcast_into::<PyDict>()?;
+            let wk = match by_key.get_item(&k)? {
+                Some(d) => Some(d.downcast_into::<PyDict>()?),
+                None => None,
+            };
+            for (v, op) in reads.iter() {
+                let w = match &wk {
+                    Some(d) => d.get_item(&v)?,
+                    None => None,
+                };
+                match w {
+                    None => out.append(PyTuple::new(py, [k.clone(), v, op, py.None().into_bound(py)])?)?,
+                    Some(w) => {
+                        if str_is(&field(w.downcast::<PyTuple>()?, OP_TYPE)?, "fail") {
+                            out.append(PyTuple::new(py, [k.clone(), v, op, w])?)?;
+                        }
+                    }
+                }
+            }
+        }
+        Ok((by_key, distinct, out))
     }
 
     /// log.py `check_log`'s lost-write candidates (Jepsen's bound): `logs` is
@@ -512,8 +571,8 @@ pub mod py {
             if !str_is(&field(op.downcast::<PyTuple>()?, OP_TYPE)?, "ok") {
                 continue;
             }
-            for g in r.get_item(1)?.downcast_into::<PyList>()?.iter() {
-                let g = g.downcast_into::<PyTuple>()?;
+            for g in r.get_item(1)?.try_iter()? {
+                let g = g?.downcast_into::<PyTuple>()?;
                 let fr = dict_at(&final_reads, &g.get_item(0)?)?;
                 for it in g.get_item(1)?.try_iter()? {
                     let v = it?.get_item(1)?;
@@ -596,7 +655,6 @@ pub mod py {
         fi: i64,
         li: i64,
         mi: i64,
-        key: Py<PyAny>,
         fv: Py<PyAny>,
         lv: Py<PyAny>,
     }
@@ -608,6 +666,8 @@ pub mod py {
     #[pyclass(module = "splitbrain._native")]
     pub struct QueueIndex {
         kidx: Py<PyDict>,
+        /// the key of each kid (an entry names its key by kid)
+        keys: Vec<Py<PyAny>>,
         lgs: Vec<(Py<PyDict>, Py<PyDict>)>,
         reads: FxMap<i64, (usize, usize)>,
         entries: Vec<Entry>,
@@ -664,7 +724,7 @@ pub mod py {
                 Some(&(a, b)) => {
                     let d = PyDict::new(py);
                     for e in &self.entries[a..b] {
-                        d.set_item(e.key.bind(py), summ_list(py, e)?)?;
+                        d.set_item(self.keys[e.kid as usize].bind(py), summ_list(py, e)?)?;
                     }
                     Ok(d.into_any())
                 }
@@ -719,9 +779,11 @@ pub mod py {
         let mut read_times: Vec<(usize, usize, Tret)> = Vec::with_capacity(reads.len());
         let kidx = PyDict::new(py);
         let mut lgs = Vec::with_capacity(maps.len());
+        let mut keys = Vec::with_capacity(maps.len());
         for (k, t) in maps.iter() {
             let t = t.downcast_into::<PyTuple>()?;
             kidx.set_item(&k, lgs.len())?;
+            keys.push(k.clone().unbind());
             lgs.push((t.get_item(0)?.downcast_into::<PyDict>()?.unbind(),
                       t.get_item(1)?.downcast_into::<PyDict>()?.unbind()));
         }
@@ -731,12 +793,12 @@ pub mod py {
         for r in reads.iter() {
             let r = r.downcast_into::<PyTuple>()?;
             let op = r.get_item(0)?;
+            // a list of (key, messages) tuples, or (queue_ops) the read value's items view
             let groups = r.get_item(1)?;
-            let groups = groups.downcast::<PyList>()?;
             let is_poll = op.getattr(s_f)?.eq("poll")?;
             let start = entries.len();
-            for g in groups.iter() {
-                let g = g.downcast_into::<PyTuple>()?;
+            for g in groups.try_iter()? {
+                let g = g?.downcast_into::<PyTuple>()?;
                 let k = g.get_item(0)?;
                 let msgs = g.get_item(1)?;
                 let kid: usize = match kidx.get_item(&k)? {
@@ -763,7 +825,7 @@ pub mod py {
                     match s {
                         None => {
                             entries.push(Entry { kid: kid as u32, fi: i, li: i, mi: i,
-                                                 key: k.clone().unbind(), fv: v.clone().unbind(),
+                                                 fv: v.clone().unbind(),
                                                  lv: v.unbind() });
                             s = Some(entries.len() - 1);
                         }
@@ -793,7 +855,7 @@ pub mod py {
             };
             read_times.push((start, entries.len(), t));
         }
-        Ok(QueueIndex { kidx: kidx.unbind(), lgs, reads: index, entries, sends: None, read_times })
+        Ok(QueueIndex { kidx: kidx.unbind(), keys, lgs, reads: index, entries, sends: None, read_times })
     }
 
     /// Places every send of `sends` (model.py's (op, key, value, offset) tuples, in op
@@ -873,7 +935,7 @@ pub mod py {
             Src::Held { key, v, op } => (key.bind(py).clone(), v.bind(py).clone(), op.bind(py).clone()),
             Src::Entry { e, p } => {
                 let e = &qi.entries[*e];
-                (e.key.bind(py).clone(), e.lv.bind(py).clone(), ops.get_item(*p)?)
+                (qi.keys[e.kid as usize].bind(py).clone(), e.lv.bind(py).clone(), ops.get_item(*p)?)
             }
         };
         Ok((k, PyTuple::new(py, [p.i.into_pyobject(py)?.into_any(), v, op])?))
@@ -1004,7 +1066,7 @@ pub mod py {
                 if let Some(lr) = lr_m.get(&kid) {
                     if e.fi - lr.i != 1 {
                         let (_, lt) = pos_parts(py, &qi, ops, lr)?;
-                        found.call1((e.key.bind(py), lt, summ_list(py, e)?, &op_any))?;
+                        found.call1((qi.keys[kid].bind(py), lt, summ_list(py, e)?, &op_any))?;
                     }
                 }
                 if ok {
@@ -1197,7 +1259,7 @@ pub mod py {
                 for (kr, kid) in keys.drain(..) {
                     let key_of = |kr: Result<usize, usize>| match kr {
                         Ok(j) => assigned[j].0.clone_ref(py),
-                        Err(e) => qi.entries[e].key.clone_ref(py),
+                        Err(e) => qi.keys[qi.entries[e].kid as usize].clone_ref(py),
                     };
                     let mut lag = 0i64;
                     let mut late = false;
@@ -1255,6 +1317,7 @@ pub mod py {
         m.add_function(wrap_pyfunction!(queue_commit, m)?)?;
         m.add_function(wrap_pyfunction!(queue_order, m)?)?;
         m.add_function(wrap_pyfunction!(queue_unexpected, m)?)?;
+        m.add_function(wrap_pyfunction!(queue_writers, m)?)?;
         m.add_function(wrap_pyfunction!(queue_lost, m)?)?;
         m.add_function(wrap_pyfunction!(queue_unseen, m)?)?;
         m.add_function(wrap_pyfunction!(queue_committed, m)?)?;
