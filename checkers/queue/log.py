@@ -158,6 +158,8 @@ class ReadSummary:
             self.per_op, self.intra = native.DENSE(qh.reads, maps, intra), intra
             if native.SENDS is not None and type(qh.sends) is list:
                 native.SENDS(self.per_op, qh.sends)  # the sends' indices, once (STEPS, LAG)
+            if native.PROCS is not None and type(qh.by_process) is dict:
+                native.PROCS(self.per_op, qh.by_process)  # each op's fields, once (STEPS, LAG)
             return
         add_intra = intra.append
         for op, pairs in qh.reads:

@@ -676,6 +676,109 @@ pub mod py {
         /// per read of `reads`, in order: its entries and its op's `t_ret_seen` (read
         /// while the op is at hand, for `queue_lag`)
         read_times: Vec<(usize, usize, Tret)>,
+        /// `queue_procs`' records, when it ran: by the address of a process's op list
+        /// (held, so the address stays its own), what the walks read of each of its ops
+        procs: FxMap<usize, (Py<PyList>, Vec<OpRec>)>,
+    }
+
+    /// What `queue_steps` and `queue_lag` read of an op (`rec_of`), read once by
+    /// `queue_procs` for every op of every process, or on the spot without it.
+    #[derive(Clone, Copy, PartialEq)]
+    enum Kind {
+        Send,
+        Poll,
+        Assign,
+        Reset, // subscribe or crash
+        Other,
+    }
+
+    #[derive(Clone, Copy, PartialEq)]
+    enum Ty {
+        Ok,
+        Info,
+        Other,
+    }
+
+    #[derive(Clone, Copy)]
+    struct OpRec {
+        kind: Kind,
+        ty: Ty,
+        extra: bool,         // op.extra is truthy
+        fin: bool,           // op.final is truthy
+        idx: Option<i64>,    // op.index (None: not an i64)
+        t_inv: Option<i64>,  // op.t_inv (None: not an int)
+        read: Option<(u32, u32)>, // the op's entries in the index (a read op)
+    }
+
+    fn rec_of(qi: &QueueIndex, op: &Bound<'_, PyTuple>) -> PyResult<OpRec> {
+        let f = field(op, OP_F)?;
+        let kind = if str_is(&f, "send") {
+            Kind::Send
+        } else if str_is(&f, "poll") {
+            Kind::Poll
+        } else if str_is(&f, "assign") {
+            Kind::Assign
+        } else if str_is(&f, "subscribe") || str_is(&f, "crash") {
+            Kind::Reset
+        } else {
+            Kind::Other
+        };
+        let t = field(op, OP_TYPE)?;
+        let ty = if str_is(&t, "ok") { Ty::Ok } else if str_is(&t, "info") { Ty::Info } else { Ty::Other };
+        let idx = field(op, OP_INDEX)?.extract::<i64>().ok();
+        let read = match idx.and_then(|i| qi.reads.get(&i)) {
+            Some(&(a, b)) => Some((a as u32, b as u32)),
+            None => None,
+        };
+        Ok(OpRec { kind, ty, extra: field(op, OP_EXTRA)?.is_truthy()?, fin: field(op, OP_FINAL)?.is_truthy()?,
+                   idx, t_inv: field(op, OP_T_INV)?.extract::<i64>().ok(), read })
+    }
+
+    impl QueueIndex {
+        /// `queue_procs`' records of the op list `ops`, if it made them.
+        fn recs_of(&self, ops: &Bound<'_, PyList>) -> Option<&[OpRec]> {
+            match self.procs.get(&(ops.as_ptr() as usize)) {
+                Some((l, r)) if l.is(ops) && r.len() == ops.len() => Some(r),
+                _ => None,
+            }
+        }
+
+        /// The record of op `pos` of `ops`: `queue_procs`' or read now.
+        fn rec_at(&self, recs: Option<&[OpRec]>, ops: &Bound<'_, PyList>, pos: usize) -> PyResult<OpRec> {
+            match recs {
+                Some(r) => Ok(r[pos]),
+                None => rec_of(self, ops.get_item(pos)?.downcast::<PyTuple>()?),
+            }
+        }
+    }
+
+    /// op.index of a record, or the error extracting it raises (a Python op's index).
+    fn rec_idx(rec: &OpRec, ops: &Bound<'_, PyList>, pos: usize) -> PyResult<i64> {
+        match rec.idx {
+            Some(i) => Ok(i),
+            None => field(ops.get_item(pos)?.downcast::<PyTuple>()?, OP_INDEX)?.extract(),
+        }
+    }
+
+    /// Reads every op of every process of `by_process` (process -> op list) once into
+    /// `qi`, for `queue_steps` and `queue_lag` (which otherwise read each op's fields
+    /// from the op, each walk again).
+    #[pyfunction]
+    fn queue_procs<'py>(mut qi: PyRefMut<'py, QueueIndex>, by_process: &Bound<'py, PyDict>) -> PyResult<()> {
+        if qi.entries.len() > u32::MAX as usize {
+            return Ok(()); // (records name entries by u32)
+        }
+        let mut procs = FxMap::default();
+        for (_, ops) in by_process.iter() {
+            let ops = ops.downcast_into::<PyList>()?;
+            let mut recs = Vec::with_capacity(ops.len());
+            for op in ops.iter() {
+                recs.push(rec_of(&qi, op.downcast::<PyTuple>()?)?);
+            }
+            procs.insert(ops.as_ptr() as usize, (ops.unbind(), recs));
+        }
+        qi.procs = procs;
+        Ok(())
     }
 
     /// An op's `t_ret_seen`: None, an int, or anything else (queue_lag then declines).
@@ -855,7 +958,8 @@ pub mod py {
             };
             read_times.push((start, entries.len(), t));
         }
-        Ok(QueueIndex { kidx: kidx.unbind(), keys, lgs, reads: index, entries, sends: None, read_times })
+        Ok(QueueIndex { kidx: kidx.unbind(), keys, lgs, reads: index, entries, sends: None, read_times,
+                        procs: FxMap::default() })
     }
 
     /// Places every send of `sends` (model.py's (op, key, value, offset) tuples, in op
@@ -904,6 +1008,8 @@ pub mod py {
     enum Src {
         Held { key: Py<PyAny>, v: Py<PyAny>, op: Py<PyAny> },
         Entry { e: usize, p: usize },
+        /// row r of the send table, op at position p
+        Row { r: usize, p: usize },
     }
 
     struct Pos {
@@ -937,8 +1043,28 @@ pub mod py {
                 let e = &qi.entries[*e];
                 (qi.keys[e.kid as usize].bind(py).clone(), e.lv.bind(py).clone(), ops.get_item(*p)?)
             }
+            Src::Row { r, p } => {
+                let (k, v) = piece_kv(py, qi, &Piece::Row(*r));
+                (k, v, ops.get_item(*p)?)
+            }
         };
         Ok((k, PyTuple::new(py, [p.i.into_pyobject(py)?.into_any(), v, op])?))
+    }
+
+    /// A placed send of the op at hand: row r of the send table, or (key, value) held.
+    enum Piece<'py> {
+        Row(usize),
+        Obj(Bound<'py, PyAny>, Bound<'py, PyAny>),
+    }
+
+    fn piece_kv<'py>(py: Python<'py>, qi: &QueueIndex, pc: &Piece<'py>) -> (Bound<'py, PyAny>, Bound<'py, PyAny>) {
+        match pc {
+            Piece::Row(r) => {
+                let row = &qi.sends.as_ref().expect("a row of the send table").rows[*r];
+                (row.key.bind(py).clone(), row.v.bind(py).clone())
+            }
+            Piece::Obj(k, v) => (k.clone(), v.clone()),
+        }
     }
 
     fn store_state(py: Python<'_>, qi: &QueueIndex, ops: &Bound<'_, PyList>, m: State,
@@ -982,30 +1108,31 @@ pub mod py {
         };
         let n = ops.len();
         let mut pos = start;
+        let recs = qi.recs_of(ops);
         while pos < n {
-            let op_any = ops.get_item(pos)?;
-            let op = op_any.downcast::<PyTuple>()?;
-            let f = field(op, OP_F)?;
-            if str_is(&f, "send") {
+            let rec = qi.rec_at(recs, ops, pos)?;
+            // the op itself, only where a finding or a held position needs it
+            let op_at = |p: usize| ops.get_item(p);
+            if rec.kind == Kind::Send {
                 pos += 1;
-                let ty = field(op, OP_TYPE)?;
-                if !(str_is(&ty, "ok") || str_is(&ty, "info")) {
+                if !(rec.ty == Ty::Ok || rec.ty == Ty::Info) {
                     continue;
                 }
-                // (kid, key, value, dense index) of the op's placed sends, in order:
-                // from `queue_sends`' table when it ran, else looked up here
-                let mut placed: Vec<(usize, Bound<'py, PyAny>, Bound<'py, PyAny>, i64)> = Vec::new();
+                // (kid, send, dense index) of the op's placed sends, in order: from
+                // `queue_sends`' table when it ran, else looked up here
+                let mut placed: Vec<(usize, Piece<'py>, i64)> = Vec::new();
                 if let Some(tab) = &qi.sends {
-                    let oi: i64 = field(op, OP_INDEX)?.extract()?;
+                    let oi = rec_idx(&rec, ops, pos - 1)?;
                     if let Some(&(a, b)) = tab.by_op.get(&oi) {
-                        for r in &tab.rows[a..b] {
-                            if let (Some(kid), Some(i)) = (r.kid, r.i) {
-                                placed.push((kid, r.key.bind(py).clone(), r.v.bind(py).clone(), i));
+                        for (r, row) in tab.rows[a..b].iter().enumerate() {
+                            if let (Some(kid), Some(i)) = (row.kid, row.i) {
+                                placed.push((kid, Piece::Row(a + r), i));
                             }
                         }
                     }
                 } else {
-                    let sends = match op_sends.get_item(field(op, OP_INDEX)?)? {
+                    let op_any = op_at(pos - 1)?;
+                    let sends = match op_sends.get_item(field(op_any.downcast::<PyTuple>()?, OP_INDEX)?)? {
                         None => continue,
                         Some(x) => x.downcast_into::<PyList>()?,
                     };
@@ -1018,55 +1145,63 @@ pub mod py {
                             Some(x) => x,
                         };
                         if let Some(i) = qi.send_index(py, kid, &sd.get_item(3)?, &v)? {
-                            placed.push((kid, k, v, i));
+                            placed.push((kid, Piece::Obj(k, v), i));
                         }
                     }
                 }
-                // (kid, key, first (i, v), last (i, v)) in first-occurrence order
-                let mut per_key: Vec<(usize, Bound<'py, PyAny>, (i64, Bound<'py, PyAny>), (i64, Bound<'py, PyAny>))> = Vec::new();
-                for (kid, k, v, i) in placed {
+                // (kid, first (i, send), last (i, send)) in first-occurrence order
+                let mut per_key: Vec<(usize, (i64, usize), (i64, usize))> = Vec::new();
+                for (j, (kid, _, i)) in placed.iter().enumerate() {
+                    let (kid, i) = (*kid, *i);
                     match per_key.iter().position(|e| e.0 == kid) {
-                        None => per_key.push((kid, k, (i, v.clone()), (i, v))),
-                        Some(j) => {
-                            let p = &per_key[j].3;
+                        None => per_key.push((kid, (i, j), (i, j))),
+                        Some(q) => {
+                            let p = per_key[q].2;
                             if i - p.0 < 1 {
-                                let pt = PyTuple::new(py, [p.0.into_pyobject(py)?.into_any(), p.1.clone()])?;
-                                int_send.call1((&op_any, &k, pt, &v, i))?;
+                                let (_, pv) = piece_kv(py, &qi, &placed[p.1].1);
+                                let (k, v) = piece_kv(py, &qi, &placed[j].1);
+                                let pt = PyTuple::new(py, [p.0.into_pyobject(py)?.into_any(), pv])?;
+                                int_send.call1((op_at(pos - 1)?, &k, pt, &v, i))?;
                             }
-                            per_key[j].3 = (i, v);
+                            per_key[q].2 = (i, j);
                         }
                     }
                 }
-                for (kid, k, (i, v), _) in &per_key {
+                for (kid, (i, j), _) in &per_key {
                     if let Some(ls) = ls_m.get(kid) {
                         if i - ls.i < 1 {
                             let (_, lt) = pos_parts(py, &qi, ops, ls)?;
-                            mono_send.call1((&op_any, k, lt, v, *i))?;
+                            let (k, v) = piece_kv(py, &qi, &placed[*j].1);
+                            mono_send.call1((op_at(pos - 1)?, &k, lt, &v, *i))?;
                         }
                     }
                 }
-                for (kid, k, _, (i, v)) in per_key {
-                    ls_m.insert(kid, Pos { i, src: Src::Held { key: k.unbind(), v: v.unbind(),
-                                                               op: op_any.clone().unbind() } });
+                for (kid, _, (i, j)) in per_key {
+                    let src = match &placed[j].1 {
+                        Piece::Row(r) => Src::Row { r: *r, p: pos - 1 },
+                        Piece::Obj(k, v) => Src::Held { key: k.clone().unbind(), v: v.clone().unbind(),
+                                                        op: op_at(pos - 1)?.unbind() },
+                    };
+                    ls_m.insert(kid, Pos { i, src });
                 }
                 continue;
             }
-            if !str_is(&f, "poll") || field(op, OP_EXTRA)?.is_truthy()? {
+            if rec.kind != Kind::Poll || rec.extra {
                 break;
             }
             pos += 1;
-            let oi: i64 = field(op, OP_INDEX)?.extract()?;
-            let (a, b) = match qi.reads.get(&oi) {
+            rec_idx(&rec, ops, pos - 1)?; // (an index that is no i64 raises, as before)
+            let (a, b) = match rec.read {
                 None => continue,
-                Some(&r) => r,
+                Some((a, b)) => (a as usize, b as usize),
             };
-            let ok = str_is(&field(op, OP_TYPE)?, "ok");
+            let ok = rec.ty == Ty::Ok;
             for (ei, e) in qi.entries[a..b].iter().enumerate() {
                 let kid = e.kid as usize;
                 if let Some(lr) = lr_m.get(&kid) {
                     if e.fi - lr.i != 1 {
                         let (_, lt) = pos_parts(py, &qi, ops, lr)?;
-                        found.call1((qi.keys[kid].bind(py), lt, summ_list(py, e)?, &op_any))?;
+                        found.call1((qi.keys[kid].bind(py), lt, summ_list(py, e)?, op_at(pos - 1)?))?;
                     }
                 }
                 if ok {
@@ -1201,15 +1336,15 @@ pub mod py {
             pos.clear();
             let mut assigned: Vec<(Py<PyAny>, Option<usize>)> = Vec::new();
             let ops = ops.downcast_into::<PyList>()?;
-            for op_any in ops.iter() {
-                let op = op_any.downcast::<PyTuple>()?;
-                let f = field(op, OP_F)?;
-                if str_is(&f, "poll") {
-                    if !str_is(&field(op, OP_TYPE)?, "ok") || field(op, OP_FINAL)?.is_truthy()? {
+            let recs = qi.recs_of(&ops);
+            for p in 0..ops.len() {
+                let rec = qi.rec_at(recs, &ops, p)?;
+                if rec.kind == Kind::Poll {
+                    if rec.ty != Ty::Ok || rec.fin {
                         continue;
                     }
-                } else if str_is(&f, "assign") {
-                    let ks = assigned_keys.call1((&op_any,))?;
+                } else if rec.kind == Kind::Assign {
+                    let ks = assigned_keys.call1((ops.get_item(p)?,))?;
                     assigned.clear();
                     for k in ks.try_iter()? {
                         let k = k?;
@@ -1219,22 +1354,25 @@ pub mod py {
                     let keep: std::collections::HashSet<usize> = assigned.iter().filter_map(|x| x.1).collect();
                     pos.retain(|kid, _| keep.contains(kid));
                     continue;
-                } else if str_is(&f, "subscribe") || str_is(&f, "crash") {
+                } else if rec.kind == Kind::Reset {
                     pos.clear();
                     assigned.clear();
                     continue;
                 } else {
                     continue;
                 }
-                let oi: i64 = field(op, OP_INDEX)?.extract()?;
-                let (a, b) = qi.reads.get(&oi).copied().unwrap_or((0, 0));
+                rec_idx(&rec, &ops, p)?; // (an index that is no i64 raises, as before)
+                let (a, b) = rec.read.map(|(a, b)| (a as usize, b as usize)).unwrap_or((0, 0));
                 let polled = &qi.entries[a..b];
                 for e in polled {
                     pos.insert(e.kid as usize, e.li);
                 }
-                let t: i64 = match field(op, OP_T_INV)?.extract() {
-                    Ok(t) => t,
-                    Err(_) => return Ok(None),
+                let t: i64 = match rec.t_inv {
+                    Some(t) => t,
+                    None => return Ok(None),
+                };
+                let op_index = || -> PyResult<Bound<'py, PyAny>> {
+                    field(ops.get_item(p)?.downcast::<PyTuple>()?, OP_INDEX)
                 };
                 // keys = assigned + the polled keys not in it (or the polled keys)
                 keys.clear();
@@ -1275,11 +1413,11 @@ pub mod py {
                     if late {
                         if lag > worst_lag {
                             worst_lag = lag;
-                            worst = Some((t, proc.clone(), key_of(kr), lag, field(op, OP_INDEX)?));
+                            worst = Some((t, proc.clone(), key_of(kr), lag, op_index()?));
                         }
                     } else if worst.is_none() {
                         worst_lag = 0;
-                        worst = Some((t, proc.clone(), key_of(kr), 0, field(op, OP_INDEX)?));
+                        worst = Some((t, proc.clone(), key_of(kr), 0, op_index()?));
                     }
                 }
             }
@@ -1323,6 +1461,7 @@ pub mod py {
         m.add_function(wrap_pyfunction!(queue_committed, m)?)?;
         m.add_function(wrap_pyfunction!(queue_vanished, m)?)?;
         m.add_function(wrap_pyfunction!(queue_sends, m)?)?;
+        m.add_function(wrap_pyfunction!(queue_procs, m)?)?;
         Ok(())
     }
 }
