@@ -159,7 +159,8 @@ class ReadSummary:
             if native.SENDS is not None and type(qh.sends) is list:
                 native.SENDS(self.per_op, qh.sends)  # the sends' indices, once (STEPS, LAG)
             if native.PROCS is not None and type(qh.by_process) is dict:
-                native.PROCS(self.per_op, qh.by_process)  # each op's fields, once (STEPS, LAG)
+                # each op's fields, once (STEPS, LAG), as queue_ops read them where it did
+                native.PROCS(self.per_op, qh.by_process, getattr(qh, "op_recs", None))
             return
         add_intra = intra.append
         for op, pairs in qh.reads:

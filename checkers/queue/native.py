@@ -26,10 +26,10 @@ from __future__ import annotations
 import importlib
 import os
 
-READ = DENSE = STEPS = LAG = OPS = COMMIT = ORDER = UNEXPECTED = LOST = UNSEEN = COMMITTED = VANISHED = SENDS = WRITERS = PROCS = None
+READ = DENSE = STEPS = LAG = OPS = COMMIT = ORDER = UNEXPECTED = LOST = UNSEEN = COMMITTED = VANISHED = SENDS = WRITERS = PROCS = RECS = None
 # every optional function above, by name (tests switch them off one by one)
 FUNCTIONS = ("READ", "DENSE", "STEPS", "LAG", "OPS", "COMMIT", "ORDER", "UNEXPECTED", "LOST",
-             "UNSEEN", "COMMITTED", "VANISHED", "SENDS", "WRITERS", "PROCS")
+             "UNSEEN", "COMMITTED", "VANISHED", "SENDS", "WRITERS", "PROCS", "RECS")
 PROBLEM: str | None = None
 # the Op fields queue.rs reads by position (OP_* constants there)
 _FIELDS = {"index": 0, "process": 3, "type": 5, "f": 6, "key": 7, "value": 8, "t_inv": 11,
@@ -58,11 +58,13 @@ try:  # by module name, as checkers/transactions/native.py does
             SENDS = getattr(_mod, "queue_sends", None)
             WRITERS = getattr(_mod, "queue_writers", None)
             PROCS = getattr(_mod, "queue_procs", None)
+            # (queue_ops takes a QueueRecs only from the build that has it)
+            RECS = getattr(_mod, "QueueRecs", None)
 except Exception as e:  # ImportError, or a broken .so
     PROBLEM = f"the native core is not available ({type(e).__name__}: {e})"
 
 if os.environ.get("SPLITBRAIN_QUEUE_ENGINE") == "python":
-    READ = DENSE = STEPS = LAG = OPS = COMMIT = ORDER = UNEXPECTED = LOST = UNSEEN = COMMITTED = VANISHED = SENDS = WRITERS = PROCS = None
+    READ = DENSE = STEPS = LAG = OPS = COMMIT = ORDER = UNEXPECTED = LOST = UNSEEN = COMMITTED = VANISHED = SENDS = WRITERS = PROCS = RECS = None
     PROBLEM = "SPLITBRAIN_QUEUE_ENGINE=python"
 
 

@@ -165,12 +165,45 @@ pub mod py {
 
 
     /// Appends `op` to its process's list in `by_process` (model.py's first step).
+    /// With `recs`, the op's record (`op_rec`, read while the op is at hand) is kept for
+    /// `queue_procs`, by the list and position it went to.
     fn add_to_process<'py>(py: Python<'py>, by_process: &Bound<'py, PyDict>,
-                           op: &Bound<'py, PyTuple>) -> PyResult<()> {
+                           op: &Bound<'py, PyTuple>, recs: &mut Option<PyRefMut<'py, QueueRecs>>)
+                           -> PyResult<()> {
         let p = field(op, OP_PROCESS)?;
-        match by_process.get_item(&p)? {
-            Some(l) => l.downcast_into::<PyList>()?.append(op),
-            None => by_process.set_item(p, PyList::new(py, [op])?),
+        let l = match by_process.get_item(&p)? {
+            Some(l) => {
+                let l = l.downcast_into::<PyList>()?;
+                l.append(op)?;
+                l
+            }
+            None => {
+                let l = PyList::new(py, [op])?;
+                by_process.set_item(p, &l)?;
+                l
+            }
+        };
+        if let Some(recs) = recs {
+            let at = l.len() - 1;
+            let v = &mut recs.by_list.entry(l.as_ptr() as usize).or_insert_with(|| (l.clone().unbind(), Vec::new())).1;
+            v.resize(at, None);
+            v.push(Some(op_rec(op)?));
+        }
+        Ok(())
+    }
+
+    /// `queue_ops`' records of the ops it placed in `by_process` (op list address ->
+    /// the list, held, and per position the op's record or None: an op Python placed).
+    #[pyclass(module = "splitbrain._native")]
+    pub struct QueueRecs {
+        by_list: FxMap<usize, (Py<PyList>, Vec<Option<OpRec>>)>,
+    }
+
+    #[pymethods]
+    impl QueueRecs {
+        #[new]
+        fn new() -> Self {
+            QueueRecs { by_list: FxMap::default() }
         }
     }
 
@@ -211,6 +244,8 @@ pub mod py {
     /// first other op (len(ops) at the end), touching nothing of it: Python handles it,
     /// and the number of messages of the reads it added.
     #[pyfunction]
+    #[pyo3(signature = (ops, start, by_process, names, sends, op_sends, reads, op_reads, read_at,
+                        read_ok, recs=None))]
     #[allow(clippy::too_many_arguments)]
     fn queue_ops<'py>(
         py: Python<'py>,
@@ -224,6 +259,7 @@ pub mod py {
         op_reads: &Bound<'py, PyAny>, // a dict, or None: not kept
         read_at: &Bound<'py, PyDict>,
         read_ok: &Bound<'py, PyDict>,
+        mut recs: Option<PyRefMut<'py, QueueRecs>>,
     ) -> PyResult<(usize, usize)> {
         let n = ops.len();
         let mut pos = start;
@@ -242,7 +278,7 @@ pub mod py {
                         None => return Ok((pos, messages)),
                         Some(x) => x,
                     };
-                    add_to_process(py, by_process, op)?;
+                    add_to_process(py, by_process, op, &mut recs)?;
                     let keep = match names.get_item(&k)? {
                         None => false,
                         Some(x) => !x.is_exact_instance_of::<PyString>(),
@@ -260,7 +296,7 @@ pub mod py {
                     }
                     let v = field(op, OP_VALUE)?;
                     if v.is_none() {
-                        add_to_process(py, by_process, op)?;
+                        add_to_process(py, by_process, op, &mut recs)?;
                     } else {
                         let v = match v.downcast_exact::<PyDict>() {
                             Ok(d) => d,
@@ -269,7 +305,7 @@ pub mod py {
                         if !read_shape_ok(v, names)? {
                             return Ok((pos, messages));
                         }
-                        add_to_process(py, by_process, op)?;
+                        add_to_process(py, by_process, op, &mut recs)?;
                         let idx = field(op, OP_INDEX)?;
                         let ok = str_is(&field(op, OP_TYPE)?, "ok");
                         read_place(v, &ReadInto { read_at, read_ok, pairs: None }, ok, &idx, &op_any)?;
@@ -710,7 +746,8 @@ pub mod py {
         read: Option<(u32, u32)>, // the op's entries in the index (a read op)
     }
 
-    fn rec_of(qi: &QueueIndex, op: &Bound<'_, PyTuple>) -> PyResult<OpRec> {
+    /// An op's record, its `read` left None (`with_read` fills it from the index).
+    fn op_rec(op: &Bound<'_, PyTuple>) -> PyResult<OpRec> {
         let f = field(op, OP_F)?;
         let kind = if str_is(&f, "send") {
             Kind::Send
@@ -725,13 +762,22 @@ pub mod py {
         };
         let t = field(op, OP_TYPE)?;
         let ty = if str_is(&t, "ok") { Ty::Ok } else if str_is(&t, "info") { Ty::Info } else { Ty::Other };
-        let idx = field(op, OP_INDEX)?.extract::<i64>().ok();
-        let read = match idx.and_then(|i| qi.reads.get(&i)) {
+        Ok(OpRec { kind, ty, extra: field(op, OP_EXTRA)?.is_truthy()?, fin: field(op, OP_FINAL)?.is_truthy()?,
+                   idx: field(op, OP_INDEX)?.extract::<i64>().ok(),
+                   t_inv: field(op, OP_T_INV)?.extract::<i64>().ok(), read: None })
+    }
+
+    /// `rec` with its op's entries in the index (by op index).
+    fn with_read(qi: &QueueIndex, mut rec: OpRec) -> OpRec {
+        rec.read = match rec.idx.and_then(|i| qi.reads.get(&i)) {
             Some(&(a, b)) => Some((a as u32, b as u32)),
             None => None,
         };
-        Ok(OpRec { kind, ty, extra: field(op, OP_EXTRA)?.is_truthy()?, fin: field(op, OP_FINAL)?.is_truthy()?,
-                   idx, t_inv: field(op, OP_T_INV)?.extract::<i64>().ok(), read })
+        rec
+    }
+
+    fn rec_of(qi: &QueueIndex, op: &Bound<'_, PyTuple>) -> PyResult<OpRec> {
+        Ok(with_read(qi, op_rec(op)?))
     }
 
     impl QueueIndex {
@@ -763,17 +809,27 @@ pub mod py {
     /// Reads every op of every process of `by_process` (process -> op list) once into
     /// `qi`, for `queue_steps` and `queue_lag` (which otherwise read each op's fields
     /// from the op, each walk again).
+    /// `recs`: `queue_ops`' records, taken where they name the op at that position.
     #[pyfunction]
-    fn queue_procs<'py>(mut qi: PyRefMut<'py, QueueIndex>, by_process: &Bound<'py, PyDict>) -> PyResult<()> {
+    #[pyo3(signature = (qi, by_process, recs=None))]
+    fn queue_procs<'py>(mut qi: PyRefMut<'py, QueueIndex>, by_process: &Bound<'py, PyDict>,
+                        recs: Option<PyRef<'py, QueueRecs>>) -> PyResult<()> {
         if qi.entries.len() > u32::MAX as usize {
             return Ok(()); // (records name entries by u32)
         }
         let mut procs = FxMap::default();
         for (_, ops) in by_process.iter() {
             let ops = ops.downcast_into::<PyList>()?;
+            let made: &[Option<OpRec>] = match recs.as_ref().and_then(|r| r.by_list.get(&(ops.as_ptr() as usize))) {
+                Some((l, v)) if l.is(&ops) && v.len() <= ops.len() => v,
+                _ => &[],
+            };
             let mut recs = Vec::with_capacity(ops.len());
-            for op in ops.iter() {
-                recs.push(rec_of(&qi, op.downcast::<PyTuple>()?)?);
+            for (j, op) in ops.iter().enumerate() {
+                recs.push(match made.get(j) {
+                    Some(Some(r)) => with_read(&qi, *r),
+                    _ => rec_of(&qi, op.downcast::<PyTuple>()?)?,
+                });
             }
             procs.insert(ops.as_ptr() as usize, (ops.unbind(), recs));
         }
@@ -1449,6 +1505,7 @@ pub mod py {
         m.add_function(wrap_pyfunction!(queue_read, m)?)?;
         m.add_function(wrap_pyfunction!(queue_index, m)?)?;
         m.add_class::<QueueIndex>()?;
+        m.add_class::<QueueRecs>()?;
         m.add_function(wrap_pyfunction!(queue_steps, m)?)?;
         m.add_function(wrap_pyfunction!(queue_lag, m)?)?;
         m.add_function(wrap_pyfunction!(queue_ops, m)?)?;

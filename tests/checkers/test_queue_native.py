@@ -25,7 +25,7 @@ needs_native = pytest.mark.skipif(native.READ is None, reason=f"no Rust queue pa
 # the Rust functions that need others to run at all: the compact index (DENSE), and
 # for the send table (SENDS) the passes that read it
 _NEEDS = {"STEPS": {"DENSE"}, "LAG": {"DENSE"}, "SENDS": {"DENSE", "STEPS", "LAG"},
-          "PROCS": {"DENSE", "STEPS", "LAG"}}
+          "PROCS": {"DENSE", "STEPS", "LAG"}, "RECS": {"OPS", "DENSE", "STEPS", "LAG", "PROCS"}}
 
 
 def full(events, engine):
