@@ -214,11 +214,12 @@ def check_log(qh: QueueHistory, logs: dict[str, KeyLog], committed: set[int],
     name = qh.names
     sends = qh.sends
     read_ok = read_ok_index(qh)  # key -> value -> first ok reader
-    unwritten = None
+    unwritten = unseen_sends = None
     if native.WRITERS is not None and type(sends) is list:
-        # the writer index as key -> value -> first send, and the aborted-read /
-        # unexpected scan against it, in Rust: no (key, value) tuple per send
-        by_key, distinct, unwritten = native.WRITERS(sends, read_ok)
+        # the writer index as key -> value -> first send, the aborted-read / unexpected
+        # scan against it and the unseen scan below, in one Rust pass over the sends: no
+        # (key, value) tuple per send
+        by_key, distinct, unwritten, qh.sends_ok, unseen_sends = native.WRITERS(sends, read_ok)
         writer: Any = _Writers(by_key)
         repeated = ({kv: n for kv, n in Counter((k, v) for _, k, v, _ in sends).items() if n > 1}
                     if distinct != len(sends) else {})
@@ -336,7 +337,12 @@ def check_log(qh: QueueHistory, logs: dict[str, KeyLog], committed: set[int],
     had_final = bool(qh.finals)
     unseen: dict[str, list] = {}
     unseen_ops: dict[str, list] = {}
-    if native.UNSEEN is not None and type(sends) is list:
+    if unseen_sends is not None:  # (native.WRITERS: the loop below but for lost_seen)
+        for k, v, oi in unseen_sends:
+            if not lost_seen or (k, v) not in lost_seen:
+                unseen.setdefault(k, []).append(v)
+                unseen_ops.setdefault(k, []).append(oi)
+    elif native.UNSEEN is not None and type(sends) is list:
         native.UNSEEN(sends, read_ok, lost_seen, unseen, unseen_ops)  # the loop below, in Rust
     else:
         ro_get = read_ok.get

@@ -421,13 +421,19 @@ pub mod py {
     /// log.py `check_log`'s writer index and aborted-read / unexpected scan in one call,
     /// without a (key, value) tuple per send: `by_key` = key -> value -> the first send op
     /// of it (sends (op, key, value, offset) in op order: the first wins, as check_log's
-    /// `writer`), the number of distinct (key, value) pairs sent, and `queue_unexpected`'s
-    /// list (key, value, reader, writer | None) over `read_ok` against that index.
+    /// `writer`), the number of distinct (key, value) pairs sent, `queue_unexpected`'s
+    /// list (key, value, reader, writer | None) over `read_ok` against that index, the
+    /// number of sends of ok ops, and the unseen candidates: (key, value, op index) of
+    /// each send of an ok op whose value no ok read of its key returned, in send order
+    /// (`queue_unseen` before its `lost_seen` filter).
     #[pyfunction]
+    #[allow(clippy::type_complexity)]
     fn queue_writers<'py>(py: Python<'py>, sends: &Bound<'py, PyList>, read_ok: &Bound<'py, PyDict>)
-                          -> PyResult<(Bound<'py, PyDict>, usize, Bound<'py, PyList>)> {
+                          -> PyResult<(Bound<'py, PyDict>, usize, Bound<'py, PyList>, usize, Bound<'py, PyList>)> {
         let by_key = PyDict::new(py);
         let mut distinct = 0usize;
+        let mut oks = 0usize;
+        let unseen = PyList::empty(py);
         // the last key's dict, reused while consecutive sends share the key object
         let mut cur: Option<(Bound<'py, PyAny>, Bound<'py, PyDict>)> = None;
         for sd in sends.iter() {
@@ -437,13 +443,25 @@ pub mod py {
                 Some((ck, d)) if ck.is(&k) => d.clone(),
                 _ => {
                     let d = dict_at(&by_key, &k)?;
-                    cur = Some((k, d.clone()));
+                    cur = Some((k.clone(), d.clone()));
                     d
                 }
             };
             let v = sd.get_item(2)?;
+            let op = sd.get_item(0)?;
+            let opt = op.downcast::<PyTuple>()?;
+            if str_is(&field(opt, OP_TYPE)?, "ok") {
+                oks += 1;
+                let read = match read_ok.get_item(&k)? {
+                    Some(r) => r.contains(&v)?,
+                    None => false,
+                };
+                if !read {
+                    unseen.append(PyTuple::new(py, [k.clone(), v.clone(), field(opt, OP_INDEX)?])?)?;
+                }
+            }
             if !d.contains(&v)? {
-                d.set_item(v, sd.get_item(0)?)?;
+                d.set_item(v, op)?;
                 distinct += 1;
             }
         }
@@ -469,7 +487,7 @@ pub mod py {
                 }
             }
         }
-        Ok((by_key, distinct, out))
+        Ok((by_key, distinct, out, oks, unseen))
     }
 
     /// log.py `check_log`'s lost-write candidates (Jepsen's bound): `logs` is
