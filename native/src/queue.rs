@@ -864,13 +864,36 @@ pub mod py {
     }
 
     /// One send (model.py's (op, key, value, offset)) placed once: its key's kid (None:
-    /// the key has no log) and dense index (log.py `idx`; None: not placed).
+    /// the key has no log) and dense index (log.py `idx`; None: not placed), what
+    /// `queue_lag` reads of its op (`send_time`), and the op's address (the op is held by
+    /// the sends list): no reference to it is taken per send.
     struct SendRow {
         kid: Option<usize>,
         i: Option<i64>,
-        op: Py<PyAny>,
+        t: SendT,
+        op: usize,
         key: Py<PyAny>,
         v: Py<PyAny>,
+    }
+
+    /// A send's time for lag.py `known_times`: not counted (a failed op, or no
+    /// t_ret_seen), an int, or anything else (`queue_lag` then declines).
+    #[derive(Clone, Copy)]
+    enum SendT {
+        Skip,
+        At(i64),
+        Decline,
+    }
+
+    fn send_time(op: &Bound<'_, PyTuple>) -> PyResult<SendT> {
+        let t = field(op, OP_T_RET_SEEN)?;
+        if t.is_none() || str_is(&field(op, OP_TYPE)?, "fail") {
+            return Ok(SendT::Skip);
+        }
+        Ok(match t.extract::<i64>() {
+            Ok(t) => SendT::At(t),
+            Err(_) => SendT::Decline,
+        })
     }
 
     /// Every send of `qh.sends`, in order, and op index -> its rows (the rows of one op
@@ -1051,7 +1074,7 @@ pub mod py {
             let oi: i64 = field(op.downcast::<PyTuple>()?, OP_INDEX)?.extract()?;
             let n = rows.len();
             match cur {
-                Some((c, _)) if c == oi && rows.last().map(|r| r.op.is(&op)).unwrap_or(false) => {}
+                Some((c, _)) if c == oi && rows.last().map(|r| r.op == op.as_ptr() as usize).unwrap_or(false) => {}
                 _ => {
                     if let Some((c, a)) = cur {
                         by_op.insert(c, (a, n));
@@ -1066,7 +1089,8 @@ pub mod py {
                 None => None,
                 Some(kid) => qi.send_index(py, kid, &sd.get_item(3)?, &v)?,
             };
-            rows.push(SendRow { kid, i, op: op.unbind(), key: k.unbind(), v: v.unbind() });
+            let t = send_time(op.downcast::<PyTuple>()?)?;
+            rows.push(SendRow { kid, i, t, op: op.as_ptr() as usize, key: k.unbind(), v: v.unbind() });
         }
         if let Some((c, a)) = cur {
             by_op.insert(c, (a, rows.len()));
@@ -1315,14 +1339,11 @@ pub mod py {
         const INF: i64 = i64::MAX;
         let mut at: Vec<Vec<i64>> = qi.lgs.iter().map(|(ix, _)| vec![INF; ix.bind(py).len()]).collect();
         // each send's time at its placed index: from `queue_sends`' table when it ran
-        let mut place_send = |op: &Bound<'py, PyTuple>, kid: usize, i: i64| -> PyResult<bool> {
-            let t = field(op, OP_T_RET_SEEN)?;
-            if t.is_none() || str_is(&field(op, OP_TYPE)?, "fail") {
-                return Ok(true);
-            }
-            let t: i64 = match t.extract() {
-                Ok(t) => t,
-                Err(_) => return Ok(false),
+        let mut place_send = |t: SendT, kid: usize, i: i64| -> PyResult<bool> {
+            let t = match t {
+                SendT::Skip => return Ok(true),
+                SendT::Decline => return Ok(false),
+                SendT::At(t) => t,
             };
             let i = i as usize;
             if t < at[kid][i] {
@@ -1333,7 +1354,7 @@ pub mod py {
         if let Some(tab) = &qi.sends {
             for r in &tab.rows {
                 if let (Some(kid), Some(i)) = (r.kid, r.i) {
-                    if !place_send(r.op.bind(py).downcast::<PyTuple>()?, kid, i)? {
+                    if !place_send(r.t, kid, i)? {
                         return Ok(None);
                     }
                 }
@@ -1347,7 +1368,7 @@ pub mod py {
                     Some(x) => x,
                 };
                 if let Some(i) = qi.send_index(py, kid, &sd.get_item(3)?, &sd.get_item(2)?)? {
-                    if !place_send(op_any.downcast::<PyTuple>()?, kid, i)? {
+                    if !place_send(send_time(op_any.downcast::<PyTuple>()?)?, kid, i)? {
                         return Ok(None);
                     }
                 }
