@@ -16,8 +16,19 @@ Obligations:
   `COMMITTED` / `VANISHED` (`queue_committed`: committed_ops; `queue_vanished`: the
   final re-read's candidates), `LOST` (`queue_lost`: its lost-write candidates) and `ORDER` (`queue_order`:
   KeyLog.freeze's offset sort, None from it on an offset it does not parse) and `SENDS`
-  (`queue_sends`: every send placed once in the compact index, which STEPS / LAG then
-  read instead of looking each send up again);
+  (`queue_sends`: every send placed once in the compact index, with the time lag.py's
+  `known_times` takes of it, which STEPS / LAG then read instead of looking each send and
+  its op up again), `WRITERS` (`queue_writers`: check_log's writer index kept as key ->
+  value -> first send (log.py `_Writers`, the same answers as the (key, value) dict),
+  with the aborted-read / unexpected scan, the ok-send count and the unseen candidates,
+  one pass over the sends), `PROCS` (`queue_procs`: every op of `by_process` read once
+  into the compact index, which STEPS / LAG then walk instead of each op's fields) and
+  `RECS` (`QueueRecs`: queue_ops keeps those records of the ops it places while each is
+  at hand, which PROCS takes; None unless the same build has PROCS, since queue_ops takes
+  it only from that build);
+* a read queue_ops placed keeps its value's `dict.items()` view as its (key, messages)
+  pairs (they are exactly those: every key a str already canonical, each message list
+  the recorded one), not a list of new tuples; every reader iterates them, none indexes;
 * `SPLITBRAIN_QUEUE_ENGINE=python` in the environment forces the Python path.
 """
 

@@ -242,7 +242,9 @@ pub mod py {
     /// non-final reads whose value is None or a dict `queue_read` takes. Fills the same
     /// containers as the Python loop, in the same order; returns the position of the
     /// first other op (len(ops) at the end), touching nothing of it: Python handles it,
-    /// and the number of messages of the reads it added.
+    /// and the number of messages of the reads it added. A read's pairs are its value's
+    /// items view (the same (key, messages) pairs, no tuple made per key); with `recs`,
+    /// each op's record for `queue_procs` is kept as the op is placed.
     #[pyfunction]
     #[pyo3(signature = (ops, start, by_process, names, sends, op_sends, reads, op_reads, read_at,
                         read_ok, recs=None))]
