@@ -158,6 +158,9 @@ class ReadSummary:
             self.per_op, self.intra = native.DENSE(qh.reads, maps, intra), intra
             if native.SENDS is not None and type(qh.sends) is list:
                 native.SENDS(self.per_op, qh.sends)  # the sends' indices, once (STEPS, LAG)
+            if native.PROCS is not None and type(qh.by_process) is dict:
+                # each op's fields, once (STEPS, LAG), as queue_ops read them where it did
+                native.PROCS(self.per_op, qh.by_process, getattr(qh, "op_recs", None))
             return
         add_intra = intra.append
         for op, pairs in qh.reads:
@@ -210,18 +213,28 @@ def check_log(qh: QueueHistory, logs: dict[str, KeyLog], committed: set[int],
               out: LogFindings) -> dict:
     name = qh.names
     sends = qh.sends
-    kvs = [(k, v) for _, k, v, _ in sends]
-    # (key, value) -> its first send: reversed so that the first one wins (C-level loops)
-    writer: dict[tuple[str, Any], Op] = dict(zip(reversed(kvs), [s[0] for s in reversed(sends)]))
-    # (key, value) -> times sent, for the values sent more than once (usually none)
-    repeated = ({kv: n for kv, n in Counter(kvs).items() if n > 1}
-                if len(writer) != len(kvs) else {})
-    del kvs
+    read_ok = read_ok_index(qh)  # key -> value -> first ok reader
+    unwritten = unseen_sends = None
+    if native.WRITERS is not None and type(sends) is list:
+        # the writer index as key -> value -> first send, the aborted-read / unexpected
+        # scan against it and the unseen scan below, in one Rust pass over the sends: no
+        # (key, value) tuple per send
+        by_key, distinct, unwritten, qh.sends_ok, unseen_sends = native.WRITERS(sends, read_ok)
+        writer: Any = _Writers(by_key)
+        repeated = ({kv: n for kv, n in Counter((k, v) for _, k, v, _ in sends).items() if n > 1}
+                    if distinct != len(sends) else {})
+    else:
+        kvs = [(k, v) for _, k, v, _ in sends]
+        # (key, value) -> its first send: reversed so that the first one wins (C-level loops)
+        writer = dict(zip(reversed(kvs), [s[0] for s in reversed(sends)]))
+        # (key, value) -> times sent, for the values sent more than once (usually none)
+        repeated = ({kv: n for kv, n in Counter(kvs).items() if n > 1}
+                    if len(writer) != len(kvs) else {})
+        del kvs
     qh.repeated_values = len(repeated)
 
     def sends_of(kv) -> int:
         return repeated.get(kv, 1 if kv in writer else 0)
-    read_ok = read_ok_index(qh)  # key -> value -> first ok reader
 
     # inconsistent offsets and duplicates
     for k, lg in logs.items():
@@ -267,7 +280,7 @@ def check_log(qh: QueueHistory, logs: dict[str, KeyLog], committed: set[int],
     # aborted reads and unexpected values (once per distinct value, first ok reader);
     # a value sent more than once is aborted only when every send of it failed
     unfailed = ({(k, v) for op, k, v, _ in sends if op.type != "fail"} if repeated else None)
-    for k, v, op, w in _unwritten_reads(read_ok, writer):
+    for k, v, op, w in (_unwritten_reads(read_ok, writer) if unwritten is None else unwritten):
         if w is None:
             out.add(Anomaly(
                 "unexpected",
@@ -324,7 +337,12 @@ def check_log(qh: QueueHistory, logs: dict[str, KeyLog], committed: set[int],
     had_final = bool(qh.finals)
     unseen: dict[str, list] = {}
     unseen_ops: dict[str, list] = {}
-    if native.UNSEEN is not None and type(sends) is list:
+    if unseen_sends is not None:  # (native.WRITERS: the loop below but for lost_seen)
+        for k, v, oi in unseen_sends:
+            if not lost_seen or (k, v) not in lost_seen:
+                unseen.setdefault(k, []).append(v)
+                unseen_ops.setdefault(k, []).append(oi)
+    elif native.UNSEEN is not None and type(sends) is list:
         native.UNSEEN(sends, read_ok, lost_seen, unseen, unseen_ops)  # the loop below, in Rust
     else:
         ro_get = read_ok.get
@@ -343,6 +361,24 @@ def check_log(qh: QueueHistory, logs: dict[str, KeyLog], committed: set[int],
             details={"count": len(vals), "values": vals[:32]})
         out.add(a, allowed=not had_final)
     return {"unseen": sum(len(v) for v in unseen.values()), "final_phase": had_final}
+
+
+class _Writers:
+    """check_log's `writer` ((key, value) -> first send op) kept as key -> value -> op
+    (`native.WRITERS`): the same answers to `get` and `in`, without a tuple per send."""
+
+    __slots__ = ("by_key",)
+
+    def __init__(self, by_key: dict) -> None:
+        self.by_key = by_key
+
+    def get(self, kv: tuple, default: Any = None) -> Any:
+        d = self.by_key.get(kv[0])
+        return default if d is None else d.get(kv[1], default)
+
+    def __contains__(self, kv: tuple) -> bool:
+        d = self.by_key.get(kv[0])
+        return d is not None and kv[1] in d
 
 
 def _unwritten_reads(read_ok: dict[str, dict], writer: dict) -> list:

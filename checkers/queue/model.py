@@ -105,6 +105,9 @@ class QueueHistory:
         reads_append, read_at, read_ok = self.reads.append, self.read_at, self.read_ok
         ops = history.ops
         nat, fast = native.READ, (native.OPS if type(ops) is list else None)
+        # what queue_ops reads of each op it places, kept for log.py's walks (native.PROCS)
+        self.op_recs = recs = native.RECS() if fast is not None and native.RECS is not None else None
+        more = () if recs is None else (recs,)
         n, j = len(ops), 0
         while j < n:
             if fast is not None:
@@ -112,7 +115,7 @@ class QueueHistory:
                 # loop's send branch and Rust read pass, filling the same containers; it
                 # stops at the first other op, which the loop below handles
                 j, m = fast(ops, j, by_process, names, self.sends, op_sends, self.reads,
-                            None, read_at, read_ok)  # (None: no op index -> read map)
+                            None, read_at, read_ok, *more)  # (None: no op index -> read map)
                 self.messages += m
                 if j >= n:
                     break

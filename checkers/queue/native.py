@@ -16,8 +16,19 @@ Obligations:
   `COMMITTED` / `VANISHED` (`queue_committed`: committed_ops; `queue_vanished`: the
   final re-read's candidates), `LOST` (`queue_lost`: its lost-write candidates) and `ORDER` (`queue_order`:
   KeyLog.freeze's offset sort, None from it on an offset it does not parse) and `SENDS`
-  (`queue_sends`: every send placed once in the compact index, which STEPS / LAG then
-  read instead of looking each send up again);
+  (`queue_sends`: every send placed once in the compact index, with the time lag.py's
+  `known_times` takes of it, which STEPS / LAG then read instead of looking each send and
+  its op up again), `WRITERS` (`queue_writers`: check_log's writer index kept as key ->
+  value -> first send (log.py `_Writers`, the same answers as the (key, value) dict),
+  with the aborted-read / unexpected scan, the ok-send count and the unseen candidates,
+  one pass over the sends), `PROCS` (`queue_procs`: every op of `by_process` read once
+  into the compact index, which STEPS / LAG then walk instead of each op's fields) and
+  `RECS` (`QueueRecs`: queue_ops keeps those records of the ops it places while each is
+  at hand, which PROCS takes; None unless the same build has PROCS, since queue_ops takes
+  it only from that build);
+* a read queue_ops placed keeps its value's `dict.items()` view as its (key, messages)
+  pairs (they are exactly those: every key a str already canonical, each message list
+  the recorded one), not a list of new tuples; every reader iterates them, none indexes;
 * `SPLITBRAIN_QUEUE_ENGINE=python` in the environment forces the Python path.
 """
 
@@ -26,10 +37,10 @@ from __future__ import annotations
 import importlib
 import os
 
-READ = DENSE = STEPS = LAG = OPS = COMMIT = ORDER = UNEXPECTED = LOST = UNSEEN = COMMITTED = VANISHED = SENDS = None
+READ = DENSE = STEPS = LAG = OPS = COMMIT = ORDER = UNEXPECTED = LOST = UNSEEN = COMMITTED = VANISHED = SENDS = WRITERS = PROCS = RECS = None
 # every optional function above, by name (tests switch them off one by one)
 FUNCTIONS = ("READ", "DENSE", "STEPS", "LAG", "OPS", "COMMIT", "ORDER", "UNEXPECTED", "LOST",
-             "UNSEEN", "COMMITTED", "VANISHED", "SENDS")
+             "UNSEEN", "COMMITTED", "VANISHED", "SENDS", "WRITERS", "PROCS", "RECS")
 PROBLEM: str | None = None
 # the Op fields queue.rs reads by position (OP_* constants there)
 _FIELDS = {"index": 0, "process": 3, "type": 5, "f": 6, "key": 7, "value": 8, "t_inv": 11,
@@ -56,11 +67,15 @@ try:  # by module name, as checkers/transactions/native.py does
             COMMITTED = getattr(_mod, "queue_committed", None)
             VANISHED = getattr(_mod, "queue_vanished", None)
             SENDS = getattr(_mod, "queue_sends", None)
+            WRITERS = getattr(_mod, "queue_writers", None)
+            PROCS = getattr(_mod, "queue_procs", None)
+            # (queue_ops takes a QueueRecs only from the build that has it)
+            RECS = getattr(_mod, "QueueRecs", None)
 except Exception as e:  # ImportError, or a broken .so
     PROBLEM = f"the native core is not available ({type(e).__name__}: {e})"
 
 if os.environ.get("SPLITBRAIN_QUEUE_ENGINE") == "python":
-    READ = DENSE = STEPS = LAG = OPS = COMMIT = ORDER = UNEXPECTED = LOST = UNSEEN = COMMITTED = VANISHED = SENDS = None
+    READ = DENSE = STEPS = LAG = OPS = COMMIT = ORDER = UNEXPECTED = LOST = UNSEEN = COMMITTED = VANISHED = SENDS = WRITERS = PROCS = RECS = None
     PROBLEM = "SPLITBRAIN_QUEUE_ENGINE=python"
 
 

@@ -94,7 +94,7 @@ pub mod py {
         if !v.is_exact_instance_of::<PyDict>() || !read_shape_ok(v, names)? {
             return Ok(false);
         }
-        read_place(v, &ReadInto { read_at, read_ok, pairs }, ok, idx, op)?;
+        read_place(v, &ReadInto { read_at, read_ok, pairs: Some(pairs) }, ok, idx, op)?;
         Ok(true)
     }
 
@@ -102,7 +102,7 @@ pub mod py {
     struct ReadInto<'a, 'py> {
         read_at: &'a Bound<'py, PyDict>,
         read_ok: &'a Bound<'py, PyDict>,
-        pairs: &'a Bound<'py, PyList>,
+        pairs: Option<&'a Bound<'py, PyList>>, // None: the caller keeps the items view
     }
 
     /// `queue_read` once the shapes are checked: the Python loop.
@@ -114,7 +114,9 @@ pub mod py {
             let seen = if ok { Some(dict_at(read_ok, &k)?) } else { None };
             let items = items.downcast_exact::<PyList>()?;
             // the recorded message list itself: its messages are plain [offset, value]
-            pairs.append(PyTuple::new(py, [k.as_any(), items.as_any()])?)?;
+            if let Some(pairs) = pairs {
+                pairs.append(PyTuple::new(py, [k.as_any(), items.as_any()])?)?;
+            }
             for it in items.iter() {
                 let (off, val) = if let Ok(l) = it.downcast_exact::<PyList>() {
                     (l.get_item(0)?, l.get_item(1)?)
@@ -163,12 +165,45 @@ pub mod py {
 
 
     /// Appends `op` to its process's list in `by_process` (model.py's first step).
+    /// With `recs`, the op's record (`op_rec`, read while the op is at hand) is kept for
+    /// `queue_procs`, by the list and position it went to.
     fn add_to_process<'py>(py: Python<'py>, by_process: &Bound<'py, PyDict>,
-                           op: &Bound<'py, PyTuple>) -> PyResult<()> {
+                           op: &Bound<'py, PyTuple>, recs: &mut Option<PyRefMut<'py, QueueRecs>>)
+                           -> PyResult<()> {
         let p = field(op, OP_PROCESS)?;
-        match by_process.get_item(&p)? {
-            Some(l) => l.downcast_into::<PyList>()?.append(op),
-            None => by_process.set_item(p, PyList::new(py, [op])?),
+        let l = match by_process.get_item(&p)? {
+            Some(l) => {
+                let l = l.downcast_into::<PyList>()?;
+                l.append(op)?;
+                l
+            }
+            None => {
+                let l = PyList::new(py, [op])?;
+                by_process.set_item(p, &l)?;
+                l
+            }
+        };
+        if let Some(recs) = recs {
+            let at = l.len() - 1;
+            let v = &mut recs.by_list.entry(l.as_ptr() as usize).or_insert_with(|| (l.clone().unbind(), Vec::new())).1;
+            v.resize(at, None);
+            v.push(Some(op_rec(op)?));
+        }
+        Ok(())
+    }
+
+    /// `queue_ops`' records of the ops it placed in `by_process` (op list address ->
+    /// the list, held, and per position the op's record or None: an op Python placed).
+    #[pyclass(module = "splitbrain._native")]
+    pub struct QueueRecs {
+        by_list: FxMap<usize, (Py<PyList>, Vec<Option<OpRec>>)>,
+    }
+
+    #[pymethods]
+    impl QueueRecs {
+        #[new]
+        fn new() -> Self {
+            QueueRecs { by_list: FxMap::default() }
         }
     }
 
@@ -207,8 +242,12 @@ pub mod py {
     /// non-final reads whose value is None or a dict `queue_read` takes. Fills the same
     /// containers as the Python loop, in the same order; returns the position of the
     /// first other op (len(ops) at the end), touching nothing of it: Python handles it,
-    /// and the number of messages of the reads it added.
+    /// and the number of messages of the reads it added. A read's pairs are its value's
+    /// items view (the same (key, messages) pairs, no tuple made per key); with `recs`,
+    /// each op's record for `queue_procs` is kept as the op is placed.
     #[pyfunction]
+    #[pyo3(signature = (ops, start, by_process, names, sends, op_sends, reads, op_reads, read_at,
+                        read_ok, recs=None))]
     #[allow(clippy::too_many_arguments)]
     fn queue_ops<'py>(
         py: Python<'py>,
@@ -222,6 +261,7 @@ pub mod py {
         op_reads: &Bound<'py, PyAny>, // a dict, or None: not kept
         read_at: &Bound<'py, PyDict>,
         read_ok: &Bound<'py, PyDict>,
+        mut recs: Option<PyRefMut<'py, QueueRecs>>,
     ) -> PyResult<(usize, usize)> {
         let n = ops.len();
         let mut pos = start;
@@ -240,7 +280,7 @@ pub mod py {
                         None => return Ok((pos, messages)),
                         Some(x) => x,
                     };
-                    add_to_process(py, by_process, op)?;
+                    add_to_process(py, by_process, op, &mut recs)?;
                     let keep = match names.get_item(&k)? {
                         None => false,
                         Some(x) => !x.is_exact_instance_of::<PyString>(),
@@ -258,7 +298,7 @@ pub mod py {
                     }
                     let v = field(op, OP_VALUE)?;
                     if v.is_none() {
-                        add_to_process(py, by_process, op)?;
+                        add_to_process(py, by_process, op, &mut recs)?;
                     } else {
                         let v = match v.downcast_exact::<PyDict>() {
                             Ok(d) => d,
@@ -267,15 +307,18 @@ pub mod py {
                         if !read_shape_ok(v, names)? {
                             return Ok((pos, messages));
                         }
-                        add_to_process(py, by_process, op)?;
+                        add_to_process(py, by_process, op, &mut recs)?;
                         let idx = field(op, OP_INDEX)?;
                         let ok = str_is(&field(op, OP_TYPE)?, "ok");
-                        let pairs = PyList::empty(py);
-                        read_place(v, &ReadInto { read_at, read_ok, pairs: &pairs }, ok, &idx, &op_any)?;
+                        read_place(v, &ReadInto { read_at, read_ok, pairs: None }, ok, &idx, &op_any)?;
                         for (_, items) in v.iter() {
                             messages += items.len()?;
                         }
-                        reads.append(PyTuple::new(py, [op_any.clone(), pairs.clone().into_any()])?)?;
+                        // the read's (key, messages) pairs are exactly its value's items (every
+                        // key a str in `names`, each message list the recorded one): the dict's
+                        // items view, not a list of new tuples (millions at 10^6 ops)
+                        let pairs = v.call_method0(pyo3::intern!(py, "items"))?;
+                        reads.append(PyTuple::new(py, [op_any.clone(), pairs.clone()])?)?;
                         if !op_reads.is_none() {
                             op_reads.set_item(idx, pairs)?;
                         }
@@ -375,6 +418,78 @@ pub mod py {
             }
         }
         Ok(out)
+    }
+
+    /// log.py `check_log`'s writer index and aborted-read / unexpected scan in one call,
+    /// without a (key, value) tuple per send: `by_key` = key -> value -> the first send op
+    /// of it (sends (op, key, value, offset) in op order: the first wins, as check_log's
+    /// `writer`), the number of distinct (key, value) pairs sent, `queue_unexpected`'s
+    /// list (key, value, reader, writer | None) over `read_ok` against that index, the
+    /// number of sends of ok ops, and the unseen candidates: (key, value, op index) of
+    /// each send of an ok op whose value no ok read of its key returned, in send order
+    /// (`queue_unseen` before its `lost_seen` filter).
+    #[pyfunction]
+    #[allow(clippy::type_complexity)]
+    fn queue_writers<'py>(py: Python<'py>, sends: &Bound<'py, PyList>, read_ok: &Bound<'py, PyDict>)
+                          -> PyResult<(Bound<'py, PyDict>, usize, Bound<'py, PyList>, usize, Bound<'py, PyList>)> {
+        let by_key = PyDict::new(py);
+        let mut distinct = 0usize;
+        let mut oks = 0usize;
+        let unseen = PyList::empty(py);
+        // the last key's dict, reused while consecutive sends share the key object
+        let mut cur: Option<(Bound<'py, PyAny>, Bound<'py, PyDict>)> = None;
+        for sd in sends.iter() {
+            let sd = sd.downcast_into::<PyTuple>()?;
+            let k = sd.get_item(1)?;
+            let d = match &cur {
+                Some((ck, d)) if ck.is(&k) => d.clone(),
+                _ => {
+                    let d = dict_at(&by_key, &k)?;
+                    cur = Some((k.clone(), d.clone()));
+                    d
+                }
+            };
+            let v = sd.get_item(2)?;
+            let op = sd.get_item(0)?;
+            let opt = op.downcast::<PyTuple>()?;
+            if str_is(&field(opt, OP_TYPE)?, "ok") {
+                oks += 1;
+                let read = match read_ok.get_item(&k)? {
+                    Some(r) => r.contains(&v)?,
+                    None => false,
+                };
+                if !read {
+                    unseen.append(PyTuple::new(py, [k.clone(), v.clone(), field(opt, OP_INDEX)?])?)?;
+                }
+            }
+            if !d.contains(&v)? {
+                d.set_item(v, op)?;
+                distinct += 1;
+            }
+        }
+        let out = PyList::empty(py);
+        for (k, reads) in read_ok.iter() {
+            let reads = reads.downcast_into::<PyDict>()?;
+            let wk = match by_key.get_item(&k)? {
+                Some(d) => Some(d.downcast_into::<PyDict>()?),
+                None => None,
+            };
+            for (v, op) in reads.iter() {
+                let w = match &wk {
+                    Some(d) => d.get_item(&v)?,
+                    None => None,
+                };
+                match w {
+                    None => out.append(PyTuple::new(py, [k.clone(), v, op, py.None().into_bound(py)])?)?,
+                    Some(w) => {
+                        if str_is(&field(w.downcast::<PyTuple>()?, OP_TYPE)?, "fail") {
+                            out.append(PyTuple::new(py, [k.clone(), v, op, w])?)?;
+                        }
+                    }
+                }
+            }
+        }
+        Ok((by_key, distinct, out, oks, unseen))
     }
 
     /// log.py `check_log`'s lost-write candidates (Jepsen's bound): `logs` is
@@ -512,8 +627,8 @@ pub mod py {
             if !str_is(&field(op.downcast::<PyTuple>()?, OP_TYPE)?, "ok") {
                 continue;
             }
-            for g in r.get_item(1)?.downcast_into::<PyList>()?.iter() {
-                let g = g.downcast_into::<PyTuple>()?;
+            for g in r.get_item(1)?.try_iter()? {
+                let g = g?.downcast_into::<PyTuple>()?;
                 let fr = dict_at(&final_reads, &g.get_item(0)?)?;
                 for it in g.get_item(1)?.try_iter()? {
                     let v = it?.get_item(1)?;
@@ -596,7 +711,6 @@ pub mod py {
         fi: i64,
         li: i64,
         mi: i64,
-        key: Py<PyAny>,
         fv: Py<PyAny>,
         lv: Py<PyAny>,
     }
@@ -608,6 +722,8 @@ pub mod py {
     #[pyclass(module = "splitbrain._native")]
     pub struct QueueIndex {
         kidx: Py<PyDict>,
+        /// the key of each kid (an entry names its key by kid)
+        keys: Vec<Py<PyAny>>,
         lgs: Vec<(Py<PyDict>, Py<PyDict>)>,
         reads: FxMap<i64, (usize, usize)>,
         entries: Vec<Entry>,
@@ -616,6 +732,129 @@ pub mod py {
         /// per read of `reads`, in order: its entries and its op's `t_ret_seen` (read
         /// while the op is at hand, for `queue_lag`)
         read_times: Vec<(usize, usize, Tret)>,
+        /// `queue_procs`' records, when it ran: by the address of a process's op list
+        /// (held, so the address stays its own), what the walks read of each of its ops
+        procs: FxMap<usize, (Py<PyList>, Vec<OpRec>)>,
+    }
+
+    /// What `queue_steps` and `queue_lag` read of an op (`rec_of`), read once by
+    /// `queue_procs` for every op of every process, or on the spot without it.
+    #[derive(Clone, Copy, PartialEq)]
+    enum Kind {
+        Send,
+        Poll,
+        Assign,
+        Reset, // subscribe or crash
+        Other,
+    }
+
+    #[derive(Clone, Copy, PartialEq)]
+    enum Ty {
+        Ok,
+        Info,
+        Other,
+    }
+
+    #[derive(Clone, Copy)]
+    struct OpRec {
+        kind: Kind,
+        ty: Ty,
+        extra: bool,         // op.extra is truthy
+        fin: bool,           // op.final is truthy
+        idx: Option<i64>,    // op.index (None: not an i64)
+        t_inv: Option<i64>,  // op.t_inv (None: not an int)
+        read: Option<(u32, u32)>, // the op's entries in the index (a read op)
+    }
+
+    /// An op's record, its `read` left None (`with_read` fills it from the index).
+    fn op_rec(op: &Bound<'_, PyTuple>) -> PyResult<OpRec> {
+        let f = field(op, OP_F)?;
+        let kind = if str_is(&f, "send") {
+            Kind::Send
+        } else if str_is(&f, "poll") {
+            Kind::Poll
+        } else if str_is(&f, "assign") {
+            Kind::Assign
+        } else if str_is(&f, "subscribe") || str_is(&f, "crash") {
+            Kind::Reset
+        } else {
+            Kind::Other
+        };
+        let t = field(op, OP_TYPE)?;
+        let ty = if str_is(&t, "ok") { Ty::Ok } else if str_is(&t, "info") { Ty::Info } else { Ty::Other };
+        Ok(OpRec { kind, ty, extra: field(op, OP_EXTRA)?.is_truthy()?, fin: field(op, OP_FINAL)?.is_truthy()?,
+                   idx: field(op, OP_INDEX)?.extract::<i64>().ok(),
+                   t_inv: field(op, OP_T_INV)?.extract::<i64>().ok(), read: None })
+    }
+
+    /// `rec` with its op's entries in the index (by op index).
+    fn with_read(qi: &QueueIndex, mut rec: OpRec) -> OpRec {
+        rec.read = match rec.idx.and_then(|i| qi.reads.get(&i)) {
+            Some(&(a, b)) => Some((a as u32, b as u32)),
+            None => None,
+        };
+        rec
+    }
+
+    fn rec_of(qi: &QueueIndex, op: &Bound<'_, PyTuple>) -> PyResult<OpRec> {
+        Ok(with_read(qi, op_rec(op)?))
+    }
+
+    impl QueueIndex {
+        /// `queue_procs`' records of the op list `ops`, if it made them.
+        fn recs_of(&self, ops: &Bound<'_, PyList>) -> Option<&[OpRec]> {
+            match self.procs.get(&(ops.as_ptr() as usize)) {
+                Some((l, r)) if l.is(ops) && r.len() == ops.len() => Some(r),
+                _ => None,
+            }
+        }
+
+        /// The record of op `pos` of `ops`: `queue_procs`' or read now.
+        fn rec_at(&self, recs: Option<&[OpRec]>, ops: &Bound<'_, PyList>, pos: usize) -> PyResult<OpRec> {
+            match recs {
+                Some(r) => Ok(r[pos]),
+                None => rec_of(self, ops.get_item(pos)?.downcast::<PyTuple>()?),
+            }
+        }
+    }
+
+    /// op.index of a record, or the error extracting it raises (a Python op's index).
+    fn rec_idx(rec: &OpRec, ops: &Bound<'_, PyList>, pos: usize) -> PyResult<i64> {
+        match rec.idx {
+            Some(i) => Ok(i),
+            None => field(ops.get_item(pos)?.downcast::<PyTuple>()?, OP_INDEX)?.extract(),
+        }
+    }
+
+    /// Reads every op of every process of `by_process` (process -> op list) once into
+    /// `qi`, for `queue_steps` and `queue_lag` (which otherwise read each op's fields
+    /// from the op, each walk again).
+    /// `recs`: `queue_ops`' records, taken where they name the op at that position.
+    #[pyfunction]
+    #[pyo3(signature = (qi, by_process, recs=None))]
+    fn queue_procs<'py>(mut qi: PyRefMut<'py, QueueIndex>, by_process: &Bound<'py, PyDict>,
+                        recs: Option<PyRef<'py, QueueRecs>>) -> PyResult<()> {
+        if qi.entries.len() > u32::MAX as usize {
+            return Ok(()); // (records name entries by u32)
+        }
+        let mut procs = FxMap::default();
+        for (_, ops) in by_process.iter() {
+            let ops = ops.downcast_into::<PyList>()?;
+            let made: &[Option<OpRec>] = match recs.as_ref().and_then(|r| r.by_list.get(&(ops.as_ptr() as usize))) {
+                Some((l, v)) if l.is(&ops) && v.len() <= ops.len() => v,
+                _ => &[],
+            };
+            let mut recs = Vec::with_capacity(ops.len());
+            for (j, op) in ops.iter().enumerate() {
+                recs.push(match made.get(j) {
+                    Some(Some(r)) => with_read(&qi, *r),
+                    _ => rec_of(&qi, op.downcast::<PyTuple>()?)?,
+                });
+            }
+            procs.insert(ops.as_ptr() as usize, (ops.unbind(), recs));
+        }
+        qi.procs = procs;
+        Ok(())
     }
 
     /// An op's `t_ret_seen`: None, an int, or anything else (queue_lag then declines).
@@ -627,13 +866,36 @@ pub mod py {
     }
 
     /// One send (model.py's (op, key, value, offset)) placed once: its key's kid (None:
-    /// the key has no log) and dense index (log.py `idx`; None: not placed).
+    /// the key has no log) and dense index (log.py `idx`; None: not placed), what
+    /// `queue_lag` reads of its op (`send_time`), and the op's address (the op is held by
+    /// the sends list): no reference to it is taken per send.
     struct SendRow {
         kid: Option<usize>,
         i: Option<i64>,
-        op: Py<PyAny>,
+        t: SendT,
+        op: usize,
         key: Py<PyAny>,
         v: Py<PyAny>,
+    }
+
+    /// A send's time for lag.py `known_times`: not counted (a failed op, or no
+    /// t_ret_seen), an int, or anything else (`queue_lag` then declines).
+    #[derive(Clone, Copy)]
+    enum SendT {
+        Skip,
+        At(i64),
+        Decline,
+    }
+
+    fn send_time(op: &Bound<'_, PyTuple>) -> PyResult<SendT> {
+        let t = field(op, OP_T_RET_SEEN)?;
+        if t.is_none() || str_is(&field(op, OP_TYPE)?, "fail") {
+            return Ok(SendT::Skip);
+        }
+        Ok(match t.extract::<i64>() {
+            Ok(t) => SendT::At(t),
+            Err(_) => SendT::Decline,
+        })
     }
 
     /// Every send of `qh.sends`, in order, and op index -> its rows (the rows of one op
@@ -664,7 +926,7 @@ pub mod py {
                 Some(&(a, b)) => {
                     let d = PyDict::new(py);
                     for e in &self.entries[a..b] {
-                        d.set_item(e.key.bind(py), summ_list(py, e)?)?;
+                        d.set_item(self.keys[e.kid as usize].bind(py), summ_list(py, e)?)?;
                     }
                     Ok(d.into_any())
                 }
@@ -719,9 +981,11 @@ pub mod py {
         let mut read_times: Vec<(usize, usize, Tret)> = Vec::with_capacity(reads.len());
         let kidx = PyDict::new(py);
         let mut lgs = Vec::with_capacity(maps.len());
+        let mut keys = Vec::with_capacity(maps.len());
         for (k, t) in maps.iter() {
             let t = t.downcast_into::<PyTuple>()?;
             kidx.set_item(&k, lgs.len())?;
+            keys.push(k.clone().unbind());
             lgs.push((t.get_item(0)?.downcast_into::<PyDict>()?.unbind(),
                       t.get_item(1)?.downcast_into::<PyDict>()?.unbind()));
         }
@@ -731,12 +995,12 @@ pub mod py {
         for r in reads.iter() {
             let r = r.downcast_into::<PyTuple>()?;
             let op = r.get_item(0)?;
+            // a list of (key, messages) tuples, or (queue_ops) the read value's items view
             let groups = r.get_item(1)?;
-            let groups = groups.downcast::<PyList>()?;
             let is_poll = op.getattr(s_f)?.eq("poll")?;
             let start = entries.len();
-            for g in groups.iter() {
-                let g = g.downcast_into::<PyTuple>()?;
+            for g in groups.try_iter()? {
+                let g = g?.downcast_into::<PyTuple>()?;
                 let k = g.get_item(0)?;
                 let msgs = g.get_item(1)?;
                 let kid: usize = match kidx.get_item(&k)? {
@@ -763,7 +1027,7 @@ pub mod py {
                     match s {
                         None => {
                             entries.push(Entry { kid: kid as u32, fi: i, li: i, mi: i,
-                                                 key: k.clone().unbind(), fv: v.clone().unbind(),
+                                                 fv: v.clone().unbind(),
                                                  lv: v.unbind() });
                             s = Some(entries.len() - 1);
                         }
@@ -793,7 +1057,8 @@ pub mod py {
             };
             read_times.push((start, entries.len(), t));
         }
-        Ok(QueueIndex { kidx: kidx.unbind(), lgs, reads: index, entries, sends: None, read_times })
+        Ok(QueueIndex { kidx: kidx.unbind(), keys, lgs, reads: index, entries, sends: None, read_times,
+                        procs: FxMap::default() })
     }
 
     /// Places every send of `sends` (model.py's (op, key, value, offset) tuples, in op
@@ -811,7 +1076,7 @@ pub mod py {
             let oi: i64 = field(op.downcast::<PyTuple>()?, OP_INDEX)?.extract()?;
             let n = rows.len();
             match cur {
-                Some((c, _)) if c == oi && rows.last().map(|r| r.op.is(&op)).unwrap_or(false) => {}
+                Some((c, _)) if c == oi && rows.last().map(|r| r.op == op.as_ptr() as usize).unwrap_or(false) => {}
                 _ => {
                     if let Some((c, a)) = cur {
                         by_op.insert(c, (a, n));
@@ -826,7 +1091,8 @@ pub mod py {
                 None => None,
                 Some(kid) => qi.send_index(py, kid, &sd.get_item(3)?, &v)?,
             };
-            rows.push(SendRow { kid, i, op: op.unbind(), key: k.unbind(), v: v.unbind() });
+            let t = send_time(op.downcast::<PyTuple>()?)?;
+            rows.push(SendRow { kid, i, t, op: op.as_ptr() as usize, key: k.unbind(), v: v.unbind() });
         }
         if let Some((c, a)) = cur {
             by_op.insert(c, (a, rows.len()));
@@ -842,6 +1108,8 @@ pub mod py {
     enum Src {
         Held { key: Py<PyAny>, v: Py<PyAny>, op: Py<PyAny> },
         Entry { e: usize, p: usize },
+        /// row r of the send table, op at position p
+        Row { r: usize, p: usize },
     }
 
     struct Pos {
@@ -873,10 +1141,30 @@ pub mod py {
             Src::Held { key, v, op } => (key.bind(py).clone(), v.bind(py).clone(), op.bind(py).clone()),
             Src::Entry { e, p } => {
                 let e = &qi.entries[*e];
-                (e.key.bind(py).clone(), e.lv.bind(py).clone(), ops.get_item(*p)?)
+                (qi.keys[e.kid as usize].bind(py).clone(), e.lv.bind(py).clone(), ops.get_item(*p)?)
+            }
+            Src::Row { r, p } => {
+                let (k, v) = piece_kv(py, qi, &Piece::Row(*r));
+                (k, v, ops.get_item(*p)?)
             }
         };
         Ok((k, PyTuple::new(py, [p.i.into_pyobject(py)?.into_any(), v, op])?))
+    }
+
+    /// A placed send of the op at hand: row r of the send table, or (key, value) held.
+    enum Piece<'py> {
+        Row(usize),
+        Obj(Bound<'py, PyAny>, Bound<'py, PyAny>),
+    }
+
+    fn piece_kv<'py>(py: Python<'py>, qi: &QueueIndex, pc: &Piece<'py>) -> (Bound<'py, PyAny>, Bound<'py, PyAny>) {
+        match pc {
+            Piece::Row(r) => {
+                let row = &qi.sends.as_ref().expect("a row of the send table").rows[*r];
+                (row.key.bind(py).clone(), row.v.bind(py).clone())
+            }
+            Piece::Obj(k, v) => (k.clone(), v.clone()),
+        }
     }
 
     fn store_state(py: Python<'_>, qi: &QueueIndex, ops: &Bound<'_, PyList>, m: State,
@@ -920,30 +1208,31 @@ pub mod py {
         };
         let n = ops.len();
         let mut pos = start;
+        let recs = qi.recs_of(ops);
         while pos < n {
-            let op_any = ops.get_item(pos)?;
-            let op = op_any.downcast::<PyTuple>()?;
-            let f = field(op, OP_F)?;
-            if str_is(&f, "send") {
+            let rec = qi.rec_at(recs, ops, pos)?;
+            // the op itself, only where a finding or a held position needs it
+            let op_at = |p: usize| ops.get_item(p);
+            if rec.kind == Kind::Send {
                 pos += 1;
-                let ty = field(op, OP_TYPE)?;
-                if !(str_is(&ty, "ok") || str_is(&ty, "info")) {
+                if !(rec.ty == Ty::Ok || rec.ty == Ty::Info) {
                     continue;
                 }
-                // (kid, key, value, dense index) of the op's placed sends, in order:
-                // from `queue_sends`' table when it ran, else looked up here
-                let mut placed: Vec<(usize, Bound<'py, PyAny>, Bound<'py, PyAny>, i64)> = Vec::new();
+                // (kid, send, dense index) of the op's placed sends, in order: from
+                // `queue_sends`' table when it ran, else looked up here
+                let mut placed: Vec<(usize, Piece<'py>, i64)> = Vec::new();
                 if let Some(tab) = &qi.sends {
-                    let oi: i64 = field(op, OP_INDEX)?.extract()?;
+                    let oi = rec_idx(&rec, ops, pos - 1)?;
                     if let Some(&(a, b)) = tab.by_op.get(&oi) {
-                        for r in &tab.rows[a..b] {
-                            if let (Some(kid), Some(i)) = (r.kid, r.i) {
-                                placed.push((kid, r.key.bind(py).clone(), r.v.bind(py).clone(), i));
+                        for (r, row) in tab.rows[a..b].iter().enumerate() {
+                            if let (Some(kid), Some(i)) = (row.kid, row.i) {
+                                placed.push((kid, Piece::Row(a + r), i));
                             }
                         }
                     }
                 } else {
-                    let sends = match op_sends.get_item(field(op, OP_INDEX)?)? {
+                    let op_any = op_at(pos - 1)?;
+                    let sends = match op_sends.get_item(field(op_any.downcast::<PyTuple>()?, OP_INDEX)?)? {
                         None => continue,
                         Some(x) => x.downcast_into::<PyList>()?,
                     };
@@ -956,55 +1245,63 @@ pub mod py {
                             Some(x) => x,
                         };
                         if let Some(i) = qi.send_index(py, kid, &sd.get_item(3)?, &v)? {
-                            placed.push((kid, k, v, i));
+                            placed.push((kid, Piece::Obj(k, v), i));
                         }
                     }
                 }
-                // (kid, key, first (i, v), last (i, v)) in first-occurrence order
-                let mut per_key: Vec<(usize, Bound<'py, PyAny>, (i64, Bound<'py, PyAny>), (i64, Bound<'py, PyAny>))> = Vec::new();
-                for (kid, k, v, i) in placed {
+                // (kid, first (i, send), last (i, send)) in first-occurrence order
+                let mut per_key: Vec<(usize, (i64, usize), (i64, usize))> = Vec::new();
+                for (j, (kid, _, i)) in placed.iter().enumerate() {
+                    let (kid, i) = (*kid, *i);
                     match per_key.iter().position(|e| e.0 == kid) {
-                        None => per_key.push((kid, k, (i, v.clone()), (i, v))),
-                        Some(j) => {
-                            let p = &per_key[j].3;
+                        None => per_key.push((kid, (i, j), (i, j))),
+                        Some(q) => {
+                            let p = per_key[q].2;
                             if i - p.0 < 1 {
-                                let pt = PyTuple::new(py, [p.0.into_pyobject(py)?.into_any(), p.1.clone()])?;
-                                int_send.call1((&op_any, &k, pt, &v, i))?;
+                                let (_, pv) = piece_kv(py, &qi, &placed[p.1].1);
+                                let (k, v) = piece_kv(py, &qi, &placed[j].1);
+                                let pt = PyTuple::new(py, [p.0.into_pyobject(py)?.into_any(), pv])?;
+                                int_send.call1((op_at(pos - 1)?, &k, pt, &v, i))?;
                             }
-                            per_key[j].3 = (i, v);
+                            per_key[q].2 = (i, j);
                         }
                     }
                 }
-                for (kid, k, (i, v), _) in &per_key {
+                for (kid, (i, j), _) in &per_key {
                     if let Some(ls) = ls_m.get(kid) {
                         if i - ls.i < 1 {
                             let (_, lt) = pos_parts(py, &qi, ops, ls)?;
-                            mono_send.call1((&op_any, k, lt, v, *i))?;
+                            let (k, v) = piece_kv(py, &qi, &placed[*j].1);
+                            mono_send.call1((op_at(pos - 1)?, &k, lt, &v, *i))?;
                         }
                     }
                 }
-                for (kid, k, _, (i, v)) in per_key {
-                    ls_m.insert(kid, Pos { i, src: Src::Held { key: k.unbind(), v: v.unbind(),
-                                                               op: op_any.clone().unbind() } });
+                for (kid, _, (i, j)) in per_key {
+                    let src = match &placed[j].1 {
+                        Piece::Row(r) => Src::Row { r: *r, p: pos - 1 },
+                        Piece::Obj(k, v) => Src::Held { key: k.clone().unbind(), v: v.clone().unbind(),
+                                                        op: op_at(pos - 1)?.unbind() },
+                    };
+                    ls_m.insert(kid, Pos { i, src });
                 }
                 continue;
             }
-            if !str_is(&f, "poll") || field(op, OP_EXTRA)?.is_truthy()? {
+            if rec.kind != Kind::Poll || rec.extra {
                 break;
             }
             pos += 1;
-            let oi: i64 = field(op, OP_INDEX)?.extract()?;
-            let (a, b) = match qi.reads.get(&oi) {
+            rec_idx(&rec, ops, pos - 1)?; // (an index that is no i64 raises, as before)
+            let (a, b) = match rec.read {
                 None => continue,
-                Some(&r) => r,
+                Some((a, b)) => (a as usize, b as usize),
             };
-            let ok = str_is(&field(op, OP_TYPE)?, "ok");
+            let ok = rec.ty == Ty::Ok;
             for (ei, e) in qi.entries[a..b].iter().enumerate() {
                 let kid = e.kid as usize;
                 if let Some(lr) = lr_m.get(&kid) {
                     if e.fi - lr.i != 1 {
                         let (_, lt) = pos_parts(py, &qi, ops, lr)?;
-                        found.call1((e.key.bind(py), lt, summ_list(py, e)?, &op_any))?;
+                        found.call1((qi.keys[kid].bind(py), lt, summ_list(py, e)?, op_at(pos - 1)?))?;
                     }
                 }
                 if ok {
@@ -1044,14 +1341,11 @@ pub mod py {
         const INF: i64 = i64::MAX;
         let mut at: Vec<Vec<i64>> = qi.lgs.iter().map(|(ix, _)| vec![INF; ix.bind(py).len()]).collect();
         // each send's time at its placed index: from `queue_sends`' table when it ran
-        let mut place_send = |op: &Bound<'py, PyTuple>, kid: usize, i: i64| -> PyResult<bool> {
-            let t = field(op, OP_T_RET_SEEN)?;
-            if t.is_none() || str_is(&field(op, OP_TYPE)?, "fail") {
-                return Ok(true);
-            }
-            let t: i64 = match t.extract() {
-                Ok(t) => t,
-                Err(_) => return Ok(false),
+        let mut place_send = |t: SendT, kid: usize, i: i64| -> PyResult<bool> {
+            let t = match t {
+                SendT::Skip => return Ok(true),
+                SendT::Decline => return Ok(false),
+                SendT::At(t) => t,
             };
             let i = i as usize;
             if t < at[kid][i] {
@@ -1062,7 +1356,7 @@ pub mod py {
         if let Some(tab) = &qi.sends {
             for r in &tab.rows {
                 if let (Some(kid), Some(i)) = (r.kid, r.i) {
-                    if !place_send(r.op.bind(py).downcast::<PyTuple>()?, kid, i)? {
+                    if !place_send(r.t, kid, i)? {
                         return Ok(None);
                     }
                 }
@@ -1076,7 +1370,7 @@ pub mod py {
                     Some(x) => x,
                 };
                 if let Some(i) = qi.send_index(py, kid, &sd.get_item(3)?, &sd.get_item(2)?)? {
-                    if !place_send(op_any.downcast::<PyTuple>()?, kid, i)? {
+                    if !place_send(send_time(op_any.downcast::<PyTuple>()?)?, kid, i)? {
                         return Ok(None);
                     }
                 }
@@ -1139,15 +1433,15 @@ pub mod py {
             pos.clear();
             let mut assigned: Vec<(Py<PyAny>, Option<usize>)> = Vec::new();
             let ops = ops.downcast_into::<PyList>()?;
-            for op_any in ops.iter() {
-                let op = op_any.downcast::<PyTuple>()?;
-                let f = field(op, OP_F)?;
-                if str_is(&f, "poll") {
-                    if !str_is(&field(op, OP_TYPE)?, "ok") || field(op, OP_FINAL)?.is_truthy()? {
+            let recs = qi.recs_of(&ops);
+            for p in 0..ops.len() {
+                let rec = qi.rec_at(recs, &ops, p)?;
+                if rec.kind == Kind::Poll {
+                    if rec.ty != Ty::Ok || rec.fin {
                         continue;
                     }
-                } else if str_is(&f, "assign") {
-                    let ks = assigned_keys.call1((&op_any,))?;
+                } else if rec.kind == Kind::Assign {
+                    let ks = assigned_keys.call1((ops.get_item(p)?,))?;
                     assigned.clear();
                     for k in ks.try_iter()? {
                         let k = k?;
@@ -1157,22 +1451,25 @@ pub mod py {
                     let keep: std::collections::HashSet<usize> = assigned.iter().filter_map(|x| x.1).collect();
                     pos.retain(|kid, _| keep.contains(kid));
                     continue;
-                } else if str_is(&f, "subscribe") || str_is(&f, "crash") {
+                } else if rec.kind == Kind::Reset {
                     pos.clear();
                     assigned.clear();
                     continue;
                 } else {
                     continue;
                 }
-                let oi: i64 = field(op, OP_INDEX)?.extract()?;
-                let (a, b) = qi.reads.get(&oi).copied().unwrap_or((0, 0));
+                rec_idx(&rec, &ops, p)?; // (an index that is no i64 raises, as before)
+                let (a, b) = rec.read.map(|(a, b)| (a as usize, b as usize)).unwrap_or((0, 0));
                 let polled = &qi.entries[a..b];
                 for e in polled {
                     pos.insert(e.kid as usize, e.li);
                 }
-                let t: i64 = match field(op, OP_T_INV)?.extract() {
-                    Ok(t) => t,
-                    Err(_) => return Ok(None),
+                let t: i64 = match rec.t_inv {
+                    Some(t) => t,
+                    None => return Ok(None),
+                };
+                let op_index = || -> PyResult<Bound<'py, PyAny>> {
+                    field(ops.get_item(p)?.downcast::<PyTuple>()?, OP_INDEX)
                 };
                 // keys = assigned + the polled keys not in it (or the polled keys)
                 keys.clear();
@@ -1197,7 +1494,7 @@ pub mod py {
                 for (kr, kid) in keys.drain(..) {
                     let key_of = |kr: Result<usize, usize>| match kr {
                         Ok(j) => assigned[j].0.clone_ref(py),
-                        Err(e) => qi.entries[e].key.clone_ref(py),
+                        Err(e) => qi.keys[qi.entries[e].kid as usize].clone_ref(py),
                     };
                     let mut lag = 0i64;
                     let mut late = false;
@@ -1213,11 +1510,11 @@ pub mod py {
                     if late {
                         if lag > worst_lag {
                             worst_lag = lag;
-                            worst = Some((t, proc.clone(), key_of(kr), lag, field(op, OP_INDEX)?));
+                            worst = Some((t, proc.clone(), key_of(kr), lag, op_index()?));
                         }
                     } else if worst.is_none() {
                         worst_lag = 0;
-                        worst = Some((t, proc.clone(), key_of(kr), 0, field(op, OP_INDEX)?));
+                        worst = Some((t, proc.clone(), key_of(kr), 0, op_index()?));
                     }
                 }
             }
@@ -1249,17 +1546,20 @@ pub mod py {
         m.add_function(wrap_pyfunction!(queue_read, m)?)?;
         m.add_function(wrap_pyfunction!(queue_index, m)?)?;
         m.add_class::<QueueIndex>()?;
+        m.add_class::<QueueRecs>()?;
         m.add_function(wrap_pyfunction!(queue_steps, m)?)?;
         m.add_function(wrap_pyfunction!(queue_lag, m)?)?;
         m.add_function(wrap_pyfunction!(queue_ops, m)?)?;
         m.add_function(wrap_pyfunction!(queue_commit, m)?)?;
         m.add_function(wrap_pyfunction!(queue_order, m)?)?;
         m.add_function(wrap_pyfunction!(queue_unexpected, m)?)?;
+        m.add_function(wrap_pyfunction!(queue_writers, m)?)?;
         m.add_function(wrap_pyfunction!(queue_lost, m)?)?;
         m.add_function(wrap_pyfunction!(queue_unseen, m)?)?;
         m.add_function(wrap_pyfunction!(queue_committed, m)?)?;
         m.add_function(wrap_pyfunction!(queue_vanished, m)?)?;
         m.add_function(wrap_pyfunction!(queue_sends, m)?)?;
+        m.add_function(wrap_pyfunction!(queue_procs, m)?)?;
         Ok(())
     }
 }

@@ -24,7 +24,8 @@ needs_native = pytest.mark.skipif(native.READ is None, reason=f"no Rust queue pa
 
 # the Rust functions that need others to run at all: the compact index (DENSE), and
 # for the send table (SENDS) the passes that read it
-_NEEDS = {"STEPS": {"DENSE"}, "LAG": {"DENSE"}, "SENDS": {"DENSE", "STEPS", "LAG"}}
+_NEEDS = {"STEPS": {"DENSE"}, "LAG": {"DENSE"}, "SENDS": {"DENSE", "STEPS", "LAG"},
+          "PROCS": {"DENSE", "STEPS", "LAG"}, "RECS": {"OPS", "DENSE", "STEPS", "LAG", "PROCS"}}
 
 
 def full(events, engine):
@@ -392,3 +393,73 @@ def test_native_equals_python_on_odd_scalars(seed, fault, group, redis_ids, msee
     events = _roughen_more(events, mseed, drop_final)
     assert_engines_agree(_odd_scalars(events, mseed))
 
+
+
+def _kinds(res: dict) -> set:
+    """Every anomaly and notice type of a `full` result."""
+    return {a["type"] for r in res.values() for a in r.get("anomalies", []) + r.get("notices", [])}
+
+
+def _mixed_history(seed: int) -> list:
+    """One simulated history through every roughening above: Kafka ints or Redis IDs,
+    a log consumer or a group queue (dequeue/drain), crashes and assigns between
+    queue_ops' runs, batch sends, info/fail completions, subscribes, resets, repeated
+    and unexpected values, with or without the final phase."""
+    fault = [None, "lose", "duplicate", "reorder", "skip"][seed % 5]
+    events, _ = simulate(seed, fault, group=seed % 3 == 0, redis_ids=seed % 2 == 0,
+                         n_ops=200, procs=4)
+    events = _roughen_more(_mutate(events, seed), seed, drop_final=seed % 7 == 0)
+    if seed % 2:
+        for ev in events:  # times 10^5 ns apart: lags beyond OPTS' 1 ms bound
+            if isinstance(ev.get("time"), int):
+                ev["time"] *= 10**5
+    if seed % 3 == 1:  # a poll read again at once by its process: nonmonotonic-poll
+        at = next((i for i, ev in enumerate(events) if ev["f"] == "poll" and ev["type"] == "ok"
+                   and ev.get("value") and not ev.get("final")), None)
+        if at is not None:
+            ev = events[at]
+            again = [{**ev, "type": "invoke", "value": None}, json.loads(json.dumps(ev))]
+            events[at + 1:at + 1] = again
+            for i, e in enumerate(events):
+                e["index"] = i
+    return _batch_sends(events, seed, odd_times=False) if seed % 4 == 1 else events
+
+
+# anomaly kinds _mixed_history's seeds below produce, each compared between the engines
+_MIXED_KINDS = {"lost-write", "unseen", "aborted-read", "unexpected", "duplicate",
+                "poll-skip", "nonmonotonic-poll", "int-poll-skip", "nonmonotonic-send",
+                "int-nonmonotonic-send", "lag", "repeated-value"}
+
+
+@needs_native
+def test_native_equals_python_with_every_anomaly_kind():
+    """queue_writers (the writer index, aborted/unexpected, unseen and ok-send count in
+    one pass), queue_procs with queue_ops' records (ops placed by Rust and by Python in
+    one process list), the send table's lag times and the reads' items views: on
+    histories whose findings together cover _MIXED_KINDS, every Rust function alone and
+    all together give the Python result, finding for finding."""
+    seen: set = set()
+    for seed in range(40):
+        events = _mixed_history(seed)
+        ref = outcome(events, "python")
+        assert outcome(events, "native") == ref, seed
+        for f in ("WRITERS", "PROCS", "RECS", "SENDS", "OPS"):
+            assert outcome(events, f) == ref, (seed, f)
+        if isinstance(ref, dict):
+            seen |= _kinds(ref)
+    assert _MIXED_KINDS <= seen, f"kinds never produced: {_MIXED_KINDS - seen}"
+
+
+@needs_native
+def test_native_model_keeps_records_and_item_views():
+    """The fast path is taken on the usual shapes: queue_ops keeps an op record for
+    every op it places (QueueRecs) and a read's pairs are its value's items view; with
+    RECS off, the records are not kept and the result is the same."""
+    from splitbrain.checkers.queue.model import QueueHistory
+
+    events, _ = simulate(3, "skip", n_ops=120, procs=3)
+    qh = QueueHistory(history_from_events(json.loads(json.dumps(events))))
+    assert type(qh.op_recs).__name__ == "QueueRecs"
+    plain = [pairs for op, pairs in qh.reads if not op.final]
+    assert plain and all(type(p).__name__ == "dict_items" for p in plain)
+    assert full(events, "native") == full(events, "python")
