@@ -19,6 +19,11 @@ Obligations:
   (`set_session_key`'s `kept`) and `TIMELINE_KEY` (`set_timeline_key`: `_set_timeline`
   from those tables alone) do not walk every element object again; both decline (None)
   where the kept tables do not hold what the Op path would read;
+* `INDEX` is `set_index`: versions.py `build_index` of a set key up to `_build_set`'s
+  per-read loop (the reads, the adds, their values, the sole-writer dict and
+  `SCAN_OPS`' scan) in one pass over the key's ops, its `SetReads` also keeping what the
+  session certificate reads of every op; it declines (None) on any op but a plain ok/
+  info/fail read or add of a distinct exact int, and the Python build stays the reference;
 * `SPLITBRAIN_SET_ENGINE=python` in the environment forces the Python path.
 """
 
@@ -49,6 +54,8 @@ from splitbrain.checkers.native_core import load  # noqa: E402
 _FIELDS = {"inv_index": 1, "ret_index": 2, "type": 5, "value": 8, "t_inv": 11, "t_ret": 12}
 SCAN_OPS = load("set_scan_ops", _FIELDS, "SPLITBRAIN_SET_ENGINE")[0]
 TIMELINE_KEY = load("set_timeline_key", _FIELDS, "SPLITBRAIN_SET_ENGINE")[0]
+INDEX = load("set_index", {**_FIELDS, "index": 0, "process": 3, "f": 6, "extra": 16},
+             "SPLITBRAIN_SET_ENGINE")[0]
 
 if os.environ.get("SPLITBRAIN_SET_ENGINE") == "python":
     PRESENCE = SCAN = TIMELINE = None

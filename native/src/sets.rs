@@ -106,7 +106,7 @@ impl Hasher for MixHasher {
 pub mod py {
     use pyo3::ffi;
     use pyo3::prelude::*;
-    use pyo3::types::{PyDict, PyList, PyTuple};
+    use pyo3::types::{PyDict, PyList, PyString, PyTuple};
     use std::collections::HashMap;
     use std::hash::BuildHasherDefault;
 
@@ -436,6 +436,27 @@ pub mod py {
         /// per read: (inv_index, ret_index, t_inv, t_ret) as `int_field(.., false)` reads
         /// them, None when any is not an exact int below i64::MAX
         pub(crate) times: Vec<Option<(i64, i64, i64, i64)>>,
+        /// per read: its elements were proven distinct (the lazy scan's test)
+        pub(crate) distinct: Vec<bool>,
+        /// `set_index` only: the key's ops and what set_session.rs's `session_op` reads
+        /// of each (None: set_scan_ops built this, or some op is a shape session_op
+        /// declines), and each read's op index as its `as_index` takes it
+        pub(crate) ops: Option<Py<PyList>>,
+        pub(crate) sess: Option<Vec<SessFact>>,
+        pub(crate) read_index: Option<Vec<i64>>,
+    }
+
+    /// One op as set_session.rs's `session_op` sees it, read once by `set_index`.
+    pub(crate) struct SessFact {
+        pub(crate) skip: bool,       // not a session op (session_op's Step::Skip)
+        pub(crate) process: i64,
+        pub(crate) index: i64,
+        pub(crate) inv: i64,
+        pub(crate) ret: i64,
+        pub(crate) read: bool,       // f == "read" (an ok read when not skipped)
+        pub(crate) add: bool,        // f == "add"
+        pub(crate) ok: bool,         // type == "ok"
+        pub(crate) elem: Option<i64>, // an add's element (None: value None)
     }
 
     /// `each_int` collecting the ints (None: another shape, or a non-int element).
@@ -458,12 +479,25 @@ pub mod py {
         lazy: bool,
     ) -> PyResult<Option<(Bound<'py, PyList>, Vec<usize>, SetReads)>> {
         let inv = int_map(winv);
+        let members = PyList::empty(py);
+        let mut slow = Vec::new();
+        let Some(cache) = scan_all(py, reads, &inv, lazy, &members, &mut slow)? else {
+            return Ok(None);
+        };
+        Ok(Some((members, slow, cache)))
+    }
+
+    /// set_scan_ops' loop: every read scanned into `members`/`slow`, kept in a SetReads
+    /// (None: a read is no tuple with every field set_scan_ops reads).
+    fn scan_all<'py>(py: Python<'py>, reads: &Bound<'py, PyList>, inv: &MixMap, lazy: bool,
+                     members: &Bound<'py, PyList>, slow: &mut Vec<usize>)
+                     -> PyResult<Option<SetReads>> {
         let n = reads.len();
         let mut cache = SetReads { reads: reads.clone().unbind(), elems: Vec::with_capacity(n),
                                    seq_len: Vec::with_capacity(n), odd_seq: false,
-                                   times: Vec::with_capacity(n) };
-        let members = PyList::empty(py);
-        let mut slow = Vec::new();
+                                   times: Vec::with_capacity(n),
+                                   distinct: Vec::with_capacity(n), ops: None, sess: None,
+                                   read_index: None };
         let mut seen = Default::default();
         for p in 0..n {
             let r = reads.get_item(p)?;
@@ -486,10 +520,142 @@ pub mod py {
             };
             cache.odd_seq |= odd;
             cache.seq_len.push(seq);
-            let ints = scan_read(py, &v, seq, ret, p, lazy, &inv, &mut seen, &members, &mut slow)?;
+            let before = members.len();
+            let ints = scan_read(py, &v, seq, ret, p, lazy, inv, &mut seen, members, slow)?;
+            // lazy and no entry for this read: its ints passed scan_read's distinct test
+            cache.distinct.push(lazy && ints.is_some() && members.len() == before);
             cache.elems.push(ints);
         }
-        Ok(Some((members, slow, cache)))
+        Ok(Some(cache))
+    }
+
+    /// versions.py `build_index` of one set key up to `_build_set`'s per-read loop, in one
+    /// pass over its ops: set_index(ops, lazy) -> (reads, writes, wvals, writer, members,
+    /// slow, SetReads) or None (declined, nothing built: an op that is no exact tuple
+    /// with every field, an f or type that is no exact str, an f other than read/add, an
+    /// add value that is not an exact int in i64, or an element added twice). `reads`
+    /// are the ok reads, `writes` the adds, `wvals` their values and `writer` value ->
+    /// add, exactly as build_index's comprehensions and `_index_writers` make them;
+    /// `members`/`slow`/SetReads as set_scan_ops(reads, winv, lazy) gives them, winv
+    /// being `_build_set`'s (element -> inv_index of its non-failed writer). The SetReads
+    /// also keeps what the session certificate reads of each op (`SessFact`).
+    #[pyfunction]
+    #[pyo3(signature = (ops, lazy=false))]
+    #[allow(clippy::type_complexity)]
+    fn set_index<'py>(
+        py: Python<'py>,
+        ops: &Bound<'py, PyList>,
+        lazy: bool,
+    ) -> PyResult<Option<(Bound<'py, PyList>, Bound<'py, PyList>, Bound<'py, PyList>,
+                          Bound<'py, PyDict>, Bound<'py, PyList>, Vec<usize>, SetReads)>> {
+        use crate::set_session::py::{as_index, OP_EXTRA, OP_INDEX, OP_PROCESS};
+        let reads = PyList::empty(py);
+        let writes = PyList::empty(py);
+        let wvals = PyList::empty(py);
+        let writer = PyDict::new(py);
+        let mut inv = MixMap::default();
+        let mut sess: Option<Vec<SessFact>> = Some(Vec::with_capacity(ops.len()));
+        for op in ops.iter() {
+            let Ok(t) = op.downcast::<PyTuple>() else { return Ok(None) }; // Op: a subclass
+            if t.len() <= OP_EXTRA {
+                return Ok(None);
+            }
+            let (ty, f) = (t.get_borrowed_item(5)?, t.get_borrowed_item(6)?);
+            let (Ok(ty), Ok(f)) = (ty.downcast_exact::<PyString>(), f.downcast_exact::<PyString>())
+            else {
+                return Ok(None);
+            };
+            let (ty, f) = (ty.to_cow()?, f.to_cow()?);
+            let read = match &*f {
+                "read" => true,
+                "add" => false,
+                _ => return Ok(None),
+            };
+            let ok = ty == "ok";
+            let mut elem = None;
+            if read {
+                if ok {
+                    reads.append(&op)?;
+                }
+            } else {
+                let v = t.get_borrowed_item(8)?;
+                // SAFETY: GIL held, borrowed pointer of a live object
+                let Some(e) = (unsafe { exact_int(v.as_ptr()) }) else { return Ok(None) };
+                writes.append(&op)?;
+                wvals.append(&v)?;
+                if writer.contains(&v)? {
+                    return Ok(None); // an element added twice: _index_writers' slow path
+                }
+                writer.set_item(&v, &op)?;
+                if ty != "fail" {
+                    // SAFETY: as above
+                    if let Some(i) = unsafe { exact_int(t.get_borrowed_item(1)?.as_ptr()) } {
+                        inv.insert(e, i);
+                    }
+                }
+                elem = Some(e);
+            }
+            if let Some(facts) = sess.as_mut() {
+                match sess_fact(t, &ty, read, ok, elem, OP_PROCESS, OP_INDEX, OP_EXTRA)? {
+                    Some(fact) => facts.push(fact),
+                    None => sess = None,
+                }
+            }
+        }
+        let members = PyList::empty(py);
+        let mut slow = Vec::new();
+        let Some(mut cache) = scan_all(py, &reads, &inv, lazy, &members, &mut slow)? else {
+            return Ok(None);
+        };
+        let mut read_index = Some(Vec::with_capacity(reads.len()));
+        for r in reads.iter() {
+            let r = r.downcast::<PyTuple>()?;
+            match (read_index.as_mut(), as_index(&crate::set_session::py::fld(r, OP_INDEX))) {
+                (Some(v), Some(i)) => v.push(i),
+                _ => read_index = None,
+            }
+        }
+        cache.ops = Some(ops.clone().unbind());
+        cache.sess = sess;
+        cache.read_index = read_index;
+        Ok(Some((reads, writes, wvals, writer, members, slow, cache)))
+    }
+
+    /// What set_session.rs's `session_op` reads of one op (f read or add, type `ty`),
+    /// in its order of tests; None where it would decline.
+    #[allow(clippy::too_many_arguments)]
+    fn sess_fact(t: &Bound<'_, PyTuple>, ty: &str, read: bool, ok: bool, elem: Option<i64>,
+                 op_process: usize, op_index: usize, op_extra: usize)
+                 -> PyResult<Option<SessFact>> {
+        use crate::set_session::py::{as_index, fld};
+        let mut fact = SessFact { skip: true, process: 0, index: 0, inv: 0, ret: 0, read,
+                                  add: !read, ok, elem };
+        if ty == "fail" || (!ok && read) {
+            return Ok(Some(fact));
+        }
+        let extra = t.get_borrowed_item(op_extra)?;
+        if !extra.is_none() {
+            let Ok(d) = extra.downcast_exact::<PyDict>() else { return Ok(None) };
+            if d.contains("txn_of")? {
+                return Ok(Some(fact));
+            }
+        }
+        let (Some(inv), Some(ret)) = (as_index(&fld(t, 1)), as_index(&fld(t, 2)))
+        else { return Ok(None) };
+        let p = t.get_borrowed_item(op_process)?;
+        if !p.is_exact_instance_of::<pyo3::types::PyInt>() {
+            return Ok(None);
+        }
+        let Ok(p) = p.extract::<i64>() else { return Ok(None) };
+        if read {
+            let Some(idx) = as_index(&fld(t, op_index)) else { return Ok(None) };
+            fact.index = idx;
+        }
+        fact.skip = false;
+        fact.process = p;
+        fact.inv = inv;
+        fact.ret = ret;
+        Ok(Some(fact))
     }
 
     /// lost_updates.py `_set_timeline` of a key whose reads `set_scan_ops` kept, from the
@@ -544,6 +710,7 @@ pub mod py {
         m.add_function(wrap_pyfunction!(set_scan, m)?)?;
         m.add_function(wrap_pyfunction!(set_scan_ops, m)?)?;
         m.add_function(wrap_pyfunction!(set_timeline_key, m)?)?;
+        m.add_function(wrap_pyfunction!(set_index, m)?)?;
         m.add_class::<SetReads>()?;
         Ok(())
     }

@@ -29,7 +29,8 @@ from tests.checkers import set_reference as ref
 @contextmanager
 def reference_paths():
     """The pre-speed-up functions in place of the fast ones, for the duration."""
-    saved = [(versions, "_build_set", ref.build_set),
+    saved = [(versions, "_native_set", lambda ix: False),
+             (versions, "_build_set", ref.build_set),
              (versions, "_index_writers", ref.index_writers),
              (lost_updates._Job, "_set_timeline", ref.set_timeline),
              (lost_updates._Job, "_collection", ref.collection),
@@ -75,26 +76,37 @@ def _full(history: History, workload: str | None = "set") -> str:
 def python_engine():
     """The fast path without the Rust core (as SPLITBRAIN_SET_ENGINE=python or an older .so)."""
     saved = (set_native.PRESENCE, set_native.SCAN, set_native.TIMELINE, set_native.SCAN_OPS,
-             set_native.TIMELINE_KEY)
+             set_native.TIMELINE_KEY, set_native.INDEX)
     set_native.PRESENCE = set_native.SCAN = set_native.TIMELINE = None
-    set_native.SCAN_OPS = set_native.TIMELINE_KEY = None
+    set_native.SCAN_OPS = set_native.TIMELINE_KEY = set_native.INDEX = None
     try:
         yield
     finally:
         (set_native.PRESENCE, set_native.SCAN, set_native.TIMELINE, set_native.SCAN_OPS,
-         set_native.TIMELINE_KEY) = saved
+         set_native.TIMELINE_KEY, set_native.INDEX) = saved
+
+
+@contextmanager
+def no_index():
+    """The Rust scan over the Python build's reads (set_scan_ops, as before set_index)."""
+    saved = set_native.INDEX
+    set_native.INDEX = None
+    try:
+        yield
+    finally:
+        set_native.INDEX = saved
 
 
 @contextmanager
 def unkept():
     """The Rust set scan and timeline over the Op fields, keeping nothing on the index
     (set_scan / set_timeline, as before set_scan_ops / set_timeline_key)."""
-    saved = set_native.SCAN_OPS, set_native.TIMELINE_KEY
-    set_native.SCAN_OPS = set_native.TIMELINE_KEY = None
+    saved = set_native.SCAN_OPS, set_native.TIMELINE_KEY, set_native.INDEX
+    set_native.SCAN_OPS = set_native.TIMELINE_KEY = set_native.INDEX = None
     try:
         yield
     finally:
-        set_native.SCAN_OPS, set_native.TIMELINE_KEY = saved
+        set_native.SCAN_OPS, set_native.TIMELINE_KEY, set_native.INDEX = saved
 
 
 def assert_same_writes_by_key(history: History) -> None:
@@ -114,12 +126,15 @@ def assert_same(history: History, workload: str | None = "set") -> None:
         fast_eager = _full(history, workload)
     with unkept():
         fast_unkept = _full(history, workload)
+    with no_index():
+        fast_no_index = _full(history, workload)
     with reference_paths():
         slow = _full(history, workload)
     assert fast == slow
     assert fast_python == slow
     assert fast_eager == slow
     assert fast_unkept == slow
+    assert fast_no_index == slow
 
 
 @contextmanager
