@@ -243,19 +243,32 @@ class _Job:
         return True
 
     def _collection(self, key: Any, ops: list[Op], f: str, timeline: bool) -> None:
-        writes = self._index_writes(key, ops, f)
-        if writes is None:
-            writes = list(compress(ops, map(f.__eq__, map(_F, ops))))
-        if not writes:
-            return
-        self.stats["keys"] += 1
-        attempts, dup = _attempts(writes)
-        if dup is not None:
-            self._duplicates(key, *dup)
-            return
-        wtypes = list(map(_TYPE, attempts.values()))
-        acked = list(compress(attempts.values(), map("ok".__eq__, wtypes)))
-        self.stats["acked"] += len(acked)
+        ix = (self.a.built("indexes") or {}).get(key) if f == "add" else None
+        facts = ix.set_facts if ix is not None and ix.ops is ops else None
+        if facts is not None:
+            # set_index built the key (set_native.SetFacts): its writes are its adds, each
+            # of its own distinct int, so `_attempts` is its sole-writer table, in order
+            writes = ix.writes
+            if not writes:
+                return
+            self.stats["keys"] += 1
+            attempts = dict(ix._writer)
+            n_acked, all_ok = facts.ok_writes, facts.ok_writes == len(writes)
+        else:
+            writes = self._index_writes(key, ops, f)
+            if writes is None:
+                writes = list(compress(ops, map(f.__eq__, map(_F, ops))))
+            if not writes:
+                return
+            self.stats["keys"] += 1
+            attempts, dup = _attempts(writes)
+            if dup is not None:
+                self._duplicates(key, *dup)
+                return
+            wtypes = list(map(_TYPE, attempts.values()))
+            n_acked = sum(map("ok".__eq__, wtypes))
+            all_ok = set(wtypes) == {"ok"}
+        self.stats["acked"] += n_acked
         if timeline:
             self._set_timeline(key, ops, attempts)
         got = self._final_union(key)
@@ -290,7 +303,7 @@ class _Job:
                                "final_reads": final_ids}, "element": e}))
             self.stats["lost"] += len(lost)
             self.lost_elements.extend(_fz(w.value) for w in lost)
-        if present.keys() <= attempts.keys() and set(wtypes) == {"ok"}:
+        if present.keys() <= attempts.keys() and all_ok:
             return  # every present element an ok attempt: nothing unexpected, aborted or recovered
         for e, r in present.items():
             w = attempts.get(e)

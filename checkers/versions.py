@@ -176,6 +176,9 @@ class VersionIndex:
         self._members: dict[int, frozenset | None] | None = None
         # set kind: what the Rust scan kept of the reads (set_native.SCAN_OPS), or None
         self._set_reads = None
+        # set keys the Rust core built (set_native.INDEX): every write an add of its own
+        # distinct int, and their counts (set_native.SetFacts), or None
+        self.set_facts = None
         # False when no op on this key is a cas (build_index knows it for free): lets the
         # register passes skip a scan of every op looking for one
         self.has_cas = True
@@ -1036,7 +1039,8 @@ def _native_set(ix: VersionIndex) -> bool:
     got = build(ix.ops, _SET_LAZY)
     if got is None:
         return False
-    ix.reads, ix.writes, ix._wvals, ix._writer, members, todo, ix._set_reads = got
+    ix.reads, ix.writes, ix._wvals, ix._writer, members, todo, ix._set_reads, facts = got
+    ix.set_facts = set_native.SetFacts(*facts)
     ix.has_cas = False
     reads = ix.reads
     if not reads:

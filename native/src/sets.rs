@@ -531,7 +531,7 @@ pub mod py {
 
     /// versions.py `build_index` of one set key up to `_build_set`'s per-read loop, in one
     /// pass over its ops: set_index(ops, lazy) -> (reads, writes, wvals, writer, members,
-    /// slow, SetReads) or None (declined, nothing built: an op that is no exact tuple
+    /// slow, SetReads, (adds not failed, ok adds)) or None (declined, nothing built: an op that is no exact tuple
     /// with every field, an f or type that is no exact str, an f other than read/add, an
     /// add value that is not an exact int in i64, or an element added twice). `reads`
     /// are the ok reads, `writes` the adds, `wvals` their values and `writer` value ->
@@ -547,7 +547,8 @@ pub mod py {
         ops: &Bound<'py, PyList>,
         lazy: bool,
     ) -> PyResult<Option<(Bound<'py, PyList>, Bound<'py, PyList>, Bound<'py, PyList>,
-                          Bound<'py, PyDict>, Bound<'py, PyList>, Vec<usize>, SetReads)>> {
+                          Bound<'py, PyDict>, Bound<'py, PyList>, Vec<usize>, SetReads,
+                          (usize, usize))>> {
         use crate::set_session::py::{as_index, OP_EXTRA, OP_INDEX, OP_PROCESS};
         let reads = PyList::empty(py);
         let writes = PyList::empty(py);
@@ -555,6 +556,7 @@ pub mod py {
         let writer = PyDict::new(py);
         let mut inv = MixMap::default();
         let mut sess: Option<Vec<SessFact>> = Some(Vec::with_capacity(ops.len()));
+        let (mut nonfail, mut n_ok) = (0usize, 0usize);
         for op in ops.iter() {
             let Ok(t) = op.downcast::<PyTuple>() else { return Ok(None) }; // Op: a subclass
             if t.len() <= OP_EXTRA {
@@ -587,7 +589,9 @@ pub mod py {
                     return Ok(None); // an element added twice: _index_writers' slow path
                 }
                 writer.set_item(&v, &op)?;
+                n_ok += ok as usize;
                 if ty != "fail" {
+                    nonfail += 1;
                     // SAFETY: as above
                     if let Some(i) = unsafe { exact_int(t.get_borrowed_item(1)?.as_ptr()) } {
                         inv.insert(e, i);
@@ -618,7 +622,7 @@ pub mod py {
         cache.ops = Some(ops.clone().unbind());
         cache.sess = sess;
         cache.read_index = read_index;
-        Ok(Some((reads, writes, wvals, writer, members, slow, cache)))
+        Ok(Some((reads, writes, wvals, writer, members, slow, cache, (nonfail, n_ok))))
     }
 
     /// What set_session.rs's `session_op` reads of one op (f read or add, type `ty`),
@@ -656,6 +660,97 @@ pub mod py {
         fact.inv = inv;
         fact.ret = ret;
         Ok(Some(fact))
+    }
+
+    /// A final read's value as convergence.py `_norm_set` compares it, for a list or tuple
+    /// of exact ints (sorted, each once) or None (empty); None: another shape.
+    fn norm_ints(v: &Bound<'_, PyAny>) -> Option<Vec<i64>> {
+        if v.is_none() {
+            return Some(Vec::new());
+        }
+        let mut out = ints_of(v)?;
+        out.sort_unstable();
+        out.dedup();
+        Some(out)
+    }
+
+    /// convergence.py's per-key work for a set key whose final reads are lists of exact
+    /// ints: set_final_key(per_node, wvals) -> None (declined: another shape, a node
+    /// flapping, the nodes' last reads disagreeing, or the converged set not exactly
+    /// `wvals`; Python judges the key) or (t_inv of the last read whose set is not the
+    /// converged one or None, t_inv of the read after it or None, t_inv of the first
+    /// read), the reads of every node taken in (t_inv, inv_index) order as `_latency`
+    /// sorts them. `per_node`: each node's final reads (Ops) in its order; `wvals`: the
+    /// key's add values, distinct exact ints (versions.py's set_index made them).
+    #[pyfunction]
+    #[allow(clippy::type_complexity)]
+    fn set_final_key(
+        per_node: &Bound<'_, PyList>,
+        wvals: &Bound<'_, PyList>,
+    ) -> PyResult<Option<(Option<i64>, Option<i64>, i64)>> {
+        let mut all: Vec<(i64, i64, usize)> = Vec::new(); // (t_inv, inv_index, value id)
+        let mut vals: Vec<Vec<i64>> = Vec::new();
+        let id_of = |v: Vec<i64>, vals: &mut Vec<Vec<i64>>| -> usize {
+            match vals.iter().position(|x| *x == v) {
+                Some(i) => i,
+                None => {
+                    vals.push(v);
+                    vals.len() - 1
+                }
+            }
+        };
+        let mut last: Option<usize> = None; // the converged value: every node's last read's
+        for rs in per_node.iter() {
+            let rs = rs.downcast_exact::<PyList>()?;
+            if rs.is_empty() {
+                return Ok(None);
+            }
+            // `_flap`: a value left and come back to on one node
+            let mut left: Vec<usize> = Vec::new();
+            let mut cur: Option<usize> = None;
+            for r in rs.iter() {
+                let Ok(t) = r.downcast::<PyTuple>() else { return Ok(None) };
+                if t.len() <= 12 {
+                    return Ok(None);
+                }
+                let (Some(inv), Some(ti)) = (int_field(t, 1, false), int_field(t, 11, false))
+                else { return Ok(None) };
+                let value = t.get_item(8)?;
+                let Some(v) = norm_ints(&value) else { return Ok(None) };
+                let v = id_of(v, &mut vals);
+                if let Some(c) = cur {
+                    if v != c {
+                        if left.contains(&v) {
+                            return Ok(None); // flapping: Python reports it
+                        }
+                        left.push(c);
+                    }
+                }
+                cur = Some(v);
+                all.push((ti, inv, v));
+            }
+            match (last, cur) {
+                (None, c) => last = c,
+                (Some(l), Some(c)) if l == c => {}
+                _ => return Ok(None), // diverged
+            }
+        }
+        let Some(conv) = last else { return Ok(None) };
+        // `_admissible_set`'s clean case: the converged set is exactly the added elements
+        let mut want = Vec::with_capacity(wvals.len());
+        if !each_int(wvals.as_any(), |e| want.push(e)) {
+            return Ok(None);
+        }
+        want.sort_unstable();
+        if want != vals[conv] {
+            return Ok(None);
+        }
+        all.sort_by_key(|&(t, i, _)| (t, i)); // stable, as sorted()
+        let bad = all.iter().rposition(|&(_, _, v)| v != conv);
+        Ok(Some(match bad {
+            None => (None, None, all[0].0),
+            Some(b) => (Some(all[b].0), all.get(b + 1).map(|x| x.0), all[0].0),
+        }))
     }
 
     /// lost_updates.py `_set_timeline` of a key whose reads `set_scan_ops` kept, from the
@@ -711,6 +806,7 @@ pub mod py {
         m.add_function(wrap_pyfunction!(set_scan_ops, m)?)?;
         m.add_function(wrap_pyfunction!(set_timeline_key, m)?)?;
         m.add_function(wrap_pyfunction!(set_index, m)?)?;
+        m.add_function(wrap_pyfunction!(set_final_key, m)?)?;
         m.add_class::<SetReads>()?;
         Ok(())
     }

@@ -30,6 +30,7 @@ from tests.checkers import set_reference as ref
 def reference_paths():
     """The pre-speed-up functions in place of the fast ones, for the duration."""
     saved = [(versions, "_native_set", lambda ix: False),
+             (convergence, "_set_final_clean", lambda *a: False),
              (versions, "_build_set", ref.build_set),
              (versions, "_index_writers", ref.index_writers),
              (lost_updates._Job, "_set_timeline", ref.set_timeline),
@@ -76,14 +77,15 @@ def _full(history: History, workload: str | None = "set") -> str:
 def python_engine():
     """The fast path without the Rust core (as SPLITBRAIN_SET_ENGINE=python or an older .so)."""
     saved = (set_native.PRESENCE, set_native.SCAN, set_native.TIMELINE, set_native.SCAN_OPS,
-             set_native.TIMELINE_KEY, set_native.INDEX)
+             set_native.TIMELINE_KEY, set_native.INDEX, set_native.FINAL_KEY)
     set_native.PRESENCE = set_native.SCAN = set_native.TIMELINE = None
     set_native.SCAN_OPS = set_native.TIMELINE_KEY = set_native.INDEX = None
+    set_native.FINAL_KEY = None
     try:
         yield
     finally:
         (set_native.PRESENCE, set_native.SCAN, set_native.TIMELINE, set_native.SCAN_OPS,
-         set_native.TIMELINE_KEY, set_native.INDEX) = saved
+         set_native.TIMELINE_KEY, set_native.INDEX, set_native.FINAL_KEY) = saved
 
 
 @contextmanager
