@@ -77,7 +77,7 @@ pub mod py {
     }
 
     struct Interner {
-        ids: FxMap<i64, u32>,
+        ids: crate::sets::py::IdMap,
         add_inv: Vec<i64>,   // id -> latest invocation of an add of it (-1: none)
         earliest: Vec<i64>,  // id -> earliest obliging event (i64::MAX: none)
     }
@@ -155,10 +155,10 @@ pub mod py {
         Some(out)
     }
 
-    /// `list_elems` of ints already read (sets.rs `SetReads`): ids, None on a repeat
-    /// (`distinct`: the scan proved there is none).
-    fn kept_elems(v: &[i64], distinct: bool, it: &mut Interner) -> Option<Vec<u32>> {
-        let out: Vec<u32> = v.iter().map(|&x| it.id(x)).collect();
+    /// `list_elems` of ints already read (sets.rs `SetReads`, as ids of its table, which
+    /// the Interner starts from): None on a repeat (`distinct`: the scan proved none).
+    fn kept_elems(v: &[u32], distinct: bool) -> Option<Vec<u32>> {
+        let out = v.to_vec();
         if distinct {
             return Some(out);
         }
@@ -242,9 +242,6 @@ pub mod py {
     fn read_members(reads: &Bound<'_, PyList>, members: &Bound<'_, PyDict>,
                     corrupt: &Bound<'_, PySet>, kept: Option<&crate::sets::py::SetReads>,
                     it: &mut Interner) -> PyResult<Option<Reads>> {
-        // the scan's kept elements, when they are of this very list
-        let kept = kept.filter(|k| k.reads.bind(reads.py()).is(reads)
-                               && k.elems.len() == reads.len());
         let mut rs = Reads { elems: Vec::new(), slots: Vec::with_capacity(reads.len()),
                              by_index: FxMap::default() };
         let check_corrupt = !corrupt.is_empty();
@@ -254,7 +251,7 @@ pub mod py {
             if let (Some(ri), false, true) = (&k.read_index, check_corrupt, members.is_empty()) {
                 for (pos, &idx) in ri.iter().enumerate() {
                     let got = match k.elems[pos].as_deref() {
-                        Some(v) => kept_elems(v, k.distinct[pos], it),
+                        Some(v) => kept_elems(v, k.distinct[pos]),
                         None => {
                             let r = reads.get_item(pos)?;
                             list_elems(&fld(r.downcast::<PyTuple>()?, OP_VALUE), it)
@@ -282,7 +279,7 @@ pub mod py {
                     // omitted by versions.py's lazy set scan: a list of distinct exact
                     // ints, whose members are its elements
                     let got = match kept.and_then(|k| k.elems[pos].as_deref()) {
-                        Some(v) => kept_elems(v, kept.is_some_and(|k| k.distinct[pos]), it),
+                        Some(v) => kept_elems(v, kept.is_some_and(|k| k.distinct[pos])),
                         None => list_elems(&fld(r, OP_VALUE), it),
                     };
                     let Some(v) = got else { return Ok(None) };
@@ -498,8 +495,14 @@ pub mod py {
         by_session_ops: bool,
         kept: Option<Bound<'py, crate::sets::py::SetReads>>,
     ) -> PyResult<Option<(Vec<PyObject>, Vec<usize>, u64, u64, Vec<usize>)>> {
-        let mut it = Interner { ids: FxMap::default(), add_inv: Vec::new(), earliest: Vec::new() };
         let kept = kept.as_ref().map(|k| k.get());
+        // the scan's kept elements, when they are of this very list: its element ids
+        let kept = kept.filter(|k| k.reads.bind(py).is(reads) && k.elems.len() == reads.len());
+        let mut it = match kept {
+            Some(k) => Interner { ids: k.ids.map.clone(), add_inv: vec![-1; k.ids.values.len()],
+                                  earliest: vec![i64::MAX; k.ids.values.len()] },
+            None => Interner { ids: Default::default(), add_inv: Vec::new(), earliest: Vec::new() },
+        };
         let Some(rs) = read_members(reads, members, corrupt, kept, &mut it)? else { return Ok(None) };
         // passes.py's grouping: by process in first-touch order (session ops only)
         let mut procs: FxMap<i64, usize> = FxMap::default();

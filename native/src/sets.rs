@@ -48,19 +48,30 @@ impl Presence {
 
     #[inline]
     pub fn saw(&mut self, e: i64) {
-        let i = self.i;
         if let Some(&a) = self.at.get(&e) {
-            if self.last[a] == i {
-                return; // the element twice in one read
-            }
-            if self.first[a] < 0 {
-                self.first[a] = i;
-            }
-            if self.last[a] != i - 1 && i > 0 {
-                self.gap[a] = i - 1;
-            }
-            self.last[a] = i;
+            self.saw_at(a);
         }
+    }
+
+    /// The table slot of the k-th element (`saw_at`'s argument): its first listing's.
+    pub fn slot(&self, k: usize) -> usize {
+        self.at[&self.elems[k]]
+    }
+
+    /// `saw` of the element whose table slot is `a`.
+    #[inline]
+    pub fn saw_at(&mut self, a: usize) {
+        let i = self.i;
+        if self.last[a] == i {
+            return; // the element twice in one read
+        }
+        if self.first[a] < 0 {
+            self.first[a] = i;
+        }
+        if self.last[a] != i - 1 && i > 0 {
+            self.gap[a] = i - 1;
+        }
+        self.last[a] = i;
     }
 
     pub fn next_read(&mut self) {
@@ -85,7 +96,7 @@ impl Presence {
 }
 
 #[derive(Default)]
-struct MixHasher(u64);
+pub(crate) struct MixHasher(u64);
 impl Hasher for MixHasher {
     fn finish(&self) -> u64 {
         let mut z = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
@@ -249,6 +260,105 @@ pub mod py {
             slow.push(p);
         }
         Ok(ints)
+    }
+
+    pub(crate) type IdMap = HashMap<i64, u32, BuildHasherDefault<MixHasher>>;
+
+    /// One key's elements as dense ids (what SetReads keeps of its reads), with each
+    /// element's live writer's invocation (`_build_set`'s winv) by id.
+    pub(crate) struct Ids {
+        pub(crate) map: IdMap,
+        /// id -> the element
+        pub(crate) values: Vec<i64>,
+        winv: Vec<Option<i64>>,
+        mark: Vec<u32>,
+        stamp: u32,
+    }
+
+    impl Ids {
+        fn new(inv: &MixMap) -> Self {
+            let mut ids = Ids { map: IdMap::default(), values: Vec::with_capacity(inv.len()),
+                                winv: Vec::with_capacity(inv.len()), mark: Vec::new(), stamp: 0 };
+            ids.map.reserve(inv.len());
+            for (&e, &w) in inv {
+                let i = ids.id(e);
+                ids.winv[i as usize] = Some(w);
+            }
+            ids
+        }
+
+        #[inline]
+        fn id(&mut self, e: i64) -> u32 {
+            let n = self.values.len() as u32;
+            let got = *self.map.entry(e).or_insert(n);
+            if got == n {
+                self.values.push(e);
+                self.winv.push(None);
+                self.mark.push(0);
+            }
+            got
+        }
+    }
+
+    /// `ints_of` as ids (None: another shape, or a non-int element).
+    fn ids_of(v: &Bound<'_, PyAny>, ids: &mut Ids) -> Option<Vec<u32>> {
+        let mut out = Vec::new();
+        each_int(v, |e| out.push(ids.id(e))).then_some(out)
+    }
+
+    /// scan_read over ids: the same members and slow entries, the read's ints as ids.
+    #[allow(clippy::too_many_arguments)]
+    fn scan_read_ids<'py>(py: Python<'py>, v: &Bound<'py, PyAny>, seq: Option<usize>,
+                          ret: Option<i64>, p: usize, lazy: bool, ids: &mut Ids,
+                          members: &Bound<'py, PyList>, slow: &mut Vec<usize>)
+                          -> PyResult<Option<Vec<u32>>> {
+        let got = if seq.is_some() { ids_of(v, ids) } else { None };
+        let live_by = |es: &[u32], ids: &Ids, r: i64| {
+            es.iter().all(|&i| ids.winv[i as usize].is_some_and(|w| w <= r))
+        };
+        if lazy {
+            if let (Some(r), Some(es)) = (ret, &got) {
+                ids.stamp = ids.stamp.wrapping_add(1);
+                if ids.stamp == 0 {
+                    ids.mark.iter_mut().for_each(|m| *m = 0);
+                    ids.stamp = 1;
+                }
+                let s = ids.stamp;
+                let distinct = es.iter().all(|&i| {
+                    let m = &mut ids.mark[i as usize];
+                    let fresh = *m != s;
+                    *m = s;
+                    fresh
+                });
+                if distinct && live_by(es, ids, r) {
+                    return Ok(got); // passes: no frozenset, no entry
+                }
+            }
+        }
+        let Some(n) = seq else {
+            members.append(py.None())?;
+            slow.push(p);
+            return Ok(got);
+        };
+        // SAFETY: as in scan_read
+        let fs = unsafe { ffi::PyFrozenSet_New(v.as_ptr()) };
+        if fs.is_null() {
+            unsafe { ffi::PyErr_Clear() };
+            members.append(py.None())?;
+            slow.push(p);
+            return Ok(got);
+        }
+        let fs = unsafe { Bound::from_owned_ptr(py, fs) };
+        let distinct = fs.len()? == n;
+        members.append(&fs)?;
+        let ok = match (ret, &got) {
+            (Some(r), Some(es)) if distinct => live_by(es, ids, r),
+            _ => false,
+        };
+        if !ok {
+            slow.push(p);
+        }
+        Ok(got)
     }
 
     /// versions.py `_build_set`'s per-read frozensets and its fast audit, for reads of one
@@ -426,9 +536,11 @@ pub mod py {
     #[pyclass(frozen, module = "splitbrain._native")]
     pub struct SetReads {
         pub(crate) reads: Py<PyList>,
-        /// per read: its elements when the value is an exact list or tuple of exact ints
-        /// fitting in i64 (as `each_int` takes them), else None
-        pub(crate) elems: Vec<Option<Vec<i64>>>,
+        /// per read: its elements (as ids of `ids`) when the value is an exact list or
+        /// tuple of exact ints fitting in i64 (as `each_int` takes them), else None
+        pub(crate) elems: Vec<Option<Vec<u32>>>,
+        /// the reads' elements (and the key's live adds') ids
+        pub(crate) ids: Ids,
         /// per read: Some(len) when the value is an exact list or tuple
         pub(crate) seq_len: Vec<Option<usize>>,
         /// some value is a list or tuple subclass (isinstance holds, the exact tests don't)
@@ -494,11 +606,11 @@ pub mod py {
                      -> PyResult<Option<SetReads>> {
         let n = reads.len();
         let mut cache = SetReads { reads: reads.clone().unbind(), elems: Vec::with_capacity(n),
+                                   ids: Ids::new(inv),
                                    seq_len: Vec::with_capacity(n), odd_seq: false,
                                    times: Vec::with_capacity(n),
                                    distinct: Vec::with_capacity(n), ops: None, sess: None,
                                    read_index: None };
-        let mut seen = Default::default();
         for p in 0..n {
             let r = reads.get_item(p)?;
             let Ok(t) = r.downcast::<PyTuple>() else { return Ok(None) };
@@ -521,8 +633,8 @@ pub mod py {
             cache.odd_seq |= odd;
             cache.seq_len.push(seq);
             let before = members.len();
-            let ints = scan_read(py, &v, seq, ret, p, lazy, inv, &mut seen, members, slow)?;
-            // lazy and no entry for this read: its ints passed scan_read's distinct test
+            let ints = scan_read_ids(py, &v, seq, ret, p, lazy, &mut cache.ids, members, slow)?;
+            // lazy and no entry for this read: its ints passed the distinct test
             cache.distinct.push(lazy && ints.is_some() && members.len() == before);
             cache.elems.push(ints);
         }
@@ -788,10 +900,22 @@ pub mod py {
             return Ok(None);
         }
         let mut p = super::Presence::new(&elems);
+        // id -> its position in `elems` (the first, as Presence::new keys them)
+        let mut at: Vec<usize> = vec![usize::MAX; c.ids.values.len()];
+        for (k, e) in elems.iter().enumerate() {
+            if let Some(&i) = c.ids.map.get(e) {
+                if at[i as usize] == usize::MAX {
+                    at[i as usize] = p.slot(k);
+                }
+            }
+        }
         let mut rd: Vec<(i64, i64, i64, i64)> = Vec::with_capacity(pos.len());
         for &i in &pos {
             for &e in c.elems[i].as_deref().unwrap_or(&[]) {
-                p.saw(e);
+                let a = at[e as usize];
+                if a != usize::MAX {
+                    p.saw_at(a);
+                }
             }
             p.next_read();
             rd.push(c.times[i].unwrap_or((0, 0, 0, 0)));
