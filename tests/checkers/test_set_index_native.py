@@ -300,3 +300,24 @@ def test_hypothesis_strategy_reaches_both_rust_calls(monkeypatch):
     budget = settings(max_examples=2000, database=None)
     find(int_set_histories(), answered, settings=budget)  # raises when none is found
     find(int_set_histories(), declined, settings=budget)
+
+
+# -- lost-updates on keys set_index built ---------------------------------------------
+
+
+@pytest.mark.parametrize("finals,kind,witness", [
+    ({"n1": [[1]], "n2": [[1]]}, "lost", [3, 5, 7]),        # acked add of 2 in no final read
+    ({"n1": [[1, 2]], "n2": [[9]]}, "unexpected", [7]),     # 9 never added
+    ({"n1": [[1]], "n2": [[2]]}, None, None),               # the union holds both: nothing lost
+])
+def test_lost_updates_on_indexed_keys(finals, kind, witness):
+    h = history_from_events(_ADDS + _finals(4, finals))
+    ix = build_indexes(h, "set")["x"]
+    assert ix.set_facts is not None
+    assert_same(h)
+    lu = run_checks(h, CheckOptions(workload="set"))["checkers"]["lost-updates"]
+    got = [(a["type"], a["ops"]) for a in lu["anomalies"]]
+    if kind is None:
+        assert got == [] and lu["stats"]["keys_judged"] == 1
+    else:
+        assert (kind, witness) in got, got
