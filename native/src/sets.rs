@@ -661,7 +661,7 @@ pub mod py {
     ) -> PyResult<Option<(Bound<'py, PyList>, Bound<'py, PyList>, Bound<'py, PyList>,
                           Bound<'py, PyDict>, Bound<'py, PyList>, Vec<usize>, SetReads,
                           (usize, usize))>> {
-        use crate::set_session::py::{as_index, OP_EXTRA, OP_INDEX, OP_PROCESS};
+        use crate::set_session::py::{OP_EXTRA, OP_INDEX, OP_PROCESS};
         let reads = PyList::empty(py);
         let writes = PyList::empty(py);
         let wvals = PyList::empty(py);
@@ -697,9 +697,6 @@ pub mod py {
                 let Some(e) = (unsafe { exact_int(v.as_ptr()) }) else { return Ok(None) };
                 writes.append(&op)?;
                 wvals.append(&v)?;
-                if writer.contains(&v)? {
-                    return Ok(None); // an element added twice: _index_writers' slow path
-                }
                 writer.set_item(&v, &op)?;
                 n_ok += ok as usize;
                 if ty != "fail" {
@@ -718,6 +715,9 @@ pub mod py {
                 }
             }
         }
+        if writer.len() != writes.len() {
+            return Ok(None); // an element added twice: _index_writers' slow path
+        }
         let members = PyList::empty(py);
         let mut slow = Vec::new();
         let Some(mut cache) = scan_all(py, &reads, &inv, lazy, &members, &mut slow)? else {
@@ -726,7 +726,7 @@ pub mod py {
         let mut read_index = Some(Vec::with_capacity(reads.len()));
         for r in reads.iter() {
             let r = r.downcast::<PyTuple>()?;
-            match (read_index.as_mut(), as_index(&crate::set_session::py::fld(r, OP_INDEX))) {
+            match (read_index.as_mut(), index_of(&crate::set_session::py::fld(r, OP_INDEX))) {
                 (Some(v), Some(i)) => v.push(i),
                 _ => read_index = None,
             }
@@ -737,13 +737,23 @@ pub mod py {
         Ok(Some((reads, writes, wvals, writer, members, slow, cache, (nonfail, n_ok))))
     }
 
+    /// set_session.rs `as_index`, an exact int read straight off the object first.
+    #[inline]
+    fn index_of(o: &Bound<'_, PyAny>) -> Option<i64> {
+        // SAFETY: GIL held, borrowed pointer of a live object
+        match unsafe { exact_int(o.as_ptr()) } {
+            Some(v) => Some(v),
+            None => crate::set_session::py::as_index(o),
+        }
+    }
+
     /// What set_session.rs's `session_op` reads of one op (f read or add, type `ty`),
     /// in its order of tests; None where it would decline.
     #[allow(clippy::too_many_arguments)]
     fn sess_fact(t: &Bound<'_, PyTuple>, ty: &str, read: bool, ok: bool, elem: Option<i64>,
                  op_process: usize, op_index: usize, op_extra: usize)
                  -> PyResult<Option<SessFact>> {
-        use crate::set_session::py::{as_index, fld};
+        use crate::set_session::py::fld;
         let mut fact = SessFact { skip: true, process: 0, index: 0, inv: 0, ret: 0, read,
                                   add: !read, ok, elem };
         if ty == "fail" || (!ok && read) {
@@ -756,7 +766,7 @@ pub mod py {
                 return Ok(Some(fact));
             }
         }
-        let (Some(inv), Some(ret)) = (as_index(&fld(t, 1)), as_index(&fld(t, 2)))
+        let (Some(inv), Some(ret)) = (index_of(&fld(t, 1)), index_of(&fld(t, 2)))
         else { return Ok(None) };
         let p = t.get_borrowed_item(op_process)?;
         if !p.is_exact_instance_of::<pyo3::types::PyInt>() {
@@ -764,7 +774,7 @@ pub mod py {
         }
         let Ok(p) = p.extract::<i64>() else { return Ok(None) };
         if read {
-            let Some(idx) = as_index(&fld(t, op_index)) else { return Ok(None) };
+            let Some(idx) = index_of(&fld(t, op_index)) else { return Ok(None) };
             fact.index = idx;
         }
         fact.skip = false;
