@@ -14,7 +14,8 @@ Obligations:
   loop after the presence timeline), None when Op's fields moved (it reads them by
   position); it declines (None) on non-int elements or times;
 * `SCAN_OPS` is `set_scan_ops`: `set_scan` reading the reads (Op tuples) themselves,
-  returning beside members and todo a `SetReads` of every read's int elements and times,
+  returning beside members and todo a `SetReads` of every read's int elements (as dense
+  ids of the key's elements) and times,
   kept on the index (`VersionIndex._set_reads`) so the session certificate
   (`set_session_key`'s `kept`) and `TIMELINE_KEY` (`set_timeline_key`: `_set_timeline`
   from those tables alone) do not walk every element object again; both decline (None)
