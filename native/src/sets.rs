@@ -186,7 +186,6 @@ pub mod py {
         Ok(Some(p.finish()))
     }
 
-    type MixSet = std::collections::HashSet<i64, BuildHasherDefault<MixHasher>>;
     type MixMap = HashMap<i64, i64, BuildHasherDefault<MixHasher>>;
 
     /// `winv`'s exact-int entries (element -> invocation index of its live writer).
@@ -215,51 +214,6 @@ pub mod py {
         } else {
             None
         }
-    }
-
-    /// One read of set_scan at position `p` (`seq`: its exact list/tuple length): its
-    /// frozenset appended to `members` and `p` to `slow` as set_scan decides; returns its
-    /// ints (`each_int`'s, None: another shape) for set_scan_ops to keep.
-    #[allow(clippy::too_many_arguments)]
-    fn scan_read<'py>(py: Python<'py>, v: &Bound<'py, PyAny>, seq: Option<usize>,
-                      ret: Option<i64>, p: usize, lazy: bool,
-                      inv: &MixMap,
-                      seen: &mut MixSet, members: &Bound<'py, PyList>, slow: &mut Vec<usize>)
-                      -> PyResult<Option<Vec<i64>>> {
-        let ints = if seq.is_some() { ints_of(v) } else { None };
-        if lazy {
-            if let (Some(r), Some(es)) = (ret, &ints) {
-                seen.clear();
-                if es.iter().all(|e| seen.insert(*e) && inv.get(e).is_some_and(|&w| w <= r)) {
-                    return Ok(ints); // passes: no frozenset, no entry
-                }
-            }
-        }
-        let Some(n) = seq else {
-            members.append(py.None())?;
-            slow.push(p);
-            return Ok(ints);
-        };
-        // SAFETY: GIL held; PyFrozenSet_New returns a new reference or NULL with an
-        // exception set (an unhashable element), cleared here: Python redoes that read
-        let fs = unsafe { ffi::PyFrozenSet_New(v.as_ptr()) };
-        if fs.is_null() {
-            unsafe { ffi::PyErr_Clear() };
-            members.append(py.None())?;
-            slow.push(p);
-            return Ok(ints);
-        }
-        let fs = unsafe { Bound::from_owned_ptr(py, fs) };
-        let distinct = fs.len()? == n;
-        members.append(&fs)?;
-        let ok = match (ret, &ints) {
-            (Some(r), Some(es)) if distinct => es.iter().all(|e| inv.get(e).is_some_and(|&w| w <= r)),
-            _ => false,
-        };
-        if !ok {
-            slow.push(p);
-        }
-        Ok(ints)
     }
 
     pub(crate) type IdMap = HashMap<i64, u32, BuildHasherDefault<MixHasher>>;
@@ -306,7 +260,9 @@ pub mod py {
         each_int(v, |e| out.push(ids.id(e))).then_some(out)
     }
 
-    /// scan_read over ids: the same members and slow entries, the read's ints as ids.
+    /// One read of set_scan at position `p` (`seq`: its exact list/tuple length): its
+    /// frozenset appended to `members` and `p` to `slow` as set_scan decides; returns its
+    /// ints (`each_int`'s, as ids; None: another shape) for set_scan_ops to keep.
     #[allow(clippy::too_many_arguments)]
     fn scan_read_ids<'py>(py: Python<'py>, v: &Bound<'py, PyAny>, seq: Option<usize>,
                           ret: Option<i64>, p: usize, lazy: bool, ids: &mut Ids,
@@ -340,7 +296,8 @@ pub mod py {
             slow.push(p);
             return Ok(got);
         };
-        // SAFETY: as in scan_read
+        // SAFETY: GIL held; PyFrozenSet_New returns a new reference or NULL with an
+        // exception set (an unhashable element), cleared here: Python redoes that read
         let fs = unsafe { ffi::PyFrozenSet_New(v.as_ptr()) };
         if fs.is_null() {
             unsafe { ffi::PyErr_Clear() };
@@ -388,7 +345,7 @@ pub mod py {
         let inv = int_map(winv);
         let members = PyList::empty(py);
         let mut slow = Vec::new();
-        let mut seen = Default::default();
+        let mut ids = Ids::new(&inv);
         for p in 0..values.len() {
             let v = values.get_item(p)?;
             // SAFETY: GIL held, borrowed pointer of a live object
@@ -397,7 +354,7 @@ pub mod py {
                 Some((n, false)) => Some(n),
                 _ => None, // a subclass: not taken, as an exact type only
             };
-            scan_read(py, &v, seq, ret, p, lazy, &inv, &mut seen, &members, &mut slow)?;
+            scan_read_ids(py, &v, seq, ret, p, lazy, &mut ids, &members, &mut slow)?;
         }
         Ok(Some((members, slow)))
     }

@@ -21,7 +21,7 @@ from splitbrain.checkers import convergence, run_checks, set_native, versions
 from splitbrain.checkers.options import CheckOptions
 from splitbrain.checkers.versions import build_indexes
 from splitbrain.harness.history import Op, history_from_events
-from tests.checkers.test_sets_differential import _bench_events, assert_same
+from tests.checkers.test_sets_differential import _bench_events, assert_same, set_histories
 
 pytestmark = pytest.mark.skipif(set_native.INDEX is None or set_native.FINAL_KEY is None,
                                 reason="no Rust set_index / set_final_key (older .so or "
@@ -222,51 +222,10 @@ def test_final_key_declines():
 # -- hypothesis: int-element set histories ----------------------------------------------
 
 
-@st.composite
-def int_set_histories(draw):
-    keyless = draw(st.booleans())
-    keys = [None] if keyless else draw(st.lists(st.sampled_from(["x", "y"]), min_size=1,
-                                                max_size=2, unique=True))
-    procs = draw(st.integers(1, 4))
-    n = draw(st.integers(0, 40))
-    elem = st.integers(0, 9)
-    events, pending, t = [], {}, 0
-    for _ in range(n):
-        p = draw(st.integers(0, procs - 1))
-        t += draw(st.integers(1, 5))
-        if p in pending:
-            inv = pending.pop(p)
-            typ = draw(st.sampled_from(["ok", "ok", "ok", "ok", "info", "fail"]))
-            done = {**inv, "type": typ, "time": t}
-            if inv["f"] == "read":
-                done["value"] = (draw(st.one_of(st.lists(elem, max_size=7), st.none(),
-                                                st.just("bad")))
-                                 if typ == "ok" else None)
-            events.append(done)
-            continue
-        f = draw(st.sampled_from(["add", "add", "read"]))
-        inv = {"process": p, "type": "invoke", "f": f, "time": t,
-               "value": draw(elem) if f == "add" else None}
-        if not keyless:
-            inv["key"] = draw(st.sampled_from(keys))
-        events.append(inv)
-        pending[p] = inv
-    if draw(st.booleans()):  # final reads on some nodes, maybe several per node
-        t += 1_000
-        for node in draw(st.lists(st.sampled_from(["n1", "n2"]), min_size=1, max_size=2,
-                                  unique=True)):
-            for k in keys:
-                for _ in range(draw(st.integers(0, 3))):
-                    t += 2
-                    base = {"process": f"final-{node}", "node": node, "final": True, "f": "read"}
-                    if k is not None:
-                        base["key"] = k
-                    events.append({**base, "type": "invoke", "value": None, "time": t})
-                    events.append({**base, "type": "ok", "time": t + 1,
-                                   "value": draw(st.lists(elem, max_size=7))})
-    for i, e in enumerate(events):
-        e["index"] = i
-    return events
+def int_set_histories():
+    """The set differential tests' raw histories with int elements only (repeated adds,
+    info and failed adds, reads of None or "bad", keyless, several final reads a node)."""
+    return set_histories(element=st.integers(0, 9), finals_per_node=3)
 
 
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])

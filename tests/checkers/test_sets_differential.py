@@ -249,7 +249,9 @@ ELEMENT = st.one_of(st.integers(0, 12), st.integers(0, 12), st.sampled_from(["a"
 
 
 @st.composite
-def set_histories(draw):
+def set_histories(draw, element=ELEMENT, finals_per_node: int = 1):
+    """Raw set histories: `element` draws an added or read element; each node reads
+    each key up to `finals_per_node` times in the final phase (when there is one)."""
     keyless = draw(st.booleans())
     keys = [None] if keyless else draw(st.lists(st.sampled_from(["x", "y", "z"]), min_size=1,
                                                 max_size=3, unique=True))
@@ -264,14 +266,14 @@ def set_histories(draw):
             typ = draw(st.sampled_from(["ok", "ok", "ok", "info", "fail"]))
             done = {**inv, "type": typ, "time": t}
             if inv["f"] == "read":
-                done["value"] = (draw(st.one_of(st.lists(ELEMENT, max_size=8), st.just("bad"),
+                done["value"] = (draw(st.one_of(st.lists(element, max_size=8), st.just("bad"),
                                                 st.none()))
                                  if typ == "ok" else None)
             events.append(done)
             continue
         f = draw(st.sampled_from(["add", "add", "read"]))
         inv = {"process": p, "type": "invoke", "f": f, "time": t,
-               "value": draw(ELEMENT) if f == "add" else None}
+               "value": draw(element) if f == "add" else None}
         if not keyless:
             inv["key"] = draw(st.sampled_from(keys))
         events.append(inv)
@@ -281,14 +283,14 @@ def set_histories(draw):
         for node in draw(st.lists(st.sampled_from(["n1", "n2"]), min_size=1, max_size=2,
                                   unique=True)):
             for k in keys:
-                if draw(st.booleans()):
+                for _ in range(draw(st.integers(0, finals_per_node))):
                     t += 1
                     base = {"process": f"final-{node}", "node": node, "final": True, "f": "read"}
                     if k is not None:
                         base["key"] = k
                     events.append({**base, "type": "invoke", "value": None, "time": t})
                     events.append({**base, "type": "ok", "time": t + 1,
-                                   "value": draw(st.lists(ELEMENT, max_size=8))})
+                                   "value": draw(st.lists(element, max_size=8))})
                     t += 1
     for i, e in enumerate(events):
         e["index"] = i
