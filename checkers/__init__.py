@@ -329,7 +329,8 @@ def _run_families(history: History, options: CheckOptions, wanted: list[str],
     jobs = list(dict.fromkeys(FAMILIES[n] for n in wanted))
     results: dict[str, CheckResult] = {}
     timings: dict[str, float] = {}
-    workers = parallel.workers_for(len(history.ops), options.check_workers, len(jobs))
+    workers = parallel.workers_for(len(history.ops), options.check_workers, len(jobs),
+                                   options.workload)
     if workers > 1:
         t0 = time.perf_counter()
         try:

@@ -175,6 +175,20 @@ class _Job:
             f"{', '.join(str(o.index) for o in ops[:4])}), so observations cannot be mapped "
             f"to one write (P1)")
 
+    def _final_union_is(self, key: Any, attempts: dict) -> bool:
+        """True when the nodes' last final reads of key together hold exactly the
+        attempted elements (`_final_union`'s keys, compared in C); False when there is no
+        final read, the union differs, or an element is unhashable as it is."""
+        last = self.fin.last_per_node(key)
+        if not last:
+            return False
+        try:
+            union = set().union(*[r.value if isinstance(r.value, (list, tuple)) else ()
+                                  for r in last.values()])
+        except TypeError:  # a list element: `_final_union` freezes it
+            return False
+        return union == attempts.keys()
+
     def _final_union(self, key: Any) -> tuple[dict[Any, Op], list[Op]] | None:
         """element -> one final read holding it; plus the last final read of every node."""
         last = self.fin.last_per_node(key)
@@ -244,21 +258,38 @@ class _Job:
         return True
 
     def _collection(self, key: Any, ops: list[Op], f: str, timeline: bool) -> None:
-        writes = self._index_writes(key, ops, f)
-        if writes is None:
-            writes = list(compress(ops, map(f.__eq__, map(_F, ops))))
-        if not writes:
-            return
-        self.stats["keys"] += 1
-        attempts, dup = _attempts(writes)
-        if dup is not None:
-            self._duplicates(key, *dup)
-            return
-        wtypes = list(map(_TYPE, attempts.values()))
-        acked = list(compress(attempts.values(), map("ok".__eq__, wtypes)))
-        self.stats["acked"] += len(acked)
+        ix = (self.a.built("indexes") or {}).get(key) if f == "add" else None
+        facts = ix.set_facts if ix is not None and ix.ops is ops else None
+        if facts is not None:
+            # set_index built the key (set_native.SetFacts): its writes are its adds, each
+            # of its own distinct int, so `_attempts` is its sole-writer table, in order
+            writes = ix.writes
+            if not writes:
+                return
+            self.stats["keys"] += 1
+            attempts = ix._writer  # read-only here, as every index table
+            n_acked, all_ok = facts.ok_writes, facts.ok_writes == len(writes)
+        else:
+            writes = self._index_writes(key, ops, f)
+            if writes is None:
+                writes = list(compress(ops, map(f.__eq__, map(_F, ops))))
+            if not writes:
+                return
+            self.stats["keys"] += 1
+            attempts, dup = _attempts(writes)
+            if dup is not None:
+                self._duplicates(key, *dup)
+                return
+            wtypes = list(map(_TYPE, attempts.values()))
+            n_acked = sum(map("ok".__eq__, wtypes))
+            all_ok = set(wtypes) == {"ok"}
+        self.stats["acked"] += n_acked
         if timeline:
-            self._set_timeline(key, ops, attempts)
+            self._set_timeline(key, ops, attempts, no_fail=facts is not None
+                               and facts.nonfail_writes == len(writes))
+        if facts is not None and all_ok and self._final_union_is(key, attempts):
+            self.stats["keys_judged"] += 1
+            return  # nothing lost, unexpected or aborted: what the loops below conclude
         got = self._final_union(key)
         if got is None:
             self._no_final(key)
@@ -291,7 +322,7 @@ class _Job:
                                "final_reads": final_ids}, "element": e}))
             self.stats["lost"] += len(lost)
             self.lost_elements.extend(_fz(w.value) for w in lost)
-        if present.keys() <= attempts.keys() and set(wtypes) == {"ok"}:
+        if present.keys() <= attempts.keys() and all_ok:
             return  # every present element an ok attempt: nothing unexpected, aborted or recovered
         for e, r in present.items():
             w = attempts.get(e)
@@ -313,9 +344,11 @@ class _Job:
             elif w.type == "info":
                 self.stats["recovered"] += 1
 
-    def _set_timeline(self, key: Any, ops: list[Op], attempts: dict[Any, Op]) -> None:
-        """set-full's per-element stable/lost latencies, as stats (§5.1(a), O(Σ|read|))."""
-        if self._kept_timeline(key, ops, attempts):
+    def _set_timeline(self, key: Any, ops: list[Op], attempts: dict[Any, Op],
+                      no_fail: bool = False) -> None:
+        """set-full's per-element stable/lost latencies, as stats (§5.1(a), O(Σ|read|)).
+        no_fail: the caller knows no attempt failed."""
+        if self._kept_timeline(key, ops, attempts, no_fail):
             return
         reads = self._collection_reads(key, ops)
         if sum(map(len, map(_VALUE, reads))) > TIMELINE_BUDGET:
@@ -358,15 +391,17 @@ class _Job:
         self.timeline_done = True
 
     @staticmethod
-    def _live(attempts: dict[Any, Op]) -> tuple[list, list]:
-        """(elements, their strongest writes) of the attempts that did not fail."""
+    def _live(attempts: dict[Any, Op], no_fail: bool = False) -> tuple[list, list]:
+        """(elements, their strongest writes) of the attempts that did not fail
+        (no_fail: the caller knows none did)."""
         elems, ws = list(attempts), list(attempts.values())
-        if "fail" in set(map(_TYPE, ws)):
+        if not no_fail and "fail" in set(map(_TYPE, ws)):
             live_ = [(e, w) for e, w in zip(elems, ws) if w.type != "fail"]
             elems, ws = [e for e, _ in live_], [w for _, w in live_]
         return elems, ws
 
-    def _kept_timeline(self, key: Any, ops: list[Op], attempts: dict[Any, Op]) -> bool:
+    def _kept_timeline(self, key: Any, ops: list[Op], attempts: dict[Any, Op],
+                       no_fail: bool = False) -> bool:
         """`_set_timeline` from what the index's Rust scan kept of the reads
         (set_native.TIMELINE_KEY), when it holds exactly the reads `_collection_reads`
         would select; False (nothing changed) when it cannot say."""
@@ -376,7 +411,8 @@ class _Job:
         if (ix is None or ix._set_reads is None or ix.ops is not ops or ix._obs
                 or ix.kind != "set"):
             return False
-        got = set_native.TIMELINE_KEY(ix._set_reads, *self._live(attempts), TIMELINE_BUDGET)
+        got = set_native.TIMELINE_KEY(ix._set_reads, *self._live(attempts, no_fail),
+                                      TIMELINE_BUDGET)
         if got is None:
             return False
         skipped, stable_lat, lost_lat, never_read = got

@@ -16,7 +16,8 @@ explanations built) is run again in the parent. A family that raises in a worker
 unknown with the error, as in the serial loop.
 
 When: `CheckOptions.check_workers` (1: serial; N: up to N workers, whatever the history's
-size); otherwise automatically for histories of at least MIN_OPS ops on a machine with
+size); otherwise (and not for the SERIAL_SHAPES, whose families cost less than a fork
+once the shared tables are built) automatically for histories of at least MIN_OPS ops on a machine with
 >= 2 usable CPUs, at most `SPLITBRAIN_CHECK_WORKERS` workers (1 disables). Serial where
 `os.fork` is missing or another Python thread is running (forking a threaded process
 can leave a lock held in the child).
@@ -37,6 +38,12 @@ from typing import Any, Callable
 
 ENV = "SPLITBRAIN_CHECK_WORKERS"
 MIN_OPS = 100_000
+# Shapes whose families, once the shared tables are built (in the parent), cost less than
+# forking does: the Rust-built set and list indexes leave little to split. Measured at
+# 1M ops (bench/checkers.py, 2026-12-04, load 1): set serial 2.2 s wall = CPU against
+# forked 2.3 s wall / 3.1 CPU s; list-append 1.4 / 1.4 against 1.7-2.2 / 1.8-2.2.
+# They run serially unless `check_workers` asks for workers.
+SERIAL_SHAPES = frozenset(("set", "list-append"))
 
 # Rough relative cost of a family on a big history (the costliest are claimed first).
 _COST = {"linearizable": 9, "transactions": 9, "lost_updates": 4, "integrity": 3,
@@ -56,13 +63,16 @@ def _cpus() -> int:
         return os.cpu_count() or 1
 
 
-def workers_for(n_ops: int, option: int | None, n_jobs: int) -> int:
-    """How many worker processes to fork for n_jobs families (1: run them serially)."""
+def workers_for(n_ops: int, option: int | None, n_jobs: int, shape: str | None = None) -> int:
+    """How many worker processes to fork for n_jobs families (1: run them serially);
+    shape: the history's data shape (SERIAL_SHAPES run serially unless `option` says)."""
     if (n_jobs < 2 or not hasattr(os, "fork") or not hasattr(signal, "pthread_sigmask")
             or threading.active_count() > 1):
         return 1
     if option is not None:
         return max(1, min(int(option), n_jobs))
+    if shape in SERIAL_SHAPES:
+        return 1
     env = os.environ.get(ENV, "").strip()
     cap = None
     if env:

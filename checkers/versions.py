@@ -176,6 +176,9 @@ class VersionIndex:
         self._members: dict[int, frozenset | None] | None = None
         # set kind: what the Rust scan kept of the reads (set_native.SCAN_OPS), or None
         self._set_reads = None
+        # set keys the Rust core built (set_native.INDEX): every write an add of its own
+        # distinct int, and their counts (set_native.SetFacts), or None
+        self.set_facts = None
         # False when no op on this key is a cas (build_index knows it for free): lets the
         # register passes skip a scan of every op looking for one
         self.has_cas = True
@@ -450,6 +453,8 @@ def build_index(key: Any, ops: list[Op], workload: str | None = None,
     if kind == "versioned" and not tiebreak and not snapshot_reads and _native_versioned(ix):
         return ix
     if kind == "list" and not snapshot_reads and _native_list(ix):
+        return ix
+    if kind == "set" and not snapshot_reads and _native_set(ix):
         return ix
     writes_append = ix.writes.append
     reads = ix.reads
@@ -966,21 +971,26 @@ def _dirty_updates(ix: VersionIndex, pos: dict) -> None:
 # -- sets --------------------------------------------------------------------------------
 
 
-def _build_set(ix: VersionIndex) -> None:
+def _build_set(ix: VersionIndex, scanned: tuple[dict, list] | None = None) -> None:
     """Audit every read's elements and keep its members (`ix.members`, built once here).
 
     Same findings as `_read_elements` + `_elements_audit` per read, with the frozenset
     (what `members` returns) as the duplicate test and the fast C-level audit; the
-    element-order paths only for the rare read that needs them."""
+    element-order paths only for the rare read that needs them. `scanned`: what
+    `_set_scan` would return, already computed (`_native_set`)."""
     audit = _ValueAudit(ix)
+    reads = ix.reads
     # see _build_list: the C-level test that every `audit.check` would pass
-    winv = {e: w.inv_index for e, w in ix._writer.items() if w.type != "fail"}
+    if scanned is None:
+        winv = _live_invocations(ix)
+        mem, todo = _set_scan(ix, reads, winv)
+    else:
+        mem, todo = scanned
+        winv = _live_invocations(ix) if todo else {}
     winv_get = winv.get
     simple = _SIMPLE_T
     snap = ix._obs
     empty = frozenset()
-    reads = ix.reads
-    mem, todo = _set_scan(ix, reads, winv)
     # the members of the last read the fast test cleared, and when that read completed:
     # its elements all have a live writer invoked by then, so a read completing no
     # earlier need only test the elements it adds (usually none or one)
@@ -1012,6 +1022,35 @@ def _build_set(ix: VersionIndex) -> None:
         cleared, cleared_ret = m, ret
     ix._members = mem
     audit.flush()
+
+
+def _live_invocations(ix: VersionIndex) -> dict:
+    """element -> the invocation index of its sole writer, unless that write failed."""
+    return {e: w.inv_index for e, w in ix._writer.items() if w.type != "fail"}
+
+
+def _native_set(ix: VersionIndex) -> bool:
+    """`build_index` of a set key with the Rust core's `set_index` (set_native.INDEX)
+    doing everything before `_build_set`'s per-read loop, when it takes the key's shape
+    (plain reads and adds of distinct exact ints); False: nothing changed."""
+    build = set_native.INDEX
+    if build is None or set_native.SCAN is None or type(ix.ops) is not list:
+        return False
+    got = build(ix.ops, _SET_LAZY)
+    if got is None:
+        return False
+    ix.reads, ix.writes, ix._wvals, ix._writer, members, todo, ix._set_reads, facts = got
+    ix.set_facts = set_native.SetFacts(*facts)
+    ix.has_cas = False
+    reads = ix.reads
+    if not reads:
+        mem, todo = {}, None  # as _set_scan: the loop has nothing to visit
+    elif _SET_LAZY:
+        mem = dict(zip(map(_INDEX, map(reads.__getitem__, todo)), members))
+    else:
+        mem = dict(zip(map(_INDEX, reads), members))
+    _build_set(ix, (mem, todo))
+    return True
 
 
 def _set_scan(ix: VersionIndex, reads: list[Op], winv: dict) -> tuple[dict, list | None]:

@@ -77,7 +77,7 @@ pub mod py {
     }
 
     struct Interner {
-        ids: FxMap<i64, u32>,
+        ids: crate::sets::py::IdMap,
         add_inv: Vec<i64>,   // id -> latest invocation of an add of it (-1: none)
         earliest: Vec<i64>,  // id -> earliest obliging event (i64::MAX: none)
     }
@@ -155,9 +155,13 @@ pub mod py {
         Some(out)
     }
 
-    /// `list_elems` of ints already read (sets.rs `SetReads`): ids, None on a repeat.
-    fn kept_elems(v: &[i64], it: &mut Interner) -> Option<Vec<u32>> {
-        let out: Vec<u32> = v.iter().map(|&x| it.id(x)).collect();
+    /// `list_elems` of ints already read (sets.rs `SetReads`, as ids of its table, which
+    /// the Interner starts from): None on a repeat (`distinct`: the scan proved none).
+    fn kept_elems(v: &[u32], distinct: bool) -> Option<Vec<u32>> {
+        let out = v.to_vec();
+        if distinct {
+            return Some(out);
+        }
         let mut sorted = out.clone();
         sorted.sort_unstable();
         if sorted.windows(2).any(|w| w[0] == w[1]) {
@@ -238,12 +242,30 @@ pub mod py {
     fn read_members(reads: &Bound<'_, PyList>, members: &Bound<'_, PyDict>,
                     corrupt: &Bound<'_, PySet>, kept: Option<&crate::sets::py::SetReads>,
                     it: &mut Interner) -> PyResult<Option<Reads>> {
-        // the scan's kept elements, when they are of this very list
-        let kept = kept.filter(|k| k.reads.bind(reads.py()).is(reads)
-                               && k.elems.len() == reads.len());
         let mut rs = Reads { elems: Vec::new(), slots: Vec::with_capacity(reads.len()),
                              by_index: FxMap::default() };
         let check_corrupt = !corrupt.is_empty();
+        // set_index kept every read's index, and no read has an entry to look up: the
+        // reads themselves need not be touched
+        if let Some(k) = kept {
+            if let (Some(ri), false, true) = (&k.read_index, check_corrupt, members.is_empty()) {
+                for (pos, &idx) in ri.iter().enumerate() {
+                    let got = match k.elems[pos].as_deref() {
+                        Some(v) => kept_elems(v, k.distinct[pos]),
+                        None => {
+                            let r = reads.get_item(pos)?;
+                            list_elems(&fld(r.downcast::<PyTuple>()?, OP_VALUE), it)
+                        }
+                    };
+                    let Some(v) = got else { return Ok(None) };
+                    let slot = Some(rs.elems.len());
+                    rs.elems.push(v);
+                    rs.by_index.insert(idx, slot);
+                    rs.slots.push(slot);
+                }
+                return Ok(Some(rs));
+            }
+        }
         for (pos, r) in reads.iter().enumerate() {
             let r = r.downcast::<PyTuple>()?;
             if r.len() <= OP_EXTRA {
@@ -257,7 +279,7 @@ pub mod py {
                     // omitted by versions.py's lazy set scan: a list of distinct exact
                     // ints, whose members are its elements
                     let got = match kept.and_then(|k| k.elems[pos].as_deref()) {
-                        Some(v) => kept_elems(v, it),
+                        Some(v) => kept_elems(v, kept.is_some_and(|k| k.distinct[pos])),
                         None => list_elems(&fld(r, OP_VALUE), it),
                     };
                     let Some(v) = got else { return Ok(None) };
@@ -337,6 +359,34 @@ pub mod py {
             }
         }
         Ok(Step::Op(p, so))
+    }
+
+    /// `session_op` from what set_index read of the op.
+    fn kept_op(f: &crate::sets::py::SessFact, rs: &Reads, it: &mut Interner) -> Step {
+        if f.skip {
+            return Step::Skip;
+        }
+        let mut so = SOp { inv: f.inv, ret: f.ret, kind: Kind::Other, is_add: false,
+                           elem: NO_ELEM, slot: 0 };
+        if f.read {
+            match rs.by_index.get(&f.index) {
+                None => return Step::Decline,
+                Some(None) => so.kind = Kind::Skip,
+                Some(Some(s)) => {
+                    so.kind = Kind::Read;
+                    so.slot = *s;
+                }
+            }
+        } else if f.add {
+            so.is_add = true;
+            if let Some(e) = f.elem {
+                so.elem = it.id(e);
+            }
+            if f.ok {
+                so.kind = Kind::OkAdd;
+            }
+        }
+        Step::Op(f.process, so)
     }
 
     /// Each process's ops (first-touch order) split into its sessions as passes.py does:
@@ -445,14 +495,29 @@ pub mod py {
         by_session_ops: bool,
         kept: Option<Bound<'py, crate::sets::py::SetReads>>,
     ) -> PyResult<Option<(Vec<PyObject>, Vec<usize>, u64, u64, Vec<usize>)>> {
-        let mut it = Interner { ids: FxMap::default(), add_inv: Vec::new(), earliest: Vec::new() };
         let kept = kept.as_ref().map(|k| k.get());
+        // the scan's kept elements, when they are of this very list: its element ids
+        let kept = kept.filter(|k| k.reads.bind(py).is(reads) && k.elems.len() == reads.len());
+        let mut it = match kept {
+            Some(k) => Interner { ids: k.ids.map.clone(), add_inv: vec![-1; k.ids.values.len()],
+                                  earliest: vec![i64::MAX; k.ids.values.len()] },
+            None => Interner { ids: Default::default(), add_inv: Vec::new(), earliest: Vec::new() },
+        };
         let Some(rs) = read_members(reads, members, corrupt, kept, &mut it)? else { return Ok(None) };
         // passes.py's grouping: by process in first-touch order (session ops only)
         let mut procs: FxMap<i64, usize> = FxMap::default();
         let mut by_p: Vec<Vec<(SOp, usize)>> = Vec::new(); // (op, position in ops)
-        for (pos, op) in ops.iter().enumerate() {
-            let (p, so) = match session_op(op.downcast::<PyTuple>()?, &rs, &mut it)? {
+        // what set_index read of these very ops (sets.rs SessFact), else the ops themselves
+        let facts = kept.and_then(|k| match (&k.ops, &k.sess) {
+            (Some(o), Some(f)) if o.bind(py).is(ops) && f.len() == ops.len() => Some(f),
+            _ => None,
+        });
+        for pos in 0..ops.len() {
+            let step = match facts {
+                Some(f) => kept_op(&f[pos], &rs, &mut it),
+                None => session_op(ops.get_item(pos)?.downcast::<PyTuple>()?, &rs, &mut it)?,
+            };
+            let (p, so) = match step {
                 Step::Decline => return Ok(None),
                 Step::Skip => continue,
                 Step::Op(p, so) => (p, so),

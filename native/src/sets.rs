@@ -48,19 +48,30 @@ impl Presence {
 
     #[inline]
     pub fn saw(&mut self, e: i64) {
-        let i = self.i;
         if let Some(&a) = self.at.get(&e) {
-            if self.last[a] == i {
-                return; // the element twice in one read
-            }
-            if self.first[a] < 0 {
-                self.first[a] = i;
-            }
-            if self.last[a] != i - 1 && i > 0 {
-                self.gap[a] = i - 1;
-            }
-            self.last[a] = i;
+            self.saw_at(a);
         }
+    }
+
+    /// The table slot of the k-th element (`saw_at`'s argument): its first listing's.
+    pub fn slot(&self, k: usize) -> usize {
+        self.at[&self.elems[k]]
+    }
+
+    /// `saw` of the element whose table slot is `a`.
+    #[inline]
+    pub fn saw_at(&mut self, a: usize) {
+        let i = self.i;
+        if self.last[a] == i {
+            return; // the element twice in one read
+        }
+        if self.first[a] < 0 {
+            self.first[a] = i;
+        }
+        if self.last[a] != i - 1 && i > 0 {
+            self.gap[a] = i - 1;
+        }
+        self.last[a] = i;
     }
 
     pub fn next_read(&mut self) {
@@ -85,7 +96,7 @@ impl Presence {
 }
 
 #[derive(Default)]
-struct MixHasher(u64);
+pub(crate) struct MixHasher(u64);
 impl Hasher for MixHasher {
     fn finish(&self) -> u64 {
         let mut z = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
@@ -106,7 +117,7 @@ impl Hasher for MixHasher {
 pub mod py {
     use pyo3::ffi;
     use pyo3::prelude::*;
-    use pyo3::types::{PyDict, PyList, PyTuple};
+    use pyo3::types::{PyDict, PyList, PyString, PyTuple};
     use std::collections::HashMap;
     use std::hash::BuildHasherDefault;
 
@@ -175,7 +186,6 @@ pub mod py {
         Ok(Some(p.finish()))
     }
 
-    type MixSet = std::collections::HashSet<i64, BuildHasherDefault<MixHasher>>;
     type MixMap = HashMap<i64, i64, BuildHasherDefault<MixHasher>>;
 
     /// `winv`'s exact-int entries (element -> invocation index of its live writer).
@@ -206,28 +216,85 @@ pub mod py {
         }
     }
 
+    pub(crate) type IdMap = HashMap<i64, u32, BuildHasherDefault<MixHasher>>;
+
+    /// One key's elements as dense ids (what SetReads keeps of its reads), with each
+    /// element's live writer's invocation (`_build_set`'s winv) by id.
+    pub(crate) struct Ids {
+        pub(crate) map: IdMap,
+        /// id -> the element
+        pub(crate) values: Vec<i64>,
+        winv: Vec<Option<i64>>,
+        mark: Vec<u32>,
+        stamp: u32,
+    }
+
+    impl Ids {
+        fn new(inv: &MixMap) -> Self {
+            let mut ids = Ids { map: IdMap::default(), values: Vec::with_capacity(inv.len()),
+                                winv: Vec::with_capacity(inv.len()), mark: Vec::new(), stamp: 0 };
+            ids.map.reserve(inv.len());
+            for (&e, &w) in inv {
+                let i = ids.id(e);
+                ids.winv[i as usize] = Some(w);
+            }
+            ids
+        }
+
+        #[inline]
+        fn id(&mut self, e: i64) -> u32 {
+            let n = self.values.len() as u32;
+            let got = *self.map.entry(e).or_insert(n);
+            if got == n {
+                self.values.push(e);
+                self.winv.push(None);
+                self.mark.push(0);
+            }
+            got
+        }
+    }
+
+    /// `ints_of` as ids (None: another shape, or a non-int element).
+    fn ids_of(v: &Bound<'_, PyAny>, ids: &mut Ids) -> Option<Vec<u32>> {
+        let mut out = Vec::new();
+        each_int(v, |e| out.push(ids.id(e))).then_some(out)
+    }
+
     /// One read of set_scan at position `p` (`seq`: its exact list/tuple length): its
     /// frozenset appended to `members` and `p` to `slow` as set_scan decides; returns its
-    /// ints (`each_int`'s, None: another shape) for set_scan_ops to keep.
+    /// ints (`each_int`'s, as ids; None: another shape) for set_scan_ops to keep.
     #[allow(clippy::too_many_arguments)]
-    fn scan_read<'py>(py: Python<'py>, v: &Bound<'py, PyAny>, seq: Option<usize>,
-                      ret: Option<i64>, p: usize, lazy: bool,
-                      inv: &MixMap,
-                      seen: &mut MixSet, members: &Bound<'py, PyList>, slow: &mut Vec<usize>)
-                      -> PyResult<Option<Vec<i64>>> {
-        let ints = if seq.is_some() { ints_of(v) } else { None };
+    fn scan_read_ids<'py>(py: Python<'py>, v: &Bound<'py, PyAny>, seq: Option<usize>,
+                          ret: Option<i64>, p: usize, lazy: bool, ids: &mut Ids,
+                          members: &Bound<'py, PyList>, slow: &mut Vec<usize>)
+                          -> PyResult<Option<Vec<u32>>> {
+        let got = if seq.is_some() { ids_of(v, ids) } else { None };
+        let live_by = |es: &[u32], ids: &Ids, r: i64| {
+            es.iter().all(|&i| ids.winv[i as usize].is_some_and(|w| w <= r))
+        };
         if lazy {
-            if let (Some(r), Some(es)) = (ret, &ints) {
-                seen.clear();
-                if es.iter().all(|e| seen.insert(*e) && inv.get(e).is_some_and(|&w| w <= r)) {
-                    return Ok(ints); // passes: no frozenset, no entry
+            if let (Some(r), Some(es)) = (ret, &got) {
+                ids.stamp = ids.stamp.wrapping_add(1);
+                if ids.stamp == 0 {
+                    ids.mark.iter_mut().for_each(|m| *m = 0);
+                    ids.stamp = 1;
+                }
+                let s = ids.stamp;
+                let distinct = es.iter().all(|&i| {
+                    let m = &mut ids.mark[i as usize];
+                    let fresh = *m != s;
+                    *m = s;
+                    fresh
+                });
+                if distinct && live_by(es, ids, r) {
+                    return Ok(got); // passes: no frozenset, no entry
                 }
             }
         }
         let Some(n) = seq else {
             members.append(py.None())?;
             slow.push(p);
-            return Ok(ints);
+            return Ok(got);
         };
         // SAFETY: GIL held; PyFrozenSet_New returns a new reference or NULL with an
         // exception set (an unhashable element), cleared here: Python redoes that read
@@ -236,19 +303,19 @@ pub mod py {
             unsafe { ffi::PyErr_Clear() };
             members.append(py.None())?;
             slow.push(p);
-            return Ok(ints);
+            return Ok(got);
         }
         let fs = unsafe { Bound::from_owned_ptr(py, fs) };
         let distinct = fs.len()? == n;
         members.append(&fs)?;
-        let ok = match (ret, &ints) {
-            (Some(r), Some(es)) if distinct => es.iter().all(|e| inv.get(e).is_some_and(|&w| w <= r)),
+        let ok = match (ret, &got) {
+            (Some(r), Some(es)) if distinct => live_by(es, ids, r),
             _ => false,
         };
         if !ok {
             slow.push(p);
         }
-        Ok(ints)
+        Ok(got)
     }
 
     /// versions.py `_build_set`'s per-read frozensets and its fast audit, for reads of one
@@ -278,7 +345,7 @@ pub mod py {
         let inv = int_map(winv);
         let members = PyList::empty(py);
         let mut slow = Vec::new();
-        let mut seen = Default::default();
+        let mut ids = Ids::new(&inv);
         for p in 0..values.len() {
             let v = values.get_item(p)?;
             // SAFETY: GIL held, borrowed pointer of a live object
@@ -287,7 +354,7 @@ pub mod py {
                 Some((n, false)) => Some(n),
                 _ => None, // a subclass: not taken, as an exact type only
             };
-            scan_read(py, &v, seq, ret, p, lazy, &inv, &mut seen, &members, &mut slow)?;
+            scan_read_ids(py, &v, seq, ret, p, lazy, &mut ids, &members, &mut slow)?;
         }
         Ok(Some((members, slow)))
     }
@@ -426,9 +493,11 @@ pub mod py {
     #[pyclass(frozen, module = "splitbrain._native")]
     pub struct SetReads {
         pub(crate) reads: Py<PyList>,
-        /// per read: its elements when the value is an exact list or tuple of exact ints
-        /// fitting in i64 (as `each_int` takes them), else None
-        pub(crate) elems: Vec<Option<Vec<i64>>>,
+        /// per read: its elements (as ids of `ids`) when the value is an exact list or
+        /// tuple of exact ints fitting in i64 (as `each_int` takes them), else None
+        pub(crate) elems: Vec<Option<Vec<u32>>>,
+        /// the reads' elements (and the key's live adds') ids
+        pub(crate) ids: Ids,
         /// per read: Some(len) when the value is an exact list or tuple
         pub(crate) seq_len: Vec<Option<usize>>,
         /// some value is a list or tuple subclass (isinstance holds, the exact tests don't)
@@ -436,6 +505,27 @@ pub mod py {
         /// per read: (inv_index, ret_index, t_inv, t_ret) as `int_field(.., false)` reads
         /// them, None when any is not an exact int below i64::MAX
         pub(crate) times: Vec<Option<(i64, i64, i64, i64)>>,
+        /// per read: its elements were proven distinct (the lazy scan's test)
+        pub(crate) distinct: Vec<bool>,
+        /// `set_index` only: the key's ops and what set_session.rs's `session_op` reads
+        /// of each (None: set_scan_ops built this, or some op is a shape session_op
+        /// declines), and each read's op index as its `as_index` takes it
+        pub(crate) ops: Option<Py<PyList>>,
+        pub(crate) sess: Option<Vec<SessFact>>,
+        pub(crate) read_index: Option<Vec<i64>>,
+    }
+
+    /// One op as set_session.rs's `session_op` sees it, read once by `set_index`.
+    pub(crate) struct SessFact {
+        pub(crate) skip: bool,       // not a session op (session_op's Step::Skip)
+        pub(crate) process: i64,
+        pub(crate) index: i64,
+        pub(crate) inv: i64,
+        pub(crate) ret: i64,
+        pub(crate) read: bool,       // f == "read" (an ok read when not skipped)
+        pub(crate) add: bool,        // f == "add"
+        pub(crate) ok: bool,         // type == "ok"
+        pub(crate) elem: Option<i64>, // an add's element (None: value None)
     }
 
     /// `each_int` collecting the ints (None: another shape, or a non-int element).
@@ -458,13 +548,26 @@ pub mod py {
         lazy: bool,
     ) -> PyResult<Option<(Bound<'py, PyList>, Vec<usize>, SetReads)>> {
         let inv = int_map(winv);
-        let n = reads.len();
-        let mut cache = SetReads { reads: reads.clone().unbind(), elems: Vec::with_capacity(n),
-                                   seq_len: Vec::with_capacity(n), odd_seq: false,
-                                   times: Vec::with_capacity(n) };
         let members = PyList::empty(py);
         let mut slow = Vec::new();
-        let mut seen = Default::default();
+        let Some(cache) = scan_all(py, reads, &inv, lazy, &members, &mut slow)? else {
+            return Ok(None);
+        };
+        Ok(Some((members, slow, cache)))
+    }
+
+    /// set_scan_ops' loop: every read scanned into `members`/`slow`, kept in a SetReads
+    /// (None: a read is no tuple with every field set_scan_ops reads).
+    fn scan_all<'py>(py: Python<'py>, reads: &Bound<'py, PyList>, inv: &MixMap, lazy: bool,
+                     members: &Bound<'py, PyList>, slow: &mut Vec<usize>)
+                     -> PyResult<Option<SetReads>> {
+        let n = reads.len();
+        let mut cache = SetReads { reads: reads.clone().unbind(), elems: Vec::with_capacity(n),
+                                   ids: Ids::new(inv),
+                                   seq_len: Vec::with_capacity(n), odd_seq: false,
+                                   times: Vec::with_capacity(n),
+                                   distinct: Vec::with_capacity(n), ops: None, sess: None,
+                                   read_index: None };
         for p in 0..n {
             let r = reads.get_item(p)?;
             let Ok(t) = r.downcast::<PyTuple>() else { return Ok(None) };
@@ -486,10 +589,247 @@ pub mod py {
             };
             cache.odd_seq |= odd;
             cache.seq_len.push(seq);
-            let ints = scan_read(py, &v, seq, ret, p, lazy, &inv, &mut seen, &members, &mut slow)?;
+            let before = members.len();
+            let ints = scan_read_ids(py, &v, seq, ret, p, lazy, &mut cache.ids, members, slow)?;
+            // lazy and no entry for this read: its ints passed the distinct test
+            cache.distinct.push(lazy && ints.is_some() && members.len() == before);
             cache.elems.push(ints);
         }
-        Ok(Some((members, slow, cache)))
+        Ok(Some(cache))
+    }
+
+    /// versions.py `build_index` of one set key up to `_build_set`'s per-read loop, in one
+    /// pass over its ops: set_index(ops, lazy) -> (reads, writes, wvals, writer, members,
+    /// slow, SetReads, (adds not failed, ok adds)) or None (declined, nothing built: an op that is no exact tuple
+    /// with every field, an f or type that is no exact str, an f other than read/add, an
+    /// add value that is not an exact int in i64, or an element added twice). `reads`
+    /// are the ok reads, `writes` the adds, `wvals` their values and `writer` value ->
+    /// add, exactly as build_index's comprehensions and `_index_writers` make them;
+    /// `members`/`slow`/SetReads as set_scan_ops(reads, winv, lazy) gives them, winv
+    /// being `_build_set`'s (element -> inv_index of its non-failed writer). The SetReads
+    /// also keeps what the session certificate reads of each op (`SessFact`).
+    #[pyfunction]
+    #[pyo3(signature = (ops, lazy=false))]
+    #[allow(clippy::type_complexity)]
+    fn set_index<'py>(
+        py: Python<'py>,
+        ops: &Bound<'py, PyList>,
+        lazy: bool,
+    ) -> PyResult<Option<(Bound<'py, PyList>, Bound<'py, PyList>, Bound<'py, PyList>,
+                          Bound<'py, PyDict>, Bound<'py, PyList>, Vec<usize>, SetReads,
+                          (usize, usize))>> {
+        use crate::set_session::py::{OP_EXTRA, OP_INDEX, OP_PROCESS};
+        let reads = PyList::empty(py);
+        let writes = PyList::empty(py);
+        let wvals = PyList::empty(py);
+        let writer = PyDict::new(py);
+        let mut inv = MixMap::default();
+        let mut sess: Option<Vec<SessFact>> = Some(Vec::with_capacity(ops.len()));
+        let (mut nonfail, mut n_ok) = (0usize, 0usize);
+        for op in ops.iter() {
+            let Ok(t) = op.downcast::<PyTuple>() else { return Ok(None) }; // Op: a subclass
+            if t.len() <= OP_EXTRA {
+                return Ok(None);
+            }
+            let (ty, f) = (t.get_borrowed_item(5)?, t.get_borrowed_item(6)?);
+            let (Ok(ty), Ok(f)) = (ty.downcast_exact::<PyString>(), f.downcast_exact::<PyString>())
+            else {
+                return Ok(None);
+            };
+            let (ty, f) = (ty.to_cow()?, f.to_cow()?);
+            let read = match &*f {
+                "read" => true,
+                "add" => false,
+                _ => return Ok(None),
+            };
+            let ok = ty == "ok";
+            let mut elem = None;
+            if read {
+                if ok {
+                    reads.append(&op)?;
+                }
+            } else {
+                let v = t.get_borrowed_item(8)?;
+                // SAFETY: GIL held, borrowed pointer of a live object
+                let Some(e) = (unsafe { exact_int(v.as_ptr()) }) else { return Ok(None) };
+                writes.append(&op)?;
+                wvals.append(&v)?;
+                writer.set_item(&v, &op)?;
+                n_ok += ok as usize;
+                if ty != "fail" {
+                    nonfail += 1;
+                    // SAFETY: as above
+                    if let Some(i) = unsafe { exact_int(t.get_borrowed_item(1)?.as_ptr()) } {
+                        inv.insert(e, i);
+                    }
+                }
+                elem = Some(e);
+            }
+            if let Some(facts) = sess.as_mut() {
+                match sess_fact(t, &ty, read, ok, elem, OP_PROCESS, OP_INDEX, OP_EXTRA)? {
+                    Some(fact) => facts.push(fact),
+                    None => sess = None,
+                }
+            }
+        }
+        if writer.len() != writes.len() {
+            return Ok(None); // an element added twice: _index_writers' slow path
+        }
+        let members = PyList::empty(py);
+        let mut slow = Vec::new();
+        let Some(mut cache) = scan_all(py, &reads, &inv, lazy, &members, &mut slow)? else {
+            return Ok(None);
+        };
+        let mut read_index = Some(Vec::with_capacity(reads.len()));
+        for r in reads.iter() {
+            let r = r.downcast::<PyTuple>()?;
+            match (read_index.as_mut(), index_of(&crate::set_session::py::fld(r, OP_INDEX))) {
+                (Some(v), Some(i)) => v.push(i),
+                _ => read_index = None,
+            }
+        }
+        cache.ops = Some(ops.clone().unbind());
+        cache.sess = sess;
+        cache.read_index = read_index;
+        Ok(Some((reads, writes, wvals, writer, members, slow, cache, (nonfail, n_ok))))
+    }
+
+    /// set_session.rs `as_index`, an exact int read straight off the object first.
+    #[inline]
+    fn index_of(o: &Bound<'_, PyAny>) -> Option<i64> {
+        // SAFETY: GIL held, borrowed pointer of a live object
+        match unsafe { exact_int(o.as_ptr()) } {
+            Some(v) => Some(v),
+            None => crate::set_session::py::as_index(o),
+        }
+    }
+
+    /// What set_session.rs's `session_op` reads of one op (f read or add, type `ty`),
+    /// in its order of tests; None where it would decline.
+    #[allow(clippy::too_many_arguments)]
+    fn sess_fact(t: &Bound<'_, PyTuple>, ty: &str, read: bool, ok: bool, elem: Option<i64>,
+                 op_process: usize, op_index: usize, op_extra: usize)
+                 -> PyResult<Option<SessFact>> {
+        use crate::set_session::py::fld;
+        let mut fact = SessFact { skip: true, process: 0, index: 0, inv: 0, ret: 0, read,
+                                  add: !read, ok, elem };
+        if ty == "fail" || (!ok && read) {
+            return Ok(Some(fact));
+        }
+        let extra = t.get_borrowed_item(op_extra)?;
+        if !extra.is_none() {
+            let Ok(d) = extra.downcast_exact::<PyDict>() else { return Ok(None) };
+            if d.contains("txn_of")? {
+                return Ok(Some(fact));
+            }
+        }
+        let (Some(inv), Some(ret)) = (index_of(&fld(t, 1)), index_of(&fld(t, 2)))
+        else { return Ok(None) };
+        let p = t.get_borrowed_item(op_process)?;
+        if !p.is_exact_instance_of::<pyo3::types::PyInt>() {
+            return Ok(None);
+        }
+        let Ok(p) = p.extract::<i64>() else { return Ok(None) };
+        if read {
+            let Some(idx) = index_of(&fld(t, op_index)) else { return Ok(None) };
+            fact.index = idx;
+        }
+        fact.skip = false;
+        fact.process = p;
+        fact.inv = inv;
+        fact.ret = ret;
+        Ok(Some(fact))
+    }
+
+    /// A final read's value as convergence.py `_norm_set` compares it, for a list or tuple
+    /// of exact ints (sorted, each once) or None (empty); None: another shape.
+    fn norm_ints(v: &Bound<'_, PyAny>) -> Option<Vec<i64>> {
+        if v.is_none() {
+            return Some(Vec::new());
+        }
+        let mut out = ints_of(v)?;
+        out.sort_unstable();
+        out.dedup();
+        Some(out)
+    }
+
+    /// convergence.py's per-key work for a set key whose final reads are lists of exact
+    /// ints: set_final_key(per_node, wvals) -> None (declined: another shape, a node
+    /// flapping, the nodes' last reads disagreeing, or the converged set not exactly
+    /// `wvals`; Python judges the key) or (t_inv of the last read whose set is not the
+    /// converged one or None, t_inv of the read after it or None, t_inv of the first
+    /// read), the reads of every node taken in (t_inv, inv_index) order as `_latency`
+    /// sorts them. `per_node`: each node's final reads (Ops) in its order; `wvals`: the
+    /// key's add values, distinct exact ints (versions.py's set_index made them).
+    #[pyfunction]
+    #[allow(clippy::type_complexity)]
+    fn set_final_key(
+        per_node: &Bound<'_, PyList>,
+        wvals: &Bound<'_, PyList>,
+    ) -> PyResult<Option<(Option<i64>, Option<i64>, i64)>> {
+        let mut all: Vec<(i64, i64, usize)> = Vec::new(); // (t_inv, inv_index, value id)
+        let mut vals: Vec<Vec<i64>> = Vec::new();
+        let id_of = |v: Vec<i64>, vals: &mut Vec<Vec<i64>>| -> usize {
+            match vals.iter().position(|x| *x == v) {
+                Some(i) => i,
+                None => {
+                    vals.push(v);
+                    vals.len() - 1
+                }
+            }
+        };
+        let mut last: Option<usize> = None; // the converged value: every node's last read's
+        for rs in per_node.iter() {
+            let rs = rs.downcast_exact::<PyList>()?;
+            if rs.is_empty() {
+                return Ok(None);
+            }
+            // `_flap`: a value left and come back to on one node
+            let mut left: Vec<usize> = Vec::new();
+            let mut cur: Option<usize> = None;
+            for r in rs.iter() {
+                let Ok(t) = r.downcast::<PyTuple>() else { return Ok(None) };
+                if t.len() <= 12 {
+                    return Ok(None);
+                }
+                let (Some(inv), Some(ti)) = (int_field(t, 1, false), int_field(t, 11, false))
+                else { return Ok(None) };
+                let value = t.get_item(8)?;
+                let Some(v) = norm_ints(&value) else { return Ok(None) };
+                let v = id_of(v, &mut vals);
+                if let Some(c) = cur {
+                    if v != c {
+                        if left.contains(&v) {
+                            return Ok(None); // flapping: Python reports it
+                        }
+                        left.push(c);
+                    }
+                }
+                cur = Some(v);
+                all.push((ti, inv, v));
+            }
+            match (last, cur) {
+                (None, c) => last = c,
+                (Some(l), Some(c)) if l == c => {}
+                _ => return Ok(None), // diverged
+            }
+        }
+        let Some(conv) = last else { return Ok(None) };
+        // `_admissible_set`'s clean case: the converged set is exactly the added elements
+        let mut want = Vec::with_capacity(wvals.len());
+        if !each_int(wvals.as_any(), |e| want.push(e)) {
+            return Ok(None);
+        }
+        want.sort_unstable();
+        if want != vals[conv] {
+            return Ok(None);
+        }
+        all.sort_by_key(|&(t, i, _)| (t, i)); // stable, as sorted()
+        let bad = all.iter().rposition(|&(_, _, v)| v != conv);
+        Ok(Some(match bad {
+            None => (None, None, all[0].0),
+            Some(b) => (Some(all[b].0), all.get(b + 1).map(|x| x.0), all[0].0),
+        }))
     }
 
     /// lost_updates.py `_set_timeline` of a key whose reads `set_scan_ops` kept, from the
@@ -527,10 +867,22 @@ pub mod py {
             return Ok(None);
         }
         let mut p = super::Presence::new(&elems);
+        // id -> its position in `elems` (the first, as Presence::new keys them)
+        let mut at: Vec<usize> = vec![usize::MAX; c.ids.values.len()];
+        for (k, e) in elems.iter().enumerate() {
+            if let Some(&i) = c.ids.map.get(e) {
+                if at[i as usize] == usize::MAX {
+                    at[i as usize] = p.slot(k);
+                }
+            }
+        }
         let mut rd: Vec<(i64, i64, i64, i64)> = Vec::with_capacity(pos.len());
         for &i in &pos {
             for &e in c.elems[i].as_deref().unwrap_or(&[]) {
-                p.saw(e);
+                let a = at[e as usize];
+                if a != usize::MAX {
+                    p.saw_at(a);
+                }
             }
             p.next_read();
             rd.push(c.times[i].unwrap_or((0, 0, 0, 0)));
@@ -544,6 +896,8 @@ pub mod py {
         m.add_function(wrap_pyfunction!(set_scan, m)?)?;
         m.add_function(wrap_pyfunction!(set_scan_ops, m)?)?;
         m.add_function(wrap_pyfunction!(set_timeline_key, m)?)?;
+        m.add_function(wrap_pyfunction!(set_index, m)?)?;
+        m.add_function(wrap_pyfunction!(set_final_key, m)?)?;
         m.add_class::<SetReads>()?;
         Ok(())
     }

@@ -282,6 +282,10 @@ def test_workers_switches(monkeypatch):
     assert parallel.workers_for(big, None, 1) == 1
     assert parallel.workers_for(10, 3, 5) == 3  # the option forces it
     assert parallel.workers_for(big, 1, 5) == 1
+    for shape in ("set", "list-append"):  # their families cost less than a fork
+        assert parallel.workers_for(big, None, 5, shape) == 1
+        assert parallel.workers_for(big, 3, 5, shape) == 3  # unless the option asks
+    assert parallel.workers_for(big, None, 5, "register") == 4
     monkeypatch.setenv(parallel.ENV, "1")
     assert parallel.workers_for(big, None, 5) == 1
     monkeypatch.setenv(parallel.ENV, "2")

@@ -29,7 +29,9 @@ from tests.checkers import set_reference as ref
 @contextmanager
 def reference_paths():
     """The pre-speed-up functions in place of the fast ones, for the duration."""
-    saved = [(versions, "_build_set", ref.build_set),
+    saved = [(versions, "_native_set", lambda ix: False),
+             (convergence, "_set_final_clean", lambda *a: False),
+             (versions, "_build_set", ref.build_set),
              (versions, "_index_writers", ref.index_writers),
              (lost_updates._Job, "_set_timeline", ref.set_timeline),
              (lost_updates._Job, "_collection", ref.collection),
@@ -75,26 +77,38 @@ def _full(history: History, workload: str | None = "set") -> str:
 def python_engine():
     """The fast path without the Rust core (as SPLITBRAIN_SET_ENGINE=python or an older .so)."""
     saved = (set_native.PRESENCE, set_native.SCAN, set_native.TIMELINE, set_native.SCAN_OPS,
-             set_native.TIMELINE_KEY)
+             set_native.TIMELINE_KEY, set_native.INDEX, set_native.FINAL_KEY)
     set_native.PRESENCE = set_native.SCAN = set_native.TIMELINE = None
-    set_native.SCAN_OPS = set_native.TIMELINE_KEY = None
+    set_native.SCAN_OPS = set_native.TIMELINE_KEY = set_native.INDEX = None
+    set_native.FINAL_KEY = None
     try:
         yield
     finally:
         (set_native.PRESENCE, set_native.SCAN, set_native.TIMELINE, set_native.SCAN_OPS,
-         set_native.TIMELINE_KEY) = saved
+         set_native.TIMELINE_KEY, set_native.INDEX, set_native.FINAL_KEY) = saved
+
+
+@contextmanager
+def no_index():
+    """The Rust scan over the Python build's reads (set_scan_ops, as before set_index)."""
+    saved = set_native.INDEX
+    set_native.INDEX = None
+    try:
+        yield
+    finally:
+        set_native.INDEX = saved
 
 
 @contextmanager
 def unkept():
     """The Rust set scan and timeline over the Op fields, keeping nothing on the index
     (set_scan / set_timeline, as before set_scan_ops / set_timeline_key)."""
-    saved = set_native.SCAN_OPS, set_native.TIMELINE_KEY
-    set_native.SCAN_OPS = set_native.TIMELINE_KEY = None
+    saved = set_native.SCAN_OPS, set_native.TIMELINE_KEY, set_native.INDEX
+    set_native.SCAN_OPS = set_native.TIMELINE_KEY = set_native.INDEX = None
     try:
         yield
     finally:
-        set_native.SCAN_OPS, set_native.TIMELINE_KEY = saved
+        set_native.SCAN_OPS, set_native.TIMELINE_KEY, set_native.INDEX = saved
 
 
 def assert_same_writes_by_key(history: History) -> None:
@@ -114,12 +128,15 @@ def assert_same(history: History, workload: str | None = "set") -> None:
         fast_eager = _full(history, workload)
     with unkept():
         fast_unkept = _full(history, workload)
+    with no_index():
+        fast_no_index = _full(history, workload)
     with reference_paths():
         slow = _full(history, workload)
     assert fast == slow
     assert fast_python == slow
     assert fast_eager == slow
     assert fast_unkept == slow
+    assert fast_no_index == slow
 
 
 @contextmanager
@@ -232,7 +249,9 @@ ELEMENT = st.one_of(st.integers(0, 12), st.integers(0, 12), st.sampled_from(["a"
 
 
 @st.composite
-def set_histories(draw):
+def set_histories(draw, element=ELEMENT, finals_per_node: int = 1):
+    """Raw set histories: `element` draws an added or read element; each node reads
+    each key up to `finals_per_node` times in the final phase (when there is one)."""
     keyless = draw(st.booleans())
     keys = [None] if keyless else draw(st.lists(st.sampled_from(["x", "y", "z"]), min_size=1,
                                                 max_size=3, unique=True))
@@ -247,14 +266,14 @@ def set_histories(draw):
             typ = draw(st.sampled_from(["ok", "ok", "ok", "info", "fail"]))
             done = {**inv, "type": typ, "time": t}
             if inv["f"] == "read":
-                done["value"] = (draw(st.one_of(st.lists(ELEMENT, max_size=8), st.just("bad"),
+                done["value"] = (draw(st.one_of(st.lists(element, max_size=8), st.just("bad"),
                                                 st.none()))
                                  if typ == "ok" else None)
             events.append(done)
             continue
         f = draw(st.sampled_from(["add", "add", "read"]))
         inv = {"process": p, "type": "invoke", "f": f, "time": t,
-               "value": draw(ELEMENT) if f == "add" else None}
+               "value": draw(element) if f == "add" else None}
         if not keyless:
             inv["key"] = draw(st.sampled_from(keys))
         events.append(inv)
@@ -264,14 +283,14 @@ def set_histories(draw):
         for node in draw(st.lists(st.sampled_from(["n1", "n2"]), min_size=1, max_size=2,
                                   unique=True)):
             for k in keys:
-                if draw(st.booleans()):
+                for _ in range(draw(st.integers(0, finals_per_node))):
                     t += 1
                     base = {"process": f"final-{node}", "node": node, "final": True, "f": "read"}
                     if k is not None:
                         base["key"] = k
                     events.append({**base, "type": "invoke", "value": None, "time": t})
                     events.append({**base, "type": "ok", "time": t + 1,
-                                   "value": draw(st.lists(ELEMENT, max_size=8))})
+                                   "value": draw(st.lists(element, max_size=8))})
                     t += 1
     for i, e in enumerate(events):
         e["index"] = i
