@@ -742,9 +742,7 @@ class _Job:
         linear = self.o.realtime_claim
         # deltas of ±1 reach every sum between the bounds; others leave gaps (Maelstrom's
         # pn-counter: 10 acked, +5 -1 -1 indeterminate, a final read of 11 is no subset)
-        subsets = _SubsetSums(ops, self.stats) if any(
-            op.f in COUNTER_FS and op.type != "fail" and isinstance(op.value, int)
-            and not isinstance(op.value, bool) and abs(op.value) != 1 for op in ops) else None
+        subsets = _SubsetSums.needed(ops, self.stats)
         for i, r in enumerate(reads):
             value = r.value or 0
             (ap_i, an_i), (pp_r, pn_r) = at_inv[i], at_ret[i]
@@ -754,7 +752,8 @@ class _Job:
             else:  # an earlier final read may predate convergence (P15): no final bounds
                 lower, upper, mode = pn_r, pp_r, "any-subset"
             if lower <= value <= upper:
-                if subsets is None or subsets.reachable(r, value, definite=mode != "any-subset"):
+                if subsets is None or (mode == "any-subset" and r.ret_index >= subsets.any_from
+                                       ) or subsets.reachable(r, value, definite=mode != "any-subset"):
                     continue
                 mode += "+sums"
             self._counter_anomaly(key, r, value, lower, upper, mode, ops)
@@ -800,14 +799,21 @@ class _SubsetSums:
     SUBSET_BUDGET = 50_000_000
 
     def __init__(self, ops: list[Op], stats: dict) -> None:
-        adds = [o for o in ops if o.f in COUNTER_FS and o.type != "fail"]
-        ints = [o for o in adds if o.value is None or (isinstance(o.value, int)
-                                                       and not isinstance(o.value, bool))]
-        self.exact = len(ints) == len(adds)  # a float delta: the bounds alone
         invs: dict[int, list[int]] = {}  # delta -> sorted invocation indices
         acks: dict[int, list[int]] = {}  # delta -> sorted ok return indices
-        for o in ints:
-            d = 1 if o.value is None else o.value
+        self.exact = True  # a float (or other) delta: the bounds alone
+        self.gaps = False  # an int delta other than ±1: the bounds may leave gaps
+        for o in ops:
+            if o.f not in COUNTER_FS or o.type == "fail":
+                continue
+            d = o.value
+            if d is None:
+                d = 1
+            elif type(d) is not int:
+                self.exact = False
+                continue
+            elif d != 1 and d != -1:
+                self.gaps = True
             invs.setdefault(d, []).append(o.inv_index)
             if o.type == "ok":
                 acks.setdefault(d, []).append(o.ret_index)
@@ -815,6 +821,25 @@ class _SubsetSums:
         self.acks = {d: sorted(v) for d, v in acks.items() if d}
         self.stats = stats
         self.work = 0
+        # From this return index on, an any-subset read (must = 0, maybe = every add invoked
+        # so far) reaches every sum between its bounds, which the caller has checked: enough
+        # ±1s are invoked (at least the largest delta of each sign minus one) that, taken
+        # smallest first, no delta jumps past the sum so far plus one.
+        self.any_from = max(self._ones_from(1), self._ones_from(-1)) if self.exact else -1
+
+    @classmethod
+    def needed(cls, ops: list[Op], stats: dict) -> "_SubsetSums | None":
+        """The sums of a key's adds, or None when its deltas are all ±1 (which reach every
+        sum between the bounds) or none of them is an integer."""
+        sums = cls(ops, stats)
+        return sums if sums.gaps else None
+
+    def _ones_from(self, sign: int) -> float:
+        big = max((d * sign for d in self.invs if d * sign > 0), default=0)
+        if big <= 1:
+            return -1
+        ones = self.invs.get(sign, ())
+        return ones[big - 2] if len(ones) >= big - 1 else float("inf")
 
     def reachable(self, r: Op, value: Any, *, definite: bool) -> bool:
         """False only when no subset reaches `value` (never on a guess: non-integer

@@ -89,3 +89,39 @@ def test_unit_deltas_need_no_search():
     ss = _SubsetSums(list(h.ops), {})
     r = next(o for o in h.ops if o.f == "read")
     assert ss.reachable(r, 3, definite=False) and ss.work == 0
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.randoms(use_true_random=False))
+def test_any_subset_shortcut_agrees_with_every_subset(rnd: random.Random):
+    """From `any_from` on, an any-subset read inside its bounds is reachable without a
+    search (enough ±1s invoked): the brute force agrees on every such read, and the
+    shortcut is taken on some of them (the test can fail)."""
+    adds, reads, procs = [], [], iter(range(100))
+    for _ in range(rnd.randint(0, 12)):
+        i = rnd.random() * 10
+        adds.append((next(procs), rnd.choice([-3, -1, -1, -1, 1, 1, 1, 1, 2, 3]),
+                     rnd.choice(["ok", "info", "fail"]), i, i + rnd.random() * 2))
+    for _ in range(4):
+        i = rnd.random() * 12
+        reads.append((next(procs), rnd.randint(-6, 10), i, i + rnd.random() * 2))
+    h = _history(adds, reads)
+    ss = _SubsetSums(list(h.ops), {})
+    for r in (o for o in h.ops if o.f == "read"):
+        if r.ret_index < ss.any_from:
+            continue
+        maybe = [o.value for o in h.ops if o.f == "add" and o.type != "fail"
+                 and o.inv_index < r.ret_index]
+        low, high = sum(d for d in maybe if d < 0), sum(d for d in maybe if d > 0)
+        if low <= r.value <= high:
+            assert _brute(h, r, False), (r, ss.any_from)
+
+
+def test_any_subset_shortcut_is_taken_and_gaps_keep_the_search():
+    ones = [(p, 1, "info", p, p + 0.5) for p in range(4)]
+    ss = _SubsetSums(list(_history(ones + [(9, 5, "info", 9, 9.5)], []).ops), {})
+    assert ss.any_from == 6  # the 4th +1's invocation (event 6): 4 ones bridge a +5 (0..9)
+    ss = _SubsetSums(list(_history(ones[:3] + [(9, 5, "info", 9, 9.5)], []).ops), {})
+    assert ss.any_from == float("inf")  # 3 ones: 4 is no sum of {1, 1, 1, 5}
+    ss = _SubsetSums(list(_history([(0, 2, "info", 0, 1)], []).ops), {})
+    assert ss.any_from == float("inf")  # no +1 at all: sums of 2s leave gaps
