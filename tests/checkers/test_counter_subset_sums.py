@@ -39,19 +39,26 @@ def _brute(h, read, definite):
                for n in range(len(maybe) + 1) for c in combinations(maybe, n))
 
 
+def _random_history(rnd: random.Random, max_adds: int, deltas: list, types: list,
+                    add_len: float, n_reads: int, values: tuple, read_len: float):
+    """Up to `max_adds` adds of random deltas and completion types, then `n_reads` ok
+    reads of random values, on one clock."""
+    adds, reads, procs = [], [], iter(range(100))
+    for _ in range(rnd.randint(0, max_adds)):
+        i = rnd.random() * 10
+        adds.append((next(procs), rnd.choice(deltas), rnd.choice(types), i,
+                     i + rnd.random() * add_len))
+    for _ in range(n_reads):
+        i = rnd.random() * 12
+        reads.append((next(procs), rnd.randint(*values), i, i + rnd.random() * read_len))
+    return _history(adds, reads)
+
+
 @settings(max_examples=300, deadline=None)
 @given(st.randoms(use_true_random=False))
 def test_reachable_agrees_with_every_subset(rnd: random.Random):
-    n_adds = rnd.randint(0, 7)
-    adds, reads, procs = [], [], iter(range(100))
-    for _ in range(n_adds):
-        i = rnd.random() * 10
-        adds.append((next(procs), rnd.choice([-5, -3, -2, -1, 1, 2, 4, 5, 7]),
-                     rnd.choice(["ok", "ok", "info", "fail"]), i, i + rnd.random() * 4))
-    for _ in range(3):
-        i = rnd.random() * 12
-        reads.append((next(procs), rnd.randint(-12, 20), i, i + rnd.random() * 3))
-    h = _history(adds, reads)
+    h = _random_history(rnd, 7, [-5, -3, -2, -1, 1, 2, 4, 5, 7], ["ok", "ok", "info", "fail"],
+                        4, 3, (-12, 20), 3)
     ss = _SubsetSums(list(h.ops), {})
     for r in (o for o in h.ops if o.f == "read"):
         for definite in (False, True):
@@ -95,17 +102,10 @@ def test_unit_deltas_need_no_search():
 @given(st.randoms(use_true_random=False))
 def test_any_subset_shortcut_agrees_with_every_subset(rnd: random.Random):
     """From `any_from` on, an any-subset read inside its bounds is reachable without a
-    search (enough ±1s invoked): the brute force agrees on every such read, and the
-    shortcut is taken on some of them (the test can fail)."""
-    adds, reads, procs = [], [], iter(range(100))
-    for _ in range(rnd.randint(0, 12)):
-        i = rnd.random() * 10
-        adds.append((next(procs), rnd.choice([-3, -1, -1, -1, 1, 1, 1, 1, 2, 3]),
-                     rnd.choice(["ok", "info", "fail"]), i, i + rnd.random() * 2))
-    for _ in range(4):
-        i = rnd.random() * 12
-        reads.append((next(procs), rnd.randint(-6, 10), i, i + rnd.random() * 2))
-    h = _history(adds, reads)
+    search (enough ±1s invoked): the brute force agrees on every such read (the next
+    test shows where `any_from` falls)."""
+    h = _random_history(rnd, 12, [-3, -1, -1, -1, 1, 1, 1, 1, 2, 3], ["ok", "info", "fail"],
+                        2, 4, (-6, 10), 2)
     ss = _SubsetSums(list(h.ops), {})
     for r in (o for o in h.ops if o.f == "read"):
         if r.ret_index < ss.any_from:
