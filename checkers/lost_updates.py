@@ -755,14 +755,15 @@ class _Job:
                 if subsets is None or (mode == "any-subset" and r.ret_index >= subsets.any_from
                                        ) or subsets.reachable(r, value, definite=mode != "any-subset"):
                     continue
-                mode += "+sums"
+                self._counter_anomaly(key, r, value, lower, upper, mode, ops, subset=True)
+                continue
             self._counter_anomaly(key, r, value, lower, upper, mode, ops)
 
-    def _counter_anomaly(self, key, r: Op, value, lower, upper, mode: str, ops: list[Op]) -> None:
+    def _counter_anomaly(self, key, r: Op, value, lower, upper, mode: str, ops: list[Op],
+                         subset: bool = False) -> None:
+        """subset: the value is within the bounds but no subset of the adds reaches it."""
         acked = [o for o in ops if o.f in COUNTER_FS and o.type == "ok"
                  and o.ret_index < r.inv_index]
-        subset = mode.endswith("+sums")
-        mode = mode.removesuffix("+sums")
         if subset:
             what = "no subset of the possible adds sums to it"
         elif value < lower:
